@@ -1,0 +1,338 @@
+// The N-API surface of the CPU backend (hydranet_cpu.node), and nothing else: each function
+// checks its arguments (types, and every typed array's length against the dimensions passed),
+// then calls one kernel of native/cpu on the arrays' own memory, without copies. Errors become
+// JS TypeError (wrong type) or RangeError (wrong length or value); no C++ exception ever crosses
+// into JavaScript. Shapes are validated again, with friendlier messages, in ts/backends/cpu.ts.
+#include <napi.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <limits>
+#include <new>
+#include <string>
+#include <thread>
+
+#include "cpu/cpu_features.h"
+#include "cpu/kernels.h"
+
+namespace {
+
+using hydranet::Activation;
+
+struct ArgTypeError {
+  std::string message;
+};
+struct ArgRangeError {
+  std::string message;
+};
+
+// Reads the arguments of one call, throwing ArgTypeError / ArgRangeError (caught in `guarded`).
+class Args {
+ public:
+  Args(const Napi::CallbackInfo& info, const char* fn, size_t count) : info_(info), fn_(fn) {
+    if (info.Length() != count) {
+      range_error(std::to_string(count) + " arguments expected, received " + std::to_string(info.Length()));
+    }
+  }
+
+  float* f32(size_t i, const char* name, int64_t length) const {
+    float* p = f32_or_null(i, name, length);
+    if (p == nullptr) type_error(std::string("expected a Float32Array for ") + name + ", received null");
+    return p;
+  }
+
+  float* f32_or_null(size_t i, const char* name, int64_t length) const {
+    const Napi::Value v = info_[i];
+    if (v.IsNull() || v.IsUndefined()) return nullptr;
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+      type_error(std::string("expected a Float32Array for ") + name);
+    }
+    Napi::Float32Array a = v.As<Napi::Float32Array>();
+    if (static_cast<int64_t>(a.ElementLength()) != length) {
+      range_error(std::string("expected a Float32Array of ") + std::to_string(length) + " elements for " + name +
+                  ", received " + std::to_string(a.ElementLength()));
+    }
+    return length == 0 ? nullptr : a.Data();
+  }
+
+  Napi::Int32Array i32(size_t i, const char* name) const {
+    const Napi::Value v = info_[i];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+      type_error(std::string("expected an Int32Array for ") + name);
+    }
+    return v.As<Napi::Int32Array>();
+  }
+
+  double number(size_t i, const char* name) const {
+    const Napi::Value v = info_[i];
+    if (!v.IsNumber()) type_error(std::string("expected a number for ") + name);
+    const double x = v.As<Napi::Number>().DoubleValue();
+    if (!std::isfinite(x)) range_error(std::string("expected a finite number for ") + name);
+    return x;
+  }
+
+  int64_t integer(size_t i, const char* name, int64_t lo, int64_t hi) const {
+    const double x = number(i, name);
+    if (x != static_cast<double>(static_cast<int64_t>(x)) || x < double(lo) || x > double(hi)) {
+      range_error(std::string("expected an integer in [") + std::to_string(lo) + ", " + std::to_string(hi) +
+                  "] for " + name + ", received " + std::to_string(x));
+    }
+    return static_cast<int64_t>(x);
+  }
+
+  int dim(size_t i, const char* name) const {
+    return static_cast<int>(integer(i, name, 1, std::numeric_limits<int32_t>::max()));
+  }
+
+  bool boolean(size_t i, const char* name) const {
+    const Napi::Value v = info_[i];
+    if (!v.IsBoolean()) type_error(std::string("expected a boolean for ") + name);
+    return v.As<Napi::Boolean>().Value();
+  }
+
+  Activation activation(size_t i) const { return static_cast<Activation>(integer(i, "activation", 0, 4)); }
+  int threads(size_t i) const { return static_cast<int>(integer(i, "threads", 1, 1024)); }
+
+  [[noreturn]] void type_error(const std::string& m) const { throw ArgTypeError{prefix() + m}; }
+  [[noreturn]] void range_error(const std::string& m) const { throw ArgRangeError{prefix() + m}; }
+
+ private:
+  std::string prefix() const { return std::string("hydranet_cpu.") + fn_ + ": "; }
+  const Napi::CallbackInfo& info_;
+  const char* fn_;
+};
+
+using Entry = Napi::Value (*)(const Napi::CallbackInfo&);
+
+template <Entry F>
+Napi::Value guarded(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    return F(info);
+  } catch (const ArgTypeError& e) {
+    Napi::TypeError::New(env, e.message).ThrowAsJavaScriptException();
+  } catch (const ArgRangeError& e) {
+    Napi::RangeError::New(env, e.message).ThrowAsJavaScriptException();
+  } catch (const std::bad_alloc&) {
+    Napi::Error::New(env, "hydranet_cpu: out of memory").ThrowAsJavaScriptException();
+  } catch (const std::exception& e) {
+    Napi::Error::New(env, std::string("hydranet_cpu: ") + e.what()).ThrowAsJavaScriptException();
+  } catch (...) {
+    Napi::Error::New(env, "hydranet_cpu: unknown native error").ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+// ---- entry points ----------------------------------------------------------------------------
+
+Napi::Value info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("isa", hydranet::isa_kernels().name);
+  o.Set("isaError", hydranet::isa_env_error());
+  Napi::Object supported = Napi::Object::New(env);
+  supported.Set("scalar", hydranet::isa_supported(hydranet::Isa::scalar));
+  supported.Set("avx2", hydranet::isa_supported(hydranet::Isa::avx2));
+  supported.Set("avx512", hydranet::isa_supported(hydranet::Isa::avx512));
+  o.Set("supported", supported);
+  o.Set("hardwareThreads", std::max(1u, std::thread::hardware_concurrency()));
+  return o;
+}
+
+// gemm(a, b, c, bias|null, m, n, k, transA, transB, alpha, beta, activation, threads)
+Napi::Value gemm(const Napi::CallbackInfo& info) {
+  const Args a(info, "gemm", 13);
+  hydranet::GemmArgs g;
+  g.m = a.dim(4, "m"), g.n = a.dim(5, "n"), g.k = a.dim(6, "k");
+  g.trans_a = a.boolean(7, "transA"), g.trans_b = a.boolean(8, "transB");
+  g.a = a.f32(0, "a", int64_t{g.m} * g.k);
+  g.b = a.f32(1, "b", int64_t{g.k} * g.n);
+  g.c = a.f32(2, "c", int64_t{g.m} * g.n);
+  g.bias = a.f32_or_null(3, "bias", g.n);
+  g.lda = g.trans_a ? g.m : g.k;
+  g.ldb = g.trans_b ? g.k : g.n;
+  g.ldc = g.n;
+  g.alpha = static_cast<float>(a.number(9, "alpha"));
+  g.beta = static_cast<float>(a.number(10, "beta"));
+  g.act = a.activation(11);
+  hydranet::gemm_forward(g, a.threads(12));
+  return info.Env().Undefined();
+}
+
+int64_t length_of(const Napi::CallbackInfo& info, const Args& a, size_t i, const char* name) {
+  const Napi::Value v = info[i];
+  if (!v.IsTypedArray()) a.type_error(std::string("expected a Float32Array for ") + name);
+  return static_cast<int64_t>(v.As<Napi::TypedArray>().ElementLength());
+}
+
+// activationForward(kind, x, y, threads)
+Napi::Value activation_forward(const Napi::CallbackInfo& info) {
+  const Args a(info, "activationForward", 4);
+  const int64_t n = length_of(info, a, 1, "x");
+  hydranet::activation_forward(a.activation(0), a.f32(1, "x", n), a.f32(2, "y", n), n, a.threads(3));
+  return info.Env().Undefined();
+}
+
+// activationBackward(kind, y, dy, dx, x|null, threads)
+Napi::Value activation_backward(const Napi::CallbackInfo& info) {
+  const Args a(info, "activationBackward", 6);
+  const Activation kind = a.activation(0);
+  const int64_t n = length_of(info, a, 1, "y");
+  const float* x = a.f32_or_null(4, "x", n);
+  if (kind == Activation::gelu && x == nullptr) a.type_error("gelu needs the input x");
+  hydranet::activation_backward(kind, a.f32(1, "y", n), a.f32(2, "dy", n), a.f32(3, "dx", n), x, n, a.threads(5));
+  return info.Env().Undefined();
+}
+
+// biasBackward(dy, db, rows, cols, threads)
+Napi::Value bias_backward(const Napi::CallbackInfo& info) {
+  const Args a(info, "biasBackward", 5);
+  const int64_t rows = a.dim(2, "rows"), cols = a.dim(3, "cols");
+  hydranet::bias_backward(a.f32(0, "dy", rows * cols), a.f32(1, "db", cols), rows, cols, a.threads(4));
+  return info.Env().Undefined();
+}
+
+// mul(a, b, out, threads)
+Napi::Value mul(const Napi::CallbackInfo& info) {
+  const Args a(info, "mul", 4);
+  const int64_t n = length_of(info, a, 0, "a");
+  hydranet::mul_forward(a.f32(0, "a", n), a.f32(1, "b", n), a.f32(2, "out", n), n, a.threads(3));
+  return info.Env().Undefined();
+}
+
+// dropoutForward(x, y, mask, p, seed, threads)
+Napi::Value dropout_forward(const Napi::CallbackInfo& info) {
+  const Args a(info, "dropoutForward", 6);
+  const int64_t n = length_of(info, a, 0, "x");
+  const double p = a.number(3, "p");
+  if (!(p >= 0 && p < 1)) a.range_error("expected p in [0, 1)");
+  const auto seed = static_cast<uint32_t>(a.integer(4, "seed", 0, 0xffffffffLL));
+  hydranet::dropout_forward(a.f32(0, "x", n), a.f32(1, "y", n), a.f32(2, "mask", n), n, p, seed, a.threads(5));
+  return info.Env().Undefined();
+}
+
+// The sizes a packed HeadLayout implies, after checking it is consistent.
+struct HeadSizes {
+  int64_t total_in = 0, total_out = 0, weights = 0, tasks = 0;
+};
+
+HeadSizes check_head_layout(const Args& a, const Napi::Int32Array& layout) {
+  const size_t len = layout.ElementLength();
+  if (len < 2 || layout[1] < 1 || len != 2 + 5 * static_cast<size_t>(layout[1])) {
+    a.range_error("layout is not a packed HeadLayout");
+  }
+  HeadSizes s;
+  s.tasks = layout[1];
+  const bool shared = layout[0] != 0;
+  for (int64_t t = 0; t < s.tasks; ++t) {
+    const int32_t* p = layout.Data() + 2 + 5 * t;
+    const int64_t in = p[0], out = p[1], in_off = p[2], out_off = p[3], w_off = p[4];
+    const bool ok = in >= 1 && out >= 1 && out_off == s.total_out && w_off == s.weights &&
+                    (shared ? in_off == 0 && (t == 0 || in == s.total_in) : in_off == s.total_in);
+    if (!ok) a.range_error("layout is not a packed HeadLayout (task " + std::to_string(t) + ")");
+    s.total_in = shared ? in : s.total_in + in;
+    s.total_out += out;
+    s.weights += in * out;
+  }
+  return s;
+}
+
+// headsForward(layout, x, w, b, y, n, activation, threads)
+Napi::Value heads_forward(const Napi::CallbackInfo& info) {
+  const Args a(info, "headsForward", 8);
+  const Napi::Int32Array layout = a.i32(0, "layout");
+  const HeadSizes s = check_head_layout(a, layout);
+  const int n = a.dim(5, "n");
+  hydranet::heads_forward(layout.Data(), a.f32(1, "x", n * s.total_in), a.f32(2, "w", s.weights),
+                          a.f32(3, "b", s.total_out), a.f32(4, "y", n * s.total_out), n, a.activation(6),
+                          a.threads(7));
+  return info.Env().Undefined();
+}
+
+// headsBackward(layout, x, w, dy, dx|null, dw, db, perTaskDx|null, n, threads)
+Napi::Value heads_backward(const Napi::CallbackInfo& info) {
+  const Args a(info, "headsBackward", 10);
+  const Napi::Int32Array layout = a.i32(0, "layout");
+  const HeadSizes s = check_head_layout(a, layout);
+  const int n = a.dim(8, "n");
+  float* per_task = a.f32_or_null(7, "perTaskDx", s.tasks * n * s.total_in);
+  if (per_task && layout[0] == 0) a.range_error("perTaskDx needs a layout with a shared input");
+  hydranet::heads_backward(layout.Data(), a.f32(1, "x", n * s.total_in), a.f32(2, "w", s.weights),
+                           a.f32(3, "dy", n * s.total_out), a.f32_or_null(4, "dx", n * s.total_in),
+                           a.f32(5, "dw", s.weights), a.f32(6, "db", s.total_out), per_task, n, a.threads(9));
+  return info.Env().Undefined();
+}
+
+// multiLoss(layout, logits, targets, mask|null, weights, losses, dlogits, n, totalOut, totalTgt, threads)
+// → -1, or task·n + row of the first invalid class label.
+Napi::Value multi_loss(const Napi::CallbackInfo& info) {
+  const Args a(info, "multiLoss", 11);
+  const Napi::Int32Array layout = a.i32(0, "layout");
+  const int n = a.dim(7, "n"), total_out = a.dim(8, "totalOut"), total_tgt = a.dim(9, "totalTgt");
+  const size_t len = layout.ElementLength();
+  if (len == 0 || len % 5 != 0) a.range_error("layout is not a packed LossLayout");
+  const int tasks = static_cast<int>(len / 5);
+  for (int t = 0; t < tasks; ++t) {
+    const int32_t* p = layout.Data() + 5 * t;
+    const int64_t kind = p[0], off = p[1], width = p[2], toff = p[3], twidth = p[4];
+    const bool ok = kind >= 0 && kind <= 4 && off >= 0 && width >= (kind == 0 ? 2 : 1) && off + width <= total_out &&
+                    toff >= 0 && twidth == (kind == 0 ? 1 : width) && toff + twidth <= total_tgt;
+    if (!ok) a.range_error("layout is not a packed LossLayout (task " + std::to_string(t) + ")");
+  }
+  const int64_t bad = hydranet::loss_multi_forward_backward(
+      layout.Data(), tasks, a.f32(1, "logits", int64_t{n} * total_out), a.f32(2, "targets", int64_t{n} * total_tgt),
+      a.f32_or_null(3, "mask", int64_t{n} * tasks), a.f32(4, "weights", tasks), a.f32(5, "losses", tasks),
+      a.f32(6, "dlogits", int64_t{n} * total_out), n, total_out, total_tgt, a.threads(10));
+  return Napi::Number::New(info.Env(), static_cast<double>(bad));
+}
+
+// sgdStep(p, g, m, lr, momentum, weightDecay, nesterov, threads)
+Napi::Value sgd_step(const Napi::CallbackInfo& info) {
+  const Args a(info, "sgdStep", 8);
+  const int64_t n = length_of(info, a, 0, "p");
+  const hydranet::SgdParams h{static_cast<float>(a.number(3, "lr")), static_cast<float>(a.number(4, "momentum")),
+                              static_cast<float>(a.number(5, "weightDecay")), a.boolean(6, "nesterov")};
+  hydranet::optim_sgd_step(a.f32(0, "p", n), a.f32(1, "g", n), a.f32(2, "m", n), n, h, a.threads(7));
+  return info.Env().Undefined();
+}
+
+// adamwStep(p, g, m, v, lr, beta1, beta2, eps, weightDecay, step, threads)
+Napi::Value adamw_step(const Napi::CallbackInfo& info) {
+  const Args a(info, "adamwStep", 11);
+  const int64_t n = length_of(info, a, 0, "p");
+  const double lr = a.number(4, "lr"), b1 = a.number(5, "beta1"), b2 = a.number(6, "beta2");
+  const double eps = a.number(7, "eps"), wd = a.number(8, "weightDecay"), step = a.number(9, "step");
+  if (!(step >= 1)) a.range_error("expected step >= 1");
+  const hydranet::AdamwParams h{static_cast<float>(lr),
+                                static_cast<float>(b1),
+                                static_cast<float>(b2),
+                                static_cast<float>(eps),
+                                static_cast<float>(1 - lr * wd),
+                                static_cast<float>(lr / (1 - std::pow(b1, step))),
+                                static_cast<float>(1 / (1 - std::pow(b2, step)))};
+  hydranet::optim_adamw_step(a.f32(0, "p", n), a.f32(1, "g", n), a.f32(2, "m", n), a.f32(3, "v", n), n, h,
+                             a.threads(10));
+  return info.Env().Undefined();
+}
+
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+  exports.Set("info", Napi::Function::New(env, guarded<info>, "info"));
+  exports.Set("gemm", Napi::Function::New(env, guarded<gemm>, "gemm"));
+  exports.Set("activationForward", Napi::Function::New(env, guarded<activation_forward>, "activationForward"));
+  exports.Set("activationBackward", Napi::Function::New(env, guarded<activation_backward>, "activationBackward"));
+  exports.Set("biasBackward", Napi::Function::New(env, guarded<bias_backward>, "biasBackward"));
+  exports.Set("mul", Napi::Function::New(env, guarded<mul>, "mul"));
+  exports.Set("dropoutForward", Napi::Function::New(env, guarded<dropout_forward>, "dropoutForward"));
+  exports.Set("headsForward", Napi::Function::New(env, guarded<heads_forward>, "headsForward"));
+  exports.Set("headsBackward", Napi::Function::New(env, guarded<heads_backward>, "headsBackward"));
+  exports.Set("multiLoss", Napi::Function::New(env, guarded<multi_loss>, "multiLoss"));
+  exports.Set("sgdStep", Napi::Function::New(env, guarded<sgd_step>, "sgdStep"));
+  exports.Set("adamwStep", Napi::Function::New(env, guarded<adamw_step>, "adamwStep"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(hydranet_cpu, init)

@@ -1,0 +1,106 @@
+// GEMM: C[m, n] = act(alpha·op(A)[m, k]·op(B)[k, n] + beta·C + bias[n]), "=" (beta = 1 for "+=").
+//
+// BLIS-style: for each nc-wide block of columns and kc-deep slice of k, B is packed into
+// nr-wide panels [kc][nr]; for each mc-tall block of rows A is packed into mr-tall panels
+// [kc][mr]; the per-ISA micro-kernel then computes mr × nr tiles from the two panels and
+// applies the epilogue (beta·C on the first slice, bias and activation on the last). Packing
+// makes transposes free: a transposed operand is packed with an in-register transpose.
+// Threads split C into a grid of sub-matrices, each running the whole loop nest on its own
+// packing buffers; small products run on the calling thread alone.
+#include <algorithm>
+#include <cmath>
+
+#include "kernels.h"
+#include "threadpool.h"
+
+namespace hydranet {
+namespace {
+
+// Below this many flops a second thread costs more than it saves.
+constexpr double kParallelFlops = 1 << 21;
+// Packing one element costs about this many multiply-adds of the micro-kernel.
+constexpr double kPackCost = 16.0;
+
+void gemm_serial(const GemmArgs& g, const IsaKernels& K, float* workspace) {
+  float* pack_b = workspace;                                  // [nc / nr][kc][nr]
+  float* pack_a = workspace + static_cast<size_t>(K.kc) * K.nc;  // [mc / mr][kc][mr]
+  for (int jc = 0; jc < g.n; jc += K.nc) {
+    const int nc = std::min(K.nc, g.n - jc);
+    for (int pc = 0; pc < g.k; pc += K.kc) {
+      const int kc = std::min(K.kc, g.k - pc);
+      for (int j = 0; j < nc; j += K.nr) {
+        const int valid = std::min(K.nr, nc - j);
+        if (g.trans_b) {
+          K.pack_transpose(g.b + (jc + j) * g.ldb + pc, g.ldb, valid, K.nr, kc, pack_b + j * kc);
+        } else {
+          K.pack_copy(g.b + pc * g.ldb + jc + j, g.ldb, valid, K.nr, kc, pack_b + j * kc);
+        }
+      }
+      const bool first = pc == 0;
+      const bool last = pc + kc >= g.k;
+      TileEpilogue ep{g.alpha, first ? g.beta : 1.0f, !first || g.beta != 0.0f, nullptr,
+                      last ? g.act : Activation::none};
+      for (int ic = 0; ic < g.m; ic += K.mc) {
+        const int mc = std::min(K.mc, g.m - ic);
+        for (int i = 0; i < mc; i += K.mr) {
+          const int valid = std::min(K.mr, mc - i);
+          if (g.trans_a) {
+            K.pack_copy(g.a + pc * g.lda + ic + i, g.lda, valid, K.mr, kc, pack_a + i * kc);
+          } else {
+            K.pack_transpose(g.a + (ic + i) * g.lda + pc, g.lda, valid, K.mr, kc, pack_a + i * kc);
+          }
+        }
+        for (int j = 0; j < nc; j += K.nr) {
+          ep.bias = last && g.bias ? g.bias + jc + j : nullptr;
+          for (int i = 0; i < mc; i += K.mr) {
+            K.micro_kernel(kc, pack_a + i * kc, pack_b + j * kc, g.c + (ic + i) * g.ldc + jc + j, g.ldc,
+                           std::min(K.mr, mc - i), std::min(K.nr, nc - j), ep);
+          }
+        }
+      }
+    }
+  }
+}
+
+// The sub-problem of rows [i0, i1) and columns [j0, j1) of C.
+GemmArgs sub_problem(const GemmArgs& g, int i0, int i1, int j0, int j1) {
+  GemmArgs s = g;
+  s.m = i1 - i0;
+  s.n = j1 - j0;
+  s.a += g.trans_a ? i0 : i0 * g.lda;
+  s.b += g.trans_b ? j0 * g.ldb : j0;
+  s.c += i0 * g.ldc + j0;
+  if (s.bias) s.bias += j0;
+  return s;
+}
+
+}  // namespace
+
+void gemm_forward(const GemmArgs& g, int threads) {
+  if (g.m <= 0 || g.n <= 0) return;
+  const IsaKernels& K = isa_kernels();
+  const int mp = (g.m + K.mr - 1) / K.mr;  // row panels
+  const int np = (g.n + K.nr - 1) / K.nr;  // column panels
+  if (2.0 * g.m * g.n * g.k < kParallelFlops) threads = 1;
+  // The grid tm × tn of threads with the least work on the busiest thread.
+  int tm = 1, tn = 1;
+  double best = INFINITY;
+  for (int r = 1; r <= threads; ++r) {
+    if (threads % r != 0) continue;
+    const int c = threads / r;
+    if (r > mp || c > np) continue;
+    const double tiles = std::ceil(double(mp) / r) * std::ceil(double(np) / c) * K.mr * K.nr;
+    const double cost = (tiles + kPackCost * (double(g.m) / r + double(g.n) / c)) * g.k;
+    if (cost < best) best = cost, tm = r, tn = c;
+  }
+  const size_t workspace = static_cast<size_t>(K.kc) * K.nc + static_cast<size_t>(K.mc) * K.kc;
+  auto task = [&](int t, float* ws) {
+    const int ti = t / tn, tj = t % tn;
+    const int i0 = std::min(g.m, mp * ti / tm * K.mr), i1 = std::min(g.m, mp * (ti + 1) / tm * K.mr);
+    const int j0 = std::min(g.n, np * tj / tn * K.nr), j1 = std::min(g.n, np * (tj + 1) / tn * K.nr);
+    if (i0 < i1 && j0 < j1) gemm_serial(sub_problem(g, i0, i1, j0, j1), K, ws);
+  };
+  ThreadPool::instance().parallel_for(tm * tn, tm * tn, workspace, task);
+}
+
+}  // namespace hydranet

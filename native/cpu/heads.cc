@@ -1,0 +1,92 @@
+// The task heads as one operation (HeadLayout in ts/backends/backend.ts). Task t maps input
+// columns [inOff_t, inOff_t + in_t) of x [n, totalIn] (all of x when the input is shared) to
+// output columns [outOff_t, outOff_t + out_t) of y [n, totalOut] with W_t [out_t, in_t] stored
+// at w + wOff_t and b_t = b[outOff_t ...]. Every product is a GEMM on strided sub-matrices, no copies.
+//   forward:  y_t = act(x_t·W_tᵀ + b_t)                   "="  (shared input: ONE GEMM with W [Σout, D])
+//   backward: dW_t += dy_tᵀ·x_t, db += Σ_rows dy          "+=" (shared input: ONE GEMM for all dW)
+//             dx = Σ_t dy_t·W_t (shared: ONE GEMM dy[n, Σout]·W[Σout, D]) or dx_t = dy_t·W_t   "="
+//             per_task_dx[t] = dy_t·W_t [n, D] (shared only)                                   "="
+#include "kernels.h"
+
+namespace hydranet {
+namespace {
+
+struct HeadTask {
+  int in, out, in_off, out_off, w_off;
+};
+
+struct Heads {
+  bool shared;
+  int tasks, total_in, total_out;
+  const int32_t* packed;
+  HeadTask task(int t) const {
+    const int32_t* p = packed + 2 + 5 * t;
+    return {p[0], p[1], p[2], p[3], p[4]};
+  }
+};
+
+Heads read_layout(const int32_t* packed) {
+  Heads h{packed[0] != 0, packed[1], 0, 0, packed};
+  const HeadTask last = h.task(h.tasks - 1);
+  h.total_in = h.shared ? last.in : last.in_off + last.in;
+  h.total_out = last.out_off + last.out;
+  return h;
+}
+
+// C [m, n] (row stride ldc) = op(A)·op(B) with beta, on sub-matrices.
+GemmArgs product(int m, int n, int k, const float* a, int64_t lda, bool trans_a, const float* b, int64_t ldb,
+                 bool trans_b, float* c, int64_t ldc, float beta) {
+  GemmArgs g;
+  g.m = m, g.n = n, g.k = k;
+  g.a = a, g.lda = lda, g.trans_a = trans_a;
+  g.b = b, g.ldb = ldb, g.trans_b = trans_b;
+  g.c = c, g.ldc = ldc, g.beta = beta;
+  return g;
+}
+
+}  // namespace
+
+void heads_forward(const int32_t* layout, const float* x, const float* w, const float* b, float* y, int n,
+                   Activation act, int threads) {
+  const Heads h = read_layout(layout);
+  const int groups = h.shared ? 1 : h.tasks;
+  for (int t = 0; t < groups; ++t) {
+    const HeadTask s = h.task(t);
+    const int out = h.shared ? h.total_out : s.out;
+    GemmArgs g = product(n, out, s.in, x + s.in_off, h.total_in, false, w + s.w_off, s.in, true, y + s.out_off,
+                         h.total_out, 0.0f);
+    g.bias = b + s.out_off;
+    g.act = act;
+    gemm_forward(g, threads);
+  }
+}
+
+void heads_backward(const int32_t* layout, const float* x, const float* w, const float* dy, float* dx, float* dw,
+                    float* db, float* per_task_dx, int n, int threads) {
+  const Heads h = read_layout(layout);
+  const int groups = h.shared ? 1 : h.tasks;
+  for (int t = 0; t < groups; ++t) {
+    const HeadTask s = h.task(t);
+    const int out = h.shared ? h.total_out : s.out;
+    const float* dy_t = dy + s.out_off;
+    gemm_forward(product(out, s.in, n, dy_t, h.total_out, true, x + s.in_off, h.total_in, false, dw + s.w_off, s.in,
+                         1.0f),
+                 threads);
+    if (dx) {
+      gemm_forward(product(n, s.in, out, dy_t, h.total_out, false, w + s.w_off, s.in, false, dx + s.in_off,
+                           h.total_in, 0.0f),
+                   threads);
+    }
+  }
+  if (per_task_dx) {
+    for (int t = 0; t < h.tasks; ++t) {
+      const HeadTask s = h.task(t);
+      gemm_forward(product(n, s.in, s.out, dy + s.out_off, h.total_out, false, w + s.w_off, s.in, false,
+                           per_task_dx + static_cast<int64_t>(t) * n * s.in, s.in, 0.0f),
+                   threads);
+    }
+  }
+  bias_backward(dy, db, n, h.total_out, threads);
+}
+
+}  // namespace hydranet

@@ -1,0 +1,65 @@
+// The CPU backend's kernels: the C++ surface that native/addon.cc exposes to JavaScript. Shapes
+// and rules are those of ts/backends/backend.ts: tensors are dense row-major f32, "=" for
+// activations and activation gradients, "+=" for parameter gradients (dw, db). Every function
+// takes `threads`, the most threads it may use (1 = the calling thread only). Arguments are
+// trusted: the addon has checked every length against the dimensions.
+#pragma once
+
+#include <cstdint>
+
+#include "cpu_features.h"
+
+namespace hydranet {
+
+// C[m, n] = act(alpha·op(A)·op(B) + beta·C + bias), op(A) [m, k], op(B) [k, n]. Leading
+// dimensions make sub-matrices (one task's columns) usable in place. beta = 0 never reads C.
+struct GemmArgs {
+  int m = 0, n = 0, k = 0;
+  const float* a = nullptr;
+  int64_t lda = 0;
+  bool trans_a = false;  // A stored [k, m]
+  const float* b = nullptr;
+  int64_t ldb = 0;
+  bool trans_b = false;  // B stored [n, k]
+  float* c = nullptr;
+  int64_t ldc = 0;
+  float alpha = 1.0f, beta = 0.0f;
+  const float* bias = nullptr;  // [n] or null
+  Activation act = Activation::none;
+};
+void gemm_forward(const GemmArgs& g, int threads);
+
+// y = act(x) [n]; y may alias x.
+void activation_forward(Activation kind, const float* x, float* y, int64_t n, int threads);
+// dx = dy·act'(·) [n] from y (relu, tanh, sigmoid) or x (gelu); dx may alias dy.
+void activation_backward(Activation kind, const float* y, const float* dy, float* dx, const float* x, int64_t n,
+                         int threads);
+// db[j] += Σ_i dy[i, j]; dy [rows, cols].
+void bias_backward(const float* dy, float* db, int64_t rows, int64_t cols, int threads);
+// out = a ⊙ b [n]; out may alias either.
+void mul_forward(const float* a, const float* b, float* out, int64_t n, int threads);
+// mask = keep(seed, i, p) ? 1/(1−p) : 0, y = x ⊙ mask [n] (keep as dropoutKeep in ts/core/random.ts).
+void dropout_forward(const float* x, float* y, float* mask, int64_t n, double p, uint32_t seed, int threads);
+
+// The task heads (HeadLayout.packed in backend.ts: [shared, T, per task: in, out, inOff, outOff, wOff]).
+// y[n, Σout] = act(x·W_tᵀ + b_t) per task; one GEMM when the input is shared.
+void heads_forward(const int32_t* layout, const float* x, const float* w, const float* b, float* y, int n,
+                   Activation act, int threads);
+// dw += dy_tᵀ·x_t, db += Σ_rows dy; dx (may be null) = Σ_t dy_t·W_t (shared) or per segment;
+// per_task_dx (may be null, shared only) [T, n, D] = dy_t·W_t.
+void heads_backward(const int32_t* layout, const float* x, const float* w, const float* dy, float* dx, float* dw,
+                    float* db, float* per_task_dx, int n, int threads);
+
+// The fused multi-loss (LossLayout.packed: per task [kind, outOff, width, tgtOff, tgtWidth]).
+// logits, dlogits [n, total_out], targets [n, total_tgt], mask [n, T] or null, weights [T],
+// losses [T]. Returns -1, or the first unlabelled-class row as task·n + row when a softmax-ce
+// target is not an integer class index (nothing is written then).
+int64_t loss_multi_forward_backward(const int32_t* layout, int tasks, const float* logits, const float* targets,
+                                    const float* mask, const float* weights, float* losses, float* dlogits, int n,
+                                    int total_out, int total_tgt, int threads);
+
+// PyTorch SGD (dampening 0) and AdamW over whole parameter arenas [n].
+void optim_sgd_step(float* p, const float* g, float* m, int64_t n, const SgdParams& h, int threads);
+void optim_adamw_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamwParams& h, int threads);
+
+}  // namespace hydranet

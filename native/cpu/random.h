@@ -1,0 +1,28 @@
+// Counter-based randomness, bit-identical to ts/core/random.ts (keep the two in step):
+// hash32 is murmur3's 32-bit finaliser over (seed, index), in uint32 arithmetic.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+namespace hydranet {
+
+inline uint32_t hash32(uint32_t seed, uint32_t index) {
+  uint32_t h = (index * 0x9e3779b1u) ^ seed;
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h;
+}
+
+// dropoutKeep(seed, i, p) ⟺ (hash32(seed, i) >> 8) / 2^24 >= p ⟺ (hash32 >> 8) >= this threshold,
+// an exact integer comparison whatever the rounding of p.
+inline uint32_t dropout_threshold(double p) { return static_cast<uint32_t>(std::ceil(p * 16777216.0)); }
+
+inline bool dropout_keep(uint32_t seed, uint32_t index, uint32_t threshold) {
+  return (hash32(seed, index) >> 8) >= threshold;
+}
+
+}  // namespace hydranet

@@ -1,0 +1,97 @@
+// A persistent pool of worker threads for the CPU kernels. Workers spin briefly after each job
+// (back-to-back kernels of a training step then start without a wake-up) and then sleep. A
+// caller never waits for a worker that has not started: once its own share is done it takes
+// back the invitations no worker has claimed, so an oversubscribed machine degrades to serial
+// work instead of stalling. Workers are detached and the pool is never destroyed, so they
+// neither keep Node alive nor race with static destructors at exit. Every allocation happens
+// on the calling thread, where the N-API layer catches its exceptions; workers never allocate.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace hydranet {
+
+// A grow-only, 64-byte aligned float buffer: scratch for one thread (GEMM packing).
+class Workspace {
+ public:
+  float* data() const { return data_.get(); }
+  // Makes room for `floats` values; throws std::bad_alloc.
+  void reserve(size_t floats);
+
+ private:
+  struct Free {
+    void operator()(float* p) const;
+  };
+  std::unique_ptr<float[], Free> data_;
+  size_t size_ = 0;
+};
+
+// A non-owning reference to a callable body(task, workspace).
+class TaskBody {
+ public:
+  template <class F>
+  TaskBody(F& f)  // NOLINT: implicit by design, like std::function_ref
+      : obj_(&f), call_([](void* o, int task, float* ws) { (*static_cast<F*>(o))(task, ws); }) {}
+  void operator()(int task, float* ws) const { call_(obj_, task, ws); }
+
+ private:
+  void* obj_;
+  void (*call_)(void*, int, float*);
+};
+
+class ThreadPool {
+ public:
+  static ThreadPool& instance();
+
+  // Runs body(task, workspace) for every task in [0, tasks) on up to `threads` threads (the
+  // caller is one of them) and returns when all have run. Each running thread has its own
+  // workspace of at least `workspace_floats` values. A caller that finds the pool busy (another
+  // JS thread is using it) runs its tasks alone.
+  void parallel_for(int tasks, int threads, size_t workspace_floats, TaskBody body);
+
+ private:
+  enum State : int { kIdle, kInvited, kRunning };
+  struct Worker {
+    std::atomic<int> state{kIdle};  // kInvited by the caller, kRunning once the worker claims it
+    Workspace workspace;
+  };
+
+  ThreadPool() = default;
+  void ensure_workers(int count);
+  void worker_main(Worker* w);
+  void run_tasks(float* workspace);
+
+  std::mutex dispatch_;  // one job at a time
+  std::vector<std::unique_ptr<Worker>> workers_;
+
+  // The current job; written by the caller before it raises the participants' `go`.
+  TaskBody* body_ = nullptr;
+  int tasks_ = 0;
+  std::atomic<int> next_{0};
+
+  std::mutex sleep_mutex_;
+  std::condition_variable wake_;
+  std::atomic<int> sleepers_{0};
+};
+
+// Splits [0, n) into at most `threads` chunks of at least `grain` elements and runs
+// body(begin, end) for each, in parallel when there is more than one.
+template <class F>
+void parallel_range(int64_t n, int threads, int64_t grain, F body) {
+  int64_t chunks = grain > 0 ? n / grain : n;
+  if (chunks > threads) chunks = threads;
+  if (chunks <= 1) {
+    if (n > 0) body(int64_t{0}, n);
+    return;
+  }
+  auto task = [&](int t, float*) { body(n * t / chunks, n * (t + 1) / chunks); };
+  ThreadPool::instance().parallel_for(static_cast<int>(chunks), static_cast<int>(chunks), 0, task);
+}
+
+}  // namespace hydranet

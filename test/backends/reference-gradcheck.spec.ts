@@ -1,0 +1,156 @@
+/**
+ * The reference backend's backward kernels checked by central finite differences of a scalar
+ * objective f = Σ r ⊙ output (r random), or of the weighted total loss Σ_t w_t·L_t. Values
+ * are stored in f32, so with step h = 1e-2 the numerical derivative carries an error of about
+ * 1e-4 relative; the tolerance is |analytic − numeric| ≤ 2e-3 + 2e-2·|numeric|.
+ */
+import assert from 'node:assert/strict';
+import { ACTIVATIONS, HeadLayout, LossLayout, type LossSegment, type Tensor } from '../../ts/backends/backend.js';
+import { Rng } from '../../ts/core/random.js';
+import { assertGradClose, numericGradient } from './gradcheck.js';
+import { randomArray, referenceBackend as ref } from './harness.js';
+
+const data = (t: Tensor): Float32Array => (t as unknown as { data: Float32Array }).data;
+const dot = (a: Float32Array, b: Float32Array): number => a.reduce((s, v, i) => s + v * b[i], 0);
+
+describe('reference gradients by finite differences', () => {
+  for (const kind of ACTIVATIONS) {
+    it(`activation ${kind}`, () => {
+      const rng = new Rng(3);
+      const n = 17;
+      const x = ref.upload(randomArray(rng, n, -3, 3), [n]);
+      const y = ref.alloc([n]);
+      const r = randomArray(rng, n);
+      const f = (): number => {
+        ref.activationForward(kind, x, y);
+        return dot(data(y), r);
+      };
+      const num = numericGradient(data(x), f);
+      f();
+      const dx = ref.alloc([n]);
+      ref.activationBackward(kind, y, ref.upload(r, [n]), dx, x);
+      assertGradClose(data(dx), num, kind);
+    });
+  }
+
+  it('gemm with bias and activation: dA = dZ·B, dB = dZᵀ·A, dbias = Σ dZ', () => {
+    const rng = new Rng(5);
+    const [m, n, k] = [3, 4, 5];
+    const a = ref.upload(randomArray(rng, m * k), [m, k]);
+    const w = ref.upload(randomArray(rng, n * k), [n, k]);
+    const bias = ref.upload(randomArray(rng, n), [n]);
+    const y = ref.alloc([m, n]);
+    const r = randomArray(rng, m * n);
+    const f = (): number => {
+      ref.gemm(a, w, y, { transB: true, bias, activation: 'tanh' });
+      return dot(data(y), r);
+    };
+    const numA = numericGradient(data(a), f);
+    const numW = numericGradient(data(w), f);
+    const numB = numericGradient(data(bias), f);
+    f();
+    const dz = ref.alloc([m, n]);
+    ref.activationBackward('tanh', y, ref.upload(r, [m, n]), dz);
+    const da = ref.alloc([m, k]);
+    const dw = ref.alloc([n, k]);
+    const db = ref.alloc([n]);
+    ref.gemm(dz, w, da);
+    ref.gemm(dz, a, dw, { transA: true });
+    ref.biasGrad(dz, db);
+    assertGradClose(data(da), numA, 'dA');
+    assertGradClose(data(dw), numW, 'dW');
+    assertGradClose(data(db), numB, 'dbias');
+  });
+
+  for (const shared of [true, false]) {
+    it(`heads (${shared ? 'shared input' : 'segmented input'}): dx, dw, db and per-task dx`, () => {
+      const rng = new Rng(shared ? 8 : 9);
+      const layout = shared ? new HeadLayout(true, [4, 4, 4], [3, 1, 2]) : new HeadLayout(false, [2, 3], [3, 2]);
+      const n = 3;
+      const x = ref.upload(randomArray(rng, n * layout.totalIn), [n, layout.totalIn]);
+      const w = ref.upload(randomArray(rng, layout.weightSize), [layout.weightSize]);
+      const b = ref.upload(randomArray(rng, layout.totalOut), [layout.totalOut]);
+      const y = ref.alloc([n, layout.totalOut]);
+      const r = randomArray(rng, n * layout.totalOut);
+      const f = (): number => {
+        ref.headsForward(x, w, b, y, layout);
+        return dot(data(y), r);
+      };
+      const numX = numericGradient(data(x), f);
+      const numW = numericGradient(data(w), f);
+      const numB = numericGradient(data(b), f);
+      const dx = ref.alloc([n, layout.totalIn]);
+      const dw = ref.alloc([layout.weightSize]);
+      const db = ref.alloc([layout.totalOut]);
+      const per = shared ? ref.alloc([layout.tasks, n, layout.totalIn]) : null;
+      ref.headsBackward(x, w, ref.upload(r, [n, layout.totalOut]), dx, dw, db, layout, per);
+      assertGradClose(data(dx), numX, 'dx');
+      assertGradClose(data(dw), numW, 'dw');
+      assertGradClose(data(db), numB, 'db');
+      if (per) {
+        const summed = new Float32Array(n * layout.totalIn);
+        for (let t = 0; t < layout.tasks; t++) {
+          for (let i = 0; i < summed.length; i++) summed[i] += data(per)[t * summed.length + i];
+        }
+        assertGradClose(summed, Float64Array.from(data(dx)), 'Σ per-task dx');
+      }
+    });
+  }
+
+  const kinds: [LossSegment['kind'], number][] = [
+    ['softmax-ce', 4],
+    ['bce', 1],
+    ['bce', 3],
+    ['mse', 2],
+    ['l1', 3],
+    ['smooth-l1', 3],
+  ];
+  for (const masked of [false, true]) {
+    it(`multi-loss, every kind at once${masked ? ', with a label mask' : ''}: dlogits = ∂(Σ w_t·L_t)/∂z`, () => {
+      const rng = new Rng(masked ? 21 : 20);
+      const n = 5;
+      let out = 0;
+      let tgt = 0;
+      const segs = kinds.map(([kind, width]) => {
+        const s = { kind, outOffset: out, outWidth: width, tgtOffset: tgt };
+        out += width;
+        tgt += kind === 'softmax-ce' ? 1 : width;
+        return s;
+      });
+      const layout = new LossLayout(segs);
+      const T = layout.tasks;
+      const targets = new Float32Array(n * tgt);
+      segs.forEach((s, t) => {
+        for (let i = 0; i < n; i++) {
+          for (let j = 0; j < layout.tgtWidth(t); j++) {
+            // Regression targets kept away from the logits so |z − y| never sits at a kink.
+            targets[i * tgt + s.tgtOffset + j] =
+              s.kind === 'softmax-ce' ? rng.int(s.outWidth) : s.kind === 'bce' ? rng.int(2) : 5 + 2 * rng.uniform();
+          }
+        }
+      });
+      const logits = ref.upload(randomArray(rng, n * out, -2, 2), [n, out]);
+      const tgts = ref.upload(targets, [n, tgt]);
+      const maskData = new Float32Array(n * T).map((_, i) => (masked ? (i % 3 === 0 ? 0 : 1) : 1));
+      const mask = masked ? ref.upload(maskData, [n, T]) : null;
+      const weights = ref.upload(randomArray(rng, T, 0.5, 2), [T]);
+      const losses = ref.alloc([T]);
+      const dlogits = ref.alloc([n, out]);
+      const f = (): number => {
+        ref.multiLoss(logits, tgts, mask, weights, layout, losses, dlogits);
+        return dot(data(losses), data(weights));
+      };
+      const num = numericGradient(data(logits), f);
+      f();
+      assertGradClose(data(dlogits), num, 'dlogits');
+      if (masked) {
+        for (let i = 0; i < n; i++) {
+          for (let t = 0; t < T; t++) {
+            if (maskData[i * T + t] !== 0) continue;
+            for (let j = 0; j < segs[t].outWidth; j++) assert.equal(data(dlogits)[i * out + segs[t].outOffset + j], 0);
+          }
+        }
+      }
+    });
+  }
+});

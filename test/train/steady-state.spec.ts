@@ -1,0 +1,65 @@
+/**
+ * "No work in the hot loop that can be done once": after warm-up, training steps make no
+ * backend allocation (alloc, upload, view) and read nothing back unless asked.
+ */
+import assert from 'node:assert/strict';
+import type { Backend } from '../../ts/backends/backend.js';
+import { ReferenceBackend } from '../../ts/backends/reference.js';
+import { makeMultiMnist } from '../../ts/data/multimnist.js';
+import { MultiTaskModel } from '../../ts/mtl/model.js';
+import { Trainer } from '../../ts/train/trainer.js';
+import { backendsUnderTest } from '../backends/harness.js';
+
+/** Wraps a backend so that calls of the named methods are counted. */
+function counting(inner: Backend, names: string[]): { backend: Backend; counts: Map<string, number> } {
+  const counts = new Map<string, number>();
+  const backend = new Proxy(inner, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver);
+      if (typeof v !== 'function' || !names.includes(String(prop))) return v;
+      return function (this: unknown, ...args: unknown[]) {
+        counts.set(String(prop), (counts.get(String(prop)) ?? 0) + 1);
+        return v.apply(this, args);
+      };
+    },
+  });
+  return { backend, counts };
+}
+
+const others = (await backendsUnderTest()).filter((b) => b.backend).map((b) => b.backend!);
+
+describe('steady-state training step', () => {
+  for (const inner of [new ReferenceBackend(), ...others]) {
+    it(`allocates nothing and reads back only the losses it was asked for (${inner.name})`, async () => {
+      const { backend, counts } = counting(inner, ['alloc', 'upload', 'view', 'read']);
+      const data = makeMultiMnist({ split: 'test', seed: 3, count: 200 }); // 3 full batches + one of 8
+      const model = new MultiTaskModel(backend, {
+        inputShape: [784],
+        trunk: [{ type: 'dense', units: 32, activation: 'gelu' }, { type: 'dropout', p: 0.1 }],
+        heads: { hidden: [8], dropout: 0.1 },
+        tasks: [
+          { name: 'left', kind: 'classification', classes: 10 },
+          { name: 'right', kind: 'classification', classes: 10 },
+        ],
+        maxBatch: 64,
+      });
+      const trainer = new Trainer(model, {
+        optimizer: { kind: 'adamw', lr: 1e-3 },
+        batchSize: 64,
+        epochs: 1,
+        log: null,
+        lossCheckEvery: 1000,
+      });
+      await trainer.fit(data); // warm-up: every batch size once
+      counts.clear();
+      const more = new Trainer(model, { optimizer: { kind: 'adamw', lr: 1e-3 }, batchSize: 64, epochs: 3, log: null, lossCheckEvery: 1000 });
+      counts.clear(); // the new trainer's optimizer state is a one-time allocation
+      await more.fit(data);
+      assert.equal(counts.get('alloc') ?? 0, 0, 'alloc calls');
+      assert.equal(counts.get('upload') ?? 0, 0, 'upload calls');
+      assert.equal(counts.get('view') ?? 0, 0, 'view calls');
+      // One loss read per epoch (its last step), none per step.
+      assert.equal(counts.get('read'), 3, 'read calls');
+    });
+  }
+});

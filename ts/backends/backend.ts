@@ -1,0 +1,276 @@
+/**
+ * The Backend contract: the only door to compute. Every backend (reference, cpu, and later
+ * webgpu and cuda) implements all of it; nothing above this file knows which backend runs.
+ *
+ * Conventions, shared by every kernel:
+ * - Tensors are f32, dense, row-major. A 2-D tensor [rows, cols] is what every matrix op takes.
+ * - Dense weights use the PyTorch layout W[out, in]: y = x·Wᵀ + b. Task heads pack their
+ *   weights as consecutive per-task blocks W_t[out_t, in_t] (see HeadLayout), so with a shared
+ *   input all heads form one [Σout, in] matrix and run as ONE GEMM.
+ * - "= for activations, += for parameter gradients": kernels that write activations or
+ *   activation gradients overwrite their output; kernels that write parameter gradients
+ *   (dw, db) accumulate into them. A model zeroes its gradient arena once per step.
+ * - Every method validates shapes (throwing ShapeError) before any kernel runs.
+ */
+
+/** Elementwise nonlinearities. `gelu` is the tanh approximation (as GPT-2 and WGSL can share). */
+export type Activation = 'none' | 'relu' | 'gelu' | 'tanh' | 'sigmoid';
+export const ACTIVATIONS: readonly Activation[] = ['none', 'relu', 'gelu', 'tanh', 'sigmoid'];
+
+/** Loss kinds understood by the fused multi-loss kernel. */
+export type LossKind = 'softmax-ce' | 'bce' | 'mse' | 'l1' | 'smooth-l1';
+export const LOSS_KINDS: readonly LossKind[] = ['softmax-ce', 'bce', 'mse', 'l1', 'smooth-l1'];
+
+/** A backend-owned f32 tensor. Only the backend that made it may use it. */
+export interface Tensor {
+  readonly shape: readonly number[];
+  /** Number of elements: the product of `shape`. */
+  readonly size: number;
+  /** The backend that owns the tensor. */
+  readonly backend: Backend;
+}
+
+export interface GemmOptions {
+  transA?: boolean;
+  transB?: boolean;
+  /** Scale of the product. Default 1. */
+  alpha?: number;
+  /** Scale of the old C that is added (0 overwrites, 1 accumulates). Default 0. */
+  beta?: number;
+  /** Row vector of length cols(C) added to every row of C before the activation. */
+  bias?: Tensor | null;
+  /** Applied last. Default 'none'. */
+  activation?: Activation;
+}
+
+export interface SgdOptions {
+  lr: number;
+  /** Default 0. */
+  momentum?: number;
+  /** L2 penalty added to the gradient (PyTorch SGD weight_decay). Default 0. */
+  weightDecay?: number;
+  /** Default false. */
+  nesterov?: boolean;
+}
+
+export interface AdamWOptions {
+  lr: number;
+  /** Default 0.9. */
+  beta1?: number;
+  /** Default 0.999. */
+  beta2?: number;
+  /** Default 1e-8. */
+  eps?: number;
+  /** Decoupled weight decay (PyTorch AdamW). Default 0.01. */
+  weightDecay?: number;
+  /** 1-based step count, for bias correction. */
+  step: number;
+}
+
+/**
+ * How the task heads' weights and activations are laid out. Task t maps an input segment of
+ * width inSizes[t] to an output segment of width outSizes[t]. With `sharedInput`, every task
+ * reads the same input [N, D] (all inSizes equal D); otherwise the input is [N, Σ inSizes] and
+ * task t reads its own segment. Weights: blocks W_t[outSizes[t], inSizes[t]] stored one after
+ * another; biases: [Σ outSizes]; output: [N, Σ outSizes].
+ */
+export class HeadLayout {
+  readonly tasks: number;
+  readonly inOffsets: readonly number[];
+  readonly outOffsets: readonly number[];
+  readonly weightOffsets: readonly number[];
+  readonly totalIn: number;
+  readonly totalOut: number;
+  readonly weightSize: number;
+  /** [sharedInput, T, then per task: inSize, outSize, inOffset, outOffset, weightOffset]. */
+  readonly packed: Int32Array;
+
+  constructor(
+    readonly sharedInput: boolean,
+    readonly inSizes: readonly number[],
+    readonly outSizes: readonly number[],
+  ) {
+    if (inSizes.length !== outSizes.length || inSizes.length === 0) {
+      throw new RangeError('HeadLayout needs one input and one output size per task, at least one task');
+    }
+    for (const s of [...inSizes, ...outSizes]) {
+      if (!Number.isInteger(s) || s < 1) throw new RangeError(`HeadLayout sizes must be positive integers, got ${s}`);
+    }
+    if (sharedInput && inSizes.some((s) => s !== inSizes[0])) {
+      throw new RangeError('HeadLayout with sharedInput needs every input size equal');
+    }
+    this.tasks = inSizes.length;
+    const inOff: number[] = [];
+    const outOff: number[] = [];
+    const wOff: number[] = [];
+    let i = 0;
+    let o = 0;
+    let w = 0;
+    for (let t = 0; t < this.tasks; t++) {
+      inOff.push(sharedInput ? 0 : i);
+      outOff.push(o);
+      wOff.push(w);
+      i += inSizes[t];
+      o += outSizes[t];
+      w += inSizes[t] * outSizes[t];
+    }
+    this.inOffsets = inOff;
+    this.outOffsets = outOff;
+    this.weightOffsets = wOff;
+    this.totalIn = sharedInput ? inSizes[0] : i;
+    this.totalOut = o;
+    this.weightSize = w;
+    const p = new Int32Array(2 + 5 * this.tasks);
+    p[0] = sharedInput ? 1 : 0;
+    p[1] = this.tasks;
+    for (let t = 0; t < this.tasks; t++) {
+      p.set([inSizes[t], outSizes[t], inOff[t], outOff[t], wOff[t]], 2 + 5 * t);
+    }
+    this.packed = p;
+  }
+}
+
+/** One task's part of the fused multi-loss. */
+export interface LossSegment {
+  kind: LossKind;
+  /** Column offset and width of the task's logits in the [N, Σ width] logits tensor. */
+  outOffset: number;
+  outWidth: number;
+  /** Column offset of the task's targets in the [N, Σ tgtWidth] targets tensor. Targets
+   * are a class index (as f32) for softmax-ce (tgtWidth 1), else one value per logit. */
+  tgtOffset: number;
+}
+
+/**
+ * The fused multi-loss layout: T tasks, their loss kinds and segments. Built once per model.
+ *
+ * Meaning (the reference is the spec): with mask m[i,t] ∈ {0,1} (all ones when absent) and
+ * n_t = max(1, Σ_i m[i,t]),
+ *  - softmax-ce: L_t = Σ_i m·(logsumexp(z_i) − z_i[y_i]) / n_t
+ *  - bce:        L_t = Σ_i m·Σ_k (max(z,0) − z·y + log(1+e^{−|z|})) / (K·n_t)
+ *  - mse:        L_t = Σ_i m·Σ_k (z − y)² / (K·n_t)
+ *  - l1:         L_t = Σ_i m·Σ_k |z − y| / (K·n_t)
+ *  - smooth-l1:  L_t = Σ_i m·Σ_k h(z − y) / (K·n_t), h(d) = ½d² if |d| < 1 else |d| − ½
+ * and the gradient written is dlogits[:, seg_t] = weight_t · ∂L_t/∂z (zero where m = 0).
+ */
+export class LossLayout {
+  readonly tasks: number;
+  readonly totalOut: number;
+  readonly totalTgt: number;
+  /** Per task: [kindIndex, outOffset, outWidth, tgtOffset, tgtWidth]. */
+  readonly packed: Int32Array;
+
+  constructor(readonly segments: readonly LossSegment[]) {
+    if (segments.length === 0) throw new RangeError('LossLayout needs at least one task');
+    this.tasks = segments.length;
+    const p = new Int32Array(5 * this.tasks);
+    let out = 0;
+    let tgt = 0;
+    segments.forEach((s, t) => {
+      const kind = LOSS_KINDS.indexOf(s.kind);
+      if (kind < 0) throw new RangeError(`unknown loss kind ${s.kind}`);
+      if (!(s.outWidth >= 1) || (s.kind === 'softmax-ce' && s.outWidth < 2)) {
+        throw new RangeError(`loss segment ${t}: width ${s.outWidth} is too small for ${s.kind}`);
+      }
+      const tgtWidth = s.kind === 'softmax-ce' ? 1 : s.outWidth;
+      p.set([kind, s.outOffset, s.outWidth, s.tgtOffset, tgtWidth], 5 * t);
+      out = Math.max(out, s.outOffset + s.outWidth);
+      tgt = Math.max(tgt, s.tgtOffset + tgtWidth);
+    });
+    this.totalOut = out;
+    this.totalTgt = tgt;
+    this.packed = p;
+  }
+
+  tgtWidth(t: number): number {
+    return this.packed[5 * t + 4];
+  }
+}
+
+export interface Backend {
+  /** 'reference', 'cpu', ... */
+  readonly name: string;
+
+  // ---- tensors ----------------------------------------------------------------------------
+  /** A new zero-filled tensor. */
+  alloc(shape: readonly number[]): Tensor;
+  /** A new tensor holding a copy of `data` (length must equal the shape's product). */
+  upload(data: Float32Array, shape: readonly number[]): Tensor;
+  /** Copies `data` into `t` (whole tensor, or from element `offset` on). No allocation. */
+  write(t: Tensor, data: Float32Array, offset?: number): void;
+  /** Reads a tensor back. With `into`, fills and returns it instead of allocating. */
+  read(t: Tensor, into?: Float32Array): Promise<Float32Array>;
+  /** A tensor sharing `base`'s storage from element `offset` (a multiple of 64) on. */
+  view(base: Tensor, offset: number, shape: readonly number[]): Tensor;
+  /** Releases a tensor's storage (views: no-op). */
+  free(t: Tensor): void;
+  /** t[:] = value */
+  fill(t: Tensor, value: number): void;
+  /** dst[:] = src (same size). */
+  copy(src: Tensor, dst: Tensor): void;
+
+  // ---- matrix -----------------------------------------------------------------------------
+  /** C = act(alpha·op(A)·op(B) + beta·C + bias). A, B, C are 2-D. */
+  gemm(a: Tensor, b: Tensor, c: Tensor, opts?: GemmOptions): void;
+
+  // ---- elementwise --------------------------------------------------------------------------
+  /** y = act(x). x and y may be the same tensor. */
+  activationForward(kind: Activation, x: Tensor, y: Tensor): void;
+  /** dx = dy · act'(·). Uses y = act(x) for relu/tanh/sigmoid; gelu needs x. dx may alias dy. */
+  activationBackward(kind: Activation, y: Tensor, dy: Tensor, dx: Tensor, x?: Tensor | null): void;
+  /** db[j] += Σ_i dy[i, j]. dy is 2-D [N, C], db has C elements. */
+  biasGrad(dy: Tensor, db: Tensor): void;
+  /** out = a ⊙ b (same sizes; out may alias either). */
+  mul(a: Tensor, b: Tensor, out: Tensor): void;
+  /**
+   * Inverted dropout: mask[i] = keep ? 1/(1−p) : 0 with keep decided by the counter-based
+   * hash `dropoutKeep(seed, i, p)` (ts/core/random.ts), identical on every backend; y = x ⊙ mask.
+   * Backward is `mul(dy, mask, dx)`.
+   */
+  dropoutForward(x: Tensor, y: Tensor, mask: Tensor, p: number, seed: number): void;
+
+  // ---- fused multi-task ops ----------------------------------------------------------------
+  /** y[:, seg_t] = act(x[:, inSeg_t]·W_tᵀ + b_t) for every task; ONE GEMM when sharedInput. */
+  headsForward(x: Tensor, w: Tensor, b: Tensor, y: Tensor, layout: HeadLayout, activation?: Activation): void;
+  /**
+   * Given dy = ∂L/∂y (already through the activation), accumulates dw += per-task dy_tᵀ·x_t and
+   * db += Σ_rows dy_t; writes dx (if given): with sharedInput the summed Σ_t dy_t·W_t [N, D],
+   * otherwise each task's segment. With sharedInput, `perTaskDx` [T, N, D] (if given) receives
+   * each task's own dy_t·W_t, for gradient-based weighting methods.
+   */
+  headsBackward(
+    x: Tensor,
+    w: Tensor,
+    dy: Tensor,
+    dx: Tensor | null,
+    dw: Tensor,
+    db: Tensor,
+    layout: HeadLayout,
+    perTaskDx?: Tensor | null,
+  ): void;
+  /**
+   * One pass over all tasks' logits [N, totalOut] and targets [N, totalTgt], with an optional
+   * mask [N, T] (1 = labelled) and per-task weights [T]. Writes losses [T] (per-task means,
+   * unweighted) and dlogits [N, totalOut] (weighted). See LossLayout for the exact meaning.
+   */
+  multiLoss(
+    logits: Tensor,
+    targets: Tensor,
+    mask: Tensor | null,
+    weights: Tensor,
+    layout: LossLayout,
+    losses: Tensor,
+    dlogits: Tensor,
+  ): void;
+
+  // ---- optimizers: one call over a whole parameter arena ------------------------------------
+  /** PyTorch SGD semantics (dampening 0): g += wd·p; m = μ·m + g; p −= lr·(nesterov ? g + μ·m : m). */
+  sgdStep(p: Tensor, g: Tensor, m: Tensor, opts: SgdOptions): void;
+  /** PyTorch AdamW semantics, bias-corrected with opts.step. */
+  adamwStep(p: Tensor, g: Tensor, m: Tensor, v: Tensor, opts: AdamWOptions): void;
+
+  /** Waits for queued work (GPU backends); a no-op on host backends. */
+  sync(): Promise<void>;
+  /** Releases the backend's resources (thread pools, devices). */
+  dispose(): void;
+}

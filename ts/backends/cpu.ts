@@ -1,0 +1,217 @@
+/**
+ * The cpu backend: the kernels of native/cpu (C++17, threads, AVX-512 / AVX2 / scalar chosen
+ * at run time) over host tensors. Every method validates its arguments with validate.ts, then
+ * hands the tensors' own Float32Arrays (views included) to the addon: no copies.
+ */
+import { ConfigError, LabelError, ValueError, expectInt } from '../errors.js';
+import {
+  ACTIVATIONS,
+  type Activation,
+  type AdamWOptions,
+  type Backend,
+  type GemmOptions,
+  HeadLayout,
+  LossLayout,
+  type SgdOptions,
+  type Tensor,
+} from './backend.js';
+import { HostBackend } from './host.js';
+import { type CpuAddon, type CpuIsa, loadCpuAddon } from './native.js';
+import {
+  checkActivation,
+  checkBiasGrad,
+  checkDropout,
+  checkGemm,
+  checkHeads,
+  checkMultiLoss,
+  checkOptimizerNumber,
+  checkSameSize,
+} from './validate.js';
+
+export interface CpuBackendOptions {
+  /** Threads per kernel, the calling thread included (default: every hardware thread). */
+  threads?: number;
+}
+
+export class CpuBackend extends HostBackend implements Backend {
+  readonly name = 'cpu';
+  /** Threads each kernel may use. */
+  readonly threads: number;
+  /** The SIMD path the kernels run (HYDRANET_CPU_ISA=scalar|avx2|avx512 forces a lower one). */
+  readonly isa: CpuIsa;
+  private readonly native: CpuAddon;
+
+  /** Throws BackendUnavailableError when the addon is not built, ConfigError for a bad HYDRANET_CPU_ISA. */
+  constructor(opts: CpuBackendOptions = {}) {
+    super();
+    this.native = loadCpuAddon();
+    const info = this.native.info();
+    if (info.isaError) throw new ConfigError(info.isaError);
+    this.isa = info.isa;
+    this.threads = opts.threads === undefined ? info.hardwareThreads : expectInt('threads', opts.threads);
+  }
+
+  private d(t: Tensor, what: string): Float32Array {
+    return this.host(t, what).data;
+  }
+
+  gemm(a: Tensor, b: Tensor, c: Tensor, opts: GemmOptions = {}): void {
+    const g = checkGemm(a, b, c, opts);
+    this.native.gemm(
+      this.d(a, 'gemm A'),
+      this.d(b, 'gemm B'),
+      this.d(c, 'gemm C'),
+      opts.bias ? this.d(opts.bias, 'gemm bias') : null,
+      g.m,
+      g.n,
+      g.k,
+      g.transA,
+      g.transB,
+      g.alpha,
+      g.beta,
+      ACTIVATIONS.indexOf(g.activation),
+      this.threads,
+    );
+  }
+
+  activationForward(kind: Activation, x: Tensor, y: Tensor): void {
+    checkActivation(kind);
+    checkSameSize('activationForward', x, y);
+    this.native.activationForward(ACTIVATIONS.indexOf(kind), this.d(x, 'activation x'), this.d(y, 'activation y'), this.threads);
+  }
+
+  activationBackward(kind: Activation, y: Tensor, dy: Tensor, dx: Tensor, x?: Tensor | null): void {
+    checkActivation(kind);
+    if (kind === 'gelu' && !x) throw new ValueError('activationBackward: gelu needs the input x');
+    checkSameSize('activationBackward', y, dy, dx, x);
+    this.native.activationBackward(
+      ACTIVATIONS.indexOf(kind),
+      this.d(y, 'activation y'),
+      this.d(dy, 'activation dy'),
+      this.d(dx, 'activation dx'),
+      x ? this.d(x, 'activation x') : null,
+      this.threads,
+    );
+  }
+
+  biasGrad(dy: Tensor, db: Tensor): void {
+    const [rows, cols] = checkBiasGrad(dy, db);
+    this.native.biasBackward(this.d(dy, 'biasGrad dy'), this.d(db, 'biasGrad db'), rows, cols, this.threads);
+  }
+
+  mul(a: Tensor, b: Tensor, out: Tensor): void {
+    checkSameSize('mul', a, b, out);
+    this.native.mul(this.d(a, 'mul a'), this.d(b, 'mul b'), this.d(out, 'mul out'), this.threads);
+  }
+
+  dropoutForward(x: Tensor, y: Tensor, mask: Tensor, p: number, seed: number): void {
+    checkDropout(x, y, mask, p, seed);
+    this.native.dropoutForward(this.d(x, 'dropout x'), this.d(y, 'dropout y'), this.d(mask, 'dropout mask'), p, seed, this.threads);
+  }
+
+  headsForward(x: Tensor, w: Tensor, b: Tensor, y: Tensor, layout: HeadLayout, activation: Activation = 'none'): void {
+    const n = checkHeads(x, w, b, y, layout);
+    checkActivation(activation);
+    this.native.headsForward(
+      layout.packed,
+      this.d(x, 'heads x'),
+      this.d(w, 'heads w'),
+      this.d(b, 'heads b'),
+      this.d(y, 'heads y'),
+      n,
+      ACTIVATIONS.indexOf(activation),
+      this.threads,
+    );
+  }
+
+  headsBackward(
+    x: Tensor,
+    w: Tensor,
+    dy: Tensor,
+    dx: Tensor | null,
+    dw: Tensor,
+    db: Tensor,
+    layout: HeadLayout,
+    perTaskDx: Tensor | null = null,
+  ): void {
+    const n = checkHeads(x, w, db, dy, layout, perTaskDx);
+    checkSameSize('headsBackward w/dw', w, dw);
+    if (dx) checkSameSize('headsBackward x/dx', x, dx);
+    this.native.headsBackward(
+      layout.packed,
+      this.d(x, 'heads x'),
+      this.d(w, 'heads w'),
+      this.d(dy, 'heads dy'),
+      dx ? this.d(dx, 'heads dx') : null,
+      this.d(dw, 'heads dw'),
+      this.d(db, 'heads db'),
+      perTaskDx ? this.d(perTaskDx, 'heads perTaskDx') : null,
+      n,
+      this.threads,
+    );
+  }
+
+  multiLoss(
+    logits: Tensor,
+    targets: Tensor,
+    mask: Tensor | null,
+    weights: Tensor,
+    layout: LossLayout,
+    losses: Tensor,
+    dlogits: Tensor,
+  ): void {
+    const n = checkMultiLoss(logits, targets, mask, weights, layout, losses, dlogits);
+    const tg = this.d(targets, 'multiLoss targets');
+    const bad = this.native.multiLoss(
+      layout.packed,
+      this.d(logits, 'multiLoss logits'),
+      tg,
+      mask ? this.d(mask, 'multiLoss mask') : null,
+      this.d(weights, 'multiLoss weights'),
+      this.d(losses, 'multiLoss losses'),
+      this.d(dlogits, 'multiLoss dlogits'),
+      n,
+      layout.totalOut,
+      layout.totalTgt,
+      this.threads,
+    );
+    if (bad >= 0) {
+      const t = Math.floor(bad / n);
+      const i = bad % n;
+      const seg = layout.segments[t];
+      const y = tg[i * layout.totalTgt + seg.tgtOffset];
+      throw new LabelError(`multiLoss: task ${t} sample ${i} has class ${y}, expected an integer in [0, ${seg.outWidth})`);
+    }
+  }
+
+  sgdStep(p: Tensor, g: Tensor, m: Tensor, opts: SgdOptions): void {
+    checkSameSize('sgdStep', p, g, m);
+    const lr = checkOptimizerNumber('lr', opts.lr, NaN);
+    const mu = checkOptimizerNumber('momentum', opts.momentum, 0);
+    const wd = checkOptimizerNumber('weightDecay', opts.weightDecay, 0);
+    this.native.sgdStep(this.d(p, 'sgd p'), this.d(g, 'sgd g'), this.d(m, 'sgd m'), lr, mu, wd, opts.nesterov ?? false, this.threads);
+  }
+
+  adamwStep(p: Tensor, g: Tensor, m: Tensor, v: Tensor, opts: AdamWOptions): void {
+    checkSameSize('adamwStep', p, g, m, v);
+    const lr = checkOptimizerNumber('lr', opts.lr, NaN);
+    const b1 = checkOptimizerNumber('beta1', opts.beta1, 0.9, 0, 1);
+    const b2 = checkOptimizerNumber('beta2', opts.beta2, 0.999, 0, 1);
+    const eps = checkOptimizerNumber('eps', opts.eps, 1e-8);
+    const wd = checkOptimizerNumber('weightDecay', opts.weightDecay, 0.01);
+    const step = checkOptimizerNumber('step', opts.step, NaN, 1);
+    this.native.adamwStep(
+      this.d(p, 'adamw p'),
+      this.d(g, 'adamw g'),
+      this.d(m, 'adamw m'),
+      this.d(v, 'adamw v'),
+      lr,
+      b1,
+      b2,
+      eps,
+      wd,
+      step,
+      this.threads,
+    );
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * Backend selection by name: the one place that knows every backend.
+ */
+import { BackendUnavailableError, ConfigError } from '../errors.js';
+import type { Backend } from './backend.js';
+import { ReferenceBackend } from './reference.js';
+
+export const BACKEND_NAMES = ['reference', 'cpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+export interface BackendOptions {
+  /** Worker threads for the cpu backend (default: every core). */
+  threads?: number;
+}
+
+/**
+ * Creates a backend. Throws ConfigError for an unknown name and BackendUnavailableError, with
+ * the reason and the fix, when the backend cannot run on this machine.
+ */
+export async function createBackend(name: string = 'cpu', opts: BackendOptions = {}): Promise<Backend> {
+  switch (name) {
+    case 'reference':
+      return new ReferenceBackend();
+    case 'cpu': {
+      const { CpuBackend } = await import('./cpu.js');
+      return new CpuBackend(opts);
+    }
+    case 'webgpu':
+    case 'cuda':
+      throw new BackendUnavailableError(
+        `The ${name} backend is not part of this build yet; available backends: ${BACKEND_NAMES.join(', ')}`,
+      );
+    default:
+      throw new ConfigError(`Unknown backend ${JSON.stringify(name)}; expected one of ${BACKEND_NAMES.join(', ')}`);
+  }
+}

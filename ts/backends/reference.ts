@@ -1,0 +1,363 @@
+/**
+ * The reference backend: plain TypeScript written for clarity, not speed. It is the meaning of
+ * every kernel and the oracle that every other backend is tested against. Sums of products
+ * accumulate in f64 (JavaScript numbers) and round to f32 once, on store.
+ */
+import { dropoutKeep } from '../core/random.js';
+import { LabelError, ValueError } from '../errors.js';
+import {
+  type Activation,
+  type AdamWOptions,
+  type Backend,
+  type GemmOptions,
+  HeadLayout,
+  LOSS_KINDS,
+  LossLayout,
+  type SgdOptions,
+  type Tensor,
+} from './backend.js';
+import { HostBackend, type HostTensor } from './host.js';
+import {
+  checkActivation,
+  checkBiasGrad,
+  checkDropout,
+  checkGemm,
+  checkHeads,
+  checkMultiLoss,
+  checkOptimizerNumber,
+  checkSameSize,
+} from './validate.js';
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+/** act(x) for one value. */
+export function activate(kind: Activation, x: number): number {
+  switch (kind) {
+    case 'none':
+      return x;
+    case 'relu':
+      return x > 0 ? x : 0;
+    case 'tanh':
+      return Math.tanh(x);
+    case 'sigmoid':
+      return 1 / (1 + Math.exp(-x));
+    case 'gelu':
+      return 0.5 * x * (1 + Math.tanh(GELU_C * (x + 0.044715 * x * x * x)));
+  }
+}
+
+/** act'(·) for one value, from the output y (relu/tanh/sigmoid) or the input x (gelu). */
+export function activateDerivative(kind: Activation, y: number, x: number): number {
+  switch (kind) {
+    case 'none':
+      return 1;
+    case 'relu':
+      return y > 0 ? 1 : 0;
+    case 'tanh':
+      return 1 - y * y;
+    case 'sigmoid':
+      return y * (1 - y);
+    case 'gelu': {
+      const u = GELU_C * (x + 0.044715 * x * x * x);
+      const t = Math.tanh(u);
+      const du = GELU_C * (1 + 3 * 0.044715 * x * x);
+      return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du;
+    }
+  }
+}
+
+/**
+ * A strided matrix: element (r, c) is data[offset + r·rowStride + c·colStride]. Lets the
+ * reference express transposes and sub-matrices (one task's columns) without copies.
+ */
+interface Mat {
+  data: Float32Array;
+  offset: number;
+  rowStride: number;
+  colStride: number;
+}
+
+function mat(data: Float32Array, cols: number, trans = false, offset = 0): Mat {
+  return trans ? { data, offset, rowStride: 1, colStride: cols } : { data, offset, rowStride: cols, colStride: 1 };
+}
+
+/** C[m×n] = alpha·A[m×k]·B[k×n] + beta·C, all strided. beta = 0 never reads C. */
+function matmul(m: number, n: number, k: number, alpha: number, A: Mat, B: Mat, beta: number, C: Mat): void {
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < k; p++) {
+        s +=
+          A.data[A.offset + i * A.rowStride + p * A.colStride] * B.data[B.offset + p * B.rowStride + j * B.colStride];
+      }
+      const ci = C.offset + i * C.rowStride + j * C.colStride;
+      C.data[ci] = beta === 0 ? alpha * s : alpha * s + beta * C.data[ci];
+    }
+  }
+}
+
+export class ReferenceBackend extends HostBackend implements Backend {
+  readonly name = 'reference';
+
+  private d(t: Tensor, what: string): Float32Array {
+    return (this.host(t, what) as HostTensor).data;
+  }
+
+  gemm(a: Tensor, b: Tensor, c: Tensor, opts: GemmOptions = {}): void {
+    const g = checkGemm(a, b, c, opts);
+    const A = this.d(a, 'gemm A');
+    const B = this.d(b, 'gemm B');
+    const C = this.d(c, 'gemm C');
+    const bias = opts.bias ? this.d(opts.bias, 'gemm bias') : null;
+    matmul(g.m, g.n, g.k, g.alpha, mat(A, a.shape[1], g.transA), mat(B, b.shape[1], g.transB), g.beta, mat(C, g.n));
+    for (let i = 0; i < g.m; i++) {
+      for (let j = 0; j < g.n; j++) {
+        const v = C[i * g.n + j] + (bias ? bias[j] : 0);
+        C[i * g.n + j] = activate(g.activation, v);
+      }
+    }
+  }
+
+  activationForward(kind: Activation, x: Tensor, y: Tensor): void {
+    checkActivation(kind);
+    const n = checkSameSize('activationForward', x, y);
+    const X = this.d(x, 'activation x');
+    const Y = this.d(y, 'activation y');
+    for (let i = 0; i < n; i++) Y[i] = activate(kind, X[i]);
+  }
+
+  activationBackward(kind: Activation, y: Tensor, dy: Tensor, dx: Tensor, x?: Tensor | null): void {
+    checkActivation(kind);
+    if (kind === 'gelu' && !x) throw new ValueError('activationBackward: gelu needs the input x');
+    const n = checkSameSize('activationBackward', y, dy, dx, x);
+    const Y = this.d(y, 'activation y');
+    const DY = this.d(dy, 'activation dy');
+    const DX = this.d(dx, 'activation dx');
+    const X = x ? this.d(x, 'activation x') : Y;
+    for (let i = 0; i < n; i++) DX[i] = DY[i] * activateDerivative(kind, Y[i], X[i]);
+  }
+
+  biasGrad(dy: Tensor, db: Tensor): void {
+    const [rows, cols] = checkBiasGrad(dy, db);
+    const DY = this.d(dy, 'biasGrad dy');
+    const DB = this.d(db, 'biasGrad db');
+    for (let j = 0; j < cols; j++) {
+      let s = 0;
+      for (let i = 0; i < rows; i++) s += DY[i * cols + j];
+      DB[j] += s;
+    }
+  }
+
+  mul(a: Tensor, b: Tensor, out: Tensor): void {
+    const n = checkSameSize('mul', a, b, out);
+    const A = this.d(a, 'mul a');
+    const B = this.d(b, 'mul b');
+    const O = this.d(out, 'mul out');
+    for (let i = 0; i < n; i++) O[i] = A[i] * B[i];
+  }
+
+  dropoutForward(x: Tensor, y: Tensor, mask: Tensor, p: number, seed: number): void {
+    const n = checkDropout(x, y, mask, p, seed);
+    const X = this.d(x, 'dropout x');
+    const Y = this.d(y, 'dropout y');
+    const M = this.d(mask, 'dropout mask');
+    const scale = 1 / (1 - p);
+    for (let i = 0; i < n; i++) {
+      M[i] = dropoutKeep(seed, i, p) ? scale : 0;
+      Y[i] = X[i] * M[i];
+    }
+  }
+
+  headsForward(x: Tensor, w: Tensor, b: Tensor, y: Tensor, layout: HeadLayout, activation: Activation = 'none'): void {
+    const n = checkHeads(x, w, b, y, layout);
+    checkActivation(activation);
+    const X = this.d(x, 'heads x');
+    const W = this.d(w, 'heads w');
+    const Bv = this.d(b, 'heads b');
+    const Y = this.d(y, 'heads y');
+    for (let t = 0; t < layout.tasks; t++) {
+      const din = layout.inSizes[t];
+      const dout = layout.outSizes[t];
+      // y_t[n×out] = x_t[n×in] · W_tᵀ, W_t stored [out×in].
+      matmul(
+        n,
+        dout,
+        din,
+        1,
+        mat(X, layout.totalIn, false, layout.inOffsets[t]),
+        mat(W, din, true, layout.weightOffsets[t]),
+        0,
+        mat(Y, layout.totalOut, false, layout.outOffsets[t]),
+      );
+    }
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < layout.totalOut; j++) {
+        Y[i * layout.totalOut + j] = activate(activation, Y[i * layout.totalOut + j] + Bv[j]);
+      }
+    }
+  }
+
+  headsBackward(
+    x: Tensor,
+    w: Tensor,
+    dy: Tensor,
+    dx: Tensor | null,
+    dw: Tensor,
+    db: Tensor,
+    layout: HeadLayout,
+    perTaskDx: Tensor | null = null,
+  ): void {
+    const n = checkHeads(x, w, db, dy, layout, perTaskDx);
+    checkSameSize('headsBackward w/dw', w, dw);
+    if (dx) checkSameSize('headsBackward x/dx', x, dx);
+    const X = this.d(x, 'heads x');
+    const W = this.d(w, 'heads w');
+    const DY = this.d(dy, 'heads dy');
+    const DW = this.d(dw, 'heads dw');
+    const DX = dx ? this.d(dx, 'heads dx') : null;
+    const P = perTaskDx ? this.d(perTaskDx, 'heads perTaskDx') : null;
+    if (DX && layout.sharedInput) DX.fill(0);
+    for (let t = 0; t < layout.tasks; t++) {
+      const din = layout.inSizes[t];
+      const dout = layout.outSizes[t];
+      const dyT = mat(DY, layout.totalOut, false, layout.outOffsets[t]);
+      // dW_t[out×in] += dy_tᵀ · x_t
+      matmul(
+        dout,
+        din,
+        n,
+        1,
+        mat(DY, layout.totalOut, true, layout.outOffsets[t]),
+        mat(X, layout.totalIn, false, layout.inOffsets[t]),
+        1,
+        mat(DW, din, false, layout.weightOffsets[t]),
+      );
+      const wT = mat(W, din, false, layout.weightOffsets[t]);
+      if (DX) {
+        // dx_t[n×in] (+)= dy_t · W_t; summed over tasks when the input is shared.
+        const beta = layout.sharedInput ? 1 : 0;
+        matmul(n, din, dout, 1, dyT, wT, beta, mat(DX, layout.totalIn, false, layout.inOffsets[t]));
+      }
+      if (P) matmul(n, din, dout, 1, dyT, wT, 0, mat(P, din, false, t * n * din));
+    }
+    this.biasGrad(dy, db);
+  }
+
+  multiLoss(
+    logits: Tensor,
+    targets: Tensor,
+    mask: Tensor | null,
+    weights: Tensor,
+    layout: LossLayout,
+    losses: Tensor,
+    dlogits: Tensor,
+  ): void {
+    const n = checkMultiLoss(logits, targets, mask, weights, layout, losses, dlogits);
+    const Z = this.d(logits, 'multiLoss logits');
+    const Tg = this.d(targets, 'multiLoss targets');
+    const M = mask ? this.d(mask, 'multiLoss mask') : null;
+    const Wt = this.d(weights, 'multiLoss weights');
+    const L = this.d(losses, 'multiLoss losses');
+    const G = this.d(dlogits, 'multiLoss dlogits');
+    const ld = layout.totalOut;
+    const ldt = layout.totalTgt;
+    for (let t = 0; t < layout.tasks; t++) {
+      const [kindIdx, off, width, toff] = layout.packed.subarray(5 * t, 5 * t + 4);
+      const kind = LOSS_KINDS[kindIdx];
+      let labelled = 0;
+      for (let i = 0; i < n; i++) labelled += M ? M[i * layout.tasks + t] : 1;
+      const count = Math.max(1, labelled);
+      const denom = kind === 'softmax-ce' ? count : count * width;
+      const gscale = Wt[t] / denom;
+      let total = 0;
+      for (let i = 0; i < n; i++) {
+        const m = M ? M[i * layout.tasks + t] : 1;
+        const z = (j: number): number => Z[i * ld + off + j];
+        const setG = (j: number, v: number): void => {
+          G[i * ld + off + j] = m === 0 ? 0 : v * gscale;
+        };
+        if (kind === 'softmax-ce') {
+          const y = Tg[i * ldt + toff];
+          if (m !== 0 && !(Number.isInteger(y) && y >= 0 && y < width)) {
+            throw new LabelError(`multiLoss: task ${t} sample ${i} has class ${y}, expected an integer in [0, ${width})`);
+          }
+          let zmax = -Infinity;
+          for (let j = 0; j < width; j++) zmax = Math.max(zmax, z(j));
+          let sum = 0;
+          for (let j = 0; j < width; j++) sum += Math.exp(z(j) - zmax);
+          const lse = zmax + Math.log(sum);
+          if (m !== 0) total += lse - z(y);
+          for (let j = 0; j < width; j++) setG(j, Math.exp(z(j) - lse) - (j === y ? 1 : 0));
+          continue;
+        }
+        for (let j = 0; j < width; j++) {
+          const zj = z(j);
+          const yj = Tg[i * ldt + toff + j];
+          const d = zj - yj;
+          let loss: number;
+          let grad: number;
+          switch (kind) {
+            case 'bce':
+              loss = Math.max(zj, 0) - zj * yj + Math.log1p(Math.exp(-Math.abs(zj)));
+              grad = 1 / (1 + Math.exp(-zj)) - yj;
+              break;
+            case 'mse':
+              loss = d * d;
+              grad = 2 * d;
+              break;
+            case 'l1':
+              loss = Math.abs(d);
+              grad = Math.sign(d);
+              break;
+            case 'smooth-l1':
+              loss = Math.abs(d) < 1 ? 0.5 * d * d : Math.abs(d) - 0.5;
+              grad = Math.abs(d) < 1 ? d : Math.sign(d);
+              break;
+            default:
+              throw new ValueError(`multiLoss: unknown loss kind ${kind}`);
+          }
+          if (m !== 0) total += loss;
+          setG(j, grad);
+        }
+      }
+      L[t] = total / denom;
+    }
+  }
+
+  sgdStep(p: Tensor, g: Tensor, m: Tensor, opts: SgdOptions): void {
+    const n = checkSameSize('sgdStep', p, g, m);
+    const lr = checkOptimizerNumber('lr', opts.lr, NaN);
+    const mu = checkOptimizerNumber('momentum', opts.momentum, 0);
+    const wd = checkOptimizerNumber('weightDecay', opts.weightDecay, 0);
+    const P = this.d(p, 'sgd p');
+    const G = this.d(g, 'sgd g');
+    const Mo = this.d(m, 'sgd m');
+    for (let i = 0; i < n; i++) {
+      const grad = G[i] + wd * P[i];
+      Mo[i] = mu * Mo[i] + grad;
+      P[i] -= lr * (opts.nesterov ? grad + mu * Mo[i] : Mo[i]);
+    }
+  }
+
+  adamwStep(p: Tensor, g: Tensor, m: Tensor, v: Tensor, opts: AdamWOptions): void {
+    const n = checkSameSize('adamwStep', p, g, m, v);
+    const lr = checkOptimizerNumber('lr', opts.lr, NaN);
+    const b1 = checkOptimizerNumber('beta1', opts.beta1, 0.9, 0, 1);
+    const b2 = checkOptimizerNumber('beta2', opts.beta2, 0.999, 0, 1);
+    const eps = checkOptimizerNumber('eps', opts.eps, 1e-8);
+    const wd = checkOptimizerNumber('weightDecay', opts.weightDecay, 0.01);
+    const step = checkOptimizerNumber('step', opts.step, NaN, 1);
+    const P = this.d(p, 'adamw p');
+    const G = this.d(g, 'adamw g');
+    const Mo = this.d(m, 'adamw m');
+    const V = this.d(v, 'adamw v');
+    const c1 = 1 - Math.pow(b1, step);
+    const c2 = 1 - Math.pow(b2, step);
+    for (let i = 0; i < n; i++) {
+      P[i] *= 1 - lr * wd;
+      Mo[i] = b1 * Mo[i] + (1 - b1) * G[i];
+      V[i] = b2 * V[i] + (1 - b2) * G[i] * G[i];
+      P[i] -= (lr * (Mo[i] / c1)) / (Math.sqrt(V[i] / c2) + eps);
+    }
+  }
+}

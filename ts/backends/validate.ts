@@ -1,0 +1,147 @@
+/**
+ * Shape checks for every Backend op, shared by all backends so that each op rejects bad input
+ * the same way, with the same message, before any kernel runs. Each check returns the
+ * dimensions the kernel needs.
+ */
+import { ShapeError, ValueError } from '../errors.js';
+import { ACTIVATIONS, type Activation, type GemmOptions, HeadLayout, LossLayout, type Tensor } from './backend.js';
+
+function dims2(t: Tensor, what: string): [number, number] {
+  if (t.shape.length !== 2) {
+    throw new ShapeError(`Expected a 2-D tensor for ${what} but received shape [${t.shape.join(', ')}]`);
+  }
+  return [t.shape[0], t.shape[1]];
+}
+
+/** Rows and columns of a tensor viewed as a matrix: [N, rest...] → [N, Π rest]. */
+export function asMatrix(t: Tensor, what: string): [number, number] {
+  if (t.shape.length === 1) return [1, t.shape[0]];
+  return [t.shape[0], t.size / t.shape[0]];
+}
+
+export function checkActivation(kind: unknown): Activation {
+  if (!ACTIVATIONS.includes(kind as Activation)) {
+    throw new ValueError(`Expected one of ${ACTIVATIONS.join(', ')} for activation but received ${String(kind)}`);
+  }
+  return kind as Activation;
+}
+
+export interface GemmDims {
+  m: number;
+  n: number;
+  k: number;
+  transA: boolean;
+  transB: boolean;
+  alpha: number;
+  beta: number;
+  activation: Activation;
+}
+
+export function checkGemm(a: Tensor, b: Tensor, c: Tensor, opts: GemmOptions = {}): GemmDims {
+  const transA = opts.transA ?? false;
+  const transB = opts.transB ?? false;
+  const [ar, ac] = dims2(a, 'gemm A');
+  const [br, bc] = dims2(b, 'gemm B');
+  const [m, n] = dims2(c, 'gemm C');
+  const [am, ak] = transA ? [ac, ar] : [ar, ac];
+  const [bk, bn] = transB ? [bc, br] : [br, bc];
+  if (ak !== bk) throw new ShapeError(`gemm: inner dimensions differ: op(A) is ${am}×${ak}, op(B) is ${bk}×${bn}`);
+  if (am !== m || bn !== n) {
+    throw new ShapeError(`gemm: C is ${m}×${n} but op(A)·op(B) is ${am}×${bn}`);
+  }
+  if (opts.bias && opts.bias.size !== n) {
+    throw new ShapeError(`gemm: bias has ${opts.bias.size} elements, expected ${n} (columns of C)`);
+  }
+  const alpha = opts.alpha ?? 1;
+  const beta = opts.beta ?? 0;
+  if (!Number.isFinite(alpha) || !Number.isFinite(beta)) {
+    throw new ValueError(`gemm: alpha and beta must be finite, received ${alpha} and ${beta}`);
+  }
+  const activation = checkActivation(opts.activation ?? 'none');
+  return { m, n, k: ak, transA, transB, alpha, beta, activation };
+}
+
+export function checkSameSize(what: string, ...ts: (Tensor | null | undefined)[]): number {
+  const n = ts[0]!.size;
+  for (const t of ts) {
+    if (t && t.size !== n) {
+      throw new ShapeError(`${what}: tensors differ in size (${ts.map((x) => x?.size ?? '-').join(' vs ')})`);
+    }
+  }
+  return n;
+}
+
+export function checkBiasGrad(dy: Tensor, db: Tensor): [number, number] {
+  const [rows, cols] = asMatrix(dy, 'biasGrad dy');
+  if (db.size !== cols) throw new ShapeError(`biasGrad: db has ${db.size} elements, expected ${cols}`);
+  return [rows, cols];
+}
+
+export function checkDropout(x: Tensor, y: Tensor, mask: Tensor, p: number, seed: number): number {
+  if (!(p >= 0 && p < 1)) throw new ValueError(`Expected a number in [0, 1) for dropout p but received ${p}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
+    throw new ValueError(`Expected a uint32 for dropout seed but received ${seed}`);
+  }
+  return checkSameSize('dropoutForward', x, y, mask);
+}
+
+/** Batch size N of a heads op, after checking every tensor against the layout. */
+export function checkHeads(
+  x: Tensor,
+  w: Tensor,
+  b: Tensor,
+  y: Tensor,
+  layout: HeadLayout,
+  perTaskDx?: Tensor | null,
+): number {
+  if (!(layout instanceof HeadLayout)) throw new ValueError('Expected a HeadLayout for layout');
+  const [n, xin] = dims2(x, 'heads x');
+  const [yn, yout] = dims2(y, 'heads y (or dy)');
+  if (xin !== layout.totalIn) throw new ShapeError(`heads: x has ${xin} columns, layout expects ${layout.totalIn}`);
+  if (yout !== layout.totalOut) throw new ShapeError(`heads: y has ${yout} columns, layout expects ${layout.totalOut}`);
+  if (yn !== n) throw new ShapeError(`heads: x has ${n} rows but y has ${yn}`);
+  if (w.size !== layout.weightSize) throw new ShapeError(`heads: w has ${w.size} elements, layout expects ${layout.weightSize}`);
+  if (b.size !== layout.totalOut) throw new ShapeError(`heads: b has ${b.size} elements, layout expects ${layout.totalOut}`);
+  if (perTaskDx) {
+    if (!layout.sharedInput) throw new ShapeError('heads: perTaskDx needs a layout with a shared input');
+    if (perTaskDx.size !== layout.tasks * n * layout.totalIn) {
+      throw new ShapeError(
+        `heads: perTaskDx has ${perTaskDx.size} elements, expected ${layout.tasks}×${n}×${layout.totalIn}`,
+      );
+    }
+  }
+  return n;
+}
+
+/** Batch size N of a multiLoss call, after checking every tensor against the layout. */
+export function checkMultiLoss(
+  logits: Tensor,
+  targets: Tensor,
+  mask: Tensor | null,
+  weights: Tensor,
+  layout: LossLayout,
+  losses: Tensor,
+  dlogits: Tensor,
+): number {
+  if (!(layout instanceof LossLayout)) throw new ValueError('Expected a LossLayout for layout');
+  const [n, out] = dims2(logits, 'multiLoss logits');
+  const [tn, tgt] = dims2(targets, 'multiLoss targets');
+  if (out !== layout.totalOut) throw new ShapeError(`multiLoss: logits have ${out} columns, layout expects ${layout.totalOut}`);
+  if (tgt !== layout.totalTgt) throw new ShapeError(`multiLoss: targets have ${tgt} columns, layout expects ${layout.totalTgt}`);
+  if (tn !== n) throw new ShapeError(`multiLoss: logits have ${n} rows but targets have ${tn}`);
+  if (mask && mask.size !== n * layout.tasks) {
+    throw new ShapeError(`multiLoss: mask has ${mask.size} elements, expected ${n}×${layout.tasks}`);
+  }
+  if (weights.size !== layout.tasks) throw new ShapeError(`multiLoss: weights has ${weights.size} elements, expected ${layout.tasks}`);
+  if (losses.size !== layout.tasks) throw new ShapeError(`multiLoss: losses has ${losses.size} elements, expected ${layout.tasks}`);
+  if (dlogits.size !== logits.size) throw new ShapeError(`multiLoss: dlogits has ${dlogits.size} elements, expected ${logits.size}`);
+  return n;
+}
+
+export function checkOptimizerNumber(name: string, v: number | undefined, dflt: number, min = 0, max = Infinity): number {
+  const x = v ?? dflt;
+  if (typeof x !== 'number' || !Number.isFinite(x) || x < min || x > max) {
+    throw new ValueError(`Expected a finite number in [${min}, ${max}] for ${name} but received ${x}`);
+  }
+  return x;
+}

@@ -1,0 +1,19 @@
+/** The data layer: MNIST IDX files, MultiMNIST, and the in-memory multi-task dataset. */
+export { parseIdx, parseIdxImages, parseIdxLabels, readIdxFile, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from './idx.js';
+export type { IdxArray } from './idx.js';
+export { loadMnist, mnistDataDir } from './mnist.js';
+export type { LoadMnistOptions, MnistData, MnistSplit } from './mnist.js';
+export { MultiTaskDataset } from './dataset.js';
+export type { DatasetInit } from './dataset.js';
+export {
+  bilinearTaps,
+  composeMultiMnistCanvas,
+  createResizer,
+  makeMultiMnist,
+  nearestIndices,
+  resizeImage,
+  MULTI_MNIST_CANVAS,
+  MULTI_MNIST_OFFSET,
+  MULTI_MNIST_SIZE,
+} from './multimnist.js';
+export type { MultiMnistOptions, Resample, ResampleTaps } from './multimnist.js';

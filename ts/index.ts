@@ -1,0 +1,39 @@
+/**
+ * hydranet: multi-task deep learning for Node.js on a native core.
+ *
+ * ```ts
+ * import { createBackend, MultiTaskModel, Trainer, makeMultiMnist } from 'hydranet';
+ * const backend = await createBackend('cpu');
+ * const model = new MultiTaskModel(backend, {
+ *   inputShape: [28, 28],
+ *   trunk: [{ type: 'dense', units: 256, activation: 'relu' }],
+ *   tasks: [
+ *     { name: 'left', kind: 'classification', classes: 10 },
+ *     { name: 'right', kind: 'classification', classes: 10 },
+ *   ],
+ *   maxBatch: 256,
+ * });
+ * const trainer = new Trainer(model, { optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9 }, batchSize: 256, epochs: 5 });
+ * await trainer.fit(makeMultiMnist({ split: 'train' }), { validation: makeMultiMnist({ split: 'test' }) });
+ * ```
+ */
+export * from './errors.js';
+export * from './backends/backend.js';
+export { createBackend, BACKEND_NAMES } from './backends/create.js';
+export type { BackendName, BackendOptions } from './backends/create.js';
+export { ReferenceBackend } from './backends/reference.js';
+export { Rng, hash32, dropoutKeep } from './core/random.js';
+export type { Layer, StepContext } from './nn/layer.js';
+export type { HeadsConfig } from './nn/heads.js';
+export { MultiTaskModel, buildLayer } from './mtl/model.js';
+export type { LayerSpec, ModelConfig } from './mtl/model.js';
+export { resolveTask, validateLabels, TASK_KINDS, METRICS } from './mtl/task.js';
+export type { Task, TaskKind, TaskSpec, MetricName } from './mtl/task.js';
+export { Trainer } from './train/trainer.js';
+export type { TrainerConfig, EpochRecord, FitOptions } from './train/trainer.js';
+export { Optimizer, OPTIMIZERS } from './train/optimizer.js';
+export type { OptimizerConfig } from './train/optimizer.js';
+export type { TaskMetrics } from './train/metrics.js';
+export { saveCheckpoint, loadCheckpoint, encodeSafetensors, decodeSafetensors, writeFileAtomic } from './train/checkpoint.js';
+export type { TrainingState, Safetensors, StoredTensor } from './train/checkpoint.js';
+export * from './data/index.js';

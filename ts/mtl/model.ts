@@ -1,0 +1,228 @@
+/**
+ * MultiTaskModel with hard parameter sharing: a shared trunk feeds one head per task; the
+ * heads run fused (one GEMM for all first head layers) and the losses of all tasks are
+ * computed and weighted in one fused multi-loss pass.
+ *
+ * Every buffer a training step touches is allocated here, once, for `maxBatch` samples:
+ * a steady-state step allocates nothing.
+ */
+import { type Backend, LossLayout, type Tensor } from '../backends/backend.js';
+import { Rng } from '../core/random.js';
+import { ConfigError, ShapeError, describe, expectInt } from '../errors.js';
+import { ActivationLayer } from '../nn/activation.js';
+import { Dense } from '../nn/dense.js';
+import { Dropout } from '../nn/dropout.js';
+import { Heads, type HeadsConfig } from '../nn/heads.js';
+import { BatchBuffer, type Layer, type StepContext, volume } from '../nn/layer.js';
+import { ParameterStore } from '../nn/parameters.js';
+import { Sequential } from '../nn/sequential.js';
+import type { Activation } from '../backends/backend.js';
+import { type Task, type TaskSpec, resolveTask } from './task.js';
+
+/** Declarative layer specs, so a model's architecture is plain JSON (run folders, checkpoints). */
+export type LayerSpec =
+  | { type: 'dense'; units: number; activation?: Activation }
+  | { type: 'activation'; activation: Activation }
+  | { type: 'dropout'; p: number };
+
+export interface ModelConfig {
+  /** Per-sample input shape (or its size); MLP trunks see it flattened. */
+  inputShape: readonly number[] | number;
+  /** The shared trunk, first layer first. */
+  trunk: readonly LayerSpec[];
+  tasks: readonly TaskSpec[];
+  heads?: HeadsConfig;
+  /** Largest batch the model will see; buffers are sized for it. */
+  maxBatch: number;
+  /** Seed of the weight initialisation (default 0). */
+  seed?: number;
+}
+
+export function buildLayer(spec: LayerSpec, index: number): Layer {
+  switch (spec?.type) {
+    case 'dense':
+      return new Dense(spec.units, spec.activation ?? 'none');
+    case 'activation':
+      return new ActivationLayer(spec.activation);
+    case 'dropout':
+      return new Dropout(spec.p);
+    default:
+      throw new ConfigError(`Expected a layer spec with type dense, activation or dropout for trunk[${index}] but received ${describe(spec)}`);
+  }
+}
+
+export class MultiTaskModel {
+  readonly tasks: readonly Task[];
+  readonly inputShape: readonly number[];
+  readonly featureSize: number;
+  readonly maxBatch: number;
+  readonly params = new ParameterStore();
+  readonly trunk: Sequential;
+  readonly heads: Heads;
+  readonly lossLayout: LossLayout;
+  /** Width of the concatenated logits [N, Σ outputs]. */
+  readonly logitWidth: number;
+  readonly config: ModelConfig;
+
+  private readonly inputs: BatchBuffer;
+  private readonly targets: BatchBuffer;
+  private readonly masks: BatchBuffer;
+  private readonly dlogits: BatchBuffer;
+  private readonly taskWeights: Tensor;
+  /** Per-task mean losses of the last forward with targets, on the backend. */
+  readonly losses: Tensor;
+  private readonly trunkWidth: number;
+
+  constructor(
+    readonly backend: Backend,
+    config: ModelConfig,
+  ) {
+    if (typeof config !== 'object' || config === null) throw new ConfigError(`Expected a model config object but received ${describe(config)}`);
+    this.config = config;
+    this.maxBatch = expectInt('maxBatch', config.maxBatch);
+    this.inputShape = typeof config.inputShape === 'number' ? [config.inputShape] : [...(config.inputShape ?? [])];
+    if (this.inputShape.length === 0) throw new ConfigError('Expected a per-sample input shape for inputShape but received none');
+    this.inputShape.forEach((d, i) => expectInt(`inputShape[${i}]`, d));
+    this.featureSize = volume(this.inputShape);
+    if (!Array.isArray(config.tasks) || config.tasks.length === 0) {
+      throw new ConfigError(`Expected a non-empty array of task specs for tasks but received ${describe(config.tasks)}`);
+    }
+    this.tasks = config.tasks.map(resolveTask);
+    const names = new Set<string>();
+    for (const t of this.tasks) {
+      if (names.has(t.name)) throw new ConfigError(`Task names must be unique; ${t.name} appears twice`);
+      names.add(t.name);
+    }
+    if (!Array.isArray(config.trunk)) throw new ConfigError(`Expected an array of layer specs for trunk but received ${describe(config.trunk)}`);
+
+    this.trunk = new Sequential(config.trunk.map(buildLayer));
+    const trunkOut = this.trunk.build({ params: this.params, prefix: 'trunk' }, [this.featureSize]);
+    if (trunkOut.length !== 1) throw new ConfigError(`The trunk must end in a flat feature vector, got shape [${trunkOut.join(', ')}]`);
+    this.trunkWidth = trunkOut[0];
+    this.heads = new Heads(
+      this.tasks.map((t) => t.name),
+      this.tasks.map((t) => t.outputs),
+      config.heads,
+    );
+    this.heads.build(this.params, this.trunkWidth);
+
+    let out = 0;
+    let tgt = 0;
+    this.lossLayout = new LossLayout(
+      this.tasks.map((t) => {
+        const seg = { kind: t.loss, outOffset: out, outWidth: t.outputs, tgtOffset: tgt };
+        out += t.outputs;
+        tgt += t.labelWidth;
+        return seg;
+      }),
+    );
+    this.logitWidth = out;
+
+    this.params.allocate(backend, new Rng(config.seed ?? 0));
+    this.trunk.allocate(backend, this.maxBatch);
+    this.heads.allocate(backend, this.maxBatch);
+    this.inputs = new BatchBuffer(backend, this.maxBatch, [this.featureSize]);
+    this.targets = new BatchBuffer(backend, this.maxBatch, [this.lossLayout.totalTgt]);
+    this.masks = new BatchBuffer(backend, this.maxBatch, [this.tasks.length]);
+    this.dlogits = new BatchBuffer(backend, this.maxBatch, [this.logitWidth]);
+    this.taskWeights = backend.upload(Float32Array.from(this.tasks, (t) => t.weight), [this.tasks.length]);
+    this.losses = backend.alloc([this.tasks.length]);
+  }
+
+  /** One line per part, for logs and `--help`-style summaries. */
+  summary(): string {
+    return [
+      `input ${this.featureSize}`,
+      `trunk: ${this.trunk.describe()}`,
+      `${this.heads.describe()}: ${this.tasks.map((t) => `${t.name}${t.auxiliary ? ' (aux)' : ''} ${t.kind} ${t.outputs}`).join(', ')}`,
+      `${this.params.count.toLocaleString('en-US')} parameters`,
+    ].join('\n');
+  }
+
+  /** Index of a task by name; ConfigError listing the known names otherwise. */
+  taskIndex(name: string): number {
+    const i = this.tasks.findIndex((t) => t.name === name);
+    if (i < 0) throw new ConfigError(`Unknown task ${JSON.stringify(name)}; this model's tasks are ${this.tasks.map((t) => t.name).join(', ')}`);
+    return i;
+  }
+
+  /** Sets the per-task loss weights (in task order). */
+  setTaskWeights(weights: Float32Array): void {
+    if (weights.length !== this.tasks.length) {
+      throw new ShapeError(`Expected ${this.tasks.length} task weights but received ${weights.length}`);
+    }
+    for (const w of weights) {
+      if (!Number.isFinite(w) || w < 0) throw new ConfigError(`Task weights must be finite and non-negative, received ${w}`);
+    }
+    this.backend.write(this.taskWeights, weights);
+  }
+
+  private checkBatch(n: number): void {
+    if (!Number.isInteger(n) || n < 1 || n > this.maxBatch) {
+      throw new ShapeError(`Expected a batch size in [1, ${this.maxBatch}] (maxBatch) but received ${n}`);
+    }
+  }
+
+  /**
+   * Uploads a batch: inputs [n, featureSize], targets [n, Σ labelWidth] (task order) and
+   * optionally mask [n, T] (1 = labelled). Host arrays may be longer than needed.
+   */
+  loadBatch(n: number, inputs: Float32Array, targets?: Float32Array, mask?: Float32Array | null): void {
+    this.checkBatch(n);
+    const be = this.backend;
+    const need = (what: string, a: Float32Array, width: number): Float32Array => {
+      if (a.length < n * width) throw new ShapeError(`Expected at least ${n}×${width} values for ${what} but received ${a.length}`);
+      return a.length === n * width ? a : a.subarray(0, n * width);
+    };
+    be.write(this.inputs.base, need('inputs', inputs, this.featureSize));
+    if (targets) be.write(this.targets.base, need('targets', targets, this.lossLayout.totalTgt));
+    this.batchMasked = !!mask;
+    if (mask) be.write(this.masks.base, need('mask', mask, this.tasks.length));
+  }
+
+  private batchMasked = false;
+
+  /** Forward of the loaded batch; returns the logits [n, Σ outputs] (a model-owned buffer). */
+  forward(n: number, step: StepContext = { training: false, seed: 0 }): Tensor {
+    this.checkBatch(n);
+    const h = this.trunk.forward(this.inputs.rows(n), n, step);
+    return this.heads.forward(h, n, step);
+  }
+
+  /** Per-task losses of the loaded batch into `losses`, and their weighted gradient. */
+  computeLoss(n: number, logits: Tensor): Tensor {
+    const dl = this.dlogits.rows(n);
+    this.backend.multiLoss(
+      logits,
+      this.targets.rows(n),
+      this.batchMasked ? this.masks.rows(n) : null,
+      this.taskWeights,
+      this.lossLayout,
+      this.losses,
+      dl,
+    );
+    return dl;
+  }
+
+  /**
+   * One training pass over the loaded batch: zero gradients, forward, fused multi-loss,
+   * backward. Afterwards `losses` holds per-task losses and the gradient arena Σ_t w_t·∇L_t.
+   */
+  forwardBackward(n: number, step: StepContext): void {
+    this.backend.fill(this.params.grads, 0);
+    const logits = this.forward(n, step);
+    const dl = this.computeLoss(n, logits);
+    const dh = this.heads.backward(dl, n);
+    this.trunk.backward(dh, n, false);
+  }
+
+  /** A JSON description of the architecture; checkpoints refuse to load into another. */
+  architecture(): Record<string, unknown> {
+    return {
+      inputShape: this.inputShape,
+      trunk: this.config.trunk,
+      heads: { hidden: this.heads.hidden, activation: this.heads.activation, dropout: this.heads.dropout },
+      tasks: this.tasks.map((t) => ({ name: t.name, kind: t.kind, outputs: t.outputs, loss: t.loss })),
+    };
+  }
+}

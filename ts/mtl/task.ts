@@ -1,0 +1,138 @@
+/**
+ * Tasks: what each head predicts, the loss it trains with, the metrics it is judged by, and
+ * whether it is auxiliary (trained only to help the main tasks).
+ */
+import { LOSS_KINDS, type LossKind } from '../backends/backend.js';
+import { ConfigError, LabelError, describe, expectInt, expectNumber } from '../errors.js';
+
+export type TaskKind = 'classification' | 'binary' | 'multi-label' | 'regression';
+export const TASK_KINDS: readonly TaskKind[] = ['classification', 'binary', 'multi-label', 'regression'];
+
+export type MetricName = 'accuracy' | 'mse' | 'mae';
+export const METRICS: readonly MetricName[] = ['accuracy', 'mse', 'mae'];
+
+/** Whether a larger value of the metric is better. */
+export const HIGHER_IS_BETTER: Record<MetricName | 'loss', boolean> = {
+  accuracy: true,
+  mse: false,
+  mae: false,
+  loss: false,
+};
+
+export interface TaskSpec {
+  /** Unique name, used on the CLI, in metrics and in checkpoints. Letters, digits, - and _. */
+  name: string;
+  kind: TaskKind;
+  /** classification: number of classes (≥ 2); multi-label: number of labels. */
+  classes?: number;
+  /** regression: number of outputs (default 1). */
+  outputs?: number;
+  /** Default: softmax-ce for classification, bce for binary and multi-label, mse for regression. */
+  loss?: LossKind;
+  /** Default: accuracy for classification, binary and multi-label; mse and mae for regression. */
+  metrics?: MetricName[];
+  /** Auxiliary tasks train with the rest but are left out of model selection and headline metrics. */
+  auxiliary?: boolean;
+  /** Loss weight (default 1). */
+  weight?: number;
+}
+
+/** A validated task with every default filled in. */
+export interface Task {
+  readonly name: string;
+  readonly kind: TaskKind;
+  /** Width of the task's logit segment. */
+  readonly outputs: number;
+  /** Values per sample in the task's labels: 1 (a class index or 0/1) or `outputs`. */
+  readonly labelWidth: number;
+  readonly loss: LossKind;
+  readonly metrics: readonly MetricName[];
+  readonly auxiliary: boolean;
+  readonly weight: number;
+}
+
+const LOSSES_BY_KIND: Record<TaskKind, readonly LossKind[]> = {
+  classification: ['softmax-ce'],
+  binary: ['bce'],
+  'multi-label': ['bce'],
+  regression: ['mse', 'l1', 'smooth-l1'],
+};
+
+export function resolveTask(spec: TaskSpec, index: number): Task {
+  const where = `tasks[${index}]`;
+  if (typeof spec !== 'object' || spec === null) throw new ConfigError(`Expected an object for ${where} but received ${describe(spec)}`);
+  if (typeof spec.name !== 'string' || !/^[A-Za-z0-9_-]+$/.test(spec.name)) {
+    throw new ConfigError(`Expected a name of letters, digits, - and _ for ${where}.name but received ${describe(spec.name)}`);
+  }
+  if (!TASK_KINDS.includes(spec.kind)) {
+    throw new ConfigError(`Expected one of ${TASK_KINDS.join(', ')} for ${where}.kind but received ${describe(spec.kind)}`);
+  }
+  let outputs: number;
+  switch (spec.kind) {
+    case 'classification':
+      outputs = expectInt(`${where}.classes`, spec.classes, 2);
+      break;
+    case 'multi-label':
+      outputs = expectInt(`${where}.classes`, spec.classes);
+      break;
+    case 'binary':
+      outputs = 1;
+      break;
+    case 'regression':
+      outputs = expectInt(`${where}.outputs`, spec.outputs ?? 1);
+      break;
+  }
+  const loss = spec.loss ?? LOSSES_BY_KIND[spec.kind][0];
+  if (!LOSS_KINDS.includes(loss) || !LOSSES_BY_KIND[spec.kind].includes(loss)) {
+    throw new ConfigError(
+      `Expected one of ${LOSSES_BY_KIND[spec.kind].join(', ')} for ${where}.loss (a ${spec.kind} task) but received ${describe(loss)}`,
+    );
+  }
+  const metrics = spec.metrics ?? (spec.kind === 'regression' ? ['mse', 'mae'] : ['accuracy']);
+  for (const m of metrics) {
+    if (!METRICS.includes(m)) throw new ConfigError(`Expected metrics from ${METRICS.join(', ')} for ${where}.metrics but received ${describe(m)}`);
+    if ((m === 'accuracy') !== (spec.kind !== 'regression')) {
+      throw new ConfigError(`${where}.metrics: ${m} does not apply to a ${spec.kind} task`);
+    }
+  }
+  return {
+    name: spec.name,
+    kind: spec.kind,
+    outputs,
+    labelWidth: spec.kind === 'classification' ? 1 : outputs,
+    loss,
+    metrics,
+    auxiliary: spec.auxiliary ?? false,
+    weight: expectNumber(`${where}.weight`, spec.weight ?? 1, 0),
+  };
+}
+
+/**
+ * Checks a task's labels once, before training: class indices integral and in range, binary
+ * and multi-label targets in [0, 1], regression targets finite. Masked-out samples are ignored.
+ */
+export function validateLabels(task: Task, labels: Float32Array, mask: Uint8Array | null, dataset: string): void {
+  const w = task.labelWidth;
+  const n = labels.length / w;
+  for (let i = 0; i < n; i++) {
+    if (mask && mask[i] === 0) continue;
+    for (let j = 0; j < w; j++) {
+      const y = labels[i * w + j];
+      let ok: boolean;
+      let expected: string;
+      if (task.kind === 'classification') {
+        ok = Number.isInteger(y) && y >= 0 && y < task.outputs;
+        expected = `an integer class in [0, ${task.outputs})`;
+      } else if (task.kind === 'regression') {
+        ok = Number.isFinite(y);
+        expected = 'a finite number';
+      } else {
+        ok = y >= 0 && y <= 1;
+        expected = 'a target in [0, 1]';
+      }
+      if (!ok) {
+        throw new LabelError(`${dataset}: task ${task.name}, sample ${i}${w > 1 ? `, output ${j}` : ''}: expected ${expected} but received ${y}`);
+      }
+    }
+  }
+}

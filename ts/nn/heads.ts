@@ -1,0 +1,154 @@
+/**
+ * The task heads of a hard-sharing model, all tasks at once. Each head is a linear layer or a
+ * small MLP (the same hidden widths for every task); layer l of every head runs as ONE fused
+ * `headsForward` over the tasks' packed weights: the first layer reads the shared trunk
+ * output (one GEMM for all heads), later layers read each task's own segment. Checkpoints name
+ * each task's blocks separately ("heads.left.0.weight" [out, in]).
+ */
+import { type Activation, type Backend, HeadLayout, type Tensor } from '../backends/backend.js';
+import { checkActivation } from '../backends/validate.js';
+import { ConfigError, expectInt, expectNumber } from '../errors.js';
+import { BatchBuffer, type BuildContext, type StepContext, layerSeed, stringSeed } from './layer.js';
+import type { Parameter } from './parameters.js';
+
+export interface HeadsConfig {
+  /** Hidden layer widths of every task's head; [] (default) makes linear heads. */
+  hidden?: readonly number[];
+  /** Activation after each hidden layer (default relu). */
+  activation?: Activation;
+  /** Dropout after each hidden layer's activation (default 0). */
+  dropout?: number;
+}
+
+interface HeadLevel {
+  layout: HeadLayout;
+  weight: Parameter;
+  bias: Parameter;
+  hidden: boolean;
+  out: BatchBuffer;
+  pre: BatchBuffer | null;
+  mask: BatchBuffer | null;
+  dropped: BatchBuffer | null;
+  dx: BatchBuffer;
+  input: Tensor | null;
+  seedId: number;
+}
+
+export class Heads {
+  readonly hidden: readonly number[];
+  readonly activation: Activation;
+  readonly dropout: number;
+  private levels: HeadLevel[] = [];
+  private backend!: Backend;
+  private dropoutActive = false;
+
+  constructor(
+    readonly taskNames: readonly string[],
+    readonly outSizes: readonly number[],
+    config: HeadsConfig = {},
+  ) {
+    this.hidden = [...(config.hidden ?? [])];
+    this.hidden.forEach((h, i) => expectInt(`heads.hidden[${i}]`, h));
+    this.activation = checkActivation(config.activation ?? 'relu');
+    if (this.hidden.length > 0 && this.activation === 'none') {
+      throw new ConfigError('heads.activation "none" with hidden layers would make them linear; pick relu, gelu, tanh or sigmoid');
+    }
+    this.dropout = expectNumber('heads.dropout', config.dropout ?? 0, 0, 0.999);
+  }
+
+  describe(): string {
+    const widths = [...this.hidden, 'K'].join('→');
+    return `${this.taskNames.length} heads (${widths})`;
+  }
+
+  /** The first head layer's layout (shared input): what per-task gradients are taken at. */
+  get inputLayout(): HeadLayout {
+    return this.levels[0].layout;
+  }
+
+  build(params: BuildContext['params'], inSize: number): void {
+    const T = this.taskNames.length;
+    let inSizes = Array<number>(T).fill(inSize);
+    const widths = [...this.hidden.map((h) => Array<number>(T).fill(h)), [...this.outSizes]];
+    this.levels = widths.map((outSizes, l) => {
+      const layout = new HeadLayout(l === 0, inSizes, outSizes);
+      const hidden = l < this.hidden.length;
+      const wParts = this.taskNames.map((name, t) => ({
+        name: `heads.${name}.${l}.weight`,
+        offset: layout.weightOffsets[t],
+        shape: [outSizes[t], inSizes[t]],
+      }));
+      const bParts = this.taskNames.map((name, t) => ({
+        name: `heads.${name}.${l}.bias`,
+        offset: layout.outOffsets[t],
+        shape: [outSizes[t]],
+      }));
+      const fanIn = inSizes[0];
+      const weight = params.add(
+        `heads.${l}.weight`,
+        [layout.weightSize],
+        hidden && this.activation !== 'tanh' && this.activation !== 'sigmoid' ? { kind: 'he', fanIn } : { kind: 'lecun', fanIn },
+        wParts,
+      );
+      const bias = params.add(`heads.${l}.bias`, [layout.totalOut], { kind: 'zeros' }, bParts);
+      inSizes = outSizes;
+      return { layout, weight, bias, hidden, seedId: stringSeed(`heads.${l}`) } as HeadLevel;
+    });
+  }
+
+  allocate(backend: Backend, maxBatch: number): void {
+    this.backend = backend;
+    for (const lv of this.levels) {
+      lv.out = new BatchBuffer(backend, maxBatch, [lv.layout.totalOut]);
+      lv.pre = lv.hidden && this.activation === 'gelu' ? new BatchBuffer(backend, maxBatch, [lv.layout.totalOut]) : null;
+      const drops = lv.hidden && this.dropout > 0;
+      lv.mask = drops ? new BatchBuffer(backend, maxBatch, [lv.layout.totalOut]) : null;
+      lv.dropped = drops ? new BatchBuffer(backend, maxBatch, [lv.layout.totalOut]) : null;
+      lv.dx = new BatchBuffer(backend, maxBatch, [lv.layout.totalIn]);
+    }
+  }
+
+  /** Logits [n, Σ outSizes] from the trunk output h [n, D]. */
+  forward(h: Tensor, n: number, step: StepContext): Tensor {
+    const be = this.backend;
+    this.dropoutActive = step.training && this.dropout > 0;
+    let x = h;
+    for (const lv of this.levels) {
+      lv.input = x;
+      const y = lv.out.rows(n);
+      if (lv.pre) {
+        const z = lv.pre.rows(n);
+        be.headsForward(x, lv.weight.value, lv.bias.value, z, lv.layout, 'none');
+        be.activationForward(this.activation, z, y);
+      } else {
+        be.headsForward(x, lv.weight.value, lv.bias.value, y, lv.layout, lv.hidden ? this.activation : 'none');
+      }
+      x = y;
+      if (lv.mask && lv.dropped && this.dropoutActive) {
+        x = lv.dropped.rows(n);
+        be.dropoutForward(y, x, lv.mask.rows(n), this.dropout, layerSeed(step, lv.seedId));
+      }
+    }
+    return x;
+  }
+
+  /**
+   * Backward from dlogits [n, Σ outSizes] (overwritten). Returns dL/dh [n, D], the sum over
+   * tasks; with `perTaskDh` [T, n, D], also each task's own share of it.
+   */
+  backward(dlogits: Tensor, n: number, perTaskDh: Tensor | null = null): Tensor {
+    const be = this.backend;
+    let dy = dlogits;
+    for (let l = this.levels.length - 1; l >= 0; l--) {
+      const lv = this.levels[l];
+      if (lv.hidden) {
+        if (lv.mask && this.dropoutActive) be.mul(dy, lv.mask.rows(n), dy);
+        be.activationBackward(this.activation, lv.out.rows(n), dy, dy, lv.pre?.rows(n) ?? null);
+      }
+      const dx = lv.dx.rows(n);
+      be.headsBackward(lv.input!, lv.weight.value, dy, dx, lv.weight.grad, lv.bias.grad, lv.layout, l === 0 ? perTaskDh : null);
+      dy = dx;
+    }
+    return dy;
+  }
+}

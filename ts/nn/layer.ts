@@ -1,0 +1,92 @@
+/**
+ * Layers with explicit forward and backward (no autograd tape, as in llm.c and Caffe). A layer
+ * declares its parameters once (`build`), allocates its activation buffers once for the
+ * largest batch (`allocate`), and afterwards runs forward/backward on any batch size up to it
+ * without allocating: per-batch-size views of its buffers are made once and cached.
+ *
+ * Rules: forward writes its output (=); backward accumulates parameter gradients (+=) and
+ * writes the input gradient (=). A backward may overwrite the `dy` it was given (it belongs to
+ * the layer above, which no longer needs it).
+ */
+import type { Backend, Tensor } from '../backends/backend.js';
+import { hash32 } from '../core/random.js';
+import type { ParameterStore } from './parameters.js';
+
+export interface BuildContext {
+  readonly params: ParameterStore;
+  /** A unique, readable prefix for this layer's parameter names ("trunk.0"). */
+  readonly prefix: string;
+}
+
+/** Passed to every forward: training mode and a per-step seed for dropout. */
+export interface StepContext {
+  readonly training: boolean;
+  /** Changes every training step; layers derive their own dropout seeds from it. */
+  readonly seed: number;
+}
+
+export interface Layer {
+  /** A short description, e.g. "dense 784→512 relu". */
+  describe(): string;
+  /** Declares parameters; returns the per-sample output shape. */
+  build(ctx: BuildContext, inShape: readonly number[]): readonly number[];
+  /** Allocates activation buffers for batches of up to maxBatch. */
+  allocate(backend: Backend, maxBatch: number): void;
+  /** The output for the first n rows of x. */
+  forward(x: Tensor, n: number, step: StepContext): Tensor;
+  /** Accumulates parameter gradients; returns dL/dx when needDx (else null). */
+  backward(dy: Tensor, n: number, needDx: boolean): Tensor | null;
+}
+
+/** A [maxBatch, ...shape] buffer with cached views of its first n rows. */
+export class BatchBuffer {
+  private readonly views = new Map<number, Tensor>();
+  readonly base: Tensor;
+
+  constructor(
+    private readonly backend: Backend,
+    maxBatch: number,
+    readonly shape: readonly number[],
+  ) {
+    this.base = backend.alloc([maxBatch, ...shape]);
+  }
+
+  /** The first n rows, as a [n, ...shape] tensor (made once per n). */
+  rows(n: number): Tensor {
+    let v = this.views.get(n);
+    if (!v) {
+      v = n === this.base.shape[0] ? this.base : this.backend.view(this.base, 0, [n, ...this.shape]);
+      this.views.set(n, v);
+    }
+    return v;
+  }
+
+  /** The first n rows viewed as a 2-D [n, Π shape] matrix. */
+  matrix(n: number): Tensor {
+    const cols = this.shape.reduce((a, b) => a * b, 1);
+    const key = -n; // 2-D views share the cache under negative keys
+    let v = this.views.get(key);
+    if (!v) {
+      v = this.backend.view(this.base, 0, [n, cols]);
+      this.views.set(key, v);
+    }
+    return v;
+  }
+}
+
+/** A per-layer dropout seed for this step, so layers never share masks. */
+export function layerSeed(step: StepContext, layerId: number): number {
+  return hash32(step.seed, layerId);
+}
+
+/** Product of a shape. */
+export function volume(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** A stable uint32 from a string (FNV-1a), e.g. a layer's name. */
+export function stringSeed(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}

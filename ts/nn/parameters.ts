@@ -1,0 +1,124 @@
+/**
+ * Parameters live in one arena per model: every weight and bias is a view into one parameter
+ * tensor, and its gradient a view into one gradient tensor at the same offset. One fill zeroes
+ * every gradient, and one optimizer kernel call updates every parameter. Views start at
+ * multiples of 64 elements (GPU binding offsets need the alignment).
+ */
+import type { Backend, Tensor } from '../backends/backend.js';
+import type { Rng } from '../core/random.js';
+import { ConfigError } from '../errors.js';
+
+/** How a parameter is initialised. `fanIn`-scaled schemes follow PyTorch's defaults. */
+export type Init =
+  | { kind: 'zeros' }
+  | { kind: 'uniform'; bound: number }
+  | { kind: 'normal'; std: number }
+  /** Kaiming-uniform for ReLU-family layers: U(±√(6/fanIn)). */
+  | { kind: 'he'; fanIn: number }
+  /** PyTorch's nn.Linear default: U(±1/√fanIn). */
+  | { kind: 'lecun'; fanIn: number };
+
+/** A named slice of a parameter, saved as its own tensor in checkpoints (one task's head block). */
+export interface ParameterPart {
+  name: string;
+  offset: number;
+  shape: readonly number[];
+}
+
+export interface Parameter {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly size: number;
+  /** Element offset in the arena. */
+  readonly offset: number;
+  readonly init: Init;
+  /** How the parameter splits into separately named tensors in a checkpoint (default: one). */
+  readonly parts: readonly ParameterPart[];
+  value: Tensor;
+  grad: Tensor;
+}
+
+const ALIGN = 64;
+
+export class ParameterStore {
+  private readonly list: Parameter[] = [];
+  private used = 0;
+  private arena: { params: Tensor; grads: Tensor } | null = null;
+
+  /** Declares a parameter; call before `allocate`. */
+  add(name: string, shape: readonly number[], init: Init, parts?: readonly ParameterPart[]): Parameter {
+    if (this.arena) throw new ConfigError(`parameter ${name} declared after the arena was allocated`);
+    if (this.list.some((p) => p.name === name)) throw new ConfigError(`duplicate parameter name ${name}`);
+    const size = shape.reduce((a, b) => a * b, 1);
+    const p = {
+      name,
+      shape: [...shape],
+      size,
+      offset: this.used,
+      init,
+      parts: parts ?? [{ name, offset: 0, shape: [...shape] }],
+    } as unknown as Parameter; // value and grad are set by allocate()
+    this.used += Math.ceil(size / ALIGN) * ALIGN;
+    this.list.push(p);
+    return p;
+  }
+
+  get parameters(): readonly Parameter[] {
+    return this.list;
+  }
+
+  /** Arena length in elements (padding included). */
+  get arenaSize(): number {
+    return Math.max(this.used, ALIGN);
+  }
+
+  /** Number of trainable values (padding excluded). */
+  get count(): number {
+    return this.list.reduce((s, p) => s + p.size, 0);
+  }
+
+  /** Allocates the arenas, initialises every parameter from `rng` and uploads once. */
+  allocate(backend: Backend, rng: Rng): void {
+    const host = new Float32Array(this.arenaSize);
+    for (const p of this.list) initialise(host.subarray(p.offset, p.offset + p.size), p.init, rng);
+    const params = backend.upload(host, [this.arenaSize]);
+    const grads = backend.alloc([this.arenaSize]);
+    for (const p of this.list) {
+      p.value = backend.view(params, p.offset, p.shape);
+      p.grad = backend.view(grads, p.offset, p.shape);
+    }
+    this.arena = { params, grads };
+  }
+
+  private get allocated(): { params: Tensor; grads: Tensor } {
+    if (!this.arena) throw new ConfigError('the parameter arena is not allocated yet');
+    return this.arena;
+  }
+
+  /** Every parameter, as one tensor. */
+  get values(): Tensor {
+    return this.allocated.params;
+  }
+
+  /** Every gradient, as one tensor (same offsets as `values`). */
+  get grads(): Tensor {
+    return this.allocated.grads;
+  }
+}
+
+function initialise(out: Float32Array, init: Init, rng: Rng): void {
+  switch (init.kind) {
+    case 'zeros':
+      return;
+    case 'uniform':
+      for (let i = 0; i < out.length; i++) out[i] = (2 * rng.uniform() - 1) * init.bound;
+      return;
+    case 'normal':
+      for (let i = 0; i < out.length; i++) out[i] = rng.normal() * init.std;
+      return;
+    case 'he':
+      return initialise(out, { kind: 'uniform', bound: Math.sqrt(6 / init.fanIn) }, rng);
+    case 'lecun':
+      return initialise(out, { kind: 'uniform', bound: 1 / Math.sqrt(init.fanIn) }, rng);
+  }
+}

@@ -1,0 +1,37 @@
+/** A chain of layers run in order; backward runs them in reverse. */
+import type { Backend, Tensor } from '../backends/backend.js';
+import type { BuildContext, Layer, StepContext } from './layer.js';
+
+export class Sequential implements Layer {
+  constructor(readonly layers: readonly Layer[]) {}
+
+  describe(): string {
+    return this.layers.map((l) => l.describe()).join(' → ');
+  }
+
+  build(ctx: BuildContext, inShape: readonly number[]): readonly number[] {
+    let shape = inShape;
+    this.layers.forEach((l, i) => {
+      shape = l.build({ params: ctx.params, prefix: `${ctx.prefix}.${i}` }, shape);
+    });
+    return shape;
+  }
+
+  allocate(backend: Backend, maxBatch: number): void {
+    for (const l of this.layers) l.allocate(backend, maxBatch);
+  }
+
+  forward(x: Tensor, n: number, step: StepContext): Tensor {
+    let h = x;
+    for (const l of this.layers) h = l.forward(h, n, step);
+    return h;
+  }
+
+  backward(dy: Tensor, n: number, needDx: boolean): Tensor | null {
+    let g: Tensor | null = dy;
+    for (let i = this.layers.length - 1; i >= 0 && g; i--) {
+      g = this.layers[i].backward(g, n, i > 0 || needDx);
+    }
+    return g;
+  }
+}
