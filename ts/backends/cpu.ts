@@ -24,8 +24,9 @@ import {
   checkGemm,
   checkHeads,
   checkMultiLoss,
-  checkOptimizerNumber,
+  checkAdamW,
   checkSameSize,
+  checkSgd,
 } from './validate.js';
 
 export interface CpuBackendOptions {
@@ -186,32 +187,14 @@ export class CpuBackend extends HostBackend implements Backend {
 
   sgdStep(p: Tensor, g: Tensor, m: Tensor, opts: SgdOptions): void {
     checkSameSize('sgdStep', p, g, m);
-    const lr = checkOptimizerNumber('lr', opts.lr, NaN);
-    const mu = checkOptimizerNumber('momentum', opts.momentum, 0);
-    const wd = checkOptimizerNumber('weightDecay', opts.weightDecay, 0);
-    this.native.sgdStep(this.d(p, 'sgd p'), this.d(g, 'sgd g'), this.d(m, 'sgd m'), lr, mu, wd, opts.nesterov ?? false, this.threads);
+    const o = checkSgd(opts);
+    this.native.sgdStep(this.d(p, 'sgd p'), this.d(g, 'sgd g'), this.d(m, 'sgd m'), o.lr, o.momentum, o.weightDecay, o.nesterov, this.threads);
   }
 
   adamwStep(p: Tensor, g: Tensor, m: Tensor, v: Tensor, opts: AdamWOptions): void {
     checkSameSize('adamwStep', p, g, m, v);
-    const lr = checkOptimizerNumber('lr', opts.lr, NaN);
-    const b1 = checkOptimizerNumber('beta1', opts.beta1, 0.9, 0, 1);
-    const b2 = checkOptimizerNumber('beta2', opts.beta2, 0.999, 0, 1);
-    const eps = checkOptimizerNumber('eps', opts.eps, 1e-8);
-    const wd = checkOptimizerNumber('weightDecay', opts.weightDecay, 0.01);
-    const step = checkOptimizerNumber('step', opts.step, NaN, 1);
-    this.native.adamwStep(
-      this.d(p, 'adamw p'),
-      this.d(g, 'adamw g'),
-      this.d(m, 'adamw m'),
-      this.d(v, 'adamw v'),
-      lr,
-      b1,
-      b2,
-      eps,
-      wd,
-      step,
-      this.threads,
-    );
+    const o = checkAdamW(opts);
+    const [P, G, M, V] = [this.d(p, 'adamw p'), this.d(g, 'adamw g'), this.d(m, 'adamw m'), this.d(v, 'adamw v')];
+    this.native.adamwStep(P, G, M, V, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.step, this.threads);
   }
 }

@@ -24,8 +24,9 @@ import {
   checkGemm,
   checkHeads,
   checkMultiLoss,
-  checkOptimizerNumber,
+  checkAdamW,
   checkSameSize,
+  checkSgd,
 } from './validate.js';
 
 const GELU_C = Math.sqrt(2 / Math.PI);
@@ -326,27 +327,20 @@ export class ReferenceBackend extends HostBackend implements Backend {
 
   sgdStep(p: Tensor, g: Tensor, m: Tensor, opts: SgdOptions): void {
     const n = checkSameSize('sgdStep', p, g, m);
-    const lr = checkOptimizerNumber('lr', opts.lr, NaN);
-    const mu = checkOptimizerNumber('momentum', opts.momentum, 0);
-    const wd = checkOptimizerNumber('weightDecay', opts.weightDecay, 0);
+    const { lr, momentum: mu, weightDecay: wd, nesterov } = checkSgd(opts);
     const P = this.d(p, 'sgd p');
     const G = this.d(g, 'sgd g');
     const Mo = this.d(m, 'sgd m');
     for (let i = 0; i < n; i++) {
       const grad = G[i] + wd * P[i];
       Mo[i] = mu * Mo[i] + grad;
-      P[i] -= lr * (opts.nesterov ? grad + mu * Mo[i] : Mo[i]);
+      P[i] -= lr * (nesterov ? grad + mu * Mo[i] : Mo[i]);
     }
   }
 
   adamwStep(p: Tensor, g: Tensor, m: Tensor, v: Tensor, opts: AdamWOptions): void {
     const n = checkSameSize('adamwStep', p, g, m, v);
-    const lr = checkOptimizerNumber('lr', opts.lr, NaN);
-    const b1 = checkOptimizerNumber('beta1', opts.beta1, 0.9, 0, 1);
-    const b2 = checkOptimizerNumber('beta2', opts.beta2, 0.999, 0, 1);
-    const eps = checkOptimizerNumber('eps', opts.eps, 1e-8);
-    const wd = checkOptimizerNumber('weightDecay', opts.weightDecay, 0.01);
-    const step = checkOptimizerNumber('step', opts.step, NaN, 1);
+    const { lr, beta1: b1, beta2: b2, eps, weightDecay: wd, step } = checkAdamW(opts);
     const P = this.d(p, 'adamw p');
     const G = this.d(g, 'adamw g');
     const Mo = this.d(m, 'adamw m');

@@ -4,7 +4,7 @@
  * dimensions the kernel needs.
  */
 import { ShapeError, ValueError } from '../errors.js';
-import { ACTIVATIONS, type Activation, type GemmOptions, HeadLayout, LossLayout, type Tensor } from './backend.js';
+import { ACTIVATIONS, type Activation, type AdamWOptions, type GemmOptions, type SgdOptions, HeadLayout, LossLayout, type Tensor } from './backend.js';
 
 function dims2(t: Tensor, what: string): [number, number] {
   if (t.shape.length !== 2) {
@@ -144,4 +144,26 @@ export function checkOptimizerNumber(name: string, v: number | undefined, dflt: 
     throw new ValueError(`Expected a finite number in [${min}, ${max}] for ${name} but received ${x}`);
   }
   return x;
+}
+
+/** SGD hyperparameters with defaults filled in, after checking them. */
+export function checkSgd(opts: SgdOptions): { lr: number; momentum: number; weightDecay: number; nesterov: boolean } {
+  return {
+    lr: checkOptimizerNumber('lr', opts.lr, NaN),
+    momentum: checkOptimizerNumber('momentum', opts.momentum, 0),
+    weightDecay: checkOptimizerNumber('weightDecay', opts.weightDecay, 0),
+    nesterov: opts.nesterov ?? false,
+  };
+}
+
+/** AdamW hyperparameters with defaults filled in, after checking them. */
+export function checkAdamW(opts: AdamWOptions): Required<AdamWOptions> {
+  return {
+    lr: checkOptimizerNumber('lr', opts.lr, NaN),
+    beta1: checkOptimizerNumber('beta1', opts.beta1, 0.9, 0, 1),
+    beta2: checkOptimizerNumber('beta2', opts.beta2, 0.999, 0, 1),
+    eps: checkOptimizerNumber('eps', opts.eps, 1e-8),
+    weightDecay: checkOptimizerNumber('weightDecay', opts.weightDecay, 0.01),
+    step: checkOptimizerNumber('step', opts.step, NaN, 1),
+  };
 }
