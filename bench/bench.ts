@@ -201,20 +201,14 @@ async function benchSteps(slot: BackendSlot, w: Workload, opts: Options, records
   }
 }
 
+/** The identifying fields of a GEMM record, shared by our backends and the OpenBLAS peer. */
+function gemmRecordBase(c: GemmCase, system: string, backend: string): RecordBase {
+  const { workload, label, m, n, k, transA, transB } = c;
+  return { workload, system, backend, metric: 'gemm_gflops', unit: 'GFLOP/s', case: label, m, n, k, transA, transB };
+}
+
 async function benchGemm(be: Backend, slot: BackendSlot, c: GemmCase, opts: Options, records: BenchRecord[]): Promise<void> {
-  const base: RecordBase = {
-    workload: c.workload,
-    system: 'hydranet',
-    backend: slot.name,
-    metric: 'gemm_gflops',
-    unit: 'GFLOP/s',
-    case: c.label,
-    m: c.m,
-    n: c.n,
-    k: c.k,
-    transA: c.transA,
-    transB: c.transB,
-  };
+  const base = gemmRecordBase(c, 'hydranet', slot.name);
   let ops: GemmOperands | null = null;
   try {
     ops = new GemmOperands(be, c);
@@ -465,17 +459,7 @@ async function main(): Promise<void> {
           const g = b.value.gemms.find((x) => sameShape(c, x));
           if (!g) continue;
           const rec: BenchRecord = {
-            workload: c.workload,
-            system: 'openblas',
-            backend: 'cblas_sgemm',
-            metric: 'gemm_gflops',
-            unit: 'GFLOP/s',
-            case: c.label,
-            m: c.m,
-            n: c.n,
-            k: c.k,
-            transA: c.transA,
-            transB: c.transB,
+            ...gemmRecordBase(c, 'openblas', 'cblas_sgemm'),
             median: g.median,
             min: g.min,
             max: g.max,
