@@ -6,10 +6,12 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BACKEND_NAMES, createBackend } from './backends/create.js';
+import { UsageError, int, num, optimizerFlags, widths } from './cli-args.js';
+import { compareCommand } from './cli-compare.js';
 import { makeMultiMnist } from './data/multimnist.js';
 import { HydranetError } from './errors.js';
 import { type LayerSpec, MultiTaskModel } from './mtl/model.js';
-import type { OptimizerConfig } from './train/optimizer.js';
+import { WEIGHTINGS, parseWeightingSpec } from './mtl/weighting/index.js';
 import { Trainer } from './train/trainer.js';
 
 const TRAIN_HELP = `Usage: hydranet train [options]
@@ -27,6 +29,8 @@ Options:
   --seed N              seed of data pairing, initialisation, shuffling and dropout (default 1)
   --out DIR             run folder (default runs/<date>-<time>)
   --weights SPEC        task loss weights, e.g. left=1,right=0.5 (default 1 each)
+  --weighting SPEC      how task losses combine (default fixed: the --weights), as NAME or
+                        NAME:key=value,... e.g. cagrad:c=0.4,space=representation
   --optimizer NAME      sgd | adamw (default sgd)
   --lr X                learning rate (default 0.05 for sgd, 0.001 for adamw)
   --momentum X          sgd momentum (default 0.9)
@@ -38,38 +42,23 @@ Options:
   --resume FILE         continue from a checkpoint.safetensors of the same configuration
   --no-progress         no progress bar, even on a terminal
   -h, --help            this text
+
+Weighting strategies (--weighting):
+${Object.entries(WEIGHTINGS)
+  .map(([name, w]) => `  ${name.padEnd(20)}${w.description}`)
+  .join('\n')}
 `;
 
 const HELP = `Usage: hydranet <command> [options]
 
 Commands:
   train     train a multi-task network on MultiMNIST (run \`hydranet train --help\`)
+  compare   single-task baselines vs weighting strategies on MultiMNIST, with Δm
+            (run \`hydranet compare --help\`)
 
 hydranet trains multi-task networks (a shared trunk, one head per task) from Node.js on a
 native CPU backend. See README.md for the library API.
 `;
-
-class UsageError extends HydranetError {}
-
-function int(name: string, v: string | undefined, dflt: number, min = 1): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} expects an integer >= ${min}, got ${JSON.stringify(v)}`);
-  return n;
-}
-
-function num(name: string, v: string | undefined, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${name} expects a non-negative number, got ${JSON.stringify(v)}`);
-  return n;
-}
-
-function widths(name: string, v: string | undefined, dflt: number[]): number[] {
-  if (v === undefined) return dflt;
-  if (v.trim() === '') return [];
-  return v.split(',').map((s) => int(name, s.trim(), 0));
-}
 
 function parseWeights(v: string | undefined): Record<string, number> | undefined {
   if (v === undefined) return undefined;
@@ -97,6 +86,7 @@ async function train(argv: string[]): Promise<void> {
       seed: { type: 'string' },
       out: { type: 'string' },
       weights: { type: 'string' },
+      weighting: { type: 'string' },
       optimizer: { type: 'string' },
       lr: { type: 'string' },
       momentum: { type: 'string' },
@@ -119,22 +109,12 @@ async function train(argv: string[]): Promise<void> {
   const epochs = int('epochs', values.epochs, 10);
   const batchSize = int('batch-size', values['batch-size'], 256);
   const seed = int('seed', values.seed, 1, 0);
-  const optName = values.optimizer ?? 'sgd';
-  let optimizer: OptimizerConfig;
-  if (optName === 'sgd') {
-    optimizer = {
-      kind: 'sgd',
-      lr: num('lr', values.lr, 0.05),
-      momentum: num('momentum', values.momentum, 0.9),
-      weightDecay: num('weight-decay', values['weight-decay'], 0),
-    };
-  } else if (optName === 'adamw') {
-    optimizer = { kind: 'adamw', lr: num('lr', values.lr, 1e-3), weightDecay: num('weight-decay', values['weight-decay'], 0.01) };
-  } else {
-    throw new UsageError(`--optimizer expects sgd or adamw, got ${JSON.stringify(optName)}`);
-  }
+  const optimizer = optimizerFlags(values);
   const threads = values.threads === undefined ? undefined : int('threads', values.threads, 1);
   const weights = parseWeights(values.weights);
+  if (values.weighting !== undefined && !(parseWeightingSpec(values.weighting).name in WEIGHTINGS)) {
+    throw new UsageError(`--weighting expects one of ${Object.keys(WEIGHTINGS).join(', ')}, got ${JSON.stringify(values.weighting)}`);
+  }
   const headHidden = widths('head-hidden', values['head-hidden'], []);
   const hidden = widths('hidden', values.hidden, [512, 256]);
   const trainSize = values['train-size'] === undefined ? undefined : int('train-size', values['train-size'], 60000);
@@ -170,6 +150,7 @@ async function train(argv: string[]): Promise<void> {
     epochs,
     seed,
     weights,
+    weighting: values.weighting,
     progress: values.progress ? undefined : false,
     runDir: out,
   });
@@ -194,6 +175,10 @@ async function main(argv: string[]): Promise<number> {
     }
     if (command === 'train') {
       await train(rest);
+      return 0;
+    }
+    if (command === 'compare') {
+      await compareCommand(rest);
       return 0;
     }
     throw new UsageError(`unknown command ${JSON.stringify(command)}; try \`hydranet --help\``);

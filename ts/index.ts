@@ -37,3 +37,13 @@ export type { TaskMetrics } from './train/metrics.js';
 export { saveCheckpoint, loadCheckpoint, encodeSafetensors, decodeSafetensors, writeFileAtomic } from './train/checkpoint.js';
 export type { TrainingState, Safetensors, StoredTensor } from './train/checkpoint.js';
 export * from './data/index.js';
+export {
+  WEIGHTINGS,
+  createWeighting,
+  parseWeightingSpec,
+  WeightingStrategy,
+  WeightedStep,
+  PerTaskGradients,
+  GRADIENT_SPACES,
+} from './mtl/weighting/index.js';
+export type { WeightingContext, WeightingSpec, WeightingOptions, GradientSpace } from './mtl/weighting/index.js';

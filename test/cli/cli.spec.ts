@@ -35,6 +35,7 @@ describe('hydranet CLI', function () {
     const r = run(
       'train', '--backend', backend, '--epochs', '2', '--train-size', '3000', '--test-size', '500',
       '--hidden', '64', '--batch-size', '64', '--weights', 'left=1,right=0.5', '--out', out,
+      '--weighting', 'fixed',
     );
     assert.equal(r.status, 0, r.stderr);
     const epochs = r.stdout.split('\n').filter((l) => /^epoch \d\/2 .*val left \d+\.\d+%\s+right \d+\.\d+%/.test(l));
@@ -56,6 +57,7 @@ describe('hydranet CLI', function () {
       [['train', '--weights', 'middle=1', '--epochs', '1', '--train-size', '10', '--test-size', '10'], /Unknown task "middle"/],
       [['train', '--frobnicate'], /frobnicate/],
       [['fly'], /unknown command "fly"/],
+      [['train', '--weighting', 'magic'], /--weighting expects one of equal, fixed/],
     ] as const) {
       const r = run(...args);
       assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);

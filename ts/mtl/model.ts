@@ -209,11 +209,29 @@ export class MultiTaskModel {
    * backward. Afterwards `losses` holds per-task losses and the gradient arena Σ_t w_t·∇L_t.
    */
   forwardBackward(n: number, step: StepContext): void {
+    this.backward(this.forwardLoss(n, step), n);
+  }
+
+  /** Zeroes the gradients, runs the forward and the fused multi-loss; returns dL/dlogits. */
+  forwardLoss(n: number, step: StepContext): Tensor {
     this.backend.fill(this.params.grads, 0);
-    const logits = this.forward(n, step);
-    const dl = this.computeLoss(n, logits);
-    const dh = this.heads.backward(dl, n);
-    this.trunk.backward(dh, n, false);
+    return this.computeLoss(n, this.forward(n, step));
+  }
+
+  /** Backward from dL/dlogits through the heads and the trunk. */
+  backward(dlogits: Tensor, n: number): void {
+    this.trunk.backward(this.heads.backward(dlogits, n), n, false);
+  }
+
+  /** Width of the trunk's output (the shared representation). */
+  get representationWidth(): number {
+    return this.trunkWidth;
+  }
+
+  /** Number of arena elements holding the trunk's (shared) parameters: they come first. */
+  get sharedParameterSize(): number {
+    const firstHead = this.params.parameters.find((p) => p.name.startsWith('heads.'));
+    return firstHead ? firstHead.offset : this.params.arenaSize;
   }
 
   /** A JSON description of the architecture; checkpoints refuse to load into another. */

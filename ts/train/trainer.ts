@@ -9,6 +9,7 @@ import { hash32, Rng } from '../core/random.js';
 import { ConfigError, NonFiniteLossError, ShapeError, describe, expectInt } from '../errors.js';
 import type { MultiTaskDataset } from '../data/dataset.js';
 import type { MultiTaskModel } from '../mtl/model.js';
+import { type WeightingSpec, WeightedStep, type WeightingStrategy, createWeighting } from '../mtl/weighting/index.js';
 import { HIGHER_IS_BETTER, validateLabels } from '../mtl/task.js';
 import { type TrainingState, loadCheckpoint, saveCheckpoint, writeFileAtomic } from './checkpoint.js';
 import { MetricAccumulator, type TaskMetrics } from './metrics.js';
@@ -24,6 +25,12 @@ export interface TrainerConfig {
   seed?: number;
   /** Loss weights by task name, overriding the tasks' own. */
   weights?: Record<string, number>;
+  /**
+   * How the task losses combine: a strategy name ("fixed", the default, uses the weights;
+   * "equal", "uncertainty", "dwa", "rlw", "gls", "mgda", "mgda-ub", "pcgrad", "cagrad", ...),
+   * a "name:key=value,..." string, or { name, options }. See ts/mtl/weighting.
+   */
+  weighting?: string | WeightingSpec;
   /** Show a progress bar (default: when stderr is a terminal). */
   progress?: boolean;
   /** Where per-epoch summaries go (default console.log); null silences them. */
@@ -42,7 +49,8 @@ export interface EpochRecord {
   /** Mean training loss per task over the epoch (from the loss reads). */
   train: Record<string, number>;
   validation?: Record<string, TaskMetrics>;
-  /** The task weights used, by name. */
+  /** The weighting strategy's mean task weights (loss-based) or gradient coefficients α
+   * (gradient-based) over the epoch, by task name. */
   weights: Record<string, number>;
 }
 
@@ -98,6 +106,10 @@ export class Trainer {
   private readonly log: ((line: string) => void) | null;
   private readonly hostLosses: Float32Array;
   private readonly weights: Float32Array;
+  /** The weighting strategy, and the step it drives (forward + losses + backward). */
+  readonly weighting: WeightingStrategy;
+  private readonly weightedStep: WeightedStep;
+  private readonly weightingRng: Rng;
   private step = 0;
   private epoch = 0;
   private bestScore = -Infinity;
@@ -124,6 +136,15 @@ export class Trainer {
       }
     }
     model.setTaskWeights(this.weights);
+    const optimizerLr = config.optimizer?.lr;
+    this.weightingRng = new Rng(hash32(config.seed ?? 0, 0x5eed));
+    this.weighting = createWeighting(config.weighting ?? 'fixed', {
+      tasks: model.tasks,
+      rng: this.weightingRng,
+      baseWeights: this.weights,
+      lr: optimizerLr,
+    });
+    this.weightedStep = new WeightedStep(model, this.weighting, this.hostLosses);
   }
 
   /** Checks a dataset against the model once: feature size, tasks present, labels valid. */
@@ -167,10 +188,12 @@ export class Trainer {
     const every = config.lossCheckEvery ?? 1;
     const T = model.tasks.length;
     const sums = new Float64Array(T);
+    const weightSums = new Float64Array(T);
     for (let epoch = this.epoch + 1; epoch <= config.epochs; epoch++) {
       for (let i = 0; i < order.length; i++) order[i] = i;
       this.rng.shuffle(order);
       sums.fill(0);
+      weightSums.fill(0);
       let reads = 0;
       const t0 = performance.now();
       this.progress.start();
@@ -179,10 +202,15 @@ export class Trainer {
         const n = Math.min(bs, train.length - from);
         this.stager.load(train, order, from, n);
         this.step++;
-        model.forwardBackward(n, { training: true, seed: hash32(config.seed ?? 0, this.step) });
+        const fresh = await this.weightedStep.run(n, { training: true, seed: hash32(config.seed ?? 0, this.step) }, () =>
+          this.checkFinite(runDir),
+        );
+        for (let t = 0; t < T; t++) weightSums[t] += this.weighting.current[t];
         if (this.step % every === 0 || s === steps - 1) {
-          await model.backend.read(model.losses, this.hostLosses);
-          this.checkFinite(runDir);
+          if (!fresh) {
+            await model.backend.read(model.losses, this.hostLosses);
+            this.checkFinite(runDir);
+          }
           for (let t = 0; t < T; t++) sums[t] += this.hostLosses[t];
           reads++;
           this.progress.update(`epoch ${epoch}/${config.epochs}`, s + 1, steps, this.namedLosses());
@@ -190,6 +218,7 @@ export class Trainer {
         this.optimizer.step();
       }
       await model.backend.sync();
+      this.weighting.endEpoch();
       const seconds = (performance.now() - t0) / 1000;
       this.progress.end();
       this.epoch = epoch;
@@ -199,7 +228,7 @@ export class Trainer {
         seconds,
         stepsPerSecond: steps / seconds,
         train: Object.fromEntries(model.tasks.map((t, i) => [t.name, sums[i] / Math.max(1, reads)])),
-        weights: Object.fromEntries(model.tasks.map((t, i) => [t.name, this.weights[i]])),
+        weights: Object.fromEntries(model.tasks.map((t, i) => [t.name, weightSums[i] / steps])),
       };
       if (opts.validation) record.validation = await this.evaluate(opts.validation);
       this.history.push(record);
@@ -241,7 +270,13 @@ export class Trainer {
 
   /** The training state a checkpoint stores. */
   state(): TrainingState {
-    return { epoch: this.epoch, step: this.step, rngState: this.rng.getState(), bestScore: this.bestScore };
+    return {
+      epoch: this.epoch,
+      step: this.step,
+      rngState: this.rng.getState(),
+      bestScore: this.bestScore,
+      weighting: { name: this.weighting.name, state: this.weighting.getState(), rngState: this.weightingRng.getState() },
+    };
   }
 
   private restore(state: TrainingState): void {
@@ -252,6 +287,12 @@ export class Trainer {
     this.step = state.step;
     this.rng.setState(state.rngState);
     this.bestScore = typeof state.bestScore === 'number' ? state.bestScore : -Infinity;
+    const w = state.weighting as { name?: string; state?: Record<string, unknown>; rngState?: number[] } | undefined;
+    if (w && w.name !== this.weighting.name) {
+      throw new ConfigError(`the checkpoint was trained with weighting ${w.name}; resume it with the same weighting, not ${this.weighting.name}`);
+    }
+    if (w?.state) this.weighting.setState(w.state);
+    if (w?.rngState) this.weightingRng.setState(w.rngState);
   }
 
   private namedLosses(): Record<string, number> {

@@ -1,0 +1,195 @@
+/**
+ * Gradient-based weighting strategies. Each turns the Gram matrix of the per-task gradients
+ * (per-task-gradients.ts) into coefficients α of the combined gradient Σ α_t·g_t with a
+ * solver of solvers.ts. The option `space` chooses where the task gradients are taken:
+ * 'parameters' (the shared trunk's parameters, one trunk backward per task; LibMTL's default)
+ * or 'representation' (the trunk output, one backward in all; MGDA-UB's upper bound).
+ */
+import { ConfigError, describe } from '../../errors.js';
+import { GRADIENT_SPACES, type GradientSpace } from './per-task-gradients.js';
+import {
+  GradVac,
+  type MgdaNormalisation,
+  alignedMtlCoefficients,
+  cagradCoefficients,
+  imtlCoefficients,
+  mgdaNormalisation,
+  minNormCoefficients,
+  nashMtlCoefficients,
+  pcgradCoefficients,
+  upgradCoefficients,
+} from './solvers.js';
+import { WeightingStrategy, type WeightingContext } from './strategy.js';
+
+type Options = Record<string, string | number | boolean>;
+
+/** A strategy whose coefficients come from `solve(K, T, losses)`. */
+export class GradientWeighting extends WeightingStrategy {
+  readonly mode: GradientSpace;
+
+  constructor(
+    ctx: WeightingContext,
+    readonly name: string,
+    space: GradientSpace,
+    private readonly solve: (gram: Float64Array, T: number, losses: Float32Array) => Float64Array,
+    private readonly stateful?: { getState(): Record<string, unknown>; setState(s: Record<string, unknown>): void },
+  ) {
+    super(ctx);
+    this.mode = space;
+  }
+
+  override combine(gram: Float64Array, losses: Float32Array): Float64Array {
+    return this.solve(gram, this.ctx.tasks.length, losses);
+  }
+
+  override getState(): Record<string, unknown> {
+    return { ...super.getState(), ...(this.stateful?.getState() ?? {}) };
+  }
+
+  override setState(state: Record<string, unknown>): void {
+    super.setState(state);
+    this.stateful?.setState(state);
+  }
+}
+
+function space(opts: Options, dflt: GradientSpace): GradientSpace {
+  const s = opts.space ?? dflt;
+  if (!GRADIENT_SPACES.includes(s as GradientSpace)) {
+    throw new ConfigError(`Expected space=${GRADIENT_SPACES.join(' or space=')} but received ${describe(s)}`);
+  }
+  return s as GradientSpace;
+}
+
+function number(opts: Options, key: string, dflt: number, min = -Infinity, max = Infinity): number {
+  const v = opts[key] ?? dflt;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max) {
+    throw new ConfigError(`Expected a number in [${min}, ${max}] for weighting option ${key} but received ${describe(v)}`);
+  }
+  return n;
+}
+
+const NORMALISATIONS: readonly MgdaNormalisation[] = ['none', 'l2', 'loss', 'loss+'];
+
+/** MGDA: the min-norm point of the convex hull of the (normalised) task gradients. */
+function mgda(ctx: WeightingContext, opts: Options, dflt: GradientSpace, name: string): GradientWeighting {
+  const norm = (opts.normalisation ?? opts.normalization ?? 'loss+') as MgdaNormalisation;
+  if (!NORMALISATIONS.includes(norm)) {
+    throw new ConfigError(`Expected normalisation ${NORMALISATIONS.join(', ')} for ${name} but received ${describe(norm)}`);
+  }
+  return new GradientWeighting(ctx, name, space(opts, dflt), (K, T, losses) => {
+    const scale = mgdaNormalisation(norm, K, T, losses);
+    const scaled = K.map((k, i) => k / (scale[Math.floor(i / T)] * scale[i % T]));
+    // As Sener & Koltun's code (not LibMTL, which combines the normalised gradients): the
+    // normalisation only shapes the solve, and α then weighs the raw task gradients.
+    return minNormCoefficients(scaled, T);
+  });
+}
+
+
+/**
+ * GradNorm (Chen et al. 2018): learned task weights w (Σ_t w_t = T) that balance the weighted
+ * gradient norms G_t = w_t·‖g_t‖ (‖g_t‖² = K_tt) toward the target mean(G)·r_t^a, where
+ * r_t = L̃_t / mean(L̃) and L̃_t = L_t / L_t(first step): tasks that train slower get larger
+ * gradients. Each step the model moves along Σ_t w_t·g_t; then w takes one gradient step on
+ * Σ_t |G_t − target_t| with the target held constant (∂/∂w_t = sign(G_t − target_t)·‖g_t‖), at
+ * learning rate `lr` (default: the trainer's), clipped positive and renormalised to sum T.
+ * Options: alpha (asymmetry, 1.5), lr, space (parameters: the shared parameters, as LibMTL;
+ * the paper uses the last shared layer).
+ */
+export class GradNormWeighting extends WeightingStrategy {
+  readonly name = 'gradnorm';
+  readonly mode: GradientSpace;
+  readonly alpha: number;
+  readonly lr: number;
+  readonly weights: Float64Array;
+  private initial: Float64Array | null = null;
+
+  constructor(ctx: WeightingContext, opts: Options = {}) {
+    super(ctx);
+    this.mode = space(opts, 'parameters');
+    this.alpha = number(opts, 'alpha', 1.5, 0);
+    this.lr = number(opts, 'lr', ctx.lr, 0);
+    this.weights = new Float64Array(ctx.tasks.length).fill(1);
+  }
+
+  override combine(gram: Float64Array, losses: Float32Array): Float64Array {
+    const T = this.weights.length;
+    const used = Float64Array.from(this.weights);
+    const norms = Float64Array.from({ length: T }, (_, t) => Math.sqrt(Math.max(0, gram[t * T + t])));
+    if (!this.initial) this.initial = Float64Array.from(losses, (l) => Math.max(l, 1e-12));
+    const ratio = Float64Array.from(losses, (l, t) => l / this.initial![t]);
+    const meanRatio = ratio.reduce((a, b) => a + b, 0) / T;
+    const G = norms.map((n, t) => used[t] * n);
+    const meanG = G.reduce((a, b) => a + b, 0) / T;
+    for (let t = 0; t < T; t++) {
+      const target = meanG * Math.pow(ratio[t] / Math.max(meanRatio, 1e-12), this.alpha);
+      this.weights[t] = Math.max(1e-6, this.weights[t] - this.lr * Math.sign(G[t] - target) * norms[t]);
+    }
+    const sum = this.weights.reduce((a, b) => a + b, 0);
+    this.weights.forEach((w, t) => (this.weights[t] = (T * w) / sum));
+    return used;
+  }
+
+  override getState(): Record<string, unknown> {
+    return { ...super.getState(), weights: Array.from(this.weights), initial: this.initial && Array.from(this.initial) };
+  }
+
+  override setState(state: Record<string, unknown>): void {
+    super.setState(state);
+    if (Array.isArray(state.weights) && state.weights.length === this.weights.length) this.weights.set(state.weights as number[]);
+    this.initial = Array.isArray(state.initial) ? Float64Array.from(state.initial as number[]) : null;
+  }
+}
+
+export const GRADIENT_STRATEGIES: Record<
+  string,
+  { description: string; create(ctx: WeightingContext, opts: Options): WeightingStrategy }
+> = {
+  mgda: {
+    description: 'min-norm convex combination (Sener & Koltun 2018); options normalisation (loss+), space (parameters)',
+    create: (ctx, o) => mgda(ctx, o, 'parameters', 'mgda'),
+  },
+  'mgda-ub': {
+    description: 'MGDA at the shared representation: one backward pass (Sener & Koltun 2018)',
+    create: (ctx, o) => mgda(ctx, o, 'representation', 'mgda-ub'),
+  },
+  pcgrad: {
+    description: 'project conflicting gradients (Yu et al. 2020); option space (parameters)',
+    create: (ctx, o) => new GradientWeighting(ctx, 'pcgrad', space(o, 'parameters'), (K, T) => pcgradCoefficients(K, T, ctx.rng)),
+  },
+  cagrad: {
+    description: 'conflict-averse gradient descent (Liu et al. 2021); options c (0.5), space',
+    create: (ctx, o) => {
+      const c = number(o, 'c', 0.5, 0);
+      return new GradientWeighting(ctx, 'cagrad', space(o, 'parameters'), (K, T) => cagradCoefficients(K, T, c));
+    },
+  },
+  imtl: {
+    description: 'impartial MTL, gradient part IMTL-G (Liu et al. 2021); option space',
+    create: (ctx, o) => new GradientWeighting(ctx, 'imtl', space(o, 'parameters'), (K, T) => imtlCoefficients(K, T)),
+  },
+  'nash-mtl': {
+    description: 'Nash bargaining solution Kα = 1/α (Navon et al. 2022); option space',
+    create: (ctx, o) => new GradientWeighting(ctx, 'nash-mtl', space(o, 'parameters'), (K, T) => nashMtlCoefficients(K, T)),
+  },
+  'aligned-mtl': {
+    description: 'aligned gradients, condition number 1 (Senushkin et al. 2023); option space',
+    create: (ctx, o) => new GradientWeighting(ctx, 'aligned-mtl', space(o, 'parameters'), (K, T) => alignedMtlCoefficients(K, T)),
+  },
+  upgrad: {
+    description: 'unconflicting projection of gradients (TorchJD UPGrad); option space',
+    create: (ctx, o) => new GradientWeighting(ctx, 'upgrad', space(o, 'parameters'), (K, T) => upgradCoefficients(K, T)),
+  },
+  gradnorm: {
+    description: 'gradient normalisation with learned weights (Chen et al. 2018); options alpha (1.5), lr, space',
+    create: (ctx, o) => new GradNormWeighting(ctx, o),
+  },
+  gradvac: {
+    description: 'gradient vaccine, EMA cosine targets (Wang et al. 2021); options beta (0.5), space',
+    create: (ctx, o) => {
+      const vac = new GradVac(ctx.tasks.length, number(o, 'beta', 0.5, 0, 1));
+      return new GradientWeighting(ctx, 'gradvac', space(o, 'parameters'), (K, T) => vac.coefficients(K, T, ctx.rng), vac);
+    },
+  },
+};

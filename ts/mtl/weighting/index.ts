@@ -1,0 +1,86 @@
+/**
+ * The weighting strategies by name (the names the CLI's --weighting takes), and the spec
+ * syntax "name" or "name:key=value,key=value" (e.g. "cagrad:c=0.4,space=representation").
+ */
+import { ConfigError, describe } from '../../errors.js';
+import { GRADIENT_STRATEGIES } from './gradient-based.js';
+import {
+  DwaWeighting,
+  EqualWeighting,
+  FamoWeighting,
+  FixedWeighting,
+  GlsWeighting,
+  RlwWeighting,
+  UncertaintyWeighting,
+} from './loss-based.js';
+import type { WeightingContext, WeightingStrategy } from './strategy.js';
+
+export type WeightingOptions = Record<string, string | number | boolean>;
+export interface WeightingSpec {
+  name: string;
+  options?: WeightingOptions;
+}
+
+interface Entry {
+  description: string;
+  create(ctx: WeightingContext, opts: WeightingOptions): WeightingStrategy;
+}
+
+const num = (opts: WeightingOptions, key: string): number | undefined => {
+  const v = opts[key];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new ConfigError(`weighting option ${key} must be a number, got ${describe(v)}`);
+  return n;
+};
+
+export const WEIGHTINGS: Record<string, Entry> = {
+  equal: { description: 'every task weighted 1', create: (ctx) => new EqualWeighting(ctx) },
+  fixed: { description: "the tasks' own weights (default)", create: (ctx) => new FixedWeighting(ctx) },
+  uncertainty: {
+    description: 'learned log-variances (Kendall et al. 2018)',
+    create: (ctx) => new UncertaintyWeighting(ctx),
+  },
+  dwa: {
+    description: 'dynamic weight average (Liu et al. 2019); option temperature (2)',
+    create: (ctx, o) => new DwaWeighting(ctx, { temperature: num(o, 'temperature') }),
+  },
+  rlw: { description: 'random loss weighting (Lin et al. 2022)', create: (ctx) => new RlwWeighting(ctx) },
+  gls: { description: 'geometric mean of the losses (Chennupati et al. 2019)', create: (ctx) => new GlsWeighting(ctx) },
+  famo: {
+    description: 'fast adaptive multitask optimisation (Liu et al. 2023); options lr (0.025), decay (0.001)',
+    create: (ctx, o) => new FamoWeighting(ctx, { lr: num(o, 'lr'), decay: num(o, 'decay') }),
+  },
+  ...GRADIENT_STRATEGIES,
+};
+
+/** Parses "name" or "name:key=value,...". */
+export function parseWeightingSpec(text: string): WeightingSpec {
+  const [name, rest] = text.split(/:(.*)/s, 2);
+  const options: WeightingOptions = {};
+  if (rest) {
+    for (const part of rest.split(',')) {
+      const m = /^\s*([A-Za-z][\w-]*)\s*=\s*(\S+)\s*$/.exec(part);
+      if (!m) throw new ConfigError(`Expected key=value options after "${name}:" but received ${JSON.stringify(part)}`);
+      const v = m[2];
+      options[m[1]] = v === 'true' ? true : v === 'false' ? false : Number.isFinite(Number(v)) ? Number(v) : v;
+    }
+  }
+  return { name: name.trim(), options };
+}
+
+/** Creates a strategy from a name, a "name:options" string or a spec object. */
+export function createWeighting(spec: string | WeightingSpec, ctx: WeightingContext): WeightingStrategy {
+  const s = typeof spec === 'string' ? parseWeightingSpec(spec) : spec;
+  const entry = typeof s?.name === 'string' ? WEIGHTINGS[s.name] : undefined;
+  if (!entry) {
+    throw new ConfigError(`Unknown weighting ${describe(s?.name)}; expected one of ${Object.keys(WEIGHTINGS).join(', ')}`);
+  }
+  return entry.create(ctx, s.options ?? {});
+}
+
+export { WeightingStrategy } from './strategy.js';
+export type { WeightingContext } from './strategy.js';
+export { WeightedStep } from './step.js';
+export { PerTaskGradients, GRADIENT_SPACES } from './per-task-gradients.js';
+export type { GradientSpace } from './per-task-gradients.js';

@@ -1,0 +1,259 @@
+/**
+ * Loss-based weighting strategies: they only set the per-task loss weights, which the fused
+ * multi-loss kernel applies, so they cost nothing beyond reading T losses per step.
+ */
+import { expectNumber } from '../../errors.js';
+import { WeightingStrategy, type WeightingContext } from './strategy.js';
+
+/** Every task weighted 1 (LibMTL's EW). */
+export class EqualWeighting extends WeightingStrategy {
+  readonly name = 'equal';
+  readonly mode = 'loss';
+  constructor(ctx: WeightingContext) {
+    super(ctx);
+    this.current.fill(1);
+  }
+}
+
+/** The tasks' own weights (TaskSpec.weight, or the trainer's `weights`), held fixed. */
+export class FixedWeighting extends WeightingStrategy {
+  readonly name = 'fixed';
+  readonly mode = 'loss';
+}
+
+/**
+ * Uncertainty weighting (Kendall, Gal & Cipolla 2018), with learned s_t = log σ_t²:
+ * L = Σ_t c_t·e^{−s_t}·L_t + ½·s_t, c_t = ½ for regression and 1 for classification tasks
+ * (the paper's two likelihoods; LibMTL's UW uses ½ for every task). The model sees weights
+ * w_t = c_t·e^{−s_t}; s_t is learned by gradient descent on L with ∂L/∂s_t = −c_t·e^{−s_t}·L_t + ½,
+ * with Adam (β = 0.9, 0.999) at the trainer's learning rate.
+ */
+export class UncertaintyWeighting extends WeightingStrategy {
+  readonly name = 'uncertainty';
+  readonly mode = 'loss';
+  override readonly learnsFromLosses = true;
+  readonly logVariance: Float64Array;
+  private readonly c: Float64Array;
+  private readonly m: Float64Array;
+  private readonly v: Float64Array;
+  private steps = 0;
+
+  constructor(ctx: WeightingContext) {
+    super(ctx);
+    const T = ctx.tasks.length;
+    this.logVariance = new Float64Array(T);
+    this.c = Float64Array.from(ctx.tasks, (t) => (t.kind === 'regression' ? 0.5 : 1));
+    this.m = new Float64Array(T);
+    this.v = new Float64Array(T);
+    this.beforeStep();
+  }
+
+  /** ∂L/∂s_t for the given losses. */
+  gradient(losses: ArrayLike<number>): Float64Array {
+    return Float64Array.from(this.logVariance, (s, t) => -this.c[t] * Math.exp(-s) * losses[t] + 0.5);
+  }
+
+  override beforeStep(): void {
+    this.logVariance.forEach((s, t) => (this.current[t] = this.c[t] * Math.exp(-s)));
+  }
+
+  override afterStep(losses: Float32Array): void {
+    const g = this.gradient(losses);
+    this.steps++;
+    const lr = this.ctx.lr;
+    for (let t = 0; t < g.length; t++) {
+      this.m[t] = 0.9 * this.m[t] + 0.1 * g[t];
+      this.v[t] = 0.999 * this.v[t] + 0.001 * g[t] * g[t];
+      const mh = this.m[t] / (1 - 0.9 ** this.steps);
+      const vh = this.v[t] / (1 - 0.999 ** this.steps);
+      this.logVariance[t] -= (lr * mh) / (Math.sqrt(vh) + 1e-8);
+    }
+  }
+
+  override getState(): Record<string, unknown> {
+    return { ...super.getState(), logVariance: Array.from(this.logVariance), m: Array.from(this.m), v: Array.from(this.v), steps: this.steps };
+  }
+
+  override setState(state: Record<string, unknown>): void {
+    super.setState(state);
+    for (const key of ['logVariance', 'm', 'v'] as const) {
+      const a = state[key];
+      if (Array.isArray(a) && a.length === this.logVariance.length) this[key === 'logVariance' ? 'logVariance' : key].set(a as number[]);
+    }
+    if (typeof state.steps === 'number') this.steps = state.steps;
+    this.beforeStep();
+  }
+}
+
+/**
+ * Dynamic Weight Average (Liu, Johns & Davison 2019): with the epoch-mean losses of the two
+ * previous epochs, r_t = L_t(e−1)/L_t(e−2) and w_t = T·softmax(r/τ)_t; w = 1 in the first two
+ * epochs. τ (temperature) defaults to 2.
+ */
+export class DwaWeighting extends WeightingStrategy {
+  readonly name = 'dwa';
+  readonly mode = 'loss';
+  override readonly learnsFromLosses = true;
+  readonly temperature: number;
+  private readonly sums: Float64Array;
+  private count = 0;
+  private history: number[][] = [];
+
+  constructor(ctx: WeightingContext, opts: { temperature?: number } = {}) {
+    super(ctx);
+    this.temperature = expectNumber('dwa temperature', opts.temperature ?? 2, 1e-6);
+    this.sums = new Float64Array(ctx.tasks.length);
+    this.current.fill(1);
+  }
+
+  override afterStep(losses: Float32Array): void {
+    losses.forEach((l, t) => (this.sums[t] += l));
+    this.count++;
+  }
+
+  override endEpoch(): void {
+    if (this.count > 0) this.history.push(Array.from(this.sums, (s) => s / this.count));
+    this.history = this.history.slice(-2);
+    this.sums.fill(0);
+    this.count = 0;
+    if (this.history.length < 2) return;
+    const [older, newer] = this.history;
+    const r = newer.map((l, t) => l / Math.max(older[t], 1e-12) / this.temperature);
+    const max = Math.max(...r);
+    const e = r.map((x) => Math.exp(x - max));
+    const z = e.reduce((a, b) => a + b, 0);
+    e.forEach((x, t) => (this.current[t] = (r.length * x) / z));
+  }
+
+  override getState(): Record<string, unknown> {
+    return { ...super.getState(), history: this.history };
+  }
+
+  override setState(state: Record<string, unknown>): void {
+    super.setState(state);
+    if (Array.isArray(state.history)) this.history = state.history as number[][];
+  }
+}
+
+/**
+ * Random Loss Weighting (Lin et al. 2022): each step, w = softmax(z) with z ~ N(0, I), drawn
+ * from the trainer's seeded generator (as LibMTL's RLW, the weights sum to 1).
+ */
+export class RlwWeighting extends WeightingStrategy {
+  readonly name = 'rlw';
+  readonly mode = 'loss';
+
+  override beforeStep(): void {
+    const z = Array.from(this.current, () => this.ctx.rng.normal());
+    const max = Math.max(...z);
+    const e = z.map((x) => Math.exp(x - max));
+    const s = e.reduce((a, b) => a + b, 0);
+    e.forEach((x, t) => (this.current[t] = x / s));
+  }
+}
+
+/**
+ * Geometric Loss Strategy (Chennupati et al. 2019): L = (Π_t L_t)^{1/T}, whose gradient is
+ * Σ_t w_t·∇L_t with w_t = L / (T·L_t), computed from this step's losses before its backward.
+ */
+export class GlsWeighting extends WeightingStrategy {
+  readonly name = 'gls';
+  readonly mode = 'loss';
+  override readonly needsCurrentLosses = true;
+
+  override fromCurrentLosses(losses: Float32Array): void {
+    // A task without labels in the batch has loss 0 and no gradient: it sits this step out.
+    let active = 0;
+    let logSum = 0;
+    for (const l of losses) {
+      if (l > 0) {
+        active++;
+        logSum += Math.log(l);
+      }
+    }
+    const geo = Math.exp(logSum / Math.max(active, 1));
+    losses.forEach((l, t) => (this.current[t] = l > 0 ? geo / (active * l) : 0));
+  }
+}
+
+/**
+ * FAMO, fast adaptive multitask optimisation (Liu et al. 2023), as LibMTL implements it: task
+ * logits ξ, z = softmax(ξ); the step minimises Σ_t z_t·log L_t, i.e. weights
+ * w_t = z_t / (c·L_t) with c = Σ_t z_t/L_t; before each step ξ moves by Adam (lr β = 0.025,
+ * L2 decay γ = 0.001) along Jᵀδ, δ_t = log L_t(previous step) − log L_t(this step), J the
+ * softmax Jacobian: tasks whose loss fell less gain weight.
+ */
+export class FamoWeighting extends WeightingStrategy {
+  readonly name = 'famo';
+  readonly mode = 'loss';
+  override readonly needsCurrentLosses = true;
+  readonly logits: Float64Array;
+  private readonly lr: number;
+  private readonly decay: number;
+  private prev: Float64Array | null = null;
+  private readonly m: Float64Array;
+  private readonly v: Float64Array;
+  private steps = 0;
+
+  constructor(ctx: WeightingContext, opts: { lr?: number; decay?: number } = {}) {
+    super(ctx);
+    const T = ctx.tasks.length;
+    this.lr = expectNumber('famo lr', opts.lr ?? 0.025, 0);
+    this.decay = expectNumber('famo decay', opts.decay ?? 0.001, 0);
+    this.logits = new Float64Array(T);
+    this.m = new Float64Array(T);
+    this.v = new Float64Array(T);
+  }
+
+  /** z = softmax(ξ). */
+  private softmax(): Float64Array {
+    const max = Math.max(...this.logits);
+    const e = this.logits.map((x) => Math.exp(x - max));
+    const s = e.reduce((a, b) => a + b, 0);
+    return e.map((x) => x / s);
+  }
+
+  override fromCurrentLosses(losses: Float32Array): void {
+    // Tasks without labels in the batch (loss 0) get weight 0 and take no part in the update.
+    const logL = Float64Array.from(losses, (l) => (l > 0 ? Math.log(l) : NaN));
+    if (this.prev) {
+      const z = this.softmax();
+      const delta = logL.map((x, t) => (Number.isFinite(x) && Number.isFinite(this.prev![t]) ? this.prev![t] - x : 0));
+      const zd = z.reduce((s, zt, t) => s + zt * delta[t], 0);
+      this.steps++;
+      for (let t = 0; t < z.length; t++) {
+        const g = z[t] * (delta[t] - zd) + this.decay * this.logits[t];
+        this.m[t] = 0.9 * this.m[t] + 0.1 * g;
+        this.v[t] = 0.999 * this.v[t] + 0.001 * g * g;
+        const mh = this.m[t] / (1 - 0.9 ** this.steps);
+        const vh = this.v[t] / (1 - 0.999 ** this.steps);
+        this.logits[t] -= (this.lr * mh) / (Math.sqrt(vh) + 1e-8);
+      }
+    }
+    this.prev = logL.map((x, t) => (Number.isFinite(x) ? x : this.prev?.[t] ?? NaN));
+    const z = this.softmax();
+    const c = z.reduce((s, zt, t) => s + (losses[t] > 0 ? zt / losses[t] : 0), 0);
+    z.forEach((zt, t) => (this.current[t] = losses[t] > 0 ? zt / (c * losses[t]) : 0));
+  }
+
+  override getState(): Record<string, unknown> {
+    return {
+      ...super.getState(),
+      logits: Array.from(this.logits),
+      prev: this.prev && Array.from(this.prev),
+      m: Array.from(this.m),
+      v: Array.from(this.v),
+      steps: this.steps,
+    };
+  }
+
+  override setState(state: Record<string, unknown>): void {
+    super.setState(state);
+    for (const key of ['logits', 'm', 'v'] as const) {
+      const a = state[key];
+      if (Array.isArray(a) && a.length === this.logits.length) this[key].set(a as number[]);
+    }
+    this.prev = Array.isArray(state.prev) ? Float64Array.from(state.prev as number[]) : null;
+    if (typeof state.steps === 'number') this.steps = state.steps;
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * One training step of a model under a weighting strategy (everything but the optimizer):
+ *
+ *   loss mode:      weights ← strategy; forward; fused multi-loss (weighted); [GLS: read the
+ *                   losses, re-weight, multi-loss again]; backward.
+ *   gradient modes: forward; fused multi-loss with every weight 1; per-task gradients in the
+ *                   strategy's space; Gram matrix; α ← strategy; combined backward.
+ *
+ * Reads back only what the strategy needs: nothing for fixed weights, the T losses for the
+ * strategies that learn from them, and the T×T Gram matrix for gradient methods.
+ */
+import type { StepContext } from '../../nn/layer.js';
+import type { MultiTaskModel } from '../model.js';
+import { PerTaskGradients } from './per-task-gradients.js';
+import type { WeightingStrategy } from './strategy.js';
+
+export class WeightedStep {
+  private readonly weights: Float32Array;
+  private readonly gradients: PerTaskGradients | null;
+  /** Whether the strategy reads every step's losses (they are then in `losses` after run). */
+  readonly readsLosses: boolean;
+
+  constructor(
+    private readonly model: MultiTaskModel,
+    readonly strategy: WeightingStrategy,
+    /** Host buffer for the per-task losses [T]. */
+    private readonly losses: Float32Array,
+  ) {
+    this.weights = new Float32Array(model.tasks.length);
+    this.gradients = strategy.mode === 'loss' ? null : new PerTaskGradients(model);
+    this.readsLosses = strategy.mode !== 'loss' || strategy.needsCurrentLosses || strategy.learnsFromLosses;
+    if (strategy.mode !== 'loss') this.setWeights(Float64Array.from(this.weights, () => 1));
+  }
+
+  private setWeights(w: Float64Array): void {
+    this.weights.set(w);
+    this.model.setTaskWeights(this.weights);
+  }
+
+  /**
+   * Runs forward and backward for the loaded batch of n samples; returns whether `losses` was
+   * read. `onLosses` runs as soon as they are (before any use, e.g. to stop on a NaN).
+   */
+  async run(n: number, step: StepContext, onLosses: () => void = () => {}): Promise<boolean> {
+    const { model, strategy } = this;
+    const be = model.backend;
+    be.fill(model.params.grads, 0);
+    const logits = model.forward(n, step);
+    if (strategy.mode === 'loss') {
+      strategy.beforeStep();
+      this.setWeights(strategy.current);
+      let dl = model.computeLoss(n, logits);
+      if (strategy.needsCurrentLosses) {
+        await be.read(model.losses, this.losses);
+        onLosses();
+        strategy.fromCurrentLosses(this.losses);
+        this.setWeights(strategy.current);
+        dl = model.computeLoss(n, logits);
+      }
+      model.backward(dl, n);
+    } else {
+      const dl = model.computeLoss(n, logits);
+      await be.read(model.losses, this.losses);
+      onLosses();
+      const combine = (gram: Float64Array): Float64Array => strategy.combine(gram, this.losses);
+      const alpha =
+        strategy.mode === 'representation'
+          ? await this.gradients!.backwardRepresentation(dl, n, combine)
+          : await this.gradients!.backwardParameters(dl, n, combine);
+      strategy.current.set(alpha);
+    }
+    if (!this.readsLosses) return false;
+    if (strategy.mode === 'loss' && !strategy.needsCurrentLosses) {
+      await be.read(model.losses, this.losses);
+      onLosses();
+    }
+    strategy.afterStep(this.losses);
+    return true;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Loss-weighting strategies. A strategy decides, each training step, how the tasks' losses
+ * combine into the gradient that trains the network:
+ * - loss-based strategies (mode 'loss') choose the per-task loss weights w_t; the fused
+ *   multi-loss kernel applies them, so the step costs nothing extra;
+ * - gradient-based strategies (mode 'representation' or 'parameters') look at the per-task
+ *   gradients of the shared part through their T×T Gram matrix and choose coefficients α_t
+ *   of the combined gradient Σ α_t·g_t (see per-task-gradients.ts).
+ *
+ * The trainer drives a strategy through `TrainingStep` (step.ts); a strategy only does small
+ * host-side arithmetic on T numbers (or T×T for the Gram matrix).
+ */
+import type { Rng } from '../../core/random.js';
+import type { Task } from '../task.js';
+import type { GradientSpace } from './per-task-gradients.js';
+
+export interface WeightingContext {
+  readonly tasks: readonly Task[];
+  /** Seeded; strategies that draw random numbers (RLW, PCGrad) use only this. */
+  readonly rng: Rng;
+  /** The loss weights the tasks declare (Task.weight, or the trainer's override). */
+  readonly baseWeights: Float32Array;
+  /** Learning rate of the trainer's optimizer (for strategies with learned parameters). */
+  readonly lr: number;
+}
+
+export abstract class WeightingStrategy {
+  abstract readonly name: string;
+  /** 'loss' for loss-based strategies, else the space where task gradients are combined. */
+  abstract readonly mode: 'loss' | GradientSpace;
+  /** Loss-based strategies that need this step's losses before its backward (GLS). */
+  readonly needsCurrentLosses: boolean = false;
+  /** Strategies whose afterStep learns from every step's losses (uncertainty, DWA). */
+  readonly learnsFromLosses: boolean = false;
+  /** The weights (loss mode) or coefficients (gradient modes) of the last step, for logs. */
+  readonly current: Float64Array;
+
+  constructor(protected readonly ctx: WeightingContext) {
+    this.current = Float64Array.from(ctx.baseWeights);
+  }
+
+  /** Loss weights for the coming step (loss mode); written into `current`. */
+  beforeStep(): void {}
+
+  /** With this step's (unweighted) losses, before the backward: only if needsCurrentLosses. */
+  fromCurrentLosses(_losses: Float32Array): void {}
+
+  /** Gradient modes: coefficients α from the Gram matrix of the per-task gradients. */
+  combine(_gram: Float64Array, _losses: Float32Array): Float64Array {
+    throw new Error(`${this.name} does not combine gradients`);
+  }
+
+  /** After the step, with its losses (uncertainty learns from them; DWA averages them). */
+  afterStep(_losses: Float32Array): void {}
+
+  /** At the end of every epoch (DWA's epoch-level weights). */
+  endEpoch(): void {}
+
+  /** Learned or accumulated state, as JSON, for checkpoints and run logs. */
+  getState(): Record<string, unknown> {
+    return { current: Array.from(this.current) };
+  }
+
+  setState(state: Record<string, unknown>): void {
+    const c = state.current;
+    if (Array.isArray(c) && c.length === this.current.length) this.current.set(c as number[]);
+  }
+}
