@@ -20,6 +20,7 @@ import { type Backend, createBackend } from '../ts/index.js';
 import { type Machine, type PeerPlan, machineInfo, peerEnv, runOpenBlas, runTorch } from './peers.js';
 import { type BenchRecord, type RecordBase, fmt, ratio, ratioRecord, table } from './report.js';
 import { type Summary, type WindowPlan, measure } from './stats.js';
+import { benchWeighting } from './weighting.js';
 import {
   type GemmCase,
   GemmOperands,
@@ -317,6 +318,16 @@ function printHuman(records: BenchRecord[], opts: Options, peerNotes: string[]):
     if (gskips.length === gemmRecs.length && reasons.size === 1) out.push('', `Skipped (every case): ${[...reasons][0]}`);
     else if (gskips.length) out.push('', 'Skipped:', ...gskips);
   }
+  // Weighting strategies.
+  const wrecs = records.filter((r) => r.metric === 'weighting_steps_per_s');
+  if (wrecs.length) {
+    out.push('', `Weighting strategies on ${wrecs[0].workload}, ${wrecs[0].backend} (steps/s, median [min … max]; ratio to equal weighting: median [min … max] of per-round ratios, strategies interleaved)`);
+    const wrows = wrecs.map((r) => {
+      const rr = find((b) => b.metric === 'weighting_vs_equal_ratio' && b.case === r.case);
+      return [String(r.case), String(r.mode), `${fmt(r.median)} [${fmt(r.min)} … ${fmt(r.max)}]`, rr ? `${ratio(rr.median)} [${ratio(rr.min)} … ${ratio(rr.max)}]` : '1×'];
+    });
+    out.push(table(['weighting', 'mode', 'steps/s', 'vs equal'], wrows, ['l', 'l', 'r', 'r']));
+  }
   if (peerNotes.length) out.push('', 'Peers:', ...peerNotes.map((n) => `  ${n}`));
   console.log(out.join('\n'));
 }
@@ -383,6 +394,14 @@ async function main(): Promise<void> {
   log('training steps:');
   for (const w of opts.workloads) {
     for (const slot of slots) await benchSteps(slot, w, opts, records);
+  }
+
+  // 1b. The overhead of each weighting strategy against equal weighting (W1, cpu).
+  const w1 = opts.workloads.find((w) => w.name === 'W1');
+  const cpuSlot = slots.find((sl) => sl.name === 'cpu' && sl.backend);
+  if (w1 && cpuSlot?.backend) {
+    log('weighting strategies:');
+    records.push(...(await benchWeighting(cpuSlot.backend, w1, p.step, log)));
   }
 
   // 2. PyTorch on the same workloads.

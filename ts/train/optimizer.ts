@@ -40,6 +40,16 @@ export class Optimizer {
     expectNumber('optimizer weightDecay', config.weightDecay ?? 0, 0);
   }
 
+  /**
+   * Zeroes the optimizer state (momentum, Adam moments) over arena ranges, e.g. the head of a
+   * task that stopped training, so that nothing keeps moving those parameters.
+   */
+  resetState(ranges: readonly { offset: number; size: number }[]): void {
+    for (const t of Object.values(this.state)) {
+      for (const r of ranges) this.backend.write(t, new Float32Array(r.size), r.offset);
+    }
+  }
+
   /** Applies the gradients in the arena to the parameters. */
   step(): void {
     this.steps++;

@@ -15,6 +15,7 @@ import { type TrainingState, loadCheckpoint, saveCheckpoint, writeFileAtomic } f
 import { MetricAccumulator, type TaskMetrics } from './metrics.js';
 import { Optimizer, type OptimizerConfig } from './optimizer.js';
 import { ProgressBar } from './progress.js';
+import { AuxiliaryTaskStopper, type TaskStoppingConfig } from './task-stopping.js';
 
 export interface TrainerConfig {
   optimizer: OptimizerConfig;
@@ -31,6 +32,11 @@ export interface TrainerConfig {
    * a "name:key=value,..." string, or { name, options }. See ts/mtl/weighting.
    */
   weighting?: string | WeightingSpec;
+  /**
+   * Task-wise early stopping of auxiliary tasks (TCDCN, Zhang et al. 2014; needs a validation
+   * set): { k: 5, threshold: 1 }. A stopped task's weight is 0 from then on. Off by default.
+   */
+  auxiliaryStopping?: TaskStoppingConfig | null;
   /** Show a progress bar (default: when stderr is a terminal). */
   progress?: boolean;
   /** Where per-epoch summaries go (default console.log); null silences them. */
@@ -52,6 +58,8 @@ export interface EpochRecord {
   /** The weighting strategy's mean task weights (loss-based) or gradient coefficients α
    * (gradient-based) over the epoch, by task name. */
   weights: Record<string, number>;
+  /** Auxiliary tasks stopped at the end of this epoch, with their criterion value. */
+  stopped?: Record<string, number>;
 }
 
 export interface FitOptions {
@@ -110,6 +118,7 @@ export class Trainer {
   readonly weighting: WeightingStrategy;
   private readonly weightedStep: WeightedStep;
   private readonly weightingRng: Rng;
+  private readonly stopper: AuxiliaryTaskStopper | null;
   private step = 0;
   private epoch = 0;
   private bestScore = -Infinity;
@@ -145,6 +154,10 @@ export class Trainer {
       lr: optimizerLr,
     });
     this.weightedStep = new WeightedStep(model, this.weighting, this.hostLosses);
+    this.stopper = config.auxiliaryStopping ? new AuxiliaryTaskStopper(config.auxiliaryStopping) : null;
+    if (this.stopper && !model.tasks.some((t) => t.auxiliary)) {
+      throw new ConfigError('auxiliaryStopping is set but no task is auxiliary (mark tasks with auxiliary: true)');
+    }
   }
 
   /** Checks a dataset against the model once: feature size, tasks present, labels valid. */
@@ -169,6 +182,9 @@ export class Trainer {
   async fit(train: MultiTaskDataset, opts: FitOptions = {}): Promise<EpochRecord[]> {
     this.checkDataset(train, 'training set');
     if (opts.validation) this.checkDataset(opts.validation, 'validation set');
+    if (this.stopper && !opts.validation) {
+      throw new ConfigError('auxiliaryStopping needs a validation set: pass { validation } to fit()');
+    }
     const { model, config } = this;
     const runDir = config.runDir ?? null;
     if (opts.resumeFrom) {
@@ -205,7 +221,7 @@ export class Trainer {
         const fresh = await this.weightedStep.run(n, { training: true, seed: hash32(config.seed ?? 0, this.step) }, () =>
           this.checkFinite(runDir),
         );
-        for (let t = 0; t < T; t++) weightSums[t] += this.weighting.current[t];
+        for (let t = 0; t < T; t++) weightSums[t] += this.weightedStep.effective[t];
         if (this.step % every === 0 || s === steps - 1) {
           if (!fresh) {
             await model.backend.read(model.losses, this.hostLosses);
@@ -233,9 +249,34 @@ export class Trainer {
       if (opts.validation) record.validation = await this.evaluate(opts.validation);
       this.history.push(record);
       this.log?.(formatEpoch(record, config.epochs, model));
+      if (this.stopper && record.validation) this.stopAuxiliaryTasks(record);
       if (runDir) await this.writeRun(runDir, record);
     }
     return this.history;
+  }
+
+  /** Applies the TCDCN criterion to every auxiliary task still training after an epoch. */
+  private stopAuxiliaryTasks(record: EpochRecord): void {
+    this.model.tasks.forEach((task, t) => {
+      if (!task.auxiliary) return;
+      const val = record.validation![task.name].loss;
+      if (val === undefined) return;
+      const value = this.stopper!.update(task.name, record.epoch, record.train[task.name], val, this.weights[t] || 1);
+      if (value === null) return;
+      this.stopTask(t);
+      (record.stopped ??= {})[task.name] = value;
+      this.log?.(`auxiliary task ${task.name} stopped after epoch ${record.epoch} (TCDCN criterion ${value.toFixed(3)} > ${this.stopper!.threshold}); its weight is 0 from now on`);
+    });
+  }
+
+  /** Task t trains no more: weight 0, and no optimizer state left to move its head. */
+  private stopTask(t: number): void {
+    this.weightedStep.deactivate(t);
+    const prefix = `heads.${this.model.tasks[t].name}.`;
+    const ranges = this.model.params.parameters.flatMap((p) =>
+      p.parts.filter((q) => q.name.startsWith(prefix)).map((q) => ({ offset: p.offset + q.offset, size: q.shape.reduce((a, b) => a * b, 1) })),
+    );
+    this.optimizer.resetState(ranges);
   }
 
   /** Per-task loss and metrics of the model on a dataset (no training). */
@@ -276,6 +317,7 @@ export class Trainer {
       rngState: this.rng.getState(),
       bestScore: this.bestScore,
       weighting: { name: this.weighting.name, state: this.weighting.getState(), rngState: this.weightingRng.getState() },
+      auxiliaryStopping: this.stopper?.getState(),
     };
   }
 
@@ -293,6 +335,13 @@ export class Trainer {
     }
     if (w?.state) this.weighting.setState(w.state);
     if (w?.rngState) this.weightingRng.setState(w.rngState);
+    const stopping = state.auxiliaryStopping as Record<string, unknown> | undefined;
+    if (stopping && this.stopper) {
+      this.stopper.setState(stopping);
+      this.model.tasks.forEach((task, t) => {
+        if (this.stopper!.stopped.has(task.name)) this.stopTask(t);
+      });
+    }
   }
 
   private namedLosses(): Record<string, number> {

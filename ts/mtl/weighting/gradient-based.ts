@@ -13,8 +13,7 @@ import {
   alignedMtlCoefficients,
   cagradCoefficients,
   imtlCoefficients,
-  mgdaNormalisation,
-  minNormCoefficients,
+  mgdaCoefficients,
   nashMtlCoefficients,
   pcgradCoefficients,
   upgradCoefficients,
@@ -77,26 +76,13 @@ function mgda(ctx: WeightingContext, opts: Options, dflt: GradientSpace, name: s
   if (!NORMALISATIONS.includes(norm)) {
     throw new ConfigError(`Expected normalisation ${NORMALISATIONS.join(', ')} for ${name} but received ${describe(norm)}`);
   }
-  return new GradientWeighting(ctx, name, space(opts, dflt), (K, T, losses) => {
-    const scale = mgdaNormalisation(norm, K, T, losses);
-    const scaled = K.map((k, i) => k / (scale[Math.floor(i / T)] * scale[i % T]));
-    // As Sener & Koltun's code (not LibMTL, which combines the normalised gradients): the
-    // normalisation only shapes the solve, and α then weighs the raw task gradients.
-    return minNormCoefficients(scaled, T);
-  });
+  // As Sener & Koltun's code (LibMTL instead combines the normalised gradients): the
+  // normalisation only shapes the solve, and α then weighs the raw task gradients.
+  return new GradientWeighting(ctx, name, space(opts, dflt), (K, T, losses) =>
+    mgdaCoefficients(K, T, { normalisation: norm, losses, combine: 'raw' }),
+  );
 }
 
-
-/**
- * GradNorm (Chen et al. 2018): learned task weights w (Σ_t w_t = T) that balance the weighted
- * gradient norms G_t = w_t·‖g_t‖ (‖g_t‖² = K_tt) toward the target mean(G)·r_t^a, where
- * r_t = L̃_t / mean(L̃) and L̃_t = L_t / L_t(first step): tasks that train slower get larger
- * gradients. Each step the model moves along Σ_t w_t·g_t; then w takes one gradient step on
- * Σ_t |G_t − target_t| with the target held constant (∂/∂w_t = sign(G_t − target_t)·‖g_t‖), at
- * learning rate `lr` (default: the trainer's), clipped positive and renormalised to sum T.
- * Options: alpha (asymmetry, 1.5), lr, space (parameters: the shared parameters, as LibMTL;
- * the paper uses the last shared layer).
- */
 export class GradNormWeighting extends WeightingStrategy {
   readonly name = 'gradnorm';
   readonly mode: GradientSpace;

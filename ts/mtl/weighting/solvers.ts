@@ -100,7 +100,7 @@ export function minNorm2(k11: number, k12: number, k22: number): number {
 
 /** Options of `minNormCoefficients`. */
 export interface MinNormOptions {
-  /** Frank-Wolfe iterations at most (default 1000). */
+  /** Frank-Wolfe iterations at most (default 20000; each costs O(T²), most problems stop in tens). */
   maxIter?: number;
   /**
    * Stop when the duality gap ‖d‖² − min_t g_t·d ≤ tol · max_t ‖g_t‖² (default 1e-10). This is
@@ -119,15 +119,16 @@ export interface MinNormOptions {
  * g_s·d, each with the exact line search, which is the two-point closed form between d and g_s.
  * Unlike it (plain FW, 250 iterations, stop when ‖Δα‖₁ < 1e-5), this adds *away steps*
  * (Lacoste-Julien & Jaggi 2015: move weight off the active vertex with the largest g_v·d), which
- * makes the convergence linear instead of O(1/k), and stops on the duality gap, so the result
- * meets the KKT condition to `tol`. T = 2 returns the closed form directly.
+ * makes the convergence linear instead of O(1/k), stops on the duality gap, and finishes with
+ * Wolfe's (1976) exact min-norm-point cycles on the support found (`polishMinNorm`), so the
+ * result meets the KKT condition to `tol`. T = 2 returns the closed form directly.
  *
  * Degenerate input: all-zero K gives the uniform α = 1/T; a zero-gradient task is found by the
  * pair search (its vertex has norm 0) and gets α_t = 1, correctly d = 0.
  */
 export function minNormCoefficients(K: Gram, T: number, opts: MinNormOptions = {}): Float64Array {
   const S = checkGram('minNormCoefficients', K, T);
-  const maxIter = expectInt('minNormCoefficients: maxIter', opts.maxIter ?? 1000, 0);
+  const maxIter = expectInt('minNormCoefficients: maxIter', opts.maxIter ?? 20000, 0);
   const tol = expectNumber('minNormCoefficients: tol', opts.tol ?? 1e-10, 0);
   return minNormOnSymmetric(S, T, maxIter, tol);
 }
@@ -191,6 +192,7 @@ function minNormOnSymmetric(S: Float64Array, T: number, maxIter: number, tol: nu
       if (gamma === gmax || alpha[v] < 1e-16) alpha[v] = 0;
     }
   }
+  polishMinNorm(S, T, alpha, stop);
   // Renormalise against rounding drift.
   let sum = 0;
   for (let t = 0; t < T; t++) {
@@ -200,6 +202,79 @@ function minNormOnSymmetric(S: Float64Array, T: number, maxIter: number, tol: nu
   if (!(sum > 0)) return uniform(T);
   for (let t = 0; t < T; t++) alpha[t] /= sum;
   return alpha;
+}
+
+/**
+ * Finishes the Frank-Wolfe solution exactly with Wolfe's (1976) min-norm-point cycles, started
+ * from its support: the affine minimiser of the support ([K_SS 1; 1ᵀ 0][x; μ] = [0; 1]) replaces
+ * α when it is inside the simplex (minor cycles step back to the boundary and drop a vertex;
+ * major cycles add the vertex that most violates the KKT condition). Keeps `alpha` unchanged
+ * unless it finds a feasible point that is at least as good; a singular system (affinely
+ * dependent support, possible when T exceeds the gradients' rank) just stops the polish.
+ */
+function polishMinNorm(S: Float64Array, T: number, alpha: Float64Array, stop: number): void {
+  const cur = Float64Array.from(alpha);
+  const support = new Array<boolean>(T).fill(false);
+  for (let t = 0; t < T; t++) support[t] = cur[t] > 0;
+  const Ka = new Float64Array(T);
+  const objective = (a: Float64Array): number => quadForm(S, T, a);
+  const q0 = objective(alpha);
+  for (let round = 0; round < 4 * T + 4; round++) {
+    const idx: number[] = [];
+    for (let t = 0; t < T; t++) if (support[t]) idx.push(t);
+    const m = idx.length;
+    const B = new Float64Array((m + 1) * (m + 1));
+    const rhs = new Float64Array(m + 1);
+    for (let a = 0; a < m; a++) {
+      for (let b = 0; b < m; b++) B[a * (m + 1) + b] = S[idx[a] * T + idx[b]];
+      B[a * (m + 1) + m] = 1;
+      B[m * (m + 1) + a] = 1;
+    }
+    rhs[m] = 1;
+    const x = luSolve(B, m + 1, rhs);
+    if (x === null || !x.every(Number.isFinite)) return;
+    let inside = true;
+    for (let a = 0; a < m; a++) if (!(x[a] > 0)) inside = false;
+    if (inside) {
+      cur.fill(0);
+      for (let a = 0; a < m; a++) cur[idx[a]] = x[a];
+      matVec(S, T, cur, Ka);
+      const q = objective(cur);
+      let worst = -1;
+      for (let t = 0; t < T; t++) if (!support[t] && q - Ka[t] > stop && (worst < 0 || Ka[t] < Ka[worst])) worst = t;
+      if (worst < 0) {
+        if (q <= q0 + stop) alpha.set(cur);
+        return;
+      }
+      support[worst] = true; // major cycle
+      continue;
+    }
+    // Minor cycle: from cur towards x until the first support weight reaches zero.
+    let theta = 1;
+    let hit = -1;
+    for (let a = 0; a < m; a++) {
+      if (!(x[a] > 0)) {
+        const c = cur[idx[a]];
+        const th = c - x[a] > 0 ? c / (c - x[a]) : 0;
+        if (hit < 0 || th < theta) {
+          theta = th;
+          hit = a;
+        }
+      }
+    }
+    for (let a = 0; a < m; a++) cur[idx[a]] += theta * (x[a] - cur[idx[a]]);
+    support[idx[hit]] = false;
+    cur[idx[hit]] = 0;
+    for (let a = 0; a < m; a++) {
+      if (support[idx[a]] && !(cur[idx[a]] > 0)) {
+        support[idx[a]] = false;
+        cur[idx[a]] = 0;
+      }
+    }
+    let any = false;
+    for (let t = 0; t < T; t++) any ||= support[t];
+    if (!any) return;
+  }
 }
 
 /** MGDA gradient normalisations (Sener & Koltun's `gradient_normalizers`, LibMTL `mgda_gn`). */
@@ -254,14 +329,19 @@ export interface MgdaOptions extends MinNormOptions {
   normalisation?: MgdaNormalisation;
   /** Per-task losses, needed by 'loss' and 'loss+'. */
   losses?: ArrayLike<number>;
+  /**
+   * What the solution weighs: 'normalised' gradients g_t / c_t (LibMTL, the default: α_t =
+   * sol_t / c_t) or the 'raw' gradients g_t (Sener & Koltun's training script: α_t = sol_t).
+   */
+  combine?: 'normalised' | 'raw';
 }
 
 /**
  * MGDA end to end: normalise, solve the min-norm problem on K̃_ij = K_ij/(c_i c_j), and fold the
  * normalisation back, α_t = sol_t / c_t, so that d = Σ sol_t (g_t/c_t) = Σ α_t g_t. This is
  * LibMTL's behaviour (it combines the *normalised* gradients with sol); Sener & Koltun's own
- * training script instead weights the raw losses by sol (use `minNormCoefficients` on the
- * scaled Gram for that). With 'none' both agree.
+ * training script instead weights the raw losses by sol (`combine: 'raw'`). With 'none' both
+ * agree.
  */
 export function mgdaCoefficients(K: Gram, T: number, opts: MgdaOptions = {}): Float64Array {
   const S = checkGram('mgdaCoefficients', K, T);
@@ -269,7 +349,7 @@ export function mgdaCoefficients(K: Gram, T: number, opts: MgdaOptions = {}): Fl
   const Kn = new Float64Array(T * T);
   for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) Kn[i * T + j] = S[i * T + j] / (c[i] * c[j]);
   const sol = minNormCoefficients(Kn, T, opts);
-  for (let t = 0; t < T; t++) sol[t] /= c[t];
+  if (opts.combine !== 'raw') for (let t = 0; t < T; t++) sol[t] /= c[t];
   return sol;
 }
 
@@ -344,7 +424,9 @@ export interface CagradOptions {
  * LibMTL minimises F with scipy's SLSQP from w = 1/T and adds 1e-8 inside both square roots and
  * to ‖g_w‖; here F is minimised by accelerated projected gradient (FISTA with backtracking,
  * gradient restart and Euclidean projection onto the simplex) on K scaled to unit max diagonal,
- * so the result does not depend on the gradients' scale. c = 0 gives the mean gradient exactly.
+ * so the result does not depend on the gradients' scale; it stops when the Frank-Wolfe duality
+ * gap (an upper bound on F(w) − min F) is ≤ 1e-10 · max_t ‖g_t‖², or after `maxIter` steps.
+ * c = 0 gives the mean gradient exactly.
  * When the dual optimum has g_w ≈ 0 (0 is in the hull and c ≥ 1) the correction term is
  * dropped, d = g0, instead of LibMTL's c/(‖g_w‖ + 1e-8) blow-up; all-zero K gives α = 1/T
  * (then rescaled).
@@ -440,8 +522,7 @@ export function cagradCoefficients(K: Gram, T: number, c = 0.5, opts: CagradOpti
         gap += x[t] * gx[t];
         gmin = Math.min(gmin, gx[t]);
       }
-      if (gap - gmin <= 1e-12) break;
-      (globalThis as any).__caIters = it; (globalThis as any).__caGap = gap - gmin; (globalThis as any).__caL = L;
+      if (gap - gmin <= 1e-10) break;
     }
     const gwNorm = Math.sqrt(Math.max(quadForm(S, T, x), 0));
     if (gwNorm > 1e-12 * Math.sqrt(scale)) {

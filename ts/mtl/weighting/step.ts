@@ -16,6 +16,10 @@ import type { WeightingStrategy } from './strategy.js';
 
 export class WeightedStep {
   private readonly weights: Float32Array;
+  /** 1 for tasks that train, 0 for tasks stopped (auxiliary tasks' early stopping). */
+  private readonly active: Float64Array;
+  /** The weights (loss mode) or coefficients (gradient modes) the last step really used. */
+  readonly effective: Float64Array;
   private readonly gradients: PerTaskGradients | null;
   /** Whether the strategy reads every step's losses (they are then in `losses` after run). */
   readonly readsLosses: boolean;
@@ -27,14 +31,24 @@ export class WeightedStep {
     private readonly losses: Float32Array,
   ) {
     this.weights = new Float32Array(model.tasks.length);
+    this.active = new Float64Array(model.tasks.length).fill(1);
+    this.effective = new Float64Array(model.tasks.length);
     this.gradients = strategy.mode === 'loss' ? null : new PerTaskGradients(model);
     this.readsLosses = strategy.mode !== 'loss' || strategy.needsCurrentLosses || strategy.learnsFromLosses;
-    if (strategy.mode !== 'loss') this.setWeights(Float64Array.from(this.weights, () => 1));
+    if (strategy.mode !== 'loss') this.setWeights(this.active);
   }
 
+  /** Stops training task t: from now on its loss weight (or gradient coefficient) is 0. */
+  deactivate(t: number): void {
+    this.active[t] = 0;
+    if (this.strategy.mode !== 'loss') this.setWeights(this.active);
+  }
+
+  /** Writes w ⊙ active as the model's loss weights. */
   private setWeights(w: Float64Array): void {
-    this.weights.set(w);
+    for (let t = 0; t < w.length; t++) this.weights[t] = w[t] * this.active[t];
     this.model.setTaskWeights(this.weights);
+    this.effective.set(this.weights);
   }
 
   /**
@@ -62,12 +76,13 @@ export class WeightedStep {
       const dl = model.computeLoss(n, logits);
       await be.read(model.losses, this.losses);
       onLosses();
-      const combine = (gram: Float64Array): Float64Array => strategy.combine(gram, this.losses);
+      const combine = (gram: Float64Array): Float64Array => strategy.combine(gram, this.losses).map((a, t) => a * this.active[t]);
       const alpha =
         strategy.mode === 'representation'
           ? await this.gradients!.backwardRepresentation(dl, n, combine)
           : await this.gradients!.backwardParameters(dl, n, combine);
       strategy.current.set(alpha);
+      this.effective.set(alpha);
     }
     if (!this.readsLosses) return false;
     if (strategy.mode === 'loss' && !strategy.needsCurrentLosses) {
