@@ -74,10 +74,75 @@ GemmArgs sub_problem(const GemmArgs& g, int i0, int i1, int j0, int j1) {
   return s;
 }
 
+// A tiny output over a long k (a Gram matrix G·Gᵀ of per-task gradients: T×T over k = the
+// shared parameter count) with both operands' k runs contiguous (A not transposed, B
+// transposed): micro-tiles would be almost all padding, so take plain dot products instead.
+constexpr int kSmallOutput = 64;
+constexpr int kSmallChunk = 4096;
+constexpr int kSmallParts = 8;
+
+// act(x) for one value, as the reference backend defines it (GELU: the tanh approximation).
+float activate_scalar(Activation kind, float x) {
+  switch (kind) {
+    case Activation::relu: return x > 0 ? x : 0.0f;
+    case Activation::tanh: return std::tanh(x);
+    case Activation::sigmoid: return 1.0f / (1.0f + std::exp(-x));
+    case Activation::gelu: return 0.5f * x * (1.0f + std::tanh(0.7978845608f * (x + 0.044715f * x * x * x)));
+    case Activation::none: break;
+  }
+  return x;
+}
+
+bool small_output(const GemmArgs& g) {
+  return g.m * g.n <= kSmallOutput && g.k >= 8 * g.m * g.n && !g.trans_a && g.trans_b;
+}
+
+// Σ a[i]·b[i] over [0, n): f32 lanes the compiler vectorises, each chunk summed into a double.
+double dot(const float* a, const float* b, int64_t n) {
+  double total = 0;
+  for (int64_t c = 0; c < n; c += kSmallChunk) {
+    const int64_t e = std::min<int64_t>(n, c + kSmallChunk);
+    float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = c;
+    for (; i + 8 <= e; i += 8)
+      for (int l = 0; l < 8; ++l) lanes[l] += a[i + l] * b[i + l];
+    float tail = 0;
+    for (; i < e; ++i) tail += a[i] * b[i];
+    total += double(tail) + lanes[0] + lanes[1] + lanes[2] + lanes[3] + lanes[4] + lanes[5] + lanes[6] + lanes[7];
+  }
+  return total;
+}
+
+void gemm_small_output(const GemmArgs& g, int threads) {
+  // Each thread sums its own contiguous k range; the caller adds the parts in a fixed order,
+  // so the result does not depend on scheduling.
+  const int parts = std::max(1, std::min({threads, kSmallParts, static_cast<int>(g.k / kSmallChunk)}));
+  double partial[kSmallParts][kSmallOutput] = {};
+  auto task = [&](int t, float*) {
+    const int64_t k0 = int64_t(g.k) * t / parts, k1 = int64_t(g.k) * (t + 1) / parts;
+    for (int i = 0; i < g.m; ++i)
+      for (int j = 0; j < g.n; ++j)
+        partial[t][i * g.n + j] = dot(g.a + i * g.lda + k0, g.b + j * g.ldb + k0, k1 - k0);
+  };
+  ThreadPool::instance().parallel_for(parts, parts, 0, task);
+  for (int i = 0; i < g.m; ++i) {
+    for (int j = 0; j < g.n; ++j) {
+      double acc = 0;
+      for (int t = 0; t < parts; ++t) acc += partial[t][i * g.n + j];
+      float x = g.alpha * static_cast<float>(acc);
+      float* c = g.c + i * g.ldc + j;
+      if (g.beta != 0.0f) x += g.beta * *c;
+      if (g.bias) x += g.bias[j];
+      *c = activate_scalar(g.act, x);
+    }
+  }
+}
+
 }  // namespace
 
 void gemm_forward(const GemmArgs& g, int threads) {
   if (g.m <= 0 || g.n <= 0) return;
+  if (small_output(g)) return gemm_small_output(g, threads);
   const IsaKernels& K = isa_kernels();
   const int mp = (g.m + K.mr - 1) / K.mr;  // row panels
   const int np = (g.n + K.nr - 1) / K.nr;  // column panels

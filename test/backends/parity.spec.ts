@@ -38,6 +38,11 @@ const GEMM_SHAPES: [number, number, number][] = [
   [1000, 255, 17],
   [64, 1000, 255],
   [256, 20, 256],
+  // tiny outputs over a long k (Gram matrices of per-task gradients): the dot-product path
+  [1, 1, 4096],
+  [2, 2, 50000],
+  [3, 17, 40000],
+  [8, 8, 8193],
 ];
 
 for (const { name, backend, skip } of backends) {
