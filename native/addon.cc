@@ -213,6 +213,18 @@ Napi::Value dropout_forward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// gradDrop(g, out, tasks, m, seed, leak, threads)
+Napi::Value grad_drop(const Napi::CallbackInfo& info) {
+  const Args a(info, "gradDrop", 7);
+  const int tasks = a.dim(2, "tasks");
+  const int64_t m = a.dim(3, "m");
+  const auto seed = static_cast<uint32_t>(a.integer(4, "seed", 0, 0xffffffffLL));
+  const double leak = a.number(5, "leak");
+  if (!(leak >= 0 && leak <= 1)) a.range_error("expected leak in [0, 1]");
+  hydranet::grad_drop(a.f32(0, "g", tasks * m), a.f32(1, "out", m), tasks, m, seed, leak, a.threads(6));
+  return info.Env().Undefined();
+}
+
 // The sizes a packed HeadLayout implies, after checking it is consistent.
 struct HeadSizes {
   int64_t total_in = 0, total_out = 0, weights = 0, tasks = 0;
@@ -325,6 +337,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("biasBackward", Napi::Function::New(env, guarded<bias_backward>, "biasBackward"));
   exports.Set("mul", Napi::Function::New(env, guarded<mul>, "mul"));
   exports.Set("dropoutForward", Napi::Function::New(env, guarded<dropout_forward>, "dropoutForward"));
+  exports.Set("gradDrop", Napi::Function::New(env, guarded<grad_drop>, "gradDrop"));
   exports.Set("headsForward", Napi::Function::New(env, guarded<heads_forward>, "headsForward"));
   exports.Set("headsBackward", Napi::Function::New(env, guarded<heads_backward>, "headsBackward"));
   exports.Set("multiLoss", Napi::Function::New(env, guarded<multi_loss>, "multiLoss"));

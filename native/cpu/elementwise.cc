@@ -4,9 +4,11 @@
 //   bias_backward        db[c] += Σ_r dy[r, c]
 //   mul_forward          out[n] = a[n] ⊙ b[n]
 //   dropout_forward      mask[n] = keep ? 1/(1−p) : 0, y[n] = x[n] ⊙ mask[n]
+//   grad_drop            out[m] = Σ_t g[t, m]·(leak + (1 − leak)·keep_t)   (g [T, M])
 // Memory-bound: one vectorized pass (the per-ISA loops of isa_kernels.inc), split across
 // threads only when the arrays are large enough to pay for it.
 #include <algorithm>
+#include <cmath>
 
 #include "kernels.h"
 #include "random.h"
@@ -62,6 +64,31 @@ void dropout_forward(const float* x, float* y, float* mask, int64_t n, double p,
   const float scale = static_cast<float>(1.0 / (1.0 - p));
   parallel_range(n, threads, kGrain, [&](int64_t b, int64_t e) {
     K.dropout_forward(x + b, y + b, mask + b, e - b, static_cast<uint32_t>(b), seed, threshold, scale);
+  });
+}
+
+// GradDrop: P = ½(1 + Σ g/Σ|g|) per element, u = hash32(seed, m) >> 8 as a 24-bit uniform;
+// task t's value survives if (u < P and g > 0) or (u > P and g < 0). Sums run in double, in
+// task order, exactly as the reference does, so keep decisions are bit-identical.
+void grad_drop(const float* g, float* out, int tasks, int64_t m, uint32_t seed, double leak, int threads) {
+  parallel_range(m, threads, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      double sum = 0, abs = 0;
+      for (int t = 0; t < tasks; ++t) {
+        const double v = g[t * m + i];
+        sum += v;
+        abs += std::fabs(v);
+      }
+      const double p = 0.5 * (1 + sum / (abs + 1e-7));
+      const double u = (hash32(seed, static_cast<uint32_t>(i)) >> 8) * (1.0 / 16777216.0);
+      double o = 0;
+      for (int t = 0; t < tasks; ++t) {
+        const double v = g[t * m + i];
+        const bool keep = (u < p && v > 0) || (u > p && v < 0);
+        o += v * (leak + (1 - leak) * (keep ? 1 : 0));
+      }
+      out[i] = static_cast<float>(o);
+    }
   });
 }
 

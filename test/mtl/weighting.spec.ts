@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import type { Backend } from '../../ts/backends/backend.js';
 import { ReferenceBackend } from '../../ts/backends/reference.js';
-import { Rng } from '../../ts/core/random.js';
+import { Rng, hashUniform } from '../../ts/core/random.js';
 import { makeMultiMnist } from '../../ts/data/multimnist.js';
 import { ConfigError } from '../../ts/errors.js';
 import { type ModelConfig, MultiTaskModel } from '../../ts/mtl/model.js';
@@ -111,6 +111,26 @@ describe('loss-based weighting', () => {
   });
 });
 
+describe('GradDrop', () => {
+  it('keeps every contribution where the tasks agree in sign, and one sign (drawn with P) where they conflict', async () => {
+    const be = new ReferenceBackend();
+    // Columns: agree (+), conflict with P = ½(1 + (−1)/3) = ⅓, conflict with P = ½.
+    const g = be.upload(Float32Array.from([1, -2, 3, 2, 1, -3]), [2, 3]);
+    const out = be.alloc([3]);
+    for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
+      be.gradDrop(g, out, seed, 0);
+      const o = await be.read(out);
+      assert.equal(o[0], 3);
+      const u1 = hashUniform(seed, 1);
+      assert.equal(o[1], u1 < 1 / 3 ? 1 : -2, `seed ${seed}`);
+      assert.equal(o[2], hashUniform(seed, 2) < 0.5 ? 3 : -3, `seed ${seed}`);
+    }
+    be.gradDrop(g, out, 9, 1);
+    assert.deepEqual(Array.from(await be.read(out)), [3, -1, 0], 'leak 1 passes the plain sum');
+    assert.throws(() => createWeighting('graddrop:space=parameters', context(['classification', 'classification'])), /representation only/);
+  });
+});
+
 const tiny = (maxBatch: number): ModelConfig => ({
   inputShape: [12],
   trunk: [
@@ -199,7 +219,7 @@ describe('per-task gradients (the gradient-method mechanism)', () => {
   it('a task without labels in the batch leaves its head unchanged, under every kind of strategy', async () => {
     const n = 8;
     const mask = new Float32Array(n * 3).map((_, i) => (i % 3 === 1 ? 0 : 1)); // task b unlabelled
-    for (const name of ['fixed', 'uncertainty', 'gls', 'famo', 'gradnorm', 'mgda', 'pcgrad:space=representation', 'cagrad', 'imtl', 'nash-mtl', 'aligned-mtl', 'upgrad', 'gradvac']) {
+    for (const name of ['fixed', 'uncertainty', 'gls', 'famo', 'gradnorm', 'mgda', 'pcgrad:space=representation', 'cagrad', 'imtl', 'nash-mtl', 'aligned-mtl', 'upgrad', 'gradvac', 'graddrop']) {
       const model = new MultiTaskModel(fast, tiny(8));
       const trainer = new Trainer(model, { optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9 }, batchSize: 8, epochs: 1, weighting: name, log: null });
       const before = await fast.read(model.params.values);

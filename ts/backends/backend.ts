@@ -263,6 +263,13 @@ export interface Backend {
     dlogits: Tensor,
   ): void;
 
+  /**
+   * GradDrop (Chen et al. 2020) over per-task gradients g [T, M]: with P = ½(1 + Σ_t g_t/Σ_t|g_t|)
+   * per element and u = hashUniform(seed, element), out = Σ_t g_t·(leak + (1 − leak)·m_t) where
+   * m_t = 1 if (u < P and g_t > 0) or (u > P and g_t < 0), else 0. out [M] is written (=).
+   */
+  gradDrop(g: Tensor, out: Tensor, seed: number, leak: number): void;
+
   // ---- optimizers: one call over a whole parameter arena ------------------------------------
   /** PyTorch SGD semantics (dampening 0): g += wd·p; m = μ·m + g; p −= lr·(nesterov ? g + μ·m : m). */
   sgdStep(p: Tensor, g: Tensor, m: Tensor, opts: SgdOptions): void;

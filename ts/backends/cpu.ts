@@ -21,6 +21,7 @@ import {
   checkActivation,
   checkBiasGrad,
   checkDropout,
+  checkGradDrop,
   checkGemm,
   checkHeads,
   checkMultiLoss,
@@ -183,6 +184,11 @@ export class CpuBackend extends HostBackend implements Backend {
       const y = tg[i * layout.totalTgt + seg.tgtOffset];
       throw new LabelError(`multiLoss: task ${t} sample ${i} has class ${y}, expected an integer in [0, ${seg.outWidth})`);
     }
+  }
+
+  gradDrop(g: Tensor, out: Tensor, seed: number, leak: number): void {
+    const [T, M] = checkGradDrop(g, out, seed, leak);
+    this.native.gradDrop(this.d(g, 'gradDrop g'), this.d(out, 'gradDrop out'), T, M, seed, leak, this.threads);
   }
 
   sgdStep(p: Tensor, g: Tensor, m: Tensor, opts: SgdOptions): void {

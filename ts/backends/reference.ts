@@ -3,7 +3,7 @@
  * every kernel and the oracle that every other backend is tested against. Sums of products
  * accumulate in f64 (JavaScript numbers) and round to f32 once, on store.
  */
-import { dropoutKeep } from '../core/random.js';
+import { dropoutKeep, hashUniform } from '../core/random.js';
 import { LabelError, ValueError } from '../errors.js';
 import {
   type Activation,
@@ -21,6 +21,7 @@ import {
   checkActivation,
   checkBiasGrad,
   checkDropout,
+  checkGradDrop,
   checkGemm,
   checkHeads,
   checkMultiLoss,
@@ -322,6 +323,29 @@ export class ReferenceBackend extends HostBackend implements Backend {
         }
       }
       L[t] = total / denom;
+    }
+  }
+
+  gradDrop(g: Tensor, out: Tensor, seed: number, leak: number): void {
+    const [T, M] = checkGradDrop(g, out, seed, leak);
+    const G = this.d(g, 'gradDrop g');
+    const O = this.d(out, 'gradDrop out');
+    for (let i = 0; i < M; i++) {
+      let sum = 0;
+      let abs = 0;
+      for (let t = 0; t < T; t++) {
+        sum += G[t * M + i];
+        abs += Math.abs(G[t * M + i]);
+      }
+      const p = 0.5 * (1 + sum / (abs + 1e-7));
+      const u = hashUniform(seed, i);
+      let o = 0;
+      for (let t = 0; t < T; t++) {
+        const v = G[t * M + i];
+        const keep = (u < p && v > 0) || (u > p && v < 0) ? 1 : 0;
+        o += v * (leak + (1 - leak) * keep);
+      }
+      O[i] = o;
     }
   }
 

@@ -167,3 +167,12 @@ export function checkAdamW(opts: AdamWOptions): Required<AdamWOptions> {
     step: checkOptimizerNumber('step', opts.step, NaN, 1),
   };
 }
+
+/** [T, M] of a gradDrop call, after checking the tensors and numbers. */
+export function checkGradDrop(g: Tensor, out: Tensor, seed: number, leak: number): [number, number] {
+  const [T, M] = dims2(g, 'gradDrop g');
+  if (out.size !== M) throw new ShapeError(`gradDrop: out has ${out.size} elements, expected ${M} (columns of g)`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new ValueError(`Expected a uint32 for gradDrop seed but received ${seed}`);
+  if (!(leak >= 0 && leak <= 1)) throw new ValueError(`Expected a number in [0, 1] for gradDrop leak but received ${leak}`);
+  return [T, M];
+}

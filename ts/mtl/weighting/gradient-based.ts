@@ -5,6 +5,7 @@
  * 'parameters' (the shared trunk's parameters, one trunk backward per task; LibMTL's default)
  * or 'representation' (the trunk output, one backward in all; MGDA-UB's upper bound).
  */
+import type { Backend, Tensor } from '../../backends/backend.js';
 import { ConfigError, describe } from '../../errors.js';
 import { GRADIENT_SPACES, type GradientSpace } from './per-task-gradients.js';
 import {
@@ -128,6 +129,30 @@ export class GradNormWeighting extends WeightingStrategy {
   }
 }
 
+/**
+ * GradDrop (Chen et al. 2020): at the shared representation, each element of the combined
+ * gradient keeps only the tasks' contributions of one sign, chosen at random with probability
+ * P = ½(1 + Σ g/Σ|g|) for the positive sign (the gradients' sign purity); `leak` (0) lets a
+ * fraction of every gradient through. Works on the backend (Backend.gradDrop) with a per-step
+ * seed: no Gram matrix, no readback beyond the T losses. Representation space only, as LibMTL.
+ */
+export class GradDropWeighting extends WeightingStrategy {
+  readonly name = 'graddrop';
+  readonly mode = 'representation';
+  readonly leak: number;
+  override readonly combineOnDevice = (be: Backend, g: Tensor, out: Tensor, seed: number): void =>
+    be.gradDrop(g, out, seed, this.leak);
+
+  constructor(ctx: WeightingContext, opts: Options = {}) {
+    super(ctx);
+    if (opts.space !== undefined && opts.space !== 'representation') {
+      throw new ConfigError('graddrop works at the shared representation only (space=representation)');
+    }
+    this.leak = number(opts, 'leak', 0, 0, 1);
+    this.current.fill(1);
+  }
+}
+
 export const GRADIENT_STRATEGIES: Record<
   string,
   { description: string; create(ctx: WeightingContext, opts: Options): WeightingStrategy }
@@ -170,6 +195,10 @@ export const GRADIENT_STRATEGIES: Record<
   gradnorm: {
     description: 'gradient normalisation with learned weights (Chen et al. 2018); options alpha (1.5), lr, space',
     create: (ctx, o) => new GradNormWeighting(ctx, o),
+  },
+  graddrop: {
+    description: 'random sign-consistent gradient dropout at the representation (Chen et al. 2020); option leak (0)',
+    create: (ctx, o) => new GradDropWeighting(ctx, o),
   },
   gradvac: {
     description: 'gradient vaccine, EMA cosine targets (Wang et al. 2021); options beta (0.5), space',

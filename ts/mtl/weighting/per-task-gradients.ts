@@ -117,6 +117,19 @@ export class PerTaskGradients {
     return alpha;
   }
 
+  /**
+   * Backward from dL/dlogits (unweighted per task) where the combined gradient at the shared
+   * representation is computed on the backend from all per-task gradients G [T, n·D]
+   * (GradDrop) rather than from coefficients.
+   */
+  backwardRepresentationWith(dlogits: Tensor, n: number, combine: (g: Tensor, out: Tensor) => void): void {
+    const m = this.model;
+    const v = this.repViews(n);
+    m.heads.backward(dlogits, n, v.perTask);
+    combine(v.matrix, v.combinedRow);
+    m.trunk.backward(v.combined, n, false);
+  }
+
   private parameterBuffers(): NonNullable<PerTaskGradients['params']> {
     if (!this.params) {
       const be = this.backend;

@@ -77,12 +77,19 @@ export class WeightedStep {
       await be.read(model.losses, this.losses);
       onLosses();
       const combine = (gram: Float64Array): Float64Array => strategy.combine(gram, this.losses).map((a, t) => a * this.active[t]);
-      const alpha =
-        strategy.mode === 'representation'
-          ? await this.gradients!.backwardRepresentation(dl, n, combine)
-          : await this.gradients!.backwardParameters(dl, n, combine);
-      strategy.current.set(alpha);
-      this.effective.set(alpha);
+      if (strategy.combineOnDevice) {
+        // Stopped tasks already have zero gradients (their loss weight is 0).
+        const onDevice = strategy.combineOnDevice;
+        this.gradients!.backwardRepresentationWith(dl, n, (g, out) => onDevice(be, g, out, step.seed));
+        this.effective.set(this.active);
+      } else {
+        const alpha =
+          strategy.mode === 'representation'
+            ? await this.gradients!.backwardRepresentation(dl, n, combine)
+            : await this.gradients!.backwardParameters(dl, n, combine);
+        strategy.current.set(alpha);
+        this.effective.set(alpha);
+      }
     }
     if (!this.readsLosses) return false;
     if (strategy.mode === 'loss' && !strategy.needsCurrentLosses) {

@@ -10,6 +10,7 @@
  * The trainer drives a strategy through `TrainingStep` (step.ts); a strategy only does small
  * host-side arithmetic on T numbers (or T×T for the Gram matrix).
  */
+import type { Backend, Tensor } from '../../backends/backend.js';
 import type { Rng } from '../../core/random.js';
 import type { Task } from '../task.js';
 import type { GradientSpace } from './per-task-gradients.js';
@@ -49,6 +50,13 @@ export abstract class WeightingStrategy {
   combine(_gram: Float64Array, _losses: Float32Array): Float64Array {
     throw new Error(`${this.name} does not combine gradients`);
   }
+
+  /**
+   * Representation mode only: a strategy that combines the per-task gradients G [T, n·D]
+   * elementwise on the backend (GradDrop) instead of through coefficients; `seed` changes
+   * every step.
+   */
+  readonly combineOnDevice?: (be: Backend, g: Tensor, out: Tensor, seed: number) => void;
 
   /** After the step, with its losses (uncertainty learns from them; DWA averages them). */
   afterStep(_losses: Float32Array): void {}
