@@ -47,3 +47,7 @@ export {
   GRADIENT_SPACES,
 } from './mtl/weighting/index.js';
 export type { WeightingContext, WeightingSpec, WeightingOptions, GradientSpace } from './mtl/weighting/index.js';
+export { compare, deltaM, formatComparison, selectEpoch, SELECTIONS } from './mtl/compare.js';
+export type { CompareOptions, CompareConfiguration, ComparisonResult, MultiTaskRunResult, RunResult, Selection } from './mtl/compare.js';
+export { AuxiliaryTaskStopper, tcdcnCriterion } from './train/task-stopping.js';
+export type { TaskStoppingConfig } from './train/task-stopping.js';

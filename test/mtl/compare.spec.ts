@@ -22,6 +22,7 @@ import { resolveTask } from '../../ts/mtl/task.js';
 import { WEIGHTINGS } from '../../ts/mtl/weighting/index.js';
 import type { EpochRecord } from '../../ts/train/trainer.js';
 import { backendsUnderTest } from '../backends/harness.js';
+import { multiMnistMlp } from '../fixtures.js';
 
 const close = (got: number, want: number, what = ''): void =>
   assert.ok(Math.abs(got - want) < 1e-9, `${what} ${got} != ${want}`);
@@ -94,17 +95,7 @@ describe('compare', function () {
   let backend: Backend;
   const train = makeMultiMnist({ split: 'train', seed: 1, count: 1500 });
   const validation = makeMultiMnist({ split: 'test', seed: 2, count: 300 });
-  const model = (extra: Partial<ModelConfig> = {}): ModelConfig => ({
-    inputShape: [28, 28],
-    trunk: [{ type: 'dense', units: 32, activation: 'relu' }],
-    tasks: [
-      { name: 'left', kind: 'classification', classes: 10 },
-      { name: 'right', kind: 'classification', classes: 10 },
-    ],
-    maxBatch: 64,
-    seed: 3,
-    ...extra,
-  });
+  const model = (extra: Partial<ModelConfig> = {}): ModelConfig => multiMnistMlp([32], 64, 3, extra);
   const opts = (extra: Partial<CompareOptions> = {}): CompareOptions => ({
     backend,
     train,

@@ -17,6 +17,7 @@ import { GradientWeighting } from '../../ts/mtl/weighting/gradient-based.js';
 import { WEIGHTINGS, WeightedStep, type WeightingContext, createWeighting, parseWeightingSpec } from '../../ts/mtl/weighting/index.js';
 import { Trainer } from '../../ts/train/trainer.js';
 import { assertClose, backendsUnderTest } from '../backends/harness.js';
+import { multiMnistMlp } from '../fixtures.js';
 
 const others = (await backendsUnderTest()).filter((b) => b.backend).map((b) => b.backend!);
 const fast: Backend = others[0] ?? new ReferenceBackend();
@@ -245,16 +246,7 @@ describe('every weighting strategy trains MultiMNIST', function () {
   const test = makeMultiMnist({ split: 'test', seed: 2, count: 500 });
   for (const name of Object.keys(WEIGHTINGS)) {
     it(`${name}: both tasks well above chance after 2 epochs (${fast.name})`, async () => {
-      const model = new MultiTaskModel(fast, {
-        inputShape: [28, 28],
-        trunk: [{ type: 'dense', units: 64, activation: 'relu' }],
-        tasks: [
-          { name: 'left', kind: 'classification', classes: 10 },
-          { name: 'right', kind: 'classification', classes: 10 },
-        ],
-        maxBatch: 64,
-        seed: 2,
-      });
+      const model = new MultiTaskModel(fast, multiMnistMlp([64], 64, 2));
       const trainer = new Trainer(model, {
         optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9 },
         batchSize: 64,

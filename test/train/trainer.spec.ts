@@ -16,6 +16,7 @@ import { type ModelConfig, MultiTaskModel } from '../../ts/mtl/model.js';
 import { decodeSafetensors, loadCheckpoint } from '../../ts/train/checkpoint.js';
 import { Trainer, type TrainerConfig } from '../../ts/train/trainer.js';
 import { assertClose, backendsUnderTest } from '../backends/harness.js';
+import { multiMnistMlp } from '../fixtures.js';
 
 const cpu = (await backendsUnderTest()).find((b) => b.name === 'cpu')?.backend ?? null;
 const fast: Backend = cpu ?? new ReferenceBackend();
@@ -24,20 +25,7 @@ const train = makeMultiMnist({ split: 'train', seed: 1, count: 6000 });
 const test = makeMultiMnist({ split: 'test', seed: 2, count: 1000 });
 const small = train.slice(0, 512);
 
-const mlp = (maxBatch: number, extra: Partial<ModelConfig> = {}): ModelConfig => ({
-  inputShape: [28, 28],
-  trunk: [
-    { type: 'dense', units: 64, activation: 'relu' },
-    { type: 'dense', units: 32, activation: 'relu' },
-  ],
-  tasks: [
-    { name: 'left', kind: 'classification', classes: 10 },
-    { name: 'right', kind: 'classification', classes: 10 },
-  ],
-  maxBatch,
-  seed: 3,
-  ...extra,
-});
+const mlp = (maxBatch: number, extra: Partial<ModelConfig> = {}): ModelConfig => multiMnistMlp([64, 32], maxBatch, 3, extra);
 
 const sgd = (epochs: number, extra: Partial<TrainerConfig> = {}): TrainerConfig => ({
   optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9 },

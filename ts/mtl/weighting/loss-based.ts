@@ -5,6 +5,44 @@
 import { expectNumber } from '../../errors.js';
 import { WeightingStrategy, type WeightingContext } from './strategy.js';
 
+/** Adam (β = 0.9, 0.999, ε = 1e-8) over a strategy's few host-side learned parameters. */
+class ScalarAdam {
+  private readonly m: Float64Array;
+  private readonly v: Float64Array;
+  private steps = 0;
+
+  constructor(
+    size: number,
+    private readonly lr: number,
+  ) {
+    this.m = new Float64Array(size);
+    this.v = new Float64Array(size);
+  }
+
+  /** params −= Adam step for gradient `grad`. */
+  step(params: Float64Array, grad: ArrayLike<number>): void {
+    this.steps++;
+    for (let t = 0; t < params.length; t++) {
+      this.m[t] = 0.9 * this.m[t] + 0.1 * grad[t];
+      this.v[t] = 0.999 * this.v[t] + 0.001 * grad[t] * grad[t];
+      const mh = this.m[t] / (1 - 0.9 ** this.steps);
+      const vh = this.v[t] / (1 - 0.999 ** this.steps);
+      params[t] -= (this.lr * mh) / (Math.sqrt(vh) + 1e-8);
+    }
+  }
+
+  getState(): Record<string, unknown> {
+    return { m: Array.from(this.m), v: Array.from(this.v), steps: this.steps };
+  }
+
+  setState(state: unknown): void {
+    const s = (state ?? {}) as { m?: number[]; v?: number[]; steps?: number };
+    if (Array.isArray(s.m) && s.m.length === this.m.length) this.m.set(s.m);
+    if (Array.isArray(s.v) && s.v.length === this.v.length) this.v.set(s.v);
+    if (typeof s.steps === 'number') this.steps = s.steps;
+  }
+}
+
 /** Every task weighted 1 (LibMTL's EW). */
 export class EqualWeighting extends WeightingStrategy {
   readonly name = 'equal';
@@ -34,17 +72,14 @@ export class UncertaintyWeighting extends WeightingStrategy {
   override readonly learnsFromLosses = true;
   readonly logVariance: Float64Array;
   private readonly c: Float64Array;
-  private readonly m: Float64Array;
-  private readonly v: Float64Array;
-  private steps = 0;
+  private readonly adam: ScalarAdam;
 
   constructor(ctx: WeightingContext) {
     super(ctx);
     const T = ctx.tasks.length;
     this.logVariance = new Float64Array(T);
     this.c = Float64Array.from(ctx.tasks, (t) => (t.kind === 'regression' ? 0.5 : 1));
-    this.m = new Float64Array(T);
-    this.v = new Float64Array(T);
+    this.adam = new ScalarAdam(T, ctx.lr);
     this.beforeStep();
   }
 
@@ -58,29 +93,18 @@ export class UncertaintyWeighting extends WeightingStrategy {
   }
 
   override afterStep(losses: Float32Array): void {
-    const g = this.gradient(losses);
-    this.steps++;
-    const lr = this.ctx.lr;
-    for (let t = 0; t < g.length; t++) {
-      this.m[t] = 0.9 * this.m[t] + 0.1 * g[t];
-      this.v[t] = 0.999 * this.v[t] + 0.001 * g[t] * g[t];
-      const mh = this.m[t] / (1 - 0.9 ** this.steps);
-      const vh = this.v[t] / (1 - 0.999 ** this.steps);
-      this.logVariance[t] -= (lr * mh) / (Math.sqrt(vh) + 1e-8);
-    }
+    this.adam.step(this.logVariance, this.gradient(losses));
   }
 
   override getState(): Record<string, unknown> {
-    return { ...super.getState(), logVariance: Array.from(this.logVariance), m: Array.from(this.m), v: Array.from(this.v), steps: this.steps };
+    return { ...super.getState(), logVariance: Array.from(this.logVariance), adam: this.adam.getState() };
   }
 
   override setState(state: Record<string, unknown>): void {
     super.setState(state);
-    for (const key of ['logVariance', 'm', 'v'] as const) {
-      const a = state[key];
-      if (Array.isArray(a) && a.length === this.logVariance.length) this[key === 'logVariance' ? 'logVariance' : key].set(a as number[]);
-    }
-    if (typeof state.steps === 'number') this.steps = state.steps;
+    const s = state.logVariance;
+    if (Array.isArray(s) && s.length === this.logVariance.length) this.logVariance.set(s as number[]);
+    this.adam.setState(state.adam);
     this.beforeStep();
   }
 }
@@ -188,21 +212,16 @@ export class FamoWeighting extends WeightingStrategy {
   readonly mode = 'loss';
   override readonly needsCurrentLosses = true;
   readonly logits: Float64Array;
-  private readonly lr: number;
   private readonly decay: number;
+  private readonly adam: ScalarAdam;
   private prev: Float64Array | null = null;
-  private readonly m: Float64Array;
-  private readonly v: Float64Array;
-  private steps = 0;
 
   constructor(ctx: WeightingContext, opts: { lr?: number; decay?: number } = {}) {
     super(ctx);
     const T = ctx.tasks.length;
-    this.lr = expectNumber('famo lr', opts.lr ?? 0.025, 0);
     this.decay = expectNumber('famo decay', opts.decay ?? 0.001, 0);
     this.logits = new Float64Array(T);
-    this.m = new Float64Array(T);
-    this.v = new Float64Array(T);
+    this.adam = new ScalarAdam(T, expectNumber('famo lr', opts.lr ?? 0.025, 0));
   }
 
   /** z = softmax(ξ). */
@@ -220,15 +239,8 @@ export class FamoWeighting extends WeightingStrategy {
       const z = this.softmax();
       const delta = logL.map((x, t) => (Number.isFinite(x) && Number.isFinite(this.prev![t]) ? this.prev![t] - x : 0));
       const zd = z.reduce((s, zt, t) => s + zt * delta[t], 0);
-      this.steps++;
-      for (let t = 0; t < z.length; t++) {
-        const g = z[t] * (delta[t] - zd) + this.decay * this.logits[t];
-        this.m[t] = 0.9 * this.m[t] + 0.1 * g;
-        this.v[t] = 0.999 * this.v[t] + 0.001 * g * g;
-        const mh = this.m[t] / (1 - 0.9 ** this.steps);
-        const vh = this.v[t] / (1 - 0.999 ** this.steps);
-        this.logits[t] -= (this.lr * mh) / (Math.sqrt(vh) + 1e-8);
-      }
+      // Jᵀδ of the softmax, plus the L2 decay (torch Adam's weight_decay, as LibMTL uses it).
+      this.adam.step(this.logits, z.map((zt, t) => zt * (delta[t] - zd) + this.decay * this.logits[t]));
     }
     this.prev = logL.map((x, t) => (Number.isFinite(x) ? x : this.prev?.[t] ?? NaN));
     const z = this.softmax();
@@ -237,23 +249,14 @@ export class FamoWeighting extends WeightingStrategy {
   }
 
   override getState(): Record<string, unknown> {
-    return {
-      ...super.getState(),
-      logits: Array.from(this.logits),
-      prev: this.prev && Array.from(this.prev),
-      m: Array.from(this.m),
-      v: Array.from(this.v),
-      steps: this.steps,
-    };
+    return { ...super.getState(), logits: Array.from(this.logits), prev: this.prev && Array.from(this.prev), adam: this.adam.getState() };
   }
 
   override setState(state: Record<string, unknown>): void {
     super.setState(state);
-    for (const key of ['logits', 'm', 'v'] as const) {
-      const a = state[key];
-      if (Array.isArray(a) && a.length === this.logits.length) this[key].set(a as number[]);
-    }
+    const l = state.logits;
+    if (Array.isArray(l) && l.length === this.logits.length) this.logits.set(l as number[]);
     this.prev = Array.isArray(state.prev) ? Float64Array.from(state.prev as number[]) : null;
-    if (typeof state.steps === 'number') this.steps = state.steps;
+    this.adam.setState(state.adam);
   }
 }
