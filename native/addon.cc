@@ -225,29 +225,35 @@ Napi::Value grad_drop(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// The sizes a packed HeadLayout implies, after checking it is consistent.
+// The sizes a packed HeadLayout implies, after checking it is consistent: x_size is the length
+// x (and dx) must have for a batch of n rows.
 struct HeadSizes {
-  int64_t total_in = 0, total_out = 0, weights = 0, tasks = 0;
+  int64_t x_size = 0, total_out = 0, weights = 0, tasks = 0, width = 0;
 };
 
-HeadSizes check_head_layout(const Args& a, const Napi::Int32Array& layout) {
+HeadSizes check_head_layout(const Args& a, const Napi::Int32Array& layout, int64_t n) {
   const size_t len = layout.ElementLength();
-  if (len < 2 || layout[1] < 1 || len != 2 + 5 * static_cast<size_t>(layout[1])) {
+  if (len < 3 || layout[1] < 1 || len != 3 + 5 * static_cast<size_t>(layout[1]) || layout[0] < 0 || layout[0] > 2) {
     a.range_error("layout is not a packed HeadLayout");
   }
+  const int mode = layout[0];  // 0 segmented, 1 shared, 2 stacked
+  const int64_t stride = layout[2];
   HeadSizes s;
   s.tasks = layout[1];
-  const bool shared = layout[0] != 0;
+  int64_t total_in = 0;
   for (int64_t t = 0; t < s.tasks; ++t) {
-    const int32_t* p = layout.Data() + 2 + 5 * t;
+    const int32_t* p = layout.Data() + 3 + 5 * t;
     const int64_t in = p[0], out = p[1], in_off = p[2], out_off = p[3], w_off = p[4];
-    const bool ok = in >= 1 && out >= 1 && out_off == s.total_out && w_off == s.weights &&
-                    (shared ? in_off == 0 && (t == 0 || in == s.total_in) : in_off == s.total_in);
-    if (!ok) a.range_error("layout is not a packed HeadLayout (task " + std::to_string(t) + ")");
-    s.total_in = shared ? in : s.total_in + in;
+    const int64_t expected_off = mode == 1 ? 0 : mode == 2 ? t * stride : total_in;
+    const bool ok = in >= 1 && out >= 1 && out_off == s.total_out && w_off == s.weights && in_off == expected_off &&
+                    (mode == 0 || t == 0 || in == s.width) && (mode == 2 ? n * in <= stride : stride == 0);
+    if (!ok) a.range_error("layout is not a packed HeadLayout for " + std::to_string(n) + " rows (task " + std::to_string(t) + ")");
+    s.width = in;
+    total_in += in;
     s.total_out += out;
     s.weights += in * out;
   }
+  s.x_size = mode == 2 ? s.tasks * stride : n * (mode == 1 ? s.width : total_in);
   return s;
 }
 
@@ -255,11 +261,10 @@ HeadSizes check_head_layout(const Args& a, const Napi::Int32Array& layout) {
 Napi::Value heads_forward(const Napi::CallbackInfo& info) {
   const Args a(info, "headsForward", 8);
   const Napi::Int32Array layout = a.i32(0, "layout");
-  const HeadSizes s = check_head_layout(a, layout);
   const int n = a.dim(5, "n");
-  hydranet::heads_forward(layout.Data(), a.f32(1, "x", n * s.total_in), a.f32(2, "w", s.weights),
-                          a.f32(3, "b", s.total_out), a.f32(4, "y", n * s.total_out), n, a.activation(6),
-                          a.threads(7));
+  const HeadSizes s = check_head_layout(a, layout, n);
+  hydranet::heads_forward(layout.Data(), a.f32(1, "x", s.x_size), a.f32(2, "w", s.weights), a.f32(3, "b", s.total_out),
+                          a.f32(4, "y", n * s.total_out), n, a.activation(6), a.threads(7));
   return info.Env().Undefined();
 }
 
@@ -267,13 +272,13 @@ Napi::Value heads_forward(const Napi::CallbackInfo& info) {
 Napi::Value heads_backward(const Napi::CallbackInfo& info) {
   const Args a(info, "headsBackward", 10);
   const Napi::Int32Array layout = a.i32(0, "layout");
-  const HeadSizes s = check_head_layout(a, layout);
   const int n = a.dim(8, "n");
-  float* per_task = a.f32_or_null(7, "perTaskDx", s.tasks * n * s.total_in);
-  if (per_task && layout[0] == 0) a.range_error("perTaskDx needs a layout with a shared input");
-  hydranet::heads_backward(layout.Data(), a.f32(1, "x", n * s.total_in), a.f32(2, "w", s.weights),
-                           a.f32(3, "dy", n * s.total_out), a.f32_or_null(4, "dx", n * s.total_in),
-                           a.f32(5, "dw", s.weights), a.f32(6, "db", s.total_out), per_task, n, a.threads(9));
+  const HeadSizes s = check_head_layout(a, layout, n);
+  float* per_task = a.f32_or_null(7, "perTaskDx", s.tasks * n * s.width);
+  if (per_task && layout[0] != 1) a.range_error("perTaskDx needs a layout with a shared input");
+  hydranet::heads_backward(layout.Data(), a.f32(1, "x", s.x_size), a.f32(2, "w", s.weights),
+                           a.f32(3, "dy", n * s.total_out), a.f32_or_null(4, "dx", s.x_size), a.f32(5, "dw", s.weights),
+                           a.f32(6, "db", s.total_out), per_task, n, a.threads(9));
   return info.Env().Undefined();
 }
 

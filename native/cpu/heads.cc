@@ -1,7 +1,9 @@
-// The task heads as one operation (HeadLayout in ts/backends/backend.ts). Task t maps input
-// columns [inOff_t, inOff_t + in_t) of x [n, totalIn] (all of x when the input is shared) to
-// output columns [outOff_t, outOff_t + out_t) of y [n, totalOut] with W_t [out_t, in_t] stored
-// at w + wOff_t and b_t = b[outOff_t ...]. Every product is a GEMM on strided sub-matrices, no copies.
+// The task heads as one operation (HeadLayout in ts/backends/backend.ts). Task t maps its input
+// x_t — rows of ldx elements starting at x + inOff_t: all of x [n, D] when the input is shared,
+// columns [inOff_t, inOff_t + in_t) of x [n, Σin] when segmented, the block at t·stride when
+// stacked (ldx = in_t) — to output columns [outOff_t, outOff_t + out_t) of y [n, totalOut], with
+// W_t [out_t, in_t] at w + wOff_t and b_t = b[outOff_t ...]. Every product is a GEMM on strided
+// sub-matrices, no copies.
 //   forward:  y_t = act(x_t·W_tᵀ + b_t)                   "="  (shared input: ONE GEMM with W [Σout, D])
 //   backward: dW_t += dy_tᵀ·x_t, db += Σ_rows dy          "+=" (shared input: ONE GEMM for all dW)
 //             dx = Σ_t dy_t·W_t (shared: ONE GEMM dy[n, Σout]·W[Σout, D]) or dx_t = dy_t·W_t   "="
@@ -15,20 +17,25 @@ struct HeadTask {
   int in, out, in_off, out_off, w_off;
 };
 
+// Packed layout: [mode (0 segmented, 1 shared, 2 stacked), T, stride, then 5 per task].
+constexpr int kHeader = 3;
+
 struct Heads {
   bool shared;
-  int tasks, total_in, total_out;
+  int tasks;
+  int64_t ldx;  // row stride of every x_t (and dx_t)
+  int total_out;
   const int32_t* packed;
   HeadTask task(int t) const {
-    const int32_t* p = packed + 2 + 5 * t;
+    const int32_t* p = packed + kHeader + 5 * t;
     return {p[0], p[1], p[2], p[3], p[4]};
   }
 };
 
 Heads read_layout(const int32_t* packed) {
-  Heads h{packed[0] != 0, packed[1], 0, 0, packed};
+  Heads h{packed[0] == 1, packed[1], 0, 0, packed};
   const HeadTask last = h.task(h.tasks - 1);
-  h.total_in = h.shared ? last.in : last.in_off + last.in;
+  h.ldx = packed[0] == 0 ? last.in_off + last.in : last.in;
   h.total_out = last.out_off + last.out;
   return h;
 }
@@ -53,7 +60,7 @@ void heads_forward(const int32_t* layout, const float* x, const float* w, const 
   for (int t = 0; t < groups; ++t) {
     const HeadTask s = h.task(t);
     const int out = h.shared ? h.total_out : s.out;
-    GemmArgs g = product(n, out, s.in, x + s.in_off, h.total_in, false, w + s.w_off, s.in, true, y + s.out_off,
+    GemmArgs g = product(n, out, s.in, x + s.in_off, h.ldx, false, w + s.w_off, s.in, true, y + s.out_off,
                          h.total_out, 0.0f);
     g.bias = b + s.out_off;
     g.act = act;
@@ -69,12 +76,12 @@ void heads_backward(const int32_t* layout, const float* x, const float* w, const
     const HeadTask s = h.task(t);
     const int out = h.shared ? h.total_out : s.out;
     const float* dy_t = dy + s.out_off;
-    gemm_forward(product(out, s.in, n, dy_t, h.total_out, true, x + s.in_off, h.total_in, false, dw + s.w_off, s.in,
+    gemm_forward(product(out, s.in, n, dy_t, h.total_out, true, x + s.in_off, h.ldx, false, dw + s.w_off, s.in,
                          1.0f),
                  threads);
     if (dx) {
-      gemm_forward(product(n, s.in, out, dy_t, h.total_out, false, w + s.w_off, s.in, false, dx + s.in_off,
-                           h.total_in, 0.0f),
+      gemm_forward(product(n, s.in, out, dy_t, h.total_out, false, w + s.w_off, s.in, false, dx + s.in_off, h.ldx,
+                           0.0f),
                    threads);
     }
   }

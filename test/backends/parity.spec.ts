@@ -193,18 +193,21 @@ for (const { name, backend, skip } of backends) {
 
     describe('fused heads', () => {
       const layouts: [string, HeadLayout][] = [
-        ['1 task, shared 1→1', new HeadLayout(true, [1], [1])],
-        ['2 tasks, shared 256→10', new HeadLayout(true, [256, 256], [10, 10])],
-        ['3 tasks, shared 17→(3,1,255)', new HeadLayout(true, [17, 17, 17], [3, 1, 255])],
-        ['8 tasks, shared 255→10', new HeadLayout(true, Array(8).fill(255), Array(8).fill(10))],
-        ['3 tasks, segmented (17,3,50)→(10,1,3)', new HeadLayout(false, [17, 3, 50], [10, 1, 3])],
-        ['2 tasks, segmented (1000,1)→(17,255)', new HeadLayout(false, [1000, 1], [17, 255])],
+        ['1 task, shared 1→1', new HeadLayout('shared', [1], [1])],
+        ['2 tasks, shared 256→10', new HeadLayout('shared', [256, 256], [10, 10])],
+        ['3 tasks, shared 17→(3,1,255)', new HeadLayout('shared', [17, 17, 17], [3, 1, 255])],
+        ['8 tasks, shared 255→10', new HeadLayout('shared', Array(8).fill(255), Array(8).fill(10))],
+        ['3 tasks, segmented (17,3,50)→(10,1,3)', new HeadLayout('segmented', [17, 3, 50], [10, 1, 3])],
+        ['2 tasks, segmented (1000,1)→(17,255)', new HeadLayout('segmented', [1000, 1], [17, 255])],
+        ['3 tasks, stacked 17→(10,1,3), stride 255·17 padded', new HeadLayout('stacked', [17, 17, 17], [10, 1, 3], 4352)],
+        ['2 tasks, stacked 3→(255,17), stride 768', new HeadLayout('stacked', [3, 3], [255, 17], 768)],
       ];
       for (const [label, layout] of layouts) {
         for (const n of [1, 17, 255]) {
           it(`${label}, batch ${n}: forward, backward, per-task dx`, async () => {
             const rng = new Rng(n * 31 + layout.totalOut);
-            const x = randomArray(rng, n * layout.totalIn);
+            const xShape = layout.input === 'stacked' ? [layout.tasks, layout.stride] : [n, layout.totalIn];
+            const x = randomArray(rng, layout.inputSize(n));
             const w = randomArray(rng, layout.weightSize, -0.5, 0.5);
             const bias = randomArray(rng, layout.totalOut);
             const k = Math.max(...layout.inSizes);
@@ -212,7 +215,7 @@ for (const { name, backend, skip } of backends) {
               await compareOp(b(), {
                 what: `headsForward ${activation}`,
                 inputs: {
-                  x: { data: x, shape: [n, layout.totalIn] },
+                  x: { data: x, shape: xShape },
                   w: { data: w, shape: [layout.weightSize] },
                   b: { data: bias, shape: [layout.totalOut] },
                 },
@@ -221,7 +224,7 @@ for (const { name, backend, skip } of backends) {
               });
             }
             const outputs: Parameters<typeof compareOp>[1]['outputs'] = {
-              dx: { data: randomArray(rng, n * layout.totalIn), shape: [n, layout.totalIn], tol: gemmTol(layout.totalOut) },
+              dx: { data: randomArray(rng, layout.inputSize(n)), shape: xShape, tol: gemmTol(layout.totalOut) },
               dw: { data: randomArray(rng, layout.weightSize), shape: [layout.weightSize], tol: gemmTol(n) },
               db: { data: randomArray(rng, layout.totalOut), shape: [layout.totalOut], tol: gemmTol(n) },
             };
@@ -235,7 +238,7 @@ for (const { name, backend, skip } of backends) {
             await compareOp(b(), {
               what: 'headsBackward',
               inputs: {
-                x: { data: x, shape: [n, layout.totalIn] },
+                x: { data: x, shape: xShape },
                 w: { data: w, shape: [layout.weightSize] },
                 dy: { data: randomArray(rng, n * layout.totalOut), shape: [n, layout.totalOut] },
               },

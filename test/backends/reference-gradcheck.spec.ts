@@ -65,7 +65,7 @@ describe('reference gradients by finite differences', () => {
   for (const shared of [true, false]) {
     it(`heads (${shared ? 'shared input' : 'segmented input'}): dx, dw, db and per-task dx`, () => {
       const rng = new Rng(shared ? 8 : 9);
-      const layout = shared ? new HeadLayout(true, [4, 4, 4], [3, 1, 2]) : new HeadLayout(false, [2, 3], [3, 2]);
+      const layout = shared ? new HeadLayout('shared', [4, 4, 4], [3, 1, 2]) : new HeadLayout('segmented', [2, 3], [3, 2]);
       const n = 3;
       const x = ref.upload(randomArray(rng, n * layout.totalIn), [n, layout.totalIn]);
       const w = ref.upload(randomArray(rng, layout.weightSize), [layout.weightSize]);

@@ -67,39 +67,58 @@ export interface AdamWOptions {
   step: number;
 }
 
+/** Where the task heads read their inputs (see HeadLayout). */
+export type HeadInput = 'shared' | 'segmented' | 'stacked';
+const HEAD_INPUTS: readonly HeadInput[] = ['segmented', 'shared', 'stacked'];
+
 /**
- * How the task heads' weights and activations are laid out. Task t maps an input segment of
- * width inSizes[t] to an output segment of width outSizes[t]. With `sharedInput`, every task
- * reads the same input [N, D] (all inSizes equal D); otherwise the input is [N, Σ inSizes] and
- * task t reads its own segment. Weights: blocks W_t[outSizes[t], inSizes[t]] stored one after
- * another; biases: [Σ outSizes]; output: [N, Σ outSizes].
+ * How the task heads' weights and activations are laid out. Task t maps an input of width
+ * inSizes[t] to an output segment of width outSizes[t] of y [N, Σ outSizes]. The input is
+ * - 'shared':    one x [N, D] read by every task (all inSizes equal D): ONE GEMM for all heads;
+ * - 'segmented': x [N, Σ inSizes], task t reading its own column segment;
+ * - 'stacked':   x [T, stride], task t's rows [N, inSizes[t]] starting at element t·stride
+ *                (per-task representations, e.g. one tower per task; N·inSizes[t] ≤ stride and
+ *                stride a multiple of 64, so each task's block can be a view).
+ * Weights: blocks W_t[outSizes[t], inSizes[t]] stored one after another; biases [Σ outSizes].
+ * dx has x's layout (summed over tasks when shared).
  */
 export class HeadLayout {
   readonly tasks: number;
+  readonly sharedInput: boolean;
+  /** Element offset of task t's input (its first row) in x. */
   readonly inOffsets: readonly number[];
   readonly outOffsets: readonly number[];
   readonly weightOffsets: readonly number[];
+  /** Width of x's rows: D (shared), Σ inSizes (segmented), or the per-task width (stacked). */
   readonly totalIn: number;
   readonly totalOut: number;
   readonly weightSize: number;
-  /** [sharedInput, T, then per task: inSize, outSize, inOffset, outOffset, weightOffset]. */
+  /** [mode (0 segmented, 1 shared, 2 stacked), T, stride, then per task: inSize, outSize,
+   * inOffset, outOffset, weightOffset]. */
   readonly packed: Int32Array;
 
   constructor(
-    readonly sharedInput: boolean,
+    readonly input: HeadInput,
     readonly inSizes: readonly number[],
     readonly outSizes: readonly number[],
+    /** 'stacked' only: elements between consecutive tasks' inputs. */
+    readonly stride = 0,
   ) {
+    if (!HEAD_INPUTS.includes(input)) throw new RangeError(`HeadLayout input must be shared, segmented or stacked, got ${input}`);
     if (inSizes.length !== outSizes.length || inSizes.length === 0) {
       throw new RangeError('HeadLayout needs one input and one output size per task, at least one task');
     }
     for (const s of [...inSizes, ...outSizes]) {
       if (!Number.isInteger(s) || s < 1) throw new RangeError(`HeadLayout sizes must be positive integers, got ${s}`);
     }
-    if (sharedInput && inSizes.some((s) => s !== inSizes[0])) {
-      throw new RangeError('HeadLayout with sharedInput needs every input size equal');
+    if (input !== 'segmented' && inSizes.some((s) => s !== inSizes[0])) {
+      throw new RangeError(`HeadLayout with ${input} input needs every input size equal`);
+    }
+    if (input === 'stacked' ? !(Number.isInteger(stride) && stride >= inSizes[0] && stride % 64 === 0) : stride !== 0) {
+      throw new RangeError(`HeadLayout stride must be a multiple of 64 ≥ the input width for stacked input (0 otherwise), got ${stride}`);
     }
     this.tasks = inSizes.length;
+    this.sharedInput = input === 'shared';
     const inOff: number[] = [];
     const outOff: number[] = [];
     const wOff: number[] = [];
@@ -107,7 +126,7 @@ export class HeadLayout {
     let o = 0;
     let w = 0;
     for (let t = 0; t < this.tasks; t++) {
-      inOff.push(sharedInput ? 0 : i);
+      inOff.push(input === 'shared' ? 0 : input === 'stacked' ? t * stride : i);
       outOff.push(o);
       wOff.push(w);
       i += inSizes[t];
@@ -117,16 +136,22 @@ export class HeadLayout {
     this.inOffsets = inOff;
     this.outOffsets = outOff;
     this.weightOffsets = wOff;
-    this.totalIn = sharedInput ? inSizes[0] : i;
+    this.totalIn = input === 'segmented' ? i : inSizes[0];
     this.totalOut = o;
     this.weightSize = w;
-    const p = new Int32Array(2 + 5 * this.tasks);
-    p[0] = sharedInput ? 1 : 0;
+    const p = new Int32Array(3 + 5 * this.tasks);
+    p[0] = HEAD_INPUTS.indexOf(input);
     p[1] = this.tasks;
+    p[2] = stride;
     for (let t = 0; t < this.tasks; t++) {
-      p.set([inSizes[t], outSizes[t], inOff[t], outOff[t], wOff[t]], 2 + 5 * t);
+      p.set([inSizes[t], outSizes[t], inOff[t], outOff[t], wOff[t]], 3 + 5 * t);
     }
     this.packed = p;
+  }
+
+  /** Elements of x (and dx) for a batch of n rows. */
+  inputSize(n: number): number {
+    return this.input === 'stacked' ? this.tasks * this.stride : n * this.totalIn;
   }
 }
 
@@ -230,7 +255,7 @@ export interface Backend {
   dropoutForward(x: Tensor, y: Tensor, mask: Tensor, p: number, seed: number): void;
 
   // ---- fused multi-task ops ----------------------------------------------------------------
-  /** y[:, seg_t] = act(x[:, inSeg_t]·W_tᵀ + b_t) for every task; ONE GEMM when sharedInput. */
+  /** y[:, seg_t] = act(x_t·W_tᵀ + b_t) for every task (x_t per the layout); ONE GEMM when shared. */
   headsForward(x: Tensor, w: Tensor, b: Tensor, y: Tensor, layout: HeadLayout, activation?: Activation): void;
   /**
    * Given dy = ∂L/∂y (already through the activation), accumulates dw += per-task dy_tᵀ·x_t and

@@ -85,7 +85,7 @@ export function checkDropout(x: Tensor, y: Tensor, mask: Tensor, p: number, seed
   return checkSameSize('dropoutForward', x, y, mask);
 }
 
-/** Batch size N of a heads op, after checking every tensor against the layout. */
+/** Batch size N of a heads op (the rows of y), after checking every tensor against the layout. */
 export function checkHeads(
   x: Tensor,
   w: Tensor,
@@ -95,11 +95,20 @@ export function checkHeads(
   perTaskDx?: Tensor | null,
 ): number {
   if (!(layout instanceof HeadLayout)) throw new ValueError('Expected a HeadLayout for layout');
-  const [n, xin] = dims2(x, 'heads x');
-  const [yn, yout] = dims2(y, 'heads y (or dy)');
-  if (xin !== layout.totalIn) throw new ShapeError(`heads: x has ${xin} columns, layout expects ${layout.totalIn}`);
+  const [n, yout] = dims2(y, 'heads y (or dy)');
   if (yout !== layout.totalOut) throw new ShapeError(`heads: y has ${yout} columns, layout expects ${layout.totalOut}`);
-  if (yn !== n) throw new ShapeError(`heads: x has ${n} rows but y has ${yn}`);
+  if (layout.input === 'stacked') {
+    if (x.size !== layout.inputSize(n)) {
+      throw new ShapeError(`heads: stacked x has ${x.size} elements, layout expects ${layout.tasks}×${layout.stride}`);
+    }
+    if (n * layout.totalIn > layout.stride) {
+      throw new ShapeError(`heads: ${n} rows of ${layout.totalIn} do not fit the stacked stride ${layout.stride}`);
+    }
+  } else {
+    const [xn, xin] = dims2(x, 'heads x');
+    if (xin !== layout.totalIn) throw new ShapeError(`heads: x has ${xin} columns, layout expects ${layout.totalIn}`);
+    if (xn !== n) throw new ShapeError(`heads: x has ${xn} rows but y has ${n}`);
+  }
   if (w.size !== layout.weightSize) throw new ShapeError(`heads: w has ${w.size} elements, layout expects ${layout.weightSize}`);
   if (b.size !== layout.totalOut) throw new ShapeError(`heads: b has ${b.size} elements, layout expects ${layout.totalOut}`);
   if (perTaskDx) {

@@ -71,7 +71,7 @@ export class Heads {
     let inSizes = Array<number>(T).fill(inSize);
     const widths = [...this.hidden.map((h) => Array<number>(T).fill(h)), [...this.outSizes]];
     this.levels = widths.map((outSizes, l) => {
-      const layout = new HeadLayout(l === 0, inSizes, outSizes);
+      const layout = new HeadLayout(l === 0 ? 'shared' : 'segmented', inSizes, outSizes);
       const hidden = l < this.hidden.length;
       const wParts = this.taskNames.map((name, t) => ({
         name: `heads.${name}.${l}.weight`,
