@@ -10,7 +10,7 @@ import { UsageError, int, num, optimizerFlags, widths } from './cli-args.js';
 import { compareCommand } from './cli-compare.js';
 import { makeMultiMnist } from './data/multimnist.js';
 import { HydranetError } from './errors.js';
-import { type LayerSpec, MultiTaskModel } from './mtl/model.js';
+import { type LayerSpec, MultiTaskModel, type SharingConfig } from './mtl/model.js';
 import { WEIGHTINGS, parseWeightingSpec } from './mtl/weighting/index.js';
 import { Trainer } from './train/trainer.js';
 
@@ -37,6 +37,8 @@ Options:
   --weight-decay X      weight decay (default 0 for sgd, 0.01 for adamw)
   --hidden LIST         trunk widths, e.g. 512,256 (default 512,256)
   --head-hidden LIST    hidden widths of each task head (default none: linear heads)
+  --sharing SPEC        hard (one shared trunk, default) or soft[:penalty=X] (a tower per task,
+                        L2 penalty λ = X (default 0.001) between corresponding parameters)
   --train-size N        use the first N of the 60,000 training pairs
   --test-size N         use the first N of the 10,000 test pairs
   --resume FILE         continue from a checkpoint.safetensors of the same configuration
@@ -59,6 +61,13 @@ Commands:
 hydranet trains multi-task networks (a shared trunk, one head per task) from Node.js on a
 native CPU backend. See README.md for the library API.
 `;
+
+function parseSharing(v: string | undefined): SharingConfig | undefined {
+  if (v === undefined || v === 'hard') return v === undefined ? undefined : { kind: 'hard' };
+  const m = /^soft(?::penalty=([^,\s]+))?$/.exec(v);
+  if (!m) throw new UsageError(`--sharing expects hard, soft or soft:penalty=X, got ${JSON.stringify(v)}`);
+  return { kind: 'soft', penalty: m[1] === undefined ? undefined : num('sharing penalty', m[1], 1e-3) };
+}
 
 function parseWeights(v: string | undefined): Record<string, number> | undefined {
   if (v === undefined) return undefined;
@@ -93,6 +102,7 @@ async function train(argv: string[]): Promise<void> {
       'weight-decay': { type: 'string' },
       hidden: { type: 'string' },
       'head-hidden': { type: 'string' },
+      sharing: { type: 'string' },
       'train-size': { type: 'string' },
       'test-size': { type: 'string' },
       resume: { type: 'string' },
@@ -112,6 +122,7 @@ async function train(argv: string[]): Promise<void> {
   const optimizer = optimizerFlags(values);
   const threads = values.threads === undefined ? undefined : int('threads', values.threads, 1);
   const weights = parseWeights(values.weights);
+  const sharing = parseSharing(values.sharing);
   if (values.weighting !== undefined && !(parseWeightingSpec(values.weighting).name in WEIGHTINGS)) {
     throw new UsageError(`--weighting expects one of ${Object.keys(WEIGHTINGS).join(', ')}, got ${JSON.stringify(values.weighting)}`);
   }
@@ -135,6 +146,7 @@ async function train(argv: string[]): Promise<void> {
     inputShape: [28, 28],
     trunk,
     heads: { hidden: headHidden },
+    sharing,
     tasks: [
       { name: 'left', kind: 'classification', classes: 10 },
       { name: 'right', kind: 'classification', classes: 10 },

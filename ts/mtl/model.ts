@@ -1,14 +1,17 @@
 /**
- * MultiTaskModel with hard parameter sharing: a shared trunk feeds one head per task; the
- * heads run fused (one GEMM for all first head layers) and the losses of all tasks are
- * computed and weighted in one fused multi-loss pass.
+ * MultiTaskModel: a body feeds one head per task; the heads run fused and the losses of all
+ * tasks are computed and weighted in one fused multi-loss pass. Sharing:
+ * - hard (default): one trunk shared by every task; all first head layers are ONE GEMM.
+ * - soft: one tower per task (each built from the trunk spec), their outputs stacked for the
+ *   fused heads, and an L2 penalty λ·Σ_{i<j}‖θ_i − θ_j‖² pulling corresponding tower
+ *   parameters together (its gradient one GEMM over the towers' parameter rows).
  *
  * Every buffer a training step touches is allocated here, once, for `maxBatch` samples:
  * a steady-state step allocates nothing.
  */
 import { type Backend, LossLayout, type Tensor } from '../backends/backend.js';
 import { Rng } from '../core/random.js';
-import { ConfigError, ShapeError, describe, expectInt } from '../errors.js';
+import { ConfigError, ShapeError, describe, expectInt, expectNumber } from '../errors.js';
 import { ActivationLayer } from '../nn/activation.js';
 import { Dense } from '../nn/dense.js';
 import { Dropout } from '../nn/dropout.js';
@@ -25,11 +28,16 @@ export type LayerSpec =
   | { type: 'activation'; activation: Activation }
   | { type: 'dropout'; p: number };
 
+/** How the tasks share the body of the network. */
+export type SharingConfig = { kind: 'hard' } | { kind: 'soft'; /** λ of the L2 penalty (default 1e-3). */ penalty?: number };
+
 export interface ModelConfig {
   /** Per-sample input shape (or its size); MLP trunks see it flattened. */
   inputShape: readonly number[] | number;
-  /** The shared trunk, first layer first. */
+  /** The shared trunk (hard sharing) or every task's tower (soft), first layer first. */
   trunk: readonly LayerSpec[];
+  /** Default { kind: 'hard' }. */
+  sharing?: SharingConfig;
   tasks: readonly TaskSpec[];
   heads?: HeadsConfig;
   /** Largest batch the model will see; buffers are sized for it. */
@@ -57,7 +65,11 @@ export class MultiTaskModel {
   readonly featureSize: number;
   readonly maxBatch: number;
   readonly params = new ParameterStore();
-  readonly trunk: Sequential;
+  readonly sharing: Required<SharingConfig> | { kind: 'hard' };
+  /** The shared trunk (hard sharing), else null. */
+  readonly trunk: Sequential | null;
+  /** One tower per task (soft sharing), else empty. */
+  readonly towers: readonly Sequential[];
   readonly heads: Heads;
   readonly lossLayout: LossLayout;
   /** Width of the concatenated logits [N, Σ outputs]. */
@@ -72,6 +84,18 @@ export class MultiTaskModel {
   /** Per-task mean losses of the last forward with targets, on the backend. */
   readonly losses: Tensor;
   private readonly trunkWidth: number;
+  /** Soft sharing: the stacked per-task representations and what the penalty needs. */
+  private readonly soft: {
+    stride: number;
+    stacked: Tensor;
+    views: Map<number, Tensor[]>;
+    gradViews: Map<number, Tensor[]>;
+    towerSize: number;
+    penaltyMatrix: Tensor;
+    params: Tensor;
+    grads: Tensor;
+    gram: Tensor;
+  } | null = null;
 
   constructor(
     readonly backend: Backend,
@@ -95,16 +119,24 @@ export class MultiTaskModel {
     }
     if (!Array.isArray(config.trunk)) throw new ConfigError(`Expected an array of layer specs for trunk but received ${describe(config.trunk)}`);
 
-    this.trunk = new Sequential(config.trunk.map(buildLayer));
-    const trunkOut = this.trunk.build({ params: this.params, prefix: 'trunk' }, [this.featureSize]);
+    this.sharing = resolveSharing(config.sharing);
+    const bodies =
+      this.sharing.kind === 'hard'
+        ? [{ prefix: 'trunk', seq: new Sequential(config.trunk.map(buildLayer)) }]
+        : this.tasks.map((t) => ({ prefix: `towers.${t.name}`, seq: new Sequential(config.trunk.map(buildLayer)) }));
+    const widths = bodies.map(({ prefix, seq }) => seq.build({ params: this.params, prefix }, [this.featureSize]));
+    const trunkOut = widths[0];
     if (trunkOut.length !== 1) throw new ConfigError(`The trunk must end in a flat feature vector, got shape [${trunkOut.join(', ')}]`);
     this.trunkWidth = trunkOut[0];
+    this.trunk = this.sharing.kind === 'hard' ? bodies[0].seq : null;
+    this.towers = this.sharing.kind === 'soft' ? bodies.map((b) => b.seq) : [];
+    const stride = this.sharing.kind === 'soft' ? Math.ceil((this.maxBatch * this.trunkWidth) / 64) * 64 : 0;
     this.heads = new Heads(
       this.tasks.map((t) => t.name),
       this.tasks.map((t) => t.outputs),
       config.heads,
     );
-    this.heads.build(this.params, this.trunkWidth);
+    this.heads.build(this.params, this.trunkWidth, stride);
 
     let out = 0;
     let tgt = 0;
@@ -119,7 +151,8 @@ export class MultiTaskModel {
     this.logitWidth = out;
 
     this.params.allocate(backend, new Rng(config.seed ?? 0));
-    this.trunk.allocate(backend, this.maxBatch);
+    for (const body of [this.trunk, ...this.towers]) body?.allocate(backend, this.maxBatch);
+    if (this.sharing.kind === 'soft') this.soft = this.allocateSoft(backend, stride, this.sharing.penalty);
     this.heads.allocate(backend, this.maxBatch);
     this.inputs = new BatchBuffer(backend, this.maxBatch, [this.featureSize]);
     this.targets = new BatchBuffer(backend, this.maxBatch, [this.lossLayout.totalTgt]);
@@ -133,7 +166,9 @@ export class MultiTaskModel {
   summary(): string {
     return [
       `input ${this.featureSize}`,
-      `trunk: ${this.trunk.describe()}`,
+      this.trunk
+        ? `trunk: ${this.trunk.describe()}`
+        : `soft sharing, one tower per task (λ = ${(this.sharing as { penalty: number }).penalty}): ${this.towers[0].describe()}`,
       `${this.heads.describe()}: ${this.tasks.map((t) => `${t.name}${t.auxiliary ? ' (aux)' : ''} ${t.kind} ${t.outputs}`).join(', ')}`,
       `${this.params.count.toLocaleString('en-US')} parameters`,
     ].join('\n');
@@ -185,8 +220,12 @@ export class MultiTaskModel {
   /** Forward of the loaded batch; returns the logits [n, Σ outputs] (a model-owned buffer). */
   forward(n: number, step: StepContext = { training: false, seed: 0 }): Tensor {
     this.checkBatch(n);
-    const h = this.trunk.forward(this.inputs.rows(n), n, step);
-    return this.heads.forward(h, n, step);
+    const x = this.inputs.rows(n);
+    if (this.trunk) return this.heads.forward(this.trunk.forward(x, n, step), n, step);
+    const soft = this.soft!;
+    const views = this.stackedViews(soft.stacked, soft.views, n);
+    this.towers.forEach((tower, t) => this.backend.copy(tower.forward(x, n, step), views[t]));
+    return this.heads.forward(soft.stacked, n, step);
   }
 
   /** Per-task losses of the loaded batch into `losses`, and their weighted gradient. */
@@ -218,9 +257,64 @@ export class MultiTaskModel {
     return this.computeLoss(n, this.forward(n, step));
   }
 
-  /** Backward from dL/dlogits through the heads and the trunk. */
+  /** Backward from dL/dlogits through the heads and the trunk (or towers and their penalty). */
   backward(dlogits: Tensor, n: number): void {
-    this.trunk.backward(this.heads.backward(dlogits, n), n, false);
+    const dh = this.heads.backward(dlogits, n);
+    if (this.trunk) {
+      this.trunk.backward(dh, n, false);
+      return;
+    }
+    const soft = this.soft!;
+    const views = this.stackedViews(dh, soft.gradViews, n);
+    this.towers.forEach((tower, t) => tower.backward(views[t], n, false));
+    // ∇ λ·Σ_{i<j}‖θ_i − θ_j‖² = 2λ(T·I − 11ᵀ)·Θ over the towers' parameter rows Θ [T, S].
+    this.backend.gemm(soft.penaltyMatrix, soft.params, soft.grads, { beta: 1 });
+  }
+
+  /** [n, D] views of each task's block of a stacked [T·stride] tensor (made once per n). */
+  private stackedViews(base: Tensor, cache: Map<number, Tensor[]>, n: number): Tensor[] {
+    let v = cache.get(n);
+    if (!v) {
+      const { stride } = this.soft!;
+      v = this.tasks.map((_, t) => this.backend.view(base, t * stride, [n, this.trunkWidth]));
+      cache.set(n, v);
+    }
+    return v;
+  }
+
+  private allocateSoft(backend: Backend, stride: number, lambda: number): NonNullable<MultiTaskModel['soft']> {
+    const T = this.tasks.length;
+    const start = (t: number): number => this.params.parameters.find((p) => p.name.startsWith(`towers.${this.tasks[t].name}.`))?.offset ?? 0;
+    const towerSize = T > 1 ? start(1) - start(0) : this.params.parameters.filter((p) => p.name.startsWith('towers.')).reduce((s, p) => Math.max(s, p.offset + Math.ceil(p.size / 64) * 64), 0);
+    if (towerSize <= 0) throw new ConfigError('soft sharing needs towers with parameters: give the trunk at least one dense layer');
+    const m = new Float32Array(T * T);
+    for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) m[i * T + j] = 2 * lambda * ((i === j ? T : 0) - 1);
+    return {
+      stride,
+      stacked: backend.alloc([T * stride]),
+      views: new Map(),
+      gradViews: new Map(),
+      towerSize,
+      penaltyMatrix: backend.upload(m, [T, T]),
+      params: backend.view(this.params.values, start(0), [T, towerSize]),
+      grads: backend.view(this.params.grads, start(0), [T, towerSize]),
+      gram: backend.alloc([T, T]),
+    };
+  }
+
+  /** The soft-sharing penalty λ·Σ_{i<j}‖θ_i − θ_j‖² = λ(T·tr K − 1ᵀK1), K = ΘΘᵀ (0 for hard sharing). */
+  async sharingPenalty(): Promise<number> {
+    if (!this.soft || this.sharing.kind !== 'soft') return 0;
+    const T = this.tasks.length;
+    this.backend.gemm(this.soft.params, this.soft.params, this.soft.gram, { transB: true });
+    const K = await this.backend.read(this.soft.gram);
+    let trace = 0;
+    let total = 0;
+    for (let i = 0; i < T; i++) {
+      trace += K[i * T + i];
+      for (let j = 0; j < T; j++) total += K[i * T + j];
+    }
+    return this.sharing.penalty * (T * trace - total);
   }
 
   /** Width of the trunk's output (the shared representation). */
@@ -228,8 +322,9 @@ export class MultiTaskModel {
     return this.trunkWidth;
   }
 
-  /** Number of arena elements holding the trunk's (shared) parameters: they come first. */
+  /** Number of arena elements holding the trunk's (shared) parameters: they come first (0 for soft sharing). */
   get sharedParameterSize(): number {
+    if (!this.trunk) return 0;
     const firstHead = this.params.parameters.find((p) => p.name.startsWith('heads.'));
     return firstHead ? firstHead.offset : this.params.arenaSize;
   }
@@ -239,8 +334,18 @@ export class MultiTaskModel {
     return {
       inputShape: this.inputShape,
       trunk: this.config.trunk,
+      sharing: this.sharing,
       heads: { hidden: this.heads.hidden, activation: this.heads.activation, dropout: this.heads.dropout },
       tasks: this.tasks.map((t) => ({ name: t.name, kind: t.kind, outputs: t.outputs, loss: t.loss })),
     };
   }
+}
+
+function resolveSharing(config: SharingConfig | undefined): MultiTaskModel['sharing'] {
+  const kind: unknown = config?.kind ?? 'hard';
+  if (kind === 'hard') return { kind: 'hard' };
+  if (kind === 'soft') {
+    return { kind: 'soft', penalty: expectNumber('sharing.penalty', (config as { penalty?: number }).penalty ?? 1e-3, 0) };
+  }
+  throw new ConfigError(`Expected sharing kind hard or soft but received ${describe(kind)}`);
 }

@@ -30,6 +30,8 @@ interface HeadLevel {
   mask: BatchBuffer | null;
   dropped: BatchBuffer | null;
   dx: BatchBuffer;
+  /** Level 0 with stacked input: dx has x's fixed [T·stride] layout. */
+  dxStacked: Tensor | null;
   input: Tensor | null;
   seedId: number;
 }
@@ -61,17 +63,22 @@ export class Heads {
     return `${this.taskNames.length} heads (${widths})`;
   }
 
-  /** The first head layer's layout (shared input): what per-task gradients are taken at. */
+  /** The first head layer's layout (shared or stacked input). */
   get inputLayout(): HeadLayout {
     return this.levels[0].layout;
   }
 
-  build(params: BuildContext['params'], inSize: number): void {
+  /**
+   * Declares the heads' parameters for inputs of width inSize: one representation shared by
+   * every task, or (stackStride > 0) one per task, stacked at that stride (soft sharing).
+   */
+  build(params: BuildContext['params'], inSize: number, stackStride = 0): void {
     const T = this.taskNames.length;
     let inSizes = Array<number>(T).fill(inSize);
     const widths = [...this.hidden.map((h) => Array<number>(T).fill(h)), [...this.outSizes]];
     this.levels = widths.map((outSizes, l) => {
-      const layout = new HeadLayout(l === 0 ? 'shared' : 'segmented', inSizes, outSizes);
+      const input = l > 0 ? 'segmented' : stackStride > 0 ? 'stacked' : 'shared';
+      const layout = new HeadLayout(input, inSizes, outSizes, input === 'stacked' ? stackStride : 0);
       const hidden = l < this.hidden.length;
       const wParts = this.taskNames.map((name, t) => ({
         name: `heads.${name}.${l}.weight`,
@@ -105,10 +112,11 @@ export class Heads {
       lv.mask = drops ? new BatchBuffer(backend, maxBatch, [lv.layout.totalOut]) : null;
       lv.dropped = drops ? new BatchBuffer(backend, maxBatch, [lv.layout.totalOut]) : null;
       lv.dx = new BatchBuffer(backend, maxBatch, [lv.layout.totalIn]);
+      lv.dxStacked = lv.layout.input === 'stacked' ? backend.alloc([lv.layout.inputSize(maxBatch)]) : null;
     }
   }
 
-  /** Logits [n, Σ outSizes] from the trunk output h [n, D]. */
+  /** Logits [n, Σ outSizes] from the representation h: [n, D], or [T·stride] when stacked. */
   forward(h: Tensor, n: number, step: StepContext): Tensor {
     const be = this.backend;
     this.dropoutActive = step.training && this.dropout > 0;
@@ -133,8 +141,9 @@ export class Heads {
   }
 
   /**
-   * Backward from dlogits [n, Σ outSizes] (overwritten). Returns dL/dh [n, D], the sum over
-   * tasks; with `perTaskDh` [T, n, D], also each task's own share of it.
+   * Backward from dlogits [n, Σ outSizes] (overwritten). Returns dL/dh in h's layout: [n, D],
+   * the sum over tasks (shared), or each task's block (stacked); with a shared representation,
+   * `perTaskDh` [T, n, D] also receives each task's own share of it.
    */
   backward(dlogits: Tensor, n: number, perTaskDh: Tensor | null = null): Tensor {
     const be = this.backend;
@@ -145,7 +154,7 @@ export class Heads {
         if (lv.mask && this.dropoutActive) be.mul(dy, lv.mask.rows(n), dy);
         be.activationBackward(this.activation, lv.out.rows(n), dy, dy, lv.pre?.rows(n) ?? null);
       }
-      const dx = lv.dx.rows(n);
+      const dx = lv.dxStacked ?? lv.dx.rows(n);
       be.headsBackward(lv.input!, lv.weight.value, dy, dx, lv.weight.grad, lv.bias.grad, lv.layout, l === 0 ? perTaskDh : null);
       dy = dx;
     }

@@ -58,6 +58,8 @@ export interface EpochRecord {
   /** The weighting strategy's mean task weights (loss-based) or gradient coefficients α
    * (gradient-based) over the epoch, by task name. */
   weights: Record<string, number>;
+  /** Soft sharing: the L2 penalty between the towers at the end of the epoch. */
+  penalty?: number;
   /** Auxiliary tasks stopped at the end of this epoch, with their criterion value. */
   stopped?: Record<string, number>;
 }
@@ -246,6 +248,7 @@ export class Trainer {
         train: Object.fromEntries(model.tasks.map((t, i) => [t.name, sums[i] / Math.max(1, reads)])),
         weights: Object.fromEntries(model.tasks.map((t, i) => [t.name, weightSums[i] / steps])),
       };
+      if (model.sharing.kind === 'soft') record.penalty = await model.sharingPenalty();
       if (opts.validation) record.validation = await this.evaluate(opts.validation);
       this.history.push(record);
       this.log?.(formatEpoch(record, config.epochs, model));
@@ -387,7 +390,7 @@ export class Trainer {
 
 function formatEpoch(r: EpochRecord, epochs: number, model: MultiTaskModel): string {
   const loss = model.tasks.map((t) => `${t.name} ${r.train[t.name].toFixed(4)}`).join(' ');
-  let line = `epoch ${r.epoch}/${epochs}  loss ${loss}`;
+  let line = `epoch ${r.epoch}/${epochs}  loss ${loss}${r.penalty !== undefined ? `  penalty ${r.penalty.toFixed(4)}` : ''}`;
   if (r.validation) {
     const parts = model.tasks.map((t) => {
       const m = r.validation![t.name];

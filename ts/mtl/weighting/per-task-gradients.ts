@@ -16,7 +16,9 @@
  * Buffers are allocated on first use and reused: a steady-state step allocates nothing.
  */
 import type { Backend, Tensor } from '../../backends/backend.js';
+import { ConfigError } from '../../errors.js';
 import { BatchBuffer } from '../../nn/layer.js';
+import type { Sequential } from '../../nn/sequential.js';
 import type { MultiTaskModel } from '../model.js';
 
 export type GradientSpace = 'representation' | 'parameters';
@@ -52,7 +54,15 @@ export class PerTaskGradients {
   private readonly oneHot: Tensor[];
   private params: { grads: Tensor; rows: Tensor[]; all: Tensor; shared: Tensor } | null = null;
 
+  private readonly trunk: Sequential;
+
   constructor(private readonly model: MultiTaskModel) {
+    if (!model.trunk) {
+      throw new ConfigError(
+        `gradient-based weighting combines gradients of shared parameters, and ${model.sharing.kind} sharing has none; use a loss-based strategy`,
+      );
+    }
+    this.trunk = model.trunk;
     const be = (this.backend = model.backend);
     this.T = model.tasks.length;
     this.D = model.representationWidth;
@@ -113,7 +123,7 @@ export class PerTaskGradients {
     const alpha = combine(await this.gramOf(v.matrix));
     this.uploadAlpha(alpha);
     this.backend.gemm(this.alpha, v.matrix, v.combinedRow);
-    m.trunk.backward(v.combined, n, false);
+    this.trunk.backward(v.combined, n, false);
     return alpha;
   }
 
@@ -127,7 +137,7 @@ export class PerTaskGradients {
     const v = this.repViews(n);
     m.heads.backward(dlogits, n, v.perTask);
     combine(v.matrix, v.combinedRow);
-    m.trunk.backward(v.combined, n, false);
+    this.trunk.backward(v.combined, n, false);
   }
 
   private parameterBuffers(): NonNullable<PerTaskGradients['params']> {
@@ -158,7 +168,7 @@ export class PerTaskGradients {
     for (let t = 0; t < this.T; t++) {
       be.fill(p.shared, 0);
       be.gemm(this.oneHot[t], v.matrix, v.combinedRow); // dZ_t = e_tᵀ·G, into an aligned buffer
-      m.trunk.backward(v.combined, n, false);
+      this.trunk.backward(v.combined, n, false);
       be.copy(p.shared, p.rows[t]);
     }
     const alpha = combine(await this.gramOf(p.all));

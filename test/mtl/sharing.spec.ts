@@ -1,0 +1,130 @@
+/**
+ * Soft parameter sharing: one tower per task feeding the fused heads through the stacked
+ * layout, and the L2 penalty between the towers. Gradients of the whole objective (losses +
+ * penalty) against finite differences on the reference; cpu against reference; the penalty's
+ * value; the penalty pulling towers together; MultiMNIST training; strategies that need
+ * shared parameters refused.
+ */
+import assert from 'node:assert/strict';
+import type { Backend, Tensor } from '../../ts/backends/backend.js';
+import { ReferenceBackend } from '../../ts/backends/reference.js';
+import { Rng } from '../../ts/core/random.js';
+import { makeMultiMnist } from '../../ts/data/multimnist.js';
+import { ConfigError } from '../../ts/errors.js';
+import { type ModelConfig, MultiTaskModel } from '../../ts/mtl/model.js';
+import { Trainer } from '../../ts/train/trainer.js';
+import { assertGradClose, numericGradient } from '../backends/gradcheck.js';
+import { assertClose, backendsUnderTest } from '../backends/harness.js';
+import { multiMnistMlp } from '../fixtures.js';
+
+const cpu = (await backendsUnderTest()).find((b) => b.name === 'cpu')?.backend ?? null;
+const fast: Backend = cpu ?? new ReferenceBackend();
+const data = (t: Tensor): Float32Array => (t as unknown as { data: Float32Array }).data;
+
+const soft = (penalty: number): ModelConfig => ({
+  inputShape: [6],
+  trunk: [
+    { type: 'dense', units: 5, activation: 'tanh' },
+    { type: 'dense', units: 4, activation: 'gelu' },
+  ],
+  sharing: { kind: 'soft', penalty },
+  heads: { hidden: [3], activation: 'tanh' },
+  tasks: [
+    { name: 'a', kind: 'classification', classes: 3, weight: 0.7 },
+    { name: 'b', kind: 'regression', outputs: 2 },
+    { name: 'c', kind: 'binary', weight: 1.3 },
+  ],
+  maxBatch: 8,
+  seed: 5,
+});
+
+/** λ·Σ_{i<j}‖θ_i − θ_j‖² computed on the host from the parameter arena. */
+function hostPenalty(model: MultiTaskModel, arena: Float32Array, lambda: number): number {
+  const towers = model.tasks.map((t) => model.params.parameters.filter((p) => p.name.startsWith(`towers.${t.name}.`)));
+  let total = 0;
+  for (let i = 0; i < towers.length; i++) {
+    for (let j = i + 1; j < towers.length; j++) {
+      towers[i].forEach((p, k) => {
+        const q = towers[j][k];
+        for (let e = 0; e < p.size; e++) total += (arena[p.offset + e] - arena[q.offset + e]) ** 2;
+      });
+    }
+  }
+  return lambda * total;
+}
+
+function loadBatch(model: MultiTaskModel, n: number): void {
+  const rng = new Rng(11);
+  const targets = new Float32Array(n * 4);
+  for (let i = 0; i < n; i++) targets.set([rng.int(3), rng.normal(), rng.normal(), rng.int(2)], i * 4);
+  model.loadBatch(n, rng.uniformArray(n * 6, -1, 1), targets);
+}
+
+describe('soft parameter sharing', function () {
+  this.timeout(300_000);
+
+  it('gradients of Σ w_t·L_t + λ·Σ‖θ_i − θ_j‖² match finite differences (reference)', () => {
+    const be = new ReferenceBackend();
+    const lambda = 0.3;
+    const model = new MultiTaskModel(be, soft(lambda));
+    assert.match(model.summary(), /one tower per task/);
+    // Towers start from different random initialisations, so the penalty is not zero.
+    const n = 5;
+    loadBatch(model, n);
+    const weights = model.tasks.map((t) => t.weight);
+    const objective = (): number => {
+      model.computeLoss(n, model.forward(n));
+      return data(model.losses).reduce((s, l, t) => s + weights[t] * l, 0) + hostPenalty(model, data(model.params.values), lambda);
+    };
+    model.forwardBackward(n, { training: true, seed: 1 });
+    const analytic = Float32Array.from(data(model.params.grads));
+    for (const p of model.params.parameters) {
+      const values = data(model.params.values).subarray(p.offset, p.offset + p.size);
+      assertGradClose(analytic.subarray(p.offset, p.offset + p.size), numericGradient(values, objective), p.name);
+    }
+  });
+
+  it('reports the penalty and matches the reference on cpu', async function () {
+    if (!cpu) this.skip();
+    const results = [];
+    for (const be of [new ReferenceBackend(), cpu!]) {
+      const model = new MultiTaskModel(be, soft(0.05));
+      loadBatch(model, 7);
+      model.forwardBackward(7, { training: true, seed: 1 });
+      const arena = await be.read(model.params.values);
+      const penalty = await model.sharingPenalty();
+      assert.ok(Math.abs(penalty - hostPenalty(model, arena, 0.05)) < 1e-4 * Math.max(1, penalty), `${be.name} penalty ${penalty}`);
+      results.push({ grads: await be.read(model.params.grads), logits: await be.read(model.forward(7)) });
+    }
+    assertClose(results[1].grads, results[0].grads, { atol: 1e-5, rtol: 1e-4 }, 'gradients');
+    assertClose(results[1].logits, results[0].logits, { atol: 1e-5, rtol: 1e-4 }, 'logits');
+  });
+
+  it('trains MultiMNIST above chance, and a larger λ keeps the towers closer', async () => {
+    const train = makeMultiMnist({ split: 'train', seed: 1, count: 2000 });
+    const test = makeMultiMnist({ split: 'test', seed: 2, count: 400 });
+    const penalties: number[] = [];
+    for (const lambda of [0, 0.05]) {
+      const model = new MultiTaskModel(fast, multiMnistMlp([32], 64, 3, { sharing: { kind: 'soft', penalty: lambda } }));
+      const history = await new Trainer(model, { optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9 }, batchSize: 64, epochs: 2, log: null }).fit(train, {
+        validation: test,
+      });
+      const v = history.at(-1)!.validation!;
+      assert.ok(v.left.accuracy! > 0.4 && v.right.accuracy! > 0.4, `λ=${lambda}: ${v.left.accuracy} / ${v.right.accuracy}`);
+      assert.equal(typeof history.at(-1)!.penalty, 'number');
+      penalties.push(hostPenalty(model, await fast.read(model.params.values), 1));
+    }
+    assert.ok(penalties[1] < 0.5 * penalties[0], `Σ‖θ_i − θ_j‖²: λ=0 ${penalties[0]}, λ=0.05 ${penalties[1]}`);
+  });
+
+  it('refuses gradient-based weighting (no shared parameters) and bad sharing configs', () => {
+    const model = new MultiTaskModel(fast, soft(0.1));
+    assert.throws(
+      () => new Trainer(model, { optimizer: { kind: 'sgd', lr: 0.1 }, batchSize: 8, epochs: 1, weighting: 'mgda' }),
+      (e: Error) => e instanceof ConfigError && /loss-based/.test(e.message),
+    );
+    new Trainer(model, { optimizer: { kind: 'sgd', lr: 0.1 }, batchSize: 8, epochs: 1, weighting: 'uncertainty' });
+    assert.throws(() => new MultiTaskModel(fast, { ...soft(0.1), sharing: { kind: 'mixed' } as never }), /hard or soft/);
+    assert.throws(() => new MultiTaskModel(fast, { ...soft(-1) }), /sharing.penalty/);
+  });
+});
