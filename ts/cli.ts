@@ -37,8 +37,9 @@ Options:
   --weight-decay X      weight decay (default 0 for sgd, 0.01 for adamw)
   --hidden LIST         trunk widths, e.g. 512,256 (default 512,256)
   --head-hidden LIST    hidden widths of each task head (default none: linear heads)
-  --sharing SPEC        hard (one shared trunk, default) or soft[:penalty=X] (a tower per task,
-                        L2 penalty λ = X (default 0.001) between corresponding parameters)
+  --sharing SPEC        hard (one shared trunk, default), soft[:penalty=X] (a tower per task,
+                        L2 penalty λ = X (default 0.001) between corresponding parameters) or
+                        cross-stitch (a tower per task, mixed after every layer by learned units)
   --train-size N        use the first N of the 60,000 training pairs
   --test-size N         use the first N of the 10,000 test pairs
   --resume FILE         continue from a checkpoint.safetensors of the same configuration
@@ -64,8 +65,9 @@ native CPU backend. See README.md for the library API.
 
 function parseSharing(v: string | undefined): SharingConfig | undefined {
   if (v === undefined || v === 'hard') return v === undefined ? undefined : { kind: 'hard' };
+  if (v === 'cross-stitch') return { kind: 'cross-stitch' };
   const m = /^soft(?::penalty=([^,\s]+))?$/.exec(v);
-  if (!m) throw new UsageError(`--sharing expects hard, soft or soft:penalty=X, got ${JSON.stringify(v)}`);
+  if (!m) throw new UsageError(`--sharing expects hard, soft, soft:penalty=X or cross-stitch, got ${JSON.stringify(v)}`);
   return { kind: 'soft', penalty: m[1] === undefined ? undefined : num('sharing penalty', m[1], 1e-3) };
 }
 

@@ -124,7 +124,67 @@ describe('soft parameter sharing', function () {
       (e: Error) => e instanceof ConfigError && /loss-based/.test(e.message),
     );
     new Trainer(model, { optimizer: { kind: 'sgd', lr: 0.1 }, batchSize: 8, epochs: 1, weighting: 'uncertainty' });
-    assert.throws(() => new MultiTaskModel(fast, { ...soft(0.1), sharing: { kind: 'mixed' } as never }), /hard or soft/);
+    assert.throws(() => new MultiTaskModel(fast, { ...soft(0.1), sharing: { kind: 'mixed' } as never }), /hard, soft or cross-stitch/);
+    assert.throws(() => new MultiTaskModel(fast, { ...soft(0.1), sharing: { kind: 'cross-stitch', after: [5] } }), /after tower layers 0..1/);
     assert.throws(() => new MultiTaskModel(fast, { ...soft(-1) }), /sharing.penalty/);
+  });
+});
+
+describe('cross-stitch networks', function () {
+  this.timeout(300_000);
+  const stitched = (after?: number[]): ModelConfig => ({ ...soft(0), sharing: { kind: 'cross-stitch', after, self: 0.8 } });
+
+  it('gradients (towers, cross-stitch units, heads) match finite differences, with stale rows in every buffer (reference)', () => {
+    const be = new ReferenceBackend();
+    const model = new MultiTaskModel(be, stitched());
+    assert.match(model.summary(), /cross-stitch after layer 0, 1/);
+    // A full batch first, so the stacked buffers hold rows beyond the next, smaller batch.
+    loadBatch(model, 8);
+    model.forwardBackward(8, { training: true, seed: 1 });
+    const n = 5;
+    const rng = new Rng(3);
+    const targets = new Float32Array(n * 4);
+    for (let i = 0; i < n; i++) targets.set([rng.int(3), rng.normal(), rng.normal(), rng.int(2)], i * 4);
+    model.loadBatch(n, rng.uniformArray(n * 6, -1, 1), targets);
+    const weights = model.tasks.map((t) => t.weight);
+    const objective = (): number => {
+      model.computeLoss(n, model.forward(n));
+      return data(model.losses).reduce((s, l, t) => s + weights[t] * l, 0);
+    };
+    model.forwardBackward(n, { training: true, seed: 1 });
+    const analytic = Float32Array.from(data(model.params.grads));
+    const names = model.params.parameters.map((p) => p.name);
+    assert.ok(names.includes('cross-stitch.0') && names.includes('cross-stitch.1'));
+    for (const p of model.params.parameters) {
+      const values = data(model.params.values).subarray(p.offset, p.offset + p.size);
+      assertGradClose(analytic.subarray(p.offset, p.offset + p.size), numericGradient(values, objective), p.name);
+    }
+  });
+
+  it('units start at self weight on the diagonal and match the reference on cpu', async function () {
+    const model = new MultiTaskModel(new ReferenceBackend(), stitched([1]));
+    const unit = model.params.parameters.find((p) => p.name === 'cross-stitch.1')!;
+    const A = (await model.backend.read(model.params.values)).slice(unit.offset, unit.offset + 9);
+    assert.deepEqual(Array.from(A), [0.8, 0.1, 0.1, 0.1, 0.8, 0.1, 0.1, 0.1, 0.8].map(Math.fround));
+    if (!cpu) this.skip();
+    const results = [];
+    for (const be of [new ReferenceBackend(), cpu!]) {
+      const m = new MultiTaskModel(be, stitched());
+      loadBatch(m, 7);
+      m.forwardBackward(7, { training: true, seed: 1 });
+      results.push(await be.read(m.params.grads));
+    }
+    assertClose(results[1], results[0], { atol: 1e-5, rtol: 1e-4 }, 'gradients');
+  });
+
+  it('trains MultiMNIST above chance', async () => {
+    const train = makeMultiMnist({ split: 'train', seed: 1, count: 2000 });
+    const test = makeMultiMnist({ split: 'test', seed: 2, count: 400 });
+    const model = new MultiTaskModel(fast, multiMnistMlp([64, 32], 64, 3, { sharing: { kind: 'cross-stitch' } }));
+    const history = await new Trainer(model, { optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9 }, batchSize: 64, epochs: 2, log: null }).fit(train, {
+      validation: test,
+    });
+    const v = history.at(-1)!.validation!;
+    assert.ok(v.left.accuracy! > 0.4 && v.right.accuracy! > 0.4, `${v.left.accuracy} / ${v.right.accuracy}`);
   });
 });

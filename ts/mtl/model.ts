@@ -5,6 +5,8 @@
  * - soft: one tower per task (each built from the trunk spec), their outputs stacked for the
  *   fused heads, and an L2 penalty λ·Σ_{i<j}‖θ_i − θ_j‖² pulling corresponding tower
  *   parameters together (its gradient one GEMM over the towers' parameter rows).
+ * - cross-stitch: one tower per task, mixed after chosen layers by learned T×T units.
+ * (towers.ts holds the towers.)
  *
  * Every buffer a training step touches is allocated here, once, for `maxBatch` samples:
  * a steady-state step allocates nothing.
@@ -21,6 +23,7 @@ import { ParameterStore } from '../nn/parameters.js';
 import { Sequential } from '../nn/sequential.js';
 import type { Activation } from '../backends/backend.js';
 import { type Task, type TaskSpec, resolveTask } from './task.js';
+import { TowerBody } from './towers.js';
 
 /** Declarative layer specs, so a model's architecture is plain JSON (run folders, checkpoints). */
 export type LayerSpec =
@@ -29,7 +32,21 @@ export type LayerSpec =
   | { type: 'dropout'; p: number };
 
 /** How the tasks share the body of the network. */
-export type SharingConfig = { kind: 'hard' } | { kind: 'soft'; /** λ of the L2 penalty (default 1e-3). */ penalty?: number };
+export type SharingConfig =
+  | { kind: 'hard' }
+  | { kind: 'soft'; /** λ of the L2 penalty (default 1e-3). */ penalty?: number }
+  | {
+      kind: 'cross-stitch';
+      /** Tower layers after which a cross-stitch unit mixes the towers (default: every layer). */
+      after?: number[];
+      /** Initial self weight of each unit (default 0.9; the rest spread over the other tasks). */
+      self?: number;
+    };
+
+type ResolvedSharing =
+  | { kind: 'hard' }
+  | { kind: 'soft'; penalty: number }
+  | { kind: 'cross-stitch'; after: number[] | null; self: number };
 
 export interface ModelConfig {
   /** Per-sample input shape (or its size); MLP trunks see it flattened. */
@@ -65,11 +82,11 @@ export class MultiTaskModel {
   readonly featureSize: number;
   readonly maxBatch: number;
   readonly params = new ParameterStore();
-  readonly sharing: Required<SharingConfig> | { kind: 'hard' };
+  readonly sharing: ResolvedSharing;
   /** The shared trunk (hard sharing), else null. */
   readonly trunk: Sequential | null;
-  /** One tower per task (soft sharing), else empty. */
-  readonly towers: readonly Sequential[];
+  /** One tower per task (soft sharing, cross-stitch), else null. */
+  readonly towers: TowerBody | null;
   readonly heads: Heads;
   readonly lossLayout: LossLayout;
   /** Width of the concatenated logits [N, Σ outputs]. */
@@ -84,18 +101,6 @@ export class MultiTaskModel {
   /** Per-task mean losses of the last forward with targets, on the backend. */
   readonly losses: Tensor;
   private readonly trunkWidth: number;
-  /** Soft sharing: the stacked per-task representations and what the penalty needs. */
-  private readonly soft: {
-    stride: number;
-    stacked: Tensor;
-    views: Map<number, Tensor[]>;
-    gradViews: Map<number, Tensor[]>;
-    towerSize: number;
-    penaltyMatrix: Tensor;
-    params: Tensor;
-    grads: Tensor;
-    gram: Tensor;
-  } | null = null;
 
   constructor(
     readonly backend: Backend,
@@ -120,17 +125,24 @@ export class MultiTaskModel {
     if (!Array.isArray(config.trunk)) throw new ConfigError(`Expected an array of layer specs for trunk but received ${describe(config.trunk)}`);
 
     this.sharing = resolveSharing(config.sharing);
-    const bodies =
-      this.sharing.kind === 'hard'
-        ? [{ prefix: 'trunk', seq: new Sequential(config.trunk.map(buildLayer)) }]
-        : this.tasks.map((t) => ({ prefix: `towers.${t.name}`, seq: new Sequential(config.trunk.map(buildLayer)) }));
-    const widths = bodies.map(({ prefix, seq }) => seq.build({ params: this.params, prefix }, [this.featureSize]));
-    const trunkOut = widths[0];
-    if (trunkOut.length !== 1) throw new ConfigError(`The trunk must end in a flat feature vector, got shape [${trunkOut.join(', ')}]`);
-    this.trunkWidth = trunkOut[0];
-    this.trunk = this.sharing.kind === 'hard' ? bodies[0].seq : null;
-    this.towers = this.sharing.kind === 'soft' ? bodies.map((b) => b.seq) : [];
-    const stride = this.sharing.kind === 'soft' ? Math.ceil((this.maxBatch * this.trunkWidth) / 64) * 64 : 0;
+    const layers = (): Sequential => new Sequential(config.trunk.map(buildLayer));
+    if (this.sharing.kind === 'hard') {
+      this.trunk = layers();
+      this.towers = null;
+      const trunkOut = this.trunk.build({ params: this.params, prefix: 'trunk' }, [this.featureSize]);
+      if (trunkOut.length !== 1) throw new ConfigError(`The trunk must end in a flat feature vector, got shape [${trunkOut.join(', ')}]`);
+      this.trunkWidth = trunkOut[0];
+    } else {
+      this.trunk = null;
+      const s = this.sharing;
+      this.towers = new TowerBody(this.tasks, layers, this.params, [this.featureSize], {
+        penalty: s.kind === 'soft' ? s.penalty : 0,
+        stitchAfter: s.kind === 'cross-stitch' ? (s.after ?? config.trunk.map((_, i) => i)) : [],
+        stitchSelf: s.kind === 'cross-stitch' ? s.self : undefined,
+      });
+      this.trunkWidth = this.towers.width;
+    }
+    const stride = this.towers ? TowerBody.strideFor(this.maxBatch, this.trunkWidth) : 0;
     this.heads = new Heads(
       this.tasks.map((t) => t.name),
       this.tasks.map((t) => t.outputs),
@@ -151,8 +163,8 @@ export class MultiTaskModel {
     this.logitWidth = out;
 
     this.params.allocate(backend, new Rng(config.seed ?? 0));
-    for (const body of [this.trunk, ...this.towers]) body?.allocate(backend, this.maxBatch);
-    if (this.sharing.kind === 'soft') this.soft = this.allocateSoft(backend, stride, this.sharing.penalty);
+    this.trunk?.allocate(backend, this.maxBatch);
+    this.towers?.allocate(backend, this.maxBatch, this.params);
     this.heads.allocate(backend, this.maxBatch);
     this.inputs = new BatchBuffer(backend, this.maxBatch, [this.featureSize]);
     this.targets = new BatchBuffer(backend, this.maxBatch, [this.lossLayout.totalTgt]);
@@ -166,9 +178,7 @@ export class MultiTaskModel {
   summary(): string {
     return [
       `input ${this.featureSize}`,
-      this.trunk
-        ? `trunk: ${this.trunk.describe()}`
-        : `soft sharing, one tower per task (λ = ${(this.sharing as { penalty: number }).penalty}): ${this.towers[0].describe()}`,
+      this.trunk ? `trunk: ${this.trunk.describe()}` : `${this.sharing.kind} sharing, ${this.towers!.describe()}`,
       `${this.heads.describe()}: ${this.tasks.map((t) => `${t.name}${t.auxiliary ? ' (aux)' : ''} ${t.kind} ${t.outputs}`).join(', ')}`,
       `${this.params.count.toLocaleString('en-US')} parameters`,
     ].join('\n');
@@ -221,11 +231,8 @@ export class MultiTaskModel {
   forward(n: number, step: StepContext = { training: false, seed: 0 }): Tensor {
     this.checkBatch(n);
     const x = this.inputs.rows(n);
-    if (this.trunk) return this.heads.forward(this.trunk.forward(x, n, step), n, step);
-    const soft = this.soft!;
-    const views = this.stackedViews(soft.stacked, soft.views, n);
-    this.towers.forEach((tower, t) => this.backend.copy(tower.forward(x, n, step), views[t]));
-    return this.heads.forward(soft.stacked, n, step);
+    const h = this.trunk ? this.trunk.forward(x, n, step) : this.towers!.forward(x, n, step);
+    return this.heads.forward(h, n, step);
   }
 
   /** Per-task losses of the loaded batch into `losses`, and their weighted gradient. */
@@ -257,64 +264,16 @@ export class MultiTaskModel {
     return this.computeLoss(n, this.forward(n, step));
   }
 
-  /** Backward from dL/dlogits through the heads and the trunk (or towers and their penalty). */
+  /** Backward from dL/dlogits through the heads and the trunk (or the towers). */
   backward(dlogits: Tensor, n: number): void {
     const dh = this.heads.backward(dlogits, n);
-    if (this.trunk) {
-      this.trunk.backward(dh, n, false);
-      return;
-    }
-    const soft = this.soft!;
-    const views = this.stackedViews(dh, soft.gradViews, n);
-    this.towers.forEach((tower, t) => tower.backward(views[t], n, false));
-    // ∇ λ·Σ_{i<j}‖θ_i − θ_j‖² = 2λ(T·I − 11ᵀ)·Θ over the towers' parameter rows Θ [T, S].
-    this.backend.gemm(soft.penaltyMatrix, soft.params, soft.grads, { beta: 1 });
+    if (this.trunk) this.trunk.backward(dh, n, false);
+    else this.towers!.backward(dh, n);
   }
 
-  /** [n, D] views of each task's block of a stacked [T·stride] tensor (made once per n). */
-  private stackedViews(base: Tensor, cache: Map<number, Tensor[]>, n: number): Tensor[] {
-    let v = cache.get(n);
-    if (!v) {
-      const { stride } = this.soft!;
-      v = this.tasks.map((_, t) => this.backend.view(base, t * stride, [n, this.trunkWidth]));
-      cache.set(n, v);
-    }
-    return v;
-  }
-
-  private allocateSoft(backend: Backend, stride: number, lambda: number): NonNullable<MultiTaskModel['soft']> {
-    const T = this.tasks.length;
-    const start = (t: number): number => this.params.parameters.find((p) => p.name.startsWith(`towers.${this.tasks[t].name}.`))?.offset ?? 0;
-    const towerSize = T > 1 ? start(1) - start(0) : this.params.parameters.filter((p) => p.name.startsWith('towers.')).reduce((s, p) => Math.max(s, p.offset + Math.ceil(p.size / 64) * 64), 0);
-    if (towerSize <= 0) throw new ConfigError('soft sharing needs towers with parameters: give the trunk at least one dense layer');
-    const m = new Float32Array(T * T);
-    for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) m[i * T + j] = 2 * lambda * ((i === j ? T : 0) - 1);
-    return {
-      stride,
-      stacked: backend.alloc([T * stride]),
-      views: new Map(),
-      gradViews: new Map(),
-      towerSize,
-      penaltyMatrix: backend.upload(m, [T, T]),
-      params: backend.view(this.params.values, start(0), [T, towerSize]),
-      grads: backend.view(this.params.grads, start(0), [T, towerSize]),
-      gram: backend.alloc([T, T]),
-    };
-  }
-
-  /** The soft-sharing penalty λ·Σ_{i<j}‖θ_i − θ_j‖² = λ(T·tr K − 1ᵀK1), K = ΘΘᵀ (0 for hard sharing). */
-  async sharingPenalty(): Promise<number> {
-    if (!this.soft || this.sharing.kind !== 'soft') return 0;
-    const T = this.tasks.length;
-    this.backend.gemm(this.soft.params, this.soft.params, this.soft.gram, { transB: true });
-    const K = await this.backend.read(this.soft.gram);
-    let trace = 0;
-    let total = 0;
-    for (let i = 0; i < T; i++) {
-      trace += K[i * T + i];
-      for (let j = 0; j < T; j++) total += K[i * T + j];
-    }
-    return this.sharing.penalty * (T * trace - total);
+  /** Soft sharing's L2 penalty between the towers at the current parameters (else 0). */
+  sharingPenalty(): Promise<number> {
+    return this.towers ? this.towers.penalty() : Promise.resolve(0);
   }
 
   /** Width of the trunk's output (the shared representation). */
@@ -341,11 +300,15 @@ export class MultiTaskModel {
   }
 }
 
-function resolveSharing(config: SharingConfig | undefined): MultiTaskModel['sharing'] {
+function resolveSharing(config: SharingConfig | undefined): ResolvedSharing {
   const kind: unknown = config?.kind ?? 'hard';
+  const c = (config ?? {}) as Record<string, unknown>;
   if (kind === 'hard') return { kind: 'hard' };
-  if (kind === 'soft') {
-    return { kind: 'soft', penalty: expectNumber('sharing.penalty', (config as { penalty?: number }).penalty ?? 1e-3, 0) };
+  if (kind === 'soft') return { kind: 'soft', penalty: expectNumber('sharing.penalty', c.penalty ?? 1e-3, 0) };
+  if (kind === 'cross-stitch') {
+    const after = c.after === undefined ? null : c.after;
+    if (after !== null && !Array.isArray(after)) throw new ConfigError(`Expected an array of layer indices for sharing.after but received ${describe(after)}`);
+    return { kind: 'cross-stitch', after: after as number[] | null, self: expectNumber('sharing.self', c.self ?? 0.9, 0, 1) };
   }
-  throw new ConfigError(`Expected sharing kind hard or soft but received ${describe(kind)}`);
+  throw new ConfigError(`Expected sharing kind hard, soft or cross-stitch but received ${describe(kind)}`);
 }

@@ -16,7 +16,9 @@ export type Init =
   /** Kaiming-uniform for ReLU-family layers: U(±√(6/fanIn)). */
   | { kind: 'he'; fanIn: number }
   /** PyTorch's nn.Linear default: U(±1/√fanIn). */
-  | { kind: 'lecun'; fanIn: number };
+  | { kind: 'lecun'; fanIn: number }
+  /** A cross-stitch unit [T, T]: `self` on the diagonal, (1 − self)/(T − 1) elsewhere. */
+  | { kind: 'stitch'; self: number };
 
 /** A named slice of a parameter, saved as its own tensor in checkpoints (one task's head block). */
 export interface ParameterPart {
@@ -120,5 +122,10 @@ function initialise(out: Float32Array, init: Init, rng: Rng): void {
       return initialise(out, { kind: 'uniform', bound: Math.sqrt(6 / init.fanIn) }, rng);
     case 'lecun':
       return initialise(out, { kind: 'uniform', bound: 1 / Math.sqrt(init.fanIn) }, rng);
+    case 'stitch': {
+      const T = Math.round(Math.sqrt(out.length));
+      for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) out[i * T + j] = i === j ? init.self : (1 - init.self) / Math.max(1, T - 1);
+      return;
+    }
   }
 }

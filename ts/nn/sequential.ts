@@ -3,6 +3,9 @@ import type { Backend, Tensor } from '../backends/backend.js';
 import type { BuildContext, Layer, StepContext } from './layer.js';
 
 export class Sequential implements Layer {
+  /** Per-sample output shape of every layer, known after build. */
+  readonly shapes: (readonly number[])[] = [];
+
   constructor(readonly layers: readonly Layer[]) {}
 
   describe(): string {
@@ -11,8 +14,10 @@ export class Sequential implements Layer {
 
   build(ctx: BuildContext, inShape: readonly number[]): readonly number[] {
     let shape = inShape;
+    this.shapes.length = 0;
     this.layers.forEach((l, i) => {
       shape = l.build({ params: ctx.params, prefix: `${ctx.prefix}.${i}` }, shape);
+      this.shapes.push(shape);
     });
     return shape;
   }

@@ -1,0 +1,221 @@
+/**
+ * One tower per task (soft sharing and cross-stitch networks). Every tower is built from the
+ * same layer specs; the towers run layer by layer, and their outputs are kept "stacked": task
+ * t's rows [n, D] at element t·stride of one buffer (stride padded to 64), the layout the fused
+ * heads read directly.
+ *
+ * - Soft sharing (Duong et al. 2015; Yang & Hospedales 2017): an L2 penalty
+ *   λ·Σ_{i<j}‖θ_i − θ_j‖² between corresponding tower parameters. The towers' parameters are
+ *   declared one tower after another, so they form the rows of Θ [T, S] in the arena, and the
+ *   penalty's gradient is ONE GEMM: ∇ = 2λ(T·I − 11ᵀ)·Θ.
+ * - Cross-stitch (Misra et al. 2016): after chosen layers l, the stacked outputs S_l [T, stride]
+ *   are mixed by a learned A_l [T, T]: M_l = A_l·S_l (one GEMM). Backward: dS_l = A_lᵀ·dM_l and
+ *   dA_l += dM_l·S_lᵀ (a T×T output over a long k). dM_l is assembled in a zeroed buffer, so the
+ *   stale rows beyond the batch in every block contribute nothing to dA_l.
+ */
+import type { Backend, Tensor } from '../backends/backend.js';
+import { ConfigError } from '../errors.js';
+import type { StepContext } from '../nn/layer.js';
+import type { Parameter, ParameterStore } from '../nn/parameters.js';
+import { Sequential } from '../nn/sequential.js';
+import type { Task } from './task.js';
+
+interface Stitch {
+  /** After which layer (index into the tower's layers). */
+  layer: number;
+  /** That layer's output width, and the stride of the stacked buffers at it. */
+  width: number;
+  stride: number;
+  mix: Parameter;
+  /** Stacked layer outputs before and after mixing, and their gradients. */
+  stacked: Tensor;
+  mixed: Tensor;
+  dMixed: Tensor;
+  dStacked: Tensor;
+}
+
+export interface TowerOptions {
+  /** λ of the L2 penalty between towers (soft sharing); 0 for none. */
+  penalty: number;
+  /** Layers after which a cross-stitch unit mixes the towers (cross-stitch); [] for none. */
+  stitchAfter: readonly number[];
+  /** Initial self weight of a cross-stitch unit (the rest spread over the other tasks). Default 0.9. */
+  stitchSelf?: number;
+}
+
+export class TowerBody {
+  readonly towers: Sequential[];
+  readonly width: number;
+  private readonly T: number;
+  private readonly layers: number;
+  private backend!: Backend;
+  private stride = 0;
+  private stitches: Stitch[] = [];
+  /** The stacked output of the last layer, when it is not stitched. */
+  private output: Tensor | null = null;
+  private readonly views = new Map<Tensor, Map<number, Tensor[]>>();
+  private readonly matrices = new Map<Tensor, Tensor>();
+  private penaltyState: { matrix: Tensor; params: Tensor; grads: Tensor; gram: Tensor } | null = null;
+  private readonly hs: Tensor[];
+
+  constructor(
+    private readonly tasks: readonly Task[],
+    makeLayers: () => Sequential,
+    params: ParameterStore,
+    inShape: readonly number[],
+    readonly options: TowerOptions,
+  ) {
+    this.T = tasks.length;
+    this.towers = tasks.map(() => makeLayers());
+    const widths = this.towers.map((tower, t) => tower.build({ params, prefix: `towers.${tasks[t].name}` }, inShape));
+    if (widths[0].length !== 1) throw new ConfigError(`The towers must end in a flat feature vector, got shape [${widths[0].join(', ')}]`);
+    this.width = widths[0][0];
+    this.layers = this.towers[0].layers.length;
+    if (this.layers === 0) throw new ConfigError('soft and cross-stitch sharing need towers with at least one layer');
+    const after = [...new Set(options.stitchAfter)].sort((a, b) => a - b);
+    for (const l of after) {
+      if (!Number.isInteger(l) || l < 0 || l >= this.layers) {
+        throw new ConfigError(`cross-stitch units go after tower layers 0..${this.layers - 1}, got ${l}`);
+      }
+    }
+    const self = options.stitchSelf ?? 0.9;
+    this.stitches = after.map((layer) => {
+      const shape = this.towers[0].shapes[layer];
+      if (shape.length !== 1) throw new ConfigError(`a cross-stitch unit needs a flat layer output, layer ${layer} gives [${shape.join(', ')}]`);
+      return { layer, width: shape[0], mix: params.add(`cross-stitch.${layer}`, [this.T, this.T], { kind: 'stitch', self }) };
+    }) as Stitch[];
+    this.hs = new Array(this.T);
+  }
+
+  /** Elements between consecutive tasks' blocks in every stacked buffer. */
+  get stackStride(): number {
+    return this.stride;
+  }
+
+  /** The stride the model must use, known before allocation (heads are built with it). */
+  static strideFor(maxBatch: number, width: number): number {
+    return Math.ceil((maxBatch * width) / 64) * 64;
+  }
+
+  allocate(backend: Backend, maxBatch: number, params: ParameterStore): void {
+    this.backend = backend;
+    this.stride = TowerBody.strideFor(maxBatch, this.width);
+    for (const tower of this.towers) tower.allocate(backend, maxBatch);
+    for (const s of this.stitches) {
+      s.stride = TowerBody.strideFor(maxBatch, s.width);
+      const size = [this.T * s.stride];
+      s.stacked = backend.alloc(size);
+      s.mixed = backend.alloc(size);
+      s.dMixed = backend.alloc(size);
+      s.dStacked = backend.alloc(size);
+    }
+    if (this.stitches.at(-1)?.layer !== this.layers - 1) this.output = backend.alloc([this.T * this.stride]);
+    if (this.options.penalty > 0 && this.T > 1) this.penaltyState = this.allocatePenalty(backend, params);
+  }
+
+  private allocatePenalty(backend: Backend, params: ParameterStore): NonNullable<TowerBody['penaltyState']> {
+    const T = this.T;
+    const start = (t: number): number => params.parameters.find((p) => p.name.startsWith(`towers.${this.tasks[t].name}.`))!.offset;
+    const size = start(1) - start(0);
+    if (size <= 0) throw new ConfigError('soft sharing needs towers with parameters: give the trunk at least one dense layer');
+    const lambda = this.options.penalty;
+    const m = new Float32Array(T * T);
+    for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) m[i * T + j] = 2 * lambda * ((i === j ? T : 0) - 1);
+    return {
+      matrix: backend.upload(m, [T, T]),
+      params: backend.view(params.values, start(0), [T, size]),
+      grads: backend.view(params.grads, start(0), [T, size]),
+      gram: backend.alloc([T, T]),
+    };
+  }
+
+  /** [n, width] views of each task's block of a stacked tensor (made once per tensor and n). */
+  private blocks(base: Tensor, n: number, width = this.width, stride = this.stride): Tensor[] {
+    let byN = this.views.get(base);
+    if (!byN) this.views.set(base, (byN = new Map()));
+    let v = byN.get(n);
+    if (!v) {
+      v = this.tasks.map((_, t) => this.backend.view(base, t * stride, [n, width]));
+      byN.set(n, v);
+    }
+    return v;
+  }
+
+  /** A stacked [T·stride] buffer as the [T, stride] matrix the cross-stitch GEMMs take (made once). */
+  private matrix(base: Tensor, stride: number): Tensor {
+    let m = this.matrices.get(base);
+    if (!m) this.matrices.set(base, (m = this.backend.view(base, 0, [this.T, stride])));
+    return m;
+  }
+
+  /** Runs every tower on x [n, F]; returns the stacked representation [T·stride]. */
+  forward(x: Tensor, n: number, step: StepContext): Tensor {
+    const be = this.backend;
+    const h = this.hs.fill(x);
+    let si = 0;
+    for (let l = 0; l < this.layers; l++) {
+      for (let t = 0; t < this.T; t++) h[t] = this.towers[t].layers[l].forward(h[t], n, step);
+      const stitch = this.stitches[si]?.layer === l ? this.stitches[si++] : null;
+      if (stitch) {
+        const s = this.blocks(stitch.stacked, n, stitch.width, stitch.stride);
+        for (let t = 0; t < this.T; t++) be.copy(h[t], s[t]);
+        be.gemm(stitch.mix.value, this.matrix(stitch.stacked, stitch.stride), this.matrix(stitch.mixed, stitch.stride));
+        const m = this.blocks(stitch.mixed, n, stitch.width, stitch.stride);
+        for (let t = 0; t < this.T; t++) h[t] = m[t];
+      }
+    }
+    if (!this.output) return this.stitches.at(-1)!.mixed;
+    const out = this.blocks(this.output, n);
+    for (let t = 0; t < this.T; t++) be.copy(h[t], out[t]);
+    return this.output;
+  }
+
+  /** Backward from the stacked dL/d(representation) (rows beyond n may hold anything). */
+  backward(dStacked: Tensor, n: number): void {
+    const be = this.backend;
+    const g = this.hs;
+    const top = this.blocks(dStacked, n);
+    for (let t = 0; t < this.T; t++) g[t] = top[t];
+    let si = this.stitches.length - 1;
+    for (let l = this.layers - 1; l >= 0; l--) {
+      const stitch = this.stitches[si]?.layer === l ? this.stitches[si--] : null;
+      if (stitch) {
+        be.fill(stitch.dMixed, 0);
+        const dm = this.blocks(stitch.dMixed, n, stitch.width, stitch.stride);
+        for (let t = 0; t < this.T; t++) be.copy(g[t], dm[t]);
+        const dM = this.matrix(stitch.dMixed, stitch.stride);
+        be.gemm(dM, this.matrix(stitch.stacked, stitch.stride), stitch.mix.grad, { transB: true, beta: 1 });
+        be.gemm(stitch.mix.value, dM, this.matrix(stitch.dStacked, stitch.stride), { transA: true });
+        const ds = this.blocks(stitch.dStacked, n, stitch.width, stitch.stride);
+        for (let t = 0; t < this.T; t++) g[t] = ds[t];
+      }
+      for (let t = 0; t < this.T; t++) {
+        const dx = this.towers[t].layers[l].backward(g[t], n, l > 0);
+        if (dx) g[t] = dx;
+      }
+    }
+    if (this.penaltyState) be.gemm(this.penaltyState.matrix, this.penaltyState.params, this.penaltyState.grads, { beta: 1 });
+  }
+
+  /** λ·Σ_{i<j}‖θ_i − θ_j‖² = λ(T·tr K − 1ᵀK1), K = ΘΘᵀ; 0 without a penalty. */
+  async penalty(): Promise<number> {
+    const p = this.penaltyState;
+    if (!p) return 0;
+    const T = this.T;
+    this.backend.gemm(p.params, p.params, p.gram, { transB: true });
+    const K = await this.backend.read(p.gram);
+    let trace = 0;
+    let total = 0;
+    for (let i = 0; i < T; i++) {
+      trace += K[i * T + i];
+      for (let j = 0; j < T; j++) total += K[i * T + j];
+    }
+    return this.options.penalty * (T * trace - total);
+  }
+
+  describe(): string {
+    const stitches = this.stitches.length ? `, cross-stitch after layer ${this.stitches.map((s) => s.layer).join(', ')}` : '';
+    const penalty = this.options.penalty > 0 ? `, L2 penalty λ = ${this.options.penalty}` : '';
+    return `one tower per task${penalty}${stitches}: ${this.towers[0].describe()}`;
+  }
+}
