@@ -15,6 +15,7 @@
         "native/cpu/isa_avx512.cc",
         "native/cpu/isa_scalar.cc",
         "native/cpu/loss.cc",
+        "native/cpu/mixture.cc",
         "native/cpu/optim.cc",
         "native/cpu/threadpool.cc"
       ],

@@ -225,6 +225,57 @@ Napi::Value grad_drop(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The sizes a packed MixtureLayout implies, after checking it is consistent.
+struct MixtureSizes {
+  int64_t x_size = 0, out_size = 0, gate_width = 0;
+};
+
+MixtureSizes check_mixture_layout(const Args& a, const Napi::Int32Array& layout, int64_t n) {
+  const size_t len = layout.ElementLength();
+  const int32_t* p = layout.Data();
+  if (len < 6) a.range_error("layout is not a packed MixtureLayout");
+  const int64_t tasks = p[0], experts = p[1], width = p[2], sx = p[3], so = p[4], zw = p[5];
+  if (tasks < 1 || experts < 1 || width < 1 || zw < 1 || len != size_t(6 + 2 * tasks + zw) || n * width > sx ||
+      n * width > so) {
+    a.range_error("layout is not a packed MixtureLayout for " + std::to_string(n) + " rows");
+  }
+  int64_t z = 0;
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t k = p[6 + 2 * t], off = p[7 + 2 * t];
+    if (k < 1 || off != z) a.range_error("layout is not a packed MixtureLayout (task " + std::to_string(t) + ")");
+    for (int64_t j = 0; j < k; ++j) {
+      const int64_t e = p[6 + 2 * tasks + off + j];
+      if (e < 0 || e >= experts) a.range_error("layout names expert " + std::to_string(e) + " of " + std::to_string(experts));
+    }
+    z += k;
+  }
+  if (z != zw) a.range_error("layout is not a packed MixtureLayout (gate width)");
+  return {experts * sx, tasks * so, zw};
+}
+
+// mixtureForward(layout, x, z, g, out, n, threads)
+Napi::Value mixture_forward(const Napi::CallbackInfo& info) {
+  const Args a(info, "mixtureForward", 7);
+  const Napi::Int32Array layout = a.i32(0, "layout");
+  const int n = a.dim(5, "n");
+  const MixtureSizes s = check_mixture_layout(a, layout, n);
+  hydranet::mixture_forward(layout.Data(), a.f32(1, "x", s.x_size), a.f32(2, "z", n * s.gate_width),
+                            a.f32(3, "g", n * s.gate_width), a.f32(4, "out", s.out_size), n, a.threads(6));
+  return info.Env().Undefined();
+}
+
+// mixtureBackward(layout, x, g, dOut, dx, dz, n, threads)
+Napi::Value mixture_backward(const Napi::CallbackInfo& info) {
+  const Args a(info, "mixtureBackward", 8);
+  const Napi::Int32Array layout = a.i32(0, "layout");
+  const int n = a.dim(6, "n");
+  const MixtureSizes s = check_mixture_layout(a, layout, n);
+  hydranet::mixture_backward(layout.Data(), a.f32(1, "x", s.x_size), a.f32(2, "g", n * s.gate_width),
+                             a.f32(3, "dOut", s.out_size), a.f32(4, "dx", s.x_size), a.f32(5, "dz", n * s.gate_width), n,
+                             a.threads(7));
+  return info.Env().Undefined();
+}
+
 // The sizes a packed HeadLayout implies, after checking it is consistent: x_size is the length
 // x (and dx) must have for a batch of n rows.
 struct HeadSizes {
@@ -342,6 +393,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("biasBackward", Napi::Function::New(env, guarded<bias_backward>, "biasBackward"));
   exports.Set("mul", Napi::Function::New(env, guarded<mul>, "mul"));
   exports.Set("dropoutForward", Napi::Function::New(env, guarded<dropout_forward>, "dropoutForward"));
+  exports.Set("mixtureForward", Napi::Function::New(env, guarded<mixture_forward>, "mixtureForward"));
+  exports.Set("mixtureBackward", Napi::Function::New(env, guarded<mixture_backward>, "mixtureBackward"));
   exports.Set("gradDrop", Napi::Function::New(env, guarded<grad_drop>, "gradDrop"));
   exports.Set("headsForward", Napi::Function::New(env, guarded<heads_forward>, "headsForward"));
   exports.Set("headsBackward", Napi::Function::New(env, guarded<heads_backward>, "headsBackward"));

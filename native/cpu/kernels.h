@@ -40,6 +40,10 @@ void bias_backward(const float* dy, float* db, int64_t rows, int64_t cols, int t
 void mul_forward(const float* a, const float* b, float* out, int64_t n, int threads);
 // mask = keep(seed, i, p) ? 1/(1−p) : 0, y = x ⊙ mask [n] (keep as dropoutKeep in ts/core/random.ts).
 void dropout_forward(const float* x, float* y, float* mask, int64_t n, double p, uint32_t seed, int threads);
+// The gated mixture of experts over a packed MixtureLayout (see mixture.cc).
+void mixture_forward(const int32_t* layout, const float* x, const float* z, float* g, float* out, int n, int threads);
+void mixture_backward(const int32_t* layout, const float* x, const float* g, const float* dout, float* dx, float* dz,
+                      int n, int threads);
 // GradDrop over per-task gradients g [tasks, m] into out [m] (see elementwise.cc).
 void grad_drop(const float* g, float* out, int tasks, int64_t m, uint32_t seed, double leak, int threads);
 

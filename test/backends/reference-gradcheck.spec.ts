@@ -5,7 +5,7 @@
  * 1e-4 relative; the tolerance is |analytic − numeric| ≤ 2e-3 + 2e-2·|numeric|.
  */
 import assert from 'node:assert/strict';
-import { ACTIVATIONS, HeadLayout, LossLayout, type LossSegment, type Tensor } from '../../ts/backends/backend.js';
+import { ACTIVATIONS, HeadLayout, LossLayout, type LossSegment, MixtureLayout, type Tensor } from '../../ts/backends/backend.js';
 import { Rng } from '../../ts/core/random.js';
 import { assertGradClose, numericGradient } from './gradcheck.js';
 import { randomArray, referenceBackend as ref } from './harness.js';
@@ -96,6 +96,33 @@ describe('reference gradients by finite differences', () => {
       }
     });
   }
+
+  it('gated mixture: dx and dz (through the gate softmax)', () => {
+    const rng = new Rng(12);
+    const layout = new MixtureLayout([[0, 1, 2], [1, 3]], 4, 3, 64, 64);
+    const n = 4;
+    const x = ref.upload(randomArray(rng, 4 * 64), [4 * 64]);
+    const z = ref.upload(randomArray(rng, n * layout.gateWidth, -2, 2), [n, layout.gateWidth]);
+    const g = ref.alloc([n, layout.gateWidth]);
+    const out = ref.alloc([2 * 64]);
+    const r = randomArray(rng, 2 * 64);
+    for (let t = 0; t < 2; t++) r.fill(0, t * 64 + n * 3, (t + 1) * 64); // only the batch rows count
+    const f = (): number => {
+      ref.mixtureForward(x, z, g, out, layout);
+      return dot(data(out), r);
+    };
+    const numX = numericGradient(data(x), f);
+    const numZ = numericGradient(data(z), f);
+    f();
+    const dx = ref.alloc([4 * 64]);
+    const dz = ref.alloc([n, layout.gateWidth]);
+    ref.mixtureBackward(x, g, ref.upload(r, [2 * 64]), dx, dz, layout);
+    for (let e = 0; e < 4; e++) {
+      const rows = (a: ArrayLike<number>): number[] => Array.from(a).slice(e * 64, e * 64 + n * 3);
+      assertGradClose(Float32Array.from(rows(data(dx))), Float64Array.from(rows(numX)), `dx expert ${e}`);
+    }
+    assertGradClose(data(dz), numZ, 'dz');
+  });
 
   const kinds: [LossSegment['kind'], number][] = [
     ['softmax-ce', 4],

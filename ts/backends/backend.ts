@@ -155,6 +155,58 @@ export class HeadLayout {
   }
 }
 
+/**
+ * The gated mixture of experts (MMoE, CGC): E experts' outputs stacked in x [E·expertStride]
+ * (expert e's rows [N, width] at e·expertStride), per-task gate logits z [N, Σ_t k_t] (task t's
+ * block of k_t columns at gateOffsets[t], one per expert it may use, in the order of
+ * expertsOf[t]), and task representations stacked in out [T·outStride] (task t's rows at
+ * t·outStride):  g = softmax over each task's block of z;  out_t[i] = Σ_j g[i, j]·x_{e_j}[i].
+ */
+export class MixtureLayout {
+  readonly tasks: number;
+  readonly gateOffsets: readonly number[];
+  readonly gateWidth: number;
+  /** [T, E, width, expertStride, outStride, gateWidth, then per task: k_t, gateOffset_t,
+   * then every task's expert indices in order]. */
+  readonly packed: Int32Array;
+
+  constructor(
+    readonly expertsOf: readonly (readonly number[])[],
+    readonly experts: number,
+    readonly width: number,
+    readonly expertStride: number,
+    readonly outStride: number,
+  ) {
+    const ints = [experts, width, expertStride, outStride];
+    if (expertsOf.length === 0 || ints.some((v) => !Number.isInteger(v) || v < 1)) {
+      throw new RangeError('MixtureLayout needs at least one task and positive integer sizes');
+    }
+    if (expertStride % 64 !== 0 || outStride % 64 !== 0 || expertStride < width || outStride < width) {
+      throw new RangeError(`MixtureLayout strides must be multiples of 64 ≥ the width, got ${expertStride} and ${outStride}`);
+    }
+    this.tasks = expertsOf.length;
+    const offsets: number[] = [];
+    let z = 0;
+    for (const list of expertsOf) {
+      if (list.length === 0 || list.some((e) => !Number.isInteger(e) || e < 0 || e >= experts) || new Set(list).size !== list.length) {
+        throw new RangeError(`MixtureLayout: every task needs distinct experts in [0, ${experts}), got [${list.join(', ')}]`);
+      }
+      offsets.push(z);
+      z += list.length;
+    }
+    this.gateOffsets = offsets;
+    this.gateWidth = z;
+    const p = new Int32Array(6 + 2 * this.tasks + z);
+    p.set([this.tasks, experts, width, expertStride, outStride, z]);
+    expertsOf.forEach((list, t) => {
+      p[6 + 2 * t] = list.length;
+      p[7 + 2 * t] = offsets[t];
+      p.set(list, 6 + 2 * this.tasks + offsets[t]);
+    });
+    this.packed = p;
+  }
+}
+
 /** One task's part of the fused multi-loss. */
 export interface LossSegment {
   kind: LossKind;
@@ -294,6 +346,18 @@ export interface Backend {
    * m_t = 1 if (u < P and g_t > 0) or (u > P and g_t < 0), else 0. out [M] is written (=).
    */
   gradDrop(g: Tensor, out: Tensor, seed: number, leak: number): void;
+
+  /**
+   * Gated mixture forward (see MixtureLayout): g [N, gateWidth] = softmax of z per task block
+   * (written, for backward); out [T·outStride] receives each task's N rows (=).
+   */
+  mixtureForward(x: Tensor, z: Tensor, g: Tensor, out: Tensor, layout: MixtureLayout): void;
+  /**
+   * Gated mixture backward, from dOut [T·outStride] (task t's N rows): dx [E·expertStride]
+   * gets each expert's N rows Σ_t g·dOut_t (=, zero for unused experts), dz [N, gateWidth] the
+   * gradient of the gate logits through the softmax (=).
+   */
+  mixtureBackward(x: Tensor, g: Tensor, dOut: Tensor, dx: Tensor, dz: Tensor, layout: MixtureLayout): void;
 
   // ---- optimizers: one call over a whole parameter arena ------------------------------------
   /** PyTorch SGD semantics (dampening 0): g += wd·p; m = μ·m + g; p −= lr·(nesterov ? g + μ·m : m). */

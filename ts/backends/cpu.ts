@@ -12,6 +12,7 @@ import {
   type GemmOptions,
   HeadLayout,
   LossLayout,
+  type MixtureLayout,
   type SgdOptions,
   type Tensor,
 } from './backend.js';
@@ -24,6 +25,7 @@ import {
   checkGradDrop,
   checkGemm,
   checkHeads,
+  checkMixture,
   checkMultiLoss,
   checkAdamW,
   checkSameSize,
@@ -184,6 +186,19 @@ export class CpuBackend extends HostBackend implements Backend {
       const y = tg[i * layout.totalTgt + seg.tgtOffset];
       throw new LabelError(`multiLoss: task ${t} sample ${i} has class ${y}, expected an integer in [0, ${seg.outWidth})`);
     }
+  }
+
+  mixtureForward(x: Tensor, z: Tensor, g: Tensor, out: Tensor, layout: MixtureLayout): void {
+    const n = checkMixture(x, z, g, out, layout);
+    const [X, Z, G, O] = [this.d(x, 'mixture x'), this.d(z, 'mixture z'), this.d(g, 'mixture g'), this.d(out, 'mixture out')];
+    this.native.mixtureForward(layout.packed, X, Z, G, O, n, this.threads);
+  }
+
+  mixtureBackward(x: Tensor, g: Tensor, dOut: Tensor, dx: Tensor, dz: Tensor, layout: MixtureLayout): void {
+    const n = checkMixture(x, dz, g, dOut, layout);
+    checkSameSize('mixtureBackward x/dx', x, dx);
+    const [X, G, DO] = [this.d(x, 'mixture x'), this.d(g, 'mixture g'), this.d(dOut, 'mixture dOut')];
+    this.native.mixtureBackward(layout.packed, X, G, DO, this.d(dx, 'mixture dx'), this.d(dz, 'mixture dz'), n, this.threads);
   }
 
   gradDrop(g: Tensor, out: Tensor, seed: number, leak: number): void {

@@ -50,6 +50,17 @@ export interface CpuAddon {
   mul(a: Float32Array, b: Float32Array, out: Float32Array, threads: number): void;
   dropoutForward(x: Float32Array, y: Float32Array, mask: Float32Array, p: number, seed: number, threads: number): void;
   gradDrop(g: Float32Array, out: Float32Array, tasks: number, m: number, seed: number, leak: number, threads: number): void;
+  mixtureForward(layout: Int32Array, x: Float32Array, z: Float32Array, g: Float32Array, out: Float32Array, n: number, threads: number): void;
+  mixtureBackward(
+    layout: Int32Array,
+    x: Float32Array,
+    g: Float32Array,
+    dOut: Float32Array,
+    dx: Float32Array,
+    dz: Float32Array,
+    n: number,
+    threads: number,
+  ): void;
   headsForward(
     layout: Int32Array,
     x: Float32Array,

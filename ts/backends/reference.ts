@@ -13,6 +13,7 @@ import {
   HeadLayout,
   LOSS_KINDS,
   LossLayout,
+  type MixtureLayout,
   type SgdOptions,
   type Tensor,
 } from './backend.js';
@@ -24,6 +25,7 @@ import {
   checkGradDrop,
   checkGemm,
   checkHeads,
+  checkMixture,
   checkMultiLoss,
   checkAdamW,
   checkSameSize,
@@ -324,6 +326,62 @@ export class ReferenceBackend extends HostBackend implements Backend {
       }
       L[t] = total / denom;
     }
+  }
+
+  mixtureForward(x: Tensor, z: Tensor, g: Tensor, out: Tensor, layout: MixtureLayout): void {
+    const n = checkMixture(x, z, g, out, layout);
+    const X = this.d(x, 'mixture x');
+    const Z = this.d(z, 'mixture z');
+    const G = this.d(g, 'mixture g');
+    const O = this.d(out, 'mixture out');
+    const { width: D, expertStride: sx, outStride: so, gateWidth: zw } = layout;
+    layout.expertsOf.forEach((list, t) => {
+      const off = layout.gateOffsets[t];
+      for (let i = 0; i < n; i++) {
+        const row = i * zw + off;
+        let max = -Infinity;
+        for (let j = 0; j < list.length; j++) max = Math.max(max, Z[row + j]);
+        let sum = 0;
+        for (let j = 0; j < list.length; j++) sum += Math.exp(Z[row + j] - max);
+        for (let j = 0; j < list.length; j++) G[row + j] = Math.exp(Z[row + j] - max) / sum;
+        for (let d = 0; d < D; d++) {
+          let acc = 0;
+          for (let j = 0; j < list.length; j++) acc += G[row + j] * X[list[j] * sx + i * D + d];
+          O[t * so + i * D + d] = acc;
+        }
+      }
+    });
+  }
+
+  mixtureBackward(x: Tensor, g: Tensor, dOut: Tensor, dx: Tensor, dz: Tensor, layout: MixtureLayout): void {
+    const n = checkMixture(x, dz, g, dOut, layout);
+    checkSameSize('mixtureBackward x/dx', x, dx);
+    const X = this.d(x, 'mixture x');
+    const G = this.d(g, 'mixture g');
+    const DO = this.d(dOut, 'mixture dOut');
+    const DX = this.d(dx, 'mixture dx');
+    const DZ = this.d(dz, 'mixture dz');
+    const { width: D, expertStride: sx, outStride: so, gateWidth: zw } = layout;
+    for (let e = 0; e < layout.experts; e++) DX.fill(0, e * sx, e * sx + n * D);
+    layout.expertsOf.forEach((list, t) => {
+      const off = layout.gateOffsets[t];
+      for (let i = 0; i < n; i++) {
+        const row = i * zw + off;
+        const dg: number[] = [];
+        for (let j = 0; j < list.length; j++) {
+          let s = 0;
+          for (let d = 0; d < D; d++) {
+            const go = DO[t * so + i * D + d];
+            s += go * X[list[j] * sx + i * D + d];
+            DX[list[j] * sx + i * D + d] += G[row + j] * go;
+          }
+          dg.push(s);
+        }
+        let dot = 0;
+        for (let j = 0; j < list.length; j++) dot += G[row + j] * dg[j];
+        for (let j = 0; j < list.length; j++) DZ[row + j] = G[row + j] * (dg[j] - dot);
+      }
+    });
   }
 
   gradDrop(g: Tensor, out: Tensor, seed: number, leak: number): void {

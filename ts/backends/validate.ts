@@ -4,7 +4,7 @@
  * dimensions the kernel needs.
  */
 import { ShapeError, ValueError } from '../errors.js';
-import { ACTIVATIONS, type Activation, type AdamWOptions, type GemmOptions, type SgdOptions, HeadLayout, LossLayout, type Tensor } from './backend.js';
+import { ACTIVATIONS, type Activation, type AdamWOptions, type GemmOptions, MixtureLayout, type SgdOptions, HeadLayout, LossLayout, type Tensor } from './backend.js';
 
 function dims2(t: Tensor, what: string): [number, number] {
   if (t.shape.length !== 2) {
@@ -184,4 +184,22 @@ export function checkGradDrop(g: Tensor, out: Tensor, seed: number, leak: number
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new ValueError(`Expected a uint32 for gradDrop seed but received ${seed}`);
   if (!(leak >= 0 && leak <= 1)) throw new ValueError(`Expected a number in [0, 1] for gradDrop leak but received ${leak}`);
   return [T, M];
+}
+
+/** Batch size N of a mixture op (the rows of z), after checking every tensor against the layout. */
+export function checkMixture(x: Tensor, z: Tensor, g: Tensor, out: Tensor, layout: MixtureLayout): number {
+  if (!(layout instanceof MixtureLayout)) throw new ValueError('Expected a MixtureLayout for layout');
+  const [n, zw] = dims2(z, 'mixture z (or dz)');
+  if (zw !== layout.gateWidth) throw new ShapeError(`mixture: z has ${zw} columns, layout expects ${layout.gateWidth}`);
+  if (g.size !== z.size) throw new ShapeError(`mixture: g has ${g.size} elements, expected ${z.size} (as z)`);
+  if (x.size !== layout.experts * layout.expertStride) {
+    throw new ShapeError(`mixture: x has ${x.size} elements, layout expects ${layout.experts}×${layout.expertStride}`);
+  }
+  if (out.size !== layout.tasks * layout.outStride) {
+    throw new ShapeError(`mixture: out has ${out.size} elements, layout expects ${layout.tasks}×${layout.outStride}`);
+  }
+  if (n * layout.width > Math.min(layout.expertStride, layout.outStride)) {
+    throw new ShapeError(`mixture: ${n} rows of ${layout.width} do not fit the strides ${layout.expertStride} / ${layout.outStride}`);
+  }
+  return n;
 }

@@ -1,0 +1,96 @@
+// The gated mixture of experts (MixtureLayout in ts/backends/backend.ts), for MMoE and CGC.
+//   x   [E·sx]   expert e's rows [n, D] at e·sx          z, g, dz [n, Z]  task t's gate block of
+//   out [T·so]   task t's rows [n, D] at t·so                             k_t columns at zoff_t
+//   forward:  g = softmax(z) per task block (=);  out_t[i] = Σ_j g[i, zoff_t + j]·x_{e_j}[i]  (=)
+//   backward: dG[i, j] = dout_t[i]·x_{e_j}[i];  dz = g ⊙ (dG − Σ_j g·dG) per block           (=)
+//             dx_e[i] = Σ_{t, j: e_j = e} g[i, zoff_t + j]·dout_t[i]  (=, zero for unused experts)
+// Rows are independent, so threads split the batch; sums over D accumulate in double.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels.h"
+#include "threadpool.h"
+
+namespace hydranet {
+namespace {
+
+struct Mixture {
+  int tasks, experts, width;
+  int64_t sx, so;
+  int gate_width;
+  const int32_t* packed;
+  int count(int t) const { return packed[6 + 2 * t]; }
+  int offset(int t) const { return packed[7 + 2 * t]; }
+  // The j-th expert of task t.
+  int expert(int t, int j) const { return packed[6 + 2 * tasks + offset(t) + j]; }
+};
+
+Mixture read_mixture(const int32_t* p) {
+  return {p[0], p[1], p[2], p[3], p[4], p[5], p};
+}
+
+// Rows per thread below which splitting does not pay.
+constexpr int64_t kRowGrain = 8;
+
+}  // namespace
+
+void mixture_forward(const int32_t* layout, const float* x, const float* z, float* g, float* out, int n, int threads) {
+  const Mixture m = read_mixture(layout);
+  const int D = m.width;
+  parallel_range(n, threads, kRowGrain, [&](int64_t r0, int64_t r1) {
+    for (int64_t i = r0; i < r1; ++i) {
+      for (int t = 0; t < m.tasks; ++t) {
+        const int k = m.count(t);
+        const float* zr = z + i * m.gate_width + m.offset(t);
+        float* gr = g + i * m.gate_width + m.offset(t);
+        float max = zr[0];
+        for (int j = 1; j < k; ++j) max = std::max(max, zr[j]);
+        double sum = 0;
+        for (int j = 0; j < k; ++j) sum += std::exp(double(zr[j]) - max);
+        for (int j = 0; j < k; ++j) gr[j] = static_cast<float>(std::exp(double(zr[j]) - max) / sum);
+        float* o = out + t * m.so + i * D;
+        std::fill(o, o + D, 0.0f);
+        for (int j = 0; j < k; ++j) {
+          const float w = gr[j];
+          const float* xe = x + m.expert(t, j) * m.sx + i * D;
+          for (int d = 0; d < D; ++d) o[d] += w * xe[d];
+        }
+      }
+    }
+  });
+}
+
+void mixture_backward(const int32_t* layout, const float* x, const float* g, const float* dout, float* dx, float* dz,
+                      int n, int threads) {
+  const Mixture m = read_mixture(layout);
+  const int D = m.width;
+  for (int e = 0; e < m.experts; ++e) std::fill(dx + e * m.sx, dx + e * m.sx + int64_t(n) * D, 0.0f);
+  parallel_range(n, threads, kRowGrain, [&](int64_t r0, int64_t r1) {
+    std::vector<double> dg;
+    for (int64_t i = r0; i < r1; ++i) {
+      for (int t = 0; t < m.tasks; ++t) {
+        const int k = m.count(t);
+        const float* gr = g + i * m.gate_width + m.offset(t);
+        const float* go = dout + t * m.so + i * D;
+        dg.assign(k, 0.0);
+        for (int j = 0; j < k; ++j) {
+          const int64_t base = m.expert(t, j) * m.sx + i * D;
+          const float w = gr[j];
+          double s = 0;
+          for (int d = 0; d < D; ++d) {
+            s += double(go[d]) * x[base + d];
+            dx[base + d] += w * go[d];
+          }
+          dg[j] = s;
+        }
+        double dot = 0;
+        for (int j = 0; j < k; ++j) dot += gr[j] * dg[j];
+        float* dzr = dz + i * m.gate_width + m.offset(t);
+        for (int j = 0; j < k; ++j) dzr[j] = static_cast<float>(gr[j] * (dg[j] - dot));
+      }
+    }
+  });
+}
+
+}  // namespace hydranet
