@@ -39,7 +39,9 @@ Options:
   --head-hidden LIST    hidden widths of each task head (default none: linear heads)
   --sharing SPEC        hard (one shared trunk, default), soft[:penalty=X] (a tower per task,
                         L2 penalty λ = X (default 0.001) between corresponding parameters) or
-                        cross-stitch (a tower per task, mixed after every layer by learned units)
+                        cross-stitch (a tower per task, mixed after every layer by learned units),
+                        mmoe[:experts=N] (N experts, 4 by default, gated per task) or
+                        cgc[:shared=S,perTask=P] (S shared + P own experts per task; 2 and 1)
   --train-size N        use the first N of the 60,000 training pairs
   --test-size N         use the first N of the 10,000 test pairs
   --resume FILE         continue from a checkpoint.safetensors of the same configuration
@@ -64,11 +66,27 @@ native CPU backend. See README.md for the library API.
 `;
 
 function parseSharing(v: string | undefined): SharingConfig | undefined {
-  if (v === undefined || v === 'hard') return v === undefined ? undefined : { kind: 'hard' };
-  if (v === 'cross-stitch') return { kind: 'cross-stitch' };
-  const m = /^soft(?::penalty=([^,\s]+))?$/.exec(v);
-  if (!m) throw new UsageError(`--sharing expects hard, soft, soft:penalty=X or cross-stitch, got ${JSON.stringify(v)}`);
-  return { kind: 'soft', penalty: m[1] === undefined ? undefined : num('sharing penalty', m[1], 1e-3) };
+  if (v === undefined) return undefined;
+  const [kind, rest] = v.split(/:(.*)/s, 2);
+  const opts: Record<string, number> = {};
+  for (const part of rest ? rest.split(',') : []) {
+    const m = /^\s*(penalty|experts|shared|perTask)\s*=\s*(\S+)\s*$/.exec(part);
+    if (!m) throw new UsageError(`--sharing: unknown option ${JSON.stringify(part)} (penalty, experts, shared, perTask)`);
+    opts[m[1]] = num(`sharing ${m[1]}`, m[2], 0);
+  }
+  switch (kind) {
+    case 'hard':
+    case 'cross-stitch':
+      return { kind };
+    case 'soft':
+      return { kind, penalty: opts.penalty };
+    case 'mmoe':
+      return { kind, experts: opts.experts };
+    case 'cgc':
+      return { kind, shared: opts.shared, perTask: opts.perTask };
+    default:
+      throw new UsageError(`--sharing expects hard, soft[:penalty=X], cross-stitch, mmoe[:experts=N] or cgc[:shared=S,perTask=P], got ${JSON.stringify(v)}`);
+  }
 }
 
 function parseWeights(v: string | undefined): Record<string, number> | undefined {

@@ -124,7 +124,7 @@ describe('soft parameter sharing', function () {
       (e: Error) => e instanceof ConfigError && /loss-based/.test(e.message),
     );
     new Trainer(model, { optimizer: { kind: 'sgd', lr: 0.1 }, batchSize: 8, epochs: 1, weighting: 'uncertainty' });
-    assert.throws(() => new MultiTaskModel(fast, { ...soft(0.1), sharing: { kind: 'mixed' } as never }), /hard, soft or cross-stitch/);
+    assert.throws(() => new MultiTaskModel(fast, { ...soft(0.1), sharing: { kind: 'mixed' } as never }), /hard, soft, cross-stitch, mmoe or cgc/);
     assert.throws(() => new MultiTaskModel(fast, { ...soft(0.1), sharing: { kind: 'cross-stitch', after: [5] } }), /after tower layers 0..1/);
     assert.throws(() => new MultiTaskModel(fast, { ...soft(-1) }), /sharing.penalty/);
   });
@@ -187,4 +187,68 @@ describe('cross-stitch networks', function () {
     const v = history.at(-1)!.validation!;
     assert.ok(v.left.accuracy! > 0.4 && v.right.accuracy! > 0.4, `${v.left.accuracy} / ${v.right.accuracy}`);
   });
+});
+
+describe('mixtures of experts (MMoE, CGC)', function () {
+  this.timeout(300_000);
+  const experts = (sharing: ModelConfig['sharing']): ModelConfig => ({ ...soft(0), sharing });
+
+  for (const [label, sharing] of [
+    ['MMoE with 3 experts', { kind: 'mmoe', experts: 3 }],
+    ['CGC with 2 shared + 1 per task', { kind: 'cgc', shared: 2, perTask: 1 }],
+  ] as const) {
+    it(`${label}: gradients (experts, gates, heads) match finite differences after a larger batch (reference)`, () => {
+      const be = new ReferenceBackend();
+      const model = new MultiTaskModel(be, experts(sharing));
+      assert.match(model.summary(), /softmax gate per task/);
+      loadBatch(model, 8);
+      model.forwardBackward(8, { training: true, seed: 1 });
+      const n = 5;
+      const rng = new Rng(9);
+      const targets = new Float32Array(n * 4);
+      for (let i = 0; i < n; i++) targets.set([rng.int(3), rng.normal(), rng.normal(), rng.int(2)], i * 4);
+      model.loadBatch(n, rng.uniformArray(n * 6, -1, 1), targets);
+      const weights = model.tasks.map((t) => t.weight);
+      const objective = (): number => {
+        model.computeLoss(n, model.forward(n));
+        return data(model.losses).reduce((s, l, t) => s + weights[t] * l, 0);
+      };
+      model.forwardBackward(n, { training: true, seed: 1 });
+      const analytic = Float32Array.from(data(model.params.grads));
+      for (const p of model.params.parameters) {
+        const values = data(model.params.values).subarray(p.offset, p.offset + p.size);
+        assertGradClose(analytic.subarray(p.offset, p.offset + p.size), numericGradient(values, objective), p.name);
+      }
+    });
+  }
+
+  it('names the gates per task, and matches the reference on cpu', async function () {
+    const model = new MultiTaskModel(new ReferenceBackend(), experts({ kind: 'cgc', shared: 1, perTask: 2 }));
+    const names = model.params.parameters.flatMap((p) => p.parts.map((q) => `${q.name} [${q.shape}]`));
+    for (const expected of ['gates.a.weight [3,6]', 'gates.c.bias [3]', 'experts.shared.0.0.weight [5,6]', 'experts.b.1.1.bias [4]']) {
+      assert.ok(names.includes(expected), `${expected} in ${names.join(', ')}`);
+    }
+    if (!cpu) this.skip();
+    const results = [];
+    for (const be of [new ReferenceBackend(), cpu!]) {
+      const m = new MultiTaskModel(be, experts({ kind: 'mmoe', experts: 3 }));
+      loadBatch(m, 7);
+      m.forwardBackward(7, { training: true, seed: 1 });
+      results.push(await be.read(m.params.grads));
+    }
+    assertClose(results[1], results[0], { atol: 1e-5, rtol: 1e-4 }, 'gradients');
+  });
+
+  for (const sharing of [{ kind: 'mmoe' }, { kind: 'cgc' }] as const) {
+    it(`${sharing.kind}: trains MultiMNIST above chance`, async () => {
+      const train = makeMultiMnist({ split: 'train', seed: 1, count: 2000 });
+      const test = makeMultiMnist({ split: 'test', seed: 2, count: 400 });
+      const model = new MultiTaskModel(fast, multiMnistMlp([32], 64, 3, { sharing }));
+      const history = await new Trainer(model, { optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9 }, batchSize: 64, epochs: 2, log: null }).fit(train, {
+        validation: test,
+      });
+      const v = history.at(-1)!.validation!;
+      assert.ok(v.left.accuracy! > 0.4 && v.right.accuracy! > 0.4, `${v.left.accuracy} / ${v.right.accuracy}`);
+    });
+  }
 });

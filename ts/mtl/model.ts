@@ -6,7 +6,9 @@
  *   fused heads, and an L2 penalty λ·Σ_{i<j}‖θ_i − θ_j‖² pulling corresponding tower
  *   parameters together (its gradient one GEMM over the towers' parameter rows).
  * - cross-stitch: one tower per task, mixed after chosen layers by learned T×T units.
- * (towers.ts holds the towers.)
+ * - mmoe / cgc: experts mixed per task by softmax gates on the input (all experts for MMoE;
+ *   shared plus the task's own for CGC).
+ * (towers.ts holds the towers, experts.ts the experts.)
  *
  * Every buffer a training step touches is allocated here, once, for `maxBatch` samples:
  * a steady-state step allocates nothing.
@@ -23,6 +25,7 @@ import { ParameterStore } from '../nn/parameters.js';
 import { Sequential } from '../nn/sequential.js';
 import type { Activation } from '../backends/backend.js';
 import { type Task, type TaskSpec, resolveTask } from './task.js';
+import { ExpertBody } from './experts.js';
 import { TowerBody } from './towers.js';
 
 /** Declarative layer specs, so a model's architecture is plain JSON (run folders, checkpoints). */
@@ -41,12 +44,15 @@ export type SharingConfig =
       after?: number[];
       /** Initial self weight of each unit (default 0.9; the rest spread over the other tasks). */
       self?: number;
-    };
+    }
+  | { kind: 'mmoe'; /** Experts, all shared (default 4). */ experts?: number }
+  | { kind: 'cgc'; /** Shared experts (default 2). */ shared?: number; /** Experts of each task alone (default 1). */ perTask?: number };
 
 type ResolvedSharing =
   | { kind: 'hard' }
   | { kind: 'soft'; penalty: number }
-  | { kind: 'cross-stitch'; after: number[] | null; self: number };
+  | { kind: 'cross-stitch'; after: number[] | null; self: number }
+  | { kind: 'mmoe' | 'cgc'; shared: number; perTask: number };
 
 export interface ModelConfig {
   /** Per-sample input shape (or its size); MLP trunks see it flattened. */
@@ -87,6 +93,8 @@ export class MultiTaskModel {
   readonly trunk: Sequential | null;
   /** One tower per task (soft sharing, cross-stitch), else null. */
   readonly towers: TowerBody | null;
+  /** Gated experts (mmoe, cgc), else null. */
+  readonly experts: ExpertBody | null;
   readonly heads: Heads;
   readonly lossLayout: LossLayout;
   /** Width of the concatenated logits [N, Σ outputs]. */
@@ -126,14 +134,19 @@ export class MultiTaskModel {
 
     this.sharing = resolveSharing(config.sharing);
     const layers = (): Sequential => new Sequential(config.trunk.map(buildLayer));
+    this.trunk = null;
+    this.towers = null;
+    this.experts = null;
     if (this.sharing.kind === 'hard') {
       this.trunk = layers();
-      this.towers = null;
       const trunkOut = this.trunk.build({ params: this.params, prefix: 'trunk' }, [this.featureSize]);
       if (trunkOut.length !== 1) throw new ConfigError(`The trunk must end in a flat feature vector, got shape [${trunkOut.join(', ')}]`);
       this.trunkWidth = trunkOut[0];
+    } else if (this.sharing.kind === 'mmoe' || this.sharing.kind === 'cgc') {
+      const { shared, perTask } = this.sharing;
+      this.experts = new ExpertBody(this.tasks, layers, this.params, this.featureSize, this.maxBatch, { shared, perTask });
+      this.trunkWidth = this.experts.width;
     } else {
-      this.trunk = null;
       const s = this.sharing;
       this.towers = new TowerBody(this.tasks, layers, this.params, [this.featureSize], {
         penalty: s.kind === 'soft' ? s.penalty : 0,
@@ -142,7 +155,7 @@ export class MultiTaskModel {
       });
       this.trunkWidth = this.towers.width;
     }
-    const stride = this.towers ? TowerBody.strideFor(this.maxBatch, this.trunkWidth) : 0;
+    const stride = this.experts ? this.experts.stackStride : this.towers ? TowerBody.strideFor(this.maxBatch, this.trunkWidth) : 0;
     this.heads = new Heads(
       this.tasks.map((t) => t.name),
       this.tasks.map((t) => t.outputs),
@@ -165,6 +178,7 @@ export class MultiTaskModel {
     this.params.allocate(backend, new Rng(config.seed ?? 0));
     this.trunk?.allocate(backend, this.maxBatch);
     this.towers?.allocate(backend, this.maxBatch, this.params);
+    this.experts?.allocate(backend, this.maxBatch);
     this.heads.allocate(backend, this.maxBatch);
     this.inputs = new BatchBuffer(backend, this.maxBatch, [this.featureSize]);
     this.targets = new BatchBuffer(backend, this.maxBatch, [this.lossLayout.totalTgt]);
@@ -178,7 +192,7 @@ export class MultiTaskModel {
   summary(): string {
     return [
       `input ${this.featureSize}`,
-      this.trunk ? `trunk: ${this.trunk.describe()}` : `${this.sharing.kind} sharing, ${this.towers!.describe()}`,
+      this.trunk ? `trunk: ${this.trunk.describe()}` : `${this.sharing.kind} sharing, ${(this.towers ?? this.experts)!.describe()}`,
       `${this.heads.describe()}: ${this.tasks.map((t) => `${t.name}${t.auxiliary ? ' (aux)' : ''} ${t.kind} ${t.outputs}`).join(', ')}`,
       `${this.params.count.toLocaleString('en-US')} parameters`,
     ].join('\n');
@@ -231,7 +245,7 @@ export class MultiTaskModel {
   forward(n: number, step: StepContext = { training: false, seed: 0 }): Tensor {
     this.checkBatch(n);
     const x = this.inputs.rows(n);
-    const h = this.trunk ? this.trunk.forward(x, n, step) : this.towers!.forward(x, n, step);
+    const h = (this.trunk ?? this.towers ?? this.experts)!.forward(x, n, step);
     return this.heads.forward(h, n, step);
   }
 
@@ -268,7 +282,7 @@ export class MultiTaskModel {
   backward(dlogits: Tensor, n: number): void {
     const dh = this.heads.backward(dlogits, n);
     if (this.trunk) this.trunk.backward(dh, n, false);
-    else this.towers!.backward(dh, n);
+    else (this.towers ?? this.experts)!.backward(dh, n);
   }
 
   /** Soft sharing's L2 penalty between the towers at the current parameters (else 0). */
@@ -310,5 +324,9 @@ function resolveSharing(config: SharingConfig | undefined): ResolvedSharing {
     if (after !== null && !Array.isArray(after)) throw new ConfigError(`Expected an array of layer indices for sharing.after but received ${describe(after)}`);
     return { kind: 'cross-stitch', after: after as number[] | null, self: expectNumber('sharing.self', c.self ?? 0.9, 0, 1) };
   }
-  throw new ConfigError(`Expected sharing kind hard, soft or cross-stitch but received ${describe(kind)}`);
+  if (kind === 'mmoe') return { kind, shared: expectInt('sharing.experts', c.experts ?? 4), perTask: 0 };
+  if (kind === 'cgc') {
+    return { kind, shared: expectInt('sharing.shared', c.shared ?? 2, 0), perTask: expectInt('sharing.perTask', c.perTask ?? 1, 0) };
+  }
+  throw new ConfigError(`Expected sharing kind hard, soft, cross-stitch, mmoe or cgc but received ${describe(kind)}`);
 }

@@ -1,0 +1,140 @@
+/**
+ * Mixtures of experts (MMoE, Ma et al. 2018; CGC, the single-level PLE of Tang et al. 2020).
+ * Experts are built from the trunk spec; their outputs are stacked (expert e's rows at
+ * e·stride). Each task has a softmax gate over the experts it may use (MMoE: all of them; CGC:
+ * the shared experts and its own), computed from the input; all gates are ONE GEMM
+ * z = x·W_gᵀ + b_g over their concatenated weights, and the gated sums are one fused
+ * `mixtureForward`. The task representations come out stacked, as the heads read them.
+ */
+import { type Backend, MixtureLayout, type Tensor } from '../backends/backend.js';
+import { ConfigError } from '../errors.js';
+import { BatchBuffer, type StepContext } from '../nn/layer.js';
+import type { Parameter, ParameterStore } from '../nn/parameters.js';
+import type { Sequential } from '../nn/sequential.js';
+import type { Task } from './task.js';
+import { TowerBody } from './towers.js';
+
+export interface ExpertOptions {
+  /** Experts every task may use. */
+  shared: number;
+  /** Experts of each task alone (CGC); 0 for MMoE. */
+  perTask: number;
+}
+
+export class ExpertBody {
+  readonly experts: Sequential[];
+  readonly width: number;
+  readonly layout: MixtureLayout;
+  private readonly T: number;
+  private readonly E: number;
+  private readonly gateWeight: Parameter;
+  private readonly gateBias: Parameter;
+  private backend!: Backend;
+  private stacked!: Tensor;
+  private dStacked!: Tensor;
+  private out!: Tensor;
+  private z!: BatchBuffer;
+  private g!: BatchBuffer;
+  private dz!: BatchBuffer;
+  private input: Tensor | null = null;
+  private readonly views = new Map<Tensor, Map<number, Tensor[]>>();
+
+  constructor(
+    tasks: readonly Task[],
+    makeLayers: () => Sequential,
+    params: ParameterStore,
+    featureSize: number,
+    maxBatch: number,
+    readonly options: ExpertOptions,
+  ) {
+    const { shared, perTask } = options;
+    if (!Number.isInteger(shared) || !Number.isInteger(perTask) || shared < 0 || perTask < 0 || shared + perTask < 1) {
+      throw new ConfigError(`Expected whole numbers of experts with at least one per task, got shared ${shared}, per task ${perTask}`);
+    }
+    this.T = tasks.length;
+    this.E = shared + perTask * this.T;
+    const names = [
+      ...Array.from({ length: shared }, (_, i) => `experts.shared.${i}`),
+      ...tasks.flatMap((t) => Array.from({ length: perTask }, (_, i) => `experts.${t.name}.${i}`)),
+    ];
+    this.experts = names.map(() => makeLayers());
+    const shapes = this.experts.map((e, i) => e.build({ params, prefix: names[i] }, [featureSize]));
+    if (shapes[0].length !== 1) throw new ConfigError(`The experts must end in a flat feature vector, got shape [${shapes[0].join(', ')}]`);
+    this.width = shapes[0][0];
+    const expertsOf = tasks.map((_, t) => [
+      ...Array.from({ length: shared }, (_, i) => i),
+      ...Array.from({ length: perTask }, (_, i) => shared + t * perTask + i),
+    ]);
+    const stride = TowerBody.strideFor(maxBatch, this.width);
+    this.layout = new MixtureLayout(expertsOf, this.E, this.width, stride, stride);
+    const zw = this.layout.gateWidth;
+    this.gateWeight = params.add(
+      'gates.weight',
+      [zw, featureSize],
+      { kind: 'lecun', fanIn: featureSize },
+      tasks.map((t, i) => ({ name: `gates.${t.name}.weight`, offset: this.layout.gateOffsets[i] * featureSize, shape: [expertsOf[i].length, featureSize] })),
+    );
+    this.gateBias = params.add(
+      'gates.bias',
+      [zw],
+      { kind: 'zeros' },
+      tasks.map((t, i) => ({ name: `gates.${t.name}.bias`, offset: this.layout.gateOffsets[i], shape: [expertsOf[i].length] })),
+    );
+  }
+
+  /** Elements between consecutive tasks' (and experts') blocks of the stacked buffers. */
+  get stackStride(): number {
+    return this.layout.outStride;
+  }
+
+  allocate(backend: Backend, maxBatch: number): void {
+    this.backend = backend;
+    for (const e of this.experts) e.allocate(backend, maxBatch);
+    this.stacked = backend.alloc([this.E * this.layout.expertStride]);
+    this.dStacked = backend.alloc([this.E * this.layout.expertStride]);
+    this.out = backend.alloc([this.T * this.layout.outStride]);
+    this.z = new BatchBuffer(backend, maxBatch, [this.layout.gateWidth]);
+    this.g = new BatchBuffer(backend, maxBatch, [this.layout.gateWidth]);
+    this.dz = new BatchBuffer(backend, maxBatch, [this.layout.gateWidth]);
+  }
+
+  private blocks(base: Tensor, n: number): Tensor[] {
+    let byN = this.views.get(base);
+    if (!byN) this.views.set(base, (byN = new Map()));
+    let v = byN.get(n);
+    if (!v) {
+      v = this.experts.map((_, e) => this.backend.view(base, e * this.layout.expertStride, [n, this.width]));
+      byN.set(n, v);
+    }
+    return v;
+  }
+
+  /** The task representations, stacked [T·stride], for the input x [n, F]. */
+  forward(x: Tensor, n: number, step: StepContext): Tensor {
+    const be = this.backend;
+    this.input = x;
+    const s = this.blocks(this.stacked, n);
+    this.experts.forEach((e, i) => be.copy(e.forward(x, n, step), s[i]));
+    const z = this.z.rows(n);
+    be.gemm(x, this.gateWeight.value, z, { transB: true, bias: this.gateBias.value });
+    be.mixtureForward(this.stacked, z, this.g.rows(n), this.out, this.layout);
+    return this.out;
+  }
+
+  /** Backward from the stacked dL/d(task representations). */
+  backward(dOut: Tensor, n: number): void {
+    const be = this.backend;
+    const dz = this.dz.rows(n);
+    be.mixtureBackward(this.stacked, this.g.rows(n), dOut, this.dStacked, dz, this.layout);
+    be.gemm(dz, this.input!, this.gateWeight.grad, { transA: true, beta: 1 });
+    be.biasGrad(dz, this.gateBias.grad);
+    const ds = this.blocks(this.dStacked, n);
+    this.experts.forEach((e, i) => e.backward(ds[i], n, false));
+  }
+
+  describe(): string {
+    const { shared, perTask } = this.options;
+    const kinds = perTask > 0 ? `${shared} shared + ${perTask} per task` : `${shared} shared`;
+    return `${this.E} experts (${kinds}), a softmax gate per task: ${this.experts[0].describe()}`;
+  }
+}
