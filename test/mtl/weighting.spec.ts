@@ -13,7 +13,7 @@ import { ConfigError } from '../../ts/errors.js';
 import { type ModelConfig, MultiTaskModel } from '../../ts/mtl/model.js';
 import { resolveTask } from '../../ts/mtl/task.js';
 import { DwaWeighting, GlsWeighting, RlwWeighting, UncertaintyWeighting } from '../../ts/mtl/weighting/loss-based.js';
-import { GradientWeighting } from '../../ts/mtl/weighting/gradient-based.js';
+import { DbMtlWeighting, GradientWeighting } from '../../ts/mtl/weighting/gradient-based.js';
 import { WEIGHTINGS, WeightedStep, type WeightingContext, createWeighting, parseWeightingSpec } from '../../ts/mtl/weighting/index.js';
 import { Trainer } from '../../ts/train/trainer.js';
 import { assertClose, backendsUnderTest } from '../backends/harness.js';
@@ -109,6 +109,25 @@ describe('loss-based weighting', () => {
     assert.throws(() => createWeighting('cagrad:space=everywhere', ctx), /space=representation or space=parameters/);
     assert.throws(() => createWeighting('mgda:normalisation=l3', ctx), /normalisation/);
     assert.throws(() => createWeighting('dwa:temperature=abc', ctx), ConfigError);
+  });
+});
+
+describe('DB-MTL', () => {
+  it('averages gradients as ĝ ← c·ĝ + (1 − c)·g with c = β/step^σ and scales every task to the largest norm', async () => {
+    const be = new ReferenceBackend();
+    const db = createWeighting('db-mtl:beta=0.8,sigma=0.5', context(['classification', 'classification'])) as DbMtlWeighting;
+    const g1 = Float32Array.from({ length: 128 }, (_, i) => (i % 7) - 3);
+    const g2 = Float32Array.from({ length: 128 }, (_, i) => (i % 5) - 2);
+    const a1 = await be.read(db.transformGradients(be, be.upload(g1, [2, 64])));
+    const c1 = 0.8;
+    a1.forEach((v, i) => assert.ok(Math.abs(v - (1 - c1) * g1[i]) < 1e-6, `step 1 [${i}]`));
+    const a2 = await be.read(db.transformGradients(be, be.upload(g2, [2, 64])));
+    const c2 = 0.8 / Math.sqrt(2);
+    a2.forEach((v, i) => assert.ok(Math.abs(v - (c2 * a1[i] + (1 - c2) * g2[i])) < 1e-5, `step 2 [${i}]`));
+    assert.deepEqual(Array.from(db.combine(Float64Array.from([4, 0, 0, 1]))).map((x) => +x.toFixed(6)), [1, 2]);
+    db.fromCurrentLosses(Float32Array.from([0.5, 0]));
+    assert.ok(Math.abs(db.lossWeights[0] - 2) < 1e-6 && db.lossWeights[1] === 0, 'log-loss weights 1/L (0 without labels)');
+    assert.throws(() => createWeighting('db-mtl:space=representation', context(['classification', 'classification'])), /parameters only/);
   });
 });
 
@@ -220,7 +239,7 @@ describe('per-task gradients (the gradient-method mechanism)', () => {
   it('a task without labels in the batch leaves its head unchanged, under every kind of strategy', async () => {
     const n = 8;
     const mask = new Float32Array(n * 3).map((_, i) => (i % 3 === 1 ? 0 : 1)); // task b unlabelled
-    for (const name of ['fixed', 'uncertainty', 'gls', 'famo', 'gradnorm', 'mgda', 'pcgrad:space=representation', 'cagrad', 'imtl', 'nash-mtl', 'aligned-mtl', 'upgrad', 'gradvac', 'graddrop']) {
+    for (const name of ['fixed', 'uncertainty', 'gls', 'famo', 'gradnorm', 'mgda', 'pcgrad:space=representation', 'cagrad', 'imtl', 'nash-mtl', 'aligned-mtl', 'upgrad', 'gradvac', 'graddrop', 'db-mtl']) {
       const model = new MultiTaskModel(fast, tiny(8));
       const trainer = new Trainer(model, { optimizer: { kind: 'sgd', lr: 0.1, momentum: 0.9 }, batchSize: 8, epochs: 1, weighting: name, log: null });
       const before = await fast.read(model.params.values);

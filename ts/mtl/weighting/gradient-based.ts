@@ -153,6 +153,70 @@ export class GradDropWeighting extends WeightingStrategy {
   }
 }
 
+/**
+ * DB-MTL, dual-balancing MTL (Lin et al. 2023), as LibMTL implements it: losses are
+ * log-transformed (the per-task gradients are those of log L_t, i.e. ∇L_t / L_t: the fused
+ * loss applies weights 1/L_t); each task's shared-parameter gradient is averaged over steps,
+ * ĝ_t ← c·ĝ_t + (1 − c)·g_t with c = β / step^σ (β 0.9, σ 0.5), in a [T, P] buffer on the
+ * backend (one GEMM); the update is Σ_t α_t·ĝ_t with α_t = max_s ‖ĝ_s‖ / ‖ĝ_t‖ (every task's
+ * averaged gradient scaled up to the largest norm). Parameter space only.
+ */
+export class DbMtlWeighting extends WeightingStrategy {
+  readonly name = 'db-mtl';
+  readonly mode = 'parameters';
+  override readonly needsCurrentLosses = true;
+  readonly beta: number;
+  readonly sigma: number;
+  private average: Tensor | null = null;
+  private mix: Tensor | null = null;
+  private readonly mixHost: Float32Array;
+  private steps = 0;
+
+  constructor(ctx: WeightingContext, opts: Options = {}) {
+    super(ctx);
+    if (opts.space !== undefined && opts.space !== 'parameters') {
+      throw new ConfigError('db-mtl averages shared-parameter gradients across steps: space=parameters only');
+    }
+    this.beta = number(opts, 'beta', 0.9, 0, 1);
+    this.sigma = number(opts, 'sigma', 0.5, 0);
+    const T = ctx.tasks.length;
+    this.mixHost = new Float32Array(T * T);
+  }
+
+  override fromCurrentLosses(losses: Float32Array): void {
+    losses.forEach((l, t) => (this.lossWeights[t] = l > 0 ? 1 / (l + 1e-8) : 0));
+  }
+
+  override readonly transformGradients = (be: Backend, g: Tensor): Tensor => {
+    const T = this.ctx.tasks.length;
+    this.average ??= be.alloc([...g.shape]);
+    this.mix ??= be.alloc([T, T]);
+    this.steps++;
+    const c = this.beta / Math.pow(this.steps, this.sigma);
+    for (let t = 0; t < T; t++) this.mixHost[t * T + t] = 1 - c;
+    be.write(this.mix, this.mixHost);
+    be.gemm(this.mix, g, this.average, { beta: c }); // ĝ ← c·ĝ + (1 − c)·g
+    return this.average;
+  };
+
+  override combine(gram: Float64Array): Float64Array {
+    const T = this.ctx.tasks.length;
+    const norms = Float64Array.from({ length: T }, (_, t) => Math.sqrt(Math.max(0, gram[t * T + t])));
+    const max = Math.max(...norms);
+    return norms.map((u) => (u > 0 ? max / (u + 1e-8) : 0));
+  }
+
+  override getState(): Record<string, unknown> {
+    // The gradient average lives on the backend and restarts on resume (it decays fast).
+    return { ...super.getState(), steps: this.steps };
+  }
+
+  override setState(state: Record<string, unknown>): void {
+    super.setState(state);
+    if (typeof state.steps === 'number') this.steps = state.steps;
+  }
+}
+
 export const GRADIENT_STRATEGIES: Record<
   string,
   { description: string; create(ctx: WeightingContext, opts: Options): WeightingStrategy }
@@ -195,6 +259,10 @@ export const GRADIENT_STRATEGIES: Record<
   gradnorm: {
     description: 'gradient normalisation with learned weights (Chen et al. 2018); options alpha (1.5), lr, space',
     create: (ctx, o) => new GradNormWeighting(ctx, o),
+  },
+  'db-mtl': {
+    description: 'dual-balancing: log-losses, averaged gradients scaled to the largest norm (Lin et al. 2023); options beta (0.9), sigma (0.5)',
+    create: (ctx, o) => new DbMtlWeighting(ctx, o),
   },
   graddrop: {
     description: 'random sign-consistent gradient dropout at the representation (Chen et al. 2020); option leak (0)',

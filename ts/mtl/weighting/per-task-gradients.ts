@@ -159,7 +159,12 @@ export class PerTaskGradients {
    * Backward from dL/dlogits (unweighted per task) combining the tasks' gradients on the
    * shared (trunk) parameters: one trunk backward per task. Returns the coefficients used.
    */
-  async backwardParameters(dlogits: Tensor, n: number, combine: CombineFn): Promise<Float64Array> {
+  async backwardParameters(
+    dlogits: Tensor,
+    n: number,
+    combine: CombineFn,
+    transform?: (be: Backend, g: Tensor) => Tensor,
+  ): Promise<Float64Array> {
     const m = this.model;
     const be = this.backend;
     const p = this.parameterBuffers();
@@ -171,9 +176,10 @@ export class PerTaskGradients {
       this.trunk.backward(v.combined, n, false);
       be.copy(p.shared, p.rows[t]);
     }
-    const alpha = combine(await this.gramOf(p.all));
+    const g = transform ? transform(be, p.all) : p.all;
+    const alpha = combine(await this.gramOf(g));
     this.uploadAlpha(alpha);
-    be.gemm(this.alpha, p.all, p.shared);
+    be.gemm(this.alpha, g, p.shared);
     return alpha;
   }
 }

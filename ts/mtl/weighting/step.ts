@@ -73,9 +73,15 @@ export class WeightedStep {
       }
       model.backward(dl, n);
     } else {
-      const dl = model.computeLoss(n, logits);
+      let dl = model.computeLoss(n, logits);
       await be.read(model.losses, this.losses);
       onLosses();
+      if (strategy.needsCurrentLosses) {
+        // The per-task gradients are those of re-weighted losses (DB-MTL: log L_t).
+        strategy.fromCurrentLosses(this.losses);
+        this.setWeights(strategy.lossWeights);
+        dl = model.computeLoss(n, logits);
+      }
       const combine = (gram: Float64Array): Float64Array => strategy.combine(gram, this.losses).map((a, t) => a * this.active[t]);
       if (strategy.combineOnDevice) {
         // Stopped tasks already have zero gradients (their loss weight is 0).
@@ -86,7 +92,7 @@ export class WeightedStep {
         const alpha =
           strategy.mode === 'representation'
             ? await this.gradients!.backwardRepresentation(dl, n, combine)
-            : await this.gradients!.backwardParameters(dl, n, combine);
+            : await this.gradients!.backwardParameters(dl, n, combine, strategy.transformGradients);
         strategy.current.set(alpha);
         this.effective.set(alpha);
       }

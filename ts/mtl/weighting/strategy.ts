@@ -29,15 +29,20 @@ export abstract class WeightingStrategy {
   abstract readonly name: string;
   /** 'loss' for loss-based strategies, else the space where task gradients are combined. */
   abstract readonly mode: 'loss' | GradientSpace;
-  /** Loss-based strategies that need this step's losses before its backward (GLS). */
+  /** Strategies that need this step's losses before its backward to set the loss weights
+   * (GLS, FAMO; DB-MTL's log-losses in a gradient mode). */
   readonly needsCurrentLosses: boolean = false;
   /** Strategies whose afterStep learns from every step's losses (uncertainty, DWA). */
   readonly learnsFromLosses: boolean = false;
   /** The weights (loss mode) or coefficients (gradient modes) of the last step, for logs. */
   readonly current: Float64Array;
+  /** Gradient modes with needsCurrentLosses: the loss weights under which the per-task
+   * gradients are taken this step (set by fromCurrentLosses; 1 otherwise). */
+  readonly lossWeights: Float64Array;
 
   constructor(protected readonly ctx: WeightingContext) {
     this.current = Float64Array.from(ctx.baseWeights);
+    this.lossWeights = new Float64Array(ctx.baseWeights.length).fill(1);
   }
 
   /** Loss weights for the coming step (loss mode); written into `current`. */
@@ -57,6 +62,12 @@ export abstract class WeightingStrategy {
    * every step.
    */
   readonly combineOnDevice?: (be: Backend, g: Tensor, out: Tensor, seed: number) => void;
+
+  /**
+   * Parameter space only: replaces the per-task gradients G [T, P] by the tensor the Gram
+   * matrix and the combination use (DB-MTL's moving average); called once per step.
+   */
+  readonly transformGradients?: (be: Backend, g: Tensor) => Tensor;
 
   /** After the step, with its losses (uncertainty learns from them; DWA averages them). */
   afterStep(_losses: Float32Array): void {}
