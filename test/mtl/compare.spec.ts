@@ -76,7 +76,7 @@ describe('selectEpoch', () => {
     resolveTask({ name: 'r', kind: 'regression' }, 1),
   ];
   const rec = (epoch: number, acc: number, mse: number): EpochRecord => ({
-    epoch, step: epoch, seconds: 1, stepsPerSecond: 1, train: {}, weights: {},
+    epoch, step: epoch, seconds: 1, stepsPerSecond: 1, train: {}, weights: {}, weighting: { name: 'equal' },
     validation: { c: { accuracy: acc, count: 1 }, r: { mse, mae: 0, count: 1 } },
   });
 

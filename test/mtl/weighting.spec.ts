@@ -278,6 +278,7 @@ describe('every weighting strategy trains MultiMNIST', function () {
       const v = history.at(-1)!.validation!;
       assert.ok(v.left.accuracy! > 0.4 && v.right.accuracy! > 0.4, `${name}: ${v.left.accuracy} / ${v.right.accuracy}`);
       for (const w of Object.values(history.at(-1)!.weights)) assert.ok(Number.isFinite(w), `${name}: weights finite`);
+      assert.equal(history.at(-1)!.weighting.name, name, 'the strategy state is recorded per epoch');
     });
   }
 });

@@ -58,6 +58,9 @@ export interface EpochRecord {
   /** The weighting strategy's mean task weights (loss-based) or gradient coefficients α
    * (gradient-based) over the epoch, by task name. */
   weights: Record<string, number>;
+  /** The weighting strategy's learned or accumulated state at the end of the epoch (learned
+   * log-variances, GradNorm weights, FAMO logits, DWA history, ...). */
+  weighting: Record<string, unknown>;
   /** Soft sharing: the L2 penalty between the towers at the end of the epoch. */
   penalty?: number;
   /** Auxiliary tasks stopped at the end of this epoch, with their criterion value. */
@@ -247,6 +250,7 @@ export class Trainer {
         stepsPerSecond: steps / seconds,
         train: Object.fromEntries(model.tasks.map((t, i) => [t.name, sums[i] / Math.max(1, reads)])),
         weights: Object.fromEntries(model.tasks.map((t, i) => [t.name, weightSums[i] / steps])),
+        weighting: { name: this.weighting.name, ...this.weighting.getState() },
       };
       if (model.sharing.kind === 'soft') record.penalty = await model.sharingPenalty();
       if (opts.validation) record.validation = await this.evaluate(opts.validation);
