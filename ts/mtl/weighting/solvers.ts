@@ -431,6 +431,38 @@ export interface CagradOptions {
  * dropped, d = g0, instead of LibMTL's c/(‖g_w‖ + 1e-8) blow-up; all-zero K gives α = 1/T
  * (then rescaled).
  */
+/** The minimiser of a convex F over the 2-simplex {(p, 1 − p)}, by golden-section search on p. */
+function minimiseOnSegment(F: (w: Float64Array) => number): Float64Array {
+  const at = (p: number): Float64Array => Float64Array.from([p, 1 - p]);
+  const r = (Math.sqrt(5) - 1) / 2;
+  let lo = 0;
+  let hi = 1;
+  let a = hi - r * (hi - lo);
+  let b = lo + r * (hi - lo);
+  let fa = F(at(a));
+  let fb = F(at(b));
+  while (hi - lo > 1e-12) {
+    if (fa <= fb) {
+      hi = b;
+      b = a;
+      fb = fa;
+      a = hi - r * (hi - lo);
+      fa = F(at(a));
+    } else {
+      lo = a;
+      a = b;
+      fa = fb;
+      b = lo + r * (hi - lo);
+      fb = F(at(b));
+    }
+  }
+  // The end points too: the minimum of a convex function on a segment may sit at one.
+  const candidates = [lo, (lo + hi) / 2, hi, 0, 1];
+  let best = candidates[0];
+  for (const p of candidates) if (F(at(p)) < F(at(best))) best = p;
+  return at(best);
+}
+
 export function cagradCoefficients(K: Gram, T: number, c = 0.5, opts: CagradOptions = {}): Float64Array {
   const S = checkGram('cagradCoefficients', K, T);
   expectNumber('cagradCoefficients: c', c, 0);
@@ -464,7 +496,7 @@ export function cagradCoefficients(K: Gram, T: number, c = 0.5, opts: CagradOpti
       const f = norm > 1e-150 ? ch / norm : 0;
       for (let t = 0; t < T; t++) out[t] = Sb[t] + f * Sw[t];
     };
-    let x = uniform(T);
+    let x = T === 2 ? minimiseOnSegment(F) : uniform(T);
     let Fx = F(x);
     let y = Float64Array.from(x);
     let tk = 1;
@@ -472,7 +504,9 @@ export function cagradCoefficients(K: Gram, T: number, c = 0.5, opts: CagradOpti
     const gy = new Float64Array(T);
     const gx = new Float64Array(T);
     const trial = new Float64Array(T);
-    for (let it = 0; it < maxIter; it++) {
+    // Two tasks: the simplex is a segment and F is convex on it; the golden-section search
+    // above is already exact to 1e-12, so the iterations below only run for T > 2.
+    for (let it = 0; it < (T === 2 ? 0 : maxIter); it++) {
       grad(y, gy);
       const Fy = F(y);
       let xn: Float64Array;
