@@ -194,6 +194,14 @@ Napi::Value bias_backward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// add(a, b, out, threads)
+Napi::Value add(const Napi::CallbackInfo& info) {
+  const Args a(info, "add", 4);
+  const int64_t n = length_of(info, a, 0, "a");
+  hydranet::add_forward(a.f32(0, "a", n), a.f32(1, "b", n), a.f32(2, "out", n), n, a.threads(3));
+  return info.Env().Undefined();
+}
+
 // mul(a, b, out, threads)
 Napi::Value mul(const Napi::CallbackInfo& info) {
   const Args a(info, "mul", 4);
@@ -391,6 +399,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("activationForward", Napi::Function::New(env, guarded<activation_forward>, "activationForward"));
   exports.Set("activationBackward", Napi::Function::New(env, guarded<activation_backward>, "activationBackward"));
   exports.Set("biasBackward", Napi::Function::New(env, guarded<bias_backward>, "biasBackward"));
+  exports.Set("add", Napi::Function::New(env, guarded<add>, "add"));
   exports.Set("mul", Napi::Function::New(env, guarded<mul>, "mul"));
   exports.Set("dropoutForward", Napi::Function::New(env, guarded<dropout_forward>, "dropoutForward"));
   exports.Set("mixtureForward", Napi::Function::New(env, guarded<mixture_forward>, "mixtureForward"));

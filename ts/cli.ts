@@ -42,6 +42,7 @@ Options:
                         cross-stitch (a tower per task, mixed after every layer by learned units),
                         mmoe[:experts=N] (N experts, 4 by default, gated per task) or
                         cgc[:shared=S,perTask=P] (S shared + P own experts per task; 2 and 1)
+                        or ple[:levels=L,shared=S,perTask=P] (L levels of CGC, 2 by default)
   --train-size N        use the first N of the 60,000 training pairs
   --test-size N         use the first N of the 10,000 test pairs
   --resume FILE         continue from a checkpoint.safetensors of the same configuration
@@ -70,8 +71,8 @@ function parseSharing(v: string | undefined): SharingConfig | undefined {
   const [kind, rest] = v.split(/:(.*)/s, 2);
   const opts: Record<string, number> = {};
   for (const part of rest ? rest.split(',') : []) {
-    const m = /^\s*(penalty|experts|shared|perTask)\s*=\s*(\S+)\s*$/.exec(part);
-    if (!m) throw new UsageError(`--sharing: unknown option ${JSON.stringify(part)} (penalty, experts, shared, perTask)`);
+    const m = /^\s*(penalty|experts|shared|perTask|levels)\s*=\s*(\S+)\s*$/.exec(part);
+    if (!m) throw new UsageError(`--sharing: unknown option ${JSON.stringify(part)} (penalty, experts, shared, perTask, levels)`);
     opts[m[1]] = num(`sharing ${m[1]}`, m[2], 0);
   }
   switch (kind) {
@@ -84,8 +85,10 @@ function parseSharing(v: string | undefined): SharingConfig | undefined {
       return { kind, experts: opts.experts };
     case 'cgc':
       return { kind, shared: opts.shared, perTask: opts.perTask };
+    case 'ple':
+      return { kind, levels: opts.levels, shared: opts.shared, perTask: opts.perTask };
     default:
-      throw new UsageError(`--sharing expects hard, soft[:penalty=X], cross-stitch, mmoe[:experts=N] or cgc[:shared=S,perTask=P], got ${JSON.stringify(v)}`);
+      throw new UsageError(`--sharing expects hard, soft[:penalty=X], cross-stitch, mmoe[:experts=N], cgc[:shared=S,perTask=P] or ple[:levels=L,...], got ${JSON.stringify(v)}`);
   }
 }
 

@@ -3,6 +3,7 @@
 //   activation_backward  dx[n] = dy[n]·act'(y or x)              (dx may alias dy)
 //   bias_backward        db[c] += Σ_r dy[r, c]
 //   mul_forward          out[n] = a[n] ⊙ b[n]
+//   add_forward          out[n] = a[n] + b[n]
 //   dropout_forward      mask[n] = keep ? 1/(1−p) : 0, y[n] = x[n] ⊙ mask[n]
 //   grad_drop            out[m] = Σ_t g[t, m]·(leak + (1 − leak)·keep_t)   (g [T, M])
 // Memory-bound: one vectorized pass (the per-ISA loops of isa_kernels.inc), split across
@@ -49,6 +50,12 @@ void bias_backward(const float* dy, float* db, int64_t rows, int64_t cols, int t
       }
       for (int64_t c = 0; c < width; ++c) db[c0 + c] = static_cast<float>(db[c0 + c] + sum[c]);
     }
+  });
+}
+
+void add_forward(const float* a, const float* b, float* out, int64_t n, int threads) {
+  parallel_range(n, threads, kGrain, [&](int64_t s, int64_t e) {
+    for (int64_t i = s; i < e; ++i) out[i] = a[i] + b[i];
   });
 }
 

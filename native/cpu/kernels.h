@@ -38,6 +38,8 @@ void activation_backward(Activation kind, const float* y, const float* dy, float
 void bias_backward(const float* dy, float* db, int64_t rows, int64_t cols, int threads);
 // out = a ⊙ b [n]; out may alias either.
 void mul_forward(const float* a, const float* b, float* out, int64_t n, int threads);
+// out = a + b [n] (out may alias a or b).
+void add_forward(const float* a, const float* b, float* out, int64_t n, int threads);
 // mask = keep(seed, i, p) ? 1/(1−p) : 0, y = x ⊙ mask [n] (keep as dropoutKeep in ts/core/random.ts).
 void dropout_forward(const float* x, float* y, float* mask, int64_t n, double p, uint32_t seed, int threads);
 // The gated mixture of experts over a packed MixtureLayout (see mixture.cc).

@@ -146,13 +146,19 @@ for (const { name, backend, skip } of backends) {
         });
       }
       for (const n of AWKWARD) {
-        it(`mul and dropout (exact masks), ${n} elements`, async () => {
+        it(`mul, add and dropout (exact masks), ${n} elements`, async () => {
           const rng = new Rng(n + 1);
           await compareOp(b(), {
             what: 'mul',
             inputs: { a: { data: randomArray(rng, n), shape: [n] }, b: { data: randomArray(rng, n), shape: [n] } },
             outputs: { out: { data: new Float32Array(n), shape: [n], tol: ELEMENTWISE } },
             op: (be, t) => be.mul(t.a, t.b, t.out),
+          });
+          await compareOp(b(), {
+            what: 'add',
+            inputs: { a: { data: randomArray(rng, n), shape: [n] }, b: { data: randomArray(rng, n), shape: [n] } },
+            outputs: { out: { data: new Float32Array(n), shape: [n], tol: ELEMENTWISE } },
+            op: (be, t) => be.add(t.a, t.b, t.out),
           });
           for (const p of [0, 0.1, 0.5]) {
             await compareOp(b(), {

@@ -124,7 +124,7 @@ describe('soft parameter sharing', function () {
       (e: Error) => e instanceof ConfigError && /loss-based/.test(e.message),
     );
     new Trainer(model, { optimizer: { kind: 'sgd', lr: 0.1 }, batchSize: 8, epochs: 1, weighting: 'uncertainty' });
-    assert.throws(() => new MultiTaskModel(fast, { ...soft(0.1), sharing: { kind: 'mixed' } as never }), /hard, soft, cross-stitch, mmoe or cgc/);
+    assert.throws(() => new MultiTaskModel(fast, { ...soft(0.1), sharing: { kind: 'mixed' } as never }), /hard, soft, cross-stitch, mmoe, cgc or ple/);
     assert.throws(() => new MultiTaskModel(fast, { ...soft(0.1), sharing: { kind: 'cross-stitch', after: [5] } }), /after tower layers 0..1/);
     assert.throws(() => new MultiTaskModel(fast, { ...soft(-1) }), /sharing.penalty/);
   });
@@ -189,13 +189,15 @@ describe('cross-stitch networks', function () {
   });
 });
 
-describe('mixtures of experts (MMoE, CGC)', function () {
+describe('mixtures of experts (MMoE, CGC, PLE)', function () {
   this.timeout(300_000);
   const experts = (sharing: ModelConfig['sharing']): ModelConfig => ({ ...soft(0), sharing });
 
   for (const [label, sharing] of [
     ['MMoE with 3 experts', { kind: 'mmoe', experts: 3 }],
     ['CGC with 2 shared + 1 per task', { kind: 'cgc', shared: 2, perTask: 1 }],
+    ['PLE, 3 levels of 2 shared + 1 per task', { kind: 'ple', levels: 3, shared: 2, perTask: 1 }],
+    ['PLE, 2 levels of 1 shared + 2 per task', { kind: 'ple', levels: 2, shared: 1, perTask: 2 }],
   ] as const) {
     it(`${label}: gradients (experts, gates, heads) match finite differences after a larger batch (reference)`, () => {
       const be = new ReferenceBackend();
@@ -239,7 +241,7 @@ describe('mixtures of experts (MMoE, CGC)', function () {
     assertClose(results[1], results[0], { atol: 1e-5, rtol: 1e-4 }, 'gradients');
   });
 
-  for (const sharing of [{ kind: 'mmoe' }, { kind: 'cgc' }] as const) {
+  for (const sharing of [{ kind: 'mmoe' }, { kind: 'cgc' }, { kind: 'ple' }] as const) {
     it(`${sharing.kind}: trains MultiMNIST above chance`, async () => {
       const train = makeMultiMnist({ split: 'train', seed: 1, count: 2000 });
       const test = makeMultiMnist({ split: 'test', seed: 2, count: 400 });

@@ -30,7 +30,7 @@ const others = (await backendsUnderTest()).filter((b) => b.backend).map((b) => b
 
 describe('steady-state training step', () => {
   const cases = [new ReferenceBackend(), ...others].flatMap((inner) =>
-    (['hard', 'soft', 'cross-stitch', 'mmoe', 'cgc'] as const).map((sharing) => ({ inner, sharing })),
+    (['hard', 'soft', 'cross-stitch', 'mmoe', 'cgc', 'ple'] as const).map((sharing) => ({ inner, sharing })),
   );
   for (const { inner, sharing } of cases) {
     it(`allocates nothing and reads back only the losses it was asked for (${inner.name}, ${sharing} sharing)`, async () => {

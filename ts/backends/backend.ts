@@ -299,6 +299,8 @@ export interface Backend {
   biasGrad(dy: Tensor, db: Tensor): void;
   /** out = a ⊙ b (same sizes; out may alias either). */
   mul(a: Tensor, b: Tensor, out: Tensor): void;
+  /** out = a + b (same sizes; out may alias either): sums gradients that reach one tensor by several paths. */
+  add(a: Tensor, b: Tensor, out: Tensor): void;
   /**
    * Inverted dropout: mask[i] = keep ? 1/(1−p) : 0 with keep decided by the counter-based
    * hash `dropoutKeep(seed, i, p)` (ts/core/random.ts), identical on every backend; y = x ⊙ mask.

@@ -103,6 +103,11 @@ export class CpuBackend extends HostBackend implements Backend {
     this.native.biasBackward(this.d(dy, 'biasGrad dy'), this.d(db, 'biasGrad db'), rows, cols, this.threads);
   }
 
+  add(a: Tensor, b: Tensor, out: Tensor): void {
+    checkSameSize('add', a, b, out);
+    this.native.add(this.d(a, 'add a'), this.d(b, 'add b'), this.d(out, 'add out'), this.threads);
+  }
+
   mul(a: Tensor, b: Tensor, out: Tensor): void {
     checkSameSize('mul', a, b, out);
     this.native.mul(this.d(a, 'mul a'), this.d(b, 'mul b'), this.d(out, 'mul out'), this.threads);

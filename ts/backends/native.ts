@@ -49,6 +49,7 @@ export interface CpuAddon {
   biasBackward(dy: Float32Array, db: Float32Array, rows: number, cols: number, threads: number): void;
   mul(a: Float32Array, b: Float32Array, out: Float32Array, threads: number): void;
   dropoutForward(x: Float32Array, y: Float32Array, mask: Float32Array, p: number, seed: number, threads: number): void;
+  add(a: Float32Array, b: Float32Array, out: Float32Array, threads: number): void;
   gradDrop(g: Float32Array, out: Float32Array, tasks: number, m: number, seed: number, leak: number, threads: number): void;
   mixtureForward(layout: Int32Array, x: Float32Array, z: Float32Array, g: Float32Array, out: Float32Array, n: number, threads: number): void;
   mixtureBackward(

@@ -152,6 +152,14 @@ export class ReferenceBackend extends HostBackend implements Backend {
     }
   }
 
+  add(a: Tensor, b: Tensor, out: Tensor): void {
+    const n = checkSameSize('add', a, b, out);
+    const A = this.d(a, 'add a');
+    const B = this.d(b, 'add b');
+    const O = this.d(out, 'add out');
+    for (let i = 0; i < n; i++) O[i] = A[i] + B[i];
+  }
+
   mul(a: Tensor, b: Tensor, out: Tensor): void {
     const n = checkSameSize('mul', a, b, out);
     const A = this.d(a, 'mul a');

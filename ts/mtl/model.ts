@@ -7,8 +7,8 @@
  *   parameters together (its gradient one GEMM over the towers' parameter rows).
  * - cross-stitch: one tower per task, mixed after chosen layers by learned T×T units.
  * - mmoe / cgc: experts mixed per task by softmax gates on the input (all experts for MMoE;
- *   shared plus the task's own for CGC).
- * (towers.ts holds the towers, experts.ts the experts.)
+ *   shared plus the task's own for CGC); ple: several CGC levels with a shared gate between.
+ * (towers.ts holds the towers, experts.ts and ple.ts the experts.)
  *
  * Every buffer a training step touches is allocated here, once, for `maxBatch` samples:
  * a steady-state step allocates nothing.
@@ -26,6 +26,7 @@ import { Sequential } from '../nn/sequential.js';
 import type { Activation } from '../backends/backend.js';
 import { type Task, type TaskSpec, resolveTask } from './task.js';
 import { ExpertBody } from './experts.js';
+import { PleBody } from './ple.js';
 import { TowerBody } from './towers.js';
 
 /** Declarative layer specs, so a model's architecture is plain JSON (run folders, checkpoints). */
@@ -46,13 +47,23 @@ export type SharingConfig =
       self?: number;
     }
   | { kind: 'mmoe'; /** Experts, all shared (default 4). */ experts?: number }
-  | { kind: 'cgc'; /** Shared experts (default 2). */ shared?: number; /** Experts of each task alone (default 1). */ perTask?: number };
+  | { kind: 'cgc'; /** Shared experts (default 2). */ shared?: number; /** Experts of each task alone (default 1). */ perTask?: number }
+  | {
+      kind: 'ple';
+      /** Levels of experts (default 2). */
+      levels?: number;
+      /** Shared experts per level (default 2). */
+      shared?: number;
+      /** Experts of each task per level (default 1). */
+      perTask?: number;
+    };
 
 type ResolvedSharing =
   | { kind: 'hard' }
   | { kind: 'soft'; penalty: number }
   | { kind: 'cross-stitch'; after: number[] | null; self: number }
-  | { kind: 'mmoe' | 'cgc'; shared: number; perTask: number };
+  | { kind: 'mmoe' | 'cgc'; shared: number; perTask: number }
+  | { kind: 'ple'; levels: number; shared: number; perTask: number };
 
 export interface ModelConfig {
   /** Per-sample input shape (or its size); MLP trunks see it flattened. */
@@ -93,8 +104,8 @@ export class MultiTaskModel {
   readonly trunk: Sequential | null;
   /** One tower per task (soft sharing, cross-stitch), else null. */
   readonly towers: TowerBody | null;
-  /** Gated experts (mmoe, cgc), else null. */
-  readonly experts: ExpertBody | null;
+  /** Gated experts (mmoe, cgc, ple), else null. */
+  readonly experts: ExpertBody | PleBody | null;
   readonly heads: Heads;
   readonly lossLayout: LossLayout;
   /** Width of the concatenated logits [N, Σ outputs]. */
@@ -142,6 +153,10 @@ export class MultiTaskModel {
       const trunkOut = this.trunk.build({ params: this.params, prefix: 'trunk' }, [this.featureSize]);
       if (trunkOut.length !== 1) throw new ConfigError(`The trunk must end in a flat feature vector, got shape [${trunkOut.join(', ')}]`);
       this.trunkWidth = trunkOut[0];
+    } else if (this.sharing.kind === 'ple') {
+      const { levels, shared, perTask } = this.sharing;
+      this.experts = new PleBody(this.tasks, layers, this.params, this.featureSize, this.maxBatch, { levels, shared, perTask });
+      this.trunkWidth = this.experts.width;
     } else if (this.sharing.kind === 'mmoe' || this.sharing.kind === 'cgc') {
       const { shared, perTask } = this.sharing;
       this.experts = new ExpertBody(this.tasks, layers, this.params, this.featureSize, this.maxBatch, { shared, perTask });
@@ -328,5 +343,13 @@ function resolveSharing(config: SharingConfig | undefined): ResolvedSharing {
   if (kind === 'cgc') {
     return { kind, shared: expectInt('sharing.shared', c.shared ?? 2, 0), perTask: expectInt('sharing.perTask', c.perTask ?? 1, 0) };
   }
-  throw new ConfigError(`Expected sharing kind hard, soft, cross-stitch, mmoe or cgc but received ${describe(kind)}`);
+  if (kind === 'ple') {
+    return {
+      kind,
+      levels: expectInt('sharing.levels', c.levels ?? 2),
+      shared: expectInt('sharing.shared', c.shared ?? 2),
+      perTask: expectInt('sharing.perTask', c.perTask ?? 1, 0),
+    };
+  }
+  throw new ConfigError(`Expected sharing kind hard, soft, cross-stitch, mmoe, cgc or ple but received ${describe(kind)}`);
 }

@@ -1,0 +1,210 @@
+/**
+ * Progressive Layered Extraction (Tang et al. 2020): L levels of customized gate control.
+ * Level l has S shared experts and P experts per task, each built from the trunk spec.
+ * - Task t's experts read task t's representation from the level below (the input x at level
+ *   0); shared experts read the shared representation (x at level 0).
+ * - Task t's gate, on task t's representation, mixes the shared experts and its own; below the
+ *   top level a shared gate, on the shared representation, mixes every expert and gives the
+ *   next level's shared representation.
+ * Representations are stacked (block t for task t, block T for the shared one), so a level's
+ * gates are one fused heads op over a stacked input (a shared input at level 0) and its gated
+ * sums one fused `mixtureForward`, the shared gate being one more "task" of the mixture.
+ * With one level, PLE is CGC.
+ */
+import { type Backend, HeadLayout, MixtureLayout, type Tensor } from '../backends/backend.js';
+import { ConfigError, expectInt } from '../errors.js';
+import { BatchBuffer, type StepContext } from '../nn/layer.js';
+import type { Parameter, ParameterStore } from '../nn/parameters.js';
+import type { Sequential } from '../nn/sequential.js';
+import type { Task } from './task.js';
+import { TowerBody } from './towers.js';
+
+export interface PleOptions {
+  levels: number;
+  shared: number;
+  perTask: number;
+}
+
+interface Level {
+  experts: Sequential[];
+  /** Which representation of the level below each expert reads: t for task t, T for shared. */
+  reads: number[];
+  gates: HeadLayout;
+  gateWeight: Parameter;
+  gateBias: Parameter;
+  mixture: MixtureLayout;
+  stacked: Tensor;
+  dStacked: Tensor;
+  out: Tensor;
+  dOut: Tensor;
+  z: BatchBuffer;
+  g: BatchBuffer;
+  dz: BatchBuffer;
+  /** What the gates read and where their input gradient goes (levels above 0): the blocks of
+   * the level below that have a gate here (all but the shared one at the top level). */
+  gateIn: Tensor | null;
+  gateDx: Tensor | null;
+  /** The input the level read in the last forward. */
+  input: Tensor | null;
+}
+
+export class PleBody {
+  readonly width: number;
+  private readonly stride: number;
+  private readonly levels: Level[];
+  private backend!: Backend;
+  private readonly views = new Map<Tensor, Map<number, Tensor[]>>();
+
+  constructor(
+    tasks: readonly Task[],
+    makeLayers: () => Sequential,
+    params: ParameterStore,
+    featureSize: number,
+    maxBatch: number,
+    readonly options: PleOptions,
+  ) {
+    const L = expectInt('sharing.levels', options.levels);
+    const S = expectInt('sharing.shared', options.shared, 0);
+    const P = expectInt('sharing.perTask', options.perTask, 0);
+    if (S < 1) throw new ConfigError('PLE needs at least one shared expert per level (sharing.shared ≥ 1)');
+    const T = tasks.length;
+    let inWidth = featureSize;
+    let width = 0;
+    this.levels = [];
+    for (let l = 0; l < L; l++) {
+      const top = l === L - 1;
+      const reads = [...Array<number>(S).fill(T), ...tasks.flatMap((_, t) => Array<number>(P).fill(t))];
+      const names = [
+        ...Array.from({ length: S }, (_, i) => `ple.${l}.shared.${i}`),
+        ...tasks.flatMap((t) => Array.from({ length: P }, (_, i) => `ple.${l}.${t.name}.${i}`)),
+      ];
+      const experts = names.map(() => makeLayers());
+      const shapes = experts.map((e, i) => e.build({ params, prefix: names[i] }, [inWidth]));
+      if (shapes[0].length !== 1) throw new ConfigError(`PLE experts must end in a flat feature vector, got [${shapes[0].join(', ')}]`);
+      width = shapes[0][0];
+      const shared = Array.from({ length: S }, (_, i) => i);
+      const expertsOf = tasks.map((_, t) => [...shared, ...Array.from({ length: P }, (_, i) => S + t * P + i)]);
+      if (!top) expertsOf.push(experts.map((_, e) => e));
+      const gatesN = expertsOf.length;
+      const inStride = TowerBody.strideFor(maxBatch, inWidth);
+      const gates = new HeadLayout(
+        l === 0 ? 'shared' : 'stacked',
+        Array<number>(gatesN).fill(inWidth),
+        expertsOf.map((list) => list.length),
+        l === 0 ? 0 : inStride,
+      );
+      const gateNames = [...tasks.map((t) => t.name), 'shared'];
+      const gateWeight = params.add(
+        `ple.${l}.gates.weight`,
+        [gates.weightSize],
+        { kind: 'lecun', fanIn: inWidth },
+        expertsOf.map((list, g) => ({ name: `ple.${l}.gates.${gateNames[g]}.weight`, offset: gates.weightOffsets[g], shape: [list.length, inWidth] })),
+      );
+      const gateBias = params.add(
+        `ple.${l}.gates.bias`,
+        [gates.totalOut],
+        { kind: 'zeros' },
+        expertsOf.map((list, g) => ({ name: `ple.${l}.gates.${gateNames[g]}.bias`, offset: gates.outOffsets[g], shape: [list.length] })),
+      );
+      const stride = TowerBody.strideFor(maxBatch, width);
+      const mixture = new MixtureLayout(expertsOf, experts.length, width, stride, stride);
+      this.levels.push({ experts, reads, gates, gateWeight, gateBias, mixture, gateIn: null, gateDx: null, input: null } as unknown as Level);
+      inWidth = width;
+    }
+    this.width = width;
+    this.stride = TowerBody.strideFor(maxBatch, width);
+  }
+
+  /** Elements between consecutive blocks of the stacked output (what the heads read). */
+  get stackStride(): number {
+    return this.stride;
+  }
+
+  allocate(backend: Backend, maxBatch: number): void {
+    this.backend = backend;
+    for (const lv of this.levels) {
+      for (const e of lv.experts) e.allocate(backend, maxBatch);
+      const m = lv.mixture;
+      lv.stacked = backend.alloc([m.experts * m.expertStride]);
+      lv.dStacked = backend.alloc([m.experts * m.expertStride]);
+      lv.out = backend.alloc([m.tasks * m.outStride]);
+      lv.dOut = backend.alloc([m.tasks * m.outStride]);
+      lv.z = new BatchBuffer(backend, maxBatch, [m.gateWidth]);
+      lv.g = new BatchBuffer(backend, maxBatch, [m.gateWidth]);
+      lv.dz = new BatchBuffer(backend, maxBatch, [m.gateWidth]);
+    }
+    this.levels.forEach((lv, l) => {
+      if (l === 0) return;
+      const below = this.levels[l - 1];
+      const size = [lv.gates.inputSize(maxBatch)];
+      lv.gateIn = backend.view(below.out, 0, size);
+      lv.gateDx = backend.view(below.dOut, 0, size);
+    });
+  }
+
+  /** [n, width] views of the blocks of a stacked tensor (made once per tensor and n). */
+  private blocks(base: Tensor, count: number, stride: number, width: number, n: number): Tensor[] {
+    let byN = this.views.get(base);
+    if (!byN) this.views.set(base, (byN = new Map()));
+    let v = byN.get(n);
+    if (!v) {
+      v = Array.from({ length: count }, (_, i) => this.backend.view(base, i * stride, [n, width]));
+      byN.set(n, v);
+    }
+    return v;
+  }
+
+  /** The inputs of level l's experts (x at level 0, else blocks of the level below). */
+  private expertInputs(l: number, x: Tensor, n: number): Tensor[] {
+    const lv = this.levels[l];
+    if (l === 0) return lv.experts.map(() => x);
+    const below = this.levels[l - 1].mixture;
+    const blocks = this.blocks(this.levels[l - 1].out, below.tasks, below.outStride, below.width, n);
+    return lv.reads.map((r) => blocks[r]);
+  }
+
+  /** The stacked task representations of the top level, for x [n, F]. */
+  forward(x: Tensor, n: number, step: StepContext): Tensor {
+    const be = this.backend;
+    this.levels.forEach((lv, l) => {
+      const m = lv.mixture;
+      const inputs = this.expertInputs(l, x, n);
+      const s = this.blocks(lv.stacked, m.experts, m.expertStride, m.width, n);
+      lv.experts.forEach((e, i) => be.copy(e.forward(inputs[i], n, step), s[i]));
+      lv.input = l === 0 ? x : lv.gateIn!;
+      const z = lv.z.rows(n);
+      be.headsForward(lv.input, lv.gateWeight.value, lv.gateBias.value, z, lv.gates);
+      be.mixtureForward(lv.stacked, z, lv.g.rows(n), lv.out, m);
+    });
+    return this.levels.at(-1)!.out;
+  }
+
+  /** Backward from the stacked dL/d(top task representations). */
+  backward(dOut: Tensor, n: number): void {
+    const be = this.backend;
+    let d = dOut;
+    for (let l = this.levels.length - 1; l >= 0; l--) {
+      const lv = this.levels[l];
+      const m = lv.mixture;
+      const dz = lv.dz.rows(n);
+      be.mixtureBackward(lv.stacked, lv.g.rows(n), d, lv.dStacked, dz, m);
+      const below = l > 0 ? this.levels[l - 1] : null;
+      // The level's input gradient: the gates' part (=, every block they read), then each
+      // expert's part added to the block it read. The shared block may have no gate reading it.
+      if (below) be.fill(below.dOut, 0);
+      be.headsBackward(lv.input!, lv.gateWeight.value, dz, lv.gateDx, lv.gateWeight.grad, lv.gateBias.grad, lv.gates);
+      const ds = this.blocks(lv.dStacked, m.experts, m.expertStride, m.width, n);
+      const into = below ? this.blocks(below.dOut, below.mixture.tasks, below.mixture.outStride, below.mixture.width, n) : null;
+      lv.experts.forEach((e, i) => {
+        const dx = e.backward(ds[i], n, into !== null);
+        if (dx && into) be.add(into[lv.reads[i]], dx, into[lv.reads[i]]);
+      });
+      if (below) d = below.dOut;
+    }
+  }
+
+  describe(): string {
+    const { levels, shared, perTask } = this.options;
+    return `${levels} PLE level(s) of ${shared} shared + ${perTask} per-task experts, a softmax gate per task (and a shared one between levels): ${this.levels[0].experts[0].describe()}`;
+  }
+}
