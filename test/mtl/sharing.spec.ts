@@ -231,14 +231,16 @@ describe('mixtures of experts (MMoE, CGC, PLE)', function () {
       assert.ok(names.includes(expected), `${expected} in ${names.join(', ')}`);
     }
     if (!cpu) this.skip();
-    const results = [];
-    for (const be of [new ReferenceBackend(), cpu!]) {
-      const m = new MultiTaskModel(be, experts({ kind: 'mmoe', experts: 3 }));
-      loadBatch(m, 7);
-      m.forwardBackward(7, { training: true, seed: 1 });
-      results.push(await be.read(m.params.grads));
+    for (const sharing of [{ kind: 'mmoe', experts: 3 }, { kind: 'cgc', shared: 2, perTask: 1 }, { kind: 'ple', levels: 2 }] as const) {
+      const results = [];
+      for (const be of [new ReferenceBackend(), cpu!]) {
+        const m = new MultiTaskModel(be, experts(sharing));
+        loadBatch(m, 7);
+        m.forwardBackward(7, { training: true, seed: 1 });
+        results.push(await be.read(m.params.grads));
+      }
+      assertClose(results[1], results[0], { atol: 1e-5, rtol: 1e-4 }, `${sharing.kind} gradients`);
     }
-    assertClose(results[1], results[0], { atol: 1e-5, rtol: 1e-4 }, 'gradients');
   });
 
   for (const sharing of [{ kind: 'mmoe' }, { kind: 'cgc' }, { kind: 'ple' }] as const) {

@@ -13,7 +13,7 @@ import { ConfigError } from '../../ts/errors.js';
 import { type ModelConfig, MultiTaskModel } from '../../ts/mtl/model.js';
 import { resolveTask } from '../../ts/mtl/task.js';
 import { DwaWeighting, GlsWeighting, RlwWeighting, UncertaintyWeighting } from '../../ts/mtl/weighting/loss-based.js';
-import { DbMtlWeighting, GradientWeighting } from '../../ts/mtl/weighting/gradient-based.js';
+import { DbMtlWeighting, GradNormWeighting, GradientWeighting } from '../../ts/mtl/weighting/gradient-based.js';
 import { WEIGHTINGS, WeightedStep, type WeightingContext, createWeighting, parseWeightingSpec } from '../../ts/mtl/weighting/index.js';
 import { Trainer } from '../../ts/train/trainer.js';
 import { assertClose, backendsUnderTest } from '../backends/harness.js';
@@ -109,6 +109,20 @@ describe('loss-based weighting', () => {
     assert.throws(() => createWeighting('cagrad:space=everywhere', ctx), /space=representation or space=parameters/);
     assert.throws(() => createWeighting('mgda:normalisation=l3', ctx), /normalisation/);
     assert.throws(() => createWeighting('dwa:temperature=abc', ctx), ConfigError);
+  });
+});
+
+describe('GradNorm', () => {
+  it('keeps Σw = T and moves weight toward the task whose loss falls slower, at balanced gradient norms', () => {
+    const g = createWeighting('gradnorm:alpha=1.5,lr=0.1', context(['classification', 'classification', 'classification'])) as GradNormWeighting;
+    const K = Float64Array.from([1, 0, 0, 0, 1, 0, 0, 0, 1]); // equal, orthogonal gradient norms
+    const first = g.combine(K, Float32Array.from([2, 2, 2]));
+    assert.deepEqual(Array.from(first), [1, 1, 1], 'the step uses the weights before their update');
+    // Task 0's loss stayed at 2 while the others halved: r_0 > r_1 = r_2, so w_0 grows.
+    g.combine(K, Float32Array.from([2, 1, 1]));
+    const w = Array.from(g.weights);
+    assert.ok(Math.abs(w.reduce((a, b) => a + b, 0) - 3) < 1e-12, `Σw = ${w}`);
+    assert.ok(w[0] > 1 && w[1] < 1 && Math.abs(w[1] - w[2]) < 1e-12, `weights ${w}`);
   });
 });
 
