@@ -33,3 +33,32 @@ export function assertGradClose(analytic: Float32Array, numeric: Float64Array, w
   }
 }
 
+
+/** What assertModelGradients needs of a model (kept structural so this file stays backend-level). */
+interface CheckableModel {
+  tasks: readonly { weight: number }[];
+  params: { parameters: readonly { name: string; offset: number; size: number }[]; values: object; grads: object };
+  losses: object;
+  forward(n: number): object;
+  computeLoss(n: number, logits: never): unknown;
+  forwardBackward(n: number, step: { training: boolean; seed: number }): void;
+}
+
+/**
+ * Checks every parameter gradient of a model on the reference backend, for its loaded batch of
+ * n samples, against finite differences of Σ_t w_t·L_t + extra() (extra: e.g. a penalty).
+ */
+export function assertModelGradients(model: CheckableModel, n: number, extra: () => number = () => 0): void {
+  const data = (t: object): Float32Array => (t as { data: Float32Array }).data;
+  const weights = model.tasks.map((t) => t.weight);
+  const objective = (): number => {
+    model.computeLoss(n, model.forward(n) as never);
+    return data(model.losses).reduce((s, l, t) => s + weights[t] * l, 0) + extra();
+  };
+  model.forwardBackward(n, { training: true, seed: 1 });
+  const analytic = Float32Array.from(data(model.params.grads));
+  for (const p of model.params.parameters) {
+    const values = data(model.params.values).subarray(p.offset, p.offset + p.size);
+    assertGradClose(analytic.subarray(p.offset, p.offset + p.size), numericGradient(values, objective), p.name);
+  }
+}

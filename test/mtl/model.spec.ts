@@ -4,14 +4,11 @@
  * several task kinds and a label mask; and the model's configuration errors.
  */
 import assert from 'node:assert/strict';
-import type { Tensor } from '../../ts/backends/backend.js';
 import { ReferenceBackend } from '../../ts/backends/reference.js';
 import { Rng } from '../../ts/core/random.js';
 import { ConfigError, ShapeError } from '../../ts/errors.js';
 import { type ModelConfig, MultiTaskModel } from '../../ts/mtl/model.js';
-import { assertGradClose, numericGradient } from '../backends/gradcheck.js';
-
-const data = (t: Tensor): Float32Array => (t as unknown as { data: Float32Array }).data;
+import { assertModelGradients } from '../backends/gradcheck.js';
 
 const config: ModelConfig = {
   inputShape: [2, 3],
@@ -47,18 +44,7 @@ describe('MultiTaskModel', () => {
       }
       const mask = masked ? new Float32Array(n * 4).map((_, i) => (i % 5 === 2 ? 0 : 1)) : null;
       model.loadBatch(n, x, targets, mask);
-      const weights = model.tasks.map((t) => t.weight);
-      const total = (): number => {
-        model.computeLoss(n, model.forward(n));
-        return data(model.losses).reduce((s, l, t) => s + weights[t] * l, 0);
-      };
-      model.forwardBackward(n, { training: true, seed: 1 });
-      const analytic = Float32Array.from(data(model.params.grads));
-      for (const p of model.params.parameters) {
-        const values = data(model.params.values).subarray(p.offset, p.offset + p.size);
-        const numeric = numericGradient(values, total);
-        assertGradClose(analytic.subarray(p.offset, p.offset + p.size), numeric, p.name);
-      }
+      assertModelGradients(model, n);
     });
   }
 

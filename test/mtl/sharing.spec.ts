@@ -13,7 +13,7 @@ import { makeMultiMnist } from '../../ts/data/multimnist.js';
 import { ConfigError } from '../../ts/errors.js';
 import { type ModelConfig, MultiTaskModel } from '../../ts/mtl/model.js';
 import { Trainer } from '../../ts/train/trainer.js';
-import { assertGradClose, numericGradient } from '../backends/gradcheck.js';
+import { assertModelGradients } from '../backends/gradcheck.js';
 import { assertClose, backendsUnderTest } from '../backends/harness.js';
 import { multiMnistMlp } from '../fixtures.js';
 
@@ -71,17 +71,7 @@ describe('soft parameter sharing', function () {
     // Towers start from different random initialisations, so the penalty is not zero.
     const n = 5;
     loadBatch(model, n);
-    const weights = model.tasks.map((t) => t.weight);
-    const objective = (): number => {
-      model.computeLoss(n, model.forward(n));
-      return data(model.losses).reduce((s, l, t) => s + weights[t] * l, 0) + hostPenalty(model, data(model.params.values), lambda);
-    };
-    model.forwardBackward(n, { training: true, seed: 1 });
-    const analytic = Float32Array.from(data(model.params.grads));
-    for (const p of model.params.parameters) {
-      const values = data(model.params.values).subarray(p.offset, p.offset + p.size);
-      assertGradClose(analytic.subarray(p.offset, p.offset + p.size), numericGradient(values, objective), p.name);
-    }
+    assertModelGradients(model, n, () => hostPenalty(model, data(model.params.values), lambda));
   });
 
   it('reports the penalty and matches the reference on cpu', async function () {
@@ -146,19 +136,9 @@ describe('cross-stitch networks', function () {
     const targets = new Float32Array(n * 4);
     for (let i = 0; i < n; i++) targets.set([rng.int(3), rng.normal(), rng.normal(), rng.int(2)], i * 4);
     model.loadBatch(n, rng.uniformArray(n * 6, -1, 1), targets);
-    const weights = model.tasks.map((t) => t.weight);
-    const objective = (): number => {
-      model.computeLoss(n, model.forward(n));
-      return data(model.losses).reduce((s, l, t) => s + weights[t] * l, 0);
-    };
-    model.forwardBackward(n, { training: true, seed: 1 });
-    const analytic = Float32Array.from(data(model.params.grads));
     const names = model.params.parameters.map((p) => p.name);
     assert.ok(names.includes('cross-stitch.0') && names.includes('cross-stitch.1'));
-    for (const p of model.params.parameters) {
-      const values = data(model.params.values).subarray(p.offset, p.offset + p.size);
-      assertGradClose(analytic.subarray(p.offset, p.offset + p.size), numericGradient(values, objective), p.name);
-    }
+    assertModelGradients(model, n);
   });
 
   it('units start at self weight on the diagonal and match the reference on cpu', async function () {
@@ -210,17 +190,7 @@ describe('mixtures of experts (MMoE, CGC, PLE)', function () {
       const targets = new Float32Array(n * 4);
       for (let i = 0; i < n; i++) targets.set([rng.int(3), rng.normal(), rng.normal(), rng.int(2)], i * 4);
       model.loadBatch(n, rng.uniformArray(n * 6, -1, 1), targets);
-      const weights = model.tasks.map((t) => t.weight);
-      const objective = (): number => {
-        model.computeLoss(n, model.forward(n));
-        return data(model.losses).reduce((s, l, t) => s + weights[t] * l, 0);
-      };
-      model.forwardBackward(n, { training: true, seed: 1 });
-      const analytic = Float32Array.from(data(model.params.grads));
-      for (const p of model.params.parameters) {
-        const values = data(model.params.values).subarray(p.offset, p.offset + p.size);
-        assertGradClose(analytic.subarray(p.offset, p.offset + p.size), numericGradient(values, objective), p.name);
-      }
+      assertModelGradients(model, n);
     });
   }
 

@@ -12,7 +12,7 @@ import { BatchBuffer, type StepContext } from '../nn/layer.js';
 import type { Parameter, ParameterStore } from '../nn/parameters.js';
 import type { Sequential } from '../nn/sequential.js';
 import type { Task } from './task.js';
-import { TowerBody } from './towers.js';
+import { StackedViews, stackStride } from './stacked.js';
 
 export interface ExpertOptions {
   /** Experts every task may use. */
@@ -37,7 +37,7 @@ export class ExpertBody {
   private g!: BatchBuffer;
   private dz!: BatchBuffer;
   private input: Tensor | null = null;
-  private readonly views = new Map<Tensor, Map<number, Tensor[]>>();
+  private views!: StackedViews;
 
   constructor(
     tasks: readonly Task[],
@@ -65,7 +65,7 @@ export class ExpertBody {
       ...Array.from({ length: shared }, (_, i) => i),
       ...Array.from({ length: perTask }, (_, i) => shared + t * perTask + i),
     ]);
-    const stride = TowerBody.strideFor(maxBatch, this.width);
+    const stride = stackStride(maxBatch, this.width);
     this.layout = new MixtureLayout(expertsOf, this.E, this.width, stride, stride);
     const zw = this.layout.gateWidth;
     this.gateWeight = params.add(
@@ -89,6 +89,7 @@ export class ExpertBody {
 
   allocate(backend: Backend, maxBatch: number): void {
     this.backend = backend;
+    this.views = new StackedViews(backend);
     for (const e of this.experts) e.allocate(backend, maxBatch);
     this.stacked = backend.alloc([this.E * this.layout.expertStride]);
     this.dStacked = backend.alloc([this.E * this.layout.expertStride]);
@@ -99,14 +100,7 @@ export class ExpertBody {
   }
 
   private blocks(base: Tensor, n: number): Tensor[] {
-    let byN = this.views.get(base);
-    if (!byN) this.views.set(base, (byN = new Map()));
-    let v = byN.get(n);
-    if (!v) {
-      v = this.experts.map((_, e) => this.backend.view(base, e * this.layout.expertStride, [n, this.width]));
-      byN.set(n, v);
-    }
-    return v;
+    return this.views.blocks(base, this.E, this.layout.expertStride, this.width, n);
   }
 
   /** The task representations, stacked [T·stride], for the input x [n, F]. */

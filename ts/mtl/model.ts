@@ -27,6 +27,7 @@ import type { Activation } from '../backends/backend.js';
 import { type Task, type TaskSpec, resolveTask } from './task.js';
 import { ExpertBody } from './experts.js';
 import { PleBody } from './ple.js';
+import { stackStride } from './stacked.js';
 import { TowerBody } from './towers.js';
 
 /** Declarative layer specs, so a model's architecture is plain JSON (run folders, checkpoints). */
@@ -170,7 +171,7 @@ export class MultiTaskModel {
       });
       this.trunkWidth = this.towers.width;
     }
-    const stride = this.experts ? this.experts.stackStride : this.towers ? TowerBody.strideFor(this.maxBatch, this.trunkWidth) : 0;
+    const stride = this.experts ? this.experts.stackStride : this.towers ? stackStride(this.maxBatch, this.trunkWidth) : 0;
     this.heads = new Heads(
       this.tasks.map((t) => t.name),
       this.tasks.map((t) => t.outputs),

@@ -17,7 +17,7 @@ import { BatchBuffer, type StepContext } from '../nn/layer.js';
 import type { Parameter, ParameterStore } from '../nn/parameters.js';
 import type { Sequential } from '../nn/sequential.js';
 import type { Task } from './task.js';
-import { TowerBody } from './towers.js';
+import { StackedViews, stackStride } from './stacked.js';
 
 export interface PleOptions {
   levels: number;
@@ -53,7 +53,7 @@ export class PleBody {
   private readonly stride: number;
   private readonly levels: Level[];
   private backend!: Backend;
-  private readonly views = new Map<Tensor, Map<number, Tensor[]>>();
+  private views!: StackedViews;
 
   constructor(
     tasks: readonly Task[],
@@ -86,7 +86,7 @@ export class PleBody {
       const expertsOf = tasks.map((_, t) => [...shared, ...Array.from({ length: P }, (_, i) => S + t * P + i)]);
       if (!top) expertsOf.push(experts.map((_, e) => e));
       const gatesN = expertsOf.length;
-      const inStride = TowerBody.strideFor(maxBatch, inWidth);
+      const inStride = stackStride(maxBatch, inWidth);
       const gates = new HeadLayout(
         l === 0 ? 'shared' : 'stacked',
         Array<number>(gatesN).fill(inWidth),
@@ -106,13 +106,13 @@ export class PleBody {
         { kind: 'zeros' },
         expertsOf.map((list, g) => ({ name: `ple.${l}.gates.${gateNames[g]}.bias`, offset: gates.outOffsets[g], shape: [list.length] })),
       );
-      const stride = TowerBody.strideFor(maxBatch, width);
+      const stride = stackStride(maxBatch, width);
       const mixture = new MixtureLayout(expertsOf, experts.length, width, stride, stride);
       this.levels.push({ experts, reads, gates, gateWeight, gateBias, mixture, gateIn: null, gateDx: null, input: null } as unknown as Level);
       inWidth = width;
     }
     this.width = width;
-    this.stride = TowerBody.strideFor(maxBatch, width);
+    this.stride = stackStride(maxBatch, width);
   }
 
   /** Elements between consecutive blocks of the stacked output (what the heads read). */
@@ -122,6 +122,7 @@ export class PleBody {
 
   allocate(backend: Backend, maxBatch: number): void {
     this.backend = backend;
+    this.views = new StackedViews(backend);
     for (const lv of this.levels) {
       for (const e of lv.experts) e.allocate(backend, maxBatch);
       const m = lv.mixture;
@@ -142,16 +143,8 @@ export class PleBody {
     });
   }
 
-  /** [n, width] views of the blocks of a stacked tensor (made once per tensor and n). */
   private blocks(base: Tensor, count: number, stride: number, width: number, n: number): Tensor[] {
-    let byN = this.views.get(base);
-    if (!byN) this.views.set(base, (byN = new Map()));
-    let v = byN.get(n);
-    if (!v) {
-      v = Array.from({ length: count }, (_, i) => this.backend.view(base, i * stride, [n, width]));
-      byN.set(n, v);
-    }
-    return v;
+    return this.views.blocks(base, count, stride, width, n);
   }
 
   /** The inputs of level l's experts (x at level 0, else blocks of the level below). */

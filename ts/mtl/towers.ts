@@ -18,6 +18,7 @@ import { ConfigError } from '../errors.js';
 import type { StepContext } from '../nn/layer.js';
 import type { Parameter, ParameterStore } from '../nn/parameters.js';
 import { Sequential } from '../nn/sequential.js';
+import { StackedViews, stackStride } from './stacked.js';
 import type { Task } from './task.js';
 
 interface Stitch {
@@ -53,7 +54,7 @@ export class TowerBody {
   private stitches: Stitch[] = [];
   /** The stacked output of the last layer, when it is not stitched. */
   private output: Tensor | null = null;
-  private readonly views = new Map<Tensor, Map<number, Tensor[]>>();
+  private views!: StackedViews;
   private readonly matrices = new Map<Tensor, Tensor>();
   private penaltyState: { matrix: Tensor; params: Tensor; grads: Tensor; gram: Tensor } | null = null;
   private readonly hs: Tensor[];
@@ -92,17 +93,13 @@ export class TowerBody {
     return this.stride;
   }
 
-  /** The stride the model must use, known before allocation (heads are built with it). */
-  static strideFor(maxBatch: number, width: number): number {
-    return Math.ceil((maxBatch * width) / 64) * 64;
-  }
-
   allocate(backend: Backend, maxBatch: number, params: ParameterStore): void {
     this.backend = backend;
-    this.stride = TowerBody.strideFor(maxBatch, this.width);
+    this.views = new StackedViews(backend);
+    this.stride = stackStride(maxBatch, this.width);
     for (const tower of this.towers) tower.allocate(backend, maxBatch);
     for (const s of this.stitches) {
-      s.stride = TowerBody.strideFor(maxBatch, s.width);
+      s.stride = stackStride(maxBatch, s.width);
       const size = [this.T * s.stride];
       s.stacked = backend.alloc(size);
       s.mixed = backend.alloc(size);
@@ -129,16 +126,9 @@ export class TowerBody {
     };
   }
 
-  /** [n, width] views of each task's block of a stacked tensor (made once per tensor and n). */
+  /** [n, width] views of each task's block of a stacked tensor. */
   private blocks(base: Tensor, n: number, width = this.width, stride = this.stride): Tensor[] {
-    let byN = this.views.get(base);
-    if (!byN) this.views.set(base, (byN = new Map()));
-    let v = byN.get(n);
-    if (!v) {
-      v = this.tasks.map((_, t) => this.backend.view(base, t * stride, [n, width]));
-      byN.set(n, v);
-    }
-    return v;
+    return this.views.blocks(base, this.T, stride, width, n);
   }
 
   /** A stacked [T·stride] buffer as the [T, stride] matrix the cross-stitch GEMMs take (made once). */
