@@ -7,6 +7,7 @@
       "target_name": "hydranet_cpu",
       "sources": [
         "native/addon.cc",
+        "native/cpu/conv.cc",
         "native/cpu/cpu_features.cc",
         "native/cpu/elementwise.cc",
         "native/cpu/gemm.cc",
@@ -17,6 +18,7 @@
         "native/cpu/loss.cc",
         "native/cpu/mixture.cc",
         "native/cpu/optim.cc",
+        "native/cpu/pool.cc",
         "native/cpu/threadpool.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],

@@ -364,6 +364,112 @@ Napi::Value multi_loss(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(bad));
 }
 
+// ---- image ops ---------------------------------------------------------------------------------
+
+constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+
+// A packed Conv2dGeometry, after checking it is consistent (outH/outW by the formula) and that
+// the GEMM dimensions (K = C·kh·kw, P = outH·outW) and the buffers fit.
+hydranet::ConvShape check_conv_geometry(const Args& a, const Napi::Int32Array& geometry) {
+  if (geometry.ElementLength() != 10) a.range_error("geometry is not a packed Conv2dGeometry");
+  const hydranet::ConvShape s = hydranet::conv_shape(geometry.Data());
+  const int64_t span_h = int64_t{s.h} + 2 * int64_t{s.padding} - s.kh;
+  const int64_t span_w = int64_t{s.w} + 2 * int64_t{s.padding} - s.kw;
+  const bool ok = s.c >= 1 && s.h >= 1 && s.w >= 1 && s.out_c >= 1 && s.kh >= 1 && s.kw >= 1 && s.stride >= 1 &&
+                  s.padding >= 0 && span_h >= 0 && span_w >= 0 && s.out_h == span_h / s.stride + 1 &&
+                  s.out_w == span_w / s.stride + 1;
+  if (!ok) a.range_error("geometry is not a consistent packed Conv2dGeometry");
+  if (s.patch() > kInt32Max || s.pixels() > kInt32Max || s.out_c * s.patch() > kInt32Max * 64 ||
+      s.patch() * s.pixels() > (int64_t{1} << 40)) {
+    a.range_error("conv2d geometry is too large");
+  }
+  return s;
+}
+
+// conv2dForward(geometry, x, w, b|null, y, n, activation, threads)
+Napi::Value conv2d_forward(const Napi::CallbackInfo& info) {
+  const Args a(info, "conv2dForward", 8);
+  const hydranet::ConvShape s = check_conv_geometry(a, a.i32(0, "geometry"));
+  const int n = a.dim(5, "n");
+  hydranet::conv2d_forward(s, a.f32(1, "x", n * s.in_size()), a.f32(2, "w", s.out_c * s.patch()),
+                           a.f32_or_null(3, "b", s.out_c), a.f32(4, "y", n * s.out_size()), n, a.activation(6),
+                           a.threads(7));
+  return info.Env().Undefined();
+}
+
+// conv2dBackward(geometry, x, w, dy, dx|null, dw, db|null, n, threads)
+Napi::Value conv2d_backward(const Napi::CallbackInfo& info) {
+  const Args a(info, "conv2dBackward", 9);
+  const hydranet::ConvShape s = check_conv_geometry(a, a.i32(0, "geometry"));
+  const int n = a.dim(7, "n");
+  const int64_t w_size = s.out_c * s.patch();
+  hydranet::conv2d_backward(s, a.f32(1, "x", n * s.in_size()), a.f32(2, "w", w_size), a.f32(3, "dy", n * s.out_size()),
+                            a.f32_or_null(4, "dx", n * s.in_size()), a.f32(5, "dw", w_size),
+                            a.f32_or_null(6, "db", s.out_c), n, a.threads(8));
+  return info.Env().Undefined();
+}
+
+// A packed Pool2dGeometry, after checking it is consistent. Plane indices travel as f32, so a
+// plane may hold at most 2^24 elements (every index exact).
+hydranet::PoolShape check_pool_geometry(const Args& a, const Napi::Int32Array& geometry) {
+  if (geometry.ElementLength() != 7) a.range_error("geometry is not a packed Pool2dGeometry");
+  const hydranet::PoolShape s = hydranet::pool_shape(geometry.Data());
+  const bool ok = s.c >= 1 && s.h >= 1 && s.w >= 1 && s.size >= 1 && s.stride >= 1 && s.size <= s.h &&
+                  s.size <= s.w && s.out_h == (s.h - s.size) / s.stride + 1 && s.out_w == (s.w - s.size) / s.stride + 1;
+  if (!ok) a.range_error("geometry is not a consistent packed Pool2dGeometry");
+  if (int64_t{s.h} * s.w > (int64_t{1} << 24)) a.range_error("max-pool planes are limited to 2^24 elements");
+  return s;
+}
+
+// maxPool2dForward(geometry, x, y, argmax, n, threads)
+Napi::Value max_pool2d_forward(const Napi::CallbackInfo& info) {
+  const Args a(info, "maxPool2dForward", 6);
+  const hydranet::PoolShape s = check_pool_geometry(a, a.i32(0, "geometry"));
+  const int64_t n = a.dim(4, "n");
+  const int64_t in = n * s.c * s.h * s.w, out = n * s.c * s.out_h * s.out_w;
+  hydranet::max_pool2d_forward(s, a.f32(1, "x", in), a.f32(2, "y", out), a.f32(3, "argmax", out), static_cast<int>(n),
+                               a.threads(5));
+  return info.Env().Undefined();
+}
+
+// maxPool2dBackward(geometry, dy, argmax, dx, n, threads); a RangeError names the first argmax
+// value that is not an index within its plane (such entries are never written through).
+Napi::Value max_pool2d_backward(const Napi::CallbackInfo& info) {
+  const Args a(info, "maxPool2dBackward", 6);
+  const hydranet::PoolShape s = check_pool_geometry(a, a.i32(0, "geometry"));
+  const int64_t n = a.dim(4, "n");
+  const int64_t in = n * s.c * s.h * s.w, out = n * s.c * s.out_h * s.out_w;
+  const float* argmax = a.f32(2, "argmax", out);
+  const int64_t bad = hydranet::max_pool2d_backward(s, a.f32(1, "dy", out), argmax, a.f32(3, "dx", in),
+                                                    static_cast<int>(n), a.threads(5));
+  if (bad >= 0) {
+    a.range_error("argmax[" + std::to_string(bad) + "] = " + std::to_string(argmax[bad]) +
+                  " is not an index within the " + std::to_string(s.h) + "×" + std::to_string(s.w) + " plane");
+  }
+  return info.Env().Undefined();
+}
+
+// dropout2dForward(x, y, mask, rows, plane, p, seed, threads)
+Napi::Value dropout2d_forward(const Napi::CallbackInfo& info) {
+  const Args a(info, "dropout2dForward", 8);
+  const int64_t rows = a.integer(3, "rows", 1, int64_t{1} << 40), plane = a.integer(4, "plane", 1, int64_t{1} << 40);
+  const double p = a.number(5, "p");
+  if (!(p >= 0 && p < 1)) a.range_error("expected p in [0, 1)");
+  const auto seed = static_cast<uint32_t>(a.integer(6, "seed", 0, 0xffffffffLL));
+  hydranet::dropout2d_forward(a.f32(0, "x", rows * plane), a.f32(1, "y", rows * plane), a.f32(2, "mask", rows), rows,
+                              plane, p, seed, a.threads(7));
+  return info.Env().Undefined();
+}
+
+// scaleChannels(x, s, out, rows, plane, threads)
+Napi::Value scale_channels(const Napi::CallbackInfo& info) {
+  const Args a(info, "scaleChannels", 6);
+  const int64_t rows = a.integer(3, "rows", 1, int64_t{1} << 40), plane = a.integer(4, "plane", 1, int64_t{1} << 40);
+  hydranet::scale_channels(a.f32(0, "x", rows * plane), a.f32(1, "s", rows), a.f32(2, "out", rows * plane), rows,
+                           plane, a.threads(5));
+  return info.Env().Undefined();
+}
+
 // sgdStep(p, g, m, lr, momentum, weightDecay, nesterov, threads)
 Napi::Value sgd_step(const Napi::CallbackInfo& info) {
   const Args a(info, "sgdStep", 8);
@@ -408,6 +514,12 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("headsForward", Napi::Function::New(env, guarded<heads_forward>, "headsForward"));
   exports.Set("headsBackward", Napi::Function::New(env, guarded<heads_backward>, "headsBackward"));
   exports.Set("multiLoss", Napi::Function::New(env, guarded<multi_loss>, "multiLoss"));
+  exports.Set("conv2dForward", Napi::Function::New(env, guarded<conv2d_forward>, "conv2dForward"));
+  exports.Set("conv2dBackward", Napi::Function::New(env, guarded<conv2d_backward>, "conv2dBackward"));
+  exports.Set("maxPool2dForward", Napi::Function::New(env, guarded<max_pool2d_forward>, "maxPool2dForward"));
+  exports.Set("maxPool2dBackward", Napi::Function::New(env, guarded<max_pool2d_backward>, "maxPool2dBackward"));
+  exports.Set("dropout2dForward", Napi::Function::New(env, guarded<dropout2d_forward>, "dropout2dForward"));
+  exports.Set("scaleChannels", Napi::Function::New(env, guarded<scale_channels>, "scaleChannels"));
   exports.Set("sgdStep", Napi::Function::New(env, guarded<sgd_step>, "sgdStep"));
   exports.Set("adamwStep", Napi::Function::New(env, guarded<adamw_step>, "adamwStep"));
   return exports;

@@ -33,18 +33,23 @@ export function widths(name: string, v: string | undefined, dflt: number[]): num
 }
 
 /** The optimizer flags --optimizer, --lr, --momentum and --weight-decay, with their defaults. */
-export function optimizerFlags(values: { optimizer?: string; lr?: string; momentum?: string; 'weight-decay'?: string }): OptimizerConfig {
-  const name = values.optimizer ?? 'sgd';
+export function optimizerFlags(
+  values: { optimizer?: string; lr?: string; momentum?: string; 'weight-decay'?: string },
+  defaults?: OptimizerConfig,
+): OptimizerConfig {
+  const name = values.optimizer ?? defaults?.kind ?? 'sgd';
+  const same = defaults?.kind === name ? defaults : undefined;
   if (name === 'sgd') {
+    const d = same as Extract<OptimizerConfig, { kind: 'sgd' }> | undefined;
     return {
       kind: 'sgd',
-      lr: num('lr', values.lr, 0.05),
-      momentum: num('momentum', values.momentum, 0.9),
-      weightDecay: num('weight-decay', values['weight-decay'], 0),
+      lr: num('lr', values.lr, d?.lr ?? 0.05),
+      momentum: num('momentum', values.momentum, d?.momentum ?? 0.9),
+      weightDecay: num('weight-decay', values['weight-decay'], d?.weightDecay ?? 0),
     };
   }
   if (name === 'adamw') {
-    return { kind: 'adamw', lr: num('lr', values.lr, 1e-3), weightDecay: num('weight-decay', values['weight-decay'], 0.01) };
+    return { kind: 'adamw', lr: num('lr', values.lr, same?.lr ?? 1e-3), weightDecay: num('weight-decay', values['weight-decay'], same?.weightDecay ?? 0.01) };
   }
   throw new UsageError(`--optimizer expects sgd or adamw, got ${JSON.stringify(name)}`);
 }

@@ -11,6 +11,7 @@ import { compareCommand } from './cli-compare.js';
 import { makeMultiMnist } from './data/multimnist.js';
 import { HydranetError } from './errors.js';
 import { type LayerSpec, MultiTaskModel, type SharingConfig } from './mtl/model.js';
+import { PRESETS } from './mtl/presets.js';
 import { WEIGHTINGS, parseWeightingSpec } from './mtl/weighting/index.js';
 import { Trainer } from './train/trainer.js';
 
@@ -22,7 +23,11 @@ validation accuracy each epoch and writes a run folder with config.json, metrics
 checkpoint.safetensors (last epoch) and best.safetensors (best mean validation accuracy).
 
 Options:
-  --epochs N            training epochs (default 10)
+  --preset NAME         ${Object.keys(PRESETS).join(' | ')} (default multimnist-mlp):
+${Object.entries(PRESETS)
+  .map(([name, p]) => `                          ${name}: ${p.description}`)
+  .join('\n')}
+  --epochs N            training epochs (default: the preset's, 10 for the MLP)
   --batch-size N        samples per step (default 256)
   --backend NAME        ${BACKEND_NAMES.join(' | ')} (default cpu)
   --threads N           worker threads of the cpu backend (default: every core)
@@ -35,7 +40,7 @@ Options:
   --lr X                learning rate (default 0.05 for sgd, 0.001 for adamw)
   --momentum X          sgd momentum (default 0.9)
   --weight-decay X      weight decay (default 0 for sgd, 0.01 for adamw)
-  --hidden LIST         trunk widths, e.g. 512,256 (default 512,256)
+  --hidden LIST         MLP trunk widths, e.g. 512,256 (default 512,256; multimnist-mlp only)
   --head-hidden LIST    hidden widths of each task head (default none: linear heads)
   --sharing SPEC        hard (one shared trunk, default), soft[:penalty=X] (a tower per task,
                         L2 penalty λ = X (default 0.001) between corresponding parameters) or
@@ -124,6 +129,7 @@ async function train(argv: string[]): Promise<void> {
       momentum: { type: 'string' },
       'weight-decay': { type: 'string' },
       hidden: { type: 'string' },
+      preset: { type: 'string' },
       'head-hidden': { type: 'string' },
       sharing: { type: 'string' },
       'train-size': { type: 'string' },
@@ -139,10 +145,16 @@ async function train(argv: string[]): Promise<void> {
     process.stdout.write(TRAIN_HELP);
     return;
   }
-  const epochs = int('epochs', values.epochs, 10);
-  const batchSize = int('batch-size', values['batch-size'], 256);
+  const presetName = values.preset ?? 'multimnist-mlp';
+  const preset = PRESETS[presetName];
+  if (!preset) throw new UsageError(`--preset expects one of ${Object.keys(PRESETS).join(', ')}, got ${JSON.stringify(presetName)}`);
+  if (presetName !== 'multimnist-mlp' && (values.hidden !== undefined || values['head-hidden'] !== undefined)) {
+    throw new UsageError('--hidden and --head-hidden shape the multimnist-mlp preset only');
+  }
+  const epochs = int('epochs', values.epochs, preset.epochs);
+  const batchSize = int('batch-size', values['batch-size'], preset.batchSize);
   const seed = int('seed', values.seed, 1, 0);
-  const optimizer = optimizerFlags(values);
+  const optimizer = optimizerFlags(values, preset.optimizer);
   const threads = values.threads === undefined ? undefined : int('threads', values.threads, 1);
   const weights = parseWeights(values.weights);
   const sharing = parseSharing(values.sharing);
@@ -164,11 +176,12 @@ async function train(argv: string[]): Promise<void> {
     `MultiMNIST: ${trainSet.length} training and ${testSet.length} test pairs (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
   );
 
-  const trunk: LayerSpec[] = hidden.map((units) => ({ type: 'dense', units, activation: 'relu' }));
+  const mlp = presetName === 'multimnist-mlp';
+  const trunk: readonly LayerSpec[] = mlp ? hidden.map((units) => ({ type: 'dense', units, activation: 'relu' })) : preset.trunk;
   const model = new MultiTaskModel(backend, {
-    inputShape: [28, 28],
+    inputShape: preset.inputShape,
     trunk,
-    heads: { hidden: headHidden },
+    heads: mlp ? { hidden: headHidden } : preset.heads,
     sharing,
     tasks: [
       { name: 'left', kind: 'classification', classes: 10 },

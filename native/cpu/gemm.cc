@@ -140,6 +140,16 @@ void gemm_small_output(const GemmArgs& g, int threads) {
 
 }  // namespace
 
+size_t gemm_workspace_floats() {
+  const IsaKernels& K = isa_kernels();
+  return static_cast<size_t>(K.kc) * K.nc + static_cast<size_t>(K.mc) * K.kc;
+}
+
+void gemm_serial(const GemmArgs& g, float* workspace) {
+  if (g.m <= 0 || g.n <= 0) return;
+  gemm_serial(g, isa_kernels(), workspace);
+}
+
 void gemm_forward(const GemmArgs& g, int threads) {
   if (g.m <= 0 || g.n <= 0) return;
   if (small_output(g)) return gemm_small_output(g, threads);
@@ -158,7 +168,7 @@ void gemm_forward(const GemmArgs& g, int threads) {
     const double cost = (tiles + kPackCost * (double(g.m) / r + double(g.n) / c)) * g.k;
     if (cost < best) best = cost, tm = r, tn = c;
   }
-  const size_t workspace = static_cast<size_t>(K.kc) * K.nc + static_cast<size_t>(K.mc) * K.kc;
+  const size_t workspace = gemm_workspace_floats();
   auto task = [&](int t, float* ws) {
     const int ti = t / tn, tj = t % tn;
     const int i0 = std::min(g.m, mp * ti / tm * K.mr), i1 = std::min(g.m, mp * (ti + 1) / tm * K.mr);

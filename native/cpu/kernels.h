@@ -5,6 +5,7 @@
 // trusted: the addon has checked every length against the dimensions.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "cpu_features.h"
@@ -28,6 +29,12 @@ struct GemmArgs {
   Activation act = Activation::none;
 };
 void gemm_forward(const GemmArgs& g, int threads);
+// The same product on the calling thread alone, packing into `workspace` (at least
+// gemm_workspace_floats() values): for kernels that thread over their own tasks (conv.cc).
+// Gives the same bits as gemm_forward wherever gemm_forward does not take its dot-product path
+// (tiny m·n over a long k with A plain and B transposed).
+size_t gemm_workspace_floats();
+void gemm_serial(const GemmArgs& g, float* workspace);
 
 // y = act(x) [n]; y may alias x.
 void activation_forward(Activation kind, const float* x, float* y, int64_t n, int threads);
@@ -48,6 +55,38 @@ void mixture_backward(const int32_t* layout, const float* x, const float* g, con
                       int n, int threads);
 // GradDrop over per-task gradients g [tasks, m] into out [m] (see elementwise.cc).
 void grad_drop(const float* g, float* out, int tasks, int64_t m, uint32_t seed, double leak, int threads);
+
+// ---- image ops (NCHW), see conv.cc and pool.cc ----
+// Conv2dGeometry.packed in backend.ts: [C, H, W, outC, kh, kw, stride, padding, outH, outW].
+struct ConvShape {
+  int c, h, w, out_c, kh, kw, stride, padding, out_h, out_w;
+  int64_t patch() const { return int64_t{c} * kh * kw; }  // K: rows of the im2col matrix
+  int64_t pixels() const { return int64_t{out_h} * out_w; }  // P: its columns
+  int64_t in_size() const { return int64_t{c} * h * w; }   // one sample of x
+  int64_t out_size() const { return out_c * pixels(); }     // one sample of y
+};
+inline ConvShape conv_shape(const int32_t* p) { return {p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9]}; }
+// y [n, outC, outH, outW] = act(conv2d(x [n, C, H, W], w [outC, C, kh, kw]) + b [outC] or 0).
+void conv2d_forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y, int n,
+                    Activation act, int threads);
+// dw += ∂L/∂w, db (may be null) += Σ dy per channel, dx (may be null) = ∂L/∂x, from dy.
+void conv2d_backward(const ConvShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw,
+                     float* db, int n, int threads);
+// Pool2dGeometry.packed: [C, H, W, size, stride, outH, outW].
+struct PoolShape {
+  int c, h, w, size, stride, out_h, out_w;
+};
+inline PoolShape pool_shape(const int32_t* p) { return {p[0], p[1], p[2], p[3], p[4], p[5], p[6]}; }
+// y, argmax [n, C, outH, outW] (=): each window's max and its flat index h·W + w in the plane.
+void max_pool2d_forward(const PoolShape& s, const float* x, float* y, float* argmax, int n, int threads);
+// dx [n, C, H, W] = 0, then dx[plane, argmax] += dy. Returns -1, or the position in argmax of
+// the first value that is not an integer index within the plane (those are skipped, never written).
+int64_t max_pool2d_backward(const PoolShape& s, const float* dy, const float* argmax, float* dx, int n, int threads);
+// mask [rows] = keep(seed, row, p) ? 1/(1−p) : 0, y [rows, plane] = x ⊙ mask per row.
+void dropout2d_forward(const float* x, float* y, float* mask, int64_t rows, int64_t plane, double p, uint32_t seed,
+                       int threads);
+// out [rows, plane] = x ⊙ s per row (out may alias x).
+void scale_channels(const float* x, const float* s, float* out, int64_t rows, int64_t plane, int threads);
 
 // The task heads (HeadLayout.packed in backend.ts: [shared, T, per task: in, out, inOff, outOff, wOff]).
 // y[n, Σout] = act(x·W_tᵀ + b_t) per task; one GEMM when the input is shared.

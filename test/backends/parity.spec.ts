@@ -9,14 +9,18 @@ import {
   ACTIVATIONS,
   type Activation,
   type Backend,
+  Conv2dGeometry,
   HeadLayout,
   LossLayout,
   type LossSegment,
   MixtureLayout,
+  Pool2dGeometry,
 } from '../../ts/backends/backend.js';
+import { CpuBackend } from '../../ts/backends/cpu.js';
+import { loadCpuAddon } from '../../ts/backends/native.js';
 import { Rng } from '../../ts/core/random.js';
 import { LabelError, ShapeError } from '../../ts/errors.js';
-import { AWKWARD, type Tol, backendsUnderTest, compareOp, randomArray } from './harness.js';
+import { AWKWARD, type Tol, backendsUnderTest, compareOp, randomArray, referenceBackend } from './harness.js';
 
 const backends = await backendsUnderTest();
 
@@ -369,6 +373,245 @@ for (const { name, backend, skip } of backends) {
         const be = b();
         const args = [be.alloc([2, 3]), be.upload(new Float32Array([0, 3]), [2, 1]), null, be.upload(new Float32Array([1]), [1]), layout, be.alloc([1]), be.alloc([2, 3])] as const;
         assert.throws(() => be.multiLoss(...args), LabelError);
+      });
+    });
+
+    describe('image ops', () => {
+      /** [label, n, C, H, W, outC, k, stride, padding]: awkward batches, channels, kernels, strides, paddings. */
+      const convCases: [string, number, number, number, number, number, number, number, number][] = [
+        ['1×1 kernel, direct path', 1, 1, 5, 5, 1, 1, 1, 0],
+        ['1×1 kernel, 10→20 channels, direct path', 17, 10, 8, 8, 20, 1, 1, 0],
+        ['1×1 kernel, stride 2, padding 1', 3, 20, 9, 7, 3, 1, 2, 1],
+        ['3×3, 3→10, padding 1 on 7×9', 3, 3, 7, 9, 10, 3, 1, 1],
+        ['3×3, 3→20, stride 2 on 7×9', 17, 3, 7, 9, 20, 3, 2, 0],
+        ['5×5, 10→3, stride 2, padding 2 on 7×9', 3, 10, 7, 9, 3, 5, 2, 2],
+        ['5×5 over a 3×3 input with padding 2', 1, 3, 3, 3, 3, 5, 1, 2],
+        ['3×3, stride 2, padding 1 on 2×3', 3, 1, 2, 3, 10, 3, 2, 1],
+        ['5×5, 1→10, padding 2 on 28×28', 3, 1, 28, 28, 10, 5, 1, 2],
+        ['LeNet conv1: 28×28×1 → 24×24×10', 64, 1, 28, 28, 10, 5, 1, 0],
+        ['LeNet conv2: 12×12×10 → 8×8×20', 40, 10, 12, 12, 20, 5, 1, 0],
+      ];
+      for (const [label, n, C, H, W, outC, k, stride, padding] of convCases) {
+        it(`conv2d ${label}, batch ${n}: forward (bias, activations) and backward (dx =, dw and db +=)`, async () => {
+          const geo = new Conv2dGeometry(C, H, W, outC, k, k, stride, padding);
+          const rng = new Rng(n * 1000 + C * 100 + H + outC + k);
+          const xShape = [n, C, H, W];
+          const yShape = [n, outC, geo.outH, geo.outW];
+          const ySize = n * outC * geo.outH * geo.outW;
+          const x = randomArray(rng, n * C * H * W);
+          const w = randomArray(rng, outC * C * k * k, -0.5, 0.5);
+          const bias = randomArray(rng, outC);
+          const plans: [Activation, boolean][] = [
+            ['none', true],
+            ['relu', true],
+            ['tanh', false],
+          ];
+          for (const [activation, withBias] of plans) {
+            await compareOp(b(), {
+              what: `conv2dForward ${activation}${withBias ? ' + bias' : ''}`,
+              inputs: {
+                x: { data: x, shape: xShape },
+                w: { data: w, shape: [outC, C, k, k] },
+                b: { data: bias, shape: [outC] },
+              },
+              outputs: { y: { data: new Float32Array(ySize).fill(NaN), shape: yShape, tol: gemmTol(C * k * k) } },
+              op: (be, t) => be.conv2dForward(t.x, t.w, withBias ? t.b : null, t.y, geo, activation),
+            });
+          }
+          const dy = randomArray(rng, ySize);
+          const sums = gemmTol(n * geo.outH * geo.outW);
+          for (const full of [true, false]) {
+            await compareOp(b(), {
+              what: `conv2dBackward${full ? '' : ' (no dx, no db)'}`,
+              inputs: {
+                x: { data: x, shape: xShape },
+                w: { data: w, shape: [outC, C, k, k] },
+                dy: { data: dy, shape: yShape },
+              },
+              outputs: {
+                dx: { data: randomArray(rng, n * C * H * W), shape: xShape, tol: gemmTol(outC * k * k) },
+                dw: { data: randomArray(rng, outC * C * k * k), shape: [outC, C, k, k], tol: sums },
+                db: { data: randomArray(rng, outC), shape: [outC], tol: sums },
+              },
+              op: (be, t) => be.conv2dBackward(t.x, t.w, t.dy, full ? t.dx : null, t.dw, full ? t.db : null, geo),
+            });
+          }
+        });
+      }
+      it('conv2d rejects mismatched tensors with ShapeError', () => {
+        const be = b();
+        const geo = new Conv2dGeometry(3, 7, 9, 10, 3, 3, 1, 1);
+        const x = be.alloc([2, 3, 7, 9]);
+        const w = be.alloc([10, 3, 3, 3]);
+        assert.throws(() => be.conv2dForward(x, w, null, be.alloc([2, 10, 7, 8]), geo), ShapeError);
+        assert.throws(() => be.conv2dForward(x, be.alloc([10, 3, 3, 2]), null, be.alloc([2, 10, 7, 9]), geo), ShapeError);
+        assert.throws(() => be.conv2dForward(x, w, be.alloc([9]), be.alloc([2, 10, 7, 9]), geo), ShapeError);
+        assert.throws(() => be.conv2dBackward(x, w, be.alloc([2, 10, 7, 9]), be.alloc([2, 3, 7, 8]), be.alloc([10, 3, 3, 3]), null, geo), ShapeError);
+      });
+
+      /** [label, n, C, H, W, size, stride]. */
+      const poolCases: [string, number, number, number, number, number, number][] = [
+        ['1×1 window on 1×1', 1, 1, 1, 1, 1, 1],
+        ['2×2 stride 2 on 2×2', 1, 1, 2, 2, 2, 2],
+        ['2×2 stride 2 on 7×9 (leftover row and column)', 3, 3, 7, 9, 2, 2],
+        ['3×3 stride 1 on 7×9 (overlapping windows)', 3, 3, 7, 9, 3, 1],
+        ['3×3 stride 2 on 5×6', 17, 1, 5, 6, 3, 2],
+        ['3×3 stride 3 on 10×11', 3, 10, 10, 11, 3, 3],
+        ['LeNet pool1: 24×24×10', 17, 10, 24, 24, 2, 2],
+        ['LeNet pool2: 8×8×20', 256, 20, 8, 8, 2, 2],
+      ];
+      const EXACT: Tol = { atol: 0, rtol: 0 };
+      for (const [label, n, C, H, W, size, stride] of poolCases) {
+        for (const ties of [false, true]) {
+          it(`maxPool2d ${label}, batch ${n}${ties ? ', with ties' : ''}: forward and backward`, async () => {
+            const geo = new Pool2dGeometry(C, H, W, size, stride);
+            const rng = new Rng(n * 100 + H * 10 + size + (ties ? 1 : 0));
+            const xShape = [n, C, H, W];
+            const yShape = [n, C, geo.outH, geo.outW];
+            const ySize = n * C * geo.outH * geo.outW;
+            // With ties, values from {-1, 0, 1} (and some -∞): the first maximum must win.
+            const x = ties
+              ? new Float32Array(n * C * H * W).map(() => (rng.uniform() < 0.05 ? -Infinity : rng.int(3) - 1))
+              : randomArray(rng, n * C * H * W);
+            const { argmax } = await compareOp(b(), {
+              what: 'maxPool2dForward',
+              inputs: { x: { data: x, shape: xShape } },
+              outputs: {
+                y: { data: new Float32Array(ySize).fill(NaN), shape: yShape, tol: EXACT },
+                argmax: { data: new Float32Array(ySize).fill(NaN), shape: yShape, tol: EXACT },
+              },
+              op: (be, t) => be.maxPool2dForward(t.x, t.y, t.argmax, geo),
+            });
+            await compareOp(b(), {
+              what: 'maxPool2dBackward',
+              inputs: {
+                dy: { data: randomArray(rng, ySize), shape: yShape },
+                argmax: { data: Float32Array.from(argmax), shape: yShape },
+              },
+              // The same f32 additions in the same order: exact.
+              outputs: { dx: { data: randomArray(rng, n * C * H * W), shape: xShape, tol: EXACT } },
+              op: (be, t) => be.maxPool2dBackward(t.dy, t.argmax, t.dx, geo),
+            });
+          });
+        }
+      }
+      it('maxPool2d: NaN wins its window, as on the reference', async () => {
+        const geo = new Pool2dGeometry(1, 4, 4, 2, 2);
+        const x = new Float32Array(16).map((_, i) => i % 5);
+        x[5] = NaN; // window (0, 0), after its first element
+        x[2] = NaN; // window (0, 1), first
+        x[3] = NaN; // window (0, 1) again: the first NaN stays
+        const outs: Float32Array[][] = [];
+        for (const be of [referenceBackend, b()]) {
+          const y = be.alloc([1, 1, 2, 2]);
+          const a = be.alloc([1, 1, 2, 2]);
+          be.maxPool2dForward(be.upload(x, [1, 1, 4, 4]), y, a, geo);
+          outs.push([await be.read(y), await be.read(a)]);
+        }
+        assert.deepEqual(Array.from(outs[1][0]), Array.from(outs[0][0]));
+        assert.deepEqual(Array.from(outs[1][1]), Array.from(outs[0][1]));
+        assert.deepEqual(Array.from(outs[1][1]).slice(0, 2), [5, 2]);
+      });
+      if (name === 'cpu') {
+        it('maxPool2dBackward (native) rejects an argmax outside the plane without writing through it', async () => {
+          const be = b();
+          const geo = new Pool2dGeometry(2, 4, 4, 2, 2);
+          for (const bad of [16, -1, 1e9, 0.5, NaN]) {
+            const argmax = new Float32Array(2 * 4).fill(3);
+            argmax[5] = bad;
+            const base = be.upload(new Float32Array(64 + 32 + 64).fill(-7), [160]);
+            const dx = be.view(base, 64, [1, 2, 4, 4]);
+            assert.throws(
+              () => be.maxPool2dBackward(be.upload(new Float32Array(8).fill(1), [1, 2, 2, 2]), be.upload(argmax, [1, 2, 2, 2]), dx, geo),
+              (e: Error) => e instanceof RangeError && /argmax\[5\]/.test(e.message),
+            );
+            const all = await be.read(base);
+            assert.ok(all.subarray(0, 64).every((v) => v === -7) && all.subarray(96).every((v) => v === -7), `guard written for argmax ${bad}`);
+          }
+        });
+        it('conv2d gives the same bits with 1, 2 and 3 threads (forward, dx, dw, db)', async () => {
+          const geo = new Conv2dGeometry(10, 12, 12, 20, 5, 5, 1, 0);
+          const rng = new Rng(99);
+          // 37 samples: threaded over samples; 2 samples (fewer than threads): the threaded GEMM.
+          for (const n of [37, 2]) {
+            const x = randomArray(rng, n * 10 * 144);
+            const w = randomArray(rng, 20 * 250, -0.5, 0.5);
+            const bias = randomArray(rng, 20);
+            const dy = randomArray(rng, n * 20 * 64);
+            const runs: number[][] = [];
+            for (const threads of [1, 2, 3]) {
+              const be = new CpuBackend({ threads });
+              const xt = be.upload(x, [n, 10, 12, 12]);
+              const wt = be.upload(w, [20, 10, 5, 5]);
+              const y = be.alloc([n, 20, 8, 8]);
+              const dx = be.alloc([n, 10, 12, 12]);
+              const dw = be.upload(new Float32Array(5000).fill(0.25), [20, 10, 5, 5]);
+              const db = be.alloc([20]);
+              be.conv2dForward(xt, wt, be.upload(bias, [20]), y, geo, 'relu');
+              be.conv2dBackward(xt, wt, be.upload(dy, [n, 20, 8, 8]), dx, dw, db, geo);
+              runs.push([...(await be.read(y)), ...(await be.read(dx)), ...(await be.read(dw)), ...(await be.read(db))]);
+              be.dispose();
+            }
+            assert.deepEqual(runs[1], runs[0], `batch ${n}, 2 threads`);
+            assert.deepEqual(runs[2], runs[0], `batch ${n}, 3 threads`);
+          }
+        });
+        it('the native entry points reject an inconsistent packed geometry', () => {
+          const addon = loadCpuAddon();
+          const conv = new Conv2dGeometry(3, 7, 9, 10, 3, 3, 1, 1).packed.slice();
+          conv[8] += 1; // outH no longer follows from H, kh, stride and padding
+          const x = new Float32Array(3 * 7 * 9);
+          const w = new Float32Array(10 * 27);
+          assert.throws(() => addon.conv2dForward(conv, x, w, null, new Float32Array(10 * 8 * 9), 1, 0, 1), RangeError);
+          assert.throws(() => addon.conv2dForward(conv.subarray(0, 9), x, w, null, new Float32Array(10 * 7 * 9), 1, 0, 1), RangeError);
+          const pool = new Pool2dGeometry(1, 4, 4, 2, 2).packed.slice();
+          pool[3] = 5; // a window larger than the plane
+          assert.throws(() => addon.maxPool2dForward(pool, new Float32Array(16), new Float32Array(4), new Float32Array(4), 1, 1), RangeError);
+          // lengths are checked against the geometry too
+          const good = new Conv2dGeometry(3, 7, 9, 10, 3, 3, 1, 1).packed;
+          assert.throws(() => addon.conv2dForward(good, x, w, null, new Float32Array(10 * 7 * 9 - 1), 1, 0, 1), RangeError);
+        });
+      }
+
+      const channelShapes: number[][] = [
+        [1, 1, 1, 1],
+        [3, 10, 7, 9],
+        [17, 20, 8, 8],
+        [256, 10, 12, 12],
+        [5, 3, 1000],
+      ];
+      for (const shape of channelShapes) {
+        const size = shape.reduce((p, d) => p * d, 1);
+        const rows = shape[0] * shape[1];
+        it(`dropout2d (exact channel masks) and scaleChannels over [${shape.join(', ')}]`, async () => {
+          const rng = new Rng(size + rows);
+          const x = randomArray(rng, size);
+          for (const p of [0, 0.1, 0.5]) {
+            await compareOp(b(), {
+              what: `dropout2d p=${p}`,
+              inputs: { x: { data: x, shape } },
+              outputs: {
+                y: { data: new Float32Array(size).fill(NaN), shape, tol: EXACT },
+                mask: { data: new Float32Array(rows).fill(NaN), shape: [shape[0], shape[1]], tol: EXACT },
+              },
+              op: (be, t) => be.dropout2dForward(t.x, t.y, t.mask, p, 777 + size),
+            });
+          }
+          await compareOp(b(), {
+            what: 'scaleChannels',
+            inputs: { x: { data: x, shape }, s: { data: randomArray(rng, rows, -2, 2), shape: [shape[0], shape[1]] } },
+            outputs: { out: { data: new Float32Array(size).fill(NaN), shape, tol: EXACT } },
+            op: (be, t) => be.scaleChannels(t.x, t.s, t.out),
+          });
+        });
+      }
+      it('scaleChannels in place (out = x)', async () => {
+        const be = b();
+        const x = new Float32Array(2 * 3 * 5).map((_, i) => i);
+        const s = Float32Array.from([1, -2, 0.5, 0, 3, 4]);
+        const t = be.upload(x, [2, 3, 5]);
+        be.scaleChannels(t, be.upload(s, [2, 3]), t);
+        assert.deepEqual(Array.from(await be.read(t)), Array.from(x, (v, i) => v * s[Math.floor(i / 5)]));
       });
     });
 

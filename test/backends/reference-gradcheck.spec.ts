@@ -5,7 +5,16 @@
  * 1e-4 relative; the tolerance is |analytic − numeric| ≤ 2e-3 + 2e-2·|numeric|.
  */
 import assert from 'node:assert/strict';
-import { ACTIVATIONS, HeadLayout, LossLayout, type LossSegment, MixtureLayout, type Tensor } from '../../ts/backends/backend.js';
+import {
+  ACTIVATIONS,
+  Conv2dGeometry,
+  HeadLayout,
+  LossLayout,
+  type LossSegment,
+  MixtureLayout,
+  Pool2dGeometry,
+  type Tensor,
+} from '../../ts/backends/backend.js';
 import { Rng } from '../../ts/core/random.js';
 import { assertGradClose, numericGradient } from './gradcheck.js';
 import { randomArray, referenceBackend as ref } from './harness.js';
@@ -60,6 +69,85 @@ describe('reference gradients by finite differences', () => {
     assertGradClose(data(da), numA, 'dA');
     assertGradClose(data(dw), numW, 'dW');
     assertGradClose(data(db), numB, 'dbias');
+  });
+
+  for (const [label, geo] of [
+    ['3×3, stride 2, padding 1 on 5×4', new Conv2dGeometry(2, 5, 4, 3, 3, 3, 2, 1)],
+    ['2×3 kernel, stride 1, no padding on 4×5', new Conv2dGeometry(3, 4, 5, 2, 2, 3, 1, 0)],
+  ] as const) {
+    it(`conv2d ${label}: dx, dw, db`, () => {
+      const rng = new Rng(geo.kw * 10 + geo.stride);
+      const n = 2;
+      const x = ref.upload(randomArray(rng, n * geo.c * geo.h * geo.w), [n, geo.c, geo.h, geo.w]);
+      const w = ref.upload(randomArray(rng, geo.outC * geo.c * geo.kh * geo.kw), [geo.outC, geo.c, geo.kh, geo.kw]);
+      const b = ref.upload(randomArray(rng, geo.outC), [geo.outC]);
+      const yShape = [n, geo.outC, geo.outH, geo.outW];
+      const y = ref.alloc(yShape);
+      const r = randomArray(rng, y.size);
+      const f = (): number => {
+        ref.conv2dForward(x, w, b, y, geo);
+        return dot(data(y), r);
+      };
+      const numX = numericGradient(data(x), f);
+      const numW = numericGradient(data(w), f);
+      const numB = numericGradient(data(b), f);
+      const dx = ref.upload(new Float32Array(x.size).fill(5), x.shape); // overwritten
+      const dw = ref.alloc(w.shape);
+      const db = ref.alloc([geo.outC]);
+      ref.conv2dBackward(x, w, ref.upload(r, yShape), dx, dw, db, geo);
+      assertGradClose(data(dx), numX, 'dx');
+      assertGradClose(data(dw), numW, 'dw');
+      assertGradClose(data(db), numB, 'db');
+    });
+  }
+
+  for (const [size, stride] of [
+    [2, 2],
+    [3, 1],
+  ]) {
+    it(`maxPool2d ${size}×${size} stride ${stride}: dx routes dy to each window's winner`, () => {
+      const rng = new Rng(40 + size);
+      const geo = new Pool2dGeometry(2, 5, 7, size, stride);
+      const n = 2;
+      // Distinct values 0.1 apart, so no window has a near-tie within the finite-difference step.
+      const count = n * 2 * 5 * 7;
+      const values = Array.from({ length: count }, (_, i) => 0.1 * i);
+      for (let i = count - 1; i > 0; i--) {
+        const j = rng.int(i + 1);
+        [values[i], values[j]] = [values[j], values[i]];
+      }
+      const x = ref.upload(Float32Array.from(values), [n, 2, 5, 7]);
+      const yShape = [n, 2, geo.outH, geo.outW];
+      const y = ref.alloc(yShape);
+      const argmax = ref.alloc(yShape);
+      const r = randomArray(rng, y.size);
+      const f = (): number => {
+        ref.maxPool2dForward(x, y, argmax, geo);
+        return dot(data(y), r);
+      };
+      const numX = numericGradient(data(x), f);
+      f();
+      const dx = ref.upload(new Float32Array(count).fill(5), [n, 2, 5, 7]); // overwritten
+      ref.maxPool2dBackward(ref.upload(r, yShape), argmax, dx, geo);
+      assertGradClose(data(dx), numX, 'dx');
+    });
+  }
+
+  it('dropout2d: backward is scaleChannels(dy, mask)', () => {
+    const rng = new Rng(50);
+    const shape = [3, 4, 2, 3];
+    const x = ref.upload(randomArray(rng, 72), shape);
+    const y = ref.alloc(shape);
+    const mask = ref.alloc([3, 4]);
+    const r = randomArray(rng, 72);
+    const f = (): number => {
+      ref.dropout2dForward(x, y, mask, 0.5, 99);
+      return dot(data(y), r);
+    };
+    const numX = numericGradient(data(x), f);
+    const dx = ref.alloc(shape);
+    ref.scaleChannels(ref.upload(r, shape), mask, dx);
+    assertGradClose(data(dx), numX, 'dx');
   });
 
   for (const shared of [true, false]) {

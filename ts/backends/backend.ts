@@ -207,6 +207,64 @@ export class MixtureLayout {
   }
 }
 
+/**
+ * A 2-D convolution's geometry (NCHW, cross-correlation as in PyTorch): input [N, C, H, W],
+ * weights [outC, C, kh, kw], output [N, outC, outH, outW] with
+ * outH = ⌊(H + 2·padding − kh)/stride⌋ + 1 (outW likewise).
+ */
+export class Conv2dGeometry {
+  readonly outH: number;
+  readonly outW: number;
+  /** [C, H, W, outC, kh, kw, stride, padding, outH, outW] for native kernels. */
+  readonly packed: Int32Array;
+
+  constructor(
+    readonly c: number,
+    readonly h: number,
+    readonly w: number,
+    readonly outC: number,
+    readonly kh: number,
+    readonly kw: number,
+    readonly stride = 1,
+    readonly padding = 0,
+  ) {
+    for (const v of [c, h, w, outC, kh, kw, stride]) {
+      if (!Number.isInteger(v) || v < 1) throw new RangeError(`Conv2dGeometry sizes must be positive integers, got ${v}`);
+    }
+    if (!Number.isInteger(padding) || padding < 0) throw new RangeError(`Conv2dGeometry padding must be a non-negative integer, got ${padding}`);
+    this.outH = Math.floor((h + 2 * padding - kh) / stride) + 1;
+    this.outW = Math.floor((w + 2 * padding - kw) / stride) + 1;
+    if (this.outH < 1 || this.outW < 1) {
+      throw new RangeError(`a ${kh}×${kw} kernel with padding ${padding} does not fit a ${h}×${w} input`);
+    }
+    this.packed = Int32Array.from([c, h, w, outC, kh, kw, stride, padding, this.outH, this.outW]);
+  }
+}
+
+/** A 2-D max-pool's geometry (NCHW, no padding): windows of size×size every `stride`. */
+export class Pool2dGeometry {
+  readonly outH: number;
+  readonly outW: number;
+  /** [C, H, W, size, stride, outH, outW]. */
+  readonly packed: Int32Array;
+
+  constructor(
+    readonly c: number,
+    readonly h: number,
+    readonly w: number,
+    readonly size: number,
+    readonly stride = size,
+  ) {
+    for (const v of [c, h, w, size, stride]) {
+      if (!Number.isInteger(v) || v < 1) throw new RangeError(`Pool2dGeometry sizes must be positive integers, got ${v}`);
+    }
+    if (size > h || size > w) throw new RangeError(`a ${size}×${size} pool does not fit a ${h}×${w} input`);
+    this.outH = Math.floor((h - size) / stride) + 1;
+    this.outW = Math.floor((w - size) / stride) + 1;
+    this.packed = Int32Array.from([c, h, w, size, stride, this.outH, this.outW]);
+  }
+}
+
 /** One task's part of the fused multi-loss. */
 export interface LossSegment {
   kind: LossKind;
@@ -341,6 +399,31 @@ export interface Backend {
     losses: Tensor,
     dlogits: Tensor,
   ): void;
+
+  // ---- image ops (NCHW) --------------------------------------------------------------------
+  /** y = act(conv2d(x, w) + b): x [N, C, H, W], w [outC, C, kh, kw], b [outC], y [N, outC, outH, outW] (=). */
+  conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, y: Tensor, geometry: Conv2dGeometry, activation?: Activation): void;
+  /**
+   * From dy = ∂L/∂y (already through the activation): dw += ∂L/∂w, db += Σ dy per channel (if
+   * given), dx = ∂L/∂x (=, if given).
+   */
+  conv2dBackward(x: Tensor, w: Tensor, dy: Tensor, dx: Tensor | null, dw: Tensor, db: Tensor | null, geometry: Conv2dGeometry): void;
+  /**
+   * y = max over each window of x (x [N, C, H, W], y [N, C, outH, outW], =); `argmax` (same
+   * shape as y) receives each window's winner as its flat index h·W + w within the plane (the
+   * first one on ties).
+   */
+  maxPool2dForward(x: Tensor, y: Tensor, argmax: Tensor, geometry: Pool2dGeometry): void;
+  /** dx = 0 except dx[argmax] += dy (=): dx [N, C, H, W]. */
+  maxPool2dBackward(dy: Tensor, argmax: Tensor, dx: Tensor, geometry: Pool2dGeometry): void;
+  /**
+   * Channel-wise (spatial) dropout: mask [N, C] = keep ? 1/(1−p) : 0 with keep =
+   * dropoutKeep(seed, n·C + c, p); y [N, C, ...] = x ⊙ mask broadcast over each plane. Backward
+   * is `scaleChannels(dy, mask, dx)`.
+   */
+  dropout2dForward(x: Tensor, y: Tensor, mask: Tensor, p: number, seed: number): void;
+  /** out [N, C, ...] = x ⊙ s broadcast over each plane, s [N, C] (out may alias x). */
+  scaleChannels(x: Tensor, s: Tensor, out: Tensor): void;
 
   /**
    * GradDrop (Chen et al. 2020) over per-task gradients g [T, M]: with P = ½(1 + Σ_t g_t/Σ_t|g_t|)

@@ -9,10 +9,12 @@ import {
   type Activation,
   type AdamWOptions,
   type Backend,
+  type Conv2dGeometry,
   type GemmOptions,
   HeadLayout,
   LossLayout,
   type MixtureLayout,
+  type Pool2dGeometry,
   type SgdOptions,
   type Tensor,
 } from './backend.js';
@@ -21,12 +23,15 @@ import { type CpuAddon, type CpuIsa, loadCpuAddon } from './native.js';
 import {
   checkActivation,
   checkBiasGrad,
+  checkChannels,
+  checkConv2d,
   checkDropout,
   checkGradDrop,
   checkGemm,
   checkHeads,
   checkMixture,
   checkMultiLoss,
+  checkPool2d,
   checkAdamW,
   checkSameSize,
   checkSgd,
@@ -191,6 +196,58 @@ export class CpuBackend extends HostBackend implements Backend {
       const y = tg[i * layout.totalTgt + seg.tgtOffset];
       throw new LabelError(`multiLoss: task ${t} sample ${i} has class ${y}, expected an integer in [0, ${seg.outWidth})`);
     }
+  }
+
+  conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, y: Tensor, geo: Conv2dGeometry, activation: Activation = 'none'): void {
+    const n = checkConv2d(x, w, b, y, geo);
+    checkActivation(activation);
+    this.native.conv2dForward(
+      geo.packed,
+      this.d(x, 'conv2d x'),
+      this.d(w, 'conv2d w'),
+      b ? this.d(b, 'conv2d b') : null,
+      this.d(y, 'conv2d y'),
+      n,
+      ACTIVATIONS.indexOf(activation),
+      this.threads,
+    );
+  }
+
+  conv2dBackward(x: Tensor, w: Tensor, dy: Tensor, dx: Tensor | null, dw: Tensor, db: Tensor | null, geo: Conv2dGeometry): void {
+    const n = checkConv2d(x, w, db, dy, geo, dx);
+    checkSameSize('conv2dBackward w/dw', w, dw);
+    this.native.conv2dBackward(
+      geo.packed,
+      this.d(x, 'conv2d x'),
+      this.d(w, 'conv2d w'),
+      this.d(dy, 'conv2d dy'),
+      dx ? this.d(dx, 'conv2d dx') : null,
+      this.d(dw, 'conv2d dw'),
+      db ? this.d(db, 'conv2d db') : null,
+      n,
+      this.threads,
+    );
+  }
+
+  maxPool2dForward(x: Tensor, y: Tensor, argmax: Tensor, geo: Pool2dGeometry): void {
+    const n = checkPool2d(x, y, argmax, geo);
+    this.native.maxPool2dForward(geo.packed, this.d(x, 'maxPool2d x'), this.d(y, 'maxPool2d y'), this.d(argmax, 'maxPool2d argmax'), n, this.threads);
+  }
+
+  maxPool2dBackward(dy: Tensor, argmax: Tensor, dx: Tensor, geo: Pool2dGeometry): void {
+    const n = checkPool2d(dx, dy, argmax, geo);
+    this.native.maxPool2dBackward(geo.packed, this.d(dy, 'maxPool2d dy'), this.d(argmax, 'maxPool2d argmax'), this.d(dx, 'maxPool2d dx'), n, this.threads);
+  }
+
+  dropout2dForward(x: Tensor, y: Tensor, mask: Tensor, p: number, seed: number): void {
+    checkDropout(x, y, x, p, seed);
+    const [rows, plane] = checkChannels(x, mask, y);
+    this.native.dropout2dForward(this.d(x, 'dropout2d x'), this.d(y, 'dropout2d y'), this.d(mask, 'dropout2d mask'), rows, plane, p, seed, this.threads);
+  }
+
+  scaleChannels(x: Tensor, s: Tensor, out: Tensor): void {
+    const [rows, plane] = checkChannels(x, s, out);
+    this.native.scaleChannels(this.d(x, 'scaleChannels x'), this.d(s, 'scaleChannels s'), this.d(out, 'scaleChannels out'), rows, plane, this.threads);
   }
 
   mixtureForward(x: Tensor, z: Tensor, g: Tensor, out: Tensor, layout: MixtureLayout): void {

@@ -98,6 +98,43 @@ export interface CpuAddon {
     totalTgt: number,
     threads: number,
   ): number;
+  /** geometry: Conv2dGeometry.packed. */
+  conv2dForward(
+    geometry: Int32Array,
+    x: Float32Array,
+    w: Float32Array,
+    b: Float32Array | null,
+    y: Float32Array,
+    n: number,
+    activation: number,
+    threads: number,
+  ): void;
+  conv2dBackward(
+    geometry: Int32Array,
+    x: Float32Array,
+    w: Float32Array,
+    dy: Float32Array,
+    dx: Float32Array | null,
+    dw: Float32Array,
+    db: Float32Array | null,
+    n: number,
+    threads: number,
+  ): void;
+  /** geometry: Pool2dGeometry.packed. */
+  maxPool2dForward(geometry: Int32Array, x: Float32Array, y: Float32Array, argmax: Float32Array, n: number, threads: number): void;
+  /** Throws RangeError (nothing written through it) for an argmax value that is not an index within its plane. */
+  maxPool2dBackward(geometry: Int32Array, dy: Float32Array, argmax: Float32Array, dx: Float32Array, n: number, threads: number): void;
+  dropout2dForward(
+    x: Float32Array,
+    y: Float32Array,
+    mask: Float32Array,
+    rows: number,
+    plane: number,
+    p: number,
+    seed: number,
+    threads: number,
+  ): void;
+  scaleChannels(x: Float32Array, s: Float32Array, out: Float32Array, rows: number, plane: number, threads: number): void;
   sgdStep(
     p: Float32Array,
     g: Float32Array,

@@ -9,11 +9,13 @@ import {
   type Activation,
   type AdamWOptions,
   type Backend,
+  type Conv2dGeometry,
   type GemmOptions,
   HeadLayout,
   LOSS_KINDS,
   LossLayout,
   type MixtureLayout,
+  type Pool2dGeometry,
   type SgdOptions,
   type Tensor,
 } from './backend.js';
@@ -21,12 +23,15 @@ import { HostBackend, type HostTensor } from './host.js';
 import {
   checkActivation,
   checkBiasGrad,
+  checkChannels,
+  checkConv2d,
   checkDropout,
   checkGradDrop,
   checkGemm,
   checkHeads,
   checkMixture,
   checkMultiLoss,
+  checkPool2d,
   checkAdamW,
   checkSameSize,
   checkSgd,
@@ -334,6 +339,136 @@ export class ReferenceBackend extends HostBackend implements Backend {
       }
       L[t] = total / denom;
     }
+  }
+
+  conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, y: Tensor, geo: Conv2dGeometry, activation: Activation = 'none'): void {
+    const n = checkConv2d(x, w, b, y, geo);
+    checkActivation(activation);
+    const X = this.d(x, 'conv2d x');
+    const W = this.d(w, 'conv2d w');
+    const B = b ? this.d(b, 'conv2d b') : null;
+    const Y = this.d(y, 'conv2d y');
+    const { c: C, h: H, w: Wd, outC, kh, kw, stride, padding, outH, outW } = geo;
+    for (let i = 0; i < n; i++) {
+      for (let o = 0; o < outC; o++) {
+        for (let oy = 0; oy < outH; oy++) {
+          for (let ox = 0; ox < outW; ox++) {
+            let s = B ? B[o] : 0;
+            for (let ci = 0; ci < C; ci++) {
+              for (let ky = 0; ky < kh; ky++) {
+                const iy = oy * stride - padding + ky;
+                if (iy < 0 || iy >= H) continue;
+                for (let kx = 0; kx < kw; kx++) {
+                  const ix = ox * stride - padding + kx;
+                  if (ix < 0 || ix >= Wd) continue;
+                  s += X[((i * C + ci) * H + iy) * Wd + ix] * W[((o * C + ci) * kh + ky) * kw + kx];
+                }
+              }
+            }
+            Y[((i * outC + o) * outH + oy) * outW + ox] = activate(activation, s);
+          }
+        }
+      }
+    }
+  }
+
+  conv2dBackward(x: Tensor, w: Tensor, dy: Tensor, dx: Tensor | null, dw: Tensor, db: Tensor | null, geo: Conv2dGeometry): void {
+    const n = checkConv2d(x, w, db, dy, geo, dx);
+    checkSameSize('conv2dBackward w/dw', w, dw);
+    const X = this.d(x, 'conv2d x');
+    const W = this.d(w, 'conv2d w');
+    const DY = this.d(dy, 'conv2d dy');
+    const DX = dx ? this.d(dx, 'conv2d dx') : null;
+    const DW = this.d(dw, 'conv2d dw');
+    const DB = db ? this.d(db, 'conv2d db') : null;
+    const { c: C, h: H, w: Wd, outC, kh, kw, stride, padding, outH, outW } = geo;
+    DX?.fill(0);
+    const dwAcc = new Float64Array(DW.length);
+    const dbAcc = new Float64Array(outC);
+    for (let i = 0; i < n; i++) {
+      for (let o = 0; o < outC; o++) {
+        for (let oy = 0; oy < outH; oy++) {
+          for (let ox = 0; ox < outW; ox++) {
+            const g = DY[((i * outC + o) * outH + oy) * outW + ox];
+            dbAcc[o] += g;
+            for (let ci = 0; ci < C; ci++) {
+              for (let ky = 0; ky < kh; ky++) {
+                const iy = oy * stride - padding + ky;
+                if (iy < 0 || iy >= H) continue;
+                for (let kx = 0; kx < kw; kx++) {
+                  const ix = ox * stride - padding + kx;
+                  if (ix < 0 || ix >= Wd) continue;
+                  const xi = ((i * C + ci) * H + iy) * Wd + ix;
+                  const wi = ((o * C + ci) * kh + ky) * kw + kx;
+                  dwAcc[wi] += g * X[xi];
+                  if (DX) DX[xi] += g * W[wi];
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    for (let k = 0; k < DW.length; k++) DW[k] += dwAcc[k];
+    if (DB) for (let o = 0; o < outC; o++) DB[o] += dbAcc[o];
+  }
+
+  maxPool2dForward(x: Tensor, y: Tensor, argmax: Tensor, geo: Pool2dGeometry): void {
+    const n = checkPool2d(x, y, argmax, geo);
+    const X = this.d(x, 'maxPool2d x');
+    const Y = this.d(y, 'maxPool2d y');
+    const A = this.d(argmax, 'maxPool2d argmax');
+    const { c: C, h: H, w: Wd, size, stride, outH, outW } = geo;
+    for (let plane = 0; plane < n * C; plane++) {
+      for (let oy = 0; oy < outH; oy++) {
+        for (let ox = 0; ox < outW; ox++) {
+          let best = -Infinity;
+          let at = oy * stride * Wd + ox * stride; // the window's first element, if all are −∞
+          for (let ky = 0; ky < size; ky++) {
+            for (let kx = 0; kx < size; kx++) {
+              const idx = (oy * stride + ky) * Wd + ox * stride + kx;
+              const v = X[plane * H * Wd + idx];
+              if (v > best || (Number.isNaN(v) && !Number.isNaN(best))) {
+                best = v;
+                at = idx;
+              }
+            }
+          }
+          Y[(plane * outH + oy) * outW + ox] = best;
+          A[(plane * outH + oy) * outW + ox] = at;
+        }
+      }
+    }
+  }
+
+  maxPool2dBackward(dy: Tensor, argmax: Tensor, dx: Tensor, geo: Pool2dGeometry): void {
+    const n = checkPool2d(dx, dy, argmax, geo);
+    const DY = this.d(dy, 'maxPool2d dy');
+    const A = this.d(argmax, 'maxPool2d argmax');
+    const DX = this.d(dx, 'maxPool2d dx');
+    const plane = geo.h * geo.w;
+    const outPlane = geo.outH * geo.outW;
+    DX.fill(0);
+    for (let p = 0; p < n * geo.c; p++) {
+      for (let k = 0; k < outPlane; k++) DX[p * plane + A[p * outPlane + k]] += DY[p * outPlane + k];
+    }
+  }
+
+  dropout2dForward(x: Tensor, y: Tensor, mask: Tensor, p: number, seed: number): void {
+    checkDropout(x, y, x, p, seed);
+    checkChannels(x, mask, y);
+    const M = this.d(mask, 'dropout2d mask');
+    const scale = 1 / (1 - p);
+    for (let i = 0; i < M.length; i++) M[i] = dropoutKeep(seed, i, p) ? scale : 0;
+    this.scaleChannels(x, mask, y);
+  }
+
+  scaleChannels(x: Tensor, s: Tensor, out: Tensor): void {
+    const [rows, plane] = checkChannels(x, s, out);
+    const X = this.d(x, 'scaleChannels x');
+    const S = this.d(s, 'scaleChannels s');
+    const O = this.d(out, 'scaleChannels out');
+    for (let r = 0; r < rows; r++) for (let k = 0; k < plane; k++) O[r * plane + k] = X[r * plane + k] * S[r];
   }
 
   mixtureForward(x: Tensor, z: Tensor, g: Tensor, out: Tensor, layout: MixtureLayout): void {

@@ -4,7 +4,15 @@
  * dimensions the kernel needs.
  */
 import { ShapeError, ValueError } from '../errors.js';
-import { ACTIVATIONS, type Activation, type AdamWOptions, type GemmOptions, MixtureLayout, type SgdOptions, HeadLayout, LossLayout, type Tensor } from './backend.js';
+import {
+  ACTIVATIONS,
+  type Activation,
+  type AdamWOptions,
+  Conv2dGeometry,
+  type GemmOptions,
+  MixtureLayout,
+  Pool2dGeometry,
+  type SgdOptions, HeadLayout, LossLayout, type Tensor } from './backend.js';
 
 function dims2(t: Tensor, what: string): [number, number] {
   if (t.shape.length !== 2) {
@@ -202,4 +210,48 @@ export function checkMixture(x: Tensor, z: Tensor, g: Tensor, out: Tensor, layou
     throw new ShapeError(`mixture: ${n} rows of ${layout.width} do not fit the strides ${layout.expertStride} / ${layout.outStride}`);
   }
   return n;
+}
+
+/** Batch size N of a conv2d op, after checking every tensor against the geometry. */
+export function checkConv2d(
+  x: Tensor,
+  w: Tensor,
+  b: Tensor | null,
+  y: Tensor,
+  geo: Conv2dGeometry,
+  dx?: Tensor | null,
+): number {
+  if (!(geo instanceof Conv2dGeometry)) throw new ValueError('Expected a Conv2dGeometry for geometry');
+  const inPlane = geo.c * geo.h * geo.w;
+  const n = x.shape[0];
+  if (x.size !== n * inPlane) throw new ShapeError(`conv2d: x has ${x.size} elements, expected ${n}×${geo.c}×${geo.h}×${geo.w}`);
+  if (y.size !== n * geo.outC * geo.outH * geo.outW) {
+    throw new ShapeError(`conv2d: y (or dy) has ${y.size} elements, expected ${n}×${geo.outC}×${geo.outH}×${geo.outW}`);
+  }
+  if (w.size !== geo.outC * geo.c * geo.kh * geo.kw) {
+    throw new ShapeError(`conv2d: w has ${w.size} elements, expected ${geo.outC}×${geo.c}×${geo.kh}×${geo.kw}`);
+  }
+  if (b && b.size !== geo.outC) throw new ShapeError(`conv2d: b has ${b.size} elements, expected ${geo.outC}`);
+  if (dx && dx.size !== x.size) throw new ShapeError(`conv2d: dx has ${dx.size} elements, expected ${x.size} (as x)`);
+  return n;
+}
+
+/** Batch size N of a max-pool op, after checking every tensor against the geometry. */
+export function checkPool2d(x: Tensor, y: Tensor, argmax: Tensor, geo: Pool2dGeometry): number {
+  if (!(geo instanceof Pool2dGeometry)) throw new ValueError('Expected a Pool2dGeometry for geometry');
+  const n = x.shape[0];
+  if (x.size !== n * geo.c * geo.h * geo.w) throw new ShapeError(`maxPool2d: x (or dx) has ${x.size} elements, expected ${n}×${geo.c}×${geo.h}×${geo.w}`);
+  const outSize = n * geo.c * geo.outH * geo.outW;
+  if (y.size !== outSize) throw new ShapeError(`maxPool2d: y (or dy) has ${y.size} elements, expected ${n}×${geo.c}×${geo.outH}×${geo.outW}`);
+  if (argmax.size !== outSize) throw new ShapeError(`maxPool2d: argmax has ${argmax.size} elements, expected ${outSize}`);
+  return n;
+}
+
+/** [rows (N·C), plane] of a channel-wise op: x [N, C, ...] with s [N, C]. */
+export function checkChannels(x: Tensor, s: Tensor, out: Tensor): [number, number] {
+  if (x.shape.length < 3) throw new ShapeError(`Expected a tensor [N, C, ...] for channel-wise x but received [${x.shape.join(', ')}]`);
+  const rows = x.shape[0] * x.shape[1];
+  if (s.size !== rows) throw new ShapeError(`channel scale has ${s.size} elements, expected ${x.shape[0]}×${x.shape[1]}`);
+  if (out.size !== x.size) throw new ShapeError(`channel-wise out has ${out.size} elements, expected ${x.size}`);
+  return [rows, x.size / rows];
 }

@@ -43,10 +43,11 @@ export class ExpertBody {
     tasks: readonly Task[],
     makeLayers: () => Sequential,
     params: ParameterStore,
-    featureSize: number,
+    inputShape: readonly number[],
     maxBatch: number,
     readonly options: ExpertOptions,
   ) {
+    const featureSize = inputShape.reduce((a, b) => a * b, 1);
     const { shared, perTask } = options;
     if (!Number.isInteger(shared) || !Number.isInteger(perTask) || shared < 0 || perTask < 0 || shared + perTask < 1) {
       throw new ConfigError(`Expected whole numbers of experts with at least one per task, got shared ${shared}, per task ${perTask}`);
@@ -58,7 +59,7 @@ export class ExpertBody {
       ...tasks.flatMap((t) => Array.from({ length: perTask }, (_, i) => `experts.${t.name}.${i}`)),
     ];
     this.experts = names.map(() => makeLayers());
-    const shapes = this.experts.map((e, i) => e.build({ params, prefix: names[i] }, [featureSize]));
+    const shapes = this.experts.map((e, i) => e.build({ params, prefix: names[i] }, inputShape));
     if (shapes[0].length !== 1) throw new ConfigError(`The experts must end in a flat feature vector, got shape [${shapes[0].join(', ')}]`);
     this.width = shapes[0][0];
     const expertsOf = tasks.map((_, t) => [

@@ -18,6 +18,7 @@ import { Rng } from '../core/random.js';
 import { ConfigError, ShapeError, describe, expectInt, expectNumber } from '../errors.js';
 import { ActivationLayer } from '../nn/activation.js';
 import { Dense } from '../nn/dense.js';
+import { Conv2d, Dropout2d, Flatten, MaxPool2d } from '../nn/conv.js';
 import { Dropout } from '../nn/dropout.js';
 import { Heads, type HeadsConfig } from '../nn/heads.js';
 import { BatchBuffer, type Layer, type StepContext, volume } from '../nn/layer.js';
@@ -34,7 +35,11 @@ import { TowerBody } from './towers.js';
 export type LayerSpec =
   | { type: 'dense'; units: number; activation?: Activation }
   | { type: 'activation'; activation: Activation }
-  | { type: 'dropout'; p: number };
+  | { type: 'dropout'; p: number }
+  | { type: 'conv2d'; filters: number; kernel: number; stride?: number; padding?: number; activation?: Activation }
+  | { type: 'maxpool2d'; size: number; stride?: number }
+  | { type: 'dropout2d'; p: number }
+  | { type: 'flatten' };
 
 /** How the tasks share the body of the network. */
 export type SharingConfig =
@@ -89,8 +94,18 @@ export function buildLayer(spec: LayerSpec, index: number): Layer {
       return new ActivationLayer(spec.activation);
     case 'dropout':
       return new Dropout(spec.p);
+    case 'conv2d':
+      return new Conv2d(spec.filters, spec.kernel, spec.stride ?? 1, spec.padding ?? 0, spec.activation ?? 'none');
+    case 'maxpool2d':
+      return new MaxPool2d(spec.size, spec.stride ?? spec.size);
+    case 'dropout2d':
+      return new Dropout2d(spec.p);
+    case 'flatten':
+      return new Flatten();
     default:
-      throw new ConfigError(`Expected a layer spec with type dense, activation or dropout for trunk[${index}] but received ${describe(spec)}`);
+      throw new ConfigError(
+        `Expected a layer spec with type dense, activation, dropout, conv2d, maxpool2d, dropout2d or flatten for trunk[${index}] but received ${describe(spec)}`,
+      );
   }
 }
 
@@ -151,20 +166,20 @@ export class MultiTaskModel {
     this.experts = null;
     if (this.sharing.kind === 'hard') {
       this.trunk = layers();
-      const trunkOut = this.trunk.build({ params: this.params, prefix: 'trunk' }, [this.featureSize]);
+      const trunkOut = this.trunk.build({ params: this.params, prefix: 'trunk' }, this.inputShape);
       if (trunkOut.length !== 1) throw new ConfigError(`The trunk must end in a flat feature vector, got shape [${trunkOut.join(', ')}]`);
       this.trunkWidth = trunkOut[0];
     } else if (this.sharing.kind === 'ple') {
       const { levels, shared, perTask } = this.sharing;
-      this.experts = new PleBody(this.tasks, layers, this.params, this.featureSize, this.maxBatch, { levels, shared, perTask });
+      this.experts = new PleBody(this.tasks, layers, this.params, this.inputShape, this.maxBatch, { levels, shared, perTask });
       this.trunkWidth = this.experts.width;
     } else if (this.sharing.kind === 'mmoe' || this.sharing.kind === 'cgc') {
       const { shared, perTask } = this.sharing;
-      this.experts = new ExpertBody(this.tasks, layers, this.params, this.featureSize, this.maxBatch, { shared, perTask });
+      this.experts = new ExpertBody(this.tasks, layers, this.params, this.inputShape, this.maxBatch, { shared, perTask });
       this.trunkWidth = this.experts.width;
     } else {
       const s = this.sharing;
-      this.towers = new TowerBody(this.tasks, layers, this.params, [this.featureSize], {
+      this.towers = new TowerBody(this.tasks, layers, this.params, this.inputShape, {
         penalty: s.kind === 'soft' ? s.penalty : 0,
         stitchAfter: s.kind === 'cross-stitch' ? (s.after ?? config.trunk.map((_, i) => i)) : [],
         stitchSelf: s.kind === 'cross-stitch' ? s.self : undefined,

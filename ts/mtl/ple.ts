@@ -59,10 +59,11 @@ export class PleBody {
     tasks: readonly Task[],
     makeLayers: () => Sequential,
     params: ParameterStore,
-    featureSize: number,
+    inputShape: readonly number[],
     maxBatch: number,
     readonly options: PleOptions,
   ) {
+    const featureSize = inputShape.reduce((a, b) => a * b, 1);
     const L = expectInt('sharing.levels', options.levels);
     const S = expectInt('sharing.shared', options.shared, 0);
     const P = expectInt('sharing.perTask', options.perTask, 0);
@@ -79,7 +80,7 @@ export class PleBody {
         ...tasks.flatMap((t) => Array.from({ length: P }, (_, i) => `ple.${l}.${t.name}.${i}`)),
       ];
       const experts = names.map(() => makeLayers());
-      const shapes = experts.map((e, i) => e.build({ params, prefix: names[i] }, [inWidth]));
+      const shapes = experts.map((e, i) => e.build({ params, prefix: names[i] }, l === 0 ? inputShape : [inWidth]));
       if (shapes[0].length !== 1) throw new ConfigError(`PLE experts must end in a flat feature vector, got [${shapes[0].join(', ')}]`);
       width = shapes[0][0];
       const shared = Array.from({ length: S }, (_, i) => i);

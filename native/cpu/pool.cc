@@ -1,0 +1,105 @@
+// Max-pooling and the channel-wise ops (NCHW), all "=":
+//   max_pool2d_forward   y[plane, o] = max of the window, argmax[plane, o] = its flat index h·W + w
+//                        in the plane (first maximum in row-major window order; NaN wins)
+//   max_pool2d_backward  dx = 0, then dx[plane, argmax] += dy (argmax checked: never out of the plane)
+//   dropout2d_forward    mask[r] = keep(seed, r, p) ? 1/(1−p) : 0, y[r, :] = x[r, :]·mask[r]
+//   scale_channels       out[r, :] = x[r, :]·s[r]
+// Threads take whole planes (rows), so every output element has one writer and one summation
+// order whatever the thread count.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+
+#include "kernels.h"
+#include "random.h"
+#include "threadpool.h"
+
+namespace hydranet {
+namespace {
+
+// Elements per thread below which splitting does not pay.
+constexpr int64_t kGrain = 1 << 15;
+
+int64_t rows_grain(int64_t row_elements) { return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, row_elements)); }
+
+}  // namespace
+
+void max_pool2d_forward(const PoolShape& s, const float* x, float* y, float* argmax, int n, int threads) {
+  const int64_t planes = int64_t{n} * s.c, in_plane = int64_t{s.h} * s.w, out_plane = int64_t{s.out_h} * s.out_w;
+  parallel_range(planes, threads, rows_grain(in_plane), [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const float* xp = x + p * in_plane;
+      float* yp = y + p * out_plane;
+      float* ap = argmax + p * out_plane;
+      for (int oy = 0; oy < s.out_h; ++oy) {
+        for (int ox = 0; ox < s.out_w; ++ox) {
+          float best = -std::numeric_limits<float>::infinity();
+          // The window's first element unless something beats −∞ (a window of −∞ keeps it).
+          int64_t at = int64_t{oy} * s.stride * s.w + int64_t{ox} * s.stride;
+          for (int ky = 0; ky < s.size; ++ky) {
+            const int64_t row = int64_t{oy * s.stride + ky} * s.w + int64_t{ox} * s.stride;
+            for (int kx = 0; kx < s.size; ++kx) {
+              const float v = xp[row + kx];
+              if (v > best || (std::isnan(v) && !std::isnan(best))) {
+                best = v;
+                at = row + kx;
+              }
+            }
+          }
+          yp[int64_t{oy} * s.out_w + ox] = best;
+          ap[int64_t{oy} * s.out_w + ox] = static_cast<float>(at);
+        }
+      }
+    }
+  });
+}
+
+int64_t max_pool2d_backward(const PoolShape& s, const float* dy, const float* argmax, float* dx, int n, int threads) {
+  const int64_t planes = int64_t{n} * s.c, in_plane = int64_t{s.h} * s.w, out_plane = int64_t{s.out_h} * s.out_w;
+  const double limit = static_cast<double>(in_plane);
+  std::atomic<int64_t> first_bad{std::numeric_limits<int64_t>::max()};
+  parallel_range(planes, threads, rows_grain(in_plane), [&](int64_t p0, int64_t p1) {
+    int64_t bad = std::numeric_limits<int64_t>::max();
+    for (int64_t p = p0; p < p1; ++p) {
+      float* dxp = dx + p * in_plane;
+      std::fill(dxp, dxp + in_plane, 0.0f);
+      const float* dyp = dy + p * out_plane;
+      const float* ap = argmax + p * out_plane;
+      for (int64_t k = 0; k < out_plane; ++k) {
+        const double a = ap[k];
+        if (!(a >= 0 && a < limit && a == std::floor(a))) {  // NaN fails too
+          bad = std::min(bad, p * out_plane + k);
+          continue;
+        }
+        dxp[static_cast<int64_t>(a)] += dyp[k];
+      }
+    }
+    int64_t seen = first_bad.load();
+    while (bad < seen && !first_bad.compare_exchange_weak(seen, bad)) {
+    }
+  });
+  const int64_t bad = first_bad.load();
+  return bad == std::numeric_limits<int64_t>::max() ? -1 : bad;
+}
+
+void scale_channels(const float* x, const float* s, float* out, int64_t rows, int64_t plane, int threads) {
+  parallel_range(rows, threads, rows_grain(plane), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float v = s[r];
+      const float* xr = x + r * plane;
+      float* o = out + r * plane;
+      for (int64_t k = 0; k < plane; ++k) o[k] = xr[k] * v;
+    }
+  });
+}
+
+void dropout2d_forward(const float* x, float* y, float* mask, int64_t rows, int64_t plane, double p, uint32_t seed,
+                       int threads) {
+  const uint32_t threshold = dropout_threshold(p);
+  const float scale = static_cast<float>(1.0 / (1.0 - p));
+  for (int64_t r = 0; r < rows; ++r) mask[r] = dropout_keep(seed, static_cast<uint32_t>(r), threshold) ? scale : 0.0f;
+  scale_channels(x, mask, y, rows, plane, threads);
+}
+
+}  // namespace hydranet

@@ -1,0 +1,216 @@
+/**
+ * Image layers (NCHW): Conv2d (bias and activation fused), MaxPool2d, Dropout2d (whole
+ * channels dropped, the same mask rule on every backend) and Flatten (a view, no copy).
+ * A per-sample shape [C, H, W] (or [H, W], read as one channel) flows between them.
+ */
+import { type Activation, type Backend, Conv2dGeometry, Pool2dGeometry, type Tensor } from '../backends/backend.js';
+import { checkActivation } from '../backends/validate.js';
+import { ConfigError, expectInt, expectNumber } from '../errors.js';
+import { BatchBuffer, type BuildContext, type Layer, type StepContext, layerSeed, stringSeed, volume } from './layer.js';
+import type { Parameter } from './parameters.js';
+
+/** [C, H, W] of a per-sample image shape ([H, W] is one channel). */
+function chw(inShape: readonly number[], what: string): [number, number, number] {
+  if (inShape.length === 2) return [1, inShape[0], inShape[1]];
+  if (inShape.length === 3) return [inShape[0], inShape[1], inShape[2]];
+  throw new ConfigError(`${what} needs an image input [C, H, W] or [H, W], got [${inShape.join(', ')}]`);
+}
+
+export class Conv2d implements Layer {
+  private geo!: Conv2dGeometry;
+  private weight!: Parameter;
+  private bias!: Parameter;
+  private backend!: Backend;
+  private out!: BatchBuffer;
+  private pre: BatchBuffer | null = null;
+  private dx!: BatchBuffer;
+  private input: Tensor | null = null;
+
+  constructor(
+    readonly filters: number,
+    readonly kernel: number,
+    readonly stride = 1,
+    readonly padding = 0,
+    readonly activation: Activation = 'none',
+  ) {
+    expectInt('conv2d filters', filters);
+    expectInt('conv2d kernel', kernel);
+    expectInt('conv2d stride', stride);
+    expectInt('conv2d padding', padding, 0);
+    checkActivation(activation);
+  }
+
+  describe(): string {
+    const g = this.geo;
+    const shape = g ? ` ${g.c}×${g.h}×${g.w}→${g.outC}×${g.outH}×${g.outW}` : '';
+    return `conv ${this.kernel}×${this.kernel}${shape}${this.activation === 'none' ? '' : ' ' + this.activation}`;
+  }
+
+  build(ctx: BuildContext, inShape: readonly number[]): readonly number[] {
+    const [c, h, w] = chw(inShape, 'conv2d');
+    this.geo = new Conv2dGeometry(c, h, w, this.filters, this.kernel, this.kernel, this.stride, this.padding);
+    const fanIn = c * this.kernel * this.kernel;
+    this.weight = ctx.params.add(`${ctx.prefix}.weight`, [this.filters, c, this.kernel, this.kernel], {
+      kind: this.activation === 'relu' || this.activation === 'gelu' ? 'he' : 'lecun',
+      fanIn,
+    });
+    this.bias = ctx.params.add(`${ctx.prefix}.bias`, [this.filters], { kind: 'zeros' });
+    return [this.filters, this.geo.outH, this.geo.outW];
+  }
+
+  allocate(backend: Backend, maxBatch: number): void {
+    this.backend = backend;
+    const g = this.geo;
+    this.out = new BatchBuffer(backend, maxBatch, [g.outC, g.outH, g.outW]);
+    this.dx = new BatchBuffer(backend, maxBatch, [g.c, g.h, g.w]);
+    if (this.activation === 'gelu') this.pre = new BatchBuffer(backend, maxBatch, [g.outC, g.outH, g.outW]);
+  }
+
+  forward(x: Tensor, n: number): Tensor {
+    this.input = x;
+    const y = this.out.rows(n);
+    if (this.pre) {
+      const z = this.pre.rows(n);
+      this.backend.conv2dForward(x, this.weight.value, this.bias.value, z, this.geo);
+      this.backend.activationForward(this.activation, z, y);
+    } else {
+      this.backend.conv2dForward(x, this.weight.value, this.bias.value, y, this.geo, this.activation);
+    }
+    return y;
+  }
+
+  backward(dy: Tensor, n: number, needDx: boolean): Tensor | null {
+    if (this.activation !== 'none') {
+      this.backend.activationBackward(this.activation, this.out.rows(n), dy, dy, this.pre?.rows(n) ?? null);
+    }
+    const dx = needDx ? this.dx.rows(n) : null;
+    this.backend.conv2dBackward(this.input!, this.weight.value, dy, dx, this.weight.grad, this.bias.grad, this.geo);
+    return dx;
+  }
+}
+
+export class MaxPool2d implements Layer {
+  private geo!: Pool2dGeometry;
+  private backend!: Backend;
+  private out!: BatchBuffer;
+  private argmax!: BatchBuffer;
+  private dx!: BatchBuffer;
+
+  constructor(
+    readonly size: number,
+    readonly stride = size,
+  ) {
+    expectInt('maxpool2d size', size);
+    expectInt('maxpool2d stride', stride);
+  }
+
+  describe(): string {
+    return `max-pool ${this.size}×${this.size}`;
+  }
+
+  build(_ctx: BuildContext, inShape: readonly number[]): readonly number[] {
+    const [c, h, w] = chw(inShape, 'maxpool2d');
+    this.geo = new Pool2dGeometry(c, h, w, this.size, this.stride);
+    return [c, this.geo.outH, this.geo.outW];
+  }
+
+  allocate(backend: Backend, maxBatch: number): void {
+    this.backend = backend;
+    const g = this.geo;
+    this.out = new BatchBuffer(backend, maxBatch, [g.c, g.outH, g.outW]);
+    this.argmax = new BatchBuffer(backend, maxBatch, [g.c, g.outH, g.outW]);
+    this.dx = new BatchBuffer(backend, maxBatch, [g.c, g.h, g.w]);
+  }
+
+  forward(x: Tensor, n: number): Tensor {
+    const y = this.out.rows(n);
+    this.backend.maxPool2dForward(x, y, this.argmax.rows(n), this.geo);
+    return y;
+  }
+
+  backward(dy: Tensor, n: number, needDx: boolean): Tensor | null {
+    if (!needDx) return null;
+    const dx = this.dx.rows(n);
+    this.backend.maxPool2dBackward(dy, this.argmax.rows(n), dx, this.geo);
+    return dx;
+  }
+}
+
+/** Spatial dropout (PyTorch's Dropout2d): whole channels are dropped, scaled by 1/(1−p). */
+export class Dropout2d implements Layer {
+  private backend!: Backend;
+  private shape: readonly number[] = [];
+  private out!: BatchBuffer;
+  private mask!: BatchBuffer;
+  private active = false;
+  private id = 0;
+
+  constructor(readonly p: number) {
+    expectNumber('dropout2d p', p, 0, 0.999);
+  }
+
+  describe(): string {
+    return `dropout2d ${this.p}`;
+  }
+
+  build(ctx: BuildContext, inShape: readonly number[]): readonly number[] {
+    this.id = stringSeed(ctx.prefix);
+    this.shape = chw(inShape, 'dropout2d');
+    return inShape;
+  }
+
+  allocate(backend: Backend, maxBatch: number): void {
+    this.backend = backend;
+    this.out = new BatchBuffer(backend, maxBatch, this.shape);
+    this.mask = new BatchBuffer(backend, maxBatch, [this.shape[0]]);
+  }
+
+  forward(x: Tensor, n: number, step: StepContext): Tensor {
+    this.active = step.training && this.p > 0;
+    if (!this.active) return x;
+    const y = this.out.rows(n);
+    this.backend.dropout2dForward(x, y, this.mask.rows(n), this.p, layerSeed(step, this.id));
+    return y;
+  }
+
+  backward(dy: Tensor, n: number, needDx: boolean): Tensor | null {
+    if (!needDx) return null;
+    if (this.active) this.backend.scaleChannels(dy, this.mask.rows(n), dy);
+    return dy;
+  }
+}
+
+/** [C, H, W] → [C·H·W]: views of the same memory, both ways. */
+export class Flatten implements Layer {
+  private backend!: Backend;
+  private inShape: readonly number[] = [];
+  private readonly views = new Map<Tensor, Tensor>();
+
+  describe(): string {
+    return 'flatten';
+  }
+
+  build(_ctx: BuildContext, inShape: readonly number[]): readonly number[] {
+    this.inShape = inShape;
+    return [volume(inShape)];
+  }
+
+  allocate(backend: Backend): void {
+    this.backend = backend;
+  }
+
+  /** A view of t with the given shape, made once per tensor. */
+  private reshape(t: Tensor, shape: number[]): Tensor {
+    let v = this.views.get(t);
+    if (!v) this.views.set(t, (v = this.backend.view(t, 0, shape)));
+    return v;
+  }
+
+  forward(x: Tensor, n: number): Tensor {
+    return this.reshape(x, [n, volume(this.inShape)]);
+  }
+
+  backward(dy: Tensor, n: number, needDx: boolean): Tensor | null {
+    return needDx ? this.reshape(dy, [n, ...this.inShape]) : null;
+  }
+}
