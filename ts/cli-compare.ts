@@ -21,6 +21,7 @@ import {
 } from './mtl/compare.js';
 import type { LayerSpec, ModelConfig } from './mtl/model.js';
 import { type TaskSpec, resolveTask } from './mtl/task.js';
+import { PRESETS } from './mtl/presets.js';
 import { WEIGHTINGS, parseWeightingSpec } from './mtl/weighting/index.js';
 
 /** The configurations compared when --weightings is not given (those this build has). */
@@ -57,7 +58,9 @@ Options:
   --backend NAME        ${BACKEND_NAMES.join(' | ')} (default cpu)
   --threads N           worker threads of the cpu backend (default: every core)
   --seed N              seed of data pairing, initialisation, shuffling and dropout (default 1)
-  --hidden LIST         trunk widths, e.g. 512,256 (default 512,256)
+  --preset NAME         multimnist-mlp (default) or multimnist-lenet (Sener & Koltun's MultiLeNet,
+                        SGD lr 0.01, batch 256; its epochs default stays 10 here)
+  --hidden LIST         MLP trunk widths, e.g. 512,256 (default 512,256; multimnist-mlp only)
   --head-hidden LIST    hidden widths of each task head (default none: linear heads)
   --train-size N        use the first N of the 60,000 training pairs (default all)
   --test-size N         use the first N of the 10,000 test pairs (default all)
@@ -146,6 +149,7 @@ export async function compareCommand(argv: string[]): Promise<void> {
       threads: { type: 'string' },
       seed: { type: 'string' },
       hidden: { type: 'string' },
+      preset: { type: 'string' },
       'head-hidden': { type: 'string' },
       'train-size': { type: 'string' },
       'test-size': { type: 'string' },
@@ -167,8 +171,15 @@ export async function compareCommand(argv: string[]): Promise<void> {
     return;
   }
   // Every flag is checked here, before any data is loaded or anything trains.
+  const presetName = values.preset ?? 'multimnist-mlp';
+  const preset = PRESETS[presetName];
+  if (!preset) throw new UsageError(`--preset expects one of ${Object.keys(PRESETS).join(', ')}, got ${JSON.stringify(presetName)}`);
+  const mlp = presetName === 'multimnist-mlp';
+  if (!mlp && (values.hidden !== undefined || values['head-hidden'] !== undefined)) {
+    throw new UsageError('--hidden and --head-hidden shape the multimnist-mlp preset only');
+  }
   const epochs = int('epochs', values.epochs, 10);
-  const batchSize = int('batch-size', values['batch-size'], 256);
+  const batchSize = int('batch-size', values['batch-size'], preset.batchSize);
   const seed = int('seed', values.seed, 1, 0);
   const threads = values.threads === undefined ? undefined : int('threads', values.threads, 1);
   const hidden = widths('hidden', values.hidden, [512, 256]);
@@ -177,7 +188,7 @@ export async function compareCommand(argv: string[]): Promise<void> {
   const testSize = int('test-size', values['test-size'], 10000);
   if (trainSize > 60000) throw new UsageError(`--train-size expects at most 60000 (the MultiMNIST training pairs), got ${trainSize}`);
   if (testSize > 10000) throw new UsageError(`--test-size expects at most 10000 (the MultiMNIST test pairs), got ${testSize}`);
-  const optimizer = optimizerFlags(values);
+  const optimizer = optimizerFlags(values, preset.optimizer);
   const select = (values.select ?? 'best') as Selection;
   if (!SELECTIONS.includes(select)) throw new UsageError(`--select expects ${SELECTIONS.join(' or ')}, got ${JSON.stringify(values.select)}`);
   const specs = values.weightings === undefined ? DEFAULT_WEIGHTINGS : splitWeightings(values.weightings);
@@ -194,8 +205,9 @@ export async function compareCommand(argv: string[]): Promise<void> {
     if (e instanceof ConfigError) throw new UsageError(`--weightings: ${e.message}`);
     throw e;
   }
-  const trunk: LayerSpec[] = hidden.map((units) => ({ type: 'dense', units, activation: 'relu' }));
-  const model: ModelConfig = { inputShape: [28, 28], trunk, heads: { hidden: headHidden }, tasks: TASKS, maxBatch: batchSize, seed };
+  const trunk: readonly LayerSpec[] = mlp ? hidden.map((units) => ({ type: 'dense', units, activation: 'relu' })) : preset.trunk;
+  const heads = mlp ? { hidden: headHidden } : preset.heads;
+  const model: ModelConfig = { inputShape: preset.inputShape, trunk, heads, tasks: TASKS, maxBatch: batchSize, seed };
   const settings: Settings = {
     trainSize,
     testSize,
@@ -224,7 +236,7 @@ export async function compareCommand(argv: string[]): Promise<void> {
   const threadInfo = 'threads' in backend ? ` (${String((backend as { threads: number }).threads)} threads)` : '';
   console.log(
     `MultiMNIST: ${trainSet.length} training and ${testSet.length} test pairs (${((performance.now() - t0) / 1000).toFixed(1)} s); ` +
-      `backend ${backend.name}${threadInfo}; trunk ${hidden.join('-') || 'none'}; ${epochs} epochs of ${Math.ceil(trainSet.length / batchSize)} steps; ` +
+      `backend ${backend.name}${threadInfo}; ${mlp ? `trunk ${hidden.join('-') || 'none'}` : presetName}; ${epochs} epochs of ${Math.ceil(trainSet.length / batchSize)} steps; ` +
       `${baselines ? 'given baselines' : `${TASKS.length} baselines`} + ${configurations.length} configurations, reporting the ${select === 'best' ? 'best-validation' : 'last'} epoch`,
   );
   const result = await compare({
