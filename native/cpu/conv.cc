@@ -99,16 +99,6 @@ void col2im(const ConvShape& s, const float* dcol, float* dx) {
   }
 }
 
-GemmArgs product(int m, int n, int k, const float* a, int64_t lda, bool trans_a, const float* b, int64_t ldb,
-                 bool trans_b, float* c, int64_t ldc, float beta) {
-  GemmArgs g;
-  g.m = m, g.n = n, g.k = k;
-  g.a = a, g.lda = lda, g.trans_a = trans_a;
-  g.b = b, g.ldb = ldb, g.trans_b = trans_b;
-  g.c = c, g.ldc = ldc, g.beta = beta;
-  return g;
-}
-
 // One sample's forward: y_i = act(W·col_i + b), with col_i built in `col` (unless direct).
 void forward_sample(const ConvShape& s, const float* x, const float* w, const float* b, float* y, Activation act,
                     float* col, float* gemm_ws, int threads) {

@@ -40,17 +40,6 @@ Heads read_layout(const int32_t* packed) {
   return h;
 }
 
-// C [m, n] (row stride ldc) = op(A)·op(B) with beta, on sub-matrices.
-GemmArgs product(int m, int n, int k, const float* a, int64_t lda, bool trans_a, const float* b, int64_t ldb,
-                 bool trans_b, float* c, int64_t ldc, float beta) {
-  GemmArgs g;
-  g.m = m, g.n = n, g.k = k;
-  g.a = a, g.lda = lda, g.trans_a = trans_a;
-  g.b = b, g.ldb = ldb, g.trans_b = trans_b;
-  g.c = c, g.ldc = ldc, g.beta = beta;
-  return g;
-}
-
 }  // namespace
 
 void heads_forward(const int32_t* layout, const float* x, const float* w, const float* b, float* y, int n,

@@ -29,6 +29,18 @@ struct GemmArgs {
   Activation act = Activation::none;
 };
 void gemm_forward(const GemmArgs& g, int threads);
+
+// The arguments of C [m, n] (row stride ldc) = op(A)·op(B) + beta·C on strided sub-matrices
+// (alpha 1, no bias, no activation).
+inline GemmArgs product(int m, int n, int k, const float* a, int64_t lda, bool trans_a, const float* b, int64_t ldb,
+                        bool trans_b, float* c, int64_t ldc, float beta) {
+  GemmArgs g;
+  g.m = m, g.n = n, g.k = k;
+  g.a = a, g.lda = lda, g.trans_a = trans_a;
+  g.b = b, g.ldb = ldb, g.trans_b = trans_b;
+  g.c = c, g.ldc = ldc, g.beta = beta;
+  return g;
+}
 // The same product on the calling thread alone, packing into `workspace` (at least
 // gemm_workspace_floats() values): for kernels that thread over their own tasks (conv.cc).
 // Gives the same bits as gemm_forward wherever gemm_forward does not take its dot-product path

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import type { Backend } from '../../ts/backends/backend.js';
 import { ReferenceBackend } from '../../ts/backends/reference.js';
 import { makeMultiMnist } from '../../ts/data/multimnist.js';
-import { MultiTaskModel } from '../../ts/mtl/model.js';
+import { type LayerSpec, MultiTaskModel } from '../../ts/mtl/model.js';
 import { Trainer } from '../../ts/train/trainer.js';
 import { backendsUnderTest } from '../backends/harness.js';
 
@@ -29,16 +29,25 @@ function counting(inner: Backend, names: string[]): { backend: Backend; counts: 
 const others = (await backendsUnderTest()).filter((b) => b.backend).map((b) => b.backend!);
 
 describe('steady-state training step', () => {
-  const cases = [new ReferenceBackend(), ...others].flatMap((inner) =>
-    (['hard', 'soft', 'cross-stitch', 'mmoe', 'cgc', 'ple'] as const).map((sharing) => ({ inner, sharing })),
-  );
-  for (const { inner, sharing } of cases) {
-    it(`allocates nothing and reads back only the losses it was asked for (${inner.name}, ${sharing} sharing)`, async () => {
+  const mlp: LayerSpec[] = [{ type: 'dense', units: 32, activation: 'gelu' }, { type: 'dropout', p: 0.1 }];
+  const conv: LayerSpec[] = [
+    { type: 'conv2d', filters: 3, kernel: 5, stride: 2, activation: 'relu' },
+    { type: 'dropout2d', p: 0.2 },
+    { type: 'maxpool2d', size: 2 },
+    { type: 'flatten' },
+    { type: 'dense', units: 16, activation: 'relu' },
+  ];
+  const cases = [new ReferenceBackend(), ...others].flatMap((inner) => [
+    ...(['hard', 'soft', 'cross-stitch', 'mmoe', 'cgc', 'ple'] as const).map((sharing) => ({ inner, sharing, trunk: mlp, name: 'MLP' })),
+    { inner, sharing: 'hard' as const, trunk: conv, name: 'conv' },
+  ]);
+  for (const { inner, sharing, trunk, name } of cases) {
+    it(`allocates nothing and reads back only the losses it was asked for (${inner.name}, ${name}, ${sharing} sharing)`, async () => {
       const { backend, counts } = counting(inner, ['alloc', 'upload', 'view', 'read']);
       const data = makeMultiMnist({ split: 'test', seed: 3, count: 200 }); // 3 full batches + one of 8
       const model = new MultiTaskModel(backend, {
-        inputShape: [784],
-        trunk: [{ type: 'dense', units: 32, activation: 'gelu' }, { type: 'dropout', p: 0.1 }],
+        inputShape: [1, 28, 28],
+        trunk,
         heads: { hidden: [8], dropout: 0.1 },
         sharing: { kind: sharing },
         tasks: [

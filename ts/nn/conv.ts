@@ -1,12 +1,13 @@
 /**
- * Image layers (NCHW): Conv2d (bias and activation fused), MaxPool2d, Dropout2d (whole
- * channels dropped, the same mask rule on every backend) and Flatten (a view, no copy).
- * A per-sample shape [C, H, W] (or [H, W], read as one channel) flows between them.
+ * Image layers (NCHW): Conv2d (bias and activation fused), MaxPool2d and Flatten (a view, no
+ * copy).
+ * A per-sample shape [C, H, W] (or [H, W], read as one channel) flows between them. Dropout2d
+ * lives with Dropout (dropout.ts).
  */
 import { type Activation, type Backend, Conv2dGeometry, Pool2dGeometry, type Tensor } from '../backends/backend.js';
 import { checkActivation } from '../backends/validate.js';
-import { ConfigError, expectInt, expectNumber } from '../errors.js';
-import { BatchBuffer, type BuildContext, type Layer, type StepContext, layerSeed, stringSeed, volume } from './layer.js';
+import { ConfigError, expectInt } from '../errors.js';
+import { BatchBuffer, type BuildContext, type Layer, volume } from './layer.js';
 import type { Parameter } from './parameters.js';
 
 /** [C, H, W] of a per-sample image shape ([H, W] is one channel). */
@@ -133,50 +134,6 @@ export class MaxPool2d implements Layer {
     const dx = this.dx.rows(n);
     this.backend.maxPool2dBackward(dy, this.argmax.rows(n), dx, this.geo);
     return dx;
-  }
-}
-
-/** Spatial dropout (PyTorch's Dropout2d): whole channels are dropped, scaled by 1/(1−p). */
-export class Dropout2d implements Layer {
-  private backend!: Backend;
-  private shape: readonly number[] = [];
-  private out!: BatchBuffer;
-  private mask!: BatchBuffer;
-  private active = false;
-  private id = 0;
-
-  constructor(readonly p: number) {
-    expectNumber('dropout2d p', p, 0, 0.999);
-  }
-
-  describe(): string {
-    return `dropout2d ${this.p}`;
-  }
-
-  build(ctx: BuildContext, inShape: readonly number[]): readonly number[] {
-    this.id = stringSeed(ctx.prefix);
-    this.shape = chw(inShape, 'dropout2d');
-    return inShape;
-  }
-
-  allocate(backend: Backend, maxBatch: number): void {
-    this.backend = backend;
-    this.out = new BatchBuffer(backend, maxBatch, this.shape);
-    this.mask = new BatchBuffer(backend, maxBatch, [this.shape[0]]);
-  }
-
-  forward(x: Tensor, n: number, step: StepContext): Tensor {
-    this.active = step.training && this.p > 0;
-    if (!this.active) return x;
-    const y = this.out.rows(n);
-    this.backend.dropout2dForward(x, y, this.mask.rows(n), this.p, layerSeed(step, this.id));
-    return y;
-  }
-
-  backward(dy: Tensor, n: number, needDx: boolean): Tensor | null {
-    if (!needDx) return null;
-    if (this.active) this.backend.scaleChannels(dy, this.mask.rows(n), dy);
-    return dy;
   }
 }
 

@@ -1,9 +1,11 @@
 /**
  * Inverted dropout: in training, y = x ⊙ mask with mask ∈ {0, 1/(1−p)} drawn by the backend
  * from a per-step, per-layer seed (identical on every backend); in evaluation, y = x.
+ * Element-wise (Dropout) or channel-wise (Dropout2d: whole channels of an [N, C, H, W] input,
+ * as PyTorch's Dropout2d).
  */
 import type { Backend, Tensor } from '../backends/backend.js';
-import { expectNumber } from '../errors.js';
+import { ConfigError, expectNumber } from '../errors.js';
 import { BatchBuffer, type BuildContext, type Layer, type StepContext, layerSeed, stringSeed } from './layer.js';
 
 export class Dropout implements Layer {
@@ -15,37 +17,56 @@ export class Dropout implements Layer {
   /** From the layer's parameter prefix, so identical models draw identical masks. */
   private id = 0;
 
-  constructor(readonly p: number) {
-    expectNumber('dropout p', p, 0, 0.999);
+  constructor(
+    readonly p: number,
+    /** Drop whole channels of an image input instead of single elements. */
+    readonly channelwise = false,
+  ) {
+    expectNumber(channelwise ? 'dropout2d p' : 'dropout p', p, 0, 0.999);
   }
 
   describe(): string {
-    return `dropout ${this.p}`;
+    return `${this.channelwise ? 'dropout2d' : 'dropout'} ${this.p}`;
   }
 
   build(ctx: BuildContext, inShape: readonly number[]): readonly number[] {
+    if (this.channelwise && inShape.length !== 3 && inShape.length !== 2) {
+      throw new ConfigError(`dropout2d needs an image input [C, H, W] or [H, W], got [${inShape.join(', ')}]`);
+    }
     this.id = stringSeed(ctx.prefix);
-    this.shape = inShape;
+    this.shape = this.channelwise && inShape.length === 2 ? [1, ...inShape] : inShape;
     return inShape;
   }
 
   allocate(backend: Backend, maxBatch: number): void {
     this.backend = backend;
     this.out = new BatchBuffer(backend, maxBatch, this.shape);
-    this.mask = new BatchBuffer(backend, maxBatch, this.shape);
+    this.mask = new BatchBuffer(backend, maxBatch, this.channelwise ? [this.shape[0]] : this.shape);
   }
 
   forward(x: Tensor, n: number, step: StepContext): Tensor {
     this.active = step.training && this.p > 0;
     if (!this.active) return x;
     const y = this.out.rows(n);
-    this.backend.dropoutForward(x, y, this.mask.rows(n), this.p, layerSeed(step, this.id));
+    const seed = layerSeed(step, this.id);
+    if (this.channelwise) this.backend.dropout2dForward(x, y, this.mask.rows(n), this.p, seed);
+    else this.backend.dropoutForward(x, y, this.mask.rows(n), this.p, seed);
     return y;
   }
 
   backward(dy: Tensor, n: number, needDx: boolean): Tensor | null {
     if (!needDx) return null;
-    if (this.active) this.backend.mul(dy, this.mask.rows(n), dy);
+    if (this.active) {
+      if (this.channelwise) this.backend.scaleChannels(dy, this.mask.rows(n), dy);
+      else this.backend.mul(dy, this.mask.rows(n), dy);
+    }
     return dy;
+  }
+}
+
+/** Spatial dropout (PyTorch's Dropout2d): whole channels are dropped, scaled by 1/(1−p). */
+export class Dropout2d extends Dropout {
+  constructor(p: number) {
+    super(p, true);
   }
 }
