@@ -20,6 +20,7 @@ import { type Backend, createBackend } from '../ts/index.js';
 import { type Machine, type PeerPlan, machineInfo, peerEnv, runOpenBlas, runTorch } from './peers.js';
 import { type BenchRecord, type RecordBase, fmt, ratio, ratioRecord, table } from './report.js';
 import { type Summary, type WindowPlan, measure } from './stats.js';
+import { benchLenet, benchTfjsLenet } from './lenet.js';
 import { benchWeighting } from './weighting.js';
 import {
   type GemmCase,
@@ -328,6 +329,19 @@ function printHuman(records: BenchRecord[], opts: Options, peerNotes: string[]):
     });
     out.push(table(['weighting', 'mode', 'steps/s', 'vs equal'], wrows, ['l', 'l', 'r', 'r']));
   }
+  // MultiLeNet.
+  const lenet = records.filter((r) => r.workload === 'LeNet' && r.metric === 'train_steps_per_s');
+  if (lenet.length) {
+    out.push('', 'MultiLeNet training steps per second (conv trunk + 2 heads, batch 256, SGD; an epoch of MultiMNIST is 235 steps)');
+    const ours = lenet.find((r) => r.system === 'hydranet')?.median ?? null;
+    const lrows = lenet.map((r) => {
+      const who = r.system === 'hydranet' ? `hydranet ${r.backend}` : `tfjs ${r.backend}`;
+      if (r.median === null) return [who, '—', '—', r.skipped ?? ''];
+      const vs = ours !== null && r.system !== 'hydranet' ? `hydranet / this = ${ratio(ours / r.median)}` : '';
+      return [who, `${fmt(r.median)} [${fmt(r.min)} … ${fmt(r.max)}]`, `${fmt(235 / r.median)} s`, [vs, r.note].filter(Boolean).join('; ')];
+    });
+    out.push(table(['system', 'steps/s', 'epoch', 'note'], lrows, ['l', 'r', 'r', 'l']));
+  }
   if (peerNotes.length) out.push('', 'Peers:', ...peerNotes.map((n) => `  ${n}`));
   console.log(out.join('\n'));
 }
@@ -402,6 +416,27 @@ async function main(): Promise<void> {
   if (w1 && cpuSlot?.backend) {
     log('weighting strategies:');
     records.push(...(await benchWeighting(cpuSlot.backend, w1, p.step, log)));
+  }
+
+  // 1c. MultiLeNet (issue: image trunks) beside TensorFlow.js.
+  if (cpuSlot?.backend && opts.workloads.some((w) => w.name === 'W1')) {
+    log('MultiLeNet (batch 256):');
+    log('  hydranet cpu …');
+    const mine = await benchLenet(cpuSlot.backend, p.step);
+    records.push(mine);
+    if (opts.peers) {
+      for (const be of ['cpu', 'wasm'] as const) {
+        if (be === 'cpu' && opts.quick) {
+          records.push({ workload: 'LeNet', system: 'tfjs', backend: 'cpu', metric: 'train_steps_per_s', unit: 'steps/s', median: null, min: null, max: null, skipped: 'skipped with --quick (about 20 s a step)' });
+          continue;
+        }
+        log(`  tfjs ${be} …`);
+        const peer = benchTfjsLenet(be, be === 'cpu' ? 45 : 20, be === 'cpu' ? 3 : 20);
+        records.push(peer);
+        const rr = ratioRecord(mine, peer, {});
+        if (rr) records.push(rr);
+      }
+    }
   }
 
   // 2. PyTorch on the same workloads.

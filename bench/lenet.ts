@@ -1,0 +1,62 @@
+/**
+ * MultiLeNet training (the multimnist-lenet preset: conv trunk, two heads, batch 256, SGD
+ * momentum 0.9, dropouts active): hydranet's steps/s beside TensorFlow.js in the same run.
+ * tfjs runs in its own process (bench/peers/tfjs_lenet.ts). Its wasm backend cannot train a
+ * convolution (no Conv2DBackpropFilter kernel), which is reported as the reason it is skipped.
+ */
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Backend } from '../ts/backends/backend.js';
+import { Rng } from '../ts/core/random.js';
+import { MultiTaskModel } from '../ts/mtl/model.js';
+import { PRESETS } from '../ts/mtl/presets.js';
+import { Optimizer } from '../ts/train/optimizer.js';
+import type { BenchRecord } from './report.js';
+import { type WindowPlan, measure, summarize } from './stats.js';
+
+const BATCH = 256;
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** hydranet's MultiLeNet steps/s on `be`. */
+export async function benchLenet(be: Backend, plan: WindowPlan): Promise<BenchRecord> {
+  const p = PRESETS['multimnist-lenet'];
+  const model = new MultiTaskModel(be, {
+    inputShape: p.inputShape,
+    trunk: p.trunk,
+    heads: p.heads,
+    tasks: [
+      { name: 'left', kind: 'classification', classes: 10 },
+      { name: 'right', kind: 'classification', classes: 10 },
+    ],
+    maxBatch: BATCH,
+    seed: 1,
+  });
+  const optimizer = new Optimizer(be, model.params, p.optimizer);
+  const rng = new Rng(2);
+  model.loadBatch(BATCH, rng.uniformArray(BATCH * 784), Float32Array.from({ length: BATCH * 2 }, () => rng.int(10)));
+  let count = 0;
+  const run = (k: number): void => {
+    for (let i = 0; i < k; i++) {
+      model.forwardBackward(BATCH, { training: true, seed: ++count });
+      optimizer.step();
+    }
+  };
+  const s = await measure(run, () => be.sync(), plan);
+  return { workload: 'LeNet', system: 'hydranet', backend: be.name, metric: 'train_steps_per_s', unit: 'steps/s', median: s.median, min: s.min, max: s.max, windows: s.samples.length };
+}
+
+/** TensorFlow.js on one of its backends, or a record saying why it did not run. */
+export function benchTfjsLenet(backend: 'cpu' | 'wasm', seconds: number, maxSteps: number): BenchRecord {
+  const base = { workload: 'LeNet', system: 'tfjs', backend, metric: 'train_steps_per_s', unit: 'steps/s' };
+  const r = spawnSync(process.execPath, [path.join(here, 'peers', 'tfjs_lenet.js'), '--backend', backend, '--seconds', String(seconds), '--max-steps', String(maxSteps)], {
+    encoding: 'utf8',
+    timeout: (seconds + 120) * 1000,
+  });
+  const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('{'));
+  if (!line) return { ...base, median: null, min: null, max: null, skipped: `the tfjs peer failed: ${(r.stderr || r.error?.message || 'no output').split('\n')[0]}` };
+  const out = JSON.parse(line) as { error?: string; rates?: number[]; threads?: number };
+  if (out.error || !out.rates?.length) return { ...base, median: null, min: null, max: null, skipped: `tfjs ${backend} cannot train it: ${out.error ?? 'no steps'}` };
+  const s = summarize(out.rates);
+  return { ...base, median: s.median, min: s.min, max: s.max, windows: out.rates.length, threads: out.threads, note: 'each window is one step' };
+}
