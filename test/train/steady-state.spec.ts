@@ -43,7 +43,7 @@ describe('steady-state training step', () => {
   ]);
   for (const { inner, sharing, trunk, name } of cases) {
     it(`allocates nothing and reads back only the losses it was asked for (${inner.name}, ${name}, ${sharing} sharing)`, async () => {
-      const { backend, counts } = counting(inner, ['alloc', 'upload', 'view', 'read']);
+      const { backend, counts } = counting(inner, ['alloc', 'upload', 'view', 'read', 'write']);
       const data = makeMultiMnist({ split: 'test', seed: 3, count: 200 }); // 3 full batches + one of 8
       const model = new MultiTaskModel(backend, {
         inputShape: [1, 28, 28],
@@ -71,6 +71,8 @@ describe('steady-state training step', () => {
       assert.equal(counts.get('alloc') ?? 0, 0, 'alloc calls');
       assert.equal(counts.get('upload') ?? 0, 0, 'upload calls');
       assert.equal(counts.get('view') ?? 0, 0, 'view calls');
+      // Per step only the batch is written (inputs and targets); the fixed loss weights go once.
+      assert.equal(counts.get('write'), 2 * 3 * 4 + 1, 'write calls: inputs + targets, 4 steps × 3 epochs, + the weights once');
       // One loss read per epoch (its last step), none per step; soft sharing also reads its
       // penalty once per epoch, for the epoch record.
       assert.equal(counts.get('read'), sharing === 'soft' ? 6 : 3, 'read calls');

@@ -136,6 +136,8 @@ export class MultiTaskModel {
   /** Per-task mean losses of the last forward with targets, on the backend. */
   readonly losses: Tensor;
   private readonly trunkWidth: number;
+  /** Whether the loaded batch came with a label mask. */
+  private batchMasked = false;
 
   constructor(
     readonly backend: Backend,
@@ -269,8 +271,6 @@ export class MultiTaskModel {
     this.batchMasked = !!mask;
     if (mask) be.write(this.masks.base, need('mask', mask, this.tasks.length));
   }
-
-  private batchMasked = false;
 
   /** Forward of the loaded batch; returns the logits [n, Σ outputs] (a model-owned buffer). */
   forward(n: number, step: StepContext = { training: false, seed: 0 }): Tensor {

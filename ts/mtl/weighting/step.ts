@@ -44,12 +44,22 @@ export class WeightedStep {
     if (this.strategy.mode !== 'loss') this.setWeights(this.active);
   }
 
-  /** Writes w ⊙ active as the model's loss weights. */
+  /** Writes w ⊙ active as the model's loss weights, only when they change (fixed weights are written once). */
   private setWeights(w: Float64Array): void {
-    for (let t = 0; t < w.length; t++) this.weights[t] = w[t] * this.active[t];
-    this.model.setTaskWeights(this.weights);
+    let changed = !this.written;
+    for (let t = 0; t < w.length; t++) {
+      const v = Math.fround(w[t] * this.active[t]);
+      if (v !== this.weights[t]) {
+        this.weights[t] = v;
+        changed = true;
+      }
+    }
     this.effective.set(this.weights);
+    if (changed) this.model.setTaskWeights(this.weights);
+    this.written = true;
   }
+
+  private written = false;
 
   /**
    * Runs forward and backward for the loaded batch of n samples; returns whether `losses` was
