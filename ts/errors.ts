@@ -32,6 +32,15 @@ export class CheckpointError extends HydranetError {}
 /** A backend cannot run here: its native addon was not built, no adapter/driver exists... */
 export class BackendUnavailableError extends HydranetError {}
 
+/**
+ * A GPU kernel failed: its shader did not compile, a pipeline or dispatch failed validation, or
+ * the device reported an error while it ran. The message names the kernel (shader file and entry).
+ */
+export class KernelError extends HydranetError {}
+
+/** The GPU device was lost (driver reset, device removed, out of memory); the backend cannot go on. */
+export class DeviceLostError extends BackendUnavailableError {}
+
 /** Training produced a NaN or Inf loss. */
 export class NonFiniteLossError extends HydranetError {
   constructor(

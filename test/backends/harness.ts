@@ -25,7 +25,7 @@ export interface BackendUnderTest {
 /** The backends other than reference that can run here. */
 export async function backendsUnderTest(): Promise<BackendUnderTest[]> {
   const out: BackendUnderTest[] = [];
-  for (const name of ['cpu']) {
+  for (const name of ['cpu', 'webgpu']) {
     try {
       out.push({ name, backend: await createBackend(name) });
     } catch (e) {

@@ -18,7 +18,8 @@ import { Trainer, type TrainerConfig } from '../../ts/train/trainer.js';
 import { assertClose, backendsUnderTest } from '../backends/harness.js';
 import { multiMnistMlp } from '../fixtures.js';
 
-const cpu = (await backendsUnderTest()).find((b) => b.name === 'cpu')?.backend ?? null;
+const under = await backendsUnderTest();
+const cpu = under.find((b) => b.name === 'cpu')?.backend ?? null;
 const fast: Backend = cpu ?? new ReferenceBackend();
 
 const train = makeMultiMnist({ split: 'train', seed: 1, count: 6000 });
@@ -52,23 +53,26 @@ describe('Trainer', function () {
     assert.ok(history[2].train.left < history[0].train.left, 'training loss falls');
   });
 
-  it('gives the same result on reference and cpu for the same seed (dropout included)', async function () {
-    if (!cpu) this.skip();
-    const config = mlp(64, { heads: { hidden: [16], dropout: 0.25 } });
-    const runs = [];
-    for (const be of [new ReferenceBackend(), cpu!]) {
-      const model = new MultiTaskModel(be, config);
-      const trainer = new Trainer(model, sgd(2));
-      const history = await trainer.fit(small, { validation: test.slice(0, 200) });
-      runs.push({ history, params: await be.read(model.params.values) });
-    }
-    // Two epochs of SGD amplify f32 rounding differences a little; 1e-3 absolute is far
-    // below the size of any real divergence (parameters are O(0.1)).
-    assertClose(runs[1].params, runs[0].params, { atol: 1e-3, rtol: 1e-3 }, 'parameters after 16 steps');
-    for (const task of ['left', 'right']) {
-      assert.ok(Math.abs(runs[1].history[1].train[task] - runs[0].history[1].train[task]) < 1e-3, `${task} loss`);
-    }
-  });
+  for (const { name, backend } of under) {
+    it(`gives the same result on reference and ${name} for the same seed (dropout included)`, async function () {
+      if (!backend) this.skip();
+      const config = mlp(64, { heads: { hidden: [16], dropout: 0.25 } });
+      const runs = [];
+      for (const be of [new ReferenceBackend(), backend!]) {
+        const model = new MultiTaskModel(be, config);
+        const trainer = new Trainer(model, sgd(2));
+        const history = await trainer.fit(small, { validation: test.slice(0, 200) });
+        runs.push({ history, params: await be.read(model.params.values) });
+      }
+      // Two epochs of SGD amplify f32 rounding differences a little; 1e-3 absolute is far
+      // below the size of any real divergence (parameters are O(0.1)).
+      assertClose(runs[1].params, runs[0].params, { atol: 1e-3, rtol: 1e-3 }, 'parameters after 16 steps');
+      for (const task of ['left', 'right']) {
+        assert.ok(Math.abs(runs[1].history[1].train[task] - runs[0].history[1].train[task]) < 1e-3, `${task} loss`);
+        assert.ok(Math.abs(runs[1].history[1].validation![task].accuracy! - runs[0].history[1].validation![task].accuracy!) <= 0.01, `${task} accuracy`);
+      }
+    });
+  }
 
   it('round-trips a checkpoint and refuses one from another architecture', async () => {
     const dir = tmp();

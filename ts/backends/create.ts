@@ -5,7 +5,7 @@ import { BackendUnavailableError, ConfigError } from '../errors.js';
 import type { Backend } from './backend.js';
 import { ReferenceBackend } from './reference.js';
 
-export const BACKEND_NAMES = ['reference', 'cpu'] as const;
+export const BACKEND_NAMES = ['reference', 'cpu', 'webgpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 export interface BackendOptions {
@@ -25,7 +25,10 @@ export async function createBackend(name: string = 'cpu', opts: BackendOptions =
       const { CpuBackend } = await import('./cpu.js');
       return new CpuBackend(opts);
     }
-    case 'webgpu':
+    case 'webgpu': {
+      const { WebGpuBackend } = await import('./webgpu.js');
+      return WebGpuBackend.create();
+    }
     case 'cuda':
       throw new BackendUnavailableError(
         `The ${name} backend is not part of this build yet; available backends: ${BACKEND_NAMES.join(', ')}`,

@@ -1,0 +1,226 @@
+// GEMM: C = act(alpha * op(A) * op(B) + beta * C + bias) for a list of problems in one launch.
+//
+// Shapes per problem: op(A) [m, k], op(B) [k, n], C [m, n], row-major with leading dimensions
+// lda, ldb, ldc, starting at element offsets off_a, off_b, off_c. op(X) = X or X^T per the
+// TRANS_A / TRANS_B pipeline constants (X^T: X is stored [k, m] / [n, k]).
+// Launch: x over column tiles, y over row tiles, z over count * batches. Workgroup z handles
+// problem z % count of batch z / count; a batch adds batch_* strides to every offset, so a
+// uniform batch (conv images) is one problem, and irregular problems (task heads of different
+// widths) are a list. Bias: one value per column of C (bias_rows = 0) or per row (1), from
+// off_bias. beta = 0 overwrites C without reading it (NaN in the old C does not leak).
+//
+// Variant for every adapter: each invocation computes a 4x4 block of C in registers, reading A
+// and B straight from storage (no workgroup memory: on CPU adapters such as lavapipe barriers
+// cost more than they save; GPUs cache the re-reads).
+
+//#include activation.wgsl
+
+struct Problem {
+  m: u32, n: u32, k: u32, off_a: u32,
+  off_b: u32, off_c: u32, off_bias: u32, lda: u32,
+  ldb: u32, ldc: u32, pad0: u32, pad1: u32,
+}
+
+struct GemmParams {
+  count: u32, activation: u32, has_bias: u32, bias_rows: u32,
+  alpha: f32, beta: f32, batch_a: u32, batch_b: u32,
+  batch_c: u32, batch_bias: u32, pad0: u32, pad1: u32,
+  problems: array<Problem, 20>,
+}
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+
+@group(0) @binding(0) var<storage, read> gemm_a: array<f32>;
+@group(0) @binding(1) var<storage, read> gemm_b: array<f32>;
+@group(0) @binding(2) var<storage, read> gemm_bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> gemm_c: array<f32>;
+@group(0) @binding(4) var<uniform> gp: GemmParams;
+
+// op(A)[r, k] and op(B)[k, c]
+fn a_at(base: u32, ld: u32, r: u32, k: u32) -> f32 {
+  if (TRANS_A) { return gemm_a[base + k * ld + r]; }
+  return gemm_a[base + r * ld + k];
+}
+
+fn b_at(base: u32, ld: u32, k: u32, c: u32) -> f32 {
+  if (TRANS_B) { return gemm_b[base + c * ld + k]; }
+  return gemm_b[base + k * ld + c];
+}
+
+// Row k of op(B), columns c..c+3 (all inside).
+fn b_row(base: u32, ld: u32, k: u32, c: u32) -> vec4<f32> {
+  return vec4<f32>(b_at(base, ld, k, c), b_at(base, ld, k, c + 1u), b_at(base, ld, k, c + 2u), b_at(base, ld, k, c + 3u));
+}
+
+// Row r of op(A), columns k..k+3 (all inside).
+fn a_row(base: u32, ld: u32, r: u32, k: u32) -> vec4<f32> {
+  return vec4<f32>(a_at(base, ld, r, k), a_at(base, ld, r, k + 1u), a_at(base, ld, r, k + 2u), a_at(base, ld, r, k + 3u));
+}
+
+@compute @workgroup_size(8, 8)
+fn gemm_tiled4x4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let pr = gp.problems[wg.z % gp.count];
+  let batch = wg.z / gp.count;
+  let row0 = (wg.y * 8u + lid.y) * 4u;
+  let col0 = (wg.x * 8u + lid.x) * 4u;
+  if (row0 >= pr.m || col0 >= pr.n) { return; }
+  let oa = pr.off_a + batch * gp.batch_a;
+  let ob = pr.off_b + batch * gp.batch_b;
+  let oc = pr.off_c + batch * gp.batch_c;
+  let K = pr.k;
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
+  if (row0 + 4u <= pr.m && col0 + 4u <= pr.n) {
+    let k4 = K & ~3u;
+    for (var k = 0u; k < k4; k += 4u) {
+      let a0 = a_row(oa, pr.lda, row0, k);
+      let a1 = a_row(oa, pr.lda, row0 + 1u, k);
+      let a2 = a_row(oa, pr.lda, row0 + 2u, k);
+      let a3 = a_row(oa, pr.lda, row0 + 3u, k);
+      let b0 = b_row(ob, pr.ldb, k, col0);
+      let b1 = b_row(ob, pr.ldb, k + 1u, col0);
+      let b2 = b_row(ob, pr.ldb, k + 2u, col0);
+      let b3 = b_row(ob, pr.ldb, k + 3u, col0);
+      acc0 += a0.x * b0 + a0.y * b1 + a0.z * b2 + a0.w * b3;
+      acc1 += a1.x * b0 + a1.y * b1 + a1.z * b2 + a1.w * b3;
+      acc2 += a2.x * b0 + a2.y * b1 + a2.z * b2 + a2.w * b3;
+      acc3 += a3.x * b0 + a3.y * b1 + a3.z * b2 + a3.w * b3;
+    }
+    for (var k = k4; k < K; k++) {
+      let b = b_row(ob, pr.ldb, k, col0);
+      acc0 += a_at(oa, pr.lda, row0, k) * b;
+      acc1 += a_at(oa, pr.lda, row0 + 1u, k) * b;
+      acc2 += a_at(oa, pr.lda, row0 + 2u, k) * b;
+      acc3 += a_at(oa, pr.lda, row0 + 3u, k) * b;
+    }
+  } else {
+    // An edge block: rows/columns past m/n read as zero (never out of bounds).
+    let rows = min(4u, pr.m - row0);
+    let cols = min(4u, pr.n - col0);
+    for (var k = 0u; k < K; k++) {
+      var b = vec4<f32>(0.0);
+      for (var j = 0u; j < cols; j++) { b[j] = b_at(ob, pr.ldb, k, col0 + j); }
+      acc0 += a_at(oa, pr.lda, row0, k) * b;
+      if (rows > 1u) { acc1 += a_at(oa, pr.lda, row0 + 1u, k) * b; }
+      if (rows > 2u) { acc2 += a_at(oa, pr.lda, row0 + 2u, k) * b; }
+      if (rows > 3u) { acc3 += a_at(oa, pr.lda, row0 + 3u, k) * b; }
+    }
+  }
+  store_row(pr, oc, batch, row0, col0, acc0);
+  store_row(pr, oc, batch, row0 + 1u, col0, acc1);
+  store_row(pr, oc, batch, row0 + 2u, col0, acc2);
+  store_row(pr, oc, batch, row0 + 3u, col0, acc3);
+}
+
+// The epilogue for one row of the block: alpha, beta * C, bias, activation; inside C only.
+fn store_row(pr: Problem, oc: u32, batch: u32, r: u32, col0: u32, acc: vec4<f32>) {
+  if (r >= pr.m) { return; }
+  let ob = pr.off_bias + batch * gp.batch_bias;
+  for (var j = 0u; j < 4u; j++) {
+    let c = col0 + j;
+    if (c >= pr.n) { return; }
+    let at = oc + r * pr.ldc + c;
+    var v = gp.alpha * acc[j];
+    if (gp.beta != 0.0) { v += gp.beta * gemm_c[at]; }
+    if (gp.has_bias == 1u) { v += gemm_bias[ob + select(c, r, gp.bias_rows == 1u)]; }
+    gemm_c[at] = activate(gp.activation, v);
+  }
+}
+
+// The same 4x4 blocks with vec4 loads (a 4x4 block of op(A) and of op(B) per 4 steps of k: 8
+// loads for 64 multiply-adds), for problems whose lda, ldb, off_a and off_b are multiples of 4;
+// blocks stored across the contiguous dimension are transposed in registers. A and B are bound
+// as arrays of vec4 (the launcher rounds those bindings up to 16 bytes).
+@group(0) @binding(0) var<storage, read> gemm_a4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> gemm_b4: array<vec4<f32>>;
+
+fn a4_scalar(i: u32) -> f32 { return gemm_a4[i >> 2u][i & 3u]; }
+fn b4_scalar(i: u32) -> f32 { return gemm_b4[i >> 2u][i & 3u]; }
+
+fn a4_at(base: u32, ld: u32, r: u32, k: u32) -> f32 {
+  if (TRANS_A) { return a4_scalar(base + k * ld + r); }
+  return a4_scalar(base + r * ld + k);
+}
+
+fn b4_at(base: u32, ld: u32, k: u32, c: u32) -> f32 {
+  if (TRANS_B) { return b4_scalar(base + c * ld + k); }
+  return b4_scalar(base + k * ld + c);
+}
+
+// Rows r..r+3 of op(A) over k..k+3: column i of the result is row r+i (as a matrix, [k][row]).
+fn a4_block(base: u32, ld: u32, r: u32, k: u32) -> mat4x4<f32> {
+  if (TRANS_A) {
+    let at = (base + k * ld + r) >> 2u;
+    let s = ld >> 2u;
+    // rows k..k+3 of A = columns of op(A): already [k][row]
+    return mat4x4<f32>(gemm_a4[at], gemm_a4[at + s], gemm_a4[at + 2u * s], gemm_a4[at + 3u * s]);
+  }
+  let at = (base + r * ld + k) >> 2u;
+  let s = ld >> 2u;
+  return transpose(mat4x4<f32>(gemm_a4[at], gemm_a4[at + s], gemm_a4[at + 2u * s], gemm_a4[at + 3u * s]));
+}
+
+// Rows k..k+3 of op(B) over columns c..c+3: column kk of the result is row k+kk.
+fn b4_block(base: u32, ld: u32, k: u32, c: u32) -> mat4x4<f32> {
+  if (TRANS_B) {
+    let at = (base + c * ld + k) >> 2u;
+    let s = ld >> 2u;
+    return transpose(mat4x4<f32>(gemm_b4[at], gemm_b4[at + s], gemm_b4[at + 2u * s], gemm_b4[at + 3u * s]));
+  }
+  let at = (base + k * ld + c) >> 2u;
+  let s = ld >> 2u;
+  return mat4x4<f32>(gemm_b4[at], gemm_b4[at + s], gemm_b4[at + 2u * s], gemm_b4[at + 3u * s]);
+}
+
+@compute @workgroup_size(8, 8)
+fn gemm_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let pr = gp.problems[wg.z % gp.count];
+  let batch = wg.z / gp.count;
+  let row0 = (wg.y * 8u + lid.y) * 4u;
+  let col0 = (wg.x * 8u + lid.x) * 4u;
+  if (row0 >= pr.m || col0 >= pr.n) { return; }
+  let oa = pr.off_a + batch * gp.batch_a;
+  let ob = pr.off_b + batch * gp.batch_b;
+  let oc = pr.off_c + batch * gp.batch_c;
+  let K = pr.k;
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
+  if (row0 + 4u <= pr.m && col0 + 4u <= pr.n) {
+    let k4 = K & ~3u;
+    for (var k = 0u; k < k4; k += 4u) {
+      let a = a4_block(oa, pr.lda, row0, k); // a[kk][i] = op(A)[row0+i, k+kk]
+      let b = b4_block(ob, pr.ldb, k, col0); // b[kk] = op(B)[k+kk, col0..col0+3]
+      acc0 += a[0].x * b[0] + a[1].x * b[1] + a[2].x * b[2] + a[3].x * b[3];
+      acc1 += a[0].y * b[0] + a[1].y * b[1] + a[2].y * b[2] + a[3].y * b[3];
+      acc2 += a[0].z * b[0] + a[1].z * b[1] + a[2].z * b[2] + a[3].z * b[3];
+      acc3 += a[0].w * b[0] + a[1].w * b[1] + a[2].w * b[2] + a[3].w * b[3];
+    }
+    for (var k = k4; k < K; k++) {
+      let b = vec4<f32>(b4_at(ob, pr.ldb, k, col0), b4_at(ob, pr.ldb, k, col0 + 1u), b4_at(ob, pr.ldb, k, col0 + 2u), b4_at(ob, pr.ldb, k, col0 + 3u));
+      acc0 += a4_at(oa, pr.lda, row0, k) * b;
+      acc1 += a4_at(oa, pr.lda, row0 + 1u, k) * b;
+      acc2 += a4_at(oa, pr.lda, row0 + 2u, k) * b;
+      acc3 += a4_at(oa, pr.lda, row0 + 3u, k) * b;
+    }
+  } else {
+    let rows = min(4u, pr.m - row0);
+    let cols = min(4u, pr.n - col0);
+    for (var k = 0u; k < K; k++) {
+      var b = vec4<f32>(0.0);
+      for (var j = 0u; j < cols; j++) { b[j] = b4_at(ob, pr.ldb, k, col0 + j); }
+      acc0 += a4_at(oa, pr.lda, row0, k) * b;
+      if (rows > 1u) { acc1 += a4_at(oa, pr.lda, row0 + 1u, k) * b; }
+      if (rows > 2u) { acc2 += a4_at(oa, pr.lda, row0 + 2u, k) * b; }
+      if (rows > 3u) { acc3 += a4_at(oa, pr.lda, row0 + 3u, k) * b; }
+    }
+  }
+  store_row(pr, oc, batch, row0, col0, acc0);
+  store_row(pr, oc, batch, row0 + 1u, col0, acc1);
+  store_row(pr, oc, batch, row0 + 2u, col0, acc2);
+  store_row(pr, oc, batch, row0 + 3u, col0, acc3);
+}

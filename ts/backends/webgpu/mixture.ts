@@ -1,0 +1,110 @@
+/**
+ * The gated mixture of experts (shaders/mixture.wgsl) and GradDrop (shaders/graddrop.wgsl) on
+ * WebGPU.
+ *
+ * Mixture: forward = gates (softmax per row and task) + combine; backward = expert grads (dx,
+ * a gather over the gate columns that use each expert) + gate grads (dz through the softmax):
+ * two launches each. Per-task sizes and expert lists live in a small table uploaded once per
+ * distinct layout (cached; a steady-state step uploads nothing) and bound read-only, so a
+ * layout of any size fits.
+ * GradDrop: one launch; see graddrop.wgsl for how its keep decisions match the f64 reference.
+ */
+import type { MixtureLayout } from '../backend.js';
+import { type Bound, type GpuRuntime, type GpuTensor, type KernelSpec, grid } from './runtime.js';
+
+const K = {
+  gates: { file: 'mixture', entry: 'mixture_gates', access: 'rwr' },
+  combine: { file: 'mixture', entry: 'mixture_combine', access: 'rrwr' },
+  expertGrads: { file: 'mixture', entry: 'mixture_expert_grads', access: 'rrwr' },
+  gateGrads: { file: 'mixture', entry: 'mixture_gate_grads', access: 'rrrwr' },
+  gradDrop: { file: 'graddrop', entry: 'graddrop_apply', access: 'rw' },
+} satisfies Record<string, KernelSpec>;
+
+/** f64(1e-7) (GradDrop's ε) as three 24-bit chunks of its 53-bit mantissa and the bit position
+ * of its lowest bit in units of 2^-149, for graddrop.wgsl's exact path. */
+const EPSILON_WORDS: readonly number[] = (() => {
+  const bits = new DataView(new Float64Array([1e-7]).buffer);
+  const hi = bits.getUint32(4, true);
+  const lo = bits.getUint32(0, true);
+  const exponent = (hi >>> 20) & 0x7ff; // normal: value = (2^52 + fraction) · 2^(exponent − 1075)
+  const mantissa = BigInt(((hi & 0xfffff) | 0x100000) >>> 0) * 2n ** 32n + BigInt(lo >>> 0);
+  const chunk = (i: number): number => Number((mantissa >> BigInt(24 * i)) & 0xffffffn);
+  return [chunk(0), chunk(1), chunk(2), exponent - 1075 + 149];
+})();
+
+interface LayoutTable {
+  table: Bound;
+  /** Word offsets of the per-expert index and of the (task, column) list. */
+  inv: number;
+  list: number;
+}
+
+export class MixtureKernels {
+  /** Tables by layout content (identical layouts share one), and by layout object (no key to build per step). */
+  private readonly tables = new Map<string, LayoutTable>();
+  private readonly byLayout = new WeakMap<MixtureLayout, LayoutTable>();
+
+  constructor(readonly rt: GpuRuntime) {}
+
+  /** The layout table of mixture.wgsl, uploaded on first use. */
+  private table(layout: MixtureLayout): LayoutTable {
+    const known = this.byLayout.get(layout);
+    if (known) return known;
+    const key = layout.packed.join(',');
+    let entry = this.tables.get(key);
+    if (!entry) {
+      const T = layout.tasks;
+      const E = layout.experts;
+      const inv = layout.packed.length;
+      const list = inv + 2 * E;
+      const words = new Uint32Array(list + 2 * layout.gateWidth);
+      words.set(layout.packed);
+      let q = 0;
+      for (let e = 0; e < E; e++) {
+        words[inv + 2 * e + 1] = q;
+        for (let t = 0; t < T; t++) {
+          const j = layout.expertsOf[t].indexOf(e);
+          if (j < 0) continue;
+          words[list + 2 * q] = t;
+          words[list + 2 * q + 1] = layout.gateOffsets[t] + j;
+          q++;
+        }
+        words[inv + 2 * e] = q - words[inv + 2 * e + 1];
+      }
+      // createFilled copies a Float32Array bit for bit (same-type TypedArray set).
+      const storage = this.rt.createFilled(new Float32Array(words.buffer));
+      entry = { table: { storage, offset: 0, size: words.length }, inv, list };
+      this.tables.set(key, entry);
+    }
+    this.byLayout.set(layout, entry);
+    return entry;
+  }
+
+  private params(layout: MixtureLayout, n: number, total: number, t: LayoutTable): { u: number[] } {
+    const { tasks, experts, width, expertStride, outStride, gateWidth } = layout;
+    return { u: [n, total, tasks, experts, width, expertStride, outStride, gateWidth, t.inv, t.list] };
+  }
+
+  forward(x: GpuTensor, z: GpuTensor, g: GpuTensor, out: GpuTensor, layout: MixtureLayout, n: number): void {
+    const t = this.table(layout);
+    const rows = n * layout.tasks;
+    this.rt.launch(K.gates, [z, g, t.table], this.params(layout, n, rows, t), grid(rows, 256));
+    const total = layout.tasks * n * layout.width;
+    this.rt.launch(K.combine, [x, g, out, t.table], this.params(layout, n, total, t), grid(total, 256));
+  }
+
+  backward(x: GpuTensor, g: GpuTensor, dOut: GpuTensor, dx: GpuTensor, dz: GpuTensor, layout: MixtureLayout, n: number): void {
+    const t = this.table(layout);
+    const total = layout.experts * n * layout.width;
+    this.rt.launch(K.expertGrads, [g, dOut, dx, t.table], this.params(layout, n, total, t), grid(total, 256));
+    const rows = n * layout.tasks;
+    this.rt.launch(K.gateGrads, [x, g, dOut, dz, t.table], this.params(layout, n, rows, t), grid(rows, 256));
+  }
+
+  gradDrop(g: GpuTensor, out: GpuTensor, tasks: number, m: number, seed: number, leak: number): void {
+    const leakHi = Math.fround(leak);
+    const leakLo = Math.fround(leak - leakHi);
+    const params = { u: [tasks, m, seed, ...EPSILON_WORDS, 0], f: [Math.fround(1e-7), leakHi, leakLo] };
+    this.rt.launch(K.gradDrop, [g, out], params, grid(m, 256));
+  }
+}

@@ -1,0 +1,441 @@
+/**
+ * The machinery under the webgpu backend: storage buffers (pooled), shader modules (one .wgsl
+ * file per kernel family in shaders/, compiled once and checked at start), pipelines and bind
+ * groups (cached on a key of what changes them, never made per step), and the recording of
+ * kernel launches.
+ *
+ * Launches are recorded into ONE open compute pass; nothing is submitted until something needs
+ * the results (a read, a sync, a write from the host, or a full parameter ring). Each launch's
+ * parameters (shapes, scalars) go into a slot of a uniform ring that is mirrored on the host and
+ * written with one writeBuffer per submit, bound with a dynamic offset — so shapes are uniforms,
+ * a new shape never recompiles, and a steady-state step creates no GPU object at all.
+ *
+ * WGSL conventions (every file in shaders/): storage bindings first, in the order the kernel
+ * spec lists them, then the parameters uniform in the last binding; each entry point is a
+ * kernel named `<family>_<op>`.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DeviceLostError, KernelError, ShapeError } from '../../errors.js';
+import type { Backend, Tensor } from '../backend.js';
+import type { AdapterDescription } from './device.js';
+
+// WebGPU's flag constants (the `webgpu` package only defines them as globals).
+const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
+const MAP_READ = 0x1;
+
+/** Bytes of one parameter slot (WebGPU's minUniformBufferOffsetAlignment). */
+const SLOT = 256;
+/** The parameter ring: this many bytes of launches are recorded before a forced submit. */
+const RING = 1 << 18;
+
+/** A GPU buffer with an id, so bind-group cache keys need no object identity. */
+export interface Storage {
+  readonly id: number;
+  readonly buffer: GPUBuffer;
+  readonly bytes: number;
+}
+
+/** Anything a kernel can bind: a tensor, or a range of a runtime-owned buffer. */
+export interface Bound {
+  readonly storage: Storage;
+  readonly offset: number;
+  readonly size: number;
+}
+
+export class GpuTensor implements Tensor, Bound {
+  constructor(
+    readonly backend: Backend,
+    readonly shape: readonly number[],
+    readonly size: number,
+    readonly storage: Storage,
+    /** First element in the storage (a multiple of 64 for views, so bindings are aligned). */
+    readonly offset: number,
+    readonly isView: boolean,
+  ) {}
+}
+
+/**
+ * A kernel: an entry point of a shader file, with its storage bindings' access ('r' read-only,
+ * 'w' read-write, in binding order) and the bytes of its parameters (a multiple of 256).
+ */
+export interface KernelSpec {
+  readonly file: string;
+  readonly entry: string;
+  readonly access: string;
+  readonly paramBytes?: number;
+  /** Read-only bindings are rounded up to 16 bytes (the kernel reads them as vec4 arrays). */
+  readonly vec4Reads?: boolean;
+  /** Pipeline-overridable constants; each distinct set is its own pipeline. */
+  readonly constants?: Readonly<Record<string, number>>;
+}
+
+/** Writes a launch's parameters: u32s first, then f32s, at consecutive 4-byte words. */
+export interface Params {
+  u?: ArrayLike<number>;
+  f?: ArrayLike<number>;
+}
+
+const SHADER_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../shaders');
+
+export class GpuRuntime {
+  private nextStorageId = 1;
+  /** Free buffers by byte size. */
+  private readonly pool = new Map<number, Storage[]>();
+  private readonly modules = new Map<string, GPUShaderModule>();
+  private readonly layouts = new Map<string, { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout }>();
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly uniforms: GPUBuffer;
+  private readonly ring = new ArrayBuffer(RING);
+  private readonly ringU32 = new Uint32Array(this.ring);
+  private readonly ringF32 = new Float32Array(this.ring);
+  private ringUsed = 0;
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  /** Kernels recorded since the last submit, for error messages. */
+  private readonly recorded = new Set<string>();
+  /** Free MAP_READ staging buffers by byte size. */
+  private readonly staging = new Map<number, GPUBuffer[]>();
+  /** Dummy buffers bound where an optional tensor is absent (one per binding slot: no aliasing). */
+  private readonly dummies: Storage[] = [];
+  private pendingError: Error | null = null;
+  /**
+   * Four words a kernel sets when it finds bad data on the device (a class index out of range):
+   * word 0 = 1 once claimed, then kernel-specific words. Checked by every read and sync once a
+   * kernel that may set it has run, and turned into an error by `statusError`.
+   */
+  readonly status: Bound;
+  private statusArmed = false;
+  private statusError: (words: Uint32Array) => Error = () => new KernelError('a kernel reported bad data');
+  private lost: string | null = null;
+  /** Submits whose completion has not been seen yet. */
+  inFlight = 0;
+  /** Counters, for tests and benchmarks. */
+  readonly stats = { submits: 0, launches: 0, pipelines: 0, bindGroups: 0, buffers: 0, reads: 0 };
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapter: AdapterDescription,
+  ) {
+    this.uniforms = device.createBuffer({ label: 'hydranet params ring', size: RING, usage: USAGE.UNIFORM | USAGE.COPY_DST });
+    const statusBuffer = device.createBuffer({ label: 'hydranet status', size: SLOT, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
+    this.status = { storage: { id: this.nextStorageId++, buffer: statusBuffer, bytes: SLOT }, offset: 0, size: 4 };
+    void device.lost.then((info) => {
+      if (info.reason !== 'destroyed') this.lost = `${info.reason}: ${info.message}`;
+    });
+    device.addEventListener('uncapturederror', (ev) => {
+      const err = (ev as GPUUncapturedErrorEvent).error;
+      this.fail(new KernelError(`WebGPU error in one of [${[...this.recorded].join(', ') || 'no kernel'}]: ${err.message}`));
+    });
+  }
+
+  /** Compiles every shader file and throws KernelError with the file, line and message of the first error. */
+  async compileShaders(): Promise<void> {
+    for (const file of readdirSync(SHADER_DIR).filter((f) => f.endsWith('.wgsl')).sort()) {
+      this.modules.set(file.replace(/\.wgsl$/, ''), await this.compileModule(file, loadShader(file)));
+    }
+  }
+
+  /** One shader module; a compilation error becomes a KernelError "shaders/<file>:<line>:<col>: message". */
+  async compileModule(file: string, code: string): Promise<GPUShaderModule> {
+    this.device.pushErrorScope('validation');
+    const module = this.device.createShaderModule({ label: file, code });
+    const info = await module.getCompilationInfo();
+    await this.device.popErrorScope(); // the same error, already in the compilation messages
+    const m = info.messages.find((x) => x.type === 'error');
+    if (m) {
+      // Lines count in the source after //#include expansion; quote the line so it can be found.
+      const line = code.split('\n')[m.lineNum - 1]?.trim() ?? '';
+      throw new KernelError(`shaders/${file}:${m.lineNum}:${m.linePos}: ${m.message}${line ? ` (at: ${line})` : ''}`);
+    }
+    return module;
+  }
+
+  // ---- errors -----------------------------------------------------------------------------
+  private fail(e: Error): void {
+    if (!this.pendingError) this.pendingError = e;
+  }
+
+  /** Throws a lost device or an error captured since the last check. */
+  check(): void {
+    if (this.lost) throw new DeviceLostError(`The WebGPU device was lost (${this.lost}); create a new backend`);
+    const e = this.pendingError;
+    if (e) {
+      this.pendingError = null;
+      throw e;
+    }
+  }
+
+  /** A kernel that may set `status` was recorded; `explain` turns the status words into the error. */
+  armStatus(explain: (words: Uint32Array) => Error): void {
+    this.statusArmed = true;
+    this.statusError = explain;
+  }
+
+  /** Throws (once) the error a kernel reported through `status`, and clears it. */
+  private checkStatus(words: Uint32Array): void {
+    if (words[0] === 0) return;
+    const e = this.statusError(words);
+    this.device.queue.writeBuffer(this.status.storage.buffer, 0, new Uint32Array(4));
+    throw e;
+  }
+
+  // ---- storage ----------------------------------------------------------------------------
+  /** A buffer of at least `bytes` (rounded up to 256): from the pool (then NOT zeroed) or new (zeroed). */
+  acquire(bytes: number): { storage: Storage; fresh: boolean } {
+    const size = Math.max(SLOT, Math.ceil(bytes / SLOT) * SLOT);
+    if (size > this.device.limits.maxStorageBufferBindingSize) {
+      throw new ShapeError(
+        `A tensor of ${bytes} bytes exceeds this WebGPU device's largest storage binding (${this.device.limits.maxStorageBufferBindingSize} bytes)`,
+      );
+    }
+    const free = this.pool.get(size);
+    if (free && free.length > 0) return { storage: free.pop()!, fresh: false };
+    this.stats.buffers++;
+    const buffer = this.device.createBuffer({ size, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
+    return { storage: { id: this.nextStorageId++, buffer, bytes: size }, fresh: true };
+  }
+
+  release(s: Storage): void {
+    let free = this.pool.get(s.bytes);
+    if (!free) this.pool.set(s.bytes, (free = []));
+    free.push(s);
+  }
+
+  /** A new buffer holding `data` (written at creation, no queue traffic). */
+  createFilled(data: Float32Array): Storage {
+    const size = Math.max(SLOT, Math.ceil(data.byteLength / SLOT) * SLOT);
+    this.stats.buffers++;
+    const buffer = this.device.createBuffer({ size, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST, mappedAtCreation: true });
+    new Float32Array(buffer.getMappedRange(0, data.byteLength)).set(data);
+    buffer.unmap();
+    return { id: this.nextStorageId++, buffer, bytes: size };
+  }
+
+  /** Host → device, ordered after every launch recorded so far. */
+  write(t: GpuTensor, data: Float32Array, offset: number): void {
+    this.submit();
+    this.device.queue.writeBuffer(t.storage.buffer, (t.offset + offset) * 4, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** Device → host: copies `t` (and the status words, when armed) through a pooled staging buffer into `into`. */
+  async read(t: Bound, into: Float32Array): Promise<Float32Array> {
+    this.check();
+    const bytes = t.size * 4;
+    const withStatus = this.statusArmed;
+    const statusAt = Math.ceil(bytes / 16) * 16;
+    const size = withStatus ? statusAt + 16 : bytes;
+    const free = this.staging.get(size);
+    const staging = free && free.length > 0 ? free.pop()! : this.newStaging(size);
+    const encoder = this.openEncoder();
+    this.endPass();
+    encoder.copyBufferToBuffer(t.storage.buffer, t.offset * 4, staging, 0, bytes);
+    if (withStatus) encoder.copyBufferToBuffer(this.status.storage.buffer, 0, staging, statusAt, 16);
+    this.recorded.add('read');
+    this.submit();
+    this.stats.reads++;
+    try {
+      await staging.mapAsync(MAP_READ, 0, size);
+    } catch (e) {
+      this.check();
+      throw new KernelError(`reading a tensor back failed: ${(e as Error).message}`);
+    }
+    const mapped = staging.getMappedRange(0, size);
+    into.set(new Float32Array(mapped, 0, t.size));
+    const words = withStatus ? new Uint32Array(mapped.slice(statusAt, statusAt + 16)) : null;
+    staging.unmap();
+    let pool = this.staging.get(size);
+    if (!pool) this.staging.set(size, (pool = []));
+    pool.push(staging);
+    this.check();
+    if (words) this.checkStatus(words);
+    return into;
+  }
+
+  private newStaging(size: number): GPUBuffer {
+    this.stats.buffers++;
+    return this.device.createBuffer({ size, usage: USAGE.MAP_READ | USAGE.COPY_DST });
+  }
+
+  /** Submits what is recorded and waits until the device has done all of it. */
+  async sync(): Promise<void> {
+    if (this.statusArmed) {
+      // Reading the status words waits for everything submitted before them.
+      await this.read(this.status, new Float32Array(4));
+      return;
+    }
+    this.submit();
+    await this.device.queue.onSubmittedWorkDone();
+    this.check();
+  }
+
+  // ---- recording --------------------------------------------------------------------------
+  private openEncoder(): GPUCommandEncoder {
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private openPass(): GPUComputePassEncoder {
+    if (!this.pass) this.pass = this.openEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  /** Submits everything recorded (and the parameters it uses) as one command buffer. */
+  submit(): void {
+    if (!this.encoder) return;
+    this.check();
+    this.endPass();
+    if (this.ringUsed > 0) this.device.queue.writeBuffer(this.uniforms, 0, this.ring, 0, this.ringUsed);
+    const kernels = [...this.recorded].join(', ');
+    this.device.pushErrorScope('validation');
+    this.device.queue.submit([this.encoder.finish()]);
+    void this.device.popErrorScope().then((err) => {
+      if (err) this.fail(new KernelError(`WebGPU validation failed in one of [${kernels}]: ${err.message}`));
+    });
+    this.encoder = null;
+    this.ringUsed = 0;
+    this.recorded.clear();
+    this.stats.submits++;
+    this.inFlight++;
+    void this.device.queue.onSubmittedWorkDone().then(() => this.inFlight--);
+  }
+
+  private layout(access: string, paramBytes: number): { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout } {
+    const key = `${access}/${paramBytes}`;
+    let l = this.layouts.get(key);
+    if (!l) {
+      const entries: GPUBindGroupLayoutEntry[] = [...access].map((a, i) => ({
+        binding: i,
+        visibility: 4 /* COMPUTE */,
+        buffer: { type: a === 'w' ? 'storage' : 'read-only-storage' },
+      }));
+      entries.push({ binding: access.length, visibility: 4, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: paramBytes } });
+      const group = this.device.createBindGroupLayout({ label: key, entries });
+      l = { group, pipeline: this.device.createPipelineLayout({ bindGroupLayouts: [group] }) };
+      this.layouts.set(key, l);
+    }
+    return l;
+  }
+
+  private pipeline(k: KernelSpec, paramBytes: number): { pipeline: GPUComputePipeline; key: string } {
+    const key = k.constants ? `${k.file}.${k.entry}${JSON.stringify(k.constants)}` : `${k.file}.${k.entry}`;
+    let p = this.pipelines.get(key);
+    if (!p) {
+      const module = this.modules.get(k.file);
+      if (!module) throw new KernelError(`no shader file shaders/${k.file}.wgsl for kernel ${k.entry}`);
+      this.device.pushErrorScope('validation');
+      p = this.device.createComputePipeline({
+        label: key,
+        layout: this.layout(k.access, paramBytes).pipeline,
+        compute: { module, entryPoint: k.entry, constants: k.constants as Record<string, number> | undefined },
+      });
+      void this.device.popErrorScope().then((err) => {
+        if (err) this.fail(new KernelError(`kernel ${key}: pipeline creation failed: ${err.message}`));
+      });
+      this.pipelines.set(key, p);
+      this.stats.pipelines++;
+    }
+    return { pipeline: p, key };
+  }
+
+  private dummy(slot: number): Storage {
+    while (this.dummies.length <= slot) {
+      this.dummies.push({ id: this.nextStorageId++, buffer: this.device.createBuffer({ size: SLOT, usage: USAGE.STORAGE }), bytes: SLOT });
+    }
+    return this.dummies[slot];
+  }
+
+  /**
+   * Records one launch of `k` over `groups` workgroups. `tensors` match k.access (null binds a
+   * dummy: the kernel must not touch it, a parameter says so). A tensor written by the kernel
+   * must not overlap any other binding (WebGPU forbids it): kernels that allow aliasing have
+   * in-place variants, chosen by the backend before it gets here.
+   */
+  launch(k: KernelSpec, tensors: readonly (Bound | null)[], params: Params, groups: readonly [number, number?, number?]): void {
+    if (tensors.length !== k.access.length) throw new Error(`internal: ${k.entry} takes ${k.access.length} tensors, got ${tensors.length}`);
+    const paramBytes = k.paramBytes ?? SLOT;
+    const { pipeline, key } = this.pipeline(k, paramBytes);
+    let bgKey = key;
+    for (let i = 0; i < tensors.length; i++) {
+      const t = tensors[i];
+      bgKey += t ? `|${t.storage.id}:${t.offset}:${t.size}` : `|d${i}`;
+    }
+    let bg = this.bindGroups.get(bgKey);
+    if (!bg) {
+      this.checkAliasing(k, tensors);
+      const entries: GPUBindGroupEntry[] = tensors.map((t, i) => ({
+        binding: i,
+        resource: t
+          ? { buffer: t.storage.buffer, offset: t.offset * 4, size: k.vec4Reads && k.access[i] === 'r' ? Math.ceil(t.size / 4) * 16 : t.size * 4 }
+          : { buffer: this.dummy(i).buffer, offset: 0, size: SLOT },
+      }));
+      entries.push({ binding: tensors.length, resource: { buffer: this.uniforms, offset: 0, size: paramBytes } });
+      if (this.bindGroups.size >= 8192) this.bindGroups.clear();
+      bg = this.device.createBindGroup({ label: bgKey, layout: this.layout(k.access, paramBytes).group, entries });
+      this.bindGroups.set(bgKey, bg);
+      this.stats.bindGroups++;
+    }
+    if (this.ringUsed + paramBytes > RING) this.submit();
+    const slot = this.ringUsed;
+    const base = slot / 4;
+    const u = params.u ?? [];
+    const f = params.f ?? [];
+    if ((u.length + f.length) * 4 > paramBytes) throw new Error(`internal: ${k.entry} parameters exceed ${paramBytes} bytes`);
+    for (let i = 0; i < u.length; i++) this.ringU32[base + i] = u[i];
+    for (let i = 0; i < f.length; i++) this.ringF32[base + u.length + i] = f[i];
+    this.ringUsed += paramBytes;
+    const pass = this.openPass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bg, [slot]);
+    pass.dispatchWorkgroups(groups[0], groups[1] ?? 1, groups[2] ?? 1);
+    this.recorded.add(key);
+    this.stats.launches++;
+  }
+
+  private checkAliasing(k: KernelSpec, tensors: readonly (Bound | null)[]): void {
+    for (let i = 0; i < tensors.length; i++) {
+      const a = tensors[i];
+      if (!a || k.access[i] !== 'w') continue;
+      for (let j = 0; j < tensors.length; j++) {
+        const b = tensors[j];
+        if (j === i || !b || b.storage !== a.storage) continue;
+        if (a.offset < b.offset + b.size && b.offset < a.offset + a.size) {
+          throw new ShapeError(`${k.entry}: an output overlaps another argument (binding ${i} and ${j}); pass distinct tensors`);
+        }
+      }
+    }
+  }
+
+  dispose(): void {
+    this.encoder = null;
+    this.pass = null;
+    this.device.destroy();
+  }
+}
+
+/**
+ * A shader file's WGSL with its `//#include name.wgsl` lines replaced by shaders/include/name.wgsl
+ * (WGSL has no includes; the shared pieces — activations, hashes — live once).
+ */
+export function loadShader(file: string): string {
+  return readFileSync(path.join(SHADER_DIR, file), 'utf8').replace(/^\/\/#include ([\w.-]+)$/gm, (_, name: string) =>
+    readFileSync(path.join(SHADER_DIR, 'include', name), 'utf8'),
+  );
+}
+
+/** Workgroups for `n` items at `perGroup` items each, split over x and y (x ≤ 65535). */
+export function grid(n: number, perGroup: number): [number, number] {
+  const groups = Math.max(1, Math.ceil(n / perGroup));
+  if (groups <= 65535) return [groups, 1];
+  const y = Math.ceil(groups / 65535);
+  return [Math.ceil(groups / y), y];
+}
