@@ -1,15 +1,25 @@
 /**
  * `npm run bench [-- flags]`: training steps per second of the W1/W2 workloads on hydranet's
- * backends and on PyTorch CPU, and GEMM GFLOP/s of the cpu backend against OpenBLAS, all
- * measured in the same run; medians with min and max over several windows after warm-up.
+ * backends (cpu, reference, webgpu), on PyTorch CPU and on TensorFlow.js webgpu (same Dawn
+ * adapter as hydranet webgpu, its own process), and GEMM GFLOP/s of the cpu backend against
+ * OpenBLAS and of the webgpu backend, all measured in the same run; medians with min and max
+ * over several windows after warm-up.
  *
  * Flags:
- *   --quick               fewer, shorter windows (a sanity run, well under a minute)
+ *   --quick               fewer, shorter windows (a sanity run; with webgpu on a CPU adapter
+ *                         such as lavapipe, tfjs-webgpu's W2 alone takes about a minute)
  *   --json                print only a JSON array of records on stdout (progress goes to stderr)
  *   --workload W1|W2      one workload (default both)
- *   --backend cpu|reference   one hydranet backend (default both)
- *   --no-peers            skip PyTorch and OpenBLAS
+ *   --backend cpu|reference|webgpu   one hydranet backend (default all three; one that cannot
+ *                         run here is reported as skipped, with the reason)
+ *   --no-peers            skip PyTorch, OpenBLAS and TensorFlow.js
  *   --threads N           threads for the cpu backend and the peers (default: every core)
+ *
+ * webgpu: `isa` names the adapter (vendor, architecture, device, description; "CPU adapter"
+ * for software adapters such as lavapipe); threads are n/a (a CPU adapter uses its own thread pool).
+ * Its GEMMs run on a reduced plan (see webgpuGemmPlan; the records' note says so). Its peer is
+ * bench/peers/tfjs_mlp.ts with tfjs's webgpu backend, timed in windows of a few steps closed
+ * by one readback; the ratio hydranet webgpu / tfjs webgpu is recorded per workload.
  *
  * Honesty rules: every timed step is a real training step including the optimizer; the
  * batch is uploaded once, outside the windows; nothing is read back inside a window; the
@@ -17,9 +27,9 @@
  */
 import { parseArgs } from 'node:util';
 import { type Backend, createBackend } from '../ts/index.js';
-import { type Machine, type PeerPlan, machineInfo, peerEnv, runOpenBlas, runTorch } from './peers.js';
+import { type Machine, type PeerPlan, type TfjsMlpPlan, machineInfo, peerEnv, runOpenBlas, runTfjsMlp, runTorch } from './peers.js';
 import { type BenchRecord, type RecordBase, fmt, ratio, ratioRecord, table } from './report.js';
-import { type Summary, type WindowPlan, measure } from './stats.js';
+import { type Summary, type WindowPlan, measure, summarize } from './stats.js';
 import { benchLenet, benchTfjsLenet } from './lenet.js';
 import { benchWeighting } from './weighting.js';
 import {
@@ -35,17 +45,20 @@ import {
   stepFlops,
 } from './workloads.js';
 
+type BenchBackend = 'cpu' | 'reference' | 'webgpu';
+const BENCH_BACKENDS: readonly BenchBackend[] = ['cpu', 'reference', 'webgpu'];
+
 interface Options {
   quick: boolean;
   json: boolean;
   workloads: Workload[];
-  backends: ('cpu' | 'reference')[];
+  backends: BenchBackend[];
   peers: boolean;
   threads: number | undefined;
 }
 
 const USAGE =
-  'usage: npm run bench -- [--quick] [--json] [--workload W1|W2] [--backend cpu|reference] [--no-peers] [--threads N]';
+  'usage: npm run bench -- [--quick] [--json] [--workload W1|W2] [--backend cpu|reference|webgpu] [--no-peers] [--threads N]';
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
@@ -68,12 +81,11 @@ function parseOptions(argv: string[]): Options {
   }
   const workloads = values.workload === undefined ? [...WORKLOADS] : WORKLOADS.filter((w) => w.name === values.workload!.toUpperCase());
   if (workloads.length === 0) throw new Error(`Expected W1 or W2 for --workload but received ${JSON.stringify(values.workload)}`);
-  let backends: Options['backends'] = ['cpu', 'reference'];
+  let backends: Options['backends'] = [...BENCH_BACKENDS];
   if (values.backend !== undefined) {
-    if (values.backend !== 'cpu' && values.backend !== 'reference') {
-      throw new Error(`Expected cpu or reference for --backend but received ${JSON.stringify(values.backend)}`);
-    }
-    backends = [values.backend];
+    const b = BENCH_BACKENDS.find((x) => x === values.backend);
+    if (!b) throw new Error(`Expected cpu, reference or webgpu for --backend but received ${JSON.stringify(values.backend)}`);
+    backends = [b];
   }
   let threads: number | undefined;
   if (values.threads !== undefined) {
@@ -120,6 +132,28 @@ function referencePlan(w: Workload, quick: boolean): { plan: WindowPlan; warmRow
   };
 }
 
+const WEBGPU_GEMM_NOTE = 'reduced webgpu GEMM plan';
+
+/**
+ * GEMMs on webgpu: a CPU adapter (lavapipe) takes 0.5–1 s for one W2 GEMM, so every webgpu case
+ * gets one warm-up iteration and at most 2 (--quick) or 3 windows within a small budget.
+ */
+function webgpuGemmPlan(quick: boolean): { plan: WindowPlan; note: string } {
+  return quick
+    ? { plan: { windows: 2, minSeconds: 0.1, warmupSeconds: 0, warmupIters: 1, budgetSeconds: 2 }, note: `${WEBGPU_GEMM_NOTE}: 1 warm-up iteration, ≤ 2 windows of ≥ 0.1 s, budget 2 s` }
+    : { plan: { windows: 3, minSeconds: 0.3, warmupSeconds: 0.2, warmupIters: 1, budgetSeconds: 5 }, note: `${WEBGPU_GEMM_NOTE}: ≥ 0.2 s warm-up, ≤ 3 windows of ≥ 0.3 s, budget 5 s` };
+}
+
+/**
+ * The tfjs webgpu peer (bench/peers/tfjs_mlp.ts): windows of its default size (8 steps on W1,
+ * 1 on W2: see the peer), timed for a few seconds after a warm-up of at least one window. On
+ * lavapipe a tfjs W2 step takes ~30 s, so W2 gets one timed window under --quick.
+ */
+function tfjsPlan(w: Workload, quick: boolean): TfjsMlpPlan {
+  if (quick) return { seconds: 2, maxWindows: 3, warmupSeconds: 0.2 };
+  return { seconds: w.name === 'W1' ? 15 : 45, maxWindows: 7, warmupSeconds: 1 };
+}
+
 const log = (msg: string): void => {
   process.stderr.write(`${msg}\n`);
 };
@@ -131,17 +165,38 @@ function errText(e: unknown): string {
 
 /** Backend handles: created once, or the reason they cannot run here. */
 interface BackendSlot {
-  name: 'cpu' | 'reference';
+  name: BenchBackend;
   backend: Backend | null;
   reason?: string;
+  /** undefined for webgpu (n/a: the adapter schedules its own work). */
   threads?: number;
   isa?: string;
+  /** webgpu: the adapter the kernels run on. */
+  adapter?: AdapterInfo;
 }
 
-async function openBackend(name: 'cpu' | 'reference', threads: number | undefined): Promise<BackendSlot> {
+interface AdapterInfo {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  cpu?: boolean;
+}
+
+/** "mesa software llvmpipe-… (llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)), CPU adapter" */
+function describeAdapter(a: AdapterInfo): string {
+  const names = [a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'unknown adapter';
+  return `${names}${a.description ? ` (${a.description})` : ''}${a.cpu ? ', CPU adapter' : ''}`;
+}
+
+async function openBackend(name: BenchBackend, threads: number | undefined): Promise<BackendSlot> {
   try {
     const backend = await createBackend(name, threads === undefined ? {} : { threads });
-    const extra = backend as unknown as { threads?: unknown; isa?: unknown };
+    const extra = backend as unknown as { threads?: unknown; isa?: unknown; adapter?: AdapterInfo };
+    if (name === 'webgpu') {
+      const adapter = extra.adapter ? { ...extra.adapter } : undefined;
+      return { name, backend, adapter, isa: adapter ? describeAdapter(adapter) : 'unknown adapter' };
+    }
     return {
       name,
       backend,
@@ -212,10 +267,11 @@ function gemmRecordBase(c: GemmCase, system: string, backend: string): RecordBas
 async function benchGemm(be: Backend, slot: BackendSlot, c: GemmCase, opts: Options, records: BenchRecord[]): Promise<void> {
   const base = gemmRecordBase(c, 'hydranet', slot.name);
   let ops: GemmOperands | null = null;
+  const wg = slot.name === 'webgpu' ? webgpuGemmPlan(opts.quick) : null;
   try {
     ops = new GemmOperands(be, c);
     const o = ops;
-    const s = await measure((k) => o.run(k), () => be.sync(), plans(opts.quick).gemm);
+    const s = await measure((k) => o.run(k), () => be.sync(), wg?.plan ?? plans(opts.quick).gemm);
     const g = o.flops / 1e9;
     records.push({
       ...base,
@@ -225,7 +281,7 @@ async function benchGemm(be: Backend, slot: BackendSlot, c: GemmCase, opts: Opti
       windows: s.samples.length,
       threads: slot.threads,
       isa: slot.isa,
-      note: s.reduced,
+      note: [wg?.note, s.reduced].filter(Boolean).join('; ') || undefined,
     });
   } catch (e) {
     records.push(skipped(base, `failed: ${errText(e)}`));
@@ -259,7 +315,7 @@ function printHuman(records: BenchRecord[], opts: Options, peerNotes: string[]):
   for (const w of opts.workloads) {
     const stepRecs = records.filter((r) => r.workload === w.name && r.metric === 'train_steps_per_s');
     for (const r of stepRecs) {
-      const who = r.system === 'hydranet' ? `hydranet ${r.backend}` : r.system === 'pytorch' ? 'PyTorch cpu' : r.system;
+      const who = r.system === 'hydranet' ? `hydranet ${r.backend}` : r.system === 'pytorch' ? 'PyTorch cpu' : `${r.system} ${r.backend}`;
       if (r.median === null) {
         skips.push(`  ${w.name} ${who}: ${r.skipped}`);
         rows.push([w.name, who, '', '—', '', '', '', '', '', 'skipped (below)']);
@@ -269,7 +325,7 @@ function printHuman(records: BenchRecord[], opts: Options, peerNotes: string[]):
       rows.push([
         w.name,
         who,
-        r.threads !== undefined ? String(r.threads) : '',
+        r.threads !== undefined ? String(r.threads) : r.backend === 'webgpu' ? 'n/a' : '',
         fmt(r.median),
         fmt(r.min),
         fmt(r.max),
@@ -288,36 +344,59 @@ function printHuman(records: BenchRecord[], opts: Options, peerNotes: string[]):
   const ratios = records.filter((r) => r.metric === 'train_steps_per_s_ratio');
   if (ratios.length) {
     out.push('', 'Ratios measured in this run (median/median [worst … best window pairing]):');
-    for (const r of ratios) out.push(`  ${r.workload}: hydranet ${r.backend} / ${r.system.split('/')[1] === 'pytorch' ? 'PyTorch cpu' : r.system.split('/')[1]} = ${ratio(r.median)} [${ratio(r.min)} … ${ratio(r.max)}]`);
+    for (const r of ratios) {
+      const peer = r.system.split('/')[1];
+      const them = peer === 'pytorch' ? 'PyTorch cpu' : `${peer}${typeof r.peer_backend === 'string' ? ` ${r.peer_backend}` : ''}`;
+      out.push(`  ${r.workload}: hydranet ${r.backend} / ${them} = ${ratio(r.median)} [${ratio(r.min)} … ${ratio(r.max)}]`);
+    }
   }
   if (skips.length) out.push('', 'Skipped:', ...skips);
 
-  // GEMM.
-  const gemmRecs = records.filter((r) => r.metric === 'gemm_gflops' && r.system === 'hydranet');
+  // GEMM: each case on each measured backend (cpu first), OpenBLAS beside the cpu rows only.
+  const backendOrder = (b: string): number => {
+    const i = BENCH_BACKENDS.indexOf(b as BenchBackend);
+    return i < 0 ? BENCH_BACKENDS.length : i;
+  };
+  const gemmRecs = records
+    .map((r, i) => ({ r, i }))
+    .filter(({ r }) => r.metric === 'gemm_gflops' && r.system === 'hydranet')
+    .sort((a, b) => {
+      // Group rows by case (in measurement order of each case's first record), then by backend.
+      const first = (x: BenchRecord): number => records.findIndex((y) => y.metric === 'gemm_gflops' && y.system === 'hydranet' && y.workload === x.workload && y.case === x.case);
+      return first(a.r) - first(b.r) || backendOrder(a.r.backend) - backendOrder(b.r.backend) || a.i - b.i;
+    })
+    .map(({ r }) => r);
   if (gemmRecs.length || records.some((r) => r.metric === 'gemm_gflops')) {
     out.push('', 'GEMM GFLOP/s (FLOPs = 2mnk; m×n×k with op(A) m×k, op(B) k×n; median [min … max])');
     const grows: string[][] = [];
-    const gskips: string[] = [];
+    const gskips = new Map<string, string[]>();
     for (const r of gemmRecs) {
-      const blas = find((b) => b.system === 'openblas' && b.metric === 'gemm_gflops' && sameShape(b, r));
-      const rr = find((b) => b.metric === 'gemm_gflops_ratio' && sameShape(b, r) && b.workload === r.workload);
-      if (r.median === null) gskips.push(`  ${r.workload} ${r.case}: ${r.skipped}`);
+      const isCpu = r.backend === 'cpu';
+      const blas = isCpu ? find((b) => b.system === 'openblas' && b.metric === 'gemm_gflops' && sameShape(b, r)) : undefined;
+      const rr = isCpu ? find((b) => b.metric === 'gemm_gflops_ratio' && b.backend === 'cpu' && sameShape(b, r) && b.workload === r.workload) : undefined;
+      if (r.median === null) gskips.set(r.backend, [...(gskips.get(r.backend) ?? []), `  ${r.workload} ${r.case} on ${r.backend}: ${r.skipped}`]);
       grows.push([
         r.workload === 'gemm' ? '—' : r.workload,
         r.case ?? '',
         gemmShape({ workload: r.workload, label: '', m: r.m!, n: r.n!, k: r.k!, transA: !!r.transA, transB: !!r.transB, beta: 0 }),
+        `hydranet ${r.backend}`,
         r.median === null ? 'skipped' : `${fmt(r.median)} [${fmt(r.min)} … ${fmt(r.max)}]`,
-        blas && blas.median !== null ? `${fmt(blas.median)} [${fmt(blas.min)} … ${fmt(blas.max)}]` : '—',
-        rr ? ratio(rr.median) : '—',
-        r.note ?? '',
+        blas && blas.median !== null ? `${fmt(blas.median)} [${fmt(blas.min)} … ${fmt(blas.max)}]` : isCpu ? '—' : '',
+        rr ? ratio(rr.median) : isCpu ? '—' : '',
+        // The reduced webgpu plan is the same for every row: said once under the table.
+        (r.note ?? '').split('; ').filter((x) => !x.startsWith(WEBGPU_GEMM_NOTE)).join('; '),
       ]);
     }
-    out.push(table(['workload', 'case', 'shape', 'hydranet cpu', 'OpenBLAS', 'cpu/OpenBLAS', 'note'], grows, ['l', 'l', 'l', 'r', 'r', 'r', 'l']));
+    out.push(table(['workload', 'case', 'shape', 'backend', 'GFLOP/s', 'OpenBLAS', 'cpu/OpenBLAS', 'note'], grows, ['l', 'l', 'l', 'l', 'r', 'r', 'r', 'l']));
     out.push('  * the first layer\'s dX is not computed in training (its input is the data); listed for completeness.');
-    out.push('  dW uses beta = 1 (gradients accumulate), as in training.');
-    const reasons = new Set(gemmRecs.filter((r) => r.median === null).map((r) => r.skipped));
-    if (gskips.length === gemmRecs.length && reasons.size === 1) out.push('', `Skipped (every case): ${[...reasons][0]}`);
-    else if (gskips.length) out.push('', 'Skipped:', ...gskips);
+    out.push('  dW uses beta = 1 (gradients accumulate), as in training. OpenBLAS and the ratio apply to the cpu rows only.');
+    if (gemmRecs.some((r) => r.backend === 'webgpu' && r.median !== null)) out.push(`  webgpu rows: ${webgpuGemmPlan(opts.quick).note} (in each record's note).`);
+    for (const [backend, lines] of gskips) {
+      const all = gemmRecs.filter((r) => r.backend === backend);
+      const reasons = new Set(all.filter((r) => r.median === null).map((r) => r.skipped));
+      if (lines.length === all.length && reasons.size === 1) out.push('', `Skipped (every ${backend} case): ${[...reasons][0]}`);
+      else out.push('', 'Skipped:', ...lines);
+    }
   }
   // Weighting strategies.
   const wrecs = records.filter((r) => r.metric === 'weighting_steps_per_s');
@@ -375,10 +454,13 @@ async function main(): Promise<void> {
     `machine   ${machine.model} (${[machine.vendor, machine.family].filter(Boolean).join(' ')}), ${machine.cores} cores${machine.avx512f ? ', AVX-512F' : ''}, ${machine.memoryGiB.toFixed(0)} GiB; ${machine.os}; Node ${machine.node}`,
     ...slots.map((s) =>
       s.backend
-        ? `backend   ${s.name}: isa ${s.isa ?? '?'}, threads ${s.threads ?? '?'}`
+        ? s.name === 'webgpu'
+          ? `backend   webgpu: adapter ${s.isa ?? '?'}, threads n/a`
+          : `backend   ${s.name}: isa ${s.isa ?? '?'}, threads ${s.threads ?? '?'}`
         : `backend   ${s.name}: UNAVAILABLE: ${s.reason}`,
     ),
-    `windows   steps: ${p.step.windows} × ≥ ${p.step.minSeconds} s after ≥ ${p.step.warmupSeconds} s warm-up; GEMM: ${p.gemm.windows} × ≥ ${p.gemm.minSeconds} s; reference: reduced budget (see notes)`,
+    `windows   steps: ${p.step.windows} × ≥ ${p.step.minSeconds} s after ≥ ${p.step.warmupSeconds} s warm-up; GEMM: ${p.gemm.windows} × ≥ ${p.gemm.minSeconds} s; reference: reduced budget (see notes)` +
+      (slots.some((s) => s.name === 'webgpu' && s.backend) ? `; webgpu GEMM: ${webgpuGemmPlan(opts.quick).note.replace(`${WEBGPU_GEMM_NOTE}: `, '')}` : ''),
   ];
   if (opts.peers) header.push(`peer env  ${Object.entries(shown).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   // Human mode: the header goes to stdout now, the tables at the end; progress goes to stderr.
@@ -400,7 +482,9 @@ async function main(): Promise<void> {
     os: machine.os,
     node: machine.node,
     quick: opts.quick,
-    backends: Object.fromEntries(slots.map((s) => [s.name, s.backend ? { isa: s.isa, threads: s.threads } : { unavailable: s.reason }])),
+    backends: Object.fromEntries(
+      slots.map((s) => [s.name, s.backend ? { isa: s.isa, threads: s.name === 'webgpu' ? 'n/a' : s.threads, adapter: s.adapter } : { unavailable: s.reason }]),
+    ),
     peer_env: opts.peers ? shown : undefined,
   });
 
@@ -433,7 +517,7 @@ async function main(): Promise<void> {
         log(`  tfjs ${be} …`);
         const peer = benchTfjsLenet(be, be === 'cpu' ? 45 : 20, be === 'cpu' ? 3 : 20);
         records.push(peer);
-        const rr = ratioRecord(mine, peer, {});
+        const rr = ratioRecord(mine, peer, { peer_backend: be });
         if (rr) records.push(rr);
       }
     }
@@ -473,35 +557,85 @@ async function main(): Promise<void> {
       }
     }
   } else {
-    peerNotes.push('PyTorch and OpenBLAS skipped (--no-peers)');
+    peerNotes.push('PyTorch, OpenBLAS and TensorFlow.js skipped (--no-peers)');
   }
+
+  // 2b. TensorFlow.js webgpu on the same workloads, beside hydranet webgpu (same Dawn adapter,
+  // its own process), one process per workload.
+  const gpuSlot = slots.find((s) => s.name === 'webgpu');
+  if (gpuSlot && opts.peers) {
+    for (const w of opts.workloads) {
+      const base = { workload: w.name, system: 'tfjs', backend: 'webgpu', metric: 'train_steps_per_s', unit: 'steps/s' };
+      if (!gpuSlot.backend) {
+        records.push(skipped(base, 'not run: hydranet webgpu is unavailable here (reason above), nothing to compare with'));
+        continue;
+      }
+      const tp = tfjsPlan(w, opts.quick);
+      log(`  tfjs webgpu ${w.name} …`);
+      const t = runTfjsMlp('webgpu', w.name, tp, process.env);
+      if (!t.ok || !t.value) {
+        records.push(skipped(base, t.reason ?? 'unavailable'));
+        continue;
+      }
+      const v = t.value;
+      const sm = summarize(v.rates);
+      const a = v.adapter;
+      records.push({
+        ...base,
+        ...summaryFields(sm),
+        isa: a ? describeAdapter({ ...a, cpu: gpuSlot.adapter?.cpu }) : undefined,
+        flops_per_step: stepFlops(w),
+        final_loss: v.loss,
+        window_steps: v.window,
+        note: [
+          `windows of ${v.window} step${v.window > 1 ? 's' : ''}, each closed by one loss readback`,
+          `${v.warmup_windows} warm-up window${v.warmup_windows > 1 ? 's' : ''} (${v.warmup_seconds.toFixed(1)} s)`,
+          a && gpuSlot.adapter && a.description !== gpuSlot.adapter.description ? `ADAPTER DIFFERS from hydranet's: ${a.description}` : '',
+          v.leaked_tensors ? `${v.leaked_tensors} tensors leaked` : '',
+          Number.isFinite(v.loss) ? '' : 'THE LOSS IS NOT FINITE',
+        ]
+          .filter(Boolean)
+          .join('; '),
+      });
+    }
+    if (records.some((r) => r.system === 'tfjs' && r.backend === 'webgpu' && r.median !== null)) {
+      peerNotes.push(
+        'TensorFlow.js webgpu: bench/peers/tfjs_mlp.ts in its own process, tfjs-layers model, optimizer.minimize (momentum 0.9, lr 0.01), Dawn (npm webgpu) as navigator.gpu',
+      );
+    }
+  }
+  for (const w of opts.workloads) {
+    const mine = records.find((r) => r.workload === w.name && r.system === 'hydranet' && r.backend === 'webgpu' && r.metric === 'train_steps_per_s');
+    const peer = records.find((r) => r.workload === w.name && r.system === 'tfjs' && r.backend === 'webgpu' && r.metric === 'train_steps_per_s');
+    const rr = mine && peer ? ratioRecord(mine, peer, { peer_backend: 'webgpu' }) : null;
+    if (rr) records.push(rr);
+  }
+
   for (const w of names) {
     const torch = records.find((r) => r.workload === w && r.system === 'pytorch' && r.metric === 'train_steps_per_s');
     for (const slot of slots) {
       const mine = records.find((r) => r.workload === w && r.system === 'hydranet' && r.backend === slot.name && r.metric === 'train_steps_per_s');
-      const rr = mine && torch ? ratioRecord(mine, torch, {}) : null;
+      const rr = mine && torch ? ratioRecord(mine, torch, { peer_backend: 'cpu' }) : null;
       if (rr) records.push(rr);
     }
   }
 
-  // 3. GEMM on the cpu backend, then OpenBLAS at the same shapes.
+  // 3. GEMM on the cpu and webgpu backends, then OpenBLAS at the same shapes (beside cpu).
   const cpu = slots.find((s) => s.name === 'cpu');
   const cases = [SQUARE_GEMM, ...opts.workloads.flatMap(gemmCases)];
-  if (cpu) {
-    log('GEMM:');
+  const gemmSlots = slots.filter((s) => s.name === 'cpu' || s.name === 'webgpu');
+  if (gemmSlots.length) log('GEMM:');
+  for (const slot of gemmSlots) {
     for (const c of cases) {
-      if (cpu.backend) {
-        log(`  cpu ${c.workload} ${c.label} (${gemmShape(c)}) …`);
-        await benchGemm(cpu.backend, cpu, c, opts, records);
+      if (slot.backend) {
+        log(`  ${slot.name} ${c.workload} ${c.label} (${gemmShape(c)}) …`);
+        await benchGemm(slot.backend, slot, c, opts, records);
       } else {
-        records.push(
-          skipped(
-            { workload: c.workload, system: 'hydranet', backend: 'cpu', metric: 'gemm_gflops', unit: 'GFLOP/s', case: c.label, m: c.m, n: c.n, k: c.k, transA: c.transA, transB: c.transB },
-            `backend unavailable: ${cpu.reason}`,
-          ),
-        );
+        records.push(skipped(gemmRecordBase(c, 'hydranet', slot.name), `backend unavailable: ${slot.reason}`));
       }
     }
+  }
+  if (cpu) {
     if (opts.peers) {
       log('  OpenBLAS sgemm (same shapes) …');
       // Duplicate shapes (W1/W2 share none today, but keep it general) are measured once.
@@ -522,7 +656,7 @@ async function main(): Promise<void> {
             core: b.value.info.core,
           };
           records.push(rec);
-          const mine = records.find((r) => r.system === 'hydranet' && r.metric === 'gemm_gflops' && r.workload === c.workload && r.case === c.label);
+          const mine = records.find((r) => r.system === 'hydranet' && r.backend === 'cpu' && r.metric === 'gemm_gflops' && r.workload === c.workload && r.case === c.label);
           const rr = mine ? ratioRecord(mine, rec, { case: c.label, m: c.m, n: c.n, k: c.k, transA: c.transA, transB: c.transB }) : null;
           if (rr) records.push(rr);
         }

@@ -1,5 +1,6 @@
 /**
- * Peers measured in the same run: PyTorch CPU (bench/peers/torch_mlp.py, run with Debian's
+ * Peers measured in the same run: TensorFlow.js on W1/W2 (bench/peers/tfjs_mlp.ts, its
+ * webgpu backend beside hydranet webgpu), PyTorch CPU (bench/peers/torch_mlp.py, run with Debian's
  * /usr/bin/python3 where python3-torch lives) and OpenBLAS cblas_sgemm
  * (bench/peers/openblas_sgemm.c, compiled at bench time into a temp folder). A missing peer
  * is reported as skipped, with how to install it; it never fails the bench.
@@ -235,5 +236,67 @@ export function runOpenBlas(cases: readonly GemmCase[], plan: PeerPlan, env: Nod
     return { ok: false, reason: `openblas_sgemm: ${(e as Error).message}` };
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+export interface TfjsMlpPlan {
+  /** Steps per window (each window closed by one readback); the peer's default when absent. */
+  window?: number;
+  /** Seconds of timed windows (at least one window runs). */
+  seconds: number;
+  maxWindows: number;
+  warmupSeconds: number;
+}
+
+export interface TfjsMlpResult {
+  backend: string;
+  workload: string;
+  threads?: number;
+  steps: number;
+  seconds: number;
+  window: number;
+  warmup_windows: number;
+  warmup_seconds: number;
+  rates: number[];
+  loss: number;
+  adapter?: { vendor: string; architecture: string; device: string; description: string };
+  leaked_tensors?: number;
+}
+
+/**
+ * TensorFlow.js on W1/W2 (bench/peers/tfjs_mlp.ts, compiled next to this file), in its own
+ * process: its WebGPU device and buffers never share a process with hydranet's.
+ */
+export function runTfjsMlp(backend: 'cpu' | 'wasm' | 'webgpu', workload: string, plan: TfjsMlpPlan, env: NodeJS.ProcessEnv): PeerResult<TfjsMlpResult> {
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'peers', 'tfjs_mlp.js');
+  if (!fs.existsSync(script)) return { ok: false, reason: `${script} was not found (run npm run build:ts)` };
+  const args = [
+    script,
+    '--backend',
+    backend,
+    '--workload',
+    workload,
+    '--seconds',
+    String(plan.seconds),
+    '--max-windows',
+    String(plan.maxWindows),
+    '--warmup',
+    String(plan.warmupSeconds),
+    ...(plan.window ? ['--window', String(plan.window)] : []),
+  ];
+  // On lavapipe one W2 step of tfjs-webgpu takes ~30 s: the limit is generous.
+  const r = spawnSync(process.execPath, args, { env, encoding: 'utf8', timeout: 900_000, maxBuffer: 1 << 24 });
+  const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('{'));
+  if (!line) {
+    const why = r.error?.message ?? (r.signal ? `killed by ${r.signal}` : `exit ${r.status}`);
+    return { ok: false, reason: `tfjs_mlp.js printed no result (${why}): ${firstLines(r.stderr) || 'no output'}` };
+  }
+  try {
+    const out = JSON.parse(line) as TfjsMlpResult & { error?: string };
+    if (out.error) return { ok: false, reason: `tfjs ${backend}: ${out.error}` };
+    if (!out.rates?.length) return { ok: false, reason: `tfjs ${backend}: no timed windows` };
+    return { ok: true, value: out };
+  } catch (e) {
+    return { ok: false, reason: `tfjs_mlp.js printed invalid JSON (${(e as Error).message})` };
   }
 }

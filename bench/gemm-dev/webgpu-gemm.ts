@@ -2,7 +2,7 @@
  * Development bench for the WebGPU GEMM kernels (llm.c's dev/ idea): GFLOP/s of gemm on the
  * current adapter for the training shapes of W1/W2 and a square 1024³, every transpose the
  * model uses. Not part of `npm run bench`; run after `npm run build:ts`:
- *   node dist/bench/gemm-dev/webgpu-gemm.js [seconds per case]
+ *   node dist/bench/gemm-dev/webgpu-gemm.js [seconds per case] [variants, e.g. subgroup8,vec4]
  */
 import { createBackend } from '../../ts/backends/create.js';
 
@@ -29,6 +29,7 @@ for (const [m, n, k, ta, tb] of cases) for (const [vi, be] of backends.entries()
   be.gemm(a, b, c, { transA: ta, transB: tb });
   await be.sync();
   let reps = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   while (performance.now() - t0 < seconds * 1000) {
     be.gemm(a, b, c, { transA: ta, transB: tb });
@@ -36,7 +37,14 @@ for (const [m, n, k, ta, tb] of cases) for (const [vi, be] of backends.entries()
     reps++;
   }
   const s = (performance.now() - t0) / 1000;
-  console.log(`${variants[vi]} ${m}×${n}×${k} ${ta ? 'T' : 'N'}${tb ? 'T' : 'N'}: ${((2 * m * n * k * reps) / s / 1e9).toFixed(2)} GFLOP/s (${reps} reps)`);
+  const used = process.cpuUsage(cpu0);
+  const cpuSeconds = (used.user + used.system) / 1e6;
+  const gflop = (2 * m * n * k * reps) / 1e9;
+  // GFLOP per CPU-second (lavapipe's threads are this process's) is steadier than wall time
+  // on a shared machine.
+  console.log(
+    `${variants[vi]} ${m}×${n}×${k} ${ta ? 'T' : 'N'}${tb ? 'T' : 'N'}: ${(gflop / s).toFixed(2)} GFLOP/s, ${(gflop / cpuSeconds).toFixed(2)} GFLOP per CPU-second (${reps} reps)`,
+  );
   for (const t of [a, b, c]) be.free(t);
 }
 for (const be of backends) be.dispose();

@@ -11,10 +11,11 @@ import { fileURLToPath } from 'node:url';
 import type { Backend } from '../../ts/backends/backend.js';
 import type { WebGpuBackend } from '../../ts/backends/webgpu.js';
 import { Rng } from '../../ts/core/random.js';
-import { KernelError, ShapeError } from '../../ts/errors.js';
+import { createBackend } from '../../ts/backends/create.js';
+import { ConfigError, KernelError, ShapeError } from '../../ts/errors.js';
 import { MultiTaskModel } from '../../ts/mtl/model.js';
 import { Optimizer } from '../../ts/train/optimizer.js';
-import { assertClose, backendsUnderTest, randomArray, referenceBackend } from './harness.js';
+import { assertClose, backendsUnderTest, compareOp, randomArray, referenceBackend } from './harness.js';
 
 const found = (await backendsUnderTest()).find((b) => b.name === 'webgpu');
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -67,6 +68,47 @@ describe('webgpu backend', function () {
       const want = await run(referenceBackend);
       const got = await run(be());
       want.forEach((w, i) => assertClose(got[i], w, { atol: 1e-6, rtol: 1e-5 }, `n=${n} output ${i}`));
+    }
+  });
+
+  // The parity suite runs the variant this adapter picks; the others (for GPUs, or other block
+  // shapes) are checked here on the same awkward shapes, every transpose and the epilogue.
+  for (const variant of ['tiled4x4', 'vec4', 'sg8x8', 'sg16x24', 'sg32x32']) {
+    it(`GEMM variant ${variant} matches the reference`, async function () {
+      if (variant.startsWith('sg') && be().adapter.subgroupSize !== 8) this.skip();
+      const saved = process.env.HYDRANET_WEBGPU_GEMM;
+      process.env.HYDRANET_WEBGPU_GEMM = variant;
+      const b = await createBackend('webgpu');
+      if (saved === undefined) delete process.env.HYDRANET_WEBGPU_GEMM;
+      else process.env.HYDRANET_WEBGPU_GEMM = saved;
+      try {
+        const rng = new Rng(11);
+        for (const [m, n, k] of [[1, 1, 1], [3, 17, 5], [17, 3, 255], [64, 100, 36], [255, 33, 1000], [40, 8, 4]]) {
+          for (const [transA, transB] of [[false, false], [false, true], [true, false], [true, true]]) {
+            const a = randomArray(rng, m * k);
+            const bb = randomArray(rng, k * n);
+            const c = randomArray(rng, m * n);
+            const bias = randomArray(rng, n);
+            await compareOp(b, {
+              what: `${variant} ${m}×${n}×${k} ${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`,
+              inputs: { a: { data: a, shape: transA ? [k, m] : [m, k] }, b: { data: bb, shape: transB ? [n, k] : [k, n] }, bias: { data: bias, shape: [n] } },
+              outputs: { c: { data: c, shape: [m, n], tol: { atol: 1e-4, rtol: 1e-4 } } },
+              op: (be, t) => be.gemm(t.a, t.b, t.c, { transA, transB, alpha: 0.5, beta: 0.75, bias: t.bias, activation: 'tanh' }),
+            });
+          }
+        }
+      } finally {
+        b.dispose();
+      }
+    });
+  }
+
+  it('refuses a GEMM variant it cannot run, naming the variable', async () => {
+    process.env.HYDRANET_WEBGPU_GEMM = 'sg40x40';
+    try {
+      await assert.rejects(createBackend('webgpu'), (e: Error) => e instanceof ConfigError && /HYDRANET_WEBGPU_GEMM=sg40x40/.test(e.message));
+    } finally {
+      delete process.env.HYDRANET_WEBGPU_GEMM;
     }
   });
 

@@ -14,6 +14,8 @@ export interface AdapterDescription {
   description: string;
   /** True for software adapters (lavapipe, SwiftShader): kernels pick their CPU-friendly variants. */
   cpu: boolean;
+  /** Lanes of a subgroup, when the device has the `subgroups` feature and one fixed size (else 0). */
+  subgroupSize: number;
 }
 
 export interface GpuDevice {
@@ -55,10 +57,12 @@ async function gpu(): Promise<GPU> {
 }
 
 function describeAdapter(adapter: GPUAdapter): AdapterDescription {
-  const info = adapter.info;
+  const info = adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const fixed = info.subgroupMinSize !== undefined && info.subgroupMinSize === info.subgroupMaxSize;
+  const subgroupSize = adapter.features.has('subgroups') && fixed ? info.subgroupMinSize! : 0;
   const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase();
   const cpu = /llvmpipe|lavapipe|swiftshader|software|\bcpu\b/.test(text);
-  return { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description, cpu };
+  return { vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description, cpu, subgroupSize };
 }
 
 /** Requests the best adapter and a device with its limits; throws BackendUnavailableError when none. */
@@ -85,7 +89,8 @@ export async function requestGpuDevice(): Promise<GpuDevice> {
   };
   let device: GPUDevice;
   try {
-    device = await adapter.requestDevice({ requiredLimits });
+    const requiredFeatures: GPUFeatureName[] = adapter.features.has('subgroups') ? ['subgroups' as GPUFeatureName] : [];
+    device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   } catch (e) {
     throw new BackendUnavailableError(`WebGPU device request failed: ${(e as Error).message}. ${HOW_TO}`);
   }

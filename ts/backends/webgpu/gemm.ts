@@ -3,6 +3,7 @@
  * uniform batch of one problem (conv images) in a single launch. Everything above (gemm, heads,
  * conv) describes its products as GemmProblems over tensors it owns.
  */
+import { ConfigError } from '../../errors.js';
 import { type Bound, type GpuRuntime, type KernelSpec } from './runtime.js';
 
 export interface GemmProblem {
@@ -43,6 +44,10 @@ export class GemmLauncher {
   /** By transA·2 + transB: the general kernel, and the vec4 one for aligned operands. */
   private readonly kernels: KernelSpec[];
   private readonly vec4Kernels: KernelSpec[];
+  /** Rows and columns of C per workgroup, for the general and the aligned kernel. */
+  private readonly grid: { tileM: number; tileN: number; vec4TileM: number; vec4TileN: number };
+  /** The kernel family chosen for this adapter (or forced by HYDRANET_WEBGPU_GEMM). */
+  readonly variant: string;
   private readonly words = new Uint32Array(12 + 12 * MAX_PROBLEMS);
   private readonly floats = new Float32Array(this.words.buffer);
 
@@ -58,9 +63,31 @@ export class GemmLauncher {
           constants: { TRANS_A: ta ? 1 : 0, TRANS_B: tb ? 1 : 0 },
         })),
       );
-    const variant = process.env.HYDRANET_WEBGPU_GEMM ?? 'vec4';
-    this.kernels = make('gemm_tiled4x4', false);
-    this.vec4Kernels = variant === 'vec4' ? make('gemm_vec4', true) : this.kernels;
+    // On a CPU adapter with 8-lane subgroups (lavapipe) the subgroup kernel wins for every
+    // shape (bench/gemm-dev/webgpu-gemm.ts: 2.5-3.5x the 4x4 blocks per CPU-second); elsewhere
+    // the 4x4 blocks, with vec4 loads when the operands are aligned. HYDRANET_WEBGPU_GEMM
+    // forces one: sgMxN (M, N multiples of 8, M·N/8 ≤ 128), vec4 or tiled4x4.
+    const sub = rt.adapter.subgroupSize === 8 && rt.device.features.has('subgroups');
+    const variant = process.env.HYDRANET_WEBGPU_GEMM ?? (rt.adapter.cpu && sub ? 'sg32x32' : 'vec4');
+    const block = /^sg(\d+)x(\d+)$/.exec(variant);
+    const [m, n] = block ? [Number(block[1]), Number(block[2])] : [0, 0];
+    const sgOk = block !== null && sub && m >= 8 && n >= 8 && m % 8 === 0 && n % 8 === 0 && (m * n) / 8 <= 128;
+    if (block ? !sgOk : !['vec4', 'tiled4x4'].includes(variant)) {
+      throw new ConfigError(
+        `HYDRANET_WEBGPU_GEMM=${variant} is not a GEMM variant this adapter can run: expected vec4, tiled4x4 or, with 8-lane subgroups${sub ? '' : ' (absent here)'}, sgMxN with M and N multiples of 8 and M·N ≤ 1024`,
+      );
+    }
+    if (block) {
+      const k = make('gemm_subgroup', false).map((spec) => ({ ...spec, file: 'gemm-subgroup', constants: { ...spec.constants, RB: m / 8, CN: n / 8 } }));
+      this.kernels = k;
+      this.vec4Kernels = k;
+      this.grid = { tileM: m, tileN: n, vec4TileM: m, vec4TileN: n };
+    } else {
+      this.kernels = make('gemm_tiled4x4', false);
+      this.vec4Kernels = variant === 'tiled4x4' ? this.kernels : make('gemm_vec4', true);
+      this.grid = { tileM: TILE, tileN: TILE, vec4TileM: TILE, vec4TileN: TILE };
+    }
+    this.variant = variant;
   }
 
   launch(a: Bound, b: Bound, c: Bound, bias: Bound | null, g: GemmLaunch): void {
@@ -69,6 +96,8 @@ export class GemmLauncher {
       g.problems.every((p) => p.lda % 4 === 0 && p.ldb % 4 === 0 && p.offA % 4 === 0 && p.offB % 4 === 0);
     const kernel = (aligned ? this.vec4Kernels : this.kernels)[(g.transA ? 2 : 0) + (g.transB ? 1 : 0)];
     const batches = g.batch?.count ?? 1;
+    const tileM = aligned ? this.grid.vec4TileM : this.grid.tileM;
+    const tileN = aligned ? this.grid.vec4TileN : this.grid.tileN;
     for (let first = 0; first < g.problems.length; first += MAX_PROBLEMS) {
       const list = g.problems.slice(first, first + MAX_PROBLEMS);
       const w = this.words;
@@ -91,7 +120,7 @@ export class GemmLauncher {
       });
       const z = list.length * batches;
       if (z > 65535) throw new RangeError(`gemm: ${z} problems × batches exceed one launch`);
-      this.rt.launch(kernel, [a, b, bias, c], { u: w.subarray(0, 12 + 12 * list.length) }, [Math.ceil(maxN / TILE), Math.ceil(maxM / TILE), z]);
+      this.rt.launch(kernel, [a, b, bias, c], { u: w.subarray(0, 12 + 12 * list.length) }, [Math.ceil(maxN / tileN), Math.ceil(maxM / tileM), z]);
     }
   }
 }
