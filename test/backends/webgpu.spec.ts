@@ -120,7 +120,7 @@ describe('webgpu backend', function () {
     be().free(base);
   });
 
-  it('records a training step into at most two submits, reading nothing back', async () => {
+  it('records a training step into at most two submits, reading nothing back; throttle bounds the queue', async () => {
     const b = be();
     const model = new MultiTaskModel(b, {
       inputShape: [64],
@@ -142,7 +142,14 @@ describe('webgpu backend', function () {
     step(0);
     await b.sync();
     const before = { ...b.stats };
-    for (let i = 1; i <= 10; i++) step(i);
+    const rt = (b as unknown as { rt: { inFlight: number } }).rt;
+    let most = 0;
+    for (let i = 1; i <= 10; i++) {
+      step(i);
+      await b.throttle();
+      most = Math.max(most, rt.inFlight);
+    }
+    assert.ok(most <= 4, `throttle left ${most} submits queued (at most 4)`);
     await b.sync();
     const after = b.stats;
     assert.ok(after.submits - before.submits <= 2 * 10 + 1, `submits: ${after.submits - before.submits} for 10 steps`);

@@ -452,6 +452,13 @@ export interface Backend {
 
   /** Waits for queued work (GPU backends); a no-op on host backends. */
   sync(): Promise<void>;
+  /**
+   * Bounds queued work: when more than a few submits are still running on a GPU backend, waits
+   * until all but those few are done (a training loop that never reads anything back would
+   * otherwise queue an epoch of steps, and their staging memory). Returns at once on host
+   * backends. Training loops await it once per step; it never waits for the newest work.
+   */
+  throttle(): Promise<void>;
   /** Releases the backend's resources (thread pools, devices). */
   dispose(): void;
 }

@@ -117,6 +117,8 @@ export abstract class HostBackend {
 
   async sync(): Promise<void> {}
 
+  async throttle(): Promise<void> {}
+
   dispose(): void {
     this.disposed = true;
   }

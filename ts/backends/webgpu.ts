@@ -66,6 +66,9 @@ const K = {
   adamw: { file: 'optim', entry: 'optim_adamw', access: 'wrww' },
 } satisfies Record<string, KernelSpec>;
 
+/** Submits a training loop may leave queued (a few steps of work; see throttle). */
+const MAX_IN_FLIGHT = 4;
+
 /** Integer keep threshold: hash24 ≥ ceil(p·2^24) ⇔ hashUniform ≥ p (exact, as dropoutKeep in f64). */
 export function keepThreshold(p: number): number {
   return Math.ceil(p * 16777216);
@@ -382,6 +385,12 @@ export class WebGpuBackend implements Backend {
   async sync(): Promise<void> {
     if (this.disposed) throw new BackendUnavailableError('the webgpu backend was disposed');
     await this.rt.sync();
+  }
+
+  /** Keeps at most MAX_IN_FLIGHT submits queued (one training step is one or two). */
+  async throttle(): Promise<void> {
+    if (this.disposed) throw new BackendUnavailableError('the webgpu backend was disposed');
+    await this.rt.throttle(MAX_IN_FLIGHT);
   }
 
   dispose(): void {

@@ -237,6 +237,7 @@ export class Trainer {
           this.progress.update(`epoch ${epoch}/${config.epochs}`, s + 1, steps, this.namedLosses());
         }
         this.optimizer.step();
+        await model.backend.throttle(); // a GPU backend keeps a few steps queued, not an epoch
       }
       await model.backend.sync();
       this.weighting.endEpoch();

@@ -110,8 +110,8 @@ export class GpuRuntime {
   private statusArmed = false;
   private statusError: (words: Uint32Array) => Error = () => new KernelError('a kernel reported bad data');
   private lost: string | null = null;
-  /** Submits whose completion has not been seen yet. */
-  inFlight = 0;
+  /** Completion of each submit not yet seen done, oldest first (see throttle). */
+  private readonly pending: Promise<void>[] = [];
   /** Counters, for tests and benchmarks. */
   readonly stats = { submits: 0, launches: 0, pipelines: 0, bindGroups: 0, buffers: 0, reads: 0 };
 
@@ -263,6 +263,17 @@ export class GpuRuntime {
     return this.device.createBuffer({ size, usage: USAGE.MAP_READ | USAGE.COPY_DST });
   }
 
+  /** Submits still running on the device (their completion not yet seen). */
+  get inFlight(): number {
+    return this.pending.length;
+  }
+
+  /** Waits until at most `keep` submits are still running (the oldest finish first). */
+  async throttle(keep: number): Promise<void> {
+    while (this.pending.length > keep) await this.pending.shift();
+    this.check();
+  }
+
   /** Submits what is recorded and waits until the device has done all of it. */
   async sync(): Promise<void> {
     if (this.statusArmed) {
@@ -309,8 +320,11 @@ export class GpuRuntime {
     this.ringUsed = 0;
     this.recorded.clear();
     this.stats.submits++;
-    this.inFlight++;
-    void this.device.queue.onSubmittedWorkDone().then(() => this.inFlight--);
+    const done = this.device.queue.onSubmittedWorkDone();
+    this.pending.push(done);
+    void done.then(() => {
+      if (this.pending[0] === done) this.pending.shift();
+    }, () => {});
   }
 
   private layout(access: string, paramBytes: number): { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout } {
