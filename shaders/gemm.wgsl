@@ -177,3 +177,65 @@ fn gemm_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
   store_row(pr, oc, batch, row0 + 2u, col0, acc2);
   store_row(pr, oc, batch, row0 + 3u, col0, acc3);
 }
+
+// Variant for GPUs: workgroup-memory tiling. A workgroup of 16x16 invocations computes a 64x64
+// tile of C (4x4 per invocation, in registers); per step of 16 along k it stages a 64x16 tile of
+// op(A) and a 16x64 tile of op(B) in workgroup memory (each element loaded from storage once
+// per workgroup instead of once per invocation that needs it), with loads ordered along each
+// operand's contiguous dimension (coalesced) and rows padded by one to spread banks. Out-of-range
+// elements are staged as zeros, so edge tiles need no separate path.
+const SH_TILE: u32 = 64u;
+const SH_K: u32 = 16u;
+var<workgroup> sh_a: array<array<f32, 65>, 16>; // [kk][row]
+var<workgroup> sh_b: array<array<f32, 65>, 16>; // [kk][col]
+
+@compute @workgroup_size(16, 16)
+fn gemm_shared(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let pr = gp.problems[wg.z % gp.count];
+  let batch = wg.z / gp.count;
+  let rowT = wg.y * SH_TILE;
+  let colT = wg.x * SH_TILE;
+  if (rowT >= pr.m || colT >= pr.n) { return; } // uniform: the whole workgroup leaves
+  let oa = pr.off_a + batch * gp.batch_a;
+  let ob = pr.off_b + batch * gp.batch_b;
+  let oc = pr.off_c + batch * gp.batch_c;
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
+  for (var k0 = 0u; k0 < pr.k; k0 += SH_K) {
+    for (var q = 0u; q < 4u; q++) {
+      let e = li + 256u * q; // 1024 elements of each tile, 4 per invocation
+      // op(A) is contiguous along k unless transposed, op(B) along its columns unless transposed.
+      var kk = e / SH_TILE;
+      var r = e % SH_TILE;
+      if (!TRANS_A) { kk = e % SH_K; r = e / SH_K; }
+      var va = 0.0;
+      if (rowT + r < pr.m && k0 + kk < pr.k) { va = a_at(oa, pr.lda, rowT + r, k0 + kk); }
+      sh_a[kk][r] = va;
+      var kb = e / SH_TILE;
+      var c = e % SH_TILE;
+      if (TRANS_B) { kb = e % SH_K; c = e / SH_K; }
+      var vb = 0.0;
+      if (colT + c < pr.n && k0 + kb < pr.k) { vb = b_at(ob, pr.ldb, k0 + kb, colT + c); }
+      sh_b[kb][c] = vb;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < SH_K; kk++) {
+      let a = vec4<f32>(sh_a[kk][lid.y * 4u], sh_a[kk][lid.y * 4u + 1u], sh_a[kk][lid.y * 4u + 2u], sh_a[kk][lid.y * 4u + 3u]);
+      let b = vec4<f32>(sh_b[kk][lid.x * 4u], sh_b[kk][lid.x * 4u + 1u], sh_b[kk][lid.x * 4u + 2u], sh_b[kk][lid.x * 4u + 3u]);
+      acc0 += a.x * b;
+      acc1 += a.y * b;
+      acc2 += a.z * b;
+      acc3 += a.w * b;
+    }
+    workgroupBarrier();
+  }
+  let row0 = rowT + lid.y * 4u;
+  let col0 = colT + lid.x * 4u;
+  if (col0 >= pr.n) { return; }
+  store_row(pr, oc, batch, row0, col0, acc0);
+  store_row(pr, oc, batch, row0 + 1u, col0, acc1);
+  store_row(pr, oc, batch, row0 + 2u, col0, acc2);
+  store_row(pr, oc, batch, row0 + 3u, col0, acc3);
+}

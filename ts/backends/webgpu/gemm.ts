@@ -64,17 +64,19 @@ export class GemmLauncher {
         })),
       );
     // On a CPU adapter with 8-lane subgroups (lavapipe) the subgroup kernel wins for every
-    // shape (bench/gemm-dev/webgpu-gemm.ts: 2.5-3.5x the 4x4 blocks per CPU-second); elsewhere
-    // the 4x4 blocks, with vec4 loads when the operands are aligned. HYDRANET_WEBGPU_GEMM
-    // forces one: sgMxN (M, N multiples of 8, M·N/8 ≤ 128), vec4 or tiled4x4.
+    // shape (bench/gemm-dev/webgpu-gemm.ts: 2.5-3.5x the 4x4 blocks per CPU-second; without
+    // subgroups, 4x4 blocks with vec4 loads); on a GPU, workgroup-memory tiles (not measured
+    // here: no GPU could be reached). HYDRANET_WEBGPU_GEMM forces one: shared, vec4 (4x4
+    // blocks, vec4 loads when the operands are aligned), tiled4x4 (scalar loads) or sgMxN
+    // (M, N multiples of 8, M·N/8 ≤ 128).
     const sub = rt.adapter.subgroupSize === 8 && rt.device.features.has('subgroups');
-    const variant = process.env.HYDRANET_WEBGPU_GEMM ?? (rt.adapter.cpu && sub ? 'sg32x32' : 'vec4');
+    const variant = process.env.HYDRANET_WEBGPU_GEMM ?? (rt.adapter.cpu ? (sub ? 'sg32x32' : 'vec4') : 'shared');
     const block = /^sg(\d+)x(\d+)$/.exec(variant);
     const [m, n] = block ? [Number(block[1]), Number(block[2])] : [0, 0];
     const sgOk = block !== null && sub && m >= 8 && n >= 8 && m % 8 === 0 && n % 8 === 0 && (m * n) / 8 <= 128;
-    if (block ? !sgOk : !['vec4', 'tiled4x4'].includes(variant)) {
+    if (block ? !sgOk : !['shared', 'vec4', 'tiled4x4'].includes(variant)) {
       throw new ConfigError(
-        `HYDRANET_WEBGPU_GEMM=${variant} is not a GEMM variant this adapter can run: expected vec4, tiled4x4 or, with 8-lane subgroups${sub ? '' : ' (absent here)'}, sgMxN with M and N multiples of 8 and M·N ≤ 1024`,
+        `HYDRANET_WEBGPU_GEMM=${variant} is not a GEMM variant this adapter can run: expected shared, vec4, tiled4x4 or, with 8-lane subgroups${sub ? '' : ' (absent here)'}, sgMxN with M and N multiples of 8 and M·N ≤ 1024`,
       );
     }
     if (block) {
@@ -82,6 +84,10 @@ export class GemmLauncher {
       this.kernels = k;
       this.vec4Kernels = k;
       this.grid = { tileM: m, tileN: n, vec4TileM: m, vec4TileN: n };
+    } else if (variant === 'shared') {
+      this.kernels = make('gemm_shared', false);
+      this.vec4Kernels = this.kernels;
+      this.grid = { tileM: 64, tileN: 64, vec4TileM: 64, vec4TileN: 64 };
     } else {
       this.kernels = make('gemm_tiled4x4', false);
       this.vec4Kernels = variant === 'tiled4x4' ? this.kernels : make('gemm_vec4', true);
