@@ -10,8 +10,8 @@
  *                         such as lavapipe, tfjs-webgpu's W2 alone takes about a minute)
  *   --json                print only a JSON array of records on stdout (progress goes to stderr)
  *   --workload W1|W2      one workload (default both)
- *   --backend cpu|reference|webgpu   one hydranet backend (default all three; one that cannot
- *                         run here is reported as skipped, with the reason)
+ *   --backend cpu|reference|webgpu|cuda   one hydranet backend (default all four; one that
+ *                         cannot run here is reported as skipped, with the reason)
  *   --no-peers            skip PyTorch, OpenBLAS and TensorFlow.js
  *   --threads N           threads for the cpu backend and the peers (default: every core)
  *
@@ -45,8 +45,8 @@ import {
   stepFlops,
 } from './workloads.js';
 
-type BenchBackend = 'cpu' | 'reference' | 'webgpu';
-const BENCH_BACKENDS: readonly BenchBackend[] = ['cpu', 'reference', 'webgpu'];
+type BenchBackend = 'cpu' | 'reference' | 'webgpu' | 'cuda';
+const BENCH_BACKENDS: readonly BenchBackend[] = ['cpu', 'reference', 'webgpu', 'cuda'];
 
 interface Options {
   quick: boolean;
@@ -58,7 +58,7 @@ interface Options {
 }
 
 const USAGE =
-  'usage: npm run bench -- [--quick] [--json] [--workload W1|W2] [--backend cpu|reference|webgpu] [--no-peers] [--threads N]';
+  'usage: npm run bench -- [--quick] [--json] [--workload W1|W2|W3] [--backend cpu|reference|webgpu|cuda] [--no-peers] [--threads N]';
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
@@ -79,12 +79,14 @@ function parseOptions(argv: string[]): Options {
     console.log(USAGE);
     process.exit(0);
   }
-  const workloads = values.workload === undefined ? [...WORKLOADS] : WORKLOADS.filter((w) => w.name === values.workload!.toUpperCase());
-  if (workloads.length === 0) throw new Error(`Expected W1 or W2 for --workload but received ${JSON.stringify(values.workload)}`);
+  // W3 is GPU-sized: by default it runs on the cuda backend only (main adds it when cuda opens).
+  const workloads =
+    values.workload === undefined ? WORKLOADS.filter((w) => w.name !== 'W3') : WORKLOADS.filter((w) => w.name === values.workload!.toUpperCase());
+  if (workloads.length === 0) throw new Error(`Expected W1, W2 or W3 for --workload but received ${JSON.stringify(values.workload)}`);
   let backends: Options['backends'] = [...BENCH_BACKENDS];
   if (values.backend !== undefined) {
     const b = BENCH_BACKENDS.find((x) => x === values.backend);
-    if (!b) throw new Error(`Expected cpu, reference or webgpu for --backend but received ${JSON.stringify(values.backend)}`);
+    if (!b) throw new Error(`Expected cpu, reference, webgpu or cuda for --backend but received ${JSON.stringify(values.backend)}`);
     backends = [b];
   }
   let threads: number | undefined;
@@ -193,6 +195,10 @@ async function openBackend(name: BenchBackend, threads: number | undefined): Pro
   try {
     const backend = await createBackend(name, threads === undefined ? {} : { threads });
     const extra = backend as unknown as { threads?: unknown; isa?: unknown; adapter?: AdapterInfo };
+    if (name === 'cuda') {
+      const d = (backend as unknown as { device: { name: string; computeCapability: string } }).device;
+      return { name, backend, isa: `${d.name} (sm ${d.computeCapability}), TF32 tensor cores` };
+    }
     if (name === 'webgpu') {
       const adapter = extra.adapter ? { ...extra.adapter } : undefined;
       return { name, backend, adapter, isa: adapter ? describeAdapter(adapter) : 'unknown adapter' };
@@ -315,7 +321,7 @@ function printHuman(records: BenchRecord[], opts: Options, peerNotes: string[]):
   for (const w of opts.workloads) {
     const stepRecs = records.filter((r) => r.workload === w.name && r.metric === 'train_steps_per_s');
     for (const r of stepRecs) {
-      const who = r.system === 'hydranet' ? `hydranet ${r.backend}` : r.system === 'pytorch' ? 'PyTorch cpu' : `${r.system} ${r.backend}`;
+      const who = r.system === 'hydranet' ? `hydranet ${r.backend}` : r.system === 'pytorch' ? `PyTorch ${r.backend}` : `${r.system} ${r.backend}`;
       if (r.median === null) {
         skips.push(`  ${w.name} ${who}: ${r.skipped}`);
         rows.push([w.name, who, '', '—', '', '', '', '', '', 'skipped (below)']);
@@ -448,6 +454,10 @@ async function main(): Promise<void> {
 
   const slots: BackendSlot[] = [];
   for (const name of opts.backends) slots.push(await openBackend(name, opts.threads));
+  // The GPU-sized W3 joins the default workloads when a cuda backend is open (cuda only).
+  const w3Explicit = opts.workloads.some((w) => w.name === 'W3');
+  const cudaOpen = slots.some((sl) => sl.name === 'cuda' && sl.backend);
+  if (cudaOpen && !w3Explicit && opts.workloads.length > 1) opts.workloads.push(WORKLOADS.find((w) => w.name === 'W3')!);
 
   const header = [
     `hydranet bench${opts.quick ? ' (--quick)' : ''}`,
@@ -491,7 +501,10 @@ async function main(): Promise<void> {
   // 1. Training steps on hydranet's backends.
   log('training steps:');
   for (const w of opts.workloads) {
-    for (const slot of slots) await benchSteps(slot, w, opts, records);
+    for (const slot of slots) {
+      if (w.name === 'W3' && slot.name !== 'cuda' && !w3Explicit) continue;
+      await benchSteps(slot, w, opts, records);
+    }
   }
 
   // 1b. The overhead of each weighting strategy against equal weighting (W1, cpu).
@@ -524,7 +537,21 @@ async function main(): Promise<void> {
   }
 
   // 2. PyTorch on the same workloads.
-  const names = opts.workloads.map((w) => w.name);
+  const names = opts.workloads.map((w) => w.name).filter((n) => n !== 'W3' || w3Explicit);
+  if (opts.peers && cudaOpen) {
+    // PyTorch eager on the GPU, the peer of the cuda backend (W3 included).
+    const gpuNames = opts.workloads.map((w) => w.name);
+    log(`  PyTorch cuda (${gpuNames.join(', ')}) …`);
+    const t = runTorch(gpuNames, p.peer, threads, env, 'cuda');
+    if (t.ok && t.value) {
+      peerNotes.push(`PyTorch ${t.value.info.version} on the GPU (eager, TF32 matmuls allowed)`);
+      for (const s of t.value.steps) {
+        records.push({ workload: s.workload, system: 'pytorch', backend: 'cuda', metric: 'train_steps_per_s', unit: 'steps/s', median: s.median, min: s.min, max: s.max, windows: p.peer.windows, final_loss: s.loss });
+      }
+    } else {
+      peerNotes.push(`PyTorch cuda skipped: ${t.reason}`);
+    }
+  }
   if (opts.peers) {
     log(`  PyTorch cpu (${names.join(', ')}) …`);
     const t = runTorch(names, p.peer, threads, env);
@@ -611,11 +638,12 @@ async function main(): Promise<void> {
     if (rr) records.push(rr);
   }
 
-  for (const w of names) {
-    const torch = records.find((r) => r.workload === w && r.system === 'pytorch' && r.metric === 'train_steps_per_s');
+  for (const w of opts.workloads.map((x) => x.name)) {
     for (const slot of slots) {
+      const device = slot.name === 'cuda' ? 'cuda' : 'cpu';
+      const torch = records.find((r) => r.workload === w && r.system === 'pytorch' && r.backend === device && r.metric === 'train_steps_per_s');
       const mine = records.find((r) => r.workload === w && r.system === 'hydranet' && r.backend === slot.name && r.metric === 'train_steps_per_s');
-      const rr = mine && torch ? ratioRecord(mine, torch, { peer_backend: 'cpu' }) : null;
+      const rr = mine && torch ? ratioRecord(mine, torch, { peer_backend: device }) : null;
       if (rr) records.push(rr);
     }
   }

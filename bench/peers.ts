@@ -119,6 +119,7 @@ export function runTorch(
   plan: PeerPlan,
   threads: number,
   env: NodeJS.ProcessEnv,
+  device: 'cpu' | 'cuda' = 'cpu',
 ): PeerResult<{ steps: TorchStep[]; info: TorchInfo }> {
   const dir = peersDir();
   if (!dir) return { ok: false, reason: 'bench/peers/torch_mlp.py was not found next to the bench' };
@@ -139,6 +140,8 @@ export function runTorch(
     String(plan.warmupSeconds),
     '--threads',
     String(threads),
+    '--device',
+    device,
   ];
   const r = spawnSync(PYTHON, args, { env, encoding: 'utf8', timeout: 600_000, maxBuffer: 1 << 24 });
   if (r.status !== 0) return { ok: false, reason: `torch_mlp.py failed (exit ${r.status ?? r.signal}): ${firstLines(r.stderr)}` };

@@ -4,6 +4,8 @@
  *
  *  W1: trunk 784→512→256 ReLU, 2 heads 256→10, softmax CE, batch 256
  *  W2: trunk 784→2048→2048 ReLU, 8 heads 2048→10, softmax CE, batch 1024
+ *  W3: trunk 4096→4096→4096 ReLU, 16 heads 4096→10, softmax CE, batch 4096 (GPU-sized: run
+ *      by default on the cuda backend only)
  *
  * A training step is what Trainer does per batch, minus the host staging: the batch (random
  * inputs in [0, 1), random labels) is uploaded ONCE, then each step is
@@ -13,7 +15,7 @@
 import { type Backend, MultiTaskModel, Optimizer, Rng, type Tensor } from '../ts/index.js';
 
 export interface Workload {
-  name: 'W1' | 'W2';
+  name: 'W1' | 'W2' | 'W3';
   input: number;
   /** Trunk widths, each a Dense layer with ReLU. */
   trunk: readonly number[];
@@ -25,6 +27,7 @@ export interface Workload {
 export const WORKLOADS: readonly Workload[] = [
   { name: 'W1', input: 784, trunk: [512, 256], heads: 2, classes: 10, batch: 256 },
   { name: 'W2', input: 784, trunk: [2048, 2048], heads: 8, classes: 10, batch: 1024 },
+  { name: 'W3', input: 4096, trunk: [4096, 4096], heads: 16, classes: 10, batch: 4096 },
 ];
 
 export const OPTIMIZER = { kind: 'sgd', lr: 0.01, momentum: 0.9 } as const;

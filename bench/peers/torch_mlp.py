@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""PyTorch CPU peer of hydranet's benchmark workloads (bench/workloads.ts; keep in step).
+"""PyTorch peer of hydranet's benchmark workloads (bench/workloads.ts; keep in step).
 
   W1: trunk 784->512->256 ReLU, 2 heads 256->10, softmax CE, batch 256
   W2: trunk 784->2048->2048 ReLU, 8 heads 2048->10, softmax CE, batch 1024
+  W3: trunk 4096->4096->4096 ReLU, 16 heads 4096->10, softmax CE, batch 4096 (GPU-sized)
+
+--device cuda runs on the GPU (eager mode, TF32 matmuls allowed, as hydranet's cuda backend
+uses TF32), synchronising before every clock reading.
 
 A training step: forward, the weighted sum of the per-task cross-entropy losses (weights 1),
 backward, SGD (momentum 0.9, lr 0.01). Random inputs in [0, 1) and random labels are made
@@ -28,6 +32,7 @@ import time
 WORKLOADS = {
     "W1": dict(input=784, trunk=[512, 256], heads=2, classes=10, batch=256),
     "W2": dict(input=784, trunk=[2048, 2048], heads=8, classes=10, batch=1024),
+    "W3": dict(input=4096, trunk=[4096, 4096], heads=16, classes=10, batch=4096),
 }
 
 
@@ -54,6 +59,7 @@ def main():
     ap.add_argument("--warmup-seconds", type=float, default=1.0)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--heads", choices=["concat", "separate"], default="concat")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = ap.parse_args()
 
     import torch
@@ -62,6 +68,13 @@ def main():
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    dev = torch.device(args.device)
+    if args.device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+
+    def sync():
+        if args.device == "cuda":
+            torch.cuda.synchronize()
     threads = torch.get_num_threads()
     records = []
 
@@ -72,16 +85,16 @@ def main():
         layers = []
         for i in range(len(cfg["trunk"])):
             layers += [nn.Linear(widths[i], widths[i + 1]), nn.ReLU()]
-        trunk = nn.Sequential(*layers)
+        trunk = nn.Sequential(*layers).to(dev)
         D = widths[-1]
         if args.heads == "concat":
-            heads = nn.Linear(D, T * K)
+            heads = nn.Linear(D, T * K).to(dev)
         else:
-            heads = nn.ModuleList([nn.Linear(D, K) for _ in range(T)])
+            heads = nn.ModuleList([nn.Linear(D, K) for _ in range(T)]).to(dev)
         params = list(trunk.parameters()) + list(heads.parameters())
         opt = torch.optim.SGD(params, lr=0.01, momentum=0.9)
-        x = torch.rand(N, cfg["input"])
-        y = torch.randint(0, K, (N, T))
+        x = torch.rand(N, cfg["input"], device=dev)
+        y = torch.randint(0, K, (N, T), device=dev)
         weights = [1.0] * T
 
         def step():
@@ -102,6 +115,7 @@ def main():
         while done < 2 or time.perf_counter() - t0 < args.warmup_seconds:
             step()
             done += 1
+        sync()
         rates = []
         for _ in range(args.windows):
             n = 0
@@ -109,19 +123,21 @@ def main():
             while True:
                 step()
                 n += 1
+                sync()
                 el = time.perf_counter() - t0
                 if el >= args.min_seconds:
                     break
             rates.append(n / el)
         final = float(step().detach())  # outside the windows: a sanity check that training is finite
         records.append(dict(
-            workload=name, system="pytorch", backend="cpu", metric="train_steps_per_s",
+            workload=name, system="pytorch", backend=args.device, metric="train_steps_per_s",
             median=statistics.median(rates), min=min(rates), max=max(rates), unit="steps/s",
             threads=threads, windows=len(rates), heads=args.heads, loss=final,
         ))
 
     records.append(dict(
-        workload="info", system="pytorch", backend="cpu", metric="info", median=None, min=None, max=None,
+        workload="info", system="pytorch", backend=args.device, metric="info", median=None, min=None, max=None,
+        gpu=torch.cuda.get_device_name(0) if args.device == "cuda" else None,
         version=torch.__version__, threads=threads, heads=args.heads, blas=blas_libraries(),
         capability=torch.backends.cpu.get_cpu_capability() if hasattr(torch.backends, "cpu") else None,
     ))

@@ -1,11 +1,11 @@
 /**
  * Backend selection by name: the one place that knows every backend.
  */
-import { BackendUnavailableError, ConfigError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import type { Backend } from './backend.js';
 import { ReferenceBackend } from './reference.js';
 
-export const BACKEND_NAMES = ['reference', 'cpu', 'webgpu'] as const;
+export const BACKEND_NAMES = ['reference', 'cpu', 'webgpu', 'cuda'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 export interface BackendOptions {
@@ -29,10 +29,10 @@ export async function createBackend(name: string = 'cpu', opts: BackendOptions =
       const { WebGpuBackend } = await import('./webgpu.js');
       return WebGpuBackend.create();
     }
-    case 'cuda':
-      throw new BackendUnavailableError(
-        `The ${name} backend is not part of this build yet; available backends: ${BACKEND_NAMES.join(', ')}`,
-      );
+    case 'cuda': {
+      const { CudaBackend } = await import('./cuda.js');
+      return new CudaBackend();
+    }
     default:
       throw new ConfigError(`Unknown backend ${JSON.stringify(name)}; expected one of ${BACKEND_NAMES.join(', ')}`);
   }

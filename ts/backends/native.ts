@@ -161,7 +161,7 @@ export interface CpuAddon {
 }
 
 /** The package root: the nearest directory above this module with hydranet's package.json. */
-function packageRoot(): string {
+export function packageRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const pkg = path.join(dir, 'package.json');
@@ -173,7 +173,7 @@ function packageRoot(): string {
       }
     }
     const up = path.dirname(dir);
-    if (up === dir) throw new BackendUnavailableError('cannot find the hydranet package root to load the cpu addon from');
+    if (up === dir) throw new BackendUnavailableError('cannot find the hydranet package root to load a native addon from');
     dir = up;
   }
 }

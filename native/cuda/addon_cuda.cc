@@ -1,0 +1,643 @@
+// The N-API surface of the CUDA backend (hydranet_cuda.node), and nothing else. Device memory
+// lives in allocations the addon owns, named by integer ids; JavaScript passes each tensor as
+// [id, offset, count] (elements), and every range is checked against its allocation and
+// against the dimensions of the call before any kernel is enqueued. Kernels run on one stream;
+// reads and syncs wait for it and then check the device status words (a class index out of
+// range found by the loss kernel). Errors become JS TypeError / RangeError (arguments) or
+// Error (CUDA: the call and cudaGetErrorString); no C++ exception crosses into JavaScript.
+// Loading the addon needs no GPU (the CUDA runtime is linked statically and finds the driver
+// on first use): `info()` reports what is there.
+#include <cuda_runtime.h>
+#include <napi.h>
+
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <limits>
+#include <new>
+#include <string>
+#include <unordered_map>
+
+#include "kernels.cuh"
+
+namespace {
+
+namespace hc = hydranet::cuda;
+
+struct ArgTypeError {
+  std::string message;
+};
+struct ArgRangeError {
+  std::string message;
+};
+struct CudaFailure {
+  std::string message;
+};
+
+struct Allocation {
+  float* ptr = nullptr;
+  int64_t floats = 0;
+};
+
+// The process-wide CUDA state: created by init() on the first backend, kept until exit.
+struct State {
+  bool ready = false;
+  cudaStream_t stream = nullptr;
+  hc::Status status;
+  hc::Workspace workspace;
+  std::unordered_map<uint32_t, Allocation> allocations;
+  uint32_t next_id = 1;
+};
+State& state() {
+  static State s;
+  return s;
+}
+
+void check_cuda(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw CudaFailure{std::string("hydranet_cuda.") + what + ": " + cudaGetErrorString(e)};
+}
+
+class Args {
+ public:
+  Args(const Napi::CallbackInfo& info, const char* fn, size_t count) : info_(info), fn_(fn) {
+    if (info.Length() != count) {
+      range_error(std::to_string(count) + " arguments expected, received " + std::to_string(info.Length()));
+    }
+    if (!state().ready && std::string(fn) != "init" && std::string(fn) != "info") {
+      throw CudaFailure{prefix() + "the CUDA backend is not initialised (init() first)"};
+    }
+  }
+
+  // A device range [id, offset, count] with exactly `count` == need elements (need < 0: any).
+  float* dev(size_t i, const char* name, int64_t need) const {
+    float* p = dev_or_null(i, name, need);
+    if (p == nullptr) type_error(std::string("expected a device tensor for ") + name + ", received null");
+    return p;
+  }
+
+  float* dev_or_null(size_t i, const char* name, int64_t need) const {
+    const Napi::Value v = info_[i];
+    if (v.IsNull() || v.IsUndefined()) return nullptr;
+    if (!v.IsArray() || v.As<Napi::Array>().Length() != 3) type_error(std::string("expected [id, offset, count] for ") + name);
+    const Napi::Array a = v.As<Napi::Array>();
+    int64_t f[3];
+    for (uint32_t k = 0; k < 3; k++) {
+      const Napi::Value x = a.Get(k);
+      if (!x.IsNumber()) type_error(std::string("expected [id, offset, count] numbers for ") + name);
+      const double d = x.As<Napi::Number>().DoubleValue();
+      if (!(d >= 0) || d != std::floor(d) || d > 9.0e15) range_error(std::string("expected non-negative integers in ") + name);
+      f[k] = static_cast<int64_t>(d);
+    }
+    const auto it = state().allocations.find(static_cast<uint32_t>(f[0]));
+    if (it == state().allocations.end()) range_error(std::string("no live allocation ") + std::to_string(f[0]) + " for " + name);
+    if (f[1] + f[2] > it->second.floats) {
+      range_error(std::string(name) + ": elements [" + std::to_string(f[1]) + ", " + std::to_string(f[1] + f[2]) +
+                  ") overrun an allocation of " + std::to_string(it->second.floats));
+    }
+    if (need >= 0 && f[2] != need) {
+      range_error(std::string("expected ") + std::to_string(need) + " elements for " + name + ", received " + std::to_string(f[2]));
+    }
+    count_ = f[2];
+    return it->second.ptr + f[1];
+  }
+
+  // The element count of the last range read by dev()/dev_or_null().
+  int64_t last_count() const { return count_; }
+
+  Napi::Int32Array i32(size_t i, const char* name, size_t min_length) const {
+    const Napi::Value v = info_[i];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+      type_error(std::string("expected an Int32Array for ") + name);
+    }
+    Napi::Int32Array a = v.As<Napi::Int32Array>();
+    if (a.ElementLength() < min_length) range_error(std::string(name) + " is too short");
+    for (size_t k = 0; k < a.ElementLength(); k++) {
+      if (a[k] < 0) range_error(std::string(name) + " has a negative entry");
+    }
+    return a;
+  }
+
+  double number(size_t i, const char* name) const {
+    const Napi::Value v = info_[i];
+    if (!v.IsNumber()) type_error(std::string("expected a number for ") + name);
+    const double x = v.As<Napi::Number>().DoubleValue();
+    if (!std::isfinite(x)) range_error(std::string("expected a finite number for ") + name);
+    return x;
+  }
+
+  int64_t integer(size_t i, const char* name, int64_t lo, int64_t hi) const {
+    const double x = number(i, name);
+    if (x != std::floor(x) || x < double(lo) || x > double(hi)) {
+      range_error(std::string("expected an integer in [") + std::to_string(lo) + ", " + std::to_string(hi) + "] for " + name);
+    }
+    return static_cast<int64_t>(x);
+  }
+
+  int dim(size_t i, const char* name) const { return static_cast<int>(integer(i, name, 1, std::numeric_limits<int32_t>::max())); }
+  uint32_t u32(size_t i, const char* name) const { return static_cast<uint32_t>(integer(i, name, 0, 0xffffffffLL)); }
+
+  bool boolean(size_t i, const char* name) const {
+    const Napi::Value v = info_[i];
+    if (!v.IsBoolean()) type_error(std::string("expected a boolean for ") + name);
+    return v.As<Napi::Boolean>().Value();
+  }
+
+  hc::Activation activation(size_t i) const { return static_cast<hc::Activation>(integer(i, "activation", 0, 4)); }
+
+  [[noreturn]] void type_error(const std::string& m) const { throw ArgTypeError{prefix() + m}; }
+  [[noreturn]] void range_error(const std::string& m) const { throw ArgRangeError{prefix() + m}; }
+
+ private:
+  std::string prefix() const { return std::string("hydranet_cuda.") + fn_ + ": "; }
+  const Napi::CallbackInfo& info_;
+  const char* fn_;
+  mutable int64_t count_ = 0;
+};
+
+using Entry = Napi::Value (*)(const Napi::CallbackInfo&);
+
+template <Entry F>
+Napi::Value guarded(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    return F(info);
+  } catch (const ArgTypeError& e) {
+    Napi::TypeError::New(env, e.message).ThrowAsJavaScriptException();
+  } catch (const ArgRangeError& e) {
+    Napi::RangeError::New(env, e.message).ThrowAsJavaScriptException();
+  } catch (const CudaFailure& e) {
+    Napi::Error::New(env, e.message).ThrowAsJavaScriptException();
+  } catch (const std::bad_alloc&) {
+    Napi::Error::New(env, "hydranet_cuda: out of host memory").ThrowAsJavaScriptException();
+  } catch (const std::exception& e) {
+    Napi::Error::New(env, std::string("hydranet_cuda: ") + e.what()).ThrowAsJavaScriptException();
+  } catch (...) {
+    Napi::Error::New(env, "hydranet_cuda: unknown native error").ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+// ---- device and memory ---------------------------------------------------------------------
+
+// info(): {devices, error, name, computeCapability, memoryBytes} without initialising anything.
+Napi::Value info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  o.Set("devices", e == cudaSuccess ? count : 0);
+  o.Set("error", e == cudaSuccess ? "" : cudaGetErrorString(e));
+  int runtime = 0;
+  cudaRuntimeGetVersion(&runtime);
+  o.Set("runtimeVersion", runtime);
+  if (e == cudaSuccess && count > 0) {
+    cudaDeviceProp p{};
+    if (cudaGetDeviceProperties(&p, 0) == cudaSuccess) {
+      o.Set("name", p.name);
+      o.Set("computeCapability", std::to_string(p.major) + "." + std::to_string(p.minor));
+      o.Set("memoryBytes", static_cast<double>(p.totalGlobalMem));
+    }
+  }
+  return o;
+}
+
+// init(): device 0, one stream, the status words.
+Napi::Value init(const Napi::CallbackInfo& info) {
+  const Args a(info, "init", 0);
+  State& s = state();
+  if (s.ready) return info.Env().Undefined();
+  check_cuda(cudaSetDevice(0), "init (cudaSetDevice)");
+  check_cuda(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking), "init (cudaStreamCreate)");
+  check_cuda(cudaMalloc(reinterpret_cast<void**>(&s.status.words), 4 * sizeof(unsigned int)), "init (status)");
+  check_cuda(cudaMemset(s.status.words, 0, 4 * sizeof(unsigned int)), "init (status)");
+  s.ready = true;
+  return info.Env().Undefined();
+}
+
+// alloc(floats) -> id; zero-filled.
+Napi::Value alloc(const Napi::CallbackInfo& info) {
+  const Args a(info, "alloc", 1);
+  const int64_t n = a.integer(0, "floats", 1, int64_t{1} << 40);
+  float* p = nullptr;
+  check_cuda(cudaMalloc(reinterpret_cast<void**>(&p), static_cast<size_t>(n) * sizeof(float)), "alloc");
+  check_cuda(cudaMemsetAsync(p, 0, static_cast<size_t>(n) * sizeof(float), state().stream), "alloc (zero)");
+  const uint32_t id = state().next_id++;
+  state().allocations[id] = {p, n};
+  return Napi::Number::New(info.Env(), id);
+}
+
+// release(id): the memory goes back to CUDA (the TypeScript side pools tensors, so this is rare).
+Napi::Value release(const Napi::CallbackInfo& info) {
+  const Args a(info, "release", 1);
+  const auto it = state().allocations.find(static_cast<uint32_t>(a.integer(0, "id", 1, 0xffffffffLL)));
+  if (it == state().allocations.end()) a.range_error("no such allocation");
+  check_cuda(cudaStreamSynchronize(state().stream), "release (sync)");
+  check_cuda(cudaFree(it->second.ptr), "release");
+  state().allocations.erase(it);
+  return info.Env().Undefined();
+}
+
+// Returns the status words (null when clear) and clears them.
+Napi::Value take_status(Napi::Env env) {
+  unsigned int w[4];
+  check_cuda(cudaMemcpy(w, state().status.words, sizeof w, cudaMemcpyDeviceToHost), "status");
+  if (w[0] == 0) return env.Null();
+  check_cuda(cudaMemset(state().status.words, 0, sizeof w), "status (clear)");
+  Napi::Array out = Napi::Array::New(env, 4);
+  for (uint32_t k = 0; k < 4; k++) out.Set(k, Napi::Number::New(env, w[k]));
+  return out;
+}
+
+// write(dst, data: Float32Array): host -> device, ordered on the stream.
+Napi::Value write(const Napi::CallbackInfo& info) {
+  const Args a(info, "write", 2);
+  const Napi::Value v = info[1];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) a.type_error("expected a Float32Array for data");
+  Napi::Float32Array d = v.As<Napi::Float32Array>();
+  float* dst = a.dev(0, "dst", static_cast<int64_t>(d.ElementLength()));
+  // From pageable memory the copy has left `d` when the call returns, so JS may reuse it.
+  check_cuda(cudaMemcpyAsync(dst, d.Data(), d.ElementLength() * sizeof(float), cudaMemcpyHostToDevice, state().stream), "write");
+  return info.Env().Undefined();
+}
+
+// read(src, into: Float32Array) -> status words or null: waits for the stream.
+Napi::Value read(const Napi::CallbackInfo& info) {
+  const Args a(info, "read", 2);
+  const Napi::Value v = info[1];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) a.type_error("expected a Float32Array for into");
+  Napi::Float32Array d = v.As<Napi::Float32Array>();
+  const float* src = a.dev(0, "src", static_cast<int64_t>(d.ElementLength()));
+  check_cuda(cudaMemcpyAsync(d.Data(), src, d.ElementLength() * sizeof(float), cudaMemcpyDeviceToHost, state().stream), "read");
+  check_cuda(cudaStreamSynchronize(state().stream), "read (sync)");
+  return take_status(info.Env());
+}
+
+// sync() -> status words or null.
+Napi::Value sync(const Napi::CallbackInfo& info) {
+  const Args a(info, "sync", 0);
+  check_cuda(cudaStreamSynchronize(state().stream), "sync");
+  return take_status(info.Env());
+}
+
+// ---- kernels ------------------------------------------------------------------------------------
+
+Napi::Value done(const Napi::CallbackInfo& info, cudaError_t e, const char* what) {
+  check_cuda(e, what);
+  return info.Env().Undefined();
+}
+
+Napi::Value fill(const Napi::CallbackInfo& info) {
+  const Args a(info, "fill", 2);
+  float* x = a.dev(0, "x", -1);
+  return done(info, hc::fill(x, a.last_count(), static_cast<float>(a.number(1, "value")), state().stream), "fill");
+}
+
+Napi::Value copy(const Napi::CallbackInfo& info) {
+  const Args a(info, "copy", 2);
+  const float* s = a.dev(0, "src", -1);
+  const int64_t n = a.last_count();
+  return done(info, hc::copy(s, a.dev(1, "dst", n), n, state().stream), "copy");
+}
+
+// gemm(a, b, c, bias|null, m, n, k, transA, transB, alpha, beta, activation)
+Napi::Value gemm(const Napi::CallbackInfo& info) {
+  const Args a(info, "gemm", 12);
+  const int m = a.dim(4, "m"), n = a.dim(5, "n"), k = a.dim(6, "k");
+  hc::GemmLaunch g;
+  g.trans_a = a.boolean(7, "transA");
+  g.trans_b = a.boolean(8, "transB");
+  g.alpha = static_cast<float>(a.number(9, "alpha"));
+  g.beta = static_cast<float>(a.number(10, "beta"));
+  g.act = a.activation(11);
+  const hc::GemmProblem p{m, n, k, 0, 0, 0, 0, g.trans_a ? m : k, g.trans_b ? k : n, n};
+  const float* A = a.dev(0, "a", int64_t{m} * k);
+  const float* B = a.dev(1, "b", int64_t{k} * n);
+  float* C = a.dev(2, "c", int64_t{m} * n);
+  const float* bias = a.dev_or_null(3, "bias", n);
+  return done(info, hc::gemm(&p, 1, g, A, B, bias, C, state().stream), "gemm");
+}
+
+// activationForward(kind, x, y)
+Napi::Value activation_forward(const Napi::CallbackInfo& info) {
+  const Args a(info, "activationForward", 3);
+  const float* x = a.dev(1, "x", -1);
+  const int64_t n = a.last_count();
+  return done(info, hc::activation_forward(a.activation(0), x, a.dev(2, "y", n), n, state().stream), "activationForward");
+}
+
+// activationBackward(kind, y, dy, dx, x|null)
+Napi::Value activation_backward(const Napi::CallbackInfo& info) {
+  const Args a(info, "activationBackward", 5);
+  const hc::Activation kind = a.activation(0);
+  const float* y = a.dev(1, "y", -1);
+  const int64_t n = a.last_count();
+  const float* x = a.dev_or_null(4, "x", n);
+  if (kind == hc::Activation::gelu && x == nullptr) a.type_error("gelu needs the input x");
+  return done(info, hc::activation_backward(kind, y, a.dev(2, "dy", n), a.dev(3, "dx", n), x, n, state().stream), "activationBackward");
+}
+
+// biasBackward(dy, db, rows, cols)
+Napi::Value bias_backward(const Napi::CallbackInfo& info) {
+  const Args a(info, "biasBackward", 4);
+  const int64_t rows = a.dim(2, "rows"), cols = a.dim(3, "cols");
+  return done(info, hc::bias_backward(a.dev(0, "dy", rows * cols), a.dev(1, "db", cols), rows, cols, state().stream), "biasBackward");
+}
+
+template <cudaError_t (*Op)(const float*, const float*, float*, int64_t, cudaStream_t)>
+Napi::Value binary(const Napi::CallbackInfo& info) {
+  const Args a(info, "binary", 3);
+  const float* x = a.dev(0, "a", -1);
+  const int64_t n = a.last_count();
+  return done(info, Op(x, a.dev(1, "b", n), a.dev(2, "out", n), n, state().stream), "add/mul");
+}
+
+// dropoutForward(x, y, mask, seed, threshold, scale)
+Napi::Value dropout_forward(const Napi::CallbackInfo& info) {
+  const Args a(info, "dropoutForward", 6);
+  const float* x = a.dev(0, "x", -1);
+  const int64_t n = a.last_count();
+  return done(info,
+              hc::dropout_forward(x, a.dev(1, "y", n), a.dev(2, "mask", n), n, a.u32(3, "seed"), a.u32(4, "threshold"),
+                                  static_cast<float>(a.number(5, "scale")), state().stream),
+              "dropoutForward");
+}
+
+// dropout2dForward(x, y, mask, rows, plane, seed, threshold, scale)
+Napi::Value dropout2d_forward(const Napi::CallbackInfo& info) {
+  const Args a(info, "dropout2dForward", 8);
+  const int64_t rows = a.dim(3, "rows"), plane = a.dim(4, "plane");
+  return done(info,
+              hc::dropout2d_forward(a.dev(0, "x", rows * plane), a.dev(1, "y", rows * plane), a.dev(2, "mask", rows), rows, plane,
+                                    a.u32(5, "seed"), a.u32(6, "threshold"), static_cast<float>(a.number(7, "scale")), state().stream),
+              "dropout2dForward");
+}
+
+// scaleChannels(x, s, out, rows, plane)
+Napi::Value scale_channels(const Napi::CallbackInfo& info) {
+  const Args a(info, "scaleChannels", 5);
+  const int64_t rows = a.dim(3, "rows"), plane = a.dim(4, "plane");
+  return done(info,
+              hc::scale_channels(a.dev(0, "x", rows * plane), a.dev(1, "s", rows), a.dev(2, "out", rows * plane), rows, plane, state().stream),
+              "scaleChannels");
+}
+
+// gradDrop(g, out, tasks, m, seed, leak)
+Napi::Value grad_drop(const Napi::CallbackInfo& info) {
+  const Args a(info, "gradDrop", 6);
+  const int tasks = a.dim(2, "tasks");
+  const int64_t m = a.dim(3, "m");
+  return done(info,
+              hc::grad_drop(a.dev(0, "g", tasks * m), a.dev(1, "out", m), tasks, m, a.u32(4, "seed"), a.number(5, "leak"), state().stream),
+              "gradDrop");
+}
+
+// sgdStep(p, g, m, lr, momentum, weightDecay, nesterov)
+Napi::Value sgd_step(const Napi::CallbackInfo& info) {
+  const Args a(info, "sgdStep", 7);
+  float* p = a.dev(0, "p", -1);
+  const int64_t n = a.last_count();
+  return done(info,
+              hc::sgd_step(p, a.dev(1, "g", n), a.dev(2, "m", n), n, static_cast<float>(a.number(3, "lr")),
+                           static_cast<float>(a.number(4, "momentum")), static_cast<float>(a.number(5, "weightDecay")),
+                           a.boolean(6, "nesterov"), state().stream),
+              "sgdStep");
+}
+
+// adamwStep(p, g, m, v, lr, beta1, beta2, eps, weightDecay, c1, c2)
+Napi::Value adamw_step(const Napi::CallbackInfo& info) {
+  const Args a(info, "adamwStep", 11);
+  float* p = a.dev(0, "p", -1);
+  const int64_t n = a.last_count();
+  auto f = [&](size_t i, const char* name) { return static_cast<float>(a.number(i, name)); };
+  return done(info,
+              hc::adamw_step(p, a.dev(1, "g", n), a.dev(2, "m", n), a.dev(3, "v", n), n, f(4, "lr"), f(5, "beta1"), f(6, "beta2"),
+                             f(7, "eps"), f(8, "weightDecay"), f(9, "c1"), f(10, "c2"), state().stream),
+              "adamwStep");
+}
+
+// The element counts a HeadLayout implies for a batch of n: x, w, y (= dy), per-task dx.
+struct HeadSizes {
+  int64_t x, w, y, per_task;
+};
+HeadSizes head_sizes(const Args& a, const Napi::Int32Array& L, int n) {
+  const int mode = L[0], T = L[1], stride = L[2];
+  if (mode > 2 || T < 1 || L.ElementLength() != static_cast<size_t>(3 + 5 * T)) a.range_error("inconsistent head layout");
+  int64_t in_total = 0, out = 0, w = 0;
+  for (int t = 0; t < T; t++) {
+    const int64_t in = L[3 + 5 * t], o = L[4 + 5 * t], in_off = L[5 + 5 * t];
+    const int64_t want_in_off = mode == 0 ? in_total : mode == 1 ? 0 : int64_t{t} * stride;
+    if (in < 1 || o < 1 || in_off != want_in_off || L[6 + 5 * t] != out || L[7 + 5 * t] != w || (mode != 0 && in != L[3])) {
+      a.range_error("inconsistent head layout");
+    }
+    in_total += in, out += o, w += in * o;
+  }
+  const int64_t width = mode == 0 ? in_total : L[3];
+  const int64_t x = mode == 2 ? int64_t{T} * stride : int64_t{n} * width;
+  if (mode == 2 && int64_t{n} * width > stride) a.range_error("stacked head inputs overrun their stride");
+  return {x, w, int64_t{n} * out, int64_t{T} * n * width};
+}
+
+// headsForward(layout, x, w, b, y, n, activation)
+Napi::Value heads_forward(const Napi::CallbackInfo& info) {
+  const Args a(info, "headsForward", 7);
+  const Napi::Int32Array L = a.i32(0, "layout", 3);
+  const int n = a.dim(5, "n");
+  const HeadSizes s = head_sizes(a, L, n);
+  return done(info,
+              hc::heads_forward(L.Data(), a.dev(1, "x", s.x), a.dev(2, "w", s.w), a.dev(3, "b", s.y / n), a.dev(4, "y", s.y), n,
+                                a.activation(6), state().stream),
+              "headsForward");
+}
+
+// headsBackward(layout, x, w, dy, dx|null, dw, db, perTaskDx|null, n)
+Napi::Value heads_backward(const Napi::CallbackInfo& info) {
+  const Args a(info, "headsBackward", 9);
+  const Napi::Int32Array L = a.i32(0, "layout", 3);
+  const int n = a.dim(8, "n");
+  const HeadSizes s = head_sizes(a, L, n);
+  if (L[0] != 1 && !info[7].IsNull() && !info[7].IsUndefined()) a.range_error("perTaskDx needs a shared input");
+  return done(info,
+              hc::heads_backward(L.Data(), a.dev(1, "x", s.x), a.dev(2, "w", s.w), a.dev(3, "dy", s.y), a.dev_or_null(4, "dx", s.x),
+                                 a.dev(5, "dw", s.w), a.dev(6, "db", s.y / n), a.dev_or_null(7, "perTaskDx", s.per_task), n, state().stream),
+              "headsBackward");
+}
+
+// multiLoss(layout, logits, targets, mask|null, weights, losses, dlogits, n, totalOut, totalTgt)
+Napi::Value multi_loss(const Napi::CallbackInfo& info) {
+  const Args a(info, "multiLoss", 10);
+  const Napi::Int32Array L = a.i32(0, "layout", 5);
+  if (L.ElementLength() % 5 != 0) a.range_error("inconsistent loss layout");
+  const int T = static_cast<int>(L.ElementLength() / 5);
+  const int n = a.dim(7, "n"), out = a.dim(8, "totalOut"), tgt = a.dim(9, "totalTgt");
+  for (int t = 0; t < T; t++) {
+    if (L[5 * t] > 4 || L[5 * t + 1] + L[5 * t + 2] > out || L[5 * t + 3] + L[5 * t + 4] > tgt) a.range_error("inconsistent loss layout");
+  }
+  return done(info,
+              hc::multi_loss(L.Data(), T, a.dev(1, "logits", int64_t{n} * out), a.dev(2, "targets", int64_t{n} * tgt),
+                             a.dev_or_null(3, "mask", int64_t{n} * T), a.dev(4, "weights", T), a.dev(5, "losses", T),
+                             a.dev(6, "dlogits", int64_t{n} * out), n, out, tgt, state().status, state().stream),
+              "multiLoss");
+}
+
+// The element counts a MixtureLayout implies: x, z (= g), out.
+struct MixtureSizes {
+  int64_t x, z, out;
+};
+MixtureSizes mixture_sizes(const Args& a, const Napi::Int32Array& L, int n) {
+  const int T = L[0], E = L[1], width = L[2], es = L[3], os = L[4], gw = L[5];
+  if (T < 1 || E < 1 || L.ElementLength() != static_cast<size_t>(6 + 2 * T + gw) || int64_t{n} * width > es ||
+      int64_t{n} * width > os) {
+    a.range_error("inconsistent mixture layout");
+  }
+  int64_t offset = 0;
+  for (int t = 0; t < T; t++) {
+    if (L[6 + 2 * t] < 1 || L[7 + 2 * t] != offset) a.range_error("inconsistent mixture layout");
+    offset += L[6 + 2 * t];
+  }
+  if (offset != gw) a.range_error("inconsistent mixture layout");
+  for (int k = 6 + 2 * T; k < 6 + 2 * T + gw; k++) {
+    if (L[k] >= E) a.range_error("inconsistent mixture layout");
+  }
+  return {int64_t{E} * es, int64_t{n} * gw, int64_t{T} * os};
+}
+
+// mixtureForward(layout, x, z, g, out, n)
+Napi::Value mixture_forward(const Napi::CallbackInfo& info) {
+  const Args a(info, "mixtureForward", 6);
+  const Napi::Int32Array L = a.i32(0, "layout", 6);
+  const int n = a.dim(5, "n");
+  const MixtureSizes s = mixture_sizes(a, L, n);
+  return done(info,
+              hc::mixture_forward(L.Data(), static_cast<int>(L.ElementLength()), a.dev(1, "x", s.x), a.dev(2, "z", s.z),
+                                  a.dev(3, "g", s.z), a.dev(4, "out", s.out), n, state().stream),
+              "mixtureForward");
+}
+
+// mixtureBackward(layout, x, g, dOut, dx, dz, n)
+Napi::Value mixture_backward(const Napi::CallbackInfo& info) {
+  const Args a(info, "mixtureBackward", 7);
+  const Napi::Int32Array L = a.i32(0, "layout", 6);
+  const int n = a.dim(6, "n");
+  const MixtureSizes s = mixture_sizes(a, L, n);
+  return done(info,
+              hc::mixture_backward(L.Data(), static_cast<int>(L.ElementLength()), a.dev(1, "x", s.x), a.dev(2, "g", s.z),
+                                   a.dev(3, "dOut", s.out), a.dev(4, "dx", s.x), a.dev(5, "dz", s.z), n, state().stream),
+              "mixtureBackward");
+}
+
+// Conv2dGeometry.packed, checked: [C, H, W, outC, kh, kw, stride, padding, outH, outW].
+void check_conv(const Args& a, const Napi::Int32Array& G) {
+  if (G.ElementLength() != 10) a.range_error("conv geometry needs 10 values");
+  for (int k = 0; k < 10; k++) {
+    if (k != 7 && G[k] < 1) a.range_error("inconsistent conv geometry");
+  }
+  if (G[8] != (G[1] + 2 * G[7] - G[4]) / G[6] + 1 || G[9] != (G[2] + 2 * G[7] - G[5]) / G[6] + 1) a.range_error("inconsistent conv geometry");
+}
+
+// Makes the workspace hold at least `floats` (grows only; cudaFree waits for the device).
+void ensure_workspace(size_t floats) {
+  hc::Workspace& w = state().workspace;
+  if (w.floats >= floats) return;
+  if (w.data) check_cuda(cudaFree(w.data), "workspace");
+  w.data = nullptr, w.floats = 0;
+  check_cuda(cudaMalloc(reinterpret_cast<void**>(&w.data), floats * sizeof(float)), "workspace");
+  w.floats = floats;
+}
+
+// conv2dForward(geometry, x, w, b|null, y, n, activation)
+Napi::Value conv2d_forward(const Napi::CallbackInfo& info) {
+  const Args a(info, "conv2dForward", 7);
+  const Napi::Int32Array G = a.i32(0, "geometry", 10);
+  check_conv(a, G);
+  const int n = a.dim(5, "n");
+  const int64_t in = int64_t{G[0]} * G[1] * G[2], wsz = int64_t{G[3]} * G[0] * G[4] * G[5], out = int64_t{G[3]} * G[8] * G[9];
+  ensure_workspace(hc::conv2d_workspace_floats(G.Data(), n));
+  return done(info,
+              hc::conv2d_forward(G.Data(), a.dev(1, "x", n * in), a.dev(2, "w", wsz), a.dev_or_null(3, "b", G[3]), a.dev(4, "y", n * out),
+                                 n, a.activation(6), state().workspace, state().stream),
+              "conv2dForward");
+}
+
+// conv2dBackward(geometry, x, w, dy, dx|null, dw, db|null, n)
+Napi::Value conv2d_backward(const Napi::CallbackInfo& info) {
+  const Args a(info, "conv2dBackward", 8);
+  const Napi::Int32Array G = a.i32(0, "geometry", 10);
+  check_conv(a, G);
+  const int n = a.dim(7, "n");
+  const int64_t in = int64_t{G[0]} * G[1] * G[2], wsz = int64_t{G[3]} * G[0] * G[4] * G[5], out = int64_t{G[3]} * G[8] * G[9];
+  ensure_workspace(hc::conv2d_workspace_floats(G.Data(), n));
+  return done(info,
+              hc::conv2d_backward(G.Data(), a.dev(1, "x", n * in), a.dev(2, "w", wsz), a.dev(3, "dy", n * out), a.dev_or_null(4, "dx", n * in),
+                                  a.dev(5, "dw", wsz), a.dev_or_null(6, "db", G[3]), n, state().workspace, state().stream),
+              "conv2dBackward");
+}
+
+// Pool2dGeometry.packed, checked: [C, H, W, size, stride, outH, outW].
+void check_pool(const Args& a, const Napi::Int32Array& G) {
+  if (G.ElementLength() != 7) a.range_error("pool geometry needs 7 values");
+  for (int k = 0; k < 7; k++) {
+    if (G[k] < 1) a.range_error("inconsistent pool geometry");
+  }
+  if (G[3] > G[1] || G[3] > G[2] || G[5] != (G[1] - G[3]) / G[4] + 1 || G[6] != (G[2] - G[3]) / G[4] + 1) a.range_error("inconsistent pool geometry");
+}
+
+// maxPool2dForward(geometry, x, y, argmax, n)
+Napi::Value max_pool2d_forward(const Napi::CallbackInfo& info) {
+  const Args a(info, "maxPool2dForward", 5);
+  const Napi::Int32Array G = a.i32(0, "geometry", 7);
+  check_pool(a, G);
+  const int n = a.dim(4, "n");
+  const int64_t in = int64_t{n} * G[0] * G[1] * G[2], out = int64_t{n} * G[0] * G[5] * G[6];
+  return done(info, hc::max_pool2d_forward(G.Data(), a.dev(1, "x", in), a.dev(2, "y", out), a.dev(3, "argmax", out), n, state().stream),
+              "maxPool2dForward");
+}
+
+// maxPool2dBackward(geometry, dy, argmax, dx, n)
+Napi::Value max_pool2d_backward(const Napi::CallbackInfo& info) {
+  const Args a(info, "maxPool2dBackward", 5);
+  const Napi::Int32Array G = a.i32(0, "geometry", 7);
+  check_pool(a, G);
+  const int n = a.dim(4, "n");
+  const int64_t in = int64_t{n} * G[0] * G[1] * G[2], out = int64_t{n} * G[0] * G[5] * G[6];
+  return done(info, hc::max_pool2d_backward(G.Data(), a.dev(1, "dy", out), a.dev(2, "argmax", out), a.dev(3, "dx", in), n, state().stream),
+              "maxPool2dBackward");
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto set = [&](const char* name, Napi::Function f) { exports.Set(name, f); };
+  set("info", Napi::Function::New(env, guarded<info>, "info"));
+  set("init", Napi::Function::New(env, guarded<init>, "init"));
+  set("alloc", Napi::Function::New(env, guarded<alloc>, "alloc"));
+  set("release", Napi::Function::New(env, guarded<release>, "release"));
+  set("write", Napi::Function::New(env, guarded<write>, "write"));
+  set("read", Napi::Function::New(env, guarded<read>, "read"));
+  set("sync", Napi::Function::New(env, guarded<sync>, "sync"));
+  set("fill", Napi::Function::New(env, guarded<fill>, "fill"));
+  set("copy", Napi::Function::New(env, guarded<copy>, "copy"));
+  set("gemm", Napi::Function::New(env, guarded<gemm>, "gemm"));
+  set("activationForward", Napi::Function::New(env, guarded<activation_forward>, "activationForward"));
+  set("activationBackward", Napi::Function::New(env, guarded<activation_backward>, "activationBackward"));
+  set("biasBackward", Napi::Function::New(env, guarded<bias_backward>, "biasBackward"));
+  set("add", Napi::Function::New(env, guarded<binary<hc::add>>, "add"));
+  set("mul", Napi::Function::New(env, guarded<binary<hc::mul>>, "mul"));
+  set("dropoutForward", Napi::Function::New(env, guarded<dropout_forward>, "dropoutForward"));
+  set("dropout2dForward", Napi::Function::New(env, guarded<dropout2d_forward>, "dropout2dForward"));
+  set("scaleChannels", Napi::Function::New(env, guarded<scale_channels>, "scaleChannels"));
+  set("gradDrop", Napi::Function::New(env, guarded<grad_drop>, "gradDrop"));
+  set("sgdStep", Napi::Function::New(env, guarded<sgd_step>, "sgdStep"));
+  set("adamwStep", Napi::Function::New(env, guarded<adamw_step>, "adamwStep"));
+  set("headsForward", Napi::Function::New(env, guarded<heads_forward>, "headsForward"));
+  set("headsBackward", Napi::Function::New(env, guarded<heads_backward>, "headsBackward"));
+  set("multiLoss", Napi::Function::New(env, guarded<multi_loss>, "multiLoss"));
+  set("mixtureForward", Napi::Function::New(env, guarded<mixture_forward>, "mixtureForward"));
+  set("mixtureBackward", Napi::Function::New(env, guarded<mixture_backward>, "mixtureBackward"));
+  set("conv2dForward", Napi::Function::New(env, guarded<conv2d_forward>, "conv2dForward"));
+  set("conv2dBackward", Napi::Function::New(env, guarded<conv2d_backward>, "conv2dBackward"));
+  set("maxPool2dForward", Napi::Function::New(env, guarded<max_pool2d_forward>, "maxPool2dForward"));
+  set("maxPool2dBackward", Napi::Function::New(env, guarded<max_pool2d_backward>, "maxPool2dBackward"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(hydranet_cuda, Init)

@@ -1,0 +1,69 @@
+// Device helpers shared by the CUDA kernels: activations (as ts/backends/reference.ts defines
+// them) and the counter-based hash of ts/core/random.ts (bit-identical, so dropout masks match
+// every other backend).
+#pragma once
+#include <cstdint>
+
+#include "kernels.cuh"
+
+namespace hydranet::cuda {
+
+__device__ __forceinline__ float activate(Activation kind, float x) {
+  switch (kind) {
+    case Activation::relu:
+      return x > 0.0f ? x : 0.0f;
+    case Activation::gelu:
+      return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+    case Activation::tanh:
+      return tanhf(x);
+    case Activation::sigmoid:
+      return 1.0f / (1.0f + expf(-x));
+    default:
+      return x;
+  }
+}
+
+// act'(.) from the output y (relu, tanh, sigmoid) or the input x (gelu).
+__device__ __forceinline__ float activate_derivative(Activation kind, float y, float x) {
+  switch (kind) {
+    case Activation::relu:
+      return y > 0.0f ? 1.0f : 0.0f;
+    case Activation::gelu: {
+      const float t = tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x));
+      const float du = 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * x * x);
+      return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+    }
+    case Activation::tanh:
+      return 1.0f - y * y;
+    case Activation::sigmoid:
+      return y * (1.0f - y);
+    default:
+      return 1.0f;
+  }
+}
+
+// murmur3's finaliser over (seed, index), as hash32 in ts/core/random.ts.
+__device__ __forceinline__ uint32_t hash32(uint32_t seed, uint32_t index) {
+  uint32_t h = (index * 0x9e3779b1u) ^ seed;
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
+  return h;
+}
+
+// The 24 high bits: hashUniform = hash24 / 2^24; keep ⇔ hash24 >= ceil(p·2^24).
+__device__ __forceinline__ uint32_t hash24(uint32_t seed, uint32_t index) { return hash32(seed, index) >> 8; }
+
+// Grid-stride loop bounds for 1-D kernels.
+__device__ __forceinline__ int64_t global_index() { return int64_t{blockIdx.x} * blockDim.x + threadIdx.x; }
+__device__ __forceinline__ int64_t global_stride() { return int64_t{gridDim.x} * blockDim.x; }
+
+// Blocks for n elements at 256 threads, capped (the kernels loop over the rest).
+inline unsigned int blocks_for(int64_t n, int threads = 256) {
+  const int64_t b = (n + threads - 1) / threads;
+  return static_cast<unsigned int>(b < 1 ? 1 : (b > 65535 * 4 ? 65535 * 4 : b));
+}
+
+}  // namespace hydranet::cuda

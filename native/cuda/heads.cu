@@ -1,0 +1,146 @@
+// The fused task heads of the CUDA backend, as GEMM problem lists (the structure of
+// ts/backends/webgpu/heads.ts): one gemm() launch per product family — one problem over the
+// concatenated weights W [Σout, D] when the input is shared, one problem per task otherwise —
+// plus one bias_backward launch for every head's db.
+//
+// Layout (HeadLayout.packed): [mode (0 segmented, 1 shared, 2 stacked), T, stride, then per task
+// in, out, inOff, outOff, wOff]. x_t: rows of ldx elements from x + inOff_t (ldx = D shared,
+// Σ in segmented, in stacked); W_t [out_t, in_t] at wOff_t; y/dy [n, Σout].
+//   forward   y[:, seg_t] = act(x_t·W_tᵀ + b_t)            (bias per column, activation fused)
+//   backward  dW_t += dy_tᵀ·x_t;  db += Σ_rows dy;  dx = Σ_t dy_t·W_t (shared) or dx_t = dy_t·W_t;
+//             per_task_dx[t] = dy_t·W_t [n, D] (shared input only)
+// Problem lists are built on the stack (≤ kMaxGemmProblems per launch; gemm() splits longer
+// lists into several launches itself, so they are built in chunks here too).
+#include "kernels.cuh"
+
+namespace hydranet::cuda {
+namespace {
+
+struct Task {
+  int in, out, in_off, out_off, w_off;
+};
+
+struct Heads {
+  int mode;  // 0 segmented, 1 shared, 2 stacked
+  int tasks;
+  int ldx;
+  int total_out;
+  const int32_t* packed;
+  bool shared() const { return mode == 1; }
+  Task task(int t) const {
+    const int32_t* p = packed + 3 + 5 * t;
+    return {p[0], p[1], p[2], p[3], p[4]};
+  }
+};
+
+Heads read_layout(const int32_t* packed) {
+  Heads h{packed[0], packed[1], 0, 0, packed};
+  const Task last = h.task(h.tasks - 1);
+  h.ldx = h.mode == 0 ? last.in_off + last.in : last.in;
+  h.total_out = last.out_off + last.out;
+  return h;
+}
+
+GemmProblem problem(int m, int n, int k, int64_t off_a, int64_t off_b, int64_t off_c, int64_t off_bias, int64_t lda,
+                    int64_t ldb, int64_t ldc) {
+  GemmProblem p;
+  p.m = m;
+  p.n = n;
+  p.k = k;
+  p.off_a = off_a;
+  p.off_b = off_b;
+  p.off_c = off_c;
+  p.off_bias = off_bias;
+  p.lda = lda;
+  p.ldb = ldb;
+  p.ldc = ldc;
+  return p;
+}
+
+// Runs make(t) for every task t, kMaxGemmProblems problems per gemm() call.
+template <typename Make>
+cudaError_t per_task(const Heads& h, const GemmLaunch& g, const float* a, const float* b, const float* bias, float* c,
+                     cudaStream_t stream, Make make) {
+  GemmProblem list[kMaxGemmProblems];
+  for (int first = 0; first < h.tasks; first += kMaxGemmProblems) {
+    const int count = h.tasks - first < kMaxGemmProblems ? h.tasks - first : kMaxGemmProblems;
+    for (int i = 0; i < count; ++i) list[i] = make(first + i);
+    const cudaError_t e = gemm(list, count, g, a, b, bias, c, stream);
+    if (e != cudaSuccess) return e;
+  }
+  return cudaSuccess;
+}
+
+}  // namespace
+
+cudaError_t heads_forward(const int32_t* layout, const float* x, const float* w, const float* b, float* y, int n,
+                          Activation act, cudaStream_t stream) {
+  const Heads h = read_layout(layout);
+  if (n <= 0) return cudaGetLastError();
+  GemmLaunch g;
+  g.trans_b = true;  // W_t stored [out, in]: op(B) = W_tᵀ
+  g.act = act;
+  if (h.shared()) {
+    // y [n, Σout] = act(x [n, D] · W [Σout, D]ᵀ + b)
+    const GemmProblem p = problem(n, h.total_out, h.ldx, 0, 0, 0, 0, h.ldx, h.ldx, h.total_out);
+    return gemm(&p, 1, g, x, w, b, y, stream);
+  }
+  const cudaError_t e = per_task(h, g, x, w, b, y, stream, [&](int t) {
+    const Task s = h.task(t);
+    return problem(n, s.out, s.in, s.in_off, s.w_off, s.out_off, s.out_off, h.ldx, s.in, h.total_out);
+  });
+  return e != cudaSuccess ? e : cudaGetLastError();
+}
+
+cudaError_t heads_backward(const int32_t* layout, const float* x, const float* w, const float* dy, float* dx,
+                           float* dw, float* db, float* per_task_dx, int n, cudaStream_t stream) {
+  const Heads h = read_layout(layout);
+  if (n <= 0) return cudaGetLastError();
+  const int out = h.total_out;
+  cudaError_t e;
+
+  // dW_t [out_t, in_t] += dy_tᵀ · x_t: op(A) = dyᵀ (dy stored [n, Σout], lda = Σout), B = x_t.
+  GemmLaunch gw;
+  gw.trans_a = true;
+  gw.beta = 1.0f;
+  if (h.shared()) {
+    const GemmProblem p = problem(out, h.ldx, n, 0, 0, 0, 0, out, h.ldx, h.ldx);
+    e = gemm(&p, 1, gw, dy, x, nullptr, dw, stream);
+  } else {
+    e = per_task(h, gw, dy, x, nullptr, dw, stream, [&](int t) {
+      const Task s = h.task(t);
+      return problem(s.out, s.in, n, s.out_off, s.in_off, s.w_off, 0, out, h.ldx, s.in);
+    });
+  }
+  if (e != cudaSuccess) return e;
+
+  // db [Σout] += Σ_rows dy
+  if ((e = bias_backward(dy, db, n, out, stream)) != cudaSuccess) return e;
+
+  // dx = dy_t · W_t (A = dy, B = W_t stored [out_t, in_t] as is).
+  const GemmLaunch gx;
+  if (dx) {
+    if (h.shared()) {
+      // dx [n, D] = dy [n, Σout] · W [Σout, D]: the sum over tasks is the k loop.
+      const GemmProblem p = problem(n, h.ldx, out, 0, 0, 0, 0, out, h.ldx, h.ldx);
+      e = gemm(&p, 1, gx, dy, w, nullptr, dx, stream);
+    } else {
+      e = per_task(h, gx, dy, w, nullptr, dx, stream, [&](int t) {
+        const Task s = h.task(t);
+        return problem(n, s.in, s.out, s.out_off, s.w_off, s.in_off, 0, out, s.in, h.ldx);
+      });
+    }
+    if (e != cudaSuccess) return e;
+  }
+  // per_task_dx [T, n, D]: task t's own dy_t · W_t at t·n·D (shared input only: in_t = D).
+  if (per_task_dx) {
+    e = per_task(h, gx, dy, w, nullptr, per_task_dx, stream, [&](int t) {
+      const Task s = h.task(t);
+      return problem(n, s.in, s.out, s.out_off, s.w_off, int64_t{t} * n * s.in, 0, out, s.in, s.in);
+    });
+    if (e != cudaSuccess) return e;
+  }
+  return cudaGetLastError();
+}
+
+}  // namespace hydranet::cuda

@@ -1,0 +1,219 @@
+// The fused multi-loss of the CUDA backend (LossLayout in ts/backends/backend.ts; the reference
+// backend is the spec): logits/dlogits [n, total_out], targets [n, total_tgt], mask [n, T] or
+// null, weights [T], losses [T]. With m = mask[i, t] (1 without a mask) and
+// n_t = max(1, Σ_i m[i, t]):
+//   softmax-ce  L_t = Σ_{i: m≠0} (logsumexp(z_i) − z_i[y_i]) / n_t
+//   bce         L_t = Σ_{i: m≠0} Σ_k (max(z, 0) − z·y + log(1 + e^−|z|)) / (K·n_t)
+//   mse / l1 / smooth-l1 likewise from (z − y)², |z − y|, h(z − y)
+// losses[t] = L_t (=, unweighted); dlogits[:, seg_t] = weight_t·∂L_t/∂z (=, 0 where m = 0).
+// A labelled softmax-ce row whose target is not an integer in [0, width) claims the Status
+// words (atomicCAS on word 0: 0 → 1) and writes task, row and the target's f32 bits; the row's
+// loss term is skipped and its gradient is the softmax alone (the addon throws LabelError).
+//
+// Design: one block of 256 threads per task (the layout words travel in the kernel parameters,
+// at most kLossTasksPerLaunch tasks per launch; more tasks take several launches). Pass 1 sums
+// the mask column (f64). Pass 2 maps each row to a group of G lanes of one warp, G = the power
+// of two ≥ width, capped at 32: the G lanes stride over the row's columns (coalesced), and the
+// softmax max and sum are reduced within the group by xor shuffles. Every lane of a warp runs
+// the same row iterations (inactive groups ride along) so the full-mask shuffles never diverge.
+// Per-element math is f32 (expf, logf, log1pf: accurate, not fast-math); the loss terms
+// accumulate per lane in f64 and are reduced by a fixed tree (warp xor shuffles, then the 8
+// warp sums in order), so the result is deterministic.
+#include <cmath>
+#include <cstdint>
+
+#include "device_math.cuh"
+#include "kernels.cuh"
+
+namespace hydranet::cuda {
+namespace {
+
+constexpr int kLossThreads = 256;
+constexpr int kLossWarps = kLossThreads / 32;
+constexpr int kLossTasksPerLaunch = 128;
+constexpr unsigned int kFullMask = 0xffffffffu;
+
+// Same order as LOSS_KINDS in ts/backends/backend.ts.
+enum LossKind : int { kSoftmaxCe = 0, kBce = 1, kMse = 2, kL1 = 3, kSmoothL1 = 4 };
+
+struct LossSegment {
+  int kind, out_off, width, tgt_off;
+};
+
+struct LossParams {
+  int task0;  // the first task of this launch; block b handles task task0 + b
+  int tasks;  // T, the mask's row width
+  int n, total_out, total_tgt;
+  LossSegment seg[kLossTasksPerLaunch];
+};
+
+// Sum over the whole block, returned to every thread; `scratch` holds kLossWarps doubles. The
+// tree is fixed (xor shuffles in each warp, then the warp sums in warp order).
+__device__ double block_sum(double v, double* scratch) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFullMask, v, o);
+  const int warp = threadIdx.x >> 5;
+  if ((threadIdx.x & 31) == 0) scratch[warp] = v;
+  __syncthreads();
+  double total = 0.0;
+  for (int w = 0; w < kLossWarps; ++w) total += scratch[w];
+  __syncthreads();  // scratch may be reused
+  return total;
+}
+
+// Reductions within aligned groups of g lanes (g a power of two ≤ 32); every lane of the warp
+// must call them.
+__device__ __forceinline__ float group_max(float v, int g) {
+  for (int o = g >> 1; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(kFullMask, v, o));
+  return v;
+}
+__device__ __forceinline__ float group_sum(float v, int g) {
+  for (int o = g >> 1; o > 0; o >>= 1) v += __shfl_xor_sync(kFullMask, v, o);
+  return v;
+}
+
+// Math.sign: ±1, and d itself for ±0 and NaN.
+__device__ __forceinline__ float sign_of(float d) { return d > 0.0f ? 1.0f : d < 0.0f ? -1.0f : d; }
+
+__device__ void report_bad_label(Status status, int task, int row, float y) {
+  if (status.words == nullptr) return;
+  if (atomicCAS(status.words, 0u, 1u) == 0u) {
+    atomicExch(status.words + 1, static_cast<unsigned int>(task));
+    atomicExch(status.words + 2, static_cast<unsigned int>(row));
+    atomicExch(status.words + 3, __float_as_uint(y));
+  }
+}
+
+__global__ void __launch_bounds__(kLossThreads)
+    multi_loss_kernel(const __grid_constant__ LossParams p, const float* __restrict__ logits,
+                      const float* __restrict__ targets, const float* __restrict__ mask,
+                      const float* __restrict__ weights, float* __restrict__ losses, float* __restrict__ dlogits,
+                      Status status) {
+  __shared__ double scratch[kLossWarps];
+  const int t = p.task0 + static_cast<int>(blockIdx.x);
+  const LossSegment s = p.seg[blockIdx.x];
+  const int n = p.n;
+  const int64_t ld = p.total_out, ldt = p.total_tgt, T = p.tasks;
+
+  // Pass 1: n_t = max(1, Σ_i m) (NaN stays NaN, as Math.max(1, NaN) is NaN).
+  double labelled = 0.0;
+  if (mask != nullptr) {
+    for (int64_t i = threadIdx.x; i < n; i += kLossThreads) labelled += mask[i * T + t];
+  } else {
+    for (int i = threadIdx.x; i < n; i += kLossThreads) labelled += 1.0;
+  }
+  labelled = block_sum(labelled, scratch);
+  const double count = isnan(labelled) ? labelled : fmax(1.0, labelled);
+  const double denom = s.kind == kSoftmaxCe ? count : count * s.width;
+  const double gscale = static_cast<double>(weights[t]) / denom;
+
+  // Pass 2: rows in groups of G lanes.
+  int G = 1;
+  while (G < s.width && G < 32) G <<= 1;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int gl = lane & (G - 1);                 // lane within the group: column gl, gl + G, ...
+  const int groups_per_warp = 32 / G;
+  const int sub = lane / G;                      // the group within the warp
+  const int rows_per_pass = kLossWarps * groups_per_warp;
+  const int width = s.width;
+
+  double total = 0.0;  // this lane's loss terms
+  for (int64_t base = warp * groups_per_warp; base < n; base += rows_per_pass) {  // uniform per warp
+    const int64_t row = base + sub;
+    const bool active = row < n;
+    const int64_t i = active ? row : 0;  // inactive groups compute on row 0 but store nothing
+    const float m = active ? (mask != nullptr ? mask[i * T + t] : 1.0f) : 0.0f;
+    const bool live = active && m != 0.0f;  // labelled (a NaN mask counts as labelled, as m !== 0)
+    const float* z = logits + i * ld + s.out_off;
+    float* gz = dlogits + i * ld + s.out_off;
+    const float* y = targets + i * ldt + s.tgt_off;
+    if (s.kind == kSoftmaxCe) {
+      int label = -1;  // -1 when not a valid class: matches no column
+      float yv = 0.0f;
+      if (live) {
+        yv = y[0];
+        if (yv >= 0.0f && yv < static_cast<float>(width) && floorf(yv) == yv) {
+          label = static_cast<int>(yv);
+        } else if (gl == 0) {
+          report_bad_label(status, t, static_cast<int>(i), yv);
+        }
+      }
+      float zmax = -INFINITY;
+      if (live) {
+        for (int j = gl; j < width; j += G) zmax = fmaxf(zmax, z[j]);
+      }
+      zmax = group_max(zmax, G);  // every lane of the warp
+      float sum = 0.0f;
+      if (live) {
+        for (int j = gl; j < width; j += G) sum += expf(z[j] - zmax);
+      }
+      sum = group_sum(sum, G);
+      const float lse = zmax + logf(sum);
+      if (active) {
+        for (int j = gl; j < width; j += G) {
+          const double grad = static_cast<double>(expf(z[j] - lse)) - (j == label ? 1.0 : 0.0);
+          gz[j] = live ? static_cast<float>(grad * gscale) : 0.0f;
+        }
+      }
+      if (live && gl == 0 && label >= 0) total += static_cast<double>(lse) - static_cast<double>(z[label]);
+    } else if (active) {
+      for (int j = gl; j < width; j += G) {
+        if (!live) {
+          gz[j] = 0.0f;
+          continue;
+        }
+        const float zj = z[j], yj = y[j], d = zj - yj;
+        float loss, grad;
+        switch (s.kind) {
+          case kBce: {
+            const float e = expf(-fabsf(zj));
+            loss = fmaxf(zj, 0.0f) - zj * yj + log1pf(e);
+            grad = (zj >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e)) - yj;
+            break;
+          }
+          case kMse:
+            loss = d * d;
+            grad = 2.0f * d;
+            break;
+          case kL1:
+            loss = fabsf(d);
+            grad = sign_of(d);
+            break;
+          default: {  // smooth-l1
+            const float a = fabsf(d);
+            loss = a < 1.0f ? 0.5f * d * d : a - 0.5f;
+            grad = a < 1.0f ? d : sign_of(d);
+            break;
+          }
+        }
+        total += static_cast<double>(loss);
+        gz[j] = static_cast<float>(static_cast<double>(grad) * gscale);
+      }
+    }
+  }
+  total = block_sum(total, scratch);
+  if (threadIdx.x == 0) losses[t] = static_cast<float>(total / denom);
+}
+
+}  // namespace
+
+cudaError_t multi_loss(const int32_t* layout, int tasks, const float* logits, const float* targets, const float* mask,
+                       const float* weights, float* losses, float* dlogits, int n, int total_out, int total_tgt,
+                       Status status, cudaStream_t stream) {
+  for (int t0 = 0; t0 < tasks; t0 += kLossTasksPerLaunch) {
+    const int count = tasks - t0 < kLossTasksPerLaunch ? tasks - t0 : kLossTasksPerLaunch;
+    LossParams p{};
+    p.task0 = t0;
+    p.tasks = tasks;
+    p.n = n;
+    p.total_out = total_out;
+    p.total_tgt = total_tgt;
+    for (int b = 0; b < count; ++b) {
+      const int32_t* w = layout + 5 * (t0 + b);
+      p.seg[b] = LossSegment{w[0], w[1], w[2], w[3]};
+    }
+    multi_loss_kernel<<<count, kLossThreads, 0, stream>>>(p, logits, targets, mask, weights, losses, dlogits, status);
+  }
+  return cudaGetLastError();
+}
+
+}  // namespace hydranet::cuda

@@ -1,0 +1,135 @@
+// Optimizer steps of the CUDA backend over a whole parameter arena p, g, m (, v) [n], updated in
+// place (kernels.cuh; the reference backend is the spec), in f32 as the CPU backend computes them:
+//   SGD (PyTorch, dampening 0): g' = g + wd·p; m = μ·m + g'; p −= lr·(nesterov ? g' + μ·m : m)
+//   AdamW (PyTorch): p ·= 1 − lr·wd; m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²;
+//                    p −= lr·(m / c1) / (√(v / c2) + eps),  c1 = 1 − β1^t, c2 = 1 − β2^t (host, f64)
+// The gradient is never written; p, g, m, v are distinct arrays. Grid-stride loops over float4
+// when every pointer is 16-byte aligned (the element tail runs scalar), else over floats.
+#include <cstdint>
+
+#include "device_math.cuh"
+#include "kernels.cuh"
+
+namespace hydranet::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+unsigned int step_blocks(int64_t n, bool vec) { return blocks_for(vec ? (n + 3) / 4 : n, kThreads); }
+
+struct Sgd {
+  float lr, momentum, weight_decay;
+  bool nesterov;
+  // One element: p and m updated in place.
+  __device__ __forceinline__ void operator()(float& p, float g, float& m) const {
+    const float grad = fmaf(weight_decay, p, g);
+    const float mv = fmaf(momentum, m, grad);
+    const float upd = nesterov ? fmaf(momentum, mv, grad) : mv;
+    m = mv;
+    p = p - lr * upd;
+  }
+};
+
+struct AdamW {
+  float lr, beta1, beta2, one_minus_beta1, one_minus_beta2, eps, decay, c1, c2;  // decay = 1 − lr·wd
+  __device__ __forceinline__ void operator()(float& p, float g, float& m, float& v) const {
+    const float mv = fmaf(beta1, m, one_minus_beta1 * g);
+    const float vv = fmaf(beta2, v, one_minus_beta2 * (g * g));
+    m = mv;
+    v = vv;
+    p = p * decay - (lr * (mv / c1)) / (sqrtf(vv / c2) + eps);
+  }
+};
+
+__global__ void sgd_kernel(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m, int64_t n,
+                           bool vec, Sgd h) {
+  int64_t start = 0;
+  if (vec) {
+    const int64_t n4 = n >> 2;
+    float4* p4 = reinterpret_cast<float4*>(p);
+    const float4* g4 = reinterpret_cast<const float4*>(g);
+    float4* m4 = reinterpret_cast<float4*>(m);
+    for (int64_t i = global_index(); i < n4; i += global_stride()) {
+      float4 pv = p4[i], mv = m4[i];
+      const float4 gv = g4[i];
+      h(pv.x, gv.x, mv.x);
+      h(pv.y, gv.y, mv.y);
+      h(pv.z, gv.z, mv.z);
+      h(pv.w, gv.w, mv.w);
+      p4[i] = pv;
+      m4[i] = mv;
+    }
+    start = n4 << 2;
+  }
+  for (int64_t i = start + global_index(); i < n; i += global_stride()) {
+    float pv = p[i], mv = m[i];
+    h(pv, g[i], mv);
+    p[i] = pv;
+    m[i] = mv;
+  }
+}
+
+__global__ void adamw_kernel(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m,
+                             float* __restrict__ v, int64_t n, bool vec, AdamW h) {
+  int64_t start = 0;
+  if (vec) {
+    const int64_t n4 = n >> 2;
+    float4* p4 = reinterpret_cast<float4*>(p);
+    const float4* g4 = reinterpret_cast<const float4*>(g);
+    float4* m4 = reinterpret_cast<float4*>(m);
+    float4* v4 = reinterpret_cast<float4*>(v);
+    for (int64_t i = global_index(); i < n4; i += global_stride()) {
+      float4 pv = p4[i], mv = m4[i], vv = v4[i];
+      const float4 gv = g4[i];
+      h(pv.x, gv.x, mv.x, vv.x);
+      h(pv.y, gv.y, mv.y, vv.y);
+      h(pv.z, gv.z, mv.z, vv.z);
+      h(pv.w, gv.w, mv.w, vv.w);
+      p4[i] = pv;
+      m4[i] = mv;
+      v4[i] = vv;
+    }
+    start = n4 << 2;
+  }
+  for (int64_t i = start + global_index(); i < n; i += global_stride()) {
+    float pv = p[i], mv = m[i], vv = v[i];
+    h(pv, g[i], mv, vv);
+    p[i] = pv;
+    m[i] = mv;
+    v[i] = vv;
+  }
+}
+
+}  // namespace
+
+cudaError_t sgd_step(float* p, const float* g, float* m, int64_t n, float lr, float momentum, float weight_decay,
+                     bool nesterov, cudaStream_t stream) {
+  if (n > 0) {
+    const bool vec = aligned16(p) && aligned16(g) && aligned16(m);
+    sgd_kernel<<<step_blocks(n, vec), kThreads, 0, stream>>>(p, g, m, n, vec,
+                                                             Sgd{lr, momentum, weight_decay, nesterov});
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t adamw_step(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
+                       float eps, float weight_decay, float c1, float c2, cudaStream_t stream) {
+  if (n > 0) {
+    const bool vec = aligned16(p) && aligned16(g) && aligned16(m) && aligned16(v);
+    const AdamW h{lr,
+                  beta1,
+                  beta2,
+                  static_cast<float>(1.0 - double(beta1)),
+                  static_cast<float>(1.0 - double(beta2)),
+                  eps,
+                  static_cast<float>(1.0 - double(lr) * double(weight_decay)),
+                  c1,
+                  c2};
+    adamw_kernel<<<step_blocks(n, vec), kThreads, 0, stream>>>(p, g, m, v, n, vec, h);
+  }
+  return cudaGetLastError();
+}
+
+}  // namespace hydranet::cuda
