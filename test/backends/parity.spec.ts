@@ -26,6 +26,12 @@ const backends = await backendsUnderTest();
 
 const ELEMENTWISE: Tol = { atol: 1e-6, rtol: 1e-5 };
 const gemmTol = (k: number): Tol => ({ atol: 2e-6 * k + 1e-6, rtol: 1e-4 });
+/**
+ * The cuda backend's GEMMs (and the heads and convolutions built on them) use TF32 tensor
+ * cores: inputs rounded to a 10-bit mantissa (relative error ≤ 2^-11 each), so a sum of k
+ * products of values in [-1, 1] is off by about 2^-11·√k; 3e-3·√k is about six of those.
+ */
+const tf32Tol = (k: number): Tol => ({ atol: 3e-3 * Math.sqrt(k) + 1e-5, rtol: 3e-3 });
 
 /** [m, n, k] triples covering the awkward sizes in every position. */
 const GEMM_SHAPES: [number, number, number][] = [
@@ -59,6 +65,8 @@ for (const { name, backend, skip } of backends) {
       }
     });
     const b = (): Backend => backend!;
+    /** Tolerance of a GEMM-like op with inner dimension k on this backend. */
+    const mm = (k: number): Tol => (name === 'cuda' ? tf32Tol(k) : gemmTol(k));
 
     describe('gemm', () => {
       GEMM_SHAPES.forEach(([m, n, k], idx) => {
@@ -76,7 +84,7 @@ for (const { name, backend, skip } of backends) {
                 a: { data: randomArray(rng, m * k), shape: transA ? [k, m] : [m, k] },
                 b: { data: randomArray(rng, k * n), shape: transB ? [n, k] : [k, n] },
               },
-              outputs: { c: { data: new Float32Array(m * n).fill(NaN), shape: [m, n], tol: gemmTol(k) } },
+              outputs: { c: { data: new Float32Array(m * n).fill(NaN), shape: [m, n], tol: mm(k) } },
               op: (be, t) => be.gemm(t.a, t.b, t.c, { transA, transB }),
             });
           });
@@ -93,7 +101,7 @@ for (const { name, backend, skip } of backends) {
               b: { data: randomArray(rng, k * n), shape: [n, k] },
               bias: { data: randomArray(rng, n), shape: [n] },
             },
-            outputs: { c: { data: randomArray(rng, m * n), shape: [m, n], tol: gemmTol(k) } },
+            outputs: { c: { data: randomArray(rng, m * n), shape: [m, n], tol: mm(k) } },
             op: (be, t) => be.gemm(t.a, t.b, t.c, { transB: true, alpha: 0.75, beta: 0.5, bias: t.bias, activation }),
           });
         });
@@ -272,20 +280,20 @@ for (const { name, backend, skip } of backends) {
                   w: { data: w, shape: [layout.weightSize] },
                   b: { data: bias, shape: [layout.totalOut] },
                 },
-                outputs: { y: { data: new Float32Array(n * layout.totalOut), shape: [n, layout.totalOut], tol: gemmTol(k) } },
+                outputs: { y: { data: new Float32Array(n * layout.totalOut), shape: [n, layout.totalOut], tol: mm(k) } },
                 op: (be, t) => be.headsForward(t.x, t.w, t.b, t.y, layout, activation),
               });
             }
             const outputs: Parameters<typeof compareOp>[1]['outputs'] = {
-              dx: { data: randomArray(rng, layout.inputSize(n)), shape: xShape, tol: gemmTol(layout.totalOut) },
-              dw: { data: randomArray(rng, layout.weightSize), shape: [layout.weightSize], tol: gemmTol(n) },
+              dx: { data: randomArray(rng, layout.inputSize(n)), shape: xShape, tol: mm(layout.totalOut) },
+              dw: { data: randomArray(rng, layout.weightSize), shape: [layout.weightSize], tol: mm(n) },
               db: { data: randomArray(rng, layout.totalOut), shape: [layout.totalOut], tol: gemmTol(n) },
             };
             if (layout.sharedInput) {
               outputs.per = {
                 data: new Float32Array(layout.tasks * n * layout.totalIn),
                 shape: [layout.tasks, n, layout.totalIn],
-                tol: gemmTol(layout.totalOut),
+                tol: mm(layout.totalOut),
               };
             }
             await compareOp(b(), {
@@ -421,12 +429,12 @@ for (const { name, backend, skip } of backends) {
                 w: { data: w, shape: [outC, C, k, k] },
                 b: { data: bias, shape: [outC] },
               },
-              outputs: { y: { data: new Float32Array(ySize).fill(NaN), shape: yShape, tol: gemmTol(C * k * k) } },
+              outputs: { y: { data: new Float32Array(ySize).fill(NaN), shape: yShape, tol: mm(C * k * k) } },
               op: (be, t) => be.conv2dForward(t.x, t.w, withBias ? t.b : null, t.y, geo, activation),
             });
           }
           const dy = randomArray(rng, ySize);
-          const sums = gemmTol(n * geo.outH * geo.outW);
+          const sums = mm(n * geo.outH * geo.outW);
           for (const full of [true, false]) {
             await compareOp(b(), {
               what: `conv2dBackward${full ? '' : ' (no dx, no db)'}`,
@@ -436,7 +444,7 @@ for (const { name, backend, skip } of backends) {
                 dy: { data: dy, shape: yShape },
               },
               outputs: {
-                dx: { data: randomArray(rng, n * C * H * W), shape: xShape, tol: gemmTol(outC * k * k) },
+                dx: { data: randomArray(rng, n * C * H * W), shape: xShape, tol: mm(outC * k * k) },
                 dw: { data: randomArray(rng, outC * C * k * k), shape: [outC, C, k, k], tol: sums },
                 db: { data: randomArray(rng, outC), shape: [outC], tol: sums },
               },

@@ -66,9 +66,11 @@ describe('Trainer', function () {
       }
       // Two epochs of SGD amplify f32 rounding differences a little; 1e-3 absolute is far
       // below the size of any real divergence (parameters are O(0.1)).
-      assertClose(runs[1].params, runs[0].params, { atol: 1e-3, rtol: 1e-3 }, 'parameters after 16 steps');
+      // cuda multiplies in TF32 (10-bit mantissas): allow 5× more there.
+      const tol = name === 'cuda' ? 5e-3 : 1e-3;
+      assertClose(runs[1].params, runs[0].params, { atol: tol, rtol: tol }, 'parameters after 16 steps');
       for (const task of ['left', 'right']) {
-        assert.ok(Math.abs(runs[1].history[1].train[task] - runs[0].history[1].train[task]) < 1e-3, `${task} loss`);
+        assert.ok(Math.abs(runs[1].history[1].train[task] - runs[0].history[1].train[task]) < tol, `${task} loss`);
         assert.ok(Math.abs(runs[1].history[1].validation![task].accuracy! - runs[0].history[1].validation![task].accuracy!) <= 0.01, `${task} accuracy`);
       }
     });
