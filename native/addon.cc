@@ -16,26 +16,25 @@
 
 #include "cpu/cpu_features.h"
 #include "cpu/kernels.h"
+#include "napi_args.h"
 
 namespace {
 
 using hydranet::Activation;
 
-struct ArgTypeError {
-  std::string message;
-};
-struct ArgRangeError {
-  std::string message;
-};
+using hydranet::napi::ArgsBase;
 
-// Reads the arguments of one call, throwing ArgTypeError / ArgRangeError (caught in `guarded`).
-class Args {
+constexpr char kAddon[] = "hydranet_cpu";
+
+template <hydranet::napi::Entry F>
+Napi::Value guarded(const Napi::CallbackInfo& info) {
+  return hydranet::napi::guarded<kAddon, F>(info);
+}
+
+// The CPU addon's arguments: tensors are Float32Arrays whose lengths must match the dimensions.
+class Args : public ArgsBase {
  public:
-  Args(const Napi::CallbackInfo& info, const char* fn, size_t count) : info_(info), fn_(fn) {
-    if (info.Length() != count) {
-      range_error(std::to_string(count) + " arguments expected, received " + std::to_string(info.Length()));
-    }
-  }
+  Args(const Napi::CallbackInfo& info, const char* fn, size_t count) : ArgsBase(info, kAddon, fn, count) {}
 
   float* f32(size_t i, const char* name, int64_t length) const {
     float* p = f32_or_null(i, name, length);
@@ -57,73 +56,9 @@ class Args {
     return length == 0 ? nullptr : a.Data();
   }
 
-  Napi::Int32Array i32(size_t i, const char* name) const {
-    const Napi::Value v = info_[i];
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-      type_error(std::string("expected an Int32Array for ") + name);
-    }
-    return v.As<Napi::Int32Array>();
-  }
-
-  double number(size_t i, const char* name) const {
-    const Napi::Value v = info_[i];
-    if (!v.IsNumber()) type_error(std::string("expected a number for ") + name);
-    const double x = v.As<Napi::Number>().DoubleValue();
-    if (!std::isfinite(x)) range_error(std::string("expected a finite number for ") + name);
-    return x;
-  }
-
-  int64_t integer(size_t i, const char* name, int64_t lo, int64_t hi) const {
-    const double x = number(i, name);
-    if (x != static_cast<double>(static_cast<int64_t>(x)) || x < double(lo) || x > double(hi)) {
-      range_error(std::string("expected an integer in [") + std::to_string(lo) + ", " + std::to_string(hi) +
-                  "] for " + name + ", received " + std::to_string(x));
-    }
-    return static_cast<int64_t>(x);
-  }
-
-  int dim(size_t i, const char* name) const {
-    return static_cast<int>(integer(i, name, 1, std::numeric_limits<int32_t>::max()));
-  }
-
-  bool boolean(size_t i, const char* name) const {
-    const Napi::Value v = info_[i];
-    if (!v.IsBoolean()) type_error(std::string("expected a boolean for ") + name);
-    return v.As<Napi::Boolean>().Value();
-  }
-
-  Activation activation(size_t i) const { return static_cast<Activation>(integer(i, "activation", 0, 4)); }
+  Activation activation(size_t i) const { return static_cast<Activation>(activation_index(i)); }
   int threads(size_t i) const { return static_cast<int>(integer(i, "threads", 1, 1024)); }
-
-  [[noreturn]] void type_error(const std::string& m) const { throw ArgTypeError{prefix() + m}; }
-  [[noreturn]] void range_error(const std::string& m) const { throw ArgRangeError{prefix() + m}; }
-
- private:
-  std::string prefix() const { return std::string("hydranet_cpu.") + fn_ + ": "; }
-  const Napi::CallbackInfo& info_;
-  const char* fn_;
 };
-
-using Entry = Napi::Value (*)(const Napi::CallbackInfo&);
-
-template <Entry F>
-Napi::Value guarded(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  try {
-    return F(info);
-  } catch (const ArgTypeError& e) {
-    Napi::TypeError::New(env, e.message).ThrowAsJavaScriptException();
-  } catch (const ArgRangeError& e) {
-    Napi::RangeError::New(env, e.message).ThrowAsJavaScriptException();
-  } catch (const std::bad_alloc&) {
-    Napi::Error::New(env, "hydranet_cpu: out of memory").ThrowAsJavaScriptException();
-  } catch (const std::exception& e) {
-    Napi::Error::New(env, std::string("hydranet_cpu: ") + e.what()).ThrowAsJavaScriptException();
-  } catch (...) {
-    Napi::Error::New(env, "hydranet_cpu: unknown native error").ThrowAsJavaScriptException();
-  }
-  return env.Undefined();
-}
 
 // ---- entry points ----------------------------------------------------------------------------
 

@@ -19,20 +19,21 @@
 #include <unordered_map>
 
 #include "kernels.cuh"
+#include "napi_args.h"
 
 namespace {
 
 namespace hc = hydranet::cuda;
 
-struct ArgTypeError {
-  std::string message;
-};
-struct ArgRangeError {
-  std::string message;
-};
-struct CudaFailure {
-  std::string message;
-};
+using hydranet::napi::ArgsBase;
+using hydranet::napi::NativeFailure;
+
+constexpr char kAddon[] = "hydranet_cuda";
+
+template <hydranet::napi::Entry F>
+Napi::Value guarded(const Napi::CallbackInfo& info) {
+  return hydranet::napi::guarded<kAddon, F>(info);
+}
 
 struct Allocation {
   float* ptr = nullptr;
@@ -54,17 +55,15 @@ State& state() {
 }
 
 void check_cuda(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw CudaFailure{std::string("hydranet_cuda.") + what + ": " + cudaGetErrorString(e)};
+  if (e != cudaSuccess) throw NativeFailure{std::string("hydranet_cuda.") + what + ": " + cudaGetErrorString(e)};
 }
 
-class Args {
+// The CUDA addon's arguments: tensors are device ranges [id, offset, count] (elements).
+class Args : public ArgsBase {
  public:
-  Args(const Napi::CallbackInfo& info, const char* fn, size_t count) : info_(info), fn_(fn) {
-    if (info.Length() != count) {
-      range_error(std::to_string(count) + " arguments expected, received " + std::to_string(info.Length()));
-    }
+  Args(const Napi::CallbackInfo& info, const char* fn, size_t count) : ArgsBase(info, kAddon, fn, count) {
     if (!state().ready && std::string(fn) != "init" && std::string(fn) != "info") {
-      throw CudaFailure{prefix() + "the CUDA backend is not initialised (init() first)"};
+      failure("the CUDA backend is not initialised (init() first)");
     }
   }
 
@@ -104,12 +103,9 @@ class Args {
   // The element count of the last range read by dev()/dev_or_null().
   int64_t last_count() const { return count_; }
 
+  // A packed layout: at least min_length non-negative entries.
   Napi::Int32Array i32(size_t i, const char* name, size_t min_length) const {
-    const Napi::Value v = info_[i];
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-      type_error(std::string("expected an Int32Array for ") + name);
-    }
-    Napi::Int32Array a = v.As<Napi::Int32Array>();
+    Napi::Int32Array a = ArgsBase::i32(i, name);
     if (a.ElementLength() < min_length) range_error(std::string(name) + " is too short");
     for (size_t k = 0; k < a.ElementLength(); k++) {
       if (a[k] < 0) range_error(std::string(name) + " has a negative entry");
@@ -117,65 +113,12 @@ class Args {
     return a;
   }
 
-  double number(size_t i, const char* name) const {
-    const Napi::Value v = info_[i];
-    if (!v.IsNumber()) type_error(std::string("expected a number for ") + name);
-    const double x = v.As<Napi::Number>().DoubleValue();
-    if (!std::isfinite(x)) range_error(std::string("expected a finite number for ") + name);
-    return x;
-  }
-
-  int64_t integer(size_t i, const char* name, int64_t lo, int64_t hi) const {
-    const double x = number(i, name);
-    if (x != std::floor(x) || x < double(lo) || x > double(hi)) {
-      range_error(std::string("expected an integer in [") + std::to_string(lo) + ", " + std::to_string(hi) + "] for " + name);
-    }
-    return static_cast<int64_t>(x);
-  }
-
-  int dim(size_t i, const char* name) const { return static_cast<int>(integer(i, name, 1, std::numeric_limits<int32_t>::max())); }
   uint32_t u32(size_t i, const char* name) const { return static_cast<uint32_t>(integer(i, name, 0, 0xffffffffLL)); }
-
-  bool boolean(size_t i, const char* name) const {
-    const Napi::Value v = info_[i];
-    if (!v.IsBoolean()) type_error(std::string("expected a boolean for ") + name);
-    return v.As<Napi::Boolean>().Value();
-  }
-
-  hc::Activation activation(size_t i) const { return static_cast<hc::Activation>(integer(i, "activation", 0, 4)); }
-
-  [[noreturn]] void type_error(const std::string& m) const { throw ArgTypeError{prefix() + m}; }
-  [[noreturn]] void range_error(const std::string& m) const { throw ArgRangeError{prefix() + m}; }
+  hc::Activation activation(size_t i) const { return static_cast<hc::Activation>(activation_index(i)); }
 
  private:
-  std::string prefix() const { return std::string("hydranet_cuda.") + fn_ + ": "; }
-  const Napi::CallbackInfo& info_;
-  const char* fn_;
   mutable int64_t count_ = 0;
 };
-
-using Entry = Napi::Value (*)(const Napi::CallbackInfo&);
-
-template <Entry F>
-Napi::Value guarded(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  try {
-    return F(info);
-  } catch (const ArgTypeError& e) {
-    Napi::TypeError::New(env, e.message).ThrowAsJavaScriptException();
-  } catch (const ArgRangeError& e) {
-    Napi::RangeError::New(env, e.message).ThrowAsJavaScriptException();
-  } catch (const CudaFailure& e) {
-    Napi::Error::New(env, e.message).ThrowAsJavaScriptException();
-  } catch (const std::bad_alloc&) {
-    Napi::Error::New(env, "hydranet_cuda: out of host memory").ThrowAsJavaScriptException();
-  } catch (const std::exception& e) {
-    Napi::Error::New(env, std::string("hydranet_cuda: ") + e.what()).ThrowAsJavaScriptException();
-  } catch (...) {
-    Napi::Error::New(env, "hydranet_cuda: unknown native error").ThrowAsJavaScriptException();
-  }
-  return env.Undefined();
-}
 
 // ---- device and memory ---------------------------------------------------------------------
 
