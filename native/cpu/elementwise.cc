@@ -12,7 +12,7 @@
 #include <cmath>
 
 #include "kernels.h"
-#include "random.h"
+#include "../random.h"
 #include "threadpool.h"
 
 namespace hydranet {

@@ -12,7 +12,7 @@
 #include <limits>
 
 #include "kernels.h"
-#include "random.h"
+#include "../random.h"
 #include "threadpool.h"
 
 namespace hydranet {

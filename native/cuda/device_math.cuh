@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 
+#include "../random.h"
 #include "kernels.cuh"
 
 namespace hydranet::cuda {
@@ -42,16 +43,8 @@ __device__ __forceinline__ float activate_derivative(Activation kind, float y, f
   }
 }
 
-// murmur3's finaliser over (seed, index), as hash32 in ts/core/random.ts.
-__device__ __forceinline__ uint32_t hash32(uint32_t seed, uint32_t index) {
-  uint32_t h = (index * 0x9e3779b1u) ^ seed;
-  h ^= h >> 16;
-  h *= 0x85ebca6bu;
-  h ^= h >> 13;
-  h *= 0xc2b2ae35u;
-  h ^= h >> 16;
-  return h;
-}
+// The hash of ts/core/random.ts, shared with the CPU kernels (native/random.h).
+using hydranet::hash32;
 
 // The 24 high bits: hashUniform = hash24 / 2^24; keep ⇔ hash24 >= ceil(p·2^24).
 __device__ __forceinline__ uint32_t hash24(uint32_t seed, uint32_t index) { return hash32(seed, index) >> 8; }

@@ -2,7 +2,8 @@
  * Seeded randomness. The same seed gives the same numbers everywhere: `Rng` drives weight
  * initialisation and shuffling in TypeScript; `hash32` / `dropoutKeep` are counter-based, so a
  * backend kernel (C++, WGSL, CUDA) computes the identical dropout mask from (seed, index)
- * without any state. Keep the native copies (native/cpu/random.h) in step with this file.
+ * without any state. Keep the native copy (native/random.h, used by the CPU and CUDA kernels) and the WGSL one
+ * (shaders/include/random.wgsl) in step with this file.
  */
 
 /** murmur3's 32-bit finaliser over (seed, index): a well-mixed uint32. */

@@ -1,13 +1,20 @@
-// Counter-based randomness, bit-identical to ts/core/random.ts (keep the two in step):
-// hash32 is murmur3's 32-bit finaliser over (seed, index), in uint32 arithmetic.
+// Counter-based randomness, bit-identical to ts/core/random.ts (keep the two in step), shared by
+// the CPU kernels and, compiled for the device too, the CUDA kernels: hash32 is murmur3's 32-bit
+// finaliser over (seed, index), in uint32 arithmetic.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 
+#ifdef __CUDACC__
+#define HYDRANET_HOST_DEVICE __host__ __device__ __forceinline__
+#else
+#define HYDRANET_HOST_DEVICE inline
+#endif
+
 namespace hydranet {
 
-inline uint32_t hash32(uint32_t seed, uint32_t index) {
+HYDRANET_HOST_DEVICE uint32_t hash32(uint32_t seed, uint32_t index) {
   uint32_t h = (index * 0x9e3779b1u) ^ seed;
   h ^= h >> 16;
   h *= 0x85ebca6bu;
@@ -21,7 +28,7 @@ inline uint32_t hash32(uint32_t seed, uint32_t index) {
 // an exact integer comparison whatever the rounding of p.
 inline uint32_t dropout_threshold(double p) { return static_cast<uint32_t>(std::ceil(p * 16777216.0)); }
 
-inline bool dropout_keep(uint32_t seed, uint32_t index, uint32_t threshold) {
+HYDRANET_HOST_DEVICE bool dropout_keep(uint32_t seed, uint32_t index, uint32_t threshold) {
   return (hash32(seed, index) >> 8) >= threshold;
 }
 
