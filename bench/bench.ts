@@ -270,6 +270,17 @@ function gemmRecordBase(c: GemmCase, system: string, backend: string): RecordBas
   return { workload, system, backend, metric: 'gemm_gflops', unit: 'GFLOP/s', case: label, m, n, k, transA, transB };
 }
 
+/**
+ * Dense TF32 tensor-core peak of known NVIDIA GPUs, TFLOP/s (NVIDIA's data sheets list twice
+ * these figures "with sparsity"), for the cuda backend's GEMM records; null when unknown.
+ */
+function tf32PeakTflops(device: string): number | null {
+  if (/H100.*PCIe/i.test(device)) return 378;
+  if (/H100|H200|GH200/i.test(device)) return 494.7;
+  if (/A100/i.test(device)) return 156;
+  return null;
+}
+
 async function benchGemm(be: Backend, slot: BackendSlot, c: GemmCase, opts: Options, records: BenchRecord[]): Promise<void> {
   const base = gemmRecordBase(c, 'hydranet', slot.name);
   let ops: GemmOperands | null = null;
@@ -279,6 +290,8 @@ async function benchGemm(be: Backend, slot: BackendSlot, c: GemmCase, opts: Opti
     const o = ops;
     const s = await measure((k) => o.run(k), () => be.sync(), wg?.plan ?? plans(opts.quick).gemm);
     const g = o.flops / 1e9;
+    const peak = slot.name === 'cuda' ? tf32PeakTflops(slot.isa ?? '') : null;
+    const ofPeak = peak ? `${((s.median * g) / 1e3 / peak * 100).toFixed(0)} % of the ${peak} TFLOP/s dense TF32 peak` : undefined;
     records.push({
       ...base,
       median: s.median * g,
@@ -287,7 +300,8 @@ async function benchGemm(be: Backend, slot: BackendSlot, c: GemmCase, opts: Opti
       windows: s.samples.length,
       threads: slot.threads,
       isa: slot.isa,
-      note: [wg?.note, s.reduced].filter(Boolean).join('; ') || undefined,
+      tf32_peak_tflops: peak ?? undefined,
+      note: [wg?.note, s.reduced, ofPeak].filter(Boolean).join('; ') || undefined,
     });
   } catch (e) {
     records.push(skipped(base, `failed: ${errText(e)}`));
@@ -648,13 +662,15 @@ async function main(): Promise<void> {
     }
   }
 
-  // 3. GEMM on the cpu and webgpu backends, then OpenBLAS at the same shapes (beside cpu).
+  // 3. GEMM on the cpu, webgpu and cuda backends, then OpenBLAS at the same shapes (beside cpu).
+  // W3's GEMMs are GPU-sized: cuda only, unless W3 was asked for.
   const cpu = slots.find((s) => s.name === 'cpu');
   const cases = [SQUARE_GEMM, ...opts.workloads.flatMap(gemmCases)];
-  const gemmSlots = slots.filter((s) => s.name === 'cpu' || s.name === 'webgpu');
+  const gemmSlots = slots.filter((s) => s.name === 'cpu' || s.name === 'webgpu' || s.name === 'cuda');
   if (gemmSlots.length) log('GEMM:');
   for (const slot of gemmSlots) {
     for (const c of cases) {
+      if (c.workload === 'W3' && slot.name !== 'cuda' && !w3Explicit) continue;
       if (slot.backend) {
         log(`  ${slot.name} ${c.workload} ${c.label} (${gemmShape(c)}) …`);
         await benchGemm(slot.backend, slot, c, opts, records);

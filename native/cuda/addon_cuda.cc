@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <limits>
 #include <new>
@@ -40,10 +41,25 @@ struct Allocation {
   int64_t floats = 0;
 };
 
+// One slot of the upload ring: host data goes to pinned memory, crosses PCIe on the copy stream
+// into device staging (overlapping kernels still running on the compute stream), then the
+// compute stream copies it into place on the device (fast) after waiting for that transfer.
+struct UploadSlot {
+  float* pinned = nullptr;
+  float* staging = nullptr;
+  size_t floats = 0;
+  cudaEvent_t copied = nullptr;    // on the copy stream: the transfer out of `pinned` is done
+  cudaEvent_t consumed = nullptr;  // on the compute stream: the copy out of `staging` is done
+};
+constexpr int kUploadSlots = 4;
+
 // The process-wide CUDA state: created by init() on the first backend, kept until exit.
 struct State {
   bool ready = false;
-  cudaStream_t stream = nullptr;
+  cudaStream_t stream = nullptr;       // every kernel, in order
+  cudaStream_t copy_stream = nullptr;  // host-to-device uploads
+  UploadSlot uploads[kUploadSlots];
+  int next_upload = 0;
   hc::Status status;
   hc::Workspace workspace;
   std::unordered_map<uint32_t, Allocation> allocations;
@@ -151,6 +167,11 @@ Napi::Value init(const Napi::CallbackInfo& info) {
   if (s.ready) return info.Env().Undefined();
   check_cuda(cudaSetDevice(0), "init (cudaSetDevice)");
   check_cuda(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking), "init (cudaStreamCreate)");
+  check_cuda(cudaStreamCreateWithFlags(&s.copy_stream, cudaStreamNonBlocking), "init (cudaStreamCreate)");
+  for (UploadSlot& u : s.uploads) {
+    check_cuda(cudaEventCreateWithFlags(&u.copied, cudaEventDisableTiming), "init (cudaEventCreate)");
+    check_cuda(cudaEventCreateWithFlags(&u.consumed, cudaEventDisableTiming), "init (cudaEventCreate)");
+  }
   check_cuda(cudaMalloc(reinterpret_cast<void**>(&s.status.words), 4 * sizeof(unsigned int)), "init (status)");
   check_cuda(cudaMemset(s.status.words, 0, 4 * sizeof(unsigned int)), "init (status)");
   s.ready = true;
@@ -191,15 +212,37 @@ Napi::Value take_status(Napi::Env env) {
   return out;
 }
 
-// write(dst, data: Float32Array): host -> device, ordered on the stream.
+// write(dst, data: Float32Array): host -> device, ordered before every later kernel. The PCIe
+// transfer runs on the copy stream, so the next batch's upload overlaps the kernels of the step
+// still running; the host waits only when the ring slot's previous transfer has not finished.
 Napi::Value write(const Napi::CallbackInfo& info) {
   const Args a(info, "write", 2);
   const Napi::Value v = info[1];
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) a.type_error("expected a Float32Array for data");
   Napi::Float32Array d = v.As<Napi::Float32Array>();
-  float* dst = a.dev(0, "dst", static_cast<int64_t>(d.ElementLength()));
-  // From pageable memory the copy has left `d` when the call returns, so JS may reuse it.
-  check_cuda(cudaMemcpyAsync(dst, d.Data(), d.ElementLength() * sizeof(float), cudaMemcpyHostToDevice, state().stream), "write");
+  const size_t n = d.ElementLength();
+  float* dst = a.dev(0, "dst", static_cast<int64_t>(n));
+  State& s = state();
+  UploadSlot& u = s.uploads[s.next_upload];
+  s.next_upload = (s.next_upload + 1) % kUploadSlots;
+  check_cuda(cudaEventSynchronize(u.copied), "write (previous upload)");
+  if (u.floats < n) {
+    // Grows once per larger batch; both buffers are idle (the copy above and, below, the stream).
+    check_cuda(cudaStreamSynchronize(s.stream), "write (grow)");
+    if (u.pinned) check_cuda(cudaFreeHost(u.pinned), "write (grow)");
+    if (u.staging) check_cuda(cudaFree(u.staging), "write (grow)");
+    u.pinned = nullptr, u.staging = nullptr, u.floats = 0;
+    check_cuda(cudaMallocHost(reinterpret_cast<void**>(&u.pinned), n * sizeof(float)), "write (pinned memory)");
+    check_cuda(cudaMalloc(reinterpret_cast<void**>(&u.staging), n * sizeof(float)), "write (staging)");
+    u.floats = n;
+  }
+  std::memcpy(u.pinned, d.Data(), n * sizeof(float));
+  check_cuda(cudaStreamWaitEvent(s.copy_stream, u.consumed, 0), "write (wait)");
+  check_cuda(cudaMemcpyAsync(u.staging, u.pinned, n * sizeof(float), cudaMemcpyHostToDevice, s.copy_stream), "write");
+  check_cuda(cudaEventRecord(u.copied, s.copy_stream), "write (record)");
+  check_cuda(cudaStreamWaitEvent(s.stream, u.copied, 0), "write (wait)");
+  check_cuda(cudaMemcpyAsync(dst, u.staging, n * sizeof(float), cudaMemcpyDeviceToDevice, s.stream), "write (place)");
+  check_cuda(cudaEventRecord(u.consumed, s.stream), "write (record)");
   return info.Env().Undefined();
 }
 
