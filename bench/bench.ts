@@ -601,55 +601,70 @@ async function main(): Promise<void> {
     peerNotes.push('PyTorch, OpenBLAS and TensorFlow.js skipped (--no-peers)');
   }
 
-  // 2b. TensorFlow.js webgpu on the same workloads, beside hydranet webgpu (same Dawn adapter,
-  // its own process), one process per workload.
+  // 2b. TensorFlow.js on the same workloads, each backend in its own process: webgpu on the same
+  // Dawn adapter as hydranet webgpu, and its cpu and wasm backends (tfjs-node cannot be
+  // installed here: its installer downloads libtensorflow). W3 is GPU-sized: not run on tfjs.
   const gpuSlot = slots.find((s) => s.name === 'webgpu');
-  if (gpuSlot && opts.peers) {
-    for (const w of opts.workloads) {
-      const base = { workload: w.name, system: 'tfjs', backend: 'webgpu', metric: 'train_steps_per_s', unit: 'steps/s' };
-      if (!gpuSlot.backend) {
-        records.push(skipped(base, 'not run: hydranet webgpu is unavailable here (reason above), nothing to compare with'));
-        continue;
+  const tfjsBackends = (['webgpu', 'cpu', 'wasm'] as const).filter((b) => b !== 'webgpu' || gpuSlot);
+  if (opts.peers) {
+    for (const tb of tfjsBackends) {
+      for (const w of opts.workloads) {
+        if (w.name === 'W3') continue;
+        const base = { workload: w.name, system: 'tfjs', backend: tb, metric: 'train_steps_per_s', unit: 'steps/s' };
+        if (tb === 'webgpu' && !gpuSlot!.backend) {
+          records.push(skipped(base, 'not run: hydranet webgpu is unavailable here (reason above), nothing to compare with'));
+          continue;
+        }
+        if (tb !== 'webgpu' && w.name === 'W2' && opts.quick) {
+          records.push(skipped(base, `skipped with --quick (one tfjs ${tb} W2 step takes tens of seconds)`));
+          continue;
+        }
+        log(`  tfjs ${tb} ${w.name} …`);
+        const t = runTfjsMlp(tb, w.name, tfjsPlan(w, opts.quick), process.env);
+        if (!t.ok || !t.value) {
+          records.push(skipped(base, t.reason ?? 'unavailable'));
+          continue;
+        }
+        const v = t.value;
+        const a = v.adapter;
+        records.push({
+          ...base,
+          ...summaryFields(summarize(v.rates)),
+          threads: tb === 'webgpu' ? undefined : v.threads,
+          isa: a ? describeAdapter({ ...a, cpu: gpuSlot?.adapter?.cpu }) : undefined,
+          flops_per_step: stepFlops(w),
+          final_loss: v.loss,
+          window_steps: v.window,
+          note: [
+            `windows of ${v.window} step${v.window > 1 ? 's' : ''}, each closed by one loss readback`,
+            `${v.warmup_windows} warm-up window${v.warmup_windows > 1 ? 's' : ''} (${v.warmup_seconds.toFixed(1)} s)`,
+            a && gpuSlot?.adapter && a.description !== gpuSlot.adapter.description ? `ADAPTER DIFFERS from hydranet's: ${a.description}` : '',
+            v.leaked_tensors ? `${v.leaked_tensors} tensors leaked` : '',
+            Number.isFinite(v.loss) ? '' : 'THE LOSS IS NOT FINITE',
+          ]
+            .filter(Boolean)
+            .join('; '),
+        });
       }
-      const tp = tfjsPlan(w, opts.quick);
-      log(`  tfjs webgpu ${w.name} …`);
-      const t = runTfjsMlp('webgpu', w.name, tp, process.env);
-      if (!t.ok || !t.value) {
-        records.push(skipped(base, t.reason ?? 'unavailable'));
-        continue;
-      }
-      const v = t.value;
-      const sm = summarize(v.rates);
-      const a = v.adapter;
-      records.push({
-        ...base,
-        ...summaryFields(sm),
-        isa: a ? describeAdapter({ ...a, cpu: gpuSlot.adapter?.cpu }) : undefined,
-        flops_per_step: stepFlops(w),
-        final_loss: v.loss,
-        window_steps: v.window,
-        note: [
-          `windows of ${v.window} step${v.window > 1 ? 's' : ''}, each closed by one loss readback`,
-          `${v.warmup_windows} warm-up window${v.warmup_windows > 1 ? 's' : ''} (${v.warmup_seconds.toFixed(1)} s)`,
-          a && gpuSlot.adapter && a.description !== gpuSlot.adapter.description ? `ADAPTER DIFFERS from hydranet's: ${a.description}` : '',
-          v.leaked_tensors ? `${v.leaked_tensors} tensors leaked` : '',
-          Number.isFinite(v.loss) ? '' : 'THE LOSS IS NOT FINITE',
-        ]
-          .filter(Boolean)
-          .join('; '),
-      });
     }
-    if (records.some((r) => r.system === 'tfjs' && r.backend === 'webgpu' && r.median !== null)) {
+    if (records.some((r) => r.system === 'tfjs' && r.metric === 'train_steps_per_s' && r.median !== null)) {
       peerNotes.push(
-        'TensorFlow.js webgpu: bench/peers/tfjs_mlp.ts in its own process, tfjs-layers model, optimizer.minimize (momentum 0.9, lr 0.01), Dawn (npm webgpu) as navigator.gpu',
+        `TensorFlow.js ${tfjsBackends.join(', ')}: bench/peers/tfjs_mlp.ts, one process per backend and workload, tfjs-layers model, optimizer.minimize (momentum 0.9, lr 0.01)` +
+          (gpuSlot ? '; webgpu through Dawn (npm webgpu) as navigator.gpu' : '') +
+          '; tfjs wasm runs single-threaded under Node (its thread pool needs browser workers)',
       );
     }
   }
+  // hydranet (each backend but the reference) / tfjs (each backend), per workload.
   for (const w of opts.workloads) {
-    const mine = records.find((r) => r.workload === w.name && r.system === 'hydranet' && r.backend === 'webgpu' && r.metric === 'train_steps_per_s');
-    const peer = records.find((r) => r.workload === w.name && r.system === 'tfjs' && r.backend === 'webgpu' && r.metric === 'train_steps_per_s');
-    const rr = mine && peer ? ratioRecord(mine, peer, { peer_backend: 'webgpu' }) : null;
-    if (rr) records.push(rr);
+    for (const slot of slots.filter((sl) => sl.name !== 'reference')) {
+      const mine = records.find((r) => r.workload === w.name && r.system === 'hydranet' && r.backend === slot.name && r.metric === 'train_steps_per_s');
+      for (const tb of tfjsBackends) {
+        const peer = records.find((r) => r.workload === w.name && r.system === 'tfjs' && r.backend === tb && r.metric === 'train_steps_per_s');
+        const rr = mine && peer ? ratioRecord(mine, peer, { peer_backend: tb }) : null;
+        if (rr) records.push(rr);
+      }
+    }
   }
 
   for (const w of opts.workloads.map((x) => x.name)) {

@@ -83,8 +83,10 @@ async function main(): Promise<Record<string, unknown>> {
   if (!Number.isInteger(window) || window < 1) throw new Error(`Expected a positive integer for --window but received ${values.window}`);
   if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = '/tmp';
   let adapter: AdapterText | undefined;
+  let wasmThreads: (() => number) | null = null;
   if (backend === 'wasm') {
-    const { setWasmPaths } = await import('@tensorflow/tfjs-backend-wasm');
+    const { setWasmPaths, getThreadsCount } = await import('@tensorflow/tfjs-backend-wasm');
+    wasmThreads = getThreadsCount;
     const require = createRequire(import.meta.url);
     setWasmPaths(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm')) + '/');
   } else if (backend === 'webgpu') {
@@ -157,7 +159,8 @@ async function main(): Promise<Record<string, unknown>> {
   return {
     backend: tf.getBackend(),
     workload,
-    threads: backend === 'webgpu' ? undefined : 1,
+    // The threads tfjs really used: its cpu backend is plain JavaScript (1); wasm says itself.
+    threads: backend === 'webgpu' ? undefined : wasmThreads ? wasmThreads() : 1,
     steps,
     seconds: timed,
     window,
