@@ -25,10 +25,11 @@
  * batch is uploaded once, outside the windows; nothing is read back inside a window; the
  * backend is synchronised before a window's clock is read; warm-up is never timed.
  */
+import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type Backend, createBackend } from '../ts/index.js';
 import { type Machine, type PeerPlan, type TfjsMlpPlan, machineInfo, peerEnv, runOpenBlas, runTfjsMlp, runTorch } from './peers.js';
-import { type BenchRecord, type RecordBase, fmt, ratio, ratioRecord, table } from './report.js';
+import { type BenchRecord, type RecordBase, fmt, markdownReport, ratio, ratioRecord, replaceBenchSection, table } from './report.js';
 import { type Summary, type WindowPlan, measure, summarize } from './stats.js';
 import { benchLenet, benchTfjsLenet } from './lenet.js';
 import { benchWeighting } from './weighting.js';
@@ -55,10 +56,14 @@ interface Options {
   backends: BenchBackend[];
   peers: boolean;
   threads: number | undefined;
+  /** Also write the Markdown form of the run to this file. */
+  markdown?: string;
+  /** Regenerate the <!-- bench:begin/end --> section of this Markdown file (README.md). */
+  updateReadme?: string;
 }
 
 const USAGE =
-  'usage: npm run bench -- [--quick] [--json] [--workload W1|W2|W3] [--backend cpu|reference|webgpu|cuda] [--no-peers] [--threads N]';
+  'usage: npm run bench -- [--quick] [--json] [--markdown FILE] [--update-readme README.md] [--workload W1|W2|W3] [--backend cpu|reference|webgpu|cuda] [--no-peers] [--threads N]';
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
@@ -66,6 +71,8 @@ function parseOptions(argv: string[]): Options {
     options: {
       quick: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      markdown: { type: 'string' },
+      'update-readme': { type: 'string' },
       workload: { type: 'string' },
       backend: { type: 'string' },
       'no-peers': { type: 'boolean', default: false },
@@ -94,7 +101,16 @@ function parseOptions(argv: string[]): Options {
     threads = Number(values.threads);
     if (!Number.isInteger(threads) || threads < 1) throw new Error(`Expected a positive integer for --threads but received ${JSON.stringify(values.threads)}`);
   }
-  return { quick: values.quick!, json: values.json!, workloads, backends, peers: !values['no-peers'], threads };
+  return {
+    quick: values.quick!,
+    json: values.json!,
+    workloads,
+    backends,
+    peers: !values['no-peers'],
+    threads,
+    markdown: values.markdown,
+    updateReadme: values['update-readme'],
+  };
 }
 
 /**
@@ -728,6 +744,15 @@ async function main(): Promise<void> {
 
   for (const s of slots) s.backend?.dispose();
   const seconds = (performance.now() - started) / 1000;
+  if (opts.markdown || opts.updateReadme) {
+    const args = process.argv.slice(2).filter((a, i, all) => !['--markdown', '--update-readme'].includes(a) && !['--markdown', '--update-readme'].includes(all[i - 1] ?? ''));
+    const header =
+      `Measured by \`npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}\` on ${new Date().toISOString().slice(0, 10)}: ` +
+      `${machine.model} (${machine.cores} cores), Node ${machine.node}${slots.map((sl) => (sl.backend ? `; ${sl.name}: ${sl.isa ?? ''}` : '')).join('')}.`;
+    const md = markdownReport(records, header);
+    if (opts.markdown) fs.writeFileSync(opts.markdown, `${md}\n`);
+    if (opts.updateReadme) fs.writeFileSync(opts.updateReadme, replaceBenchSection(fs.readFileSync(opts.updateReadme, 'utf8'), md));
+  }
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(records, null, 1)}\n`);
   } else {

@@ -90,3 +90,51 @@ function pad(s: string, w: number, right: boolean): string {
   const fill = ' '.repeat(Math.max(0, w - len(s)));
   return right ? fill + s : s + fill;
 }
+
+/** A Markdown table (pipes in cells escaped). */
+export function markdownTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const cell = (c: string): string => c.replace(/\|/g, '\\|');
+  return [headers, headers.map(() => '---'), ...rows].map((r) => `| ${r.map(cell).join(' | ')} |`).join('\n');
+}
+
+/**
+ * The Markdown form of a run (training steps per second of every system, and the ratios),
+ * headed by when, where and with which command it was measured: what README.md's performance
+ * section is regenerated from (`npm run bench -- --update-readme README.md`).
+ */
+export function markdownReport(records: readonly BenchRecord[], header: string): string {
+  const order = (r: BenchRecord): number => {
+    const i = ['W1', 'W2', 'W3', 'LeNet'].indexOf(r.workload);
+    return i < 0 ? 99 : i;
+  };
+  const steps = records.filter((r) => r.metric === 'train_steps_per_s').sort((a, b) => order(a) - order(b));
+  const who = (r: BenchRecord): string => (r.system === 'hydranet' ? `hydranet ${r.backend}` : `${r.system === 'pytorch' ? 'PyTorch' : r.system === 'tfjs' ? 'TensorFlow.js' : r.system} ${r.backend}`);
+  const rows = steps.map((r) => [
+    r.workload,
+    who(r),
+    r.threads !== undefined ? String(r.threads) : '',
+    r.median === null ? `skipped: ${r.skipped ?? ''}` : `${fmt(r.median)} [${fmt(r.min)} … ${fmt(r.max)}]`,
+  ]);
+  const ratios = records
+    .filter((r) => r.metric === 'train_steps_per_s_ratio')
+    .map((r) => [r.workload, `hydranet ${r.backend}`, `${r.system.split('/')[1]} ${String(r.peer_backend ?? '')}`.trim(), `${ratio(r.median)} [${ratio(r.min)} … ${ratio(r.max)}]`]);
+  return [
+    header,
+    '',
+    markdownTable(['workload', 'system', 'threads', 'training steps/s, median [min … max]'], rows),
+    '',
+    'Ratios, measured in the same run (median/median [worst … best window pairing]):',
+    '',
+    markdownTable(['workload', 'hydranet', 'peer', 'ratio'], ratios),
+  ].join('\n');
+}
+
+/** Replaces the text between `<!-- bench:begin -->` and `<!-- bench:end -->` in `doc`. */
+export function replaceBenchSection(doc: string, body: string): string {
+  const begin = '<!-- bench:begin -->';
+  const end = '<!-- bench:end -->';
+  const i = doc.indexOf(begin);
+  const j = doc.indexOf(end);
+  if (i < 0 || j < i) throw new Error(`the document has no ${begin} … ${end} section to regenerate`);
+  return `${doc.slice(0, i + begin.length)}\n${body}\n${doc.slice(j)}`;
+}
