@@ -28,6 +28,7 @@
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type Backend, createBackend } from '../ts/index.js';
+import type { AdapterDescription } from '../ts/backends/webgpu/device.js';
 import { type Machine, type PeerPlan, type TfjsMlpPlan, machineInfo, peerEnv, runOpenBlas, runTfjsMlp, runTorch } from './peers.js';
 import { type BenchRecord, type RecordBase, fmt, markdownReport, ratio, ratioRecord, replaceBenchSection, table } from './report.js';
 import { type Summary, type WindowPlan, measure, summarize } from './stats.js';
@@ -190,19 +191,12 @@ interface BackendSlot {
   threads?: number;
   isa?: string;
   /** webgpu: the adapter the kernels run on. */
-  adapter?: AdapterInfo;
+  adapter?: AdapterDescription;
 }
 
-interface AdapterInfo {
-  vendor: string;
-  architecture: string;
-  device: string;
-  description: string;
-  cpu?: boolean;
-}
 
 /** "mesa software llvmpipe-… (llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)), CPU adapter" */
-function describeAdapter(a: AdapterInfo): string {
+function describeAdapter(a: Pick<AdapterDescription, 'vendor' | 'architecture' | 'device' | 'description'> & { cpu?: boolean }): string {
   const names = [a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'unknown adapter';
   return `${names}${a.description ? ` (${a.description})` : ''}${a.cpu ? ', CPU adapter' : ''}`;
 }
@@ -210,7 +204,7 @@ function describeAdapter(a: AdapterInfo): string {
 async function openBackend(name: BenchBackend, threads: number | undefined): Promise<BackendSlot> {
   try {
     const backend = await createBackend(name, threads === undefined ? {} : { threads });
-    const extra = backend as unknown as { threads?: unknown; isa?: unknown; adapter?: AdapterInfo };
+    const extra = backend as unknown as { threads?: unknown; isa?: unknown; adapter?: AdapterDescription };
     if (name === 'cuda') {
       const d = (backend as unknown as { device: { name: string; computeCapability: string } }).device;
       return { name, backend, isa: `${d.name} (sm ${d.computeCapability}), TF32 tensor cores` };

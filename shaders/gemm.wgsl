@@ -9,84 +9,19 @@
 // widths) are a list. Bias: one value per column of C (bias_rows = 0) or per row (1), from
 // off_bias. beta = 0 overwrites C without reading it (NaN in the old C does not leak).
 //
-// Variant for every adapter: each invocation computes a 4x4 block of C in registers, reading A
-// and B straight from storage (no workgroup memory: on CPU adapters such as lavapipe barriers
-// cost more than they save; GPUs cache the re-reads).
+// Two kernels: gemm_blocks4 (4x4 blocks per invocation straight from storage, for CPU adapters
+// without subgroups) and gemm_shared (workgroup-memory tiles, for GPUs); gemm-subgroup.wgsl has
+// the one for CPU adapters with 8-lane subgroups (lavapipe).
 
 //#include activation.wgsl
 //#include gemm-common.wgsl
 
-// Row k of op(B), columns c..c+3 (all inside).
-fn b_row(base: u32, ld: u32, k: u32, c: u32) -> vec4<f32> {
-  return vec4<f32>(b_at(base, ld, k, c), b_at(base, ld, k, c + 1u), b_at(base, ld, k, c + 2u), b_at(base, ld, k, c + 3u));
-}
-
-// Row r of op(A), columns k..k+3 (all inside).
-fn a_row(base: u32, ld: u32, r: u32, k: u32) -> vec4<f32> {
-  return vec4<f32>(a_at(base, ld, r, k), a_at(base, ld, r, k + 1u), a_at(base, ld, r, k + 2u), a_at(base, ld, r, k + 3u));
-}
-
-@compute @workgroup_size(8, 8)
-fn gemm_tiled4x4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let pr = gp.problems[wg.z % gp.count];
-  let batch = wg.z / gp.count;
-  let row0 = (wg.y * 8u + lid.y) * 4u;
-  let col0 = (wg.x * 8u + lid.x) * 4u;
-  if (row0 >= pr.m || col0 >= pr.n) { return; }
-  let oa = pr.off_a + batch * gp.batch_a;
-  let ob = pr.off_b + batch * gp.batch_b;
-  let oc = pr.off_c + batch * gp.batch_c;
-  let K = pr.k;
-  var acc0 = vec4<f32>(0.0);
-  var acc1 = vec4<f32>(0.0);
-  var acc2 = vec4<f32>(0.0);
-  var acc3 = vec4<f32>(0.0);
-  if (row0 + 4u <= pr.m && col0 + 4u <= pr.n) {
-    let k4 = K & ~3u;
-    for (var k = 0u; k < k4; k += 4u) {
-      let a0 = a_row(oa, pr.lda, row0, k);
-      let a1 = a_row(oa, pr.lda, row0 + 1u, k);
-      let a2 = a_row(oa, pr.lda, row0 + 2u, k);
-      let a3 = a_row(oa, pr.lda, row0 + 3u, k);
-      let b0 = b_row(ob, pr.ldb, k, col0);
-      let b1 = b_row(ob, pr.ldb, k + 1u, col0);
-      let b2 = b_row(ob, pr.ldb, k + 2u, col0);
-      let b3 = b_row(ob, pr.ldb, k + 3u, col0);
-      acc0 += a0.x * b0 + a0.y * b1 + a0.z * b2 + a0.w * b3;
-      acc1 += a1.x * b0 + a1.y * b1 + a1.z * b2 + a1.w * b3;
-      acc2 += a2.x * b0 + a2.y * b1 + a2.z * b2 + a2.w * b3;
-      acc3 += a3.x * b0 + a3.y * b1 + a3.z * b2 + a3.w * b3;
-    }
-    for (var k = k4; k < K; k++) {
-      let b = b_row(ob, pr.ldb, k, col0);
-      acc0 += a_at(oa, pr.lda, row0, k) * b;
-      acc1 += a_at(oa, pr.lda, row0 + 1u, k) * b;
-      acc2 += a_at(oa, pr.lda, row0 + 2u, k) * b;
-      acc3 += a_at(oa, pr.lda, row0 + 3u, k) * b;
-    }
-  } else {
-    // An edge block: rows/columns past m/n read as zero (never out of bounds).
-    let rows = min(4u, pr.m - row0);
-    let cols = min(4u, pr.n - col0);
-    for (var k = 0u; k < K; k++) {
-      var b = vec4<f32>(0.0);
-      for (var j = 0u; j < cols; j++) { b[j] = b_at(ob, pr.ldb, k, col0 + j); }
-      acc0 += a_at(oa, pr.lda, row0, k) * b;
-      if (rows > 1u) { acc1 += a_at(oa, pr.lda, row0 + 1u, k) * b; }
-      if (rows > 2u) { acc2 += a_at(oa, pr.lda, row0 + 2u, k) * b; }
-      if (rows > 3u) { acc3 += a_at(oa, pr.lda, row0 + 3u, k) * b; }
-    }
-  }
-  store_row(pr, oc, batch, row0, col0, acc0);
-  store_row(pr, oc, batch, row0 + 1u, col0, acc1);
-  store_row(pr, oc, batch, row0 + 2u, col0, acc2);
-  store_row(pr, oc, batch, row0 + 3u, col0, acc3);
-}
-
-// The same 4x4 blocks with vec4 loads (a 4x4 block of op(A) and of op(B) per 4 steps of k: 8
-// loads for 64 multiply-adds), for problems whose lda, ldb, off_a and off_b are multiples of 4;
-// blocks stored across the contiguous dimension are transposed in registers. A and B are bound
-// as arrays of vec4 (the launcher rounds those bindings up to 16 bytes).
+// 4x4 blocks of C per invocation, in registers, reading A and B straight from storage (no
+// workgroup memory: on CPU adapters barriers cost more than they save). Where a problem's lda,
+// ldb and A/B offsets are multiples of 4, interior blocks load a 4x4 block of op(A) and of op(B)
+// per 4 steps of k as vec4s (8 loads for 64 multiply-adds; blocks stored across the contiguous
+// dimension are transposed in registers); otherwise they load scalars. A and B are bound as
+// arrays of vec4 (the launcher rounds those bindings up to 16 bytes).
 @group(0) @binding(0) var<storage, read> gemm_a4: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> gemm_b4: array<vec4<f32>>;
 
@@ -129,7 +64,7 @@ fn b4_block(base: u32, ld: u32, k: u32, c: u32) -> mat4x4<f32> {
 }
 
 @compute @workgroup_size(8, 8)
-fn gemm_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn gemm_blocks4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let pr = gp.problems[wg.z % gp.count];
   let batch = wg.z / gp.count;
   let row0 = (wg.y * 8u + lid.y) * 4u;
@@ -144,16 +79,19 @@ fn gemm_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
   var acc2 = vec4<f32>(0.0);
   var acc3 = vec4<f32>(0.0);
   if (row0 + 4u <= pr.m && col0 + 4u <= pr.n) {
-    let k4 = K & ~3u;
-    for (var k = 0u; k < k4; k += 4u) {
-      let a = a4_block(oa, pr.lda, row0, k); // a[kk][i] = op(A)[row0+i, k+kk]
-      let b = b4_block(ob, pr.ldb, k, col0); // b[kk] = op(B)[k+kk, col0..col0+3]
-      acc0 += a[0].x * b[0] + a[1].x * b[1] + a[2].x * b[2] + a[3].x * b[3];
-      acc1 += a[0].y * b[0] + a[1].y * b[1] + a[2].y * b[2] + a[3].y * b[3];
-      acc2 += a[0].z * b[0] + a[1].z * b[1] + a[2].z * b[2] + a[3].z * b[3];
-      acc3 += a[0].w * b[0] + a[1].w * b[1] + a[2].w * b[2] + a[3].w * b[3];
+    var k0 = 0u;
+    if (((pr.lda | pr.ldb | oa | ob) & 3u) == 0u) {
+      k0 = K & ~3u;
+      for (var k = 0u; k < k0; k += 4u) {
+        let a = a4_block(oa, pr.lda, row0, k); // a[kk][i] = op(A)[row0+i, k+kk]
+        let b = b4_block(ob, pr.ldb, k, col0); // b[kk] = op(B)[k+kk, col0..col0+3]
+        acc0 += a[0].x * b[0] + a[1].x * b[1] + a[2].x * b[2] + a[3].x * b[3];
+        acc1 += a[0].y * b[0] + a[1].y * b[1] + a[2].y * b[2] + a[3].y * b[3];
+        acc2 += a[0].z * b[0] + a[1].z * b[1] + a[2].z * b[2] + a[3].z * b[3];
+        acc3 += a[0].w * b[0] + a[1].w * b[1] + a[2].w * b[2] + a[3].w * b[3];
+      }
     }
-    for (var k = k4; k < K; k++) {
+    for (var k = k0; k < K; k++) {
       let b = vec4<f32>(b4_at(ob, pr.ldb, k, col0), b4_at(ob, pr.ldb, k, col0 + 1u), b4_at(ob, pr.ldb, k, col0 + 2u), b4_at(ob, pr.ldb, k, col0 + 3u));
       acc0 += a4_at(oa, pr.lda, row0, k) * b;
       acc1 += a4_at(oa, pr.lda, row0 + 1u, k) * b;
@@ -161,6 +99,7 @@ fn gemm_vec4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
       acc3 += a4_at(oa, pr.lda, row0 + 3u, k) * b;
     }
   } else {
+    // An edge block: rows/columns past m/n read as zero (never out of bounds).
     let rows = min(4u, pr.m - row0);
     let cols = min(4u, pr.n - col0);
     for (var k = 0u; k < K; k++) {

@@ -2,7 +2,7 @@
  * Development bench for the WebGPU GEMM kernels (llm.c's dev/ idea): GFLOP/s of gemm on the
  * current adapter for the training shapes of W1/W2 and a square 1024³, every transpose the
  * model uses. Not part of `npm run bench`; run after `npm run build:ts`:
- *   node dist/bench/gemm-dev/webgpu-gemm.js [seconds per case] [variants, e.g. subgroup8,vec4]
+ *   node dist/bench/gemm-dev/webgpu-gemm.js [seconds per case] [variants, e.g. sg32x32,blocks4,shared]
  */
 import { createBackend } from '../../ts/backends/create.js';
 
@@ -15,7 +15,7 @@ const cases: [number, number, number, boolean, boolean][] = [
 ];
 
 const seconds = Number(process.argv[2] ?? 2);
-const variants = (process.argv[3] ?? 'rows,tiled4x4').split(',');
+const variants = (process.argv[3] ?? 'sg32x32,blocks4').split(',');
 const backends = [];
 for (const v of variants) {
   process.env.HYDRANET_WEBGPU_GEMM = v;

@@ -78,7 +78,7 @@ void check_cuda(cudaError_t e, const char* what) {
 class Args : public ArgsBase {
  public:
   Args(const Napi::CallbackInfo& info, const char* fn, size_t count) : ArgsBase(info, kAddon, fn, count) {
-    if (!state().ready && std::string(fn) != "init" && std::string(fn) != "info") {
+    if (!state().ready && std::strcmp(fn, "init") != 0 && std::strcmp(fn, "info") != 0) {
       failure("the CUDA backend is not initialised (init() first)");
     }
   }
@@ -520,6 +520,14 @@ void check_conv(const Args& a, const Napi::Int32Array& G) {
   if (G[8] != (G[1] + 2 * G[7] - G[4]) / G[6] + 1 || G[9] != (G[2] + 2 * G[7] - G[5]) / G[6] + 1) a.range_error("inconsistent conv geometry");
 }
 
+// Elements of one image's x and y, and of w, for a checked conv geometry.
+struct ConvSizes {
+  int64_t in, w, out;
+};
+ConvSizes conv_sizes(const Napi::Int32Array& G) {
+  return {int64_t{G[0]} * G[1] * G[2], int64_t{G[3]} * G[0] * G[4] * G[5], int64_t{G[3]} * G[8] * G[9]};
+}
+
 // Makes the workspace hold at least `floats` (grows only; cudaFree waits for the device).
 void ensure_workspace(size_t floats) {
   hc::Workspace& w = state().workspace;
@@ -536,7 +544,7 @@ Napi::Value conv2d_forward(const Napi::CallbackInfo& info) {
   const Napi::Int32Array G = a.i32(0, "geometry", 10);
   check_conv(a, G);
   const int n = a.dim(5, "n");
-  const int64_t in = int64_t{G[0]} * G[1] * G[2], wsz = int64_t{G[3]} * G[0] * G[4] * G[5], out = int64_t{G[3]} * G[8] * G[9];
+  const auto [in, wsz, out] = conv_sizes(G);
   ensure_workspace(hc::conv2d_workspace_floats(G.Data(), n));
   return done(info,
               hc::conv2d_forward(G.Data(), a.dev(1, "x", n * in), a.dev(2, "w", wsz), a.dev_or_null(3, "b", G[3]), a.dev(4, "y", n * out),
@@ -550,7 +558,7 @@ Napi::Value conv2d_backward(const Napi::CallbackInfo& info) {
   const Napi::Int32Array G = a.i32(0, "geometry", 10);
   check_conv(a, G);
   const int n = a.dim(7, "n");
-  const int64_t in = int64_t{G[0]} * G[1] * G[2], wsz = int64_t{G[3]} * G[0] * G[4] * G[5], out = int64_t{G[3]} * G[8] * G[9];
+  const auto [in, wsz, out] = conv_sizes(G);
   ensure_workspace(hc::conv2d_workspace_floats(G.Data(), n));
   return done(info,
               hc::conv2d_backward(G.Data(), a.dev(1, "x", n * in), a.dev(2, "w", wsz), a.dev(3, "dy", n * out), a.dev_or_null(4, "dx", n * in),

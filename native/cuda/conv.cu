@@ -160,22 +160,6 @@ __global__ void __launch_bounds__(kBiasThreads)
   }
 }
 
-GemmProblem problem(int m, int n, int k, int64_t off_a, int64_t off_b, int64_t off_c, int64_t lda, int64_t ldb,
-                    int64_t ldc) {
-  GemmProblem p;
-  p.m = m;
-  p.n = n;
-  p.k = k;
-  p.off_a = off_a;
-  p.off_b = off_b;
-  p.off_c = off_c;
-  p.off_bias = 0;
-  p.lda = lda;
-  p.ldb = ldb;
-  p.ldc = ldc;
-  return p;
-}
-
 }  // namespace
 
 size_t conv2d_workspace_floats(const int32_t* geometry, int n) {
@@ -196,7 +180,7 @@ cudaError_t conv2d_forward(const int32_t* geometry, const float* x, const float*
     // y_j [outC, P] = act(W [outC, C] · x_j [C, P] + b), every image in one call.
     gl.batches = n;
     gl.batch_b = g.in_size;
-    const GemmProblem p = problem(g.oc, static_cast<int>(g.P), static_cast<int>(g.Ck), 0, 0, 0, g.Ck, g.P, g.P);
+    const GemmProblem p = gemm_problem(g.oc, static_cast<int>(g.P), static_cast<int>(g.Ck), 0, 0, 0, 0, g.Ck, g.P, g.P);
     return gemm(&p, 1, gl, w, x, b, y, stream);
   }
   // As many images per chunk as the workspace holds (each image's result is independent of it).
@@ -211,8 +195,7 @@ cudaError_t conv2d_forward(const int32_t* geometry, const float* x, const float*
     // y_j = act(W [outC, Ck] · col[:, j·P .. (j + 1)·P] + b)
     gl.batches = nc;
     gl.batch_b = g.P;
-    const GemmProblem p = problem(g.oc, static_cast<int>(g.P), static_cast<int>(g.Ck), 0, 0, i0 * g.out_size, g.Ck,
-                                  nc * g.P, g.P);
+    const GemmProblem p = gemm_problem(g.oc, static_cast<int>(g.P), static_cast<int>(g.Ck), 0, 0, i0 * g.out_size, 0, g.Ck, nc * g.P, g.P);
     const cudaError_t e = gemm(&p, 1, gl, w, ws.data, b, y, stream);
     if (e != cudaSuccess) return e;
   }
@@ -232,7 +215,7 @@ cudaError_t conv2d_backward(const int32_t* geometry, const float* x, const float
     gl.batches = n;
     gl.batch_b = g.out_size;
     gl.batch_c = g.in_size;
-    const GemmProblem p = problem(static_cast<int>(g.Ck), static_cast<int>(g.P), g.oc, 0, 0, 0, g.Ck, g.P, g.P);
+    const GemmProblem p = gemm_problem(static_cast<int>(g.Ck), static_cast<int>(g.P), g.oc, 0, 0, 0, 0, g.Ck, g.P, g.P);
     if ((e = gemm(&p, 1, gl, w, dy, nullptr, dx, stream)) != cudaSuccess) return e;
   }
   const int per = backward_chunk(g, n);
@@ -248,14 +231,14 @@ cudaError_t conv2d_backward(const int32_t* geometry, const float* x, const float
     GemmLaunch gw;
     gw.trans_b = true;
     gw.beta = 1.0f;
-    const GemmProblem pw = problem(g.oc, static_cast<int>(g.Ck), static_cast<int>(cols), 0, 0, 0, cols, cols, g.Ck);
+    const GemmProblem pw = gemm_problem(g.oc, static_cast<int>(g.Ck), static_cast<int>(cols), 0, 0, 0, 0, cols, cols, g.Ck);
     if ((e = gemm(&pw, 1, gw, dyt, col, nullptr, dw, stream)) != cudaSuccess) return e;
     if (!dx || g.direct) continue;
     // dcol [Ck, cols] = Wᵀ [Ck, outC] · dyT [outC, cols], into col (read by the dW product above,
     // which precedes it on the stream).
     GemmLaunch gd;
     gd.trans_a = true;
-    const GemmProblem pd = problem(static_cast<int>(g.Ck), static_cast<int>(cols), g.oc, 0, 0, 0, g.Ck, cols, cols);
+    const GemmProblem pd = gemm_problem(static_cast<int>(g.Ck), static_cast<int>(cols), g.oc, 0, 0, 0, 0, g.Ck, cols, cols);
     if ((e = gemm(&pd, 1, gd, w, dyt, nullptr, col, stream)) != cudaSuccess) return e;
     col2im_kernel<<<blocks_for(nc * g.in_size), 256, 0, stream>>>(col, dx + i0 * g.in_size, g, nc);
   }

@@ -41,21 +41,6 @@ Heads read_layout(const int32_t* packed) {
   return h;
 }
 
-GemmProblem problem(int m, int n, int k, int64_t off_a, int64_t off_b, int64_t off_c, int64_t off_bias, int64_t lda,
-                    int64_t ldb, int64_t ldc) {
-  GemmProblem p;
-  p.m = m;
-  p.n = n;
-  p.k = k;
-  p.off_a = off_a;
-  p.off_b = off_b;
-  p.off_c = off_c;
-  p.off_bias = off_bias;
-  p.lda = lda;
-  p.ldb = ldb;
-  p.ldc = ldc;
-  return p;
-}
 
 // Runs make(t) for every task t, kMaxGemmProblems problems per gemm() call.
 template <typename Make>
@@ -82,12 +67,12 @@ cudaError_t heads_forward(const int32_t* layout, const float* x, const float* w,
   g.act = act;
   if (h.shared()) {
     // y [n, Σout] = act(x [n, D] · W [Σout, D]ᵀ + b)
-    const GemmProblem p = problem(n, h.total_out, h.ldx, 0, 0, 0, 0, h.ldx, h.ldx, h.total_out);
+    const GemmProblem p = gemm_problem(n, h.total_out, h.ldx, 0, 0, 0, 0, h.ldx, h.ldx, h.total_out);
     return gemm(&p, 1, g, x, w, b, y, stream);
   }
   const cudaError_t e = per_task(h, g, x, w, b, y, stream, [&](int t) {
     const Task s = h.task(t);
-    return problem(n, s.out, s.in, s.in_off, s.w_off, s.out_off, s.out_off, h.ldx, s.in, h.total_out);
+    return gemm_problem(n, s.out, s.in, s.in_off, s.w_off, s.out_off, s.out_off, h.ldx, s.in, h.total_out);
   });
   return e != cudaSuccess ? e : cudaGetLastError();
 }
@@ -104,12 +89,12 @@ cudaError_t heads_backward(const int32_t* layout, const float* x, const float* w
   gw.trans_a = true;
   gw.beta = 1.0f;
   if (h.shared()) {
-    const GemmProblem p = problem(out, h.ldx, n, 0, 0, 0, 0, out, h.ldx, h.ldx);
+    const GemmProblem p = gemm_problem(out, h.ldx, n, 0, 0, 0, 0, out, h.ldx, h.ldx);
     e = gemm(&p, 1, gw, dy, x, nullptr, dw, stream);
   } else {
     e = per_task(h, gw, dy, x, nullptr, dw, stream, [&](int t) {
       const Task s = h.task(t);
-      return problem(s.out, s.in, n, s.out_off, s.in_off, s.w_off, 0, out, h.ldx, s.in);
+      return gemm_problem(s.out, s.in, n, s.out_off, s.in_off, s.w_off, 0, out, h.ldx, s.in);
     });
   }
   if (e != cudaSuccess) return e;
@@ -122,12 +107,12 @@ cudaError_t heads_backward(const int32_t* layout, const float* x, const float* w
   if (dx) {
     if (h.shared()) {
       // dx [n, D] = dy [n, Σout] · W [Σout, D]: the sum over tasks is the k loop.
-      const GemmProblem p = problem(n, h.ldx, out, 0, 0, 0, 0, out, h.ldx, h.ldx);
+      const GemmProblem p = gemm_problem(n, h.ldx, out, 0, 0, 0, 0, out, h.ldx, h.ldx);
       e = gemm(&p, 1, gx, dy, w, nullptr, dx, stream);
     } else {
       e = per_task(h, gx, dy, w, nullptr, dx, stream, [&](int t) {
         const Task s = h.task(t);
-        return problem(n, s.in, s.out, s.out_off, s.w_off, s.in_off, 0, out, s.in, h.ldx);
+        return gemm_problem(n, s.in, s.out, s.out_off, s.w_off, s.in_off, 0, out, s.in, h.ldx);
       });
     }
     if (e != cudaSuccess) return e;
@@ -136,7 +121,7 @@ cudaError_t heads_backward(const int32_t* layout, const float* x, const float* w
   if (per_task_dx) {
     e = per_task(h, gx, dy, w, nullptr, per_task_dx, stream, [&](int t) {
       const Task s = h.task(t);
-      return problem(n, s.in, s.out, s.out_off, s.w_off, int64_t{t} * n * s.in, 0, out, s.in, s.in);
+      return gemm_problem(n, s.in, s.out, s.out_off, s.w_off, int64_t{t} * n * s.in, 0, out, s.in, s.in);
     });
     if (e != cudaSuccess) return e;
   }

@@ -41,6 +41,12 @@ struct GemmProblem {
   int64_t lda, ldb, ldc;
 };
 
+// GemmProblem{...} in argument order, for the launchers that build problem lists.
+inline GemmProblem gemm_problem(int m, int n, int k, int64_t off_a, int64_t off_b, int64_t off_c, int64_t off_bias,
+                                int64_t lda, int64_t ldb, int64_t ldc) {
+  return GemmProblem{m, n, k, off_a, off_b, off_c, off_bias, lda, ldb, ldc};
+}
+
 struct GemmLaunch {
   bool trans_a = false, trans_b = false;
   float alpha = 1.0f, beta = 0.0f;

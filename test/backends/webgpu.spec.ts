@@ -73,7 +73,7 @@ describe('webgpu backend', function () {
 
   // The parity suite runs the variant this adapter picks; the others (for GPUs, or other block
   // shapes) are checked here on the same awkward shapes, every transpose and the epilogue.
-  for (const variant of ['shared', 'tiled4x4', 'vec4', 'sg8x8', 'sg16x24', 'sg32x32']) {
+  for (const variant of ['shared', 'blocks4', 'sg8x8', 'sg16x24', 'sg32x32']) {
     it(`GEMM variant ${variant} matches the reference`, async function () {
       if (variant.startsWith('sg') && be().adapter.subgroupSize !== 8) this.skip();
       const saved = process.env.HYDRANET_WEBGPU_GEMM;

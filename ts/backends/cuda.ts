@@ -10,7 +10,8 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { BackendUnavailableError, LabelError, ShapeError, ValueError, describe } from '../errors.js';
+import { dropoutThreshold } from '../core/random.js';
+import { BackendUnavailableError, LabelError, ValueError, describe } from '../errors.js';
 import {
   ACTIVATIONS,
   type Activation,
@@ -25,13 +26,17 @@ import {
   type SgdOptions,
   type Tensor,
 } from './backend.js';
-import { shapeSize } from './host.js';
 import { packageRoot } from './native.js';
 import {
   checkActivation,
   checkAdamW,
   checkBiasGrad,
   checkChannels,
+  checkReadInto,
+  checkUpload,
+  checkView,
+  checkWrite,
+  shapeSize,
   checkConv2d,
   checkDropout,
   checkGemm,
@@ -43,7 +48,6 @@ import {
   checkSameSize,
   checkSgd,
 } from './validate.js';
-import { keepThreshold } from './webgpu.js';
 
 /** A device range as the addon takes it: [allocation id, first element, element count]. */
 type Range = [number, number, number];
@@ -162,9 +166,7 @@ export class CudaBackend implements Backend {
   }
 
   upload(data: Float32Array, shape: readonly number[]): Tensor {
-    const n = shapeSize(shape);
-    if (!(data instanceof Float32Array)) throw new ValueError(`Expected a Float32Array for data but received ${describe(data)}`);
-    if (data.length !== n) throw new ShapeError(`Expected ${n} elements for shape [${shape.join(', ')}] but received ${data.length}`);
+    checkUpload(data, shape);
     const t = this.alloc(shape);
     this.write(t, data);
     return t;
@@ -172,18 +174,13 @@ export class CudaBackend implements Backend {
 
   write(x: Tensor, data: Float32Array, offset = 0): void {
     const t = this.t(x, 'write target');
-    if (!(data instanceof Float32Array)) throw new ValueError(`Expected a Float32Array for data but received ${describe(data)}`);
-    if (!Number.isInteger(offset) || offset < 0 || offset + data.length > t.size) {
-      throw new ShapeError(`Cannot write ${data.length} elements at offset ${offset} into a tensor of ${t.size} elements`);
-    }
+    checkWrite(t.size, data, offset);
     if (data.length > 0) this.native.write([t.id, t.offset + offset, data.length], data);
   }
 
   async read(x: Tensor, into?: Float32Array): Promise<Float32Array> {
     const t = this.t(x, 'read source');
-    if (into !== undefined && into.length !== t.size) {
-      throw new ShapeError(`Expected a Float32Array of ${t.size} elements for into but received ${into.length}`);
-    }
+    checkReadInto(t.size, into);
     const out = into ?? new Float32Array(t.size);
     this.status(this.native.read(t.range, out));
     return out;
@@ -191,11 +188,7 @@ export class CudaBackend implements Backend {
 
   view(base: Tensor, offset: number, shape: readonly number[]): Tensor {
     const b = this.t(base, 'view base');
-    const n = shapeSize(shape, 'view shape');
-    if (!Number.isInteger(offset) || offset < 0 || offset % 64 !== 0) {
-      throw new ShapeError(`Expected a non-negative multiple of 64 for view offset but received ${offset}`);
-    }
-    if (offset + n > b.size) throw new ShapeError(`A view of ${n} elements at offset ${offset} overruns its base of ${b.size} elements`);
+    const n = checkView(b.size, offset, shape);
     return new CudaTensor(this, [...shape], n, b.id, b.capacity, b.offset + offset, true);
   }
 
@@ -215,7 +208,7 @@ export class CudaBackend implements Backend {
   copy(src: Tensor, dst: Tensor): void {
     const s = this.t(src, 'copy source');
     const d = this.t(dst, 'copy destination');
-    if (s.size !== d.size) throw new ShapeError(`copy: source has ${s.size} elements, destination ${d.size}`);
+    checkSameSize('copy', s, d);
     this.k('copy')(s.range, d.range);
   }
 
@@ -255,7 +248,7 @@ export class CudaBackend implements Backend {
 
   dropoutForward(x: Tensor, y: Tensor, mask: Tensor, p: number, seed: number): void {
     checkDropout(x, y, mask, p, seed);
-    this.k('dropoutForward')(this.r(x, 'dropout x'), this.r(y, 'dropout y'), this.r(mask, 'dropout mask'), seed >>> 0, keepThreshold(p), 1 / (1 - p));
+    this.k('dropoutForward')(this.r(x, 'dropout x'), this.r(y, 'dropout y'), this.r(mask, 'dropout mask'), seed >>> 0, dropoutThreshold(p), 1 / (1 - p));
   }
 
   headsForward(x: Tensor, w: Tensor, b: Tensor, y: Tensor, layout: HeadLayout, activation: Activation = 'none'): void {
@@ -304,7 +297,7 @@ export class CudaBackend implements Backend {
   dropout2dForward(x: Tensor, y: Tensor, mask: Tensor, p: number, seed: number): void {
     checkDropout(x, y, x, p, seed);
     const [rows, plane] = checkChannels(x, mask, y);
-    this.k('dropout2dForward')(this.r(x, 'dropout2d x'), this.r(y, 'dropout2d y'), this.r(mask, 'dropout2d mask'), rows, plane, seed >>> 0, keepThreshold(p), 1 / (1 - p));
+    this.k('dropout2dForward')(this.r(x, 'dropout2d x'), this.r(y, 'dropout2d y'), this.r(mask, 'dropout2d mask'), rows, plane, seed >>> 0, dropoutThreshold(p), 1 / (1 - p));
   }
 
   scaleChannels(x: Tensor, s: Tensor, out: Tensor): void {

@@ -2,8 +2,9 @@
  * Tensors in host memory, shared by the backends that compute on the CPU (reference, cpu):
  * a HostTensor wraps a Float32Array, views are subarrays, and reads are copies.
  */
-import { BackendUnavailableError, ShapeError, ValueError, describe } from '../errors.js';
+import { BackendUnavailableError, ValueError, describe } from '../errors.js';
 import type { Backend, Tensor } from './backend.js';
+import { checkReadInto, checkSameSize, checkUpload, checkView, checkWrite, shapeSize } from './validate.js';
 
 export class HostTensor implements Tensor {
   readonly size: number;
@@ -15,21 +16,6 @@ export class HostTensor implements Tensor {
   ) {
     this.size = data.length;
   }
-}
-
-/** Element count of a shape, validating that every dimension is a positive integer. */
-export function shapeSize(shape: readonly number[], what = 'shape'): number {
-  if (!Array.isArray(shape) || shape.length === 0) {
-    throw new ShapeError(`Expected a non-empty array of dimensions for ${what} but received ${describe(shape)}`);
-  }
-  let n = 1;
-  for (const d of shape) {
-    if (!Number.isInteger(d) || d < 1) {
-      throw new ShapeError(`Expected positive integer dimensions for ${what} but received [${shape.join(', ')}]`);
-    }
-    n *= d;
-  }
-  return n;
 }
 
 /** Tensor bookkeeping common to host backends; subclasses add the kernels. */
@@ -54,48 +40,27 @@ export abstract class HostBackend {
   }
 
   upload(data: Float32Array, shape: readonly number[]): Tensor {
-    const n = shapeSize(shape);
-    if (!(data instanceof Float32Array)) {
-      throw new ValueError(`Expected a Float32Array for data but received ${describe(data)}`);
-    }
-    if (data.length !== n) {
-      throw new ShapeError(`Expected ${n} elements for shape [${shape.join(', ')}] but received ${data.length}`);
-    }
+    checkUpload(data, shape);
     return new HostTensor(this as unknown as Backend, [...shape], Float32Array.from(data));
   }
 
   write(t: Tensor, data: Float32Array, offset = 0): void {
     const h = this.host(t, 'write target');
-    if (!(data instanceof Float32Array)) {
-      throw new ValueError(`Expected a Float32Array for data but received ${describe(data)}`);
-    }
-    if (!Number.isInteger(offset) || offset < 0 || offset + data.length > h.size) {
-      throw new ShapeError(
-        `Cannot write ${data.length} elements at offset ${offset} into a tensor of ${h.size} elements`,
-      );
-    }
+    checkWrite(h.size, data, offset);
     h.data.set(data, offset);
   }
 
   async read(t: Tensor, into?: Float32Array): Promise<Float32Array> {
     const h = this.host(t, 'read source');
+    checkReadInto(h.size, into);
     if (into === undefined) return Float32Array.from(h.data);
-    if (into.length !== h.size) {
-      throw new ShapeError(`Expected a Float32Array of ${h.size} elements for into but received ${into.length}`);
-    }
     into.set(h.data);
     return into;
   }
 
   view(base: Tensor, offset: number, shape: readonly number[]): Tensor {
     const h = this.host(base, 'view base');
-    const n = shapeSize(shape, 'view shape');
-    if (!Number.isInteger(offset) || offset < 0 || offset % 64 !== 0) {
-      throw new ShapeError(`Expected a non-negative multiple of 64 for view offset but received ${offset}`);
-    }
-    if (offset + n > h.size) {
-      throw new ShapeError(`A view of ${n} elements at offset ${offset} overruns its base of ${h.size} elements`);
-    }
+    const n = checkView(h.size, offset, shape);
     return new HostTensor(this as unknown as Backend, [...shape], h.data.subarray(offset, offset + n), true);
   }
 
@@ -111,7 +76,7 @@ export abstract class HostBackend {
   copy(src: Tensor, dst: Tensor): void {
     const s = this.host(src, 'copy source');
     const d = this.host(dst, 'copy destination');
-    if (s.size !== d.size) throw new ShapeError(`copy: source has ${s.size} elements, destination ${d.size}`);
+    checkSameSize('copy', s, d);
     d.data.set(s.data);
   }
 

@@ -3,7 +3,7 @@
  * the same way, with the same message, before any kernel runs. Each check returns the
  * dimensions the kernel needs.
  */
-import { ShapeError, ValueError } from '../errors.js';
+import { ShapeError, ValueError, describe } from '../errors.js';
 import {
   ACTIVATIONS,
   type Activation,
@@ -13,6 +13,56 @@ import {
   MixtureLayout,
   Pool2dGeometry,
   type SgdOptions, HeadLayout, LossLayout, type Tensor } from './backend.js';
+
+/** Element count of a shape, validating that every dimension is a positive integer. */
+export function shapeSize(shape: readonly number[], what = 'shape'): number {
+  if (!Array.isArray(shape) || shape.length === 0) {
+    throw new ShapeError(`Expected a non-empty array of dimensions for ${what} but received ${describe(shape)}`);
+  }
+  let n = 1;
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 1) {
+      throw new ShapeError(`Expected positive integer dimensions for ${what} but received [${shape.join(', ')}]`);
+    }
+    n *= d;
+  }
+  return n;
+}
+
+// ---- tensor bookkeeping, the same on every backend ------------------------------------------
+
+/** upload(data, shape): data is a Float32Array of the shape's size. Returns the size. */
+export function checkUpload(data: unknown, shape: readonly number[]): number {
+  const n = shapeSize(shape);
+  if (!(data instanceof Float32Array)) throw new ValueError(`Expected a Float32Array for data but received ${describe(data)}`);
+  if (data.length !== n) throw new ShapeError(`Expected ${n} elements for shape [${shape.join(', ')}] but received ${data.length}`);
+  return n;
+}
+
+/** write(t, data, offset): data fits in a tensor of `size` elements from `offset` on. */
+export function checkWrite(size: number, data: unknown, offset: number): void {
+  if (!(data instanceof Float32Array)) throw new ValueError(`Expected a Float32Array for data but received ${describe(data)}`);
+  if (!Number.isInteger(offset) || offset < 0 || offset + data.length > size) {
+    throw new ShapeError(`Cannot write ${data.length} elements at offset ${offset} into a tensor of ${size} elements`);
+  }
+}
+
+/** read(t, into): `into`, when given, has the tensor's `size` elements. */
+export function checkReadInto(size: number, into: Float32Array | undefined): void {
+  if (into !== undefined && into.length !== size) {
+    throw new ShapeError(`Expected a Float32Array of ${size} elements for into but received ${into.length}`);
+  }
+}
+
+/** view(base, offset, shape): 64-aligned and inside a base of `baseSize` elements. Returns the view's size. */
+export function checkView(baseSize: number, offset: number, shape: readonly number[]): number {
+  const n = shapeSize(shape, 'view shape');
+  if (!Number.isInteger(offset) || offset < 0 || offset % 64 !== 0) {
+    throw new ShapeError(`Expected a non-negative multiple of 64 for view offset but received ${offset}`);
+  }
+  if (offset + n > baseSize) throw new ShapeError(`A view of ${n} elements at offset ${offset} overruns its base of ${baseSize} elements`);
+  return n;
+}
 
 function dims2(t: Tensor, what: string): [number, number] {
   if (t.shape.length !== 2) {

@@ -8,7 +8,8 @@
  * call that launched the kernel, which returns before the GPU runs: they are thrown by the next
  * `read` or `sync`.
  */
-import { ValueError, describe } from '../errors.js';
+import { dropoutThreshold } from '../core/random.js';
+import { BackendUnavailableError, ValueError, describe } from '../errors.js';
 import {
   ACTIVATIONS,
   type Activation,
@@ -23,12 +24,16 @@ import {
   type SgdOptions,
   type Tensor,
 } from './backend.js';
-import { shapeSize } from './host.js';
 import {
   checkActivation,
   checkAdamW,
   checkBiasGrad,
   checkChannels,
+  checkReadInto,
+  checkUpload,
+  checkView,
+  checkWrite,
+  shapeSize,
   checkConv2d,
   checkDropout,
   checkGemm,
@@ -46,8 +51,7 @@ import { HeadKernels } from './webgpu/heads.js';
 import { ImageKernels } from './webgpu/image.js';
 import { LossKernels } from './webgpu/loss.js';
 import { MixtureKernels } from './webgpu/mixture.js';
-import { GpuRuntime, GpuTensor, type KernelSpec, grid } from './webgpu/runtime.js';
-import { ShapeError, BackendUnavailableError } from '../errors.js';
+import { GpuRuntime, GpuTensor, type KernelSpec, grid, sameRange } from './webgpu/runtime.js';
 
 const EW = (entry: string, access: string): KernelSpec => ({ file: 'elementwise', entry: `elementwise_${entry}`, access });
 const K = {
@@ -68,11 +72,6 @@ const K = {
 
 /** Submits a training loop may leave queued (a few steps of work; see throttle). */
 const MAX_IN_FLIGHT = 4;
-
-/** Integer keep threshold: hash24 ≥ ceil(p·2^24) ⇔ hashUniform ≥ p (exact, as dropoutKeep in f64). */
-export function keepThreshold(p: number): number {
-  return Math.ceil(p * 16777216);
-}
 
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu';
@@ -130,37 +129,26 @@ export class WebGpuBackend implements Backend {
   }
 
   upload(data: Float32Array, shape: readonly number[]): Tensor {
-    const n = shapeSize(shape);
-    if (!(data instanceof Float32Array)) throw new ValueError(`Expected a Float32Array for data but received ${describe(data)}`);
-    if (data.length !== n) throw new ShapeError(`Expected ${n} elements for shape [${shape.join(', ')}] but received ${data.length}`);
+    const n = checkUpload(data, shape);
     if (this.disposed) throw new BackendUnavailableError('the webgpu backend was disposed');
     return new GpuTensor(this, [...shape], n, this.rt.createFilled(data), 0, false);
   }
 
   write(t: Tensor, data: Float32Array, offset = 0): void {
     const g = this.g(t, 'write target');
-    if (!(data instanceof Float32Array)) throw new ValueError(`Expected a Float32Array for data but received ${describe(data)}`);
-    if (!Number.isInteger(offset) || offset < 0 || offset + data.length > g.size) {
-      throw new ShapeError(`Cannot write ${data.length} elements at offset ${offset} into a tensor of ${g.size} elements`);
-    }
+    checkWrite(g.size, data, offset);
     if (data.length > 0) this.rt.write(g, data, offset);
   }
 
   read(t: Tensor, into?: Float32Array): Promise<Float32Array> {
     const g = this.g(t, 'read source');
-    if (into !== undefined && into.length !== g.size) {
-      throw new ShapeError(`Expected a Float32Array of ${g.size} elements for into but received ${into.length}`);
-    }
+    checkReadInto(g.size, into);
     return this.rt.read(g, into ?? new Float32Array(g.size));
   }
 
   view(base: Tensor, offset: number, shape: readonly number[]): Tensor {
     const b = this.g(base, 'view base');
-    const n = shapeSize(shape, 'view shape');
-    if (!Number.isInteger(offset) || offset < 0 || offset % 64 !== 0) {
-      throw new ShapeError(`Expected a non-negative multiple of 64 for view offset but received ${offset}`);
-    }
-    if (offset + n > b.size) throw new ShapeError(`A view of ${n} elements at offset ${offset} overruns its base of ${b.size} elements`);
+    const n = checkView(b.size, offset, shape);
     return new GpuTensor(this, [...shape], n, b.storage, b.offset + offset, true);
   }
 
@@ -178,7 +166,7 @@ export class WebGpuBackend implements Backend {
   copy(src: Tensor, dst: Tensor): void {
     const s = this.g(src, 'copy source');
     const d = this.g(dst, 'copy destination');
-    if (s.size !== d.size) throw new ShapeError(`copy: source has ${s.size} elements, destination ${d.size}`);
+    checkSameSize('copy', s, d);
     if (s.storage === d.storage && s.offset === d.offset) return;
     this.rt.launch(K.copy, [s, d], { u: [s.size] }, grid(s.size, 256));
   }
@@ -248,7 +236,7 @@ export class WebGpuBackend implements Backend {
   dropoutForward(x: Tensor, y: Tensor, mask: Tensor, p: number, seed: number): void {
     const n = checkDropout(x, y, mask, p, seed);
     const [X, Y, M] = [this.g(x, 'dropout x'), this.g(y, 'dropout y'), this.g(mask, 'dropout mask')];
-    const params = { u: [n, 0, seed >>> 0, keepThreshold(p)], f: [1 / (1 - p)] };
+    const params = { u: [n, 0, seed >>> 0, dropoutThreshold(p)], f: [1 / (1 - p)] };
     if (sameRange(X, Y)) this.rt.launch(K.dropoutInPlace, [Y, M], params, grid(n, 256));
     else this.rt.launch(K.dropout, [X, Y, M], params, grid(n, 256));
   }
@@ -339,7 +327,7 @@ export class WebGpuBackend implements Backend {
     checkDropout(x, y, x, p, seed);
     const [rows, plane] = checkChannels(x, mask, y);
     const [X, Y, M] = [this.g(x, 'dropout2d x'), this.g(y, 'dropout2d y'), this.g(mask, 'dropout2d mask')];
-    this.image.dropout2dForward(X, Y, M, rows, plane, seed >>> 0, keepThreshold(p), 1 / (1 - p));
+    this.image.dropout2dForward(X, Y, M, rows, plane, seed >>> 0, dropoutThreshold(p), 1 / (1 - p));
   }
 
   scaleChannels(x: Tensor, s: Tensor, out: Tensor): void {
@@ -400,6 +388,3 @@ export class WebGpuBackend implements Backend {
   }
 }
 
-function sameRange(a: GpuTensor, b: GpuTensor): boolean {
-  return a.storage === b.storage && a.offset === b.offset && a.size === b.size;
-}

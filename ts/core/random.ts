@@ -23,6 +23,14 @@ export function hashUniform(seed: number, index: number): number {
 }
 
 /** Whether element `index` survives dropout with drop probability p. */
+/**
+ * The integer form of dropoutKeep for kernels: keep ⇔ (hash32(seed, i) >>> 8) ≥ dropoutThreshold(p),
+ * exactly as hashUniform ≥ p in f64 (hashUniform is that 24-bit integer / 2^24).
+ */
+export function dropoutThreshold(p: number): number {
+  return Math.ceil(p * 16777216);
+}
+
 export function dropoutKeep(seed: number, index: number, p: number): boolean {
   return hashUniform(seed, index) >= p;
 }

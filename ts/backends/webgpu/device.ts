@@ -52,7 +52,7 @@ async function loadDawn(): Promise<DawnModule> {
 
 /** One Dawn instance per process (creating several is wasteful and slow). */
 async function gpu(): Promise<GPU> {
-  if (!dawnGpu) dawnGpu = (await loadDawn()).create((process.env.HYDRANET_DAWN_FLAGS ?? '').split(' ').filter(Boolean));
+  if (!dawnGpu) dawnGpu = (await loadDawn()).create([]);
   return dawnGpu;
 }
 

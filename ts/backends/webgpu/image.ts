@@ -16,7 +16,7 @@
  */
 import type { Conv2dGeometry, Pool2dGeometry } from '../backend.js';
 import type { GemmLauncher, GemmProblem } from './gemm.js';
-import { type Bound, type GpuRuntime, type GpuTensor, type KernelSpec, type Storage, grid } from './runtime.js';
+import { type Bound, type GpuRuntime, type GpuTensor, type KernelSpec, type Storage, grid, sameRange } from './runtime.js';
 
 const K = {
   im2col: { file: 'conv', entry: 'conv_im2col', access: 'rw' },
@@ -35,10 +35,6 @@ const K = {
 const SCRATCH_CAP = 64 << 20;
 /** Images per batched GEMM launch (its z grid dimension). */
 const MAX_BATCH = 65535;
-
-function sameRange(a: Bound, b: Bound): boolean {
-  return a.storage === b.storage && a.offset === b.offset && a.size === b.size;
-}
 
 export class ImageKernels {
   /** im2col columns (and dcol in backward), then the transposed dy. Grown, never shrunk. */

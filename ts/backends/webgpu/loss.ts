@@ -13,11 +13,34 @@ const KERNEL: KernelSpec = { file: 'losses', entry: 'losses_multi', access: 'rrr
 const MAX_TASKS = 56;
 
 export class LossKernels {
-  private readonly words = new Uint32Array(8 + 4 * MAX_TASKS);
-  /** The width of each task's segment, by task, for the error message (the last layout used). */
-  private widths: readonly number[] = [];
+  /** Each layout's launch parameters (one chunk of ≤ MAX_TASKS tasks per launch), built once. */
+  private readonly params = new WeakMap<LossLayout, Uint32Array[]>();
+  /** The layout of the latest launch, for the error message of a bad label. */
+  private layout: LossLayout | null = null;
+  private readonly explain = (w: Uint32Array): Error => {
+    const y = new Float32Array(w.buffer, 12, 1)[0];
+    const width = this.layout?.segments[w[1]]?.outWidth ?? '?';
+    return new LabelError(`multiLoss: task ${w[1]} sample ${w[2]} has class ${y}, expected an integer in [0, ${width})`);
+  };
 
   constructor(private readonly rt: GpuRuntime) {}
+
+  /** [n, T, totalOut, totalTgt, hasMask, firstTask, 0, 0, then per task: kind, outOffset, width, tgtOffset]. */
+  private chunks(layout: LossLayout): Uint32Array[] {
+    let c = this.params.get(layout);
+    if (!c) {
+      c = [];
+      for (let first = 0; first < layout.tasks; first += MAX_TASKS) {
+        const count = Math.min(MAX_TASKS, layout.tasks - first);
+        const w = new Uint32Array(8 + 4 * count);
+        w.set([0, layout.tasks, layout.totalOut, layout.totalTgt, 0, first]);
+        for (let i = 0; i < count; i++) w.set(layout.packed.subarray(5 * (first + i), 5 * (first + i) + 4), 8 + 4 * i);
+        c.push(w);
+      }
+      this.params.set(layout, c);
+    }
+    return c;
+  }
 
   multiLoss(
     logits: GpuTensor,
@@ -29,18 +52,12 @@ export class LossKernels {
     dlogits: GpuTensor,
     n: number,
   ): void {
-    this.widths = layout.segments.map((s) => s.outWidth);
-    this.rt.armStatus((w) => {
-      const y = new Float32Array(w.buffer, 12, 1)[0];
-      return new LabelError(`multiLoss: task ${w[1]} sample ${w[2]} has class ${y}, expected an integer in [0, ${this.widths[w[1]] ?? '?'})`);
-    });
-    const T = layout.tasks;
-    for (let first = 0; first < T; first += MAX_TASKS) {
-      const count = Math.min(MAX_TASKS, T - first);
-      const w = this.words;
-      w.set([n, T, layout.totalOut, layout.totalTgt, mask ? 1 : 0, first, 0, 0]);
-      for (let i = 0; i < count; i++) w.set(layout.packed.subarray(5 * (first + i), 5 * (first + i) + 4), 8 + 4 * i);
-      this.rt.launch(KERNEL, [logits, targets, mask, weights, losses, dlogits, this.rt.status], { u: w.subarray(0, 8 + 4 * count) }, [count]);
+    this.layout = layout;
+    this.rt.armStatus(this.explain);
+    for (const w of this.chunks(layout)) {
+      w[0] = n;
+      w[4] = mask ? 1 : 0;
+      this.rt.launch(KERNEL, [logits, targets, mask, weights, losses, dlogits, this.rt.status], { u: w }, [(w.length - 8) / 4]);
     }
   }
 }

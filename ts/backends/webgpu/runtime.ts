@@ -440,6 +440,11 @@ export class GpuRuntime {
   }
 }
 
+/** Whether two bindings are the same range of the same buffer (an in-place call). */
+export function sameRange(a: Bound, b: Bound): boolean {
+  return a.storage === b.storage && a.offset === b.offset && a.size === b.size;
+}
+
 /**
  * A shader file's WGSL with its `//#include name.wgsl` lines replaced by shaders/include/name.wgsl
  * (WGSL has no includes; the shared pieces — activations, hashes — live once).
