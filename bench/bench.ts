@@ -30,10 +30,14 @@ import { parseArgs } from 'node:util';
 import { type Backend, createBackend } from '../ts/index.js';
 import type { AdapterDescription } from '../ts/backends/webgpu/device.js';
 import { type Machine, type PeerPlan, type TfjsMlpPlan, machineInfo, peerEnv, runOpenBlas, runTfjsMlp, runTorch } from './peers.js';
-import { type BenchRecord, type RecordBase, fmt, markdownReport, ratio, ratioRecord, replaceBenchSection, table } from './report.js';
+import { type BenchRecord, type RecordBase, bySystem, fmt, markdownReport, ratio, ratioRecord, replaceBenchSection, table } from './report.js';
 import { type Summary, type WindowPlan, measure, summarize } from './stats.js';
 import { benchLenet, benchTfjsLenet } from './lenet.js';
 import { benchWeighting } from './weighting.js';
+import { initFile, mnistComparisons, mnistMarkdown, mnistPlan, mnistRecords, mnistSteps, mnistText, runHydranetMnist, runTfjsMnist } from './multimnist.js';
+import { type Phase, clock, runPhases } from './progress.js';
+import { tfjsNodeAvailable } from './peers/tfjs_common.js';
+import { WEIGHTINGS } from '../ts/mtl/weighting/index.js';
 import {
   type GemmCase,
   GemmOperands,
@@ -343,7 +347,7 @@ function printHuman(records: BenchRecord[], opts: Options, peerNotes: string[]):
   const rows: string[][] = [];
   const skips: string[] = [];
   for (const w of opts.workloads) {
-    const stepRecs = records.filter((r) => r.workload === w.name && r.metric === 'train_steps_per_s');
+    const stepRecs = records.filter((r) => r.workload === w.name && r.metric === 'train_steps_per_s').sort(bySystem);
     for (const r of stepRecs) {
       const who = r.system === 'hydranet' ? `hydranet ${r.backend}` : r.system === 'pytorch' ? `PyTorch ${r.backend}` : `${r.system} ${r.backend}`;
       if (r.median === null) {
@@ -457,6 +461,24 @@ function printHuman(records: BenchRecord[], opts: Options, peerNotes: string[]):
 
 // ---- main -------------------------------------------------------------------------------------
 
+/**
+ * Rough steps/s of the tfjs peers on the machine the bench was written on (2-core Zen 4,
+ * lavapipe), for the time estimates only: a tfjs phase's cost is mostly one window plus its
+ * time cap, and a window's length depends on these.
+ */
+const TFJS_RATE_GUESS: Record<string, Record<string, number>> = {
+  cpu: { W1: 0.9, W2: 0.04 },
+  wasm: { W1: 3, W2: 0.15 },
+  webgpu: { W1: 3.3, W2: 0.07 },
+  tensorflow: { W1: 20, W2: 1 },
+};
+
+/** Seconds a window plan takes at most (warm-up, windows, one chunk of overrun each). */
+function planSeconds(p: WindowPlan): number {
+  const natural = p.warmupSeconds + p.windows * p.minSeconds * 1.15 + 0.2;
+  return p.budgetSeconds !== undefined ? Math.min(natural, p.budgetSeconds) + 0.2 : natural;
+}
+
 async function main(): Promise<void> {
   let opts: Options;
   try {
@@ -474,7 +496,9 @@ async function main(): Promise<void> {
   }
   const records: BenchRecord[] = [];
   const peerNotes: string[] = [];
+  const mnistNotes: string[] = [];
   const p = plans(opts.quick);
+  const mp = mnistPlan(opts.quick);
 
   const slots: BackendSlot[] = [];
   for (const name of opts.backends) slots.push(await openBackend(name, opts.threads));
@@ -522,12 +546,26 @@ async function main(): Promise<void> {
     peer_env: opts.peers ? shown : undefined,
   });
 
+  const phases: Phase[] = [];
+  const stepRate = (system: string, backend: string, workload: string): number | undefined =>
+    records.find((r) => r.system === system && r.backend === backend && r.workload === workload && r.metric === 'train_steps_per_s')?.median ?? undefined;
+
   // 1. Training steps on hydranet's backends.
-  log('training steps:');
   for (const w of opts.workloads) {
     for (const slot of slots) {
       if (w.name === 'W3' && slot.name !== 'cuda' && !w3Explicit) continue;
-      await benchSteps(slot, w, opts, records);
+      if (!slot.backend) {
+        await benchSteps(slot, w, opts, records); // records the reason; no phase
+        continue;
+      }
+      let estimate = planSeconds(p.step);
+      if (slot.name === 'reference') {
+        const rp = referencePlan(w, opts.quick);
+        estimate = 'skip' in rp ? 0 : w.name === 'W1' ? planSeconds(rp.plan) : 70;
+      } else if (slot.name === 'webgpu') {
+        estimate += 5; // pipelines (cached by Mesa after the first run)
+      }
+      phases.push({ label: `hydranet ${slot.name} ${w.name} training steps`, estimate, run: () => benchSteps(slot, w, opts, records) });
     }
   }
 
@@ -535,87 +573,121 @@ async function main(): Promise<void> {
   const w1 = opts.workloads.find((w) => w.name === 'W1');
   const cpuSlot = slots.find((sl) => sl.name === 'cpu' && sl.backend);
   if (w1 && cpuSlot?.backend) {
-    log('weighting strategies:');
-    records.push(...(await benchWeighting(cpuSlot.backend, w1, p.step, log)));
+    const n = Object.keys(WEIGHTINGS).length;
+    phases.push({
+      label: `weighting strategies (${n}) on W1, cpu`,
+      estimate: n * (p.step.warmupSeconds / 4 + p.step.windows * p.step.minSeconds * 1.1),
+      run: async () => {
+        records.push(...(await benchWeighting(cpuSlot.backend!, w1, p.step, log)));
+      },
+    });
   }
 
   // 1c. MultiLeNet (issue: image trunks) beside TensorFlow.js.
-  if (cpuSlot?.backend && opts.workloads.some((w) => w.name === 'W1')) {
-    log('MultiLeNet (batch 256):');
-    log('  hydranet cpu …');
-    const mine = await benchLenet(cpuSlot.backend, p.step);
-    records.push(mine);
+  if (cpuSlot?.backend && w1) {
+    phases.push({
+      label: 'MultiLeNet (batch 256) on hydranet cpu',
+      estimate: planSeconds(p.step) + 1,
+      run: async () => {
+        records.push(await benchLenet(cpuSlot.backend!, p.step));
+      },
+    });
     if (opts.peers) {
       for (const be of ['cpu', 'wasm'] as const) {
         if (be === 'cpu' && opts.quick) {
           records.push({ workload: 'LeNet', system: 'tfjs', backend: 'cpu', metric: 'train_steps_per_s', unit: 'steps/s', median: null, min: null, max: null, skipped: 'skipped with --quick (about 20 s a step)' });
           continue;
         }
-        log(`  tfjs ${be} …`);
-        const peer = benchTfjsLenet(be, be === 'cpu' ? 45 : 20, be === 'cpu' ? 3 : 20);
-        records.push(peer);
-        const rr = ratioRecord(mine, peer, { peer_backend: be });
-        if (rr) records.push(rr);
+        const seconds = be === 'cpu' ? 45 : 20;
+        phases.push({
+          label: `MultiLeNet on tfjs ${be}`,
+          estimate: seconds + (be === 'cpu' ? 40 : 5),
+          run: async () => {
+            const peer = benchTfjsLenet(be, seconds, be === 'cpu' ? 3 : 20);
+            records.push(peer);
+            const mine = records.find((r) => r.workload === 'LeNet' && r.system === 'hydranet');
+            const rr = mine ? ratioRecord(mine, peer, { peer_backend: be }) : null;
+            if (rr) records.push(rr);
+          },
+        });
       }
     }
   }
 
   // 2. PyTorch on the same workloads.
   const names = opts.workloads.map((w) => w.name).filter((n) => n !== 'W3' || w3Explicit);
+  const torchSeconds = (count: number): number => 4 + count * (p.peer.warmupSeconds + p.peer.windows * p.peer.minSeconds * 1.2);
   if (opts.peers && cudaOpen) {
     // PyTorch eager on the GPU, the peer of the cuda backend (W3 included).
     const gpuNames = opts.workloads.map((w) => w.name);
-    log(`  PyTorch cuda (${gpuNames.join(', ')}) …`);
-    const t = runTorch(gpuNames, p.peer, threads, env, 'cuda');
-    if (t.ok && t.value) {
-      peerNotes.push(`PyTorch ${t.value.info.version} on the GPU (eager, TF32 matmuls allowed)`);
-      for (const s of t.value.steps) {
-        records.push({ workload: s.workload, system: 'pytorch', backend: 'cuda', metric: 'train_steps_per_s', unit: 'steps/s', median: s.median, min: s.min, max: s.max, windows: p.peer.windows, final_loss: s.loss });
-      }
-    } else {
-      peerNotes.push(`PyTorch cuda skipped: ${t.reason}`);
-    }
+    phases.push({
+      label: `PyTorch cuda (${gpuNames.join(', ')})`,
+      estimate: torchSeconds(gpuNames.length) + 10,
+      run: async () => {
+        const t = runTorch(gpuNames, p.peer, threads, env, 'cuda');
+        if (t.ok && t.value) {
+          peerNotes.push(`PyTorch ${t.value.info.version} on the GPU (eager, TF32 matmuls allowed)`);
+          for (const s of t.value.steps) {
+            records.push({ workload: s.workload, system: 'pytorch', backend: 'cuda', metric: 'train_steps_per_s', unit: 'steps/s', median: s.median, min: s.min, max: s.max, windows: p.peer.windows, final_loss: s.loss });
+          }
+        } else {
+          peerNotes.push(`PyTorch cuda skipped: ${t.reason}`);
+        }
+      },
+    });
   }
   if (opts.peers) {
-    log(`  PyTorch cpu (${names.join(', ')}) …`);
-    const t = runTorch(names, p.peer, threads, env);
-    if (t.ok && t.value) {
-      const { info, steps } = t.value;
-      peerNotes.push(
-        `PyTorch ${info.version} (${info.python}), ${info.threads} threads, heads ${info.heads === 'concat' ? 'concatenated into one nn.Linear' : 'one nn.Linear each'}; BLAS: ${info.blas.join(', ') || 'unknown'}`,
-      );
-      for (const s of steps) {
-        records.push({
-          workload: s.workload,
-          system: 'pytorch',
-          backend: 'cpu',
-          metric: 'train_steps_per_s',
-          unit: 'steps/s',
-          median: s.median,
-          min: s.min,
-          max: s.max,
-          windows: p.peer.windows,
-          threads: s.threads,
-          version: info.version,
-          heads: info.heads,
-          final_loss: s.loss,
-        });
-      }
-    } else {
-      peerNotes.push(`PyTorch skipped: ${t.reason}`);
-      for (const w of names) {
-        records.push(skipped({ workload: w, system: 'pytorch', backend: 'cpu', metric: 'train_steps_per_s', unit: 'steps/s' }, t.reason ?? 'unavailable'));
-      }
-    }
+    phases.push({
+      label: `PyTorch cpu (${names.join(', ')})`,
+      estimate: torchSeconds(names.length),
+      run: async () => {
+        const t = runTorch(names, p.peer, threads, env);
+        if (t.ok && t.value) {
+          const { info, steps } = t.value;
+          peerNotes.push(
+            `PyTorch ${info.version} (${info.python}), ${info.threads} threads, heads ${info.heads === 'concat' ? 'concatenated into one nn.Linear' : 'one nn.Linear each'}; BLAS: ${info.blas.join(', ') || 'unknown'}`,
+          );
+          for (const s of steps) {
+            records.push({
+              workload: s.workload,
+              system: 'pytorch',
+              backend: 'cpu',
+              metric: 'train_steps_per_s',
+              unit: 'steps/s',
+              median: s.median,
+              min: s.min,
+              max: s.max,
+              windows: p.peer.windows,
+              threads: s.threads,
+              version: info.version,
+              heads: info.heads,
+              final_loss: s.loss,
+            });
+          }
+        } else {
+          peerNotes.push(`PyTorch skipped: ${t.reason}`);
+          for (const w of names) {
+            records.push(skipped({ workload: w, system: 'pytorch', backend: 'cpu', metric: 'train_steps_per_s', unit: 'steps/s' }, t.reason ?? 'unavailable'));
+          }
+        }
+      },
+    });
   } else {
     peerNotes.push('PyTorch, OpenBLAS and TensorFlow.js skipped (--no-peers)');
   }
 
   // 2b. TensorFlow.js on the same workloads, each backend in its own process: webgpu on the same
-  // Dawn adapter as hydranet webgpu, and its cpu and wasm backends (tfjs-node cannot be
-  // installed here: its installer downloads libtensorflow). W3 is GPU-sized: not run on tfjs.
+  // Dawn adapter as hydranet webgpu, its cpu and wasm backends, and tfjs-node (libtensorflow)
+  // where it is installed; where it is not, the output says so. W3 is GPU-sized: not run on tfjs.
   const gpuSlot = slots.find((s) => s.name === 'webgpu');
-  const tfjsBackends = (['webgpu', 'cpu', 'wasm'] as const).filter((b) => b !== 'webgpu' || gpuSlot);
+  const tfjsNode = tfjsNodeAvailable();
+  const tfjsBackends = (['webgpu', 'cpu', 'wasm', 'tensorflow'] as const).filter((b) => (b !== 'webgpu' || gpuSlot) && (b !== 'tensorflow' || tfjsNode.ok));
+  if (opts.peers && !tfjsNode.ok) {
+    peerNotes.push(`TensorFlow.js node (tfjs-node, libtensorflow) not run: ${tfjsNode.reason}`);
+    for (const w of opts.workloads.filter((x) => x.name !== 'W3')) {
+      records.push(skipped({ workload: w.name, system: 'tfjs', backend: 'tensorflow', metric: 'train_steps_per_s', unit: 'steps/s' }, tfjsNode.reason!));
+    }
+  }
   if (opts.peers) {
     for (const tb of tfjsBackends) {
       for (const w of opts.workloads) {
@@ -625,46 +697,178 @@ async function main(): Promise<void> {
           records.push(skipped(base, 'not run: hydranet webgpu is unavailable here (reason above), nothing to compare with'));
           continue;
         }
-        if (tb !== 'webgpu' && w.name === 'W2' && opts.quick) {
+        if ((tb === 'cpu' || tb === 'wasm') && w.name === 'W2' && opts.quick) {
           records.push(skipped(base, `skipped with --quick (one tfjs ${tb} W2 step takes tens of seconds)`));
           continue;
         }
-        log(`  tfjs ${tb} ${w.name} …`);
-        const t = runTfjsMlp(tb, w.name, tfjsPlan(w, opts.quick), process.env);
-        if (!t.ok || !t.value) {
-          records.push(skipped(base, t.reason ?? 'unavailable'));
-          continue;
-        }
-        const v = t.value;
-        const a = v.adapter;
-        records.push({
-          ...base,
-          ...summaryFields(summarize(v.rates)),
-          threads: tb === 'webgpu' ? undefined : v.threads,
-          isa: a ? describeAdapter({ ...a, cpu: gpuSlot?.adapter?.cpu }) : undefined,
-          flops_per_step: stepFlops(w),
-          final_loss: v.loss,
-          window_steps: v.window,
-          note: [
-            `windows of ${v.window} step${v.window > 1 ? 's' : ''}, each closed by one loss readback`,
-            `${v.warmup_windows} warm-up window${v.warmup_windows > 1 ? 's' : ''} (${v.warmup_seconds.toFixed(1)} s)`,
-            a && gpuSlot?.adapter && a.description !== gpuSlot.adapter.description ? `ADAPTER DIFFERS from hydranet's: ${a.description}` : '',
-            v.leaked_tensors ? `${v.leaked_tensors} tensors leaked` : '',
-            Number.isFinite(v.loss) ? '' : 'THE LOSS IS NOT FINITE',
-          ]
-            .filter(Boolean)
-            .join('; '),
+        const plan = tfjsPlan(w, opts.quick);
+        const windowS = (w.name === 'W1' ? 8 : 1) / (TFJS_RATE_GUESS[tb]?.[w.name] ?? 1);
+        phases.push({
+          label: `tfjs ${tb} ${w.name} training steps`,
+          estimate: 2 + Math.max(plan.warmupSeconds, windowS) + Math.max(plan.seconds, windowS),
+          run: async () => {
+            const t = runTfjsMlp(tb, w.name, plan, process.env);
+            if (!t.ok || !t.value) {
+              records.push(skipped(base, t.reason ?? 'unavailable'));
+              return;
+            }
+            const v = t.value;
+            const a = v.adapter;
+            records.push({
+              ...base,
+              ...summaryFields(summarize(v.rates)),
+              threads: tb === 'webgpu' ? undefined : v.threads,
+              isa: a ? describeAdapter({ ...a, cpu: gpuSlot?.adapter?.cpu }) : undefined,
+              flops_per_step: stepFlops(w),
+              final_loss: v.loss,
+              window_steps: v.window,
+              peak_rss_mib: v.peak_rss / 2 ** 20,
+              device_mib: v.device_bytes !== undefined ? v.device_bytes / 2 ** 20 : undefined,
+              note: [
+                `windows of ${v.window} step${v.window > 1 ? 's' : ''}, each closed by one loss readback`,
+                `${v.warmup_windows} warm-up window${v.warmup_windows > 1 ? 's' : ''} (${v.warmup_seconds.toFixed(1)} s)`,
+                a && gpuSlot?.adapter && a.description !== gpuSlot.adapter.description ? `ADAPTER DIFFERS from hydranet's: ${a.description}` : '',
+                v.leaked_tensors ? `${v.leaked_tensors} tensors leaked` : '',
+                Number.isFinite(v.loss) ? '' : 'THE LOSS IS NOT FINITE',
+              ]
+                .filter(Boolean)
+                .join('; '),
+            });
+          },
         });
       }
     }
-    if (records.some((r) => r.system === 'tfjs' && r.metric === 'train_steps_per_s' && r.median !== null)) {
-      peerNotes.push(
-        `TensorFlow.js ${tfjsBackends.join(', ')}: bench/peers/tfjs_mlp.ts, one process per backend and workload, tfjs-layers model, optimizer.minimize (momentum 0.9, lr 0.01)` +
-          (gpuSlot ? '; webgpu through Dawn (npm webgpu) as navigator.gpu' : '') +
-          '; tfjs wasm runs single-threaded under Node (its thread pool needs browser workers)',
-      );
-    }
   }
+
+  // 3. GEMM on the cpu, webgpu and cuda backends, then OpenBLAS at the same shapes (beside cpu).
+  // W3's GEMMs are GPU-sized: cuda only, unless W3 was asked for.
+  const cpu = slots.find((s) => s.name === 'cpu');
+  const cases = [SQUARE_GEMM, ...opts.workloads.flatMap(gemmCases)];
+  const gemmSlots = slots.filter((s) => s.name === 'cpu' || s.name === 'webgpu' || s.name === 'cuda');
+  for (const slot of gemmSlots) {
+    const mine = cases.filter((c) => c.workload !== 'W3' || slot.name === 'cuda' || w3Explicit);
+    if (!slot.backend) {
+      for (const c of mine) records.push(skipped(gemmRecordBase(c, 'hydranet', slot.name), `backend unavailable: ${slot.reason}`));
+      continue;
+    }
+    const per = slot.name === 'webgpu' ? planSeconds(webgpuGemmPlan(opts.quick).plan) + 0.5 : planSeconds(p.gemm);
+    phases.push({
+      label: `GEMM on hydranet ${slot.name} (${mine.length} shapes)`,
+      estimate: mine.length * per,
+      run: async () => {
+        for (const c of mine) {
+          log(`  ${slot.name} ${c.workload} ${c.label} (${gemmShape(c)}) …`);
+          await benchGemm(slot.backend!, slot, c, opts, records);
+        }
+      },
+    });
+  }
+  if (cpu && opts.peers) {
+    // Duplicate shapes (W1/W2 share none today, but keep it general) are measured once.
+    const unique = cases.filter((c, i) => cases.findIndex((d) => sameShape(d, c) && d.beta === c.beta) === i);
+    phases.push({
+      label: `OpenBLAS sgemm (${unique.length} shapes)`,
+      estimate: 2 + unique.length * planSeconds({ ...p.gemm, budgetSeconds: undefined }),
+      run: async () => {
+        const b = runOpenBlas(unique, p.gemm, env);
+        if (b.ok && b.value) {
+          peerNotes.push(`OpenBLAS: ${b.value.info.config}; core ${b.value.info.core}; ${b.value.info.threads} threads (cblas_sgemm, compiled at bench time into a temp folder)`);
+          for (const c of cases) {
+            const g = b.value.gemms.find((x) => sameShape(c, x));
+            if (!g) continue;
+            const rec: BenchRecord = {
+              ...gemmRecordBase(c, 'openblas', 'cblas_sgemm'),
+              median: g.median,
+              min: g.min,
+              max: g.max,
+              windows: p.gemm.windows,
+              threads: b.value.info.threads,
+              core: b.value.info.core,
+            };
+            records.push(rec);
+            const mine = records.find((r) => r.system === 'hydranet' && r.backend === 'cpu' && r.metric === 'gemm_gflops' && r.workload === c.workload && r.case === c.label);
+            const rr = mine ? ratioRecord(mine, rec, { case: c.label, m: c.m, n: c.n, k: c.k, transA: c.transA, transB: c.transB }) : null;
+            if (rr) records.push(rr);
+          }
+        } else {
+          peerNotes.push(`OpenBLAS skipped: ${b.reason}`);
+          records.push(skipped({ workload: 'gemm', system: 'openblas', backend: 'cblas_sgemm', metric: 'gemm_gflops', unit: 'GFLOP/s' }, b.reason ?? 'unavailable'));
+        }
+      },
+    });
+  }
+
+  // 4. MultiMNIST: time to a target accuracy, accuracy parity and peak memory, hydranet beside
+  // tfjs, every run its own process. Runs when W1 (the same model shape) is among the workloads.
+  const mnistSlots = slots.filter((s) => s.name !== 'reference');
+  if (w1 && mnistSlots.some((s) => s.backend)) {
+    const steps = mnistSteps(mp);
+    const init = initFile();
+    let initWritten = false;
+    const runEstimate = (rate: number | undefined, guess: number, startup: number): number => startup + (steps / (rate ?? guess)) * 1.1 + mp.epochs;
+    for (const slot of mnistSlots) {
+      if (!slot.backend) continue;
+      phases.push({
+        label: `MultiMNIST on hydranet ${slot.name} (${steps} steps)`,
+        estimate: runEstimate(undefined, slot.name === 'cpu' ? 150 : 12, slot.name === 'cpu' ? 2 : 8),
+        refine: () => runEstimate(stepRate('hydranet', slot.name, 'W1'), 10, slot.name === 'cpu' ? 2 : 8),
+        run: async () => {
+          const r = runHydranetMnist(slot.name, mp, mp.seed, initWritten ? undefined : init.file, opts.threads);
+          if (!r.ok) {
+            records.push(skipped({ workload: 'MultiMNIST', system: 'hydranet', backend: slot.name, metric: 'time_to_target_s' }, r.reason));
+            return;
+          }
+          initWritten = true;
+          records.push(...mnistRecords(r.value, mp));
+        },
+      });
+    }
+    if (cpuSlot) {
+      phases.push({
+        label: `MultiMNIST on hydranet cpu, seeds ${mp.noiseSeeds.join(', ')} (the seed-to-seed noise)`,
+        estimate: mp.noiseSeeds.length * runEstimate(undefined, 150, 2),
+        refine: () => mp.noiseSeeds.length * runEstimate(stepRate('hydranet', 'cpu', 'W1'), 150, 2),
+        run: async () => {
+          for (const seed of mp.noiseSeeds) {
+            const r = runHydranetMnist('cpu', mp, seed, undefined, opts.threads);
+            if (r.ok) records.push(...mnistRecords(r.value, mp, { seed }));
+            else mnistNotes.push(`noise run with seed ${seed} failed: ${r.reason}`);
+          }
+        },
+      });
+    }
+    if (opts.peers) {
+      for (const tb of tfjsBackends) {
+        if (tb === 'webgpu' && !gpuSlot?.backend) continue;
+        if (tb === 'cpu' && opts.quick) {
+          records.push(skipped({ workload: 'MultiMNIST', system: 'tfjs', backend: 'cpu', metric: 'time_to_target_s' }, `skipped with --quick (${steps} steps at about 1 step/s)`));
+          continue;
+        }
+        phases.push({
+          label: `MultiMNIST on tfjs ${tb} (${steps} steps)`,
+          estimate: runEstimate(undefined, TFJS_RATE_GUESS[tb]?.W1 ?? 1, 4),
+          refine: () => runEstimate(stepRate('tfjs', tb, 'W1'), TFJS_RATE_GUESS[tb]?.W1 ?? 1, 4),
+          run: async () => {
+            if (!initWritten) {
+              records.push(skipped({ workload: 'MultiMNIST', system: 'tfjs', backend: tb, metric: 'time_to_target_s' }, 'no hydranet run wrote the initial weights'));
+              return;
+            }
+            const r = runTfjsMnist(tb, mp, init.file);
+            if (r.ok) records.push(...mnistRecords(r.value, mp));
+            else records.push(skipped({ workload: 'MultiMNIST', system: 'tfjs', backend: tb, metric: 'time_to_target_s' }, r.reason));
+          },
+        });
+      }
+      if (!tfjsNode.ok) records.push(skipped({ workload: 'MultiMNIST', system: 'tfjs', backend: 'tensorflow', metric: 'time_to_target_s' }, tfjsNode.reason!));
+    }
+    phases.push({ label: 'MultiMNIST comparisons', estimate: 0, run: async () => {
+      init.remove();
+      records.push(...mnistComparisons(records, mp));
+    } });
+  }
+
+  const timings = await runPhases(phases, log);
+
   // hydranet (each backend but the reference) / tfjs (each backend), per workload.
   for (const w of opts.workloads) {
     for (const slot of slots.filter((sl) => sl.name !== 'reference')) {
@@ -676,7 +880,14 @@ async function main(): Promise<void> {
       }
     }
   }
-
+  if (records.some((r) => r.system === 'tfjs' && r.metric === 'train_steps_per_s' && r.median !== null)) {
+    peerNotes.push(
+      `TensorFlow.js ${tfjsBackends.join(', ')}: bench/peers/tfjs_*.ts, one process per backend and workload, tfjs-layers multi-output models; ` +
+        'tfjs-layers has no loss weights for a custom step, so the step is the weighted sum Σ w_t·CE_t written out with tf.variableGrads + optimizer.applyGradients (momentum 0.9)' +
+        (gpuSlot ? '; webgpu through Dawn (npm webgpu) as navigator.gpu' : '') +
+        '; tfjs wasm runs single-threaded under Node (its thread pool needs browser workers)',
+    );
+  }
   for (const w of opts.workloads.map((x) => x.name)) {
     for (const slot of slots) {
       const device = slot.name === 'cuda' ? 'cuda' : 'cpu';
@@ -687,63 +898,25 @@ async function main(): Promise<void> {
     }
   }
 
-  // 3. GEMM on the cpu, webgpu and cuda backends, then OpenBLAS at the same shapes (beside cpu).
-  // W3's GEMMs are GPU-sized: cuda only, unless W3 was asked for.
-  const cpu = slots.find((s) => s.name === 'cpu');
-  const cases = [SQUARE_GEMM, ...opts.workloads.flatMap(gemmCases)];
-  const gemmSlots = slots.filter((s) => s.name === 'cpu' || s.name === 'webgpu' || s.name === 'cuda');
-  if (gemmSlots.length) log('GEMM:');
-  for (const slot of gemmSlots) {
-    for (const c of cases) {
-      if (c.workload === 'W3' && slot.name !== 'cuda' && !w3Explicit) continue;
-      if (slot.backend) {
-        log(`  ${slot.name} ${c.workload} ${c.label} (${gemmShape(c)}) …`);
-        await benchGemm(slot.backend, slot, c, opts, records);
-      } else {
-        records.push(skipped(gemmRecordBase(c, 'hydranet', slot.name), `backend unavailable: ${slot.reason}`));
-      }
-    }
-  }
-  if (cpu) {
-    if (opts.peers) {
-      log('  OpenBLAS sgemm (same shapes) …');
-      // Duplicate shapes (W1/W2 share none today, but keep it general) are measured once.
-      const unique = cases.filter((c, i) => cases.findIndex((d) => sameShape(d, c) && d.beta === c.beta) === i);
-      const b = runOpenBlas(unique, p.gemm, env);
-      if (b.ok && b.value) {
-        peerNotes.push(`OpenBLAS: ${b.value.info.config}; core ${b.value.info.core}; ${b.value.info.threads} threads (cblas_sgemm, compiled at bench time into a temp folder)`);
-        for (const c of cases) {
-          const g = b.value.gemms.find((x) => sameShape(c, x));
-          if (!g) continue;
-          const rec: BenchRecord = {
-            ...gemmRecordBase(c, 'openblas', 'cblas_sgemm'),
-            median: g.median,
-            min: g.min,
-            max: g.max,
-            windows: p.gemm.windows,
-            threads: b.value.info.threads,
-            core: b.value.info.core,
-          };
-          records.push(rec);
-          const mine = records.find((r) => r.system === 'hydranet' && r.backend === 'cpu' && r.metric === 'gemm_gflops' && r.workload === c.workload && r.case === c.label);
-          const rr = mine ? ratioRecord(mine, rec, { case: c.label, m: c.m, n: c.n, k: c.k, transA: c.transA, transB: c.transB }) : null;
-          if (rr) records.push(rr);
-        }
-      } else {
-        peerNotes.push(`OpenBLAS skipped: ${b.reason}`);
-        records.push(skipped({ workload: 'gemm', system: 'openblas', backend: 'cblas_sgemm', metric: 'gemm_gflops', unit: 'GFLOP/s' }, b.reason ?? 'unavailable'));
-      }
-    }
-  }
-
   for (const s of slots) s.backend?.dispose();
   const seconds = (performance.now() - started) / 1000;
+  records.push({
+    workload: 'machine',
+    system: 'hydranet',
+    backend: 'bench',
+    metric: 'phase_seconds',
+    median: seconds,
+    min: seconds,
+    max: seconds,
+    unit: 's',
+    phases: timings.map((t) => ({ label: t.label, seconds: Math.round(t.seconds * 10) / 10, estimate: Math.round(t.estimate * 10) / 10 })),
+  });
   if (opts.markdown || opts.updateReadme) {
     const args = process.argv.slice(2).filter((a, i, all) => !['--markdown', '--update-readme'].includes(a) && !['--markdown', '--update-readme'].includes(all[i - 1] ?? ''));
     const header =
       `Measured by \`npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}\` on ${new Date().toISOString().slice(0, 10)}: ` +
       `${machine.model} (${machine.cores} cores), Node ${machine.node}${slots.map((sl) => (sl.backend ? `; ${sl.name}: ${sl.isa ?? ''}` : '')).join('')}.`;
-    const md = markdownReport(records, header);
+    const md = [markdownReport(records, header), ...mnistMarkdown(records, mp)].join('\n');
     if (opts.markdown) fs.writeFileSync(opts.markdown, `${md}\n`);
     if (opts.updateReadme) fs.writeFileSync(opts.updateReadme, replaceBenchSection(fs.readFileSync(opts.updateReadme, 'utf8'), md));
   }
@@ -751,7 +924,9 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(records, null, 1)}\n`);
   } else {
     printHuman(records, opts, peerNotes);
-    console.log(`\n(bench took ${seconds.toFixed(0)} s)`);
+    console.log(mnistText(records, mp, mnistNotes).join('\n'));
+    const estimated = timings.reduce((a, t) => a + t.estimate, 0);
+    console.log(`\n(bench took ${clock(seconds)} min:s, estimated ${clock(estimated)}; each phase's seconds and estimate are in the JSON record phase_seconds)`);
   }
 }
 

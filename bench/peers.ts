@@ -264,13 +264,17 @@ export interface TfjsMlpResult {
   loss: number;
   adapter?: { vendor: string; architecture: string; device: string; description: string };
   leaked_tensors?: number;
+  /** Peak resident set of the peer's process, bytes. */
+  peak_rss: number;
+  /** webgpu: the most GPU memory tfjs's buffer manager held, bytes. */
+  device_bytes?: number;
 }
 
 /**
  * TensorFlow.js on W1/W2 (bench/peers/tfjs_mlp.ts, compiled next to this file), in its own
  * process: its WebGPU device and buffers never share a process with hydranet's.
  */
-export function runTfjsMlp(backend: 'cpu' | 'wasm' | 'webgpu', workload: string, plan: TfjsMlpPlan, env: NodeJS.ProcessEnv): PeerResult<TfjsMlpResult> {
+export function runTfjsMlp(backend: 'cpu' | 'wasm' | 'webgpu' | 'tensorflow', workload: string, plan: TfjsMlpPlan, env: NodeJS.ProcessEnv): PeerResult<TfjsMlpResult> {
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'peers', 'tfjs_mlp.js');
   if (!fs.existsSync(script)) return { ok: false, reason: `${script} was not found (run npm run build:ts)` };
   const args = [

@@ -91,6 +91,15 @@ function pad(s: string, w: number, right: boolean): string {
   return right ? fill + s : s + fill;
 }
 
+const SYSTEM_ORDER = ['hydranet', 'pytorch', 'tfjs', 'openblas'];
+const BACKEND_ORDER = ['cpu', 'reference', 'webgpu', 'cuda', 'wasm', 'tensorflow'];
+
+/** Display order of records: hydranet's backends, then PyTorch, then TensorFlow.js; skipped ones last within each system. */
+export function bySystem(a: BenchRecord, b: BenchRecord): number {
+  const rank = (xs: string[], x: string): number => (xs.includes(x) ? xs.indexOf(x) : xs.length);
+  return rank(SYSTEM_ORDER, a.system) - rank(SYSTEM_ORDER, b.system) || rank(BACKEND_ORDER, a.backend) - rank(BACKEND_ORDER, b.backend);
+}
+
 /** A Markdown table (pipes in cells escaped). */
 export function markdownTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
   const cell = (c: string): string => c.replace(/\|/g, '\\|');
@@ -107,7 +116,7 @@ export function markdownReport(records: readonly BenchRecord[], header: string):
     const i = ['W1', 'W2', 'W3', 'LeNet'].indexOf(r.workload);
     return i < 0 ? 99 : i;
   };
-  const steps = records.filter((r) => r.metric === 'train_steps_per_s').sort((a, b) => order(a) - order(b));
+  const steps = records.filter((r) => r.metric === 'train_steps_per_s').sort((a, b) => order(a) - order(b) || bySystem(a, b));
   const who = (r: BenchRecord): string => (r.system === 'hydranet' ? `hydranet ${r.backend}` : `${r.system === 'pytorch' ? 'PyTorch' : r.system === 'tfjs' ? 'TensorFlow.js' : r.system} ${r.backend}`);
   const rows = steps.map((r) => [
     r.workload,

@@ -158,3 +158,50 @@ export class GemmOperands {
     for (const t of [this.a, this.b, this.c]) this.backend.free(t);
   }
 }
+
+/**
+ * The MultiMNIST training run of the time-to-accuracy and accuracy-parity benchmark:
+ * `hydranet train`'s default configuration (the multimnist-mlp preset: trunk 784→512→256 ReLU,
+ * linear heads `left` and `right`, batch 256, SGD lr 0.05 momentum 0.9, loss weights 1 each),
+ * on MultiMNIST built by makeMultiMnist (train split with `seed`, test split with seed + 1, as
+ * the CLI builds them). Both runners (bench/train-run.ts for hydranet,
+ * bench/peers/tfjs_train.ts for TensorFlow.js) start from the same weights (hydranet's
+ * initialisation with `seed`, handed to tfjs as a checkpoint) and visit the batches in the same
+ * order (Rng(seed).shuffle of 0..n−1 each epoch, as Trainer does). Each reads the loss back
+ * every `readEvery` steps (a progress read, and a bound on the GPU work queued).
+ */
+export const MNIST_RUN = {
+  input: 784,
+  trunk: [512, 256] as readonly number[],
+  tasks: ['left', 'right'] as readonly string[],
+  classes: 10,
+  batch: 256,
+  lr: 0.05,
+  momentum: 0.9,
+  weights: [1, 1] as readonly number[],
+  readEvery: 8,
+} as const;
+
+/** What a MultiMNIST runner prints (one JSON line). */
+export interface MnistRunResult {
+  system: string;
+  backend: string;
+  threads?: number;
+  /**
+   * Per epoch: training seconds (validation excluded), the weighted loss Σ_t w_t·CE_t averaged
+   * over the epoch's loss reads (every readEvery steps and the last step), accuracy per task.
+   */
+  epochs: { epoch: number; seconds: number; loss: number; accuracy: number[] }[];
+  train_size: number;
+  test_size: number;
+  /** Seconds from process start until the datasets were built and the model was ready. */
+  setup_seconds: number;
+  /** Peak resident set of the runner's process, bytes. */
+  peak_rss: number;
+  /** Resident set once the datasets were built (before the model existed), bytes. */
+  data_rss: number;
+  /** Device memory the backend held at the end (hydranet GPU backends, tfjs webgpu), bytes. */
+  device_bytes?: number;
+  adapter?: { vendor: string; architecture: string; device: string; description: string };
+  error?: string;
+}

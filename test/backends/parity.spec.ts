@@ -685,5 +685,21 @@ for (const { name, backend, skip } of backends) {
         assert.throws(() => be.write(t, new Float32Array(10), 195), ShapeError);
       });
     });
+
+    it('deviceBytes: null on host backends; on GPU backends every allocation counted once, pooled reuse adds nothing', () => {
+      const be = b();
+      const before = be.deviceBytes();
+      if (name === 'cpu' || name === 'reference') {
+        assert.equal(before, null);
+        return;
+      }
+      assert.ok(typeof before === 'number' && before >= 0, `deviceBytes() = ${String(before)}`);
+      const t = be.alloc([1000, 17]); // a capacity no earlier test allocated
+      const grown = be.deviceBytes()!;
+      assert.ok(grown >= before! + 1000 * 17 * 4, `${grown} after a 68,000-byte tensor, ${before} before`);
+      be.free(t);
+      be.free(be.alloc([1000, 17])); // reuses the pooled allocation
+      assert.equal(be.deviceBytes(), grown);
+    });
   });
 }

@@ -459,6 +459,13 @@ export interface Backend {
    * backends. Training loops await it once per step; it never waits for the newest work.
    */
   throttle(): Promise<void>;
+  /**
+   * Bytes of device memory this backend holds (every buffer it allocated, pooled ones included:
+   * GPU backends keep freed tensors for reuse and give memory back only on dispose, so this is
+   * also the peak), or null on host backends, whose tensors live in the process's heap (see
+   * process.memoryUsage / resourceUsage().maxRSS).
+   */
+  deviceBytes(): number | null;
   /** Releases the backend's resources (thread pools, devices). */
   dispose(): void;
 }

@@ -112,6 +112,8 @@ export class CudaBackend implements Backend {
   private readonly pool = new Map<number, number[]>();
   /** Every allocation this backend made (released on dispose). */
   private readonly owned = new Set<number>();
+  /** Bytes of every allocation made through alloc (pooled ones included). */
+  private allocatedBytes = 0;
   private disposed = false;
 
   /** Throws BackendUnavailableError when the addon is not built or no GPU and driver are present. */
@@ -158,7 +160,11 @@ export class CudaBackend implements Backend {
     const cap = Math.ceil(n / 64) * 64;
     const free = this.pool.get(cap);
     const reused = free?.pop();
-    const id = reused ?? this.native.alloc(cap);
+    let id = reused;
+    if (id === undefined) {
+      id = this.native.alloc(cap);
+      this.allocatedBytes += cap * 4;
+    }
     this.owned.add(id);
     const t = new CudaTensor(this, [...shape], n, id, cap, 0, false);
     if (reused !== undefined) this.fill(t, 0);
@@ -344,6 +350,11 @@ export class CudaBackend implements Backend {
 
   /** One stream: the driver's launch queue bounds queued work, so there is nothing to wait for here. */
   async throttle(): Promise<void> {}
+
+  /** Device bytes of the tensors' allocations (pooled ones included; the addon's own staging ring is not counted). */
+  deviceBytes(): number {
+    return this.allocatedBytes;
+  }
 
   dispose(): void {
     if (this.disposed) return;

@@ -84,6 +84,11 @@ export abstract class HostBackend {
 
   async throttle(): Promise<void> {}
 
+  /** Host tensors are ordinary heap memory: no device bytes. */
+  deviceBytes(): null {
+    return null;
+  }
+
   dispose(): void {
     this.disposed = true;
   }

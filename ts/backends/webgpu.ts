@@ -375,6 +375,11 @@ export class WebGpuBackend implements Backend {
     await this.rt.sync();
   }
 
+  /** Bytes of every buffer this backend created: tensors (pooled ones included), staging, uniforms. */
+  deviceBytes(): number {
+    return this.rt.deviceBytes;
+  }
+
   /** Keeps at most MAX_IN_FLIGHT submits queued (one training step is one or two). */
   async throttle(): Promise<void> {
     if (this.disposed) throw new BackendUnavailableError('the webgpu backend was disposed');

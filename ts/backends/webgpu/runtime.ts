@@ -114,13 +114,15 @@ export class GpuRuntime {
   private readonly pending: Promise<void>[] = [];
   /** Counters, for tests and benchmarks. */
   readonly stats = { submits: 0, launches: 0, pipelines: 0, bindGroups: 0, buffers: 0, reads: 0 };
+  /** Bytes of every buffer this runtime created (pooled, staging and uniform ones included). */
+  deviceBytes = 0;
 
   constructor(
     readonly device: GPUDevice,
     readonly adapter: AdapterDescription,
   ) {
-    this.uniforms = device.createBuffer({ label: 'hydranet params ring', size: RING, usage: USAGE.UNIFORM | USAGE.COPY_DST });
-    const statusBuffer = device.createBuffer({ label: 'hydranet status', size: SLOT, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
+    this.uniforms = this.createBuffer({ label: 'hydranet params ring', size: RING, usage: USAGE.UNIFORM | USAGE.COPY_DST });
+    const statusBuffer = this.createBuffer({ label: 'hydranet status', size: SLOT, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
     this.status = { storage: { id: this.nextStorageId++, buffer: statusBuffer, bytes: SLOT }, offset: 0, size: 4 };
     void device.lost.then((info) => {
       if (info.reason !== 'destroyed') this.lost = `${info.reason}: ${info.message}`;
@@ -187,6 +189,12 @@ export class GpuRuntime {
   }
 
   // ---- storage ----------------------------------------------------------------------------
+  /** Every buffer of this runtime is created here, so that deviceBytes counts it. */
+  private createBuffer(desc: GPUBufferDescriptor): GPUBuffer {
+    this.deviceBytes += desc.size;
+    return this.device.createBuffer(desc);
+  }
+
   /** A buffer of at least `bytes` (rounded up to 256): from the pool (then NOT zeroed) or new (zeroed). */
   acquire(bytes: number): { storage: Storage; fresh: boolean } {
     const size = Math.max(SLOT, Math.ceil(bytes / SLOT) * SLOT);
@@ -198,7 +206,7 @@ export class GpuRuntime {
     const free = this.pool.get(size);
     if (free && free.length > 0) return { storage: free.pop()!, fresh: false };
     this.stats.buffers++;
-    const buffer = this.device.createBuffer({ size, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
+    const buffer = this.createBuffer({ size, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
     return { storage: { id: this.nextStorageId++, buffer, bytes: size }, fresh: true };
   }
 
@@ -212,7 +220,7 @@ export class GpuRuntime {
   createFilled(data: Float32Array): Storage {
     const size = Math.max(SLOT, Math.ceil(data.byteLength / SLOT) * SLOT);
     this.stats.buffers++;
-    const buffer = this.device.createBuffer({ size, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST, mappedAtCreation: true });
+    const buffer = this.createBuffer({ size, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST, mappedAtCreation: true });
     new Float32Array(buffer.getMappedRange(0, data.byteLength)).set(data);
     buffer.unmap();
     return { id: this.nextStorageId++, buffer, bytes: size };
@@ -260,7 +268,7 @@ export class GpuRuntime {
 
   private newStaging(size: number): GPUBuffer {
     this.stats.buffers++;
-    return this.device.createBuffer({ size, usage: USAGE.MAP_READ | USAGE.COPY_DST });
+    return this.createBuffer({ size, usage: USAGE.MAP_READ | USAGE.COPY_DST });
   }
 
   /** Submits still running on the device (their completion not yet seen). */
@@ -367,7 +375,7 @@ export class GpuRuntime {
 
   private dummy(slot: number): Storage {
     while (this.dummies.length <= slot) {
-      this.dummies.push({ id: this.nextStorageId++, buffer: this.device.createBuffer({ size: SLOT, usage: USAGE.STORAGE }), bytes: SLOT });
+      this.dummies.push({ id: this.nextStorageId++, buffer: this.createBuffer({ size: SLOT, usage: USAGE.STORAGE }), bytes: SLOT });
     }
     return this.dummies[slot];
   }

@@ -1,0 +1,89 @@
+/**
+ * hydranet's MultiMNIST runner for the time-to-accuracy and parity benchmark (see MNIST_RUN in
+ * workloads.ts), run by the bench as its own process so that its peak RSS is its own:
+ *   node dist/bench/train-run.js --backend cpu|webgpu|cuda|reference --epochs E --seed S
+ *        [--train-size N] [--test-size M] [--weights W1,W2] [--init FILE] [--threads T]
+ * Trains with Trainer.fit exactly as `hydranet train` does (same datasets, model, optimizer,
+ * shuffling), validating after every epoch. --init writes the initial weights (a hydranet
+ * checkpoint) before training, for the tfjs runner to start from. Prints one JSON line
+ * (MnistRunResult).
+ */
+import { parseArgs } from 'node:util';
+import { type BackendName, createBackend } from '../ts/backends/create.js';
+import { makeMultiMnist } from '../ts/data/multimnist.js';
+import { MultiTaskModel } from '../ts/mtl/model.js';
+import { saveCheckpoint } from '../ts/train/checkpoint.js';
+import { Trainer } from '../ts/train/trainer.js';
+import { MNIST_RUN, type MnistRunResult } from './workloads.js';
+
+const { values } = parseArgs({
+  options: {
+    backend: { type: 'string' },
+    epochs: { type: 'string' },
+    seed: { type: 'string' },
+    'train-size': { type: 'string' },
+    'test-size': { type: 'string' },
+    weights: { type: 'string' },
+    init: { type: 'string' },
+    threads: { type: 'string' },
+  },
+});
+
+async function main(): Promise<MnistRunResult> {
+  const started = performance.now();
+  const name = (values.backend ?? 'cpu') as BackendName;
+  const seed = Number(values.seed ?? 1);
+  const weights = values.weights ? values.weights.split(',').map(Number) : MNIST_RUN.weights;
+  const epochs = Number(values.epochs ?? 2);
+  const count = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
+  const train = makeMultiMnist({ split: 'train', seed, count: count(values['train-size']) });
+  const test = makeMultiMnist({ split: 'test', seed: seed + 1, count: count(values['test-size']) });
+  const dataRss = process.memoryUsage().rss;
+  const backend = await createBackend(name, values.threads ? { threads: Number(values.threads) } : {});
+  const model = new MultiTaskModel(backend, {
+    inputShape: [28, 28],
+    trunk: MNIST_RUN.trunk.map((units) => ({ type: 'dense' as const, units, activation: 'relu' as const })),
+    heads: { hidden: [] },
+    tasks: MNIST_RUN.tasks.map((task, t) => ({ name: task, kind: 'classification' as const, classes: MNIST_RUN.classes, weight: weights[t] })),
+    maxBatch: MNIST_RUN.batch,
+    seed,
+  });
+  if (values.init) await saveCheckpoint(values.init, model, null, { epoch: 0, step: 0, rngState: [] });
+  const trainer = new Trainer(model, {
+    optimizer: { kind: 'sgd', lr: MNIST_RUN.lr, momentum: MNIST_RUN.momentum },
+    batchSize: MNIST_RUN.batch,
+    epochs,
+    seed,
+    progress: false,
+    log: null,
+    lossCheckEvery: MNIST_RUN.readEvery,
+  });
+  const setup = (performance.now() - started) / 1000;
+  const history = await trainer.fit(train, { validation: test });
+  const extra = backend as unknown as { threads?: number; adapter?: MnistRunResult['adapter'] };
+  const result: MnistRunResult = {
+    system: 'hydranet',
+    backend: name,
+    threads: typeof extra.threads === 'number' ? extra.threads : undefined,
+    epochs: history.map((r) => ({
+      epoch: r.epoch,
+      seconds: r.seconds,
+      loss: MNIST_RUN.tasks.reduce((sum, t, i) => sum + weights[i] * r.train[t], 0),
+      accuracy: MNIST_RUN.tasks.map((t) => r.validation?.[t]?.accuracy ?? NaN),
+    })),
+    train_size: train.length,
+    test_size: test.length,
+    setup_seconds: setup,
+    peak_rss: process.resourceUsage().maxRSS * 1024,
+    data_rss: dataRss,
+    device_bytes: backend.deviceBytes() ?? undefined,
+    adapter: extra.adapter ? { ...extra.adapter } : undefined,
+  };
+  backend.dispose();
+  return result;
+}
+
+main()
+  .then((r) => console.log(JSON.stringify(r)))
+  .catch((e: Error) => console.log(JSON.stringify({ system: 'hydranet', backend: values.backend, error: `${e.name}: ${e.message.split('\n')[0]}` })))
+  .finally(() => process.exit(0));
