@@ -63,12 +63,14 @@ interface Options {
   threads: number | undefined;
   /** Also write the Markdown form of the run to this file. */
   markdown?: string;
+  /** Also write the JSON records to this file (beside the human tables). */
+  jsonOut?: string;
   /** Regenerate the <!-- bench:begin/end --> section of this Markdown file (README.md). */
   updateReadme?: string;
 }
 
 const USAGE =
-  'usage: npm run bench -- [--quick] [--json] [--markdown FILE] [--update-readme README.md] [--workload W1|W2|W3] [--backend cpu|reference|webgpu|cuda] [--no-peers] [--threads N]';
+  'usage: npm run bench -- [--quick] [--json] [--json-out FILE] [--markdown FILE] [--update-readme README.md] [--workload W1|W2|W3] [--backend cpu|reference|webgpu|cuda] [--no-peers] [--threads N]';
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
@@ -77,6 +79,7 @@ function parseOptions(argv: string[]): Options {
       quick: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       markdown: { type: 'string' },
+      'json-out': { type: 'string' },
       'update-readme': { type: 'string' },
       workload: { type: 'string' },
       backend: { type: 'string' },
@@ -114,6 +117,7 @@ function parseOptions(argv: string[]): Options {
     peers: !values['no-peers'],
     threads,
     markdown: values.markdown,
+    jsonOut: values['json-out'],
     updateReadme: values['update-readme'],
   };
 }
@@ -912,7 +916,8 @@ async function main(): Promise<void> {
     phases: timings.map((t) => ({ label: t.label, seconds: Math.round(t.seconds * 10) / 10, estimate: Math.round(t.estimate * 10) / 10 })),
   });
   if (opts.markdown || opts.updateReadme) {
-    const args = process.argv.slice(2).filter((a, i, all) => !['--markdown', '--update-readme'].includes(a) && !['--markdown', '--update-readme'].includes(all[i - 1] ?? ''));
+    const fileFlags = ['--markdown', '--update-readme', '--json-out'];
+    const args = process.argv.slice(2).filter((a, i, all) => !fileFlags.includes(a) && !fileFlags.includes(all[i - 1] ?? ''));
     const header =
       `Measured by \`npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}\` on ${new Date().toISOString().slice(0, 10)}: ` +
       `${machine.model} (${machine.cores} cores), Node ${machine.node}${slots.map((sl) => (sl.backend ? `; ${sl.name}: ${sl.isa ?? ''}` : '')).join('')}.`;
@@ -920,6 +925,7 @@ async function main(): Promise<void> {
     if (opts.markdown) fs.writeFileSync(opts.markdown, `${md}\n`);
     if (opts.updateReadme) fs.writeFileSync(opts.updateReadme, replaceBenchSection(fs.readFileSync(opts.updateReadme, 'utf8'), md));
   }
+  if (opts.jsonOut) fs.writeFileSync(opts.jsonOut, `${JSON.stringify(records, null, 1)}\n`);
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(records, null, 1)}\n`);
   } else {
