@@ -1,15 +1,21 @@
 /**
- * `npm run bench [-- flags]`: training steps per second of the W1/W2 workloads on hydranet's
- * backends (cpu, reference, webgpu), on PyTorch CPU and on TensorFlow.js webgpu (same Dawn
- * adapter as hydranet webgpu, its own process), and GEMM GFLOP/s of the cpu backend against
- * OpenBLAS and of the webgpu backend, all measured in the same run; medians with min and max
- * over several windows after warm-up.
+ * `npm run bench [-- flags]`: hydranet side by side with TensorFlow.js and PyTorch, all measured
+ * in the same run: training steps per second of the W1/W2 (and, with cuda, W3) workloads and
+ * MultiLeNet on hydranet's backends (cpu, reference, webgpu, cuda), on TensorFlow.js webgpu
+ * (same Dawn adapter as hydranet webgpu), cpu, wasm (and tfjs-node where installed; where not,
+ * the output says why), each in its own process, and on PyTorch CPU; GEMM GFLOP/s against
+ * OpenBLAS; MultiMNIST time to a target accuracy, accuracy parity and peak memory
+ * (bench/multimnist.ts). Medians with min and max over several windows after warm-up; ratios
+ * to every peer. The phases are planned first: the total estimate is printed before the
+ * first one runs, then each phase as it starts (bench/progress.ts).
  *
  * Flags:
- *   --quick               fewer, shorter windows (a sanity run; with webgpu on a CPU adapter
- *                         such as lavapipe, tfjs-webgpu's W2 alone takes about a minute)
+ *   --quick               fewer, shorter windows, a small MultiMNIST run (about 3 minutes)
  *   --json                print only a JSON array of records on stdout (progress goes to stderr)
- *   --workload W1|W2      one workload (default both)
+ *   --json-out FILE       also write the records to FILE
+ *   --markdown FILE       also write the Markdown report to FILE
+ *   --update-readme FILE  regenerate FILE's <!-- bench:begin/end --> section from this run
+ *   --workload W1|W2|W3   one workload (default W1 and W2, plus W3 when cuda runs)
  *   --backend cpu|reference|webgpu|cuda   one hydranet backend (default all four; one that
  *                         cannot run here is reported as skipped, with the reason)
  *   --no-peers            skip PyTorch, OpenBLAS and TensorFlow.js
@@ -450,11 +456,13 @@ function printHuman(records: BenchRecord[], opts: Options, peerNotes: string[]):
   const lenet = records.filter((r) => r.workload === 'LeNet' && r.metric === 'train_steps_per_s');
   if (lenet.length) {
     out.push('', 'MultiLeNet training steps per second (conv trunk + 2 heads, batch 256, SGD; an epoch of MultiMNIST is 235 steps)');
-    const ours = lenet.find((r) => r.system === 'hydranet')?.median ?? null;
-    const lrows = lenet.map((r) => {
+    const lrows = [...lenet].sort(bySystem).map((r) => {
       const who = r.system === 'hydranet' ? `hydranet ${r.backend}` : `tfjs ${r.backend}`;
       if (r.median === null) return [who, '—', '—', r.skipped ?? ''];
-      const vs = ours !== null && r.system !== 'hydranet' ? `hydranet / this = ${ratio(ours / r.median)}` : '';
+      const vs = records
+        .filter((x) => x.workload === 'LeNet' && x.metric === 'train_steps_per_s_ratio' && r.system === 'tfjs' && x.peer_backend === r.backend)
+        .map((x) => `hydranet ${x.backend} / this = ${ratio(x.median)}`)
+        .join(', ');
       return [who, `${fmt(r.median)} [${fmt(r.min)} … ${fmt(r.max)}]`, `${fmt(235 / r.median)} s`, [vs, r.note].filter(Boolean).join('; ')];
     });
     out.push(table(['system', 'steps/s', 'epoch', 'note'], lrows, ['l', 'r', 'r', 'l']));
@@ -587,31 +595,37 @@ async function main(): Promise<void> {
     });
   }
 
-  // 1c. MultiLeNet (issue: image trunks) beside TensorFlow.js.
-  if (cpuSlot?.backend && w1) {
-    phases.push({
-      label: 'MultiLeNet (batch 256) on hydranet cpu',
-      estimate: planSeconds(p.step) + 1,
-      run: async () => {
-        records.push(await benchLenet(cpuSlot.backend!, p.step));
-      },
-    });
+  // TensorFlow.js backends: webgpu on the same Dawn adapter as hydranet webgpu, cpu, wasm, and
+  // tfjs-node (libtensorflow) where it is installed; where it is not, the output says so.
+  const gpuSlot = slots.find((s) => s.name === 'webgpu');
+  const tfjsNode = tfjsNodeAvailable();
+  const tfjsBackends = (['webgpu', 'cpu', 'wasm', 'tensorflow'] as const).filter((b) => (b !== 'webgpu' || gpuSlot) && (b !== 'tensorflow' || tfjsNode.ok));
+
+  // 1c. MultiLeNet (issue: image trunks) on each hydranet backend but the reference, beside
+  // TensorFlow.js (each backend in its own process).
+  if (w1) {
+    for (const slot of slots.filter((sl) => sl.backend && sl.name !== 'reference')) {
+      phases.push({
+        label: `MultiLeNet (batch 256) on hydranet ${slot.name}`,
+        estimate: planSeconds(p.step) + (slot.name === 'webgpu' ? 6 : 1),
+        run: async () => {
+          records.push(await benchLenet(slot.backend!, p.step));
+        },
+      });
+    }
     if (opts.peers) {
-      for (const be of ['cpu', 'wasm'] as const) {
+      for (const be of tfjsBackends) {
+        if (be === 'webgpu' && !gpuSlot?.backend) continue;
         if (be === 'cpu' && opts.quick) {
-          records.push({ workload: 'LeNet', system: 'tfjs', backend: 'cpu', metric: 'train_steps_per_s', unit: 'steps/s', median: null, min: null, max: null, skipped: 'skipped with --quick (about 20 s a step)' });
+          records.push({ workload: 'LeNet', system: 'tfjs', backend: 'cpu', metric: 'train_steps_per_s', unit: 'steps/s', median: null, min: null, max: null, skipped: 'skipped with --quick (about 25 s a step)' });
           continue;
         }
-        const seconds = be === 'cpu' ? 45 : 20;
+        const seconds = be === 'cpu' ? 45 : opts.quick ? 8 : 20;
         phases.push({
           label: `MultiLeNet on tfjs ${be}`,
-          estimate: seconds + (be === 'cpu' ? 40 : 5),
+          estimate: seconds + (be === 'cpu' ? 40 : 8),
           run: async () => {
-            const peer = benchTfjsLenet(be, seconds, be === 'cpu' ? 3 : 20);
-            records.push(peer);
-            const mine = records.find((r) => r.workload === 'LeNet' && r.system === 'hydranet');
-            const rr = mine ? ratioRecord(mine, peer, { peer_backend: be }) : null;
-            if (rr) records.push(rr);
+            records.push(benchTfjsLenet(be, seconds, be === 'cpu' ? 3 : 20));
           },
         });
       }
@@ -683,9 +697,6 @@ async function main(): Promise<void> {
   // 2b. TensorFlow.js on the same workloads, each backend in its own process: webgpu on the same
   // Dawn adapter as hydranet webgpu, its cpu and wasm backends, and tfjs-node (libtensorflow)
   // where it is installed; where it is not, the output says so. W3 is GPU-sized: not run on tfjs.
-  const gpuSlot = slots.find((s) => s.name === 'webgpu');
-  const tfjsNode = tfjsNodeAvailable();
-  const tfjsBackends = (['webgpu', 'cpu', 'wasm', 'tensorflow'] as const).filter((b) => (b !== 'webgpu' || gpuSlot) && (b !== 'tensorflow' || tfjsNode.ok));
   if (opts.peers && !tfjsNode.ok) {
     peerNotes.push(`TensorFlow.js node (tfjs-node, libtensorflow) not run: ${tfjsNode.reason}`);
     for (const w of opts.workloads.filter((x) => x.name !== 'W3')) {
@@ -874,7 +885,7 @@ async function main(): Promise<void> {
   const timings = await runPhases(phases, log);
 
   // hydranet (each backend but the reference) / tfjs (each backend), per workload.
-  for (const w of opts.workloads) {
+  for (const w of [...opts.workloads, { name: 'LeNet' }]) {
     for (const slot of slots.filter((sl) => sl.name !== 'reference')) {
       const mine = records.find((r) => r.workload === w.name && r.system === 'hydranet' && r.backend === slot.name && r.metric === 'train_steps_per_s');
       for (const tb of tfjsBackends) {

@@ -1,7 +1,7 @@
 /**
  * MultiLeNet training (the multimnist-lenet preset: conv trunk, two heads, batch 256, SGD
  * momentum 0.9, dropouts active): hydranet's steps/s beside TensorFlow.js in the same run.
- * tfjs runs in its own process (bench/peers/tfjs_lenet.ts). Its wasm backend cannot train a
+ * tfjs runs in its own process (bench/peers/tfjs_lenet.ts), on each of its backends. Its wasm backend cannot train a
  * convolution (no Conv2DBackpropFilter kernel), which is reported as the reason it is skipped.
  */
 import { spawnSync } from 'node:child_process';
@@ -12,6 +12,7 @@ import { Rng } from '../ts/core/random.js';
 import { MultiTaskModel } from '../ts/mtl/model.js';
 import { PRESETS } from '../ts/mtl/presets.js';
 import { Optimizer } from '../ts/train/optimizer.js';
+import type { TfjsBackend } from './peers/tfjs_common.js';
 import type { BenchRecord } from './report.js';
 import { type WindowPlan, measure, summarize } from './stats.js';
 
@@ -43,11 +44,12 @@ export async function benchLenet(be: Backend, plan: WindowPlan): Promise<BenchRe
     }
   };
   const s = await measure(run, () => be.sync(), plan);
-  return { workload: 'LeNet', system: 'hydranet', backend: be.name, metric: 'train_steps_per_s', unit: 'steps/s', median: s.median, min: s.min, max: s.max, windows: s.samples.length };
+  const threads = (be as unknown as { threads?: unknown }).threads;
+  return { workload: 'LeNet', system: 'hydranet', backend: be.name, metric: 'train_steps_per_s', unit: 'steps/s', median: s.median, min: s.min, max: s.max, windows: s.samples.length, threads: typeof threads === 'number' ? threads : undefined };
 }
 
 /** TensorFlow.js on one of its backends, or a record saying why it did not run. */
-export function benchTfjsLenet(backend: 'cpu' | 'wasm', seconds: number, maxSteps: number): BenchRecord {
+export function benchTfjsLenet(backend: TfjsBackend, seconds: number, maxSteps: number): BenchRecord {
   const base = { workload: 'LeNet', system: 'tfjs', backend, metric: 'train_steps_per_s', unit: 'steps/s' };
   const r = spawnSync(process.execPath, [path.join(here, 'peers', 'tfjs_lenet.js'), '--backend', backend, '--seconds', String(seconds), '--max-steps', String(maxSteps)], {
     encoding: 'utf8',
@@ -55,8 +57,8 @@ export function benchTfjsLenet(backend: 'cpu' | 'wasm', seconds: number, maxStep
   });
   const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('{'));
   if (!line) return { ...base, median: null, min: null, max: null, skipped: `the tfjs peer failed: ${(r.stderr || r.error?.message || 'no output').split('\n')[0]}` };
-  const out = JSON.parse(line) as { error?: string; rates?: number[]; threads?: number };
+  const out = JSON.parse(line) as { error?: string; rates?: number[]; threads?: number; peak_rss?: number };
   if (out.error || !out.rates?.length) return { ...base, median: null, min: null, max: null, skipped: `tfjs ${backend} cannot train it: ${out.error ?? 'no steps'}` };
   const s = summarize(out.rates);
-  return { ...base, median: s.median, min: s.min, max: s.max, windows: out.rates.length, threads: out.threads, note: 'each window is one step' };
+  return { ...base, median: s.median, min: s.min, max: s.max, windows: out.rates.length, threads: out.threads, peak_rss_mib: out.peak_rss ? out.peak_rss / 2 ** 20 : undefined, note: 'each window is one step, closed by a readback of its loss' };
 }
