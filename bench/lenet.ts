@@ -4,7 +4,6 @@
  * tfjs runs in its own process (bench/peers/tfjs_lenet.ts), on each of its backends. Its wasm backend cannot train a
  * convolution (no Conv2DBackpropFilter kernel), which is reported as the reason it is skipped.
  */
-import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Backend } from '../ts/backends/backend.js';
@@ -13,6 +12,7 @@ import { MultiTaskModel } from '../ts/mtl/model.js';
 import { PRESETS } from '../ts/mtl/presets.js';
 import { Optimizer } from '../ts/train/optimizer.js';
 import type { TfjsBackend } from './peers/tfjs_common.js';
+import { runJsonChild } from './child.js';
 import type { BenchRecord } from './report.js';
 import { type WindowPlan, measure, summarize } from './stats.js';
 
@@ -51,14 +51,13 @@ export async function benchLenet(be: Backend, plan: WindowPlan): Promise<BenchRe
 /** TensorFlow.js on one of its backends, or a record saying why it did not run. */
 export function benchTfjsLenet(backend: TfjsBackend, seconds: number, maxSteps: number): BenchRecord {
   const base = { workload: 'LeNet', system: 'tfjs', backend, metric: 'train_steps_per_s', unit: 'steps/s' };
-  const r = spawnSync(process.execPath, [path.join(here, 'peers', 'tfjs_lenet.js'), '--backend', backend, '--seconds', String(seconds), '--max-steps', String(maxSteps)], {
-    encoding: 'utf8',
-    timeout: (seconds + 120) * 1000,
-  });
-  const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('{'));
-  if (!line) return { ...base, median: null, min: null, max: null, skipped: `the tfjs peer failed: ${(r.stderr || r.error?.message || 'no output').split('\n')[0]}` };
-  const out = JSON.parse(line) as { error?: string; rates?: number[]; threads?: number; peak_rss?: number };
-  if (out.error || !out.rates?.length) return { ...base, median: null, min: null, max: null, skipped: `tfjs ${backend} cannot train it: ${out.error ?? 'no steps'}` };
+  const r = runJsonChild<{ rates: number[]; threads?: number; peak_rss?: number }>(
+    path.join(here, 'peers', 'tfjs_lenet.js'),
+    ['--backend', backend, '--seconds', String(seconds), '--max-steps', String(maxSteps)],
+    seconds + 120,
+  );
+  if (!r.ok || !r.value.rates?.length) return { ...base, median: null, min: null, max: null, skipped: `tfjs ${backend} cannot train it: ${r.ok ? 'no steps' : r.reason}` };
+  const out = r.value;
   const s = summarize(out.rates);
   return { ...base, median: s.median, min: s.min, max: s.max, windows: out.rates.length, threads: out.threads, peak_rss_mib: out.peak_rss ? out.peak_rss / 2 ** 20 : undefined, note: 'each window is one step, closed by a readback of its loss' };
 }

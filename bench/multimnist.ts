@@ -7,9 +7,9 @@
  * "noise" means for the parity verdict is measured too: hydranet cpu runs again with other
  * seeds (other pairings, initialisation and order), and the binomial standard error of an
  * accuracy on the test set is computed; a difference counts as noise when it is within
- * 2 × max(seed-to-seed standard deviation, √2 × binomial SE).
+ * 2 × max(seed-to-seed standard deviation, binomial SE of the difference).
  */
-import { spawnSync } from 'node:child_process';
+import { type ChildResult, runJsonChild } from './child.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -54,18 +54,6 @@ export function mnistSteps(p: MnistPlan): number {
   return p.epochs * Math.ceil((p.trainSize ?? 60000) / MNIST_RUN.batch);
 }
 
-function runChild(args: string[], timeoutS: number): { ok: true; value: MnistRunResult } | { ok: false; reason: string } {
-  const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: timeoutS * 1000, maxBuffer: 1 << 24 });
-  const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('{'));
-  if (!line) {
-    const why = r.error?.message ?? (r.signal ? `killed by ${r.signal}` : `exit ${r.status}`);
-    return { ok: false, reason: `the runner printed no result (${why}): ${(r.stderr ?? '').trim().split('\n').slice(-2).join(' | ') || 'no output'}` };
-  }
-  const v = JSON.parse(line) as MnistRunResult;
-  if (v.error) return { ok: false, reason: v.error };
-  return { ok: true, value: v };
-}
-
 function planArgs(p: MnistPlan, seed: number): string[] {
   return [
     '--epochs',
@@ -79,16 +67,14 @@ function planArgs(p: MnistPlan, seed: number): string[] {
 }
 
 /** A hydranet run on `backend`; `init` (when given) receives the initial weights. */
-export function runHydranetMnist(backend: string, p: MnistPlan, seed: number, init?: string, threads?: number): ReturnType<typeof runChild> {
-  return runChild(
-    [path.join(here, 'train-run.js'), '--backend', backend, ...planArgs(p, seed), ...(init ? ['--init', init] : []), ...(threads ? ['--threads', String(threads)] : [])],
-    3600,
-  );
+export function runHydranetMnist(backend: string, p: MnistPlan, seed: number, init?: string, threads?: number): ChildResult<MnistRunResult> {
+  const args = ['--backend', backend, ...planArgs(p, seed), ...(init ? ['--init', init] : []), ...(threads ? ['--threads', String(threads)] : [])];
+  return runJsonChild(path.join(here, 'train-run.js'), args, 3600);
 }
 
 /** A tfjs run on `backend`, starting from the weights in `init`. */
-export function runTfjsMnist(backend: TfjsBackend, p: MnistPlan, init: string): ReturnType<typeof runChild> {
-  return runChild([path.join(here, 'peers', 'tfjs_train.js'), '--backend', backend, '--init', init, ...planArgs(p, p.seed)], 3600);
+export function runTfjsMnist(backend: TfjsBackend, p: MnistPlan, init: string): ChildResult<MnistRunResult> {
+  return runJsonChild(path.join(here, 'peers', 'tfjs_train.js'), ['--backend', backend, '--init', init, ...planArgs(p, p.seed)], 3600);
 }
 
 /** A temp file for the initial weights, removed by the returned function. */
@@ -145,13 +131,10 @@ export function mnistComparisons(records: readonly BenchRecord[], p: MnistPlan):
   const mine = [...new Set(mn.filter((r) => r.system === 'hydranet' && r.seed === undefined).map((r) => r.backend))];
   const theirs = [...new Set(mn.filter((r) => r.system === 'tfjs' && r.median !== null).map((r) => r.backend))];
   const out: BenchRecord[] = [];
-  // Noise: the seed-to-seed spread of hydranet cpu, and the binomial SE of a test accuracy.
-  const noise = MNIST_RUN.tasks.map((task) => {
+  // Seed-to-seed spread of hydranet cpu (the run the peers share and the noise runs).
+  const seedSpread = MNIST_RUN.tasks.map((task) => {
     const accs = mn.filter((r) => r.system === 'hydranet' && r.backend === 'cpu' && r.metric === 'val_accuracy' && r.case === task && r.median !== null).map((r) => r.median!);
-    const a = (get('hydranet', 'cpu', 'val_accuracy', task)?.median ?? accs[0] ?? 50) / 100;
-    const n = (get('hydranet', 'cpu', 'val_accuracy', task)?.test_size as number | undefined) ?? p.testSize ?? 10000;
-    const se = Math.sqrt((a * (1 - a)) / n) * 100;
-    return { task, seedSd: sd(accs), seeds: accs.length, se, bound: 2 * Math.max(sd(accs), Math.SQRT2 * se) };
+    return { task, sd: sd(accs), seeds: accs.length };
   });
   for (const b of mine) {
     for (const t of theirs) {
@@ -164,24 +147,28 @@ export function mnistComparisons(records: readonly BenchRecord[], p: MnistPlan):
         const y = get('tfjs', t, metric);
         if (x?.median && y?.median) out.push({ ...base, metric: `${metric}_ratio`, unit: 'x', median: x.median / y.median, min: x.median / y.median, max: x.median / y.median });
       }
-      for (const nz of noise) {
-        const x = get('hydranet', b, 'val_accuracy', nz.task);
-        const y = get('tfjs', t, 'val_accuracy', nz.task);
+      for (const { task, sd: seedSd, seeds } of seedSpread) {
+        const x = get('hydranet', b, 'val_accuracy', task);
+        const y = get('tfjs', t, 'val_accuracy', task);
         if (x?.median == null || y?.median == null) continue;
         const d = x.median - y.median;
+        // Binomial standard error of the difference of two test accuracies, in points.
+        const variance = (r: BenchRecord): number => ((r.median! / 100) * (1 - r.median! / 100)) / Number(r.test_size);
+        const se = Math.sqrt(variance(x) + variance(y)) * 100;
+        const bound = 2 * Math.max(seedSd, se);
         out.push({
           ...base,
           metric: 'accuracy_difference',
           unit: 'points',
-          case: nz.task,
+          case: task,
           median: d,
           min: d,
           max: d,
-          noise_bound: nz.bound,
-          seed_sd: nz.seedSd,
-          seeds: nz.seeds,
-          binomial_se: nz.se,
-          within_noise: Math.abs(d) <= nz.bound,
+          noise_bound: bound,
+          seed_sd: seedSd,
+          seeds,
+          binomial_se: se,
+          within_noise: Math.abs(d) <= bound,
         });
       }
     }
@@ -235,7 +222,7 @@ function parityLines(records: readonly BenchRecord[]): string[] {
     .map(
       (r) =>
         `hydranet ${r.backend} − tfjs ${String(r.peer_backend)}, ${r.case}: ${r.median! >= 0 ? '+' : ''}${r.median!.toFixed(2)} points ` +
-        `(noise bound ±${(r.noise_bound as number).toFixed(2)}: seed sd ${(r.seed_sd as number).toFixed(2)} over ${String(r.seeds)} seeds, binomial SE ${(r.binomial_se as number).toFixed(2)}) → ${r.within_noise ? 'within noise' : 'OUTSIDE NOISE'}`,
+        `(noise bound ±${(r.noise_bound as number).toFixed(2)}: seed sd ${(r.seed_sd as number).toFixed(2)} over ${String(r.seeds)} seeds, binomial SE of the difference ${(r.binomial_se as number).toFixed(2)}) → ${r.within_noise ? 'within noise' : 'OUTSIDE NOISE'}`,
     );
 }
 

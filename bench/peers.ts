@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runJsonChild } from './child.js';
 import type { Summary } from './stats.js';
 import type { GemmCase } from './workloads.js';
 
@@ -278,7 +279,6 @@ export function runTfjsMlp(backend: 'cpu' | 'wasm' | 'webgpu' | 'tensorflow', wo
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'peers', 'tfjs_mlp.js');
   if (!fs.existsSync(script)) return { ok: false, reason: `${script} was not found (run npm run build:ts)` };
   const args = [
-    script,
     '--backend',
     backend,
     '--workload',
@@ -292,18 +292,7 @@ export function runTfjsMlp(backend: 'cpu' | 'wasm' | 'webgpu' | 'tensorflow', wo
     ...(plan.window ? ['--window', String(plan.window)] : []),
   ];
   // On lavapipe one W2 step of tfjs-webgpu takes ~30 s: the limit is generous.
-  const r = spawnSync(process.execPath, args, { env, encoding: 'utf8', timeout: 900_000, maxBuffer: 1 << 24 });
-  const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('{'));
-  if (!line) {
-    const why = r.error?.message ?? (r.signal ? `killed by ${r.signal}` : `exit ${r.status}`);
-    return { ok: false, reason: `tfjs_mlp.js printed no result (${why}): ${firstLines(r.stderr) || 'no output'}` };
-  }
-  try {
-    const out = JSON.parse(line) as TfjsMlpResult & { error?: string };
-    if (out.error) return { ok: false, reason: `tfjs ${backend}: ${out.error}` };
-    if (!out.rates?.length) return { ok: false, reason: `tfjs ${backend}: no timed windows` };
-    return { ok: true, value: out };
-  } catch (e) {
-    return { ok: false, reason: `tfjs_mlp.js printed invalid JSON (${(e as Error).message})` };
-  }
+  const r = runJsonChild<TfjsMlpResult>(script, args, 900, env);
+  if (r.ok && !r.value.rates?.length) return { ok: false, reason: `tfjs ${backend}: no timed windows` };
+  return r;
 }

@@ -8,38 +8,18 @@
  * checkpoint) before training, for the tfjs runner to start from. Prints one JSON line
  * (MnistRunResult).
  */
-import { parseArgs } from 'node:util';
 import { type BackendName, createBackend } from '../ts/backends/create.js';
-import { makeMultiMnist } from '../ts/data/multimnist.js';
 import { MultiTaskModel } from '../ts/mtl/model.js';
 import { saveCheckpoint } from '../ts/train/checkpoint.js';
 import { Trainer } from '../ts/train/trainer.js';
-import { MNIST_RUN, type MnistRunResult } from './workloads.js';
-
-const { values } = parseArgs({
-  options: {
-    backend: { type: 'string' },
-    epochs: { type: 'string' },
-    seed: { type: 'string' },
-    'train-size': { type: 'string' },
-    'test-size': { type: 'string' },
-    weights: { type: 'string' },
-    init: { type: 'string' },
-    threads: { type: 'string' },
-  },
-});
+import { childMain, peakRss } from './child.js';
+import { MNIST_RUN, type MnistRunResult, mnistRunSetup } from './workloads.js';
 
 async function main(): Promise<MnistRunResult> {
   const started = performance.now();
-  const name = (values.backend ?? 'cpu') as BackendName;
-  const seed = Number(values.seed ?? 1);
-  const weights = values.weights ? values.weights.split(',').map(Number) : MNIST_RUN.weights;
-  const epochs = Number(values.epochs ?? 2);
-  const count = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
-  const train = makeMultiMnist({ split: 'train', seed, count: count(values['train-size']) });
-  const test = makeMultiMnist({ split: 'test', seed: seed + 1, count: count(values['test-size']) });
-  const dataRss = process.memoryUsage().rss;
-  const backend = await createBackend(name, values.threads ? { threads: Number(values.threads) } : {});
+  const { flags, seed, epochs, weights, train, test, dataRss } = mnistRunSetup(process.argv.slice(2));
+  const name = (flags.backend ?? 'cpu') as BackendName;
+  const backend = await createBackend(name, flags.threads ? { threads: Number(flags.threads) } : {});
   const model = new MultiTaskModel(backend, {
     inputShape: [28, 28],
     trunk: MNIST_RUN.trunk.map((units) => ({ type: 'dense' as const, units, activation: 'relu' as const })),
@@ -48,7 +28,7 @@ async function main(): Promise<MnistRunResult> {
     maxBatch: MNIST_RUN.batch,
     seed,
   });
-  if (values.init) await saveCheckpoint(values.init, model, null, { epoch: 0, step: 0, rngState: [] });
+  if (flags.init) await saveCheckpoint(flags.init, model, null, { epoch: 0, step: 0, rngState: [] });
   const trainer = new Trainer(model, {
     optimizer: { kind: 'sgd', lr: MNIST_RUN.lr, momentum: MNIST_RUN.momentum },
     batchSize: MNIST_RUN.batch,
@@ -74,7 +54,7 @@ async function main(): Promise<MnistRunResult> {
     train_size: train.length,
     test_size: test.length,
     setup_seconds: setup,
-    peak_rss: process.resourceUsage().maxRSS * 1024,
+    peak_rss: peakRss(),
     data_rss: dataRss,
     device_bytes: backend.deviceBytes() ?? undefined,
     adapter: extra.adapter ? { ...extra.adapter } : undefined,
@@ -83,7 +63,4 @@ async function main(): Promise<MnistRunResult> {
   return result;
 }
 
-main()
-  .then((r) => console.log(JSON.stringify(r)))
-  .catch((e: Error) => console.log(JSON.stringify({ system: 'hydranet', backend: values.backend, error: `${e.name}: ${e.message.split('\n')[0]}` })))
-  .finally(() => process.exit(0));
+childMain(main, { system: 'hydranet' });

@@ -12,7 +12,8 @@
  * model.forwardBackward (zero grads, forward, fused multi-loss, backward) + optimizer.step
  * (SGD, momentum 0.9, lr 0.01). Task weights are all 1 (the summed loss).
  */
-import { type Backend, MultiTaskModel, Optimizer, Rng, type Tensor } from '../ts/index.js';
+import { parseArgs } from 'node:util';
+import { type Backend, type MultiTaskDataset, MultiTaskModel, Optimizer, Rng, type Tensor, makeMultiMnist } from '../ts/index.js';
 
 export interface Workload {
   name: 'W1' | 'W2' | 'W3';
@@ -181,6 +182,53 @@ export const MNIST_RUN = {
   weights: [1, 1] as readonly number[],
   readEvery: 8,
 } as const;
+
+/** A MultiMNIST runner's command line (both runners take the same flags) and its datasets. */
+export interface MnistRunSetup {
+  flags: { backend?: string; init?: string; threads?: string };
+  seed: number;
+  epochs: number;
+  weights: readonly number[];
+  train: MultiTaskDataset;
+  test: MultiTaskDataset;
+  /** Resident set once the datasets were built, bytes. */
+  dataRss: number;
+}
+
+/**
+ * Parses a runner's flags (--backend B --epochs E --seed S [--train-size N] [--test-size M]
+ * [--weights w1,w2] [--init FILE] [--threads T]) and builds its datasets as the CLI builds them:
+ * MultiMNIST train with `seed`, test with seed + 1. One function for both runners, so that they
+ * cannot build different runs.
+ */
+export function mnistRunSetup(argv: readonly string[]): MnistRunSetup {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      backend: { type: 'string' },
+      epochs: { type: 'string' },
+      seed: { type: 'string' },
+      'train-size': { type: 'string' },
+      'test-size': { type: 'string' },
+      weights: { type: 'string' },
+      init: { type: 'string' },
+      threads: { type: 'string' },
+    },
+  });
+  const seed = Number(values.seed ?? 1);
+  const count = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
+  const train = makeMultiMnist({ split: 'train', seed, count: count(values['train-size']) });
+  const test = makeMultiMnist({ split: 'test', seed: seed + 1, count: count(values['test-size']) });
+  return {
+    flags: { backend: values.backend, init: values.init, threads: values.threads },
+    seed,
+    epochs: Number(values.epochs ?? 2),
+    weights: values.weights ? values.weights.split(',').map(Number) : MNIST_RUN.weights,
+    train,
+    test,
+    dataRss: process.memoryUsage().rss,
+  };
+}
 
 /** What a MultiMNIST runner prints (one JSON line). */
 export interface MnistRunResult {

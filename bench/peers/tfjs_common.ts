@@ -1,8 +1,8 @@
 /**
  * What the TensorFlow.js peers share: backend set-up (cpu, wasm with its real thread count,
  * webgpu on Dawn as navigator.gpu, tensorflow = tfjs-node when installed), the weighted
- * multi-task training step, a hydranet checkpoint loaded into tfjs Dense layers, and the
- * one-JSON-line protocol the bench reads.
+ * multi-task training step, and a hydranet checkpoint loaded into tfjs Dense layers. (The
+ * one-JSON-line protocol with the bench is bench/child.ts.)
  *
  * The weighted step: tfjs-layers has no loss weights for a custom multi-output step (fit()'s
  * lossWeights cannot be driven step by step with our batches), so the step is written out:
@@ -71,6 +71,7 @@ export function tfjsNodeAvailable(): { ok: boolean; reason?: string } {
 
 /** Loads tfjs with `backend` selected and ready. */
 export async function setupTfjs(backend: TfjsBackend): Promise<TfjsSetup> {
+  if (!TFJS_BACKENDS.includes(backend)) throw new Error(`Expected ${TFJS_BACKENDS.join(', ')} for --backend but received ${JSON.stringify(backend)}`);
   if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = '/tmp';
   let adapter: AdapterText | undefined;
   let wasmThreads: (() => number) | null = null;
@@ -171,23 +172,4 @@ export function loadHydranetWeights(
   };
   trunk.forEach((l, i) => set(l, `trunk.${i}`));
   heads.forEach((l, t) => set(l, `heads.${taskNames[t]}.0`));
-}
-
-/**
- * Runs a peer's main and prints its result as ONE JSON line on stdout ({error} on failure);
- * tfjs's own chatter (banners, warnings through console.log/warn) goes to stderr.
- */
-export function runPeerMain<T extends object>(main: () => Promise<T>, context: Record<string, unknown>): void {
-  const print = console.log.bind(console);
-  console.log = (...a: unknown[]) => console.error(...a);
-  console.warn = (...a: unknown[]) => console.error(...a);
-  main()
-    .then((r) => print(JSON.stringify(r)))
-    .catch((e: Error) => print(JSON.stringify({ ...context, error: (e?.message ?? String(e)).split('\n')[0] })))
-    .finally(() => process.exit(0));
-}
-
-/** Peak resident set of this process so far, bytes. */
-export function peakRss(): number {
-  return process.resourceUsage().maxRSS * 1024;
 }

@@ -9,7 +9,8 @@
  */
 import { parseArgs } from 'node:util';
 import type * as TF from '@tensorflow/tfjs';
-import { type TfjsBackend, peakRss, runPeerMain, setupTfjs, weightedStep } from './tfjs_common.js';
+import { type TfjsBackend, setupTfjs, weightedStep } from './tfjs_common.js';
+import { childMain, peakRss } from '../child.js';
 
 const { values } = parseArgs({
   options: { backend: { type: 'string' }, seconds: { type: 'string' }, 'max-steps': { type: 'string' } },
@@ -60,4 +61,4 @@ async function main(): Promise<Record<string, unknown>> {
   return { backend: tf.getBackend(), threads, steps, seconds: (performance.now() - start) / 1000, rates, peak_rss: peakRss() };
 }
 
-runPeerMain(main, { backend });
+childMain(main, { backend });

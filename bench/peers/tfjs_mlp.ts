@@ -32,7 +32,8 @@
  */
 import { parseArgs } from 'node:util';
 import { WORKLOADS } from '../workloads.js';
-import { type TfjsBackend, TFJS_BACKENDS, denseMultiTaskModel, peakRss, runPeerMain, setupTfjs, weightedStep } from './tfjs_common.js';
+import { type TfjsBackend, denseMultiTaskModel, setupTfjs, weightedStep } from './tfjs_common.js';
+import { childMain, peakRss } from '../child.js';
 
 const { values } = parseArgs({
   options: {
@@ -57,7 +58,6 @@ const maxWindows = Number(values['max-windows'] ?? 7);
 async function main(): Promise<Record<string, unknown>> {
   const w = WORKLOADS.find((x) => x.name === workload);
   if (!w) throw new Error(`Expected W1 or W2 for --workload but received ${JSON.stringify(values.workload)}`);
-  if (!TFJS_BACKENDS.includes(backend)) throw new Error(`Expected ${TFJS_BACKENDS.join(', ')} for --backend but received ${JSON.stringify(values.backend)}`);
   const window = Number(values.window ?? (workload === 'W1' ? 8 : 1));
   if (!Number.isInteger(window) || window < 1) throw new Error(`Expected a positive integer for --window but received ${values.window}`);
   const { tf, adapter, threads, device } = await setupTfjs(backend);
@@ -131,4 +131,4 @@ async function main(): Promise<Record<string, unknown>> {
   };
 }
 
-runPeerMain(main, { backend, workload });
+childMain(main, { backend, workload });

@@ -14,41 +14,22 @@
  * work is done (webgpu: queue drained); validation (batches of 256, argmax per head) is not
  * timed. Prints one JSON line (MnistRunResult).
  */
-import { parseArgs } from 'node:util';
 import type * as TF from '@tensorflow/tfjs';
 import { Rng } from '../../ts/core/random.js';
-import { makeMultiMnist } from '../../ts/data/multimnist.js';
 import { readCheckpointFile } from '../../ts/train/checkpoint.js';
-import { MNIST_RUN, type MnistRunResult } from '../workloads.js';
-import { type TfjsBackend, denseMultiTaskModel, loadHydranetWeights, peakRss, runPeerMain, setupTfjs, weightedStep } from './tfjs_common.js';
-
-const { values } = parseArgs({
-  options: {
-    backend: { type: 'string' },
-    init: { type: 'string' },
-    epochs: { type: 'string' },
-    seed: { type: 'string' },
-    'train-size': { type: 'string' },
-    'test-size': { type: 'string' },
-    weights: { type: 'string' },
-  },
-});
-const backend = (values.backend ?? 'cpu') as TfjsBackend;
+import { MNIST_RUN, type MnistRunResult, mnistRunSetup } from '../workloads.js';
+import { type TfjsBackend, denseMultiTaskModel, loadHydranetWeights, setupTfjs, weightedStep } from './tfjs_common.js';
+import { childMain, peakRss } from '../child.js';
 
 async function main(): Promise<MnistRunResult> {
   const started = performance.now();
-  if (!values.init) throw new Error('--init FILE (the initial weights, a hydranet checkpoint) is required');
-  const seed = Number(values.seed ?? 1);
-  const weights = values.weights ? values.weights.split(',').map(Number) : MNIST_RUN.weights;
-  const epochs = Number(values.epochs ?? 2);
-  const count = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
-  const train = makeMultiMnist({ split: 'train', seed, count: count(values['train-size']) });
-  const test = makeMultiMnist({ split: 'test', seed: seed + 1, count: count(values['test-size']) });
-  const dataRss = process.memoryUsage().rss;
+  const { flags, seed, epochs, weights, train, test, dataRss } = mnistRunSetup(process.argv.slice(2));
+  if (!flags.init) throw new Error('--init FILE (the initial weights, a hydranet checkpoint) is required');
+  const backend = (flags.backend ?? 'cpu') as TfjsBackend;
   const { tf, threads, adapter, device } = await setupTfjs(backend);
   const { input, trunk: widths, tasks, classes, batch: B } = MNIST_RUN;
   const { model, trunk, heads } = denseMultiTaskModel(tf, input, widths, tasks.length, classes);
-  loadHydranetWeights(tf, readCheckpointFile(values.init).tensors, trunk, heads, tasks);
+  loadHydranetWeights(tf, readCheckpointFile(flags.init).tensors, trunk, heads, tasks);
   const step = weightedStep(tf, model, tf.train.momentum(MNIST_RUN.lr, MNIST_RUN.momentum), weights);
 
   const T = tasks.length;
@@ -129,4 +110,4 @@ async function main(): Promise<MnistRunResult> {
   };
 }
 
-runPeerMain(main, { system: 'tfjs', backend });
+childMain(main, { system: 'tfjs' });
