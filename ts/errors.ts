@@ -54,6 +54,36 @@ export class NonFiniteLossError extends HydranetError {
   }
 }
 
+/**
+ * A file could not be written completely (disk full, read-only folder, a path under a file...).
+ * The file's previous content, if any, is kept; `path` names the file or folder.
+ */
+export class FileWriteError extends HydranetError {
+  constructor(
+    message: string,
+    readonly path: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A model (or trainer) is already running fit() or evaluate(); calls on one model do not interleave. */
+export class BusyError extends HydranetError {}
+
+/**
+ * Training was stopped on request (an AbortSignal, SIGINT in the CLI) after finishing its
+ * current step; the run folder's checkpoint holds the state at that step, to resume from.
+ */
+export class TrainingAbortedError extends HydranetError {
+  constructor(
+    message: string,
+    /** The global step after which training stopped. */
+    readonly step: number,
+  ) {
+    super(message);
+  }
+}
+
 /** Describes a received value briefly for error messages. */
 export function describe(value: unknown): string {
   if (value === null) return 'null';

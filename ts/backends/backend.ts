@@ -13,6 +13,8 @@
  * - Every method validates shapes (throwing ShapeError) before any kernel runs.
  */
 
+import { packedOf, setPacked } from './packed.js';
+
 /** Elementwise nonlinearities. `gelu` is the tanh approximation (as GPT-2 and WGSL can share). */
 export type Activation = 'none' | 'relu' | 'gelu' | 'tanh' | 'sigmoid';
 export const ACTIVATIONS: readonly Activation[] = ['none', 'relu', 'gelu', 'tanh', 'sigmoid'];
@@ -94,8 +96,11 @@ export class HeadLayout {
   readonly totalOut: number;
   readonly weightSize: number;
   /** [mode (0 segmented, 1 shared, 2 stacked), T, stride, then per task: inSize, outSize,
-   * inOffset, outOffset, weightOffset]. */
-  readonly packed: Int32Array;
+   * inOffset, outOffset, weightOffset].
+   * A copy: the layout keeps its own (ts/backends/packed.ts), which cannot change once built. */
+  get packed(): Int32Array {
+    return packedOf(this).slice();
+  }
 
   constructor(
     readonly input: HeadInput,
@@ -146,7 +151,8 @@ export class HeadLayout {
     for (let t = 0; t < this.tasks; t++) {
       p.set([inSizes[t], outSizes[t], inOff[t], outOff[t], wOff[t]], 3 + 5 * t);
     }
-    this.packed = p;
+    setPacked(this, p);
+    Object.freeze(this);
   }
 
   /** Elements of x (and dx) for a batch of n rows. */
@@ -167,8 +173,11 @@ export class MixtureLayout {
   readonly gateOffsets: readonly number[];
   readonly gateWidth: number;
   /** [T, E, width, expertStride, outStride, gateWidth, then per task: k_t, gateOffset_t,
-   * then every task's expert indices in order]. */
-  readonly packed: Int32Array;
+   * then every task's expert indices in order].
+   * A copy: the layout keeps its own (ts/backends/packed.ts), which cannot change once built. */
+  get packed(): Int32Array {
+    return packedOf(this).slice();
+  }
 
   constructor(
     readonly expertsOf: readonly (readonly number[])[],
@@ -203,7 +212,8 @@ export class MixtureLayout {
       p[7 + 2 * t] = offsets[t];
       p.set(list, 6 + 2 * this.tasks + offsets[t]);
     });
-    this.packed = p;
+    setPacked(this, p);
+    Object.freeze(this);
   }
 }
 
@@ -215,8 +225,11 @@ export class MixtureLayout {
 export class Conv2dGeometry {
   readonly outH: number;
   readonly outW: number;
-  /** [C, H, W, outC, kh, kw, stride, padding, outH, outW] for native kernels. */
-  readonly packed: Int32Array;
+  /** [C, H, W, outC, kh, kw, stride, padding, outH, outW] for native kernels.
+   * A copy: the layout keeps its own (ts/backends/packed.ts), which cannot change once built. */
+  get packed(): Int32Array {
+    return packedOf(this).slice();
+  }
 
   constructor(
     readonly c: number,
@@ -237,7 +250,8 @@ export class Conv2dGeometry {
     if (this.outH < 1 || this.outW < 1) {
       throw new RangeError(`a ${kh}×${kw} kernel with padding ${padding} does not fit a ${h}×${w} input`);
     }
-    this.packed = Int32Array.from([c, h, w, outC, kh, kw, stride, padding, this.outH, this.outW]);
+    setPacked(this, Int32Array.from([c, h, w, outC, kh, kw, stride, padding, this.outH, this.outW]));
+    Object.freeze(this);
   }
 }
 
@@ -245,8 +259,11 @@ export class Conv2dGeometry {
 export class Pool2dGeometry {
   readonly outH: number;
   readonly outW: number;
-  /** [C, H, W, size, stride, outH, outW]. */
-  readonly packed: Int32Array;
+  /** [C, H, W, size, stride, outH, outW].
+   * A copy: the layout keeps its own (ts/backends/packed.ts), which cannot change once built. */
+  get packed(): Int32Array {
+    return packedOf(this).slice();
+  }
 
   constructor(
     readonly c: number,
@@ -261,7 +278,8 @@ export class Pool2dGeometry {
     if (size > h || size > w) throw new RangeError(`a ${size}×${size} pool does not fit a ${h}×${w} input`);
     this.outH = Math.floor((h - size) / stride) + 1;
     this.outW = Math.floor((w - size) / stride) + 1;
-    this.packed = Int32Array.from([c, h, w, size, stride, this.outH, this.outW]);
+    setPacked(this, Int32Array.from([c, h, w, size, stride, this.outH, this.outW]));
+    Object.freeze(this);
   }
 }
 
@@ -292,8 +310,11 @@ export class LossLayout {
   readonly tasks: number;
   readonly totalOut: number;
   readonly totalTgt: number;
-  /** Per task: [kindIndex, outOffset, outWidth, tgtOffset, tgtWidth]. */
-  readonly packed: Int32Array;
+  /** Per task: [kindIndex, outOffset, outWidth, tgtOffset, tgtWidth].
+   * A copy: the layout keeps its own (ts/backends/packed.ts), which cannot change once built. */
+  get packed(): Int32Array {
+    return packedOf(this).slice();
+  }
 
   constructor(readonly segments: readonly LossSegment[]) {
     if (segments.length === 0) throw new RangeError('LossLayout needs at least one task');
@@ -314,11 +335,12 @@ export class LossLayout {
     });
     this.totalOut = out;
     this.totalTgt = tgt;
-    this.packed = p;
+    setPacked(this, p);
+    Object.freeze(this);
   }
 
   tgtWidth(t: number): number {
-    return this.packed[5 * t + 4];
+    return packedOf(this)[5 * t + 4];
   }
 }
 
@@ -337,7 +359,10 @@ export interface Backend {
   read(t: Tensor, into?: Float32Array): Promise<Float32Array>;
   /** A tensor sharing `base`'s storage from element `offset` (a multiple of 64) on. */
   view(base: Tensor, offset: number, shape: readonly number[]): Tensor;
-  /** Releases a tensor's storage (views: no-op). */
+  /**
+   * Releases a tensor's storage (views: no-op). Every later use of a freed tensor, or of a view
+   * of it, throws ValueError on every backend, and so does freeing it twice.
+   */
   free(t: Tensor): void;
   /** t[:] = value */
   fill(t: Tensor, value: number): void;

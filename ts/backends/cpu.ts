@@ -3,6 +3,7 @@
  * at run time) over host tensors. Every method validates its arguments with validate.ts, then
  * hands the tensors' own Float32Arrays (views included) to the addon: no copies.
  */
+import { packedOf } from './packed.js';
 import { ConfigError, LabelError, ValueError, expectInt } from '../errors.js';
 import {
   ACTIVATIONS,
@@ -127,7 +128,7 @@ export class CpuBackend extends HostBackend implements Backend {
     const n = checkHeads(x, w, b, y, layout);
     checkActivation(activation);
     this.native.headsForward(
-      layout.packed,
+      packedOf(layout),
       this.d(x, 'heads x'),
       this.d(w, 'heads w'),
       this.d(b, 'heads b'),
@@ -152,7 +153,7 @@ export class CpuBackend extends HostBackend implements Backend {
     checkSameSize('headsBackward w/dw', w, dw);
     if (dx) checkSameSize('headsBackward x/dx', x, dx);
     this.native.headsBackward(
-      layout.packed,
+      packedOf(layout),
       this.d(x, 'heads x'),
       this.d(w, 'heads w'),
       this.d(dy, 'heads dy'),
@@ -177,7 +178,7 @@ export class CpuBackend extends HostBackend implements Backend {
     const n = checkMultiLoss(logits, targets, mask, weights, layout, losses, dlogits);
     const tg = this.d(targets, 'multiLoss targets');
     const bad = this.native.multiLoss(
-      layout.packed,
+      packedOf(layout),
       this.d(logits, 'multiLoss logits'),
       tg,
       mask ? this.d(mask, 'multiLoss mask') : null,
@@ -202,7 +203,7 @@ export class CpuBackend extends HostBackend implements Backend {
     const n = checkConv2d(x, w, b, y, geo);
     checkActivation(activation);
     this.native.conv2dForward(
-      geo.packed,
+      packedOf(geo),
       this.d(x, 'conv2d x'),
       this.d(w, 'conv2d w'),
       b ? this.d(b, 'conv2d b') : null,
@@ -217,7 +218,7 @@ export class CpuBackend extends HostBackend implements Backend {
     const n = checkConv2d(x, w, db, dy, geo, dx);
     checkSameSize('conv2dBackward w/dw', w, dw);
     this.native.conv2dBackward(
-      geo.packed,
+      packedOf(geo),
       this.d(x, 'conv2d x'),
       this.d(w, 'conv2d w'),
       this.d(dy, 'conv2d dy'),
@@ -231,12 +232,12 @@ export class CpuBackend extends HostBackend implements Backend {
 
   maxPool2dForward(x: Tensor, y: Tensor, argmax: Tensor, geo: Pool2dGeometry): void {
     const n = checkPool2d(x, y, argmax, geo);
-    this.native.maxPool2dForward(geo.packed, this.d(x, 'maxPool2d x'), this.d(y, 'maxPool2d y'), this.d(argmax, 'maxPool2d argmax'), n, this.threads);
+    this.native.maxPool2dForward(packedOf(geo), this.d(x, 'maxPool2d x'), this.d(y, 'maxPool2d y'), this.d(argmax, 'maxPool2d argmax'), n, this.threads);
   }
 
   maxPool2dBackward(dy: Tensor, argmax: Tensor, dx: Tensor, geo: Pool2dGeometry): void {
     const n = checkPool2d(dx, dy, argmax, geo);
-    this.native.maxPool2dBackward(geo.packed, this.d(dy, 'maxPool2d dy'), this.d(argmax, 'maxPool2d argmax'), this.d(dx, 'maxPool2d dx'), n, this.threads);
+    this.native.maxPool2dBackward(packedOf(geo), this.d(dy, 'maxPool2d dy'), this.d(argmax, 'maxPool2d argmax'), this.d(dx, 'maxPool2d dx'), n, this.threads);
   }
 
   dropout2dForward(x: Tensor, y: Tensor, mask: Tensor, p: number, seed: number): void {
@@ -253,14 +254,14 @@ export class CpuBackend extends HostBackend implements Backend {
   mixtureForward(x: Tensor, z: Tensor, g: Tensor, out: Tensor, layout: MixtureLayout): void {
     const n = checkMixture(x, z, g, out, layout);
     const [X, Z, G, O] = [this.d(x, 'mixture x'), this.d(z, 'mixture z'), this.d(g, 'mixture g'), this.d(out, 'mixture out')];
-    this.native.mixtureForward(layout.packed, X, Z, G, O, n, this.threads);
+    this.native.mixtureForward(packedOf(layout), X, Z, G, O, n, this.threads);
   }
 
   mixtureBackward(x: Tensor, g: Tensor, dOut: Tensor, dx: Tensor, dz: Tensor, layout: MixtureLayout): void {
     const n = checkMixture(x, dz, g, dOut, layout);
     checkSameSize('mixtureBackward x/dx', x, dx);
     const [X, G, DO] = [this.d(x, 'mixture x'), this.d(g, 'mixture g'), this.d(dOut, 'mixture dOut')];
-    this.native.mixtureBackward(layout.packed, X, G, DO, this.d(dx, 'mixture dx'), this.d(dz, 'mixture dz'), n, this.threads);
+    this.native.mixtureBackward(packedOf(layout), X, G, DO, this.d(dx, 'mixture dx'), this.d(dz, 'mixture dz'), n, this.threads);
   }
 
   gradDrop(g: Tensor, out: Tensor, seed: number, leak: number): void {

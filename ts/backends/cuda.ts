@@ -7,6 +7,7 @@
  * every device range again. Kernels run on one stream; `read` and `sync` wait for it, and throw
  * the LabelError a loss kernel may have flagged on the device (a class index out of range).
  */
+import { packedOf } from './packed.js';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -260,7 +261,7 @@ export class CudaBackend implements Backend {
   headsForward(x: Tensor, w: Tensor, b: Tensor, y: Tensor, layout: HeadLayout, activation: Activation = 'none'): void {
     const n = checkHeads(x, w, b, y, layout);
     checkActivation(activation);
-    this.k('headsForward')(layout.packed, this.r(x, 'heads x'), this.r(w, 'heads w'), this.r(b, 'heads b'), this.r(y, 'heads y'), n, ACTIVATIONS.indexOf(activation));
+    this.k('headsForward')(packedOf(layout), this.r(x, 'heads x'), this.r(w, 'heads w'), this.r(b, 'heads b'), this.r(y, 'heads y'), n, ACTIVATIONS.indexOf(activation));
   }
 
   headsBackward(x: Tensor, w: Tensor, dy: Tensor, dx: Tensor | null, dw: Tensor, db: Tensor, layout: HeadLayout, perTaskDx: Tensor | null = null): void {
@@ -268,36 +269,36 @@ export class CudaBackend implements Backend {
     checkSameSize('headsBackward w/dw', w, dw);
     if (dx) checkSameSize('headsBackward x/dx', x, dx);
     const [X, W, DY] = [this.r(x, 'heads x'), this.r(w, 'heads w'), this.r(dy, 'heads dy')];
-    this.k('headsBackward')(layout.packed, X, W, DY, this.ro(dx, 'heads dx'), this.r(dw, 'heads dw'), this.r(db, 'heads db'), this.ro(perTaskDx, 'heads perTaskDx'), n);
+    this.k('headsBackward')(packedOf(layout), X, W, DY, this.ro(dx, 'heads dx'), this.r(dw, 'heads dw'), this.r(db, 'heads db'), this.ro(perTaskDx, 'heads perTaskDx'), n);
   }
 
   multiLoss(logits: Tensor, targets: Tensor, mask: Tensor | null, weights: Tensor, layout: LossLayout, losses: Tensor, dlogits: Tensor): void {
     const n = checkMultiLoss(logits, targets, mask, weights, layout, losses, dlogits);
     const [L, T, M] = [this.r(logits, 'multiLoss logits'), this.r(targets, 'multiLoss targets'), this.ro(mask, 'multiLoss mask')];
-    this.k('multiLoss')(layout.packed, L, T, M, this.r(weights, 'multiLoss weights'), this.r(losses, 'multiLoss losses'), this.r(dlogits, 'multiLoss dlogits'), n, layout.totalOut, layout.totalTgt);
+    this.k('multiLoss')(packedOf(layout), L, T, M, this.r(weights, 'multiLoss weights'), this.r(losses, 'multiLoss losses'), this.r(dlogits, 'multiLoss dlogits'), n, layout.totalOut, layout.totalTgt);
   }
 
   conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, y: Tensor, geo: Conv2dGeometry, activation: Activation = 'none'): void {
     const n = checkConv2d(x, w, b, y, geo);
     checkActivation(activation);
-    this.k('conv2dForward')(geo.packed, this.r(x, 'conv2d x'), this.r(w, 'conv2d w'), this.ro(b, 'conv2d b'), this.r(y, 'conv2d y'), n, ACTIVATIONS.indexOf(activation));
+    this.k('conv2dForward')(packedOf(geo), this.r(x, 'conv2d x'), this.r(w, 'conv2d w'), this.ro(b, 'conv2d b'), this.r(y, 'conv2d y'), n, ACTIVATIONS.indexOf(activation));
   }
 
   conv2dBackward(x: Tensor, w: Tensor, dy: Tensor, dx: Tensor | null, dw: Tensor, db: Tensor | null, geo: Conv2dGeometry): void {
     const n = checkConv2d(x, w, db, dy, geo, dx);
     checkSameSize('conv2dBackward w/dw', w, dw);
     const [X, W, DY] = [this.r(x, 'conv2d x'), this.r(w, 'conv2d w'), this.r(dy, 'conv2d dy')];
-    this.k('conv2dBackward')(geo.packed, X, W, DY, this.ro(dx, 'conv2d dx'), this.r(dw, 'conv2d dw'), this.ro(db, 'conv2d db'), n);
+    this.k('conv2dBackward')(packedOf(geo), X, W, DY, this.ro(dx, 'conv2d dx'), this.r(dw, 'conv2d dw'), this.ro(db, 'conv2d db'), n);
   }
 
   maxPool2dForward(x: Tensor, y: Tensor, argmax: Tensor, geo: Pool2dGeometry): void {
     const n = checkPool2d(x, y, argmax, geo);
-    this.k('maxPool2dForward')(geo.packed, this.r(x, 'maxPool2d x'), this.r(y, 'maxPool2d y'), this.r(argmax, 'maxPool2d argmax'), n);
+    this.k('maxPool2dForward')(packedOf(geo), this.r(x, 'maxPool2d x'), this.r(y, 'maxPool2d y'), this.r(argmax, 'maxPool2d argmax'), n);
   }
 
   maxPool2dBackward(dy: Tensor, argmax: Tensor, dx: Tensor, geo: Pool2dGeometry): void {
     const n = checkPool2d(dx, dy, argmax, geo);
-    this.k('maxPool2dBackward')(geo.packed, this.r(dy, 'maxPool2d dy'), this.r(argmax, 'maxPool2d argmax'), this.r(dx, 'maxPool2d dx'), n);
+    this.k('maxPool2dBackward')(packedOf(geo), this.r(dy, 'maxPool2d dy'), this.r(argmax, 'maxPool2d argmax'), this.r(dx, 'maxPool2d dx'), n);
   }
 
   dropout2dForward(x: Tensor, y: Tensor, mask: Tensor, p: number, seed: number): void {
@@ -318,14 +319,14 @@ export class CudaBackend implements Backend {
 
   mixtureForward(x: Tensor, z: Tensor, g: Tensor, out: Tensor, layout: MixtureLayout): void {
     const n = checkMixture(x, z, g, out, layout);
-    this.k('mixtureForward')(layout.packed, this.r(x, 'mixture x'), this.r(z, 'mixture z'), this.r(g, 'mixture g'), this.r(out, 'mixture out'), n);
+    this.k('mixtureForward')(packedOf(layout), this.r(x, 'mixture x'), this.r(z, 'mixture z'), this.r(g, 'mixture g'), this.r(out, 'mixture out'), n);
   }
 
   mixtureBackward(x: Tensor, g: Tensor, dOut: Tensor, dx: Tensor, dz: Tensor, layout: MixtureLayout): void {
     const n = checkMixture(x, dz, g, dOut, layout);
     checkSameSize('mixtureBackward x/dx', x, dx);
     const [X, G, DO] = [this.r(x, 'mixture x'), this.r(g, 'mixture g'), this.r(dOut, 'mixture dOut')];
-    this.k('mixtureBackward')(layout.packed, X, G, DO, this.r(dx, 'mixture dx'), this.r(dz, 'mixture dz'), n);
+    this.k('mixtureBackward')(packedOf(layout), X, G, DO, this.r(dx, 'mixture dx'), this.r(dz, 'mixture dz'), n);
   }
 
   sgdStep(p: Tensor, g: Tensor, m: Tensor, opts: SgdOptions): void {

@@ -8,13 +8,25 @@ import { checkReadInto, checkSameSize, checkUpload, checkView, checkWrite, shape
 
 export class HostTensor implements Tensor {
   readonly size: number;
+  /** Set by free(): every later use throws (a view dies with its base). */
+  freed = false;
   constructor(
     readonly backend: Backend,
     readonly shape: readonly number[],
     readonly data: Float32Array,
-    readonly isView = false,
+    /** The tensor this one is a view of (null for an allocation of its own). */
+    readonly base: HostTensor | null = null,
   ) {
     this.size = data.length;
+  }
+
+  get isView(): boolean {
+    return this.base !== null;
+  }
+
+  /** Whether this tensor, or the allocation it views, was freed. */
+  get dead(): boolean {
+    return this.freed || (this.base !== null && this.base.freed);
   }
 }
 
@@ -32,6 +44,7 @@ export abstract class HostBackend {
       throw new ValueError(`${what} belongs to the ${t.backend.name} backend, not this ${this.name} backend`);
     }
     if (this.disposed) throw new BackendUnavailableError(`the ${this.name} backend was disposed`);
+    if (t.dead) throw new ValueError(`${what} was freed${t.freed ? '' : ' (it is a view of a freed tensor)'}; a freed tensor cannot be used`);
     return t;
   }
 
@@ -61,12 +74,13 @@ export abstract class HostBackend {
   view(base: Tensor, offset: number, shape: readonly number[]): Tensor {
     const h = this.host(base, 'view base');
     const n = checkView(h.size, offset, shape);
-    return new HostTensor(this as unknown as Backend, [...shape], h.data.subarray(offset, offset + n), true);
+    return new HostTensor(this as unknown as Backend, [...shape], h.data.subarray(offset, offset + n), h.base ?? h);
   }
 
+  /** Marks the tensor dead (its memory is garbage collected); freeing it twice throws. Views: no-op. */
   free(t: Tensor): void {
-    this.host(t, 'freed tensor');
-    // Host memory is garbage collected; nothing to release eagerly.
+    const h = this.host(t, 'freed tensor');
+    if (!h.isView) h.freed = true;
   }
 
   fill(t: Tensor, value: number): void {

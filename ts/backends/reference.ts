@@ -3,6 +3,7 @@
  * every kernel and the oracle that every other backend is tested against. Sums of products
  * accumulate in f64 (JavaScript numbers) and round to f32 once, on store.
  */
+import { packedOf } from './packed.js';
 import { dropoutKeep, hashUniform } from '../core/random.js';
 import { LabelError, ValueError } from '../errors.js';
 import {
@@ -32,7 +33,7 @@ import {
   checkMixture,
   checkMultiLoss,
   checkPool2d,
-  checkAdamW,
+  adamwCoefficients,
   checkSameSize,
   checkSgd,
 } from './validate.js';
@@ -279,7 +280,7 @@ export class ReferenceBackend extends HostBackend implements Backend {
     const ld = layout.totalOut;
     const ldt = layout.totalTgt;
     for (let t = 0; t < layout.tasks; t++) {
-      const [kindIdx, off, width, toff] = layout.packed.subarray(5 * t, 5 * t + 4);
+      const [kindIdx, off, width, toff] = packedOf(layout).subarray(5 * t, 5 * t + 4);
       const kind = LOSS_KINDS[kindIdx];
       let labelled = 0;
       for (let i = 0; i < n; i++) labelled += M ? M[i * layout.tasks + t] : 1;
@@ -565,18 +566,17 @@ export class ReferenceBackend extends HostBackend implements Backend {
 
   adamwStep(p: Tensor, g: Tensor, m: Tensor, v: Tensor, opts: AdamWOptions): void {
     const n = checkSameSize('adamwStep', p, g, m, v);
-    const { lr, beta1: b1, beta2: b2, eps, weightDecay: wd, step } = checkAdamW(opts);
+    const c = adamwCoefficients(opts);
     const P = this.d(p, 'adamw p');
     const G = this.d(g, 'adamw g');
     const Mo = this.d(m, 'adamw m');
     const V = this.d(v, 'adamw v');
-    const c1 = 1 - Math.pow(b1, step);
-    const c2 = 1 - Math.pow(b2, step);
     for (let i = 0; i < n; i++) {
-      P[i] *= 1 - lr * wd;
-      Mo[i] = b1 * Mo[i] + (1 - b1) * G[i];
-      V[i] = b2 * V[i] + (1 - b2) * G[i] * G[i];
-      P[i] -= (lr * (Mo[i] / c1)) / (Math.sqrt(V[i] / c2) + eps);
+      P[i] *= c.decay;
+      Mo[i] = c.beta1 * Mo[i] + c.oneMinusBeta1 * G[i];
+      V[i] = c.beta2 * V[i] + c.oneMinusBeta2 * G[i] * G[i];
+      P[i] -= (c.stepSize * Mo[i]) / (Math.sqrt(V[i] * c.invBias2) + c.eps);
     }
   }
+
 }

@@ -235,6 +235,39 @@ export function checkAdamW(opts: AdamWOptions): Required<AdamWOptions> {
   };
 }
 
+/**
+ * AdamW's per-step constants, formed once, in double, for every backend (in f32, 1 − β2 at
+ * β2 = 0.99999 is off by 6.8e-4): the kernels compute, elementwise,
+ *   p = decay·p;  m = beta1·m + oneMinusBeta1·g;  v = beta2·v + oneMinusBeta2·g²;
+ *   p −= stepSize·m / (sqrt(v·invBias2) + eps)
+ * which is PyTorch's AdamW with stepSize = lr/(1 − β1^t) and invBias2 = 1/(1 − β2^t).
+ */
+export interface AdamWCoefficients {
+  decay: number;
+  beta1: number;
+  oneMinusBeta1: number;
+  beta2: number;
+  oneMinusBeta2: number;
+  eps: number;
+  stepSize: number;
+  invBias2: number;
+}
+
+/** AdamW options checked, then turned into the constants every backend's kernel takes. */
+export function adamwCoefficients(opts: AdamWOptions): AdamWCoefficients {
+  const { lr, beta1, beta2, eps, weightDecay, step } = checkAdamW(opts);
+  return {
+    decay: 1 - lr * weightDecay,
+    beta1,
+    oneMinusBeta1: 1 - beta1,
+    beta2,
+    oneMinusBeta2: 1 - beta2,
+    eps,
+    stepSize: lr / (1 - Math.pow(beta1, step)),
+    invBias2: 1 / (1 - Math.pow(beta2, step)),
+  };
+}
+
 /** [T, M] of a gradDrop call, after checking the tensors and numbers. */
 export function checkGradDrop(g: Tensor, out: Tensor, seed: number, leak: number): [number, number] {
   const [T, M] = dims2(g, 'gradDrop g');

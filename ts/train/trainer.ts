@@ -4,6 +4,7 @@
  * kernel, per-task metrics on a validation set each epoch, a progress bar, checkpoints
  * (written atomically) and resume.
  */
+import { packedOf } from '../backends/packed.js';
 import * as path from 'node:path';
 import { hash32, Rng } from '../core/random.js';
 import { ConfigError, NonFiniteLossError, ShapeError, describe, expectInt } from '../errors.js';
@@ -97,7 +98,7 @@ class BatchStager {
       const labels = ds.labels(task.name);
       const mask = ds.mask(task.name);
       const w = task.labelWidth;
-      const off = m.lossLayout.packed[5 * t + 3];
+      const off = packedOf(m.lossLayout)[5 * t + 3];
       for (let i = 0; i < n; i++) {
         const src = order[from + i];
         for (let j = 0; j < w; j++) this.targets[i * ld + off + j] = labels[src * w + j];
@@ -295,7 +296,7 @@ export class Trainer {
     const width = model.logitWidth;
     const host = new Float32Array(B * width);
     const order = Int32Array.from({ length: ds.length }, (_, i) => i);
-    const accs = model.tasks.map((t, i) => new MetricAccumulator(t, model.lossLayout.packed[5 * i + 1], width));
+    const accs = model.tasks.map((t, i) => new MetricAccumulator(t, packedOf(model.lossLayout)[5 * i + 1], width));
     for (let from = 0; from < ds.length; from += B) {
       const n = Math.min(B, ds.length - from);
       this.stager.load(ds, order, from, n);

@@ -4,6 +4,7 @@
  * the device), so the kernel reports it through the runtime's status words and the next read or
  * sync throws LabelError naming the task, the sample and the class.
  */
+import { packedOf } from '../packed.js';
 import { LabelError } from '../../errors.js';
 import type { LossLayout } from '../backend.js';
 import type { GpuRuntime, GpuTensor, KernelSpec } from './runtime.js';
@@ -34,7 +35,7 @@ export class LossKernels {
         const count = Math.min(MAX_TASKS, layout.tasks - first);
         const w = new Uint32Array(8 + 4 * count);
         w.set([0, layout.tasks, layout.totalOut, layout.totalTgt, 0, first]);
-        for (let i = 0; i < count; i++) w.set(layout.packed.subarray(5 * (first + i), 5 * (first + i) + 4), 8 + 4 * i);
+        for (let i = 0; i < count; i++) w.set(packedOf(layout).subarray(5 * (first + i), 5 * (first + i) + 4), 8 + 4 * i);
         c.push(w);
       }
       this.params.set(layout, c);

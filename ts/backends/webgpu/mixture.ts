@@ -9,6 +9,7 @@
  * layout of any size fits.
  * GradDrop: one launch; see graddrop.wgsl for how its keep decisions match the f64 reference.
  */
+import { packedOf } from '../packed.js';
 import type { MixtureLayout } from '../backend.js';
 import { type Bound, type GpuRuntime, type GpuTensor, type KernelSpec, grid } from './runtime.js';
 
@@ -50,15 +51,15 @@ export class MixtureKernels {
   private table(layout: MixtureLayout): LayoutTable {
     const known = this.byLayout.get(layout);
     if (known) return known;
-    const key = layout.packed.join(',');
+    const key = packedOf(layout).join(',');
     let entry = this.tables.get(key);
     if (!entry) {
       const T = layout.tasks;
       const E = layout.experts;
-      const inv = layout.packed.length;
+      const inv = packedOf(layout).length;
       const list = inv + 2 * E;
       const words = new Uint32Array(list + 2 * layout.gateWidth);
-      words.set(layout.packed);
+      words.set(packedOf(layout));
       let q = 0;
       for (let e = 0; e < E; e++) {
         words[inv + 2 * e + 1] = q;
