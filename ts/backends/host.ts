@@ -2,7 +2,7 @@
  * Tensors in host memory, shared by the backends that compute on the CPU (reference, cpu):
  * a HostTensor wraps a Float32Array, views are subarrays, and reads are copies.
  */
-import { BackendUnavailableError, ValueError, describe } from '../errors.js';
+import { BackendUnavailableError, ShapeError, ValueError, describe } from '../errors.js';
 import type { Backend, Tensor } from './backend.js';
 import { checkReadInto, checkSameSize, checkUpload, checkView, checkWrite, shapeSize } from './validate.js';
 
@@ -30,6 +30,23 @@ export class HostTensor implements Tensor {
   }
 }
 
+/**
+ * The largest host tensor: the native kernels index with 32-bit dimensions, and beyond this a
+ * Float32Array either cannot exist or would not fit the machine anyway.
+ */
+export const MAX_HOST_TENSOR = 2 ** 31 - 1;
+
+/** A zeroed Float32Array for a tensor of `n` elements, or ShapeError when it cannot exist. */
+function hostArray(n: number, shape: readonly number[]): Float32Array {
+  const what = `a tensor of shape [${shape.join(', ')}] (${n} elements, ${(n / 2 ** 28).toFixed(1)} GiB)`;
+  if (n > MAX_HOST_TENSOR) throw new ShapeError(`Cannot allocate ${what}: host tensors hold at most ${MAX_HOST_TENSOR} elements`);
+  try {
+    return new Float32Array(n);
+  } catch (e) {
+    throw new ShapeError(`Cannot allocate ${what}: ${(e as Error).message}`);
+  }
+}
+
 /** Tensor bookkeeping common to host backends; subclasses add the kernels. */
 export abstract class HostBackend {
   abstract readonly name: string;
@@ -49,12 +66,14 @@ export abstract class HostBackend {
   }
 
   alloc(shape: readonly number[]): Tensor {
-    return new HostTensor(this as unknown as Backend, [...shape], new Float32Array(shapeSize(shape)));
+    return new HostTensor(this as unknown as Backend, [...shape], hostArray(shapeSize(shape), shape));
   }
 
   upload(data: Float32Array, shape: readonly number[]): Tensor {
-    checkUpload(data, shape);
-    return new HostTensor(this as unknown as Backend, [...shape], Float32Array.from(data));
+    const n = checkUpload(data, shape);
+    const copy = hostArray(n, shape);
+    copy.set(data);
+    return new HostTensor(this as unknown as Backend, [...shape], copy);
   }
 
   write(t: Tensor, data: Float32Array, offset = 0): void {
@@ -79,6 +98,7 @@ export abstract class HostBackend {
 
   /** Marks the tensor dead (its memory is garbage collected); freeing it twice throws. Views: no-op. */
   free(t: Tensor): void {
+    if (t instanceof HostTensor && t.dead) throw new ValueError('free: the tensor was already freed (a double free)');
     const h = this.host(t, 'freed tensor');
     if (!h.isView) h.freed = true;
   }
