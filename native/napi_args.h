@@ -10,8 +10,11 @@
 #include <cstdint>
 #include <exception>
 #include <limits>
+#include <cstdio>
 #include <new>
 #include <string>
+
+#include "adamw.h"
 
 namespace hydranet::napi {
 
@@ -47,9 +50,29 @@ class ArgsBase {
     const double x = number(i, name);
     if (x != std::floor(x) || x < double(lo) || x > double(hi)) {
       range_error(std::string("expected an integer in [") + std::to_string(lo) + ", " + std::to_string(hi) + "] for " +
-                  name + ", received " + std::to_string(x));
+                  name + ", received " + shown(x));
     }
     return static_cast<int64_t>(x);
+  }
+
+  // A number in [lo, hi] (in [lo, hi) when hi_open).
+  double number_in(size_t i, const char* name, double lo, double hi, bool hi_open = false) const {
+    const double x = number(i, name);
+    if (!(x >= lo && (hi_open ? x < hi : x <= hi))) {
+      range_error(std::string("expected ") + name + " in [" + shown(lo) + ", " + shown(hi) + (hi_open ? ")" : "]") +
+                  ", received " + shown(x));
+    }
+    return x;
+  }
+
+  // AdamW's constants from adamwCoefficients (ts/backends/validate.ts), arguments first ..
+  // first + 7 in its order: decay, beta1, oneMinusBeta1, beta2, oneMinusBeta2, eps, stepSize,
+  // invBias2; rounded to f32, never recombined.
+  AdamwParams adamw(size_t first) const {
+    static const char* const names[8] = {"decay", "beta1", "oneMinusBeta1", "beta2", "oneMinusBeta2", "eps", "stepSize", "invBias2"};
+    float v[8];
+    for (size_t k = 0; k < 8; ++k) v[k] = static_cast<float>(number(first + k, names[k]));
+    return {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
   }
 
   int dim(size_t i, const char* name) const {
@@ -79,6 +102,12 @@ class ArgsBase {
 
  protected:
   std::string prefix() const { return std::string(addon_) + "." + fn_ + ": "; }
+  // A number as JavaScript prints it, to 15 digits (0, 0.1, 1.5, 1e+40).
+  static std::string shown(double x) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.15g", x);
+    return buf;
+  }
   const Napi::CallbackInfo& info_;
   const char* addon_;
   const char* fn_;

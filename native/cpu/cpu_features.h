@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "../adamw.h"
+
 namespace hydranet {
 
 // Same order as ACTIVATIONS in ts/backends/backend.ts.
@@ -27,12 +29,6 @@ struct SgdParams {
   bool nesterov;
 };
 
-struct AdamwParams {
-  float lr, beta1, beta2, eps;
-  float decay;         // 1 − lr·weight_decay
-  float step_size;     // lr / (1 − β1^t)
-  float inv_bias2;     // 1 / (1 − β2^t)
-};
 
 // The per-ISA kernels: GEMM blocking, packing and micro-kernel, plus the vector loops of the
 // elementwise and optimizer ops. Packed panels hold `width` values per k step:

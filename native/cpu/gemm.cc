@@ -84,7 +84,7 @@ constexpr int kSmallParts = 8;
 // act(x) for one value, as the reference backend defines it (GELU: the tanh approximation).
 float activate_scalar(Activation kind, float x) {
   switch (kind) {
-    case Activation::relu: return x > 0 ? x : 0.0f;
+    case Activation::relu: return x < 0 ? 0.0f : x;  // NaN stays NaN
     case Activation::tanh: return std::tanh(x);
     case Activation::sigmoid: return 1.0f / (1.0f + std::exp(-x));
     case Activation::gelu: return 0.5f * x * (1.0f + std::tanh(0.7978845608f * (x + 0.044715f * x * x * x)));

@@ -29,7 +29,8 @@ struct LossTask {
 
 constexpr int kRowsPerChunk = 64;
 
-double sign(double d) { return d > 0 ? 1.0 : d < 0 ? -1.0 : 0.0; }
+// Math.sign: ±1, and d itself for ±0 and NaN (a NaN logit gives a NaN gradient).
+double sign(double d) { return d > 0 ? 1.0 : d < 0 ? -1.0 : d; }
 
 // Loss of one row of one task (unscaled), writing the scaled gradient.
 double row_loss(const LossTask& s, const float* z, const float* y, float* g) {

@@ -1,7 +1,8 @@
 // Optimizer steps over a whole parameter arena p, g, m (, v) [n], updated in place:
 //   SGD (PyTorch, dampening 0): g' = g + wd·p; m = μ·m + g'; p −= lr·(nesterov ? g' + μ·m : m)
-//   AdamW (PyTorch): p ·= 1 − lr·wd; m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²;
-//                    p −= lr·(m / (1−β1^t)) / (√(v / (1−β2^t)) + eps)
+//   AdamW (PyTorch): p ·= decay; m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²;
+//                    p −= step_size·m / (√(v·inv_bias2) + eps), with the constants of
+//                    native/adamw.h (formed once in double by the caller; 1 − β never in f32)
 // The gradient g is never written. Memory-bound: vectorized, split across threads when large.
 #include "kernels.h"
 #include "threadpool.h"

@@ -172,7 +172,7 @@ inline vf vabs(vf a) { return std::fabs(a); }
 inline vf vcopysign(vf mag, vf sign) { return std::copysign(mag, sign); }
 inline vf vkeep_if_positive(vf a, vf b) { return a > 0.0f ? b : 0.0f; }
 inline vf vselect_lt(vf a, vf lim, vf b, vf c) { return a < lim ? b : c; }
-inline vf vscale_pow2(vf x, vf n) { return std::ldexp(x, static_cast<int>(n)); }
+inline vf vscale_pow2(vf x, vf n) { return n == n ? std::ldexp(x, static_cast<int>(n)) : n; }
 inline vf vround(vf x) { return std::nearbyint(x); }
 
 inline vi iset(uint32_t x) { return x; }
@@ -188,9 +188,11 @@ inline void transpose_lanes(vf*) {}
 
 // ---- math on vectors: accurate to a few ulp, branch-free ---------------------------------------
 
-// e^x (Cephes expf polynomial), inputs clamped to the finite float range.
+// e^x (Cephes expf polynomial), inputs clamped to the finite float range. vmax/vmin return
+// their SECOND operand when either is NaN (the x86 rule, kept by the scalar path), so with x
+// second a NaN passes the clamp and e^NaN = NaN: tanh, sigmoid and gelu of NaN are NaN.
 inline vf vexp(vf x) {
-  x = vmin(vmax(x, vset(-103.0f)), vset(88.7f));
+  x = vmin(vset(88.7f), vmax(vset(-103.0f), x));
   const vf n = vround(vmul(x, vset(1.44269504088896341f)));
   vf r = vfma(n, vset(-0.693359375f), x);
   r = vfma(n, vset(2.12194440e-4f), r);

@@ -3,8 +3,10 @@
 // [id, offset, count] (elements), and every range is checked against its allocation and
 // against the dimensions of the call before any kernel is enqueued. Kernels run on one stream;
 // reads and syncs wait for it and then check the device status words (a class index out of
-// range found by the loss kernel). Errors become JS TypeError / RangeError (arguments) or
-// Error (CUDA: the call and cudaGetErrorString); no C++ exception crosses into JavaScript.
+// range found by the loss kernel). Packed layouts are decoded and checked by native/layouts.h
+// (shared with the CPU addon), every size an overflow-checked product. Errors become JS
+// TypeError / RangeError (arguments) or Error (CUDA: the call and cudaGetErrorString); no C++
+// exception crosses into JavaScript.
 // Loading the addon needs no GPU (the CUDA runtime is linked statically and finds the driver
 // on first use): `info()` reports what is there.
 #include <cuda_runtime.h>
@@ -20,11 +22,14 @@
 #include <unordered_map>
 
 #include "kernels.cuh"
+#include "layouts.h"
 #include "napi_args.h"
 
 namespace {
 
 namespace hc = hydranet::cuda;
+namespace layouts = hydranet::layouts;
+using layouts::elements;
 
 using hydranet::napi::ArgsBase;
 using hydranet::napi::NativeFailure;
@@ -118,16 +123,6 @@ class Args : public ArgsBase {
 
   // The element count of the last range read by dev()/dev_or_null().
   int64_t last_count() const { return count_; }
-
-  // A packed layout: at least min_length non-negative entries.
-  Napi::Int32Array i32(size_t i, const char* name, size_t min_length) const {
-    Napi::Int32Array a = ArgsBase::i32(i, name);
-    if (a.ElementLength() < min_length) range_error(std::string(name) + " is too short");
-    for (size_t k = 0; k < a.ElementLength(); k++) {
-      if (a[k] < 0) range_error(std::string(name) + " has a negative entry");
-    }
-    return a;
-  }
 
   uint32_t u32(size_t i, const char* name) const { return static_cast<uint32_t>(integer(i, name, 0, 0xffffffffLL)); }
   hc::Activation activation(size_t i) const { return static_cast<hc::Activation>(activation_index(i)); }
@@ -296,9 +291,9 @@ Napi::Value gemm(const Napi::CallbackInfo& info) {
   g.beta = static_cast<float>(a.number(10, "beta"));
   g.act = a.activation(11);
   const hc::GemmProblem p{m, n, k, 0, 0, 0, 0, g.trans_a ? m : k, g.trans_b ? k : n, n};
-  const float* A = a.dev(0, "a", int64_t{m} * k);
-  const float* B = a.dev(1, "b", int64_t{k} * n);
-  float* C = a.dev(2, "c", int64_t{m} * n);
+  const float* A = a.dev(0, "a", elements(a, "a", {m, k}));
+  const float* B = a.dev(1, "b", elements(a, "b", {k, n}));
+  float* C = a.dev(2, "c", elements(a, "c", {m, n}));
   const float* bias = a.dev_or_null(3, "bias", n);
   return done(info, hc::gemm(&p, 1, g, A, B, bias, C, state().stream), "gemm");
 }
@@ -326,7 +321,8 @@ Napi::Value activation_backward(const Napi::CallbackInfo& info) {
 Napi::Value bias_backward(const Napi::CallbackInfo& info) {
   const Args a(info, "biasBackward", 4);
   const int64_t rows = a.dim(2, "rows"), cols = a.dim(3, "cols");
-  return done(info, hc::bias_backward(a.dev(0, "dy", rows * cols), a.dev(1, "db", cols), rows, cols, state().stream), "biasBackward");
+  return done(info, hc::bias_backward(a.dev(0, "dy", elements(a, "dy", {rows, cols})), a.dev(1, "db", cols), rows, cols, state().stream),
+              "biasBackward");
 }
 
 template <cudaError_t (*Op)(const float*, const float*, float*, int64_t, cudaStream_t)>
@@ -352,8 +348,9 @@ Napi::Value dropout_forward(const Napi::CallbackInfo& info) {
 Napi::Value dropout2d_forward(const Napi::CallbackInfo& info) {
   const Args a(info, "dropout2dForward", 8);
   const int64_t rows = a.dim(3, "rows"), plane = a.dim(4, "plane");
+  const int64_t size = elements(a, "x", {rows, plane});
   return done(info,
-              hc::dropout2d_forward(a.dev(0, "x", rows * plane), a.dev(1, "y", rows * plane), a.dev(2, "mask", rows), rows, plane,
+              hc::dropout2d_forward(a.dev(0, "x", size), a.dev(1, "y", size), a.dev(2, "mask", rows), rows, plane,
                                     a.u32(5, "seed"), a.u32(6, "threshold"), static_cast<float>(a.number(7, "scale")), state().stream),
               "dropout2dForward");
 }
@@ -362,8 +359,9 @@ Napi::Value dropout2d_forward(const Napi::CallbackInfo& info) {
 Napi::Value scale_channels(const Napi::CallbackInfo& info) {
   const Args a(info, "scaleChannels", 5);
   const int64_t rows = a.dim(3, "rows"), plane = a.dim(4, "plane");
+  const int64_t size = elements(a, "x", {rows, plane});
   return done(info,
-              hc::scale_channels(a.dev(0, "x", rows * plane), a.dev(1, "s", rows), a.dev(2, "out", rows * plane), rows, plane, state().stream),
+              hc::scale_channels(a.dev(0, "x", size), a.dev(1, "s", rows), a.dev(2, "out", size), rows, plane, state().stream),
               "scaleChannels");
 }
 
@@ -372,8 +370,9 @@ Napi::Value grad_drop(const Napi::CallbackInfo& info) {
   const Args a(info, "gradDrop", 6);
   const int tasks = a.dim(2, "tasks");
   const int64_t m = a.dim(3, "m");
+  const double leak = a.number_in(5, "leak", 0, 1);
   return done(info,
-              hc::grad_drop(a.dev(0, "g", tasks * m), a.dev(1, "out", m), tasks, m, a.u32(4, "seed"), a.number(5, "leak"), state().stream),
+              hc::grad_drop(a.dev(0, "g", elements(a, "g", {tasks, m})), a.dev(1, "out", m), tasks, m, a.u32(4, "seed"), leak, state().stream),
               "gradDrop");
 }
 
@@ -389,143 +388,73 @@ Napi::Value sgd_step(const Napi::CallbackInfo& info) {
               "sgdStep");
 }
 
-// adamwStep(p, g, m, v, lr, beta1, beta2, eps, weightDecay, c1, c2)
+// adamwStep(p, g, m, v, decay, beta1, oneMinusBeta1, beta2, oneMinusBeta2, eps, stepSize, invBias2): the
+// constants of adamwCoefficients (ts/backends/validate.ts), see native/adamw.h.
 Napi::Value adamw_step(const Napi::CallbackInfo& info) {
-  const Args a(info, "adamwStep", 11);
+  const Args a(info, "adamwStep", 12);
   float* p = a.dev(0, "p", -1);
   const int64_t n = a.last_count();
-  auto f = [&](size_t i, const char* name) { return static_cast<float>(a.number(i, name)); };
-  return done(info,
-              hc::adamw_step(p, a.dev(1, "g", n), a.dev(2, "m", n), a.dev(3, "v", n), n, f(4, "lr"), f(5, "beta1"), f(6, "beta2"),
-                             f(7, "eps"), f(8, "weightDecay"), f(9, "c1"), f(10, "c2"), state().stream),
+  return done(info, hc::adamw_step(p, a.dev(1, "g", n), a.dev(2, "m", n), a.dev(3, "v", n), n, a.adamw(4), state().stream),
               "adamwStep");
-}
-
-// The element counts a HeadLayout implies for a batch of n: x, w, y (= dy), per-task dx.
-struct HeadSizes {
-  int64_t x, w, y, per_task;
-};
-HeadSizes head_sizes(const Args& a, const Napi::Int32Array& L, int n) {
-  const int mode = L[0], T = L[1], stride = L[2];
-  if (mode > 2 || T < 1 || L.ElementLength() != static_cast<size_t>(3 + 5 * T)) a.range_error("inconsistent head layout");
-  int64_t in_total = 0, out = 0, w = 0;
-  for (int t = 0; t < T; t++) {
-    const int64_t in = L[3 + 5 * t], o = L[4 + 5 * t], in_off = L[5 + 5 * t];
-    const int64_t want_in_off = mode == 0 ? in_total : mode == 1 ? 0 : int64_t{t} * stride;
-    if (in < 1 || o < 1 || in_off != want_in_off || L[6 + 5 * t] != out || L[7 + 5 * t] != w || (mode != 0 && in != L[3])) {
-      a.range_error("inconsistent head layout");
-    }
-    in_total += in, out += o, w += in * o;
-  }
-  const int64_t width = mode == 0 ? in_total : L[3];
-  const int64_t x = mode == 2 ? int64_t{T} * stride : int64_t{n} * width;
-  if (mode == 2 && int64_t{n} * width > stride) a.range_error("stacked head inputs overrun their stride");
-  return {x, w, int64_t{n} * out, int64_t{T} * n * width};
 }
 
 // headsForward(layout, x, w, b, y, n, activation)
 Napi::Value heads_forward(const Napi::CallbackInfo& info) {
   const Args a(info, "headsForward", 7);
-  const Napi::Int32Array L = a.i32(0, "layout", 3);
   const int n = a.dim(5, "n");
-  const HeadSizes s = head_sizes(a, L, n);
+  const layouts::Heads L = layouts::heads(a, a.i32(0, "layout"), n);
   return done(info,
-              hc::heads_forward(L.Data(), a.dev(1, "x", s.x), a.dev(2, "w", s.w), a.dev(3, "b", s.y / n), a.dev(4, "y", s.y), n,
-                                a.activation(6), state().stream),
+              hc::heads_forward(L.packed, a.dev(1, "x", L.x), a.dev(2, "w", L.weights), a.dev(3, "b", L.total_out),
+                                a.dev(4, "y", L.y), n, a.activation(6), state().stream),
               "headsForward");
 }
 
 // headsBackward(layout, x, w, dy, dx|null, dw, db, perTaskDx|null, n)
 Napi::Value heads_backward(const Napi::CallbackInfo& info) {
   const Args a(info, "headsBackward", 9);
-  const Napi::Int32Array L = a.i32(0, "layout", 3);
   const int n = a.dim(8, "n");
-  const HeadSizes s = head_sizes(a, L, n);
-  if (L[0] != 1 && !info[7].IsNull() && !info[7].IsUndefined()) a.range_error("perTaskDx needs a shared input");
+  const layouts::Heads L = layouts::heads(a, a.i32(0, "layout"), n);
+  float* per_task = a.dev_or_null(7, "perTaskDx", L.per_task);
+  if (per_task && L.mode != 1) a.range_error("perTaskDx needs a layout with a shared input");
   return done(info,
-              hc::heads_backward(L.Data(), a.dev(1, "x", s.x), a.dev(2, "w", s.w), a.dev(3, "dy", s.y), a.dev_or_null(4, "dx", s.x),
-                                 a.dev(5, "dw", s.w), a.dev(6, "db", s.y / n), a.dev_or_null(7, "perTaskDx", s.per_task), n, state().stream),
+              hc::heads_backward(L.packed, a.dev(1, "x", L.x), a.dev(2, "w", L.weights), a.dev(3, "dy", L.y),
+                                 a.dev_or_null(4, "dx", L.x), a.dev(5, "dw", L.weights), a.dev(6, "db", L.total_out), per_task,
+                                 n, state().stream),
               "headsBackward");
 }
 
 // multiLoss(layout, logits, targets, mask|null, weights, losses, dlogits, n, totalOut, totalTgt)
 Napi::Value multi_loss(const Napi::CallbackInfo& info) {
   const Args a(info, "multiLoss", 10);
-  const Napi::Int32Array L = a.i32(0, "layout", 5);
-  if (L.ElementLength() % 5 != 0) a.range_error("inconsistent loss layout");
-  const int T = static_cast<int>(L.ElementLength() / 5);
   const int n = a.dim(7, "n"), out = a.dim(8, "totalOut"), tgt = a.dim(9, "totalTgt");
-  for (int t = 0; t < T; t++) {
-    if (L[5 * t] > 4 || L[5 * t + 1] + L[5 * t + 2] > out || L[5 * t + 3] + L[5 * t + 4] > tgt) a.range_error("inconsistent loss layout");
-  }
+  const layouts::Loss L = layouts::loss(a, a.i32(0, "layout"), n, out, tgt);
   return done(info,
-              hc::multi_loss(L.Data(), T, a.dev(1, "logits", int64_t{n} * out), a.dev(2, "targets", int64_t{n} * tgt),
-                             a.dev_or_null(3, "mask", int64_t{n} * T), a.dev(4, "weights", T), a.dev(5, "losses", T),
-                             a.dev(6, "dlogits", int64_t{n} * out), n, out, tgt, state().status, state().stream),
+              hc::multi_loss(L.packed, L.tasks, a.dev(1, "logits", L.logits), a.dev(2, "targets", L.targets),
+                             a.dev_or_null(3, "mask", L.mask), a.dev(4, "weights", L.tasks), a.dev(5, "losses", L.tasks),
+                             a.dev(6, "dlogits", L.logits), n, out, tgt, state().status, state().stream),
               "multiLoss");
-}
-
-// The element counts a MixtureLayout implies: x, z (= g), out.
-struct MixtureSizes {
-  int64_t x, z, out;
-};
-MixtureSizes mixture_sizes(const Args& a, const Napi::Int32Array& L, int n) {
-  const int T = L[0], E = L[1], width = L[2], es = L[3], os = L[4], gw = L[5];
-  if (T < 1 || E < 1 || L.ElementLength() != static_cast<size_t>(6 + 2 * T + gw) || int64_t{n} * width > es ||
-      int64_t{n} * width > os) {
-    a.range_error("inconsistent mixture layout");
-  }
-  int64_t offset = 0;
-  for (int t = 0; t < T; t++) {
-    if (L[6 + 2 * t] < 1 || L[7 + 2 * t] != offset) a.range_error("inconsistent mixture layout");
-    offset += L[6 + 2 * t];
-  }
-  if (offset != gw) a.range_error("inconsistent mixture layout");
-  for (int k = 6 + 2 * T; k < 6 + 2 * T + gw; k++) {
-    if (L[k] >= E) a.range_error("inconsistent mixture layout");
-  }
-  return {int64_t{E} * es, int64_t{n} * gw, int64_t{T} * os};
 }
 
 // mixtureForward(layout, x, z, g, out, n)
 Napi::Value mixture_forward(const Napi::CallbackInfo& info) {
   const Args a(info, "mixtureForward", 6);
-  const Napi::Int32Array L = a.i32(0, "layout", 6);
   const int n = a.dim(5, "n");
-  const MixtureSizes s = mixture_sizes(a, L, n);
+  const layouts::Mixture L = layouts::mixture(a, a.i32(0, "layout"), n);
   return done(info,
-              hc::mixture_forward(L.Data(), static_cast<int>(L.ElementLength()), a.dev(1, "x", s.x), a.dev(2, "z", s.z),
-                                  a.dev(3, "g", s.z), a.dev(4, "out", s.out), n, state().stream),
+              hc::mixture_forward(L.packed, L.length, a.dev(1, "x", L.x), a.dev(2, "z", L.z), a.dev(3, "g", L.z),
+                                  a.dev(4, "out", L.out), n, state().stream),
               "mixtureForward");
 }
 
 // mixtureBackward(layout, x, g, dOut, dx, dz, n)
 Napi::Value mixture_backward(const Napi::CallbackInfo& info) {
   const Args a(info, "mixtureBackward", 7);
-  const Napi::Int32Array L = a.i32(0, "layout", 6);
   const int n = a.dim(6, "n");
-  const MixtureSizes s = mixture_sizes(a, L, n);
+  const layouts::Mixture L = layouts::mixture(a, a.i32(0, "layout"), n);
   return done(info,
-              hc::mixture_backward(L.Data(), static_cast<int>(L.ElementLength()), a.dev(1, "x", s.x), a.dev(2, "g", s.z),
-                                   a.dev(3, "dOut", s.out), a.dev(4, "dx", s.x), a.dev(5, "dz", s.z), n, state().stream),
+              hc::mixture_backward(L.packed, L.length, a.dev(1, "x", L.x), a.dev(2, "g", L.z), a.dev(3, "dOut", L.out),
+                                   a.dev(4, "dx", L.x), a.dev(5, "dz", L.z), n, state().stream),
               "mixtureBackward");
-}
-
-// Conv2dGeometry.packed, checked: [C, H, W, outC, kh, kw, stride, padding, outH, outW].
-void check_conv(const Args& a, const Napi::Int32Array& G) {
-  if (G.ElementLength() != 10) a.range_error("conv geometry needs 10 values");
-  for (int k = 0; k < 10; k++) {
-    if (k != 7 && G[k] < 1) a.range_error("inconsistent conv geometry");
-  }
-  if (G[8] != (G[1] + 2 * G[7] - G[4]) / G[6] + 1 || G[9] != (G[2] + 2 * G[7] - G[5]) / G[6] + 1) a.range_error("inconsistent conv geometry");
-}
-
-// Elements of one image's x and y, and of w, for a checked conv geometry.
-struct ConvSizes {
-  int64_t in, w, out;
-};
-ConvSizes conv_sizes(const Napi::Int32Array& G) {
-  return {int64_t{G[0]} * G[1] * G[2], int64_t{G[3]} * G[0] * G[4] * G[5], int64_t{G[3]} * G[8] * G[9]};
 }
 
 // Makes the workspace hold at least `floats` (grows only; cudaFree waits for the device).
@@ -541,59 +470,47 @@ void ensure_workspace(size_t floats) {
 // conv2dForward(geometry, x, w, b|null, y, n, activation)
 Napi::Value conv2d_forward(const Napi::CallbackInfo& info) {
   const Args a(info, "conv2dForward", 7);
-  const Napi::Int32Array G = a.i32(0, "geometry", 10);
-  check_conv(a, G);
   const int n = a.dim(5, "n");
-  const auto [in, wsz, out] = conv_sizes(G);
-  ensure_workspace(hc::conv2d_workspace_floats(G.Data(), n));
-  return done(info,
-              hc::conv2d_forward(G.Data(), a.dev(1, "x", n * in), a.dev(2, "w", wsz), a.dev_or_null(3, "b", G[3]), a.dev(4, "y", n * out),
-                                 n, a.activation(6), state().workspace, state().stream),
-              "conv2dForward");
+  const layouts::Conv G = layouts::conv(a, a.i32(0, "geometry"), n);
+  const float* x = a.dev(1, "x", G.x);
+  const float* w = a.dev(2, "w", G.w);
+  const float* b = a.dev_or_null(3, "b", G.out_c);
+  float* y = a.dev(4, "y", G.y);
+  const hc::Activation act = a.activation(6);
+  ensure_workspace(hc::conv2d_workspace_floats(G.packed, n));
+  return done(info, hc::conv2d_forward(G.packed, x, w, b, y, n, act, state().workspace, state().stream), "conv2dForward");
 }
 
 // conv2dBackward(geometry, x, w, dy, dx|null, dw, db|null, n)
 Napi::Value conv2d_backward(const Napi::CallbackInfo& info) {
   const Args a(info, "conv2dBackward", 8);
-  const Napi::Int32Array G = a.i32(0, "geometry", 10);
-  check_conv(a, G);
   const int n = a.dim(7, "n");
-  const auto [in, wsz, out] = conv_sizes(G);
-  ensure_workspace(hc::conv2d_workspace_floats(G.Data(), n));
-  return done(info,
-              hc::conv2d_backward(G.Data(), a.dev(1, "x", n * in), a.dev(2, "w", wsz), a.dev(3, "dy", n * out), a.dev_or_null(4, "dx", n * in),
-                                  a.dev(5, "dw", wsz), a.dev_or_null(6, "db", G[3]), n, state().workspace, state().stream),
-              "conv2dBackward");
-}
-
-// Pool2dGeometry.packed, checked: [C, H, W, size, stride, outH, outW].
-void check_pool(const Args& a, const Napi::Int32Array& G) {
-  if (G.ElementLength() != 7) a.range_error("pool geometry needs 7 values");
-  for (int k = 0; k < 7; k++) {
-    if (G[k] < 1) a.range_error("inconsistent pool geometry");
-  }
-  if (G[3] > G[1] || G[3] > G[2] || G[5] != (G[1] - G[3]) / G[4] + 1 || G[6] != (G[2] - G[3]) / G[4] + 1) a.range_error("inconsistent pool geometry");
+  const layouts::Conv G = layouts::conv(a, a.i32(0, "geometry"), n);
+  const float* x = a.dev(1, "x", G.x);
+  const float* w = a.dev(2, "w", G.w);
+  const float* dy = a.dev(3, "dy", G.y);
+  float* dx = a.dev_or_null(4, "dx", G.x);
+  float* dw = a.dev(5, "dw", G.w);
+  float* db = a.dev_or_null(6, "db", G.out_c);
+  ensure_workspace(hc::conv2d_workspace_floats(G.packed, n));
+  return done(info, hc::conv2d_backward(G.packed, x, w, dy, dx, dw, db, n, state().workspace, state().stream), "conv2dBackward");
 }
 
 // maxPool2dForward(geometry, x, y, argmax, n)
 Napi::Value max_pool2d_forward(const Napi::CallbackInfo& info) {
   const Args a(info, "maxPool2dForward", 5);
-  const Napi::Int32Array G = a.i32(0, "geometry", 7);
-  check_pool(a, G);
   const int n = a.dim(4, "n");
-  const int64_t in = int64_t{n} * G[0] * G[1] * G[2], out = int64_t{n} * G[0] * G[5] * G[6];
-  return done(info, hc::max_pool2d_forward(G.Data(), a.dev(1, "x", in), a.dev(2, "y", out), a.dev(3, "argmax", out), n, state().stream),
+  const layouts::Pool G = layouts::pool(a, a.i32(0, "geometry"), n);
+  return done(info, hc::max_pool2d_forward(G.packed, a.dev(1, "x", G.x), a.dev(2, "y", G.y), a.dev(3, "argmax", G.y), n, state().stream),
               "maxPool2dForward");
 }
 
 // maxPool2dBackward(geometry, dy, argmax, dx, n)
 Napi::Value max_pool2d_backward(const Napi::CallbackInfo& info) {
   const Args a(info, "maxPool2dBackward", 5);
-  const Napi::Int32Array G = a.i32(0, "geometry", 7);
-  check_pool(a, G);
   const int n = a.dim(4, "n");
-  const int64_t in = int64_t{n} * G[0] * G[1] * G[2], out = int64_t{n} * G[0] * G[5] * G[6];
-  return done(info, hc::max_pool2d_backward(G.Data(), a.dev(1, "dy", out), a.dev(2, "argmax", out), a.dev(3, "dx", in), n, state().stream),
+  const layouts::Pool G = layouts::pool(a, a.i32(0, "geometry"), n);
+  return done(info, hc::max_pool2d_backward(G.packed, a.dev(1, "dy", G.y), a.dev(2, "argmax", G.y), a.dev(3, "dx", G.x), n, state().stream),
               "maxPool2dBackward");
 }
 

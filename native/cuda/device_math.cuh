@@ -1,5 +1,6 @@
 // Device helpers shared by the CUDA kernels: activations (as ts/backends/reference.ts defines
-// them) and the counter-based hash of ts/core/random.ts (bit-identical, so dropout masks match
+// them; NaN in, NaN out: relu is a compare-select that keeps NaN, never fmaxf, which drops it)
+// and the counter-based hash of ts/core/random.ts (bit-identical, so dropout masks match
 // every other backend).
 #pragma once
 #include <cstdint>
@@ -12,7 +13,7 @@ namespace hydranet::cuda {
 __device__ __forceinline__ float activate(Activation kind, float x) {
   switch (kind) {
     case Activation::relu:
-      return x > 0.0f ? x : 0.0f;
+      return x < 0.0f ? 0.0f : x;  // NaN < 0 is false: NaN passes
     case Activation::gelu:
       return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
     case Activation::tanh:
@@ -24,7 +25,8 @@ __device__ __forceinline__ float activate(Activation kind, float x) {
   }
 }
 
-// act'(.) from the output y (relu, tanh, sigmoid) or the input x (gelu).
+// act'(.) from the output y (relu, tanh, sigmoid) or the input x (gelu). Callers multiply it
+// into dy, so a NaN dy gives a NaN dx (NaN·0 = NaN), as on the reference.
 __device__ __forceinline__ float activate_derivative(Activation kind, float y, float x) {
   switch (kind) {
     case Activation::relu:

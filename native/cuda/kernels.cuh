@@ -11,6 +11,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../adamw.h"
+
 namespace hydranet::cuda {
 
 // Indices of ACTIVATIONS in backend.ts: none, relu, gelu (tanh approximation), tanh, sigmoid.
@@ -95,9 +97,9 @@ cudaError_t grad_drop(const float* g, float* out, int tasks, int64_t m, uint32_t
 // ---- optimizers (optim.cu): PyTorch semantics over whole arenas [n] -------------------------
 cudaError_t sgd_step(float* p, const float* g, float* m, int64_t n, float lr, float momentum, float weight_decay,
                      bool nesterov, cudaStream_t stream);
-// c1 = 1 − β1^step, c2 = 1 − β2^step (computed on the host in f64).
-cudaError_t adamw_step(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
-                       float eps, float weight_decay, float c1, float c2, cudaStream_t stream);
+// With the constants of native/adamw.h (formed once in f64 on the host, 1 − β never in f32).
+cudaError_t adamw_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamwParams& h,
+                       cudaStream_t stream);
 
 // ---- fused multi-task ops --------------------------------------------------------------------
 // The task heads over a packed HeadLayout (backend.ts: [mode (0 segmented, 1 shared, 2 stacked),

@@ -63,7 +63,7 @@ bool read_layout(const int32_t* L, int len, int n, MixtureParams& p) {
   int col = 0;
   for (int t = 0; t < T; ++t) {
     const int k = L[6 + 2 * t], off = L[7 + 2 * t];
-    if (k < 1 || k > E || off != col) return false;
+    if (k < 1 || k > E || off != col || k > Z - col) return false;  // the block lies within Z before it is read
     p.k[t] = static_cast<int16_t>(k);
     p.off[t] = static_cast<int16_t>(off);
     for (int j = 0; j < k; ++j, ++col) {

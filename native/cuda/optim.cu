@@ -1,8 +1,9 @@
 // Optimizer steps of the CUDA backend over a whole parameter arena p, g, m (, v) [n], updated in
 // place (kernels.cuh; the reference backend is the spec), in f32 as the CPU backend computes them:
 //   SGD (PyTorch, dampening 0): g' = g + wd·p; m = μ·m + g'; p −= lr·(nesterov ? g' + μ·m : m)
-//   AdamW (PyTorch): p ·= 1 − lr·wd; m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²;
-//                    p −= lr·(m / c1) / (√(v / c2) + eps),  c1 = 1 − β1^t, c2 = 1 − β2^t (host, f64)
+//   AdamW (PyTorch): p ·= decay; m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²;
+//                    p −= step_size·m / (√(v·inv_bias2) + eps), the constants of native/adamw.h
+//                    (formed once in f64 on the host; 1 − β is never formed in f32 here)
 // The gradient is never written; p, g, m, v are distinct arrays. Grid-stride loops over float4
 // when every pointer is 16-byte aligned (the element tail runs scalar), else over floats.
 #include <cstdint>
@@ -33,13 +34,13 @@ struct Sgd {
 };
 
 struct AdamW {
-  float lr, beta1, beta2, one_minus_beta1, one_minus_beta2, eps, decay, c1, c2;  // decay = 1 − lr·wd
+  AdamwParams c;
   __device__ __forceinline__ void operator()(float& p, float g, float& m, float& v) const {
-    const float mv = fmaf(beta1, m, one_minus_beta1 * g);
-    const float vv = fmaf(beta2, v, one_minus_beta2 * (g * g));
+    const float mv = fmaf(c.beta1, m, c.one_minus_beta1 * g);
+    const float vv = fmaf(c.beta2, v, c.one_minus_beta2 * (g * g));
     m = mv;
     v = vv;
-    p = p * decay - (lr * (mv / c1)) / (sqrtf(vv / c2) + eps);
+    p = p * c.decay - (c.step_size * mv) / (sqrtf(vv * c.inv_bias2) + c.eps);
   }
 };
 
@@ -114,20 +115,11 @@ cudaError_t sgd_step(float* p, const float* g, float* m, int64_t n, float lr, fl
   return cudaGetLastError();
 }
 
-cudaError_t adamw_step(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
-                       float eps, float weight_decay, float c1, float c2, cudaStream_t stream) {
+cudaError_t adamw_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamwParams& h,
+                       cudaStream_t stream) {
   if (n > 0) {
     const bool vec = aligned16(p) && aligned16(g) && aligned16(m) && aligned16(v);
-    const AdamW h{lr,
-                  beta1,
-                  beta2,
-                  static_cast<float>(1.0 - double(beta1)),
-                  static_cast<float>(1.0 - double(beta2)),
-                  eps,
-                  static_cast<float>(1.0 - double(lr) * double(weight_decay)),
-                  c1,
-                  c2};
-    adamw_kernel<<<step_blocks(n, vec), kThreads, 0, stream>>>(p, g, m, v, n, vec, h);
+    adamw_kernel<<<step_blocks(n, vec), kThreads, 0, stream>>>(p, g, m, v, n, vec, AdamW{h});
   }
   return cudaGetLastError();
 }

@@ -3,7 +3,7 @@
  * cases are defined once, run on the reference and on the backend under test from the same
  * inputs, and compared elementwise with stated tolerances. Outputs on the backend under test
  * are views inside a larger buffer whose guard zones hold a sentinel, so out-of-bounds writes
- * fail the test. Any NaN where the reference has none fails.
+ * fail the test. NaN must appear exactly where the reference has NaN (NaN in, NaN out).
  */
 import assert from 'node:assert/strict';
 import { type Backend, type Tensor } from '../../ts/backends/backend.js';
@@ -51,7 +51,8 @@ export function assertClose(got: Float32Array, want: Float32Array, tol: Tol, wha
   for (let i = 0; i < want.length; i++) {
     const w = want[i];
     const g = got[i];
-    if (Number.isNaN(g) && !Number.isNaN(w)) assert.fail(`${what}: NaN at ${i} where the reference has ${w}`);
+    if (Number.isNaN(g) !== Number.isNaN(w)) assert.fail(`${what}: ${g} at ${i} where the reference has ${w} (NaN in, NaN out)`);
+    if (Number.isNaN(w)) continue;
     const excess = Math.abs(g - w) - (tol.atol + tol.rtol * Math.abs(w));
     if (excess > worst || Number.isNaN(excess)) {
       worst = excess;

@@ -20,7 +20,7 @@ import {
   type Tensor,
 } from './backend.js';
 import { HostBackend } from './host.js';
-import { type CpuAddon, type CpuIsa, loadCpuAddon } from './native.js';
+import { type CpuAddon, type CpuIsa, MAX_THREADS, loadCpuAddon } from './native.js';
 import {
   checkActivation,
   checkBiasGrad,
@@ -33,7 +33,7 @@ import {
   checkMixture,
   checkMultiLoss,
   checkPool2d,
-  checkAdamW,
+  adamwCoefficients,
   checkSameSize,
   checkSgd,
 } from './validate.js';
@@ -58,7 +58,8 @@ export class CpuBackend extends HostBackend implements Backend {
     const info = this.native.info();
     if (info.isaError) throw new ConfigError(info.isaError);
     this.isa = info.isa;
-    this.threads = opts.threads === undefined ? info.hardwareThreads : expectInt('threads', opts.threads);
+    // The addon runs at most MAX_THREADS threads per kernel (createBackend checks a given count).
+    this.threads = opts.threads === undefined ? Math.min(info.hardwareThreads, MAX_THREADS) : expectInt('threads', opts.threads);
   }
 
   private d(t: Tensor, what: string): Float32Array {
@@ -277,8 +278,8 @@ export class CpuBackend extends HostBackend implements Backend {
 
   adamwStep(p: Tensor, g: Tensor, m: Tensor, v: Tensor, opts: AdamWOptions): void {
     checkSameSize('adamwStep', p, g, m, v);
-    const o = checkAdamW(opts);
+    const c = adamwCoefficients(opts);
     const [P, G, M, V] = [this.d(p, 'adamw p'), this.d(g, 'adamw g'), this.d(m, 'adamw m'), this.d(v, 'adamw v')];
-    this.native.adamwStep(P, G, M, V, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.step, this.threads);
+    this.native.adamwStep(P, G, M, V, c.decay, c.beta1, c.oneMinusBeta1, c.beta2, c.oneMinusBeta2, c.eps, c.stepSize, c.invBias2, this.threads);
   }
 }

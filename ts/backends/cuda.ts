@@ -2,11 +2,14 @@
  * The cuda backend: the kernels of native/cuda (hand-written CUDA, TF32 tensor cores for the
  * GEMMs, no cuBLAS) in a second addon, hydranet_cuda.node, built by CMakeLists.txt when the CUDA
  * toolkit is found. Tensors are ranges of device allocations the addon owns; freed tensors go
- * back to a pool here, so a steady-state training step allocates nothing on the device. Every
- * method validates its arguments with validate.ts before anything is enqueued; the addon checks
- * every device range again. Kernels run on one stream; `read` and `sync` wait for it, and throw
- * the LabelError a loss kernel may have flagged on the device (a class index out of range).
+ * back to a pool here, so a steady-state training step allocates nothing on the device. A freed
+ * tensor, or a view of one, throws ValueError on every later use, and so does a second free: a
+ * pooled allocation is never reachable from two tensors. Every method validates its arguments
+ * with validate.ts before anything is enqueued; the addon checks every device range again.
+ * Kernels run on one stream; `read` and `sync` wait for it, and throw the LabelError a loss
+ * kernel may have flagged on the device (a class index out of range).
  */
+import { TrackedTensor, markFreed, ownTensor } from './lifetime.js';
 import { packedOf } from './packed.js';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -29,8 +32,8 @@ import {
 } from './backend.js';
 import { packageRoot } from './native.js';
 import {
+  adamwCoefficients,
   checkActivation,
-  checkAdamW,
   checkBiasGrad,
   checkChannels,
   checkReadInto,
@@ -87,7 +90,7 @@ export function loadCudaAddon(): CudaAddon {
   return cached;
 }
 
-export class CudaTensor implements Tensor {
+export class CudaTensor extends TrackedTensor {
   constructor(
     readonly backend: Backend,
     readonly shape: readonly number[],
@@ -96,8 +99,10 @@ export class CudaTensor implements Tensor {
     readonly id: number,
     readonly capacity: number,
     readonly offset: number,
-    readonly isView: boolean,
-  ) {}
+    readonly base: CudaTensor | null = null,
+  ) {
+    super();
+  }
 
   get range(): Range {
     return [this.id, this.offset, this.size];
@@ -133,11 +138,10 @@ export class CudaBackend implements Backend {
   }
 
   private t(x: Tensor, what: string): CudaTensor {
-    if (!(x instanceof CudaTensor)) throw new ValueError(`Expected a tensor for ${what} but received ${describe(x)}`);
-    if (x.backend !== this) throw new ValueError(`${what} belongs to the ${x.backend.name} backend, not this cuda backend`);
-    if (this.disposed) throw new BackendUnavailableError('the cuda backend was disposed');
-    return x;
+    // A freed tensor's allocation may already belong to a later tensor: using it would alias.
+    return ownTensor(CudaTensor, this, this.disposed, x, what);
   }
+
 
   private r(x: Tensor, what: string): Range {
     return this.t(x, what).range;
@@ -167,7 +171,7 @@ export class CudaBackend implements Backend {
       this.allocatedBytes += cap * 4;
     }
     this.owned.add(id);
-    const t = new CudaTensor(this, [...shape], n, id, cap, 0, false);
+    const t = new CudaTensor(this, [...shape], n, id, cap, 0);
     if (reused !== undefined) this.fill(t, 0);
     return t;
   }
@@ -196,12 +200,13 @@ export class CudaBackend implements Backend {
   view(base: Tensor, offset: number, shape: readonly number[]): Tensor {
     const b = this.t(base, 'view base');
     const n = checkView(b.size, offset, shape);
-    return new CudaTensor(this, [...shape], n, b.id, b.capacity, b.offset + offset, true);
+    return new CudaTensor(this, [...shape], n, b.id, b.capacity, b.offset + offset, b.base ?? b);
   }
 
+  /** Returns the allocation to the pool; freeing twice throws (two later tensors would share it). Views: no-op. */
   free(x: Tensor): void {
-    const t = this.t(x, 'freed tensor');
-    if (t.isView) return;
+    const t = markFreed(CudaTensor, this, this.disposed, x);
+    if (!t) return;
     let free = this.pool.get(t.capacity);
     if (!free) this.pool.set(t.capacity, (free = []));
     free.push(t.id);
@@ -337,11 +342,9 @@ export class CudaBackend implements Backend {
 
   adamwStep(p: Tensor, g: Tensor, m: Tensor, v: Tensor, opts: AdamWOptions): void {
     checkSameSize('adamwStep', p, g, m, v);
-    const o = checkAdamW(opts);
-    const c1 = 1 - Math.pow(o.beta1, o.step);
-    const c2 = 1 - Math.pow(o.beta2, o.step);
+    const c = adamwCoefficients(opts);
     const [P, G, M, V] = [this.r(p, 'adamw p'), this.r(g, 'adamw g'), this.r(m, 'adamw m'), this.r(v, 'adamw v')];
-    this.k('adamwStep')(P, G, M, V, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, c1, c2);
+    this.k('adamwStep')(P, G, M, V, c.decay, c.beta1, c.oneMinusBeta1, c.beta2, c.oneMinusBeta2, c.eps, c.stepSize, c.invBias2);
   }
 
   async sync(): Promise<void> {

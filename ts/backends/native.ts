@@ -11,6 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { BackendUnavailableError } from '../errors.js';
 
 /** SIMD paths of the native kernels, best last. */
+/** The most threads the CPU addon runs per kernel (its own bound on the `threads` argument). */
+export const MAX_THREADS = 1024;
+
 export type CpuIsa = 'scalar' | 'avx2' | 'avx512';
 
 /** The functions of hydranet_cpu.node (native/addon.cc). Activations and loss kinds are indices. */
@@ -145,17 +148,20 @@ export interface CpuAddon {
     nesterov: boolean,
     threads: number,
   ): void;
+  /** The constants of adamwCoefficients (validate.ts), in its order, each rounded to f32 (native/adamw.h). */
   adamwStep(
     p: Float32Array,
     g: Float32Array,
     m: Float32Array,
     v: Float32Array,
-    lr: number,
+    decay: number,
     beta1: number,
+    oneMinusBeta1: number,
     beta2: number,
+    oneMinusBeta2: number,
     eps: number,
-    weightDecay: number,
-    step: number,
+    stepSize: number,
+    invBias2: number,
     threads: number,
   ): void;
 }

@@ -1,0 +1,210 @@
+// The packed layouts of ts/backends/backend.ts (HeadLayout, LossLayout, MixtureLayout,
+// Conv2dGeometry, Pool2dGeometry) as the native addons (hydranet_cpu, hydranet_cuda) receive
+// them: ONE decode-and-check per layout, shared by both addons and run before any kernel. A
+// layout reaching native code was built and frozen by its TypeScript constructor, but the addons
+// trust nothing: every entry is checked (counts, offsets, consistency with the call's batch n),
+// nothing outside the Int32Array is ever read, and every size product is overflow-checked
+// (elements()), so a crafted layout gives a RangeError, never a wrapped length that a short
+// array could pass. The sizes returned are what each tensor argument's length must equal.
+//
+// Bounds beyond consistency, for the kernels' 32-bit index arithmetic: head widths and Σout,
+// conv K = C·kh·kw, P = outH·outW, H + 2·padding + stride (and W's) at most 2^31 − 1; a pool
+// plane at most 2^24 elements (argmax indices travel as f32, every one exact).
+#pragma once
+#include <napi.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <limits>
+#include <string>
+
+#include "napi_args.h"
+
+namespace hydranet::layouts {
+
+using napi::ArgsBase;
+
+constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+
+// x·y into *out; false when the product overflows int64.
+inline bool checked_mul(int64_t x, int64_t y, int64_t* out) { return !__builtin_mul_overflow(x, y, out); }
+
+// The product of non-negative sizes, or a RangeError naming `what` when it overflows int64.
+inline int64_t elements(const ArgsBase& a, const char* what, std::initializer_list<int64_t> sizes) {
+  int64_t n = 1;
+  for (const int64_t s : sizes) {
+    if (!checked_mul(n, s, &n)) a.range_error(std::string("the element count of ") + what + " overflows 64 bits");
+  }
+  return n;
+}
+
+// x + y for sizes that are each below 2^62 (sums of int32 values and checked products).
+inline int64_t checked_add(const ArgsBase& a, const char* what, int64_t x, int64_t y) {
+  int64_t s;
+  if (__builtin_add_overflow(x, y, &s)) a.range_error(std::string("the element count of ") + what + " overflows 64 bits");
+  return s;
+}
+
+inline std::string str(int64_t v) { return std::to_string(v); }
+
+// ---- HeadLayout: [mode (0 segmented, 1 shared, 2 stacked), T, stride, then per task:
+// inSize, outSize, inOffset, outOffset, weightOffset] -------------------------------------------
+struct Heads {
+  const int32_t* packed;
+  int mode, tasks;
+  int64_t width;      // elements of one row of x: D (shared, stacked) or Σ inSize (segmented)
+  int64_t total_out;  // Σ outSize: columns of y
+  int64_t weights;    // Σ inSize·outSize
+  int64_t x, y, per_task;  // elements of x (= dx), y (= dy) and perTaskDx for the call's n rows
+};
+
+inline Heads heads(const ArgsBase& a, const Napi::Int32Array& layout, int64_t n) {
+  const size_t len = layout.ElementLength();
+  const int32_t* p = layout.Data();
+  const std::string bad = "layout is not a packed HeadLayout";
+  if (len < 3) a.range_error(bad + ": " + str(len) + " entries, at least 3 expected");
+  const int64_t mode = p[0], tasks = p[1], stride = p[2];
+  if (mode < 0 || mode > 2) a.range_error(bad + ": mode " + str(mode) + " is not 0, 1 or 2");
+  if (tasks < 1 || static_cast<int64_t>(len) != 3 + 5 * tasks) {
+    a.range_error(bad + ": " + str(len) + " entries for " + str(tasks) + " tasks");
+  }
+  if (mode == 2 ? stride < 1 : stride != 0) a.range_error(bad + ": stride " + str(stride) + " for mode " + str(mode));
+  Heads h{p, static_cast<int>(mode), static_cast<int>(tasks), 0, 0, 0, 0, 0, 0};
+  int64_t total_in = 0;
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int32_t* q = p + 3 + 5 * t;
+    const int64_t in = q[0], out = q[1], in_off = q[2], out_off = q[3], w_off = q[4];
+    const int64_t want_in_off = mode == 1 ? 0 : mode == 2 ? t * stride : total_in;
+    const bool ok = in >= 1 && out >= 1 && in_off == want_in_off && out_off == h.total_out && w_off == h.weights &&
+                    (mode == 0 || t == 0 || in == h.width);
+    if (!ok) a.range_error(bad + " (task " + str(t) + ")");
+    if (mode == 2 && elements(a, "a stacked head block", {n, in}) > stride) {
+      a.range_error(bad + ": " + str(n) + " rows of " + str(in) + " overrun the stride " + str(stride));
+    }
+    h.width = in;
+    total_in += in;  // each term < 2^31, at most 2^31 of them: no overflow
+    h.total_out += out;
+    h.weights = checked_add(a, "w", h.weights, elements(a, "w", {in, out}));
+  }
+  if (mode == 0) h.width = total_in;
+  if (h.width > kInt32Max || h.total_out > kInt32Max) a.range_error(bad + ": heads wider than 2^31 − 1");
+  h.x = mode == 2 ? elements(a, "x", {tasks, stride}) : elements(a, "x", {n, h.width});
+  h.y = elements(a, "y", {n, h.total_out});
+  h.per_task = elements(a, "perTaskDx", {tasks, n, h.width});
+  return h;
+}
+
+// ---- LossLayout: per task [kind (0 softmax-ce, 1 bce, 2 mse, 3 l1, 4 smooth-l1), outOffset,
+// outWidth, tgtOffset, tgtWidth] ---------------------------------------------------------------
+struct Loss {
+  const int32_t* packed;
+  int tasks;
+  int64_t logits, targets, mask;  // elements of logits (= dlogits), targets, mask for n rows
+};
+
+inline Loss loss(const ArgsBase& a, const Napi::Int32Array& layout, int64_t n, int64_t total_out, int64_t total_tgt) {
+  const size_t len = layout.ElementLength();
+  const int32_t* p = layout.Data();
+  if (len == 0 || len % 5 != 0) a.range_error("layout is not a packed LossLayout: " + str(len) + " entries");
+  const int64_t tasks = static_cast<int64_t>(len / 5);
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int32_t* q = p + 5 * t;
+    const int64_t kind = q[0], off = q[1], width = q[2], toff = q[3], twidth = q[4];
+    const bool ok = kind >= 0 && kind <= 4 && off >= 0 && width >= (kind == 0 ? 2 : 1) && off + width <= total_out &&
+                    toff >= 0 && twidth == (kind == 0 ? 1 : width) && toff + twidth <= total_tgt;
+    if (!ok) a.range_error("layout is not a packed LossLayout for " + str(total_out) + " logit and " + str(total_tgt) +
+                           " target columns (task " + str(t) + ")");
+  }
+  return {p, static_cast<int>(tasks), elements(a, "logits", {n, total_out}), elements(a, "targets", {n, total_tgt}),
+          elements(a, "mask", {n, tasks})};
+}
+
+// ---- MixtureLayout: [T, E, width, expertStride, outStride, gateWidth, then per task: k_t,
+// gateOffset_t, then every task's expert indices in order] ------------------------------------
+struct Mixture {
+  const int32_t* packed;
+  int length;
+  int64_t x, z, out;  // elements of x (= dx), z (= g, dz) for n rows, out (= dOut)
+};
+
+inline Mixture mixture(const ArgsBase& a, const Napi::Int32Array& layout, int64_t n) {
+  const size_t len = layout.ElementLength();
+  const int32_t* p = layout.Data();
+  const std::string bad = "layout is not a packed MixtureLayout";
+  if (len < 6) a.range_error(bad + ": " + str(len) + " entries, at least 6 expected");
+  const int64_t tasks = p[0], experts = p[1], width = p[2], sx = p[3], so = p[4], zw = p[5];
+  if (tasks < 1 || experts < 1 || width < 1 || zw < 1 || static_cast<int64_t>(len) != 6 + 2 * tasks + zw) {
+    a.range_error(bad + ": " + str(len) + " entries for " + str(tasks) + " tasks and gate width " + str(zw));
+  }
+  const int64_t rows = elements(a, "an expert block", {n, width});
+  if (rows > sx || rows > so) {
+    a.range_error(bad + ": " + str(n) + " rows of " + str(width) + " overrun the strides " + str(sx) + " / " + str(so));
+  }
+  const int32_t* expert_of = p + 6 + 2 * tasks;  // gate column → expert, zw entries
+  int64_t z = 0;
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t k = p[6 + 2 * t], off = p[7 + 2 * t];
+    // The block must lie inside the gate width BEFORE its experts are read.
+    if (k < 1 || off != z || k > zw - z) {
+      a.range_error(bad + ": task " + str(t) + "'s gate block [" + str(off) + ", " + str(off) + " + " + str(k) +
+                    ") does not follow at column " + str(z) + " within the gate width " + str(zw));
+    }
+    for (int64_t j = 0; j < k; ++j) {
+      const int64_t e = expert_of[off + j];
+      if (e < 0 || e >= experts) a.range_error(bad + ": task " + str(t) + " names expert " + str(e) + " of " + str(experts));
+    }
+    z += k;
+  }
+  if (z != zw) a.range_error(bad + ": the tasks' gate blocks cover " + str(z) + " of " + str(zw) + " columns");
+  return {p, static_cast<int>(len), elements(a, "x", {experts, sx}), elements(a, "z", {n, zw}),
+          elements(a, "out", {tasks, so})};
+}
+
+// ---- Conv2dGeometry: [C, H, W, outC, kh, kw, stride, padding, outH, outW] ----------------------
+struct Conv {
+  const int32_t* packed;
+  int out_c;
+  int64_t patch, pixels;  // K = C·kh·kw (rows of im2col), P = outH·outW (its columns)
+  int64_t w, x, y;        // elements of w (= dw), and of x (= dx), y (= dy) for n images
+};
+
+inline Conv conv(const ArgsBase& a, const Napi::Int32Array& geometry, int64_t n) {
+  if (geometry.ElementLength() != 10) a.range_error("geometry is not a packed Conv2dGeometry (10 entries)");
+  const int32_t* g = geometry.Data();
+  const int64_t c = g[0], h = g[1], w = g[2], oc = g[3], kh = g[4], kw = g[5], stride = g[6], pad = g[7], oh = g[8],
+                ow = g[9];
+  const int64_t span_h = h + 2 * pad - kh, span_w = w + 2 * pad - kw;
+  const bool ok = c >= 1 && h >= 1 && w >= 1 && oc >= 1 && kh >= 1 && kw >= 1 && stride >= 1 && pad >= 0 &&
+                  span_h >= 0 && span_w >= 0 && oh == span_h / stride + 1 && ow == span_w / stride + 1;
+  if (!ok) a.range_error("geometry is not a consistent packed Conv2dGeometry");
+  Conv s{g, static_cast<int>(oc), elements(a, "a conv patch", {c, kh, kw}), elements(a, "a conv output plane", {oh, ow}),
+         0, 0, 0};
+  if (h + 2 * pad + stride > kInt32Max || w + 2 * pad + stride > kInt32Max || s.patch > kInt32Max ||
+      s.pixels > kInt32Max || elements(a, "w", {oc, s.patch}) > kInt32Max * 64 ||
+      elements(a, "im2col", {s.patch, s.pixels}) > (int64_t{1} << 40)) {
+    a.range_error("conv2d geometry is too large");
+  }
+  s.w = elements(a, "w", {oc, s.patch});
+  s.x = elements(a, "x", {n, c, h, w});
+  s.y = elements(a, "y", {n, oc, s.pixels});
+  return s;
+}
+
+// ---- Pool2dGeometry: [C, H, W, size, stride, outH, outW] --------------------------------------
+struct Pool {
+  const int32_t* packed;
+  int64_t x, y;  // elements of x (= dx) and of y (= dy, argmax) for n images
+};
+
+inline Pool pool(const ArgsBase& a, const Napi::Int32Array& geometry, int64_t n) {
+  if (geometry.ElementLength() != 7) a.range_error("geometry is not a packed Pool2dGeometry (7 entries)");
+  const int32_t* g = geometry.Data();
+  const int64_t c = g[0], h = g[1], w = g[2], size = g[3], stride = g[4], oh = g[5], ow = g[6];
+  const bool ok = c >= 1 && h >= 1 && w >= 1 && size >= 1 && stride >= 1 && size <= h && size <= w &&
+                  oh == (h - size) / stride + 1 && ow == (w - size) / stride + 1;
+  if (!ok) a.range_error("geometry is not a consistent packed Pool2dGeometry");
+  if (h * w > (int64_t{1} << 24)) a.range_error("max-pool planes are limited to 2^24 elements");
+  return {g, elements(a, "x", {n, c, h, w}), elements(a, "y", {n, c, oh, ow})};
+}
+
+}  // namespace hydranet::layouts
