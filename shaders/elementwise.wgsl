@@ -71,7 +71,7 @@ fn elementwise_activation_backward(@builtin(workgroup_id) wg: vec3<u32>, @builti
   if (i >= actb_p.n) { return; }
   var x = 0.0;
   if (actb_p.kind == 2u) { x = actb_x[i]; }
-  actb_dx[i] = actb_dy[i] * activate_derivative(actb_p.kind, actb_y[i], x);
+  actb_dx[i] = activation_grad(actb_p.kind, actb_dy[i], actb_y[i], x);
 }
 
 // dx aliases dy.
@@ -86,7 +86,7 @@ fn elementwise_activation_backward_inplace(@builtin(workgroup_id) wg: vec3<u32>,
   if (i >= actbi_p.n) { return; }
   var x = 0.0;
   if (actbi_p.kind == 2u) { x = actbi_x[i]; }
-  actbi_dx[i] = actbi_dx[i] * activate_derivative(actbi_p.kind, actbi_y[i], x);
+  actbi_dx[i] = activation_grad(actbi_p.kind, actbi_dx[i], actbi_y[i], x);
 }
 
 // ---- binary: out = a + b (kind 0) or a * b (kind 1) ----

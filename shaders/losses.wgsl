@@ -10,6 +10,10 @@
 // A class index that is not an integer in [0, width) for a labelled row is reported through
 // the status buffer: status[0] = 1 (claimed once), status[1] = task, status[2] = row,
 // status[3] = the class value's bits; the host throws LabelError at its next read or sync.
+// NaN in a labelled row's logits or targets makes the task's loss NaN and that row's gradients
+// NaN, as in the reference (the row max may drop it, exp and the sums carry it; sign is guarded).
+
+//#include nan.wgsl
 
 struct LossParams {
   n: u32,
@@ -117,10 +121,10 @@ fn losses_multi(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
           }
           case 3u: {
             l = abs(d);
-            g = sign(d);
+            g = keep_nan(d, sign(d));
           }
           default: {
-            if (abs(d) < 1.0) { l = 0.5 * d * d; g = d; } else { l = abs(d) - 0.5; g = sign(d); }
+            if (abs(d) < 1.0) { l = 0.5 * d * d; g = d; } else { l = abs(d) - 0.5; g = keep_nan(d, sign(d)); }
           }
         }
         if (m != 0.0) { total += l; }

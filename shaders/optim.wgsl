@@ -1,9 +1,11 @@
 // Optimizer steps over a whole parameter arena (p, g, m, v: p.n elements each), PyTorch
 // semantics (the reference backend is the spec):
 //  sgd:   grad = g + wd*p; m = mu*m + grad; p -= lr * (nesterov ? grad + mu*m : m)
-//  adamw: p *= 1 - lr*wd; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
-//         p -= lr * (m / c1) / (sqrt(v / c2) + eps), c1 = 1 - b1^step, c2 = 1 - b2^step
-// The bias corrections c1, c2 are computed on the host in f64.
+//  adamw: p = decay*p; m = beta1*m + one_minus_beta1*g; v = beta2*v + one_minus_beta2*g^2;
+//         p -= step_size*m / (sqrt(v*inv_bias2) + eps)
+// AdamW's constants are formed once on the host, in f64, by adamwCoefficients
+// (ts/backends/validate.ts) and used here as given: 1 - beta2 formed in f32 would be off by
+// 6.8e-4 at beta2 = 0.99999. Plain arithmetic: NaN in p or g stays NaN.
 
 //#include index.wgsl
 
@@ -34,13 +36,14 @@ fn optim_sgd(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
 
 struct AdamParams {
   n: u32,
-  lr: f32,
+  decay: f32,
   beta1: f32,
+  one_minus_beta1: f32,
   beta2: f32,
+  one_minus_beta2: f32,
   eps: f32,
-  weight_decay: f32,
-  c1: f32,
-  c2: f32,
+  step_size: f32,
+  inv_bias2: f32,
 }
 
 @group(0) @binding(0) var<storage, read_write> adam_param: array<f32>;
@@ -54,10 +57,10 @@ fn optim_adamw(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
   let i = linear_id(wg, nwg, lid);
   if (i >= adam_p.n) { return; }
   let g = adam_grad[i];
-  let p = adam_param[i] * (1.0 - adam_p.lr * adam_p.weight_decay);
-  let m = adam_p.beta1 * adam_m[i] + (1.0 - adam_p.beta1) * g;
-  let v = adam_p.beta2 * adam_v[i] + (1.0 - adam_p.beta2) * g * g;
+  let p = adam_param[i] * adam_p.decay;
+  let m = adam_p.beta1 * adam_m[i] + adam_p.one_minus_beta1 * g;
+  let v = adam_p.beta2 * adam_v[i] + adam_p.one_minus_beta2 * g * g;
   adam_m[i] = m;
   adam_v[i] = v;
-  adam_param[i] = p - (adam_p.lr * (m / adam_p.c1)) / (sqrt(v / adam_p.c2) + adam_p.eps);
+  adam_param[i] = p - (adam_p.step_size * m) / (sqrt(v * adam_p.inv_bias2) + adam_p.eps);
 }

@@ -14,6 +14,7 @@
 // bits), so they hold even where a compiler assumes no NaN or infinity, and y copies x's bits.
 
 //#include index.wgsl
+//#include nan.wgsl
 
 struct PoolParams {
   planes: u32, h: u32, w: u32, size: u32,
@@ -21,10 +22,6 @@ struct PoolParams {
 }
 
 const NEG_INF_BITS: u32 = 0xff800000u;
-
-fn is_nan_bits(b: u32) -> bool {
-  return (b & 0x7fffffffu) > 0x7f800000u;
-}
 
 // An unsigned key with key(a) < key(b) ⇔ a < b for non-NaN floats (−0 and +0 share a key).
 fn order_key(bits: u32) -> u32 {

@@ -7,7 +7,12 @@
  * Errors found on the device (a class index out of range in multiLoss) cannot be thrown by the
  * call that launched the kernel, which returns before the GPU runs: they are thrown by the next
  * `read` or `sync`.
+ *
+ * A tensor is at most the device's largest storage binding (kernels bind tensors whole): alloc
+ * and upload throw ShapeError past it, before anything is created. A freed tensor, or a view of
+ * one, is dead: using it or freeing it again throws ValueError (its storage is pooled, reused).
  */
+import { markFreed, ownTensor } from './lifetime.js';
 import { dropoutThreshold } from '../core/random.js';
 import { BackendUnavailableError, ValueError, describe } from '../errors.js';
 import {
@@ -25,8 +30,8 @@ import {
   type Tensor,
 } from './backend.js';
 import {
+  adamwCoefficients,
   checkActivation,
-  checkAdamW,
   checkBiasGrad,
   checkChannels,
   checkReadInto,
@@ -73,6 +78,11 @@ const K = {
 /** Submits a training loop may leave queued (a few steps of work; see throttle). */
 const MAX_IN_FLIGHT = 4;
 
+/** A tensor named for a size error. */
+function tensorOf(shape: readonly number[], n: number): string {
+  return `a tensor of shape [${shape.join(', ')}] (${n} elements)`;
+}
+
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu';
   /** The adapter the kernels run on (lavapipe on CPU-only machines). */
@@ -108,11 +118,9 @@ export class WebGpuBackend implements Backend {
 
   /** The GpuTensor behind `t`, after checking that this backend owns it. */
   private g(t: Tensor, what: string): GpuTensor {
-    if (!(t instanceof GpuTensor)) throw new ValueError(`Expected a tensor for ${what} but received ${describe(t)}`);
-    if (t.backend !== this) throw new ValueError(`${what} belongs to the ${t.backend.name} backend, not this webgpu backend`);
-    if (this.disposed) throw new BackendUnavailableError('the webgpu backend was disposed');
-    return t;
+    return ownTensor(GpuTensor, this, this.disposed, t, what);
   }
+
 
   private opt(t: Tensor | null | undefined, what: string): GpuTensor | null {
     return t ? this.g(t, what) : null;
@@ -122,8 +130,8 @@ export class WebGpuBackend implements Backend {
   alloc(shape: readonly number[]): Tensor {
     const n = shapeSize(shape);
     if (this.disposed) throw new BackendUnavailableError('the webgpu backend was disposed');
-    const { storage, fresh } = this.rt.acquire(n * 4);
-    const t = new GpuTensor(this, [...shape], n, storage, 0, false);
+    const { storage, fresh } = this.rt.acquire(n * 4, tensorOf(shape, n));
+    const t = new GpuTensor(this, [...shape], n, storage, 0);
     if (!fresh) this.fill(t, 0);
     return t;
   }
@@ -131,7 +139,7 @@ export class WebGpuBackend implements Backend {
   upload(data: Float32Array, shape: readonly number[]): Tensor {
     const n = checkUpload(data, shape);
     if (this.disposed) throw new BackendUnavailableError('the webgpu backend was disposed');
-    return new GpuTensor(this, [...shape], n, this.rt.createFilled(data), 0, false);
+    return new GpuTensor(this, [...shape], n, this.rt.upload(data, tensorOf(shape, n)), 0);
   }
 
   write(t: Tensor, data: Float32Array, offset = 0): void {
@@ -140,7 +148,8 @@ export class WebGpuBackend implements Backend {
     if (data.length > 0) this.rt.write(g, data, offset);
   }
 
-  read(t: Tensor, into?: Float32Array): Promise<Float32Array> {
+  /** Bad arguments reject the promise (as on every backend), they do not throw synchronously. */
+  async read(t: Tensor, into?: Float32Array): Promise<Float32Array> {
     const g = this.g(t, 'read source');
     checkReadInto(g.size, into);
     return this.rt.read(g, into ?? new Float32Array(g.size));
@@ -148,13 +157,15 @@ export class WebGpuBackend implements Backend {
 
   view(base: Tensor, offset: number, shape: readonly number[]): Tensor {
     const b = this.g(base, 'view base');
+    // Inside its base, so within the device's limits (alloc and upload checked the base).
     const n = checkView(b.size, offset, shape);
-    return new GpuTensor(this, [...shape], n, b.storage, b.offset + offset, true);
+    return new GpuTensor(this, [...shape], n, b.storage, b.offset + offset, b.base ?? b);
   }
 
+  /** Returns the storage to the pool and marks the tensor dead; freeing it twice throws. Views: no-op. */
   free(t: Tensor): void {
-    const g = this.g(t, 'freed tensor');
-    if (!g.isView) this.rt.release(g.storage);
+    const g = markFreed(GpuTensor, this, this.disposed, t);
+    if (g) this.rt.release(g.storage);
   }
 
   fill(t: Tensor, value: number): void {
@@ -363,11 +374,10 @@ export class WebGpuBackend implements Backend {
 
   adamwStep(p: Tensor, g: Tensor, m: Tensor, v: Tensor, opts: AdamWOptions): void {
     const n = checkSameSize('adamwStep', p, g, m, v);
-    const o = checkAdamW(opts);
+    const c = adamwCoefficients(opts);
     const t = [this.g(p, 'adamw p'), this.g(g, 'adamw g'), this.g(m, 'adamw m'), this.g(v, 'adamw v')];
-    const c1 = 1 - Math.pow(o.beta1, o.step);
-    const c2 = 1 - Math.pow(o.beta2, o.step);
-    this.rt.launch(K.adamw, t, { u: [n], f: [o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, c1, c2] }, grid(n, 256));
+    const f = [c.decay, c.beta1, c.oneMinusBeta1, c.beta2, c.oneMinusBeta2, c.eps, c.stepSize, c.invBias2];
+    this.rt.launch(K.adamw, t, { u: [n], f }, grid(n, 256));
   }
 
   async sync(): Promise<void> {

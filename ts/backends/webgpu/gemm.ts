@@ -3,8 +3,9 @@
  * uniform batch of one problem (conv images) in a single launch. Everything above (gemm, heads,
  * conv) describes its products as GemmProblems over tensors it owns.
  */
+import { ownEntry } from '../../core/options.js';
 import { ConfigError } from '../../errors.js';
-import { type Bound, type GpuRuntime, type KernelSpec } from './runtime.js';
+import { type Bound, type GpuRuntime, type KernelSpec, MAX_GROUPS } from './runtime.js';
 
 export interface GemmProblem {
   m: number;
@@ -51,6 +52,11 @@ export class GemmLauncher {
   private readonly tileN: number;
   /** The kernel family chosen for this adapter (or forced by HYDRANET_WEBGPU_GEMM). */
   readonly variant: string;
+  /**
+   * Workgroups per grid dimension that a launch may use (WebGPU's limit; a test lowers it to
+   * exercise the splitting of withinGrid on small problems).
+   */
+  maxGroups = MAX_GROUPS;
   private readonly words = new Uint32Array(12 + 12 * MAX_PROBLEMS);
   private readonly floats = new Float32Array(this.words.buffer);
 
@@ -65,14 +71,15 @@ export class GemmLauncher {
     const block = /^sg(\d+)x(\d+)$/.exec(variant);
     const [m, n] = block ? [Number(block[1]), Number(block[2])] : [0, 0];
     const sgOk = block !== null && sub && m >= 8 && n >= 8 && m % 8 === 0 && n % 8 === 0 && (m * n) / 8 <= 128;
-    if (block ? !sgOk : !(variant in VARIANTS)) {
+    const fixed = ownEntry(VARIANTS, variant);
+    if (block ? !sgOk : fixed === undefined) {
       throw new ConfigError(
         `HYDRANET_WEBGPU_GEMM=${variant} is not a GEMM variant this adapter can run: expected shared, blocks4 or, with 8-lane subgroups${sub ? '' : ' (absent here)'}, sgMxN with M and N multiples of 8 and M·N ≤ 1024`,
       );
     }
     const v = block
       ? { file: 'gemm-subgroup', entry: 'gemm_subgroup', tileM: m, tileN: n, vec4Reads: false, rb: m / 8, cn: n / 8 }
-      : { ...VARIANTS[variant as keyof typeof VARIANTS], rb: 0, cn: 0 };
+      : { ...fixed!, rb: 0, cn: 0 };
     this.kernels = [false, true].flatMap((ta) =>
       [false, true].map((tb) => ({
         file: v.file,
@@ -91,6 +98,10 @@ export class GemmLauncher {
   launch(a: Bound, b: Bound, c: Bound, bias: Bound | null, g: GemmLaunch): void {
     const kernel = this.kernels[(g.transA ? 2 : 0) + (g.transB ? 1 : 0)];
     const batches = g.batch?.count ?? 1;
+    if (batches > this.maxGroups) throw new Error(`internal: a gemm batch of ${batches} exceeds one launch`);
+    // Problems per launch: workgroup z runs over problems × batches.
+    const perLaunch = Math.min(MAX_PROBLEMS, Math.floor(this.maxGroups / batches));
+    const problems = this.withinGrid(g);
     const w = this.words;
     w[1] = g.activation;
     w[2] = bias ? 1 : 0;
@@ -101,13 +112,13 @@ export class GemmLauncher {
     w[7] = g.batch?.b ?? 0;
     w[8] = g.batch?.c ?? 0;
     w[9] = g.batch?.bias ?? 0;
-    for (let first = 0; first < g.problems.length; first += MAX_PROBLEMS) {
-      const count = Math.min(MAX_PROBLEMS, g.problems.length - first);
+    for (let first = 0; first < problems.length; first += perLaunch) {
+      const count = Math.min(perLaunch, problems.length - first);
       w[0] = count;
       let maxM = 0;
       let maxN = 0;
       for (let i = 0; i < count; i++) {
-        const p = g.problems[first + i];
+        const p = problems[first + i];
         const o = 12 + 12 * i;
         w[o] = p.m;
         w[o + 1] = p.n;
@@ -122,9 +133,35 @@ export class GemmLauncher {
         maxM = Math.max(maxM, p.m);
         maxN = Math.max(maxN, p.n);
       }
-      const z = count * batches;
-      if (z > 65535) throw new RangeError(`gemm: ${z} problems × batches exceed one launch`);
-      this.rt.launch(kernel, [a, b, bias, c], { u: w.subarray(0, 12 + 12 * count) }, [Math.ceil(maxN / this.tileN), Math.ceil(maxM / this.tileM), z]);
+      this.rt.launch(kernel, [a, b, bias, c], { u: w.subarray(0, 12 + 12 * count) }, [Math.ceil(maxN / this.tileN), Math.ceil(maxM / this.tileM), count * batches]);
     }
+  }
+
+  /**
+   * The launch's problems, each cut into blocks of at most maxGroups tiles of rows and of
+   * columns, so that no dispatch passes the grid limit (a C of 1 × 3·10⁶ is 93,750 tiles of 32
+   * columns). The problems themselves when they fit: no allocation in a steady-state step.
+   */
+  private withinGrid(g: GemmLaunch): readonly GemmProblem[] {
+    const rows = this.maxGroups * this.tileM;
+    const cols = this.maxGroups * this.tileN;
+    if (g.problems.every((p) => p.m <= rows && p.n <= cols)) return g.problems;
+    const out: GemmProblem[] = [];
+    for (const p of g.problems) {
+      for (let r = 0; r < p.m; r += rows) {
+        for (let c = 0; c < p.n; c += cols) {
+          out.push({
+            ...p,
+            m: Math.min(rows, p.m - r),
+            n: Math.min(cols, p.n - c),
+            offA: p.offA + (g.transA ? r : r * p.lda),
+            offB: p.offB + (g.transB ? c * p.ldb : c),
+            offC: p.offC + r * p.ldc + c,
+            offBias: p.offBias + (g.biasPerRow ? r : c),
+          });
+        }
+      }
+    }
+    return out;
   }
 }

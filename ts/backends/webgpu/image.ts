@@ -50,7 +50,7 @@ export class ImageKernels {
     let s = this.scratch[slot];
     if (!s || s.bytes < floats * 4) {
       if (s) this.rt.release(s);
-      s = this.rt.acquire(floats * 4).storage;
+      s = this.rt.acquire(floats * 4, `conv2d scratch columns (${floats} elements)`).storage;
       this.scratch[slot] = s;
     }
     return { storage: s, offset: 0, size: floats };

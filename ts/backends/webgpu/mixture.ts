@@ -72,8 +72,8 @@ export class MixtureKernels {
         }
         words[inv + 2 * e] = q - words[inv + 2 * e + 1];
       }
-      // createFilled copies a Float32Array bit for bit (same-type TypedArray set).
-      const storage = this.rt.createFilled(new Float32Array(words.buffer));
+      // upload copies the words bit for bit (as the bytes of a Float32Array).
+      const storage = this.rt.upload(new Float32Array(words.buffer), `the mixture layout table (${words.length} words)`);
       entry = { table: { storage, offset: 0, size: words.length }, inv, list };
       this.tables.set(key, entry);
     }

@@ -14,11 +14,12 @@
  * spec lists them, then the parameters uniform in the last binding; each entry point is a
  * kernel named `<family>_<op>`.
  */
+import { TrackedTensor } from '../lifetime.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DeviceLostError, KernelError, ShapeError } from '../../errors.js';
-import type { Backend, Tensor } from '../backend.js';
+import type { Backend } from '../backend.js';
 import type { AdapterDescription } from './device.js';
 
 // WebGPU's flag constants (the `webgpu` package only defines them as globals).
@@ -29,6 +30,11 @@ const MAP_READ = 0x1;
 const SLOT = 256;
 /** The parameter ring: this many bytes of launches are recorded before a forced submit. */
 const RING = 1 << 18;
+/**
+ * Workgroups per dispatch dimension: WebGPU's default maxComputeWorkgroupsPerDimension, which
+ * every device has (none is requested beyond it). grid() and the GEMM launcher stay within it.
+ */
+export const MAX_GROUPS = 65535;
 
 /** A GPU buffer with an id, so bind-group cache keys need no object identity. */
 export interface Storage {
@@ -44,7 +50,7 @@ export interface Bound {
   readonly size: number;
 }
 
-export class GpuTensor implements Tensor, Bound {
+export class GpuTensor extends TrackedTensor implements Bound {
   constructor(
     readonly backend: Backend,
     readonly shape: readonly number[],
@@ -52,8 +58,10 @@ export class GpuTensor implements Tensor, Bound {
     readonly storage: Storage,
     /** First element in the storage (a multiple of 64 for views, so bindings are aligned). */
     readonly offset: number,
-    readonly isView: boolean,
-  ) {}
+    readonly base: GpuTensor | null = null,
+  ) {
+    super();
+  }
 }
 
 /**
@@ -110,6 +118,15 @@ export class GpuRuntime {
   private statusArmed = false;
   private statusError: (words: Uint32Array) => Error = () => new KernelError('a kernel reported bad data');
   private lost: string | null = null;
+  private readonly onUncapturedError = (ev: Event): void => {
+    const err = (ev as GPUUncapturedErrorEvent).error;
+    this.fail(new KernelError(`WebGPU error in one of [${[...this.recorded].join(', ') || 'no kernel'}]: ${err.message}`));
+  };
+  /**
+   * The largest tensor, in bytes: kernels bind every tensor whole, so it must fit one storage
+   * binding (maxStorageBufferBindingSize) and, with a read's status words, one buffer.
+   */
+  readonly maxTensorBytes: number;
   /** Completion of each submit not yet seen done, oldest first (see throttle). */
   private readonly pending: Promise<void>[] = [];
   /** Counters, for tests and benchmarks. */
@@ -121,16 +138,15 @@ export class GpuRuntime {
     readonly device: GPUDevice,
     readonly adapter: AdapterDescription,
   ) {
+    const limits = device.limits;
+    this.maxTensorBytes = Math.floor(Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize - SLOT) / SLOT) * SLOT;
     this.uniforms = this.createBuffer({ label: 'hydranet params ring', size: RING, usage: USAGE.UNIFORM | USAGE.COPY_DST });
     const statusBuffer = this.createBuffer({ label: 'hydranet status', size: SLOT, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
     this.status = { storage: { id: this.nextStorageId++, buffer: statusBuffer, bytes: SLOT }, offset: 0, size: 4 };
     void device.lost.then((info) => {
       if (info.reason !== 'destroyed') this.lost = `${info.reason}: ${info.message}`;
     });
-    device.addEventListener('uncapturederror', (ev) => {
-      const err = (ev as GPUUncapturedErrorEvent).error;
-      this.fail(new KernelError(`WebGPU error in one of [${[...this.recorded].join(', ') || 'no kernel'}]: ${err.message}`));
-    });
+    device.addEventListener('uncapturederror', this.onUncapturedError);
   }
 
   /** Compiles every shader file and throws KernelError with the file, line and message of the first error. */
@@ -195,14 +211,21 @@ export class GpuRuntime {
     return this.device.createBuffer(desc);
   }
 
-  /** A buffer of at least `bytes` (rounded up to 256): from the pool (then NOT zeroed) or new (zeroed). */
-  acquire(bytes: number): { storage: Storage; fresh: boolean } {
-    const size = Math.max(SLOT, Math.ceil(bytes / SLOT) * SLOT);
-    if (size > this.device.limits.maxStorageBufferBindingSize) {
+  /**
+   * A buffer of at least `bytes` (rounded up to 256): from the pool (then NOT zeroed) or new
+   * (zeroed). Every tensor's storage comes from here, so this is where a size this device cannot
+   * bind is refused, with ShapeError naming `what` and the limit, before anything is created.
+   */
+  acquire(bytes: number, what: string): { storage: Storage; fresh: boolean } {
+    if (!(bytes <= this.maxTensorBytes)) {
+      const l = this.device.limits;
       throw new ShapeError(
-        `A tensor of ${bytes} bytes exceeds this WebGPU device's largest storage binding (${this.device.limits.maxStorageBufferBindingSize} bytes)`,
+        `Cannot allocate ${what}: ${bytes} bytes, but this WebGPU device binds at most ${this.maxTensorBytes} bytes ` +
+          `per tensor (kernels bind a tensor whole; maxStorageBufferBindingSize ${l.maxStorageBufferBindingSize}, ` +
+          `maxBufferSize ${l.maxBufferSize})`,
       );
     }
+    const size = Math.max(SLOT, Math.ceil(bytes / SLOT) * SLOT);
     const free = this.pool.get(size);
     if (free && free.length > 0) return { storage: free.pop()!, fresh: false };
     this.stats.buffers++;
@@ -216,18 +239,20 @@ export class GpuRuntime {
     free.push(s);
   }
 
-  /** A new buffer holding `data` (written at creation, no queue traffic). */
-  createFilled(data: Float32Array): Storage {
-    const size = Math.max(SLOT, Math.ceil(data.byteLength / SLOT) * SLOT);
-    this.stats.buffers++;
-    const buffer = this.createBuffer({ size, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST, mappedAtCreation: true });
-    new Float32Array(buffer.getMappedRange(0, data.byteLength)).set(data);
-    buffer.unmap();
-    return { id: this.nextStorageId++, buffer, bytes: size };
+  /**
+   * A buffer holding `data`, through the queue like `write` (a pooled buffer may still be read
+   * by launches recorded before its free). Never mappedAtCreation: Dawn's Node bindings
+   * (webgpu 0.6.2) crash the process (SIGSEGV at destroy or exit) after mapping a buffer of
+   * 2 GiB or more at creation.
+   */
+  upload(data: Float32Array, what: string): Storage {
+    const { storage } = this.acquire(data.byteLength, what);
+    this.write({ storage, offset: 0, size: data.length }, data, 0);
+    return storage;
   }
 
   /** Host → device, ordered after every launch recorded so far. */
-  write(t: GpuTensor, data: Float32Array, offset: number): void {
+  write(t: Bound, data: Float32Array, offset: number): void {
     this.submit();
     this.device.queue.writeBuffer(t.storage.buffer, (t.offset + offset) * 4, data.buffer, data.byteOffset, data.byteLength);
   }
@@ -441,9 +466,21 @@ export class GpuRuntime {
     }
   }
 
+  /**
+   * Destroys the device (and with it every buffer) and drops every GPU object this runtime
+   * holds, so that a backend kept referenced after dispose keeps none alive. The
+   * uncapturederror listener goes first: Dawn's bindings keep a device's listeners alive after
+   * destroy(), and through this one the runtime with every shader module, pipeline and buffer
+   * (about 6.5 MiB of RSS per create/dispose cycle on lavapipe before).
+   */
   dispose(): void {
+    this.device.removeEventListener('uncapturederror', this.onUncapturedError);
     this.encoder = null;
     this.pass = null;
+    for (const m of [this.pool, this.staging, this.modules, this.layouts, this.pipelines, this.bindGroups]) m.clear();
+    this.dummies.length = 0;
+    this.pending.length = 0;
+    this.recorded.clear();
     this.device.destroy();
   }
 }
@@ -455,18 +492,24 @@ export function sameRange(a: Bound, b: Bound): boolean {
 
 /**
  * A shader file's WGSL with its `//#include name.wgsl` lines replaced by shaders/include/name.wgsl
- * (WGSL has no includes; the shared pieces — activations, hashes — live once).
+ * (WGSL has no includes; the shared pieces — activations, NaN tests, hashes — live once). An
+ * included file may include others; each is pasted once, where it is first named.
  */
 export function loadShader(file: string): string {
-  return readFileSync(path.join(SHADER_DIR, file), 'utf8').replace(/^\/\/#include ([\w.-]+)$/gm, (_, name: string) =>
-    readFileSync(path.join(SHADER_DIR, 'include', name), 'utf8'),
-  );
+  const pasted = new Set<string>();
+  const expand = (code: string): string =>
+    code.replace(/^\/\/#include ([\w.-]+)$/gm, (_, name: string) => {
+      if (pasted.has(name)) return '';
+      pasted.add(name);
+      return expand(readFileSync(path.join(SHADER_DIR, 'include', name), 'utf8'));
+    });
+  return expand(readFileSync(path.join(SHADER_DIR, file), 'utf8'));
 }
 
-/** Workgroups for `n` items at `perGroup` items each, split over x and y (x ≤ 65535). */
+/** Workgroups for `n` items at `perGroup` items each, split over x and y (each ≤ MAX_GROUPS). */
 export function grid(n: number, perGroup: number): [number, number] {
   const groups = Math.max(1, Math.ceil(n / perGroup));
-  if (groups <= 65535) return [groups, 1];
-  const y = Math.ceil(groups / 65535);
+  if (groups <= MAX_GROUPS) return [groups, 1];
+  const y = Math.ceil(groups / MAX_GROUPS);
   return [Math.ceil(groups / y), y];
 }
