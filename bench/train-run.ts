@@ -10,6 +10,7 @@
  */
 import { type BackendName, createBackend } from '../ts/backends/create.js';
 import { MultiTaskModel } from '../ts/mtl/model.js';
+import { Rng } from '../ts/core/random.js';
 import { saveCheckpoint } from '../ts/train/checkpoint.js';
 import { Trainer } from '../ts/train/trainer.js';
 import { childMain, peakRss } from './child.js';
@@ -28,7 +29,7 @@ async function main(): Promise<MnistRunResult> {
     maxBatch: MNIST_RUN.batch,
     seed,
   });
-  if (flags.init) await saveCheckpoint(flags.init, model, null, { epoch: 0, step: 0, rngState: [] });
+  if (flags.init) await saveCheckpoint(flags.init, model, null, { epoch: 0, step: 0, rngState: new Rng(0).getState() });
   const trainer = new Trainer(model, {
     optimizer: { kind: 'sgd', lr: MNIST_RUN.lr, momentum: MNIST_RUN.momentum },
     batchSize: MNIST_RUN.batch,
