@@ -3,25 +3,97 @@
  * name the flag ("--epochs expects an integer >= 1, got \"zero\""). A UsageError makes the
  * command exit with status 2.
  */
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { HydranetError } from './errors.js';
 import type { OptimizerConfig } from './train/optimizer.js';
 
 /** A bad command line; the CLI prints its message and exits with status 2. */
 export class UsageError extends HydranetError {}
 
+type FlagOptions = NonNullable<ParseArgsConfig['options']>;
+
+/** The parsed values of `options`, typed as node:util's parseArgs types them. */
+export type FlagValues<O extends FlagOptions> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: O; allowNegative: true; strict: true; allowPositionals: false }>
+>['values'];
+
+/**
+ * Parses `argv` strictly (unknown flags are errors) against `options`. A value that is a
+ * negative number may follow its flag as a separate word (`--lr -1`, which node:util's parser
+ * calls ambiguous): it is taken as the value, so the flag's own check judges it.
+ */
+export function parseFlags<const O extends FlagOptions>(argv: readonly string[], options: O): FlagValues<O> {
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') {
+      args.push(...argv.slice(i));
+      break;
+    }
+    const next = argv[i + 1];
+    const flag = a.startsWith('--') && !a.includes('=') ? options[a.slice(2)] : undefined;
+    if (flag?.type === 'string' && next !== undefined && isNegativeNumber(next)) {
+      args.push(`${a}=${next}`);
+      i++;
+    } else {
+      args.push(a);
+    }
+  }
+  return parseArgs({ args, options, allowNegative: true, strict: true, allowPositionals: false }).values;
+}
+
+/** The flags `hydranet train` and `hydranet compare` share: model, data, optimizer, backend. */
+export const SHARED_FLAGS = {
+  preset: { type: 'string' },
+  hidden: { type: 'string' },
+  'head-hidden': { type: 'string' },
+  epochs: { type: 'string' },
+  'batch-size': { type: 'string' },
+  backend: { type: 'string' },
+  threads: { type: 'string' },
+  seed: { type: 'string' },
+  'train-size': { type: 'string' },
+  'test-size': { type: 'string' },
+  optimizer: { type: 'string' },
+  lr: { type: 'string' },
+  momentum: { type: 'string' },
+  'weight-decay': { type: 'string' },
+  progress: { type: 'boolean', default: true },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies FlagOptions;
+
+function isNegativeNumber(word: string): boolean {
+  return word.length > 1 && word.startsWith('-') && word.trim() === word && !Number.isNaN(Number(word));
+}
+
+/** A flag's value as received, for messages: bare when it reads as a number, else quoted. */
+function shown(v: string): string {
+  return v.trim() !== '' && !Number.isNaN(Number(v)) ? v : JSON.stringify(v);
+}
+
 /** An integer flag >= min, or dflt when absent. */
 export function int(name: string, v: string | undefined, dflt: number, min = 1): number {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (v.trim() === '' || !Number.isInteger(n) || n < min) throw new UsageError(`--${name} expects an integer >= ${min}, got ${JSON.stringify(v)}`);
+  if (v.trim() === '' || !Number.isInteger(n) || n < min) throw new UsageError(`--${name} expects an integer >= ${min}, got ${shown(v)}`);
   return n;
 }
 
-/** A non-negative number flag, or dflt when absent. */
-export function num(name: string, v: string | undefined, dflt: number): number {
+/** The values a number flag accepts: 'positive' (> 0), 'non-negative' (>= 0) or 'fraction' (in [0, 1]). */
+export type NumberRange = 'positive' | 'non-negative' | 'fraction';
+
+const RANGES: Record<NumberRange, { test: (n: number) => boolean; words: string }> = {
+  positive: { test: (n) => n > 0, words: 'a positive number' },
+  'non-negative': { test: (n) => n >= 0, words: 'a non-negative number' },
+  fraction: { test: (n) => n >= 0 && n <= 1, words: 'a number in [0, 1]' },
+};
+
+/** A finite number flag in `range` (default non-negative), or dflt when absent. */
+export function num(name: string, v: string | undefined, dflt: number, range: NumberRange = 'non-negative'): number {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`--${name} expects a non-negative number, got ${JSON.stringify(v)}`);
+  const r = RANGES[range];
+  if (v.trim() === '' || !Number.isFinite(n) || !r.test(n)) throw new UsageError(`--${name} expects ${r.words}, got ${shown(v)}`);
   return n;
 }
 
@@ -43,13 +115,18 @@ export function optimizerFlags(
     const d = same as Extract<OptimizerConfig, { kind: 'sgd' }> | undefined;
     return {
       kind: 'sgd',
-      lr: num('lr', values.lr, d?.lr ?? 0.05),
-      momentum: num('momentum', values.momentum, d?.momentum ?? 0.9),
+      lr: num('lr', values.lr, d?.lr ?? 0.05, 'positive'),
+      momentum: num('momentum', values.momentum, d?.momentum ?? 0.9, 'fraction'),
       weightDecay: num('weight-decay', values['weight-decay'], d?.weightDecay ?? 0),
     };
   }
   if (name === 'adamw') {
-    return { kind: 'adamw', lr: num('lr', values.lr, same?.lr ?? 1e-3), weightDecay: num('weight-decay', values['weight-decay'], same?.weightDecay ?? 0.01) };
+    if (values.momentum !== undefined) throw new UsageError('--momentum applies to --optimizer sgd only (adamw has its own moments)');
+    return {
+      kind: 'adamw',
+      lr: num('lr', values.lr, same?.lr ?? 1e-3, 'positive'),
+      weightDecay: num('weight-decay', values['weight-decay'], same?.weightDecay ?? 0.01),
+    };
   }
-  throw new UsageError(`--optimizer expects sgd or adamw, got ${JSON.stringify(name)}`);
+  throw new UsageError(`--optimizer expects sgd or adamw, got ${shown(name)}`);
 }

@@ -5,9 +5,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import { BACKEND_NAMES, createBackend } from './backends/create.js';
-import { UsageError, int, optimizerFlags, widths } from './cli-args.js';
+import { SHARED_FLAGS, UsageError, int, optimizerFlags, parseFlags, widths } from './cli-args.js';
+import { ownEntry } from './core/options.js';
 import { makeMultiMnist } from './data/multimnist.js';
 import { ConfigError } from './errors.js';
 import {
@@ -22,6 +22,7 @@ import {
 import type { LayerSpec, ModelConfig } from './mtl/model.js';
 import { type TaskSpec, resolveTask } from './mtl/task.js';
 import { PRESETS } from './mtl/presets.js';
+import { writeFileAtomic } from './train/checkpoint.js';
 import { WEIGHTINGS, parseWeightingSpec } from './mtl/weighting/index.js';
 
 /** The configurations compared when --weightings is not given (those this build has). */
@@ -139,32 +140,12 @@ function readBaselines(file: string, settings: Settings): MetricTable {
 }
 
 export async function compareCommand(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      weightings: { type: 'string' },
-      epochs: { type: 'string' },
-      'batch-size': { type: 'string' },
-      backend: { type: 'string' },
-      threads: { type: 'string' },
-      seed: { type: 'string' },
-      hidden: { type: 'string' },
-      preset: { type: 'string' },
-      'head-hidden': { type: 'string' },
-      'train-size': { type: 'string' },
-      'test-size': { type: 'string' },
-      optimizer: { type: 'string' },
-      lr: { type: 'string' },
-      momentum: { type: 'string' },
-      'weight-decay': { type: 'string' },
-      select: { type: 'string' },
-      json: { type: 'string' },
-      baselines: { type: 'string' },
-      progress: { type: 'boolean', default: true },
-      help: { type: 'boolean', short: 'h' },
-    },
-    allowNegative: true,
-    strict: true,
+  const values = parseFlags(argv, {
+    ...SHARED_FLAGS,
+    weightings: { type: 'string' },
+    select: { type: 'string' },
+    json: { type: 'string' },
+    baselines: { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(COMPARE_HELP);
@@ -172,7 +153,7 @@ export async function compareCommand(argv: string[]): Promise<void> {
   }
   // Every flag is checked here, before any data is loaded or anything trains.
   const presetName = values.preset ?? 'multimnist-mlp';
-  const preset = PRESETS[presetName];
+  const preset = ownEntry(PRESETS, presetName);
   if (!preset) throw new UsageError(`--preset expects one of ${Object.keys(PRESETS).join(', ')}, got ${JSON.stringify(presetName)}`);
   const mlp = presetName === 'multimnist-mlp';
   if (!mlp && (values.hidden !== undefined || values['head-hidden'] !== undefined)) {
@@ -194,7 +175,7 @@ export async function compareCommand(argv: string[]): Promise<void> {
   const specs = values.weightings === undefined ? DEFAULT_WEIGHTINGS : splitWeightings(values.weightings);
   for (const spec of specs) {
     const name = parseWeightingSpec(spec).name;
-    if (!(name in WEIGHTINGS)) {
+    if (!ownEntry(WEIGHTINGS, name)) {
       throw new UsageError(`--weightings expects names from ${Object.keys(WEIGHTINGS).join(', ')}, got ${JSON.stringify(name)}`);
     }
   }
@@ -252,7 +233,7 @@ export async function compareCommand(argv: string[]): Promise<void> {
   });
   console.log(`\n${formatComparison(result)}`);
   if (jsonFile) {
-    fs.writeFileSync(jsonFile, JSON.stringify({ settings, backend: backend.name, ...result }, null, 2) + '\n');
+    writeFileAtomic(jsonFile, JSON.stringify({ settings, backend: backend.name, ...result }, null, 2) + '\n');
     console.log(`results: ${jsonFile}`);
   }
   backend.dispose();

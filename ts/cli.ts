@@ -3,17 +3,28 @@
  * The hydranet command line. `hydranet train` with no arguments trains a hard-sharing MLP on
  * MultiMNIST (tasks: left digit, right digit) on the cpu backend and writes a run folder.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
+import type { Backend } from './backends/backend.js';
 import { BACKEND_NAMES, createBackend } from './backends/create.js';
-import { UsageError, int, num, optimizerFlags, widths } from './cli-args.js';
+import { SHARED_FLAGS, UsageError, int, num, optimizerFlags, parseFlags, widths } from './cli-args.js';
 import { compareCommand } from './cli-compare.js';
+import { ownEntry } from './core/options.js';
 import { makeMultiMnist } from './data/multimnist.js';
-import { HydranetError } from './errors.js';
+import {
+  BackendUnavailableError,
+  CheckpointError,
+  DatasetError,
+  FileWriteError,
+  HydranetError,
+  KernelError,
+  NonFiniteLossError,
+  TrainingAbortedError,
+} from './errors.js';
 import { type LayerSpec, MultiTaskModel, type SharingConfig } from './mtl/model.js';
 import { PRESETS } from './mtl/presets.js';
 import { WEIGHTINGS, parseWeightingSpec } from './mtl/weighting/index.js';
-import { Trainer } from './train/trainer.js';
+import { Trainer, checkRunDir } from './train/trainer.js';
 
 const TRAIN_HELP = `Usage: hydranet train [options]
 
@@ -50,9 +61,15 @@ ${Object.entries(PRESETS)
                         or ple[:levels=L,shared=S,perTask=P] (L levels of CGC, 2 by default)
   --train-size N        use the first N of the 60,000 training pairs
   --test-size N         use the first N of the 10,000 test pairs
-  --resume FILE         continue from a checkpoint.safetensors of the same configuration
+  --resume FILE         continue from a checkpoint.safetensors of the same configuration;
+                        --epochs is the total, the resumed epochs included
   --no-progress         no progress bar, even on a terminal
   -h, --help            this text
+
+The run folder is created and checked for writing before anything else. Ctrl-C stops training
+after the current step, writes the checkpoint (mid-epoch too) and prints the command that
+resumes it exactly there; a second Ctrl-C exits at once. \`hydranet --help\` lists the exit
+statuses.
 
 Weighting strategies (--weighting):
 ${Object.entries(WEIGHTINGS)
@@ -69,32 +86,23 @@ Commands:
 
 hydranet trains multi-task networks (a shared trunk, one head per task) from Node.js on a
 native CPU backend. See README.md for the library API.
+
+Exit status: 0 success, 1 an internal error (a bug: please report it), 2 a bad command line or
+configuration, 3 a file that cannot be written (the run folder, a checkpoint: read-only, disk
+full, ...), 4 a checkpoint that cannot be read or resumed, 5 a dataset that cannot be read,
+6 training diverged (a NaN or infinite loss or parameter), 7 a backend that cannot run,
+130 interrupted (Ctrl-C). Errors are one message on stderr, without a stack trace.
 `;
 
+/**
+ * --sharing NAME[:key=value,...] as a sharing config: every key is passed on as given, and the
+ * model's config check rejects the keys its kind does not take (ConfigError, exit status 2).
+ * The NAME:key=value form is the one --weighting uses, read by the same parser.
+ */
 function parseSharing(v: string | undefined): SharingConfig | undefined {
   if (v === undefined) return undefined;
-  const [kind, rest] = v.split(/:(.*)/s, 2);
-  const opts: Record<string, number> = {};
-  for (const part of rest ? rest.split(',') : []) {
-    const m = /^\s*(penalty|experts|shared|perTask|levels)\s*=\s*(\S+)\s*$/.exec(part);
-    if (!m) throw new UsageError(`--sharing: unknown option ${JSON.stringify(part)} (penalty, experts, shared, perTask, levels)`);
-    opts[m[1]] = num(`sharing ${m[1]}`, m[2], 0);
-  }
-  switch (kind) {
-    case 'hard':
-    case 'cross-stitch':
-      return { kind };
-    case 'soft':
-      return { kind, penalty: opts.penalty };
-    case 'mmoe':
-      return { kind, experts: opts.experts };
-    case 'cgc':
-      return { kind, shared: opts.shared, perTask: opts.perTask };
-    case 'ple':
-      return { kind, levels: opts.levels, shared: opts.shared, perTask: opts.perTask };
-    default:
-      throw new UsageError(`--sharing expects hard, soft[:penalty=X], cross-stitch, mmoe[:experts=N], cgc[:shared=S,perTask=P] or ple[:levels=L,...], got ${JSON.stringify(v)}`);
-  }
+  const { name, options } = parseWeightingSpec(v);
+  return { ...options, kind: name } as SharingConfig;
 }
 
 function parseWeights(v: string | undefined): Record<string, number> | undefined {
@@ -112,41 +120,65 @@ function timestamp(): string {
   return new Date().toISOString().replace(/[:T]/g, '-').replace(/\..*$/, '');
 }
 
-async function train(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      epochs: { type: 'string' },
-      'batch-size': { type: 'string' },
-      backend: { type: 'string' },
-      threads: { type: 'string' },
-      seed: { type: 'string' },
-      out: { type: 'string' },
-      weights: { type: 'string' },
-      weighting: { type: 'string' },
-      optimizer: { type: 'string' },
-      lr: { type: 'string' },
-      momentum: { type: 'string' },
-      'weight-decay': { type: 'string' },
-      hidden: { type: 'string' },
-      preset: { type: 'string' },
-      'head-hidden': { type: 'string' },
-      sharing: { type: 'string' },
-      'train-size': { type: 'string' },
-      'test-size': { type: 'string' },
-      resume: { type: 'string' },
-      progress: { type: 'boolean', default: true },
-      help: { type: 'boolean', short: 'h' },
-    },
-    allowNegative: true,
-    strict: true,
+function removeIfEmpty(dir: string): void {
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // Not empty, or gone: leave it.
+  }
+}
+
+/** The command that resumes an interrupted `hydranet train` run: the same flags, the same folder. */
+function resumeCommand(argv: readonly string[], out: string, checkpoint: string): string {
+  const kept: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--resume' || a === '--out') {
+      i++;
+      continue;
+    }
+    if (a.startsWith('--resume=') || a.startsWith('--out=')) continue;
+    kept.push(a);
+  }
+  const quote = (w: string): string => (/^[\w./=:,+-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`);
+  return ['hydranet', 'train', ...kept, '--out', out, '--resume', checkpoint].map(quote).join(' ');
+}
+
+/**
+ * Ctrl-C while training: the first SIGINT stops the run after the step in progress (the
+ * checkpoint is written, training state included); a second one exits at once with status 130.
+ * Returns the signal to pass to fit() and a function that removes the handler.
+ */
+function stopOnSigint(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const onSigint = (): void => {
+    if (controller.signal.aborted) {
+      process.stderr.write('\nhydranet: interrupted again: exiting now, without writing a checkpoint\n');
+      process.exit(EXIT.interrupted);
+    }
+    process.stderr.write('\nhydranet: interrupted: stopping after the current step and writing the checkpoint (Ctrl-C again to exit at once)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  return { signal: controller.signal, dispose: () => process.off('SIGINT', onSigint) };
+}
+
+async function train(argv: string[]): Promise<number> {
+  const values = parseFlags(argv, {
+    ...SHARED_FLAGS,
+    out: { type: 'string' },
+    weights: { type: 'string' },
+    weighting: { type: 'string' },
+    sharing: { type: 'string' },
+    resume: { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(TRAIN_HELP);
-    return;
+    return 0;
   }
+  // Every flag is checked here, before the run folder, the model or the data exist.
   const presetName = values.preset ?? 'multimnist-mlp';
-  const preset = PRESETS[presetName];
+  const preset = ownEntry(PRESETS, presetName);
   if (!preset) throw new UsageError(`--preset expects one of ${Object.keys(PRESETS).join(', ')}, got ${JSON.stringify(presetName)}`);
   if (presetName !== 'multimnist-mlp' && (values.hidden !== undefined || values['head-hidden'] !== undefined)) {
     throw new UsageError('--hidden and --head-hidden shape the multimnist-mlp preset only');
@@ -158,61 +190,102 @@ async function train(argv: string[]): Promise<void> {
   const threads = values.threads === undefined ? undefined : int('threads', values.threads, 1);
   const weights = parseWeights(values.weights);
   const sharing = parseSharing(values.sharing);
-  if (values.weighting !== undefined && !(parseWeightingSpec(values.weighting).name in WEIGHTINGS)) {
+  if (values.weighting !== undefined && !ownEntry(WEIGHTINGS, parseWeightingSpec(values.weighting).name)) {
     throw new UsageError(`--weighting expects one of ${Object.keys(WEIGHTINGS).join(', ')}, got ${JSON.stringify(values.weighting)}`);
   }
   const headHidden = widths('head-hidden', values['head-hidden'], []);
   const hidden = widths('hidden', values.hidden, [512, 256]);
   const trainSize = values['train-size'] === undefined ? undefined : int('train-size', values['train-size'], 60000);
   const testSize = values['test-size'] === undefined ? undefined : int('test-size', values['test-size'], 10000);
-  const backendName = values.backend ?? 'cpu';
-  const backend = await createBackend(backendName, { threads });
   const out = path.resolve(values.out ?? path.join('runs', timestamp()));
+  const createdOut = checkRunDir(out);
+  const stop = stopOnSigint();
+  let backend: Backend | null = null;
+  let training = false;
+  try {
+    backend = await createBackend(values.backend ?? 'cpu', { threads });
+    // The model and trainer check their options (sharing and weighting keys included) before
+    // any data is loaded.
+    const mlp = presetName === 'multimnist-mlp';
+    const trunk: readonly LayerSpec[] = mlp ? hidden.map((units) => ({ type: 'dense', units, activation: 'relu' })) : preset.trunk;
+    const model = new MultiTaskModel(backend, {
+      inputShape: preset.inputShape,
+      trunk,
+      heads: mlp ? { hidden: headHidden } : preset.heads,
+      sharing,
+      tasks: [
+        { name: 'left', kind: 'classification', classes: 10 },
+        { name: 'right', kind: 'classification', classes: 10 },
+      ],
+      maxBatch: batchSize,
+      seed,
+    });
+    const trainer = new Trainer(model, {
+      optimizer,
+      batchSize,
+      epochs,
+      seed,
+      weights,
+      weighting: values.weighting,
+      progress: values.progress ? undefined : false,
+      runDir: out,
+    });
 
-  const t0 = performance.now();
-  const trainSet = makeMultiMnist({ split: 'train', seed, count: trainSize });
-  const testSet = makeMultiMnist({ split: 'test', seed: seed + 1, count: testSize });
-  console.log(
-    `MultiMNIST: ${trainSet.length} training and ${testSet.length} test pairs (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
-  );
-
-  const mlp = presetName === 'multimnist-mlp';
-  const trunk: readonly LayerSpec[] = mlp ? hidden.map((units) => ({ type: 'dense', units, activation: 'relu' })) : preset.trunk;
-  const model = new MultiTaskModel(backend, {
-    inputShape: preset.inputShape,
-    trunk,
-    heads: mlp ? { hidden: headHidden } : preset.heads,
-    sharing,
-    tasks: [
-      { name: 'left', kind: 'classification', classes: 10 },
-      { name: 'right', kind: 'classification', classes: 10 },
-    ],
-    maxBatch: batchSize,
-    seed,
-  });
-  const threadInfo = 'threads' in backend ? ` (${String((backend as { threads: number }).threads)} threads)` : '';
-  console.log(`backend ${backend.name}${threadInfo}\n${model.summary()}`);
-  const trainer = new Trainer(model, {
-    optimizer,
-    batchSize,
-    epochs,
-    seed,
-    weights,
-    weighting: values.weighting,
-    progress: values.progress ? undefined : false,
-    runDir: out,
-  });
-  const history = await trainer.fit(trainSet, { validation: testSet, resumeFrom: values.resume });
-  const last = history.at(-1);
-  if (last?.validation) {
-    const acc = Object.entries(last.validation)
-      .map(([task, m]) => `${task} ${(100 * (m.accuracy ?? NaN)).toFixed(2)}%`)
-      .join(', ');
-    console.log(`final validation accuracy: ${acc}`);
+    const t0 = performance.now();
+    const trainSet = makeMultiMnist({ split: 'train', seed, count: trainSize });
+    const testSet = makeMultiMnist({ split: 'test', seed: seed + 1, count: testSize });
+    console.log(
+      `MultiMNIST: ${trainSet.length} training and ${testSet.length} test pairs (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+    );
+    const threadInfo = 'threads' in backend ? ` (${String((backend as { threads: number }).threads)} threads)` : '';
+    console.log(`backend ${backend.name}${threadInfo}\n${model.summary()}`);
+    training = true;
+    const history = await trainer.fit(trainSet, { validation: testSet, resumeFrom: values.resume, signal: stop.signal });
+    const last = history.at(-1);
+    if (last?.validation) {
+      const acc = Object.entries(last.validation)
+        .map(([task, m]) => `${task} ${(100 * (m.accuracy ?? NaN)).toFixed(2)}%`)
+        .join(', ');
+      console.log(`final validation accuracy: ${acc}`);
+    }
+    console.log(`run folder: ${out}`);
+    return 0;
+  } catch (e) {
+    if (e instanceof TrainingAbortedError) {
+      const checkpoint = path.join(out, 'checkpoint.safetensors');
+      const resume = fs.existsSync(checkpoint) ? `\nhydranet: resume with: ${resumeCommand(argv, out, checkpoint)}` : '';
+      process.stderr.write(`hydranet: ${e.message}${resume}\n`);
+      return EXIT.interrupted;
+    }
+    // A run that failed before training leaves no empty run folder behind.
+    if (createdOut && !training) removeIfEmpty(out);
+    throw e;
+  } finally {
+    stop.dispose();
+    backend?.dispose();
   }
-  console.log(`run folder: ${out}`);
-  backend.dispose();
 }
+
+/**
+ * Exit statuses, one per kind of failure (documented in --help): 0 success, 1 an unexpected
+ * internal error, 2 a bad command line or configuration, 3 a file that cannot be written (run
+ * folder, checkpoint), 4 a checkpoint that cannot be read or resumed, 5 a dataset that cannot
+ * be read, 6 training diverged (a NaN or infinite loss or parameter), 7 a backend that cannot
+ * run (not built, no device, device lost, a kernel failed), 130 interrupted (Ctrl-C).
+ */
+const EXIT = { internal: 1, usage: 2, write: 3, checkpoint: 4, dataset: 5, diverged: 6, backend: 7, interrupted: 130 } as const;
+
+/** The exit status of an error: the first class it is an instance of (subclasses before their bases). */
+const EXIT_BY_ERROR: readonly [abstract new (...args: never[]) => Error, number][] = [
+  [TrainingAbortedError, EXIT.interrupted],
+  [FileWriteError, EXIT.write],
+  [CheckpointError, EXIT.checkpoint],
+  [DatasetError, EXIT.dataset],
+  [NonFiniteLossError, EXIT.diverged],
+  [BackendUnavailableError, EXIT.backend],
+  [KernelError, EXIT.backend],
+  [HydranetError, EXIT.usage],
+];
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -221,21 +294,23 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(HELP);
       return 0;
     }
-    if (command === 'train') {
-      await train(rest);
-      return 0;
-    }
+    if (command === 'train') return await train(rest);
     if (command === 'compare') {
       await compareCommand(rest);
       return 0;
     }
     throw new UsageError(`unknown command ${JSON.stringify(command)}; try \`hydranet --help\``);
   } catch (e) {
-    if (e instanceof HydranetError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    // Every failure is one line (or a few) on stderr, never a stack trace, and its own status.
+    const entry = EXIT_BY_ERROR.find(([cls]) => e instanceof cls);
+    const code = (e as { code?: unknown } | null)?.code;
+    if (entry || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
       process.stderr.write(`hydranet: ${(e as Error).message}\n`);
-      return 2;
+      return entry ? entry[1] : EXIT.usage;
     }
-    throw e;
+    const debug = process.env.HYDRANET_DEBUG ? `\n${(e as Error)?.stack}` : ' (set HYDRANET_DEBUG=1 to see where; please report it)';
+    process.stderr.write(`hydranet: internal error: ${e instanceof Error ? e.message : String(e)}${debug}\n`);
+    return EXIT.internal;
   }
 }
 

@@ -58,10 +58,16 @@ describe('hydranet CLI', function () {
       [['train', '--frobnicate'], /frobnicate/],
       [['fly'], /unknown command "fly"/],
       [['train', '--weighting', 'magic'], /--weighting expects one of equal, fixed/],
+      [['train', '--weighting', 'constructor'], /--weighting expects one of equal, fixed/],
+      [['train', '--lr', '-1'], /--lr expects a positive number, got -1$/m],
+      [['train', '--lr=-0.5'], /--lr expects a positive number, got -0.5$/m],
+      [['train', '--momentum', '-1e-3'], /--momentum expects a number in \[0, 1\], got -1e-3$/m],
+      [['train', '--out', '-x'], /argument is ambiguous/],
     ] as const) {
       const r = run(...args);
       assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, pattern);
+      assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
     }
   });
 });

@@ -65,7 +65,7 @@ describe('hydranet compare', function () {
   it('rejects bad flags with exit status 2 and a message naming the flag, before training', () => {
     for (const [args, pattern] of [
       [['--epochs', 'zero'], /--epochs expects an integer >= 1, got "zero"/],
-      [['--batch-size', '0'], /--batch-size expects an integer >= 1, got "0"/],
+      [['--batch-size', '0'], /--batch-size expects an integer >= 1, got 0$/m],
       [['--weightings', 'equal,magic'], /--weightings expects names from equal, fixed.*got "magic"/],
       [['--weightings', 'equal,,uncertainty'], /--weightings expects a comma-separated list/],
       [['--weightings', 'c=0.4'], /--weightings: option "c=0.4" follows no "name:" spec/],
@@ -73,7 +73,8 @@ describe('hydranet compare', function () {
       [['--weightings', 'dwa:temperature=hot'], /--weightings: configuration "dwa:temperature=hot": .*temperature/],
       [['--select', 'worst'], /--select expects best or last, got "worst"/],
       [['--train-size', '70000'], /--train-size expects at most 60000/],
-      [['--lr=-1'], /--lr expects a non-negative number, got "-1"/],
+      [['--lr=-1'], /--lr expects a positive number, got -1$/m],
+      [['--lr', '-1'], /--lr expects a positive number, got -1$/m],
       [['--optimizer', 'adam'], /--optimizer expects sgd or adamw, got "adam"/],
       [['--backend', 'tpu'], /Unknown backend "tpu"/],
       [['--baselines', path.join(os.tmpdir(), 'no-such-hydranet-file.json')], /--baselines: cannot read/],
@@ -82,6 +83,7 @@ describe('hydranet compare', function () {
       const r = run('compare', ...args);
       assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, pattern, args.join(' '));
+      assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
       assert.doesNotMatch(r.stdout, /^baseline /m, 'nothing trained');
     }
   });

@@ -10,9 +10,9 @@
  * Δm means the multi-task network beats its single-task baselines on average.
  *
  * Model selection, the same for baselines and multi-task runs: by default the epoch with the
- * best validation score, the score being the mean over the main tasks of each task's headline
- * metric (its first metric, negated where lower is better; the rule the Trainer uses for
- * best.safetensors); ties go to the earlier epoch. `selection: 'last'` takes every run's last
+ * best validation score, the score being the mean over the main tasks (those with validation
+ * labels) of each task's headline metric (its first metric, negated where lower is better;
+ * `selectionScore`, the rule the Trainer uses for best.safetensors); ties go to the earlier epoch. `selection: 'last'` takes every run's last
  * epoch instead. The metrics reported (and Δm) are the selected epoch's validation metrics.
  * Selecting on the set that is also reported (as the MultiMNIST papers do with its test
  * split) is optimistic for every row alike.
@@ -22,7 +22,7 @@ import { Rng } from '../core/random.js';
 import type { MultiTaskDataset } from '../data/dataset.js';
 import { ConfigError, ValueError, describe, expectInt } from '../errors.js';
 import type { OptimizerConfig } from '../train/optimizer.js';
-import { type EpochRecord, Trainer } from '../train/trainer.js';
+import { type EpochRecord, Trainer, selectionScore } from '../train/trainer.js';
 import { type ModelConfig, MultiTaskModel } from './model.js';
 import { HIGHER_IS_BETTER, type Task, resolveTask } from './task.js';
 import { createWeighting } from './weighting/index.js';
@@ -149,17 +149,6 @@ export interface ComparisonResult {
   runs: MultiTaskRunResult[];
 }
 
-/** Mean over the main tasks of each one's headline metric, signed so that higher is better. */
-function score(record: EpochRecord, main: readonly Task[]): number {
-  let s = 0;
-  for (const t of main) {
-    const m = t.metrics[0];
-    const v = record.validation?.[t.name]?.[m] ?? NaN;
-    s += HIGHER_IS_BETTER[m] ? v : -v;
-  }
-  return s / main.length;
-}
-
 /** Index into `history` of the epoch reported under `selection`. */
 export function selectEpoch(history: readonly EpochRecord[], main: readonly Task[], selection: Selection): number {
   if (history.length === 0) throw new ValueError('selectEpoch: no epochs');
@@ -167,7 +156,7 @@ export function selectEpoch(history: readonly EpochRecord[], main: readonly Task
   let best = 0;
   let bestScore = -Infinity;
   history.forEach((r, i) => {
-    const s = score(r, main);
+    const s = selectionScore(r, main);
     if (s > bestScore) {
       bestScore = s;
       best = i;

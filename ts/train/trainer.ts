@@ -4,15 +4,27 @@
  * kernel, per-task metrics on a validation set each epoch, a progress bar, checkpoints
  * (written atomically) and resume.
  */
-import { packedOf } from '../backends/packed.js';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { packedOf } from '../backends/packed.js';
+import { checkKeys } from '../core/options.js';
 import { hash32, Rng } from '../core/random.js';
-import { ConfigError, NonFiniteLossError, ShapeError, describe, expectInt } from '../errors.js';
 import type { MultiTaskDataset } from '../data/dataset.js';
+import {
+  BusyError,
+  CheckpointError,
+  ConfigError,
+  FileWriteError,
+  NonFiniteLossError,
+  ShapeError,
+  TrainingAbortedError,
+  describe,
+  expectInt,
+} from '../errors.js';
 import type { MultiTaskModel } from '../mtl/model.js';
+import { HIGHER_IS_BETTER, type Task, validateLabels } from '../mtl/task.js';
 import { type WeightingSpec, WeightedStep, type WeightingStrategy, createWeighting } from '../mtl/weighting/index.js';
-import { HIGHER_IS_BETTER, validateLabels } from '../mtl/task.js';
-import { type TrainingState, loadCheckpoint, saveCheckpoint, writeFileAtomic } from './checkpoint.js';
+import { type TrainingState, findNonFiniteParameter, loadCheckpoint, saveCheckpoint, writeFileAtomic } from './checkpoint.js';
 import { MetricAccumulator, type TaskMetrics } from './metrics.js';
 import { Optimizer, type OptimizerConfig } from './optimizer.js';
 import { ProgressBar } from './progress.js';
@@ -72,6 +84,143 @@ export interface FitOptions {
   validation?: MultiTaskDataset;
   /** Continue from a checkpoint written by an earlier run of the same model and trainer. */
   resumeFrom?: string;
+  /**
+   * The total number of epochs to train to (default: TrainerConfig.epochs). Epochs count from
+   * the start of the run, resumed ones included: a second fit() on a trainer that trained 3
+   * epochs trains epochs 4..N with { epochs: N }. Nothing left to train is a ConfigError.
+   */
+  epochs?: number;
+  /**
+   * Stops the run cleanly: the step in progress finishes, the run folder's checkpoint is written
+   * with the state at that step (mid-epoch included: a resume continues that epoch exactly where
+   * it stopped, with the same shuffle), and fit() rejects with TrainingAbortedError. An already
+   * aborted signal stops before the first step.
+   */
+  signal?: AbortSignal;
+}
+
+const TRAINER_KEYS = [
+  'optimizer', 'batchSize', 'epochs', 'seed', 'weights', 'weighting', 'auxiliaryStopping', 'progress', 'log', 'runDir', 'lossCheckEvery',
+] as const satisfies readonly (keyof TrainerConfig)[];
+const FIT_KEYS = ['validation', 'resumeFrom', 'epochs', 'signal'] as const satisfies readonly (keyof FitOptions)[];
+
+/**
+ * fit() and evaluate() give the event loop a turn (a setImmediate) whenever this many
+ * milliseconds of work have passed since the last one, so that timers, I/O and signal handlers
+ * of the host application keep running during training. @internal (bench/event-loop.ts sets
+ * Infinity to measure the cost of yielding).
+ */
+export const eventLoopYield = { everyMs: 5 };
+
+/** Gives the event loop a turn every `eventLoopYield.everyMs` of work. */
+class Yielder {
+  private last = performance.now();
+
+  /** Whether a turn is due (cheap: one clock read). */
+  due(): boolean {
+    return performance.now() - this.last >= eventLoopYield.everyMs;
+  }
+
+  async yield(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.last = performance.now();
+  }
+}
+
+/** What runs on each model now ("fit()", "evaluate()"): calls on one model never interleave. */
+const running = new WeakMap<MultiTaskModel, string>();
+
+/** Marks `model` as running `what` until the returned release is called; BusyError if it already runs something. */
+function claim(model: MultiTaskModel, what: string): () => void {
+  const current = running.get(model);
+  if (current !== undefined) {
+    throw new BusyError(
+      `model is busy: a Trainer is running ${current} on it; ${what} cannot run on the same model at the same time (await the running call first)`,
+    );
+  }
+  running.set(model, what);
+  return () => running.delete(model);
+}
+
+/**
+ * Checks that a run folder can be written before any data is loaded or trained on: creates it
+ * (and its parents) and writes, flushes and removes a probe file in it. Returns whether the
+ * folder was created by this call.
+ * @throws FileWriteError naming the folder and the cause (a parent is a file, read-only, full...).
+ */
+export function checkRunDir(dir: string): boolean {
+  const existed = fs.existsSync(dir);
+  const probe = path.join(dir, `.hydranet-write-probe.${process.pid}`);
+  try {
+    writeFileAtomic(probe, 'hydranet\n');
+    fs.unlinkSync(probe);
+  } catch (e) {
+    const why = e instanceof FileWriteError ? e.message : (e as Error).message;
+    throw new FileWriteError(`Cannot use ${dir} as the run folder: ${why}`, dir);
+  }
+  return !existed;
+}
+
+/**
+ * The main tasks that model selection (best.safetensors, compare's best epoch) scores an epoch
+ * by: those with at least one labelled sample in its validation metrics. Empty when the record
+ * has no validation or no main task has labels there; the score then falls back to the
+ * training loss.
+ */
+export function selectionTasks(record: EpochRecord, main: readonly Task[]): Task[] {
+  const v = record.validation;
+  return v ? main.filter((t) => (v[t.name]?.count ?? 0) > 0) : [];
+}
+
+/**
+ * The selection score of an epoch, higher is better: the mean over `selectionTasks` of each
+ * task's headline metric (its first metric, negated where lower is better), or, when no main
+ * task has validation labels, minus the mean training loss of the main tasks.
+ */
+export function selectionScore(record: EpochRecord, main: readonly Task[]): number {
+  const judged = selectionTasks(record, main);
+  if (judged.length === 0) return -main.reduce((s, t) => s + record.train[t.name], 0) / Math.max(1, main.length);
+  let s = 0;
+  for (const t of judged) {
+    const metric = t.metrics[0];
+    const v = record.validation![t.name][metric] ?? NaN;
+    s += HIGHER_IS_BETTER[metric] ? v : -v;
+  }
+  return s / judged.length;
+}
+
+/**
+ * Where a run stopped inside an epoch (on a signal): stored in the checkpoint so that a resume
+ * replays the epoch's shuffle and continues at the next step, with the epoch's loss sums.
+ */
+interface EpochPosition {
+  /** The epoch in progress (1-based). */
+  epoch: number;
+  /** Its steps done. */
+  steps: number;
+  /** The shuffling generator's state before the epoch's shuffle. */
+  rngState: number[];
+  /** Sums of the per-task losses read so far, and of the weights used, over the epoch. */
+  sums: number[];
+  weightSums: number[];
+  reads: number;
+  /** Seconds spent in the epoch so far. */
+  seconds: number;
+}
+
+/** The working state of one fit() call. */
+interface Run {
+  train: MultiTaskDataset;
+  validation: MultiTaskDataset | undefined;
+  runDir: string | null;
+  signal: AbortSignal | undefined;
+  /** The total number of epochs this call trains to. */
+  target: number;
+  order: Int32Array;
+  sums: Float64Array;
+  weightSums: Float64Array;
+  /** Whether a step ran since the last checkpoint was written. */
+  dirty: boolean;
 }
 
 /** Preallocated host staging arrays for one batch in the model's layout. */
@@ -113,29 +262,41 @@ class BatchStager {
 
 export class Trainer {
   readonly optimizer: Optimizer;
+  /** One record per epoch trained, from the first epoch of the run (restored on resume). */
   readonly history: EpochRecord[] = [];
   private readonly rng: Rng;
   private readonly stager: BatchStager;
   private readonly progress: ProgressBar;
   private readonly log: ((line: string) => void) | null;
   private readonly hostLosses: Float32Array;
+  /** Host copy of the parameter arena, read once per epoch (finite check, checkpoints). */
+  private readonly hostParams: Float32Array;
   private readonly weights: Float32Array;
   /** The weighting strategy, and the step it drives (forward + losses + backward). */
   readonly weighting: WeightingStrategy;
   private readonly weightedStep: WeightedStep;
   private readonly weightingRng: Rng;
   private readonly stopper: AuxiliaryTaskStopper | null;
+  private readonly yielder = new Yielder();
   private step = 0;
   private epoch = 0;
   private bestScore = -Infinity;
+  /** Set when a run stopped inside an epoch: fit() continues there. */
+  private position: EpochPosition | null = null;
+  /** Whether the tasks left out of model selection were logged. */
+  private selectionNoted = false;
 
   constructor(
     readonly model: MultiTaskModel,
     readonly config: TrainerConfig,
   ) {
+    checkKeys(config, TRAINER_KEYS, 'trainer config');
+    const busy = running.get(model);
+    if (busy !== undefined) throw new BusyError(`model is busy: a Trainer is running ${busy} on it; a new Trainer cannot be set up on it until that call has finished`);
     const bs = expectInt('batchSize', config.batchSize);
     if (bs > model.maxBatch) throw new ConfigError(`batchSize ${bs} exceeds the model's maxBatch ${model.maxBatch}`);
     expectInt('epochs', config.epochs);
+    expectInt('seed', config.seed ?? 0, 0);
     expectInt('lossCheckEvery', config.lossCheckEvery ?? 1);
     this.optimizer = new Optimizer(model.backend, model.params, config.optimizer);
     this.rng = new Rng(config.seed ?? 0);
@@ -143,6 +304,7 @@ export class Trainer {
     this.progress = new ProgressBar(process.stderr, config.progress);
     this.log = config.log === undefined ? (line) => console.log(line) : config.log;
     this.hostLosses = new Float32Array(model.tasks.length);
+    this.hostParams = new Float32Array(model.params.arenaSize);
     this.weights = Float32Array.from(model.tasks, (t) => t.weight);
     if (config.weights) {
       if (typeof config.weights !== 'object') throw new ConfigError(`Expected an object of task weights but received ${describe(config.weights)}`);
@@ -160,7 +322,9 @@ export class Trainer {
       lr: optimizerLr,
     });
     this.weightedStep = new WeightedStep(model, this.weighting, this.hostLosses);
-    this.stopper = config.auxiliaryStopping ? new AuxiliaryTaskStopper(config.auxiliaryStopping) : null;
+    this.stopper = config.auxiliaryStopping
+      ? new AuxiliaryTaskStopper(config.auxiliaryStopping, model.tasks.filter((t) => t.auxiliary).map((t) => t.name))
+      : null;
     if (this.stopper && !model.tasks.some((t) => t.auxiliary)) {
       throw new ConfigError('auxiliaryStopping is set but no task is auxiliary (mark tasks with auxiliary: true)');
     }
@@ -184,19 +348,57 @@ export class Trainer {
     }
   }
 
-  /** Trains for the configured epochs (or the rest of them, when resuming). */
+  /**
+   * Trains to `opts.epochs` (default the configured epochs) in total, counting the epochs this
+   * trainer or the resumed checkpoint already trained; returns the history of every epoch.
+   * Gives the event loop a turn every few milliseconds. One call at a time per model:
+   * BusyError while another fit() or evaluate() runs on the same model.
+   */
   async fit(train: MultiTaskDataset, opts: FitOptions = {}): Promise<EpochRecord[]> {
+    const release = claim(this.model, 'fit()');
+    try {
+      const run = await this.prepare(train, opts);
+      for (let epoch = this.epoch + 1; epoch <= run.target; epoch++) await this.runEpoch(run, epoch);
+      return this.history;
+    } finally {
+      this.progress.end();
+      release();
+    }
+  }
+
+  /** Everything fit() checks and sets up before the first step. */
+  private async prepare(train: MultiTaskDataset, opts: FitOptions): Promise<Run> {
+    checkKeys(opts, FIT_KEYS, 'fit options');
     this.checkDataset(train, 'training set');
     if (opts.validation) this.checkDataset(opts.validation, 'validation set');
     if (this.stopper && !opts.validation) {
       throw new ConfigError('auxiliaryStopping needs a validation set: pass { validation } to fit()');
     }
+    const signal = opts.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ConfigError(`Expected an AbortSignal for signal but received ${describe(signal)}`);
+    const target = opts.epochs === undefined ? this.config.epochs : expectInt('epochs', opts.epochs);
     const { model, config } = this;
     const runDir = config.runDir ?? null;
+    if (runDir) checkRunDir(runDir);
     if (opts.resumeFrom) {
       const state = await loadCheckpoint(opts.resumeFrom, model, this.optimizer);
       this.restore(state);
-      this.log?.(`resumed from ${opts.resumeFrom} after epoch ${this.epoch} (step ${this.step})`);
+      const where = this.position ? `in epoch ${this.position.epoch} (step ${this.step}, ${this.position.steps} of its steps done)` : `after epoch ${this.epoch} (step ${this.step})`;
+      const older = state.history === undefined && this.epoch > 0 ? `; it holds no history of epochs 1-${this.epoch} (an older hydranet wrote it), so the history starts at epoch ${this.epoch + 1}` : '';
+      this.log?.(`resumed from ${opts.resumeFrom} ${where}${older}`);
+    }
+    const steps = Math.ceil(train.length / config.batchSize);
+    if (this.position && this.position.steps >= steps) {
+      throw new ConfigError(
+        `the run stopped after ${this.position.steps} steps of epoch ${this.position.epoch}, but this training set makes epochs of ${steps} steps: ` +
+          'continue it with the training set and batch size it was started with',
+      );
+    }
+    if (this.epoch >= target) {
+      throw new ConfigError(
+        `nothing to train: this model has trained ${this.epoch} epochs and the target is ${target} ` +
+          `(epochs counts every epoch of the run, resumed ones included); ask for more, e.g. fit(data, { epochs: ${this.epoch + 1} }), or --epochs ${this.epoch + 1} on the command line`,
+      );
     }
     if (runDir) {
       writeFileAtomic(
@@ -204,64 +406,139 @@ export class Trainer {
         JSON.stringify({ model: model.config, architecture: model.architecture(), trainer: { ...config, log: undefined } }, null, 2),
       );
     }
+    const T = model.tasks.length;
+    const run: Run = {
+      train,
+      validation: opts.validation,
+      runDir,
+      signal,
+      target,
+      order: new Int32Array(train.length),
+      sums: new Float64Array(T),
+      weightSums: new Float64Array(T),
+      dirty: false,
+    };
+    if (signal?.aborted) await this.stop(run, null);
+    return run;
+  }
+
+  /** One epoch: the steps (from where a stopped run left off), then the epoch end. */
+  private async runEpoch(run: Run, epoch: number): Promise<void> {
+    const { model, config } = this;
+    const { train, order, sums, weightSums } = run;
     const bs = config.batchSize;
-    const order = new Int32Array(train.length);
     const steps = Math.ceil(train.length / bs);
     const every = config.lossCheckEvery ?? 1;
     const T = model.tasks.length;
-    const sums = new Float64Array(T);
-    const weightSums = new Float64Array(T);
-    for (let epoch = this.epoch + 1; epoch <= config.epochs; epoch++) {
-      for (let i = 0; i < order.length; i++) order[i] = i;
-      this.rng.shuffle(order);
-      sums.fill(0);
-      weightSums.fill(0);
-      let reads = 0;
-      const t0 = performance.now();
-      this.progress.start();
-      for (let s = 0; s < steps; s++) {
-        const from = s * bs;
-        const n = Math.min(bs, train.length - from);
-        this.stager.load(train, order, from, n);
-        this.step++;
-        const fresh = await this.weightedStep.run(n, { training: true, seed: hash32(config.seed ?? 0, this.step) }, () =>
-          this.checkFinite(runDir),
-        );
-        for (let t = 0; t < T; t++) weightSums[t] += this.weightedStep.effective[t];
-        if (this.step % every === 0 || s === steps - 1) {
-          if (!fresh) {
-            await model.backend.read(model.losses, this.hostLosses);
-            this.checkFinite(runDir);
-          }
-          for (let t = 0; t < T; t++) sums[t] += this.hostLosses[t];
-          reads++;
-          this.progress.update(`epoch ${epoch}/${config.epochs}`, s + 1, steps, this.namedLosses());
-        }
-        this.optimizer.step();
-        await model.backend.throttle(); // a GPU backend keeps a few steps queued, not an epoch
-      }
-      await model.backend.sync();
-      this.weighting.endEpoch();
-      const seconds = (performance.now() - t0) / 1000;
-      this.progress.end();
-      this.epoch = epoch;
-      const record: EpochRecord = {
-        epoch,
-        step: this.step,
-        seconds,
-        stepsPerSecond: steps / seconds,
-        train: Object.fromEntries(model.tasks.map((t, i) => [t.name, sums[i] / Math.max(1, reads)])),
-        weights: Object.fromEntries(model.tasks.map((t, i) => [t.name, weightSums[i] / steps])),
-        weighting: { name: this.weighting.name, ...this.weighting.getState() },
-      };
-      if (model.sharing.kind === 'soft') record.penalty = await model.sharingPenalty();
-      if (opts.validation) record.validation = await this.evaluate(opts.validation);
-      this.history.push(record);
-      this.log?.(formatEpoch(record, config.epochs, model));
-      if (this.stopper && record.validation) this.stopAuxiliaryTasks(record);
-      if (runDir) await this.writeRun(runDir, record);
+    const at = this.position?.epoch === epoch ? this.position : null;
+    this.position = null;
+    if (at) this.rng.setState(at.rngState);
+    const rngState = this.rng.getState();
+    for (let i = 0; i < order.length; i++) order[i] = i;
+    this.rng.shuffle(order);
+    sums.fill(0);
+    weightSums.fill(0);
+    if (at) {
+      sums.set(at.sums);
+      weightSums.set(at.weightSums);
     }
-    return this.history;
+    let reads = at?.reads ?? 0;
+    const t0 = performance.now() - (at?.seconds ?? 0) * 1000;
+    this.progress.start();
+    for (let s = at?.steps ?? 0; s < steps; s++) {
+      if (run.signal?.aborted) {
+        const seconds = (performance.now() - t0) / 1000;
+        await this.stop(run, { epoch, steps: s, rngState, sums: Array.from(sums), weightSums: Array.from(weightSums), reads, seconds });
+      }
+      const from = s * bs;
+      const n = Math.min(bs, train.length - from);
+      this.stager.load(train, order, from, n);
+      this.step++;
+      run.dirty = true;
+      const fresh = await this.weightedStep.run(n, { training: true, seed: hash32(config.seed ?? 0, this.step) }, () =>
+        this.checkFinite(run.runDir),
+      );
+      for (let t = 0; t < T; t++) weightSums[t] += this.weightedStep.effective[t];
+      if (this.step % every === 0 || s === steps - 1) {
+        if (!fresh) {
+          await model.backend.read(model.losses, this.hostLosses);
+          this.checkFinite(run.runDir);
+        }
+        for (let t = 0; t < T; t++) sums[t] += this.hostLosses[t];
+        reads++;
+        this.progress.update(`epoch ${epoch}/${run.target}`, s + 1, steps, this.namedLosses());
+      }
+      this.optimizer.step();
+      await model.backend.throttle(); // a GPU backend keeps a few steps queued, not an epoch
+      if (this.yielder.due()) await this.yielder.yield();
+    }
+    await model.backend.sync();
+    this.weighting.endEpoch();
+    const seconds = (performance.now() - t0) / 1000;
+    this.progress.end();
+    const params = await this.readParameters(run.runDir, `the end of epoch ${epoch}`);
+    this.epoch = epoch;
+    const record: EpochRecord = {
+      epoch,
+      step: this.step,
+      seconds,
+      stepsPerSecond: steps / seconds,
+      train: Object.fromEntries(model.tasks.map((t, i) => [t.name, sums[i] / Math.max(1, reads)])),
+      weights: Object.fromEntries(model.tasks.map((t, i) => [t.name, weightSums[i] / steps])),
+      weighting: { name: this.weighting.name, ...this.weighting.getState() },
+    };
+    if (model.sharing.kind === 'soft') record.penalty = await model.sharingPenalty();
+    if (run.validation) record.validation = await this.evaluateOn(run.validation);
+    this.history.push(record);
+    this.log?.(formatEpoch(record, run.target, model));
+    if (this.stopper && record.validation) this.stopAuxiliaryTasks(record);
+    if (run.runDir) await this.writeRun(run.runDir, record, params);
+    run.dirty = false;
+  }
+
+  /**
+   * Stops a run on its signal: writes the checkpoint (when there is a run folder and a step ran
+   * since the last one) with the state after the last step, then throws TrainingAbortedError.
+   */
+  private async stop(run: Run, at: EpochPosition | null): Promise<never> {
+    this.progress.end();
+    if (at && at.steps > 0) this.position = at;
+    else if (at) this.rng.setState(at.rngState); // stopped before the epoch's first step: as if it had not begun
+    const file = run.runDir ? path.join(run.runDir, 'checkpoint.safetensors') : null;
+    let saved: string;
+    if (file && run.dirty) {
+      const params = await this.readParameters(run.runDir, `step ${this.step}`);
+      await saveCheckpoint(file, this.model, this.optimizer, this.state(), { parameters: params });
+      run.dirty = false;
+      saved = `${file} holds the state after that step: resuming from it continues exactly there.`;
+    } else if (file && fs.existsSync(file)) {
+      saved = `${file} holds that state: resuming from it continues there.`;
+    } else {
+      saved = file ? 'Nothing was trained, so no checkpoint was written.' : 'There is no runDir, so nothing was saved; this trainer keeps its state: fit() again continues there.';
+    }
+    const where = this.position
+      ? `in epoch ${this.position.epoch} (${this.position.steps} of its ${Math.ceil(run.train.length / this.config.batchSize)} steps done)`
+      : `after epoch ${this.epoch}`;
+    throw new TrainingAbortedError(`Training stopped on request at step ${this.step}, ${where}. ${saved}`, this.step);
+  }
+
+  /**
+   * Reads the parameter arena into the host copy and checks that every value is finite.
+   * @throws NonFiniteLossError naming the first parameter that is not.
+   */
+  private async readParameters(runDir: string | null, when: string): Promise<Float32Array> {
+    const params = await this.model.backend.read(this.model.params.values, this.hostParams);
+    const bad = findNonFiniteParameter(this.model.params, params);
+    if (bad) {
+      const task = this.model.tasks.find((t) => bad.name.startsWith(`heads.${t.name}.`))?.name ?? '';
+      throw new NonFiniteLossError(
+        `Training stopped: the parameters stopped being finite: ${bad.text} at ${when} (step ${this.step}).${this.kept(runDir)} ` +
+          'Lower the learning rate, check the inputs for extreme values, or resume from the checkpoint.',
+        this.step,
+        task,
+      );
+    }
+    return params;
   }
 
   /** Applies the TCDCN criterion to every auxiliary task still training after an epoch. */
@@ -288,8 +565,20 @@ export class Trainer {
     this.optimizer.resetState(ranges);
   }
 
-  /** Per-task loss and metrics of the model on a dataset (no training). */
+  /**
+   * Per-task loss and metrics of the model on a dataset (no training). Gives the event loop a
+   * turn every few milliseconds; BusyError while fit() or evaluate() runs on the same model.
+   */
   async evaluate(ds: MultiTaskDataset): Promise<Record<string, TaskMetrics>> {
+    const release = claim(this.model, 'evaluate()');
+    try {
+      return await this.evaluateOn(ds);
+    } finally {
+      release();
+    }
+  }
+
+  private async evaluateOn(ds: MultiTaskDataset): Promise<Record<string, TaskMetrics>> {
     this.checkDataset(ds, 'evaluation set');
     const model = this.model;
     const B = model.maxBatch;
@@ -314,19 +603,23 @@ export class Trainer {
         accs[t].add(z, n, ds.labels(task.name), mask, from);
         if (labelled > 0) accs[t].addLoss(this.hostLosses[t], labelled);
       });
+      if (this.yielder.due()) await this.yielder.yield();
     }
     return Object.fromEntries(model.tasks.map((t, i) => [t.name, accs[i].result()]));
   }
 
-  /** The training state a checkpoint stores. */
+  /** The training state a checkpoint stores (mid-epoch after a stop: with its position). */
   state(): TrainingState {
+    const at = this.position;
     return {
       epoch: this.epoch,
       step: this.step,
-      rngState: this.rng.getState(),
+      rngState: at ? at.rngState : this.rng.getState(),
       bestScore: this.bestScore,
       weighting: { name: this.weighting.name, state: this.weighting.getState(), rngState: this.weightingRng.getState() },
       auxiliaryStopping: this.stopper?.getState(),
+      history: this.history as unknown as Record<string, unknown>[],
+      ...(at ? { position: { epoch: at.epoch, steps: at.steps, sums: at.sums, weightSums: at.weightSums, reads: at.reads, seconds: at.seconds } } : {}),
     };
   }
 
@@ -334,14 +627,19 @@ export class Trainer {
     if (!(state.epoch >= 0 && state.step >= 0 && Array.isArray(state.rngState))) {
       throw new ConfigError('the checkpoint holds no training state to resume from');
     }
-    this.epoch = state.epoch;
-    this.step = state.step;
-    this.rng.setState(state.rngState);
-    this.bestScore = typeof state.bestScore === 'number' ? state.bestScore : -Infinity;
     const w = state.weighting as { name?: string; state?: Record<string, unknown>; rngState?: number[] } | undefined;
     if (w && w.name !== this.weighting.name) {
       throw new ConfigError(`the checkpoint was trained with weighting ${w.name}; resume it with the same weighting, not ${this.weighting.name}`);
     }
+    const history = restoredHistory(state.history, state.epoch);
+    const position = restoredPosition(state.position, state, this.model.tasks.length);
+    this.epoch = state.epoch;
+    this.step = state.step;
+    this.rng.setState(state.rngState);
+    this.bestScore = typeof state.bestScore === 'number' ? state.bestScore : -Infinity;
+    this.history.length = 0;
+    this.history.push(...history);
+    this.position = position;
     if (w?.state) this.weighting.setState(w.state);
     if (w?.rngState) this.weightingRng.setState(w.rngState);
     const stopping = state.auxiliaryStopping as Record<string, unknown> | undefined;
@@ -357,14 +655,18 @@ export class Trainer {
     return Object.fromEntries(this.model.tasks.map((t, i) => [t.name, this.hostLosses[i]]));
   }
 
+  /** The sentence naming the last good checkpoint, when there is one. */
+  private kept(runDir: string | null): string {
+    return runDir && this.epoch > 0 ? ` The last good checkpoint (epoch ${this.epoch}) is kept in ${path.join(runDir, 'checkpoint.safetensors')}.` : '';
+  }
+
   private checkFinite(runDir: string | null): void {
     this.model.tasks.forEach((task, t) => {
       const v = this.hostLosses[t];
       if (Number.isFinite(v)) return;
       this.progress.end();
-      const kept = runDir && this.epoch > 0 ? ` The last good checkpoint (epoch ${this.epoch}) is kept in ${path.join(runDir, 'checkpoint.safetensors')}.` : '';
       throw new NonFiniteLossError(
-        `Training stopped: the loss of task ${task.name} became ${v} at step ${this.step} (epoch ${this.epoch + 1}).${kept} ` +
+        `Training stopped: the loss of task ${task.name} became ${v} at step ${this.step} (epoch ${this.epoch + 1}).${this.kept(runDir)} ` +
           'Lower the learning rate, check the inputs for extreme values, or resume from the checkpoint.',
         this.step,
         task.name,
@@ -372,26 +674,57 @@ export class Trainer {
     });
   }
 
-  /** Mean headline metric over main (non-auxiliary) tasks, signed so that higher is better. */
-  private score(validation: Record<string, TaskMetrics> | undefined, train: Record<string, number>): number {
+  /**
+   * Writes metrics.json (the whole history), checkpoint.safetensors and, when the epoch scores
+   * best so far, best.safetensors; the checkpoints store `params`, the arena read at the epoch end.
+   */
+  private async writeRun(runDir: string, record: EpochRecord, params: Float32Array): Promise<void> {
     const main = this.model.tasks.filter((t) => !t.auxiliary);
-    const parts = main.map((t) => {
-      const metric = validation ? t.metrics[0] : 'loss';
-      const v = validation ? validation[t.name][metric] ?? NaN : train[t.name];
-      return HIGHER_IS_BETTER[metric] ? v : -v;
-    });
-    return parts.reduce((a, b) => a + b, 0) / Math.max(1, parts.length);
-  }
-
-  private async writeRun(runDir: string, record: EpochRecord): Promise<void> {
-    writeFileAtomic(path.join(runDir, 'metrics.json'), JSON.stringify(this.history, null, 2));
-    await saveCheckpoint(path.join(runDir, 'checkpoint.safetensors'), this.model, this.optimizer, this.state());
-    const score = this.score(record.validation, record.train);
-    if (score > this.bestScore) {
-      this.bestScore = score;
-      await saveCheckpoint(path.join(runDir, 'best.safetensors'), this.model, this.optimizer, this.state());
+    if (!this.selectionNoted && record.validation) {
+      this.selectionNoted = true;
+      const judged = selectionTasks(record, main);
+      const left = main.filter((t) => !judged.includes(t)).map((t) => t.name);
+      if (judged.length === 0) {
+        this.log?.(`model selection: no main task has labels in the validation set (${left.join(', ')}); best.safetensors is chosen by the training loss`);
+      } else if (left.length > 0) {
+        this.log?.(`model selection: main task${left.length > 1 ? 's' : ''} ${left.join(', ')} ${left.length > 1 ? 'have' : 'has'} no labels in the validation set and ${left.length > 1 ? 'are' : 'is'} left out of the score that chooses best.safetensors (scored on ${judged.map((t) => t.name).join(', ')})`);
+      }
     }
+    const score = selectionScore(record, main);
+    const best = score > this.bestScore;
+    if (best) this.bestScore = score;
+    writeFileAtomic(path.join(runDir, 'metrics.json'), JSON.stringify(this.history, null, 2));
+    const state = this.state();
+    await saveCheckpoint(path.join(runDir, 'checkpoint.safetensors'), this.model, this.optimizer, state, { parameters: params });
+    if (best) await saveCheckpoint(path.join(runDir, 'best.safetensors'), this.model, this.optimizer, state, { parameters: params });
   }
+}
+
+/** The history stored in a checkpoint: one record per trained epoch (none in older checkpoints). */
+function restoredHistory(stored: unknown, epochs: number): EpochRecord[] {
+  if (stored === undefined) return [];
+  const ok =
+    Array.isArray(stored) &&
+    stored.length === epochs &&
+    stored.every((r, i) => typeof r === 'object' && r !== null && (r as EpochRecord).epoch === i + 1 && typeof (r as EpochRecord).train === 'object');
+  if (!ok) throw new CheckpointError(`the checkpoint's training history is not one record per each of its ${epochs} epochs`);
+  return stored as EpochRecord[];
+}
+
+/** The mid-epoch position stored in a checkpoint after a stop, checked; null when none. */
+function restoredPosition(stored: unknown, state: TrainingState, tasks: number): EpochPosition | null {
+  if (stored === undefined) return null;
+  const p = stored as Partial<EpochPosition>;
+  const numbers = (a: unknown): boolean => Array.isArray(a) && a.length === tasks && a.every((v) => typeof v === 'number');
+  const ok =
+    typeof p === 'object' && p !== null &&
+    p.epoch === state.epoch + 1 &&
+    Number.isInteger(p.steps) && p.steps! > 0 &&
+    numbers(p.sums) && numbers(p.weightSums) &&
+    Number.isInteger(p.reads) && p.reads! >= 0 &&
+    typeof p.seconds === 'number';
+  if (!ok) throw new CheckpointError(`the checkpoint's mid-epoch position is malformed: ${JSON.stringify(stored).slice(0, 200)}`);
+  return { ...(p as EpochPosition), rngState: state.rngState };
 }
 
 function formatEpoch(r: EpochRecord, epochs: number, model: MultiTaskModel): string {
@@ -401,7 +734,7 @@ function formatEpoch(r: EpochRecord, epochs: number, model: MultiTaskModel): str
     const parts = model.tasks.map((t) => {
       const m = r.validation![t.name];
       const shown = t.metrics.map((k) => (k === 'accuracy' ? `${(100 * (m[k] ?? NaN)).toFixed(2)}%` : `${k} ${(m[k] ?? NaN).toFixed(4)}`));
-      return `${t.name}${t.auxiliary ? '(aux)' : ''} ${shown.join(' ')}`;
+      return `${t.name}${t.auxiliary ? '(aux)' : ''} ${m.count > 0 ? shown.join(' ') : '(no labels)'}`;
     });
     line += `  | val ${parts.join('  ')}`;
   }
