@@ -23,7 +23,7 @@ const others = (await backendsUnderTest()).filter((b) => b.backend).map((b) => b
 const fast: Backend = others[0] ?? new ReferenceBackend();
 
 function context(kinds: ('classification' | 'regression')[], lr = 0.1): WeightingContext {
-  const tasks = kinds.map((kind, i) => resolveTask({ name: `t${i}`, kind, classes: 3 }, i));
+  const tasks = kinds.map((kind, i) => resolveTask({ name: `t${i}`, kind, ...(kind === 'classification' ? { classes: 3 } : {}) }, i));
   return { tasks, rng: new Rng(1), baseWeights: new Float32Array(kinds.length).fill(1), lr };
 }
 

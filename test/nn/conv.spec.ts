@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { Pool2dGeometry, type Tensor } from '../../ts/backends/backend.js';
 import { ReferenceBackend } from '../../ts/backends/reference.js';
 import { Rng, dropoutKeep } from '../../ts/core/random.js';
-import { ConfigError } from '../../ts/errors.js';
+import { ShapeError } from '../../ts/errors.js';
 import { MultiTaskModel } from '../../ts/mtl/model.js';
 import { assertGradClose, assertModelGradients, numericGradient } from '../backends/gradcheck.js';
 
@@ -80,11 +80,11 @@ describe('image layers (reference)', () => {
     }
     assert.throws(
       () => new MultiTaskModel(be, { inputShape: [784], trunk: [{ type: 'conv2d', filters: 2, kernel: 3 }], tasks: [{ name: 'a', kind: 'regression' }], maxBatch: 2 }),
-      (e: Error) => e instanceof ConfigError && /image input/.test(e.message),
+      (e: Error) => e instanceof ShapeError && /^trunk\[0\] \(conv2d\): needs an image input/.test(e.message),
     );
     assert.throws(
       () => new MultiTaskModel(be, { inputShape: [4, 4], trunk: [{ type: 'conv2d', filters: 2, kernel: 5 }], tasks: [{ name: 'a', kind: 'regression' }], maxBatch: 2 }),
-      /does not fit/,
+      (e: Error) => e instanceof ShapeError && /trunk\[0\] \(conv2d\): a 5×5 kernel does not fit a 4×4 input/.test(e.message),
     );
   });
 });

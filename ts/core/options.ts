@@ -29,6 +29,15 @@ export function checkKeys(value: unknown, known: readonly string[], where: strin
   return obj;
 }
 
+/**
+ * A table of entries by name (weightings, presets, ...) with no prototype, so that even code
+ * that indexes it directly (`table[name]`, `name in table`) never finds "constructor",
+ * "toString" or "__proto__" in it. Look names up with `ownEntry` all the same.
+ */
+export function nameTable<T>(entries: Record<string, T>): Record<string, T> {
+  return Object.assign(Object.create(null) as Record<string, T>, entries);
+}
+
 /** `table[name]` when `name` is one of the table's own keys, else undefined (never a prototype member). */
 export function ownEntry<T>(table: Readonly<Record<string, T>>, name: unknown): T | undefined {
   return typeof name === 'string' && Object.prototype.hasOwnProperty.call(table, name) ? table[name] : undefined;

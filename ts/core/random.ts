@@ -5,6 +5,8 @@
  * without any state. Keep the native copy (native/random.h, used by the CPU and CUDA kernels) and the WGSL one
  * (shaders/include/random.wgsl) in step with this file.
  */
+import { CheckpointError } from '../errors.js';
+import { stateNumbers } from './state.js';
 
 /** murmur3's 32-bit finaliser over (seed, index): a well-mixed uint32. */
 export function hash32(seed: number, index: number): number {
@@ -63,8 +65,14 @@ export class Rng {
     return [this.s0, this.s1, this.s2, this.s3];
   }
 
-  setState(state: readonly number[]): void {
-    [this.s0, this.s1, this.s2, this.s3] = state.map((v) => v >>> 0);
+  /**
+   * Restores `getState()` output: four uint32 words, not all zero (xoshiro's one degenerate
+   * state, from which every draw is 0). CheckpointError otherwise, naming `where`.
+   */
+  setState(state: readonly number[], where = 'rngState'): void {
+    const words = stateNumbers(state, where, 4, { integer: true, min: 0, max: 0xffffffff });
+    if (words.every((w) => w === 0)) throw new CheckpointError(`Invalid checkpoint state at ${where}: a generator state of four zeros never leaves zero`);
+    [this.s0, this.s1, this.s2, this.s3] = words;
     this.spare = null;
   }
 

@@ -3,6 +3,7 @@
  * optional mask of which samples carry that task's label. The trainer gathers mini-batches of
  * inputs with gatherInputs and reads labels and masks through labels() / mask().
  */
+import { ownEntry } from '../core/options.js';
 import { ConfigError, LabelError, ShapeError, ValueError, describe, expectInt } from '../errors.js';
 
 /** What a {@link MultiTaskDataset} is built from. The arrays are kept, not copied. */
@@ -82,7 +83,7 @@ export class MultiTaskDataset {
     }
     const checkKnown = (what: string, record: Record<string, unknown> | undefined): void => {
       for (const name of Object.keys(record ?? {})) {
-        if (!(name in labels)) {
+        if (ownEntry(labels, name) === undefined) {
           throw new ConfigError(
             `Expected ${what} only for tasks with labels (${taskNames.join(', ')}) but received task ${JSON.stringify(name)}`,
           );
@@ -96,7 +97,7 @@ export class MultiTaskDataset {
     const widths = new Map<string, number>();
     const maskData = new Map<string, Uint8Array>();
     for (const task of taskNames) {
-      const width = expectInt(`labelWidths.${task}`, init.labelWidths?.[task] ?? 1);
+      const width = expectInt(`labelWidths.${task}`, ownEntry(init.labelWidths ?? {}, task) ?? 1);
       const y = labels[task];
       if (!(y instanceof Float32Array)) {
         throw new ValueError(`Expected a Float32Array for labels.${task} but received ${describe(y)}`);
@@ -115,7 +116,7 @@ export class MultiTaskDataset {
           );
         }
       }
-      const m = init.masks?.[task];
+      const m = ownEntry(init.masks ?? {}, task);
       if (m !== undefined) {
         if (!(m instanceof Uint8Array)) {
           throw new ValueError(`Expected a Uint8Array for masks.${task} but received ${describe(m)}`);

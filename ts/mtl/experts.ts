@@ -7,18 +7,33 @@
  * `mixtureForward`. The task representations come out stacked, as the heads read them.
  */
 import { type Backend, MixtureLayout, type Tensor } from '../backends/backend.js';
-import { ConfigError } from '../errors.js';
-import { BatchBuffer, type StepContext } from '../nn/layer.js';
+import { ConfigError, ValueError } from '../errors.js';
+import { BatchBuffer, type StepContext, tensorSize } from '../nn/layer.js';
 import type { Parameter, ParameterStore } from '../nn/parameters.js';
 import type { Sequential } from '../nn/sequential.js';
 import type { Task } from './task.js';
-import { StackedViews, stackStride } from './stacked.js';
+import { StackedViews, checkedStackStride } from './stacked.js';
 
 export interface ExpertOptions {
   /** Experts every task may use. */
   shared: number;
   /** Experts of each task alone (CGC); 0 for MMoE. */
   perTask: number;
+}
+
+/**
+ * Experts in one level at most (mmoe, cgc, each PLE level): every expert runs every step, so
+ * more would never train; the bound keeps a slip (experts: 1e9) from building a billion.
+ */
+export const MAX_EXPERTS = 1024;
+
+/** The experts' count, checked against MAX_EXPERTS (ValueError naming the sharing config). */
+export function expertCount(kind: string, shared: number, perTask: number, tasks: number): number {
+  const n = shared + perTask * tasks;
+  if (n > MAX_EXPERTS) {
+    throw new ValueError(`sharing (${kind}): ${shared} shared + ${perTask} per task × ${tasks} tasks make ${n} experts; at most ${MAX_EXPERTS} are allowed`);
+  }
+  return n;
 }
 
 export class ExpertBody {
@@ -53,22 +68,24 @@ export class ExpertBody {
       throw new ConfigError(`Expected whole numbers of experts with at least one per task, got shared ${shared}, per task ${perTask}`);
     }
     this.T = tasks.length;
-    this.E = shared + perTask * this.T;
+    const kind = perTask > 0 ? 'cgc' : 'mmoe';
+    this.E = expertCount(kind, shared, perTask, this.T);
     const names = [
       ...Array.from({ length: shared }, (_, i) => `experts.shared.${i}`),
       ...tasks.flatMap((t) => Array.from({ length: perTask }, (_, i) => `experts.${t.name}.${i}`)),
     ];
     this.experts = names.map(() => makeLayers());
-    const shapes = this.experts.map((e, i) => e.build({ params, prefix: names[i] }, inputShape));
+    const shapes = this.experts.map((e, i) => e.build({ params, prefix: names[i], maxBatch }, inputShape));
     if (shapes[0].length !== 1) throw new ConfigError(`The experts must end in a flat feature vector, got shape [${shapes[0].join(', ')}]`);
     this.width = shapes[0][0];
     const expertsOf = tasks.map((_, t) => [
       ...Array.from({ length: shared }, (_, i) => i),
       ...Array.from({ length: perTask }, (_, i) => shared + t * perTask + i),
     ]);
-    const stride = stackStride(maxBatch, this.width);
+    const stride = checkedStackStride(Math.max(this.E, this.T), maxBatch, this.width, `sharing (${kind}): the stacked expert outputs`);
     this.layout = new MixtureLayout(expertsOf, this.E, this.width, stride, stride);
     const zw = this.layout.gateWidth;
+    tensorSize([maxBatch, zw], `sharing (${kind}): the gates for maxBatch ${maxBatch}`);
     this.gateWeight = params.add(
       'gates.weight',
       [zw, featureSize],

@@ -14,6 +14,7 @@
  * a steady-state step allocates nothing.
  */
 import { type Backend, LossLayout, type Tensor } from '../backends/backend.js';
+import { checkKeys, nameTable, ownEntry } from '../core/options.js';
 import { Rng } from '../core/random.js';
 import { ConfigError, ShapeError, describe, expectInt, expectNumber } from '../errors.js';
 import { ActivationLayer } from '../nn/activation.js';
@@ -21,14 +22,13 @@ import { Dense } from '../nn/dense.js';
 import { Conv2d, Flatten, MaxPool2d } from '../nn/conv.js';
 import { Dropout, Dropout2d } from '../nn/dropout.js';
 import { Heads, type HeadsConfig } from '../nn/heads.js';
-import { BatchBuffer, type Layer, type StepContext, volume } from '../nn/layer.js';
+import { BatchBuffer, type Layer, type StepContext, expectDim, tensorSize } from '../nn/layer.js';
 import { ParameterStore } from '../nn/parameters.js';
 import { Sequential } from '../nn/sequential.js';
 import type { Activation } from '../backends/backend.js';
 import { type Task, type TaskSpec, resolveTask } from './task.js';
 import { ExpertBody } from './experts.js';
 import { PleBody } from './ple.js';
-import { stackStride } from './stacked.js';
 import { TowerBody } from './towers.js';
 
 /** Declarative layer specs, so a model's architecture is plain JSON (run folders, checkpoints). */
@@ -86,26 +86,57 @@ export interface ModelConfig {
   seed?: number;
 }
 
+const MODEL_KEYS = ['inputShape', 'trunk', 'sharing', 'tasks', 'heads', 'maxBatch', 'seed'];
+
+/** The keys each layer type takes. */
+const LAYER_KEYS: Record<LayerSpec['type'], readonly string[]> = nameTable({
+  dense: ['type', 'units', 'activation'],
+  activation: ['type', 'activation'],
+  dropout: ['type', 'p'],
+  conv2d: ['type', 'filters', 'kernel', 'stride', 'padding', 'activation'],
+  maxpool2d: ['type', 'size', 'stride'],
+  dropout2d: ['type', 'p'],
+  flatten: ['type'],
+});
+
+/** The keys each sharing kind takes. */
+const SHARING_KEYS: Record<SharingConfig['kind'], readonly string[]> = nameTable({
+  hard: ['kind'],
+  soft: ['kind', 'penalty'],
+  'cross-stitch': ['kind', 'after', 'self'],
+  mmoe: ['kind', 'experts'],
+  cgc: ['kind', 'shared', 'perTask'],
+  ple: ['kind', 'levels', 'shared', 'perTask'],
+});
+
+/**
+ * The layer a spec describes, its values checked (ValueError) and its keys too (ConfigError
+ * for a key its type does not take); messages name it as "trunk[2] (conv2d)".
+ */
 export function buildLayer(spec: LayerSpec, index: number): Layer {
-  switch (spec?.type) {
+  const type: unknown = typeof spec === 'object' && spec !== null ? spec.type : undefined;
+  const keys = ownEntry(LAYER_KEYS, type);
+  if (!keys) {
+    const got = type === undefined ? describe(spec) : `type ${describe(type)}`;
+    throw new ConfigError(`Expected a layer spec with type ${orList(Object.keys(LAYER_KEYS))} for trunk[${index}] but received ${got}`);
+  }
+  const where = `trunk[${index}] (${spec.type})`;
+  checkKeys(spec, keys, where);
+  switch (spec.type) {
     case 'dense':
-      return new Dense(spec.units, spec.activation ?? 'none');
+      return new Dense(spec.units, spec.activation ?? 'none', where);
     case 'activation':
-      return new ActivationLayer(spec.activation);
+      return new ActivationLayer(spec.activation, where);
     case 'dropout':
-      return new Dropout(spec.p);
+      return new Dropout(spec.p, false, where);
     case 'conv2d':
-      return new Conv2d(spec.filters, spec.kernel, spec.stride ?? 1, spec.padding ?? 0, spec.activation ?? 'none');
+      return new Conv2d(spec.filters, spec.kernel, spec.stride ?? 1, spec.padding ?? 0, spec.activation ?? 'none', where);
     case 'maxpool2d':
-      return new MaxPool2d(spec.size, spec.stride ?? spec.size);
+      return new MaxPool2d(spec.size, spec.stride ?? spec.size, where);
     case 'dropout2d':
-      return new Dropout2d(spec.p);
+      return new Dropout2d(spec.p, where);
     case 'flatten':
-      return new Flatten();
-    default:
-      throw new ConfigError(
-        `Expected a layer spec with type dense, activation, dropout, conv2d, maxpool2d, dropout2d or flatten for trunk[${index}] but received ${describe(spec)}`,
-      );
+      return new Flatten(where);
   }
 }
 
@@ -143,13 +174,17 @@ export class MultiTaskModel {
     readonly backend: Backend,
     config: ModelConfig,
   ) {
-    if (typeof config !== 'object' || config === null) throw new ConfigError(`Expected a model config object but received ${describe(config)}`);
+    checkKeys(config, MODEL_KEYS, 'the model config');
     this.config = config;
-    this.maxBatch = expectInt('maxBatch', config.maxBatch);
-    this.inputShape = typeof config.inputShape === 'number' ? [config.inputShape] : [...(config.inputShape ?? [])];
-    if (this.inputShape.length === 0) throw new ConfigError('Expected a per-sample input shape for inputShape but received none');
-    this.inputShape.forEach((d, i) => expectInt(`inputShape[${i}]`, d));
-    this.featureSize = volume(this.inputShape);
+    this.maxBatch = expectDim('maxBatch', config.maxBatch);
+    const shape: unknown = typeof config.inputShape === 'number' ? [config.inputShape] : config.inputShape;
+    if (!Array.isArray(shape) || shape.length === 0) {
+      throw new ConfigError(`Expected a per-sample input shape (positive integers) for inputShape but received ${describe(config.inputShape)}`);
+    }
+    this.inputShape = shape.map((d: unknown, i) => expectDim(`inputShape[${i}]`, d));
+    this.featureSize = tensorSize(this.inputShape, 'inputShape');
+    tensorSize([this.maxBatch, this.featureSize], `the inputs for maxBatch ${this.maxBatch}`);
+    const seed = expectInt('seed', config.seed ?? 0, 0);
     if (!Array.isArray(config.tasks) || config.tasks.length === 0) {
       throw new ConfigError(`Expected a non-empty array of task specs for tasks but received ${describe(config.tasks)}`);
     }
@@ -162,39 +197,41 @@ export class MultiTaskModel {
     if (!Array.isArray(config.trunk)) throw new ConfigError(`Expected an array of layer specs for trunk but received ${describe(config.trunk)}`);
 
     this.sharing = resolveSharing(config.sharing);
-    const layers = (): Sequential => new Sequential(config.trunk.map(buildLayer));
+    const specs = config.trunk;
+    const layers = (): Sequential => new Sequential(specs.map(buildLayer));
+    const maxBatch = this.maxBatch;
     this.trunk = null;
     this.towers = null;
     this.experts = null;
     if (this.sharing.kind === 'hard') {
       this.trunk = layers();
-      const trunkOut = this.trunk.build({ params: this.params, prefix: 'trunk' }, this.inputShape);
+      const trunkOut = this.trunk.build({ params: this.params, prefix: 'trunk', maxBatch }, this.inputShape);
       if (trunkOut.length !== 1) throw new ConfigError(`The trunk must end in a flat feature vector, got shape [${trunkOut.join(', ')}]`);
       this.trunkWidth = trunkOut[0];
     } else if (this.sharing.kind === 'ple') {
       const { levels, shared, perTask } = this.sharing;
-      this.experts = new PleBody(this.tasks, layers, this.params, this.inputShape, this.maxBatch, { levels, shared, perTask });
+      this.experts = new PleBody(this.tasks, layers, this.params, this.inputShape, maxBatch, { levels, shared, perTask });
       this.trunkWidth = this.experts.width;
     } else if (this.sharing.kind === 'mmoe' || this.sharing.kind === 'cgc') {
       const { shared, perTask } = this.sharing;
-      this.experts = new ExpertBody(this.tasks, layers, this.params, this.inputShape, this.maxBatch, { shared, perTask });
+      this.experts = new ExpertBody(this.tasks, layers, this.params, this.inputShape, maxBatch, { shared, perTask });
       this.trunkWidth = this.experts.width;
     } else {
       const s = this.sharing;
-      this.towers = new TowerBody(this.tasks, layers, this.params, this.inputShape, {
+      this.towers = new TowerBody(this.tasks, layers, this.params, this.inputShape, maxBatch, {
         penalty: s.kind === 'soft' ? s.penalty : 0,
-        stitchAfter: s.kind === 'cross-stitch' ? (s.after ?? config.trunk.map((_, i) => i)) : [],
+        stitchAfter: s.kind === 'cross-stitch' ? (s.after ?? specs.map((_, i) => i)) : [],
         stitchSelf: s.kind === 'cross-stitch' ? s.self : undefined,
       });
       this.trunkWidth = this.towers.width;
     }
-    const stride = this.experts ? this.experts.stackStride : this.towers ? stackStride(this.maxBatch, this.trunkWidth) : 0;
+    const stride = (this.experts ?? this.towers)?.stackStride ?? 0;
     this.heads = new Heads(
       this.tasks.map((t) => t.name),
       this.tasks.map((t) => t.outputs),
       config.heads,
     );
-    this.heads.build(this.params, this.trunkWidth, stride);
+    this.heads.build(this.params, this.trunkWidth, stride, maxBatch);
 
     let out = 0;
     let tgt = 0;
@@ -208,7 +245,7 @@ export class MultiTaskModel {
     );
     this.logitWidth = out;
 
-    this.params.allocate(backend, new Rng(config.seed ?? 0));
+    this.params.allocate(backend, new Rng(seed));
     this.trunk?.allocate(backend, this.maxBatch);
     this.towers?.allocate(backend, this.maxBatch, this.params);
     this.experts?.allocate(backend, this.maxBatch);
@@ -345,9 +382,21 @@ export class MultiTaskModel {
   }
 }
 
+/** "a, b or c". */
+function orList(names: readonly string[]): string {
+  return names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : names.join('');
+}
+
+/** Checks a sharing config: its kind, the keys that kind takes, and their values. */
 function resolveSharing(config: SharingConfig | undefined): ResolvedSharing {
-  const kind: unknown = config?.kind ?? 'hard';
-  const c = (config ?? {}) as Record<string, unknown>;
+  if (config === undefined) return { kind: 'hard' };
+  if (typeof config !== 'object' || config === null) {
+    throw new ConfigError(`Expected an object like { kind: 'soft', penalty: 0.001 } for sharing but received ${describe(config)}`);
+  }
+  const kind: unknown = config.kind ?? 'hard';
+  const keys = ownEntry(SHARING_KEYS, kind);
+  if (!keys) throw new ConfigError(`Expected sharing kind ${orList(Object.keys(SHARING_KEYS))} but received ${describe(kind)}`);
+  const c = checkKeys(config, keys, `sharing (${String(kind)})`);
   if (kind === 'hard') return { kind: 'hard' };
   if (kind === 'soft') return { kind: 'soft', penalty: expectNumber('sharing.penalty', c.penalty ?? 1e-3, 0) };
   if (kind === 'cross-stitch') {
@@ -359,13 +408,10 @@ function resolveSharing(config: SharingConfig | undefined): ResolvedSharing {
   if (kind === 'cgc') {
     return { kind, shared: expectInt('sharing.shared', c.shared ?? 2, 0), perTask: expectInt('sharing.perTask', c.perTask ?? 1, 0) };
   }
-  if (kind === 'ple') {
-    return {
-      kind,
-      levels: expectInt('sharing.levels', c.levels ?? 2),
-      shared: expectInt('sharing.shared', c.shared ?? 2),
-      perTask: expectInt('sharing.perTask', c.perTask ?? 1, 0),
-    };
-  }
-  throw new ConfigError(`Expected sharing kind hard, soft, cross-stitch, mmoe, cgc or ple but received ${describe(kind)}`);
+  return {
+    kind: 'ple',
+    levels: expectInt('sharing.levels', c.levels ?? 2),
+    shared: expectInt('sharing.shared', c.shared ?? 2),
+    perTask: expectInt('sharing.perTask', c.perTask ?? 1, 0),
+  };
 }

@@ -12,12 +12,13 @@
  * With one level, PLE is CGC.
  */
 import { type Backend, HeadLayout, MixtureLayout, type Tensor } from '../backends/backend.js';
-import { ConfigError, expectInt } from '../errors.js';
-import { BatchBuffer, type StepContext } from '../nn/layer.js';
+import { ConfigError, ValueError, expectInt } from '../errors.js';
+import { BatchBuffer, type StepContext, tensorSize } from '../nn/layer.js';
 import type { Parameter, ParameterStore } from '../nn/parameters.js';
 import type { Sequential } from '../nn/sequential.js';
 import type { Task } from './task.js';
-import { StackedViews, stackStride } from './stacked.js';
+import { expertCount } from './experts.js';
+import { StackedViews, checkedStackStride, stackStride } from './stacked.js';
 
 export interface PleOptions {
   levels: number;
@@ -48,6 +49,9 @@ interface Level {
   input: Tensor | null;
 }
 
+/** PLE levels at most (each is a full set of experts; more would never train). */
+export const MAX_LEVELS = 64;
+
 export class PleBody {
   readonly width: number;
   private readonly stride: number;
@@ -68,7 +72,9 @@ export class PleBody {
     const S = expectInt('sharing.shared', options.shared, 0);
     const P = expectInt('sharing.perTask', options.perTask, 0);
     if (S < 1) throw new ConfigError('PLE needs at least one shared expert per level (sharing.shared ≥ 1)');
+    if (L > MAX_LEVELS) throw new ValueError(`Expected at most ${MAX_LEVELS} for sharing.levels but received ${L}`);
     const T = tasks.length;
+    expertCount('ple', S, P, T);
     let inWidth = featureSize;
     let width = 0;
     this.levels = [];
@@ -80,14 +86,15 @@ export class PleBody {
         ...tasks.flatMap((t) => Array.from({ length: P }, (_, i) => `ple.${l}.${t.name}.${i}`)),
       ];
       const experts = names.map(() => makeLayers());
-      const shapes = experts.map((e, i) => e.build({ params, prefix: names[i] }, l === 0 ? inputShape : [inWidth]));
+      const shapes = experts.map((e, i) => e.build({ params, prefix: names[i], maxBatch }, l === 0 ? inputShape : [inWidth]));
       if (shapes[0].length !== 1) throw new ConfigError(`PLE experts must end in a flat feature vector, got [${shapes[0].join(', ')}]`);
       width = shapes[0][0];
       const shared = Array.from({ length: S }, (_, i) => i);
       const expertsOf = tasks.map((_, t) => [...shared, ...Array.from({ length: P }, (_, i) => S + t * P + i)]);
       if (!top) expertsOf.push(experts.map((_, e) => e));
       const gatesN = expertsOf.length;
-      const inStride = stackStride(maxBatch, inWidth);
+      const inStride = stackStride(maxBatch, inWidth); // checked at the level below
+      tensorSize([maxBatch, expertsOf.reduce((n, list) => n + list.length, 0)], `sharing (ple): the gates of level ${l} for maxBatch ${maxBatch}`);
       const gates = new HeadLayout(
         l === 0 ? 'shared' : 'stacked',
         Array<number>(gatesN).fill(inWidth),
@@ -107,7 +114,7 @@ export class PleBody {
         { kind: 'zeros' },
         expertsOf.map((list, g) => ({ name: `ple.${l}.gates.${gateNames[g]}.bias`, offset: gates.outOffsets[g], shape: [list.length] })),
       );
-      const stride = stackStride(maxBatch, width);
+      const stride = checkedStackStride(Math.max(experts.length, T + 1), maxBatch, width, `sharing (ple): the stacked experts of level ${l}`);
       const mixture = new MixtureLayout(expertsOf, experts.length, width, stride, stride);
       this.levels.push({ experts, reads, gates, gateWeight, gateBias, mixture, gateIn: null, gateDx: null, input: null } as unknown as Level);
       inWidth = width;

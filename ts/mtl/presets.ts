@@ -9,6 +9,7 @@
  * by the whole batch; ours are the standard inverted, per-sample dropouts. Their MNIST learning
  * rate is not in their configs; lr 0.01 with momentum 0.9 is ours.
  */
+import { nameTable } from '../core/options.js';
 import type { OptimizerConfig } from '../train/optimizer.js';
 import type { HeadsConfig } from '../nn/heads.js';
 import type { LayerSpec } from './model.js';
@@ -23,7 +24,8 @@ export interface Preset {
   optimizer: OptimizerConfig;
 }
 
-export const PRESETS: Record<string, Preset> = {
+/** The presets by name (a table without a prototype: look names up with ownEntry). */
+export const PRESETS: Record<string, Preset> = nameTable({
   'multimnist-mlp': {
     description: 'hard-sharing MLP 784→512→256 with linear heads (the default)',
     inputShape: [28, 28],
@@ -55,4 +57,4 @@ export const PRESETS: Record<string, Preset> = {
     epochs: 100,
     optimizer: { kind: 'sgd', lr: 0.01, momentum: 0.9 },
   },
-};
+});

@@ -5,10 +5,21 @@
  * steady-state step makes none.
  */
 import type { Backend, Tensor } from '../backends/backend.js';
+import { tensorSize } from '../nn/layer.js';
 
 /** Elements per block for batches of up to maxBatch rows of `width`: padded to 64. */
 export function stackStride(maxBatch: number, width: number): number {
   return Math.ceil((maxBatch * width) / 64) * 64;
+}
+
+/**
+ * stackStride, after checking that `blocks` such blocks fit one tensor (ShapeError starting
+ * with `what` otherwise), before anything is allocated.
+ */
+export function checkedStackStride(blocks: number, maxBatch: number, width: number, what: string): number {
+  const stride = stackStride(maxBatch, width);
+  tensorSize([blocks, stride], `${what} for maxBatch ${maxBatch}`);
+  return stride;
 }
 
 export class StackedViews {

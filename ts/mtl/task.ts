@@ -3,6 +3,7 @@
  * whether it is auxiliary (trained only to help the main tasks).
  */
 import { LOSS_KINDS, type LossKind } from '../backends/backend.js';
+import { checkKeys, nameTable, ownEntry } from '../core/options.js';
 import { ConfigError, LabelError, describe, expectInt, expectNumber } from '../errors.js';
 
 export type TaskKind = 'classification' | 'binary' | 'multi-label' | 'regression';
@@ -11,13 +12,13 @@ export const TASK_KINDS: readonly TaskKind[] = ['classification', 'binary', 'mul
 export type MetricName = 'accuracy' | 'mse' | 'mae';
 export const METRICS: readonly MetricName[] = ['accuracy', 'mse', 'mae'];
 
-/** Whether a larger value of the metric is better. */
-export const HIGHER_IS_BETTER: Record<MetricName | 'loss', boolean> = {
+/** Whether a larger value of the metric is better (a table without a prototype). */
+export const HIGHER_IS_BETTER: Record<MetricName | 'loss', boolean> = nameTable({
   accuracy: true,
   mse: false,
   mae: false,
   loss: false,
-};
+});
 
 export interface TaskSpec {
   /** Unique name, used on the CLI, in metrics and in checkpoints. Letters, digits, - and _. */
@@ -51,22 +52,34 @@ export interface Task {
   readonly weight: number;
 }
 
-const LOSSES_BY_KIND: Record<TaskKind, readonly LossKind[]> = {
+const LOSSES_BY_KIND: Record<TaskKind, readonly LossKind[]> = nameTable({
   classification: ['softmax-ce'],
   binary: ['bce'],
   'multi-label': ['bce'],
   regression: ['mse', 'l1', 'smooth-l1'],
-};
+});
+
+/** The keys a task spec of each kind takes: `classes` or `outputs` only where they mean something. */
+const COMMON_KEYS = ['name', 'kind', 'loss', 'metrics', 'auxiliary', 'weight'];
+const TASK_KEYS: Record<TaskKind, readonly string[]> = nameTable({
+  classification: [...COMMON_KEYS, 'classes'],
+  binary: COMMON_KEYS,
+  'multi-label': [...COMMON_KEYS, 'classes'],
+  regression: [...COMMON_KEYS, 'outputs'],
+});
 
 export function resolveTask(spec: TaskSpec, index: number): Task {
   const where = `tasks[${index}]`;
   if (typeof spec !== 'object' || spec === null) throw new ConfigError(`Expected an object for ${where} but received ${describe(spec)}`);
-  if (typeof spec.name !== 'string' || !/^[A-Za-z0-9_-]+$/.test(spec.name)) {
-    throw new ConfigError(`Expected a name of letters, digits, - and _ for ${where}.name but received ${describe(spec.name)}`);
+  // "__proto__" is the one name that cannot be a key of the per-task records (metrics, weights).
+  if (typeof spec.name !== 'string' || !/^[A-Za-z0-9_-]+$/.test(spec.name) || spec.name === '__proto__') {
+    throw new ConfigError(`Expected a name of letters, digits, - and _ (not __proto__) for ${where}.name but received ${describe(spec.name)}`);
   }
-  if (!TASK_KINDS.includes(spec.kind)) {
+  const keys = ownEntry(TASK_KEYS, spec.kind);
+  if (!keys) {
     throw new ConfigError(`Expected one of ${TASK_KINDS.join(', ')} for ${where}.kind but received ${describe(spec.kind)}`);
   }
+  checkKeys(spec, keys, `${where} (${spec.kind})`);
   let outputs: number;
   switch (spec.kind) {
     case 'classification':
@@ -89,20 +102,25 @@ export function resolveTask(spec: TaskSpec, index: number): Task {
     );
   }
   const metrics = spec.metrics ?? (spec.kind === 'regression' ? ['mse', 'mae'] : ['accuracy']);
+  if (!Array.isArray(metrics) || metrics.length === 0) {
+    throw new ConfigError(`Expected a non-empty array of metrics for ${where}.metrics but received ${describe(metrics)}`);
+  }
   for (const m of metrics) {
     if (!METRICS.includes(m)) throw new ConfigError(`Expected metrics from ${METRICS.join(', ')} for ${where}.metrics but received ${describe(m)}`);
     if ((m === 'accuracy') !== (spec.kind !== 'regression')) {
       throw new ConfigError(`${where}.metrics: ${m} does not apply to a ${spec.kind} task`);
     }
   }
+  const auxiliary = spec.auxiliary ?? false;
+  if (typeof auxiliary !== 'boolean') throw new ConfigError(`Expected true or false for ${where}.auxiliary but received ${describe(auxiliary)}`);
   return {
     name: spec.name,
     kind: spec.kind,
     outputs,
     labelWidth: spec.kind === 'classification' ? 1 : outputs,
     loss,
-    metrics,
-    auxiliary: spec.auxiliary ?? false,
+    metrics: [...metrics],
+    auxiliary,
     weight: expectNumber(`${where}.weight`, spec.weight ?? 1, 0),
   };
 }

@@ -18,7 +18,7 @@ import { ConfigError } from '../errors.js';
 import type { StepContext } from '../nn/layer.js';
 import type { Parameter, ParameterStore } from '../nn/parameters.js';
 import { Sequential } from '../nn/sequential.js';
-import { StackedViews, stackStride } from './stacked.js';
+import { StackedViews, checkedStackStride } from './stacked.js';
 import type { Task } from './task.js';
 
 interface Stitch {
@@ -50,7 +50,7 @@ export class TowerBody {
   private readonly T: number;
   private readonly layers: number;
   private backend!: Backend;
-  private stride = 0;
+  private readonly stride: number;
   private stitches: Stitch[] = [];
   /** The stacked output of the last layer, when it is not stitched. */
   private output: Tensor | null = null;
@@ -64,13 +64,15 @@ export class TowerBody {
     makeLayers: () => Sequential,
     params: ParameterStore,
     inShape: readonly number[],
+    maxBatch: number,
     readonly options: TowerOptions,
   ) {
     this.T = tasks.length;
     this.towers = tasks.map(() => makeLayers());
-    const widths = this.towers.map((tower, t) => tower.build({ params, prefix: `towers.${tasks[t].name}` }, inShape));
+    const widths = this.towers.map((tower, t) => tower.build({ params, prefix: `towers.${tasks[t].name}`, maxBatch }, inShape));
     if (widths[0].length !== 1) throw new ConfigError(`The towers must end in a flat feature vector, got shape [${widths[0].join(', ')}]`);
     this.width = widths[0][0];
+    this.stride = checkedStackStride(this.T, maxBatch, this.width, 'the stacked tower outputs');
     this.layers = this.towers[0].layers.length;
     if (this.layers === 0) throw new ConfigError('soft and cross-stitch sharing need towers with at least one layer');
     const after = [...new Set(options.stitchAfter)].sort((a, b) => a - b);
@@ -83,7 +85,8 @@ export class TowerBody {
     this.stitches = after.map((layer) => {
       const shape = this.towers[0].shapes[layer];
       if (shape.length !== 1) throw new ConfigError(`a cross-stitch unit needs a flat layer output, layer ${layer} gives [${shape.join(', ')}]`);
-      return { layer, width: shape[0], mix: params.add(`cross-stitch.${layer}`, [this.T, this.T], { kind: 'stitch', self }) };
+      const stride = checkedStackStride(this.T, maxBatch, shape[0], `the cross-stitch unit after layer ${layer}`);
+      return { layer, width: shape[0], stride, mix: params.add(`cross-stitch.${layer}`, [this.T, this.T], { kind: 'stitch', self }) };
     }) as Stitch[];
     this.hs = new Array(this.T);
   }
@@ -96,10 +99,8 @@ export class TowerBody {
   allocate(backend: Backend, maxBatch: number, params: ParameterStore): void {
     this.backend = backend;
     this.views = new StackedViews(backend);
-    this.stride = stackStride(maxBatch, this.width);
     for (const tower of this.towers) tower.allocate(backend, maxBatch);
     for (const s of this.stitches) {
-      s.stride = stackStride(maxBatch, s.width);
       const size = [this.T * s.stride];
       s.stacked = backend.alloc(size);
       s.mixed = backend.alloc(size);

@@ -9,7 +9,10 @@ export class ActivationLayer implements Layer {
   private out!: BatchBuffer;
   private input: Tensor | null = null;
 
-  constructor(readonly kind: Activation) {
+  constructor(
+    readonly kind: Activation,
+    readonly where = 'activation',
+  ) {
     checkActivation(kind);
   }
 

@@ -6,15 +6,15 @@
  */
 import { type Activation, type Backend, Conv2dGeometry, Pool2dGeometry, type Tensor } from '../backends/backend.js';
 import { checkActivation } from '../backends/validate.js';
-import { ConfigError, expectInt } from '../errors.js';
-import { BatchBuffer, type BuildContext, type Layer, volume } from './layer.js';
+import { ShapeError } from '../errors.js';
+import { BatchBuffer, type BuildContext, type Layer, expectDim, volume } from './layer.js';
 import type { Parameter } from './parameters.js';
 
-/** [C, H, W] of a per-sample image shape ([H, W] is one channel). */
-function chw(inShape: readonly number[], what: string): [number, number, number] {
+/** [C, H, W] of a per-sample image shape ([H, W] is one channel); ShapeError naming the layer otherwise. */
+function chw(inShape: readonly number[], where: string): [number, number, number] {
   if (inShape.length === 2) return [1, inShape[0], inShape[1]];
   if (inShape.length === 3) return [inShape[0], inShape[1], inShape[2]];
-  throw new ConfigError(`${what} needs an image input [C, H, W] or [H, W], got [${inShape.join(', ')}]`);
+  throw new ShapeError(`${where}: needs an image input [C, H, W] or [H, W], got [${inShape.join(', ')}]`);
 }
 
 export class Conv2d implements Layer {
@@ -33,11 +33,12 @@ export class Conv2d implements Layer {
     readonly stride = 1,
     readonly padding = 0,
     readonly activation: Activation = 'none',
+    readonly where = 'conv2d',
   ) {
-    expectInt('conv2d filters', filters);
-    expectInt('conv2d kernel', kernel);
-    expectInt('conv2d stride', stride);
-    expectInt('conv2d padding', padding, 0);
+    expectDim(`${where}.filters`, filters);
+    expectDim(`${where}.kernel`, kernel);
+    expectDim(`${where}.stride`, stride);
+    expectDim(`${where}.padding`, padding, 0);
     checkActivation(activation);
   }
 
@@ -48,14 +49,22 @@ export class Conv2d implements Layer {
   }
 
   build(ctx: BuildContext, inShape: readonly number[]): readonly number[] {
-    const [c, h, w] = chw(inShape, 'conv2d');
-    this.geo = new Conv2dGeometry(c, h, w, this.filters, this.kernel, this.kernel, this.stride, this.padding);
-    const fanIn = c * this.kernel * this.kernel;
-    this.weight = ctx.params.add(`${ctx.prefix}.weight`, [this.filters, c, this.kernel, this.kernel], {
-      kind: this.activation === 'relu' || this.activation === 'gelu' ? 'he' : 'lecun',
-      fanIn,
-    });
-    this.bias = ctx.params.add(`${ctx.prefix}.bias`, [this.filters], { kind: 'zeros' });
+    const [c, h, w] = chw(inShape, this.where);
+    const { kernel: k, padding: p } = this;
+    if (h + 2 * p < k || w + 2 * p < k) {
+      const padded = p > 0 ? ` (${h + 2 * p}×${w + 2 * p} with padding ${p})` : '';
+      throw new ShapeError(`${this.where}: a ${k}×${k} kernel does not fit a ${h}×${w} input${padded}`);
+    }
+    const fanIn = c * k * k;
+    this.weight = ctx.params.add(
+      `${ctx.prefix}.weight`,
+      [this.filters, c, k, k],
+      { kind: this.activation === 'relu' || this.activation === 'gelu' ? 'he' : 'lecun', fanIn },
+      undefined,
+      this.where,
+    );
+    this.bias = ctx.params.add(`${ctx.prefix}.bias`, [this.filters], { kind: 'zeros' }, undefined, this.where);
+    this.geo = new Conv2dGeometry(c, h, w, this.filters, k, k, this.stride, p);
     return [this.filters, this.geo.outH, this.geo.outW];
   }
 
@@ -100,9 +109,10 @@ export class MaxPool2d implements Layer {
   constructor(
     readonly size: number,
     readonly stride = size,
+    readonly where = 'maxpool2d',
   ) {
-    expectInt('maxpool2d size', size);
-    expectInt('maxpool2d stride', stride);
+    expectDim(`${where}.size`, size);
+    expectDim(`${where}.stride`, stride);
   }
 
   describe(): string {
@@ -110,7 +120,9 @@ export class MaxPool2d implements Layer {
   }
 
   build(_ctx: BuildContext, inShape: readonly number[]): readonly number[] {
-    const [c, h, w] = chw(inShape, 'maxpool2d');
+    const [c, h, w] = chw(inShape, this.where);
+    const k = this.size;
+    if (k > h || k > w) throw new ShapeError(`${this.where}: a ${k}×${k} window does not fit a ${h}×${w} input`);
     this.geo = new Pool2dGeometry(c, h, w, this.size, this.stride);
     return [c, this.geo.outH, this.geo.outW];
   }
@@ -142,6 +154,8 @@ export class Flatten implements Layer {
   private backend!: Backend;
   private inShape: readonly number[] = [];
   private readonly views = new Map<Tensor, Tensor>();
+
+  constructor(readonly where = 'flatten') {}
 
   describe(): string {
     return 'flatten';

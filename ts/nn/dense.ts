@@ -4,8 +4,8 @@
  */
 import type { Activation, Backend, Tensor } from '../backends/backend.js';
 import { checkActivation } from '../backends/validate.js';
-import { ShapeError, expectInt } from '../errors.js';
-import { BatchBuffer, type BuildContext, type Layer, volume } from './layer.js';
+import { ShapeError } from '../errors.js';
+import { BatchBuffer, type BuildContext, type Layer, expectDim, volume } from './layer.js';
 import type { Parameter } from './parameters.js';
 
 export class Dense implements Layer {
@@ -21,8 +21,9 @@ export class Dense implements Layer {
   constructor(
     readonly units: number,
     readonly activation: Activation = 'none',
+    readonly where = 'dense',
   ) {
-    expectInt('dense units', units);
+    expectDim(`${where}.units`, units);
     checkActivation(activation);
   }
 
@@ -35,8 +36,8 @@ export class Dense implements Layer {
     this.weight = ctx.params.add(`${ctx.prefix}.weight`, [this.units, this.inSize], {
       kind: this.activation === 'relu' || this.activation === 'gelu' ? 'he' : 'lecun',
       fanIn: this.inSize,
-    });
-    this.bias = ctx.params.add(`${ctx.prefix}.bias`, [this.units], { kind: 'zeros' });
+    }, undefined, this.where);
+    this.bias = ctx.params.add(`${ctx.prefix}.bias`, [this.units], { kind: 'zeros' }, undefined, this.where);
     return [this.units];
   }
 

@@ -5,7 +5,7 @@
  * as PyTorch's Dropout2d).
  */
 import type { Backend, Tensor } from '../backends/backend.js';
-import { ConfigError, expectNumber } from '../errors.js';
+import { ShapeError, expectNumber } from '../errors.js';
 import { BatchBuffer, type BuildContext, type Layer, type StepContext, layerSeed, stringSeed } from './layer.js';
 
 export class Dropout implements Layer {
@@ -21,8 +21,9 @@ export class Dropout implements Layer {
     readonly p: number,
     /** Drop whole channels of an image input instead of single elements. */
     readonly channelwise = false,
+    readonly where = channelwise ? 'dropout2d' : 'dropout',
   ) {
-    expectNumber(channelwise ? 'dropout2d p' : 'dropout p', p, 0, 0.999);
+    expectNumber(`${where}.p`, p, 0, 0.999);
   }
 
   describe(): string {
@@ -31,7 +32,7 @@ export class Dropout implements Layer {
 
   build(ctx: BuildContext, inShape: readonly number[]): readonly number[] {
     if (this.channelwise && inShape.length !== 3 && inShape.length !== 2) {
-      throw new ConfigError(`dropout2d needs an image input [C, H, W] or [H, W], got [${inShape.join(', ')}]`);
+      throw new ShapeError(`${this.where}: needs an image input [C, H, W] or [H, W], got [${inShape.join(', ')}]`);
     }
     this.id = stringSeed(ctx.prefix);
     this.shape = this.channelwise && inShape.length === 2 ? [1, ...inShape] : inShape;
@@ -66,7 +67,7 @@ export class Dropout implements Layer {
 
 /** Spatial dropout (PyTorch's Dropout2d): whole channels are dropped, scaled by 1/(1−p). */
 export class Dropout2d extends Dropout {
-  constructor(p: number) {
-    super(p, true);
+  constructor(p: number, where = 'dropout2d') {
+    super(p, true, where);
   }
 }

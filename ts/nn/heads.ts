@@ -7,8 +7,9 @@
  */
 import { type Activation, type Backend, HeadLayout, type Tensor } from '../backends/backend.js';
 import { checkActivation } from '../backends/validate.js';
-import { ConfigError, expectInt, expectNumber } from '../errors.js';
-import { BatchBuffer, type BuildContext, type StepContext, layerSeed, stringSeed } from './layer.js';
+import { checkKeys } from '../core/options.js';
+import { ConfigError, describe, expectNumber } from '../errors.js';
+import { BatchBuffer, type BuildContext, type StepContext, expectDim, layerSeed, stringSeed, tensorSize } from './layer.js';
 import type { Parameter } from './parameters.js';
 
 export interface HeadsConfig {
@@ -49,8 +50,10 @@ export class Heads {
     readonly outSizes: readonly number[],
     config: HeadsConfig = {},
   ) {
-    this.hidden = [...(config.hidden ?? [])];
-    this.hidden.forEach((h, i) => expectInt(`heads.hidden[${i}]`, h));
+    checkKeys(config, ['hidden', 'activation', 'dropout'], 'heads');
+    const hidden = config.hidden ?? [];
+    if (!Array.isArray(hidden)) throw new ConfigError(`Expected an array of layer widths for heads.hidden but received ${describe(hidden)}`);
+    this.hidden = hidden.map((h, i) => expectDim(`heads.hidden[${i}]`, h));
     this.activation = checkActivation(config.activation ?? 'relu');
     if (this.hidden.length > 0 && this.activation === 'none') {
       throw new ConfigError('heads.activation "none" with hidden layers would make them linear; pick relu, gelu, tanh or sigmoid');
@@ -71,13 +74,19 @@ export class Heads {
   /**
    * Declares the heads' parameters for inputs of width inSize: one representation shared by
    * every task, or (stackStride > 0) one per task, stacked at that stride (soft sharing).
+   * ShapeError when a parameter or an activation buffer for maxBatch samples would not fit a
+   * tensor.
    */
-  build(params: BuildContext['params'], inSize: number, stackStride = 0): void {
+  build(params: BuildContext['params'], inSize: number, stackStride: number, maxBatch: number): void {
     const T = this.taskNames.length;
     let inSizes = Array<number>(T).fill(inSize);
     const widths = [...this.hidden.map((h) => Array<number>(T).fill(h)), [...this.outSizes]];
     this.levels = widths.map((outSizes, l) => {
       const input = l > 0 ? 'segmented' : stackStride > 0 ? 'stacked' : 'shared';
+      const where = `heads (layer ${l})`;
+      for (const width of [sum(outSizes), input === 'segmented' ? sum(inSizes) : inSizes[0]]) {
+        tensorSize([maxBatch, width], `${where}: activations for maxBatch ${maxBatch}`);
+      }
       const layout = new HeadLayout(input, inSizes, outSizes, input === 'stacked' ? stackStride : 0);
       const hidden = l < this.hidden.length;
       const wParts = this.taskNames.map((name, t) => ({
@@ -96,8 +105,9 @@ export class Heads {
         [layout.weightSize],
         hidden && this.activation !== 'tanh' && this.activation !== 'sigmoid' ? { kind: 'he', fanIn } : { kind: 'lecun', fanIn },
         wParts,
+        where,
       );
-      const bias = params.add(`heads.${l}.bias`, [layout.totalOut], { kind: 'zeros' }, bParts);
+      const bias = params.add(`heads.${l}.bias`, [layout.totalOut], { kind: 'zeros' }, bParts, where);
       inSizes = outSizes;
       return { layout, weight, bias, hidden, seedId: stringSeed(`heads.${l}`) } as HeadLevel;
     });
@@ -160,4 +170,8 @@ export class Heads {
     }
     return dy;
   }
+}
+
+function sum(a: readonly number[]): number {
+  return a.reduce((x, y) => x + y, 0);
 }

@@ -9,13 +9,17 @@
  * the layer above, which no longer needs it).
  */
 import type { Backend, Tensor } from '../backends/backend.js';
+import { MAX_HOST_TENSOR } from '../backends/host.js';
 import { hash32 } from '../core/random.js';
+import { ShapeError, ValueError, expectInt } from '../errors.js';
 import type { ParameterStore } from './parameters.js';
 
 export interface BuildContext {
   readonly params: ParameterStore;
   /** A unique, readable prefix for this layer's parameter names ("trunk.0"). */
   readonly prefix: string;
+  /** The largest batch: activation buffers hold maxBatch samples. */
+  readonly maxBatch: number;
 }
 
 /** Passed to every forward: training mode and a per-step seed for dropout. */
@@ -26,9 +30,15 @@ export interface StepContext {
 }
 
 export interface Layer {
+  /** Names the layer in messages: the spec it came from, "trunk[2] (conv2d)". */
+  readonly where: string;
   /** A short description, e.g. "dense 784→512 relu". */
   describe(): string;
-  /** Declares parameters; returns the per-sample output shape. */
+  /**
+   * Declares parameters; returns the per-sample output shape. Allocates nothing: an input
+   * shape the layer cannot take (a window larger than the image, say) or a size beyond what a
+   * tensor can hold is a ShapeError naming the layer, before any tensor exists.
+   */
   build(ctx: BuildContext, inShape: readonly number[]): readonly number[];
   /** Allocates activation buffers for batches of up to maxBatch. */
   allocate(backend: Backend, maxBatch: number): void;
@@ -82,6 +92,28 @@ export function layerSeed(step: StepContext, layerId: number): number {
 /** Product of a shape. */
 export function volume(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
+}
+
+/**
+ * The elements of a tensor of `shape`, checked before anything is allocated: at most 2^31 − 1
+ * (MAX_HOST_TENSOR; every backend's kernels index with 32-bit integers), else ShapeError
+ * starting with `what` ("trunk[0] (dense): parameter trunk.0.weight").
+ */
+export function tensorSize(shape: readonly number[], what: string): number {
+  const n = volume(shape);
+  if (!Number.isSafeInteger(n) || n > MAX_HOST_TENSOR) {
+    throw new ShapeError(`${what} [${shape.join(' × ')}] would hold ${n} values; a tensor holds at most ${MAX_HOST_TENSOR} (2^31 − 1)`);
+  }
+  return n;
+}
+
+/** A size from a layer spec (units, filters, kernel, ...): an integer in [min, 2^31 − 1], else ValueError. */
+export function expectDim(name: string, value: unknown, min = 1): number {
+  expectInt(name, value, min);
+  if ((value as number) > MAX_HOST_TENSOR) {
+    throw new ValueError(`Expected an integer in [${min}, ${MAX_HOST_TENSOR}] for ${name} but received ${value as number}`);
+  }
+  return value as number;
 }
 
 /** A stable uint32 from a string (FNV-1a), e.g. a layer's name. */

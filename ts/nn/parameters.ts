@@ -5,8 +5,10 @@
  * multiples of 64 elements (GPU binding offsets need the alignment).
  */
 import type { Backend, Tensor } from '../backends/backend.js';
+import { MAX_HOST_TENSOR } from '../backends/host.js';
 import type { Rng } from '../core/random.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, ShapeError } from '../errors.js';
+import { tensorSize } from './layer.js';
 
 /** How a parameter is initialised. `fanIn`-scaled schemes follow PyTorch's defaults. */
 export type Init =
@@ -47,11 +49,21 @@ export class ParameterStore {
   private used = 0;
   private arena: { params: Tensor; grads: Tensor } | null = null;
 
-  /** Declares a parameter; call before `allocate`. */
-  add(name: string, shape: readonly number[], init: Init, parts?: readonly ParameterPart[]): Parameter {
+  /**
+   * Declares a parameter; call before `allocate`. ShapeError, naming `where` (the layer) and the
+   * parameter, when it or the whole arena (one tensor) would exceed 2^31 − 1 values.
+   */
+  add(name: string, shape: readonly number[], init: Init, parts?: readonly ParameterPart[], where?: string): Parameter {
     if (this.arena) throw new ConfigError(`parameter ${name} declared after the arena was allocated`);
     if (this.list.some((p) => p.name === name)) throw new ConfigError(`duplicate parameter name ${name}`);
-    const size = shape.reduce((a, b) => a * b, 1);
+    const what = where ? `${where}: parameter ${name}` : `parameter ${name}`;
+    const size = tensorSize(shape, what);
+    const end = this.used + Math.ceil(size / ALIGN) * ALIGN;
+    if (end > MAX_HOST_TENSOR) {
+      throw new ShapeError(
+        `${what} [${shape.join(' × ')}] brings the model to ${end} parameter values; they live in one tensor, which holds at most ${MAX_HOST_TENSOR} (2^31 − 1)`,
+      );
+    }
     const p = {
       name,
       shape: [...shape],
@@ -60,7 +72,7 @@ export class ParameterStore {
       init,
       parts: parts ?? [{ name, offset: 0, shape: [...shape] }],
     } as unknown as Parameter; // value and grad are set by allocate()
-    this.used += Math.ceil(size / ALIGN) * ALIGN;
+    this.used = end;
     this.list.push(p);
     return p;
   }
@@ -79,12 +91,19 @@ export class ParameterStore {
     return this.list.reduce((s, p) => s + p.size, 0);
   }
 
-  /** Allocates the arenas, initialises every parameter from `rng` and uploads once. */
+  /**
+   * Allocates the arenas and initialises every parameter from `rng`, one host copy of a
+   * parameter at a time (not a second arena on the host).
+   */
   allocate(backend: Backend, rng: Rng): void {
-    const host = new Float32Array(this.arenaSize);
-    for (const p of this.list) initialise(host.subarray(p.offset, p.offset + p.size), p.init, rng);
-    const params = backend.upload(host, [this.arenaSize]);
+    const params = backend.alloc([this.arenaSize]);
     const grads = backend.alloc([this.arenaSize]);
+    for (const p of this.list) {
+      if (p.init.kind === 'zeros') continue; // alloc zero-fills; zeros draw nothing from rng
+      const host = new Float32Array(p.size);
+      initialise(host, p.init, rng);
+      backend.write(params, host, p.offset);
+    }
     for (const p of this.list) {
       p.value = backend.view(params, p.offset, p.shape);
       p.grad = backend.view(grads, p.offset, p.shape);

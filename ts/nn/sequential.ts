@@ -1,22 +1,31 @@
 /** A chain of layers run in order; backward runs them in reverse. */
 import type { Backend, Tensor } from '../backends/backend.js';
-import type { BuildContext, Layer, StepContext } from './layer.js';
+import { type BuildContext, type Layer, type StepContext, tensorSize } from './layer.js';
 
 export class Sequential implements Layer {
   /** Per-sample output shape of every layer, known after build. */
   readonly shapes: (readonly number[])[] = [];
 
-  constructor(readonly layers: readonly Layer[]) {}
+  constructor(
+    readonly layers: readonly Layer[],
+    readonly where = 'trunk',
+  ) {}
 
   describe(): string {
     return this.layers.map((l) => l.describe()).join(' → ');
   }
 
+  /**
+   * Walks the layers in order, each building on the shape the one before gives: a layer that
+   * does not fit its input, or whose output for maxBatch samples would not fit a tensor, is a
+   * ShapeError naming it, before anything is allocated.
+   */
   build(ctx: BuildContext, inShape: readonly number[]): readonly number[] {
     let shape = inShape;
     this.shapes.length = 0;
     this.layers.forEach((l, i) => {
-      shape = l.build({ params: ctx.params, prefix: `${ctx.prefix}.${i}` }, shape);
+      shape = l.build({ params: ctx.params, prefix: `${ctx.prefix}.${i}`, maxBatch: ctx.maxBatch }, shape);
+      tensorSize([ctx.maxBatch, ...shape], `${l.where}: its output for maxBatch ${ctx.maxBatch}`);
       this.shapes.push(shape);
     });
     return shape;

@@ -11,7 +11,9 @@
  * to the best training error. E_tr and E_val are the task's epoch-mean training loss and its
  * validation loss; λ_a is the task's loss weight. From the stop on, the task's weight is 0.
  */
-import { ConfigError, expectInt, expectNumber } from '../errors.js';
+import { checkKeys } from '../core/options.js';
+import { stateNumber, stateNumbers, stateObject } from '../core/state.js';
+import { CheckpointError, ConfigError, expectInt, expectNumber } from '../errors.js';
 
 export interface TaskStoppingConfig {
   /** Window length k (epochs t−k..t are used; the criterion applies from epoch k+1). Default 5. */
@@ -46,8 +48,13 @@ export class AuxiliaryTaskStopper {
   /** Tasks stopped so far, with the epoch and the criterion value. */
   readonly stopped = new Map<string, { epoch: number; value: number }>();
 
-  constructor(config: TaskStoppingConfig) {
+  constructor(
+    config: TaskStoppingConfig,
+    /** The auxiliary tasks' names, when known: a restored state may name no other task. */
+    readonly tasks: readonly string[] | null = null,
+  ) {
     if (typeof config !== 'object' || config === null) throw new ConfigError('auxiliaryStopping expects an object like { k: 5, threshold: 1 }');
+    checkKeys(config, ['k', 'threshold'], 'auxiliaryStopping');
     this.k = expectInt('auxiliaryStopping.k', config.k ?? 5);
     this.threshold = expectNumber('auxiliaryStopping.threshold', config.threshold ?? 1, 0);
   }
@@ -71,10 +78,32 @@ export class AuxiliaryTaskStopper {
     return { history: Object.fromEntries(this.history), stopped: Object.fromEntries(this.stopped) };
   }
 
-  setState(state: Record<string, unknown>): void {
-    const h = state.history as Record<string, number[]> | undefined;
-    const s = state.stopped as Record<string, { epoch: number; value: number }> | undefined;
-    if (h) for (const [k, v] of Object.entries(h)) this.history.set(k, [...v]);
-    if (s) for (const [k, v] of Object.entries(s)) this.stopped.set(k, v);
+  /**
+   * Restores `getState()` output (from a checkpoint): per task, its training errors so far and,
+   * if it stopped, the epoch and criterion value. Anything else (wrong types, non-finite
+   * errors, a task this stopper does not track) is a CheckpointError naming the key under
+   * `where`; nothing is restored then.
+   */
+  setState(state: Record<string, unknown>, where = 'training.auxiliaryStopping'): void {
+    const s = stateObject(state, where);
+    const task = (name: string, key: string): string => {
+      if (this.tasks && !this.tasks.includes(name)) {
+        throw new CheckpointError(`Invalid checkpoint state at ${where}.${key}: ${JSON.stringify(name)} is not an auxiliary task of this model (${this.tasks.join(', ') || 'none'})`);
+      }
+      return name;
+    };
+    const history = Object.entries(stateObject(s.history, `${where}.history`)).map(
+      ([name, errors]) => [task(name, 'history'), stateNumbers(errors, `${where}.history.${name}`, undefined, { min: 0 })] as const,
+    );
+    const stopped = Object.entries(stateObject(s.stopped, `${where}.stopped`)).map(([name, v]) => {
+      const at = `${where}.stopped.${name}`;
+      const o = stateObject(v, at);
+      // value: the criterion, which JSON writes as null when it was Infinity.
+      return [task(name, 'stopped'), { epoch: stateNumber(o.epoch, `${at}.epoch`, { integer: true, min: 1 }), value: stateNumber(o.value, `${at}.value`, { nullAs: Infinity }) }] as const;
+    });
+    this.history.clear();
+    this.stopped.clear();
+    for (const [name, errors] of history) this.history.set(name, errors);
+    for (const [name, v] of stopped) this.stopped.set(name, v);
   }
 }

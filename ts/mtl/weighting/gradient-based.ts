@@ -6,6 +6,7 @@
  * or 'representation' (the trunk output, one backward in all; MGDA-UB's upper bound).
  */
 import type { Backend, Tensor } from '../../backends/backend.js';
+import { stateNumber, stateNumbers } from '../../core/state.js';
 import { ConfigError, describe } from '../../errors.js';
 import { GRADIENT_SPACES, type GradientSpace } from './per-task-gradients.js';
 import {
@@ -19,7 +20,7 @@ import {
   pcgradCoefficients,
   upgradCoefficients,
 } from './solvers.js';
-import { WeightingStrategy, type WeightingContext } from './strategy.js';
+import { type WeightingContext, type WeightingEntry, WeightingStrategy } from './strategy.js';
 
 type Options = Record<string, string | number | boolean>;
 
@@ -32,7 +33,7 @@ export class GradientWeighting extends WeightingStrategy {
     readonly name: string,
     space: GradientSpace,
     private readonly solve: (gram: Float64Array, T: number, losses: Float32Array) => Float64Array,
-    private readonly stateful?: { getState(): Record<string, unknown>; setState(s: Record<string, unknown>): void },
+    private readonly stateful?: { getState(): Record<string, unknown>; setState(s: Record<string, unknown>, where: string): void },
   ) {
     super(ctx);
     this.mode = space;
@@ -46,9 +47,9 @@ export class GradientWeighting extends WeightingStrategy {
     return { ...super.getState(), ...(this.stateful?.getState() ?? {}) };
   }
 
-  override setState(state: Record<string, unknown>): void {
-    super.setState(state);
-    this.stateful?.setState(state);
+  override setState(state: Record<string, unknown>, where = 'training.weighting.state'): void {
+    super.setState(state, where);
+    this.stateful?.setState(state, where);
   }
 }
 
@@ -122,10 +123,11 @@ export class GradNormWeighting extends WeightingStrategy {
     return { ...super.getState(), weights: Array.from(this.weights), initial: this.initial && Array.from(this.initial) };
   }
 
-  override setState(state: Record<string, unknown>): void {
-    super.setState(state);
-    if (Array.isArray(state.weights) && state.weights.length === this.weights.length) this.weights.set(state.weights as number[]);
-    this.initial = Array.isArray(state.initial) ? Float64Array.from(state.initial as number[]) : null;
+  override setState(state: Record<string, unknown>, where = 'training.weighting.state'): void {
+    super.setState(state, where);
+    const T = this.weights.length;
+    this.weights.set(stateNumbers(state.weights, `${where}.weights`, T, { min: 1e-12 }));
+    this.initial = state.initial === null ? null : Float64Array.from(stateNumbers(state.initial, `${where}.initial`, T, { min: 1e-12 }));
   }
 }
 
@@ -211,30 +213,34 @@ export class DbMtlWeighting extends WeightingStrategy {
     return { ...super.getState(), steps: this.steps };
   }
 
-  override setState(state: Record<string, unknown>): void {
-    super.setState(state);
-    if (typeof state.steps === 'number') this.steps = state.steps;
+  override setState(state: Record<string, unknown>, where = 'training.weighting.state'): void {
+    super.setState(state, where);
+    this.steps = stateNumber(state.steps, `${where}.steps`, { integer: true, min: 0 });
   }
 }
 
-export const GRADIENT_STRATEGIES: Record<
-  string,
-  { description: string; create(ctx: WeightingContext, opts: Options): WeightingStrategy }
-> = {
+const MGDA_OPTIONS = ['normalisation', 'normalization', 'space'];
+const SPACE = ['space'];
+
+export const GRADIENT_STRATEGIES: Record<string, WeightingEntry> = {
   mgda: {
     description: 'min-norm convex combination (Sener & Koltun 2018); options normalisation (loss+), space (parameters)',
+    options: MGDA_OPTIONS,
     create: (ctx, o) => mgda(ctx, o, 'parameters', 'mgda'),
   },
   'mgda-ub': {
     description: 'MGDA at the shared representation: one backward pass (Sener & Koltun 2018)',
+    options: MGDA_OPTIONS,
     create: (ctx, o) => mgda(ctx, o, 'representation', 'mgda-ub'),
   },
   pcgrad: {
     description: 'project conflicting gradients (Yu et al. 2020); option space (parameters)',
+    options: SPACE,
     create: (ctx, o) => new GradientWeighting(ctx, 'pcgrad', space(o, 'parameters'), (K, T) => pcgradCoefficients(K, T, ctx.rng)),
   },
   cagrad: {
     description: 'conflict-averse gradient descent (Liu et al. 2021); options c (0.5), space',
+    options: ['c', 'space'],
     create: (ctx, o) => {
       const c = number(o, 'c', 0.5, 0);
       return new GradientWeighting(ctx, 'cagrad', space(o, 'parameters'), (K, T) => cagradCoefficients(K, T, c));
@@ -242,34 +248,42 @@ export const GRADIENT_STRATEGIES: Record<
   },
   imtl: {
     description: 'impartial MTL, gradient part IMTL-G (Liu et al. 2021); option space',
+    options: SPACE,
     create: (ctx, o) => new GradientWeighting(ctx, 'imtl', space(o, 'parameters'), (K, T) => imtlCoefficients(K, T)),
   },
   'nash-mtl': {
     description: 'Nash bargaining solution Kα = 1/α (Navon et al. 2022); option space',
+    options: SPACE,
     create: (ctx, o) => new GradientWeighting(ctx, 'nash-mtl', space(o, 'parameters'), (K, T) => nashMtlCoefficients(K, T)),
   },
   'aligned-mtl': {
     description: 'aligned gradients, condition number 1 (Senushkin et al. 2023); option space',
+    options: SPACE,
     create: (ctx, o) => new GradientWeighting(ctx, 'aligned-mtl', space(o, 'parameters'), (K, T) => alignedMtlCoefficients(K, T)),
   },
   upgrad: {
     description: 'unconflicting projection of gradients (TorchJD UPGrad); option space',
+    options: SPACE,
     create: (ctx, o) => new GradientWeighting(ctx, 'upgrad', space(o, 'parameters'), (K, T) => upgradCoefficients(K, T)),
   },
   gradnorm: {
     description: 'gradient normalisation with learned weights (Chen et al. 2018); options alpha (1.5), lr, space',
+    options: ['alpha', 'lr', 'space'],
     create: (ctx, o) => new GradNormWeighting(ctx, o),
   },
   'db-mtl': {
     description: 'dual-balancing: log-losses, averaged gradients scaled to the largest norm (Lin et al. 2023); options beta (0.9), sigma (0.5)',
+    options: ['beta', 'sigma', 'space'],
     create: (ctx, o) => new DbMtlWeighting(ctx, o),
   },
   graddrop: {
     description: 'random sign-consistent gradient dropout at the representation (Chen et al. 2020); option leak (0)',
+    options: ['leak', 'space'],
     create: (ctx, o) => new GradDropWeighting(ctx, o),
   },
   gradvac: {
     description: 'gradient vaccine, EMA cosine targets (Wang et al. 2021); options beta (0.5), space',
+    options: ['beta', 'space'],
     create: (ctx, o) => {
       const vac = new GradVac(ctx.tasks.length, number(o, 'beta', 0.5, 0, 1));
       return new GradientWeighting(ctx, 'gradvac', space(o, 'parameters'), (K, T) => vac.coefficients(K, T, ctx.rng), vac);

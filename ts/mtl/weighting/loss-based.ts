@@ -2,7 +2,8 @@
  * Loss-based weighting strategies: they only set the per-task loss weights, which the fused
  * multi-loss kernel applies, so they cost nothing beyond reading T losses per step.
  */
-import { expectNumber } from '../../errors.js';
+import { stateNumber, stateNumbers, stateObject } from '../../core/state.js';
+import { CheckpointError, describe, expectNumber } from '../../errors.js';
 import { WeightingStrategy, type WeightingContext } from './strategy.js';
 
 /** Adam (β = 0.9, 0.999, ε = 1e-8) over a strategy's few host-side learned parameters. */
@@ -35,11 +36,14 @@ class ScalarAdam {
     return { m: Array.from(this.m), v: Array.from(this.v), steps: this.steps };
   }
 
-  setState(state: unknown): void {
-    const s = (state ?? {}) as { m?: number[]; v?: number[]; steps?: number };
-    if (Array.isArray(s.m) && s.m.length === this.m.length) this.m.set(s.m);
-    if (Array.isArray(s.v) && s.v.length === this.v.length) this.v.set(s.v);
-    if (typeof s.steps === 'number') this.steps = s.steps;
+  /** Restores `getState()` output; CheckpointError naming the key under `where` otherwise. */
+  setState(state: unknown, where: string): void {
+    const s = stateObject(state, where);
+    const m = stateNumbers(s.m, `${where}.m`, this.m.length);
+    const v = stateNumbers(s.v, `${where}.v`, this.v.length, { min: 0 });
+    this.steps = stateNumber(s.steps, `${where}.steps`, { integer: true, min: 0 });
+    this.m.set(m);
+    this.v.set(v);
   }
 }
 
@@ -100,12 +104,10 @@ export class UncertaintyWeighting extends WeightingStrategy {
     return { ...super.getState(), logVariance: Array.from(this.logVariance), adam: this.adam.getState() };
   }
 
-  override setState(state: Record<string, unknown>): void {
-    super.setState(state);
-    const s = state.logVariance;
-    if (Array.isArray(s) && s.length === this.logVariance.length) this.logVariance.set(s as number[]);
-    this.adam.setState(state.adam);
-    this.beforeStep();
+  override setState(state: Record<string, unknown>, where = 'training.weighting.state'): void {
+    super.setState(state, where);
+    this.logVariance.set(stateNumbers(state.logVariance, `${where}.logVariance`, this.logVariance.length));
+    this.adam.setState(state.adam, `${where}.adam`);
   }
 }
 
@@ -149,13 +151,28 @@ export class DwaWeighting extends WeightingStrategy {
     e.forEach((x, t) => (this.current[t] = (r.length * x) / z));
   }
 
+  /** The epoch means so far, and this epoch's running sums (a run stopped mid-epoch resumes them). */
   override getState(): Record<string, unknown> {
-    return { ...super.getState(), history: this.history };
+    return { ...super.getState(), history: this.history.map((h) => [...h]), epochSums: Array.from(this.sums), epochSteps: this.count };
   }
 
-  override setState(state: Record<string, unknown>): void {
-    super.setState(state);
-    if (Array.isArray(state.history)) this.history = state.history as number[][];
+  override setState(state: Record<string, unknown>, where = 'training.weighting.state'): void {
+    super.setState(state, where);
+    const T = this.sums.length;
+    // Checkpoints written before a run could stop mid-epoch have no running sums: they were
+    // written at an epoch end, where the sums are empty.
+    if (state.epochSums !== undefined || state.epochSteps !== undefined) {
+      this.sums.set(stateNumbers(state.epochSums, `${where}.epochSums`, T, { min: 0 }));
+      this.count = stateNumber(state.epochSteps, `${where}.epochSteps`, { min: 0, integer: true });
+    } else {
+      this.sums.fill(0);
+      this.count = 0;
+    }
+    const history = state.history;
+    if (!Array.isArray(history) || history.length > 2) {
+      throw new CheckpointError(`Invalid checkpoint state at ${where}.history: expected the mean losses of at most 2 epochs but received ${describe(history)}`);
+    }
+    this.history = history.map((epoch, e) => stateNumbers(epoch, `${where}.history[${e}]`, T, { min: 0 }));
   }
 }
 
@@ -252,11 +269,12 @@ export class FamoWeighting extends WeightingStrategy {
     return { ...super.getState(), logits: Array.from(this.logits), prev: this.prev && Array.from(this.prev), adam: this.adam.getState() };
   }
 
-  override setState(state: Record<string, unknown>): void {
-    super.setState(state);
-    const l = state.logits;
-    if (Array.isArray(l) && l.length === this.logits.length) this.logits.set(l as number[]);
-    this.prev = Array.isArray(state.prev) ? Float64Array.from(state.prev as number[]) : null;
-    this.adam.setState(state.adam);
+  override setState(state: Record<string, unknown>, where = 'training.weighting.state'): void {
+    super.setState(state, where);
+    const T = this.logits.length;
+    this.logits.set(stateNumbers(state.logits, `${where}.logits`, T));
+    // prev holds NaN for a task that has had no labels yet (JSON null).
+    this.prev = state.prev === null ? null : Float64Array.from(stateNumbers(state.prev, `${where}.prev`, T, { nullAs: NaN }));
+    this.adam.setState(state.adam, `${where}.adam`);
   }
 }

@@ -16,8 +16,8 @@
  * Buffers are allocated on first use and reused: a steady-state step allocates nothing.
  */
 import type { Backend, Tensor } from '../../backends/backend.js';
-import { ConfigError } from '../../errors.js';
-import { BatchBuffer } from '../../nn/layer.js';
+import { ConfigError, ValueError } from '../../errors.js';
+import { BatchBuffer, tensorSize } from '../../nn/layer.js';
 import type { Sequential } from '../../nn/sequential.js';
 import type { MultiTaskModel } from '../model.js';
 
@@ -66,7 +66,7 @@ export class PerTaskGradients {
     const be = (this.backend = model.backend);
     this.T = model.tasks.length;
     this.D = model.representationWidth;
-    this.perTaskBase = be.alloc([this.T * model.maxBatch * this.D]);
+    this.perTaskBase = be.alloc([tensorSize([this.T, model.maxBatch, this.D], 'the per-task gradients at the shared representation')]);
     this.combinedBuf = new BatchBuffer(be, model.maxBatch, [this.D]);
     this.gram = be.alloc([this.T, this.T]);
     this.gramHost = new Float32Array(this.T * this.T);
@@ -106,7 +106,7 @@ export class PerTaskGradients {
   private uploadAlpha(alpha: Float64Array): void {
     for (let t = 0; t < this.T; t++) {
       const a = alpha[t];
-      if (!Number.isFinite(a)) throw new RangeError(`a weighting method produced a non-finite coefficient for task ${t}: ${a}`);
+      if (!Number.isFinite(a)) throw new ValueError(`a weighting method produced a non-finite coefficient for task ${t}: ${a}`);
       this.alphaHost[t] = a;
     }
     this.backend.write(this.alpha, this.alphaHost);
@@ -144,6 +144,7 @@ export class PerTaskGradients {
     if (!this.params) {
       const be = this.backend;
       const P = this.model.sharedParameterSize;
+      tensorSize([this.T, P], 'the per-task gradients of the shared parameters');
       const all = be.alloc([this.T, P]);
       this.params = {
         grads: this.model.params.grads,

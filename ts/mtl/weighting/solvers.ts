@@ -23,6 +23,7 @@
  * TorchJD (`torchjd.aggregation`). Where this file differs from them it says so, and why.
  */
 import type { Rng } from '../../core/random.js';
+import { stateNumbers, stateObject } from '../../core/state.js';
 import { ShapeError, ValueError, describe, expectInt, expectNumber } from '../../errors.js';
 import {
   choleskySolve,
@@ -950,22 +951,11 @@ export class GradVac {
 
   /**
    * Restores `getState()` output. Other keys in `state` are ignored, so a strategy may merge this
-   * state into its own; the targets must be T² numbers in [−1, 1].
+   * state into its own; the targets must be T² numbers in [−1, 1] (CheckpointError naming the
+   * key under `where` otherwise).
    */
-  setState(state: Record<string, unknown>): void {
-    const targets = state === null || typeof state !== 'object' ? undefined : state.gradvacTargets;
-    if (!Array.isArray(targets)) {
-      throw new ValueError(`Expected a GradVac state with a gradvacTargets array but received ${describe(targets)}`);
-    }
-    if (targets.length !== this.T * this.T) {
-      throw new ShapeError(
-        `Expected ${this.T * this.T} gradvacTargets (T = ${this.T}) in the GradVac state but received ${targets.length}`,
-      );
-    }
-    const next = new Float64Array(this.T * this.T);
-    targets.forEach((v: unknown, i: number) => {
-      next[i] = expectNumber(`GradVac state gradvacTargets[${i}]`, v, -1, 1);
-    });
-    this.targets = next;
+  setState(state: Record<string, unknown>, where = 'GradVac state'): void {
+    const s = stateObject(state, where);
+    this.targets = Float64Array.from(stateNumbers(s.gradvacTargets, `${where}.gradvacTargets`, this.T * this.T, { min: -1, max: 1 }));
   }
 }

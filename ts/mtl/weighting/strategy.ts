@@ -12,6 +12,7 @@
  */
 import type { Backend, Tensor } from '../../backends/backend.js';
 import type { Rng } from '../../core/random.js';
+import { stateNumbers, stateObject } from '../../core/state.js';
 import type { Task } from '../task.js';
 import type { GradientSpace } from './per-task-gradients.js';
 
@@ -80,8 +81,22 @@ export abstract class WeightingStrategy {
     return { current: Array.from(this.current) };
   }
 
-  setState(state: Record<string, unknown>): void {
-    const c = state.current;
-    if (Array.isArray(c) && c.length === this.current.length) this.current.set(c as number[]);
+  /**
+   * Restores `getState()` output, read back from a checkpoint. Every key `getState` writes must
+   * be there with the right type, length and finite values: anything else is a CheckpointError
+   * naming the key path (`where` is the state's own path in the checkpoint). Subclasses check
+   * their own keys, then call this.
+   */
+  setState(state: Record<string, unknown>, where = 'training.weighting.state'): void {
+    const s = stateObject(state, where);
+    this.current.set(stateNumbers(s.current, `${where}.current`, this.current.length));
   }
+}
+
+/** A weighting strategy in the registry (ts/mtl/weighting/index.ts): what --weighting names. */
+export interface WeightingEntry {
+  description: string;
+  /** The option keys the strategy takes ("temperature", "space", ...); any other key is an error. */
+  options: readonly string[];
+  create(ctx: WeightingContext, opts: Record<string, string | number | boolean>): WeightingStrategy;
 }
