@@ -29,14 +29,30 @@
  *
  * Honesty rules: every timed step is a real training step including the optimizer; the
  * batch is uploaded once, outside the windows; nothing is read back inside a window; the
- * backend is synchronised before a window's clock is read; warm-up is never timed.
+ * backend is synchronised before a window's clock is read; warm-up is never timed; each peer
+ * says which kernels it ran on, and a peer on the reference BLAS is flagged, with the command
+ * that fixes it, and gets no ratio (report.ts: ratioRecord, peerKernelLines).
  */
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type Backend, createBackend } from '../ts/index.js';
 import type { AdapterDescription } from '../ts/backends/webgpu/device.js';
-import { type Machine, type PeerPlan, type TfjsMlpPlan, machineInfo, peerEnv, runOpenBlas, runTfjsMlp, runTorch } from './peers.js';
-import { type BenchRecord, type RecordBase, bySystem, fmt, markdownReport, ratio, ratioRecord, replaceBenchSection, table } from './report.js';
+import { type Machine, type PeerPlan, type TfjsMlpPlan, classifyBlas, machineInfo, peerEnv, runOpenBlas, runTfjsMlp, runTorch, tfjsKernels, tfjsWasmSimd } from './peers.js';
+import {
+  type BenchRecord,
+  type RecordBase,
+  bySystem,
+  fmt,
+  markdownReport,
+  peerKernelLines,
+  ratio,
+  ratioRecord,
+  replaceBenchSection,
+  representativeFlag,
+  stepRatioLines,
+  systemName,
+  table,
+} from './report.js';
 import { type Summary, type WindowPlan, measure, summarize } from './stats.js';
 import { benchLenet, benchTfjsLenet } from './lenet.js';
 import { benchWeighting } from './weighting.js';
@@ -359,7 +375,7 @@ function printHuman(records: BenchRecord[], opts: Options, peerNotes: string[]):
   for (const w of opts.workloads) {
     const stepRecs = records.filter((r) => r.workload === w.name && r.metric === 'train_steps_per_s').sort(bySystem);
     for (const r of stepRecs) {
-      const who = r.system === 'hydranet' ? `hydranet ${r.backend}` : r.system === 'pytorch' ? `PyTorch ${r.backend}` : `${r.system} ${r.backend}`;
+      const who = systemName(r);
       if (r.median === null) {
         skips.push(`  ${w.name} ${who}: ${r.skipped}`);
         rows.push([w.name, who, '', '—', '', '', '', '', '', 'skipped (below)']);
@@ -376,7 +392,7 @@ function printHuman(records: BenchRecord[], opts: Options, peerNotes: string[]):
         String(r.windows ?? ''),
         fmt(1000 / r.median),
         fmt(gf),
-        r.note ?? '',
+        [representativeFlag(r), r.note].filter(Boolean).join('; '),
       ]);
     }
   }
@@ -385,15 +401,8 @@ function printHuman(records: BenchRecord[], opts: Options, peerNotes: string[]):
   );
   out.push('  * effective: GEMM FLOPs of one step (forward, dW, dX except the first layer) × steps/s');
   for (const w of opts.workloads) out.push(`  ${w.name}: ${describeWorkload(w)}`);
-  const ratios = records.filter((r) => r.metric === 'train_steps_per_s_ratio');
-  if (ratios.length) {
-    out.push('', 'Ratios measured in this run (median/median [worst … best window pairing]):');
-    for (const r of ratios) {
-      const peer = r.system.split('/')[1];
-      const them = peer === 'pytorch' ? 'PyTorch cpu' : `${peer}${typeof r.peer_backend === 'string' ? ` ${r.peer_backend}` : ''}`;
-      out.push(`  ${r.workload}: hydranet ${r.backend} / ${them} = ${ratio(r.median)} [${ratio(r.min)} … ${ratio(r.max)}]`);
-    }
-  }
+  const ratios = stepRatioLines(records);
+  if (ratios.length) out.push('', 'Ratios measured in this run (median/median [worst … best window pairing]):', ...ratios.map((l) => `  ${l}`));
   if (skips.length) out.push('', 'Skipped:', ...skips);
 
   // GEMM: each case on each measured backend (cpu first), OpenBLAS beside the cpu rows only.
@@ -467,7 +476,8 @@ function printHuman(records: BenchRecord[], opts: Options, peerNotes: string[]):
     });
     out.push(table(['system', 'steps/s', 'epoch', 'note'], lrows, ['l', 'r', 'r', 'l']));
   }
-  if (peerNotes.length) out.push('', 'Peers:', ...peerNotes.map((n) => `  ${n}`));
+  const kernels = peerKernelLines(records);
+  if (peerNotes.length || kernels.length) out.push('', 'Peers:', ...kernels.map((n) => `  ${n}`), ...peerNotes.map((n) => `  ${n}`));
   console.log(out.join('\n'));
 }
 
@@ -645,8 +655,9 @@ async function main(): Promise<void> {
         const t = runTorch(gpuNames, p.peer, threads, env, 'cuda');
         if (t.ok && t.value) {
           peerNotes.push(`PyTorch ${t.value.info.version} on the GPU (eager, TF32 matmuls allowed)`);
+          const kernels = `cuBLAS on ${t.value.info.gpu ?? 'the GPU'}, TF32 matmuls allowed`;
           for (const s of t.value.steps) {
-            records.push({ workload: s.workload, system: 'pytorch', backend: 'cuda', metric: 'train_steps_per_s', unit: 'steps/s', median: s.median, min: s.min, max: s.max, windows: p.peer.windows, final_loss: s.loss });
+            records.push({ workload: s.workload, system: 'pytorch', backend: 'cuda', metric: 'train_steps_per_s', unit: 'steps/s', median: s.median, min: s.min, max: s.max, windows: p.peer.windows, final_loss: s.loss, kernels });
           }
         } else {
           peerNotes.push(`PyTorch cuda skipped: ${t.reason}`);
@@ -662,8 +673,11 @@ async function main(): Promise<void> {
         const t = runTorch(names, p.peer, threads, env);
         if (t.ok && t.value) {
           const { info, steps } = t.value;
+          // The BLAS torch really calls (found at run time): the reference BLAS is not representative.
+          const blas = classifyBlas(info.blas);
           peerNotes.push(
-            `PyTorch ${info.version} (${info.python}), ${info.threads} threads, heads ${info.heads === 'concat' ? 'concatenated into one nn.Linear' : 'one nn.Linear each'}; BLAS: ${info.blas.join(', ') || 'unknown'}`,
+            `PyTorch ${info.version} (${info.python}), ${info.threads} threads, heads ${info.heads === 'concat' ? 'concatenated into one nn.Linear' : 'one nn.Linear each'}` +
+              (info.blas.built_with ? `; built with BLAS_INFO=${info.blas.built_with} (what it loads is above)` : ''),
           );
           for (const s of steps) {
             records.push({
@@ -680,6 +694,11 @@ async function main(): Promise<void> {
               version: info.version,
               heads: info.heads,
               final_loss: s.loss,
+              kernels: blas.summary,
+              representative: blas.representative,
+              fix: blas.fix,
+              blas_kind: blas.kind,
+              blas: info.blas,
             });
           }
         } else {
@@ -729,11 +748,13 @@ async function main(): Promise<void> {
             }
             const v = t.value;
             const a = v.adapter;
+            const isa = a ? describeAdapter({ ...a, cpu: gpuSlot?.adapter?.cpu }) : undefined;
             records.push({
               ...base,
               ...summaryFields(summarize(v.rates)),
               threads: tb === 'webgpu' ? undefined : v.threads,
-              isa: a ? describeAdapter({ ...a, cpu: gpuSlot?.adapter?.cpu }) : undefined,
+              isa,
+              kernels: tfjsKernels(tb, { threads: v.threads, adapter: isa, simd: tb === 'wasm' ? await tfjsWasmSimd() : undefined }),
               flops_per_step: stepFlops(w),
               final_loss: v.loss,
               window_steps: v.window,

@@ -3,7 +3,9 @@
  * webgpu backend beside hydranet webgpu), PyTorch CPU (bench/peers/torch_mlp.py, run with Debian's
  * /usr/bin/python3 where python3-torch lives) and OpenBLAS cblas_sgemm
  * (bench/peers/openblas_sgemm.c, compiled at bench time into a temp folder). A missing peer
- * is reported as skipped, with how to install it; it never fails the bench.
+ * is reported as skipped, with how to install it; it never fails the bench. Each peer says which
+ * kernels it ran on: the BLAS PyTorch really calls (classifyBlas: the reference BLAS is not
+ * representative, and comes with the command that fixes it), tfjs's kernels (tfjsKernels).
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -95,12 +97,132 @@ export interface TorchStep extends Summary {
   loss: number;
 }
 
+/** What bench/peers/torch_mlp.py found about the BLAS torch really calls (see blas_in_use there). */
+export interface TorchBlas {
+  /** Real path (symlinks resolved) of the library whose sgemm_ torch calls; null when none was found. */
+  library: string | null;
+  /** How it was found: "sgemm_ as resolved from libtorch_cpu", "threadpoolctl", … */
+  found_by?: string | null;
+  /** OpenBLAS's own report, when the library is (or loads) OpenBLAS. */
+  openblas?: { config: string; core: string; threads: number } | null;
+  /** FlexiBLAS: the backend it dispatches to. */
+  flexiblas_backend?: string | null;
+  /** Debian's update-alternatives entry that chose the library (libblas.so.3-<triplet>). */
+  alternative?: { name: string; link: string | null; status: string | null; value: string; candidates: string[] } | null;
+  /** threadpoolctl's BLAS entries, when it is installed. */
+  threadpoolctl?: Array<{ internal_api?: string; filepath?: string; version?: string; num_threads?: number; architecture?: string }> | null;
+  /** Every BLAS/LAPACK-like library mapped into the process (what is loaded, not what is called). */
+  mapped?: string[];
+  /** BLAS_INFO of torch.__config__.show(): what torch was BUILT with (context only). */
+  built_with?: string | null;
+}
+
+export type BlasKind = 'openblas' | 'mkl' | 'blis' | 'atlas' | 'accelerate' | 'armpl' | 'reference' | 'unknown';
+
+/** What a BLAS is, in words, whether figures measured on it are representative, and the command that fixes it when not. */
+export interface BlasVerdict {
+  kind: BlasKind;
+  /** e.g. "OpenBLAS 0.3.21, core Haswell, 2 threads (sgemm_ in /usr/lib/…/openblas-pthread/libblas.so.3)" */
+  summary: string;
+  representative: boolean;
+  fix?: string;
+}
+
+const BLAS_NAMES: Record<Exclude<BlasKind, 'unknown'>, string> = {
+  openblas: 'OpenBLAS',
+  mkl: 'Intel MKL',
+  blis: 'BLIS',
+  atlas: 'ATLAS',
+  accelerate: 'Apple Accelerate',
+  armpl: 'Arm Performance Libraries',
+  reference: 'the reference BLAS (netlib), unoptimised',
+};
+
+/** The kind of BLAS a library path (or a FlexiBLAS backend name) names; null when the name says nothing. */
+export function blasKindOfPath(p: string): BlasKind | null {
+  const s = p.toLowerCase();
+  if (s.includes('openblas')) return 'openblas';
+  if (/(^|[/_-])(lib)?mkl/.test(s)) return 'mkl';
+  if (s.includes('blis')) return 'blis';
+  if (s.includes('atlas')) return 'atlas';
+  if (s.includes('accelerate') || s.includes('veclib')) return 'accelerate';
+  if (s.includes('armpl')) return 'armpl';
+  if (s.includes('netlib') || s.includes('refblas') || /(^|\/)(lib)?blas\.(so|dylib|dll|a)([.\d]*)$/.test(s)) return 'reference';
+  return null;
+}
+
+const OPENBLAS_INSTALL = 'apt-get install -y libopenblas-dev';
+
+/**
+ * Classifies the BLAS torch calls: optimised libraries (OpenBLAS, MKL, BLIS, ATLAS, Accelerate,
+ * Arm PL) are representative; the reference (netlib) BLAS, and a BLAS that cannot be
+ * identified, are not, and come with the command that puts an optimised one in its place
+ * (on Debian, the libblas.so.3 alternative's optimised candidate when one is installed).
+ */
+export function classifyBlas(b: TorchBlas): BlasVerdict {
+  const lib = b.library;
+  if (!lib && b.built_with && /mkl/i.test(b.built_with)) {
+    // pip wheels link MKL statically into libtorch_cpu: there is no separate library to find.
+    return { kind: 'mkl', summary: `Intel MKL, linked into torch (built with BLAS_INFO=${b.built_with})`, representative: true };
+  }
+  const base = (p: string): string => p.split('/').pop() ?? p;
+  const pool = lib ? b.threadpoolctl?.find((t) => t.filepath && base(t.filepath) === base(lib)) : undefined;
+  let kind: BlasKind | null = null;
+  let label = '';
+  let detail: string[] = [];
+  if (b.openblas) {
+    kind = 'openblas';
+    const t = b.openblas.threads;
+    label = b.openblas.config.split(' ').slice(0, 2).join(' '); // "OpenBLAS 0.3.21"
+    detail = [`core ${b.openblas.core}`, `${t} thread${t === 1 ? '' : 's'}`];
+  } else if (lib?.toLowerCase().includes('flexiblas')) {
+    kind = b.flexiblas_backend ? blasKindOfPath(b.flexiblas_backend) : null;
+    detail = [`FlexiBLAS backend ${b.flexiblas_backend ?? 'unknown'}`];
+  } else if (pool?.internal_api) {
+    kind = blasKindOfPath(pool.internal_api);
+    detail = [pool.version ?? '', pool.architecture ? `core ${pool.architecture}` : '', pool.num_threads !== undefined ? `${pool.num_threads} threads` : ''];
+  } else if (lib) {
+    kind = blasKindOfPath(lib);
+  }
+  let where = !lib ? 'no BLAS library found at run time' : b.found_by === 'threadpoolctl' ? `${lib}, found by threadpoolctl` : `sgemm_ in ${lib}`;
+  const alt = lib ? b.alternative : null;
+  if (alt) where += `, chosen by ${alt.link ?? 'libblas.so.3'} → /etc/alternatives/${alt.name} (${alt.status ?? '?'} mode)`;
+  const said = detail.filter(Boolean).join(', ');
+  if (!kind || kind === 'unknown') {
+    return {
+      kind: 'unknown',
+      summary: `an unidentified BLAS (${where}${b.mapped?.length ? `; mapped: ${b.mapped.join(', ')}` : ''})`,
+      representative: false,
+      fix: `${OPENBLAS_INSTALL}, then check which BLAS torch calls: /usr/bin/python3 bench/peers/torch_mlp.py --workloads ''`,
+    };
+  }
+  const summary = `${label || BLAS_NAMES[kind]}${said ? `, ${said}` : ''} (${where})`;
+  if (kind !== 'reference') return { kind, summary, representative: true };
+  return { kind, summary, representative: false, fix: blasFix(b) };
+}
+
+/** The command that puts an optimised BLAS (OpenBLAS first) in place of the reference one. */
+function blasFix(b: TorchBlas): string {
+  if (b.flexiblas_backend) return 'flexiblas list, then flexiblas default <an OpenBLAS backend it lists> (or FLEXIBLAS=<it> in the environment)';
+  const alt = b.alternative;
+  if (!alt) return OPENBLAS_INSTALL;
+  const rank: BlasKind[] = ['openblas', 'mkl', 'blis', 'atlas'];
+  const best = alt.candidates
+    .map((c) => ({ c, i: rank.indexOf(blasKindOfPath(c) ?? 'unknown') }))
+    .filter((x) => x.i >= 0)
+    .sort((x, y) => x.i - y.i)[0];
+  if (best) return `update-alternatives --set ${alt.name} ${best.c}`;
+  return `${OPENBLAS_INSTALL}${alt.status === 'manual' ? ` && update-alternatives --auto ${alt.name}` : ''}`;
+}
+
 export interface TorchInfo {
   version: string;
   threads: number;
   heads: string;
-  blas: string[];
+  blas: TorchBlas;
   python: string;
+  /** cuda: the GPU's name. */
+  gpu?: string;
 }
 
 /** Debian's python, where python3-torch is importable; HYDRANET_BENCH_PYTHON overrides it. */
@@ -115,6 +237,10 @@ function firstLines(s: string | Buffer | null | undefined, n = 3): string {
     .join(' | ');
 }
 
+/**
+ * Runs bench/peers/torch_mlp.py on `workloads` (none: it only reports which BLAS torch calls).
+ * The script exits 3 when torch cannot be imported: the reason then says how to install it.
+ */
 export function runTorch(
   workloads: readonly string[],
   plan: PeerPlan,
@@ -125,10 +251,6 @@ export function runTorch(
   const dir = peersDir();
   if (!dir) return { ok: false, reason: 'bench/peers/torch_mlp.py was not found next to the bench' };
   if (!fs.existsSync(PYTHON)) return { ok: false, reason: `${PYTHON} does not exist; ${TORCH_INSTALL}` };
-  const probe = spawnSync(PYTHON, ['-c', 'import torch'], { env, encoding: 'utf8', timeout: 120_000 });
-  if (probe.status !== 0) {
-    return { ok: false, reason: `${PYTHON} cannot import torch (${firstLines(probe.stderr, 1) || probe.error?.message}); ${TORCH_INSTALL}` };
-  }
   const args = [
     path.join(dir, 'torch_mlp.py'),
     '--workloads',
@@ -145,7 +267,8 @@ export function runTorch(
     device,
   ];
   const r = spawnSync(PYTHON, args, { env, encoding: 'utf8', timeout: 600_000, maxBuffer: 1 << 24 });
-  if (r.status !== 0) return { ok: false, reason: `torch_mlp.py failed (exit ${r.status ?? r.signal}): ${firstLines(r.stderr)}` };
+  if (r.status === 3) return { ok: false, reason: `${firstLines(r.stderr, 1)}; ${TORCH_INSTALL}` };
+  if (r.status !== 0) return { ok: false, reason: `torch_mlp.py failed (exit ${r.status ?? r.signal ?? r.error?.message}): ${firstLines(r.stderr)}` };
   try {
     const recs = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
     const info = recs.find((x) => x.workload === 'info');
@@ -162,6 +285,7 @@ export function runTorch(
         threads: Number(x.threads),
         loss: Number(x.loss),
       }));
+    const blas = info?.blas && typeof info.blas === 'object' ? (info.blas as TorchBlas) : { library: null };
     return {
       ok: true,
       value: {
@@ -170,8 +294,9 @@ export function runTorch(
           version: String(info?.version ?? '?'),
           threads: Number(info?.threads ?? threads),
           heads: String(info?.heads ?? 'concat'),
-          blas: Array.isArray(info?.blas) ? (info.blas as string[]) : [],
+          blas,
           python: PYTHON,
+          gpu: typeof info?.gpu === 'string' ? info.gpu : undefined,
         },
       },
     };
@@ -269,6 +394,41 @@ export interface TfjsMlpResult {
   peak_rss: number;
   /** webgpu: the most GPU memory tfjs's buffer manager held, bytes. */
   device_bytes?: number;
+}
+
+/**
+ * Whether tfjs-backend-wasm loads its SIMD binary (tfjs-backend-wasm-simd.wasm): tfjs's own
+ * WASM_HAS_SIMD_SUPPORT flag, evaluated in this process, which runs the same Node binary as the
+ * peer's child process; undefined when tfjs cannot be loaded. (Its threaded binary is never
+ * picked under Node: WASM_HAS_MULTITHREAD_SUPPORT is false there.)
+ */
+export async function tfjsWasmSimd(): Promise<boolean | undefined> {
+  try {
+    const tf = await import('@tensorflow/tfjs-core');
+    await import('@tensorflow/tfjs-backend-wasm'); // registers the flag
+    return Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a tfjs backend's kernels are: plain JavaScript, XNNPACK in WebAssembly (SIMD or not, threads), WGSL on an adapter, libtensorflow. */
+export function tfjsKernels(backend: string, k: { threads?: number; adapter?: string; simd?: boolean }): string {
+  const threads = k.threads === undefined ? '' : `, ${k.threads} thread${k.threads === 1 ? '' : 's'}`;
+  switch (backend) {
+    case 'cpu':
+      return `tfjs-backend-cpu: plain JavaScript kernels${threads}`;
+    case 'wasm': {
+      const simd = k.simd === undefined ? 'SIMD unknown' : k.simd ? 'with SIMD (tfjs-backend-wasm-simd.wasm)' : 'without SIMD (tfjs-backend-wasm.wasm)';
+      return `tfjs-backend-wasm: XNNPACK compiled to WebAssembly, ${simd}${threads}`;
+    }
+    case 'webgpu':
+      return `tfjs-backend-webgpu: WGSL on ${k.adapter ?? 'an unknown adapter'}`;
+    case 'tensorflow':
+      return `tfjs-node: libtensorflow (TensorFlow's C library and its own thread pool)${threads}`;
+    default:
+      return backend;
+  }
 }
 
 /**

@@ -22,6 +22,12 @@ export interface RecordBase {
   /** Why there is no number (backend unavailable, peer not installed, budget). */
   skipped?: string;
   note?: string;
+  /** A peer's kernels: the BLAS PyTorch calls, tfjs's JS / XNNPACK-wasm kernels, the adapter. */
+  kernels?: string;
+  /** false: the peer ran on kernels that do not represent it (the reference BLAS): no ratio against it. */
+  representative?: boolean;
+  /** The command that makes a non-representative peer representative. */
+  fix?: string;
   [extra: string]: unknown;
 }
 
@@ -49,8 +55,12 @@ export function ratio(x: number | null | undefined): string {
   return `${x >= 10 ? x.toFixed(1) : x >= 0.1 ? x.toFixed(2) : x.toPrecision(2)}×`;
 }
 
-/** The ratio record of two measurements: median/median, with the widest min/max range. */
+/**
+ * The ratio record of two measurements: median/median, with the widest min/max range; null when
+ * either is missing or not representative (a peer on the reference BLAS gets no ratio).
+ */
 export function ratioRecord(a: BenchRecord, b: BenchRecord, base: Partial<BenchRecord>): BenchRecord | null {
+  if (a.representative === false || b.representative === false) return null;
   if (a.median === null || b.median === null || a.min === null || b.min === null || a.max === null || b.max === null) return null;
   return {
     workload: a.workload,
@@ -100,6 +110,47 @@ export function bySystem(a: BenchRecord, b: BenchRecord): number {
   return rank(SYSTEM_ORDER, a.system) - rank(SYSTEM_ORDER, b.system) || rank(BACKEND_ORDER, a.backend) - rank(BACKEND_ORDER, b.backend);
 }
 
+/** "hydranet cpu", "PyTorch cpu", "TensorFlow.js wasm". */
+export function systemName(r: Pick<BenchRecord, 'system' | 'backend'>): string {
+  const names: Record<string, string> = { pytorch: 'PyTorch', tfjs: 'TensorFlow.js' };
+  return `${names[r.system] ?? r.system} ${r.backend}`;
+}
+
+/** The flag on a non-representative peer's figure (its row keeps the figure). */
+export function representativeFlag(r: BenchRecord): string {
+  return r.representative === false ? 'NOT REPRESENTATIVE, no ratio against it (see Peers)' : '';
+}
+
+/**
+ * One line per peer that measured training steps: the kernels it really ran on, and for a
+ * non-representative one, why no ratio is printed against it and the command that fixes it.
+ */
+export function peerKernelLines(records: readonly BenchRecord[]): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const r of [...records].filter((x) => x.metric === 'train_steps_per_s' && x.system !== 'hydranet' && x.kernels).sort(bySystem)) {
+    const who = systemName(r);
+    if (seen.has(who)) continue;
+    seen.add(who);
+    out.push(
+      r.representative === false
+        ? `${who}: NOT REPRESENTATIVE: ${r.kernels}; its figures are shown but no ratio is printed against them; fix: ${r.fix ?? 'install an optimised BLAS'}`
+        : `${who}: ${r.kernels}`,
+    );
+  }
+  return out;
+}
+
+/** The training-step ratios, one line each: "W1: hydranet cpu / PyTorch cpu = 1.39× [1.16× … 1.60×]". */
+export function stepRatioLines(records: readonly BenchRecord[]): string[] {
+  return records
+    .filter((r) => r.metric === 'train_steps_per_s_ratio')
+    .map((r) => {
+      const peer = systemName({ system: r.system.split('/')[1], backend: typeof r.peer_backend === 'string' ? r.peer_backend : '' }).trim();
+      return `${r.workload}: hydranet ${r.backend} / ${peer} = ${ratio(r.median)} [${ratio(r.min)} … ${ratio(r.max)}]`;
+    });
+}
+
 /** A Markdown table (pipes in cells escaped). */
 export function markdownTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
   const cell = (c: string): string => c.replace(/\|/g, '\\|');
@@ -117,16 +168,16 @@ export function markdownReport(records: readonly BenchRecord[], header: string):
     return i < 0 ? 99 : i;
   };
   const steps = records.filter((r) => r.metric === 'train_steps_per_s').sort((a, b) => order(a) - order(b) || bySystem(a, b));
-  const who = (r: BenchRecord): string => (r.system === 'hydranet' ? `hydranet ${r.backend}` : `${r.system === 'pytorch' ? 'PyTorch' : r.system === 'tfjs' ? 'TensorFlow.js' : r.system} ${r.backend}`);
   const rows = steps.map((r) => [
     r.workload,
-    who(r),
+    systemName(r),
     r.threads !== undefined ? String(r.threads) : '',
-    r.median === null ? `skipped: ${r.skipped ?? ''}` : `${fmt(r.median)} [${fmt(r.min)} … ${fmt(r.max)}]`,
+    r.median === null ? `skipped: ${r.skipped ?? ''}` : [`${fmt(r.median)} [${fmt(r.min)} … ${fmt(r.max)}]`, representativeFlag(r)].filter(Boolean).join(' ⚠ '),
   ]);
   const ratios = records
     .filter((r) => r.metric === 'train_steps_per_s_ratio')
     .map((r) => [r.workload, `hydranet ${r.backend}`, `${r.system.split('/')[1]} ${String(r.peer_backend ?? '')}`.trim(), `${ratio(r.median)} [${ratio(r.min)} … ${ratio(r.max)}]`]);
+  const peers = peerKernelLines(records);
   return [
     header,
     '',
@@ -135,6 +186,7 @@ export function markdownReport(records: readonly BenchRecord[], header: string):
     'Ratios, measured in the same run (median/median [worst … best window pairing]):',
     '',
     markdownTable(['workload', 'hydranet', 'peer', 'ratio'], ratios),
+    ...(peers.length ? ['', 'Peers (the kernels each ran on):', '', ...peers.map((l) => `- ${l}`)] : []),
   ].join('\n');
 }
 

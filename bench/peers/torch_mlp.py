@@ -19,12 +19,15 @@ rate is steps / seconds. CPU PyTorch runs synchronously, so no sync is needed be
 is read. Nothing is read back inside the timed loop.
 
 Prints one JSON array of records {workload, system, backend, metric, median, min, max, ...}
-on stdout, and an info record (workload "info") with the version and threads really used.
-Run it with Debian's /usr/bin/python3 (where python3-torch is installed).
+on stdout, and an info record (workload "info") with the version, the threads really used and
+the BLAS torch really calls (blas_in_use; `--workloads ''` prints that record alone). Exits 3
+when torch cannot be imported. Run it with Debian's /usr/bin/python3 (where python3-torch is
+installed).
 """
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -36,19 +39,143 @@ WORKLOADS = {
 }
 
 
-def blas_libraries():
-    """The BLAS/LAPACK shared objects mapped into this process (what torch really calls)."""
-    seen = []
+BLAS_NAMES = ("blas", "lapack", "mkl", "blis", "atlas", "accelerate")
+
+
+def mappings():
+    """(start, end, path) of every file mapped into this process, from /proc/self/maps: the real
+    files (the kernel shows them with every symlink resolved)."""
+    out = []
     try:
         with open("/proc/self/maps") as f:
             for line in f:
-                path = line.split()[-1] if len(line.split()) >= 6 else ""
-                name = os.path.basename(path)
-                if any(k in name for k in ("blas", "lapack", "mkl", "blis")) and path not in seen:
-                    seen.append(path)
+                parts = line.split(None, 5)
+                if len(parts) < 6 or not parts[5].strip().startswith("/"):
+                    continue
+                lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                out.append((lo, hi, parts[5].strip().replace(" (deleted)", "")))
     except OSError:
         pass
-    return [os.path.realpath(p) for p in seen]
+    return out
+
+
+def symbol_library(handle, name, maps):
+    """The real path of the library whose definition of `name` the handle resolves to, or None."""
+    import ctypes
+    try:
+        addr = ctypes.cast(getattr(handle, name), ctypes.c_void_p).value
+    except (AttributeError, OSError):
+        return None
+    return next((p for lo, hi, p in maps if lo <= addr < hi), None)
+
+
+def openblas_details(library):
+    """OpenBLAS's own report (config, core type, threads) when `library` is, or loads, OpenBLAS."""
+    import ctypes
+    try:
+        h = ctypes.CDLL(library)
+        h.openblas_get_config.restype = ctypes.c_char_p
+        h.openblas_get_corename.restype = ctypes.c_char_p
+        return dict(
+            config=h.openblas_get_config().decode(),
+            core=h.openblas_get_corename().decode(),
+            threads=int(h.openblas_get_num_threads()),
+        )
+    except (AttributeError, OSError):
+        return None
+
+
+def flexiblas_backend(library):
+    """The backend FlexiBLAS dispatches to, when `library` is FlexiBLAS."""
+    import ctypes
+    try:
+        h = ctypes.CDLL(library)
+        buf = ctypes.create_string_buffer(256)
+        h.flexiblas_current_backend(buf, ctypes.c_size_t(len(buf)))
+        return buf.value.decode() or None
+    except (AttributeError, OSError):
+        return None
+
+
+def debian_alternative(library):
+    """Debian's alternative (update-alternatives) whose choice is `library`: its name, link,
+    status (auto/manual), current value and every candidate, or None."""
+    import subprocess
+    root = "/etc/alternatives"
+    try:
+        # The run-time name (libblas.so.3-<triplet>) before the development link (libblas.so-<triplet>),
+        # which resolves to the same file.
+        names = sorted((n for n in os.listdir(root) if n.startswith("libblas.so")), key=lambda n: (".so." not in n, n))
+    except OSError:
+        return None
+    for name in names:
+        if os.path.realpath(os.path.join(root, name)) != library:
+            continue
+        alt = dict(name=name, link=None, status=None, value=os.readlink(os.path.join(root, name)), candidates=[])
+        try:
+            q = subprocess.run(["update-alternatives", "--query", name], capture_output=True, text=True, timeout=30).stdout
+        except (OSError, subprocess.SubprocessError):
+            q = ""
+        for line in q.splitlines():
+            key, _, val = line.partition(": ")
+            if key == "Link":
+                alt["link"] = val
+            elif key == "Status":
+                alt["status"] = val
+            elif key == "Alternative":
+                alt["candidates"].append(val)
+        return alt
+    return None
+
+
+def blas_in_use(torch):
+    """Which BLAS torch really calls, found at run time: the library that defines the sgemm_ torch
+    resolves (global scope first, then libtorch_cpu's own dependencies, as the dynamic loader
+    looks it up), else what threadpoolctl finds loaded. torch.__config__ only says what torch was
+    BUILT with (BLAS_INFO, kept as built_with), not what it loads: on Debian, libblas.so.3 is
+    whatever the libblas.so.3 alternative points to, OpenBLAS or the reference (netlib) BLAS."""
+    import ctypes
+    maps = mappings()
+    torch_cpu = next((p for _, _, p in maps if os.path.basename(p).startswith("libtorch_cpu")), None)
+    library, found_by = None, None
+    for label, path in (("the global scope", None), ("libtorch_cpu", torch_cpu)):
+        if label == "libtorch_cpu" and not path:
+            continue
+        try:
+            library = symbol_library(ctypes.CDLL(path), "sgemm_", maps)
+        except OSError:
+            library = None
+        if library:
+            found_by = "sgemm_ as resolved from " + label
+            break
+    pools = None
+    try:
+        from threadpoolctl import threadpool_info
+        pools = [dict(internal_api=i.get("internal_api"), filepath=i.get("filepath"), version=i.get("version"),
+                      num_threads=i.get("num_threads"), architecture=i.get("architecture"))
+                 for i in threadpool_info() if i.get("user_api") == "blas"]
+    except Exception:  # not installed, or it failed: the symbol lookup above stands alone
+        pools = None
+    if not library and pools:
+        library, found_by = os.path.realpath(pools[0]["filepath"]), "threadpoolctl"
+    built = None
+    m = re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
+    if m:
+        built = m.group(1)
+    mapped = []
+    for _, _, p in maps:
+        if any(k in os.path.basename(p).lower() for k in BLAS_NAMES) and p not in mapped:
+            mapped.append(p)
+    return dict(
+        library=library,
+        found_by=found_by,
+        openblas=openblas_details(library) if library else None,
+        flexiblas_backend=flexiblas_backend(library) if library and "flexiblas" in library.lower() else None,
+        alternative=debian_alternative(library) if library else None,
+        threadpoolctl=pools,
+        mapped=mapped,
+        built_with=built,
+    )
 
 
 def main():
@@ -62,9 +189,13 @@ def main():
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = ap.parse_args()
 
-    import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
+    try:
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+    except ImportError as e:
+        sys.stderr.write(f"{sys.executable} cannot import torch ({e})\n")
+        sys.exit(3)
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -138,7 +269,7 @@ def main():
     records.append(dict(
         workload="info", system="pytorch", backend=args.device, metric="info", median=None, min=None, max=None,
         gpu=torch.cuda.get_device_name(0) if args.device == "cuda" else None,
-        version=torch.__version__, threads=threads, heads=args.heads, blas=blas_libraries(),
+        version=torch.__version__, threads=threads, heads=args.heads, blas=blas_in_use(torch),
         capability=torch.backends.cpu.get_cpu_capability() if hasattr(torch.backends, "cpu") else None,
     ))
     json.dump(records, sys.stdout)
