@@ -19,7 +19,7 @@
  */
 export * from './errors.js';
 export * from './backends/backend.js';
-export { createBackend, BACKEND_NAMES } from './backends/create.js';
+export { createBackend, BACKEND_NAMES, MAX_THREADS } from './backends/create.js';
 export type { BackendName, BackendOptions } from './backends/create.js';
 export { ReferenceBackend } from './backends/reference.js';
 export { Rng, hash32, dropoutKeep } from './core/random.js';
@@ -29,13 +29,31 @@ export { MultiTaskModel, buildLayer } from './mtl/model.js';
 export type { LayerSpec, ModelConfig } from './mtl/model.js';
 export { resolveTask, validateLabels, TASK_KINDS, METRICS } from './mtl/task.js';
 export type { Task, TaskKind, TaskSpec, MetricName } from './mtl/task.js';
-export { Trainer } from './train/trainer.js';
+export { Trainer, checkRunDir, selectionScore, selectionTasks } from './train/trainer.js';
 export type { TrainerConfig, EpochRecord, FitOptions } from './train/trainer.js';
 export { Optimizer, OPTIMIZERS } from './train/optimizer.js';
 export type { OptimizerConfig } from './train/optimizer.js';
 export type { TaskMetrics } from './train/metrics.js';
-export { saveCheckpoint, loadCheckpoint, encodeSafetensors, decodeSafetensors, writeFileAtomic } from './train/checkpoint.js';
-export type { TrainingState, Safetensors, StoredTensor } from './train/checkpoint.js';
+export {
+  saveCheckpoint,
+  loadCheckpoint,
+  readCheckpointFile,
+  parseTrainingState,
+  findNonFiniteParameter,
+  encodeSafetensors,
+  decodeSafetensors,
+  crc32,
+} from './train/checkpoint.js';
+export type {
+  TrainingState,
+  Safetensors,
+  StoredTensor,
+  NonFiniteValue,
+  SaveCheckpointOptions,
+  CheckpointContents,
+  SavedOptimizer,
+} from './train/checkpoint.js';
+export { writeFileAtomic, removeStaleTemporaries } from './train/files.js';
 export * from './data/index.js';
 export {
   WEIGHTINGS,

@@ -2,31 +2,21 @@
  * Tensors in host memory, shared by the backends that compute on the CPU (reference, cpu):
  * a HostTensor wraps a Float32Array, views are subarrays, and reads are copies.
  */
-import { BackendUnavailableError, ShapeError, ValueError, describe } from '../errors.js';
+import { ShapeError } from '../errors.js';
+import { TrackedTensor, markFreed, ownTensor } from './lifetime.js';
 import type { Backend, Tensor } from './backend.js';
 import { checkReadInto, checkSameSize, checkUpload, checkView, checkWrite, shapeSize } from './validate.js';
 
-export class HostTensor implements Tensor {
+export class HostTensor extends TrackedTensor {
   readonly size: number;
-  /** Set by free(): every later use throws (a view dies with its base). */
-  freed = false;
   constructor(
     readonly backend: Backend,
     readonly shape: readonly number[],
     readonly data: Float32Array,
-    /** The tensor this one is a view of (null for an allocation of its own). */
     readonly base: HostTensor | null = null,
   ) {
+    super();
     this.size = data.length;
-  }
-
-  get isView(): boolean {
-    return this.base !== null;
-  }
-
-  /** Whether this tensor, or the allocation it views, was freed. */
-  get dead(): boolean {
-    return this.freed || (this.base !== null && this.base.freed);
   }
 }
 
@@ -54,16 +44,9 @@ export abstract class HostBackend {
 
   /** The HostTensor behind `t`, after checking that this backend owns it. */
   protected host(t: Tensor, what: string): HostTensor {
-    if (!(t instanceof HostTensor)) {
-      throw new ValueError(`Expected a tensor for ${what} but received ${describe(t)}`);
-    }
-    if (t.backend !== (this as unknown as Backend)) {
-      throw new ValueError(`${what} belongs to the ${t.backend.name} backend, not this ${this.name} backend`);
-    }
-    if (this.disposed) throw new BackendUnavailableError(`the ${this.name} backend was disposed`);
-    if (t.dead) throw new ValueError(`${what} was freed${t.freed ? '' : ' (it is a view of a freed tensor)'}; a freed tensor cannot be used`);
-    return t;
+    return ownTensor(HostTensor, this as unknown as Backend, this.disposed, t, what);
   }
+
 
   alloc(shape: readonly number[]): Tensor {
     return new HostTensor(this as unknown as Backend, [...shape], hostArray(shapeSize(shape), shape));
@@ -98,10 +81,9 @@ export abstract class HostBackend {
 
   /** Marks the tensor dead (its memory is garbage collected); freeing it twice throws. Views: no-op. */
   free(t: Tensor): void {
-    if (t instanceof HostTensor && t.dead) throw new ValueError('free: the tensor was already freed (a double free)');
-    const h = this.host(t, 'freed tensor');
-    if (!h.isView) h.freed = true;
+    markFreed(HostTensor, this as unknown as Backend, this.disposed, t);
   }
+
 
   fill(t: Tensor, value: number): void {
     this.host(t, 'fill target').data.fill(value);

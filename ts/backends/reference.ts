@@ -46,7 +46,7 @@ export function activate(kind: Activation, x: number): number {
     case 'none':
       return x;
     case 'relu':
-      return x > 0 ? x : 0;
+      return x > 0 || Number.isNaN(x) ? x : 0; // NaN in, NaN out (as PyTorch)
     case 'tanh':
       return Math.tanh(x);
     case 'sigmoid':
@@ -358,11 +358,11 @@ export class ReferenceBackend extends HostBackend implements Backend {
             for (let ci = 0; ci < C; ci++) {
               for (let ky = 0; ky < kh; ky++) {
                 const iy = oy * stride - padding + ky;
-                if (iy < 0 || iy >= H) continue;
                 for (let kx = 0; kx < kw; kx++) {
                   const ix = ox * stride - padding + kx;
-                  if (ix < 0 || ix >= Wd) continue;
-                  s += X[((i * C + ci) * H + iy) * Wd + ix] * W[((o * C + ci) * kh + ky) * kw + kx];
+                  // A padded tap is a zero input: 0·w, so a NaN or infinite weight gives NaN (as PyTorch).
+                  const xv = iy < 0 || iy >= H || ix < 0 || ix >= Wd ? 0 : X[((i * C + ci) * H + iy) * Wd + ix];
+                  s += xv * W[((o * C + ci) * kh + ky) * kw + kx];
                 }
               }
             }
@@ -395,12 +395,14 @@ export class ReferenceBackend extends HostBackend implements Backend {
             for (let ci = 0; ci < C; ci++) {
               for (let ky = 0; ky < kh; ky++) {
                 const iy = oy * stride - padding + ky;
-                if (iy < 0 || iy >= H) continue;
                 for (let kx = 0; kx < kw; kx++) {
                   const ix = ox * stride - padding + kx;
-                  if (ix < 0 || ix >= Wd) continue;
-                  const xi = ((i * C + ci) * H + iy) * Wd + ix;
                   const wi = ((o * C + ci) * kh + ky) * kw + kx;
+                  if (iy < 0 || iy >= H || ix < 0 || ix >= Wd) {
+                    dwAcc[wi] += g * 0; // a padded (zero) input: NaN only when g is
+                    continue;
+                  }
+                  const xi = ((i * C + ci) * H + iy) * Wd + ix;
                   dwAcc[wi] += g * X[xi];
                   if (DX) DX[xi] += g * W[wi];
                 }

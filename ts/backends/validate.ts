@@ -79,7 +79,7 @@ export function asMatrix(t: Tensor, what: string): [number, number] {
 
 export function checkActivation(kind: unknown): Activation {
   if (!ACTIVATIONS.includes(kind as Activation)) {
-    throw new ValueError(`Expected one of ${ACTIVATIONS.join(', ')} for activation but received ${String(kind)}`);
+    throw new ValueError(`Expected one of ${ACTIVATIONS.join(', ')} for activation but received ${describe(kind)}`);
   }
   return kind as Activation;
 }
@@ -208,7 +208,7 @@ export function checkMultiLoss(
 export function checkOptimizerNumber(name: string, v: number | undefined, dflt: number, min = 0, max = Infinity): number {
   const x = v ?? dflt;
   if (typeof x !== 'number' || !Number.isFinite(x) || x < min || x > max) {
-    throw new ValueError(`Expected a finite number in [${min}, ${max}] for ${name} but received ${x}`);
+    throw new ValueError(`Expected a finite number in [${min}, ${max}] for ${name} but received ${describe(x)}`);
   }
   return x;
 }
@@ -223,12 +223,19 @@ export function checkSgd(opts: SgdOptions): { lr: number; momentum: number; weig
   };
 }
 
+/** An AdamW β in [0, 1): at 1 the bias correction 1 − β^t is 0. */
+function checkBeta(name: string, v: number | undefined, dflt: number): number {
+  const x = checkOptimizerNumber(name, v, dflt, 0, 1);
+  if (x === 1) throw new ValueError(`Expected a finite number in [0, 1) for ${name} but received 1`);
+  return x;
+}
+
 /** AdamW hyperparameters with defaults filled in, after checking them. */
 export function checkAdamW(opts: AdamWOptions): Required<AdamWOptions> {
   return {
     lr: checkOptimizerNumber('lr', opts.lr, NaN),
-    beta1: checkOptimizerNumber('beta1', opts.beta1, 0.9, 0, 1),
-    beta2: checkOptimizerNumber('beta2', opts.beta2, 0.999, 0, 1),
+    beta1: checkBeta('beta1', opts.beta1, 0.9),
+    beta2: checkBeta('beta2', opts.beta2, 0.999),
     eps: checkOptimizerNumber('eps', opts.eps, 1e-8),
     weightDecay: checkOptimizerNumber('weightDecay', opts.weightDecay, 0.01),
     step: checkOptimizerNumber('step', opts.step, NaN, 1),
