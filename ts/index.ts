@@ -53,7 +53,7 @@ export type {
   CheckpointContents,
   SavedOptimizer,
 } from './train/checkpoint.js';
-export { writeFileAtomic, removeStaleTemporaries } from './train/files.js';
+export { writeFileAtomic, removeStaleTemporaries, checkWritableFolder } from './train/files.js';
 export * from './data/index.js';
 export {
   WEIGHTINGS,

@@ -156,6 +156,43 @@ export function writeFileAtomic(file: string, data: Buffer | string): void {
   syncFolder(dir, file);
 }
 
+/**
+ * Checks that `dir` can hold files before any work depends on it: creates it (and its parents)
+ * and writes, flushes and removes a small probe file in it. Returns whether this call created
+ * the folder. `role` names the folder in messages ("run folder").
+ * @throws FileWriteError naming the folder and the cause (a parent is a file, read-only, full...).
+ */
+export function checkWritableFolder(dir: string, role = 'folder'): boolean {
+  const fail = (why: string): FileWriteError => new FileWriteError(`Cannot use ${dir} as the ${role}: ${why}`, dir);
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.statSync(dir, { throwIfNoEntry: false });
+  } catch {
+    stat = undefined; // a parent that is a file: creating the folder says so below
+  }
+  if (stat && !stat.isDirectory()) throw fail('it is a file, not a folder');
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw fail(`creating it failed: ${cause(e)}`);
+  }
+  const probe = path.join(dir, `.hydranet-write-probe.${process.pid}`);
+  try {
+    const fd = fs.openSync(probe, 'w');
+    try {
+      fs.writeSync(fd, 'hydranet\n');
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (e) {
+    throw fail(`writing a file in it failed: ${cause(e)}`);
+  } finally {
+    fs.rmSync(probe, { force: true });
+  }
+  return stat === undefined;
+}
+
 /** Flushes a folder's entries (the rename) to the disk; POSIX only (Windows cannot open folders). */
 function syncFolder(dir: string, file: string): void {
   if (process.platform === 'win32') return;

@@ -14,7 +14,6 @@ import {
   BusyError,
   CheckpointError,
   ConfigError,
-  FileWriteError,
   NonFiniteLossError,
   ShapeError,
   TrainingAbortedError,
@@ -25,6 +24,7 @@ import type { MultiTaskModel } from '../mtl/model.js';
 import { HIGHER_IS_BETTER, type Task, validateLabels } from '../mtl/task.js';
 import { type WeightingSpec, WeightedStep, type WeightingStrategy, createWeighting } from '../mtl/weighting/index.js';
 import { type TrainingState, findNonFiniteParameter, loadCheckpoint, saveCheckpoint, writeFileAtomic } from './checkpoint.js';
+import { checkWritableFolder } from './files.js';
 import { MetricAccumulator, type TaskMetrics } from './metrics.js';
 import { Optimizer, type OptimizerConfig } from './optimizer.js';
 import { ProgressBar } from './progress.js';
@@ -149,16 +149,7 @@ function claim(model: MultiTaskModel, what: string): () => void {
  * @throws FileWriteError naming the folder and the cause (a parent is a file, read-only, full...).
  */
 export function checkRunDir(dir: string): boolean {
-  const existed = fs.existsSync(dir);
-  const probe = path.join(dir, `.hydranet-write-probe.${process.pid}`);
-  try {
-    writeFileAtomic(probe, 'hydranet\n');
-    fs.unlinkSync(probe);
-  } catch (e) {
-    const why = e instanceof FileWriteError ? e.message : (e as Error).message;
-    throw new FileWriteError(`Cannot use ${dir} as the run folder: ${why}`, dir);
-  }
-  return !existed;
+  return checkWritableFolder(dir, 'run folder');
 }
 
 /**
