@@ -61,6 +61,7 @@ export class NonFiniteLossError extends HydranetError {
 export class FileWriteError extends HydranetError {
   constructor(
     message: string,
+    /** The file or folder that could not be written. */
     readonly path: string,
   ) {
     super(message);

@@ -17,14 +17,23 @@ import { packedOf, setPacked } from './packed.js';
 
 /** Elementwise nonlinearities. `gelu` is the tanh approximation (as GPT-2 and WGSL can share). */
 export type Activation = 'none' | 'relu' | 'gelu' | 'tanh' | 'sigmoid';
+/** Every {@link Activation}, in a fixed order (the index is the code native kernels receive). */
 export const ACTIVATIONS: readonly Activation[] = ['none', 'relu', 'gelu', 'tanh', 'sigmoid'];
 
 /** Loss kinds understood by the fused multi-loss kernel. */
 export type LossKind = 'softmax-ce' | 'bce' | 'mse' | 'l1' | 'smooth-l1';
+/** Every {@link LossKind}, in a fixed order (the index is the code in {@link LossLayout.packed}). */
 export const LOSS_KINDS: readonly LossKind[] = ['softmax-ce', 'bce', 'mse', 'l1', 'smooth-l1'];
 
-/** A backend-owned f32 tensor. Only the backend that made it may use it. */
+/**
+ * A backend-owned f32 tensor: dense, row-major, its storage on the backend's device (host
+ * memory, a GPU buffer). Only the backend that made it may use it (another backend's tensor is
+ * a ValueError); its data comes back only through {@link Backend.read}. It lives until
+ * {@link Backend.free} (or the backend's dispose); a freed tensor, and every view of it, is
+ * refused by every method with ValueError.
+ */
 export interface Tensor {
+  /** Dimensions, outermost first (e.g. [rows, cols]). Fixed at creation. */
   readonly shape: readonly number[];
   /** Number of elements: the product of `shape`. */
   readonly size: number;
@@ -32,8 +41,11 @@ export interface Tensor {
   readonly backend: Backend;
 }
 
+/** Options of {@link Backend.gemm}; alpha and beta must be finite (else ValueError). */
 export interface GemmOptions {
+  /** Use Aᵀ: A is stored [K, M] instead of [M, K]. Default false. */
   transA?: boolean;
+  /** Use Bᵀ: B is stored [N, K] instead of [K, N] (a dense layer's W[out, in]). Default false. */
   transB?: boolean;
   /** Scale of the product. Default 1. */
   alpha?: number;
@@ -45,7 +57,9 @@ export interface GemmOptions {
   activation?: Activation;
 }
 
+/** Hyper-parameters of one {@link Backend.sgdStep} (PyTorch SGD, dampening 0). */
 export interface SgdOptions {
+  /** Learning rate, > 0. */
   lr: number;
   /** Default 0. */
   momentum?: number;
@@ -55,7 +69,9 @@ export interface SgdOptions {
   nesterov?: boolean;
 }
 
+/** Hyper-parameters of one {@link Backend.adamwStep} (PyTorch AdamW). */
 export interface AdamWOptions {
+  /** Learning rate, > 0. */
   lr: number;
   /** Default 0.9. */
   beta1?: number;
@@ -85,15 +101,21 @@ const HEAD_INPUTS: readonly HeadInput[] = ['segmented', 'shared', 'stacked'];
  * dx has x's layout (summed over tasks when shared).
  */
 export class HeadLayout {
+  /** Number of tasks T (heads). */
   readonly tasks: number;
+  /** True for 'shared' input: every head reads the same x, and all heads run as one GEMM. */
   readonly sharedInput: boolean;
   /** Element offset of task t's input (its first row) in x. */
   readonly inOffsets: readonly number[];
+  /** Column of y where task t's output segment starts. */
   readonly outOffsets: readonly number[];
+  /** Element of the packed weights where task t's block W_t[outSizes[t], inSizes[t]] starts. */
   readonly weightOffsets: readonly number[];
   /** Width of x's rows: D (shared), Σ inSizes (segmented), or the per-task width (stacked). */
   readonly totalIn: number;
+  /** Width of y's rows: Σ outSizes (also the length of the bias vector). */
   readonly totalOut: number;
+  /** Elements of the packed weights: Σ inSizes[t]·outSizes[t]. */
   readonly weightSize: number;
   /** [mode (0 segmented, 1 shared, 2 stacked), T, stride, then per task: inSize, outSize,
    * inOffset, outOffset, weightOffset].
@@ -102,9 +124,13 @@ export class HeadLayout {
     return packedOf(this).slice();
   }
 
+  /** Throws RangeError for an unknown input kind, mismatched or non-positive sizes, or a bad stride. */
   constructor(
+    /** Where the heads read their inputs: see {@link HeadInput}. */
     readonly input: HeadInput,
+    /** Input width of each task's head (all equal unless 'segmented'). */
     readonly inSizes: readonly number[],
+    /** Output width of each task's head (its number of logits). */
     readonly outSizes: readonly number[],
     /** 'stacked' only: elements between consecutive tasks' inputs. */
     readonly stride = 0,
@@ -169,8 +195,11 @@ export class HeadLayout {
  * t·outStride):  g = softmax over each task's block of z;  out_t[i] = Σ_j g[i, j]·x_{e_j}[i].
  */
 export class MixtureLayout {
+  /** Number of tasks T (one gate each). */
   readonly tasks: number;
+  /** Column of z (and g) where task t's gate block starts. */
   readonly gateOffsets: readonly number[];
+  /** Width of z's rows: Σ_t k_t, the number of experts each task may use, summed. */
   readonly gateWidth: number;
   /** [T, E, width, expertStride, outStride, gateWidth, then per task: k_t, gateOffset_t,
    * then every task's expert indices in order].
@@ -179,11 +208,17 @@ export class MixtureLayout {
     return packedOf(this).slice();
   }
 
+  /** Throws RangeError for no task, non-positive sizes, strides that are not multiples of 64 ≥ width, or a task's expert list that is empty, repeats or is out of range. */
   constructor(
+    /** For each task, the indices of the experts its gate mixes, in gate-column order. */
     readonly expertsOf: readonly (readonly number[])[],
+    /** Number of experts E. */
     readonly experts: number,
+    /** Width of every expert's output rows (and of each task's representation). */
     readonly width: number,
+    /** Elements between consecutive experts' outputs in x: a multiple of 64, ≥ N·width. */
     readonly expertStride: number,
+    /** Elements between consecutive tasks' representations in out: a multiple of 64, ≥ N·width. */
     readonly outStride: number,
   ) {
     const ints = [experts, width, expertStride, outStride];
@@ -223,7 +258,9 @@ export class MixtureLayout {
  * outH = ⌊(H + 2·padding − kh)/stride⌋ + 1 (outW likewise).
  */
 export class Conv2dGeometry {
+  /** Output height: ⌊(h + 2·padding − kh)/stride⌋ + 1. */
   readonly outH: number;
+  /** Output width: ⌊(w + 2·padding − kw)/stride⌋ + 1. */
   readonly outW: number;
   /** [C, H, W, outC, kh, kw, stride, padding, outH, outW] for native kernels.
    * A copy: the layout keeps its own (ts/backends/packed.ts), which cannot change once built. */
@@ -231,14 +268,23 @@ export class Conv2dGeometry {
     return packedOf(this).slice();
   }
 
+  /** Throws RangeError for non-positive sizes, negative padding, or a kernel that does not fit. */
   constructor(
+    /** Input channels C. */
     readonly c: number,
+    /** Input height H. */
     readonly h: number,
+    /** Input width W. */
     readonly w: number,
+    /** Output channels (filters). */
     readonly outC: number,
+    /** Kernel height. */
     readonly kh: number,
+    /** Kernel width. */
     readonly kw: number,
+    /** Step between windows, in both directions. Default 1. */
     readonly stride = 1,
+    /** Zeros added on every side of the input. Default 0. */
     readonly padding = 0,
   ) {
     for (const v of [c, h, w, outC, kh, kw, stride]) {
@@ -257,7 +303,9 @@ export class Conv2dGeometry {
 
 /** A 2-D max-pool's geometry (NCHW, no padding): windows of size×size every `stride`. */
 export class Pool2dGeometry {
+  /** Output height: ⌊(h − size)/stride⌋ + 1. */
   readonly outH: number;
+  /** Output width: ⌊(w − size)/stride⌋ + 1. */
   readonly outW: number;
   /** [C, H, W, size, stride, outH, outW].
    * A copy: the layout keeps its own (ts/backends/packed.ts), which cannot change once built. */
@@ -265,11 +313,17 @@ export class Pool2dGeometry {
     return packedOf(this).slice();
   }
 
+  /** Throws RangeError for non-positive sizes or a window larger than the input. */
   constructor(
+    /** Channels C. */
     readonly c: number,
+    /** Input height H. */
     readonly h: number,
+    /** Input width W. */
     readonly w: number,
+    /** Window side. */
     readonly size: number,
+    /** Step between windows. Default: the window side (non-overlapping). */
     readonly stride = size,
   ) {
     for (const v of [c, h, w, size, stride]) {
@@ -285,9 +339,11 @@ export class Pool2dGeometry {
 
 /** One task's part of the fused multi-loss. */
 export interface LossSegment {
+  /** The task's loss. */
   kind: LossKind;
   /** Column offset and width of the task's logits in the [N, Σ width] logits tensor. */
   outOffset: number;
+  /** Number of the task's logits: ≥ 2 for softmax-ce (the classes), ≥ 1 otherwise. */
   outWidth: number;
   /** Column offset of the task's targets in the [N, Σ tgtWidth] targets tensor. Targets
    * are a class index (as f32) for softmax-ce (tgtWidth 1), else one value per logit. */
@@ -307,8 +363,11 @@ export interface LossSegment {
  * and the gradient written is dlogits[:, seg_t] = weight_t · ∂L_t/∂z (zero where m = 0).
  */
 export class LossLayout {
+  /** Number of tasks T (the length of losses, weights, and the mask's rows). */
   readonly tasks: number;
+  /** Width of the logits' rows: the end of the rightmost segment. */
   readonly totalOut: number;
+  /** Width of the targets' rows: the end of the rightmost target segment. */
   readonly totalTgt: number;
   /** Per task: [kindIndex, outOffset, outWidth, tgtOffset, tgtWidth].
    * A copy: the layout keeps its own (ts/backends/packed.ts), which cannot change once built. */
@@ -316,7 +375,11 @@ export class LossLayout {
     return packedOf(this).slice();
   }
 
-  constructor(readonly segments: readonly LossSegment[]) {
+  /** Throws RangeError for no task, an unknown kind, or a segment too narrow for its kind. */
+  constructor(
+    /** One segment per task, in task order. */
+    readonly segments: readonly LossSegment[],
+  ) {
     if (segments.length === 0) throw new RangeError('LossLayout needs at least one task');
     this.tasks = segments.length;
     const p = new Int32Array(5 * this.tasks);
@@ -339,11 +402,31 @@ export class LossLayout {
     Object.freeze(this);
   }
 
+  /** Columns of task t's targets: 1 for softmax-ce (the class index), else its outWidth. */
   tgtWidth(t: number): number {
     return packedOf(this)[5 * t + 4];
   }
 }
 
+/**
+ * The compute contract every backend implements (made by {@link createBackend}). The rules, for
+ * every method:
+ * - Ownership: tensors belong to the backend that made them (alloc, upload, view); free what you
+ *   allocated (views need no free; they die with their base), then dispose the backend. Use of
+ *   a freed tensor, a double free, or another backend's tensor throws ValueError; any call after
+ *   dispose throws BackendUnavailableError.
+ * - "= for activations, += for parameter gradients": outputs that are activations or activation
+ *   gradients are overwritten; parameter gradients (dw, db) accumulate, so zero them once per
+ *   step (one `fill(grads, 0)` over a gradient arena).
+ * - Errors before work: shapes, sizes, layouts and options are checked before any kernel runs
+ *   (ShapeError, ValueError, ConfigError, LabelError for a class index out of range); nothing is
+ *   written when a call throws. KernelError and DeviceLostError report a failed device.
+ * - Asynchrony: GPU backends queue work and return at once; {@link Backend.read} is the only way
+ *   data comes back (it waits for the work before it); {@link Backend.sync} waits for everything,
+ *   {@link Backend.throttle} keeps the queue short in a loop that reads nothing.
+ * - NaN in, NaN out: no kernel hides a NaN (relu, max-pool and the losses propagate it).
+ * - Aliasing: outputs must not overlap inputs unless a method says they may.
+ */
 export interface Backend {
   /** 'reference', 'cpu', ... */
   readonly name: string;

@@ -7,12 +7,19 @@ import type { Backend } from './backend.js';
 import { MAX_THREADS } from './native.js';
 import { ReferenceBackend } from './reference.js';
 
+/**
+ * The backends {@link createBackend} knows: 'reference' (plain TypeScript, runs everywhere),
+ * 'cpu' (the native C++ addon, threads + SIMD), 'webgpu' (WGSL through Dawn, npm `webgpu`),
+ * 'cuda' (the CUDA addon, built where nvcc exists).
+ */
 export const BACKEND_NAMES = ['reference', 'cpu', 'webgpu', 'cuda'] as const;
+/** One of {@link BACKEND_NAMES}. */
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 /** The most threads a kernel may use (the native addon's own bound). */
 export { MAX_THREADS };
 
+/** Options of {@link createBackend}. Unknown keys are ConfigErrors. */
 export interface BackendOptions {
   /**
    * Threads per kernel of the cpu backend, in [1, MAX_THREADS] (default: every hardware

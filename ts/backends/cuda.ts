@@ -11,9 +11,6 @@
  */
 import { TrackedTensor, markFreed, ownTensor } from './lifetime.js';
 import { packedOf } from './packed.js';
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import { dropoutThreshold } from '../core/random.js';
 import { BackendUnavailableError, LabelError, ValueError, describe } from '../errors.js';
 import {
@@ -30,7 +27,7 @@ import {
   type SgdOptions,
   type Tensor,
 } from './backend.js';
-import { packageRoot } from './native.js';
+import { loadAddon } from './native.js';
 import {
   adamwCoefficients,
   checkActivation,
@@ -73,20 +70,12 @@ let cached: CudaAddon | null = null;
 
 /** Loads hydranet_cuda.node once, or throws BackendUnavailableError saying why and how to fix it. */
 export function loadCudaAddon(): CudaAddon {
-  if (cached) return cached;
-  const root = packageRoot();
-  const file = path.join(root, 'build', 'Release', 'hydranet_cuda.node');
-  if (!existsSync(file)) {
-    throw new BackendUnavailableError(
-      `The cuda backend's addon (${path.relative(root, file)}) is not built: it is built by \`npm run build:native\` ` +
-        `when the CUDA toolkit (nvcc) is found; install CUDA 12+ and rebuild, or use the cpu or webgpu backend.`,
-    );
-  }
-  try {
-    cached = createRequire(import.meta.url)(file) as CudaAddon;
-  } catch (e) {
-    throw new BackendUnavailableError(`The cuda backend's addon did not load: ${(e as Error).message.split('\n')[0]}`);
-  }
+  cached ??= loadAddon<CudaAddon>(
+    'cuda',
+    `It is built from source when the CUDA toolkit (nvcc, CUDA 12+) is found: install it, then ` +
+      `\`HYDRANET_BUILD_FROM_SOURCE=1 npm rebuild hydranet\` (\`npm run build:native\` in a hydranet checkout); ` +
+      `or use the cpu or webgpu backend.`,
+  );
   return cached;
 }
 

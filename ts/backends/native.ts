@@ -1,8 +1,11 @@
 /**
- * The loader of the CPU backend's native addon (hydranet_cpu.node). It tries the cmake-js build
- * (build/Release) and then the node-gyp build (build-gyp/build/Release), and when neither loads
- * it throws ONE BackendUnavailableError that lists what was tried, why each failed, and how to
- * build the addon.
+ * The loader of hydranet's native addons (hydranet_cpu.node, and hydranet_cuda.node for
+ * cuda.ts). Each is looked for in a local source build (cmake-js: build/Release; node-gyp:
+ * build-gyp/build/Release, cpu only) and then in the prebuilt copy the package ships
+ * (prebuilds/<platform>-<arch>/); the first that loads and exports hydranet's functions wins.
+ * When none does, ONE BackendUnavailableError lists what was tried, why each failed, and how to
+ * build the addon. scripts/install.mjs uses the same functions to decide, at install time,
+ * whether the prebuilt addon serves or a source build is needed.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -184,40 +187,89 @@ export function packageRoot(): string {
   }
 }
 
-let cached: CpuAddon | null = null;
+/** Where a native addon can come from, in the order the loaders try them. */
+export interface AddonLocation {
+  /** Absolute path of the .node file. */
+  readonly file: string;
+  /** What makes it: a source build (cmake-js or node-gyp) or the prebuilt copy shipped in the package. */
+  readonly origin: 'cmake-js' | 'node-gyp' | 'prebuilt';
+}
 
-/** Loads hydranet_cpu.node once, or throws BackendUnavailableError saying why and how to fix it. */
-export function loadCpuAddon(): CpuAddon {
-  if (cached) return cached;
-  const root = packageRoot();
-  const require = createRequire(import.meta.url);
-  const candidates = [
-    { file: path.join(root, 'build', 'Release', 'hydranet_cpu.node'), by: 'cmake-js, npm run build:native' },
-    { file: path.join(root, 'build-gyp', 'build', 'Release', 'hydranet_cpu.node'), by: 'node-gyp, npm run build:native:gyp' },
+/** The addons of hydranet: 'cpu' (hydranet_cpu.node) and 'cuda' (hydranet_cuda.node, cmake-js only). */
+export type AddonName = 'cpu' | 'cuda';
+
+/**
+ * Every place an addon is looked for: a local build first (it is what the machine compiled, or
+ * what a developer just rebuilt), then the prebuilt addon that `npm pack` put in
+ * prebuilds/<platform>-<arch>/.
+ */
+export function addonLocations(name: AddonName, root: string = packageRoot()): AddonLocation[] {
+  const file = `hydranet_${name}.node`;
+  return [
+    { file: path.join(root, 'build', 'Release', file), origin: 'cmake-js' as const },
+    ...(name === 'cpu' ? [{ file: path.join(root, 'build-gyp', 'build', 'Release', file), origin: 'node-gyp' as const }] : []),
+    { file: path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, file), origin: 'prebuilt' as const },
   ];
+}
+
+/** The result of trying an addon's locations: the first that loads, or why each one failed. */
+export type AddonLoad<T> = { ok: true; addon: T; location: AddonLocation } | { ok: false; failures: string[] };
+
+/**
+ * Loads the first of `locations` that exists, loads, and exports `expected` (so a stale or foreign
+ * .node file is refused); never throws.
+ */
+export function tryLoadAddon<T>(locations: readonly AddonLocation[], expected: readonly string[]): AddonLoad<T> {
+  const require = createRequire(import.meta.url);
   const failures: string[] = [];
-  for (const { file, by } of candidates) {
-    const shown = `${path.relative(root, file)} (${by})`;
-    if (!existsSync(file)) {
-      failures.push(`${shown}: not built`);
+  for (const location of locations) {
+    const shown = `${location.file} (${location.origin})`;
+    if (!existsSync(location.file)) {
+      failures.push(`${shown}: ${location.origin === 'prebuilt' ? 'not in this package' : 'not built'}`);
       continue;
     }
     try {
-      const addon = require(file) as CpuAddon;
-      if (typeof addon.gemm !== 'function' || typeof addon.info !== 'function') {
-        failures.push(`${shown}: loaded, but it is not the hydranet cpu addon (stale build?)`);
+      const addon = require(location.file) as Record<string, unknown>;
+      const absent = expected.filter((key) => typeof addon[key] !== 'function');
+      if (absent.length > 0) {
+        failures.push(`${shown}: loaded, but it is not hydranet's addon (no ${absent.join(', ')}; a stale build?)`);
         continue;
       }
-      cached = addon;
-      return addon;
+      return { ok: true, addon: addon as T, location };
     } catch (e) {
       failures.push(`${shown}: ${(e as Error).message.split('\n')[0]}`);
     }
   }
+  return { ok: false, failures };
+}
+
+/** The functions whose presence marks each addon as hydranet's own. */
+export const ADDON_EXPORTS: Readonly<Record<AddonName, readonly string[]>> = {
+  cpu: ['gemm', 'info'],
+  cuda: ['init', 'info', 'alloc'],
+};
+
+/**
+ * Loads hydranet_<name>.node from {@link addonLocations}, or throws BackendUnavailableError that
+ * lists every location tried and why it failed, followed by `fix`.
+ */
+export function loadAddon<T>(name: AddonName, fix: string): T {
+  const result = tryLoadAddon<T>(addonLocations(name), ADDON_EXPORTS[name]);
+  if (result.ok) return result.addon;
   throw new BackendUnavailableError(
-    `The cpu backend's native addon could not be loaded. Tried:\n` +
-      failures.map((f) => `  - ${f}\n`).join('') +
-      `Build it in ${root} with \`npm run build:native\` (needs cmake >= 3.15 and a C++17 compiler), ` +
-      `or \`npm run build:native:gyp\` (node-gyp); or use the 'reference' backend.`,
+    `The ${name} backend's native addon could not be loaded. Tried:\n` + result.failures.map((f) => `  - ${f}\n`).join('') + fix,
   );
+}
+
+let cached: CpuAddon | null = null;
+
+/** Loads hydranet_cpu.node once, or throws BackendUnavailableError saying why and how to fix it. */
+export function loadCpuAddon(): CpuAddon {
+  cached ??= loadAddon<CpuAddon>(
+    'cpu',
+    `Build it from source with \`npm rebuild hydranet\` in the project that depends on hydranet (\`npm run build:native\` ` +
+      `in a hydranet checkout); that needs cmake (>= 3.15), a C++17 compiler and make ` +
+      `(Debian/Ubuntu: \`apt-get install cmake g++ make\`). The 'reference' and 'webgpu' backends work without it.`,
+  );
+  return cached;
 }

@@ -106,6 +106,11 @@ function matmul(m: number, n: number, k: number, alpha: number, A: Mat, B: Mat, 
   }
 }
 
+/**
+ * The reference backend: plain TypeScript on the host, one loop per kernel, written for clarity,
+ * not speed. It is the specification every other backend is tested against (parity suite) and
+ * runs everywhere, with no addon and no GPU: `createBackend('reference')`.
+ */
 export class ReferenceBackend extends HostBackend implements Backend {
   readonly name = 'reference';
 

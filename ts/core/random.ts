@@ -33,6 +33,11 @@ export function dropoutThreshold(p: number): number {
   return Math.ceil(p * 16777216);
 }
 
+/**
+ * Whether dropout keeps element `index` for `seed` at drop probability p in [0, 1): the
+ * counter-based rule every backend's dropout kernels follow (hashUniform(seed, index) ≥ p), so a
+ * seed gives the same mask on every backend and needs no stored state.
+ */
 export function dropoutKeep(seed: number, index: number, p: number): boolean {
   return hashUniform(seed, index) >= p;
 }

@@ -120,7 +120,16 @@ export function parseIdxLabels(buf: Uint8Array, source = 'IDX label buffer'): Ui
 export function parseIdxImages(
   buf: Uint8Array,
   source = 'IDX image buffer',
-): { data: Uint8Array; count: number; rows: number; cols: number } {
+): {
+  /** count × rows × cols pixels, row-major (a view of `buf`). */
+  data: Uint8Array;
+  /** Number of images. */
+  count: number;
+  /** Image height. */
+  rows: number;
+  /** Image width. */
+  cols: number;
+} {
   const { dims, data } = parseIdx(buf, source, 3);
   return { data, count: dims[0], rows: dims[1], cols: dims[2] };
 }

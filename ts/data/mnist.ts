@@ -18,8 +18,11 @@ export interface MnistData {
   readonly images: Uint8Array;
   /** count class indices in 0..9. */
   readonly labels: Uint8Array;
+  /** Number of images (60,000 train, 10,000 test). */
   readonly count: number;
+  /** Image height in pixels (28). */
   readonly rows: number;
+  /** Image width in pixels (28). */
   readonly cols: number;
 }
 

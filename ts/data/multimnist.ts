@@ -34,6 +34,7 @@ export type Resample = 'nearest' | 'bilinear';
 
 /** Options of {@link makeMultiMnist}. */
 export interface MultiMnistOptions {
+  /** Which MNIST split the digits come from: 'train' (60,000) or 'test' (10,000). */
   split: MnistSplit;
   /** Seed of the partner draw. Same seed, same dataset. Default 0. */
   seed?: number;
@@ -56,7 +57,9 @@ export interface MultiMnistOptions {
  * pixel x sits at x + 0.5, and each output's weights are normalised to sum to 1.
  */
 export interface ResampleTaps {
+  /** Input length (pixels along the resized axis). */
   readonly inSize: number;
+  /** Output length. */
   readonly outSize: number;
   /** Taps per output (the stride of weights). */
   readonly ksize: number;
@@ -191,8 +194,9 @@ export function resizeImage(
  * The 36 × 36 MultiMNIST canvas before resizing: `left` (28 × 28) at rows/cols [0, 28), `right`
  * at [6, 34), the overlap merged by max. Values are copied unchanged (uint8 range for MNIST).
  * @param out a 1296-value array to fill (allocated when omitted).
- * @param leftOffset, rightOffset where each digit starts in its array (to read from a whole
- *   MNIST image block without copying).
+ * @param leftOffset where the left digit starts in `left` (to read from a whole MNIST image
+ *   block without copying). Default 0.
+ * @param rightOffset where the right digit starts in `right`. Default 0.
  */
 export function composeMultiMnistCanvas<T extends Uint8Array | Float32Array = Uint8Array>(
   left: ArrayLike<number>,

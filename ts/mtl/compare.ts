@@ -32,6 +32,7 @@ export type MetricTable = Record<string, Record<string, number>>;
 
 /** How each run's reported epoch is chosen. */
 export type Selection = 'best' | 'last';
+/** Every {@link Selection}. */
 export const SELECTIONS: readonly Selection[] = ['best', 'last'];
 
 /** Whether a larger value of `metric` is better; throws on a metric it does not know. */
@@ -82,29 +83,41 @@ export function deltaM(
 
 /** One multi-task configuration to compare: a label and a weighting spec ("cagrad:c=0.4"). */
 export interface CompareConfiguration {
+  /** Names the run in the table and the log; non-empty and unique. */
   label: string;
+  /** A weighting spec string: a strategy name, optionally with options ("pcgrad", "cagrad:c=0.4"). */
   weighting: string;
 }
 
 /** The trainer settings every run shares. */
 export interface CompareTrainerSettings {
+  /** The optimizer every run trains with. */
   optimizer: OptimizerConfig;
+  /** Samples per step (≤ the model's maxBatch). */
   batchSize: number;
+  /** Epochs each run trains. */
   epochs: number;
   /** Seed of shuffling and dropout (default 0). */
   seed?: number;
   /** Progress bar per run (default false). */
   progress?: boolean;
+  /** Read the per-task losses back every k steps (see TrainerConfig.lossCheckEvery). Default 1. */
   lossCheckEvery?: number;
 }
 
+/** What {@link compare} trains and how. */
 export interface CompareOptions {
+  /** The backend every run trains on, one run after another. */
   backend: Backend;
+  /** The training set, shared by every run. */
   train: MultiTaskDataset;
+  /** The set each run's epochs are selected and reported on. */
   validation: MultiTaskDataset;
   /** The multi-task model; each baseline keeps its trunk and heads with only one task. */
   model: ModelConfig;
+  /** The trainer settings every run shares (same optimizer, batch size, epochs and seed). */
   trainer: CompareTrainerSettings;
+  /** The multi-task configurations to compare; checked before anything trains (ConfigError). */
   configurations: readonly CompareConfiguration[];
   /** Which epoch of each run is reported (default 'best'; see the module comment). */
   selection?: Selection;
@@ -116,6 +129,7 @@ export interface CompareOptions {
 
 /** One trained run, at its selected epoch. */
 export interface RunResult {
+  /** The configuration's label, or the task's name for a single-task baseline. */
   label: string;
   /** The weighting spec it trained with ('equal' for the single-task baselines). */
   weighting: string;
@@ -131,21 +145,25 @@ export interface RunResult {
   history: EpochRecord[];
 }
 
+/** One multi-task configuration's run, with its Δm over the baselines. */
 export interface MultiTaskRunResult extends RunResult {
   /** Δm over the baselines at the selected epoch, percent. */
   deltaM: number;
 }
 
+/** What {@link compare} returns; {@link formatComparison} prints it as a table. */
 export interface ComparisonResult {
   /** Main task names, in model order. */
   tasks: string[];
   /** The metrics each main task is judged by (its declared metrics; the first is the headline). */
   metrics: Record<string, string[]>;
+  /** How each run's reported epoch was chosen. */
   selection: Selection;
   /** Single-task baseline metrics by task. */
   baselines: MetricTable;
   /** The baseline runs by task; empty when the baselines were given. */
   baselineRuns: Record<string, RunResult>;
+  /** The multi-task runs, in configuration order. */
   runs: MultiTaskRunResult[];
 }
 

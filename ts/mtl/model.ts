@@ -33,28 +33,95 @@ import { TowerBody } from './towers.js';
 
 /** Declarative layer specs, so a model's architecture is plain JSON (run folders, checkpoints). */
 export type LayerSpec =
-  | { type: 'dense'; units: number; activation?: Activation }
-  | { type: 'activation'; activation: Activation }
-  | { type: 'dropout'; p: number }
-  | { type: 'conv2d'; filters: number; kernel: number; stride?: number; padding?: number; activation?: Activation }
-  | { type: 'maxpool2d'; size: number; stride?: number }
-  | { type: 'dropout2d'; p: number }
-  | { type: 'flatten' };
+  | {
+      /** A fully connected layer: y = act(x·Wᵀ + b), one fused GEMM. */
+      type: 'dense';
+      /** Output width. */
+      units: number;
+      /** Applied after the bias. Default 'none'. */
+      activation?: Activation;
+    }
+  | {
+      /** An elementwise nonlinearity on its own. */
+      type: 'activation';
+      /** The nonlinearity. */
+      activation: Activation;
+    }
+  | {
+      /** Inverted dropout (training only). */
+      type: 'dropout';
+      /** Drop probability in [0, 1). */
+      p: number;
+    }
+  | {
+      /** A 2-D convolution over NCHW inputs. */
+      type: 'conv2d';
+      /** Output channels. */
+      filters: number;
+      /** Square kernel side. */
+      kernel: number;
+      /** Step between windows. Default 1. */
+      stride?: number;
+      /** Zeros on every side. Default 0. */
+      padding?: number;
+      /** Applied after the bias. Default 'none'. */
+      activation?: Activation;
+    }
+  | {
+      /** 2-D max pooling (no padding). */
+      type: 'maxpool2d';
+      /** Square window side. */
+      size: number;
+      /** Step between windows. Default: size. */
+      stride?: number;
+    }
+  | {
+      /** Channel-wise (spatial) dropout: whole feature maps dropped (training only). */
+      type: 'dropout2d';
+      /** Drop probability in [0, 1). */
+      p: number;
+    }
+  | {
+      /** [N, C, H, W] seen as [N, C·H·W] (a reshape; no copy). */
+      type: 'flatten';
+    };
 
 /** How the tasks share the body of the network. */
 export type SharingConfig =
-  | { kind: 'hard' }
-  | { kind: 'soft'; /** λ of the L2 penalty (default 1e-3). */ penalty?: number }
   | {
+      /** One trunk shared by every task, then the heads (the default). */
+      kind: 'hard';
+    }
+  | {
+      /** One tower per task, pulled together by an L2 penalty between their parameters. */
+      kind: 'soft';
+      /** λ of the L2 penalty (default 1e-3). */
+      penalty?: number;
+    }
+  | {
+      /** One tower per task, mixed after chosen layers by learned cross-stitch units (Misra et al. 2016). */
       kind: 'cross-stitch';
       /** Tower layers after which a cross-stitch unit mixes the towers (default: every layer). */
       after?: number[];
       /** Initial self weight of each unit (default 0.9; the rest spread over the other tasks). */
       self?: number;
     }
-  | { kind: 'mmoe'; /** Experts, all shared (default 4). */ experts?: number }
-  | { kind: 'cgc'; /** Shared experts (default 2). */ shared?: number; /** Experts of each task alone (default 1). */ perTask?: number }
   | {
+      /** Multi-gate mixture of experts (Ma et al. 2018): shared experts, one softmax gate per task. */
+      kind: 'mmoe';
+      /** Experts, all shared (default 4). */
+      experts?: number;
+    }
+  | {
+      /** Customized gate control (Tang et al. 2020): shared experts plus experts of each task alone. */
+      kind: 'cgc';
+      /** Shared experts (default 2). */
+      shared?: number;
+      /** Experts of each task alone (default 1). */
+      perTask?: number;
+    }
+  | {
+      /** Progressive layered extraction (Tang et al. 2020): CGC levels stacked. */
       kind: 'ple';
       /** Levels of experts (default 2). */
       levels?: number;
@@ -71,6 +138,7 @@ type ResolvedSharing =
   | { kind: 'mmoe' | 'cgc'; shared: number; perTask: number }
   | { kind: 'ple'; levels: number; shared: number; perTask: number };
 
+/** A multi-task model, as plain JSON. Unknown keys are ConfigErrors; every size is checked before anything is allocated. */
 export interface ModelConfig {
   /** Per-sample input shape (or its size); MLP trunks see it flattened. */
   inputShape: readonly number[] | number;
@@ -78,7 +146,9 @@ export interface ModelConfig {
   trunk: readonly LayerSpec[];
   /** Default { kind: 'hard' }. */
   sharing?: SharingConfig;
+  /** The tasks, at least one, names unique; their heads and loss segments follow this order. */
   tasks: readonly TaskSpec[];
+  /** Hidden layers inside each task's head. Default: none (each head is one dense layer). */
   heads?: HeadsConfig;
   /** Largest batch the model will see; buffers are sized for it. */
   maxBatch: number;
@@ -140,12 +210,26 @@ export function buildLayer(spec: LayerSpec, index: number): Layer {
   }
 }
 
+/**
+ * A multi-task network on one backend: a body shared as the sharing configuration says (a hard
+ * trunk, soft towers, cross-stitch, or gated experts), one head per task (all heads as one fused
+ * kernel) and the fused multi-loss. Its parameters and gradients live in one arena each; its
+ * activation buffers are sized once for maxBatch, so a training step allocates nothing. The
+ * constructor throws ConfigError / ValueError / ShapeError for a bad configuration, before any
+ * allocation. Train it with {@link Trainer}.
+ */
 export class MultiTaskModel {
+  /** The tasks, resolved (defaults filled in), in config order. */
   readonly tasks: readonly Task[];
+  /** Per-sample input shape. */
   readonly inputShape: readonly number[];
+  /** Elements per sample: the product of inputShape. */
   readonly featureSize: number;
+  /** The largest batch the model's buffers hold. */
   readonly maxBatch: number;
+  /** Every parameter and gradient, in one arena each (values, grads), named as in checkpoints. */
   readonly params = new ParameterStore();
+  /** The sharing configuration with its defaults filled in. */
   readonly sharing: ResolvedSharing;
   /** The shared trunk (hard sharing), else null. */
   readonly trunk: Sequential | null;
@@ -153,10 +237,13 @@ export class MultiTaskModel {
   readonly towers: TowerBody | null;
   /** Gated experts (mmoe, cgc, ple), else null. */
   readonly experts: ExpertBody | PleBody | null;
+  /** The task heads, run as one fused headsForward/headsBackward. */
   readonly heads: Heads;
+  /** The fused multi-loss layout: one segment per task, in task order. */
   readonly lossLayout: LossLayout;
   /** Width of the concatenated logits [N, Σ outputs]. */
   readonly logitWidth: number;
+  /** The configuration, as given. */
   readonly config: ModelConfig;
 
   private readonly inputs: BatchBuffer;
@@ -171,6 +258,7 @@ export class MultiTaskModel {
   private batchMasked = false;
 
   constructor(
+    /** The backend that owns every tensor of the model and runs every kernel. */
     readonly backend: Backend,
     config: ModelConfig,
   ) {

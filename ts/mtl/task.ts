@@ -6,10 +6,17 @@ import { LOSS_KINDS, type LossKind } from '../backends/backend.js';
 import { checkKeys, nameTable, ownEntry } from '../core/options.js';
 import { ConfigError, LabelError, describe, expectInt, expectNumber } from '../errors.js';
 
+/**
+ * What a task predicts: 'classification' (one of `classes`, label a class index), 'binary' (one
+ * 0/1 label), 'multi-label' (`classes` independent 0/1 labels), 'regression' (`outputs` real values).
+ */
 export type TaskKind = 'classification' | 'binary' | 'multi-label' | 'regression';
+/** Every {@link TaskKind}. */
 export const TASK_KINDS: readonly TaskKind[] = ['classification', 'binary', 'multi-label', 'regression'];
 
+/** A per-task metric: 'accuracy' (fraction correct, higher is better), 'mse' and 'mae' (mean squared / absolute error, lower is better). */
 export type MetricName = 'accuracy' | 'mse' | 'mae';
+/** Every {@link MetricName}. */
 export const METRICS: readonly MetricName[] = ['accuracy', 'mse', 'mae'];
 
 /** Whether a larger value of the metric is better (a table without a prototype). */
@@ -20,9 +27,11 @@ export const HIGHER_IS_BETTER: Record<MetricName | 'loss', boolean> = nameTable(
   loss: false,
 });
 
+/** A task as configured (ModelConfig.tasks); {@link resolveTask} checks it and fills in the defaults. */
 export interface TaskSpec {
   /** Unique name, used on the CLI, in metrics and in checkpoints. Letters, digits, - and _. */
   name: string;
+  /** What the task predicts; decides the default loss, metrics and label format. */
   kind: TaskKind;
   /** classification: number of classes (≥ 2); multi-label: number of labels. */
   classes?: number;
@@ -40,15 +49,21 @@ export interface TaskSpec {
 
 /** A validated task with every default filled in. */
 export interface Task {
+  /** Unique name (see TaskSpec.name). */
   readonly name: string;
+  /** What the task predicts. */
   readonly kind: TaskKind;
   /** Width of the task's logit segment. */
   readonly outputs: number;
   /** Values per sample in the task's labels: 1 (a class index or 0/1) or `outputs`. */
   readonly labelWidth: number;
+  /** The loss it trains with (one segment of the model's LossLayout). */
   readonly loss: LossKind;
+  /** The metrics it is evaluated with, in order. */
   readonly metrics: readonly MetricName[];
+  /** Whether it is auxiliary: trained, but left out of model selection and headline metrics. */
   readonly auxiliary: boolean;
+  /** Its loss weight (default 1; TrainerConfig.weights overrides it). */
   readonly weight: number;
 }
 
@@ -68,6 +83,12 @@ const TASK_KEYS: Record<TaskKind, readonly string[]> = nameTable({
   regression: [...COMMON_KEYS, 'outputs'],
 });
 
+/**
+ * Checks the task spec at position `index` of ModelConfig.tasks and returns it with every
+ * default filled in. ConfigError (naming `tasks[index]` and the key) for an object that is not
+ * a task spec, a bad name, an unknown kind, key, loss or metric, or a loss or metric that does
+ * not fit the kind; ValueError for a bad number.
+ */
 export function resolveTask(spec: TaskSpec, index: number): Task {
   const where = `tasks[${index}]`;
   if (typeof spec !== 'object' || spec === null) throw new ConfigError(`Expected an object for ${where} but received ${describe(spec)}`);

@@ -12,6 +12,7 @@ import { ConfigError, describe, expectNumber } from '../errors.js';
 import { BatchBuffer, type BuildContext, type StepContext, expectDim, layerSeed, stringSeed, tensorSize } from './layer.js';
 import type { Parameter } from './parameters.js';
 
+/** The shape of every task's head (ModelConfig.heads): the same hidden layers for each task, then its output layer. */
 export interface HeadsConfig {
   /** Hidden layer widths of every task's head; [] (default) makes linear heads. */
   hidden?: readonly number[];

@@ -24,11 +24,17 @@ export interface BuildContext {
 
 /** Passed to every forward: training mode and a per-step seed for dropout. */
 export interface StepContext {
+  /** True in training (dropout active), false in evaluation. */
   readonly training: boolean;
   /** Changes every training step; layers derive their own dropout seeds from it. */
   readonly seed: number;
 }
 
+/**
+ * One layer of a model, with explicit forward and backward (no tape): it declares its
+ * parameters when built, allocates its activation buffers once for the largest batch, and keeps
+ * what backward needs. Backward follows the contract's rule: parameter gradients +=, dx =.
+ */
 export interface Layer {
   /** Names the layer in messages: the spec it came from, "trunk[2] (conv2d)". */
   readonly where: string;

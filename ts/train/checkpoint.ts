@@ -27,13 +27,19 @@ import type { Optimizer } from './optimizer.js';
 
 export { writeFileAtomic } from './files.js';
 
+/** One tensor of a safetensors file, on the host. */
 export interface StoredTensor {
+  /** Dimensions, outermost first. */
   shape: number[];
+  /** The values, row-major (f32; stored little-endian in the file). */
   data: Float32Array;
 }
 
+/** The content of a safetensors file: named f32 tensors and string metadata. */
 export interface Safetensors {
+  /** Tensors by name, in file order ("trunk.0.weight", "optimizer.adam.m", ...). */
   tensors: Map<string, StoredTensor>;
+  /** The header's `__metadata__`: string keys to string values. */
   metadata: Record<string, string>;
 }
 
@@ -220,7 +226,14 @@ export interface TrainingState {
   /** The best selection score so far; absent when none yet (JSON writes -Infinity as null). */
   bestScore?: number;
   /** The weighting strategy's name, state and generator state. */
-  weighting?: { name: string; state: Record<string, unknown>; rngState: number[] };
+  weighting?: {
+    /** The strategy's registry name ("uncertainty", "pcgrad", ...). */
+    name: string;
+    /** Its own state (WeightingStrategy.getState). */
+    state: Record<string, unknown>;
+    /** Its random generator's state (Rng.getState). */
+    rngState: number[];
+  };
   /** The auxiliary-task stopper's state. */
   auxiliaryStopping?: Record<string, unknown>;
   /** The per-epoch records so far (Trainer.history). */
@@ -287,6 +300,7 @@ export interface NonFiniteValue {
   name: string;
   /** The element's index in that tensor (row-major). */
   index: number;
+  /** The value found: NaN, Infinity or -Infinity. */
   value: number;
   /** "trunk.0.weight[123] is NaN". */
   text: string;
@@ -328,6 +342,7 @@ function* storedParts(params: ParameterStore): Generator<{ name: string; shape: 
 
 const FORMAT = 'hydranet-checkpoint/1';
 
+/** Options of {@link saveCheckpoint}. Unknown keys are ConfigErrors. */
 export interface SaveCheckpointOptions {
   /**
    * The parameter arena, already read from `model.params.values` (a trainer that just read it
@@ -384,7 +399,13 @@ export async function saveCheckpoint(
 
 /** The optimizer part of a checkpoint's metadata. */
 export interface SavedOptimizer {
-  config: { kind: string; [key: string]: unknown };
+  /** The optimizer's configuration (see OptimizerConfig). */
+  config: {
+    /** 'sgd' or 'adamw'. */
+    kind: string;
+    [key: string]: unknown;
+  };
+  /** Optimizer steps taken (AdamW's bias correction resumes from here). */
   steps: number;
 }
 
@@ -392,6 +413,7 @@ export interface SavedOptimizer {
 export interface CheckpointContents extends Safetensors {
   /** The model's architecture() when written. */
   architecture: Record<string, unknown>;
+  /** The optimizer's configuration and step count; null when saved without an optimizer. */
   optimizer: SavedOptimizer | null;
   /** The training state as stored (loadCheckpoint checks it with parseTrainingState). */
   training: unknown;

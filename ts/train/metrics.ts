@@ -5,7 +5,14 @@
  */
 import type { MetricName, Task } from '../mtl/task.js';
 
-export type TaskMetrics = Partial<Record<MetricName | 'loss', number>> & { count: number };
+/**
+ * One task's evaluation: its declared metrics ('accuracy' as a fraction, 'mse', 'mae'), its mean
+ * loss when computed, and the number of labelled samples they cover.
+ */
+export type TaskMetrics = Partial<Record<MetricName | 'loss', number>> & {
+  /** Labelled samples evaluated (masked-out samples are skipped; NaN metrics when 0). */
+  count: number;
+};
 
 export class MetricAccumulator {
   private correct = 0;

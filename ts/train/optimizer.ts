@@ -7,10 +7,40 @@ import { checkKeys, nameTable, ownEntry } from '../core/options.js';
 import { ConfigError, ValueError, describe, expectNumber } from '../errors.js';
 import type { ParameterStore } from '../nn/parameters.js';
 
+/**
+ * An optimizer and its hyper-parameters (PyTorch semantics, see Backend.sgdStep and
+ * Backend.adamwStep). Unknown keys and out-of-range values are ConfigError / ValueError when the
+ * Optimizer is made.
+ */
 export type OptimizerConfig =
-  | { kind: 'sgd'; lr: number; momentum?: number; weightDecay?: number; nesterov?: boolean }
-  | { kind: 'adamw'; lr: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number };
+  | {
+      /** SGD with optional momentum (dampening 0). */
+      kind: 'sgd';
+      /** Learning rate, ≥ 0. */
+      lr: number;
+      /** Momentum μ in [0, 1]. Default 0. */
+      momentum?: number;
+      /** L2 penalty added to the gradient, ≥ 0. Default 0. */
+      weightDecay?: number;
+      /** Nesterov momentum. Default false. */
+      nesterov?: boolean;
+    }
+  | {
+      /** AdamW: Adam with decoupled weight decay. */
+      kind: 'adamw';
+      /** Learning rate, ≥ 0. */
+      lr: number;
+      /** First-moment decay in [0, 1). Default 0.9. */
+      beta1?: number;
+      /** Second-moment decay in [0, 1). Default 0.999. */
+      beta2?: number;
+      /** Added to √v̂ in the denominator, ≥ 0. Default 1e-8. */
+      eps?: number;
+      /** Decoupled weight decay, ≥ 0. Default 0.01. */
+      weightDecay?: number;
+    };
 
+/** The optimizer kinds an {@link OptimizerConfig} may name. */
 export const OPTIMIZERS = ['sgd', 'adamw'] as const;
 
 /** The keys each optimizer kind takes. */
@@ -19,6 +49,12 @@ const OPTIMIZER_KEYS: Record<OptimizerConfig['kind'], readonly string[]> = nameT
   adamw: ['kind', 'lr', 'beta1', 'beta2', 'eps', 'weightDecay'],
 });
 
+/**
+ * Steps a model's whole parameter arena with one fused backend call (sgdStep or adamwStep). Its
+ * state (momentum, or Adam's m and v) lives in backend tensors of the arena's size, allocated
+ * when it is made. The constructor throws ConfigError for an unknown kind or key, ValueError for
+ * an out-of-range hyper-parameter.
+ */
 export class Optimizer {
   /** Optimizer state tensors by name ("momentum", or "adam.m" and "adam.v"), for checkpoints. */
   readonly state: Record<string, Tensor> = {};
@@ -28,6 +64,7 @@ export class Optimizer {
   constructor(
     private readonly backend: Backend,
     private readonly params: ParameterStore,
+    /** The hyper-parameters, as given. */
     readonly config: OptimizerConfig,
   ) {
     const kind: unknown = typeof config === 'object' && config !== null ? config.kind : undefined;

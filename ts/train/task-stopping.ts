@@ -15,6 +15,7 @@ import { checkKeys } from '../core/options.js';
 import { stateNumber, stateNumbers, stateObject } from '../core/state.js';
 import { CheckpointError, ConfigError, expectInt, expectNumber } from '../errors.js';
 
+/** TrainerConfig.auxiliaryStopping: the TCDCN criterion's window and threshold. Unknown keys are ConfigErrors. */
 export interface TaskStoppingConfig {
   /** Window length k (epochs t−k..t are used; the criterion applies from epoch k+1). Default 5. */
   k?: number;
@@ -42,11 +43,21 @@ export function tcdcnCriterion(trainErrors: readonly number[], valError: number,
 
 /** Tracks the auxiliary tasks' errors epoch by epoch and decides when each stops. */
 export class AuxiliaryTaskStopper {
+  /** Window length k, in epochs. */
   readonly k: number;
+  /** Threshold ε: a task stops when its criterion exceeds it. */
   readonly threshold: number;
   private readonly history = new Map<string, number[]>();
   /** Tasks stopped so far, with the epoch and the criterion value. */
-  readonly stopped = new Map<string, { epoch: number; value: number }>();
+  readonly stopped = new Map<
+    string,
+    {
+      /** The epoch at whose end the task stopped (1-based). */
+      epoch: number;
+      /** The criterion's value then. */
+      value: number;
+    }
+  >();
 
   constructor(
     config: TaskStoppingConfig,
@@ -74,6 +85,7 @@ export class AuxiliaryTaskStopper {
     return value;
   }
 
+  /** Its state for a checkpoint (plain JSON): every task's training errors so far and the stopped tasks. */
   getState(): Record<string, unknown> {
     return { history: Object.fromEntries(this.history), stopped: Object.fromEntries(this.stopped) };
   }

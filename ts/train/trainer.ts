@@ -30,10 +30,13 @@ import { Optimizer, type OptimizerConfig } from './optimizer.js';
 import { ProgressBar } from './progress.js';
 import { AuxiliaryTaskStopper, type TaskStoppingConfig } from './task-stopping.js';
 
+/** How a {@link Trainer} trains. Unknown keys are ConfigErrors; numbers are checked when the Trainer is made. */
 export interface TrainerConfig {
+  /** The optimizer and its hyper-parameters, e.g. { kind: 'adamw', lr: 1e-3 }. */
   optimizer: OptimizerConfig;
   /** Samples per step (≤ the model's maxBatch). */
   batchSize: number;
+  /** Epochs to train (a positive integer): a total, counting resumed epochs; fit({ epochs }) overrides it. */
   epochs: number;
   /** Seed of shuffling and dropout (default 0). */
   seed?: number;
@@ -60,13 +63,19 @@ export interface TrainerConfig {
   lossCheckEvery?: number;
 }
 
+/** What one epoch of training gave: one per epoch in Trainer.history, metrics.json and fit()'s result. */
 export interface EpochRecord {
+  /** The epoch, 1-based, counted from the start of the run. */
   epoch: number;
+  /** Optimizer steps taken since the start of the run, at the end of this epoch. */
   step: number;
+  /** Wall-clock seconds the epoch's training took (validation excluded). */
   seconds: number;
+  /** Training steps per second over the epoch. */
   stepsPerSecond: number;
   /** Mean training loss per task over the epoch (from the loss reads). */
   train: Record<string, number>;
+  /** Per-task metrics on the validation set, when fit() was given one. */
   validation?: Record<string, TaskMetrics>;
   /** The weighting strategy's mean task weights (loss-based) or gradient coefficients α
    * (gradient-based) over the epoch, by task name. */
@@ -80,7 +89,9 @@ export interface EpochRecord {
   stopped?: Record<string, number>;
 }
 
+/** Options of {@link Trainer.fit}. Unknown keys are ConfigErrors. */
 export interface FitOptions {
+  /** Evaluated after every epoch: its metrics go into EpochRecord.validation and drive model selection and auxiliary-task stopping. */
   validation?: MultiTaskDataset;
   /** Continue from a checkpoint written by an earlier run of the same model and trainer. */
   resumeFrom?: string;
@@ -251,7 +262,15 @@ class BatchStager {
   }
 }
 
+/**
+ * Trains a {@link MultiTaskModel}: shuffled batches, forward, the fused multi-loss, the weighting
+ * strategy, backward and one optimizer step per batch; per-epoch metrics, validation, model
+ * selection, auxiliary-task stopping, checkpoints and resume (with a runDir). The constructor
+ * throws ConfigError/ValueError for a bad configuration and BusyError while another Trainer is
+ * running on the same model.
+ */
 export class Trainer {
+  /** The optimizer stepping the model's parameter arena (made from config.optimizer). */
   readonly optimizer: Optimizer;
   /** One record per epoch trained, from the first epoch of the run (restored on resume). */
   readonly history: EpochRecord[] = [];
@@ -278,7 +297,9 @@ export class Trainer {
   private selectionNoted = false;
 
   constructor(
+    /** The model trained (its backend runs every kernel). */
     readonly model: MultiTaskModel,
+    /** The configuration, as given. */
     readonly config: TrainerConfig,
   ) {
     checkKeys(config, TRAINER_KEYS, 'trainer config');

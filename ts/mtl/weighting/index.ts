@@ -16,9 +16,13 @@ import {
 } from './loss-based.js';
 import type { WeightingContext, WeightingEntry, WeightingStrategy } from './strategy.js';
 
+/** A strategy's options by key ("c", "space", "alpha", ...); each strategy checks its own keys (ConfigError for an unknown one). */
 export type WeightingOptions = Record<string, string | number | boolean>;
+/** A weighting strategy by name with its options: the object form of "name:key=value,...". */
 export interface WeightingSpec {
+  /** A name of {@link WEIGHTINGS} ("fixed", "uncertainty", "pcgrad", ...). */
   name: string;
+  /** The strategy's options (default: none, its defaults). */
   options?: WeightingOptions;
 }
 

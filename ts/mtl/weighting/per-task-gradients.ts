@@ -21,7 +21,13 @@ import { BatchBuffer, tensorSize } from '../../nn/layer.js';
 import type { Sequential } from '../../nn/sequential.js';
 import type { MultiTaskModel } from '../model.js';
 
+/**
+ * Where gradient-based weighting takes the per-task gradients: 'representation' (∂L_t/∂Z at the
+ * trunk's output; cheap, one fused heads backward) or 'parameters' (∂L_t/∂θ of the shared
+ * parameters; one trunk backward per task).
+ */
 export type GradientSpace = 'representation' | 'parameters';
+/** Every {@link GradientSpace}. */
 export const GRADIENT_SPACES: readonly GradientSpace[] = ['representation', 'parameters'];
 
 /** Chooses combination coefficients α from the Gram matrix K (row-major T×T, f64). */
@@ -38,6 +44,12 @@ interface RepViews {
   combined: Tensor;
 }
 
+/**
+ * Per-task gradients of a model's shared part, their T×T Gram matrix (computed on the backend,
+ * the only thing read back) and the combined gradient Σ_t α_t·g_t written back for the rest of
+ * the backward pass, in either {@link GradientSpace}. Needs a model with a shared trunk (hard
+ * sharing; ConfigError otherwise). Buffers are allocated on first use and reused.
+ */
 export class PerTaskGradients {
   private readonly backend: Backend;
   private readonly T: number;

@@ -14,6 +14,11 @@ import type { MultiTaskModel } from '../model.js';
 import { PerTaskGradients } from './per-task-gradients.js';
 import type { WeightingStrategy } from './strategy.js';
 
+/**
+ * One training step of a model under a weighting strategy: forward, the fused multi-loss, the
+ * strategy's weights or gradient combination, and backward (everything but the optimizer step).
+ * Reads back only what the strategy needs.
+ */
 export class WeightedStep {
   private readonly weights: Float32Array;
   /** 1 for tasks that train, 0 for tasks stopped (auxiliary tasks' early stopping). */
@@ -26,6 +31,7 @@ export class WeightedStep {
 
   constructor(
     private readonly model: MultiTaskModel,
+    /** The strategy that weights every step. */
     readonly strategy: WeightingStrategy,
     /** Host buffer for the per-task losses [T]. */
     private readonly losses: Float32Array,

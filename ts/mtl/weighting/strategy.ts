@@ -16,7 +16,9 @@ import { stateNumbers, stateObject } from '../../core/state.js';
 import type { Task } from '../task.js';
 import type { GradientSpace } from './per-task-gradients.js';
 
+/** What a weighting strategy is made with (see {@link createWeighting}). */
 export interface WeightingContext {
+  /** The model's tasks, in order (T of them). */
   readonly tasks: readonly Task[];
   /** Seeded; strategies that draw random numbers (RLW, PCGrad) use only this. */
   readonly rng: Rng;
@@ -26,7 +28,15 @@ export interface WeightingContext {
   readonly lr: number;
 }
 
+/**
+ * A loss-weighting strategy: each training step, it chooses the per-task loss weights (loss
+ * mode: fixed, uncertainty, DWA, RLW, GLS, FAMO, ...) or the coefficients α of the combined
+ * per-task gradients (gradient modes: MGDA, PCGrad, CAGrad, GradNorm, ...). It does only small
+ * host arithmetic on T numbers (or a T×T Gram matrix); the Trainer drives it through
+ * {@link WeightedStep}. Made by {@link createWeighting}.
+ */
 export abstract class WeightingStrategy {
+  /** Its registry name, as in {@link WEIGHTINGS}. */
   abstract readonly name: string;
   /** 'loss' for loss-based strategies, else the space where task gradients are combined. */
   abstract readonly mode: 'loss' | GradientSpace;
@@ -41,7 +51,10 @@ export abstract class WeightingStrategy {
    * gradients are taken this step (set by fromCurrentLosses; 1 otherwise). */
   readonly lossWeights: Float64Array;
 
-  constructor(protected readonly ctx: WeightingContext) {
+  constructor(
+    /** The tasks, seeded generator, base weights and learning rate it was made with. */
+    protected readonly ctx: WeightingContext,
+  ) {
     this.current = Float64Array.from(ctx.baseWeights);
     this.lossWeights = new Float64Array(ctx.baseWeights.length).fill(1);
   }
