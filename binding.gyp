@@ -7,10 +7,12 @@
       "target_name": "hydranet_cpu",
       "sources": [
         "native/addon.cc",
+        "native/cpu/channels.cc",
         "native/cpu/conv.cc",
         "native/cpu/cpu_features.cc",
         "native/cpu/elementwise.cc",
         "native/cpu/gemm.cc",
+        "native/cpu/graddrop.cc",
         "native/cpu/heads.cc",
         "native/cpu/isa_avx2.cc",
         "native/cpu/isa_avx512.cc",

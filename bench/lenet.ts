@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { Backend } from '../ts/backends/backend.js';
 import { Rng } from '../ts/core/random.js';
 import { MultiTaskModel } from '../ts/mtl/model.js';
-import { PRESETS } from '../ts/mtl/presets.js';
+import { PRESETS } from '../ts/train/presets.js';
 import { Optimizer } from '../ts/train/optimizer.js';
 import type { TfjsBackend } from './peers/tfjs_common.js';
 import { runJsonChild } from './child.js';

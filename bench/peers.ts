@@ -237,6 +237,11 @@ function firstLines(s: string | Buffer | null | undefined, n = 3): string {
     .join(' | ');
 }
 
+/** A peer's median, min and max (from its JSON line) as a Summary; the peer keeps its windows. */
+function peerSummary(x: Record<string, unknown>): Summary {
+  return { median: Number(x.median), min: Number(x.min), max: Number(x.max), samples: [], iterations: 0, seconds: 0 };
+}
+
 /**
  * Runs bench/peers/torch_mlp.py on `workloads` (none: it only reports which BLAS torch calls).
  * The script exits 3 when torch cannot be imported: the reason then says how to install it.
@@ -274,17 +279,7 @@ export function runTorch(
     const info = recs.find((x) => x.workload === 'info');
     const steps = recs
       .filter((x) => x.workload !== 'info')
-      .map((x) => ({
-        workload: String(x.workload),
-        median: Number(x.median),
-        min: Number(x.min),
-        max: Number(x.max),
-        samples: [],
-        iterations: 0,
-        seconds: 0,
-        threads: Number(x.threads),
-        loss: Number(x.loss),
-      }));
+      .map((x) => ({ workload: String(x.workload), ...peerSummary(x), threads: Number(x.threads), loss: Number(x.loss) }));
     const blas = info?.blas && typeof info.blas === 'object' ? (info.blas as TorchBlas) : { library: null };
     return {
       ok: true,
@@ -352,12 +347,7 @@ export function runOpenBlas(cases: readonly GemmCase[], plan: PeerPlan, env: Nod
           k: Number(x.k),
           transA: x.transA === true,
           transB: x.transB === true,
-          median: Number(x.median),
-          min: Number(x.min),
-          max: Number(x.max),
-          samples: [],
-          iterations: 0,
-          seconds: 0,
+          ...peerSummary(x),
         })),
       },
     };

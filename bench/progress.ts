@@ -7,6 +7,12 @@
  * `refine`).
  */
 
+/** Writes a progress line to stderr (stdout holds the tables, or the JSON alone). */
+export const log = (msg: string): void => {
+  process.stderr.write(`${msg}\n`);
+};
+
+/** One step of the plan: what it is, its estimated seconds, and what it runs. */
 export interface Phase {
   label: string;
   /** Estimated seconds (refined when earlier phases have measured what it depends on). */

@@ -2,6 +2,7 @@
  * What the bench prints: the records (the JSON form, one per measurement, peer, ratio or
  * skip) and the aligned text tables built from them.
  */
+import type { Summary } from './stats.js';
 
 /** What identifies a record, and its optional fields, without the numbers. */
 export interface RecordBase {
@@ -36,6 +37,22 @@ export interface BenchRecord extends RecordBase {
   median: number | null;
   min: number | null;
   max: number | null;
+}
+
+/** The median, min, max and window count of a measurement, as record fields. */
+export function summaryFields(s: Summary): Pick<BenchRecord, 'median' | 'min' | 'max' | 'windows'> {
+  return { median: s.median, min: s.min, max: s.max, windows: s.samples.length || undefined };
+}
+
+/** The record of a measurement that did not run, and why. */
+export function skipped(base: RecordBase, reason: string): BenchRecord {
+  return { ...base, median: null, min: null, max: null, skipped: reason };
+}
+
+/** An error as one line for a record or a note: "Name: message". */
+export function errText(e: unknown): string {
+  if (e instanceof Error) return `${e.name}: ${e.message}`;
+  return String(e);
 }
 
 /** A number with about three significant digits, never in exponent form. */

@@ -3,7 +3,9 @@
 // each an overflow-checked product; packed layouts decoded and checked by native/layouts.h),
 // then calls one kernel of native/cpu on the arrays' own memory, without copies. Errors become
 // JS TypeError (wrong type) or RangeError (wrong length or value); no C++ exception ever crosses
-// into JavaScript. Shapes are validated again, with friendlier messages, in ts/backends/cpu.ts.
+// into JavaScript. Shapes were already validated, with friendlier messages, before the call: by
+// the check* functions of ts/backends/validate.ts, which the op table (ts/backends/ops.ts) runs
+// for every backend; the checks here keep a wrong call from TypeScript from touching bad memory.
 #include <napi.h>
 
 #include <algorithm>
@@ -121,11 +123,11 @@ Napi::Value activation_backward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// biasBackward(dy, db, rows, cols, threads)
-Napi::Value bias_backward(const Napi::CallbackInfo& info) {
-  const Args a(info, "biasBackward", 5);
+// biasGrad(dy, db, rows, cols, threads)
+Napi::Value bias_grad(const Napi::CallbackInfo& info) {
+  const Args a(info, "biasGrad", 5);
   const int64_t rows = a.dim(2, "rows"), cols = a.dim(3, "cols");
-  hydranet::bias_backward(a.f32(0, "dy", elements(a, "dy", {rows, cols})), a.f32(1, "db", cols), rows, cols,
+  hydranet::bias_grad(a.f32(0, "dy", elements(a, "dy", {rows, cols})), a.f32(1, "db", cols), rows, cols,
                           a.threads(4));
   return info.Env().Undefined();
 }
@@ -146,25 +148,24 @@ Napi::Value mul(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// dropoutForward(x, y, mask, p, seed, threads)
+// dropoutForward(x, y, mask, seed, threshold, scale, threads)
 Napi::Value dropout_forward(const Napi::CallbackInfo& info) {
-  const Args a(info, "dropoutForward", 6);
+  const Args a(info, "dropoutForward", 7);
   const int64_t n = length_of(info, a, 0, "x");
-  const double p = a.number_in(3, "p", 0, 1, true);
-  const auto seed = static_cast<uint32_t>(a.integer(4, "seed", 0, 0xffffffffLL));
-  hydranet::dropout_forward(a.f32(0, "x", n), a.f32(1, "y", n), a.f32(2, "mask", n), n, p, seed, a.threads(5));
+  hydranet::dropout_forward(a.f32(0, "x", n), a.f32(1, "y", n), a.f32(2, "mask", n), n, a.dropout(3), a.threads(6));
   return info.Env().Undefined();
 }
 
-// gradDrop(g, out, tasks, m, seed, leak, threads)
+// gradDrop(g, out, tasks, m, seed, leak, epsilon, threads)
 Napi::Value grad_drop(const Napi::CallbackInfo& info) {
-  const Args a(info, "gradDrop", 7);
+  const Args a(info, "gradDrop", 8);
   const int tasks = a.dim(2, "tasks");
   const int64_t m = a.dim(3, "m");
-  const auto seed = static_cast<uint32_t>(a.integer(4, "seed", 0, 0xffffffffLL));
+  const uint32_t seed = a.u32(4, "seed");
   const double leak = a.number_in(5, "leak", 0, 1);
-  hydranet::grad_drop(a.f32(0, "g", elements(a, "g", {tasks, m})), a.f32(1, "out", m), tasks, m, seed, leak,
-                      a.threads(6));
+  const double epsilon = a.number_in(6, "epsilon", 0, 1);
+  hydranet::graddrop_apply(a.f32(0, "g", elements(a, "g", {tasks, m})), a.f32(1, "out", m), tasks, m, seed, leak,
+                           epsilon, a.threads(7));
   return info.Env().Undefined();
 }
 
@@ -217,7 +218,7 @@ Napi::Value multi_loss(const Napi::CallbackInfo& info) {
   const Args a(info, "multiLoss", 11);
   const int n = a.dim(7, "n"), total_out = a.dim(8, "totalOut"), total_tgt = a.dim(9, "totalTgt");
   const layouts::Loss L = layouts::loss(a, a.i32(0, "layout"), n, total_out, total_tgt);
-  const int64_t bad = hydranet::loss_multi_forward_backward(
+  const int64_t bad = hydranet::loss_forward_backward(
       L.packed, L.tasks, a.f32(1, "logits", L.logits), a.f32(2, "targets", L.targets),
       a.f32_or_null(3, "mask", L.mask), a.f32(4, "weights", L.tasks), a.f32(5, "losses", L.tasks),
       a.f32(6, "dlogits", L.logits), n, total_out, total_tgt, a.threads(10));
@@ -231,7 +232,7 @@ Napi::Value conv2d_forward(const Napi::CallbackInfo& info) {
   const Args a(info, "conv2dForward", 8);
   const int n = a.dim(5, "n");
   const layouts::Conv G = layouts::conv(a, a.i32(0, "geometry"), n);
-  hydranet::conv2d_forward(hydranet::conv_shape(G.packed), a.f32(1, "x", G.x), a.f32(2, "w", G.w),
+  hydranet::conv2d_forward(G.shape, a.f32(1, "x", G.x), a.f32(2, "w", G.w),
                            a.f32_or_null(3, "b", G.out_c), a.f32(4, "y", G.y), n, a.activation(6), a.threads(7));
   return info.Env().Undefined();
 }
@@ -241,7 +242,7 @@ Napi::Value conv2d_backward(const Napi::CallbackInfo& info) {
   const Args a(info, "conv2dBackward", 9);
   const int n = a.dim(7, "n");
   const layouts::Conv G = layouts::conv(a, a.i32(0, "geometry"), n);
-  hydranet::conv2d_backward(hydranet::conv_shape(G.packed), a.f32(1, "x", G.x), a.f32(2, "w", G.w),
+  hydranet::conv2d_backward(G.shape, a.f32(1, "x", G.x), a.f32(2, "w", G.w),
                             a.f32(3, "dy", G.y), a.f32_or_null(4, "dx", G.x), a.f32(5, "dw", G.w),
                             a.f32_or_null(6, "db", G.out_c), n, a.threads(8));
   return info.Env().Undefined();
@@ -252,7 +253,7 @@ Napi::Value max_pool2d_forward(const Napi::CallbackInfo& info) {
   const Args a(info, "maxPool2dForward", 6);
   const int n = a.dim(4, "n");
   const layouts::Pool G = layouts::pool(a, a.i32(0, "geometry"), n);
-  hydranet::max_pool2d_forward(hydranet::pool_shape(G.packed), a.f32(1, "x", G.x), a.f32(2, "y", G.y),
+  hydranet::max_pool2d_forward(G.shape, a.f32(1, "x", G.x), a.f32(2, "y", G.y),
                                a.f32(3, "argmax", G.y), n, a.threads(5));
   return info.Env().Undefined();
 }
@@ -263,7 +264,7 @@ Napi::Value max_pool2d_backward(const Napi::CallbackInfo& info) {
   const Args a(info, "maxPool2dBackward", 6);
   const int n = a.dim(4, "n");
   const layouts::Pool G = layouts::pool(a, a.i32(0, "geometry"), n);
-  const hydranet::PoolShape s = hydranet::pool_shape(G.packed);
+  const hydranet::PoolShape s = G.shape;
   const float* argmax = a.f32(2, "argmax", G.y);
   const int64_t bad = hydranet::max_pool2d_backward(s, a.f32(1, "dy", G.y), argmax, a.f32(3, "dx", G.x), n,
                                                     a.threads(5));
@@ -274,15 +275,13 @@ Napi::Value max_pool2d_backward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// dropout2dForward(x, y, mask, rows, plane, p, seed, threads)
+// dropout2dForward(x, y, mask, rows, plane, seed, threshold, scale, threads)
 Napi::Value dropout2d_forward(const Napi::CallbackInfo& info) {
-  const Args a(info, "dropout2dForward", 8);
+  const Args a(info, "dropout2dForward", 9);
   const int64_t rows = a.integer(3, "rows", 1, int64_t{1} << 40), plane = a.integer(4, "plane", 1, int64_t{1} << 40);
   const int64_t size = elements(a, "x", {rows, plane});
-  const double p = a.number_in(5, "p", 0, 1, true);
-  const auto seed = static_cast<uint32_t>(a.integer(6, "seed", 0, 0xffffffffLL));
-  hydranet::dropout2d_forward(a.f32(0, "x", size), a.f32(1, "y", size), a.f32(2, "mask", rows), rows, plane, p, seed,
-                              a.threads(7));
+  hydranet::dropout2d_forward(a.f32(0, "x", size), a.f32(1, "y", size), a.f32(2, "mask", rows), rows, plane, a.dropout(5),
+                              a.threads(8));
   return info.Env().Undefined();
 }
 
@@ -321,7 +320,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("gemm", Napi::Function::New(env, guarded<gemm>, "gemm"));
   exports.Set("activationForward", Napi::Function::New(env, guarded<activation_forward>, "activationForward"));
   exports.Set("activationBackward", Napi::Function::New(env, guarded<activation_backward>, "activationBackward"));
-  exports.Set("biasBackward", Napi::Function::New(env, guarded<bias_backward>, "biasBackward"));
+  exports.Set("biasGrad", Napi::Function::New(env, guarded<bias_grad>, "biasGrad"));
   exports.Set("add", Napi::Function::New(env, guarded<add>, "add"));
   exports.Set("mul", Napi::Function::New(env, guarded<mul>, "mul"));
   exports.Set("dropoutForward", Napi::Function::New(env, guarded<dropout_forward>, "dropoutForward"));

@@ -1,4 +1,4 @@
-// The packed layouts of ts/backends/backend.ts (HeadLayout, LossLayout, MixtureLayout,
+// The packed layouts of ts/backends/layouts.ts (HeadLayout, LossLayout, MixtureLayout,
 // Conv2dGeometry, Pool2dGeometry) as the native addons (hydranet_cpu, hydranet_cuda) receive
 // them: ONE decode-and-check per layout, shared by both addons and run before any kernel. A
 // layout reaching native code was built and frozen by its TypeScript constructor, but the addons
@@ -18,6 +18,7 @@
 #include <limits>
 #include <string>
 
+#include "geometry.h"
 #include "napi_args.h"
 
 namespace hydranet::layouts {
@@ -162,7 +163,7 @@ inline Mixture mixture(const ArgsBase& a, const Napi::Int32Array& layout, int64_
 
 // ---- Conv2dGeometry: [C, H, W, outC, kh, kw, stride, padding, outH, outW] ----------------------
 struct Conv {
-  const int32_t* packed;
+  ConvShape shape;  // what the kernels take
   int out_c;
   int64_t patch, pixels;  // K = C·kh·kw (rows of im2col), P = outH·outW (its columns)
   int64_t w, x, y;        // elements of w (= dw), and of x (= dx), y (= dy) for n images
@@ -177,7 +178,7 @@ inline Conv conv(const ArgsBase& a, const Napi::Int32Array& geometry, int64_t n)
   const bool ok = c >= 1 && h >= 1 && w >= 1 && oc >= 1 && kh >= 1 && kw >= 1 && stride >= 1 && pad >= 0 &&
                   span_h >= 0 && span_w >= 0 && oh == span_h / stride + 1 && ow == span_w / stride + 1;
   if (!ok) a.range_error("geometry is not a consistent packed Conv2dGeometry");
-  Conv s{g, static_cast<int>(oc), elements(a, "a conv patch", {c, kh, kw}), elements(a, "a conv output plane", {oh, ow}),
+  Conv s{conv_shape(g), static_cast<int>(oc), elements(a, "a conv patch", {c, kh, kw}), elements(a, "a conv output plane", {oh, ow}),
          0, 0, 0};
   if (h + 2 * pad + stride > kInt32Max || w + 2 * pad + stride > kInt32Max || s.patch > kInt32Max ||
       s.pixels > kInt32Max || elements(a, "w", {oc, s.patch}) > kInt32Max * 64 ||
@@ -192,7 +193,7 @@ inline Conv conv(const ArgsBase& a, const Napi::Int32Array& geometry, int64_t n)
 
 // ---- Pool2dGeometry: [C, H, W, size, stride, outH, outW] --------------------------------------
 struct Pool {
-  const int32_t* packed;
+  PoolShape shape;  // what the kernels take
   int64_t x, y;  // elements of x (= dx) and of y (= dy, argmax) for n images
 };
 
@@ -204,7 +205,7 @@ inline Pool pool(const ArgsBase& a, const Napi::Int32Array& geometry, int64_t n)
                   oh == (h - size) / stride + 1 && ow == (w - size) / stride + 1;
   if (!ok) a.range_error("geometry is not a consistent packed Pool2dGeometry");
   if (h * w > (int64_t{1} << 24)) a.range_error("max-pool planes are limited to 2^24 elements");
-  return {g, elements(a, "x", {n, c, h, w}), elements(a, "y", {n, c, oh, ow})};
+  return {pool_shape(g), elements(a, "x", {n, c, h, w}), elements(a, "y", {n, c, oh, ow})};
 }
 
 }  // namespace hydranet::layouts

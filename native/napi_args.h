@@ -15,6 +15,7 @@
 #include <string>
 
 #include "adamw.h"
+#include "random.h"
 
 namespace hydranet::napi {
 
@@ -73,6 +74,16 @@ class ArgsBase {
     float v[8];
     for (size_t k = 0; k < 8; ++k) v[k] = static_cast<float>(number(first + k, names[k]));
     return {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
+  }
+
+  uint32_t u32(size_t i, const char* name) const { return static_cast<uint32_t>(integer(i, name, 0, 0xffffffffLL)); }
+
+  // Dropout's (seed, threshold, scale), arguments first .. first + 2, as both addons take them:
+  // keep ⇔ hash24(seed, i) ≥ threshold (dropoutThreshold(p) in ts/core/random.ts, at most 2^24),
+  // scale = 1/(1 − p) rounded to f32.
+  DropoutParams dropout(size_t first) const {
+    return {u32(first, "seed"), static_cast<uint32_t>(integer(first + 1, "threshold", 0, 16777216)),
+            static_cast<float>(number(first + 2, "scale"))};
   }
 
   int dim(size_t i, const char* name) const {

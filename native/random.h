@@ -24,10 +24,16 @@ HYDRANET_HOST_DEVICE uint32_t hash32(uint32_t seed, uint32_t index) {
   return h;
 }
 
-// dropoutKeep(seed, i, p) ⟺ (hash32(seed, i) >> 8) / 2^24 >= p ⟺ (hash32 >> 8) >= this threshold,
-// an exact integer comparison whatever the rounding of p.
-inline uint32_t dropout_threshold(double p) { return static_cast<uint32_t>(std::ceil(p * 16777216.0)); }
+// Dropout's per-call constants, as both addons receive them from TypeScript: keep element (or
+// row) i ⟺ dropout_keep(seed, i, threshold); a kept value is multiplied by scale = f32(1/(1 − p)).
+struct DropoutParams {
+  uint32_t seed, threshold;
+  float scale;
+};
 
+// dropoutKeep(seed, i, p) ⟺ (hash32(seed, i) >> 8) / 2^24 >= p ⟺ (hash32 >> 8) >= threshold, with
+// threshold = dropoutThreshold(p) = ⌈p·2^24⌉ formed once in TypeScript (ts/core/random.ts): an exact
+// integer comparison whatever the rounding of p.
 HYDRANET_HOST_DEVICE bool dropout_keep(uint32_t seed, uint32_t index, uint32_t threshold) {
   return (hash32(seed, index) >> 8) >= threshold;
 }

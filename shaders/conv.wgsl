@@ -1,7 +1,7 @@
 // Convolution helpers of the webgpu backend (ts/backends/webgpu/image.ts): the products run in
 // gemm.wgsl; these kernels only move data into and out of the GEMM layouts.
 //
-// Shapes (NCHW, cross-correlation as in PyTorch; Conv2dGeometry in ts/backends/backend.ts):
+// Shapes (NCHW, cross-correlation as in PyTorch; Conv2dGeometry in ts/backends/layouts.ts):
 //   x, dx [N, C, H, W];  w, dw [outC, C, kh, kw];  b, db [outC];  y, dy [N, outC, outH, outW];
 //   P = outH·outW, Ck = C·kh·kw. A chunk of `images` images (from image i0 on) is processed at
 //   once; `offset` is the element offset of image i0 in x / dy / dx.

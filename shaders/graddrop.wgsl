@@ -2,14 +2,15 @@
 //
 // Shapes: g [T, M] (task t's gradient in row t), out [M] (=). Per element i, with the reference
 // computing in f64:
-//   P = ½(1 + Σ_t g_t / (Σ_t |g_t| + 1e-7)),  u = hash24(seed, i) / 2^24,
+//   P = ½(1 + Σ_t g_t / (Σ_t |g_t| + ε)),  u = hash24(seed, i) / 2^24,
 //   keep_t = (u < P and g_t > 0) or (u > P and g_t < 0),
-//   out[i] = Σ_t g_t · (leak + (1 − leak)·keep_t).
+//   out[i] = Σ_t g_t · (leak + (1 − leak)·keep_t),
+// ε = GRADDROP_EPSILON (ts/backends/backend.ts), received in the params (c and c0..c_pos).
 //
 // The keep decisions are made exactly, as the f64 reference makes them (f32 has no room for
 // P's error: a flipped decision changes out by a whole g_t). With u = k/2^24 and r = 2u − 1:
 //   u < P  ⇔  S − r·(A + c) > 0  ⇔  Σ_{g>0} |g|·(2^24 − k) − Σ_{g<0} |g|·k − (k − 2^23)·c > 0
-// (multiplied by 2^23; S = Σ g, A = Σ |g|, c = f64(1e-7)), where 2^24 − k, k and k − 2^23 are
+// (multiplied by 2^23; S = Σ g, A = Σ |g|, c = f64(ε)), where 2^24 − k, k and k − 2^23 are
 // integers. The sign of that sum is first taken from f32 arithmetic with a rigorous error bound
 // (valid for any evaluation order and with or without fused multiply-adds); only when the sum
 // is within its error bound of 0 (rare) is it recomputed exactly in 352-bit integer
@@ -26,9 +27,9 @@
 
 struct GradDropParams {
   tasks: u32, m: u32, seed: u32,
-  c0: u32, c1: u32, c2: u32, c_pos: u32,  // f64(1e-7) = (c2·2^48 + c1·2^24 + c0) · 2^(c_pos − 149)
+  c0: u32, c1: u32, c2: u32, c_pos: u32,  // f64(ε) = (c2·2^48 + c1·2^24 + c0) · 2^(c_pos − 149)
   pad: u32,
-  c: f32,        // f32(1e-7)
+  c: f32,        // f32(ε)
   leak_hi: f32,  // leak = leak_hi + leak_lo
   leak_lo: f32,
 }

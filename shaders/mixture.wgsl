@@ -1,5 +1,5 @@
 // The gated mixture of experts (MMoE, CGC) on the webgpu backend; MixtureLayout in
-// ts/backends/backend.ts, the reference backend is the spec.
+// ts/backends/layouts.ts, the reference backend is the spec.
 //
 // Shapes: x, dx [E·sx] (expert e's rows [N, D] at e·sx); z, g, dz [N, zw] (task t's block of k_t
 // gate columns at off_t, column j for expert e_tj); out, dOut [T·so] (task t's rows [N, D] at t·so).

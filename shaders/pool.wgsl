@@ -1,4 +1,4 @@
-// Max-pooling of the webgpu backend (NCHW, no padding; Pool2dGeometry in ts/backends/backend.ts).
+// Max-pooling of the webgpu backend (NCHW, no padding; Pool2dGeometry in ts/backends/layouts.ts).
 //
 // Shapes: x, dx [N, C, H, W]; y, dy, argmax [N, C, outH, outW]; `planes` = N·C.
 //   forward   y = max over each size×size window (every `stride`), argmax = the winner's flat

@@ -4,8 +4,12 @@
  * command exit with status 2.
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { ownEntry } from './core/options.js';
 import { HydranetError } from './errors.js';
+import type { LayerSpec } from './mtl/model.js';
+import type { HeadsConfig } from './nn/heads.js';
 import type { OptimizerConfig } from './train/optimizer.js';
+import { PRESETS, type Preset } from './train/presets.js';
 
 /** A bad command line; the CLI prints its message and exits with status 2. */
 export class UsageError extends HydranetError {}
@@ -62,6 +66,17 @@ export const SHARED_FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const satisfies FlagOptions;
 
+/**
+ * A subcommand's flags: SHARED_FLAGS plus its own, parsed as parseFlags does. With --help it
+ * prints `help` and returns null.
+ */
+export function commandFlags<const O extends FlagOptions>(argv: readonly string[], own: O, help: string): FlagValues<typeof SHARED_FLAGS & O> | null {
+  const values = parseFlags<typeof SHARED_FLAGS & O>(argv, { ...SHARED_FLAGS, ...own });
+  if (!(values as { help?: boolean }).help) return values;
+  process.stdout.write(help);
+  return null;
+}
+
 function isNegativeNumber(word: string): boolean {
   return word.length > 1 && word.startsWith('-') && word.trim() === word && !Number.isNaN(Number(word));
 }
@@ -102,6 +117,33 @@ export function widths(name: string, v: string | undefined, dflt: number[]): num
   if (v === undefined) return dflt;
   if (v.trim() === '') return [];
   return v.split(',').map((s) => int(name, s.trim(), 0));
+}
+
+/** What the model flags give: the preset and its name, and the trunk and heads to build. */
+export interface ModelFlags {
+  presetName: string;
+  preset: Preset;
+  /** Whether the preset is the MLP that --hidden and --head-hidden shape. */
+  mlp: boolean;
+  /** The MLP trunk's widths (--hidden). */
+  hidden: number[];
+  trunk: readonly LayerSpec[];
+  heads: HeadsConfig;
+}
+
+/** The model flags --preset, --hidden and --head-hidden (those two shape the multimnist-mlp preset only). */
+export function modelFlags(values: { preset?: string; hidden?: string; 'head-hidden'?: string }): ModelFlags {
+  const presetName = values.preset ?? 'multimnist-mlp';
+  const preset = ownEntry(PRESETS, presetName);
+  if (!preset) throw new UsageError(`--preset expects one of ${Object.keys(PRESETS).join(', ')}, got ${JSON.stringify(presetName)}`);
+  const mlp = presetName === 'multimnist-mlp';
+  if (!mlp && (values.hidden !== undefined || values['head-hidden'] !== undefined)) {
+    throw new UsageError('--hidden and --head-hidden shape the multimnist-mlp preset only');
+  }
+  const hidden = widths('hidden', values.hidden, [512, 256]);
+  const headHidden = widths('head-hidden', values['head-hidden'], []);
+  const trunk: readonly LayerSpec[] = mlp ? hidden.map((units) => ({ type: 'dense', units, activation: 'relu' })) : preset.trunk;
+  return { presetName, preset, mlp, hidden, trunk, heads: mlp ? { hidden: headHidden } : preset.heads };
 }
 
 /** The optimizer flags --optimizer, --lr, --momentum and --weight-decay, with their defaults. */

@@ -1,12 +1,12 @@
 /**
  * `hydranet compare`: single-task baselines against multi-task weighting strategies on
  * MultiMNIST, reported as a table with each configuration's Δm over the baselines
- * (see ts/mtl/compare.ts).
+ * (see ts/train/compare.ts).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BACKEND_NAMES, createBackend } from './backends/create.js';
-import { SHARED_FLAGS, UsageError, int, optimizerFlags, parseFlags, widths } from './cli-args.js';
+import { UsageError, commandFlags, int, modelFlags, optimizerFlags } from './cli-args.js';
 import { ownEntry } from './core/options.js';
 import { makeMultiMnist } from './data/multimnist.js';
 import { ConfigError } from './errors.js';
@@ -18,10 +18,9 @@ import {
   checkConfigurations,
   compare,
   formatComparison,
-} from './mtl/compare.js';
-import type { LayerSpec, ModelConfig } from './mtl/model.js';
+} from './train/compare.js';
+import type { ModelConfig } from './mtl/model.js';
 import { type TaskSpec, resolveTask } from './mtl/task.js';
-import { PRESETS } from './mtl/presets.js';
 import { writeFileAtomic } from './train/checkpoint.js';
 import { WEIGHTINGS, parseWeightingSpec } from './mtl/weighting/index.js';
 
@@ -140,31 +139,15 @@ function readBaselines(file: string, settings: Settings): MetricTable {
 }
 
 export async function compareCommand(argv: string[]): Promise<void> {
-  const values = parseFlags(argv, {
-    ...SHARED_FLAGS,
-    weightings: { type: 'string' },
-    select: { type: 'string' },
-    json: { type: 'string' },
-    baselines: { type: 'string' },
-  });
-  if (values.help) {
-    process.stdout.write(COMPARE_HELP);
-    return;
-  }
+  const own = { weightings: { type: 'string' }, select: { type: 'string' }, json: { type: 'string' }, baselines: { type: 'string' } } as const;
+  const values = commandFlags(argv, own, COMPARE_HELP);
+  if (!values) return;
   // Every flag is checked here, before any data is loaded or anything trains.
-  const presetName = values.preset ?? 'multimnist-mlp';
-  const preset = ownEntry(PRESETS, presetName);
-  if (!preset) throw new UsageError(`--preset expects one of ${Object.keys(PRESETS).join(', ')}, got ${JSON.stringify(presetName)}`);
-  const mlp = presetName === 'multimnist-mlp';
-  if (!mlp && (values.hidden !== undefined || values['head-hidden'] !== undefined)) {
-    throw new UsageError('--hidden and --head-hidden shape the multimnist-mlp preset only');
-  }
+  const { presetName, preset, mlp, hidden, trunk, heads } = modelFlags(values);
   const epochs = int('epochs', values.epochs, 10);
   const batchSize = int('batch-size', values['batch-size'], preset.batchSize);
   const seed = int('seed', values.seed, 1, 0);
   const threads = values.threads === undefined ? undefined : int('threads', values.threads, 1);
-  const hidden = widths('hidden', values.hidden, [512, 256]);
-  const headHidden = widths('head-hidden', values['head-hidden'], []);
   const trainSize = int('train-size', values['train-size'], 60000);
   const testSize = int('test-size', values['test-size'], 10000);
   if (trainSize > 60000) throw new UsageError(`--train-size expects at most 60000 (the MultiMNIST training pairs), got ${trainSize}`);
@@ -186,8 +169,6 @@ export async function compareCommand(argv: string[]): Promise<void> {
     if (e instanceof ConfigError) throw new UsageError(`--weightings: ${e.message}`);
     throw e;
   }
-  const trunk: readonly LayerSpec[] = mlp ? hidden.map((units) => ({ type: 'dense', units, activation: 'relu' })) : preset.trunk;
-  const heads = mlp ? { hidden: headHidden } : preset.heads;
   const model: ModelConfig = { inputShape: preset.inputShape, trunk, heads, tasks: TASKS, maxBatch: batchSize, seed };
   const settings: Settings = {
     trainSize,

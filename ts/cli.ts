@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Backend } from './backends/backend.js';
 import { BACKEND_NAMES, createBackend } from './backends/create.js';
-import { SHARED_FLAGS, UsageError, int, num, optimizerFlags, parseFlags, widths } from './cli-args.js';
+import { UsageError, commandFlags, int, modelFlags, num, optimizerFlags } from './cli-args.js';
 import { compareCommand } from './cli-compare.js';
 import { ownEntry } from './core/options.js';
 import { makeMultiMnist } from './data/multimnist.js';
@@ -21,9 +21,10 @@ import {
   NonFiniteLossError,
   TrainingAbortedError,
 } from './errors.js';
-import { type LayerSpec, MultiTaskModel, type SharingConfig } from './mtl/model.js';
-import { PRESETS } from './mtl/presets.js';
+import { MultiTaskModel } from './mtl/model.js';
+import { parseSharingSpec, sharingHelp } from './mtl/sharing/index.js';
 import { WEIGHTINGS, parseWeightingSpec } from './mtl/weighting/index.js';
+import { PRESETS } from './train/presets.js';
 import { Trainer, checkRunDir } from './train/trainer.js';
 
 const TRAIN_HELP = `Usage: hydranet train [options]
@@ -53,12 +54,8 @@ ${Object.entries(PRESETS)
   --weight-decay X      weight decay (default 0 for sgd, 0.01 for adamw)
   --hidden LIST         MLP trunk widths, e.g. 512,256 (default 512,256; multimnist-mlp only)
   --head-hidden LIST    hidden widths of each task head (default none: linear heads)
-  --sharing SPEC        hard (one shared trunk, default), soft[:penalty=X] (a tower per task,
-                        L2 penalty λ = X (default 0.001) between corresponding parameters) or
-                        cross-stitch (a tower per task, mixed after every layer by learned units),
-                        mmoe[:experts=N] (N experts, 4 by default, gated per task) or
-                        cgc[:shared=S,perTask=P] (S shared + P own experts per task; 2 and 1)
-                        or ple[:levels=L,shared=S,perTask=P] (L levels of CGC, 2 by default)
+  --sharing SPEC        how the tasks share the trunk (default hard), as NAME or
+                        NAME:key=value,... e.g. soft:penalty=0.01 (the kinds are listed below)
   --train-size N        use the first N of the 60,000 training pairs
   --test-size N         use the first N of the 10,000 test pairs
   --resume FILE         continue from a checkpoint.safetensors of the same configuration;
@@ -70,6 +67,9 @@ The run folder is created and checked for writing before anything else. Ctrl-C s
 after the current step, writes the checkpoint (mid-epoch too) and prints the command that
 resumes it exactly there; a second Ctrl-C exits at once. \`hydranet --help\` lists the exit
 statuses.
+
+Sharing kinds (--sharing):
+${sharingHelp('  ', 36)}
 
 Weighting strategies (--weighting):
 ${Object.entries(WEIGHTINGS)
@@ -93,17 +93,6 @@ full, ...), 4 a checkpoint that cannot be read or resumed, 5 a dataset that cann
 6 training diverged (a NaN or infinite loss or parameter), 7 a backend that cannot run,
 130 interrupted (Ctrl-C). Errors are one message on stderr, without a stack trace.
 `;
-
-/**
- * --sharing NAME[:key=value,...] as a sharing config: every key is passed on as given, and the
- * model's config check rejects the keys its kind does not take (ConfigError, exit status 2).
- * The NAME:key=value form is the one --weighting uses, read by the same parser.
- */
-function parseSharing(v: string | undefined): SharingConfig | undefined {
-  if (v === undefined) return undefined;
-  const { name, options } = parseWeightingSpec(v);
-  return { ...options, kind: name } as SharingConfig;
-}
 
 function parseWeights(v: string | undefined): Record<string, number> | undefined {
   if (v === undefined) return undefined;
@@ -164,37 +153,21 @@ function stopOnSigint(): { signal: AbortSignal; dispose: () => void } {
 }
 
 async function train(argv: string[]): Promise<number> {
-  const values = parseFlags(argv, {
-    ...SHARED_FLAGS,
-    out: { type: 'string' },
-    weights: { type: 'string' },
-    weighting: { type: 'string' },
-    sharing: { type: 'string' },
-    resume: { type: 'string' },
-  });
-  if (values.help) {
-    process.stdout.write(TRAIN_HELP);
-    return 0;
-  }
+  const own = { out: { type: 'string' }, weights: { type: 'string' }, weighting: { type: 'string' }, sharing: { type: 'string' }, resume: { type: 'string' } } as const;
+  const values = commandFlags(argv, own, TRAIN_HELP);
+  if (!values) return 0;
   // Every flag is checked here, before the run folder, the model or the data exist.
-  const presetName = values.preset ?? 'multimnist-mlp';
-  const preset = ownEntry(PRESETS, presetName);
-  if (!preset) throw new UsageError(`--preset expects one of ${Object.keys(PRESETS).join(', ')}, got ${JSON.stringify(presetName)}`);
-  if (presetName !== 'multimnist-mlp' && (values.hidden !== undefined || values['head-hidden'] !== undefined)) {
-    throw new UsageError('--hidden and --head-hidden shape the multimnist-mlp preset only');
-  }
+  const { preset, trunk, heads } = modelFlags(values);
   const epochs = int('epochs', values.epochs, preset.epochs);
   const batchSize = int('batch-size', values['batch-size'], preset.batchSize);
   const seed = int('seed', values.seed, 1, 0);
   const optimizer = optimizerFlags(values, preset.optimizer);
   const threads = values.threads === undefined ? undefined : int('threads', values.threads, 1);
   const weights = parseWeights(values.weights);
-  const sharing = parseSharing(values.sharing);
+  const sharing = values.sharing === undefined ? undefined : parseSharingSpec(values.sharing);
   if (values.weighting !== undefined && !ownEntry(WEIGHTINGS, parseWeightingSpec(values.weighting).name)) {
     throw new UsageError(`--weighting expects one of ${Object.keys(WEIGHTINGS).join(', ')}, got ${JSON.stringify(values.weighting)}`);
   }
-  const headHidden = widths('head-hidden', values['head-hidden'], []);
-  const hidden = widths('hidden', values.hidden, [512, 256]);
   const trainSize = values['train-size'] === undefined ? undefined : int('train-size', values['train-size'], 60000);
   const testSize = values['test-size'] === undefined ? undefined : int('test-size', values['test-size'], 10000);
   const out = path.resolve(values.out ?? path.join('runs', timestamp()));
@@ -206,12 +179,10 @@ async function train(argv: string[]): Promise<number> {
     backend = await createBackend(values.backend ?? 'cpu', { threads });
     // The model and trainer check their options (sharing and weighting keys included) before
     // any data is loaded.
-    const mlp = presetName === 'multimnist-mlp';
-    const trunk: readonly LayerSpec[] = mlp ? hidden.map((units) => ({ type: 'dense', units, activation: 'relu' })) : preset.trunk;
     const model = new MultiTaskModel(backend, {
       inputShape: preset.inputShape,
       trunk,
-      heads: mlp ? { hidden: headHidden } : preset.heads,
+      heads,
       sharing,
       tasks: [
         { name: 'left', kind: 'classification', classes: 10 },

@@ -26,7 +26,20 @@ export { Rng, hash32, dropoutKeep } from './core/random.js';
 export type { Layer, StepContext } from './nn/layer.js';
 export type { HeadsConfig } from './nn/heads.js';
 export { MultiTaskModel, buildLayer } from './mtl/model.js';
-export type { LayerSpec, ModelConfig, SharingConfig } from './mtl/model.js';
+export type { LayerSpec, ModelConfig } from './mtl/model.js';
+export { SHARINGS, parseSharingSpec } from './mtl/sharing/index.js';
+export type {
+  SharingConfig,
+  HardSharing,
+  SoftSharing,
+  CrossStitchSharing,
+  MmoeSharing,
+  CgcSharing,
+  PleSharing,
+  Body,
+  BodyContext,
+  SharingEntry,
+} from './mtl/sharing/index.js';
 export { resolveTask, validateLabels, TASK_KINDS, METRICS } from './mtl/task.js';
 export type { Task, TaskKind, TaskSpec, MetricName } from './mtl/task.js';
 export { Trainer, checkRunDir, selectionScore, selectionTasks } from './train/trainer.js';
@@ -66,7 +79,7 @@ export {
 } from './mtl/weighting/index.js';
 export type { WeightingContext, WeightingSpec, WeightingOptions, GradientSpace } from './mtl/weighting/index.js';
 export type { CombineFn } from './mtl/weighting/per-task-gradients.js';
-export { compare, deltaM, formatComparison, selectEpoch, SELECTIONS } from './mtl/compare.js';
-export type { CompareOptions, CompareConfiguration, ComparisonResult, MultiTaskRunResult, RunResult, Selection, MetricTable, CompareTrainerSettings } from './mtl/compare.js';
+export { compare, deltaM, formatComparison, selectEpoch, SELECTIONS } from './train/compare.js';
+export type { CompareOptions, CompareConfiguration, ComparisonResult, MultiTaskRunResult, RunResult, Selection, MetricTable, CompareTrainerSettings } from './train/compare.js';
 export { AuxiliaryTaskStopper, tcdcnCriterion } from './train/task-stopping.js';
 export type { TaskStoppingConfig } from './train/task-stopping.js';

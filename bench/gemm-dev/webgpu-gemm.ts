@@ -1,7 +1,9 @@
 /**
  * Development bench for the WebGPU GEMM kernels (llm.c's dev/ idea): GFLOP/s of gemm on the
  * current adapter for the training shapes of W1/W2 and a square 1024³, every transpose the
- * model uses. Not part of `npm run bench`; run after `npm run build:ts`:
+ * model uses. It only times them: every variant is checked against the reference by
+ * test/backends/webgpu.spec.ts ("GEMM variant … matches the reference"). Not part of
+ * `npm run bench`; run after `npm run build:ts`:
  *   node dist/bench/gemm-dev/webgpu-gemm.js [seconds per case] [variants, e.g. sg32x32,blocks4,shared]
  */
 import { createBackend } from '../../ts/backends/create.js';

@@ -1,11 +1,10 @@
-// Elementwise ops, all "=" except bias_backward ("+=", a parameter gradient):
+// Elementwise ops, all "=" except bias_grad ("+=", a parameter gradient):
 //   activation_forward   y[n]  = act(x[n])                       (y may alias x)
 //   activation_backward  dx[n] = dy[n]·act'(y or x)              (dx may alias dy)
-//   bias_backward        db[c] += Σ_r dy[r, c]
+//   bias_grad        db[c] += Σ_r dy[r, c]
 //   mul_forward          out[n] = a[n] ⊙ b[n]
 //   add_forward          out[n] = a[n] + b[n]
-//   dropout_forward      mask[n] = keep ? 1/(1−p) : 0, y[n] = x[n] ⊙ mask[n]
-//   grad_drop            out[m] = Σ_t g[t, m]·(leak + (1 − leak)·keep_t)   (g [T, M])
+//   dropout_forward      mask[n] = keep ? scale : 0, y[n] = x[n] ⊙ mask[n]   (scale = 1/(1−p))
 // Memory-bound: one vectorized pass (the per-ISA loops of isa_kernels.inc), split across
 // threads only when the arrays are large enough to pay for it.
 #include <algorithm>
@@ -36,7 +35,7 @@ void activation_backward(Activation kind, const float* y, const float* dy, float
   });
 }
 
-void bias_backward(const float* dy, float* db, int64_t rows, int64_t cols, int threads) {
+void bias_grad(const float* dy, float* db, int64_t rows, int64_t cols, int threads) {
   // Threads take strips of 16 columns (a cache line), each summed in double and added once.
   constexpr int64_t kStrip = 16;
   const int64_t strips = (cols + kStrip - 1) / kStrip;
@@ -65,37 +64,10 @@ void mul_forward(const float* a, const float* b, float* out, int64_t n, int thre
   });
 }
 
-void dropout_forward(const float* x, float* y, float* mask, int64_t n, double p, uint32_t seed, int threads) {
+void dropout_forward(const float* x, float* y, float* mask, int64_t n, const DropoutParams& d, int threads) {
   const IsaKernels& K = isa_kernels();
-  const uint32_t threshold = dropout_threshold(p);
-  const float scale = static_cast<float>(1.0 / (1.0 - p));
   parallel_range(n, threads, kGrain, [&](int64_t b, int64_t e) {
-    K.dropout_forward(x + b, y + b, mask + b, e - b, static_cast<uint32_t>(b), seed, threshold, scale);
-  });
-}
-
-// GradDrop: P = ½(1 + Σ g/Σ|g|) per element, u = hash32(seed, m) >> 8 as a 24-bit uniform;
-// task t's value survives if (u < P and g > 0) or (u > P and g < 0). Sums run in double, in
-// task order, exactly as the reference does, so keep decisions are bit-identical.
-void grad_drop(const float* g, float* out, int tasks, int64_t m, uint32_t seed, double leak, int threads) {
-  parallel_range(m, threads, kGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      double sum = 0, abs = 0;
-      for (int t = 0; t < tasks; ++t) {
-        const double v = g[t * m + i];
-        sum += v;
-        abs += std::fabs(v);
-      }
-      const double p = 0.5 * (1 + sum / (abs + 1e-7));
-      const double u = (hash32(seed, static_cast<uint32_t>(i)) >> 8) * (1.0 / 16777216.0);
-      double o = 0;
-      for (int t = 0; t < tasks; ++t) {
-        const double v = g[t * m + i];
-        const bool keep = (u < p && v > 0) || (u > p && v < 0);
-        o += v * (leak + (1 - leak) * (keep ? 1 : 0));
-      }
-      out[i] = static_cast<float>(o);
-    }
+    K.dropout_forward(x + b, y + b, mask + b, e - b, static_cast<uint32_t>(b), d.seed, d.threshold, d.scale);
   });
 }
 

@@ -82,7 +82,7 @@ void heads_backward(const int32_t* layout, const float* x, const float* w, const
                    threads);
     }
   }
-  bias_backward(dy, db, n, h.total_out, threads);
+  bias_grad(dy, db, n, h.total_out, threads);
 }
 
 }  // namespace hydranet

@@ -9,6 +9,8 @@
 #include <cstdint>
 
 #include "cpu_features.h"
+#include "../geometry.h"
+#include "../random.h"
 
 namespace hydranet {
 
@@ -54,53 +56,42 @@ void activation_forward(Activation kind, const float* x, float* y, int64_t n, in
 void activation_backward(Activation kind, const float* y, const float* dy, float* dx, const float* x, int64_t n,
                          int threads);
 // db[j] += Σ_i dy[i, j]; dy [rows, cols].
-void bias_backward(const float* dy, float* db, int64_t rows, int64_t cols, int threads);
+void bias_grad(const float* dy, float* db, int64_t rows, int64_t cols, int threads);
 // out = a ⊙ b [n]; out may alias either.
 void mul_forward(const float* a, const float* b, float* out, int64_t n, int threads);
 // out = a + b [n] (out may alias a or b).
 void add_forward(const float* a, const float* b, float* out, int64_t n, int threads);
-// mask = keep(seed, i, p) ? 1/(1−p) : 0, y = x ⊙ mask [n] (keep as dropoutKeep in ts/core/random.ts).
-void dropout_forward(const float* x, float* y, float* mask, int64_t n, double p, uint32_t seed, int threads);
+// mask = keep(seed, i) ? scale : 0, y = x ⊙ mask [n] (keep as dropoutKeep in ts/core/random.ts, see DropoutParams).
+void dropout_forward(const float* x, float* y, float* mask, int64_t n, const DropoutParams& d, int threads);
 // The gated mixture of experts over a packed MixtureLayout (see mixture.cc).
 void mixture_forward(const int32_t* layout, const float* x, const float* z, float* g, float* out, int n, int threads);
 void mixture_backward(const int32_t* layout, const float* x, const float* g, const float* dout, float* dx, float* dz,
                       int n, int threads);
-// GradDrop over per-task gradients g [tasks, m] into out [m] (see elementwise.cc).
-void grad_drop(const float* g, float* out, int tasks, int64_t m, uint32_t seed, double leak, int threads);
+// GradDrop over per-task gradients g [tasks, m] into out [m] (see graddrop.cc).
+void graddrop_apply(const float* g, float* out, int tasks, int64_t m, uint32_t seed, double leak, double epsilon,
+                    int threads);
 
-// ---- image ops (NCHW), see conv.cc and pool.cc ----
-// Conv2dGeometry.packed in backend.ts: [C, H, W, outC, kh, kw, stride, padding, outH, outW].
-struct ConvShape {
-  int c, h, w, out_c, kh, kw, stride, padding, out_h, out_w;
-  int64_t patch() const { return int64_t{c} * kh * kw; }  // K: rows of the im2col matrix
-  int64_t pixels() const { return int64_t{out_h} * out_w; }  // P: its columns
-  int64_t in_size() const { return int64_t{c} * h * w; }   // one sample of x
-  int64_t out_size() const { return out_c * pixels(); }     // one sample of y
-};
-inline ConvShape conv_shape(const int32_t* p) { return {p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9]}; }
+// ---- image ops (NCHW), see conv.cc and pool.cc; ConvShape and PoolShape in native/geometry.h ----
 // y [n, outC, outH, outW] = act(conv2d(x [n, C, H, W], w [outC, C, kh, kw]) + b [outC] or 0).
 void conv2d_forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y, int n,
                     Activation act, int threads);
 // dw += ∂L/∂w, db (may be null) += Σ dy per channel, dx (may be null) = ∂L/∂x, from dy.
 void conv2d_backward(const ConvShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw,
                      float* db, int n, int threads);
-// Pool2dGeometry.packed: [C, H, W, size, stride, outH, outW].
-struct PoolShape {
-  int c, h, w, size, stride, out_h, out_w;
-};
-inline PoolShape pool_shape(const int32_t* p) { return {p[0], p[1], p[2], p[3], p[4], p[5], p[6]}; }
 // y, argmax [n, C, outH, outW] (=): each window's max and its flat index h·W + w in the plane.
 void max_pool2d_forward(const PoolShape& s, const float* x, float* y, float* argmax, int n, int threads);
 // dx [n, C, H, W] = 0, then dx[plane, argmax] += dy. Returns -1, or the position in argmax of
 // the first value that is not an integer index within the plane (those are skipped, never written).
 int64_t max_pool2d_backward(const PoolShape& s, const float* dy, const float* argmax, float* dx, int n, int threads);
-// mask [rows] = keep(seed, row, p) ? 1/(1−p) : 0, y [rows, plane] = x ⊙ mask per row.
-void dropout2d_forward(const float* x, float* y, float* mask, int64_t rows, int64_t plane, double p, uint32_t seed,
+// ---- channel-wise ops (NCHW as [rows = N·C, plane]), see channels.cc ----
+// mask [rows] = keep(seed, row) ? scale : 0, y [rows, plane] = x ⊙ mask per row.
+void dropout2d_forward(const float* x, float* y, float* mask, int64_t rows, int64_t plane, const DropoutParams& d,
                        int threads);
 // out [rows, plane] = x ⊙ s per row (out may alias x).
 void scale_channels(const float* x, const float* s, float* out, int64_t rows, int64_t plane, int threads);
 
-// The task heads (HeadLayout.packed in backend.ts: [shared, T, per task: in, out, inOff, outOff, wOff]).
+// The task heads (HeadLayout.packed in ts/backends/layouts.ts: [mode (0 segmented, 1 shared, 2 stacked),
+// T, stride, then per task: in, out, inOff, outOff, wOff]; decoded and checked by native/layouts.h).
 // y[n, Σout] = act(x·W_tᵀ + b_t) per task; one GEMM when the input is shared.
 void heads_forward(const int32_t* layout, const float* x, const float* w, const float* b, float* y, int n,
                    Activation act, int threads);
@@ -113,7 +104,7 @@ void heads_backward(const int32_t* layout, const float* x, const float* w, const
 // logits, dlogits [n, total_out], targets [n, total_tgt], mask [n, T] or null, weights [T],
 // losses [T]. Returns -1, or the first unlabelled-class row as task·n + row when a softmax-ce
 // target is not an integer class index (nothing is written then).
-int64_t loss_multi_forward_backward(const int32_t* layout, int tasks, const float* logits, const float* targets,
+int64_t loss_forward_backward(const int32_t* layout, int tasks, const float* logits, const float* targets,
                                     const float* mask, const float* weights, float* losses, float* dlogits, int n,
                                     int total_out, int total_tgt, int threads);
 

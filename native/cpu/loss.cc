@@ -78,7 +78,7 @@ double row_loss(const LossTask& s, const float* z, const float* y, float* g) {
 
 }  // namespace
 
-int64_t loss_multi_forward_backward(const int32_t* layout, int tasks, const float* logits, const float* targets,
+int64_t loss_forward_backward(const int32_t* layout, int tasks, const float* logits, const float* targets,
                                     const float* mask, const float* weights, float* losses, float* dlogits, int n,
                                     int total_out, int total_tgt, int threads) {
   std::vector<LossTask> segs(tasks);

@@ -1,4 +1,4 @@
-// The gated mixture of experts (MixtureLayout in ts/backends/backend.ts), for MMoE and CGC.
+// The gated mixture of experts (MixtureLayout in ts/backends/layouts.ts), for MMoE and CGC.
 //   x   [E·sx]   expert e's rows [n, D] at e·sx          z, g, dz [n, Z]  task t's gate block of
 //   out [T·so]   task t's rows [n, D] at t·so                             k_t columns at zoff_t
 //   forward:  g = softmax(z) per task block (=);  out_t[i] = Σ_j g[i, zoff_t + j]·x_{e_j}[i]  (=)

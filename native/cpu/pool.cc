@@ -1,9 +1,7 @@
-// Max-pooling and the channel-wise ops (NCHW), all "=":
+// Max-pooling (NCHW), all "=":
 //   max_pool2d_forward   y[plane, o] = max of the window, argmax[plane, o] = its flat index h·W + w
 //                        in the plane (first maximum in row-major window order; NaN wins)
 //   max_pool2d_backward  dx = 0, then dx[plane, argmax] += dy (argmax checked: never out of the plane)
-//   dropout2d_forward    mask[r] = keep(seed, r, p) ? 1/(1−p) : 0, y[r, :] = x[r, :]·mask[r]
-//   scale_channels       out[r, :] = x[r, :]·s[r]
 // Threads take whole planes (rows), so every output element has one writer and one summation
 // order whatever the thread count.
 #include <algorithm>
@@ -81,25 +79,6 @@ int64_t max_pool2d_backward(const PoolShape& s, const float* dy, const float* ar
   });
   const int64_t bad = first_bad.load();
   return bad == std::numeric_limits<int64_t>::max() ? -1 : bad;
-}
-
-void scale_channels(const float* x, const float* s, float* out, int64_t rows, int64_t plane, int threads) {
-  parallel_range(rows, threads, rows_grain(plane), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const float v = s[r];
-      const float* xr = x + r * plane;
-      float* o = out + r * plane;
-      for (int64_t k = 0; k < plane; ++k) o[k] = xr[k] * v;
-    }
-  });
-}
-
-void dropout2d_forward(const float* x, float* y, float* mask, int64_t rows, int64_t plane, double p, uint32_t seed,
-                       int threads) {
-  const uint32_t threshold = dropout_threshold(p);
-  const float scale = static_cast<float>(1.0 / (1.0 - p));
-  for (int64_t r = 0; r < rows; ++r) mask[r] = dropout_keep(seed, static_cast<uint32_t>(r), threshold) ? scale : 0.0f;
-  scale_channels(x, mask, y, rows, plane, threads);
 }
 
 }  // namespace hydranet

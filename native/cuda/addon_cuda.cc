@@ -1,5 +1,6 @@
-// The N-API surface of the CUDA backend (hydranet_cuda.node), and nothing else. Device memory
-// lives in allocations the addon owns, named by integer ids; JavaScript passes each tensor as
+// The N-API surface of the CUDA backend (hydranet_cuda.node), and nothing else: one entry per
+// kernel here, the device state, allocations and transfers in addon_device.cc (addon_device.h).
+// Device memory lives in allocations the addon owns, named by integer ids; JavaScript passes each tensor as
 // [id, offset, count] (elements), and every range is checked against its allocation and
 // against the dimensions of the call before any kernel is enqueued. Kernels run on one stream;
 // reads and syncs wait for it and then check the device status words (a class index out of
@@ -9,275 +10,17 @@
 // exception crosses into JavaScript.
 // Loading the addon needs no GPU (the CUDA runtime is linked statically and finds the driver
 // on first use): `info()` reports what is there.
-#include <cuda_runtime.h>
-#include <napi.h>
+#include "addon_device.h"
 
-#include <cmath>
-#include <cstdint>
-#include <cstring>
-#include <exception>
-#include <limits>
-#include <new>
-#include <string>
-#include <unordered_map>
-
-#include "kernels.cuh"
-#include "layouts.h"
-#include "napi_args.h"
-
+namespace hydranet::cuda_addon {
 namespace {
 
-namespace hc = hydranet::cuda;
 namespace layouts = hydranet::layouts;
 using layouts::elements;
-
-using hydranet::napi::ArgsBase;
-using hydranet::napi::NativeFailure;
-
-constexpr char kAddon[] = "hydranet_cuda";
-
-template <hydranet::napi::Entry F>
-Napi::Value guarded(const Napi::CallbackInfo& info) {
-  return hydranet::napi::guarded<kAddon, F>(info);
-}
-
-struct Allocation {
-  float* ptr = nullptr;
-  int64_t floats = 0;
-};
-
-// One slot of the upload ring: host data goes to pinned memory, crosses PCIe on the copy stream
-// into device staging (overlapping kernels still running on the compute stream), then the
-// compute stream copies it into place on the device (fast) after waiting for that transfer.
-struct UploadSlot {
-  float* pinned = nullptr;
-  float* staging = nullptr;
-  size_t floats = 0;
-  cudaEvent_t copied = nullptr;    // on the copy stream: the transfer out of `pinned` is done
-  cudaEvent_t consumed = nullptr;  // on the compute stream: the copy out of `staging` is done
-};
-constexpr int kUploadSlots = 4;
-
-// The process-wide CUDA state: created by init() on the first backend, kept until exit.
-struct State {
-  bool ready = false;
-  cudaStream_t stream = nullptr;       // every kernel, in order
-  cudaStream_t copy_stream = nullptr;  // host-to-device uploads
-  UploadSlot uploads[kUploadSlots];
-  int next_upload = 0;
-  hc::Status status;
-  hc::Workspace workspace;
-  std::unordered_map<uint32_t, Allocation> allocations;
-  uint32_t next_id = 1;
-};
-State& state() {
-  static State s;
-  return s;
-}
-
-void check_cuda(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw NativeFailure{std::string("hydranet_cuda.") + what + ": " + cudaGetErrorString(e)};
-}
-
-// The CUDA addon's arguments: tensors are device ranges [id, offset, count] (elements).
-class Args : public ArgsBase {
- public:
-  Args(const Napi::CallbackInfo& info, const char* fn, size_t count) : ArgsBase(info, kAddon, fn, count) {
-    if (!state().ready && std::strcmp(fn, "init") != 0 && std::strcmp(fn, "info") != 0) {
-      failure("the CUDA backend is not initialised (init() first)");
-    }
-  }
-
-  // A device range [id, offset, count] with exactly `count` == need elements (need < 0: any).
-  float* dev(size_t i, const char* name, int64_t need) const {
-    float* p = dev_or_null(i, name, need);
-    if (p == nullptr) type_error(std::string("expected a device tensor for ") + name + ", received null");
-    return p;
-  }
-
-  float* dev_or_null(size_t i, const char* name, int64_t need) const {
-    const Napi::Value v = info_[i];
-    if (v.IsNull() || v.IsUndefined()) return nullptr;
-    if (!v.IsArray() || v.As<Napi::Array>().Length() != 3) type_error(std::string("expected [id, offset, count] for ") + name);
-    const Napi::Array a = v.As<Napi::Array>();
-    int64_t f[3];
-    for (uint32_t k = 0; k < 3; k++) {
-      const Napi::Value x = a.Get(k);
-      if (!x.IsNumber()) type_error(std::string("expected [id, offset, count] numbers for ") + name);
-      const double d = x.As<Napi::Number>().DoubleValue();
-      if (!(d >= 0) || d != std::floor(d) || d > 9.0e15) range_error(std::string("expected non-negative integers in ") + name);
-      f[k] = static_cast<int64_t>(d);
-    }
-    const auto it = state().allocations.find(static_cast<uint32_t>(f[0]));
-    if (it == state().allocations.end()) range_error(std::string("no live allocation ") + std::to_string(f[0]) + " for " + name);
-    if (f[1] + f[2] > it->second.floats) {
-      range_error(std::string(name) + ": elements [" + std::to_string(f[1]) + ", " + std::to_string(f[1] + f[2]) +
-                  ") overrun an allocation of " + std::to_string(it->second.floats));
-    }
-    if (need >= 0 && f[2] != need) {
-      range_error(std::string("expected ") + std::to_string(need) + " elements for " + name + ", received " + std::to_string(f[2]));
-    }
-    count_ = f[2];
-    return it->second.ptr + f[1];
-  }
-
-  // The element count of the last range read by dev()/dev_or_null().
-  int64_t last_count() const { return count_; }
-
-  uint32_t u32(size_t i, const char* name) const { return static_cast<uint32_t>(integer(i, name, 0, 0xffffffffLL)); }
-  hc::Activation activation(size_t i) const { return static_cast<hc::Activation>(activation_index(i)); }
-
- private:
-  mutable int64_t count_ = 0;
-};
-
-// ---- device and memory ---------------------------------------------------------------------
-
-// info(): {devices, error, name, computeCapability, memoryBytes} without initialising anything.
-Napi::Value info(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Object o = Napi::Object::New(env);
-  int count = 0;
-  const cudaError_t e = cudaGetDeviceCount(&count);
-  o.Set("devices", e == cudaSuccess ? count : 0);
-  o.Set("error", e == cudaSuccess ? "" : cudaGetErrorString(e));
-  int runtime = 0;
-  cudaRuntimeGetVersion(&runtime);
-  o.Set("runtimeVersion", runtime);
-  if (e == cudaSuccess && count > 0) {
-    cudaDeviceProp p{};
-    if (cudaGetDeviceProperties(&p, 0) == cudaSuccess) {
-      o.Set("name", p.name);
-      o.Set("computeCapability", std::to_string(p.major) + "." + std::to_string(p.minor));
-      o.Set("memoryBytes", static_cast<double>(p.totalGlobalMem));
-    }
-  }
-  return o;
-}
-
-// init(): device 0, one stream, the status words.
-Napi::Value init(const Napi::CallbackInfo& info) {
-  const Args a(info, "init", 0);
-  State& s = state();
-  if (s.ready) return info.Env().Undefined();
-  check_cuda(cudaSetDevice(0), "init (cudaSetDevice)");
-  check_cuda(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking), "init (cudaStreamCreate)");
-  check_cuda(cudaStreamCreateWithFlags(&s.copy_stream, cudaStreamNonBlocking), "init (cudaStreamCreate)");
-  for (UploadSlot& u : s.uploads) {
-    check_cuda(cudaEventCreateWithFlags(&u.copied, cudaEventDisableTiming), "init (cudaEventCreate)");
-    check_cuda(cudaEventCreateWithFlags(&u.consumed, cudaEventDisableTiming), "init (cudaEventCreate)");
-  }
-  check_cuda(cudaMalloc(reinterpret_cast<void**>(&s.status.words), 4 * sizeof(unsigned int)), "init (status)");
-  check_cuda(cudaMemset(s.status.words, 0, 4 * sizeof(unsigned int)), "init (status)");
-  s.ready = true;
-  return info.Env().Undefined();
-}
-
-// alloc(floats) -> id; zero-filled.
-Napi::Value alloc(const Napi::CallbackInfo& info) {
-  const Args a(info, "alloc", 1);
-  const int64_t n = a.integer(0, "floats", 1, int64_t{1} << 40);
-  float* p = nullptr;
-  check_cuda(cudaMalloc(reinterpret_cast<void**>(&p), static_cast<size_t>(n) * sizeof(float)), "alloc");
-  check_cuda(cudaMemsetAsync(p, 0, static_cast<size_t>(n) * sizeof(float), state().stream), "alloc (zero)");
-  const uint32_t id = state().next_id++;
-  state().allocations[id] = {p, n};
-  return Napi::Number::New(info.Env(), id);
-}
-
-// release(id): the memory goes back to CUDA (the TypeScript side pools tensors, so this is rare).
-Napi::Value release(const Napi::CallbackInfo& info) {
-  const Args a(info, "release", 1);
-  const auto it = state().allocations.find(static_cast<uint32_t>(a.integer(0, "id", 1, 0xffffffffLL)));
-  if (it == state().allocations.end()) a.range_error("no such allocation");
-  check_cuda(cudaStreamSynchronize(state().stream), "release (sync)");
-  check_cuda(cudaFree(it->second.ptr), "release");
-  state().allocations.erase(it);
-  return info.Env().Undefined();
-}
-
-// Returns the status words (null when clear) and clears them.
-Napi::Value take_status(Napi::Env env) {
-  unsigned int w[4];
-  check_cuda(cudaMemcpy(w, state().status.words, sizeof w, cudaMemcpyDeviceToHost), "status");
-  if (w[0] == 0) return env.Null();
-  check_cuda(cudaMemset(state().status.words, 0, sizeof w), "status (clear)");
-  Napi::Array out = Napi::Array::New(env, 4);
-  for (uint32_t k = 0; k < 4; k++) out.Set(k, Napi::Number::New(env, w[k]));
-  return out;
-}
-
-// write(dst, data: Float32Array): host -> device, ordered before every later kernel. The PCIe
-// transfer runs on the copy stream, so the next batch's upload overlaps the kernels of the step
-// still running; the host waits only when the ring slot's previous transfer has not finished.
-Napi::Value write(const Napi::CallbackInfo& info) {
-  const Args a(info, "write", 2);
-  const Napi::Value v = info[1];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) a.type_error("expected a Float32Array for data");
-  Napi::Float32Array d = v.As<Napi::Float32Array>();
-  const size_t n = d.ElementLength();
-  float* dst = a.dev(0, "dst", static_cast<int64_t>(n));
-  State& s = state();
-  UploadSlot& u = s.uploads[s.next_upload];
-  s.next_upload = (s.next_upload + 1) % kUploadSlots;
-  check_cuda(cudaEventSynchronize(u.copied), "write (previous upload)");
-  if (u.floats < n) {
-    // Grows once per larger batch; both buffers are idle (the copy above and, below, the stream).
-    check_cuda(cudaStreamSynchronize(s.stream), "write (grow)");
-    if (u.pinned) check_cuda(cudaFreeHost(u.pinned), "write (grow)");
-    if (u.staging) check_cuda(cudaFree(u.staging), "write (grow)");
-    u.pinned = nullptr, u.staging = nullptr, u.floats = 0;
-    check_cuda(cudaMallocHost(reinterpret_cast<void**>(&u.pinned), n * sizeof(float)), "write (pinned memory)");
-    check_cuda(cudaMalloc(reinterpret_cast<void**>(&u.staging), n * sizeof(float)), "write (staging)");
-    u.floats = n;
-  }
-  std::memcpy(u.pinned, d.Data(), n * sizeof(float));
-  check_cuda(cudaStreamWaitEvent(s.copy_stream, u.consumed, 0), "write (wait)");
-  check_cuda(cudaMemcpyAsync(u.staging, u.pinned, n * sizeof(float), cudaMemcpyHostToDevice, s.copy_stream), "write");
-  check_cuda(cudaEventRecord(u.copied, s.copy_stream), "write (record)");
-  check_cuda(cudaStreamWaitEvent(s.stream, u.copied, 0), "write (wait)");
-  check_cuda(cudaMemcpyAsync(dst, u.staging, n * sizeof(float), cudaMemcpyDeviceToDevice, s.stream), "write (place)");
-  check_cuda(cudaEventRecord(u.consumed, s.stream), "write (record)");
-  return info.Env().Undefined();
-}
-
-// read(src, into: Float32Array) -> status words or null: waits for the stream.
-Napi::Value read(const Napi::CallbackInfo& info) {
-  const Args a(info, "read", 2);
-  const Napi::Value v = info[1];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) a.type_error("expected a Float32Array for into");
-  Napi::Float32Array d = v.As<Napi::Float32Array>();
-  const float* src = a.dev(0, "src", static_cast<int64_t>(d.ElementLength()));
-  check_cuda(cudaMemcpyAsync(d.Data(), src, d.ElementLength() * sizeof(float), cudaMemcpyDeviceToHost, state().stream), "read");
-  check_cuda(cudaStreamSynchronize(state().stream), "read (sync)");
-  return take_status(info.Env());
-}
-
-// sync() -> status words or null.
-Napi::Value sync(const Napi::CallbackInfo& info) {
-  const Args a(info, "sync", 0);
-  check_cuda(cudaStreamSynchronize(state().stream), "sync");
-  return take_status(info.Env());
-}
-
-// ---- kernels ------------------------------------------------------------------------------------
 
 Napi::Value done(const Napi::CallbackInfo& info, cudaError_t e, const char* what) {
   check_cuda(e, what);
   return info.Env().Undefined();
-}
-
-Napi::Value fill(const Napi::CallbackInfo& info) {
-  const Args a(info, "fill", 2);
-  float* x = a.dev(0, "x", -1);
-  return done(info, hc::fill(x, a.last_count(), static_cast<float>(a.number(1, "value")), state().stream), "fill");
-}
-
-Napi::Value copy(const Napi::CallbackInfo& info) {
-  const Args a(info, "copy", 2);
-  const float* s = a.dev(0, "src", -1);
-  const int64_t n = a.last_count();
-  return done(info, hc::copy(s, a.dev(1, "dst", n), n, state().stream), "copy");
 }
 
 // gemm(a, b, c, bias|null, m, n, k, transA, transB, alpha, beta, activation)
@@ -317,12 +60,12 @@ Napi::Value activation_backward(const Napi::CallbackInfo& info) {
   return done(info, hc::activation_backward(kind, y, a.dev(2, "dy", n), a.dev(3, "dx", n), x, n, state().stream), "activationBackward");
 }
 
-// biasBackward(dy, db, rows, cols)
-Napi::Value bias_backward(const Napi::CallbackInfo& info) {
-  const Args a(info, "biasBackward", 4);
+// biasGrad(dy, db, rows, cols)
+Napi::Value bias_grad(const Napi::CallbackInfo& info) {
+  const Args a(info, "biasGrad", 4);
   const int64_t rows = a.dim(2, "rows"), cols = a.dim(3, "cols");
-  return done(info, hc::bias_backward(a.dev(0, "dy", elements(a, "dy", {rows, cols})), a.dev(1, "db", cols), rows, cols, state().stream),
-              "biasBackward");
+  return done(info, hc::bias_grad(a.dev(0, "dy", elements(a, "dy", {rows, cols})), a.dev(1, "db", cols), rows, cols, state().stream),
+              "biasGrad");
 }
 
 template <cudaError_t (*Op)(const float*, const float*, float*, int64_t, cudaStream_t)>
@@ -338,9 +81,8 @@ Napi::Value dropout_forward(const Napi::CallbackInfo& info) {
   const Args a(info, "dropoutForward", 6);
   const float* x = a.dev(0, "x", -1);
   const int64_t n = a.last_count();
-  return done(info,
-              hc::dropout_forward(x, a.dev(1, "y", n), a.dev(2, "mask", n), n, a.u32(3, "seed"), a.u32(4, "threshold"),
-                                  static_cast<float>(a.number(5, "scale")), state().stream),
+  const hydranet::DropoutParams d = a.dropout(3);
+  return done(info, hc::dropout_forward(x, a.dev(1, "y", n), a.dev(2, "mask", n), n, d.seed, d.threshold, d.scale, state().stream),
               "dropoutForward");
 }
 
@@ -349,9 +91,10 @@ Napi::Value dropout2d_forward(const Napi::CallbackInfo& info) {
   const Args a(info, "dropout2dForward", 8);
   const int64_t rows = a.dim(3, "rows"), plane = a.dim(4, "plane");
   const int64_t size = elements(a, "x", {rows, plane});
+  const hydranet::DropoutParams d = a.dropout(5);
   return done(info,
-              hc::dropout2d_forward(a.dev(0, "x", size), a.dev(1, "y", size), a.dev(2, "mask", rows), rows, plane,
-                                    a.u32(5, "seed"), a.u32(6, "threshold"), static_cast<float>(a.number(7, "scale")), state().stream),
+              hc::dropout2d_forward(a.dev(0, "x", size), a.dev(1, "y", size), a.dev(2, "mask", rows), rows, plane, d.seed,
+                                    d.threshold, d.scale, state().stream),
               "dropout2dForward");
 }
 
@@ -365,14 +108,16 @@ Napi::Value scale_channels(const Napi::CallbackInfo& info) {
               "scaleChannels");
 }
 
-// gradDrop(g, out, tasks, m, seed, leak)
+// gradDrop(g, out, tasks, m, seed, leak, epsilon)
 Napi::Value grad_drop(const Napi::CallbackInfo& info) {
-  const Args a(info, "gradDrop", 6);
+  const Args a(info, "gradDrop", 7);
   const int tasks = a.dim(2, "tasks");
   const int64_t m = a.dim(3, "m");
   const double leak = a.number_in(5, "leak", 0, 1);
+  const double epsilon = a.number_in(6, "epsilon", 0, 1);
   return done(info,
-              hc::grad_drop(a.dev(0, "g", elements(a, "g", {tasks, m})), a.dev(1, "out", m), tasks, m, a.u32(4, "seed"), leak, state().stream),
+              hc::graddrop_apply(a.dev(0, "g", elements(a, "g", {tasks, m})), a.dev(1, "out", m), tasks, m,
+                                 a.u32(4, "seed"), leak, epsilon, state().stream),
               "gradDrop");
 }
 
@@ -423,16 +168,19 @@ Napi::Value heads_backward(const Napi::CallbackInfo& info) {
               "headsBackward");
 }
 
-// multiLoss(layout, logits, targets, mask|null, weights, losses, dlogits, n, totalOut, totalTgt)
+// multiLoss(layout, logits, targets, mask|null, weights, losses, dlogits, n, totalOut, totalTgt) -> -1: as the
+// CPU addon's, but a bad class label is flagged on the device (status words) and thrown by read/sync.
 Napi::Value multi_loss(const Napi::CallbackInfo& info) {
   const Args a(info, "multiLoss", 10);
   const int n = a.dim(7, "n"), out = a.dim(8, "totalOut"), tgt = a.dim(9, "totalTgt");
   const layouts::Loss L = layouts::loss(a, a.i32(0, "layout"), n, out, tgt);
-  return done(info,
-              hc::multi_loss(L.packed, L.tasks, a.dev(1, "logits", L.logits), a.dev(2, "targets", L.targets),
-                             a.dev_or_null(3, "mask", L.mask), a.dev(4, "weights", L.tasks), a.dev(5, "losses", L.tasks),
-                             a.dev(6, "dlogits", L.logits), n, out, tgt, state().status, state().stream),
-              "multiLoss");
+  done(info,
+       hc::loss_forward_backward(L.packed, L.tasks, a.dev(1, "logits", L.logits), a.dev(2, "targets", L.targets),
+                                 a.dev_or_null(3, "mask", L.mask), a.dev(4, "weights", L.tasks),
+                                 a.dev(5, "losses", L.tasks), a.dev(6, "dlogits", L.logits), n, out, tgt, state().status,
+                                 state().stream),
+       "multiLoss");
+  return Napi::Number::New(info.Env(), -1);
 }
 
 // mixtureForward(layout, x, z, g, out, n)
@@ -477,8 +225,8 @@ Napi::Value conv2d_forward(const Napi::CallbackInfo& info) {
   const float* b = a.dev_or_null(3, "b", G.out_c);
   float* y = a.dev(4, "y", G.y);
   const hc::Activation act = a.activation(6);
-  ensure_workspace(hc::conv2d_workspace_floats(G.packed, n));
-  return done(info, hc::conv2d_forward(G.packed, x, w, b, y, n, act, state().workspace, state().stream), "conv2dForward");
+  ensure_workspace(hc::conv2d_workspace_floats(G.shape, n));
+  return done(info, hc::conv2d_forward(G.shape, x, w, b, y, n, act, state().workspace, state().stream), "conv2dForward");
 }
 
 // conv2dBackward(geometry, x, w, dy, dx|null, dw, db|null, n)
@@ -492,8 +240,8 @@ Napi::Value conv2d_backward(const Napi::CallbackInfo& info) {
   float* dx = a.dev_or_null(4, "dx", G.x);
   float* dw = a.dev(5, "dw", G.w);
   float* db = a.dev_or_null(6, "db", G.out_c);
-  ensure_workspace(hc::conv2d_workspace_floats(G.packed, n));
-  return done(info, hc::conv2d_backward(G.packed, x, w, dy, dx, dw, db, n, state().workspace, state().stream), "conv2dBackward");
+  ensure_workspace(hc::conv2d_workspace_floats(G.shape, n));
+  return done(info, hc::conv2d_backward(G.shape, x, w, dy, dx, dw, db, n, state().workspace, state().stream), "conv2dBackward");
 }
 
 // maxPool2dForward(geometry, x, y, argmax, n)
@@ -501,7 +249,7 @@ Napi::Value max_pool2d_forward(const Napi::CallbackInfo& info) {
   const Args a(info, "maxPool2dForward", 5);
   const int n = a.dim(4, "n");
   const layouts::Pool G = layouts::pool(a, a.i32(0, "geometry"), n);
-  return done(info, hc::max_pool2d_forward(G.packed, a.dev(1, "x", G.x), a.dev(2, "y", G.y), a.dev(3, "argmax", G.y), n, state().stream),
+  return done(info, hc::max_pool2d_forward(G.shape, a.dev(1, "x", G.x), a.dev(2, "y", G.y), a.dev(3, "argmax", G.y), n, state().stream),
               "maxPool2dForward");
 }
 
@@ -510,25 +258,17 @@ Napi::Value max_pool2d_backward(const Napi::CallbackInfo& info) {
   const Args a(info, "maxPool2dBackward", 5);
   const int n = a.dim(4, "n");
   const layouts::Pool G = layouts::pool(a, a.i32(0, "geometry"), n);
-  return done(info, hc::max_pool2d_backward(G.packed, a.dev(1, "dy", G.y), a.dev(2, "argmax", G.y), a.dev(3, "dx", G.x), n, state().stream),
+  return done(info, hc::max_pool2d_backward(G.shape, a.dev(1, "dy", G.y), a.dev(2, "argmax", G.y), a.dev(3, "dx", G.x), n, state().stream),
               "maxPool2dBackward");
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  add_device_entries(env, exports);
   auto set = [&](const char* name, Napi::Function f) { exports.Set(name, f); };
-  set("info", Napi::Function::New(env, guarded<info>, "info"));
-  set("init", Napi::Function::New(env, guarded<init>, "init"));
-  set("alloc", Napi::Function::New(env, guarded<alloc>, "alloc"));
-  set("release", Napi::Function::New(env, guarded<release>, "release"));
-  set("write", Napi::Function::New(env, guarded<write>, "write"));
-  set("read", Napi::Function::New(env, guarded<read>, "read"));
-  set("sync", Napi::Function::New(env, guarded<sync>, "sync"));
-  set("fill", Napi::Function::New(env, guarded<fill>, "fill"));
-  set("copy", Napi::Function::New(env, guarded<copy>, "copy"));
   set("gemm", Napi::Function::New(env, guarded<gemm>, "gemm"));
   set("activationForward", Napi::Function::New(env, guarded<activation_forward>, "activationForward"));
   set("activationBackward", Napi::Function::New(env, guarded<activation_backward>, "activationBackward"));
-  set("biasBackward", Napi::Function::New(env, guarded<bias_backward>, "biasBackward"));
+  set("biasGrad", Napi::Function::New(env, guarded<bias_grad>, "biasGrad"));
   set("add", Napi::Function::New(env, guarded<binary<hc::add>>, "add"));
   set("mul", Napi::Function::New(env, guarded<binary<hc::mul>>, "mul"));
   set("dropoutForward", Napi::Function::New(env, guarded<dropout_forward>, "dropoutForward"));
@@ -550,5 +290,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 }
 
 }  // namespace
+}  // namespace hydranet::cuda_addon
 
+using hydranet::cuda_addon::Init;
 NODE_API_MODULE(hydranet_cuda, Init)

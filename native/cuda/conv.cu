@@ -1,5 +1,5 @@
 // Conv2d of the CUDA backend (NCHW, cross-correlation as in PyTorch): im2col + gemm(), with the
-// structure of ts/backends/webgpu/image.ts and shaders/conv.wgsl.
+// structure of ts/backends/webgpu/conv.ts and shaders/conv.wgsl.
 //
 // Shapes: x, dx [N, C, H, W]; w, dw [outC, C, kh, kw] = [outC, Ck]; b, db [outC];
 // y, dy [N, outC, outH, outW]; P = outH·outW, Ck = C·kh·kw. A chunk of nc images (from image i0
@@ -34,8 +34,8 @@ struct Geo {
   bool direct;
 };
 
-Geo read_geometry(const int32_t* g) {
-  Geo o{g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], 0, 0, 0, 0, false};
+Geo read_geometry(const ConvShape& s) {
+  Geo o{s.c, s.h, s.w, s.out_c, s.kh, s.kw, s.stride, s.padding, s.out_h, s.out_w, 0, 0, 0, 0, false};
   o.P = int64_t{o.oh} * o.ow;
   o.Ck = int64_t{o.c} * o.kh * o.kw;
   o.in_size = int64_t{o.c} * o.h * o.w;
@@ -162,13 +162,13 @@ __global__ void __launch_bounds__(kBiasThreads)
 
 }  // namespace
 
-size_t conv2d_workspace_floats(const int32_t* geometry, int n) {
+size_t conv2d_workspace_floats(const ConvShape& geometry, int n) {
   if (n <= 0) return 0;
   const Geo g = read_geometry(geometry);
   return static_cast<size_t>(backward_chunk(g, n) * (g.Ck + g.oc) * g.P);
 }
 
-cudaError_t conv2d_forward(const int32_t* geometry, const float* x, const float* w, const float* b, float* y, int n,
+cudaError_t conv2d_forward(const ConvShape& geometry, const float* x, const float* w, const float* b, float* y, int n,
                            Activation act, Workspace ws, cudaStream_t stream) {
   if (n <= 0) return cudaGetLastError();
   const Geo g = read_geometry(geometry);
@@ -202,7 +202,7 @@ cudaError_t conv2d_forward(const int32_t* geometry, const float* x, const float*
   return cudaGetLastError();
 }
 
-cudaError_t conv2d_backward(const int32_t* geometry, const float* x, const float* w, const float* dy, float* dx,
+cudaError_t conv2d_backward(const ConvShape& geometry, const float* x, const float* w, const float* dy, float* dx,
                             float* dw, float* db, int n, Workspace ws, cudaStream_t stream) {
   if (n <= 0) return cudaGetLastError();
   const Geo g = read_geometry(geometry);

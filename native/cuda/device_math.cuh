@@ -51,6 +51,11 @@ using hydranet::hash32;
 // The 24 high bits: hashUniform = hash24 / 2^24; keep ⇔ hash24 >= ceil(p·2^24).
 __device__ __forceinline__ uint32_t hash24(uint32_t seed, uint32_t index) { return hash32(seed, index) >> 8; }
 
+// Dropout's mask value for element (or row) index: scale when kept, else 0.
+__device__ __forceinline__ float keep_scale(uint32_t seed, uint32_t index, uint32_t threshold, float scale) {
+  return hash24(seed, index) >= threshold ? scale : 0.0f;
+}
+
 // Grid-stride loop bounds for 1-D kernels.
 __device__ __forceinline__ int64_t global_index() { return int64_t{blockIdx.x} * blockDim.x + threadIdx.x; }
 __device__ __forceinline__ int64_t global_stride() { return int64_t{gridDim.x} * blockDim.x; }

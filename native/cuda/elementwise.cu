@@ -1,14 +1,11 @@
 // Elementwise kernels of the CUDA backend (kernels.cuh; the reference backend is the spec). All
-// "=" except bias_backward ("+=", a parameter gradient):
+// "=" except bias_grad ("+=", a parameter gradient):
 //   fill, copy            x[n] = value; dst[n] = src[n]
 //   activation_forward    y[n]  = act(x[n])                          (y may alias x)
 //   activation_backward   dx[n] = dy[n]·act'(y or x)                 (dx may alias dy)
-//   bias_backward         db[c] += Σ_r dy[r, c]                      (deterministic, f64 sums)
+//   bias_grad         db[c] += Σ_r dy[r, c]                      (deterministic, f64 sums)
 //   add, mul              out[n] = a + b, a ⊙ b                      (out may alias a or b)
 //   dropout_forward       mask[n] = keep ? scale : 0, y = x ⊙ mask   (y may alias x)
-//   dropout2d_forward     mask[r] likewise per row, y[r, k] = x[r, k]·mask[r]
-//   scale_channels        out[r, k] = x[r, k]·s[r]                   (out may alias x)
-//   grad_drop             out[m] = Σ_t g[t, m]·(leak + (1 − leak)·keep_t), decided in f64
 // Pointers that may alias carry no __restrict__. The 1-D kernels are grid-stride loops over
 // float4 when every pointer is 16-byte aligned (the element tail then runs scalar), else over
 // floats; each element is read and written by one thread only, so in-place use is safe.
@@ -131,7 +128,7 @@ __global__ void fill_kernel(float* __restrict__ x, int64_t n, bool vec, float va
 constexpr int kBiasCols = 32;
 constexpr int kBiasMaxRowGroups = 32;
 
-__global__ void bias_backward_kernel(const float* __restrict__ dy, float* __restrict__ db, int64_t rows,
+__global__ void bias_grad_kernel(const float* __restrict__ dy, float* __restrict__ db, int64_t rows,
                                      int64_t cols) {
   __shared__ double partial[kBiasMaxRowGroups][kBiasCols + 1];
   const int tx = threadIdx.x, ty = threadIdx.y;
@@ -152,11 +149,7 @@ __global__ void bias_backward_kernel(const float* __restrict__ dy, float* __rest
   }
 }
 
-// ---- dropout and channel scaling ------------------------------------------------------------------
-
-__device__ __forceinline__ float keep_scale(uint32_t seed, uint32_t index, uint32_t threshold, float scale) {
-  return hash24(seed, index) >= threshold ? scale : 0.0f;
-}
+// ---- dropout ------------------------------------------------------------------
 
 __global__ void dropout_kernel(const float* x, float* y, float* __restrict__ mask, int64_t n, uint32_t seed,
                                uint32_t threshold, float scale) {
@@ -164,71 +157,6 @@ __global__ void dropout_kernel(const float* x, float* y, float* __restrict__ mas
     const float m = keep_scale(seed, static_cast<uint32_t>(i), threshold, scale);
     mask[i] = m;
     y[i] = x[i] * m;
-  }
-}
-
-// Element i of [rows, plane] lies in row i / plane. The grid-stride loop tracks (row, k) by
-// adding the stride's own quotient and remainder, so only the first step divides.
-// dropout2d: mask[r] written by the threads r < rows; every element recomputes its row's hash
-// (one launch, no ordering between the mask and y). scale_channels: s = the per-row factor.
-template <bool Dropout>
-__global__ void channels_kernel(const float* x, const float* s, float* out, float* __restrict__ mask, int64_t rows,
-                                int64_t plane, uint32_t seed, uint32_t threshold, float scale) {
-  const int64_t stride = global_stride();
-  if constexpr (Dropout) {
-    for (int64_t r = global_index(); r < rows; r += stride) {
-      mask[r] = keep_scale(seed, static_cast<uint32_t>(r), threshold, scale);
-    }
-  }
-  if (plane <= 0) return;
-  const int64_t n = rows * plane;
-  int64_t i = global_index();
-  int64_t r = i / plane, k = i - r * plane;
-  const int64_t step_r = stride / plane, step_k = stride - step_r * plane;
-  for (; i < n; i += stride) {
-    float f;
-    if constexpr (Dropout) {
-      f = keep_scale(seed, static_cast<uint32_t>(r), threshold, scale);
-    } else {
-      f = s[r];
-    }
-    out[i] = x[i] * f;
-    r += step_r;
-    k += step_k;  // < 2·plane
-    if (k >= plane) {
-      k -= plane;
-      ++r;
-    }
-  }
-}
-
-// ---- GradDrop -------------------------------------------------------------------------------------
-
-// Per element i, exactly as the reference (f64, task order): S = Σ g_t, A = Σ |g_t|,
-// P = ½(1 + S/(A + 1e-7)), u = hash24(seed, i)/2^24 (exact in f64), keep_t = (u < P and g_t > 0)
-// or (u > P and g_t < 0), out = f32(Σ g_t·(leak + (1 − leak)·keep_t)). Device f64 add, divide and
-// multiply are IEEE round-to-nearest; the explicit __d*_rn intrinsics keep nvcc from contracting
-// the products into FMAs, so P and every partial sum are the reference's bits.
-__global__ void grad_drop_kernel(const float* __restrict__ g, float* __restrict__ out, int tasks, int64_t m,
-                                 uint32_t seed, double leak) {
-  // The reference's leak + (1 − leak)·keep: leak + 0 = leak when dropped, leak ⊕ (1 ⊖ leak) when kept.
-  const double kept_weight = __dadd_rn(leak, __dadd_rn(1.0, -leak));
-  for (int64_t i = global_index(); i < m; i += global_stride()) {
-    double sum = 0.0, mag = 0.0;
-    for (int t = 0; t < tasks; ++t) {
-      const double v = g[t * m + i];
-      sum = __dadd_rn(sum, v);
-      mag = __dadd_rn(mag, fabs(v));
-    }
-    const double p = __dmul_rn(0.5, __dadd_rn(1.0, __ddiv_rn(sum, __dadd_rn(mag, 1e-7))));
-    const double u = __dmul_rn(static_cast<double>(hash24(seed, static_cast<uint32_t>(i))), 1.0 / 16777216.0);
-    double o = 0.0;
-    for (int t = 0; t < tasks; ++t) {
-      const double v = g[t * m + i];
-      const bool keep = (u < p && v > 0) || (u > p && v < 0);
-      o = __dadd_rn(o, __dmul_rn(v, keep ? kept_weight : leak));
-    }
-    out[i] = static_cast<float>(o);
   }
 }
 
@@ -277,13 +205,13 @@ cudaError_t activation_backward(Activation kind, const float* y, const float* dy
   }
 }
 
-cudaError_t bias_backward(const float* dy, float* db, int64_t rows, int64_t cols, cudaStream_t stream) {
+cudaError_t bias_grad(const float* dy, float* db, int64_t rows, int64_t cols, cudaStream_t stream) {
   if (rows > 0 && cols > 0) {
     // Row groups: 32 (1024 threads) for tall inputs, 8 for short ones.
     const int groups = rows >= 256 ? kBiasMaxRowGroups : 8;
     const int64_t tiles = (cols + kBiasCols - 1) / kBiasCols;
     const unsigned int blocks = static_cast<unsigned int>(tiles < 65535 ? tiles : 65535);
-    bias_backward_kernel<<<blocks, dim3(kBiasCols, groups), 0, stream>>>(dy, db, rows, cols);
+    bias_grad_kernel<<<blocks, dim3(kBiasCols, groups), 0, stream>>>(dy, db, rows, cols);
   }
   return cudaGetLastError();
 }
@@ -299,31 +227,6 @@ cudaError_t mul(const float* a, const float* b, float* out, int64_t n, cudaStrea
 cudaError_t dropout_forward(const float* x, float* y, float* mask, int64_t n, uint32_t seed, uint32_t threshold,
                             float scale, cudaStream_t stream) {
   if (n > 0) dropout_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(x, y, mask, n, seed, threshold, scale);
-  return cudaGetLastError();
-}
-
-cudaError_t dropout2d_forward(const float* x, float* y, float* mask, int64_t rows, int64_t plane, uint32_t seed,
-                              uint32_t threshold, float scale, cudaStream_t stream) {
-  if (rows > 0) {
-    const int64_t n = plane > 0 ? rows * plane : rows;
-    channels_kernel<true><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(x, nullptr, y, mask, rows, plane, seed,
-                                                                             threshold, scale);
-  }
-  return cudaGetLastError();
-}
-
-cudaError_t scale_channels(const float* x, const float* s, float* out, int64_t rows, int64_t plane,
-                           cudaStream_t stream) {
-  if (rows > 0 && plane > 0) {
-    channels_kernel<false><<<blocks_for(rows * plane, kThreads), kThreads, 0, stream>>>(x, s, out, nullptr, rows,
-                                                                                       plane, 0u, 0u, 0.0f);
-  }
-  return cudaGetLastError();
-}
-
-cudaError_t grad_drop(const float* g, float* out, int tasks, int64_t m, uint32_t seed, double leak,
-                      cudaStream_t stream) {
-  if (m > 0) grad_drop_kernel<<<blocks_for(m, kThreads), kThreads, 0, stream>>>(g, out, tasks, m, seed, leak);
   return cudaGetLastError();
 }
 

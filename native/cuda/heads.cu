@@ -1,7 +1,7 @@
 // The fused task heads of the CUDA backend, as GEMM problem lists (the structure of
 // ts/backends/webgpu/heads.ts): one gemm() launch per product family — one problem over the
 // concatenated weights W [Σout, D] when the input is shared, one problem per task otherwise —
-// plus one bias_backward launch for every head's db.
+// plus one bias_grad launch for every head's db.
 //
 // Layout (HeadLayout.packed): [mode (0 segmented, 1 shared, 2 stacked), T, stride, then per task
 // in, out, inOff, outOff, wOff]. x_t: rows of ldx elements from x + inOff_t (ldx = D shared,
@@ -100,7 +100,7 @@ cudaError_t heads_backward(const int32_t* layout, const float* x, const float* w
   if (e != cudaSuccess) return e;
 
   // db [Σout] += Σ_rows dy
-  if ((e = bias_backward(dy, db, n, out, stream)) != cudaSuccess) return e;
+  if ((e = bias_grad(dy, db, n, out, stream)) != cudaSuccess) return e;
 
   // dx = dy_t · W_t (A = dy, B = W_t stored [out_t, in_t] as is).
   const GemmLaunch gx;

@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "../adamw.h"
+#include "../geometry.h"
 
 namespace hydranet::cuda {
 
@@ -76,7 +77,7 @@ cudaError_t activation_forward(Activation kind, const float* x, float* y, int64_
 cudaError_t activation_backward(Activation kind, const float* y, const float* dy, float* dx, const float* x, int64_t n,
                                 cudaStream_t stream);
 // db[j] += Σ_i dy[i, j], dy [rows, cols].
-cudaError_t bias_backward(const float* dy, float* db, int64_t rows, int64_t cols, cudaStream_t stream);
+cudaError_t bias_grad(const float* dy, float* db, int64_t rows, int64_t cols, cudaStream_t stream);
 // out = a + b, out = a ⊙ b (out may alias either).
 cudaError_t add(const float* a, const float* b, float* out, int64_t n, cudaStream_t stream);
 cudaError_t mul(const float* a, const float* b, float* out, int64_t n, cudaStream_t stream);
@@ -84,15 +85,20 @@ cudaError_t mul(const float* a, const float* b, float* out, int64_t n, cudaStrea
 // ceil(p·2^24) computed on the host, scale = 1/(1−p); hash as ts/core/random.ts (hash32 >> 8).
 cudaError_t dropout_forward(const float* x, float* y, float* mask, int64_t n, uint32_t seed, uint32_t threshold,
                             float scale, cudaStream_t stream);
+
+// ---- channel-wise (channels.cu) -------------------------------------------------------------
 // mask [rows] from hash24(seed, row); y [rows, plane] = x ⊙ mask per row (y may alias x).
 cudaError_t dropout2d_forward(const float* x, float* y, float* mask, int64_t rows, int64_t plane, uint32_t seed,
                               uint32_t threshold, float scale, cudaStream_t stream);
 // out [rows, plane] = x ⊙ s per row (out may alias x).
 cudaError_t scale_channels(const float* x, const float* s, float* out, int64_t rows, int64_t plane,
                            cudaStream_t stream);
-// GradDrop over g [tasks, m] into out [m] (=), exactly as the reference decides its keeps.
-cudaError_t grad_drop(const float* g, float* out, int tasks, int64_t m, uint32_t seed, double leak,
-                      cudaStream_t stream);
+
+// ---- GradDrop (graddrop.cu) -----------------------------------------------------------------
+// GradDrop over g [tasks, m] into out [m] (=), exactly as the reference decides its keeps
+// (epsilon is GRADDROP_EPSILON of ts/backends/backend.ts).
+cudaError_t graddrop_apply(const float* g, float* out, int tasks, int64_t m, uint32_t seed, double leak,
+                           double epsilon, cudaStream_t stream);
 
 // ---- optimizers (optim.cu): PyTorch semantics over whole arenas [n] -------------------------
 cudaError_t sgd_step(float* p, const float* g, float* m, int64_t n, float lr, float momentum, float weight_decay,
@@ -102,9 +108,9 @@ cudaError_t adamw_step(float* p, const float* g, float* m, float* v, int64_t n, 
                        cudaStream_t stream);
 
 // ---- fused multi-task ops --------------------------------------------------------------------
-// The task heads over a packed HeadLayout (backend.ts: [mode (0 segmented, 1 shared, 2 stacked),
+// The task heads over a packed HeadLayout (layouts.ts: [mode (0 segmented, 1 shared, 2 stacked),
 // T, stride, then per task: inSize, outSize, inOffset, outOffset, weightOffset]); `layout` is HOST
-// memory. Built on gemm() (one launch for all heads) and bias_backward.
+// memory. Built on gemm() (one launch for all heads) and bias_grad.
 cudaError_t heads_forward(const int32_t* layout, const float* x, const float* w, const float* b, float* y, int n,
                           Activation act, cudaStream_t stream);
 cudaError_t heads_backward(const int32_t* layout, const float* x, const float* w, const float* dy, float* dx,
@@ -113,7 +119,7 @@ cudaError_t heads_backward(const int32_t* layout, const float* x, const float* w
 // tgtWidth]): one block per task, warp-shuffle reductions; mask [n, T] or null. A softmax-ce
 // target that is not an integer class in [0, width) on a labelled row sets `status`
 // (words: 1, task, row, class bits).
-cudaError_t multi_loss(const int32_t* layout, int tasks, const float* logits, const float* targets, const float* mask,
+cudaError_t loss_forward_backward(const int32_t* layout, int tasks, const float* logits, const float* targets, const float* mask,
                        const float* weights, float* losses, float* dlogits, int n, int total_out, int total_tgt,
                        Status status, cudaStream_t stream);
 // The gated mixture of experts (MixtureLayout.packed, HOST memory).
@@ -123,20 +129,20 @@ cudaError_t mixture_backward(const int32_t* layout, int layout_len, const float*
                              float* dx, float* dz, int n, cudaStream_t stream);
 
 // ---- image ops (NCHW) --------------------------------------------------------------------------
-// Conv2dGeometry.packed: [C, H, W, outC, kh, kw, stride, padding, outH, outW] (HOST memory).
-// im2col + gemm(); `ws` must hold conv2d_workspace_floats(geometry, n) floats.
-size_t conv2d_workspace_floats(const int32_t* geometry, int n);
-cudaError_t conv2d_forward(const int32_t* geometry, const float* x, const float* w, const float* b, float* y, int n,
+// The geometry as a ConvShape (native/geometry.h, decoded by the addon), as the CPU kernels take it.
+// im2col + gemm(); `ws` must hold conv2d_workspace_floats(s, n) floats.
+size_t conv2d_workspace_floats(const ConvShape& s, int n);
+cudaError_t conv2d_forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y, int n,
                            Activation act, Workspace ws, cudaStream_t stream);
 // dw += ∂L/∂w, db (may be null) += Σ dy per channel, dx (may be null) = ∂L/∂x.
-cudaError_t conv2d_backward(const int32_t* geometry, const float* x, const float* w, const float* dy, float* dx,
+cudaError_t conv2d_backward(const ConvShape& s, const float* x, const float* w, const float* dy, float* dx,
                             float* dw, float* db, int n, Workspace ws, cudaStream_t stream);
-// Pool2dGeometry.packed: [C, H, W, size, stride, outH, outW] (HOST memory). argmax as the float
+// The geometry as a PoolShape (native/geometry.h). argmax as the float
 // flat index h·W + w in the plane, first on ties, NaN wins, an all −∞ window gives its first.
-cudaError_t max_pool2d_forward(const int32_t* geometry, const float* x, float* y, float* argmax, int n,
+cudaError_t max_pool2d_forward(const PoolShape& s, const float* x, float* y, float* argmax, int n,
                                cudaStream_t stream);
 // dx = 0 except dx[argmax] += dy (a gather per dx element: no atomics, deterministic).
-cudaError_t max_pool2d_backward(const int32_t* geometry, const float* dy, const float* argmax, float* dx, int n,
+cudaError_t max_pool2d_backward(const PoolShape& s, const float* dy, const float* argmax, float* dx, int n,
                                 cudaStream_t stream);
 
 }  // namespace hydranet::cuda

@@ -1,4 +1,4 @@
-// The fused multi-loss of the CUDA backend (LossLayout in ts/backends/backend.ts; the reference
+// The fused multi-loss of the CUDA backend (LossLayout in ts/backends/layouts.ts; the reference
 // backend is the spec): logits/dlogits [n, total_out], targets [n, total_tgt], mask [n, T] or
 // null, weights [T], losses [T]. With m = mask[i, t] (1 without a mask) and
 // n_t = max(1, Σ_i m[i, t]):
@@ -33,7 +33,7 @@ constexpr int kLossWarps = kLossThreads / 32;
 constexpr int kLossTasksPerLaunch = 128;
 constexpr unsigned int kFullMask = 0xffffffffu;
 
-// Same order as LOSS_KINDS in ts/backends/backend.ts.
+// Same order as LOSS_KINDS in ts/backends/layouts.ts.
 enum LossKind : int { kSoftmaxCe = 0, kBce = 1, kMse = 2, kL1 = 3, kSmoothL1 = 4 };
 
 struct LossSegment {
@@ -84,7 +84,7 @@ __device__ void report_bad_label(Status status, int task, int row, float y) {
 }
 
 __global__ void __launch_bounds__(kLossThreads)
-    multi_loss_kernel(const __grid_constant__ LossParams p, const float* __restrict__ logits,
+    loss_kernel(const __grid_constant__ LossParams p, const float* __restrict__ logits,
                       const float* __restrict__ targets, const float* __restrict__ mask,
                       const float* __restrict__ weights, float* __restrict__ losses, float* __restrict__ dlogits,
                       Status status) {
@@ -196,7 +196,7 @@ __global__ void __launch_bounds__(kLossThreads)
 
 }  // namespace
 
-cudaError_t multi_loss(const int32_t* layout, int tasks, const float* logits, const float* targets, const float* mask,
+cudaError_t loss_forward_backward(const int32_t* layout, int tasks, const float* logits, const float* targets, const float* mask,
                        const float* weights, float* losses, float* dlogits, int n, int total_out, int total_tgt,
                        Status status, cudaStream_t stream) {
   for (int t0 = 0; t0 < tasks; t0 += kLossTasksPerLaunch) {
@@ -211,7 +211,7 @@ cudaError_t multi_loss(const int32_t* layout, int tasks, const float* logits, co
       const int32_t* w = layout + 5 * (t0 + b);
       p.seg[b] = LossSegment{w[0], w[1], w[2], w[3]};
     }
-    multi_loss_kernel<<<count, kLossThreads, 0, stream>>>(p, logits, targets, mask, weights, losses, dlogits, status);
+    loss_kernel<<<count, kLossThreads, 0, stream>>>(p, logits, targets, mask, weights, losses, dlogits, status);
   }
   return cudaGetLastError();
 }

@@ -1,4 +1,4 @@
-// The gated mixture of experts of the CUDA backend (MixtureLayout in ts/backends/backend.ts; the
+// The gated mixture of experts of the CUDA backend (MixtureLayout in ts/backends/layouts.ts; the
 // reference backend is the spec), for MMoE and CGC:
 //   x, dx [E·sx]   expert e's rows [n, D] at e·sx        z, g, dz [n, Z]   task t's gate block of
 //   out, dout [T·so]  task t's rows [n, D] at t·so                         k_t columns at off_t

@@ -19,7 +19,7 @@ struct PoolGeo {
   int c, h, w, size, stride, oh, ow;
 };
 
-PoolGeo read_geometry(const int32_t* g) { return {g[0], g[1], g[2], g[3], g[4], g[5], g[6]}; }
+PoolGeo read_geometry(const PoolShape& s) { return {s.c, s.h, s.w, s.size, s.stride, s.out_h, s.out_w}; }
 
 __device__ __forceinline__ bool is_nan_bits(float v) { return (__float_as_uint(v) & 0x7fffffffu) > 0x7f800000u; }
 
@@ -87,7 +87,7 @@ __global__ void max_pool_backward_kernel(const float* __restrict__ dy, const flo
 
 }  // namespace
 
-cudaError_t max_pool2d_forward(const int32_t* geometry, const float* x, float* y, float* argmax, int n,
+cudaError_t max_pool2d_forward(const PoolShape& geometry, const float* x, float* y, float* argmax, int n,
                                cudaStream_t stream) {
   const PoolGeo g = read_geometry(geometry);
   const int64_t total = int64_t{n} * g.c * g.oh * g.ow;
@@ -95,7 +95,7 @@ cudaError_t max_pool2d_forward(const int32_t* geometry, const float* x, float* y
   return cudaGetLastError();
 }
 
-cudaError_t max_pool2d_backward(const int32_t* geometry, const float* dy, const float* argmax, float* dx, int n,
+cudaError_t max_pool2d_backward(const PoolShape& geometry, const float* dy, const float* argmax, float* dx, int n,
                                 cudaStream_t stream) {
   const PoolGeo g = read_geometry(geometry);
   const int64_t total = int64_t{n} * g.c * g.h * g.w;

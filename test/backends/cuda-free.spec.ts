@@ -2,8 +2,8 @@
  * The cuda backend's pool of freed allocations (ts/backends/cuda.ts) never lets two live tensors
  * share one: a freed tensor, or a view of one, throws ValueError on every use (its allocation may
  * already belong to a later tensor), and a second free throws instead of pooling the allocation
- * twice. Needs a GPU: skipped (with the reason) where the cuda backend cannot run; parity.spec.ts
- * checks the same contract on every backend present.
+ * twice. Needs a GPU: skipped (with the reason) where the cuda backend cannot run; the parity
+ * specs (test/backends/parity/) check the same contract on every backend present.
  */
 import assert from 'node:assert/strict';
 import { createBackend } from '../../ts/backends/create.js';

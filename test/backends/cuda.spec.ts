@@ -1,8 +1,8 @@
 /**
  * The cuda backend where no GPU is present (CI, this machine): the addon is built whenever nvcc
  * is found (so a build break fails CI), loads without a GPU, says why it cannot run, and checks
- * its arguments before touching the device. Its kernels' parity runs in parity.spec.ts, on the
- * machines that have a GPU (backendsUnderTest includes cuda; here it reports the skip).
+ * its arguments before touching the device. Its kernels' parity runs in test/backends/parity/,
+ * on the machines that have a GPU (backendsUnderTest includes cuda; here it reports the skip).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -42,7 +42,7 @@ describe('cuda backend (build and availability)', function () {
       return;
     }
     backend.dispose();
-    this.skip(); // a GPU is present: parity.spec.ts tests the backend itself
+    this.skip(); // a GPU is present: test/backends/parity/ tests the backend itself
   });
 
   it('refuses kernel calls before init and malformed device ranges, without touching a device', function () {

@@ -62,3 +62,18 @@ export function assertModelGradients(model: CheckableModel, n: number, extra: ()
     assertGradClose(analytic.subarray(p.offset, p.offset + p.size), numericGradient(values, objective), p.name);
   }
 }
+
+/**
+ * Checks a kernel's gradients: `wrt` names (by their gradient's name) the arrays that f reads;
+ * after their central differences are taken, `analytic` runs the backward and returns the
+ * gradients by the same names, each compared with assertGradClose.
+ */
+export function assertGradients(
+  wrt: Record<string, Float32Array>,
+  f: () => number,
+  analytic: () => Record<string, Float32Array>,
+): void {
+  const numeric = Object.entries(wrt).map(([name, x]) => [name, numericGradient(x, f)] as const);
+  const got = analytic();
+  for (const [name, num] of numeric) assertGradClose(got[name], num, name);
+}

@@ -1,9 +1,15 @@
 /**
  * The parity harness shared by every backend's tests (after ggml's test-backend-ops): each op's
- * cases are defined once, run on the reference and on the backend under test from the same
- * inputs, and compared elementwise with stated tolerances. Outputs on the backend under test
- * are views inside a larger buffer whose guard zones hold a sentinel, so out-of-bounds writes
- * fail the test. NaN must appear exactly where the reference has NaN (NaN in, NaN out).
+ * cases are defined once ({@link OpCase}), run on the reference and on every backend present
+ * from the same inputs, and compared elementwise with stated tolerances
+ * ({@link describeParity} declares a family's suite for each backend, skipped with its reason
+ * where the backend cannot run here).
+ *
+ * On the backend under test every tensor of a case, inputs and outputs alike, is a view inside
+ * a larger buffer whose guard zones hold a sentinel, and every tensor is read back after the op:
+ * a kernel that writes out of bounds, or into one of its inputs, fails. NaN must appear exactly
+ * where the reference has NaN (NaN in, NaN out). A case may name outputs that are one of its
+ * inputs (`aliases`), where the contract allows it, to run the kernel in place.
  */
 import assert from 'node:assert/strict';
 import { type Backend, type Tensor } from '../../ts/backends/backend.js';
@@ -44,6 +50,22 @@ export interface Tol {
   rtol: number;
 }
 
+/**
+ * Elementwise kernels: 1e-5 relative is about 80 f32 ulps, room for exp, tanh and erf
+ * implemented differently on each backend (not "a few ulps").
+ */
+export const ELEMENTWISE: Tol = { atol: 1e-6, rtol: 1e-5 };
+/** Bit-exact: the same f32 operations in the same order (max, masks, copies, scaling). */
+export const EXACT: Tol = { atol: 0, rtol: 0 };
+/** f32 sums of k products carry rounding that grows with k: atol = 2e-6·k. */
+export const gemmTol = (k: number): Tol => ({ atol: 2e-6 * k + 1e-6, rtol: 1e-4 });
+/**
+ * The cuda backend's GEMMs (and the heads and convolutions built on them) use TF32 tensor
+ * cores: inputs rounded to a 10-bit mantissa (relative error ≤ 2^-11 each), so a sum of k
+ * products of values in [-1, 1] is off by about 2^-11·√k; 3e-3·√k is about six of those.
+ */
+export const tf32Tol = (k: number): Tol => ({ atol: 3e-3 * Math.sqrt(k) + 1e-5, rtol: 3e-3 });
+
 export function assertClose(got: Float32Array, want: Float32Array, tol: Tol, what: string): void {
   assert.equal(got.length, want.length, `${what}: length`);
   let worst = 0;
@@ -67,35 +89,94 @@ export function assertClose(got: Float32Array, want: Float32Array, tol: Tol, wha
   }
 }
 
+/** One tensor of a case: its contents before the op, and its shape. */
+export interface TensorSpec {
+  data: Float32Array;
+  shape: number[];
+}
+
+/** An output of a case: its contents before the op (some ops accumulate) and its tolerance. */
+export interface OutputSpec extends TensorSpec {
+  tol: Tol;
+}
+
+/** One op case, defined once and run on the reference and on each backend under test. */
+export interface OpCase {
+  /** Names the op and the case in failure messages. */
+  what: string;
+  /** Read by the op: must be unchanged, guard zones included, after it (unless aliased). */
+  inputs: Record<string, TensorSpec>;
+  /** Written by the op: compared with the reference, guard zones checked. */
+  outputs: Record<string, OutputSpec>;
+  /**
+   * Outputs that are one of the inputs (output name → input name), where the contract allows
+   * it: the op gets the input's tensor for that output, starting from the input's contents
+   * (the output's `data` is not used), and the result is compared with the reference run the
+   * same way.
+   */
+  aliases?: Record<string, string>;
+  /** Runs the op on a backend, given the tensors by name. */
+  op: (b: Backend, t: Record<string, Tensor>) => void;
+}
+
+/** A tensor inside a buffer with `GUARD` sentinels on each side. */
+interface Guarded {
+  base: Tensor;
+  view: Tensor;
+  size: number;
+}
+
+function uploadGuarded(be: Backend, v: TensorSpec): Guarded {
+  const size = v.data.length;
+  const padded = new Float32Array(size + 2 * GUARD).fill(SENTINEL);
+  padded.set(v.data, GUARD);
+  const base = be.upload(padded, [padded.length]);
+  return { base, view: be.view(base, GUARD, v.shape), size };
+}
+
+/** Reads a guarded tensor back, failing if either guard zone was written. */
+async function readGuarded(be: Backend, g: Guarded, what: string): Promise<Float32Array> {
+  const padded = await be.read(g.base);
+  for (let i = 0; i < GUARD; i++) {
+    assert.equal(padded[i], SENTINEL, `${what}: guard zone before the tensor was overwritten at ${i}`);
+    assert.equal(padded[GUARD + g.size + i], SENTINEL, `${what}: guard zone after the tensor was overwritten at +${i}`);
+  }
+  return padded.subarray(GUARD, GUARD + g.size);
+}
+
+/** Fails unless `got` holds the same values as `want` (NaN where NaN): an input left alone. */
+function assertUnchanged(got: Float32Array, want: Float32Array, what: string): void {
+  for (let i = 0; i < want.length; i++) {
+    if (got[i] !== want[i] && !(Number.isNaN(got[i]) && Number.isNaN(want[i]))) {
+      assert.fail(`${what}: the op wrote ${got[i]} into its input at ${i} (was ${want[i]})`);
+    }
+  }
+}
+
 /**
- * Runs one op on the reference and on `backend` with the same inputs and compares outputs.
- * `inputs` are uploaded to both; `outputs` are allocated (with initial contents, since some
- * ops accumulate) on both, guard-zoned on the backend under test; `op` runs the op given the
- * backend and the tensors by name.
+ * Runs one op case on the reference and on `backend` with the same inputs and compares the
+ * outputs (see {@link OpCase}); on `backend` every tensor is guard-zoned and every input is
+ * read back unchanged. Returns the backend's outputs by name.
  */
-export async function compareOp(
-  backend: Backend,
-  spec: {
-    inputs: Record<string, { data: Float32Array; shape: number[] }>;
-    outputs: Record<string, { data: Float32Array; shape: number[]; tol: Tol }>;
-    op: (b: Backend, t: Record<string, Tensor>) => void;
-    what: string;
-  },
-): Promise<Record<string, Float32Array>> {
+export async function compareOp(backend: Backend, spec: OpCase): Promise<Record<string, Float32Array>> {
   const ref = referenceBackend;
+  const aliases = spec.aliases ?? {};
+  const aliased = new Set(Object.values(aliases));
   const refT: Record<string, Tensor> = {};
   const gotT: Record<string, Tensor> = {};
-  const bases: Record<string, Tensor> = {};
-  for (const [name, v] of Object.entries(spec.inputs)) {
+  const guarded: Record<string, Guarded> = {};
+  for (const [name, v] of [...Object.entries(spec.inputs), ...Object.entries(spec.outputs)]) {
+    const input = aliases[name];
+    if (input !== undefined) {
+      assert.ok(input in spec.inputs, `${spec.what}: output ${name} aliases ${input}, which is not an input`);
+      refT[name] = refT[input];
+      gotT[name] = gotT[input];
+      guarded[name] = guarded[input];
+      continue;
+    }
     refT[name] = ref.upload(v.data, v.shape);
-    gotT[name] = backend.upload(v.data, v.shape);
-  }
-  for (const [name, v] of Object.entries(spec.outputs)) {
-    refT[name] = ref.upload(v.data, v.shape);
-    const padded = new Float32Array(v.data.length + 2 * GUARD).fill(SENTINEL);
-    padded.set(v.data, GUARD);
-    bases[name] = backend.upload(padded, [padded.length]);
-    gotT[name] = backend.view(bases[name], GUARD, v.shape);
+    guarded[name] = uploadGuarded(backend, v);
+    gotT[name] = guarded[name].view;
   }
   spec.op(ref, refT);
   spec.op(backend, gotT);
@@ -103,25 +184,78 @@ export async function compareOp(
   const results: Record<string, Float32Array> = {};
   for (const [name, v] of Object.entries(spec.outputs)) {
     const want = await ref.read(refT[name]);
-    const padded = await backend.read(bases[name]);
-    for (let i = 0; i < GUARD; i++) {
-      assert.equal(padded[i], SENTINEL, `${spec.what}: ${name} guard zone before the output was overwritten at ${i}`);
-      const j = GUARD + v.data.length + i;
-      assert.equal(padded[j], SENTINEL, `${spec.what}: ${name} guard zone after the output was overwritten at +${i}`);
-    }
-    const got = padded.subarray(GUARD, GUARD + v.data.length);
-    assertClose(got, want, v.tol, `${spec.what}: ${name}`);
+    const got = await readGuarded(backend, guarded[name], `${spec.what}: ${name}`);
+    assertClose(got, want, v.tol, `${spec.what}: ${name}${aliases[name] ? ` (= ${aliases[name]})` : ''}`);
     results[name] = got;
   }
-  for (const t of [...Object.values(gotT), ...Object.values(bases)]) backend.free(t);
+  for (const [name, v] of Object.entries(spec.inputs)) {
+    if (aliased.has(name)) continue;
+    assertUnchanged(await readGuarded(backend, guarded[name], `${spec.what}: input ${name}`), v.data, `${spec.what}: input ${name}`);
+  }
+  for (const [name, g] of Object.entries(guarded)) if (!(name in aliases)) backend.free(g.base);
   return results;
 }
 
 export const referenceBackend = new ReferenceBackend();
 
+let shared: Promise<BackendUnderTest[]> | null = null;
+
+/** {@link backendsUnderTest}, created once per process and shared by every parity spec. */
+export function parityBackends(): Promise<BackendUnderTest[]> {
+  shared ??= backendsUnderTest();
+  return shared;
+}
+
+/** What a family's cases see of the backend under test. */
+export interface ParityContext {
+  /** 'cpu', 'webgpu' or 'cuda'. */
+  name: string;
+  /** The backend under test (valid inside tests: the suite is skipped when it is absent). */
+  b: () => Backend;
+  /** Tolerance of a GEMM-like op with inner dimension k on this backend (TF32 on cuda). */
+  mm: (k: number) => Tol;
+}
+
+/**
+ * Declares one kernel family's parity suite, `parity <family>: <backend> vs reference`, once per
+ * backend (created once per process and shared by every family's spec); a backend that cannot
+ * run here is skipped with its reason. `body` defines the family's cases once.
+ */
+export async function describeParity(family: string, body: (ctx: ParityContext) => void): Promise<void> {
+  for (const { name, backend, skip } of await parityBackends()) {
+    describe(`parity ${family}: ${name} vs reference`, function () {
+      before(function () {
+        if (!backend) {
+          console.log(`      skipped: ${skip}`);
+          this.skip();
+        }
+      });
+      body({ name, b: () => backend!, mm: (k) => (name === 'cuda' ? tf32Tol(k) : gemmTol(k)) });
+    });
+  }
+}
+
 /** Seeded random arrays for test inputs. */
 export function randomArray(rng: Rng, n: number, lo = -1, hi = 1): Float32Array {
   return rng.uniformArray(n, lo, hi);
+}
+
+/*
+ * NaN in, NaN out: a NaN input must give NaN in every output it reaches, on every backend, as on
+ * the reference: a max or compare-select that drops NaN (relu, the clamp inside exp, tanh and
+ * sigmoid) would let NaN weights train on "successfully". compareOp requires NaN exactly where
+ * the reference has it; `nanAt` also states the expected NaN directly.
+ */
+
+/** Sets data[i] = NaN for each i in `at`; returns data. */
+export function withNaN(data: Float32Array, at: number[]): Float32Array {
+  for (const i of at) data[i] = NaN;
+  return data;
+}
+
+/** Fails unless got[i] is NaN for each i in `at`. */
+export function nanAt(got: Float32Array, at: number[], what: string): void {
+  for (const i of at) assert.ok(Number.isNaN(got[i]), `${what}: element ${i} is ${got[i]}, expected NaN`);
 }
 
 /** The awkward sizes every kernel is tested on. */

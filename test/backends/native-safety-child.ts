@@ -121,7 +121,7 @@ function crafted(filter = ''): Outcome[] {
   const plane = 1099510579201;
   const perRow = f32(rows);
   run('scaleChannels: rows·plane wraps to 16', () => addon.scaleChannels(f32(16), perRow, f32(16), rows, plane, 1));
-  run('dropout2dForward: rows·plane wraps to 16', () => addon.dropout2dForward(f32(16), f32(16), perRow, rows, plane, 0.5, 1, 1));
+  run('dropout2dForward: rows·plane wraps to 16', () => addon.dropout2dForward(f32(16), f32(16), perRow, rows, plane, 1, 8388608, 2, 1));
   // n·C·H·W = 4·5·2147418113·429509837 = 2^64 + 4 (a stride of H makes the output 1×1).
   const convWrap = Int32Array.from([5, 2147418113, 429509837, 1, 1, 1, 2147418113, 0, 1, 1]);
   run('conv2dForward: n·C·H·W wraps to 4', () => addon.conv2dForward(convWrap, f32(4), f32(5), null, f32(4), 4, 0, 1));

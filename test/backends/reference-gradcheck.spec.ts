@@ -16,7 +16,7 @@ import {
   type Tensor,
 } from '../../ts/backends/backend.js';
 import { Rng } from '../../ts/core/random.js';
-import { assertGradClose, numericGradient } from './gradcheck.js';
+import { assertGradClose, assertGradients, numericGradient } from './gradcheck.js';
 import { randomArray, referenceBackend as ref } from './harness.js';
 
 const data = (t: Tensor): Float32Array => (t as unknown as { data: Float32Array }).data;
@@ -54,21 +54,18 @@ describe('reference gradients by finite differences', () => {
       ref.gemm(a, w, y, { transB: true, bias, activation: 'tanh' });
       return dot(data(y), r);
     };
-    const numA = numericGradient(data(a), f);
-    const numW = numericGradient(data(w), f);
-    const numB = numericGradient(data(bias), f);
-    f();
-    const dz = ref.alloc([m, n]);
-    ref.activationBackward('tanh', y, ref.upload(r, [m, n]), dz);
-    const da = ref.alloc([m, k]);
-    const dw = ref.alloc([n, k]);
-    const db = ref.alloc([n]);
-    ref.gemm(dz, w, da);
-    ref.gemm(dz, a, dw, { transA: true });
-    ref.biasGrad(dz, db);
-    assertGradClose(data(da), numA, 'dA');
-    assertGradClose(data(dw), numW, 'dW');
-    assertGradClose(data(db), numB, 'dbias');
+    assertGradients({ dA: data(a), dW: data(w), dbias: data(bias) }, f, () => {
+      f();
+      const dz = ref.alloc([m, n]);
+      ref.activationBackward('tanh', y, ref.upload(r, [m, n]), dz);
+      const da = ref.alloc([m, k]);
+      const dw = ref.alloc([n, k]);
+      const db = ref.alloc([n]);
+      ref.gemm(dz, w, da);
+      ref.gemm(dz, a, dw, { transA: true });
+      ref.biasGrad(dz, db);
+      return { dA: data(da), dW: data(dw), dbias: data(db) };
+    });
   });
 
   for (const [label, geo] of [
@@ -88,16 +85,13 @@ describe('reference gradients by finite differences', () => {
         ref.conv2dForward(x, w, b, y, geo);
         return dot(data(y), r);
       };
-      const numX = numericGradient(data(x), f);
-      const numW = numericGradient(data(w), f);
-      const numB = numericGradient(data(b), f);
-      const dx = ref.upload(new Float32Array(x.size).fill(5), x.shape); // overwritten
-      const dw = ref.alloc(w.shape);
-      const db = ref.alloc([geo.outC]);
-      ref.conv2dBackward(x, w, ref.upload(r, yShape), dx, dw, db, geo);
-      assertGradClose(data(dx), numX, 'dx');
-      assertGradClose(data(dw), numW, 'dw');
-      assertGradClose(data(db), numB, 'db');
+      assertGradients({ dx: data(x), dw: data(w), db: data(b) }, f, () => {
+        const dx = ref.upload(new Float32Array(x.size).fill(5), x.shape); // overwritten
+        const dw = ref.alloc(w.shape);
+        const db = ref.alloc([geo.outC]);
+        ref.conv2dBackward(x, w, ref.upload(r, yShape), dx, dw, db, geo);
+        return { dx: data(dx), dw: data(dw), db: data(db) };
+      });
     });
   }
 
@@ -164,17 +158,14 @@ describe('reference gradients by finite differences', () => {
         ref.headsForward(x, w, b, y, layout);
         return dot(data(y), r);
       };
-      const numX = numericGradient(data(x), f);
-      const numW = numericGradient(data(w), f);
-      const numB = numericGradient(data(b), f);
       const dx = ref.alloc([n, layout.totalIn]);
-      const dw = ref.alloc([layout.weightSize]);
-      const db = ref.alloc([layout.totalOut]);
       const per = shared ? ref.alloc([layout.tasks, n, layout.totalIn]) : null;
-      ref.headsBackward(x, w, ref.upload(r, [n, layout.totalOut]), dx, dw, db, layout, per);
-      assertGradClose(data(dx), numX, 'dx');
-      assertGradClose(data(dw), numW, 'dw');
-      assertGradClose(data(db), numB, 'db');
+      assertGradients({ dx: data(x), dw: data(w), db: data(b) }, f, () => {
+        const dw = ref.alloc([layout.weightSize]);
+        const db = ref.alloc([layout.totalOut]);
+        ref.headsBackward(x, w, ref.upload(r, [n, layout.totalOut]), dx, dw, db, layout, per);
+        return { dx: data(dx), dw: data(dw), db: data(db) };
+      });
       if (per) {
         const summed = new Float32Array(n * layout.totalIn);
         for (let t = 0; t < layout.tasks; t++) {

@@ -13,7 +13,7 @@ import { Rng } from '../../ts/core/random.js';
 import { MultiTaskDataset } from '../../ts/data/dataset.js';
 import { ConfigError, HydranetError, ShapeError, ValueError } from '../../ts/errors.js';
 import { type LayerSpec, type ModelConfig, MultiTaskModel } from '../../ts/mtl/model.js';
-import { PRESETS } from '../../ts/mtl/presets.js';
+import { PRESETS } from '../../ts/train/presets.js';
 import { HIGHER_IS_BETTER, type TaskSpec, resolveTask } from '../../ts/mtl/task.js';
 import { WEIGHTINGS, type WeightingContext, createWeighting } from '../../ts/mtl/weighting/index.js';
 import { Optimizer, type OptimizerConfig } from '../../ts/train/optimizer.js';

@@ -3,7 +3,8 @@
  * layout, and the L2 penalty between the towers. Gradients of the whole objective (losses +
  * penalty) against finite differences on the reference; cpu against reference; the penalty's
  * value; the penalty pulling towers together; MultiMNIST training; strategies that need
- * shared parameters refused.
+ * shared parameters refused. The sharing registry: every kind's defaults as checkpoints record
+ * them, its body, and the CLI's spec form.
  */
 import assert from 'node:assert/strict';
 import type { Backend, Tensor } from '../../ts/backends/backend.js';
@@ -12,6 +13,7 @@ import { Rng } from '../../ts/core/random.js';
 import { makeMultiMnist } from '../../ts/data/multimnist.js';
 import { ConfigError } from '../../ts/errors.js';
 import { type ModelConfig, MultiTaskModel } from '../../ts/mtl/model.js';
+import { SHARINGS, type SharingConfig, parseSharingSpec } from '../../ts/mtl/sharing/index.js';
 import { Trainer } from '../../ts/train/trainer.js';
 import { assertModelGradients } from '../backends/gradcheck.js';
 import { assertClose, backendsUnderTest } from '../backends/harness.js';
@@ -53,8 +55,8 @@ function hostPenalty(model: MultiTaskModel, arena: Float32Array, lambda: number)
   return lambda * total;
 }
 
-function loadBatch(model: MultiTaskModel, n: number): void {
-  const rng = new Rng(11);
+function loadBatch(model: MultiTaskModel, n: number, seed = 11): void {
+  const rng = new Rng(seed);
   const targets = new Float32Array(n * 4);
   for (let i = 0; i < n; i++) targets.set([rng.int(3), rng.normal(), rng.normal(), rng.int(2)], i * 4);
   model.loadBatch(n, rng.uniformArray(n * 6, -1, 1), targets);
@@ -132,10 +134,7 @@ describe('cross-stitch networks', function () {
     loadBatch(model, 8);
     model.forwardBackward(8, { training: true, seed: 1 });
     const n = 5;
-    const rng = new Rng(3);
-    const targets = new Float32Array(n * 4);
-    for (let i = 0; i < n; i++) targets.set([rng.int(3), rng.normal(), rng.normal(), rng.int(2)], i * 4);
-    model.loadBatch(n, rng.uniformArray(n * 6, -1, 1), targets);
+    loadBatch(model, n, 3);
     const names = model.params.parameters.map((p) => p.name);
     assert.ok(names.includes('cross-stitch.0') && names.includes('cross-stitch.1'));
     assertModelGradients(model, n);
@@ -186,10 +185,7 @@ describe('mixtures of experts (MMoE, CGC, PLE)', function () {
       loadBatch(model, 8);
       model.forwardBackward(8, { training: true, seed: 1 });
       const n = 5;
-      const rng = new Rng(9);
-      const targets = new Float32Array(n * 4);
-      for (let i = 0; i < n; i++) targets.set([rng.int(3), rng.normal(), rng.normal(), rng.int(2)], i * 4);
-      model.loadBatch(n, rng.uniformArray(n * 6, -1, 1), targets);
+      loadBatch(model, n, 9);
       assertModelGradients(model, n);
     });
   }
@@ -225,4 +221,37 @@ describe('mixtures of experts (MMoE, CGC, PLE)', function () {
       assert.ok(v.left.accuracy! > 0.4 && v.right.accuracy! > 0.4, `${v.left.accuracy} / ${v.right.accuracy}`);
     });
   }
+});
+
+describe('the sharing registry', () => {
+  // What checkpoints record as the architecture's sharing: the defaults, keys in this order.
+  const defaults: [SharingConfig | undefined, string, unknown][] = [
+    [undefined, 'trunk: ', { kind: 'hard' }],
+    [{ kind: 'soft' }, 'soft sharing, one tower per task', { kind: 'soft', penalty: 1e-3 }],
+    [{ kind: 'cross-stitch' }, 'cross-stitch sharing, one tower per task', { kind: 'cross-stitch', after: null, self: 0.9 }],
+    [{ kind: 'mmoe' }, 'mmoe sharing, 4 experts', { kind: 'mmoe', shared: 4, perTask: 0 }],
+    [{ kind: 'cgc' }, 'cgc sharing, 5 experts', { kind: 'cgc', shared: 2, perTask: 1 }],
+    [{ kind: 'ple' }, 'ple sharing, 2 PLE level(s)', { kind: 'ple', levels: 2, shared: 2, perTask: 1 }],
+  ];
+
+  it('lists every kind, in order, and fills in the defaults checkpoints record', () => {
+    assert.deepEqual(Object.keys(SHARINGS), ['hard', 'soft', 'cross-stitch', 'mmoe', 'cgc', 'ple']);
+    for (const [sharing, summary, resolved] of defaults) {
+      const model = new MultiTaskModel(new ReferenceBackend(), { ...soft(0), sharing });
+      assert.equal(JSON.stringify(model.architecture().sharing), JSON.stringify(resolved));
+      assert.ok(model.summary().split('\n')[1].startsWith(summary), model.summary());
+      // One representation for every task (what gradient-based weighting needs) only when hard;
+      // a penalty to report only with soft sharing.
+      assert.equal(model.body.stackStride === 0, sharing === undefined, `${sharing?.kind} stackStride`);
+      assert.equal(model.body.penalty !== undefined, sharing?.kind === 'soft', `${sharing?.kind} penalty`);
+    }
+  });
+
+  it('reads the CLI form NAME[:key=value,...] and checks it as the model does', () => {
+    assert.deepEqual(parseSharingSpec('cgc:shared=3,perTask=0'), { shared: 3, perTask: 0, kind: 'cgc' });
+    assert.deepEqual(parseSharingSpec('hard'), { kind: 'hard' });
+    assert.throws(() => parseSharingSpec('hard:penalty=5'), (e: unknown) => e instanceof ConfigError && /"penalty" in sharing \(hard\)/.test(e.message));
+    assert.throws(() => parseSharingSpec('mixed'), /hard, soft, cross-stitch, mmoe, cgc or ple/);
+    assert.throws(() => parseSharingSpec('soft:penalty=-1'), /sharing.penalty/);
+  });
 });

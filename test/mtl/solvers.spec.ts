@@ -1,5 +1,5 @@
 /**
- * The gradient-combination solvers (ts/mtl/weighting/solvers.ts) against independent
+ * The gradient-combination solvers (ts/mtl/weighting/solvers/) against independent
  * expectations: explicit small gradient vectors g_t ∈ R^d drawn with the seeded Rng, K = G Gᵀ,
  * the solver's α, and d = Σ α_t g_t formed here, checked for each method's defining property
  * (KKT conditions, projections, closed forms, brute-force grids, a vector-space re-run of the
@@ -23,7 +23,7 @@ import {
   pcgradCoefficients,
   pcgradMatrix,
   upgradCoefficients,
-} from '../../ts/mtl/weighting/solvers.js';
+} from '../../ts/mtl/weighting/solvers/index.js';
 
 type Vec = number[];
 
@@ -34,6 +34,24 @@ const scaleVec = (a: Vec, s: number): Vec => a.map((v) => v * s);
 
 function randomGrads(rng: Rng, T: number, d: number, shift = 0): Vec[] {
   return Array.from({ length: T }, () => Array.from({ length: d }, (_, k) => rng.normal() + (k === 0 ? shift : 0)));
+}
+
+/**
+ * `trials` random problems drawn in turn from one Rng(seed): problem `trial` has
+ * T = 2 + (trial mod spread) gradients in R^d, shifted by shift(trial) along the first axis.
+ */
+function* gradientTrials(
+  seed: number,
+  trials: number,
+  spread: number,
+  d: number,
+  shift: (trial: number) => number = () => 0,
+): Generator<{ trial: number; T: number; G: Vec[] }> {
+  const rng = new Rng(seed);
+  for (let trial = 0; trial < trials; trial++) {
+    const T = 2 + (trial % spread);
+    yield { trial, T, G: randomGrads(rng, T, d, shift(trial)) };
+  }
 }
 
 function gramOf(G: Vec[]): Float64Array {
@@ -235,10 +253,7 @@ describe('weighting solvers: PCGrad', () => {
   });
 
   it('matches PCGrad run on the vectors themselves with the same random order', () => {
-    const rng = new Rng(7);
-    for (let trial = 0; trial < 10; trial++) {
-      const T = 2 + (trial % 4);
-      const G = randomGrads(rng, T, 6);
+    for (const { trial, T, G } of gradientTrials(7, 10, 4, 6)) {
       const seed = 100 + trial;
       const a = pcgradCoefficients(gramOf(G), T, new Rng(seed));
       // Independent vector-space PCGrad.
@@ -306,10 +321,7 @@ describe('weighting solvers: CAGrad', () => {
 
 describe('weighting solvers: IMTL-G', () => {
   it('d has equal projections on every unit gradient and Σα = 1', () => {
-    const rng = new Rng(10);
-    for (let trial = 0; trial < 10; trial++) {
-      const T = 2 + (trial % 4);
-      const G = randomGrads(rng, T, 7);
+    for (const { T, G } of gradientTrials(10, 10, 4, 7)) {
       G[0] = scaleVec(G[0], 5);
       const a = imtlCoefficients(gramOf(G), T);
       close(a.reduce((s, v) => s + v, 0), 1, 1e-12, 'Σα');
@@ -343,10 +355,7 @@ describe('weighting solvers: IMTL-G', () => {
 
 describe('weighting solvers: Nash-MTL', () => {
   it('α > 0 and α ⊙ (Kα) = 1', () => {
-    const rng = new Rng(14);
-    for (let trial = 0; trial < 10; trial++) {
-      const T = 2 + (trial % 5);
-      const G = randomGrads(rng, T, 8, trial % 2 ? 0 : 1);
+    for (const { T, G } of gradientTrials(14, 10, 5, 8, (trial) => trial % 2 ? 0 : 1)) {
       G[T - 1] = scaleVec(G[T - 1], 30);
       const K = gramOf(G);
       const a = nashMtlCoefficients(K, T);
@@ -401,10 +410,7 @@ describe('weighting solvers: Aligned-MTL', () => {
   });
 
   it('the aligned gradients have a Gram that is λ_min times the identity', () => {
-    const rng = new Rng(16);
-    for (let trial = 0; trial < 6; trial++) {
-      const T = 2 + (trial % 4);
-      const G = randomGrads(rng, T, 7, 1);
+    for (const { T, G } of gradientTrials(16, 6, 4, 7, () => 1)) {
       G[0] = scaleVec(G[0], 4);
       const K = gramOf(G);
       const B = alignedMtlMatrix(K, T);
@@ -443,10 +449,7 @@ describe('weighting solvers: Aligned-MTL', () => {
 
 describe('weighting solvers: UPGrad', () => {
   it('d does not conflict with any gradient', () => {
-    const rng = new Rng(18);
-    for (let trial = 0; trial < 12; trial++) {
-      const T = 2 + (trial % 5);
-      const G = randomGrads(rng, T, 4);
+    for (const { T, G } of gradientTrials(18, 12, 5, 4)) {
       const K = gramOf(G);
       const tr = G.reduce((s, g) => s + dot(g, g), 0);
       const d = combine(upgradCoefficients(K, T, { regEps: 1e-12 }), G);

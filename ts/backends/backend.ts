@@ -1,6 +1,6 @@
 /**
- * The Backend contract: the only door to compute. Every backend (reference, cpu, and later
- * webgpu and cuda) implements all of it; nothing above this file knows which backend runs.
+ * The Backend contract: the only door to compute. Every backend (reference, cpu, webgpu, cuda)
+ * implements all of it; nothing above this file knows which backend runs.
  *
  * Conventions, shared by every kernel:
  * - Tensors are f32, dense, row-major. A 2-D tensor [rows, cols] is what every matrix op takes.
@@ -13,17 +13,20 @@
  * - Every method validates shapes (throwing ShapeError) before any kernel runs.
  */
 
-import { packedOf, setPacked } from './packed.js';
+import type { Conv2dGeometry, HeadLayout, LossLayout, MixtureLayout, Pool2dGeometry } from './layouts.js';
+
+export * from './layouts.js';
 
 /** Elementwise nonlinearities. `gelu` is the tanh approximation (as GPT-2 and WGSL can share). */
 export type Activation = 'none' | 'relu' | 'gelu' | 'tanh' | 'sigmoid';
 /** Every {@link Activation}, in a fixed order (the index is the code native kernels receive). */
 export const ACTIVATIONS: readonly Activation[] = ['none', 'relu', 'gelu', 'tanh', 'sigmoid'];
 
-/** Loss kinds understood by the fused multi-loss kernel. */
-export type LossKind = 'softmax-ce' | 'bce' | 'mse' | 'l1' | 'smooth-l1';
-/** Every {@link LossKind}, in a fixed order (the index is the code in {@link LossLayout.packed}). */
-export const LOSS_KINDS: readonly LossKind[] = ['softmax-ce', 'bce', 'mse', 'l1', 'smooth-l1'];
+/**
+ * GradDrop's ε in P = ½(1 + Σ_t g_t / (Σ_t |g_t| + ε)) (see {@link Backend.gradDrop}): part of
+ * the kernel's meaning, passed to every backend's kernel from here (never written again).
+ */
+export const GRADDROP_EPSILON = 1e-7;
 
 /**
  * A backend-owned f32 tensor: dense, row-major, its storage on the backend's device (host
@@ -83,329 +86,6 @@ export interface AdamWOptions {
   weightDecay?: number;
   /** 1-based step count, for bias correction. */
   step: number;
-}
-
-/** Where the task heads read their inputs (see HeadLayout). */
-export type HeadInput = 'shared' | 'segmented' | 'stacked';
-const HEAD_INPUTS: readonly HeadInput[] = ['segmented', 'shared', 'stacked'];
-
-/**
- * How the task heads' weights and activations are laid out. Task t maps an input of width
- * inSizes[t] to an output segment of width outSizes[t] of y [N, Σ outSizes]. The input is
- * - 'shared':    one x [N, D] read by every task (all inSizes equal D): ONE GEMM for all heads;
- * - 'segmented': x [N, Σ inSizes], task t reading its own column segment;
- * - 'stacked':   x [T, stride], task t's rows [N, inSizes[t]] starting at element t·stride
- *                (per-task representations, e.g. one tower per task; N·inSizes[t] ≤ stride and
- *                stride a multiple of 64, so each task's block can be a view).
- * Weights: blocks W_t[outSizes[t], inSizes[t]] stored one after another; biases [Σ outSizes].
- * dx has x's layout (summed over tasks when shared).
- */
-export class HeadLayout {
-  /** Number of tasks T (heads). */
-  readonly tasks: number;
-  /** True for 'shared' input: every head reads the same x, and all heads run as one GEMM. */
-  readonly sharedInput: boolean;
-  /** Element offset of task t's input (its first row) in x. */
-  readonly inOffsets: readonly number[];
-  /** Column of y where task t's output segment starts. */
-  readonly outOffsets: readonly number[];
-  /** Element of the packed weights where task t's block W_t[outSizes[t], inSizes[t]] starts. */
-  readonly weightOffsets: readonly number[];
-  /** Width of x's rows: D (shared), Σ inSizes (segmented), or the per-task width (stacked). */
-  readonly totalIn: number;
-  /** Width of y's rows: Σ outSizes (also the length of the bias vector). */
-  readonly totalOut: number;
-  /** Elements of the packed weights: Σ inSizes[t]·outSizes[t]. */
-  readonly weightSize: number;
-  /** [mode (0 segmented, 1 shared, 2 stacked), T, stride, then per task: inSize, outSize,
-   * inOffset, outOffset, weightOffset].
-   * A copy: the layout keeps its own (ts/backends/packed.ts), which cannot change once built. */
-  get packed(): Int32Array {
-    return packedOf(this).slice();
-  }
-
-  /** Throws RangeError for an unknown input kind, mismatched or non-positive sizes, or a bad stride. */
-  constructor(
-    /** Where the heads read their inputs: see {@link HeadInput}. */
-    readonly input: HeadInput,
-    /** Input width of each task's head (all equal unless 'segmented'). */
-    readonly inSizes: readonly number[],
-    /** Output width of each task's head (its number of logits). */
-    readonly outSizes: readonly number[],
-    /** 'stacked' only: elements between consecutive tasks' inputs. */
-    readonly stride = 0,
-  ) {
-    if (!HEAD_INPUTS.includes(input)) throw new RangeError(`HeadLayout input must be shared, segmented or stacked, got ${input}`);
-    if (inSizes.length !== outSizes.length || inSizes.length === 0) {
-      throw new RangeError('HeadLayout needs one input and one output size per task, at least one task');
-    }
-    for (const s of [...inSizes, ...outSizes]) {
-      if (!Number.isInteger(s) || s < 1) throw new RangeError(`HeadLayout sizes must be positive integers, got ${s}`);
-    }
-    if (input !== 'segmented' && inSizes.some((s) => s !== inSizes[0])) {
-      throw new RangeError(`HeadLayout with ${input} input needs every input size equal`);
-    }
-    if (input === 'stacked' ? !(Number.isInteger(stride) && stride >= inSizes[0] && stride % 64 === 0) : stride !== 0) {
-      throw new RangeError(`HeadLayout stride must be a multiple of 64 ≥ the input width for stacked input (0 otherwise), got ${stride}`);
-    }
-    this.tasks = inSizes.length;
-    this.sharedInput = input === 'shared';
-    const inOff: number[] = [];
-    const outOff: number[] = [];
-    const wOff: number[] = [];
-    let i = 0;
-    let o = 0;
-    let w = 0;
-    for (let t = 0; t < this.tasks; t++) {
-      inOff.push(input === 'shared' ? 0 : input === 'stacked' ? t * stride : i);
-      outOff.push(o);
-      wOff.push(w);
-      i += inSizes[t];
-      o += outSizes[t];
-      w += inSizes[t] * outSizes[t];
-    }
-    this.inOffsets = inOff;
-    this.outOffsets = outOff;
-    this.weightOffsets = wOff;
-    this.totalIn = input === 'segmented' ? i : inSizes[0];
-    this.totalOut = o;
-    this.weightSize = w;
-    const p = new Int32Array(3 + 5 * this.tasks);
-    p[0] = HEAD_INPUTS.indexOf(input);
-    p[1] = this.tasks;
-    p[2] = stride;
-    for (let t = 0; t < this.tasks; t++) {
-      p.set([inSizes[t], outSizes[t], inOff[t], outOff[t], wOff[t]], 3 + 5 * t);
-    }
-    setPacked(this, p);
-    Object.freeze(this);
-  }
-
-  /** Elements of x (and dx) for a batch of n rows. */
-  inputSize(n: number): number {
-    return this.input === 'stacked' ? this.tasks * this.stride : n * this.totalIn;
-  }
-}
-
-/**
- * The gated mixture of experts (MMoE, CGC): E experts' outputs stacked in x [E·expertStride]
- * (expert e's rows [N, width] at e·expertStride), per-task gate logits z [N, Σ_t k_t] (task t's
- * block of k_t columns at gateOffsets[t], one per expert it may use, in the order of
- * expertsOf[t]), and task representations stacked in out [T·outStride] (task t's rows at
- * t·outStride):  g = softmax over each task's block of z;  out_t[i] = Σ_j g[i, j]·x_{e_j}[i].
- */
-export class MixtureLayout {
-  /** Number of tasks T (one gate each). */
-  readonly tasks: number;
-  /** Column of z (and g) where task t's gate block starts. */
-  readonly gateOffsets: readonly number[];
-  /** Width of z's rows: Σ_t k_t, the number of experts each task may use, summed. */
-  readonly gateWidth: number;
-  /** [T, E, width, expertStride, outStride, gateWidth, then per task: k_t, gateOffset_t,
-   * then every task's expert indices in order].
-   * A copy: the layout keeps its own (ts/backends/packed.ts), which cannot change once built. */
-  get packed(): Int32Array {
-    return packedOf(this).slice();
-  }
-
-  /** Throws RangeError for no task, non-positive sizes, strides that are not multiples of 64 ≥ width, or a task's expert list that is empty, repeats or is out of range. */
-  constructor(
-    /** For each task, the indices of the experts its gate mixes, in gate-column order. */
-    readonly expertsOf: readonly (readonly number[])[],
-    /** Number of experts E. */
-    readonly experts: number,
-    /** Width of every expert's output rows (and of each task's representation). */
-    readonly width: number,
-    /** Elements between consecutive experts' outputs in x: a multiple of 64, ≥ N·width. */
-    readonly expertStride: number,
-    /** Elements between consecutive tasks' representations in out: a multiple of 64, ≥ N·width. */
-    readonly outStride: number,
-  ) {
-    const ints = [experts, width, expertStride, outStride];
-    if (expertsOf.length === 0 || ints.some((v) => !Number.isInteger(v) || v < 1)) {
-      throw new RangeError('MixtureLayout needs at least one task and positive integer sizes');
-    }
-    if (expertStride % 64 !== 0 || outStride % 64 !== 0 || expertStride < width || outStride < width) {
-      throw new RangeError(`MixtureLayout strides must be multiples of 64 ≥ the width, got ${expertStride} and ${outStride}`);
-    }
-    this.tasks = expertsOf.length;
-    const offsets: number[] = [];
-    let z = 0;
-    for (const list of expertsOf) {
-      if (list.length === 0 || list.some((e) => !Number.isInteger(e) || e < 0 || e >= experts) || new Set(list).size !== list.length) {
-        throw new RangeError(`MixtureLayout: every task needs distinct experts in [0, ${experts}), got [${list.join(', ')}]`);
-      }
-      offsets.push(z);
-      z += list.length;
-    }
-    this.gateOffsets = offsets;
-    this.gateWidth = z;
-    const p = new Int32Array(6 + 2 * this.tasks + z);
-    p.set([this.tasks, experts, width, expertStride, outStride, z]);
-    expertsOf.forEach((list, t) => {
-      p[6 + 2 * t] = list.length;
-      p[7 + 2 * t] = offsets[t];
-      p.set(list, 6 + 2 * this.tasks + offsets[t]);
-    });
-    setPacked(this, p);
-    Object.freeze(this);
-  }
-}
-
-/**
- * A 2-D convolution's geometry (NCHW, cross-correlation as in PyTorch): input [N, C, H, W],
- * weights [outC, C, kh, kw], output [N, outC, outH, outW] with
- * outH = ⌊(H + 2·padding − kh)/stride⌋ + 1 (outW likewise).
- */
-export class Conv2dGeometry {
-  /** Output height: ⌊(h + 2·padding − kh)/stride⌋ + 1. */
-  readonly outH: number;
-  /** Output width: ⌊(w + 2·padding − kw)/stride⌋ + 1. */
-  readonly outW: number;
-  /** [C, H, W, outC, kh, kw, stride, padding, outH, outW] for native kernels.
-   * A copy: the layout keeps its own (ts/backends/packed.ts), which cannot change once built. */
-  get packed(): Int32Array {
-    return packedOf(this).slice();
-  }
-
-  /** Throws RangeError for non-positive sizes, negative padding, or a kernel that does not fit. */
-  constructor(
-    /** Input channels C. */
-    readonly c: number,
-    /** Input height H. */
-    readonly h: number,
-    /** Input width W. */
-    readonly w: number,
-    /** Output channels (filters). */
-    readonly outC: number,
-    /** Kernel height. */
-    readonly kh: number,
-    /** Kernel width. */
-    readonly kw: number,
-    /** Step between windows, in both directions. Default 1. */
-    readonly stride = 1,
-    /** Zeros added on every side of the input. Default 0. */
-    readonly padding = 0,
-  ) {
-    for (const v of [c, h, w, outC, kh, kw, stride]) {
-      if (!Number.isInteger(v) || v < 1) throw new RangeError(`Conv2dGeometry sizes must be positive integers, got ${v}`);
-    }
-    if (!Number.isInteger(padding) || padding < 0) throw new RangeError(`Conv2dGeometry padding must be a non-negative integer, got ${padding}`);
-    this.outH = Math.floor((h + 2 * padding - kh) / stride) + 1;
-    this.outW = Math.floor((w + 2 * padding - kw) / stride) + 1;
-    if (this.outH < 1 || this.outW < 1) {
-      throw new RangeError(`a ${kh}×${kw} kernel with padding ${padding} does not fit a ${h}×${w} input`);
-    }
-    setPacked(this, Int32Array.from([c, h, w, outC, kh, kw, stride, padding, this.outH, this.outW]));
-    Object.freeze(this);
-  }
-}
-
-/** A 2-D max-pool's geometry (NCHW, no padding): windows of size×size every `stride`. */
-export class Pool2dGeometry {
-  /** Output height: ⌊(h − size)/stride⌋ + 1. */
-  readonly outH: number;
-  /** Output width: ⌊(w − size)/stride⌋ + 1. */
-  readonly outW: number;
-  /** [C, H, W, size, stride, outH, outW].
-   * A copy: the layout keeps its own (ts/backends/packed.ts), which cannot change once built. */
-  get packed(): Int32Array {
-    return packedOf(this).slice();
-  }
-
-  /** Throws RangeError for non-positive sizes or a window larger than the input. */
-  constructor(
-    /** Channels C. */
-    readonly c: number,
-    /** Input height H. */
-    readonly h: number,
-    /** Input width W. */
-    readonly w: number,
-    /** Window side. */
-    readonly size: number,
-    /** Step between windows. Default: the window side (non-overlapping). */
-    readonly stride = size,
-  ) {
-    for (const v of [c, h, w, size, stride]) {
-      if (!Number.isInteger(v) || v < 1) throw new RangeError(`Pool2dGeometry sizes must be positive integers, got ${v}`);
-    }
-    if (size > h || size > w) throw new RangeError(`a ${size}×${size} pool does not fit a ${h}×${w} input`);
-    this.outH = Math.floor((h - size) / stride) + 1;
-    this.outW = Math.floor((w - size) / stride) + 1;
-    setPacked(this, Int32Array.from([c, h, w, size, stride, this.outH, this.outW]));
-    Object.freeze(this);
-  }
-}
-
-/** One task's part of the fused multi-loss. */
-export interface LossSegment {
-  /** The task's loss. */
-  kind: LossKind;
-  /** Column offset and width of the task's logits in the [N, Σ width] logits tensor. */
-  outOffset: number;
-  /** Number of the task's logits: ≥ 2 for softmax-ce (the classes), ≥ 1 otherwise. */
-  outWidth: number;
-  /** Column offset of the task's targets in the [N, Σ tgtWidth] targets tensor. Targets
-   * are a class index (as f32) for softmax-ce (tgtWidth 1), else one value per logit. */
-  tgtOffset: number;
-}
-
-/**
- * The fused multi-loss layout: T tasks, their loss kinds and segments. Built once per model.
- *
- * Meaning (the reference is the spec): with mask m[i,t] ∈ {0,1} (all ones when absent) and
- * n_t = max(1, Σ_i m[i,t]),
- *  - softmax-ce: L_t = Σ_i m·(logsumexp(z_i) − z_i[y_i]) / n_t
- *  - bce:        L_t = Σ_i m·Σ_k (max(z,0) − z·y + log(1+e^{−|z|})) / (K·n_t)
- *  - mse:        L_t = Σ_i m·Σ_k (z − y)² / (K·n_t)
- *  - l1:         L_t = Σ_i m·Σ_k |z − y| / (K·n_t)
- *  - smooth-l1:  L_t = Σ_i m·Σ_k h(z − y) / (K·n_t), h(d) = ½d² if |d| < 1 else |d| − ½
- * and the gradient written is dlogits[:, seg_t] = weight_t · ∂L_t/∂z (zero where m = 0).
- */
-export class LossLayout {
-  /** Number of tasks T (the length of losses, weights, and the mask's rows). */
-  readonly tasks: number;
-  /** Width of the logits' rows: the end of the rightmost segment. */
-  readonly totalOut: number;
-  /** Width of the targets' rows: the end of the rightmost target segment. */
-  readonly totalTgt: number;
-  /** Per task: [kindIndex, outOffset, outWidth, tgtOffset, tgtWidth].
-   * A copy: the layout keeps its own (ts/backends/packed.ts), which cannot change once built. */
-  get packed(): Int32Array {
-    return packedOf(this).slice();
-  }
-
-  /** Throws RangeError for no task, an unknown kind, or a segment too narrow for its kind. */
-  constructor(
-    /** One segment per task, in task order. */
-    readonly segments: readonly LossSegment[],
-  ) {
-    if (segments.length === 0) throw new RangeError('LossLayout needs at least one task');
-    this.tasks = segments.length;
-    const p = new Int32Array(5 * this.tasks);
-    let out = 0;
-    let tgt = 0;
-    segments.forEach((s, t) => {
-      const kind = LOSS_KINDS.indexOf(s.kind);
-      if (kind < 0) throw new RangeError(`unknown loss kind ${s.kind}`);
-      if (!(s.outWidth >= 1) || (s.kind === 'softmax-ce' && s.outWidth < 2)) {
-        throw new RangeError(`loss segment ${t}: width ${s.outWidth} is too small for ${s.kind}`);
-      }
-      const tgtWidth = s.kind === 'softmax-ce' ? 1 : s.outWidth;
-      p.set([kind, s.outOffset, s.outWidth, s.tgtOffset, tgtWidth], 5 * t);
-      out = Math.max(out, s.outOffset + s.outWidth);
-      tgt = Math.max(tgt, s.tgtOffset + tgtWidth);
-    });
-    this.totalOut = out;
-    this.totalTgt = tgt;
-    setPacked(this, p);
-    Object.freeze(this);
-  }
-
-  /** Columns of task t's targets: 1 for softmax-ce (the class index), else its outWidth. */
-  tgtWidth(t: number): number {
-    return packedOf(this)[5 * t + 4];
-  }
 }
 
 /**
@@ -534,9 +214,9 @@ export interface Backend {
   scaleChannels(x: Tensor, s: Tensor, out: Tensor): void;
 
   /**
-   * GradDrop (Chen et al. 2020) over per-task gradients g [T, M]: with P = ½(1 + Σ_t g_t/Σ_t|g_t|)
-   * per element and u = hashUniform(seed, element), out = Σ_t g_t·(leak + (1 − leak)·m_t) where
-   * m_t = 1 if (u < P and g_t > 0) or (u > P and g_t < 0), else 0. out [M] is written (=).
+   * GradDrop (Chen et al. 2020) over per-task gradients g [T, M]: with
+   * P = ½(1 + Σ_t g_t/(Σ_t|g_t| + ε)) per element (ε = {@link GRADDROP_EPSILON}) and
+   * u = hashUniform(seed, element), out = Σ_t g_t·(leak + (1 − leak)·m_t) where m_t = 1 if (u < P and g_t > 0) or (u > P and g_t < 0), else 0. out [M] is written (=).
    */
   gradDrop(g: Tensor, out: Tensor, seed: number, leak: number): void;
 

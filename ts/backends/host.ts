@@ -5,6 +5,7 @@
 import { ShapeError } from '../errors.js';
 import { TrackedTensor, markFreed, ownTensor } from './lifetime.js';
 import type { Backend, Tensor } from './backend.js';
+import { KernelBackend } from './ops.js';
 import { checkReadInto, checkSameSize, checkUpload, checkView, checkWrite, shapeSize } from './validate.js';
 
 export class HostTensor extends TrackedTensor {
@@ -37,8 +38,8 @@ function hostArray(n: number, shape: readonly number[]): Float32Array {
   }
 }
 
-/** Tensor bookkeeping common to host backends; subclasses add the kernels. */
-export abstract class HostBackend {
+/** Tensor bookkeeping common to host backends; subclasses add the kernels (over the tensors' Float32Arrays). */
+export abstract class HostBackend extends KernelBackend<Float32Array> {
   abstract readonly name: string;
   private disposed = false;
 
@@ -47,6 +48,10 @@ export abstract class HostBackend {
     return ownTensor(HostTensor, this as unknown as Backend, this.disposed, t, what);
   }
 
+  /** @internal */
+  protected unwrap(t: Tensor, what: string): Float32Array {
+    return this.host(t, what).data;
+  }
 
   alloc(shape: readonly number[]): Tensor {
     return new HostTensor(this as unknown as Backend, [...shape], hostArray(shapeSize(shape), shape));

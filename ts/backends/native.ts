@@ -11,28 +11,33 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BackendUnavailableError } from '../errors.js';
+import { dropoutThreshold } from '../core/random.js';
+import { BackendUnavailableError, LabelError } from '../errors.js';
+import { ACTIVATIONS, type Activation, GRADDROP_EPSILON, type LossLayout } from './backend.js';
+import type { Kernels } from './ops.js';
+import { packedOf } from './packed.js';
 
-/** SIMD paths of the native kernels, best last. */
 /** The most threads the CPU addon runs per kernel (its own bound on the `threads` argument). */
 export const MAX_THREADS = 1024;
 
+/** SIMD paths of the native kernels. */
 export type CpuIsa = 'scalar' | 'avx2' | 'avx512';
 
-/** The functions of hydranet_cpu.node (native/addon.cc). Activations and loss kinds are indices. */
-export interface CpuAddon {
-  info(): {
-    isa: CpuIsa;
-    /** Why HYDRANET_CPU_ISA could not be honoured, or ''. */
-    isaError: string;
-    supported: Record<CpuIsa, boolean>;
-    hardwareThreads: number;
-  };
+/**
+ * The kernel entries of BOTH native addons, one convention each (native/addon.cc for the cpu
+ * addon, native/cuda/addon_cuda.cc for the cuda addon): T is how a tensor crosses (a
+ * Float32Array, or a device range), X the trailing arguments of one addon (the cpu addon's
+ * `threads`; none for cuda). Activations and loss kinds are indices (ACTIVATIONS, LOSS_KINDS),
+ * layouts their packed Int32Array, dropout a hash threshold and scale (dropoutThreshold(p),
+ * 1/(1 − p)), AdamW the constants of adamwCoefficients in its order, each rounded to f32
+ * (native/adamw.h). Each addon checks every length against the sizes it is given.
+ */
+export interface NativeKernels<T, X extends unknown[]> {
   gemm(
-    a: Float32Array,
-    b: Float32Array,
-    c: Float32Array,
-    bias: Float32Array | null,
+    a: T,
+    b: T,
+    c: T,
+    bias: T | null,
     m: number,
     n: number,
     k: number,
@@ -41,122 +46,73 @@ export interface CpuAddon {
     alpha: number,
     beta: number,
     activation: number,
-    threads: number,
+    ...tail: X
   ): void;
-  activationForward(kind: number, x: Float32Array, y: Float32Array, threads: number): void;
-  activationBackward(
-    kind: number,
-    y: Float32Array,
-    dy: Float32Array,
-    dx: Float32Array,
-    x: Float32Array | null,
-    threads: number,
-  ): void;
-  biasBackward(dy: Float32Array, db: Float32Array, rows: number, cols: number, threads: number): void;
-  mul(a: Float32Array, b: Float32Array, out: Float32Array, threads: number): void;
-  dropoutForward(x: Float32Array, y: Float32Array, mask: Float32Array, p: number, seed: number, threads: number): void;
-  add(a: Float32Array, b: Float32Array, out: Float32Array, threads: number): void;
-  gradDrop(g: Float32Array, out: Float32Array, tasks: number, m: number, seed: number, leak: number, threads: number): void;
-  mixtureForward(layout: Int32Array, x: Float32Array, z: Float32Array, g: Float32Array, out: Float32Array, n: number, threads: number): void;
-  mixtureBackward(
-    layout: Int32Array,
-    x: Float32Array,
-    g: Float32Array,
-    dOut: Float32Array,
-    dx: Float32Array,
-    dz: Float32Array,
-    n: number,
-    threads: number,
-  ): void;
-  headsForward(
-    layout: Int32Array,
-    x: Float32Array,
-    w: Float32Array,
-    b: Float32Array,
-    y: Float32Array,
-    n: number,
-    activation: number,
-    threads: number,
-  ): void;
+  activationForward(kind: number, x: T, y: T, ...tail: X): void;
+  activationBackward(kind: number, y: T, dy: T, dx: T, x: T | null, ...tail: X): void;
+  biasGrad(dy: T, db: T, rows: number, cols: number, ...tail: X): void;
+  add(a: T, b: T, out: T, ...tail: X): void;
+  mul(a: T, b: T, out: T, ...tail: X): void;
+  dropoutForward(x: T, y: T, mask: T, seed: number, threshold: number, scale: number, ...tail: X): void;
+  /** epsilon: GRADDROP_EPSILON (backend.ts). */
+  gradDrop(g: T, out: T, tasks: number, m: number, seed: number, leak: number, epsilon: number, ...tail: X): void;
+  mixtureForward(layout: Int32Array, x: T, z: T, g: T, out: T, n: number, ...tail: X): void;
+  mixtureBackward(layout: Int32Array, x: T, g: T, dOut: T, dx: T, dz: T, n: number, ...tail: X): void;
+  headsForward(layout: Int32Array, x: T, w: T, b: T, y: T, n: number, activation: number, ...tail: X): void;
   headsBackward(
     layout: Int32Array,
-    x: Float32Array,
-    w: Float32Array,
-    dy: Float32Array,
-    dx: Float32Array | null,
-    dw: Float32Array,
-    db: Float32Array,
-    perTaskDx: Float32Array | null,
+    x: T,
+    w: T,
+    dy: T,
+    dx: T | null,
+    dw: T,
+    db: T,
+    perTaskDx: T | null,
     n: number,
-    threads: number,
+    ...tail: X
   ): void;
-  /** Returns -1, or task·n + sample of the first invalid class label (nothing written then). */
+  /**
+   * Returns -1, or task·n + sample of the first invalid class label (nothing written then); the
+   * cuda addon always returns -1 and flags a bad label on the device (thrown by read or sync).
+   */
   multiLoss(
     layout: Int32Array,
-    logits: Float32Array,
-    targets: Float32Array,
-    mask: Float32Array | null,
-    weights: Float32Array,
-    losses: Float32Array,
-    dlogits: Float32Array,
+    logits: T,
+    targets: T,
+    mask: T | null,
+    weights: T,
+    losses: T,
+    dlogits: T,
     n: number,
     totalOut: number,
     totalTgt: number,
-    threads: number,
+    ...tail: X
   ): number;
   /** geometry: Conv2dGeometry.packed. */
-  conv2dForward(
-    geometry: Int32Array,
-    x: Float32Array,
-    w: Float32Array,
-    b: Float32Array | null,
-    y: Float32Array,
-    n: number,
-    activation: number,
-    threads: number,
-  ): void;
-  conv2dBackward(
-    geometry: Int32Array,
-    x: Float32Array,
-    w: Float32Array,
-    dy: Float32Array,
-    dx: Float32Array | null,
-    dw: Float32Array,
-    db: Float32Array | null,
-    n: number,
-    threads: number,
-  ): void;
+  conv2dForward(geometry: Int32Array, x: T, w: T, b: T | null, y: T, n: number, activation: number, ...tail: X): void;
+  conv2dBackward(geometry: Int32Array, x: T, w: T, dy: T, dx: T | null, dw: T, db: T | null, n: number, ...tail: X): void;
   /** geometry: Pool2dGeometry.packed. */
-  maxPool2dForward(geometry: Int32Array, x: Float32Array, y: Float32Array, argmax: Float32Array, n: number, threads: number): void;
+  maxPool2dForward(geometry: Int32Array, x: T, y: T, argmax: T, n: number, ...tail: X): void;
   /** Throws RangeError (nothing written through it) for an argmax value that is not an index within its plane. */
-  maxPool2dBackward(geometry: Int32Array, dy: Float32Array, argmax: Float32Array, dx: Float32Array, n: number, threads: number): void;
+  maxPool2dBackward(geometry: Int32Array, dy: T, argmax: T, dx: T, n: number, ...tail: X): void;
   dropout2dForward(
-    x: Float32Array,
-    y: Float32Array,
-    mask: Float32Array,
+    x: T,
+    y: T,
+    mask: T,
     rows: number,
     plane: number,
-    p: number,
     seed: number,
-    threads: number,
+    threshold: number,
+    scale: number,
+    ...tail: X
   ): void;
-  scaleChannels(x: Float32Array, s: Float32Array, out: Float32Array, rows: number, plane: number, threads: number): void;
-  sgdStep(
-    p: Float32Array,
-    g: Float32Array,
-    m: Float32Array,
-    lr: number,
-    momentum: number,
-    weightDecay: number,
-    nesterov: boolean,
-    threads: number,
-  ): void;
-  /** The constants of adamwCoefficients (validate.ts), in its order, each rounded to f32 (native/adamw.h). */
+  scaleChannels(x: T, s: T, out: T, rows: number, plane: number, ...tail: X): void;
+  sgdStep(p: T, g: T, m: T, lr: number, momentum: number, weightDecay: number, nesterov: boolean, ...tail: X): void;
   adamwStep(
-    p: Float32Array,
-    g: Float32Array,
-    m: Float32Array,
-    v: Float32Array,
+    p: T,
+    g: T,
+    m: T,
+    v: T,
     decay: number,
     beta1: number,
     oneMinusBeta1: number,
@@ -165,8 +121,71 @@ export interface CpuAddon {
     eps: number,
     stepSize: number,
     invBias2: number,
-    threads: number,
+    ...tail: X
   ): void;
+}
+
+/**
+ * The {@link Kernels} of a backend whose kernels are a native addon: each turns the op table's
+ * call into the addon's convention, written once for both addons. `extra` is appended to every
+ * call (the cpu addon's thread count). A bad class label that the addon reports (cpu) becomes
+ * LabelError, naming the class when the targets are host memory.
+ */
+export function nativeKernels<T, X extends unknown[]>(addon: NativeKernels<T, X>, ...extra: X): Kernels<T> {
+  const act = (kind: Activation): number => ACTIVATIONS.indexOf(kind);
+  return {
+    gemm: (a, b, c, bias, d) =>
+      addon.gemm(a, b, c, bias, d.m, d.n, d.k, d.transA, d.transB, d.alpha, d.beta, act(d.activation), ...extra),
+    activationForward: (kind, x, y) => addon.activationForward(act(kind), x, y, ...extra),
+    activationBackward: (kind, y, dy, dx, x) => addon.activationBackward(act(kind), y, dy, dx, x, ...extra),
+    biasGrad: (dy, db, rows, cols) => addon.biasGrad(dy, db, rows, cols, ...extra),
+    add: (a, b, out) => addon.add(a, b, out, ...extra),
+    mul: (a, b, out) => addon.mul(a, b, out, ...extra),
+    dropoutForward: (x, y, mask, _n, p, seed) =>
+      addon.dropoutForward(x, y, mask, seed, dropoutThreshold(p), 1 / (1 - p), ...extra),
+    headsForward: (x, w, b, y, layout, n, a) => addon.headsForward(packedOf(layout), x, w, b, y, n, act(a), ...extra),
+    headsBackward: (x, w, dy, dx, dw, db, perTaskDx, layout, n) =>
+      addon.headsBackward(packedOf(layout), x, w, dy, dx, dw, db, perTaskDx, n, ...extra),
+    multiLoss: (logits, targets, mask, weights, losses, dlogits, layout, n) => {
+      const { totalOut, totalTgt } = layout;
+      const bad = addon.multiLoss(packedOf(layout), logits, targets, mask, weights, losses, dlogits, n, totalOut, totalTgt, ...extra);
+      if (bad >= 0) throw badLabel(layout, n, bad, targets instanceof Float32Array ? targets : null);
+    },
+    conv2dForward: (x, w, b, y, geo, n, a) => addon.conv2dForward(packedOf(geo), x, w, b, y, n, act(a), ...extra),
+    conv2dBackward: (x, w, dy, dx, dw, db, geo, n) => addon.conv2dBackward(packedOf(geo), x, w, dy, dx, dw, db, n, ...extra),
+    maxPool2dForward: (x, y, argmax, geo, n) => addon.maxPool2dForward(packedOf(geo), x, y, argmax, n, ...extra),
+    maxPool2dBackward: (dy, argmax, dx, geo, n) => addon.maxPool2dBackward(packedOf(geo), dy, argmax, dx, n, ...extra),
+    dropout2dForward: (x, y, mask, rows, plane, p, seed) =>
+      addon.dropout2dForward(x, y, mask, rows, plane, seed, dropoutThreshold(p), 1 / (1 - p), ...extra),
+    scaleChannels: (x, s, out, rows, plane) => addon.scaleChannels(x, s, out, rows, plane, ...extra),
+    gradDrop: (g, out, tasks, m, seed, leak) => addon.gradDrop(g, out, tasks, m, seed, leak, GRADDROP_EPSILON, ...extra),
+    mixtureForward: (x, z, g, out, layout, n) => addon.mixtureForward(packedOf(layout), x, z, g, out, n, ...extra),
+    mixtureBackward: (x, g, dOut, dx, dz, layout, n) => addon.mixtureBackward(packedOf(layout), x, g, dOut, dx, dz, n, ...extra),
+    sgdStep: (p, g, m, _n, o) => addon.sgdStep(p, g, m, o.lr, o.momentum, o.weightDecay, o.nesterov, ...extra),
+    adamwStep: (p, g, m, v, _n, c) =>
+      addon.adamwStep(p, g, m, v, c.decay, c.beta1, c.oneMinusBeta1, c.beta2, c.oneMinusBeta2, c.eps, c.stepSize, c.invBias2,
+        ...extra),
+  };
+}
+
+/** The LabelError for the bad label at task·n + sample that a native multiLoss reported. */
+function badLabel(layout: LossLayout, n: number, bad: number, targets: Float32Array | null): LabelError {
+  const t = Math.floor(bad / n);
+  const i = bad % n;
+  const seg = layout.segments[t];
+  const y = targets ? targets[i * layout.totalTgt + seg.tgtOffset] : NaN;
+  return new LabelError(`multiLoss: task ${t} sample ${i} has class ${y}, expected an integer in [0, ${seg.outWidth})`);
+}
+
+/** The functions of hydranet_cpu.node (native/addon.cc): the kernels, with a trailing thread count, and info(). */
+export interface CpuAddon extends NativeKernels<Float32Array, [threads: number]> {
+  info(): {
+    isa: CpuIsa;
+    /** Why HYDRANET_CPU_ISA could not be honoured, or ''. */
+    isaError: string;
+    supported: Record<CpuIsa, boolean>;
+    hardwareThreads: number;
+  };
 }
 
 /** The package root: the nearest directory above this module with hydranet's package.json. */

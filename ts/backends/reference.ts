@@ -6,37 +6,11 @@
 import { packedOf } from './packed.js';
 import { dropoutKeep, hashUniform } from '../core/random.js';
 import { LabelError, ValueError } from '../errors.js';
-import {
-  type Activation,
-  type AdamWOptions,
-  type Backend,
-  type Conv2dGeometry,
-  type GemmOptions,
-  HeadLayout,
-  LOSS_KINDS,
-  LossLayout,
-  type MixtureLayout,
-  type Pool2dGeometry,
-  type SgdOptions,
-  type Tensor,
-} from './backend.js';
-import { HostBackend, type HostTensor } from './host.js';
-import {
-  checkActivation,
-  checkBiasGrad,
-  checkChannels,
-  checkConv2d,
-  checkDropout,
-  checkGradDrop,
-  checkGemm,
-  checkHeads,
-  checkMixture,
-  checkMultiLoss,
-  checkPool2d,
-  adamwCoefficients,
-  checkSameSize,
-  checkSgd,
-} from './validate.js';
+import type { Activation, Backend, Conv2dGeometry, HeadLayout, LossLayout, MixtureLayout, Pool2dGeometry } from './backend.js';
+import { GRADDROP_EPSILON, LOSS_KINDS } from './backend.js';
+import { HostBackend } from './host.js';
+import type { Kernels } from './ops.js';
+import type { AdamWCoefficients, GemmDims, SgdParams } from './validate.js';
 
 const GELU_C = Math.sqrt(2 / Math.PI);
 
@@ -113,18 +87,16 @@ function matmul(m: number, n: number, k: number, alpha: number, A: Mat, B: Mat, 
  */
 export class ReferenceBackend extends HostBackend implements Backend {
   readonly name = 'reference';
+  /** @internal */
+  protected readonly kernels: Kernels<Float32Array> = new ReferenceKernels();
+}
 
-  private d(t: Tensor, what: string): Float32Array {
-    return (this.host(t, what) as HostTensor).data;
-  }
-
-  gemm(a: Tensor, b: Tensor, c: Tensor, opts: GemmOptions = {}): void {
-    const g = checkGemm(a, b, c, opts);
-    const A = this.d(a, 'gemm A');
-    const B = this.d(b, 'gemm B');
-    const C = this.d(c, 'gemm C');
-    const bias = opts.bias ? this.d(opts.bias, 'gemm bias') : null;
-    matmul(g.m, g.n, g.k, g.alpha, mat(A, a.shape[1], g.transA), mat(B, b.shape[1], g.transB), g.beta, mat(C, g.n));
+/** The reference's kernels: the meaning of each Backend method, on host arrays the op table checked. */
+class ReferenceKernels implements Kernels<Float32Array> {
+  gemm(A: Float32Array, B: Float32Array, C: Float32Array, bias: Float32Array | null, g: GemmDims): void {
+    // A's stored columns: m when transposed ([k, m]), else k; B's: k when transposed, else n.
+    const [colsA, colsB] = [g.transA ? g.m : g.k, g.transB ? g.k : g.n];
+    matmul(g.m, g.n, g.k, g.alpha, mat(A, colsA, g.transA), mat(B, colsB, g.transB), g.beta, mat(C, g.n));
     for (let i = 0; i < g.m; i++) {
       for (let j = 0; j < g.n; j++) {
         const v = C[i * g.n + j] + (bias ? bias[j] : 0);
@@ -133,29 +105,16 @@ export class ReferenceBackend extends HostBackend implements Backend {
     }
   }
 
-  activationForward(kind: Activation, x: Tensor, y: Tensor): void {
-    checkActivation(kind);
-    const n = checkSameSize('activationForward', x, y);
-    const X = this.d(x, 'activation x');
-    const Y = this.d(y, 'activation y');
+  activationForward(kind: Activation, X: Float32Array, Y: Float32Array, n: number): void {
     for (let i = 0; i < n; i++) Y[i] = activate(kind, X[i]);
   }
 
-  activationBackward(kind: Activation, y: Tensor, dy: Tensor, dx: Tensor, x?: Tensor | null): void {
-    checkActivation(kind);
-    if (kind === 'gelu' && !x) throw new ValueError('activationBackward: gelu needs the input x');
-    const n = checkSameSize('activationBackward', y, dy, dx, x);
-    const Y = this.d(y, 'activation y');
-    const DY = this.d(dy, 'activation dy');
-    const DX = this.d(dx, 'activation dx');
-    const X = x ? this.d(x, 'activation x') : Y;
+  activationBackward(kind: Activation, Y: Float32Array, DY: Float32Array, DX: Float32Array, x: Float32Array | null, n: number): void {
+    const X = x ?? Y;
     for (let i = 0; i < n; i++) DX[i] = DY[i] * activateDerivative(kind, Y[i], X[i]);
   }
 
-  biasGrad(dy: Tensor, db: Tensor): void {
-    const [rows, cols] = checkBiasGrad(dy, db);
-    const DY = this.d(dy, 'biasGrad dy');
-    const DB = this.d(db, 'biasGrad db');
+  biasGrad(DY: Float32Array, DB: Float32Array, rows: number, cols: number): void {
     for (let j = 0; j < cols; j++) {
       let s = 0;
       for (let i = 0; i < rows; i++) s += DY[i * cols + j];
@@ -163,27 +122,15 @@ export class ReferenceBackend extends HostBackend implements Backend {
     }
   }
 
-  add(a: Tensor, b: Tensor, out: Tensor): void {
-    const n = checkSameSize('add', a, b, out);
-    const A = this.d(a, 'add a');
-    const B = this.d(b, 'add b');
-    const O = this.d(out, 'add out');
+  add(A: Float32Array, B: Float32Array, O: Float32Array, n: number): void {
     for (let i = 0; i < n; i++) O[i] = A[i] + B[i];
   }
 
-  mul(a: Tensor, b: Tensor, out: Tensor): void {
-    const n = checkSameSize('mul', a, b, out);
-    const A = this.d(a, 'mul a');
-    const B = this.d(b, 'mul b');
-    const O = this.d(out, 'mul out');
+  mul(A: Float32Array, B: Float32Array, O: Float32Array, n: number): void {
     for (let i = 0; i < n; i++) O[i] = A[i] * B[i];
   }
 
-  dropoutForward(x: Tensor, y: Tensor, mask: Tensor, p: number, seed: number): void {
-    const n = checkDropout(x, y, mask, p, seed);
-    const X = this.d(x, 'dropout x');
-    const Y = this.d(y, 'dropout y');
-    const M = this.d(mask, 'dropout mask');
+  dropoutForward(X: Float32Array, Y: Float32Array, M: Float32Array, n: number, p: number, seed: number): void {
     const scale = 1 / (1 - p);
     for (let i = 0; i < n; i++) {
       M[i] = dropoutKeep(seed, i, p) ? scale : 0;
@@ -191,13 +138,7 @@ export class ReferenceBackend extends HostBackend implements Backend {
     }
   }
 
-  headsForward(x: Tensor, w: Tensor, b: Tensor, y: Tensor, layout: HeadLayout, activation: Activation = 'none'): void {
-    const n = checkHeads(x, w, b, y, layout);
-    checkActivation(activation);
-    const X = this.d(x, 'heads x');
-    const W = this.d(w, 'heads w');
-    const Bv = this.d(b, 'heads b');
-    const Y = this.d(y, 'heads y');
+  headsForward(X: Float32Array, W: Float32Array, Bv: Float32Array, Y: Float32Array, layout: HeadLayout, n: number, activation: Activation): void {
     for (let t = 0; t < layout.tasks; t++) {
       const din = layout.inSizes[t];
       const dout = layout.outSizes[t];
@@ -221,24 +162,16 @@ export class ReferenceBackend extends HostBackend implements Backend {
   }
 
   headsBackward(
-    x: Tensor,
-    w: Tensor,
-    dy: Tensor,
-    dx: Tensor | null,
-    dw: Tensor,
-    db: Tensor,
+    X: Float32Array,
+    W: Float32Array,
+    DY: Float32Array,
+    DX: Float32Array | null,
+    DW: Float32Array,
+    DB: Float32Array,
+    P: Float32Array | null,
     layout: HeadLayout,
-    perTaskDx: Tensor | null = null,
+    n: number,
   ): void {
-    const n = checkHeads(x, w, db, dy, layout, perTaskDx);
-    checkSameSize('headsBackward w/dw', w, dw);
-    if (dx) checkSameSize('headsBackward x/dx', x, dx);
-    const X = this.d(x, 'heads x');
-    const W = this.d(w, 'heads w');
-    const DY = this.d(dy, 'heads dy');
-    const DW = this.d(dw, 'heads dw');
-    const DX = dx ? this.d(dx, 'heads dx') : null;
-    const P = perTaskDx ? this.d(perTaskDx, 'heads perTaskDx') : null;
     if (DX && layout.sharedInput) DX.fill(0);
     for (let t = 0; t < layout.tasks; t++) {
       const din = layout.inSizes[t];
@@ -263,25 +196,19 @@ export class ReferenceBackend extends HostBackend implements Backend {
       }
       if (P) matmul(n, din, dout, 1, dyT, wT, 0, mat(P, din, false, t * n * din));
     }
-    this.biasGrad(dy, db);
+    this.biasGrad(DY, DB, n, layout.totalOut);
   }
 
   multiLoss(
-    logits: Tensor,
-    targets: Tensor,
-    mask: Tensor | null,
-    weights: Tensor,
+    Z: Float32Array,
+    Tg: Float32Array,
+    M: Float32Array | null,
+    Wt: Float32Array,
+    L: Float32Array,
+    G: Float32Array,
     layout: LossLayout,
-    losses: Tensor,
-    dlogits: Tensor,
+    n: number,
   ): void {
-    const n = checkMultiLoss(logits, targets, mask, weights, layout, losses, dlogits);
-    const Z = this.d(logits, 'multiLoss logits');
-    const Tg = this.d(targets, 'multiLoss targets');
-    const M = mask ? this.d(mask, 'multiLoss mask') : null;
-    const Wt = this.d(weights, 'multiLoss weights');
-    const L = this.d(losses, 'multiLoss losses');
-    const G = this.d(dlogits, 'multiLoss dlogits');
     const ld = layout.totalOut;
     const ldt = layout.totalTgt;
     for (let t = 0; t < layout.tasks; t++) {
@@ -347,13 +274,7 @@ export class ReferenceBackend extends HostBackend implements Backend {
     }
   }
 
-  conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, y: Tensor, geo: Conv2dGeometry, activation: Activation = 'none'): void {
-    const n = checkConv2d(x, w, b, y, geo);
-    checkActivation(activation);
-    const X = this.d(x, 'conv2d x');
-    const W = this.d(w, 'conv2d w');
-    const B = b ? this.d(b, 'conv2d b') : null;
-    const Y = this.d(y, 'conv2d y');
+  conv2dForward(X: Float32Array, W: Float32Array, B: Float32Array | null, Y: Float32Array, geo: Conv2dGeometry, n: number, activation: Activation): void {
     const { c: C, h: H, w: Wd, outC, kh, kw, stride, padding, outH, outW } = geo;
     for (let i = 0; i < n; i++) {
       for (let o = 0; o < outC; o++) {
@@ -378,15 +299,16 @@ export class ReferenceBackend extends HostBackend implements Backend {
     }
   }
 
-  conv2dBackward(x: Tensor, w: Tensor, dy: Tensor, dx: Tensor | null, dw: Tensor, db: Tensor | null, geo: Conv2dGeometry): void {
-    const n = checkConv2d(x, w, db, dy, geo, dx);
-    checkSameSize('conv2dBackward w/dw', w, dw);
-    const X = this.d(x, 'conv2d x');
-    const W = this.d(w, 'conv2d w');
-    const DY = this.d(dy, 'conv2d dy');
-    const DX = dx ? this.d(dx, 'conv2d dx') : null;
-    const DW = this.d(dw, 'conv2d dw');
-    const DB = db ? this.d(db, 'conv2d db') : null;
+  conv2dBackward(
+    X: Float32Array,
+    W: Float32Array,
+    DY: Float32Array,
+    DX: Float32Array | null,
+    DW: Float32Array,
+    DB: Float32Array | null,
+    geo: Conv2dGeometry,
+    n: number,
+  ): void {
     const { c: C, h: H, w: Wd, outC, kh, kw, stride, padding, outH, outW } = geo;
     DX?.fill(0);
     const dwAcc = new Float64Array(DW.length);
@@ -421,11 +343,7 @@ export class ReferenceBackend extends HostBackend implements Backend {
     if (DB) for (let o = 0; o < outC; o++) DB[o] += dbAcc[o];
   }
 
-  maxPool2dForward(x: Tensor, y: Tensor, argmax: Tensor, geo: Pool2dGeometry): void {
-    const n = checkPool2d(x, y, argmax, geo);
-    const X = this.d(x, 'maxPool2d x');
-    const Y = this.d(y, 'maxPool2d y');
-    const A = this.d(argmax, 'maxPool2d argmax');
+  maxPool2dForward(X: Float32Array, Y: Float32Array, A: Float32Array, geo: Pool2dGeometry, n: number): void {
     const { c: C, h: H, w: Wd, size, stride, outH, outW } = geo;
     for (let plane = 0; plane < n * C; plane++) {
       for (let oy = 0; oy < outH; oy++) {
@@ -449,11 +367,7 @@ export class ReferenceBackend extends HostBackend implements Backend {
     }
   }
 
-  maxPool2dBackward(dy: Tensor, argmax: Tensor, dx: Tensor, geo: Pool2dGeometry): void {
-    const n = checkPool2d(dx, dy, argmax, geo);
-    const DY = this.d(dy, 'maxPool2d dy');
-    const A = this.d(argmax, 'maxPool2d argmax');
-    const DX = this.d(dx, 'maxPool2d dx');
+  maxPool2dBackward(DY: Float32Array, A: Float32Array, DX: Float32Array, geo: Pool2dGeometry, n: number): void {
     const plane = geo.h * geo.w;
     const outPlane = geo.outH * geo.outW;
     DX.fill(0);
@@ -462,29 +376,17 @@ export class ReferenceBackend extends HostBackend implements Backend {
     }
   }
 
-  dropout2dForward(x: Tensor, y: Tensor, mask: Tensor, p: number, seed: number): void {
-    checkDropout(x, y, x, p, seed);
-    checkChannels(x, mask, y);
-    const M = this.d(mask, 'dropout2d mask');
+  dropout2dForward(X: Float32Array, Y: Float32Array, M: Float32Array, rows: number, plane: number, p: number, seed: number): void {
     const scale = 1 / (1 - p);
-    for (let i = 0; i < M.length; i++) M[i] = dropoutKeep(seed, i, p) ? scale : 0;
-    this.scaleChannels(x, mask, y);
+    for (let i = 0; i < rows; i++) M[i] = dropoutKeep(seed, i, p) ? scale : 0;
+    this.scaleChannels(X, M, Y, rows, plane);
   }
 
-  scaleChannels(x: Tensor, s: Tensor, out: Tensor): void {
-    const [rows, plane] = checkChannels(x, s, out);
-    const X = this.d(x, 'scaleChannels x');
-    const S = this.d(s, 'scaleChannels s');
-    const O = this.d(out, 'scaleChannels out');
+  scaleChannels(X: Float32Array, S: Float32Array, O: Float32Array, rows: number, plane: number): void {
     for (let r = 0; r < rows; r++) for (let k = 0; k < plane; k++) O[r * plane + k] = X[r * plane + k] * S[r];
   }
 
-  mixtureForward(x: Tensor, z: Tensor, g: Tensor, out: Tensor, layout: MixtureLayout): void {
-    const n = checkMixture(x, z, g, out, layout);
-    const X = this.d(x, 'mixture x');
-    const Z = this.d(z, 'mixture z');
-    const G = this.d(g, 'mixture g');
-    const O = this.d(out, 'mixture out');
+  mixtureForward(X: Float32Array, Z: Float32Array, G: Float32Array, O: Float32Array, layout: MixtureLayout, n: number): void {
     const { width: D, expertStride: sx, outStride: so, gateWidth: zw } = layout;
     layout.expertsOf.forEach((list, t) => {
       const off = layout.gateOffsets[t];
@@ -504,14 +406,7 @@ export class ReferenceBackend extends HostBackend implements Backend {
     });
   }
 
-  mixtureBackward(x: Tensor, g: Tensor, dOut: Tensor, dx: Tensor, dz: Tensor, layout: MixtureLayout): void {
-    const n = checkMixture(x, dz, g, dOut, layout);
-    checkSameSize('mixtureBackward x/dx', x, dx);
-    const X = this.d(x, 'mixture x');
-    const G = this.d(g, 'mixture g');
-    const DO = this.d(dOut, 'mixture dOut');
-    const DX = this.d(dx, 'mixture dx');
-    const DZ = this.d(dz, 'mixture dz');
+  mixtureBackward(X: Float32Array, G: Float32Array, DO: Float32Array, DX: Float32Array, DZ: Float32Array, layout: MixtureLayout, n: number): void {
     const { width: D, expertStride: sx, outStride: so, gateWidth: zw } = layout;
     for (let e = 0; e < layout.experts; e++) DX.fill(0, e * sx, e * sx + n * D);
     layout.expertsOf.forEach((list, t) => {
@@ -535,10 +430,7 @@ export class ReferenceBackend extends HostBackend implements Backend {
     });
   }
 
-  gradDrop(g: Tensor, out: Tensor, seed: number, leak: number): void {
-    const [T, M] = checkGradDrop(g, out, seed, leak);
-    const G = this.d(g, 'gradDrop g');
-    const O = this.d(out, 'gradDrop out');
+  gradDrop(G: Float32Array, O: Float32Array, T: number, M: number, seed: number, leak: number): void {
     for (let i = 0; i < M; i++) {
       let sum = 0;
       let abs = 0;
@@ -546,7 +438,7 @@ export class ReferenceBackend extends HostBackend implements Backend {
         sum += G[t * M + i];
         abs += Math.abs(G[t * M + i]);
       }
-      const p = 0.5 * (1 + sum / (abs + 1e-7));
+      const p = 0.5 * (1 + sum / (abs + GRADDROP_EPSILON));
       const u = hashUniform(seed, i);
       let o = 0;
       for (let t = 0; t < T; t++) {
@@ -558,12 +450,8 @@ export class ReferenceBackend extends HostBackend implements Backend {
     }
   }
 
-  sgdStep(p: Tensor, g: Tensor, m: Tensor, opts: SgdOptions): void {
-    const n = checkSameSize('sgdStep', p, g, m);
-    const { lr, momentum: mu, weightDecay: wd, nesterov } = checkSgd(opts);
-    const P = this.d(p, 'sgd p');
-    const G = this.d(g, 'sgd g');
-    const Mo = this.d(m, 'sgd m');
+  sgdStep(P: Float32Array, G: Float32Array, Mo: Float32Array, n: number, o: SgdParams): void {
+    const { lr, momentum: mu, weightDecay: wd, nesterov } = o;
     for (let i = 0; i < n; i++) {
       const grad = G[i] + wd * P[i];
       Mo[i] = mu * Mo[i] + grad;
@@ -571,13 +459,7 @@ export class ReferenceBackend extends HostBackend implements Backend {
     }
   }
 
-  adamwStep(p: Tensor, g: Tensor, m: Tensor, v: Tensor, opts: AdamWOptions): void {
-    const n = checkSameSize('adamwStep', p, g, m, v);
-    const c = adamwCoefficients(opts);
-    const P = this.d(p, 'adamw p');
-    const G = this.d(g, 'adamw g');
-    const Mo = this.d(m, 'adamw m');
-    const V = this.d(v, 'adamw v');
+  adamwStep(P: Float32Array, G: Float32Array, Mo: Float32Array, V: Float32Array, n: number, c: AdamWCoefficients): void {
     for (let i = 0; i < n; i++) {
       P[i] *= c.decay;
       Mo[i] = c.beta1 * Mo[i] + c.oneMinusBeta1 * G[i];
@@ -585,5 +467,4 @@ export class ReferenceBackend extends HostBackend implements Backend {
       P[i] -= (c.stepSize * Mo[i]) / (Math.sqrt(V[i] * c.invBias2) + c.eps);
     }
   }
-
 }

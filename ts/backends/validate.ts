@@ -213,8 +213,16 @@ export function checkOptimizerNumber(name: string, v: number | undefined, dflt: 
   return x;
 }
 
+/** SGD hyperparameters with their defaults filled in (see SgdOptions). */
+export interface SgdParams {
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  nesterov: boolean;
+}
+
 /** SGD hyperparameters with defaults filled in, after checking them. */
-export function checkSgd(opts: SgdOptions): { lr: number; momentum: number; weightDecay: number; nesterov: boolean } {
+export function checkSgd(opts: SgdOptions): SgdParams {
   return {
     lr: checkOptimizerNumber('lr', opts.lr, NaN),
     momentum: checkOptimizerNumber('momentum', opts.momentum, 0),

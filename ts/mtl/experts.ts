@@ -9,9 +9,9 @@
 import { type Backend, MixtureLayout, type Tensor } from '../backends/backend.js';
 import { ConfigError, ValueError } from '../errors.js';
 import { BatchBuffer, type StepContext, tensorSize } from '../nn/layer.js';
-import type { Parameter, ParameterStore } from '../nn/parameters.js';
+import type { Parameter } from '../nn/parameters.js';
 import type { Sequential } from '../nn/sequential.js';
-import type { Task } from './task.js';
+import type { Body, BodyContext } from './sharing/body.js';
 import { StackedViews, checkedStackStride } from './stacked.js';
 
 export interface ExpertOptions {
@@ -36,7 +36,7 @@ export function expertCount(kind: string, shared: number, perTask: number, tasks
   return n;
 }
 
-export class ExpertBody {
+export class ExpertBody implements Body {
   readonly experts: Sequential[];
   readonly width: number;
   readonly layout: MixtureLayout;
@@ -53,15 +53,14 @@ export class ExpertBody {
   private dz!: BatchBuffer;
   private input: Tensor | null = null;
   private views!: StackedViews;
+  private readonly kind: string;
 
   constructor(
-    tasks: readonly Task[],
-    makeLayers: () => Sequential,
-    params: ParameterStore,
-    inputShape: readonly number[],
-    maxBatch: number,
+    ctx: BodyContext,
     readonly options: ExpertOptions,
   ) {
+    const { tasks, params, inputShape, maxBatch } = ctx;
+    this.kind = ctx.kind;
     const featureSize = inputShape.reduce((a, b) => a * b, 1);
     const { shared, perTask } = options;
     if (!Number.isInteger(shared) || !Number.isInteger(perTask) || shared < 0 || perTask < 0 || shared + perTask < 1) {
@@ -74,7 +73,7 @@ export class ExpertBody {
       ...Array.from({ length: shared }, (_, i) => `experts.shared.${i}`),
       ...tasks.flatMap((t) => Array.from({ length: perTask }, (_, i) => `experts.${t.name}.${i}`)),
     ];
-    this.experts = names.map(() => makeLayers());
+    this.experts = names.map(() => ctx.layers());
     const shapes = this.experts.map((e, i) => e.build({ params, prefix: names[i], maxBatch }, inputShape));
     if (shapes[0].length !== 1) throw new ConfigError(`The experts must end in a flat feature vector, got shape [${shapes[0].join(', ')}]`);
     this.width = shapes[0][0];
@@ -147,6 +146,6 @@ export class ExpertBody {
   describe(): string {
     const { shared, perTask } = this.options;
     const kinds = perTask > 0 ? `${shared} shared + ${perTask} per task` : `${shared} shared`;
-    return `${this.E} experts (${kinds}), a softmax gate per task: ${this.experts[0].describe()}`;
+    return `${this.kind} sharing, ${this.E} experts (${kinds}), a softmax gate per task: ${this.experts[0].describe()}`;
   }
 }

@@ -8,7 +8,8 @@
  * - cross-stitch: one tower per task, mixed after chosen layers by learned T×T units.
  * - mmoe / cgc: experts mixed per task by softmax gates on the input (all experts for MMoE;
  *   shared plus the task's own for CGC); ple: several CGC levels with a shared gate between.
- * (towers.ts holds the towers, experts.ts and ple.ts the experts.)
+ * Each kind is one entry of the sharing registry (sharing/index.ts) that builds the model's
+ * {@link Body} (sharing/hard.ts the trunk, towers.ts the towers, experts.ts and ple.ts the experts).
  *
  * Every buffer a training step touches is allocated here, once, for `maxBatch` samples:
  * a steady-state step allocates nothing.
@@ -16,7 +17,7 @@
 import { type Backend, LossLayout, type Tensor } from '../backends/backend.js';
 import { checkKeys, nameTable, ownEntry } from '../core/options.js';
 import { Rng } from '../core/random.js';
-import { ConfigError, ShapeError, describe, expectInt, expectNumber } from '../errors.js';
+import { ConfigError, ShapeError, describe, expectInt } from '../errors.js';
 import { ActivationLayer } from '../nn/activation.js';
 import { Dense } from '../nn/dense.js';
 import { Conv2d, Flatten, MaxPool2d } from '../nn/conv.js';
@@ -27,9 +28,10 @@ import { ParameterStore } from '../nn/parameters.js';
 import { Sequential } from '../nn/sequential.js';
 import type { Activation } from '../backends/backend.js';
 import { type Task, type TaskSpec, resolveTask } from './task.js';
-import { ExpertBody } from './experts.js';
-import { PleBody } from './ple.js';
-import { TowerBody } from './towers.js';
+import type { Body, ResolvedSharing } from './sharing/body.js';
+import { type SharingConfig, resolveSharing } from './sharing/index.js';
+
+export type { SharingConfig } from './sharing/index.js';
 
 /** Declarative layer specs, so a model's architecture is plain JSON (run folders, checkpoints). */
 export type LayerSpec =
@@ -86,58 +88,6 @@ export type LayerSpec =
       type: 'flatten';
     };
 
-/** How the tasks share the body of the network. */
-export type SharingConfig =
-  | {
-      /** One trunk shared by every task, then the heads (the default). */
-      kind: 'hard';
-    }
-  | {
-      /** One tower per task, pulled together by an L2 penalty between their parameters. */
-      kind: 'soft';
-      /** λ of the L2 penalty (default 1e-3). */
-      penalty?: number;
-    }
-  | {
-      /** One tower per task, mixed after chosen layers by learned cross-stitch units (Misra et al. 2016). */
-      kind: 'cross-stitch';
-      /** Tower layers after which a cross-stitch unit mixes the towers (default: every layer). */
-      after?: number[];
-      /** Initial self weight of each unit (default 0.9; the rest spread over the other tasks). */
-      self?: number;
-    }
-  | {
-      /** Multi-gate mixture of experts (Ma et al. 2018): shared experts, one softmax gate per task. */
-      kind: 'mmoe';
-      /** Experts, all shared (default 4). */
-      experts?: number;
-    }
-  | {
-      /** Customized gate control (Tang et al. 2020): shared experts plus experts of each task alone. */
-      kind: 'cgc';
-      /** Shared experts (default 2). */
-      shared?: number;
-      /** Experts of each task alone (default 1). */
-      perTask?: number;
-    }
-  | {
-      /** Progressive layered extraction (Tang et al. 2020): CGC levels stacked. */
-      kind: 'ple';
-      /** Levels of experts (default 2). */
-      levels?: number;
-      /** Shared experts per level (default 2). */
-      shared?: number;
-      /** Experts of each task per level (default 1). */
-      perTask?: number;
-    };
-
-type ResolvedSharing =
-  | { kind: 'hard' }
-  | { kind: 'soft'; penalty: number }
-  | { kind: 'cross-stitch'; after: number[] | null; self: number }
-  | { kind: 'mmoe' | 'cgc'; shared: number; perTask: number }
-  | { kind: 'ple'; levels: number; shared: number; perTask: number };
-
 /** A multi-task model, as plain JSON. Unknown keys are ConfigErrors; every size is checked before anything is allocated. */
 export interface ModelConfig {
   /** Per-sample input shape (or its size); MLP trunks see it flattened. */
@@ -167,16 +117,6 @@ const LAYER_KEYS: Record<LayerSpec['type'], readonly string[]> = nameTable({
   maxpool2d: ['type', 'size', 'stride'],
   dropout2d: ['type', 'p'],
   flatten: ['type'],
-});
-
-/** The keys each sharing kind takes. */
-const SHARING_KEYS: Record<SharingConfig['kind'], readonly string[]> = nameTable({
-  hard: ['kind'],
-  soft: ['kind', 'penalty'],
-  'cross-stitch': ['kind', 'after', 'self'],
-  mmoe: ['kind', 'experts'],
-  cgc: ['kind', 'shared', 'perTask'],
-  ple: ['kind', 'levels', 'shared', 'perTask'],
 });
 
 /**
@@ -231,12 +171,8 @@ export class MultiTaskModel {
   readonly params = new ParameterStore();
   /** The sharing configuration with its defaults filled in. */
   readonly sharing: ResolvedSharing;
-  /** The shared trunk (hard sharing), else null. */
-  readonly trunk: Sequential | null;
-  /** One tower per task (soft sharing, cross-stitch), else null. */
-  readonly towers: TowerBody | null;
-  /** Gated experts (mmoe, cgc, ple), else null. */
-  readonly experts: ExpertBody | PleBody | null;
+  /** The shared part of the network, as the sharing kind builds it (trunk, towers or experts). */
+  readonly body: Body;
   /** The task heads, run as one fused headsForward/headsBackward. */
   readonly heads: Heads;
   /** The fused multi-loss layout: one segment per task, in task order. */
@@ -253,7 +189,6 @@ export class MultiTaskModel {
   private readonly taskWeights: Tensor;
   /** Per-task mean losses of the last forward with targets, on the backend. */
   readonly losses: Tensor;
-  private readonly trunkWidth: number;
   /** Whether the loaded batch came with a label mask. */
   private batchMasked = false;
 
@@ -284,42 +219,20 @@ export class MultiTaskModel {
     }
     if (!Array.isArray(config.trunk)) throw new ConfigError(`Expected an array of layer specs for trunk but received ${describe(config.trunk)}`);
 
-    this.sharing = resolveSharing(config.sharing);
+    const { entry, sharing } = resolveSharing(config.sharing);
+    this.sharing = sharing;
     const specs = config.trunk;
-    const layers = (): Sequential => new Sequential(specs.map(buildLayer));
     const maxBatch = this.maxBatch;
-    this.trunk = null;
-    this.towers = null;
-    this.experts = null;
-    if (this.sharing.kind === 'hard') {
-      this.trunk = layers();
-      const trunkOut = this.trunk.build({ params: this.params, prefix: 'trunk', maxBatch }, this.inputShape);
-      if (trunkOut.length !== 1) throw new ConfigError(`The trunk must end in a flat feature vector, got shape [${trunkOut.join(', ')}]`);
-      this.trunkWidth = trunkOut[0];
-    } else if (this.sharing.kind === 'ple') {
-      const { levels, shared, perTask } = this.sharing;
-      this.experts = new PleBody(this.tasks, layers, this.params, this.inputShape, maxBatch, { levels, shared, perTask });
-      this.trunkWidth = this.experts.width;
-    } else if (this.sharing.kind === 'mmoe' || this.sharing.kind === 'cgc') {
-      const { shared, perTask } = this.sharing;
-      this.experts = new ExpertBody(this.tasks, layers, this.params, this.inputShape, maxBatch, { shared, perTask });
-      this.trunkWidth = this.experts.width;
-    } else {
-      const s = this.sharing;
-      this.towers = new TowerBody(this.tasks, layers, this.params, this.inputShape, maxBatch, {
-        penalty: s.kind === 'soft' ? s.penalty : 0,
-        stitchAfter: s.kind === 'cross-stitch' ? (s.after ?? specs.map((_, i) => i)) : [],
-        stitchSelf: s.kind === 'cross-stitch' ? s.self : undefined,
-      });
-      this.trunkWidth = this.towers.width;
-    }
-    const stride = (this.experts ?? this.towers)?.stackStride ?? 0;
+    this.body = entry.create(
+      { kind: sharing.kind, tasks: this.tasks, layers: () => new Sequential(specs.map(buildLayer)), params: this.params, inputShape: this.inputShape, maxBatch },
+      sharing,
+    );
     this.heads = new Heads(
       this.tasks.map((t) => t.name),
       this.tasks.map((t) => t.outputs),
       config.heads,
     );
-    this.heads.build(this.params, this.trunkWidth, stride, maxBatch);
+    this.heads.build(this.params, this.body.width, this.body.stackStride, maxBatch);
 
     let out = 0;
     let tgt = 0;
@@ -334,9 +247,7 @@ export class MultiTaskModel {
     this.logitWidth = out;
 
     this.params.allocate(backend, new Rng(seed));
-    this.trunk?.allocate(backend, this.maxBatch);
-    this.towers?.allocate(backend, this.maxBatch, this.params);
-    this.experts?.allocate(backend, this.maxBatch);
+    this.body.allocate(backend, this.maxBatch, this.params);
     this.heads.allocate(backend, this.maxBatch);
     this.inputs = new BatchBuffer(backend, this.maxBatch, [this.featureSize]);
     this.targets = new BatchBuffer(backend, this.maxBatch, [this.lossLayout.totalTgt]);
@@ -350,7 +261,7 @@ export class MultiTaskModel {
   summary(): string {
     return [
       `input ${this.featureSize}`,
-      this.trunk ? `trunk: ${this.trunk.describe()}` : `${this.sharing.kind} sharing, ${(this.towers ?? this.experts)!.describe()}`,
+      this.body.describe(),
       `${this.heads.describe()}: ${this.tasks.map((t) => `${t.name}${t.auxiliary ? ' (aux)' : ''} ${t.kind} ${t.outputs}`).join(', ')}`,
       `${this.params.count.toLocaleString('en-US')} parameters`,
     ].join('\n');
@@ -401,7 +312,7 @@ export class MultiTaskModel {
   forward(n: number, step: StepContext = { training: false, seed: 0 }): Tensor {
     this.checkBatch(n);
     const x = this.inputs.rows(n);
-    const h = (this.trunk ?? this.towers ?? this.experts)!.forward(x, n, step);
+    const h = this.body.forward(x, n, step);
     return this.heads.forward(h, n, step);
   }
 
@@ -434,26 +345,24 @@ export class MultiTaskModel {
     return this.computeLoss(n, this.forward(n, step));
   }
 
-  /** Backward from dL/dlogits through the heads and the trunk (or the towers). */
+  /** Backward from dL/dlogits through the heads and the body. */
   backward(dlogits: Tensor, n: number): void {
-    const dh = this.heads.backward(dlogits, n);
-    if (this.trunk) this.trunk.backward(dh, n, false);
-    else (this.towers ?? this.experts)!.backward(dh, n);
+    this.body.backward(this.heads.backward(dlogits, n), n);
   }
 
-  /** Soft sharing's L2 penalty between the towers at the current parameters (else 0). */
+  /** The body's penalty at the current parameters (soft sharing's L2 between the towers), else 0. */
   sharingPenalty(): Promise<number> {
-    return this.towers ? this.towers.penalty() : Promise.resolve(0);
+    return this.body.penalty ? this.body.penalty() : Promise.resolve(0);
   }
 
-  /** Width of the trunk's output (the shared representation). */
+  /** Width of the body's output (the representation the heads read). */
   get representationWidth(): number {
-    return this.trunkWidth;
+    return this.body.width;
   }
 
-  /** Number of arena elements holding the trunk's (shared) parameters: they come first (0 for soft sharing). */
+  /** Number of arena elements holding the trunk's (shared) parameters: they come first (0 unless every task reads one representation, as with hard sharing). */
   get sharedParameterSize(): number {
-    if (!this.trunk) return 0;
+    if (this.body.stackStride !== 0) return 0;
     const firstHead = this.params.parameters.find((p) => p.name.startsWith('heads.'));
     return firstHead ? firstHead.offset : this.params.arenaSize;
   }
@@ -473,33 +382,4 @@ export class MultiTaskModel {
 /** "a, b or c". */
 function orList(names: readonly string[]): string {
   return names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : names.join('');
-}
-
-/** Checks a sharing config: its kind, the keys that kind takes, and their values. */
-function resolveSharing(config: SharingConfig | undefined): ResolvedSharing {
-  if (config === undefined) return { kind: 'hard' };
-  if (typeof config !== 'object' || config === null) {
-    throw new ConfigError(`Expected an object like { kind: 'soft', penalty: 0.001 } for sharing but received ${describe(config)}`);
-  }
-  const kind: unknown = config.kind ?? 'hard';
-  const keys = ownEntry(SHARING_KEYS, kind);
-  if (!keys) throw new ConfigError(`Expected sharing kind ${orList(Object.keys(SHARING_KEYS))} but received ${describe(kind)}`);
-  const c = checkKeys(config, keys, `sharing (${String(kind)})`);
-  if (kind === 'hard') return { kind: 'hard' };
-  if (kind === 'soft') return { kind: 'soft', penalty: expectNumber('sharing.penalty', c.penalty ?? 1e-3, 0) };
-  if (kind === 'cross-stitch') {
-    const after = c.after === undefined ? null : c.after;
-    if (after !== null && !Array.isArray(after)) throw new ConfigError(`Expected an array of layer indices for sharing.after but received ${describe(after)}`);
-    return { kind: 'cross-stitch', after: after as number[] | null, self: expectNumber('sharing.self', c.self ?? 0.9, 0, 1) };
-  }
-  if (kind === 'mmoe') return { kind, shared: expectInt('sharing.experts', c.experts ?? 4), perTask: 0 };
-  if (kind === 'cgc') {
-    return { kind, shared: expectInt('sharing.shared', c.shared ?? 2, 0), perTask: expectInt('sharing.perTask', c.perTask ?? 1, 0) };
-  }
-  return {
-    kind: 'ple',
-    levels: expectInt('sharing.levels', c.levels ?? 2),
-    shared: expectInt('sharing.shared', c.shared ?? 2),
-    perTask: expectInt('sharing.perTask', c.perTask ?? 1, 0),
-  };
 }

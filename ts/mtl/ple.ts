@@ -14,9 +14,9 @@
 import { type Backend, HeadLayout, MixtureLayout, type Tensor } from '../backends/backend.js';
 import { ConfigError, ValueError, expectInt } from '../errors.js';
 import { BatchBuffer, type StepContext, tensorSize } from '../nn/layer.js';
-import type { Parameter, ParameterStore } from '../nn/parameters.js';
+import type { Parameter } from '../nn/parameters.js';
 import type { Sequential } from '../nn/sequential.js';
-import type { Task } from './task.js';
+import type { Body, BodyContext } from './sharing/body.js';
 import { expertCount } from './experts.js';
 import { StackedViews, checkedStackStride, stackStride } from './stacked.js';
 
@@ -52,21 +52,20 @@ interface Level {
 /** PLE levels at most (each is a full set of experts; more would never train). */
 export const MAX_LEVELS = 64;
 
-export class PleBody {
+export class PleBody implements Body {
   readonly width: number;
   private readonly stride: number;
   private readonly levels: Level[];
   private backend!: Backend;
   private views!: StackedViews;
+  private readonly kind: string;
 
   constructor(
-    tasks: readonly Task[],
-    makeLayers: () => Sequential,
-    params: ParameterStore,
-    inputShape: readonly number[],
-    maxBatch: number,
+    ctx: BodyContext,
     readonly options: PleOptions,
   ) {
+    const { tasks, params, inputShape, maxBatch } = ctx;
+    this.kind = ctx.kind;
     const featureSize = inputShape.reduce((a, b) => a * b, 1);
     const L = expectInt('sharing.levels', options.levels);
     const S = expectInt('sharing.shared', options.shared, 0);
@@ -85,7 +84,7 @@ export class PleBody {
         ...Array.from({ length: S }, (_, i) => `ple.${l}.shared.${i}`),
         ...tasks.flatMap((t) => Array.from({ length: P }, (_, i) => `ple.${l}.${t.name}.${i}`)),
       ];
-      const experts = names.map(() => makeLayers());
+      const experts = names.map(() => ctx.layers());
       const shapes = experts.map((e, i) => e.build({ params, prefix: names[i], maxBatch }, l === 0 ? inputShape : [inWidth]));
       if (shapes[0].length !== 1) throw new ConfigError(`PLE experts must end in a flat feature vector, got [${shapes[0].join(', ')}]`);
       width = shapes[0][0];
@@ -206,6 +205,6 @@ export class PleBody {
 
   describe(): string {
     const { levels, shared, perTask } = this.options;
-    return `${levels} PLE level(s) of ${shared} shared + ${perTask} per-task experts, a softmax gate per task (and a shared one between levels): ${this.levels[0].experts[0].describe()}`;
+    return `${this.kind} sharing, ${levels} PLE level(s) of ${shared} shared + ${perTask} per-task experts, a softmax gate per task (and a shared one between levels): ${this.levels[0].experts[0].describe()}`;
   }
 }

@@ -17,7 +17,8 @@ import type { Backend, Tensor } from '../backends/backend.js';
 import { ConfigError } from '../errors.js';
 import type { StepContext } from '../nn/layer.js';
 import type { Parameter, ParameterStore } from '../nn/parameters.js';
-import { Sequential } from '../nn/sequential.js';
+import type { Sequential } from '../nn/sequential.js';
+import type { Body, BodyContext } from './sharing/body.js';
 import { StackedViews, checkedStackStride } from './stacked.js';
 import type { Task } from './task.js';
 
@@ -36,17 +37,21 @@ interface Stitch {
 }
 
 export interface TowerOptions {
-  /** λ of the L2 penalty between towers (soft sharing); 0 for none. */
-  penalty: number;
-  /** Layers after which a cross-stitch unit mixes the towers (cross-stitch); [] for none. */
-  stitchAfter: readonly number[];
+  /** λ of the L2 penalty between towers (soft sharing); absent for none (no penalty to report). */
+  penalty?: number;
+  /** Layers after which a cross-stitch unit mixes the towers (cross-stitch); [] for none, null for every layer. */
+  stitchAfter: readonly number[] | null;
   /** Initial self weight of a cross-stitch unit (the rest spread over the other tasks). Default 0.9. */
   stitchSelf?: number;
 }
 
-export class TowerBody {
+export class TowerBody implements Body {
   readonly towers: Sequential[];
   readonly width: number;
+  /** Soft sharing's L2 penalty at the current parameters; absent without one. */
+  readonly penalty?: () => Promise<number>;
+  private readonly tasks: readonly Task[];
+  private readonly kind: string;
   private readonly T: number;
   private readonly layers: number;
   private backend!: Backend;
@@ -60,22 +65,21 @@ export class TowerBody {
   private readonly hs: Tensor[];
 
   constructor(
-    private readonly tasks: readonly Task[],
-    makeLayers: () => Sequential,
-    params: ParameterStore,
-    inShape: readonly number[],
-    maxBatch: number,
+    ctx: BodyContext,
     readonly options: TowerOptions,
   ) {
+    const { tasks, params, maxBatch } = ctx;
+    this.tasks = tasks;
+    this.kind = ctx.kind;
     this.T = tasks.length;
-    this.towers = tasks.map(() => makeLayers());
-    const widths = this.towers.map((tower, t) => tower.build({ params, prefix: `towers.${tasks[t].name}`, maxBatch }, inShape));
+    this.towers = tasks.map(() => ctx.layers());
+    const widths = this.towers.map((tower, t) => tower.build({ params, prefix: `towers.${tasks[t].name}`, maxBatch }, ctx.inputShape));
     if (widths[0].length !== 1) throw new ConfigError(`The towers must end in a flat feature vector, got shape [${widths[0].join(', ')}]`);
     this.width = widths[0][0];
     this.stride = checkedStackStride(this.T, maxBatch, this.width, 'the stacked tower outputs');
     this.layers = this.towers[0].layers.length;
     if (this.layers === 0) throw new ConfigError('soft and cross-stitch sharing need towers with at least one layer');
-    const after = [...new Set(options.stitchAfter)].sort((a, b) => a - b);
+    const after = [...new Set(options.stitchAfter ?? this.towers[0].layers.map((_, i) => i))].sort((a, b) => a - b);
     for (const l of after) {
       if (!Number.isInteger(l) || l < 0 || l >= this.layers) {
         throw new ConfigError(`cross-stitch units go after tower layers 0..${this.layers - 1}, got ${l}`);
@@ -89,6 +93,7 @@ export class TowerBody {
       return { layer, width: shape[0], stride, mix: params.add(`cross-stitch.${layer}`, [this.T, this.T], { kind: 'stitch', self }) };
     }) as Stitch[];
     this.hs = new Array(this.T);
+    if (options.penalty !== undefined) this.penalty = () => this.penaltyValue();
   }
 
   /** Elements between consecutive tasks' blocks in every stacked buffer. */
@@ -108,7 +113,7 @@ export class TowerBody {
       s.dStacked = backend.alloc(size);
     }
     if (this.stitches.at(-1)?.layer !== this.layers - 1) this.output = backend.alloc([this.T * this.stride]);
-    if (this.options.penalty > 0 && this.T > 1) this.penaltyState = this.allocatePenalty(backend, params);
+    if ((this.options.penalty ?? 0) > 0 && this.T > 1) this.penaltyState = this.allocatePenalty(backend, params);
   }
 
   private allocatePenalty(backend: Backend, params: ParameterStore): NonNullable<TowerBody['penaltyState']> {
@@ -116,7 +121,7 @@ export class TowerBody {
     const start = (t: number): number => params.parameters.find((p) => p.name.startsWith(`towers.${this.tasks[t].name}.`))!.offset;
     const size = start(1) - start(0);
     if (size <= 0) throw new ConfigError('soft sharing needs towers with parameters: give the trunk at least one dense layer');
-    const lambda = this.options.penalty;
+    const lambda = this.options.penalty!;
     const m = new Float32Array(T * T);
     for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) m[i * T + j] = 2 * lambda * ((i === j ? T : 0) - 1);
     return {
@@ -189,7 +194,7 @@ export class TowerBody {
   }
 
   /** λ·Σ_{i<j}‖θ_i − θ_j‖² = λ(T·tr K − 1ᵀK1), K = ΘΘᵀ; 0 without a penalty. */
-  async penalty(): Promise<number> {
+  private async penaltyValue(): Promise<number> {
     const p = this.penaltyState;
     if (!p) return 0;
     const T = this.T;
@@ -201,12 +206,12 @@ export class TowerBody {
       trace += K[i * T + i];
       for (let j = 0; j < T; j++) total += K[i * T + j];
     }
-    return this.options.penalty * (T * trace - total);
+    return this.options.penalty! * (T * trace - total);
   }
 
   describe(): string {
     const stitches = this.stitches.length ? `, cross-stitch after layer ${this.stitches.map((s) => s.layer).join(', ')}` : '';
-    const penalty = this.options.penalty > 0 ? `, L2 penalty λ = ${this.options.penalty}` : '';
-    return `one tower per task${penalty}${stitches}: ${this.towers[0].describe()}`;
+    const penalty = (this.options.penalty ?? 0) > 0 ? `, L2 penalty λ = ${this.options.penalty}` : '';
+    return `${this.kind} sharing, one tower per task${penalty}${stitches}: ${this.towers[0].describe()}`;
   }
 }

@@ -83,7 +83,7 @@ export interface EpochRecord {
   /** The weighting strategy's learned or accumulated state at the end of the epoch (learned
    * log-variances, GradNorm weights, FAMO logits, DWA history, ...). */
   weighting: Record<string, unknown>;
-  /** Soft sharing: the L2 penalty between the towers at the end of the epoch. */
+  /** A sharing kind with a penalty (soft sharing: the L2 between the towers): its value at the end of the epoch. */
   penalty?: number;
   /** Auxiliary tasks stopped at the end of this epoch, with their criterion value. */
   stopped?: Record<string, number>;
@@ -499,7 +499,7 @@ export class Trainer {
       weights: Object.fromEntries(model.tasks.map((t, i) => [t.name, weightSums[i] / steps])),
       weighting: { name: this.weighting.name, ...this.weighting.getState() },
     };
-    if (model.sharing.kind === 'soft') record.penalty = await model.sharingPenalty();
+    if (model.body.penalty) record.penalty = await model.body.penalty();
     if (run.validation) record.validation = await this.evaluateOn(run.validation);
     this.history.push(record);
     this.log?.(formatEpoch(record, run.target, model));

@@ -5,6 +5,8 @@
  */
 import { ownEntry } from '../../core/options.js';
 import { ConfigError } from '../../errors.js';
+import { ACTIVATIONS } from '../backend.js';
+import type { GemmDims } from '../validate.js';
 import { type Bound, type GpuRuntime, type KernelSpec, MAX_GROUPS } from './runtime.js';
 
 export interface GemmProblem {
@@ -93,6 +95,18 @@ export class GemmLauncher {
     this.tileM = v.tileM;
     this.tileN = v.tileN;
     this.variant = variant;
+  }
+
+  /** Backend.gemm: one problem over whole tensors, after the op table checked it. */
+  gemm(a: Bound, b: Bound, c: Bound, bias: Bound | null, d: GemmDims): void {
+    this.launch(a, b, c, bias, {
+      transA: d.transA,
+      transB: d.transB,
+      alpha: d.alpha,
+      beta: d.beta,
+      activation: ACTIVATIONS.indexOf(d.activation),
+      problems: [{ m: d.m, n: d.n, k: d.k, offA: 0, offB: 0, offC: 0, offBias: 0, lda: d.transA ? d.m : d.k, ldb: d.transB ? d.k : d.n, ldc: d.n }],
+    });
   }
 
   launch(a: Bound, b: Bound, c: Bound, bias: Bound | null, g: GemmLaunch): void {

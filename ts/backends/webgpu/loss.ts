@@ -1,5 +1,5 @@
 /**
- * The fused weighted multi-loss on WebGPU (shaders/losses.wgsl): one launch, one workgroup per
+ * The fused weighted multi-loss on WebGPU (shaders/loss.wgsl): one launch, one workgroup per
  * task. A class index out of range cannot be seen before the kernel runs (the targets live on
  * the device), so the kernel reports it through the runtime's status words and the next read or
  * sync throws LabelError naming the task, the sample and the class.
@@ -9,8 +9,8 @@ import { LabelError } from '../../errors.js';
 import type { LossLayout } from '../backend.js';
 import type { GpuRuntime, GpuTensor, KernelSpec } from './runtime.js';
 
-const KERNEL: KernelSpec = { file: 'losses', entry: 'losses_multi', access: 'rrrrwww', paramBytes: 1024 };
-/** Tasks per launch (the size of LossParams.layout in losses.wgsl). */
+const KERNEL: KernelSpec = { file: 'loss', entry: 'loss_forward_backward', access: 'rrrrwww', paramBytes: 1024 };
+/** Tasks per launch (the size of LossParams.layout in loss.wgsl). */
 const MAX_TASKS = 56;
 
 export class LossKernels {

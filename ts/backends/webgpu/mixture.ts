@@ -1,37 +1,17 @@
 /**
- * The gated mixture of experts (shaders/mixture.wgsl) and GradDrop (shaders/graddrop.wgsl) on
- * WebGPU.
+ * The gated mixture of experts (shaders/mixture.wgsl) on WebGPU.
  *
- * Mixture: forward = gates (softmax per row and task) + combine; backward = expert grads (dx,
+ * Forward = gates (softmax per row and task) + combine; backward = expert grads (dx,
  * a gather over the gate columns that use each expert) + gate grads (dz through the softmax):
  * two launches each. Per-task sizes and expert lists live in a small table uploaded once per
  * distinct layout (cached; a steady-state step uploads nothing) and bound read-only, so a
  * layout of any size fits.
- * GradDrop: one launch; see graddrop.wgsl for how its keep decisions match the f64 reference.
  */
 import { packedOf } from '../packed.js';
 import type { MixtureLayout } from '../backend.js';
-import { type Bound, type GpuRuntime, type GpuTensor, type KernelSpec, grid } from './runtime.js';
+import { type Bound, family, type GpuRuntime, type GpuTensor, grid } from './runtime.js';
 
-const K = {
-  gates: { file: 'mixture', entry: 'mixture_gates', access: 'rwr' },
-  combine: { file: 'mixture', entry: 'mixture_combine', access: 'rrwr' },
-  expertGrads: { file: 'mixture', entry: 'mixture_expert_grads', access: 'rrwr' },
-  gateGrads: { file: 'mixture', entry: 'mixture_gate_grads', access: 'rrrwr' },
-  gradDrop: { file: 'graddrop', entry: 'graddrop_apply', access: 'rw' },
-} satisfies Record<string, KernelSpec>;
-
-/** f64(1e-7) (GradDrop's ε) as three 24-bit chunks of its 53-bit mantissa and the bit position
- * of its lowest bit in units of 2^-149, for graddrop.wgsl's exact path. */
-const EPSILON_WORDS: readonly number[] = (() => {
-  const bits = new DataView(new Float64Array([1e-7]).buffer);
-  const hi = bits.getUint32(4, true);
-  const lo = bits.getUint32(0, true);
-  const exponent = (hi >>> 20) & 0x7ff; // normal: value = (2^52 + fraction) · 2^(exponent − 1075)
-  const mantissa = BigInt(((hi & 0xfffff) | 0x100000) >>> 0) * 2n ** 32n + BigInt(lo >>> 0);
-  const chunk = (i: number): number => Number((mantissa >> BigInt(24 * i)) & 0xffffffn);
-  return [chunk(0), chunk(1), chunk(2), exponent - 1075 + 149];
-})();
+const K = family('mixture', { gates: 'rwr', combine: 'rrwr', expert_grads: 'rrwr', gate_grads: 'rrrwr' });
 
 interface LayoutTable {
   table: Bound;
@@ -97,15 +77,9 @@ export class MixtureKernels {
   backward(x: GpuTensor, g: GpuTensor, dOut: GpuTensor, dx: GpuTensor, dz: GpuTensor, layout: MixtureLayout, n: number): void {
     const t = this.table(layout);
     const total = layout.experts * n * layout.width;
-    this.rt.launch(K.expertGrads, [g, dOut, dx, t.table], this.params(layout, n, total, t), grid(total, 256));
+    this.rt.launch(K.expert_grads, [g, dOut, dx, t.table], this.params(layout, n, total, t), grid(total, 256));
     const rows = n * layout.tasks;
-    this.rt.launch(K.gateGrads, [x, g, dOut, dz, t.table], this.params(layout, n, rows, t), grid(rows, 256));
+    this.rt.launch(K.gate_grads, [x, g, dOut, dz, t.table], this.params(layout, n, rows, t), grid(rows, 256));
   }
 
-  gradDrop(g: GpuTensor, out: GpuTensor, tasks: number, m: number, seed: number, leak: number): void {
-    const leakHi = Math.fround(leak);
-    const leakLo = Math.fround(leak - leakHi);
-    const params = { u: [tasks, m, seed, ...EPSILON_WORDS, 0], f: [Math.fround(1e-7), leakHi, leakLo] };
-    this.rt.launch(K.gradDrop, [g, out], params, grid(m, 256));
-  }
 }

@@ -79,6 +79,16 @@ export interface KernelSpec {
   readonly constants?: Readonly<Record<string, number>>;
 }
 
+/**
+ * The kernels of one shader file, shaders/<file>.wgsl: each op's entry point `<file>_<op>` with
+ * the access of its storage bindings in binding order ('r' read, 'w' written).
+ */
+export function family<Op extends string>(file: string, access: Record<Op, string>): Record<Op, KernelSpec> {
+  const specs = {} as Record<Op, KernelSpec>;
+  for (const op of Object.keys(access) as Op[]) specs[op] = { file, entry: `${file}_${op}`, access: access[op] };
+  return specs;
+}
+
 /** Writes a launch's parameters: u32s first, then f32s, at consecutive 4-byte words. */
 export interface Params {
   u?: ArrayLike<number>;

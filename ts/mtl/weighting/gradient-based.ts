@@ -1,9 +1,10 @@
 /**
  * Gradient-based weighting strategies. Each turns the Gram matrix of the per-task gradients
  * (per-task-gradients.ts) into coefficients α of the combined gradient Σ α_t·g_t with a
- * solver of solvers.ts. The option `space` chooses where the task gradients are taken:
- * 'parameters' (the shared trunk's parameters, one trunk backward per task; LibMTL's default)
- * or 'representation' (the trunk output, one backward in all; MGDA-UB's upper bound).
+ * solver of solvers/ (one file per method). The option `space` chooses where the task
+ * gradients are taken: 'parameters' (the shared trunk's parameters, one trunk backward per
+ * task; LibMTL's default) or 'representation' (the trunk output, one backward in all;
+ * MGDA-UB's upper bound).
  */
 import type { Backend, Tensor } from '../../backends/backend.js';
 import { stateNumber, stateNumbers } from '../../core/state.js';
@@ -19,7 +20,7 @@ import {
   nashMtlCoefficients,
   pcgradCoefficients,
   upgradCoefficients,
-} from './solvers.js';
+} from './solvers/index.js';
 import { type WeightingContext, type WeightingEntry, WeightingStrategy } from './strategy.js';
 
 type Options = Record<string, string | number | boolean>;

@@ -1,5 +1,5 @@
 /**
- * Small dense linear algebra for the gradient-combination solvers (ts/mtl/weighting/solvers.ts).
+ * Small dense linear algebra for the gradient-combination solvers (ts/mtl/weighting/solvers/).
  *
  * Every matrix here is a row-major n×n `Float64Array` with n the number of tasks (2–16), so
  * the algorithms favour robustness and simplicity over speed: cyclic Jacobi for symmetric

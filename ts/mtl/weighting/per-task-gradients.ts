@@ -18,8 +18,8 @@
 import type { Backend, Tensor } from '../../backends/backend.js';
 import { ConfigError, ValueError } from '../../errors.js';
 import { BatchBuffer, tensorSize } from '../../nn/layer.js';
-import type { Sequential } from '../../nn/sequential.js';
 import type { MultiTaskModel } from '../model.js';
+import type { Body } from '../sharing/body.js';
 
 /**
  * Where gradient-based weighting takes the per-task gradients: 'representation' (∂L_t/∂Z at the
@@ -66,15 +66,16 @@ export class PerTaskGradients {
   private readonly oneHot: Tensor[];
   private params: { grads: Tensor; rows: Tensor[]; all: Tensor; shared: Tensor } | null = null;
 
-  private readonly trunk: Sequential;
+  /** The model's body, whose one representation every task reads (hard sharing). */
+  private readonly body: Body;
 
   constructor(private readonly model: MultiTaskModel) {
-    if (!model.trunk) {
+    if (model.body.stackStride !== 0) {
       throw new ConfigError(
         `gradient-based weighting combines gradients of shared parameters, and ${model.sharing.kind} sharing has none; use a loss-based strategy`,
       );
     }
-    this.trunk = model.trunk;
+    this.body = model.body;
     const be = (this.backend = model.backend);
     this.T = model.tasks.length;
     this.D = model.representationWidth;
@@ -135,7 +136,7 @@ export class PerTaskGradients {
     const alpha = combine(await this.gramOf(v.matrix));
     this.uploadAlpha(alpha);
     this.backend.gemm(this.alpha, v.matrix, v.combinedRow);
-    this.trunk.backward(v.combined, n, false);
+    this.body.backward(v.combined, n);
     return alpha;
   }
 
@@ -149,7 +150,7 @@ export class PerTaskGradients {
     const v = this.repViews(n);
     m.heads.backward(dlogits, n, v.perTask);
     combine(v.matrix, v.combinedRow);
-    this.trunk.backward(v.combined, n, false);
+    this.body.backward(v.combined, n);
   }
 
   private parameterBuffers(): NonNullable<PerTaskGradients['params']> {
@@ -186,7 +187,7 @@ export class PerTaskGradients {
     for (let t = 0; t < this.T; t++) {
       be.fill(p.shared, 0);
       be.gemm(this.oneHot[t], v.matrix, v.combinedRow); // dZ_t = e_tᵀ·G, into an aligned buffer
-      this.trunk.backward(v.combined, n, false);
+      this.body.backward(v.combined, n);
       be.copy(p.shared, p.rows[t]);
     }
     const g = transform ? transform(be, p.all) : p.all;

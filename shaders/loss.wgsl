@@ -5,7 +5,7 @@
 // weights [T], losses [T]. Per task (packed layout words, see LossLayout): kind, out_offset,
 // width, tgt_offset. With m = mask[i, t] (1 without a mask) and n_t = max(1, sum_i m):
 //   softmax-ce  L_t = sum_i [m != 0] (logsumexp(z_i) - z_i[y_i]) / n_t
-//   bce / mse / l1 / smooth-l1: the mean over the width K as well (see ts/backends/backend.ts)
+//   bce / mse / l1 / smooth-l1: the mean over the width K as well (see ts/backends/layouts.ts)
 // dlogits[:, seg_t] = weight_t * dL_t/dz (0 where m = 0); losses[t] = L_t (unweighted).
 // A class index that is not an integer in [0, width) for a labelled row is reported through
 // the status buffer: status[0] = 1 (claimed once), status[1] = task, status[2] = row,
@@ -66,7 +66,7 @@ fn report_bad_label(t: u32, i: u32, y: f32) {
 }
 
 @compute @workgroup_size(256)
-fn losses_multi(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn loss_forward_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let t = lp.task0 + wg.x;
   let seg = lp.segments[wg.x];
   let kind = seg.x;

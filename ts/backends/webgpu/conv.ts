@@ -1,8 +1,5 @@
 /**
- * Image ops on WebGPU: conv2d (shaders/conv.wgsl + the GEMM of shaders/gemm.wgsl), max-pooling
- * (shaders/pool.wgsl), channel dropout and channel scaling (shaders/channels.wgsl).
- *
- * Conv2d runs as im2col + GEMM over a chunk of images at a time (all N unless the columns
+ * Conv2d on WebGPU (shaders/conv.wgsl + the GEMM of shaders/gemm.wgsl). It runs as im2col + GEMM over a chunk of images at a time (all N unless the columns
  * would pass SCRATCH_CAP): with P = outH·outW and Ck = C·kh·kw,
  *   forward   im2col x → col [Ck, n·P];  y_j = act(W·col[:, j·P..] + b)  (ONE batched GEMM)
  *             — 2 launches; a 1×1, stride-1, unpadded kernel reads x directly: 1 launch.
@@ -14,29 +11,19 @@
  * The two scratch buffers (col, dyT) belong to this object, are shared by every conv layer and
  * only grow: a steady-state training step allocates nothing.
  */
-import type { Conv2dGeometry, Pool2dGeometry } from '../backend.js';
+import type { Conv2dGeometry } from '../backend.js';
 import type { GemmLauncher, GemmProblem } from './gemm.js';
-import { type Bound, type GpuRuntime, type GpuTensor, type KernelSpec, type Storage, grid, sameRange } from './runtime.js';
+import { type Bound, family, type GpuRuntime, type GpuTensor, grid, type Storage } from './runtime.js';
 
-const K = {
-  im2col: { file: 'conv', entry: 'conv_im2col', access: 'rw' },
-  col2im: { file: 'conv', entry: 'conv_col2im', access: 'rw' },
-  transposeDy: { file: 'conv', entry: 'conv_transpose_dy', access: 'rw' },
-  biasGrad: { file: 'conv', entry: 'conv_bias_grad', access: 'rw' },
-  poolForward: { file: 'pool', entry: 'pool_max_forward', access: 'rww' },
-  poolBackward: { file: 'pool', entry: 'pool_max_backward', access: 'rrw' },
-  dropout: { file: 'channels', entry: 'channels_dropout', access: 'rww' },
-  dropoutInPlace: { file: 'channels', entry: 'channels_dropout_inplace', access: 'ww' },
-  scale: { file: 'channels', entry: 'channels_scale', access: 'rrw' },
-  scaleInPlace: { file: 'channels', entry: 'channels_scale_inplace', access: 'wr' },
-} satisfies Record<string, KernelSpec>;
+const K = family('conv', { im2col: 'rw', col2im: 'rw', transpose_dy: 'rw', bias_grad: 'rw' });
 
 /** Largest scratch buffer (bytes) a conv call asks for before it splits the batch into chunks. */
 const SCRATCH_CAP = 64 << 20;
 /** Images per batched GEMM launch (its z grid dimension). */
 const MAX_BATCH = 65535;
 
-export class ImageKernels {
+/** The conv2d launcher (forward and backward), with its scratch buffers. */
+export class ConvKernels {
   /** im2col columns (and dcol in backward), then the transposed dy. Grown, never shrunk. */
   private readonly scratch: (Storage | null)[] = [null, null];
 
@@ -74,17 +61,16 @@ export class ImageKernels {
     this.rt.launch(K.im2col, [x, col], this.convParams(geo, nc, offset, total), grid(total, 256));
   }
 
-  private static isDirect(geo: Conv2dGeometry): boolean {
-    return geo.kh === 1 && geo.kw === 1 && geo.stride === 1 && geo.padding === 0;
+  /** P = outH·outW, Ck = C·kh·kw, one image's x and y, and whether x is read directly (a 1×1, stride-1, unpadded kernel). */
+  private static sizes(geo: Conv2dGeometry): { P: number; Ck: number; inSize: number; outSize: number; direct: boolean } {
+    const P = geo.outH * geo.outW;
+    const direct = geo.kh === 1 && geo.kw === 1 && geo.stride === 1 && geo.padding === 0;
+    return { P, Ck: geo.c * geo.kh * geo.kw, inSize: geo.c * geo.h * geo.w, outSize: geo.outC * P, direct };
   }
 
   conv2dForward(x: GpuTensor, w: GpuTensor, b: GpuTensor | null, y: GpuTensor, geo: Conv2dGeometry, n: number, act: number): void {
     if (n === 0) return;
-    const P = geo.outH * geo.outW;
-    const Ck = geo.c * geo.kh * geo.kw;
-    const inSize = geo.c * geo.h * geo.w;
-    const outSize = geo.outC * P;
-    const direct = ImageKernels.isDirect(geo);
+    const { P, Ck, inSize, outSize, direct } = ConvKernels.sizes(geo);
     const per = direct ? Math.min(n, MAX_BATCH) : this.chunk(n, Ck * P);
     for (let i0 = 0; i0 < n; i0 += per) {
       const nc = Math.min(per, n - i0);
@@ -127,12 +113,8 @@ export class ImageKernels {
     n: number,
   ): void {
     if (n === 0) return;
-    const P = geo.outH * geo.outW;
-    const Ck = geo.c * geo.kh * geo.kw;
-    const inSize = geo.c * geo.h * geo.w;
-    const outSize = geo.outC * P;
-    const direct = ImageKernels.isDirect(geo);
-    if (db) this.rt.launch(K.biasGrad, [dy, db], this.convParams(geo, n, 0, geo.outC), grid(geo.outC * 256, 256));
+    const { P, Ck, inSize, outSize, direct } = ConvKernels.sizes(geo);
+    if (db) this.rt.launch(K.bias_grad, [dy, db], this.convParams(geo, n, 0, geo.outC), grid(geo.outC * 256, 256));
     const per = this.chunk(n, Math.max(Ck, geo.outC) * P);
     for (let i0 = 0; i0 < n; i0 += per) {
       const nc = Math.min(per, n - i0);
@@ -140,7 +122,7 @@ export class ImageKernels {
       const col = this.buffer(0, Ck * cols);
       const dyT = this.buffer(1, geo.outC * cols);
       this.im2col(x, col, geo, nc, i0 * inSize);
-      this.rt.launch(K.transposeDy, [dy, dyT], this.convParams(geo, nc, i0 * outSize, geo.outC * cols), grid(geo.outC * cols, 256));
+      this.rt.launch(K.transpose_dy, [dy, dyT], this.convParams(geo, nc, i0 * outSize, geo.outC * cols), grid(geo.outC * cols, 256));
       // dW [outC, Ck] += dyT [outC, nc·P] · colᵀ: one product over every image of the chunk.
       this.gemm.launch(dyT, col, dw, null, {
         transA: false,
@@ -175,34 +157,5 @@ export class ImageKernels {
       });
       this.rt.launch(K.col2im, [col, dx], this.convParams(geo, nc, i0 * inSize, nc * inSize), grid(nc * inSize, 256));
     }
-  }
-
-  private poolParams(geo: Pool2dGeometry, n: number, total: number): { u: number[] } {
-    return { u: [n * geo.c, geo.h, geo.w, geo.size, geo.stride, geo.outH, geo.outW, total] };
-  }
-
-  maxPool2dForward(x: GpuTensor, y: GpuTensor, argmax: GpuTensor, geo: Pool2dGeometry, n: number): void {
-    const total = n * geo.c * geo.outH * geo.outW;
-    this.rt.launch(K.poolForward, [x, y, argmax], this.poolParams(geo, n, total), grid(total, 256));
-  }
-
-  maxPool2dBackward(dy: GpuTensor, argmax: GpuTensor, dx: GpuTensor, geo: Pool2dGeometry, n: number): void {
-    const total = n * geo.c * geo.h * geo.w;
-    this.rt.launch(K.poolBackward, [dy, argmax, dx], this.poolParams(geo, n, total), grid(total, 256));
-  }
-
-  dropout2dForward(x: GpuTensor, y: GpuTensor, mask: GpuTensor, rows: number, plane: number, seed: number, threshold: number, scale: number): void {
-    const n = rows * plane;
-    const params = { u: [n, plane, rows, seed, threshold], f: [scale] };
-    const groups = grid(Math.max(n, rows), 256);
-    if (sameRange(x, y)) this.rt.launch(K.dropoutInPlace, [y, mask], params, groups);
-    else this.rt.launch(K.dropout, [x, y, mask], params, groups);
-  }
-
-  scaleChannels(x: GpuTensor, s: GpuTensor, out: GpuTensor, rows: number, plane: number): void {
-    const n = rows * plane;
-    const params = { u: [n, plane, rows] };
-    if (sameRange(x, out)) this.rt.launch(K.scaleInPlace, [out, s], params, grid(n, 256));
-    else this.rt.launch(K.scale, [x, s, out], params, grid(n, 256));
   }
 }

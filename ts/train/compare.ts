@@ -21,11 +21,11 @@ import type { Backend } from '../backends/backend.js';
 import { Rng } from '../core/random.js';
 import type { MultiTaskDataset } from '../data/dataset.js';
 import { ConfigError, ValueError, describe, expectInt } from '../errors.js';
-import type { OptimizerConfig } from '../train/optimizer.js';
-import { type EpochRecord, Trainer, selectionScore } from '../train/trainer.js';
-import { type ModelConfig, MultiTaskModel } from './model.js';
-import { HIGHER_IS_BETTER, type Task, resolveTask } from './task.js';
-import { createWeighting } from './weighting/index.js';
+import { type ModelConfig, MultiTaskModel } from '../mtl/model.js';
+import { HIGHER_IS_BETTER, type Task, resolveTask } from '../mtl/task.js';
+import { createWeighting } from '../mtl/weighting/index.js';
+import type { OptimizerConfig } from './optimizer.js';
+import { type EpochRecord, Trainer, selectionScore } from './trainer.js';
 
 /** Metric values by task, then by metric name: { left: { accuracy: 0.93 } }. */
 export type MetricTable = Record<string, Record<string, number>>;

@@ -16,7 +16,7 @@ import {
   deltaM,
   formatComparison,
   selectEpoch,
-} from '../../ts/mtl/compare.js';
+} from '../../ts/train/compare.js';
 import type { ModelConfig } from '../../ts/mtl/model.js';
 import { resolveTask } from '../../ts/mtl/task.js';
 import { WEIGHTINGS } from '../../ts/mtl/weighting/index.js';

@@ -10,10 +10,11 @@
  * rate is not in their configs; lr 0.01 with momentum 0.9 is ours.
  */
 import { nameTable } from '../core/options.js';
-import type { OptimizerConfig } from '../train/optimizer.js';
+import type { LayerSpec } from '../mtl/model.js';
 import type { HeadsConfig } from '../nn/heads.js';
-import type { LayerSpec } from './model.js';
+import type { OptimizerConfig } from './optimizer.js';
 
+/** A named model + training configuration. */
 export interface Preset {
   description: string;
   inputShape: readonly number[];

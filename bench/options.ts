@@ -1,0 +1,112 @@
+/**
+ * The bench's command line (bench/bench.ts lists the flags) and its window plans: how many
+ * windows of how many seconds each kind of measurement gets, full or --quick, and the seconds a
+ * plan takes at most, which every phase's estimate starts from.
+ */
+import { parseArgs } from 'node:util';
+import type { PeerPlan } from './peers.js';
+import type { WindowPlan } from './stats.js';
+import { WORKLOADS, type Workload } from './workloads.js';
+
+/** A hydranet backend the bench can measure. */
+export type BenchBackend = 'cpu' | 'reference' | 'webgpu' | 'cuda';
+/** Every backend the bench knows, in the order its tables list them. */
+export const BENCH_BACKENDS: readonly BenchBackend[] = ['cpu', 'reference', 'webgpu', 'cuda'];
+
+/** The parsed command line. */
+export interface Options {
+  quick: boolean;
+  json: boolean;
+  workloads: Workload[];
+  backends: BenchBackend[];
+  peers: boolean;
+  threads: number | undefined;
+  /** Also write the Markdown form of the run to this file. */
+  markdown?: string;
+  /** Also write the JSON records to this file (beside the human tables). */
+  jsonOut?: string;
+  /** Regenerate the <!-- bench:begin/end --> section of this Markdown file (README.md). */
+  updateReadme?: string;
+}
+
+/** The one-line usage text (--help, and after a bad flag). */
+export const USAGE =
+  'usage: npm run bench -- [--quick] [--json] [--json-out FILE] [--markdown FILE] [--update-readme README.md] [--workload W1|W2|W3] [--backend cpu|reference|webgpu|cuda] [--no-peers] [--threads N]';
+
+/** Parses the command line (exits 0 after printing USAGE for --help; throws on a bad value). */
+export function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      markdown: { type: 'string' },
+      'json-out': { type: 'string' },
+      'update-readme': { type: 'string' },
+      workload: { type: 'string' },
+      backend: { type: 'string' },
+      'no-peers': { type: 'boolean', default: false },
+      threads: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  // W3 is GPU-sized: by default it runs on the cuda backend only (main adds it when cuda opens).
+  const workloads =
+    values.workload === undefined ? WORKLOADS.filter((w) => w.name !== 'W3') : WORKLOADS.filter((w) => w.name === values.workload!.toUpperCase());
+  if (workloads.length === 0) throw new Error(`Expected W1, W2 or W3 for --workload but received ${JSON.stringify(values.workload)}`);
+  let backends: Options['backends'] = [...BENCH_BACKENDS];
+  if (values.backend !== undefined) {
+    const b = BENCH_BACKENDS.find((x) => x === values.backend);
+    if (!b) throw new Error(`Expected cpu, reference, webgpu or cuda for --backend but received ${JSON.stringify(values.backend)}`);
+    backends = [b];
+  }
+  let threads: number | undefined;
+  if (values.threads !== undefined) {
+    threads = Number(values.threads);
+    if (!Number.isInteger(threads) || threads < 1) throw new Error(`Expected a positive integer for --threads but received ${JSON.stringify(values.threads)}`);
+  }
+  return {
+    quick: values.quick!,
+    json: values.json!,
+    workloads,
+    backends,
+    peers: !values['no-peers'],
+    threads,
+    markdown: values.markdown,
+    jsonOut: values['json-out'],
+    updateReadme: values['update-readme'],
+  };
+}
+
+/** The window plans of one run: training steps, GEMMs, and the PyTorch / OpenBLAS peers. */
+export type Plans = { step: WindowPlan; gemm: WindowPlan; peer: PeerPlan };
+
+/**
+ * Window plans: full (7 windows of ≥ 0.3 s) or --quick (3 of ≥ 0.1 s). The budgets only bind
+ * for a very slow backend (they cap one measurement's time; the record then says so).
+ */
+export function plans(quick: boolean): Plans {
+  return quick
+    ? {
+        step: { windows: 3, minSeconds: 0.1, warmupSeconds: 0.2, warmupIters: 2, budgetSeconds: 3 },
+        gemm: { windows: 3, minSeconds: 0.1, warmupSeconds: 0.1, warmupIters: 2, budgetSeconds: 1.5 },
+        peer: { windows: 3, minSeconds: 0.1, warmupSeconds: 0.2 },
+      }
+    : {
+        step: { windows: 7, minSeconds: 0.3, warmupSeconds: 1, warmupIters: 3, budgetSeconds: 15 },
+        gemm: { windows: 7, minSeconds: 0.3, warmupSeconds: 0.3, warmupIters: 2, budgetSeconds: 6 },
+        peer: { windows: 7, minSeconds: 0.3, warmupSeconds: 1 },
+      };
+}
+
+/** Seconds a window plan takes at most (warm-up, windows, one chunk of overrun each). */
+export function planSeconds(p: WindowPlan): number {
+  const natural = p.warmupSeconds + p.windows * p.minSeconds * 1.15 + 0.2;
+  return p.budgetSeconds !== undefined ? Math.min(natural, p.budgetSeconds) + 0.2 : natural;
+}

@@ -1,0 +1,111 @@
+/**
+ * gemm on every backend present against the reference: [m, n, k] covering the awkward sizes 1,
+ * 3, 17, 255, 1000 in every position and tiny outputs over a long k, every transpose, the fused
+ * epilogue (alpha, beta, bias, every activation), ShapeError before work, and a NaN in A, the
+ * bias or C reaching its row, column or element. f32 sums of k products carry rounding that
+ * grows with k: atol = 2e-6·k (TF32 on cuda, see tf32Tol).
+ */
+import assert from 'node:assert/strict';
+import { ACTIVATIONS } from '../../../ts/backends/backend.js';
+import { Rng } from '../../../ts/core/random.js';
+import { ShapeError } from '../../../ts/errors.js';
+import { compareOp, describeParity, nanAt, randomArray, withNaN } from '../harness.js';
+
+/** [m, n, k] triples covering the awkward sizes in every position. */
+const GEMM_SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [1, 3, 17],
+  [3, 17, 1],
+  [17, 1, 3],
+  [255, 17, 3],
+  [3, 255, 17],
+  [17, 3, 255],
+  [1000, 17, 3],
+  [3, 1000, 17],
+  [17, 3, 1000],
+  [255, 255, 255],
+  [1000, 255, 17],
+  [64, 1000, 255],
+  [256, 20, 256],
+  // tiny outputs over a long k (Gram matrices of per-task gradients): the dot-product path
+  [1, 1, 4096],
+  [2, 2, 50000],
+  [3, 17, 40000],
+  [8, 8, 8193],
+];
+
+await describeParity('gemm', ({ b, mm }) => {
+  GEMM_SHAPES.forEach(([m, n, k], idx) => {
+    for (const [transA, transB] of [
+      [false, false],
+      [false, true],
+      [true, false],
+      [true, true],
+    ] as const) {
+      it(`${m}×${n}×${k} transA=${transA} transB=${transB}`, async () => {
+        const rng = new Rng(1000 + idx);
+        await compareOp(b(), {
+          what: 'gemm',
+          inputs: {
+            a: { data: randomArray(rng, m * k), shape: transA ? [k, m] : [m, k] },
+            b: { data: randomArray(rng, k * n), shape: transB ? [n, k] : [k, n] },
+          },
+          outputs: { c: { data: new Float32Array(m * n).fill(NaN), shape: [m, n], tol: mm(k) } },
+          op: (be, t) => be.gemm(t.a, t.b, t.c, { transA, transB }),
+        });
+      });
+    }
+  });
+  for (const activation of ACTIVATIONS) {
+    it(`epilogue: alpha, beta, bias, ${activation}`, async () => {
+      const rng = new Rng(7);
+      const [m, n, k] = [37, 255, 129];
+      await compareOp(b(), {
+        what: `gemm+${activation}`,
+        inputs: {
+          a: { data: randomArray(rng, m * k), shape: [m, k] },
+          b: { data: randomArray(rng, k * n), shape: [n, k] },
+          bias: { data: randomArray(rng, n), shape: [n] },
+        },
+        outputs: { c: { data: randomArray(rng, m * n), shape: [m, n], tol: mm(k) } },
+        op: (be, t) => be.gemm(t.a, t.b, t.c, { transB: true, alpha: 0.75, beta: 0.5, bias: t.bias, activation }),
+      });
+    });
+  }
+  it('rejects mismatched shapes with ShapeError before running', () => {
+    const a = b().alloc([3, 4]);
+    const bb = b().alloc([5, 6]);
+    const c = b().alloc([3, 6]);
+    assert.throws(() => b().gemm(a, bb, c), ShapeError);
+    assert.throws(() => b().gemm(a, b().alloc([4, 6]), c, { bias: b().alloc([5]) }), ShapeError);
+  });
+
+  describe('NaN in, NaN out', () => {
+    // [m, n, k, transB]: the blocked path, and a tiny output over a long k (the dot-product path).
+    for (const [m, n, k, transB] of [
+      [37, 45, 19, false],
+      [2, 3, 200, true],
+    ] as const) {
+      for (const activation of ACTIVATIONS) {
+        it(`gemm ${m}×${n}×${k} with bias, beta and ${activation}: a NaN in A, in the bias or in C reaches its row, column or element`, async () => {
+          const rng = new Rng(m + n + k);
+          const c = randomArray(rng, m * n);
+          c[m * n - 1] = NaN; // beta·C
+          const { c: got } = await compareOp(b(), {
+            what: `gemm+${activation} with NaN`,
+            inputs: {
+              a: { data: withNaN(randomArray(rng, m * k), [k + 3]), shape: [m, k] }, // row 1
+              b: { data: randomArray(rng, k * n), shape: transB ? [n, k] : [k, n] },
+              bias: { data: withNaN(randomArray(rng, n), [2]), shape: [n] }, // column 2
+            },
+            outputs: { c: { data: c, shape: [m, n], tol: mm(k) } },
+            op: (be, t) => be.gemm(t.a, t.b, t.c, { transB, alpha: 0.75, beta: 0.5, bias: t.bias, activation }),
+          });
+          const row1 = Array.from({ length: n }, (_, j) => n + j);
+          const col2 = Array.from({ length: m }, (_, i) => i * n + 2);
+          nanAt(got, [...row1, ...col2, m * n - 1], `gemm+${activation}`);
+        });
+      }
+    }
+  });
+});

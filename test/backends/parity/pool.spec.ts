@@ -1,0 +1,92 @@
+/**
+ * maxPool2d forward and backward on every backend present against the reference, bit-exact:
+ * windows with leftovers, overlaps and ties (the first maximum wins), NaN winning its window;
+ * on cpu, an argmax outside the plane refused without writing through it.
+ */
+import assert from 'node:assert/strict';
+import { Pool2dGeometry } from '../../../ts/backends/backend.js';
+import { Rng } from '../../../ts/core/random.js';
+import { EXACT, compareOp, describeParity, randomArray, referenceBackend } from '../harness.js';
+
+await describeParity('pool', ({ name, b }) => {
+  /** [label, n, C, H, W, size, stride]. */
+  const poolCases: [string, number, number, number, number, number, number][] = [
+    ['1×1 window on 1×1', 1, 1, 1, 1, 1, 1],
+    ['2×2 stride 2 on 2×2', 1, 1, 2, 2, 2, 2],
+    ['2×2 stride 2 on 7×9 (leftover row and column)', 3, 3, 7, 9, 2, 2],
+    ['3×3 stride 1 on 7×9 (overlapping windows)', 3, 3, 7, 9, 3, 1],
+    ['3×3 stride 2 on 5×6', 17, 1, 5, 6, 3, 2],
+    ['3×3 stride 3 on 10×11', 3, 10, 10, 11, 3, 3],
+    ['LeNet pool1: 24×24×10', 17, 10, 24, 24, 2, 2],
+    ['LeNet pool2: 8×8×20', 256, 20, 8, 8, 2, 2],
+  ];
+  for (const [label, n, C, H, W, size, stride] of poolCases) {
+    for (const ties of [false, true]) {
+      it(`maxPool2d ${label}, batch ${n}${ties ? ', with ties' : ''}: forward and backward`, async () => {
+        const geo = new Pool2dGeometry(C, H, W, size, stride);
+        const rng = new Rng(n * 100 + H * 10 + size + (ties ? 1 : 0));
+        const xShape = [n, C, H, W];
+        const yShape = [n, C, geo.outH, geo.outW];
+        const ySize = n * C * geo.outH * geo.outW;
+        // With ties, values from {-1, 0, 1} (and some -∞): the first maximum must win.
+        const x = ties
+          ? new Float32Array(n * C * H * W).map(() => (rng.uniform() < 0.05 ? -Infinity : rng.int(3) - 1))
+          : randomArray(rng, n * C * H * W);
+        const { argmax } = await compareOp(b(), {
+          what: 'maxPool2dForward',
+          inputs: { x: { data: x, shape: xShape } },
+          outputs: {
+            y: { data: new Float32Array(ySize).fill(NaN), shape: yShape, tol: EXACT },
+            argmax: { data: new Float32Array(ySize).fill(NaN), shape: yShape, tol: EXACT },
+          },
+          op: (be, t) => be.maxPool2dForward(t.x, t.y, t.argmax, geo),
+        });
+        await compareOp(b(), {
+          what: 'maxPool2dBackward',
+          inputs: {
+            dy: { data: randomArray(rng, ySize), shape: yShape },
+            argmax: { data: Float32Array.from(argmax), shape: yShape },
+          },
+          // The same f32 additions in the same order: exact.
+          outputs: { dx: { data: randomArray(rng, n * C * H * W), shape: xShape, tol: EXACT } },
+          op: (be, t) => be.maxPool2dBackward(t.dy, t.argmax, t.dx, geo),
+        });
+      });
+    }
+  }
+  it('maxPool2d: NaN wins its window, as on the reference', async () => {
+    const geo = new Pool2dGeometry(1, 4, 4, 2, 2);
+    const x = new Float32Array(16).map((_, i) => i % 5);
+    x[5] = NaN; // window (0, 0), after its first element
+    x[2] = NaN; // window (0, 1), first
+    x[3] = NaN; // window (0, 1) again: the first NaN stays
+    const outs: Float32Array[][] = [];
+    for (const be of [referenceBackend, b()]) {
+      const y = be.alloc([1, 1, 2, 2]);
+      const a = be.alloc([1, 1, 2, 2]);
+      be.maxPool2dForward(be.upload(x, [1, 1, 4, 4]), y, a, geo);
+      outs.push([await be.read(y), await be.read(a)]);
+    }
+    assert.deepEqual(Array.from(outs[1][0]), Array.from(outs[0][0]));
+    assert.deepEqual(Array.from(outs[1][1]), Array.from(outs[0][1]));
+    assert.deepEqual(Array.from(outs[1][1]).slice(0, 2), [5, 2]);
+  });
+  if (name === 'cpu') {
+    it('maxPool2dBackward (native) rejects an argmax outside the plane without writing through it', async () => {
+      const be = b();
+      const geo = new Pool2dGeometry(2, 4, 4, 2, 2);
+      for (const bad of [16, -1, 1e9, 0.5, NaN]) {
+        const argmax = new Float32Array(2 * 4).fill(3);
+        argmax[5] = bad;
+        const base = be.upload(new Float32Array(64 + 32 + 64).fill(-7), [160]);
+        const dx = be.view(base, 64, [1, 2, 4, 4]);
+        assert.throws(
+          () => be.maxPool2dBackward(be.upload(new Float32Array(8).fill(1), [1, 2, 2, 2]), be.upload(argmax, [1, 2, 2, 2]), dx, geo),
+          (e: Error) => e instanceof RangeError && /argmax\[5\]/.test(e.message),
+        );
+        const all = await be.read(base);
+        assert.ok(all.subarray(0, 64).every((v) => v === -7) && all.subarray(96).every((v) => v === -7), `guard written for argmax ${bad}`);
+      }
+    });
+  }
+});

@@ -1,0 +1,214 @@
+/**
+ * The op table: every kernel method of the Backend contract written ONCE, as validation (the
+ * check* functions of validate.ts), tensor unwrapping (each tensor named for errors as
+ * '<op> <argument>', e.g. 'gemm A') and one call into the backend's {@link Kernels}. A backend
+ * extends {@link KernelBackend} with its tensor handle T (a Float32Array on the host, a device
+ * range for cuda, a GpuTensor for webgpu) and provides its kernels; it writes no check and no
+ * unwrap of its own. Nothing here runs on the device or allocates device memory.
+ */
+import { ValueError } from '../errors.js';
+import type {
+  Activation,
+  AdamWOptions,
+  Backend,
+  Conv2dGeometry,
+  GemmOptions,
+  HeadLayout,
+  LossLayout,
+  MixtureLayout,
+  Pool2dGeometry,
+  SgdOptions,
+  Tensor,
+} from './backend.js';
+import {
+  type AdamWCoefficients,
+  type GemmDims,
+  type SgdParams,
+  adamwCoefficients,
+  checkActivation,
+  checkBiasGrad,
+  checkChannels,
+  checkConv2d,
+  checkDropout,
+  checkGemm,
+  checkGradDrop,
+  checkHeads,
+  checkMixture,
+  checkMultiLoss,
+  checkPool2d,
+  checkSameSize,
+  checkSgd,
+} from './validate.js';
+
+/**
+ * One backend's kernels, called by the op table after every argument was checked: tensors are
+ * unwrapped to the backend's handle T (null where the contract makes one optional), sizes are
+ * derived (n = the batch, or the element count of elementwise ops), options have their
+ * defaults. The meaning of each is the Backend method of the same name.
+ */
+export interface Kernels<T> {
+  gemm(a: T, b: T, c: T, bias: T | null, d: GemmDims): void;
+  activationForward(kind: Activation, x: T, y: T, n: number): void;
+  activationBackward(kind: Activation, y: T, dy: T, dx: T, x: T | null, n: number): void;
+  biasGrad(dy: T, db: T, rows: number, cols: number): void;
+  add(a: T, b: T, out: T, n: number): void;
+  mul(a: T, b: T, out: T, n: number): void;
+  /** seed is a uint32; p in [0, 1). */
+  dropoutForward(x: T, y: T, mask: T, n: number, p: number, seed: number): void;
+  headsForward(x: T, w: T, b: T, y: T, layout: HeadLayout, n: number, activation: Activation): void;
+  headsBackward(x: T, w: T, dy: T, dx: T | null, dw: T, db: T, perTaskDx: T | null, layout: HeadLayout, n: number): void;
+  multiLoss(logits: T, targets: T, mask: T | null, weights: T, losses: T, dlogits: T, layout: LossLayout, n: number): void;
+  conv2dForward(x: T, w: T, b: T | null, y: T, geo: Conv2dGeometry, n: number, activation: Activation): void;
+  conv2dBackward(x: T, w: T, dy: T, dx: T | null, dw: T, db: T | null, geo: Conv2dGeometry, n: number): void;
+  maxPool2dForward(x: T, y: T, argmax: T, geo: Pool2dGeometry, n: number): void;
+  maxPool2dBackward(dy: T, argmax: T, dx: T, geo: Pool2dGeometry, n: number): void;
+  /** rows = N·C; p in [0, 1); seed a uint32. */
+  dropout2dForward(x: T, y: T, mask: T, rows: number, plane: number, p: number, seed: number): void;
+  scaleChannels(x: T, s: T, out: T, rows: number, plane: number): void;
+  gradDrop(g: T, out: T, tasks: number, m: number, seed: number, leak: number): void;
+  mixtureForward(x: T, z: T, g: T, out: T, layout: MixtureLayout, n: number): void;
+  mixtureBackward(x: T, g: T, dOut: T, dx: T, dz: T, layout: MixtureLayout, n: number): void;
+  sgdStep(p: T, g: T, m: T, n: number, o: SgdParams): void;
+  adamwStep(p: T, g: T, m: T, v: T, n: number, c: AdamWCoefficients): void;
+}
+
+/** The Backend methods that are kernels (the op table's rows). */
+export type KernelMethod = keyof Kernels<unknown>;
+
+/**
+ * The kernel half of a Backend, over the backend's tensor handle T: each method checks its
+ * arguments, unwraps its tensors with {@link unwrap}, and calls {@link kernels}.
+ */
+export abstract class KernelBackend<T> implements Pick<Backend, KernelMethod> {
+  /** The backend's kernels (the only per-backend part of a kernel call). @internal */
+  protected abstract readonly kernels: Kernels<T>;
+  /** The handle behind `t`, after checking that this backend owns it and it is alive. @internal */
+  protected abstract unwrap(t: Tensor, what: string): T;
+
+  private opt(t: Tensor | null | undefined, what: string): T | null {
+    return t ? this.unwrap(t, what) : null;
+  }
+
+  gemm(a: Tensor, b: Tensor, c: Tensor, opts: GemmOptions = {}): void {
+    const d = checkGemm(a, b, c, opts);
+    this.kernels.gemm(this.unwrap(a, 'gemm A'), this.unwrap(b, 'gemm B'), this.unwrap(c, 'gemm C'), this.opt(opts.bias, 'gemm bias'), d);
+  }
+
+  activationForward(kind: Activation, x: Tensor, y: Tensor): void {
+    checkActivation(kind);
+    const n = checkSameSize('activationForward', x, y);
+    this.kernels.activationForward(kind, this.unwrap(x, 'activation x'), this.unwrap(y, 'activation y'), n);
+  }
+
+  activationBackward(kind: Activation, y: Tensor, dy: Tensor, dx: Tensor, x?: Tensor | null): void {
+    checkActivation(kind);
+    if (kind === 'gelu' && !x) throw new ValueError('activationBackward: gelu needs the input x');
+    const n = checkSameSize('activationBackward', y, dy, dx, x);
+    const [Y, DY, DX] = [this.unwrap(y, 'activation y'), this.unwrap(dy, 'activation dy'), this.unwrap(dx, 'activation dx')];
+    this.kernels.activationBackward(kind, Y, DY, DX, this.opt(x, 'activation x'), n);
+  }
+
+  biasGrad(dy: Tensor, db: Tensor): void {
+    const [rows, cols] = checkBiasGrad(dy, db);
+    this.kernels.biasGrad(this.unwrap(dy, 'biasGrad dy'), this.unwrap(db, 'biasGrad db'), rows, cols);
+  }
+
+  add(a: Tensor, b: Tensor, out: Tensor): void {
+    const n = checkSameSize('add', a, b, out);
+    this.kernels.add(this.unwrap(a, 'add a'), this.unwrap(b, 'add b'), this.unwrap(out, 'add out'), n);
+  }
+
+  mul(a: Tensor, b: Tensor, out: Tensor): void {
+    const n = checkSameSize('mul', a, b, out);
+    this.kernels.mul(this.unwrap(a, 'mul a'), this.unwrap(b, 'mul b'), this.unwrap(out, 'mul out'), n);
+  }
+
+  dropoutForward(x: Tensor, y: Tensor, mask: Tensor, p: number, seed: number): void {
+    const n = checkDropout(x, y, mask, p, seed);
+    const [X, Y, M] = [this.unwrap(x, 'dropout x'), this.unwrap(y, 'dropout y'), this.unwrap(mask, 'dropout mask')];
+    this.kernels.dropoutForward(X, Y, M, n, p, seed >>> 0);
+  }
+
+  headsForward(x: Tensor, w: Tensor, b: Tensor, y: Tensor, layout: HeadLayout, activation: Activation = 'none'): void {
+    const n = checkHeads(x, w, b, y, layout);
+    checkActivation(activation);
+    this.kernels.headsForward(this.unwrap(x, 'heads x'), this.unwrap(w, 'heads w'), this.unwrap(b, 'heads b'), this.unwrap(y, 'heads y'), layout, n, activation);
+  }
+
+  headsBackward(x: Tensor, w: Tensor, dy: Tensor, dx: Tensor | null, dw: Tensor, db: Tensor, layout: HeadLayout, perTaskDx: Tensor | null = null): void {
+    const n = checkHeads(x, w, db, dy, layout, perTaskDx);
+    checkSameSize('headsBackward w/dw', w, dw);
+    if (dx) checkSameSize('headsBackward x/dx', x, dx);
+    const [DX, PT] = [this.opt(dx, 'heads dx'), this.opt(perTaskDx, 'heads perTaskDx')];
+    this.kernels.headsBackward(this.unwrap(x, 'heads x'), this.unwrap(w, 'heads w'), this.unwrap(dy, 'heads dy'), DX, this.unwrap(dw, 'heads dw'), this.unwrap(db, 'heads db'), PT, layout, n);
+  }
+
+  multiLoss(logits: Tensor, targets: Tensor, mask: Tensor | null, weights: Tensor, layout: LossLayout, losses: Tensor, dlogits: Tensor): void {
+    const n = checkMultiLoss(logits, targets, mask, weights, layout, losses, dlogits);
+    const [L, Y, M] = [this.unwrap(logits, 'multiLoss logits'), this.unwrap(targets, 'multiLoss targets'), this.opt(mask, 'multiLoss mask')];
+    this.kernels.multiLoss(L, Y, M, this.unwrap(weights, 'multiLoss weights'), this.unwrap(losses, 'multiLoss losses'), this.unwrap(dlogits, 'multiLoss dlogits'), layout, n);
+  }
+
+  conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, y: Tensor, geo: Conv2dGeometry, activation: Activation = 'none'): void {
+    const n = checkConv2d(x, w, b, y, geo);
+    checkActivation(activation);
+    this.kernels.conv2dForward(this.unwrap(x, 'conv2d x'), this.unwrap(w, 'conv2d w'), this.opt(b, 'conv2d b'), this.unwrap(y, 'conv2d y'), geo, n, activation);
+  }
+
+  conv2dBackward(x: Tensor, w: Tensor, dy: Tensor, dx: Tensor | null, dw: Tensor, db: Tensor | null, geo: Conv2dGeometry): void {
+    const n = checkConv2d(x, w, db, dy, geo, dx);
+    checkSameSize('conv2dBackward w/dw', w, dw);
+    const [DX, DB] = [this.opt(dx, 'conv2d dx'), this.opt(db, 'conv2d db')];
+    this.kernels.conv2dBackward(this.unwrap(x, 'conv2d x'), this.unwrap(w, 'conv2d w'), this.unwrap(dy, 'conv2d dy'), DX, this.unwrap(dw, 'conv2d dw'), DB, geo, n);
+  }
+
+  maxPool2dForward(x: Tensor, y: Tensor, argmax: Tensor, geo: Pool2dGeometry): void {
+    const n = checkPool2d(x, y, argmax, geo);
+    this.kernels.maxPool2dForward(this.unwrap(x, 'maxPool2d x'), this.unwrap(y, 'maxPool2d y'), this.unwrap(argmax, 'maxPool2d argmax'), geo, n);
+  }
+
+  maxPool2dBackward(dy: Tensor, argmax: Tensor, dx: Tensor, geo: Pool2dGeometry): void {
+    const n = checkPool2d(dx, dy, argmax, geo);
+    this.kernels.maxPool2dBackward(this.unwrap(dy, 'maxPool2d dy'), this.unwrap(argmax, 'maxPool2d argmax'), this.unwrap(dx, 'maxPool2d dx'), geo, n);
+  }
+
+  dropout2dForward(x: Tensor, y: Tensor, mask: Tensor, p: number, seed: number): void {
+    checkDropout(x, y, x, p, seed);
+    const [rows, plane] = checkChannels(x, mask, y);
+    const [X, Y, M] = [this.unwrap(x, 'dropout2d x'), this.unwrap(y, 'dropout2d y'), this.unwrap(mask, 'dropout2d mask')];
+    this.kernels.dropout2dForward(X, Y, M, rows, plane, p, seed >>> 0);
+  }
+
+  scaleChannels(x: Tensor, s: Tensor, out: Tensor): void {
+    const [rows, plane] = checkChannels(x, s, out);
+    this.kernels.scaleChannels(this.unwrap(x, 'scaleChannels x'), this.unwrap(s, 'scaleChannels s'), this.unwrap(out, 'scaleChannels out'), rows, plane);
+  }
+
+  gradDrop(g: Tensor, out: Tensor, seed: number, leak: number): void {
+    const [tasks, m] = checkGradDrop(g, out, seed, leak);
+    this.kernels.gradDrop(this.unwrap(g, 'gradDrop g'), this.unwrap(out, 'gradDrop out'), tasks, m, seed >>> 0, leak);
+  }
+
+  mixtureForward(x: Tensor, z: Tensor, g: Tensor, out: Tensor, layout: MixtureLayout): void {
+    const n = checkMixture(x, z, g, out, layout);
+    this.kernels.mixtureForward(this.unwrap(x, 'mixture x'), this.unwrap(z, 'mixture z'), this.unwrap(g, 'mixture g'), this.unwrap(out, 'mixture out'), layout, n);
+  }
+
+  mixtureBackward(x: Tensor, g: Tensor, dOut: Tensor, dx: Tensor, dz: Tensor, layout: MixtureLayout): void {
+    const n = checkMixture(x, dz, g, dOut, layout);
+    checkSameSize('mixtureBackward x/dx', x, dx);
+    this.kernels.mixtureBackward(this.unwrap(x, 'mixture x'), this.unwrap(g, 'mixture g'), this.unwrap(dOut, 'mixture dOut'), this.unwrap(dx, 'mixture dx'), this.unwrap(dz, 'mixture dz'), layout, n);
+  }
+
+  sgdStep(p: Tensor, g: Tensor, m: Tensor, opts: SgdOptions): void {
+    const n = checkSameSize('sgdStep', p, g, m);
+    const o = checkSgd(opts);
+    this.kernels.sgdStep(this.unwrap(p, 'sgd p'), this.unwrap(g, 'sgd g'), this.unwrap(m, 'sgd m'), n, o);
+  }
+
+  adamwStep(p: Tensor, g: Tensor, m: Tensor, v: Tensor, opts: AdamWOptions): void {
+    const n = checkSameSize('adamwStep', p, g, m, v);
+    const c = adamwCoefficients(opts);
+    this.kernels.adamwStep(this.unwrap(p, 'adamw p'), this.unwrap(g, 'adamw g'), this.unwrap(m, 'adamw m'), this.unwrap(v, 'adamw v'), n, c);
+  }
+}

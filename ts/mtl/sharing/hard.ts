@@ -1,0 +1,50 @@
+/** Hard sharing (the default): one trunk shared by every task; all first head layers are ONE GEMM. */
+import type { Backend, Tensor } from '../../backends/backend.js';
+import { ConfigError } from '../../errors.js';
+import type { StepContext } from '../../nn/layer.js';
+import type { Sequential } from '../../nn/sequential.js';
+import type { Body, BodyContext, SharingEntry } from './body.js';
+
+/** Hard sharing's config. */
+export interface HardSharing {
+  /** One trunk shared by every task, then the heads (the default). */
+  kind: 'hard';
+}
+
+/** The trunk every task shares; its parameters come first in the arena. */
+export class TrunkBody implements Body {
+  readonly trunk: Sequential;
+  readonly width: number;
+  readonly stackStride = 0;
+
+  constructor(ctx: BodyContext) {
+    this.trunk = ctx.layers();
+    const out = this.trunk.build({ params: ctx.params, prefix: 'trunk', maxBatch: ctx.maxBatch }, ctx.inputShape);
+    if (out.length !== 1) throw new ConfigError(`The trunk must end in a flat feature vector, got shape [${out.join(', ')}]`);
+    this.width = out[0];
+  }
+
+  allocate(backend: Backend, maxBatch: number): void {
+    this.trunk.allocate(backend, maxBatch);
+  }
+
+  forward(x: Tensor, n: number, step: StepContext): Tensor {
+    return this.trunk.forward(x, n, step);
+  }
+
+  backward(dh: Tensor, n: number): void {
+    this.trunk.backward(dh, n, false);
+  }
+
+  describe(): string {
+    return `trunk: ${this.trunk.describe()}`;
+  }
+}
+
+export const HARD: SharingEntry<{ kind: 'hard' }> = {
+  description: 'one trunk shared by every task (default)',
+  usage: 'hard',
+  keys: ['kind'],
+  resolve: () => ({ kind: 'hard' }),
+  create: (ctx) => new TrunkBody(ctx),
+};
