@@ -10,6 +10,9 @@
 // Bounds beyond consistency, for the kernels' 32-bit index arithmetic: head widths and Σout,
 // conv K = C·kh·kw, P = outH·outW, H + 2·padding + stride (and W's) at most 2^31 − 1; a pool
 // plane at most 2^24 elements (argmax indices travel as f32, every one exact).
+//
+// heads, mixture, conv and pool take the indices of the layout argument and of the call's batch
+// n, read n first (a positive int32), then the layout, and return n with the sizes.
 #pragma once
 #include <napi.h>
 
@@ -48,6 +51,24 @@ inline int64_t checked_add(const ArgsBase& a, const char* what, int64_t x, int64
 
 inline std::string str(int64_t v) { return std::to_string(v); }
 
+// The call's batch n (argument n_arg, read first) and the packed Int32Array `name` (argument
+// arg): a layout of at least `size` entries, or a geometry (exact) of `size`; else a RangeError
+// that starts with `bad`.
+struct Packed {
+  int n;
+  const int32_t* p;
+  size_t len;
+};
+inline Packed packed(const ArgsBase& a, size_t arg, size_t n_arg, const char* name, const std::string& bad,
+                     size_t size, bool exact = false) {
+  const int n = a.dim(n_arg, "n");
+  const Napi::Int32Array array = a.i32(arg, name);
+  const size_t len = array.ElementLength();
+  if (exact && len != size) a.range_error(bad + " (" + str(size) + " entries)");
+  if (len < size) a.range_error(bad + ": " + str(len) + " entries, at least " + str(size) + " expected");
+  return {n, array.Data(), len};
+}
+
 // ---- HeadLayout: [mode (0 segmented, 1 shared, 2 stacked), T, stride, then per task:
 // inSize, outSize, inOffset, outOffset, weightOffset] -------------------------------------------
 struct Heads {
@@ -57,20 +78,19 @@ struct Heads {
   int64_t total_out;  // Σ outSize: columns of y
   int64_t weights;    // Σ inSize·outSize
   int64_t x, y, per_task;  // elements of x (= dx), y (= dy) and perTaskDx for the call's n rows
+  int n;
 };
 
-inline Heads heads(const ArgsBase& a, const Napi::Int32Array& layout, int64_t n) {
-  const size_t len = layout.ElementLength();
-  const int32_t* p = layout.Data();
+inline Heads heads(const ArgsBase& a, size_t layout_arg, size_t n_arg) {
   const std::string bad = "layout is not a packed HeadLayout";
-  if (len < 3) a.range_error(bad + ": " + str(len) + " entries, at least 3 expected");
+  const auto [n, p, len] = packed(a, layout_arg, n_arg, "layout", bad, 3);
   const int64_t mode = p[0], tasks = p[1], stride = p[2];
   if (mode < 0 || mode > 2) a.range_error(bad + ": mode " + str(mode) + " is not 0, 1 or 2");
   if (tasks < 1 || static_cast<int64_t>(len) != 3 + 5 * tasks) {
     a.range_error(bad + ": " + str(len) + " entries for " + str(tasks) + " tasks");
   }
   if (mode == 2 ? stride < 1 : stride != 0) a.range_error(bad + ": stride " + str(stride) + " for mode " + str(mode));
-  Heads h{p, static_cast<int>(mode), static_cast<int>(tasks), 0, 0, 0, 0, 0, 0};
+  Heads h{p, static_cast<int>(mode), static_cast<int>(tasks), 0, 0, 0, 0, 0, 0, n};
   int64_t total_in = 0;
   for (int64_t t = 0; t < tasks; ++t) {
     const int32_t* q = p + 3 + 5 * t;
@@ -126,13 +146,12 @@ struct Mixture {
   const int32_t* packed;
   int length;
   int64_t x, z, out;  // elements of x (= dx), z (= g, dz) for n rows, out (= dOut)
+  int n;
 };
 
-inline Mixture mixture(const ArgsBase& a, const Napi::Int32Array& layout, int64_t n) {
-  const size_t len = layout.ElementLength();
-  const int32_t* p = layout.Data();
+inline Mixture mixture(const ArgsBase& a, size_t layout_arg, size_t n_arg) {
   const std::string bad = "layout is not a packed MixtureLayout";
-  if (len < 6) a.range_error(bad + ": " + str(len) + " entries, at least 6 expected");
+  const auto [n, p, len] = packed(a, layout_arg, n_arg, "layout", bad, 6);
   const int64_t tasks = p[0], experts = p[1], width = p[2], sx = p[3], so = p[4], zw = p[5];
   if (tasks < 1 || experts < 1 || width < 1 || zw < 1 || static_cast<int64_t>(len) != 6 + 2 * tasks + zw) {
     a.range_error(bad + ": " + str(len) + " entries for " + str(tasks) + " tasks and gate width " + str(zw));
@@ -158,7 +177,7 @@ inline Mixture mixture(const ArgsBase& a, const Napi::Int32Array& layout, int64_
   }
   if (z != zw) a.range_error(bad + ": the tasks' gate blocks cover " + str(z) + " of " + str(zw) + " columns");
   return {p, static_cast<int>(len), elements(a, "x", {experts, sx}), elements(a, "z", {n, zw}),
-          elements(a, "out", {tasks, so})};
+          elements(a, "out", {tasks, so}), n};
 }
 
 // ---- Conv2dGeometry: [C, H, W, outC, kh, kw, stride, padding, outH, outW] ----------------------
@@ -167,11 +186,12 @@ struct Conv {
   int out_c;
   int64_t patch, pixels;  // K = C·kh·kw (rows of im2col), P = outH·outW (its columns)
   int64_t w, x, y;        // elements of w (= dw), and of x (= dx), y (= dy) for n images
+  int n;
 };
 
-inline Conv conv(const ArgsBase& a, const Napi::Int32Array& geometry, int64_t n) {
-  if (geometry.ElementLength() != 10) a.range_error("geometry is not a packed Conv2dGeometry (10 entries)");
-  const int32_t* g = geometry.Data();
+inline Conv conv(const ArgsBase& a, size_t geometry_arg, size_t n_arg) {
+  const auto [n, g, len] =
+      packed(a, geometry_arg, n_arg, "geometry", "geometry is not a packed Conv2dGeometry", 10, true);
   const int64_t c = g[0], h = g[1], w = g[2], oc = g[3], kh = g[4], kw = g[5], stride = g[6], pad = g[7], oh = g[8],
                 ow = g[9];
   const int64_t span_h = h + 2 * pad - kh, span_w = w + 2 * pad - kw;
@@ -179,7 +199,7 @@ inline Conv conv(const ArgsBase& a, const Napi::Int32Array& geometry, int64_t n)
                   span_h >= 0 && span_w >= 0 && oh == span_h / stride + 1 && ow == span_w / stride + 1;
   if (!ok) a.range_error("geometry is not a consistent packed Conv2dGeometry");
   Conv s{conv_shape(g), static_cast<int>(oc), elements(a, "a conv patch", {c, kh, kw}), elements(a, "a conv output plane", {oh, ow}),
-         0, 0, 0};
+         0, 0, 0, n};
   if (h + 2 * pad + stride > kInt32Max || w + 2 * pad + stride > kInt32Max || s.patch > kInt32Max ||
       s.pixels > kInt32Max || elements(a, "w", {oc, s.patch}) > kInt32Max * 64 ||
       elements(a, "im2col", {s.patch, s.pixels}) > (int64_t{1} << 40)) {
@@ -195,17 +215,18 @@ inline Conv conv(const ArgsBase& a, const Napi::Int32Array& geometry, int64_t n)
 struct Pool {
   PoolShape shape;  // what the kernels take
   int64_t x, y;  // elements of x (= dx) and of y (= dy, argmax) for n images
+  int n;
 };
 
-inline Pool pool(const ArgsBase& a, const Napi::Int32Array& geometry, int64_t n) {
-  if (geometry.ElementLength() != 7) a.range_error("geometry is not a packed Pool2dGeometry (7 entries)");
-  const int32_t* g = geometry.Data();
+inline Pool pool(const ArgsBase& a, size_t geometry_arg, size_t n_arg) {
+  const auto [n, g, len] =
+      packed(a, geometry_arg, n_arg, "geometry", "geometry is not a packed Pool2dGeometry", 7, true);
   const int64_t c = g[0], h = g[1], w = g[2], size = g[3], stride = g[4], oh = g[5], ow = g[6];
   const bool ok = c >= 1 && h >= 1 && w >= 1 && size >= 1 && stride >= 1 && size <= h && size <= w &&
                   oh == (h - size) / stride + 1 && ow == (w - size) / stride + 1;
   if (!ok) a.range_error("geometry is not a consistent packed Pool2dGeometry");
   if (h * w > (int64_t{1} << 24)) a.range_error("max-pool planes are limited to 2^24 elements");
-  return {pool_shape(g), elements(a, "x", {n, c, h, w}), elements(a, "y", {n, c, oh, ow})};
+  return {pool_shape(g), elements(a, "x", {n, c, h, w}), elements(a, "y", {n, c, oh, ow}), n};
 }
 
 }  // namespace hydranet::layouts

@@ -107,6 +107,8 @@ class ArgsBase {
     return v.As<Napi::Int32Array>();
   }
 
+  Napi::Env env() const { return info_.Env(); }
+
   [[noreturn]] void type_error(const std::string& m) const { throw ArgTypeError{prefix() + m}; }
   [[noreturn]] void range_error(const std::string& m) const { throw ArgRangeError{prefix() + m}; }
   [[noreturn]] void failure(const std::string& m) const { throw NativeFailure{prefix() + m}; }

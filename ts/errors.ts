@@ -14,6 +14,24 @@ export class HydranetError extends Error {
 /** A tensor or array has the wrong shape or length. */
 export class ShapeError extends HydranetError {}
 
+/**
+ * A call that the Backend contract allows but this backend cannot run: beyond one of its
+ * declared limits (the cuda mixture kernels take at most 32 tasks, say) or an op it does not
+ * implement. Thrown by the op table before any kernel runs; nothing is written.
+ */
+export class CapabilityError extends ShapeError {
+  constructor(
+    /** The backend's name. */
+    readonly backend: string,
+    /** The Backend method. */
+    readonly op: string,
+    /** What the backend cannot do: 'supports at most 32 tasks in the layout (got 33)'. */
+    readonly reason: string,
+  ) {
+    super(`${op}: the ${backend} backend ${reason}`);
+  }
+}
+
 /** A value has the wrong type, or a number is outside its allowed range (NaN, Inf, negative...). */
 export class ValueError extends HydranetError {}
 

@@ -17,14 +17,14 @@
 // serial GEMMs on its own thread's workspace [GEMM packing | col | dcol], grow-only and reserved
 // by the thread pool on the calling thread, so no allocation happens per call in steady state.
 // With fewer samples than threads the forward runs its samples one by one on the threaded GEMM
-// instead (the same bits: gemm_forward splits only C, never k). Backward chunks depend only on
+// instead (the same bits: gemm splits only C, never k). Backward chunks depend only on
 // the shapes, never on the thread count: each chunk accumulates its own dW (and db in double),
 // and the chunks are summed in chunk order, so results are identical for any thread count.
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
-#include "kernels.h"
+#include "addon_args.h"
 #include "threadpool.h"
 
 namespace hydranet {
@@ -117,7 +117,7 @@ void forward_sample(const ConvShape& s, const float* x, const float* w, const fl
   if (gemm_ws) {
     gemm_serial(g, gemm_ws);
   } else {
-    gemm_forward(g, threads);
+    gemm(g, threads);
   }
 }
 
@@ -139,6 +139,7 @@ thread_local std::vector<double> caller_doubles;
 
 }  // namespace
 
+// y [n, outC, outH, outW] = act(conv2d(x [n, C, H, W], w [outC, C, kh, kw]) + b [outC] or 0).
 void conv2d_forward(const ConvShape& s, const float* x, const float* w, const float* b, float* y, int n,
                     Activation act, int threads) {
   const int64_t col_floats = is_direct(s) ? 0 : s.patch() * s.pixels();
@@ -158,6 +159,7 @@ void conv2d_forward(const ConvShape& s, const float* x, const float* w, const fl
   ThreadPool::instance().parallel_for(n, threads, gemm_ws + static_cast<size_t>(col_floats), task);
 }
 
+// dw += ∂L/∂w, db (may be null) += Σ dy per channel, dx (may be null) = ∂L/∂x, from dy.
 void conv2d_backward(const ConvShape& s, const float* x, const float* w, const float* dy, float* dx, float* dw,
                      float* db, int n, int threads) {
   const int64_t K = s.patch(), P = s.pixels(), wsize = s.out_c * K;
@@ -231,3 +233,26 @@ void conv2d_backward(const ConvShape& s, const float* x, const float* w, const f
 }
 
 }  // namespace hydranet
+
+// ---- N-API entries (native/cpu/addon_args.h) ----------------------------------------
+
+namespace hydranet::cpu_addon {
+
+// conv2dForward(geometry, x, w, b|null, y, n, activation, threads)
+void conv2d_forward(const Args& a) {
+  const layouts::Conv G = layouts::conv(a, 0, 5);
+  hydranet::conv2d_forward(G.shape, a.f32(1, "x", G.x), a.f32(2, "w", G.w),
+                           a.f32_or_null(3, "b", G.out_c), a.f32(4, "y", G.y), G.n, a.activation(6), a.threads(7));
+}
+const Export<conv2d_forward> export_conv2d_forward("conv2dForward", 8);
+
+// conv2dBackward(geometry, x, w, dy, dx|null, dw, db|null, n, threads)
+void conv2d_backward(const Args& a) {
+  const layouts::Conv G = layouts::conv(a, 0, 7);
+  hydranet::conv2d_backward(G.shape, a.f32(1, "x", G.x), a.f32(2, "w", G.w),
+                            a.f32(3, "dy", G.y), a.f32_or_null(4, "dx", G.x), a.f32(5, "dw", G.w),
+                            a.f32_or_null(6, "db", G.out_c), G.n, a.threads(8));
+}
+const Export<conv2d_backward> export_conv2d_backward("conv2dBackward", 9);
+
+}  // namespace hydranet::cpu_addon

@@ -2,15 +2,15 @@
 //   activation_forward   y[n]  = act(x[n])                       (y may alias x)
 //   activation_backward  dx[n] = dy[n]·act'(y or x)              (dx may alias dy)
 //   bias_grad        db[c] += Σ_r dy[r, c]
-//   mul_forward          out[n] = a[n] ⊙ b[n]
-//   add_forward          out[n] = a[n] + b[n]
+//   mul                  out[n] = a[n] ⊙ b[n]
+//   add                  out[n] = a[n] + b[n]
 //   dropout_forward      mask[n] = keep ? scale : 0, y[n] = x[n] ⊙ mask[n]   (scale = 1/(1−p))
 // Memory-bound: one vectorized pass (the per-ISA loops of isa_kernels.inc), split across
 // threads only when the arrays are large enough to pay for it.
 #include <algorithm>
 #include <cmath>
 
-#include "kernels.h"
+#include "addon_args.h"
 #include "../random.h"
 #include "threadpool.h"
 
@@ -22,11 +22,13 @@ constexpr int64_t kGrain = 1 << 15;
 
 }  // namespace
 
+// y = act(x) [n]; y may alias x.
 void activation_forward(Activation kind, const float* x, float* y, int64_t n, int threads) {
   const IsaKernels& K = isa_kernels();
   parallel_range(n, threads, kGrain, [&](int64_t b, int64_t e) { K.activation_forward(kind, x + b, y + b, e - b); });
 }
 
+// dx = dy·act'(·) [n] from y (relu, tanh, sigmoid) or x (gelu); dx may alias dy.
 void activation_backward(Activation kind, const float* y, const float* dy, float* dx, const float* x, int64_t n,
                          int threads) {
   const IsaKernels& K = isa_kernels();
@@ -52,18 +54,21 @@ void bias_grad(const float* dy, float* db, int64_t rows, int64_t cols, int threa
   });
 }
 
-void add_forward(const float* a, const float* b, float* out, int64_t n, int threads) {
+// out = a + b [n] (out may alias a or b).
+void add(const float* a, const float* b, float* out, int64_t n, int threads) {
   parallel_range(n, threads, kGrain, [&](int64_t s, int64_t e) {
     for (int64_t i = s; i < e; ++i) out[i] = a[i] + b[i];
   });
 }
 
-void mul_forward(const float* a, const float* b, float* out, int64_t n, int threads) {
+// out = a ⊙ b [n]; out may alias either.
+void mul(const float* a, const float* b, float* out, int64_t n, int threads) {
   parallel_range(n, threads, kGrain, [&](int64_t s, int64_t e) {
     for (int64_t i = s; i < e; ++i) out[i] = a[i] * b[i];
   });
 }
 
+// mask = keep(seed, i) ? scale : 0, y = x ⊙ mask [n] (keep as dropoutKeep in ts/core/random.ts, see DropoutParams).
 void dropout_forward(const float* x, float* y, float* mask, int64_t n, const DropoutParams& d, int threads) {
   const IsaKernels& K = isa_kernels();
   parallel_range(n, threads, kGrain, [&](int64_t b, int64_t e) {
@@ -72,3 +77,55 @@ void dropout_forward(const float* x, float* y, float* mask, int64_t n, const Dro
 }
 
 }  // namespace hydranet
+
+// ---- N-API entries (native/cpu/addon_args.h) ----------------------------------------
+
+namespace hydranet::cpu_addon {
+
+// activationForward(kind, x, y, threads)
+void activation_forward(const Args& a) {
+  const int64_t n = a.length_of(1, "x");
+  hydranet::activation_forward(a.activation(0), a.f32(1, "x", n), a.f32(2, "y", n), n, a.threads(3));
+}
+const Export<activation_forward> export_activation_forward("activationForward", 4);
+
+// activationBackward(kind, y, dy, dx, x|null, threads)
+void activation_backward(const Args& a) {
+  const Activation kind = a.activation(0);
+  const int64_t n = a.length_of(1, "y");
+  const float* x = a.f32_or_null(4, "x", n);
+  if (kind == Activation::gelu && x == nullptr) a.type_error("gelu needs the input x");
+  hydranet::activation_backward(kind, a.f32(1, "y", n), a.f32(2, "dy", n), a.f32(3, "dx", n), x, n, a.threads(5));
+}
+const Export<activation_backward> export_activation_backward("activationBackward", 6);
+
+// biasGrad(dy, db, rows, cols, threads)
+void bias_grad(const Args& a) {
+  const int64_t rows = a.dim(2, "rows"), cols = a.dim(3, "cols");
+  hydranet::bias_grad(a.f32(0, "dy", elements(a, "dy", {rows, cols})), a.f32(1, "db", cols), rows, cols,
+                          a.threads(4));
+}
+const Export<bias_grad> export_bias_grad("biasGrad", 5);
+
+// add(a, b, out, threads)
+void add(const Args& a) {
+  const int64_t n = a.length_of(0, "a");
+  hydranet::add(a.f32(0, "a", n), a.f32(1, "b", n), a.f32(2, "out", n), n, a.threads(3));
+}
+const Export<add> export_add("add", 4);
+
+// mul(a, b, out, threads)
+void mul(const Args& a) {
+  const int64_t n = a.length_of(0, "a");
+  hydranet::mul(a.f32(0, "a", n), a.f32(1, "b", n), a.f32(2, "out", n), n, a.threads(3));
+}
+const Export<mul> export_mul("mul", 4);
+
+// dropoutForward(x, y, mask, seed, threshold, scale, threads)
+void dropout_forward(const Args& a) {
+  const int64_t n = a.length_of(0, "x");
+  hydranet::dropout_forward(a.f32(0, "x", n), a.f32(1, "y", n), a.f32(2, "mask", n), n, a.dropout(3), a.threads(6));
+}
+const Export<dropout_forward> export_dropout_forward("dropoutForward", 7);
+
+}  // namespace hydranet::cpu_addon

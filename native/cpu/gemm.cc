@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels.h"
+#include "addon_args.h"
 #include "threadpool.h"
 
 namespace hydranet {
@@ -150,7 +150,7 @@ void gemm_serial(const GemmArgs& g, float* workspace) {
   gemm_serial(g, isa_kernels(), workspace);
 }
 
-void gemm_forward(const GemmArgs& g, int threads) {
+void gemm(const GemmArgs& g, int threads) {
   if (g.m <= 0 || g.n <= 0) return;
   if (small_output(g)) return gemm_small_output(g, threads);
   const IsaKernels& K = isa_kernels();
@@ -179,3 +179,28 @@ void gemm_forward(const GemmArgs& g, int threads) {
 }
 
 }  // namespace hydranet
+
+// ---- N-API entries (native/cpu/addon_args.h) ----------------------------------------
+
+namespace hydranet::cpu_addon {
+
+// gemm(a, b, c, bias|null, m, n, k, transA, transB, alpha, beta, activation, threads)
+void gemm(const Args& a) {
+  hydranet::GemmArgs g;
+  g.m = a.dim(4, "m"), g.n = a.dim(5, "n"), g.k = a.dim(6, "k");
+  g.trans_a = a.boolean(7, "transA"), g.trans_b = a.boolean(8, "transB");
+  g.a = a.f32(0, "a", elements(a, "a", {g.m, g.k}));
+  g.b = a.f32(1, "b", elements(a, "b", {g.k, g.n}));
+  g.c = a.f32(2, "c", elements(a, "c", {g.m, g.n}));
+  g.bias = a.f32_or_null(3, "bias", g.n);
+  g.lda = g.trans_a ? g.m : g.k;
+  g.ldb = g.trans_b ? g.k : g.n;
+  g.ldc = g.n;
+  g.alpha = static_cast<float>(a.number(9, "alpha"));
+  g.beta = static_cast<float>(a.number(10, "beta"));
+  g.act = a.activation(11);
+  hydranet::gemm(g, a.threads(12));
+}
+const Export<gemm> export_gemm("gemm", 13);
+
+}  // namespace hydranet::cpu_addon

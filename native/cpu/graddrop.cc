@@ -3,7 +3,7 @@
 // epsilon is GRADDROP_EPSILON of ts/backends/backend.ts, passed in by the addon.
 #include <cmath>
 
-#include "kernels.h"
+#include "addon_args.h"
 #include "../random.h"
 #include "threadpool.h"
 
@@ -39,3 +39,21 @@ void graddrop_apply(const float* g, float* out, int tasks, int64_t m, uint32_t s
 }
 
 }  // namespace hydranet
+
+// ---- N-API entries (native/cpu/addon_args.h) ----------------------------------------
+
+namespace hydranet::cpu_addon {
+
+// gradDrop(g, out, tasks, m, seed, leak, epsilon, threads)
+void grad_drop(const Args& a) {
+  const int tasks = a.dim(2, "tasks");
+  const int64_t m = a.dim(3, "m");
+  const uint32_t seed = a.u32(4, "seed");
+  const double leak = a.number_in(5, "leak", 0, 1);
+  const double epsilon = a.number_in(6, "epsilon", 0, 1);
+  hydranet::graddrop_apply(a.f32(0, "g", elements(a, "g", {tasks, m})), a.f32(1, "out", m), tasks, m, seed, leak,
+                           epsilon, a.threads(7));
+}
+const Export<grad_drop> export_grad_drop("gradDrop", 8);
+
+}  // namespace hydranet::cpu_addon

@@ -8,7 +8,7 @@
 //   backward: dW_t += dy_tᵀ·x_t, db += Σ_rows dy          "+=" (shared input: ONE GEMM for all dW)
 //             dx = Σ_t dy_t·W_t (shared: ONE GEMM dy[n, Σout]·W[Σout, D]) or dx_t = dy_t·W_t   "="
 //             per_task_dx[t] = dy_t·W_t [n, D] (shared only)                                   "="
-#include "kernels.h"
+#include "addon_args.h"
 
 namespace hydranet {
 namespace {
@@ -42,6 +42,9 @@ Heads read_layout(const int32_t* packed) {
 
 }  // namespace
 
+// The task heads (HeadLayout.packed in ts/backends/layouts.ts: [mode (0 segmented, 1 shared, 2 stacked),
+// T, stride, then per task: in, out, inOff, outOff, wOff]; decoded and checked by native/layouts.h).
+// y[n, Σout] = act(x·W_tᵀ + b_t) per task; one GEMM when the input is shared.
 void heads_forward(const int32_t* layout, const float* x, const float* w, const float* b, float* y, int n,
                    Activation act, int threads) {
   const Heads h = read_layout(layout);
@@ -53,10 +56,12 @@ void heads_forward(const int32_t* layout, const float* x, const float* w, const 
                          h.total_out, 0.0f);
     g.bias = b + s.out_off;
     g.act = act;
-    gemm_forward(g, threads);
+    gemm(g, threads);
   }
 }
 
+// dw += dy_tᵀ·x_t, db += Σ_rows dy; dx (may be null) = Σ_t dy_t·W_t (shared) or per segment;
+// per_task_dx (may be null, shared only) [T, n, D] = dy_t·W_t.
 void heads_backward(const int32_t* layout, const float* x, const float* w, const float* dy, float* dx, float* dw,
                     float* db, float* per_task_dx, int n, int threads) {
   const Heads h = read_layout(layout);
@@ -65,11 +70,11 @@ void heads_backward(const int32_t* layout, const float* x, const float* w, const
     const HeadTask s = h.task(t);
     const int out = h.shared ? h.total_out : s.out;
     const float* dy_t = dy + s.out_off;
-    gemm_forward(product(out, s.in, n, dy_t, h.total_out, true, x + s.in_off, h.ldx, false, dw + s.w_off, s.in,
+    gemm(product(out, s.in, n, dy_t, h.total_out, true, x + s.in_off, h.ldx, false, dw + s.w_off, s.in,
                          1.0f),
                  threads);
     if (dx) {
-      gemm_forward(product(n, s.in, out, dy_t, h.total_out, false, w + s.w_off, s.in, false, dx + s.in_off, h.ldx,
+      gemm(product(n, s.in, out, dy_t, h.total_out, false, w + s.w_off, s.in, false, dx + s.in_off, h.ldx,
                            0.0f),
                    threads);
     }
@@ -77,7 +82,7 @@ void heads_backward(const int32_t* layout, const float* x, const float* w, const
   if (per_task_dx) {
     for (int t = 0; t < h.tasks; ++t) {
       const HeadTask s = h.task(t);
-      gemm_forward(product(n, s.in, s.out, dy + s.out_off, h.total_out, false, w + s.w_off, s.in, false,
+      gemm(product(n, s.in, s.out, dy + s.out_off, h.total_out, false, w + s.w_off, s.in, false,
                            per_task_dx + static_cast<int64_t>(t) * n * s.in, s.in, 0.0f),
                    threads);
     }
@@ -86,3 +91,28 @@ void heads_backward(const int32_t* layout, const float* x, const float* w, const
 }
 
 }  // namespace hydranet
+
+// ---- N-API entries (native/cpu/addon_args.h) ----------------------------------------
+
+namespace hydranet::cpu_addon {
+
+// headsForward(layout, x, w, b, y, n, activation, threads)
+void heads_forward(const Args& a) {
+  const layouts::Heads L = layouts::heads(a, 0, 5);
+  hydranet::heads_forward(L.packed, a.f32(1, "x", L.x), a.f32(2, "w", L.weights), a.f32(3, "b", L.total_out),
+                          a.f32(4, "y", L.y), L.n, a.activation(6), a.threads(7));
+}
+const Export<heads_forward> export_heads_forward("headsForward", 8);
+
+// headsBackward(layout, x, w, dy, dx|null, dw, db, perTaskDx|null, n, threads)
+void heads_backward(const Args& a) {
+  const layouts::Heads L = layouts::heads(a, 0, 8);
+  float* per_task = a.f32_or_null(7, "perTaskDx", L.per_task);
+  if (per_task && L.mode != 1) a.range_error("perTaskDx needs a layout with a shared input");
+  hydranet::heads_backward(L.packed, a.f32(1, "x", L.x), a.f32(2, "w", L.weights), a.f32(3, "dy", L.y),
+                           a.f32_or_null(4, "dx", L.x), a.f32(5, "dw", L.weights), a.f32(6, "db", L.total_out),
+                           per_task, L.n, a.threads(9));
+}
+const Export<heads_backward> export_heads_backward("headsBackward", 10);
+
+}  // namespace hydranet::cpu_addon

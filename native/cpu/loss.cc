@@ -11,7 +11,7 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels.h"
+#include "addon_args.h"
 #include "threadpool.h"
 
 namespace hydranet {
@@ -78,6 +78,10 @@ double row_loss(const LossTask& s, const float* z, const float* y, float* g) {
 
 }  // namespace
 
+// The fused multi-loss (LossLayout.packed: per task [kind, outOff, width, tgtOff, tgtWidth]).
+// logits, dlogits [n, total_out], targets [n, total_tgt], mask [n, T] or null, weights [T],
+// losses [T]. Returns -1, or the first unlabelled-class row as task·n + row when a softmax-ce
+// target is not an integer class index (nothing is written then).
 int64_t loss_forward_backward(const int32_t* layout, int tasks, const float* logits, const float* targets,
                                     const float* mask, const float* weights, float* losses, float* dlogits, int n,
                                     int total_out, int total_tgt, int threads) {
@@ -131,3 +135,22 @@ int64_t loss_forward_backward(const int32_t* layout, int tasks, const float* log
 }
 
 }  // namespace hydranet
+
+// ---- N-API entries (native/cpu/addon_args.h) ----------------------------------------
+
+namespace hydranet::cpu_addon {
+
+// multiLoss(layout, logits, targets, mask|null, weights, losses, dlogits, n, totalOut, totalTgt, threads)
+// → -1, or task·n + row of the first invalid class label.
+Napi::Value multi_loss(const Args& a) {
+  const int n = a.dim(7, "n"), total_out = a.dim(8, "totalOut"), total_tgt = a.dim(9, "totalTgt");
+  const layouts::Loss L = layouts::loss(a, a.i32(0, "layout"), n, total_out, total_tgt);
+  const int64_t bad = hydranet::loss_forward_backward(
+      L.packed, L.tasks, a.f32(1, "logits", L.logits), a.f32(2, "targets", L.targets),
+      a.f32_or_null(3, "mask", L.mask), a.f32(4, "weights", L.tasks), a.f32(5, "losses", L.tasks),
+      a.f32(6, "dlogits", L.logits), n, total_out, total_tgt, a.threads(10));
+  return Napi::Number::New(a.env(), static_cast<double>(bad));
+}
+const Export<multi_loss> export_multi_loss("multiLoss", 11);
+
+}  // namespace hydranet::cpu_addon

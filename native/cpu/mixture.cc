@@ -9,7 +9,7 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels.h"
+#include "addon_args.h"
 #include "threadpool.h"
 
 namespace hydranet {
@@ -35,6 +35,7 @@ constexpr int64_t kRowGrain = 8;
 
 }  // namespace
 
+// The gated mixture of experts over a packed MixtureLayout (see mixture.cc).
 void mixture_forward(const int32_t* layout, const float* x, const float* z, float* g, float* out, int n, int threads) {
   const Mixture m = read_mixture(layout);
   const int D = m.width;
@@ -94,3 +95,25 @@ void mixture_backward(const int32_t* layout, const float* x, const float* g, con
 }
 
 }  // namespace hydranet
+
+// ---- N-API entries (native/cpu/addon_args.h) ----------------------------------------
+
+namespace hydranet::cpu_addon {
+
+// mixtureForward(layout, x, z, g, out, n, threads)
+void mixture_forward(const Args& a) {
+  const layouts::Mixture L = layouts::mixture(a, 0, 5);
+  hydranet::mixture_forward(L.packed, a.f32(1, "x", L.x), a.f32(2, "z", L.z), a.f32(3, "g", L.z),
+                            a.f32(4, "out", L.out), L.n, a.threads(6));
+}
+const Export<mixture_forward> export_mixture_forward("mixtureForward", 7);
+
+// mixtureBackward(layout, x, g, dOut, dx, dz, n, threads)
+void mixture_backward(const Args& a) {
+  const layouts::Mixture L = layouts::mixture(a, 0, 6);
+  hydranet::mixture_backward(L.packed, a.f32(1, "x", L.x), a.f32(2, "g", L.z), a.f32(3, "dOut", L.out),
+                             a.f32(4, "dx", L.x), a.f32(5, "dz", L.z), L.n, a.threads(7));
+}
+const Export<mixture_backward> export_mixture_backward("mixtureBackward", 8);
+
+}  // namespace hydranet::cpu_addon

@@ -9,7 +9,7 @@
 #include <cmath>
 #include <limits>
 
-#include "kernels.h"
+#include "addon_args.h"
 #include "../random.h"
 #include "threadpool.h"
 
@@ -23,6 +23,7 @@ int64_t rows_grain(int64_t row_elements) { return std::max<int64_t>(1, kGrain / 
 
 }  // namespace
 
+// y, argmax [n, C, outH, outW] (=): each window's max and its flat index h·W + w in the plane.
 void max_pool2d_forward(const PoolShape& s, const float* x, float* y, float* argmax, int n, int threads) {
   const int64_t planes = int64_t{n} * s.c, in_plane = int64_t{s.h} * s.w, out_plane = int64_t{s.out_h} * s.out_w;
   parallel_range(planes, threads, rows_grain(in_plane), [&](int64_t p0, int64_t p1) {
@@ -53,6 +54,8 @@ void max_pool2d_forward(const PoolShape& s, const float* x, float* y, float* arg
   });
 }
 
+// dx [n, C, H, W] = 0, then dx[plane, argmax] += dy. Returns -1, or the position in argmax of
+// the first value that is not an integer index within the plane (those are skipped, never written).
 int64_t max_pool2d_backward(const PoolShape& s, const float* dy, const float* argmax, float* dx, int n, int threads) {
   const int64_t planes = int64_t{n} * s.c, in_plane = int64_t{s.h} * s.w, out_plane = int64_t{s.out_h} * s.out_w;
   const double limit = static_cast<double>(in_plane);
@@ -82,3 +85,32 @@ int64_t max_pool2d_backward(const PoolShape& s, const float* dy, const float* ar
 }
 
 }  // namespace hydranet
+
+// ---- N-API entries (native/cpu/addon_args.h) ----------------------------------------
+
+namespace hydranet::cpu_addon {
+
+// maxPool2dForward(geometry, x, y, argmax, n, threads)
+void max_pool2d_forward(const Args& a) {
+  const layouts::Pool G = layouts::pool(a, 0, 4);
+  hydranet::max_pool2d_forward(G.shape, a.f32(1, "x", G.x), a.f32(2, "y", G.y),
+                               a.f32(3, "argmax", G.y), G.n, a.threads(5));
+}
+const Export<max_pool2d_forward> export_max_pool2d_forward("maxPool2dForward", 6);
+
+// maxPool2dBackward(geometry, dy, argmax, dx, n, threads); a RangeError names the first argmax
+// value that is not an index within its plane (such entries are never written through).
+void max_pool2d_backward(const Args& a) {
+  const layouts::Pool G = layouts::pool(a, 0, 4);
+  const hydranet::PoolShape s = G.shape;
+  const float* argmax = a.f32(2, "argmax", G.y);
+  const int64_t bad = hydranet::max_pool2d_backward(s, a.f32(1, "dy", G.y), argmax, a.f32(3, "dx", G.x), G.n,
+                                                    a.threads(5));
+  if (bad >= 0) {
+    a.range_error("argmax[" + std::to_string(bad) + "] = " + std::to_string(argmax[bad]) +
+                  " is not an index within the " + std::to_string(s.h) + "×" + std::to_string(s.w) + " plane");
+  }
+}
+const Export<max_pool2d_backward> export_max_pool2d_backward("maxPool2dBackward", 6);
+
+}  // namespace hydranet::cpu_addon

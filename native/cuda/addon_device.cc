@@ -1,7 +1,7 @@
 // The device half of the CUDA addon (hydranet_cuda.node): device 0, its stream and status
 // words, the allocations that back tensors, and the transfers (an upload ring of pinned and
 // staging buffers, so the next batch's upload overlaps the kernels still running). The kernel
-// entries are in addon_cuda.cc; both share addon_device.h.
+// entries are beside their launchers (native/cuda/<family>.cu); all share addon_device.h.
 #include "addon_device.h"
 
 namespace hydranet::cuda_addon {
@@ -134,37 +134,26 @@ Napi::Value sync(const Napi::CallbackInfo& info) {
   return take_status(info.Env());
 }
 
-Napi::Value done(const Napi::CallbackInfo& info, cudaError_t e, const char* what) {
-  check_cuda(e, what);
-  return info.Env().Undefined();
-}
-
-Napi::Value fill(const Napi::CallbackInfo& info) {
-  const Args a(info, "fill", 2);
+void fill(const Args& a) {
   float* x = a.dev(0, "x", -1);
-  return done(info, hc::fill(x, a.last_count(), static_cast<float>(a.number(1, "value")), state().stream), "fill");
+  check_cuda(hc::fill(x, a.last_count(), static_cast<float>(a.number(1, "value")), state().stream), "fill");
 }
 
-Napi::Value copy(const Napi::CallbackInfo& info) {
-  const Args a(info, "copy", 2);
+void copy(const Args& a) {
   const float* s = a.dev(0, "src", -1);
   const int64_t n = a.last_count();
-  return done(info, hc::copy(s, a.dev(1, "dst", n), n, state().stream), "copy");
+  check_cuda(hc::copy(s, a.dev(1, "dst", n), n, state().stream), "copy");
 }
+
+const Export<info> export_info("info");
+const Export<init> export_init("init");
+const Export<alloc> export_alloc("alloc");
+const Export<release> export_release("release");
+const Export<write> export_write("write");
+const Export<read> export_read("read");
+const Export<sync> export_sync("sync");
+const Export<fill> export_fill("fill", 2);
+const Export<copy> export_copy("copy", 2);
 
 }  // namespace
-
-void add_device_entries(Napi::Env env, Napi::Object exports) {
-  auto set = [&](const char* name, Napi::Function f) { exports.Set(name, f); };
-  set("info", Napi::Function::New(env, guarded<info>, "info"));
-  set("init", Napi::Function::New(env, guarded<init>, "init"));
-  set("alloc", Napi::Function::New(env, guarded<alloc>, "alloc"));
-  set("release", Napi::Function::New(env, guarded<release>, "release"));
-  set("write", Napi::Function::New(env, guarded<write>, "write"));
-  set("read", Napi::Function::New(env, guarded<read>, "read"));
-  set("sync", Napi::Function::New(env, guarded<sync>, "sync"));
-  set("fill", Napi::Function::New(env, guarded<fill>, "fill"));
-  set("copy", Napi::Function::New(env, guarded<copy>, "copy"));
-}
-
 }  // namespace hydranet::cuda_addon

@@ -1,6 +1,8 @@
-// The CUDA addon's device state, shared by its two halves: addon_device.cc (the device, its
-// allocations, the upload ring, transfers and the stream: the tensor side of the contract) and
-// addon_cuda.cc (one N-API entry per kernel). Tensors cross from JavaScript as device ranges
+// What the CUDA addon's N-API entries share: the device state, owned by addon_device.cc (the
+// device, its allocations, the upload ring, transfers and the stream: the tensor side of the
+// contract), and the argument reader; each kernel's entry lives beside its launcher in
+// native/cuda/<family>.cu and registers itself (native/napi_registry.h); addon_cuda.cc is the
+// module's init. Tensors cross from JavaScript as device ranges
 // [id, offset, count] (elements), each checked against its allocation by Args::dev.
 #pragma once
 
@@ -16,20 +18,18 @@
 #include "kernels.cuh"
 #include "layouts.h"
 #include "napi_args.h"
+#include "napi_registry.h"
 
 namespace hydranet::cuda_addon {
 
 namespace hc = hydranet::cuda;
+namespace layouts = hydranet::layouts;
+using layouts::elements;
 
 using hydranet::napi::ArgsBase;
 using hydranet::napi::NativeFailure;
 
 inline constexpr char kAddon[] = "hydranet_cuda";
-
-template <hydranet::napi::Entry F>
-Napi::Value guarded(const Napi::CallbackInfo& info) {
-  return hydranet::napi::guarded<kAddon, F>(info);
-}
 
 struct Allocation {
   float* ptr = nullptr;
@@ -120,7 +120,9 @@ class Args : public ArgsBase {
   mutable int64_t count_ = 0;
 };
 
-// Adds the device entries (info, init, alloc, release, write, read, sync, fill, copy) to exports.
-void add_device_entries(Napi::Env env, Napi::Object exports);
+// `const Export<entry> export_entry("name", count);` beside an entry makes it exports.name
+// (native/napi_registry.h).
+template <auto F>
+using Export = hydranet::napi::Registrar<kAddon, Args, F>;
 
 }  // namespace hydranet::cuda_addon

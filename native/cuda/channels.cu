@@ -1,11 +1,11 @@
-// Channel-wise ops of the CUDA backend (NCHW viewed as [rows = N·C, plane]; kernels.cuh; the
+// Channel-wise ops of the CUDA backend (NCHW viewed as [rows = N·C, plane]; the
 // reference backend is the spec), all "=":
 //   dropout2d_forward     mask[r] = keep(seed, r) ? scale : 0, y[r, k] = x[r, k]·mask[r]   (y may alias x)
 //   scale_channels        out[r, k] = x[r, k]·s[r]                                   (out may alias x)
 #include <cstdint>
 
 #include "device_math.cuh"
-#include "kernels.cuh"
+#include "addon_device.h"
 
 namespace hydranet::cuda {
 namespace {
@@ -49,6 +49,7 @@ __global__ void channels_kernel(const float* x, const float* s, float* out, floa
 
 }  // namespace
 
+// mask [rows] from hash24(seed, row); y [rows, plane] = x ⊙ mask per row (y may alias x).
 cudaError_t dropout2d_forward(const float* x, float* y, float* mask, int64_t rows, int64_t plane, uint32_t seed,
                               uint32_t threshold, float scale, cudaStream_t stream) {
   if (rows > 0) {
@@ -59,6 +60,7 @@ cudaError_t dropout2d_forward(const float* x, float* y, float* mask, int64_t row
   return cudaGetLastError();
 }
 
+// out [rows, plane] = x ⊙ s per row (out may alias x).
 cudaError_t scale_channels(const float* x, const float* s, float* out, int64_t rows, int64_t plane,
                            cudaStream_t stream) {
   if (rows > 0 && plane > 0) {
@@ -69,3 +71,28 @@ cudaError_t scale_channels(const float* x, const float* s, float* out, int64_t r
 }
 
 }  // namespace hydranet::cuda
+
+// ---- N-API entries (native/cuda/addon_device.h) ----------------------------------------
+
+namespace hydranet::cuda_addon {
+
+// dropout2dForward(x, y, mask, rows, plane, seed, threshold, scale)
+void dropout2d_forward(const Args& a) {
+  const int64_t rows = a.dim(3, "rows"), plane = a.dim(4, "plane");
+  const int64_t size = elements(a, "x", {rows, plane});
+  const hydranet::DropoutParams d = a.dropout(5);
+  check_cuda(hc::dropout2d_forward(a.dev(0, "x", size), a.dev(1, "y", size), a.dev(2, "mask", rows), rows, plane,
+      d.seed, d.threshold, d.scale, state().stream), "dropout2dForward");
+}
+const Export<dropout2d_forward> export_dropout2d_forward("dropout2dForward", 8);
+
+// scaleChannels(x, s, out, rows, plane)
+void scale_channels(const Args& a) {
+  const int64_t rows = a.dim(3, "rows"), plane = a.dim(4, "plane");
+  const int64_t size = elements(a, "x", {rows, plane});
+  check_cuda(hc::scale_channels(a.dev(0, "x", size), a.dev(1, "s", rows), a.dev(2, "out", size), rows, plane,
+      state().stream), "scaleChannels");
+}
+const Export<scale_channels> export_scale_channels("scaleChannels", 5);
+
+}  // namespace hydranet::cuda_addon

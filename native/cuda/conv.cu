@@ -21,7 +21,7 @@
 #include <climits>
 
 #include "device_math.cuh"
-#include "kernels.cuh"
+#include "addon_device.h"
 
 namespace hydranet::cuda {
 namespace {
@@ -162,6 +162,8 @@ __global__ void __launch_bounds__(kBiasThreads)
 
 }  // namespace
 
+// The geometry as a ConvShape (native/geometry.h, decoded by the addon), as the CPU kernels take it.
+// im2col + gemm(); `ws` must hold conv2d_workspace_floats(s, n) floats.
 size_t conv2d_workspace_floats(const ConvShape& geometry, int n) {
   if (n <= 0) return 0;
   const Geo g = read_geometry(geometry);
@@ -202,6 +204,7 @@ cudaError_t conv2d_forward(const ConvShape& geometry, const float* x, const floa
   return cudaGetLastError();
 }
 
+// dw += ∂L/∂w, db (may be null) += Σ dy per channel, dx (may be null) = ∂L/∂x.
 cudaError_t conv2d_backward(const ConvShape& geometry, const float* x, const float* w, const float* dy, float* dx,
                             float* dw, float* db, int n, Workspace ws, cudaStream_t stream) {
   if (n <= 0) return cudaGetLastError();
@@ -246,3 +249,42 @@ cudaError_t conv2d_backward(const ConvShape& geometry, const float* x, const flo
 }
 
 }  // namespace hydranet::cuda
+
+// ---- N-API entries (native/cuda/addon_device.h) ----------------------------------------
+
+namespace hydranet::cuda_addon {
+
+// The workspace, grown to hold conv2d_workspace_floats for G (grows only; cudaFree waits for the
+// device).
+hc::Workspace workspace(const layouts::Conv& G) {
+  const size_t floats = hc::conv2d_workspace_floats(G.shape, G.n);
+  hc::Workspace& w = state().workspace;
+  if (w.floats >= floats) return w;
+  if (w.data) check_cuda(cudaFree(w.data), "workspace");
+  w.data = nullptr, w.floats = 0;
+  check_cuda(cudaMalloc(reinterpret_cast<void**>(&w.data), floats * sizeof(float)), "workspace");
+  w.floats = floats;
+  return w;
+}
+
+// conv2dForward(geometry, x, w, b|null, y, n, activation)
+void conv2d_forward(const Args& a) {
+  const layouts::Conv G = layouts::conv(a, 0, 5);
+  const float *x = a.dev(1, "x", G.x), *w = a.dev(2, "w", G.w), *b = a.dev_or_null(3, "b", G.out_c);
+  float* y = a.dev(4, "y", G.y);
+  const hc::Activation act = a.activation(6);
+  check_cuda(hc::conv2d_forward(G.shape, x, w, b, y, G.n, act, workspace(G), state().stream), "conv2dForward");
+}
+const Export<conv2d_forward> export_conv2d_forward("conv2dForward", 7);
+
+// conv2dBackward(geometry, x, w, dy, dx|null, dw, db|null, n)
+void conv2d_backward(const Args& a) {
+  const layouts::Conv G = layouts::conv(a, 0, 7);
+  const float *x = a.dev(1, "x", G.x), *w = a.dev(2, "w", G.w), *dy = a.dev(3, "dy", G.y);
+  float *dx = a.dev_or_null(4, "dx", G.x), *dw = a.dev(5, "dw", G.w), *db = a.dev_or_null(6, "db", G.out_c);
+  check_cuda(hc::conv2d_backward(G.shape, x, w, dy, dx, dw, db, G.n, workspace(G), state().stream),
+             "conv2dBackward");
+}
+const Export<conv2d_backward> export_conv2d_backward("conv2dBackward", 8);
+
+}  // namespace hydranet::cuda_addon

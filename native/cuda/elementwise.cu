@@ -1,4 +1,4 @@
-// Elementwise kernels of the CUDA backend (kernels.cuh; the reference backend is the spec). All
+// Elementwise kernels of the CUDA backend (the reference backend is the spec). All
 // "=" except bias_grad ("+=", a parameter gradient):
 //   fill, copy            x[n] = value; dst[n] = src[n]
 //   activation_forward    y[n]  = act(x[n])                          (y may alias x)
@@ -12,7 +12,7 @@
 #include <cstdint>
 
 #include "device_math.cuh"
-#include "kernels.cuh"
+#include "addon_device.h"
 
 namespace hydranet::cuda {
 namespace {
@@ -174,6 +174,7 @@ cudaError_t copy(const float* src, float* dst, int64_t n, cudaStream_t stream) {
   return launch_unary(src, dst, n, CopyOp{}, stream);
 }
 
+// y = act(x); y may alias x.
 cudaError_t activation_forward(Activation kind, const float* x, float* y, int64_t n, cudaStream_t stream) {
   switch (kind) {
     case Activation::relu:
@@ -189,6 +190,7 @@ cudaError_t activation_forward(Activation kind, const float* x, float* y, int64_
   }
 }
 
+// dx = dy·act'(y, x): from y for relu/tanh/sigmoid, x for gelu (x may be null otherwise); dx may alias dy.
 cudaError_t activation_backward(Activation kind, const float* y, const float* dy, float* dx, const float* x, int64_t n,
                                 cudaStream_t stream) {
   switch (kind) {
@@ -216,6 +218,7 @@ cudaError_t bias_grad(const float* dy, float* db, int64_t rows, int64_t cols, cu
   return cudaGetLastError();
 }
 
+// out = a + b, out = a ⊙ b (out may alias either).
 cudaError_t add(const float* a, const float* b, float* out, int64_t n, cudaStream_t stream) {
   return launch_binary(a, b, out, n, AddOp{}, stream);
 }
@@ -224,6 +227,8 @@ cudaError_t mul(const float* a, const float* b, float* out, int64_t n, cudaStrea
   return launch_binary(a, b, out, n, MulOp{}, stream);
 }
 
+// mask = hash24(seed, i) >= threshold ? scale : 0, y = x ⊙ mask (y may alias x); threshold =
+// ceil(p·2^24) computed on the host, scale = 1/(1−p); hash as ts/core/random.ts (hash32 >> 8).
 cudaError_t dropout_forward(const float* x, float* y, float* mask, int64_t n, uint32_t seed, uint32_t threshold,
                             float scale, cudaStream_t stream) {
   if (n > 0) dropout_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(x, y, mask, n, seed, threshold, scale);
@@ -231,3 +236,57 @@ cudaError_t dropout_forward(const float* x, float* y, float* mask, int64_t n, ui
 }
 
 }  // namespace hydranet::cuda
+
+// ---- N-API entries (native/cuda/addon_device.h) ----------------------------------------
+
+namespace hydranet::cuda_addon {
+
+// activationForward(kind, x, y)
+void activation_forward(const Args& a) {
+  const float* x = a.dev(1, "x", -1);
+  const int64_t n = a.last_count();
+  check_cuda(hc::activation_forward(a.activation(0), x, a.dev(2, "y", n), n, state().stream), "activationForward");
+}
+const Export<activation_forward> export_activation_forward("activationForward", 3);
+
+// activationBackward(kind, y, dy, dx, x|null)
+void activation_backward(const Args& a) {
+  const hc::Activation kind = a.activation(0);
+  const float* y = a.dev(1, "y", -1);
+  const int64_t n = a.last_count();
+  const float* x = a.dev_or_null(4, "x", n);
+  if (kind == hc::Activation::gelu && x == nullptr) a.type_error("gelu needs the input x");
+  check_cuda(hc::activation_backward(kind, y, a.dev(2, "dy", n), a.dev(3, "dx", n), x, n, state().stream),
+      "activationBackward");
+}
+const Export<activation_backward> export_activation_backward("activationBackward", 5);
+
+// biasGrad(dy, db, rows, cols)
+void bias_grad(const Args& a) {
+  const int64_t rows = a.dim(2, "rows"), cols = a.dim(3, "cols");
+  check_cuda(hc::bias_grad(a.dev(0, "dy", elements(a, "dy", {rows, cols})), a.dev(1, "db", cols), rows, cols,
+      state().stream), "biasGrad");
+}
+const Export<bias_grad> export_bias_grad("biasGrad", 4);
+
+// add(a, b, out), mul(a, b, out)
+template <cudaError_t (*Op)(const float*, const float*, float*, int64_t, cudaStream_t)>
+void binary(const Args& a) {
+  const float* x = a.dev(0, "a", -1);
+  const int64_t n = a.last_count();
+  check_cuda(Op(x, a.dev(1, "b", n), a.dev(2, "out", n), n, state().stream), "add/mul");
+}
+const Export<binary<hc::add>> export_add("add", 3);
+const Export<binary<hc::mul>> export_mul("mul", 3);
+
+// dropoutForward(x, y, mask, seed, threshold, scale)
+void dropout_forward(const Args& a) {
+  const float* x = a.dev(0, "x", -1);
+  const int64_t n = a.last_count();
+  const hydranet::DropoutParams d = a.dropout(3);
+  check_cuda(hc::dropout_forward(x, a.dev(1, "y", n), a.dev(2, "mask", n), n, d.seed, d.threshold, d.scale,
+      state().stream), "dropoutForward");
+}
+const Export<dropout_forward> export_dropout_forward("dropoutForward", 6);
+
+}  // namespace hydranet::cuda_addon

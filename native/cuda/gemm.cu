@@ -35,7 +35,7 @@
 #include <climits>
 
 #include "device_math.cuh"
-#include "kernels.cuh"
+#include "addon_device.h"
 
 namespace hydranet::cuda {
 namespace {
@@ -376,3 +376,27 @@ cudaError_t gemm(const GemmProblem* problems, int count, const GemmLaunch& g, co
 }
 
 }  // namespace hydranet::cuda
+
+// ---- N-API entries (native/cuda/addon_device.h) ----------------------------------------
+
+namespace hydranet::cuda_addon {
+
+// gemm(a, b, c, bias|null, m, n, k, transA, transB, alpha, beta, activation)
+void gemm(const Args& a) {
+  const int m = a.dim(4, "m"), n = a.dim(5, "n"), k = a.dim(6, "k");
+  hc::GemmLaunch g;
+  g.trans_a = a.boolean(7, "transA");
+  g.trans_b = a.boolean(8, "transB");
+  g.alpha = static_cast<float>(a.number(9, "alpha"));
+  g.beta = static_cast<float>(a.number(10, "beta"));
+  g.act = a.activation(11);
+  const hc::GemmProblem p{m, n, k, 0, 0, 0, 0, g.trans_a ? m : k, g.trans_b ? k : n, n};
+  const float* A = a.dev(0, "a", elements(a, "a", {m, k}));
+  const float* B = a.dev(1, "b", elements(a, "b", {k, n}));
+  float* C = a.dev(2, "c", elements(a, "c", {m, n}));
+  const float* bias = a.dev_or_null(3, "bias", n);
+  check_cuda(hc::gemm(&p, 1, g, A, B, bias, C, state().stream), "gemm");
+}
+const Export<gemm> export_gemm("gemm", 12);
+
+}  // namespace hydranet::cuda_addon

@@ -1,10 +1,10 @@
-// GradDrop (Chen et al. 2020) of the CUDA backend (kernels.cuh; the reference backend is the spec):
+// GradDrop (Chen et al. 2020) of the CUDA backend (the reference backend is the spec):
 //   graddrop_apply   out[m] = Σ_t g[t, m]·(leak + (1 − leak)·keep_t), decided in f64   (g [T, M], =)
 // epsilon is GRADDROP_EPSILON of ts/backends/backend.ts, passed in by the addon.
 #include <cstdint>
 
 #include "device_math.cuh"
-#include "kernels.cuh"
+#include "addon_device.h"
 
 namespace hydranet::cuda {
 namespace {
@@ -41,6 +41,8 @@ __global__ void graddrop_kernel(const float* __restrict__ g, float* __restrict__
 
 }  // namespace
 
+// GradDrop over g [tasks, m] into out [m] (=), exactly as the reference decides its keeps
+// (epsilon is GRADDROP_EPSILON of ts/backends/backend.ts).
 cudaError_t graddrop_apply(const float* g, float* out, int tasks, int64_t m, uint32_t seed, double leak,
                            double epsilon, cudaStream_t stream) {
   if (m > 0) graddrop_kernel<<<blocks_for(m, kThreads), kThreads, 0, stream>>>(g, out, tasks, m, seed, leak, epsilon);
@@ -48,3 +50,20 @@ cudaError_t graddrop_apply(const float* g, float* out, int tasks, int64_t m, uin
 }
 
 }  // namespace hydranet::cuda
+
+// ---- N-API entries (native/cuda/addon_device.h) ----------------------------------------
+
+namespace hydranet::cuda_addon {
+
+// gradDrop(g, out, tasks, m, seed, leak, epsilon)
+void grad_drop(const Args& a) {
+  const int tasks = a.dim(2, "tasks");
+  const int64_t m = a.dim(3, "m");
+  const double leak = a.number_in(5, "leak", 0, 1);
+  const double epsilon = a.number_in(6, "epsilon", 0, 1);
+  check_cuda(hc::graddrop_apply(a.dev(0, "g", elements(a, "g", {tasks, m})), a.dev(1, "out", m), tasks, m, a.u32(4,
+      "seed"), leak, epsilon, state().stream), "gradDrop");
+}
+const Export<grad_drop> export_grad_drop("gradDrop", 7);
+
+}  // namespace hydranet::cuda_addon

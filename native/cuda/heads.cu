@@ -11,7 +11,7 @@
 //             per_task_dx[t] = dy_t·W_t [n, D] (shared input only)
 // Problem lists are built on the stack (≤ kMaxGemmProblems per launch; gemm() splits longer
 // lists into several launches itself, so they are built in chunks here too).
-#include "kernels.cuh"
+#include "addon_device.h"
 
 namespace hydranet::cuda {
 namespace {
@@ -58,6 +58,9 @@ cudaError_t per_task(const Heads& h, const GemmLaunch& g, const float* a, const 
 
 }  // namespace
 
+// The task heads over a packed HeadLayout (layouts.ts: [mode (0 segmented, 1 shared, 2 stacked),
+// T, stride, then per task: inSize, outSize, inOffset, outOffset, weightOffset]); `layout` is HOST
+// memory. Built on gemm() (one launch for all heads) and bias_grad.
 cudaError_t heads_forward(const int32_t* layout, const float* x, const float* w, const float* b, float* y, int n,
                           Activation act, cudaStream_t stream) {
   const Heads h = read_layout(layout);
@@ -129,3 +132,28 @@ cudaError_t heads_backward(const int32_t* layout, const float* x, const float* w
 }
 
 }  // namespace hydranet::cuda
+
+// ---- N-API entries (native/cuda/addon_device.h) ----------------------------------------
+
+namespace hydranet::cuda_addon {
+
+// headsForward(layout, x, w, b, y, n, activation)
+void heads_forward(const Args& a) {
+  const layouts::Heads L = layouts::heads(a, 0, 5);
+  check_cuda(hc::heads_forward(L.packed, a.dev(1, "x", L.x), a.dev(2, "w", L.weights), a.dev(3, "b", L.total_out),
+      a.dev(4, "y", L.y), L.n, a.activation(6), state().stream), "headsForward");
+}
+const Export<heads_forward> export_heads_forward("headsForward", 7);
+
+// headsBackward(layout, x, w, dy, dx|null, dw, db, perTaskDx|null, n)
+void heads_backward(const Args& a) {
+  const layouts::Heads L = layouts::heads(a, 0, 8);
+  float* per_task = a.dev_or_null(7, "perTaskDx", L.per_task);
+  if (per_task && L.mode != 1) a.range_error("perTaskDx needs a layout with a shared input");
+  check_cuda(hc::heads_backward(L.packed, a.dev(1, "x", L.x), a.dev(2, "w", L.weights), a.dev(3, "dy", L.y),
+      a.dev_or_null(4, "dx", L.x), a.dev(5, "dw", L.weights), a.dev(6, "db", L.total_out), per_task, L.n, state().stream),
+      "headsBackward");
+}
+const Export<heads_backward> export_heads_backward("headsBackward", 9);
+
+}  // namespace hydranet::cuda_addon

@@ -23,7 +23,7 @@
 #include <cstdint>
 
 #include "device_math.cuh"
-#include "kernels.cuh"
+#include "addon_device.h"
 
 namespace hydranet::cuda {
 namespace {
@@ -196,6 +196,10 @@ __global__ void __launch_bounds__(kLossThreads)
 
 }  // namespace
 
+// The fused multi-loss (LossLayout.packed, HOST memory: per task [kind, outOff, width, tgtOff,
+// tgtWidth]): one block per task, warp-shuffle reductions; mask [n, T] or null. A softmax-ce
+// target that is not an integer class in [0, width) on a labelled row sets `status`
+// (words: 1, task, row, class bits).
 cudaError_t loss_forward_backward(const int32_t* layout, int tasks, const float* logits, const float* targets, const float* mask,
                        const float* weights, float* losses, float* dlogits, int n, int total_out, int total_tgt,
                        Status status, cudaStream_t stream) {
@@ -217,3 +221,21 @@ cudaError_t loss_forward_backward(const int32_t* layout, int tasks, const float*
 }
 
 }  // namespace hydranet::cuda
+
+// ---- N-API entries (native/cuda/addon_device.h) ----------------------------------------
+
+namespace hydranet::cuda_addon {
+
+// multiLoss(layout, logits, targets, mask|null, weights, losses, dlogits, n, totalOut, totalTgt) -> -1: as the
+// CPU addon's, but a bad class label is flagged on the device (status words) and thrown by read/sync.
+Napi::Value multi_loss(const Args& a) {
+  const int n = a.dim(7, "n"), out = a.dim(8, "totalOut"), tgt = a.dim(9, "totalTgt");
+  const layouts::Loss L = layouts::loss(a, a.i32(0, "layout"), n, out, tgt);
+  check_cuda(hc::loss_forward_backward(L.packed, L.tasks, a.dev(1, "logits", L.logits), a.dev(2, "targets", L.targets),
+      a.dev_or_null(3, "mask", L.mask), a.dev(4, "weights", L.tasks), a.dev(5, "losses", L.tasks), a.dev(6, "dlogits",
+      L.logits), n, out, tgt, state().status, state().stream), "multiLoss");
+  return Napi::Number::New(a.env(), -1);
+}
+const Export<multi_loss> export_multi_loss("multiLoss", 10);
+
+}  // namespace hydranet::cuda_addon

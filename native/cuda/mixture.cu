@@ -26,7 +26,7 @@
 #include <cstdint>
 
 #include "device_math.cuh"
-#include "kernels.cuh"
+#include "addon_device.h"
 
 namespace hydranet::cuda {
 namespace {
@@ -193,6 +193,7 @@ __global__ void gate_grads_kernel(const __grid_constant__ MixtureParams p, const
 
 }  // namespace
 
+// The gated mixture of experts (MixtureLayout.packed, HOST memory).
 cudaError_t mixture_forward(const int32_t* layout, int layout_len, const float* x, const float* z, float* g,
                             float* out, int n, cudaStream_t stream) {
   MixtureParams p;
@@ -219,3 +220,25 @@ cudaError_t mixture_backward(const int32_t* layout, int layout_len, const float*
 }
 
 }  // namespace hydranet::cuda
+
+// ---- N-API entries (native/cuda/addon_device.h) ----------------------------------------
+
+namespace hydranet::cuda_addon {
+
+// mixtureForward(layout, x, z, g, out, n)
+void mixture_forward(const Args& a) {
+  const layouts::Mixture L = layouts::mixture(a, 0, 5);
+  check_cuda(hc::mixture_forward(L.packed, L.length, a.dev(1, "x", L.x), a.dev(2, "z", L.z), a.dev(3, "g", L.z),
+      a.dev(4, "out", L.out), L.n, state().stream), "mixtureForward");
+}
+const Export<mixture_forward> export_mixture_forward("mixtureForward", 6);
+
+// mixtureBackward(layout, x, g, dOut, dx, dz, n)
+void mixture_backward(const Args& a) {
+  const layouts::Mixture L = layouts::mixture(a, 0, 6);
+  check_cuda(hc::mixture_backward(L.packed, L.length, a.dev(1, "x", L.x), a.dev(2, "g", L.z), a.dev(3, "dOut", L.out),
+      a.dev(4, "dx", L.x), a.dev(5, "dz", L.z), L.n, state().stream), "mixtureBackward");
+}
+const Export<mixture_backward> export_mixture_backward("mixtureBackward", 7);
+
+}  // namespace hydranet::cuda_addon

@@ -1,5 +1,5 @@
 // Optimizer steps of the CUDA backend over a whole parameter arena p, g, m (, v) [n], updated in
-// place (kernels.cuh; the reference backend is the spec), in f32 as the CPU backend computes them:
+// place (the reference backend is the spec), in f32 as the CPU backend computes them:
 //   SGD (PyTorch, dampening 0): g' = g + wd·p; m = μ·m + g'; p −= lr·(nesterov ? g' + μ·m : m)
 //   AdamW (PyTorch): p ·= decay; m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²;
 //                    p −= step_size·m / (√(v·inv_bias2) + eps), the constants of native/adamw.h
@@ -9,7 +9,7 @@
 #include <cstdint>
 
 #include "device_math.cuh"
-#include "kernels.cuh"
+#include "addon_device.h"
 
 namespace hydranet::cuda {
 namespace {
@@ -105,8 +105,9 @@ __global__ void adamw_kernel(float* __restrict__ p, const float* __restrict__ g,
 
 }  // namespace
 
-cudaError_t sgd_step(float* p, const float* g, float* m, int64_t n, float lr, float momentum, float weight_decay,
-                     bool nesterov, cudaStream_t stream) {
+// PyTorch SGD over a whole arena [n].
+cudaError_t optim_sgd_step(float* p, const float* g, float* m, int64_t n, float lr, float momentum, float weight_decay,
+                           bool nesterov, cudaStream_t stream) {
   if (n > 0) {
     const bool vec = aligned16(p) && aligned16(g) && aligned16(m);
     sgd_kernel<<<step_blocks(n, vec), kThreads, 0, stream>>>(p, g, m, n, vec,
@@ -115,8 +116,9 @@ cudaError_t sgd_step(float* p, const float* g, float* m, int64_t n, float lr, fl
   return cudaGetLastError();
 }
 
-cudaError_t adamw_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamwParams& h,
-                       cudaStream_t stream) {
+// With the constants of native/adamw.h (formed once in f64 on the host, 1 − β never in f32).
+cudaError_t optim_adamw_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamwParams& h,
+                             cudaStream_t stream) {
   if (n > 0) {
     const bool vec = aligned16(p) && aligned16(g) && aligned16(m) && aligned16(v);
     adamw_kernel<<<step_blocks(n, vec), kThreads, 0, stream>>>(p, g, m, v, n, vec, AdamW{h});
@@ -125,3 +127,29 @@ cudaError_t adamw_step(float* p, const float* g, float* m, float* v, int64_t n, 
 }
 
 }  // namespace hydranet::cuda
+
+// ---- N-API entries (native/cuda/addon_device.h) ----------------------------------------
+
+namespace hydranet::cuda_addon {
+
+// sgdStep(p, g, m, lr, momentum, weightDecay, nesterov)
+void sgd_step(const Args& a) {
+  float* p = a.dev(0, "p", -1);
+  const int64_t n = a.last_count();
+  check_cuda(hc::optim_sgd_step(p, a.dev(1, "g", n), a.dev(2, "m", n), n, static_cast<float>(a.number(3, "lr")),
+      static_cast<float>(a.number(4, "momentum")), static_cast<float>(a.number(5, "weightDecay")), a.boolean(6,
+      "nesterov"), state().stream), "sgdStep");
+}
+const Export<sgd_step> export_sgd_step("sgdStep", 7);
+
+// adamwStep(p, g, m, v, decay, beta1, oneMinusBeta1, beta2, oneMinusBeta2, eps, stepSize, invBias2): the
+// constants of adamwCoefficients (ts/backends/validate.ts), see native/adamw.h.
+void adamw_step(const Args& a) {
+  float* p = a.dev(0, "p", -1);
+  const int64_t n = a.last_count();
+  check_cuda(hc::optim_adamw_step(p, a.dev(1, "g", n), a.dev(2, "m", n), a.dev(3, "v", n), n, a.adamw(4),
+      state().stream), "adamwStep");
+}
+const Export<adamw_step> export_adamw_step("adamwStep", 12);
+
+}  // namespace hydranet::cuda_addon

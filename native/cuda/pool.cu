@@ -10,7 +10,7 @@
 //             adding the dy of every window that covers it and names it, in output order (the
 //             reference's order, so the sums are the same bits). No atomics, deterministic.
 #include "device_math.cuh"
-#include "kernels.cuh"
+#include "addon_device.h"
 
 namespace hydranet::cuda {
 namespace {
@@ -87,6 +87,8 @@ __global__ void max_pool_backward_kernel(const float* __restrict__ dy, const flo
 
 }  // namespace
 
+// The geometry as a PoolShape (native/geometry.h). argmax as the float
+// flat index h·W + w in the plane, first on ties, NaN wins, an all −∞ window gives its first.
 cudaError_t max_pool2d_forward(const PoolShape& geometry, const float* x, float* y, float* argmax, int n,
                                cudaStream_t stream) {
   const PoolGeo g = read_geometry(geometry);
@@ -95,6 +97,7 @@ cudaError_t max_pool2d_forward(const PoolShape& geometry, const float* x, float*
   return cudaGetLastError();
 }
 
+// dx = 0 except dx[argmax] += dy (a gather per dx element: no atomics, deterministic).
 cudaError_t max_pool2d_backward(const PoolShape& geometry, const float* dy, const float* argmax, float* dx, int n,
                                 cudaStream_t stream) {
   const PoolGeo g = read_geometry(geometry);
@@ -104,3 +107,25 @@ cudaError_t max_pool2d_backward(const PoolShape& geometry, const float* dy, cons
 }
 
 }  // namespace hydranet::cuda
+
+// ---- N-API entries (native/cuda/addon_device.h) ----------------------------------------
+
+namespace hydranet::cuda_addon {
+
+// maxPool2dForward(geometry, x, y, argmax, n)
+void max_pool2d_forward(const Args& a) {
+  const layouts::Pool G = layouts::pool(a, 0, 4);
+  check_cuda(hc::max_pool2d_forward(G.shape, a.dev(1, "x", G.x), a.dev(2, "y", G.y), a.dev(3, "argmax", G.y), G.n,
+      state().stream), "maxPool2dForward");
+}
+const Export<max_pool2d_forward> export_max_pool2d_forward("maxPool2dForward", 5);
+
+// maxPool2dBackward(geometry, dy, argmax, dx, n)
+void max_pool2d_backward(const Args& a) {
+  const layouts::Pool G = layouts::pool(a, 0, 4);
+  check_cuda(hc::max_pool2d_backward(G.shape, a.dev(1, "dy", G.y), a.dev(2, "argmax", G.y), a.dev(3, "dx", G.x), G.n,
+      state().stream), "maxPool2dBackward");
+}
+const Export<max_pool2d_backward> export_max_pool2d_backward("maxPool2dBackward", 5);
+
+}  // namespace hydranet::cuda_addon

@@ -10,10 +10,16 @@
  * a kernel that writes out of bounds, or into one of its inputs, fails. NaN must appear exactly
  * where the reference has NaN (NaN in, NaN out). A case may name outputs that are one of its
  * inputs (`aliases`), where the contract allows it, to run the kernel in place.
+ *
+ * A case the backend under test declares it cannot run (an op it does not support, or a case
+ * beyond its declared limits: a CapabilityError, see ts/backends/ops.ts) is neither passed nor
+ * failed: compareOp checks that the refusal wrote nothing and throws {@link OpSkipped}, and the
+ * family's `it` ({@link ParityContext.it}) reports the case as skipped with the reason.
  */
 import assert from 'node:assert/strict';
 import { type Backend, type Tensor } from '../../ts/backends/backend.js';
 import { createBackend } from '../../ts/backends/create.js';
+import { CapabilityError } from '../../ts/errors.js';
 import { ReferenceBackend } from '../../ts/backends/reference.js';
 import { Rng } from '../../ts/core/random.js';
 import { BackendUnavailableError } from '../../ts/errors.js';
@@ -153,10 +159,14 @@ function assertUnchanged(got: Float32Array, want: Float32Array, what: string): v
   }
 }
 
+/** The reason a case was not run on the backend under test: it declares that it cannot run it. */
+export class OpSkipped extends Error {}
+
 /**
  * Runs one op case on the reference and on `backend` with the same inputs and compares the
  * outputs (see {@link OpCase}); on `backend` every tensor is guard-zoned and every input is
- * read back unchanged. Returns the backend's outputs by name.
+ * read back unchanged. Returns the backend's outputs by name. Throws {@link OpSkipped} when the
+ * backend refuses the case with a CapabilityError (after checking that it wrote nothing).
  */
 export async function compareOp(backend: Backend, spec: OpCase): Promise<Record<string, Float32Array>> {
   const ref = referenceBackend;
@@ -178,8 +188,22 @@ export async function compareOp(backend: Backend, spec: OpCase): Promise<Record<
     guarded[name] = uploadGuarded(backend, v);
     gotT[name] = guarded[name].view;
   }
+  const freeAll = (): void => {
+    for (const [name, g] of Object.entries(guarded)) if (!(name in aliases)) backend.free(g.base);
+  };
   spec.op(ref, refT);
-  spec.op(backend, gotT);
+  try {
+    spec.op(backend, gotT);
+  } catch (e) {
+    if (!(e instanceof CapabilityError)) throw e;
+    for (const [name, v] of [...Object.entries(spec.inputs), ...Object.entries(spec.outputs)]) {
+      if (name in aliases) continue;
+      const what = `${spec.what}: ${name} after the refusal`;
+      assertUnchanged(await readGuarded(backend, guarded[name], what), v.data, what);
+    }
+    freeAll();
+    throw new OpSkipped(`${spec.what}: ${e.message}`);
+  }
   await backend.sync();
   const results: Record<string, Float32Array> = {};
   for (const [name, v] of Object.entries(spec.outputs)) {
@@ -192,7 +216,7 @@ export async function compareOp(backend: Backend, spec: OpCase): Promise<Record<
     if (aliased.has(name)) continue;
     assertUnchanged(await readGuarded(backend, guarded[name], `${spec.what}: input ${name}`), v.data, `${spec.what}: input ${name}`);
   }
-  for (const [name, g] of Object.entries(guarded)) if (!(name in aliases)) backend.free(g.base);
+  freeAll();
   return results;
 }
 
@@ -214,12 +238,34 @@ export interface ParityContext {
   b: () => Backend;
   /** Tolerance of a GEMM-like op with inner dimension k on this backend (TF32 on cuda). */
   mm: (k: number) => Tol;
+  /**
+   * mocha's `it`, reporting a case the backend cannot run ({@link OpSkipped}) as skipped with
+   * its reason: family specs destructure it, so that every case they declare is this one.
+   */
+  it: (title: string, fn: (this: Mocha.Context) => void | Promise<void>) => void;
+}
+
+/**
+ * A test body that is reported as skipped, with the reason logged, when it throws
+ * {@link OpSkipped} (a case the backend declares it cannot run); other outcomes are its own.
+ */
+export function skippable(fn: (this: Mocha.Context) => void | Promise<void>): (this: Mocha.Context) => Promise<void> {
+  return async function () {
+    try {
+      await fn.call(this);
+    } catch (e) {
+      if (!(e instanceof OpSkipped)) throw e;
+      console.log(`      skipped: ${e.message}`);
+      this.skip();
+    }
+  };
 }
 
 /**
  * Declares one kernel family's parity suite, `parity <family>: <backend> vs reference`, once per
  * backend (created once per process and shared by every family's spec); a backend that cannot
- * run here is skipped with its reason. `body` defines the family's cases once.
+ * run here is skipped with its reason, and so is a case it declares it cannot run (see
+ * {@link ParityContext.it}). `body` defines the family's cases once.
  */
 export async function describeParity(family: string, body: (ctx: ParityContext) => void): Promise<void> {
   for (const { name, backend, skip } of await parityBackends()) {
@@ -230,7 +276,12 @@ export async function describeParity(family: string, body: (ctx: ParityContext) 
           this.skip();
         }
       });
-      body({ name, b: () => backend!, mm: (k) => (name === 'cuda' ? tf32Tol(k) : gemmTol(k)) });
+      body({
+        name,
+        b: () => backend!,
+        mm: (k) => (name === 'cuda' ? tf32Tol(k) : gemmTol(k)),
+        it: (title, fn) => it(title, skippable(fn)),
+      });
     });
   }
 }

@@ -3,10 +3,13 @@
  * file it names exists, every WGSL entry point it names is defined in its row's shader, every
  * Backend method is listed (a kernel row, or the tensor and device methods), every export of
  * both native addons is listed, every kernel row's test calls the kernel, and both addons export
- * every kernel under its name.
+ * every kernel under its name. An addon's exports are the entries its sources register
+ * (`const Export<entry> export_entry("name", count);`, native/napi_registry.h), each name once; where
+ * the addon is built, loading it must give exactly those exports.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ReferenceBackend } from '../../ts/backends/reference.js';
@@ -37,9 +40,17 @@ function parseIndex(text: string): Row[] {
   });
 }
 
-/** Names a native addon exports: `exports.Set("name"` (cpu) or `set("name"` (cuda). */
-function addonExports(file: string): string[] {
-  return [...readFileSync(file, 'utf8').matchAll(/\b(?:exports\.Set|set)\("(\w+)"/g)].map((m) => m[1]);
+/** The sources of each native addon (relative to the root), and the file it is built into. */
+const ADDONS = {
+  cpu: { dirs: ['native', 'native/cpu'], ext: /\.cc$/, built: 'build/Release/hydranet_cpu.node' },
+  cuda: { dirs: ['native/cuda'], ext: /\.(cc|cu)$/, built: 'build/Release/hydranet_cuda.node' },
+};
+
+/** Names the sources of an addon register: `Export<entry> export_entry("name"[, count])` (napi_registry.h). */
+function registeredExports(root: string, addon: keyof typeof ADDONS): string[] {
+  const { dirs, ext } = ADDONS[addon];
+  const files = dirs.flatMap((d) => readdirSync(path.join(root, d)).filter((f) => ext.test(f)).map((f) => path.join(root, d, f)));
+  return files.flatMap((f) => [...readFileSync(f, 'utf8').matchAll(/\bExport<[^;]*>\s+\w+\("(\w+)"(?:, \d+)?\);/g)].map((m) => m[1]));
 }
 
 /** Every method of the Backend contract, as the reference backend implements it (the prototype chain). */
@@ -84,18 +95,40 @@ describe('kernel index (KERNELS.md)', () => {
     }
   });
 
+  it('names cpu functions and cuda launchers that their files define', () => {
+    for (const row of rows) {
+      for (const c of ['cpu', 'cuda']) {
+        let file = '';
+        for (const s of row.cells[c]) {
+          if (s.includes('/')) file = readFileSync(path.join(root, s), 'utf8');
+          else assert.match(file, new RegExp(`^(?:void|int64_t|cudaError_t) ${s}\\(`, 'm'), `${row.kernel}: ${s} is not defined in its ${c} file`);
+        }
+      }
+    }
+  });
+
   it('lists every Backend method', () => {
     for (const name of backendMethods()) {
       assert.ok(kernels.has(name) || listedOutside.has(name), `Backend.${name} is not in KERNELS.md`);
     }
   });
 
-  it('lists every export of both native addons, and both export every kernel', () => {
-    const addons = { 'native/addon.cc': ['native/addon.cc'], 'native/cuda': ['native/cuda/addon_cuda.cc', 'native/cuda/addon_device.cc'] };
-    for (const [file, sources] of Object.entries(addons)) {
-      const exported = sources.flatMap((f) => addonExports(path.join(root, f)));
-      for (const name of exported) assert.ok(kernels.has(name) || listedOutside.has(name), `${file} exports ${name}, not in KERNELS.md`);
-      for (const k of kernels) assert.ok(exported.includes(k), `${file} does not export the kernel ${k}`);
+  it('lists every export of both native addons, and both export every kernel once', () => {
+    for (const addon of ['cpu', 'cuda'] as const) {
+      const exported = registeredExports(root, addon);
+      for (const name of exported) assert.ok(kernels.has(name) || listedOutside.has(name), `the ${addon} addon exports ${name}, not in KERNELS.md`);
+      for (const k of kernels) assert.ok(exported.includes(k), `the ${addon} addon does not export the kernel ${k}`);
+      assert.equal(new Set(exported).size, exported.length, `the ${addon} addon registers a name twice`);
+    }
+  });
+
+  it('built addons export exactly what their sources register', function () {
+    const require = createRequire(import.meta.url);
+    const built = (['cpu', 'cuda'] as const).filter((a) => existsSync(path.join(root, ADDONS[a].built)));
+    if (built.length === 0) this.skip();
+    for (const addon of built) {
+      const exports = Object.keys(require(path.join(root, ADDONS[addon].built)) as object).sort();
+      assert.deepEqual(exports, [...registeredExports(root, addon)].sort(), `${ADDONS[addon].built}`);
     }
   });
 

@@ -99,8 +99,10 @@ export interface AdamWOptions {
  *   gradients are overwritten; parameter gradients (dw, db) accumulate, so zero them once per
  *   step (one `fill(grads, 0)` over a gradient arena).
  * - Errors before work: shapes, sizes, layouts and options are checked before any kernel runs
- *   (ShapeError, ValueError, ConfigError, LabelError for a class index out of range); nothing is
- *   written when a call throws. KernelError and DeviceLostError report a failed device.
+ *   (ShapeError, ValueError, ConfigError, LabelError for a class index out of range), and so are
+ *   a backend's own limits (the cuda mixture kernels take at most 32 tasks and 64 experts: a
+ *   ShapeError naming the backend, the op and the limit); nothing is written when a call throws.
+ *   KernelError and DeviceLostError report a failed device.
  * - Asynchrony: GPU backends queue work and return at once; {@link Backend.read} is the only way
  *   data comes back (it waits for the work before it); {@link Backend.sync} waits for everything,
  *   {@link Backend.throttle} keeps the queue short in a loop that reads nothing.
@@ -149,8 +151,8 @@ export interface Backend {
   add(a: Tensor, b: Tensor, out: Tensor): void;
   /**
    * Inverted dropout: mask[i] = keep ? 1/(1−p) : 0 with keep decided by the counter-based
-   * hash `dropoutKeep(seed, i, p)` (ts/core/random.ts), identical on every backend; y = x ⊙ mask.
-   * Backward is `mul(dy, mask, dx)`.
+   * hash `dropoutKeep(seed, i, p)` (ts/core/random.ts), identical on every backend; y = x ⊙ mask
+   * (y may alias x). Backward is `mul(dy, mask, dx)`.
    */
   dropoutForward(x: Tensor, y: Tensor, mask: Tensor, p: number, seed: number): void;
 
@@ -178,15 +180,7 @@ export interface Backend {
    * mask [N, T] (1 = labelled) and per-task weights [T]. Writes losses [T] (per-task means,
    * unweighted) and dlogits [N, totalOut] (weighted). See LossLayout for the exact meaning.
    */
-  multiLoss(
-    logits: Tensor,
-    targets: Tensor,
-    mask: Tensor | null,
-    weights: Tensor,
-    layout: LossLayout,
-    losses: Tensor,
-    dlogits: Tensor,
-  ): void;
+  multiLoss(logits: Tensor, targets: Tensor, mask: Tensor | null, weights: Tensor, layout: LossLayout, losses: Tensor, dlogits: Tensor): void;
 
   // ---- image ops (NCHW) --------------------------------------------------------------------
   /** y = act(conv2d(x, w) + b): x [N, C, H, W], w [outC, C, kh, kw], b [outC], y [N, outC, outH, outW] (=). */
@@ -206,8 +200,8 @@ export interface Backend {
   maxPool2dBackward(dy: Tensor, argmax: Tensor, dx: Tensor, geometry: Pool2dGeometry): void;
   /**
    * Channel-wise (spatial) dropout: mask [N, C] = keep ? 1/(1−p) : 0 with keep =
-   * dropoutKeep(seed, n·C + c, p); y [N, C, ...] = x ⊙ mask broadcast over each plane. Backward
-   * is `scaleChannels(dy, mask, dx)`.
+   * dropoutKeep(seed, n·C + c, p); y [N, C, ...] = x ⊙ mask broadcast over each plane (y may
+   * alias x). Backward is `scaleChannels(dy, mask, dx)`.
    */
   dropout2dForward(x: Tensor, y: Tensor, mask: Tensor, p: number, seed: number): void;
   /** out [N, C, ...] = x ⊙ s broadcast over each plane, s [N, C] (out may alias x). */

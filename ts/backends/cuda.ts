@@ -5,22 +5,24 @@
  * back to a pool here, so a steady-state training step allocates nothing on the device. A freed
  * tensor, or a view of one, throws ValueError on every later use, and so does a second free: a
  * pooled allocation is never reachable from two tensors. The op table (ops.ts) validates every
- * kernel call before anything is enqueued; the addon checks every device range again.
+ * kernel call before anything is enqueued, and then the limits of these kernels
+ * ({@link CUDA_CAPABILITIES}: a mixture layout of at most 32 tasks, 64 experts and 512 gate
+ * columns; beyond them a ShapeError naming the limit); the addon checks every device range again.
  * Kernels run on one stream; `read` and `sync` wait for it, and throw the LabelError a loss
  * kernel may have flagged on the device (a class index out of range).
  */
 import { TrackedTensor, markFreed, ownTensor } from './lifetime.js';
 import { BackendUnavailableError, LabelError, ValueError, describe } from '../errors.js';
-import type { Backend, Tensor } from './backend.js';
+import type { Backend, MixtureLayout, Tensor } from './backend.js';
 import { type NativeKernels, loadAddon, nativeKernels } from './native.js';
-import { KernelBackend, type Kernels } from './ops.js';
+import { type KernelCapabilities, KernelBackend, type KernelLimit, type Kernels } from './ops.js';
 import { checkReadInto, checkSameSize, checkUpload, checkView, checkWrite, shapeSize } from './validate.js';
 
 /** A device range as the addon takes it: [allocation id, first element, element count]. */
 type Range = [number, number, number];
 
 /**
- * The functions of hydranet_cuda.node: the kernels (native/cuda/addon_cuda.cc), in the one
+ * The functions of hydranet_cuda.node: the kernels (native/cuda/<family>.cu), in the one
  * convention both addons share (tensors as device ranges, no thread count), and the device
  * entries (native/cuda/addon_device.cc): tensors' allocations, transfers, the stream.
  */
@@ -38,6 +40,24 @@ export interface CudaAddon extends NativeKernels<Range, []> {
   /** dst[:] = src (same counts). */
   copy(src: Range, dst: Range): void;
 }
+
+/**
+ * The mixture kernels' limits (native/cuda/mixture.cu: kMaxMixtureTasks, kMaxMixtureExperts,
+ * kMaxGateWidth): the layout travels by value in the launch parameters, in fixed-size arrays.
+ */
+const MIXTURE_LIMITS: readonly [what: string, max: number, of: (l: MixtureLayout) => number][] = [
+  ['tasks in the layout', 32, (l) => l.tasks],
+  ['experts in the layout', 64, (l) => l.experts],
+  ['gate columns in the layout (the experts of every task)', 512, (l) => l.gateWidth],
+];
+
+/** What the cuda kernels run beyond the contract's checks (the op table checks it before a launch). */
+export const CUDA_CAPABILITIES: KernelCapabilities = {
+  limits: {
+    mixtureForward: MIXTURE_LIMITS.map(([what, max, of]): KernelLimit<'mixtureForward'> => ({ what, max, measure: (...a) => of(a[4]) })),
+    mixtureBackward: MIXTURE_LIMITS.map(([what, max, of]): KernelLimit<'mixtureBackward'> => ({ what, max, measure: (...a) => of(a[5]) })),
+  },
+};
 
 let cached: CudaAddon | null = null;
 
@@ -78,6 +98,8 @@ export class CudaBackend extends KernelBackend<Range> implements Backend {
   private readonly native: CudaAddon;
   /** @internal */
   protected readonly kernels: Kernels<Range>;
+  /** @internal */
+  protected override readonly capabilities = CUDA_CAPABILITIES;
   /** Free allocations by capacity (elements). */
   private readonly pool = new Map<number, number[]>();
   /** Every allocation this backend made (released on dispose). */

@@ -24,8 +24,9 @@ export const MAX_THREADS = 1024;
 export type CpuIsa = 'scalar' | 'avx2' | 'avx512';
 
 /**
- * The kernel entries of BOTH native addons, one convention each (native/addon.cc for the cpu
- * addon, native/cuda/addon_cuda.cc for the cuda addon): T is how a tensor crosses (a
+ * The kernel entries of BOTH native addons, one convention each (each entry sits beside its
+ * kernel in native/cpu/<family>.cc or native/cuda/<family>.cu and registers itself through
+ * native/napi_registry.h): T is how a tensor crosses (a
  * Float32Array, or a device range), X the trailing arguments of one addon (the cpu addon's
  * `threads`; none for cuda). Activations and loss kinds are indices (ACTIVATIONS, LOSS_KINDS),
  * layouts their packed Int32Array, dropout a hash threshold and scale (dropoutThreshold(p),
@@ -177,7 +178,7 @@ function badLabel(layout: LossLayout, n: number, bad: number, targets: Float32Ar
   return new LabelError(`multiLoss: task ${t} sample ${i} has class ${y}, expected an integer in [0, ${seg.outWidth})`);
 }
 
-/** The functions of hydranet_cpu.node (native/addon.cc): the kernels, with a trailing thread count, and info(). */
+/** The functions of hydranet_cpu.node (native/cpu/<family>.cc, and info() in native/addon.cc): the kernels, with a trailing thread count. */
 export interface CpuAddon extends NativeKernels<Float32Array, [threads: number]> {
   info(): {
     isa: CpuIsa;

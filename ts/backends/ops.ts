@@ -5,8 +5,14 @@
  * extends {@link KernelBackend} with its tensor handle T (a Float32Array on the host, a device
  * range for cuda, a GpuTensor for webgpu) and provides its kernels; it writes no check and no
  * unwrap of its own. Nothing here runs on the device or allocates device memory.
+ *
+ * A backend whose kernels have limits of their own, beyond the contract (the cuda mixture
+ * kernels keep a layout of at most 32 tasks in their launch parameters, say), declares them
+ * once as {@link KernelCapabilities}; the op table checks them after the contract's checks and
+ * before the kernel runs, and throws {@link CapabilityError} (a ShapeError) naming the backend,
+ * the op and the limit, instead of a generic device error or a wrong result.
  */
-import { ValueError } from '../errors.js';
+import { CapabilityError, ValueError } from '../errors.js';
 import type {
   Activation,
   AdamWOptions,
@@ -76,12 +82,70 @@ export interface Kernels<T> {
 export type KernelMethod = keyof Kernels<unknown>;
 
 /**
+ * One limit of a backend's kernel: `measure` reads the limited quantity from the kernel's
+ * arguments (as {@link Kernels} receives them: checked, unwrapped, sizes derived), which must
+ * be at most `max`.
+ */
+export interface KernelLimit<K extends KernelMethod> {
+  /** What is limited, as the error names it: 'tasks in the layout'. */
+  readonly what: string;
+  readonly max: number;
+  readonly measure: (...args: Parameters<Kernels<unknown>[K]>) => number;
+}
+
+/**
+ * What a backend's kernels can run, declared once per backend (absent: everything the contract
+ * allows): its limits per op, and the ops it does not run at all (their {@link Kernels} entries
+ * are never called). The op table throws {@link CapabilityError} before a call beyond them.
+ */
+export interface KernelCapabilities {
+  readonly limits?: { readonly [K in KernelMethod]?: readonly KernelLimit<K>[] };
+  readonly unsupported?: readonly KernelMethod[];
+}
+
+/**
+ * `kernels` with `caps` checked before each call they restrict; the other entries are the
+ * kernels' own (through the prototype, so a class's methods keep working), unchanged in speed.
+ */
+function withCapabilities<T>(backend: string, kernels: Kernels<T>, caps: KernelCapabilities): Kernels<T> {
+  const out = Object.create(kernels) as Record<KernelMethod, (...args: unknown[]) => void>;
+  for (const op of Object.keys(caps.limits ?? {}) as KernelMethod[]) {
+    const limits = caps.limits![op] as readonly KernelLimit<KernelMethod>[];
+    const run = kernels[op] as (...args: unknown[]) => void;
+    out[op] = function (this: unknown, ...args: unknown[]): void {
+      for (const l of limits) {
+        const v = (l.measure as (...a: unknown[]) => number)(...args);
+        if (v > l.max) throw new CapabilityError(backend, op, `supports at most ${l.max} ${l.what} (got ${v})`);
+      }
+      run.apply(this, args);
+    };
+  }
+  for (const op of caps.unsupported ?? []) {
+    out[op] = (): void => {
+      throw new CapabilityError(backend, op, 'does not support this op');
+    };
+  }
+  return out as unknown as Kernels<T>;
+}
+
+/**
  * The kernel half of a Backend, over the backend's tensor handle T: each method checks its
- * arguments, unwraps its tensors with {@link unwrap}, and calls {@link kernels}.
+ * arguments, unwraps its tensors with {@link unwrap}, and calls {@link kernels} (behind the
+ * backend's declared {@link capabilities}, when it has any).
  */
 export abstract class KernelBackend<T> implements Pick<Backend, KernelMethod> {
   /** The backend's kernels (the only per-backend part of a kernel call). @internal */
   protected abstract readonly kernels: Kernels<T>;
+  /** The backend's limits and missing ops, when it has any (checked before its kernels run). @internal */
+  protected readonly capabilities?: KernelCapabilities;
+  private checked: Kernels<T> | null = null;
+
+  /** The kernels, behind the checks of {@link capabilities} (built on first use). */
+  private get run(): Kernels<T> {
+    const caps = this.capabilities;
+    // Every KernelBackend is a Backend (the subclass adds the tensors and the name).
+    return (this.checked ??= caps ? withCapabilities((this as unknown as Backend).name, this.kernels, caps) : this.kernels);
+  }
   /** The handle behind `t`, after checking that this backend owns it and it is alive. @internal */
   protected abstract unwrap(t: Tensor, what: string): T;
 
@@ -91,13 +155,13 @@ export abstract class KernelBackend<T> implements Pick<Backend, KernelMethod> {
 
   gemm(a: Tensor, b: Tensor, c: Tensor, opts: GemmOptions = {}): void {
     const d = checkGemm(a, b, c, opts);
-    this.kernels.gemm(this.unwrap(a, 'gemm A'), this.unwrap(b, 'gemm B'), this.unwrap(c, 'gemm C'), this.opt(opts.bias, 'gemm bias'), d);
+    this.run.gemm(this.unwrap(a, 'gemm A'), this.unwrap(b, 'gemm B'), this.unwrap(c, 'gemm C'), this.opt(opts.bias, 'gemm bias'), d);
   }
 
   activationForward(kind: Activation, x: Tensor, y: Tensor): void {
     checkActivation(kind);
     const n = checkSameSize('activationForward', x, y);
-    this.kernels.activationForward(kind, this.unwrap(x, 'activation x'), this.unwrap(y, 'activation y'), n);
+    this.run.activationForward(kind, this.unwrap(x, 'activation x'), this.unwrap(y, 'activation y'), n);
   }
 
   activationBackward(kind: Activation, y: Tensor, dy: Tensor, dx: Tensor, x?: Tensor | null): void {
@@ -105,34 +169,34 @@ export abstract class KernelBackend<T> implements Pick<Backend, KernelMethod> {
     if (kind === 'gelu' && !x) throw new ValueError('activationBackward: gelu needs the input x');
     const n = checkSameSize('activationBackward', y, dy, dx, x);
     const [Y, DY, DX] = [this.unwrap(y, 'activation y'), this.unwrap(dy, 'activation dy'), this.unwrap(dx, 'activation dx')];
-    this.kernels.activationBackward(kind, Y, DY, DX, this.opt(x, 'activation x'), n);
+    this.run.activationBackward(kind, Y, DY, DX, this.opt(x, 'activation x'), n);
   }
 
   biasGrad(dy: Tensor, db: Tensor): void {
     const [rows, cols] = checkBiasGrad(dy, db);
-    this.kernels.biasGrad(this.unwrap(dy, 'biasGrad dy'), this.unwrap(db, 'biasGrad db'), rows, cols);
+    this.run.biasGrad(this.unwrap(dy, 'biasGrad dy'), this.unwrap(db, 'biasGrad db'), rows, cols);
   }
 
   add(a: Tensor, b: Tensor, out: Tensor): void {
     const n = checkSameSize('add', a, b, out);
-    this.kernels.add(this.unwrap(a, 'add a'), this.unwrap(b, 'add b'), this.unwrap(out, 'add out'), n);
+    this.run.add(this.unwrap(a, 'add a'), this.unwrap(b, 'add b'), this.unwrap(out, 'add out'), n);
   }
 
   mul(a: Tensor, b: Tensor, out: Tensor): void {
     const n = checkSameSize('mul', a, b, out);
-    this.kernels.mul(this.unwrap(a, 'mul a'), this.unwrap(b, 'mul b'), this.unwrap(out, 'mul out'), n);
+    this.run.mul(this.unwrap(a, 'mul a'), this.unwrap(b, 'mul b'), this.unwrap(out, 'mul out'), n);
   }
 
   dropoutForward(x: Tensor, y: Tensor, mask: Tensor, p: number, seed: number): void {
     const n = checkDropout(x, y, mask, p, seed);
     const [X, Y, M] = [this.unwrap(x, 'dropout x'), this.unwrap(y, 'dropout y'), this.unwrap(mask, 'dropout mask')];
-    this.kernels.dropoutForward(X, Y, M, n, p, seed >>> 0);
+    this.run.dropoutForward(X, Y, M, n, p, seed >>> 0);
   }
 
   headsForward(x: Tensor, w: Tensor, b: Tensor, y: Tensor, layout: HeadLayout, activation: Activation = 'none'): void {
     const n = checkHeads(x, w, b, y, layout);
     checkActivation(activation);
-    this.kernels.headsForward(this.unwrap(x, 'heads x'), this.unwrap(w, 'heads w'), this.unwrap(b, 'heads b'), this.unwrap(y, 'heads y'), layout, n, activation);
+    this.run.headsForward(this.unwrap(x, 'heads x'), this.unwrap(w, 'heads w'), this.unwrap(b, 'heads b'), this.unwrap(y, 'heads y'), layout, n, activation);
   }
 
   headsBackward(x: Tensor, w: Tensor, dy: Tensor, dx: Tensor | null, dw: Tensor, db: Tensor, layout: HeadLayout, perTaskDx: Tensor | null = null): void {
@@ -140,75 +204,75 @@ export abstract class KernelBackend<T> implements Pick<Backend, KernelMethod> {
     checkSameSize('headsBackward w/dw', w, dw);
     if (dx) checkSameSize('headsBackward x/dx', x, dx);
     const [DX, PT] = [this.opt(dx, 'heads dx'), this.opt(perTaskDx, 'heads perTaskDx')];
-    this.kernels.headsBackward(this.unwrap(x, 'heads x'), this.unwrap(w, 'heads w'), this.unwrap(dy, 'heads dy'), DX, this.unwrap(dw, 'heads dw'), this.unwrap(db, 'heads db'), PT, layout, n);
+    this.run.headsBackward(this.unwrap(x, 'heads x'), this.unwrap(w, 'heads w'), this.unwrap(dy, 'heads dy'), DX, this.unwrap(dw, 'heads dw'), this.unwrap(db, 'heads db'), PT, layout, n);
   }
 
   multiLoss(logits: Tensor, targets: Tensor, mask: Tensor | null, weights: Tensor, layout: LossLayout, losses: Tensor, dlogits: Tensor): void {
     const n = checkMultiLoss(logits, targets, mask, weights, layout, losses, dlogits);
     const [L, Y, M] = [this.unwrap(logits, 'multiLoss logits'), this.unwrap(targets, 'multiLoss targets'), this.opt(mask, 'multiLoss mask')];
-    this.kernels.multiLoss(L, Y, M, this.unwrap(weights, 'multiLoss weights'), this.unwrap(losses, 'multiLoss losses'), this.unwrap(dlogits, 'multiLoss dlogits'), layout, n);
+    this.run.multiLoss(L, Y, M, this.unwrap(weights, 'multiLoss weights'), this.unwrap(losses, 'multiLoss losses'), this.unwrap(dlogits, 'multiLoss dlogits'), layout, n);
   }
 
   conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, y: Tensor, geo: Conv2dGeometry, activation: Activation = 'none'): void {
     const n = checkConv2d(x, w, b, y, geo);
     checkActivation(activation);
-    this.kernels.conv2dForward(this.unwrap(x, 'conv2d x'), this.unwrap(w, 'conv2d w'), this.opt(b, 'conv2d b'), this.unwrap(y, 'conv2d y'), geo, n, activation);
+    this.run.conv2dForward(this.unwrap(x, 'conv2d x'), this.unwrap(w, 'conv2d w'), this.opt(b, 'conv2d b'), this.unwrap(y, 'conv2d y'), geo, n, activation);
   }
 
   conv2dBackward(x: Tensor, w: Tensor, dy: Tensor, dx: Tensor | null, dw: Tensor, db: Tensor | null, geo: Conv2dGeometry): void {
     const n = checkConv2d(x, w, db, dy, geo, dx);
     checkSameSize('conv2dBackward w/dw', w, dw);
     const [DX, DB] = [this.opt(dx, 'conv2d dx'), this.opt(db, 'conv2d db')];
-    this.kernels.conv2dBackward(this.unwrap(x, 'conv2d x'), this.unwrap(w, 'conv2d w'), this.unwrap(dy, 'conv2d dy'), DX, this.unwrap(dw, 'conv2d dw'), DB, geo, n);
+    this.run.conv2dBackward(this.unwrap(x, 'conv2d x'), this.unwrap(w, 'conv2d w'), this.unwrap(dy, 'conv2d dy'), DX, this.unwrap(dw, 'conv2d dw'), DB, geo, n);
   }
 
   maxPool2dForward(x: Tensor, y: Tensor, argmax: Tensor, geo: Pool2dGeometry): void {
     const n = checkPool2d(x, y, argmax, geo);
-    this.kernels.maxPool2dForward(this.unwrap(x, 'maxPool2d x'), this.unwrap(y, 'maxPool2d y'), this.unwrap(argmax, 'maxPool2d argmax'), geo, n);
+    this.run.maxPool2dForward(this.unwrap(x, 'maxPool2d x'), this.unwrap(y, 'maxPool2d y'), this.unwrap(argmax, 'maxPool2d argmax'), geo, n);
   }
 
   maxPool2dBackward(dy: Tensor, argmax: Tensor, dx: Tensor, geo: Pool2dGeometry): void {
     const n = checkPool2d(dx, dy, argmax, geo);
-    this.kernels.maxPool2dBackward(this.unwrap(dy, 'maxPool2d dy'), this.unwrap(argmax, 'maxPool2d argmax'), this.unwrap(dx, 'maxPool2d dx'), geo, n);
+    this.run.maxPool2dBackward(this.unwrap(dy, 'maxPool2d dy'), this.unwrap(argmax, 'maxPool2d argmax'), this.unwrap(dx, 'maxPool2d dx'), geo, n);
   }
 
   dropout2dForward(x: Tensor, y: Tensor, mask: Tensor, p: number, seed: number): void {
     checkDropout(x, y, x, p, seed);
     const [rows, plane] = checkChannels(x, mask, y);
     const [X, Y, M] = [this.unwrap(x, 'dropout2d x'), this.unwrap(y, 'dropout2d y'), this.unwrap(mask, 'dropout2d mask')];
-    this.kernels.dropout2dForward(X, Y, M, rows, plane, p, seed >>> 0);
+    this.run.dropout2dForward(X, Y, M, rows, plane, p, seed >>> 0);
   }
 
   scaleChannels(x: Tensor, s: Tensor, out: Tensor): void {
     const [rows, plane] = checkChannels(x, s, out);
-    this.kernels.scaleChannels(this.unwrap(x, 'scaleChannels x'), this.unwrap(s, 'scaleChannels s'), this.unwrap(out, 'scaleChannels out'), rows, plane);
+    this.run.scaleChannels(this.unwrap(x, 'scaleChannels x'), this.unwrap(s, 'scaleChannels s'), this.unwrap(out, 'scaleChannels out'), rows, plane);
   }
 
   gradDrop(g: Tensor, out: Tensor, seed: number, leak: number): void {
     const [tasks, m] = checkGradDrop(g, out, seed, leak);
-    this.kernels.gradDrop(this.unwrap(g, 'gradDrop g'), this.unwrap(out, 'gradDrop out'), tasks, m, seed >>> 0, leak);
+    this.run.gradDrop(this.unwrap(g, 'gradDrop g'), this.unwrap(out, 'gradDrop out'), tasks, m, seed >>> 0, leak);
   }
 
   mixtureForward(x: Tensor, z: Tensor, g: Tensor, out: Tensor, layout: MixtureLayout): void {
     const n = checkMixture(x, z, g, out, layout);
-    this.kernels.mixtureForward(this.unwrap(x, 'mixture x'), this.unwrap(z, 'mixture z'), this.unwrap(g, 'mixture g'), this.unwrap(out, 'mixture out'), layout, n);
+    this.run.mixtureForward(this.unwrap(x, 'mixture x'), this.unwrap(z, 'mixture z'), this.unwrap(g, 'mixture g'), this.unwrap(out, 'mixture out'), layout, n);
   }
 
   mixtureBackward(x: Tensor, g: Tensor, dOut: Tensor, dx: Tensor, dz: Tensor, layout: MixtureLayout): void {
     const n = checkMixture(x, dz, g, dOut, layout);
     checkSameSize('mixtureBackward x/dx', x, dx);
-    this.kernels.mixtureBackward(this.unwrap(x, 'mixture x'), this.unwrap(g, 'mixture g'), this.unwrap(dOut, 'mixture dOut'), this.unwrap(dx, 'mixture dx'), this.unwrap(dz, 'mixture dz'), layout, n);
+    this.run.mixtureBackward(this.unwrap(x, 'mixture x'), this.unwrap(g, 'mixture g'), this.unwrap(dOut, 'mixture dOut'), this.unwrap(dx, 'mixture dx'), this.unwrap(dz, 'mixture dz'), layout, n);
   }
 
   sgdStep(p: Tensor, g: Tensor, m: Tensor, opts: SgdOptions): void {
     const n = checkSameSize('sgdStep', p, g, m);
     const o = checkSgd(opts);
-    this.kernels.sgdStep(this.unwrap(p, 'sgd p'), this.unwrap(g, 'sgd g'), this.unwrap(m, 'sgd m'), n, o);
+    this.run.sgdStep(this.unwrap(p, 'sgd p'), this.unwrap(g, 'sgd g'), this.unwrap(m, 'sgd m'), n, o);
   }
 
   adamwStep(p: Tensor, g: Tensor, m: Tensor, v: Tensor, opts: AdamWOptions): void {
     const n = checkSameSize('adamwStep', p, g, m, v);
     const c = adamwCoefficients(opts);
-    this.kernels.adamwStep(this.unwrap(p, 'adamw p'), this.unwrap(g, 'adamw g'), this.unwrap(m, 'adamw m'), this.unwrap(v, 'adamw v'), n, c);
+    this.run.adamwStep(this.unwrap(p, 'adamw p'), this.unwrap(g, 'adamw g'), this.unwrap(m, 'adamw m'), this.unwrap(v, 'adamw v'), n, c);
   }
 }

@@ -12,7 +12,7 @@ import { Rng } from '../../../ts/core/random.js';
 import { ShapeError } from '../../../ts/errors.js';
 import { compareOp, describeParity, gemmTol, nanAt, randomArray, withNaN } from '../harness.js';
 
-await describeParity('conv', ({ name, b, mm }) => {
+await describeParity('conv', ({ name, b, mm, it }) => {
   /** [label, n, C, H, W, outC, k, stride, padding]: awkward batches, channels, kernels, strides, paddings. */
   const convCases: [string, number, number, number, number, number, number, number, number][] = [
     ['1×1 kernel, direct path', 1, 1, 5, 5, 1, 1, 1, 0],

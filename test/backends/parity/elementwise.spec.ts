@@ -9,6 +9,7 @@ import { Rng } from '../../../ts/core/random.js';
 import {
   AWKWARD,
   ELEMENTWISE,
+  EXACT,
   type OpCase,
   compareOp,
   describeParity,
@@ -27,7 +28,7 @@ async function activation(kind: Activation, x: Float32Array): Promise<Float32Arr
   return ref.read(y);
 }
 
-await describeParity('elementwise', ({ b }) => {
+await describeParity('elementwise', ({ b, it }) => {
   for (const kind of ACTIVATIONS) {
     for (const n of AWKWARD) {
       it(`activation ${kind} forward + backward, ${n} elements`, async () => {
@@ -90,7 +91,7 @@ await describeParity('elementwise', ({ b }) => {
           inputs: { x: { data: randomArray(rng, n), shape: [n] } },
           outputs: {
             y: { data: new Float32Array(n), shape: [n], tol: ELEMENTWISE },
-            mask: { data: new Float32Array(n), shape: [n], tol: { atol: 0, rtol: 0 } },
+            mask: { data: new Float32Array(n), shape: [n], tol: EXACT },
           },
           op: (be, t) => be.dropoutForward(t.x, t.y, t.mask, p, 12345 + n),
         });
@@ -100,7 +101,7 @@ await describeParity('elementwise', ({ b }) => {
 
   describe('in place, where the contract lets an output alias an input', () => {
     for (const n of AWKWARD) {
-      it(`activations (y = x, dx = dy), mul and add (out = a, out = b, out = a = b), ${n} elements`, async () => {
+      it(`activations (y = x, dx = dy), mul and add (out = a, out = b, out = a = b), dropout (y = x), ${n} elements`, async () => {
         const rng = new Rng(n + 2);
         const x = randomArray(rng, n, -4, 4);
         const dy = randomArray(rng, n);
@@ -135,6 +136,15 @@ await describeParity('elementwise', ({ b }) => {
               op: (be, t) => be[kernel](t.a, t[second], t.out),
             });
           }
+        }
+        for (const p of [0, 0.5]) {
+          await compareOp(b(), {
+            what: `dropout p=${p}, y = x`,
+            inputs: { x: { data: x, shape: [n] } },
+            outputs: { y: { data: x, shape: [n], tol: ELEMENTWISE }, mask: { data: new Float32Array(n), shape: [n], tol: EXACT } },
+            aliases: { y: 'x' },
+            op: (be, t) => be.dropoutForward(t.x, t.y, t.mask, p, 54321 + n),
+          });
         }
       });
     }

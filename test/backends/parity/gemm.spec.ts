@@ -34,7 +34,7 @@ const GEMM_SHAPES: [number, number, number][] = [
   [8, 8, 8193],
 ];
 
-await describeParity('gemm', ({ b, mm }) => {
+await describeParity('gemm', ({ b, mm, it }) => {
   GEMM_SHAPES.forEach(([m, n, k], idx) => {
     for (const [transA, transB] of [
       [false, false],

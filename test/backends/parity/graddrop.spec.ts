@@ -5,7 +5,7 @@
 import { Rng } from '../../../ts/core/random.js';
 import { compareOp, describeParity, randomArray } from '../harness.js';
 
-await describeParity('graddrop', ({ b }) => {
+await describeParity('graddrop', ({ b, it }) => {
   for (const [T, M] of [
     [1, 1],
     [2, 17],

@@ -7,7 +7,7 @@ import { type Activation, HeadLayout } from '../../../ts/backends/backend.js';
 import { Rng } from '../../../ts/core/random.js';
 import { compareOp, describeParity, gemmTol, nanAt, randomArray, withNaN } from '../harness.js';
 
-await describeParity('heads', ({ b, mm }) => {
+await describeParity('heads', ({ b, mm, it }) => {
   const layouts: [string, HeadLayout][] = [
     ['1 task, shared 1→1', new HeadLayout('shared', [1], [1])],
     ['2 tasks, shared 256→10', new HeadLayout('shared', [256, 256], [10, 10])],

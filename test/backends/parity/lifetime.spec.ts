@@ -8,7 +8,7 @@ import { type Backend } from '../../../ts/backends/backend.js';
 import { ShapeError, ValueError } from '../../../ts/errors.js';
 import { describeParity, parityBackends, referenceBackend } from '../harness.js';
 
-await describeParity('lifetime', ({ name, b }) => {
+await describeParity('lifetime', ({ name, b, it }) => {
   describe('tensors', () => {
     it('upload, write at an offset, view, fill, copy and read round-trip', async () => {
       const be = b();

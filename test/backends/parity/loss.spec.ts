@@ -9,7 +9,7 @@ import { Rng } from '../../../ts/core/random.js';
 import { LabelError } from '../../../ts/errors.js';
 import { ELEMENTWISE, compareOp, describeParity, nanAt, randomArray, withNaN } from '../harness.js';
 
-await describeParity('loss', ({ name, b }) => {
+await describeParity('loss', ({ name, b, it }) => {
   /** Builds a layout of the given kinds/widths plus matching random logits and targets. */
   function lossCase(rng: Rng, n: number, kinds: [LossSegment['kind'], number][]) {
     let out = 0;

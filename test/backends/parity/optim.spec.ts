@@ -6,7 +6,7 @@
 import { Rng } from '../../../ts/core/random.js';
 import { AWKWARD, ELEMENTWISE, compareOp, describeParity, nanAt, randomArray, withNaN } from '../harness.js';
 
-await describeParity('optim', ({ b }) => {
+await describeParity('optim', ({ b, it }) => {
   for (const n of AWKWARD) {
     it(`sgd (momentum, nesterov, decay) and adamw over ${n} parameters`, async () => {
       const rng = new Rng(n + 99);

@@ -8,7 +8,7 @@ import { Pool2dGeometry } from '../../../ts/backends/backend.js';
 import { Rng } from '../../../ts/core/random.js';
 import { EXACT, compareOp, describeParity, randomArray, referenceBackend } from '../harness.js';
 
-await describeParity('pool', ({ name, b }) => {
+await describeParity('pool', ({ name, b, it }) => {
   /** [label, n, C, H, W, size, stride]. */
   const poolCases: [string, number, number, number, number, number, number][] = [
     ['1×1 window on 1×1', 1, 1, 1, 1, 1, 1],
