@@ -11,7 +11,7 @@
 import { type BackendName, createBackend } from '../ts/backends/create.js';
 import { MultiTaskModel } from '../ts/mtl/model.js';
 import { Rng } from '../ts/core/random.js';
-import { saveCheckpoint } from '../ts/train/checkpoint.js';
+import { saveCheckpoint } from '../ts/io/checkpoint.js';
 import { Trainer } from '../ts/train/trainer.js';
 import { childMain, peakRss } from './child.js';
 import { MNIST_RUN, type MnistRunResult, mnistRunSetup } from './workloads.js';

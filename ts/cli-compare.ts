@@ -21,7 +21,7 @@ import {
 } from './train/compare.js';
 import type { ModelConfig } from './mtl/model.js';
 import { type TaskSpec, resolveTask } from './mtl/task.js';
-import { writeFileAtomic } from './train/checkpoint.js';
+import { writeFileAtomic } from './io/checkpoint.js';
 import { WEIGHTINGS, parseWeightingSpec } from './mtl/weighting/index.js';
 
 /** The configurations compared when --weightings is not given (those this build has). */

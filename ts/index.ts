@@ -26,7 +26,8 @@ export { Rng, hash32, dropoutKeep } from './core/random.js';
 export type { Layer, StepContext } from './nn/layer.js';
 export type { HeadsConfig } from './nn/heads.js';
 export { MultiTaskModel, buildLayer } from './mtl/model.js';
-export type { LayerSpec, ModelConfig } from './mtl/model.js';
+export type { JsonValue, LayerSpec, LoadModelOptions, ModelConfig } from './mtl/model.js';
+export type { PredictInputs, PredictOptions, Predictions } from './mtl/predict.js';
 export { SHARINGS, parseSharingSpec } from './mtl/sharing/index.js';
 export type {
   SharingConfig,
@@ -40,7 +41,7 @@ export type {
   BodyContext,
   SharingEntry,
 } from './mtl/sharing/index.js';
-export { resolveTask, validateLabels, TASK_KINDS, METRICS } from './mtl/task.js';
+export { resolveTask, validateLabels, TASK_KINDS, METRICS, METRIC_KINDS } from './mtl/task.js';
 export type { Task, TaskKind, TaskSpec, MetricName } from './mtl/task.js';
 export { Trainer, checkRunDir, selectionScore, selectionTasks } from './train/trainer.js';
 export type { TrainerConfig, EpochRecord, FitOptions } from './train/trainer.js';
@@ -56,7 +57,7 @@ export {
   encodeSafetensors,
   decodeSafetensors,
   crc32,
-} from './train/checkpoint.js';
+} from './io/checkpoint.js';
 export type {
   TrainingState,
   Safetensors,
@@ -65,8 +66,8 @@ export type {
   SaveCheckpointOptions,
   CheckpointContents,
   SavedOptimizer,
-} from './train/checkpoint.js';
-export { writeFileAtomic, removeStaleTemporaries, checkWritableFolder } from './train/files.js';
+} from './io/checkpoint.js';
+export { writeFileAtomic, removeStaleTemporaries, checkWritableFolder } from './io/files.js';
 export * from './data/index.js';
 export {
   WEIGHTINGS,
@@ -83,3 +84,9 @@ export { compare, deltaM, formatComparison, selectEpoch, SELECTIONS } from './tr
 export type { CompareOptions, CompareConfiguration, ComparisonResult, MultiTaskRunResult, RunResult, Selection, MetricTable, CompareTrainerSettings } from './train/compare.js';
 export { AuxiliaryTaskStopper, tcdcnCriterion } from './train/task-stopping.js';
 export type { TaskStoppingConfig } from './train/task-stopping.js';
+export { rocAuc } from './train/metrics.js';
+export { LR_SCHEDULES, checkLrSchedule, lrAt } from './train/schedules.js';
+export type { LrSchedule } from './train/schedules.js';
+export { GradientClipper } from './train/clipping.js';
+export { EarlyStopper, RunControl, checkCallbacks } from './train/callbacks.js';
+export type { TrainerCallbacks, TrainingControl, StepInfo, EarlyStoppingConfig, EarlyStoppingState } from './train/callbacks.js';

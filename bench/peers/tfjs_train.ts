@@ -16,7 +16,7 @@
  */
 import type * as TF from '@tensorflow/tfjs';
 import { Rng } from '../../ts/core/random.js';
-import { readCheckpointFile } from '../../ts/train/checkpoint.js';
+import { readCheckpointFile } from '../../ts/io/checkpoint.js';
 import { MNIST_RUN, type MnistRunResult, mnistRunSetup } from '../workloads.js';
 import { type TfjsBackend, denseMultiTaskModel, loadHydranetWeights, setupTfjs, weightedStep } from './tfjs_common.js';
 import { childMain, peakRss } from '../child.js';

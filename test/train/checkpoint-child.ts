@@ -4,7 +4,7 @@
  * what happened as one JSON line: { ok: true } or the error's name, message and path.
  */
 import { Rng } from '../../ts/core/random.js';
-import { saveCheckpoint } from '../../ts/train/checkpoint.js';
+import { saveCheckpoint } from '../../ts/io/checkpoint.js';
 import { tinyModel } from './checkpoint-fixtures.js';
 
 const [file, seed] = process.argv.slice(2);

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { Rng } from '../../ts/core/random.js';
 import { CheckpointError, HydranetError } from '../../ts/errors.js';
 import type { MultiTaskModel } from '../../ts/mtl/model.js';
-import { decodeSafetensors, loadCheckpoint } from '../../ts/train/checkpoint.js';
+import { decodeSafetensors, loadCheckpoint } from '../../ts/io/checkpoint.js';
 import { Optimizer } from '../../ts/train/optimizer.js';
 import { Trainer, type TrainerConfig } from '../../ts/train/trainer.js';
 import { joinSafetensors, splitSafetensors, tinyData, tinyModel } from './checkpoint-fixtures.js';

@@ -22,8 +22,8 @@ import {
   parseTrainingState,
   readCheckpointFile,
   saveCheckpoint,
-} from '../../ts/train/checkpoint.js';
-import { temporaryPath, writeFileAtomic } from '../../ts/train/files.js';
+} from '../../ts/io/checkpoint.js';
+import { temporaryPath, writeFileAtomic } from '../../ts/io/files.js';
 import { Optimizer } from '../../ts/train/optimizer.js';
 import { joinSafetensors, splitSafetensors, tinyModel, withoutChecksums } from './checkpoint-fixtures.js';
 

@@ -15,7 +15,7 @@ import { MultiTaskDataset } from '../../ts/data/dataset.js';
 import { makeMultiMnist } from '../../ts/data/multimnist.js';
 import { BusyError, ConfigError, FileWriteError, NonFiniteLossError, TrainingAbortedError } from '../../ts/errors.js';
 import { type ModelConfig, MultiTaskModel } from '../../ts/mtl/model.js';
-import { loadCheckpoint, readCheckpointFile } from '../../ts/train/checkpoint.js';
+import { loadCheckpoint, readCheckpointFile } from '../../ts/io/checkpoint.js';
 import { type EpochRecord, Trainer, type TrainerConfig, eventLoopYield, selectionScore } from '../../ts/train/trainer.js';
 import { backendsUnderTest } from '../backends/harness.js';
 import { multiMnistMlp } from '../fixtures.js';
@@ -146,6 +146,7 @@ describe('Trainer safety', function () {
       'evaluate()': () => trainer.evaluate(val),
       'fit() of a second trainer': () => other.fit(data),
       'a new trainer': () => new Trainer(model, sgd(1)),
+      'predict()': () => model.predict(val.inputs),
     };
     const other = new Trainer(model, sgd(1));
     const outcomes: [string, Promise<unknown>][] = [];
@@ -154,13 +155,16 @@ describe('Trainer safety', function () {
       for (const [what, call] of Object.entries(attempts)) outcomes.push([what, (async () => call())()]);
     });
     await trainer.fit(data);
-    assert.equal(outcomes.length, 4);
+    assert.equal(outcomes.length, 5);
     for (const [what, outcome] of outcomes) {
-      await assert.rejects(outcome, (e: Error) => e instanceof BusyError && /^model is busy: a Trainer is running fit\(\) on it/.test(e.message), what);
+      await assert.rejects(outcome, (e: Error) => e instanceof BusyError && /^model is busy: fit\(\) is running on it/.test(e.message), what);
     }
     const evaluating = trainer.evaluate(val);
-    await assert.rejects(trainer.evaluate(val), (e: Error) => e instanceof BusyError && /running evaluate\(\)/.test(e.message));
+    await assert.rejects(trainer.evaluate(val), (e: Error) => e instanceof BusyError && /evaluate\(\) is running/.test(e.message));
     await evaluating;
+    const predicting = model.predict(val.inputs);
+    await assert.rejects(trainer.fit(data, { epochs: 2 }), (e: Error) => e instanceof BusyError && /predict\(\) is running/.test(e.message));
+    await predicting;
     // Once a call has finished, the next one runs; other models train at the same time.
     await Promise.all([other.fit(data), new Trainer(new MultiTaskModel(fast, mlp()), sgd(1)).fit(data)]);
   });

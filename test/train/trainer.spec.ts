@@ -13,7 +13,7 @@ import { MultiTaskDataset } from '../../ts/data/dataset.js';
 import { makeMultiMnist } from '../../ts/data/multimnist.js';
 import { CheckpointError, ConfigError, LabelError, NonFiniteLossError, ShapeError } from '../../ts/errors.js';
 import { type ModelConfig, MultiTaskModel } from '../../ts/mtl/model.js';
-import { decodeSafetensors, loadCheckpoint } from '../../ts/train/checkpoint.js';
+import { decodeSafetensors, loadCheckpoint } from '../../ts/io/checkpoint.js';
 import { Trainer, type TrainerConfig } from '../../ts/train/trainer.js';
 import { assertClose, backendsUnderTest } from '../backends/harness.js';
 import { multiMnistMlp } from '../fixtures.js';

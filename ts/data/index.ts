@@ -1,4 +1,7 @@
-/** The data layer: MNIST IDX files, MultiMNIST, and the in-memory multi-task dataset. */
+/**
+ * The data layer: readers (CSV/TSV, JSON Lines, .npy, MNIST IDX), the column schema that turns
+ * raw rows into a dataset, MultiMNIST, and the in-memory multi-task dataset.
+ */
 export { parseIdx, parseIdxImages, parseIdxLabels, readIdxFile, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from './idx.js';
 export type { IdxArray } from './idx.js';
 export { loadMnist, mnistDataDir } from './mnist.js';
@@ -17,3 +20,23 @@ export {
   MULTI_MNIST_SIZE,
 } from './multimnist.js';
 export type { MultiMnistOptions, Resample, ResampleTaps } from './multimnist.js';
+export { parseCsv, readCsv } from './csv.js';
+export type { Cell, CsvOptions, Row, Table } from './csv.js';
+export { parseJsonl, readJsonl } from './jsonl.js';
+export { parseNpy, readNpy } from './npy.js';
+export type { NpyArray } from './npy.js';
+export { applySchema, fitSchema, readTable } from './schema.js';
+export type {
+  ApplyOptions,
+  DroppedRows,
+  FittedCategorical,
+  FittedNumeric,
+  FittedSchema,
+  FittedTask,
+  InputColumnsSpec,
+  ReadTableOptions,
+  SchemaReport,
+  SchemaResult,
+  SchemaSpec,
+  TaskColumnSpec,
+} from './schema.js';

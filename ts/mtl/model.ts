@@ -14,10 +14,12 @@
  * Every buffer a training step touches is allocated here, once, for `maxBatch` samples:
  * a steady-state step allocates nothing.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { type Backend, LossLayout, type Tensor } from '../backends/backend.js';
 import { checkKeys, nameTable, ownEntry } from '../core/options.js';
 import { Rng } from '../core/random.js';
-import { ConfigError, ShapeError, describe, expectInt } from '../errors.js';
+import { BusyError, CheckpointError, ConfigError, ShapeError, ValueError, describe, expectInt } from '../errors.js';
 import { ActivationLayer } from '../nn/activation.js';
 import { Dense } from '../nn/dense.js';
 import { Conv2d, Flatten, MaxPool2d } from '../nn/conv.js';
@@ -30,6 +32,8 @@ import type { Activation } from '../backends/backend.js';
 import { type Task, type TaskSpec, resolveTask } from './task.js';
 import type { Body, ResolvedSharing } from './sharing/body.js';
 import { type SharingConfig, resolveSharing } from './sharing/index.js';
+import { type PredictInputs, type PredictOptions, type Predictions, Predictor } from './predict.js';
+import { type CheckpointContents, applyCheckpoint, readCheckpointFile } from '../io/checkpoint.js';
 
 export type { SharingConfig } from './sharing/index.js';
 
@@ -106,6 +110,21 @@ export interface ModelConfig {
   seed?: number;
 }
 
+/** Options of {@link MultiTaskModel.load}. Unknown keys are ConfigErrors. */
+export interface LoadModelOptions {
+  /**
+   * From a run folder, which checkpoint: 'best' (default: best.safetensors, the epoch model
+   * selection chose, else checkpoint.safetensors when there is none) or 'last'
+   * (checkpoint.safetensors, the state after the last step).
+   */
+  checkpoint?: 'best' | 'last';
+  /** Buffers sized for this batch instead of the saved maxBatch (predicting in larger batches). */
+  maxBatch?: number;
+}
+
+/** A JSON value: what {@link MultiTaskModel.preprocessing} holds. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
 const MODEL_KEYS = ['inputShape', 'trunk', 'sharing', 'tasks', 'heads', 'maxBatch', 'seed'];
 
 /** The keys each layer type takes. */
@@ -181,6 +200,19 @@ export class MultiTaskModel {
   readonly logitWidth: number;
   /** The configuration, as given. */
   readonly config: ModelConfig;
+  /**
+   * The configuration with every default filled in (every sharing option, every task's
+   * outputs, loss, metrics, weight and auxiliary flag, the heads, maxBatch, seed), as plain
+   * JSON: checkpoints store it, and `new MultiTaskModel(backend, resolvedConfig)` builds the
+   * same model ({@link MultiTaskModel.load}).
+   */
+  readonly resolvedConfig: ModelConfig;
+  /**
+   * The fitted data preprocessing (statistics, vocabularies, label maps) that turns raw rows
+   * into this model's inputs, as JSON; the model only carries it: set by the caller, saved in
+   * checkpoints, restored by {@link MultiTaskModel.load}. Default null.
+   */
+  preprocessing: JsonValue = null;
 
   private readonly inputs: BatchBuffer;
   private readonly targets: BatchBuffer;
@@ -191,6 +223,10 @@ export class MultiTaskModel {
   readonly losses: Tensor;
   /** Whether the loaded batch came with a label mask. */
   private batchMasked = false;
+  /** Made on the first predict(). */
+  private predictor: Predictor | null = null;
+  /** The call running on this model ("fit()", "evaluate()", "predict()"), or null. */
+  private runningCall: string | null = null;
 
   constructor(
     /** The backend that owns every tensor of the model and runs every kernel. */
@@ -221,6 +257,7 @@ export class MultiTaskModel {
 
     const { entry, sharing } = resolveSharing(config.sharing);
     this.sharing = sharing;
+    const trunkJson: unknown = JSON.parse(JSON.stringify(config.trunk));
     const specs = config.trunk;
     const maxBatch = this.maxBatch;
     this.body = entry.create(
@@ -233,6 +270,15 @@ export class MultiTaskModel {
       config.heads,
     );
     this.heads.build(this.params, this.body.width, this.body.stackStride, maxBatch);
+    this.resolvedConfig = {
+      inputShape: [...this.inputShape],
+      trunk: trunkJson as LayerSpec[],
+      sharing: (entry.config ? entry.config(sharing) : { ...sharing }) as unknown as SharingConfig,
+      tasks: this.tasks.map((t, i) => taskSpec(t, config.tasks[i])),
+      heads: { hidden: [...this.heads.hidden], activation: this.heads.activation, dropout: this.heads.dropout },
+      maxBatch,
+      seed,
+    };
 
     let out = 0;
     let tgt = 0;
@@ -367,6 +413,82 @@ export class MultiTaskModel {
     return firstHead ? firstHead.offset : this.params.arenaSize;
   }
 
+  /**
+   * Per task (by name), the model's outputs for every sample of `inputs` (n × featureSize
+   * values, or a MultiTaskDataset): class probabilities (classification, softmax), the
+   * probability of 1 (binary, and each label of a multi-label task, sigmoid) or the values
+   * (regression), n × outputs each. Runs in batches of `batchSize` (default and at most
+   * maxBatch) in inference mode (no dropout), reading back only the logits into one host
+   * buffer made on the first call. ShapeError when the inputs do not have featureSize values
+   * per sample; BusyError while another predict(), or a Trainer's fit() or evaluate(), runs on
+   * this model (they share its buffers).
+   */
+  async predict(inputs: PredictInputs, options: PredictOptions = {}): Promise<Predictions> {
+    this.predictor ??= new Predictor(this);
+    const release = this.claim('predict()');
+    try {
+      return await this.predictor.predict(inputs, options);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * The one-call-at-a-time rule of a model: marks it as running `what` ("fit()", "evaluate()",
+   * "predict()") until the returned release is called. Calls on one model share its activation
+   * and input buffers, so they never interleave.
+   * @throws BusyError naming the call already running.
+   */
+  claim(what: string): () => void {
+    if (this.runningCall !== null) {
+      throw new BusyError(
+        `model is busy: ${this.runningCall} is running on it; ${what} cannot run on the same model at the same time (await the running call first)`,
+      );
+    }
+    this.runningCall = what;
+    return () => {
+      this.runningCall = null;
+    };
+  }
+
+  /** The call running on this model ("fit()", "evaluate()", "predict()"), or null. */
+  get busyWith(): string | null {
+    return this.runningCall;
+  }
+
+  /**
+   * A model rebuilt from a checkpoint alone, on `backend`: its architecture from the stored
+   * configuration ({@link MultiTaskModel.resolvedConfig}), its parameters and its
+   * preprocessing as saved. `file` is a checkpoint file or a run folder, where
+   * `options.checkpoint` chooses best.safetensors (default; checkpoint.safetensors when the
+   * folder has no best) or checkpoint.safetensors. CheckpointError when there is no checkpoint
+   * there, it is corrupt, or it predates stored configurations (build the model by hand and
+   * use loadCheckpoint).
+   */
+  static async load(backend: Backend, file: string, options: LoadModelOptions = {}): Promise<MultiTaskModel> {
+    checkKeys(options, ['checkpoint', 'maxBatch'], 'load options');
+    const which = options.checkpoint ?? 'best';
+    if (which !== 'best' && which !== 'last') throw new ConfigError(`Expected 'best' or 'last' for checkpoint but received ${describe(which)}`);
+    const source = checkpointPath(file, which);
+    const ck: CheckpointContents = readCheckpointFile(source);
+    if (ck.model === null) {
+      throw new CheckpointError(
+        `${source} does not store its model configuration (written before hydranet stored it): build the model with the configuration it was trained with and call loadCheckpoint(file, model)`,
+      );
+    }
+    const maxBatch = options.maxBatch === undefined ? ck.model.maxBatch : expectInt('maxBatch', options.maxBatch, 1);
+    let model: MultiTaskModel;
+    try {
+      model = new MultiTaskModel(backend, { ...ck.model, maxBatch });
+    } catch (e) {
+      if (!(e instanceof ConfigError || e instanceof ShapeError || e instanceof ValueError)) throw e;
+      throw new CheckpointError(`${source}: the stored model configuration does not build a model: ${e.message}`);
+    }
+    await applyCheckpoint(ck, source, model, null);
+    model.preprocessing = ck.preprocessing;
+    return model;
+  }
+
   /** A JSON description of the architecture; checkpoints refuse to load into another. */
   architecture(): Record<string, unknown> {
     return {
@@ -377,6 +499,33 @@ export class MultiTaskModel {
       tasks: this.tasks.map((t) => ({ name: t.name, kind: t.kind, outputs: t.outputs, loss: t.loss })),
     };
   }
+}
+
+/** The checkpoint `file` names: itself, or in a run folder best.safetensors (else checkpoint.safetensors) or checkpoint.safetensors. */
+function checkpointPath(file: string, which: 'best' | 'last'): string {
+  if (typeof file !== 'string' || file === '') throw new ValueError(`Expected a checkpoint file or run folder for path but received ${describe(file)}`);
+  let isFolder = false;
+  try {
+    isFolder = fs.statSync(file).isDirectory();
+  } catch {
+    throw new CheckpointError(`Cannot read checkpoint ${file}: no such file or folder`);
+  }
+  if (!isFolder) return file;
+  const last = path.join(file, 'checkpoint.safetensors');
+  const best = path.join(file, 'best.safetensors');
+  if (which === 'best' && fs.existsSync(best)) return best;
+  if (fs.existsSync(last)) return last;
+  throw new CheckpointError(`${file} is a folder without ${which === 'best' ? 'best.safetensors or ' : ''}checkpoint.safetensors: not a hydranet run folder with a saved epoch`);
+}
+
+/**
+ * The task spec as given (a JSON copy, so keys added to TaskSpec later travel too) with every
+ * default resolveTask filled in written out (classes / outputs only where the kind takes them).
+ */
+function taskSpec(t: Task, spec: TaskSpec): TaskSpec {
+  const size = t.kind === 'classification' || t.kind === 'multi-label' ? { classes: t.outputs } : t.kind === 'regression' ? { outputs: t.outputs } : {};
+  const given = JSON.parse(JSON.stringify(spec)) as TaskSpec;
+  return { ...given, name: t.name, kind: t.kind, ...size, loss: t.loss, metrics: [...t.metrics], auxiliary: t.auxiliary, weight: t.weight };
 }
 
 /** "a, b or c". */

@@ -14,16 +14,31 @@ export type TaskKind = 'classification' | 'binary' | 'multi-label' | 'regression
 /** Every {@link TaskKind}. */
 export const TASK_KINDS: readonly TaskKind[] = ['classification', 'binary', 'multi-label', 'regression'];
 
-/** A per-task metric: 'accuracy' (fraction correct, higher is better), 'mse' and 'mae' (mean squared / absolute error, lower is better). */
-export type MetricName = 'accuracy' | 'mse' | 'mae';
+/**
+ * A per-task metric: 'accuracy' (fraction correct, higher is better), 'mse' and 'mae' (mean
+ * squared / absolute error, lower is better), 'auc' (ROC-AUC, ties at the average rank; macro over
+ * a multi-label task's labels) and 'f1' (binary: of the positive class; multi-label: micro), both
+ * higher is better.
+ */
+export type MetricName = 'accuracy' | 'mse' | 'mae' | 'auc' | 'f1';
 /** Every {@link MetricName}. */
-export const METRICS: readonly MetricName[] = ['accuracy', 'mse', 'mae'];
+export const METRICS: readonly MetricName[] = ['accuracy', 'mse', 'mae', 'auc', 'f1'];
+/** The task kinds each metric applies to. */
+export const METRIC_KINDS: Record<MetricName, readonly TaskKind[]> = nameTable({
+  accuracy: ['classification', 'binary', 'multi-label'],
+  mse: ['regression'],
+  mae: ['regression'],
+  auc: ['binary', 'multi-label'],
+  f1: ['binary', 'multi-label'],
+});
 
 /** Whether a larger value of the metric is better (a table without a prototype). */
 export const HIGHER_IS_BETTER: Record<MetricName | 'loss', boolean> = nameTable({
   accuracy: true,
   mse: false,
   mae: false,
+  auc: true,
+  f1: true,
   loss: false,
 });
 
@@ -128,7 +143,7 @@ export function resolveTask(spec: TaskSpec, index: number): Task {
   }
   for (const m of metrics) {
     if (!METRICS.includes(m)) throw new ConfigError(`Expected metrics from ${METRICS.join(', ')} for ${where}.metrics but received ${describe(m)}`);
-    if ((m === 'accuracy') !== (spec.kind !== 'regression')) {
+    if (!METRIC_KINDS[m as MetricName].includes(spec.kind)) {
       throw new ConfigError(`${where}.metrics: ${m} does not apply to a ${spec.kind} task`);
     }
   }

@@ -1,12 +1,41 @@
 /**
  * Per-task evaluation metrics accumulated over batches of logits read back to the host:
  * accuracy (argmax for classification, logit > 0 for binary and multi-label, averaged over
- * labels), MSE and MAE (averaged over outputs). Masked-out samples are skipped.
+ * labels), MSE and MAE (averaged over outputs), ROC-AUC and F1 for binary and multi-label tasks.
+ * Masked-out samples are skipped.
  */
 import type { MetricName, Task } from '../mtl/task.js';
 
 /**
- * One task's evaluation: its declared metrics ('accuracy' as a fraction, 'mse', 'mae'), its mean
+ * ROC-AUC of `scores` against 0/1 `labels` (≥ 0.5 counts as positive): the probability that a
+ * random positive scores above a random negative, ties counting one half (the Mann-Whitney U
+ * statistic with tied scores given their average rank). NaN unless both classes occur.
+ */
+export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
+  const n = scores.length;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[a] - scores[b]);
+  let positives = 0;
+  let rankSum = 0;
+  for (let i = 0; i < n; ) {
+    let j = i;
+    while (j + 1 < n && scores[order[j + 1]] === scores[order[i]]) j++;
+    const rank = (i + j) / 2 + 1; // the average of ranks i+1 .. j+1
+    for (let k = i; k <= j; k++) {
+      if (labels[order[k]] >= 0.5) {
+        positives++;
+        rankSum += rank;
+      }
+    }
+    i = j + 1;
+  }
+  const negatives = n - positives;
+  if (positives === 0 || negatives === 0) return NaN;
+  return (rankSum - (positives * (positives + 1)) / 2) / (positives * negatives);
+}
+
+/**
+ * One task's evaluation: its declared metrics ('accuracy' as a fraction, 'mse', 'mae', 'auc',
+ * 'f1'), its mean
  * loss when computed, and the number of labelled samples they cover.
  */
 export type TaskMetrics = Partial<Record<MetricName | 'loss', number>> & {
@@ -14,7 +43,18 @@ export type TaskMetrics = Partial<Record<MetricName | 'loss', number>> & {
   count: number;
 };
 
+/**
+ * Accumulates one task's metrics over batches of logits (host side, at evaluation only). For
+ * 'auc' it keeps every labelled score: a multi-label task's AUC is the mean over its labels
+ * (macro) of those with both classes present. 'f1' counts logit > 0 as positive: a binary
+ * task's F1 of the positive class, a multi-label task's micro F1 (counts pooled over labels).
+ */
 export class MetricAccumulator {
+  private readonly scores: number[][];
+  private readonly truths: number[][];
+  private tp = 0;
+  private fp = 0;
+  private fn = 0;
   private correct = 0;
   private labelsSeen = 0;
   private se = 0;
@@ -27,7 +67,11 @@ export class MetricAccumulator {
     readonly task: Task,
     private readonly logitOffset: number,
     private readonly logitWidth: number,
-  ) {}
+  ) {
+    const K = task.metrics.includes('auc') ? task.outputs : 0;
+    this.scores = Array.from({ length: K }, () => []);
+    this.truths = Array.from({ length: K }, () => []);
+  }
 
   /** Adds rows [0, n) of logits [n, logitWidth] against labels [n, labelWidth] (row offset `from` in them). */
   add(logits: Float32Array, n: number, labels: Float32Array, mask: Uint8Array | null, from: number): void {
@@ -51,9 +95,19 @@ export class MetricAccumulator {
           this.ae += Math.abs(d);
         }
       } else {
+        const auc = this.scores.length > 0;
         for (let k = 0; k < K; k++) {
           this.labelsSeen++;
-          if (logits[z + k] > 0 === labels[y + k] >= 0.5) this.correct++;
+          const predicted = logits[z + k] > 0;
+          const actual = labels[y + k] >= 0.5;
+          if (predicted === actual) this.correct++;
+          if (predicted && actual) this.tp++;
+          else if (predicted) this.fp++;
+          else if (actual) this.fn++;
+          if (auc) {
+            this.scores[k].push(logits[z + k]);
+            this.truths[k].push(labels[y + k]);
+          }
         }
       }
     }
@@ -72,6 +126,11 @@ export class MetricAccumulator {
       if (m === 'accuracy') out.accuracy = this.labelsSeen ? this.correct / this.labelsSeen : NaN;
       if (m === 'mse') out.mse = this.samples ? this.se / (this.samples * this.task.outputs) : NaN;
       if (m === 'mae') out.mae = this.samples ? this.ae / (this.samples * this.task.outputs) : NaN;
+      if (m === 'f1') out.f1 = this.tp + this.fp + this.fn > 0 ? (2 * this.tp) / (2 * this.tp + this.fp + this.fn) : NaN;
+      if (m === 'auc') {
+        const per = this.scores.map((s, k) => rocAuc(s, this.truths[k])).filter((v) => !Number.isNaN(v));
+        out.auc = per.length ? per.reduce((a, b) => a + b, 0) / per.length : NaN;
+      }
     }
     return out;
   }

@@ -60,6 +60,13 @@ export class Optimizer {
   readonly state: Record<string, Tensor> = {};
   /** Steps taken so far. */
   steps = 0;
+  /**
+   * The learning rate of the next step: config.lr until a schedule sets it (the Trainer does,
+   * before every step, when it has an lrSchedule).
+   */
+  lr: number;
+  /** The options handed to the fused kernel, made once and updated in place (no allocation per step). */
+  private readonly kernelOptions: { lr: number; step: number };
 
   constructor(
     private readonly backend: Backend,
@@ -89,6 +96,8 @@ export class Optimizer {
       this.state['adam.m'] = backend.alloc([params.arenaSize]);
       this.state['adam.v'] = backend.alloc([params.arenaSize]);
     }
+    this.lr = config.lr;
+    this.kernelOptions = { ...config, step: 0 };
   }
 
   /**
@@ -104,13 +113,15 @@ export class Optimizer {
   /** Applies the gradients in the arena to the parameters. */
   step(): void {
     this.steps++;
-    const c = this.config;
+    const o = this.kernelOptions;
+    o.lr = this.lr;
+    o.step = this.steps;
     const p = this.params.values;
     const g = this.params.grads;
-    if (c.kind === 'sgd') {
-      this.backend.sgdStep(p, g, this.state.momentum, c);
+    if (this.config.kind === 'sgd') {
+      this.backend.sgdStep(p, g, this.state.momentum, o);
     } else {
-      this.backend.adamwStep(p, g, this.state['adam.m'], this.state['adam.v'], { ...c, step: this.steps });
+      this.backend.adamwStep(p, g, this.state['adam.m'], this.state['adam.v'], o);
     }
   }
 }

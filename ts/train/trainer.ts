@@ -23,11 +23,14 @@ import {
 import type { MultiTaskModel } from '../mtl/model.js';
 import { HIGHER_IS_BETTER, type Task, validateLabels } from '../mtl/task.js';
 import { type WeightingSpec, WeightedStep, type WeightingStrategy, createWeighting } from '../mtl/weighting/index.js';
-import { type TrainingState, findNonFiniteParameter, loadCheckpoint, saveCheckpoint, writeFileAtomic } from './checkpoint.js';
-import { checkWritableFolder } from './files.js';
+import { type TrainingState, findNonFiniteParameter, loadCheckpoint, saveCheckpoint, writeFileAtomic } from '../io/checkpoint.js';
+import { checkWritableFolder } from '../io/files.js';
+import { type EarlyStoppingConfig, EarlyStopper, RunControl, type TrainerCallbacks, checkCallbacks } from './callbacks.js';
+import { GradientClipper } from './clipping.js';
 import { MetricAccumulator, type TaskMetrics } from './metrics.js';
 import { Optimizer, type OptimizerConfig } from './optimizer.js';
 import { ProgressBar } from './progress.js';
+import { type LrSchedule, checkLrSchedule, lrAt } from './schedules.js';
 import { AuxiliaryTaskStopper, type TaskStoppingConfig } from './task-stopping.js';
 
 /** How a {@link Trainer} trains. Unknown keys are ConfigErrors; numbers are checked when the Trainer is made. */
@@ -61,6 +64,22 @@ export interface TrainerConfig {
   runDir?: string | null;
   /** Read the per-task losses back (for the progress bar and the NaN check) every k steps. Default 1. */
   lossCheckEvery?: number;
+  /**
+   * The learning rate per optimizer step (see {@link LrSchedule}); the optimizer's lr is the base
+   * rate. Set before every step; its position is the step count, so a resume continues it.
+   * Default: constant.
+   */
+  lrSchedule?: LrSchedule | null;
+  /**
+   * Clips the gradients to this global L2 norm before every optimizer step (PyTorch
+   * clip_grad_norm_): one reduction on the backend and one scalar read back per step, no read of
+   * the gradients. Off by default.
+   */
+  clipGradNorm?: number | null;
+  /** Ends the run when the main tasks' validation score stops improving (needs a validation set). Off by default. */
+  earlyStopping?: EarlyStoppingConfig | null;
+  /** Called at the end of each epoch and every few steps; they can stop the run cleanly. */
+  callbacks?: TrainerCallbacks | null;
 }
 
 /** What one epoch of training gave: one per epoch in Trainer.history, metrics.json and fit()'s result. */
@@ -87,6 +106,19 @@ export interface EpochRecord {
   penalty?: number;
   /** Auxiliary tasks stopped at the end of this epoch, with their criterion value. */
   stopped?: Record<string, number>;
+  /** The learning rate of the epoch's first and last steps (they differ under an lrSchedule); absent in records of older checkpoints. */
+  lr?: {
+    /** The learning rate of the epoch's first step. */
+    first: number;
+    /** The learning rate of the epoch's last step. */
+    last: number;
+  };
+  /** With clipGradNorm: the mean global gradient norm (before clipping) over the epoch's steps. */
+  gradNorm?: number;
+  /** With earlyStopping: the epoch's selection score, and whether it is the best so far. */
+  score?: number;
+  /** Set on the last epoch when the run ended early: 'earlyStopping' or 'callback'. */
+  stoppedBy?: 'earlyStopping' | 'callback';
 }
 
 /** Options of {@link Trainer.fit}. Unknown keys are ConfigErrors. */
@@ -112,6 +144,7 @@ export interface FitOptions {
 
 const TRAINER_KEYS = [
   'optimizer', 'batchSize', 'epochs', 'seed', 'weights', 'weighting', 'auxiliaryStopping', 'progress', 'log', 'runDir', 'lossCheckEvery',
+  'lrSchedule', 'clipGradNorm', 'earlyStopping', 'callbacks',
 ] as const satisfies readonly (keyof TrainerConfig)[];
 const FIT_KEYS = ['validation', 'resumeFrom', 'epochs', 'signal'] as const satisfies readonly (keyof FitOptions)[];
 
@@ -136,21 +169,6 @@ class Yielder {
     await new Promise<void>((resolve) => setImmediate(resolve));
     this.last = performance.now();
   }
-}
-
-/** What runs on each model now ("fit()", "evaluate()"): calls on one model never interleave. */
-const running = new WeakMap<MultiTaskModel, string>();
-
-/** Marks `model` as running `what` until the returned release is called; BusyError if it already runs something. */
-function claim(model: MultiTaskModel, what: string): () => void {
-  const current = running.get(model);
-  if (current !== undefined) {
-    throw new BusyError(
-      `model is busy: a Trainer is running ${current} on it; ${what} cannot run on the same model at the same time (await the running call first)`,
-    );
-  }
-  running.set(model, what);
-  return () => running.delete(model);
 }
 
 /**
@@ -223,6 +241,10 @@ interface Run {
   weightSums: Float64Array;
   /** Whether a step ran since the last checkpoint was written. */
   dirty: boolean;
+  /** Optimizer steps in the whole run (target epochs × steps per epoch): a cosine schedule's default length. */
+  totalSteps: number;
+  /** Stops the run cleanly when a callback or early stopping asks. */
+  control: RunControl;
 }
 
 /** Preallocated host staging arrays for one batch in the model's layout. */
@@ -295,6 +317,12 @@ export class Trainer {
   private position: EpochPosition | null = null;
   /** Whether the tasks left out of model selection were logged. */
   private selectionNoted = false;
+  private readonly schedule: LrSchedule | null;
+  private readonly clipper: GradientClipper | null;
+  private readonly early: EarlyStopper | null;
+  private readonly callbacks: TrainerCallbacks | null;
+  /** With earlyStopping.restoreBest: the parameters of the best epoch (host copy), when this process saw it. */
+  private bestParams: Float32Array | null = null;
 
   constructor(
     /** The model trained (its backend runs every kernel). */
@@ -303,14 +331,18 @@ export class Trainer {
     readonly config: TrainerConfig,
   ) {
     checkKeys(config, TRAINER_KEYS, 'trainer config');
-    const busy = running.get(model);
-    if (busy !== undefined) throw new BusyError(`model is busy: a Trainer is running ${busy} on it; a new Trainer cannot be set up on it until that call has finished`);
+    const busy = model.busyWith;
+    if (busy !== null) throw new BusyError(`model is busy: ${busy} is running on it; a new Trainer cannot be set up on it until that call has finished`);
     const bs = expectInt('batchSize', config.batchSize);
     if (bs > model.maxBatch) throw new ConfigError(`batchSize ${bs} exceeds the model's maxBatch ${model.maxBatch}`);
     expectInt('epochs', config.epochs);
     expectInt('seed', config.seed ?? 0, 0);
     expectInt('lossCheckEvery', config.lossCheckEvery ?? 1);
     this.optimizer = new Optimizer(model.backend, model.params, config.optimizer);
+    this.schedule = config.lrSchedule ? checkLrSchedule(config.lrSchedule) : null;
+    this.early = config.earlyStopping ? new EarlyStopper(config.earlyStopping) : null;
+    this.callbacks = config.callbacks ? checkCallbacks(config.callbacks) : null;
+    this.clipper = config.clipGradNorm == null ? null : new GradientClipper(model.backend, model.params.grads, model.params.arenaSize, config.clipGradNorm);
     this.rng = new Rng(config.seed ?? 0);
     this.stager = new BatchStager(model);
     this.progress = new ProgressBar(process.stderr, config.progress);
@@ -367,10 +399,11 @@ export class Trainer {
    * BusyError while another fit() or evaluate() runs on the same model.
    */
   async fit(train: MultiTaskDataset, opts: FitOptions = {}): Promise<EpochRecord[]> {
-    const release = claim(this.model, 'fit()');
+    const release = this.model.claim('fit()');
     try {
       const run = await this.prepare(train, opts);
-      for (let epoch = this.epoch + 1; epoch <= run.target; epoch++) await this.runEpoch(run, epoch);
+      for (let epoch = this.epoch + 1; epoch <= run.target && !run.control.stopRequested; epoch++) await this.runEpoch(run, epoch);
+      if (this.early?.restoreBest) this.restoreBestParameters();
       return this.history;
     } finally {
       this.progress.end();
@@ -385,6 +418,9 @@ export class Trainer {
     if (opts.validation) this.checkDataset(opts.validation, 'validation set');
     if (this.stopper && !opts.validation) {
       throw new ConfigError('auxiliaryStopping needs a validation set: pass { validation } to fit()');
+    }
+    if (this.early && !opts.validation) {
+      throw new ConfigError('earlyStopping needs a validation set: pass { validation } to fit()');
     }
     const signal = opts.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ConfigError(`Expected an AbortSignal for signal but received ${describe(signal)}`);
@@ -429,6 +465,8 @@ export class Trainer {
       sums: new Float64Array(T),
       weightSums: new Float64Array(T),
       dirty: false,
+      totalSteps: target * steps,
+      control: new RunControl(),
     };
     if (signal?.aborted) await this.stop(run, null);
     return run;
@@ -456,8 +494,11 @@ export class Trainer {
     }
     let reads = at?.reads ?? 0;
     const t0 = performance.now() - (at?.seconds ?? 0) * 1000;
+    const firstLr = this.scheduleLr(run);
+    let normSum = 0;
+    let done = at?.steps ?? 0;
     this.progress.start();
-    for (let s = at?.steps ?? 0; s < steps; s++) {
+    for (let s = at?.steps ?? 0; s < steps && !run.control.stopRequested; s++) {
       if (run.signal?.aborted) {
         const seconds = (performance.now() - t0) / 1000;
         await this.stop(run, { epoch, steps: s, rngState, sums: Array.from(sums), weightSums: Array.from(weightSums), reads, seconds });
@@ -465,6 +506,7 @@ export class Trainer {
       const from = s * bs;
       const n = Math.min(bs, train.length - from);
       this.stager.load(train, order, from, n);
+      this.scheduleLr(run);
       this.step++;
       run.dirty = true;
       const fresh = await this.weightedStep.run(n, { training: true, seed: hash32(config.seed ?? 0, this.step) }, () =>
@@ -480,7 +522,16 @@ export class Trainer {
         reads++;
         this.progress.update(`epoch ${epoch}/${run.target}`, s + 1, steps, this.namedLosses());
       }
+      if (this.clipper) normSum += await this.clipper.clip();
       this.optimizer.step();
+      done = s + 1;
+      const cb = this.callbacks;
+      if (cb?.onStepEnd && (this.step % (cb.stepEvery ?? 10) === 0 || s === steps - 1)) {
+        await cb.onStepEnd(
+          { epoch, step: this.step, stepInEpoch: s + 1, stepsInEpoch: steps, lr: this.optimizer.lr, losses: this.namedLosses(), gradNorm: this.clipper?.lastNorm },
+          run.control,
+        );
+      }
       await model.backend.throttle(); // a GPU backend keeps a few steps queued, not an epoch
       if (this.yielder.due()) await this.yielder.yield();
     }
@@ -494,18 +545,53 @@ export class Trainer {
       epoch,
       step: this.step,
       seconds,
-      stepsPerSecond: steps / seconds,
+      stepsPerSecond: done / seconds,
       train: Object.fromEntries(model.tasks.map((t, i) => [t.name, sums[i] / Math.max(1, reads)])),
-      weights: Object.fromEntries(model.tasks.map((t, i) => [t.name, weightSums[i] / steps])),
+      weights: Object.fromEntries(model.tasks.map((t, i) => [t.name, weightSums[i] / Math.max(1, done)])),
       weighting: { name: this.weighting.name, ...this.weighting.getState() },
+      lr: { first: firstLr, last: this.optimizer.lr },
     };
+    if (this.clipper) record.gradNorm = normSum / Math.max(1, done - (at?.steps ?? 0));
     if (model.body.penalty) record.penalty = await model.body.penalty();
     if (run.validation) record.validation = await this.evaluateOn(run.validation);
+    const score = selectionScore(record, model.tasks.filter((t) => !t.auxiliary));
+    if (this.early) {
+      record.score = score;
+      if (this.early.update(epoch, score) && this.early.restoreBest) (this.bestParams ??= new Float32Array(params.length)).set(params);
+      if (this.early.exhausted) {
+        run.control.stop();
+        record.stoppedBy = 'earlyStopping';
+        this.log?.(`early stopping after epoch ${epoch}: no improvement of the validation score for ${this.early.patience} epochs (best ${this.early.best.toFixed(4)} at epoch ${this.early.bestEpoch})`);
+      }
+    }
+    if (run.control.stopRequested && !record.stoppedBy) record.stoppedBy = 'callback';
     this.history.push(record);
     this.log?.(formatEpoch(record, run.target, model));
     if (this.stopper && record.validation) this.stopAuxiliaryTasks(record);
-    if (run.runDir) await this.writeRun(run.runDir, record, params);
+    if (run.runDir) await this.writeRun(run.runDir, record, params, score);
     run.dirty = false;
+    if (this.callbacks?.onEpochEnd) {
+      await this.callbacks.onEpochEnd(record, run.control);
+      if (run.control.stopRequested && !record.stoppedBy) record.stoppedBy = 'callback';
+    }
+  }
+
+  /** Sets the optimizer's lr for the next step from the schedule (no-op without one); returns it. */
+  private scheduleLr(run: Run): number {
+    if (this.schedule) this.optimizer.lr = lrAt(this.schedule, this.step, this.optimizer.config.lr, run.totalSteps);
+    return this.optimizer.lr;
+  }
+
+  /** earlyStopping.restoreBest at the end of a run: writes the best epoch's parameters back into the arena. */
+  private restoreBestParameters(): void {
+    const e = this.early!;
+    if (e.bestEpoch === 0 || e.bestEpoch === this.epoch) return;
+    if (!this.bestParams) {
+      this.log?.(`restoreBest: the best epoch (${e.bestEpoch}) was trained before the resume, so its parameters are not in memory; the parameters of epoch ${this.epoch} are kept (best.safetensors in the run folder holds epoch ${e.bestEpoch})`);
+      return;
+    }
+    this.model.backend.write(this.model.params.values, this.bestParams);
+    this.log?.(`restoreBest: restored the parameters of epoch ${e.bestEpoch} (validation score ${e.best.toFixed(4)})`);
   }
 
   /**
@@ -582,7 +668,7 @@ export class Trainer {
    * turn every few milliseconds; BusyError while fit() or evaluate() runs on the same model.
    */
   async evaluate(ds: MultiTaskDataset): Promise<Record<string, TaskMetrics>> {
-    const release = claim(this.model, 'evaluate()');
+    const release = this.model.claim('evaluate()');
     try {
       return await this.evaluateOn(ds);
     } finally {
@@ -630,6 +716,7 @@ export class Trainer {
       bestScore: this.bestScore,
       weighting: { name: this.weighting.name, state: this.weighting.getState(), rngState: this.weightingRng.getState() },
       auxiliaryStopping: this.stopper?.getState(),
+      earlyStopping: this.early?.getState(),
       history: this.history as unknown as Record<string, unknown>[],
       ...(at ? { position: { epoch: at.epoch, steps: at.steps, sums: at.sums, weightSums: at.weightSums, reads: at.reads, seconds: at.seconds } } : {}),
     };
@@ -654,6 +741,8 @@ export class Trainer {
     this.position = position;
     if (w?.state) this.weighting.setState(w.state);
     if (w?.rngState) this.weightingRng.setState(w.rngState);
+    if (this.early && state.earlyStopping !== undefined) this.early.setState(state.earlyStopping);
+    this.bestParams = null;
     const stopping = state.auxiliaryStopping as Record<string, unknown> | undefined;
     if (stopping && this.stopper) {
       this.stopper.setState(stopping);
@@ -690,7 +779,7 @@ export class Trainer {
    * Writes metrics.json (the whole history), checkpoint.safetensors and, when the epoch scores
    * best so far, best.safetensors; the checkpoints store `params`, the arena read at the epoch end.
    */
-  private async writeRun(runDir: string, record: EpochRecord, params: Float32Array): Promise<void> {
+  private async writeRun(runDir: string, record: EpochRecord, params: Float32Array, score: number): Promise<void> {
     const main = this.model.tasks.filter((t) => !t.auxiliary);
     if (!this.selectionNoted && record.validation) {
       this.selectionNoted = true;
@@ -702,7 +791,6 @@ export class Trainer {
         this.log?.(`model selection: main task${left.length > 1 ? 's' : ''} ${left.join(', ')} ${left.length > 1 ? 'have' : 'has'} no labels in the validation set and ${left.length > 1 ? 'are' : 'is'} left out of the score that chooses best.safetensors (scored on ${judged.map((t) => t.name).join(', ')})`);
       }
     }
-    const score = selectionScore(record, main);
     const best = score > this.bestScore;
     if (best) this.bestScore = score;
     writeFileAtomic(path.join(runDir, 'metrics.json'), JSON.stringify(this.history, null, 2));

@@ -74,6 +74,11 @@ export interface SharingEntry<R extends ResolvedSharing = ResolvedSharing> {
   readonly keys: readonly string[];
   /** The config's values checked (ValueError / ConfigError naming `sharing.KEY`), defaults filled in. */
   resolve(config: Readonly<Record<string, unknown>>): R;
+  /**
+   * The resolved form as a config that `resolve` takes back to the same resolved form (what
+   * checkpoints store to rebuild the model). Absent when the resolved form is such a config.
+   */
+  config?(resolved: R): Record<string, unknown>;
   /** Builds the body (declaring its parameters in ctx.params), checking what depends on the trunk (ConfigError). */
   create(ctx: BodyContext, sharing: R): Body;
 }

@@ -25,5 +25,6 @@ export const CROSS_STITCH: SharingEntry<{ kind: 'cross-stitch'; after: number[] 
     if (after !== null && !Array.isArray(after)) throw new ConfigError(`Expected an array of layer indices for sharing.after but received ${describe(after)}`);
     return { kind: 'cross-stitch', after: after as number[] | null, self: expectNumber('sharing.self', c.self ?? 0.9, 0, 1) };
   },
+  config: (s) => (s.after === null ? { kind: 'cross-stitch', self: s.self } : { ...s, after: [...s.after] }),
   create: (ctx, s) => new TowerBody(ctx, { stitchAfter: s.after, stitchSelf: s.self }),
 };

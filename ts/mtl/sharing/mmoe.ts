@@ -16,5 +16,7 @@ export const MMOE: SharingEntry<{ kind: 'mmoe'; shared: number; perTask: number 
   usage: 'mmoe[:experts=N]',
   keys: ['kind', 'experts'],
   resolve: (c) => ({ kind: 'mmoe', shared: expectInt('sharing.experts', c.experts ?? 4), perTask: 0 }),
+  // Resolved as the experts body reads it (and as architecture() has always recorded it).
+  config: (s) => ({ kind: 'mmoe', experts: s.shared }),
   create: (ctx, s) => new ExpertBody(ctx, s),
 };

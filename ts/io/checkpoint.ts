@@ -5,7 +5,7 @@
  * optimizer state and training progress go along so a run resumes exactly.
  *
  * What is guaranteed:
- * - Files are replaced atomically (ts/train/files.ts): a failed or interrupted write keeps the
+ * - Files are replaced atomically (ts/io/files.ts): a failed or interrupted write keeps the
  *   previous file and throws FileWriteError; no checkpoint is ever half-written.
  * - Every file hydranet writes carries two CRC-32s in its metadata, one of the tensor data and
  *   one of the header, verified on every read: a flipped bit is reported as CheckpointError,
@@ -20,10 +20,10 @@ import { checkKeys } from '../core/options.js';
 import { Rng } from '../core/random.js';
 import { stateNumber, stateObject } from '../core/state.js';
 import { CheckpointError, ShapeError, ValueError, describe } from '../errors.js';
-import type { MultiTaskModel } from '../mtl/model.js';
+import type { JsonValue, ModelConfig, MultiTaskModel } from '../mtl/model.js';
 import type { ParameterStore } from '../nn/parameters.js';
 import { writeFileAtomic } from './files.js';
-import type { Optimizer } from './optimizer.js';
+import type { Optimizer } from '../train/optimizer.js';
 
 export { writeFileAtomic } from './files.js';
 
@@ -388,9 +388,17 @@ export async function saveCheckpoint(
   } catch (e) {
     throw new ValueError(`Cannot write ${file}: the training state is not JSON (${(e as Error).message})`);
   }
+  let preprocessing: string;
+  try {
+    preprocessing = JSON.stringify(model.preprocessing ?? null);
+  } catch (e) {
+    throw new ValueError(`Cannot write ${file}: model.preprocessing is not JSON (${(e as Error).message})`);
+  }
   const metadata: Record<string, string> = {
     format: FORMAT,
     architecture: JSON.stringify(model.architecture()),
+    model: JSON.stringify(model.resolvedConfig),
+    preprocessing,
     optimizer: JSON.stringify(optimizer ? { config: optimizer.config, steps: optimizer.steps } : null),
     training,
   };
@@ -417,6 +425,13 @@ export interface CheckpointContents extends Safetensors {
   optimizer: SavedOptimizer | null;
   /** The training state as stored (loadCheckpoint checks it with parseTrainingState). */
   training: unknown;
+  /**
+   * The model's complete configuration (MultiTaskModel.resolvedConfig), from which
+   * MultiTaskModel.load rebuilds it; null in checkpoints written before it was stored.
+   */
+  model: ModelConfig | null;
+  /** The model's preprocessing (MultiTaskModel.preprocessing); null when none was stored. */
+  preprocessing: JsonValue;
 }
 
 /**
@@ -436,8 +451,9 @@ export function readCheckpointFile(file: string): CheckpointContents {
   if (format !== FORMAT) {
     throw new CheckpointError(`${file} is a safetensors file but not a hydranet checkpoint (format ${format === undefined ? 'missing' : describe(format)}, expected ${FORMAT})`);
   }
-  const json = (key: string): unknown => {
+  const json = (key: string, optional = false): unknown => {
     const text = st.metadata[key];
+    if (text === undefined && optional) return null;
     if (text === undefined) throw new CheckpointError(`${file}: the metadata has no ${key}; the file is not a complete hydranet checkpoint`);
     try {
       return JSON.parse(text);
@@ -456,7 +472,16 @@ export function readCheckpointFile(file: string): CheckpointContents {
       stateNumber(o.steps, 'optimizer.steps', { integer: true, min: 0 });
     });
   }
-  return { ...st, architecture, optimizer: optimizer as SavedOptimizer | null, training: json('training') };
+  const model = json('model', true);
+  if (model !== null && !isPlainObject(model)) throw new CheckpointError(`${file}: the model metadata is ${describe(model)}, not an object`);
+  return {
+    ...st,
+    architecture,
+    optimizer: optimizer as SavedOptimizer | null,
+    training: json('training'),
+    model: model as ModelConfig | null,
+    preprocessing: json('preprocessing', true) as JsonValue,
+  };
 }
 
 /**
@@ -470,7 +495,16 @@ export async function loadCheckpoint(
   model: MultiTaskModel,
   optimizer: Optimizer | null = null,
 ): Promise<TrainingState> {
-  const ck = readCheckpointFile(file);
+  return applyCheckpoint(readCheckpointFile(file), file, model, optimizer);
+}
+
+/** {@link loadCheckpoint} of a checkpoint already read (by readCheckpointFile) from `file`. */
+export async function applyCheckpoint(
+  ck: CheckpointContents,
+  file: string,
+  model: MultiTaskModel,
+  optimizer: Optimizer | null,
+): Promise<TrainingState> {
   const ours = model.architecture();
   for (const key of Object.keys(ours)) {
     const a = JSON.stringify(ours[key]);

@@ -1,0 +1,138 @@
+/** The column schema: fitting on training rows, standardising, one-hot, missing values, labels, masks, errors. */
+import assert from 'node:assert/strict';
+import { readCsv } from '../../ts/data/csv.js';
+import type { Row } from '../../ts/data/csv.js';
+import { readJsonl } from '../../ts/data/jsonl.js';
+import { applySchema, fitSchema } from '../../ts/data/schema.js';
+import type { FittedSchema } from '../../ts/data/schema.js';
+import { ConfigError, DatasetError } from '../../ts/errors.js';
+import { fixture } from './fixtures/paths.js';
+
+const close = (a: ArrayLike<number>, b: number[]): void => {
+  assert.equal(a.length, b.length);
+  for (let i = 0; i < b.length; i++) assert.ok(Math.abs(a[i] - b[i]) < 1e-6, `at ${i}: ${a[i]} vs ${b[i]}`);
+};
+
+describe('data/schema', () => {
+  it('infers inputs, standardises numeric columns, one-hots categorical ones, and handles missing values', async () => {
+    const table = await readCsv(fixture('people.csv'));
+    const fitted = fitSchema(table, {
+      tasks: [
+        { name: 'income', kind: 'classification' },
+        { name: 'tags', kind: 'multi-label' },
+      ],
+    });
+    // age: 25, 35, missing, 45 → mean 35, std sqrt(200/3); score: 1.5, missing, 2.5, 3.5 → mean 2.5.
+    assert.deepEqual(fitted.featureNames, [
+      'age', 'age:missing', 'city=Lyon, FR', 'city=Nice', 'city=Paris', 'city=<missing>', 'city=<unseen>', 'score', 'score:missing',
+    ]);
+    const age = fitted.inputs[0];
+    assert.ok(age.kind === 'numeric');
+    assert.equal(age.mean, 35);
+    close([age.std], [Math.sqrt(200 / 3)]);
+    assert.deepEqual(fitted.tasks[0].vocabulary, ['high', 'low']);
+    assert.deepEqual(fitted.tasks[1].vocabulary, ['a', 'b', 'c']);
+    assert.deepEqual(JSON.parse(JSON.stringify(fitted)), fitted, 'the fitted schema survives JSON');
+
+    const { dataset, report } = applySchema(fitted, table);
+    assert.equal(dataset.length, 4);
+    assert.deepEqual(dataset.inputShape, [9]);
+    const s = Math.sqrt(200 / 3);
+    const ss = Math.sqrt(2 / 3);
+    close(dataset.inputs.subarray(0, 18), [
+      -10 / s, 0, 0, 0, 1, 0, 0, -1 / ss, 0,
+      0, 0, 1, 0, 0, 0, 0, 0, 1,
+    ]);
+    close(dataset.inputs.subarray(18, 27), [0, 1, 0, 0, 1, 0, 0, 0, 0]);
+    assert.deepEqual([...dataset.labels('income')], [0, 1, 0, 0]);
+    assert.deepEqual([...dataset.mask('income')!], [1, 1, 0, 1]);
+    assert.deepEqual([...dataset.labels('tags')], [1, 1, 0, 0, 1, 0, 0, 0, 1, 1, 0, 1]);
+    assert.equal(dataset.mask('tags'), null, 'every sample has tags');
+    assert.deepEqual(report, {
+      rowsRead: 4, rowsKept: 4, dropped: [], missingInputs: { age: 1, score: 1 }, unseen: {}, masked: { income: 1, tags: 0 },
+    });
+  });
+
+  it('gives unseen categories their own slot and missing numbers the training mean at transform time', () => {
+    const train: Row[] = [{ x: '1', c: 'a', y: '3.5' }, { x: '3', c: 'b', y: '1' }];
+    const fitted = fitSchema(train, { inputs: { numeric: ['x'], categorical: ['c'] }, tasks: [{ name: 'y', kind: 'regression' }] });
+    assert.deepEqual(fitted.featureNames, ['x', 'c=a', 'c=b', 'c=<missing>', 'c=<unseen>']);
+    const { dataset, report } = applySchema(fitted, [{ x: 'NA', c: 'z', y: '2' }, { x: '5', c: '?', y: '-1e3' }]);
+    close(dataset.inputs, [0, 0, 0, 0, 1, 3, 0, 0, 1, 0]);
+    assert.deepEqual([...dataset.labels('y')], [2, -1000]);
+    assert.deepEqual(report.unseen, { c: 1 });
+    assert.deepEqual(report.missingInputs, { x: 1, c: 1 });
+  });
+
+  it('reads binary labels as 0/1, true/false or a positive value, and integer classes in numeric order', async () => {
+    const table = await readJsonl(fixture('people.jsonl'));
+    const fitted = fitSchema(table, {
+      inputs: { exclude: ['rating'] },
+      tasks: [{ name: 'clicked', kind: 'binary' }, { name: 'rating', kind: 'regression' }],
+    });
+    assert.deepEqual(fitted.featureNames, ['age', 'age:missing', 'city=Lyon', 'city=Paris', 'city=<missing>', 'city=<unseen>']);
+    const { dataset } = applySchema(fitted, table);
+    assert.deepEqual([...dataset.labels('clicked')], [1, 0, 0]);
+    assert.deepEqual([...dataset.mask('clicked')!], [1, 1, 0]);
+    assert.deepEqual([...dataset.mask('rating')!], [1, 0, 1], 'a key a row lacks is a missing label');
+
+    const rows: Row[] = [{ f: 1, k: '10', b: 'yes' }, { f: 2, k: '9', b: 'no' }, { f: 3, k: '2', b: 'maybe' }];
+    const f2 = fitSchema(rows, { tasks: [{ name: 'k', kind: 'classification' }, { name: 'b', kind: 'binary', positive: 'yes' }] });
+    assert.deepEqual(f2.tasks[0].vocabulary, ['2', '9', '10']);
+    const d2 = applySchema(f2, rows).dataset;
+    assert.deepEqual([...d2.labels('k')], [2, 1, 0]);
+    assert.deepEqual([...d2.labels('b')], [1, 0, 0]);
+  });
+
+  it('reads multi-label tasks from several 0/1 columns', () => {
+    const rows: Row[] = [{ x: 1, l1: '1', l2: 'false' }, { x: 2, l1: '0', l2: 'true' }, { x: 3, l1: '1', l2: '' }];
+    const fitted = fitSchema(rows, { tasks: [{ name: 'tags', kind: 'multi-label', columns: ['l1', 'l2'] }] });
+    assert.deepEqual(fitted.featureNames, ['x']);
+    const { dataset } = applySchema(fitted, rows, { labels: 'optional' });
+    assert.equal(dataset.labelWidth('tags'), 2);
+    assert.deepEqual([...dataset.labels('tags')], [1, 0, 0, 1, 0, 0]);
+    assert.deepEqual([...dataset.mask('tags')!], [1, 1, 0]);
+  });
+
+  it('drops rows without any label when labels are required, and reads unlabelled rows with labels none/optional', () => {
+    const train: Row[] = [{ x: '1', y: 'a' }, { x: '2', y: 'b' }];
+    const fitted = fitSchema(train, { tasks: [{ name: 'y', kind: 'classification' }] });
+    const rows: Row[] = [{ x: '1', y: 'a' }, { x: '7', y: '' }, { x: '3', y: 'b' }];
+    const r = applySchema(fitted, rows);
+    assert.equal(r.dataset.length, 2);
+    close(r.dataset.inputs, [-1, 3]);
+    assert.deepEqual(r.report.dropped, [{ reason: 'no label for any task', count: 1, lines: [2] }]);
+    assert.equal(r.report.rowsKept, 2);
+    const none = applySchema(fitted, [{ x: '2' }], { labels: 'none' });
+    assert.equal(none.dataset.length, 1);
+    assert.deepEqual([...none.dataset.mask('y')!], [0]);
+    assert.equal(applySchema(fitted, [{ x: '2' }], { labels: 'optional' }).report.masked.y, 1);
+    assert.throws(() => applySchema(fitted, [{ x: '2' }]), (e: Error) => e instanceof DatasetError && /label column "y" is not in the file/.test(e.message));
+  });
+
+  it('names file, line and column for bad values and labels outside the vocabulary', async () => {
+    const table = await readCsv(fixture('people.csv'));
+    const fitted = fitSchema(table, { inputs: { numeric: ['age'] }, tasks: [{ name: 'income', kind: 'classification' }] });
+    const bad = { ...table, rows: table.rows.map((r, i) => (i === 1 ? { ...r, age: 'old' } : r)) };
+    assert.throws(() => applySchema(fitted, bad), (e: Error) => e instanceof DatasetError && /people\.csv:3: column "age": expected a number .* "old"/.test(e.message));
+    assert.throws(() => fitSchema(bad, { inputs: { numeric: ['age'] }, tasks: [{ name: 'income', kind: 'classification' }] }), /people\.csv:3: column "age"/);
+    const unknown = { ...table, rows: table.rows.map((r, i) => (i === 3 ? { ...r, income: 'medium' } : r)) };
+    assert.throws(() => applySchema(fitted, unknown), (e: Error) => e instanceof DatasetError && /people\.csv:5: column "income": label "medium" of task "income" is not one of its training classes \(high, low\)/.test(e.message));
+    const flags: Row[] = [{ x: 1, b: '1' }, { x: 2, b: '0' }];
+    const fb = fitSchema(flags, { tasks: [{ name: 'b', kind: 'binary' }] });
+    assert.throws(() => applySchema(fb, [{ x: 1, b: 'yes' }]), (e: Error) => e instanceof DatasetError && /<rows>:1: column "b": expected 0\/1 or true\/false/.test(e.message));
+  });
+
+  it('rejects unknown columns, unknown keys and inconsistent specs', async () => {
+    const table = await readCsv(fixture('people.csv'));
+    const tasks = [{ name: 'income', kind: 'classification' as const }];
+    assert.throws(() => fitSchema(table, { inputs: { numeric: ['agee'] }, tasks }), (e: Error) => e instanceof DatasetError && /people\.csv: .*column "agee" is not in the file/.test(e.message));
+    assert.throws(() => fitSchema(table, { tasks: [{ name: 'salary', kind: 'regression' }] }), (e: Error) => e instanceof DatasetError && /"salary"/.test(e.message));
+    assert.throws(() => fitSchema(table, { tasks, input: {} } as never), (e: Error) => e instanceof ConfigError && /did you mean "inputs"/.test(e.message));
+    assert.throws(() => fitSchema(table, { tasks: [{ name: 'income', kind: 'classification', positive: 'high' }] }), /positive applies only to binary/);
+    assert.throws(() => fitSchema(table, { tasks: [{ name: 'income', kind: 'ordinal' as never }] }), ConfigError);
+    assert.throws(() => fitSchema(table, { inputs: { numeric: ['income'] }, tasks }), /both an input and a label/);
+    assert.throws(() => applySchema({ version: 2 } as unknown as FittedSchema, table), ConfigError);
+    assert.throws(() => applySchema(fitSchema(table, { tasks }), table, { labels: 'some' as never }), ConfigError);
+  });
+});
