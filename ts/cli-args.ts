@@ -172,3 +172,15 @@ export function optimizerFlags(
   }
   throw new UsageError(`--optimizer expects sgd or adamw, got ${shown(name)}`);
 }
+
+/** The --weights flag: task=weight pairs ("left=1,right=0.5"), or undefined when absent. */
+export function parseWeights(v: string | undefined): Record<string, number> | undefined {
+  if (v === undefined) return undefined;
+  const out: Record<string, number> = {};
+  for (const part of v.split(',')) {
+    const m = /^\s*([A-Za-z0-9_-]+)\s*=\s*([^\s]+)\s*$/.exec(part);
+    if (!m) throw new UsageError(`--weights expects task=weight pairs like left=1,right=0.5, got ${JSON.stringify(part)}`);
+    out[m[1]] = num(`weights (${m[1]})`, m[2], 1);
+  }
+  return out;
+}

@@ -7,7 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Backend } from './backends/backend.js';
 import { BACKEND_NAMES, createBackend } from './backends/create.js';
-import { UsageError, commandFlags, int, modelFlags, num, optimizerFlags } from './cli-args.js';
+import { UsageError, commandFlags, int, modelFlags, optimizerFlags, parseWeights } from './cli-args.js';
+import { inSection, prepareConfigRun } from './cli-config.js';
+import { evaluateCommand, formatMetrics, predictCommand } from './cli-predict.js';
 import { compareCommand } from './cli-compare.js';
 import { ownEntry } from './core/options.js';
 import { makeMultiMnist } from './data/multimnist.js';
@@ -21,11 +23,12 @@ import {
   NonFiniteLossError,
   TrainingAbortedError,
 } from './errors.js';
-import { MultiTaskModel } from './mtl/model.js';
+import type { MultiTaskDataset } from './data/dataset.js';
+import { type JsonValue, MultiTaskModel } from './mtl/model.js';
 import { parseSharingSpec, sharingHelp } from './mtl/sharing/index.js';
 import { WEIGHTINGS, parseWeightingSpec } from './mtl/weighting/index.js';
 import { PRESETS } from './train/presets.js';
-import { Trainer, checkRunDir } from './train/trainer.js';
+import { type EpochRecord, Trainer, checkRunDir } from './train/trainer.js';
 
 const TRAIN_HELP = `Usage: hydranet train [options]
 
@@ -34,7 +37,10 @@ Trains a hard-parameter-sharing MLP on MultiMNIST (Sener & Koltun 2018): two dig
 validation accuracy each epoch and writes a run folder with config.json, metrics.json,
 checkpoint.safetensors (last epoch) and best.safetensors (best mean validation accuracy).
 
+With --config run.json it trains on your own data instead (see "Run files" below).
+
 Options:
+  --config FILE         a run file: your data, tasks, model and training options as JSON
   --preset NAME         ${Object.keys(PRESETS).join(' | ')} (default multimnist-mlp):
 ${Object.entries(PRESETS)
   .map(([name, p]) => `                          ${name}: ${p.description}`)
@@ -68,6 +74,24 @@ after the current step, writes the checkpoint (mid-epoch too) and prints the com
 resumes it exactly there; a second Ctrl-C exits at once. \`hydranet --help\` lists the exit
 statuses.
 
+Run files (--config): JSON with the library's names; unknown keys are errors naming them.
+  { "data": { "train": "train.csv", "validation": "val.csv" },    (or "validationSplit": 0.2,
+                                                                  "seed": 1: a seeded shuffle)
+    "inputs": { "numeric": ["age"], "categorical": ["city"] },    (optional: inferred)
+    "tasks": [ { "name": "churn", "kind": "binary", "column": "churned" },
+               { "name": "spend", "kind": "regression" } ],
+    "model": { "trunk": [ { "type": "dense", "units": 64, "activation": "relu" } ],
+               "heads": { "hidden": [32] }, "sharing": { "kind": "hard" } },
+    "training": { "epochs": 10, "batchSize": 256, "optimizer": { "kind": "adamw", "lr": 0.001 },
+                  "weighting": "equal", "lrSchedule": ..., "clipGradNorm": 1,
+                  "earlyStopping": ... } }
+  data paths are relative to the run file; the fitted preprocessing is saved in the run folder's
+  checkpoints, for \`hydranet predict\` and \`hydranet evaluate\`. The flags --epochs,
+  --batch-size, --seed, --optimizer, --lr, --momentum, --weight-decay, --weights, --weighting
+  and --sharing override the file; --preset, --hidden, --head-hidden, --train-size and
+  --test-size are for the presets only. Defaults: one dense layer of 64 ReLU units, 10 epochs,
+  batch 256, adamw with lr 0.001, seed 1.
+
 Sharing kinds (--sharing):
 ${sharingHelp('  ', 36)}
 
@@ -80,7 +104,10 @@ ${Object.entries(WEIGHTINGS)
 const HELP = `Usage: hydranet <command> [options]
 
 Commands:
-  train     train a multi-task network on MultiMNIST (run \`hydranet train --help\`)
+  train     train a multi-task network: on your data (--config run.json) or on MultiMNIST
+            (run \`hydranet train --help\`)
+  predict   a trained model's predictions on raw rows, as CSV (\`hydranet predict --help\`)
+  evaluate  a trained model's per-task metrics on labelled rows (\`hydranet evaluate --help\`)
   compare   single-task baselines vs weighting strategies on MultiMNIST, with Δm
             (run \`hydranet compare --help\`)
 
@@ -93,17 +120,6 @@ full, ...), 4 a checkpoint that cannot be read or resumed, 5 a dataset that cann
 6 training diverged (a NaN or infinite loss or parameter), 7 a backend that cannot run,
 130 interrupted (Ctrl-C). Errors are one message on stderr, without a stack trace.
 `;
-
-function parseWeights(v: string | undefined): Record<string, number> | undefined {
-  if (v === undefined) return undefined;
-  const out: Record<string, number> = {};
-  for (const part of v.split(',')) {
-    const m = /^\s*([A-Za-z0-9_-]+)\s*=\s*([^\s]+)\s*$/.exec(part);
-    if (!m) throw new UsageError(`--weights expects task=weight pairs like left=1,right=0.5, got ${JSON.stringify(part)}`);
-    out[m[1]] = num(`weights (${m[1]})`, m[2], 1);
-  }
-  return out;
-}
 
 function timestamp(): string {
   return new Date().toISOString().replace(/[:T]/g, '-').replace(/\..*$/, '');
@@ -152,24 +168,96 @@ function stopOnSigint(): { signal: AbortSignal; dispose: () => void } {
   return { signal: controller.signal, dispose: () => process.off('SIGINT', onSigint) };
 }
 
-async function train(argv: string[]): Promise<number> {
-  const own = { out: { type: 'string' }, weights: { type: 'string' }, weighting: { type: 'string' }, sharing: { type: 'string' }, resume: { type: 'string' } } as const;
-  const values = commandFlags(argv, own, TRAIN_HELP);
-  if (!values) return 0;
-  // Every flag is checked here, before the run folder, the model or the data exist.
+/** What a training run needs, from the presets or from a run file. */
+interface TrainPlan {
+  /** The model and Trainer on `backend`; they check their options before any data is loaded. */
+  build(backend: Backend, runDir: string): { model: MultiTaskModel; trainer: Trainer };
+  /** The training and validation sets, and lines saying what was read. */
+  data(): Promise<{ train: MultiTaskDataset; validation?: MultiTaskDataset; lines: string[] }>;
+  /** The closing line, from the last epoch's record. */
+  final(last: EpochRecord | undefined): string | null;
+}
+
+type TrainFlags = NonNullable<ReturnType<typeof commandFlags<typeof TRAIN_FLAGS>>>;
+
+const TRAIN_FLAGS = {
+  out: { type: 'string' },
+  weights: { type: 'string' },
+  weighting: { type: 'string' },
+  sharing: { type: 'string' },
+  resume: { type: 'string' },
+  config: { type: 'string' },
+} as const;
+
+/** The MultiMNIST preset run (no --config): every flag checked here, before the run folder, the model or the data exist. */
+function presetPlan(values: TrainFlags): TrainPlan {
   const { preset, trunk, heads } = modelFlags(values);
   const epochs = int('epochs', values.epochs, preset.epochs);
   const batchSize = int('batch-size', values['batch-size'], preset.batchSize);
   const seed = int('seed', values.seed, 1, 0);
   const optimizer = optimizerFlags(values, preset.optimizer);
-  const threads = values.threads === undefined ? undefined : int('threads', values.threads, 1);
   const weights = parseWeights(values.weights);
   const sharing = values.sharing === undefined ? undefined : parseSharingSpec(values.sharing);
+  const trainSize = values['train-size'] === undefined ? undefined : int('train-size', values['train-size'], 60000);
+  const testSize = values['test-size'] === undefined ? undefined : int('test-size', values['test-size'], 10000);
+  return {
+    build: (backend, runDir) => {
+      const model = new MultiTaskModel(backend, {
+        inputShape: preset.inputShape,
+        trunk,
+        heads,
+        sharing,
+        tasks: [
+          { name: 'left', kind: 'classification', classes: 10 },
+          { name: 'right', kind: 'classification', classes: 10 },
+        ],
+        maxBatch: batchSize,
+        seed,
+      });
+      const trainer = new Trainer(model, {
+        optimizer, batchSize, epochs, seed, weights, weighting: values.weighting, progress: values.progress ? undefined : false, runDir,
+      });
+      return { model, trainer };
+    },
+    data: async () => {
+      const t0 = performance.now();
+      const train = makeMultiMnist({ split: 'train', seed, count: trainSize });
+      const validation = makeMultiMnist({ split: 'test', seed: seed + 1, count: testSize });
+      const took = ((performance.now() - t0) / 1000).toFixed(1);
+      return { train, validation, lines: [`MultiMNIST: ${train.length} training and ${validation.length} test pairs (${took} s)`] };
+    },
+    final: (last) => {
+      if (!last?.validation) return null;
+      const acc = Object.entries(last.validation).map(([task, m]) => `${task} ${(100 * (m.accuracy ?? NaN)).toFixed(2)}%`).join(', ');
+      return `final validation accuracy: ${acc}`;
+    },
+  };
+}
+
+/** A run described by a run file (--config): its data read and preprocessed before the run folder exists. */
+async function configPlan(file: string, values: TrainFlags): Promise<TrainPlan> {
+  const run = await prepareConfigRun(file, values);
+  return {
+    build: (backend, runDir) => {
+      const model = inSection(file, 'model', () => new MultiTaskModel(backend, run.model));
+      // The fitted schema travels in every checkpoint of the run folder: predict reads raw rows through it.
+      model.preprocessing = run.data.fitted as unknown as JsonValue;
+      const trainer = inSection(file, 'training', () => new Trainer(model, { ...run.trainer, runDir }));
+      return { model, trainer };
+    },
+    data: () => Promise.resolve({ train: run.data.train, validation: run.data.validation, lines: run.data.summary }),
+    final: (last) => (last?.validation ? `final validation:\n${formatMetrics(last.validation).map((l) => `  ${l}`).join('\n')}` : null),
+  };
+}
+
+async function train(argv: string[]): Promise<number> {
+  const values = commandFlags(argv, TRAIN_FLAGS, TRAIN_HELP);
+  if (!values) return 0;
+  const threads = values.threads === undefined ? undefined : int('threads', values.threads, 1);
   if (values.weighting !== undefined && !ownEntry(WEIGHTINGS, parseWeightingSpec(values.weighting).name)) {
     throw new UsageError(`--weighting expects one of ${Object.keys(WEIGHTINGS).join(', ')}, got ${JSON.stringify(values.weighting)}`);
   }
-  const trainSize = values['train-size'] === undefined ? undefined : int('train-size', values['train-size'], 60000);
-  const testSize = values['test-size'] === undefined ? undefined : int('test-size', values['test-size'], 10000);
+  const plan = values.config === undefined ? presetPlan(values) : await configPlan(values.config, values);
   const out = path.resolve(values.out ?? path.join('runs', timestamp()));
   const createdOut = checkRunDir(out);
   const stop = stopOnSigint();
@@ -177,48 +265,15 @@ async function train(argv: string[]): Promise<number> {
   let training = false;
   try {
     backend = await createBackend(values.backend ?? 'cpu', { threads });
-    // The model and trainer check their options (sharing and weighting keys included) before
-    // any data is loaded.
-    const model = new MultiTaskModel(backend, {
-      inputShape: preset.inputShape,
-      trunk,
-      heads,
-      sharing,
-      tasks: [
-        { name: 'left', kind: 'classification', classes: 10 },
-        { name: 'right', kind: 'classification', classes: 10 },
-      ],
-      maxBatch: batchSize,
-      seed,
-    });
-    const trainer = new Trainer(model, {
-      optimizer,
-      batchSize,
-      epochs,
-      seed,
-      weights,
-      weighting: values.weighting,
-      progress: values.progress ? undefined : false,
-      runDir: out,
-    });
-
-    const t0 = performance.now();
-    const trainSet = makeMultiMnist({ split: 'train', seed, count: trainSize });
-    const testSet = makeMultiMnist({ split: 'test', seed: seed + 1, count: testSize });
-    console.log(
-      `MultiMNIST: ${trainSet.length} training and ${testSet.length} test pairs (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
-    );
+    const { model, trainer } = plan.build(backend, out);
+    const data = await plan.data();
+    for (const line of data.lines) console.log(line);
     const threadInfo = 'threads' in backend ? ` (${String((backend as { threads: number }).threads)} threads)` : '';
     console.log(`backend ${backend.name}${threadInfo}\n${model.summary()}`);
     training = true;
-    const history = await trainer.fit(trainSet, { validation: testSet, resumeFrom: values.resume, signal: stop.signal });
-    const last = history.at(-1);
-    if (last?.validation) {
-      const acc = Object.entries(last.validation)
-        .map(([task, m]) => `${task} ${(100 * (m.accuracy ?? NaN)).toFixed(2)}%`)
-        .join(', ');
-      console.log(`final validation accuracy: ${acc}`);
-    }
+    const history = await trainer.fit(data.train, { validation: data.validation, resumeFrom: values.resume, signal: stop.signal });
+    const final = plan.final(history.at(-1));
+    if (final !== null) console.log(final);
     console.log(`run folder: ${out}`);
     return 0;
   } catch (e) {
@@ -266,6 +321,8 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command === 'train') return await train(rest);
+    if (command === 'predict') return await predictCommand(rest);
+    if (command === 'evaluate') return await evaluateCommand(rest);
     if (command === 'compare') {
       await compareCommand(rest);
       return 0;

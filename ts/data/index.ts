@@ -1,5 +1,5 @@
 /**
- * The data layer: readers (CSV/TSV, JSON Lines, .npy, MNIST IDX), the column schema that turns
+ * The data layer: readers (CSV/TSV, JSON Lines, .npy, MNIST IDX, PNG/JPEG images), the column schema that turns
  * raw rows into a dataset, MultiMNIST, and the in-memory multi-task dataset.
  */
 export { parseIdx, parseIdxImages, parseIdxLabels, readIdxFile, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from './idx.js';
@@ -25,6 +25,8 @@ export type { Cell, CsvOptions, Row, Table } from './csv.js';
 export { parseJsonl, readJsonl } from './jsonl.js';
 export { parseNpy, readNpy } from './npy.js';
 export type { NpyArray } from './npy.js';
+export { decodeImage, fitImageInput, ImageReader } from './images.js';
+export type { DecodedImage, FittedImage, ImageInputSpec } from './images.js';
 export { applySchema, fitSchema, readTable } from './schema.js';
 export type {
   ApplyOptions,

@@ -25,12 +25,21 @@
  *   several 0/1 or true/false columns (one label each), or `column` with `separator` (default
  *   '|'), one cell listing the labels present (vocabulary from training, sorted). A missing
  *   label (for multi-label, any of its columns missing) masks that sample for that task.
+ * - Image inputs (`inputs.images`, see ./images.ts): one column of PNG/JPEG file paths, relative
+ *   to the table file's folder (to the working directory for rows given in code), each decoded,
+ *   resized to `size`, scaled to [0, 1] and laid out C × H × W; the dataset's inputShape is then
+ *   [C, H, W], for a convolutional trunk. An image input is the only input: exactly one image
+ *   column, no numeric or categorical inputs beside it (nor inferred ones). A missing cell or a
+ *   file that cannot be read or decoded is a DatasetError naming file, line, column and path.
  */
+import { dirname, resolve } from 'node:path';
 import { checkKeys, ownEntry } from '../core/options.js';
 import { ConfigError, DatasetError, describe } from '../errors.js';
 import type { Cell, Row, Table } from './csv.js';
 import { readCsv } from './csv.js';
 import { MultiTaskDataset } from './dataset.js';
+import { ImageReader, fitImageInput } from './images.js';
+import type { FittedImage, ImageInputSpec } from './images.js';
 import { readJsonl } from './jsonl.js';
 
 /** How a task's labels are read from the rows. */
@@ -57,6 +66,11 @@ export interface InputColumnsSpec {
   categorical?: string[];
   /** Columns left out when the inputs are inferred (ids, say). */
   exclude?: string[];
+  /**
+   * One image column (file paths): the dataset's inputs become its C × H × W images. Allowed
+   * only alone: not with `numeric` or `categorical`, and no other input is inferred.
+   */
+  images?: ImageInputSpec[];
 }
 
 /** What {@link fitSchema} is told. */
@@ -117,12 +131,14 @@ export interface FittedSchema {
   version: 1;
   /** Texts that mean missing. */
   missing: string[];
-  /** Input columns in feature order. */
-  inputs: (FittedNumeric | FittedCategorical)[];
+  /** Input columns in feature order (an image input is alone). */
+  inputs: (FittedNumeric | FittedCategorical | FittedImage)[];
   /** Tasks in dataset order. */
   tasks: FittedTask[];
-  /** One name per feature of the dataset's input rows. */
+  /** One name per feature of the dataset's input rows; for an image input, only its column. */
   featureNames: string[];
+  /** The dataset's per-sample input shape when it is not [featureNames.length]: [C, H, W] for an image input. */
+  inputShape?: number[];
 }
 
 /** Rows {@link applySchema} left out for one reason. */
@@ -253,6 +269,21 @@ function splitLabels(v: Cell, separator: string): string[] {
   return String(v).split(separator).map((s) => s.trim()).filter((s) => s !== '');
 }
 
+/** Checks `inputs.images` (one column, alone) and fits it. */
+function fitImageColumn(table: Table, inputSpec: InputColumnsSpec, labelColumns: ReadonlySet<string>): FittedImage {
+  const images = inputSpec.images;
+  if (!Array.isArray(images) || images.length !== 1) {
+    throw new ConfigError(`Expected an array of one image input for schema.inputs.images but received ${describe(images)}`);
+  }
+  if (inputSpec.numeric !== undefined || inputSpec.categorical !== undefined) {
+    throw new ConfigError('schema.inputs.images cannot be combined with schema.inputs.numeric or schema.inputs.categorical: an image input is the only input');
+  }
+  const image = fitImageInput(images[0], 'schema.inputs.images[0]');
+  requireColumn(table, image.column, 'schema.inputs.images[0]');
+  if (labelColumns.has(image.column)) throw new ConfigError(`Column ${JSON.stringify(image.column)} is both an input and a label`);
+  return image;
+}
+
 /**
  * Learns the preprocessing from training rows.
  * @throws ConfigError on a bad spec (unknown keys, kinds, duplicate task names); DatasetError on
@@ -317,7 +348,11 @@ export function fitSchema(rows: Table | readonly Row[], spec: SchemaSpec): Fitte
     return task;
   });
 
-  const inputSpec = spec.inputs === undefined ? {} : checkKeys(spec.inputs, ['numeric', 'categorical', 'exclude'], 'schema.inputs') as InputColumnsSpec;
+  const inputSpec = spec.inputs === undefined ? {} : checkKeys(spec.inputs, ['numeric', 'categorical', 'exclude', 'images'], 'schema.inputs') as InputColumnsSpec;
+  if (inputSpec.images !== undefined) {
+    const image = fitImageColumn(table, inputSpec, labelColumns);
+    return { version: 1, missing: [...missing], inputs: [image], tasks, featureNames: [image.column], inputShape: [image.channels, ...image.size] };
+  }
   for (const key of ['numeric', 'categorical', 'exclude'] as const) {
     const list = inputSpec[key];
     if (list !== undefined && (!Array.isArray(list) || !list.every((c) => typeof c === 'string'))) {
@@ -401,8 +436,10 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
 
   const n = table.rows.length;
   const report: SchemaReport = { rowsRead: n, rowsKept: 0, dropped: [], missingInputs: {}, unseen: {}, masked: {} };
-  const f = fitted.featureNames.length;
+  const inputShape = fitted.inputShape ?? [fitted.featureNames.length];
+  const f = inputShape.reduce((a, b) => a * b, 1);
   const x = new Float32Array(n * f);
+  const images = new ImageFiles(table, cells);
   const labels = fitted.tasks.map((t) => new Float32Array(n * t.width));
   const masks = fitted.tasks.map(() => new Uint8Array(n));
   const index = fitted.inputs.map((c) => (c.kind === 'categorical' ? new Map(c.vocabulary.map((v, i) => [v, i])) : null));
@@ -447,6 +484,10 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
     let o = k * f;
     fitted.inputs.forEach((c, ci) => {
       const v = cells.get(r, c.column);
+      if (c.kind === 'image') {
+        o = images.read(r, c, v, x, o);
+        return;
+      }
       const absent = cells.isMissing(v);
       if (absent) report.missingInputs[c.column] = (report.missingInputs[c.column] ?? 0) + 1;
       if (c.kind === 'numeric') {
@@ -479,6 +520,34 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
     report.masked[t.name] = masked;
     if (masked > 0) datasetMasks[t.name] = m;
   });
-  const dataset = new MultiTaskDataset({ inputs: x.slice(0, kept * f), inputShape: [f], labels: datasetLabels, labelWidths, masks: datasetMasks });
+  const dataset = new MultiTaskDataset({ inputs: kept === n ? x : x.slice(0, kept * f), inputShape, labels: datasetLabels, labelWidths, masks: datasetMasks });
   return { dataset, report };
+}
+
+/** Reads a table's image cells: paths resolved against the table file's folder, errors naming file, line, column and path. */
+class ImageFiles {
+  private readonly root: string;
+  private readonly readers = new Map<FittedImage, ImageReader>();
+
+  constructor(table: Table, private readonly cells: Cells) {
+    this.root = /^<.*>$/.test(table.source) ? process.cwd() : dirname(table.source);
+  }
+
+  /** Writes row r's image into x at o; returns the offset past it. */
+  read(r: number, input: FittedImage, v: Cell, x: Float32Array, o: number): number {
+    if (this.cells.isMissing(v) || typeof v !== 'string') throw this.cells.error(r, input.column, `expected an image file path but received ${describe(v)}`);
+    let reader = this.readers.get(input);
+    if (reader === undefined) {
+      reader = new ImageReader(input);
+      this.readers.set(input, reader);
+    }
+    const path = v.trim();
+    try {
+      reader.read(resolve(this.root, path), x, o);
+    } catch (e) {
+      if (e instanceof DatasetError) throw this.cells.error(r, input.column, `image ${JSON.stringify(path)}: ${e.message}`);
+      throw e;
+    }
+    return o + reader.featureSize;
+  }
 }

@@ -1,0 +1,82 @@
+/**
+ * `hydranet predict` and `hydranet evaluate` (issue 16) on a run trained with --config: raw rows
+ * in (no label columns, an unseen category, missing values), one CSV column per task output,
+ * probabilities in [0, 1]; metrics printed and written as JSON; typed failures with their exit
+ * statuses.
+ */
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { predictionsCsv } from '../../ts/cli-predict.js';
+import type { FittedTask } from '../../ts/data/schema.js';
+import { backend, fixture, runCli, tmpDir, trainRun } from './fixtures/cli.js';
+
+describe('hydranet predict and evaluate', function () {
+  this.timeout(120_000);
+  let dir = '';
+  let run = '';
+
+  before(() => {
+    dir = tmpDir();
+    const r = trainRun(dir);
+    assert.equal(r.status, 0, r.stderr);
+    run = r.out;
+  });
+
+  it(`predicts raw rows into a CSV: the binary task's probability and label, the regression value (${backend})`, () => {
+    const out = path.join(dir, 'preds.csv');
+    const r = runCli('predict', '--model', run, '--data', fixture('customers-new.csv'), '--out', out, '--backend', backend);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /customers-new\.csv: 30 rows read, 30 kept, 0 dropped; missing inputs: .*; unseen categories: city 4; 30 predictions written to /);
+    const lines = fs.readFileSync(out, 'utf8').trimEnd().split('\n');
+    assert.equal(lines[0], 'churned,churned:label,spend');
+    assert.equal(lines.length, 31);
+    for (const line of lines.slice(1)) {
+      const [p, label, spend] = line.split(',').map(Number);
+      assert.ok(p >= 0 && p <= 1, line);
+      assert.equal(label, p >= 0.5 ? 1 : 0, line);
+      assert.ok(Number.isFinite(spend), line);
+    }
+  });
+
+  it('evaluates labelled rows: per-task metrics printed and as JSON, from a checkpoint file too', () => {
+    const json = path.join(dir, 'metrics.json');
+    const r = runCli('evaluate', '--model', path.join(run, 'checkpoint.safetensors'), '--data', fixture('customers.csv'), '--json', json, '--backend', backend);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /customers\.csv: 240 rows read, 240 kept, 0 dropped/);
+    assert.match(r.stdout, /^churned: loss [\d.]+, accuracy [\d.]+, auc [\d.]+ \(229 labelled\)$/m);
+    assert.match(r.stdout, /^spend: loss [\d.]+, mse [\d.]+, mae [\d.]+ \(227 labelled\)$/m);
+    const metrics = JSON.parse(fs.readFileSync(json, 'utf8')) as Record<string, Record<string, number>>;
+    assert.equal(metrics.churned.count, 229);
+    assert.ok(metrics.churned.auc >= 0 && metrics.churned.auc <= 1);
+    assert.ok(metrics.spend.mae > 0);
+  });
+
+  it('fails with one line and its exit status: no model (4), data without the inputs (5), usage (2)', () => {
+    const out = path.join(dir, 'never.csv');
+    for (const [args, status, pattern] of [
+      [['predict', '--model', path.join(dir, 'absent'), '--data', fixture('customers-new.csv'), '--out', out], 4, /Cannot read checkpoint .*absent/],
+      [['predict', '--model', run, '--data', fixture('../../data/fixtures/people.csv'), '--out', out], 5, /people\.csv: input column "(age|income|city|visits)" is not in the file/],
+      [['evaluate', '--model', run, '--data', fixture('customers-new.csv')], 5, /customers-new\.csv: task "churned"'s label column "churned" is not in the file/],
+      [['predict', '--model', run, '--data', fixture('customers-new.csv')], 2, /predict needs --out FILE/],
+      [['evaluate', '--data', fixture('customers.csv')], 2, /evaluate needs --model/],
+      [['predict', '--model', run, '--data', fixture('customers-new.csv'), '--out', out, '--checkpoint', 'first'], 2, /--checkpoint expects best or last/],
+    ] as const) {
+      const r = runCli(...args);
+      assert.equal(r.status, status, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, pattern);
+      assert.equal(r.stderr.trim().split('\n').length, 1);
+    }
+    assert.ok(!fs.existsSync(out));
+  });
+
+  it('writes classification and multi-label columns: the predicted class from the vocabulary, one column per class or label', () => {
+    const tasks: FittedTask[] = [
+      { name: 'plan', kind: 'classification', columns: ['plan'], vocabulary: ['basic', 'pro, plus'], width: 1 },
+      { name: 'tags', kind: 'multi-label', columns: ['tags'], vocabulary: ['a', 'b'], separator: '|', width: 2 },
+      { name: 'xy', kind: 'regression', columns: ['xy'], width: 1 },
+    ];
+    const csv = predictionsCsv(tasks, { plan: Float32Array.of(0.25, 0.75, 0.9, 0.1), tags: Float32Array.of(0.5, 0.125, 1, 0), xy: Float32Array.of(1.5, -2) }, 2);
+    assert.equal(csv, 'plan,plan:basic,"plan:pro, plus",tags:a,tags:b,xy\n"pro, plus",0.25,0.75,0.5,0.125,1.5\nbasic,0.9,0.1,1,0,-2\n');
+  });
+});

@@ -1,0 +1,348 @@
+/**
+ * `hydranet train --config run.json`: a run described by one JSON file whose sections reuse the
+ * library's names. `data` (train, validation?, validationSplit?, seed?, format?, delimiter?),
+ * `inputs` and `missing` (the SchemaSpec's), `tasks` (a TaskColumnSpec plus the TaskSpec keys
+ * that do not come from the data: loss, metrics, auxiliary, weight), `model` (ModelConfig minus
+ * inputShape and tasks, which come from the data) and `training` (TrainerConfig minus runDir,
+ * log and callbacks, which the command sets). Unknown keys are ConfigErrors naming their key
+ * path and the file; the library checks the values of the sections it takes. Relative data
+ * paths are relative to the config file's folder.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UsageError, int, num, optimizerFlags, parseWeights } from './cli-args.js';
+import { checkKeys } from './core/options.js';
+import { Rng } from './core/random.js';
+import type { Table } from './data/csv.js';
+import type { MultiTaskDataset } from './data/dataset.js';
+import {
+  type FittedSchema,
+  type InputColumnsSpec,
+  type SchemaReport,
+  type TaskColumnSpec,
+  applySchema,
+  fitSchema,
+  readTable,
+} from './data/schema.js';
+import { ConfigError, ShapeError, ValueError, describe } from './errors.js';
+import type { ModelConfig } from './mtl/model.js';
+import { parseSharingSpec } from './mtl/sharing/index.js';
+import type { TaskSpec } from './mtl/task.js';
+import type { OptimizerConfig } from './train/optimizer.js';
+import type { TrainerConfig } from './train/trainer.js';
+
+/** The `data` section: where the rows are. */
+export interface RunDataConfig {
+  /** The training file (.csv, .tsv/.tab, .jsonl/.ndjson), relative to the config file. */
+  train: string;
+  /** A validation file read with the same schema; without it, `validationSplit` may carve one out. */
+  validation?: string;
+  /** Without `validation`: this fraction (in (0, 1)) of the training rows, chosen by a seeded shuffle, is held out. */
+  validationSplit?: number;
+  /** Seed of the validation split (default: the run's seed, 1 unless --seed). */
+  seed?: number;
+  /** The files' format when their extension does not say it. */
+  format?: 'csv' | 'tsv' | 'jsonl';
+  /** CSV/TSV field delimiter. */
+  delimiter?: string;
+}
+
+/** A task of a run: where its labels are (TaskColumnSpec) and how it trains (the TaskSpec keys the data does not give). */
+export type RunTaskSpec = TaskColumnSpec & Pick<TaskSpec, 'loss' | 'metrics' | 'auxiliary' | 'weight'>;
+
+/** A run file, as `hydranet train --config` reads it. */
+export interface RunConfig {
+  /** Where the rows are. */
+  data: RunDataConfig;
+  /** Input columns (SchemaSpec.inputs); omitted = every non-label column, typed from the data. */
+  inputs?: InputColumnsSpec;
+  /** Cell texts meaning missing (SchemaSpec.missing). */
+  missing?: string[];
+  /** The tasks, at least one. */
+  tasks: RunTaskSpec[];
+  /** The network: ModelConfig without inputShape and tasks (maxBatch defaults to the batch size). */
+  model?: Partial<Omit<ModelConfig, 'inputShape' | 'tasks'>>;
+  /** The Trainer's options (default epochs 10, batchSize 256, optimizer adamw with lr 0.001). */
+  training?: Partial<Omit<TrainerConfig, 'runDir' | 'log' | 'callbacks'>>;
+}
+
+const TOP_KEYS = ['data', 'inputs', 'missing', 'tasks', 'model', 'training'];
+const DATA_KEYS = ['train', 'validation', 'validationSplit', 'seed', 'format', 'delimiter'];
+const SCHEMA_TASK_KEYS = ['name', 'kind', 'column', 'columns', 'separator', 'positive'] as const;
+const TRAIN_TASK_KEYS = ['loss', 'metrics', 'auxiliary', 'weight'] as const;
+const MODEL_KEYS = ['trunk', 'heads', 'sharing', 'maxBatch', 'seed'];
+const TRAINING_KEYS = [
+  'optimizer', 'batchSize', 'epochs', 'seed', 'weights', 'weighting', 'auxiliaryStopping', 'progress', 'lossCheckEvery',
+  'lrSchedule', 'clipGradNorm', 'earlyStopping',
+];
+
+/** Defaults of the training section. */
+export const RUN_DEFAULTS = { epochs: 10, batchSize: 256, optimizer: { kind: 'adamw', lr: 1e-3 } as OptimizerConfig, seed: 1 };
+
+/**
+ * Reads and checks a run file's structure: every key known (ConfigError naming its key path,
+ * e.g. `training.lrSchedule` or `tasks[1]`, and the file), `data.train` given, a validation
+ * file or a split but not both. The values the library takes are checked when the model and the
+ * Trainer are made. A missing or unparsable file is a ConfigError naming it (and the line and
+ * column of a JSON syntax error).
+ */
+export function readRunConfig(file: string): RunConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`Cannot read config file ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${file}: not valid JSON${jsonPosition(text, (e as Error).message)}: ${(e as Error).message}`);
+  }
+  const at = (keyPath: string): string => `${keyPath} of ${file}`;
+  const config = checkKeys(parsed, TOP_KEYS, at('the top level')) as unknown as RunConfig;
+  if (config.data === undefined) throw new ConfigError(`${file}: missing section "data" (at least { "train": "train.csv" })`);
+  const data = checkKeys(config.data, DATA_KEYS, at('data')) as unknown as RunDataConfig;
+  for (const key of ['train', 'validation'] as const) {
+    const v = data[key];
+    if ((v !== undefined || key === 'train') && (typeof v !== 'string' || v === '')) {
+      throw new ConfigError(`Expected a file path for data.${key} of ${file} but received ${describe(v)}`);
+    }
+  }
+  if (data.validationSplit !== undefined) {
+    const s = data.validationSplit;
+    if (typeof s !== 'number' || !(s > 0 && s < 1)) throw new ConfigError(`Expected a number in (0, 1) for data.validationSplit of ${file} but received ${describe(s)}`);
+    if (data.validation !== undefined) throw new ConfigError(`${file}: data.validation and data.validationSplit exclude each other (a validation file, or a split of the training rows)`);
+  }
+  if (data.seed !== undefined && !(Number.isInteger(data.seed) && data.seed >= 0)) {
+    throw new ConfigError(`Expected a non-negative integer for data.seed of ${file} but received ${describe(data.seed)}`);
+  }
+  if (!Array.isArray(config.tasks) || config.tasks.length === 0) {
+    throw new ConfigError(`Expected a non-empty array for tasks of ${file} but received ${describe(config.tasks)}`);
+  }
+  config.tasks.forEach((t, i) => {
+    const task = t as unknown as Record<string, unknown>;
+    if (task !== null && typeof task === 'object' && ('classes' in task || 'outputs' in task)) {
+      throw new ConfigError(`tasks[${i}] of ${file}: "classes" and "outputs" come from the data (the label vocabulary), leave them out`);
+    }
+    checkKeys(t, [...SCHEMA_TASK_KEYS, ...TRAIN_TASK_KEYS], at(`tasks[${i}]`));
+  });
+  if (config.model !== undefined) {
+    const model = config.model as Record<string, unknown>;
+    if (model !== null && typeof model === 'object' && ('inputShape' in model || 'tasks' in model)) {
+      throw new ConfigError(`model of ${file}: "inputShape" and "tasks" come from the data and the "tasks" section, leave them out`);
+    }
+    checkKeys(config.model, MODEL_KEYS, at('model'));
+  }
+  if (config.training !== undefined) checkKeys(config.training, TRAINING_KEYS, at('training'));
+  return config;
+}
+
+/** ", line L column C" for a JSON.parse message that gives a position, else "". */
+function jsonPosition(text: string, message: string): string {
+  const m = /position (\d+)/.exec(message);
+  if (!m) return '';
+  const before = text.slice(0, Number(m[1])).split('\n');
+  return `, line ${before.length} column ${before.at(-1)!.length + 1}`;
+}
+
+/**
+ * Splits a table's rows: `fraction` of them (rounded, at least 1, at most all but 1), chosen by a
+ * Fisher–Yates shuffle seeded with `seed`, become the validation rows; both parts keep file order.
+ */
+export function splitTable(table: Table, fraction: number, seed: number): { train: Table; validation: Table } {
+  const n = table.rows.length;
+  const held = Math.round(n * fraction);
+  if (held < 1 || held > n - 1) {
+    throw new ConfigError(`data.validationSplit ${fraction} of ${n} rows of ${table.source} leaves ${held < 1 ? 'no validation' : 'no training'} rows`);
+  }
+  const order = Array.from({ length: n }, (_, i) => i);
+  const rng = new Rng(seed);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const pick = (indices: number[]): Table => {
+    indices.sort((a, b) => a - b);
+    return { source: table.source, columns: table.columns, rows: indices.map((i) => table.rows[i]), lines: indices.map((i) => table.lines[i]) };
+  };
+  return { validation: pick(order.slice(0, held)), train: pick(order.slice(held)) };
+}
+
+/** The data of a run: the fitted schema, the datasets and what reading them did. */
+export interface RunData {
+  /** The preprocessing fitted on the training rows (stored as model.preprocessing). */
+  fitted: FittedSchema;
+  /** The training set. */
+  train: MultiTaskDataset;
+  /** The validation set, from data.validation or data.validationSplit. */
+  validation?: MultiTaskDataset;
+  /** One line per file read: rows read, kept, dropped. */
+  summary: string[];
+}
+
+/**
+ * Reads the run's files (paths relative to the config file's folder), splits off the validation
+ * rows when asked (seed: data.seed, else `seed`), fits the schema on the training rows only and
+ * applies it to both parts. Errors of the schema spec name the run file.
+ */
+export async function loadRunData(config: RunConfig, file: string, seed: number): Promise<RunData> {
+  const dir = path.dirname(path.resolve(file));
+  const { data } = config;
+  const options = { format: data.format, delimiter: data.delimiter };
+  let train = await readTable(path.resolve(dir, data.train), options);
+  let validation = data.validation === undefined ? undefined : await readTable(path.resolve(dir, data.validation), options);
+  if (data.validationSplit !== undefined) ({ train, validation } = splitTable(train, data.validationSplit, data.seed ?? seed));
+  const tasks = config.tasks.map((t) => pickKeys(t, SCHEMA_TASK_KEYS) as unknown as TaskColumnSpec);
+  const fitted = inSection(file, 'inputs/tasks', () => fitSchema(train, { inputs: config.inputs, tasks, missing: config.missing }));
+  const trainPart = applySchema(fitted, train);
+  const summary = [describeRows(data.validationSplit !== undefined ? `${train.source} (training part)` : train.source, trainPart.report)];
+  let validationSet: MultiTaskDataset | undefined;
+  if (validation) {
+    const part = applySchema(fitted, validation);
+    validationSet = part.dataset;
+    summary.push(describeRows(data.validationSplit !== undefined ? `${validation.source} (validation split ${data.validationSplit}, seed ${data.seed ?? seed})` : validation.source, part.report));
+  }
+  return { fitted, train: trainPart.dataset, validation: validationSet, summary };
+}
+
+/** "file: N rows read, K kept, D dropped (reason)" for a schema report. */
+export function describeRows(source: string, report: SchemaReport): string {
+  const dropped = report.dropped.map((d) => `${d.count} dropped (${d.reason}, lines ${d.lines.join(', ')}${d.count > d.lines.length ? ', ...' : ''})`);
+  const counts = (what: string, r: Record<string, number>): string[] => {
+    const parts = Object.entries(r).filter(([, c]) => c > 0).map(([k, c]) => `${k} ${c}`);
+    return parts.length > 0 ? [`${what}: ${parts.join(', ')}`] : [];
+  };
+  const details = [...counts('missing inputs', report.missingInputs), ...counts('unseen categories', report.unseen), ...counts('masked labels', report.masked)];
+  return `${source}: ${report.rowsRead} rows read, ${report.rowsKept} kept${dropped.length > 0 ? `, ${dropped.join(', ')}` : ', 0 dropped'}${details.length > 0 ? `; ${details.join('; ')}` : ''}`;
+}
+
+/** The model's tasks: the run's task keys plus the sizes the fitted schema gives. */
+export function modelTasks(config: RunConfig, fitted: FittedSchema): TaskSpec[] {
+  return config.tasks.map((t, i) => {
+    const f = fitted.tasks[i];
+    const size = f.kind === 'classification' || f.kind === 'multi-label' ? { classes: f.kind === 'classification' ? f.vocabulary!.length : f.width } : f.kind === 'regression' ? { outputs: f.width } : {};
+    return { name: t.name, kind: t.kind, ...size, ...(pickKeys(t, TRAIN_TASK_KEYS) as Partial<TaskSpec>) };
+  });
+}
+
+/**
+ * Runs `build` (a model or Trainer constructor, the schema fit), turning the library's
+ * configuration errors into ConfigErrors that name the run file and the section.
+ */
+export function inSection<T>(file: string, section: string, build: () => T): T {
+  try {
+    return build();
+  } catch (e) {
+    if ((e instanceof ConfigError || e instanceof ValueError || e instanceof ShapeError)) {
+      throw new ConfigError(`${file}, ${section}: ${e.message}`);
+    }
+    throw e;
+  }
+}
+
+function pickKeys(obj: object, keys: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if ((obj as Record<string, unknown>)[k] !== undefined) out[k] = (obj as Record<string, unknown>)[k];
+  return out;
+}
+
+/** The `hydranet train` flags a run file's values yield to (strings as parsed). */
+export interface RunFlags {
+  /** --epochs. */
+  epochs?: string;
+  /** --batch-size. */
+  'batch-size'?: string;
+  /** --seed: the model's, the training's and the split's. */
+  seed?: string;
+  /** --optimizer: another kind replaces the file's optimizer. */
+  optimizer?: string;
+  /** --lr. */
+  lr?: string;
+  /** --momentum. */
+  momentum?: string;
+  /** --weight-decay. */
+  'weight-decay'?: string;
+  /** --weights. */
+  weights?: string;
+  /** --weighting. */
+  weighting?: string;
+  /** --sharing. */
+  sharing?: string;
+  /** --no-progress gives false. */
+  progress?: boolean;
+  /** Preset flags, refused with --config. */
+  preset?: string;
+  /** Preset flag, refused with --config. */
+  hidden?: string;
+  /** Preset flag, refused with --config. */
+  'head-hidden'?: string;
+  /** Preset flag, refused with --config. */
+  'train-size'?: string;
+  /** Preset flag, refused with --config. */
+  'test-size'?: string;
+}
+
+/** A run ready to build: its data, and the model and Trainer configurations (flags applied). */
+export interface ConfigRun {
+  /** The data read and preprocessed. */
+  data: RunData;
+  /** The model configuration: the file's model section, the data's input width and tasks. */
+  model: ModelConfig;
+  /** The Trainer configuration, runDir aside. */
+  trainer: TrainerConfig;
+}
+
+/** The trunk when the run file's model section has none: one dense ReLU layer of 64 units. */
+export const DEFAULT_TRUNK = [{ type: 'dense', units: 64, activation: 'relu' }] as const;
+
+/**
+ * Reads the run file, applies the flags over it (flags win), then reads and preprocesses the
+ * data. Flags are checked before any data is read; so is the file's structure.
+ */
+export async function prepareConfigRun(file: string, flags: RunFlags): Promise<ConfigRun> {
+  for (const f of ['preset', 'hidden', 'head-hidden', 'train-size', 'test-size'] as const) {
+    if (flags[f] !== undefined) throw new UsageError(`--${f} applies to the MultiMNIST presets, not to --config runs (set the model section of ${file} instead)`);
+  }
+  const config = readRunConfig(file);
+  const training = config.training ?? {};
+  const modelSection = config.model ?? {};
+  const seed = flags.seed === undefined ? undefined : int('seed', flags.seed, 1, 0);
+  const batchSize = int('batch-size', flags['batch-size'], training.batchSize ?? RUN_DEFAULTS.batchSize);
+  const weights = parseWeights(flags.weights) ?? training.weights;
+  const trainer: TrainerConfig = {
+    ...training,
+    optimizer: optimizerOverride(training.optimizer ?? RUN_DEFAULTS.optimizer, flags),
+    epochs: int('epochs', flags.epochs, training.epochs ?? RUN_DEFAULTS.epochs),
+    batchSize,
+    seed: seed ?? training.seed ?? RUN_DEFAULTS.seed,
+    ...(weights !== undefined && { weights }),
+    ...(flags.weighting !== undefined && { weighting: flags.weighting }),
+    ...(flags.progress === false && { progress: false }),
+  };
+  const sharing = flags.sharing === undefined ? modelSection.sharing : parseSharingSpec(flags.sharing);
+  const data = await loadRunData(config, file, seed ?? RUN_DEFAULTS.seed);
+  const model: ModelConfig = {
+    inputShape: data.fitted.inputShape ?? [data.fitted.featureNames.length],
+    trunk: modelSection.trunk ?? DEFAULT_TRUNK,
+    ...(modelSection.heads !== undefined && { heads: modelSection.heads }),
+    ...(sharing !== undefined && { sharing }),
+    tasks: modelTasks(config, data.fitted),
+    maxBatch: modelSection.maxBatch ?? batchSize,
+    seed: seed ?? modelSection.seed ?? RUN_DEFAULTS.seed,
+  };
+  return { data, model, trainer };
+}
+
+/** The file's optimizer with the optimizer flags over it; --optimizer of another kind starts from that kind's CLI defaults. */
+function optimizerOverride(base: OptimizerConfig, flags: RunFlags): OptimizerConfig {
+  const kind = (base as { kind?: unknown } | null)?.kind;
+  if (flags.optimizer !== undefined && flags.optimizer !== kind) return optimizerFlags(flags);
+  if (flags.momentum !== undefined && kind !== 'sgd') throw new UsageError('--momentum applies to --optimizer sgd only (adamw has its own moments)');
+  return {
+    ...base,
+    ...(flags.lr !== undefined && { lr: num('lr', flags.lr, 0, 'positive') }),
+    ...(flags.momentum !== undefined && { momentum: num('momentum', flags.momentum, 0, 'fraction') }),
+    ...(flags['weight-decay'] !== undefined && { weightDecay: num('weight-decay', flags['weight-decay'], 0) }),
+  } as OptimizerConfig;
+}
