@@ -1,17 +1,22 @@
 /**
  * `hydranet compare`: single-task baselines against multi-task weighting strategies on
  * MultiMNIST, reported as a table with each configuration's Δm over the baselines
- * (see ts/train/compare.ts).
+ * (see ts/train/compare.ts). With --config run.json: on the run file's data (read and fitted
+ * as `hydranet train --config` does, by ts/cli-config.ts), every sharing kind of --sharings
+ * crossed with every weighting of --weightings.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Backend } from './backends/backend.js';
 import { BACKEND_NAMES, createBackend } from './backends/create.js';
 import { UsageError, commandFlags, int, modelFlags, optimizerFlags } from './cli-args.js';
+import { prepareConfigRun } from './cli-config.js';
 import { ownEntry } from './core/options.js';
 import { makeMultiMnist } from './data/multimnist.js';
 import { ConfigError } from './errors.js';
 import {
   type CompareConfiguration,
+  type CompareOptions,
   type MetricTable,
   SELECTIONS,
   type Selection,
@@ -22,6 +27,7 @@ import {
 import type { ModelConfig } from './mtl/model.js';
 import { type TaskSpec, resolveTask } from './mtl/task.js';
 import { writeFileAtomic } from './io/checkpoint.js';
+import { type SharingConfig, parseSharingSpec, sharingHelp } from './mtl/sharing/index.js';
 import { WEIGHTINGS, parseWeightingSpec } from './mtl/weighting/index.js';
 
 /** The configurations compared when --weightings is not given (those this build has). */
@@ -33,6 +39,7 @@ const TASKS: TaskSpec[] = [
 ];
 
 export const COMPARE_HELP = `Usage: hydranet compare [options]
+       hydranet compare --config run.json [--sharings LIST] [--weightings LIST] [options]
 
 Compares multi-task weighting strategies on MultiMNIST (tasks "left" and "right"). Trains one
 single-task baseline per task (the same trunk and head, that task alone), then one multi-task
@@ -48,7 +55,23 @@ validation set is the MultiMNIST test split, as in Sener & Koltun (2018).
 With the defaults (all 60,000 pairs, a 512-256 trunk, 10 epochs, 2 baselines + 5 weightings)
 it takes a few minutes on two cores; --train-size and --epochs shorten it.
 
+With --config run.json it compares on your own data instead: the run file of
+\`hydranet train --config\` (its data, validation file or validationSplit, inputs, tasks, model
+and training sections, read and preprocessed the same way). Every sharing kind of --sharings is
+crossed with every weighting of --weightings; each single-task baseline (one per main task) is
+the file's trunk and head with hard sharing. The table gives each main task's validation
+metrics (its declared metrics, the first the headline), Δm over the baselines, the epoch and the
+time. The file's training options (learning-rate schedule, clipping, early stopping, weights)
+apply to every run; its training.weighting is replaced by --weightings. --epochs, --batch-size,
+--seed, --optimizer, --lr, --momentum and --weight-decay override the file; --preset, --hidden,
+--head-hidden, --train-size and --test-size are refused.
+
 Options:
+  --config FILE         compare on the data of this run file (see above)
+  --sharings LIST       with --config: sharing specs to compare, comma-separated (default hard
+                        plus the file's model.sharing, or hard,mmoe when it sets none), e.g.
+                        hard,mmoe:experts=4,soft:penalty=0.001 (a key=value part continues the
+                        spec before it)
   --weightings LIST     weighting specs to compare, comma-separated (default
                         ${DEFAULT_WEIGHTINGS.join(',')}); a spec may carry options, e.g.
                         equal,cagrad:c=0.4,space=representation (a key=value part continues
@@ -80,17 +103,25 @@ Weighting strategies:
 ${Object.entries(WEIGHTINGS)
   .map(([name, w]) => `  ${name.padEnd(20)}${w.description}`)
   .join('\n')}
+
+Sharing kinds (--sharings, with --config):
+${sharingHelp('  ', 36)}
 `;
 
 /** Splits "equal,cagrad:c=0.4,space=representation" into specs; key=value parts continue the spec before. */
 export function splitWeightings(text: string): string[] {
+  return splitSpecs('weightings', 'weighting', text);
+}
+
+/** Splits the value of --`flag` into NAME[:key=value,...] specs; key=value parts continue the spec before. */
+function splitSpecs(flag: string, what: string, text: string): string[] {
   const specs: string[] = [];
   for (const raw of text.split(',')) {
     const part = raw.trim();
-    if (part === '') throw new UsageError(`--weightings expects a comma-separated list of weighting specs, got ${JSON.stringify(text)}`);
+    if (part === '') throw new UsageError(`--${flag} expects a comma-separated list of ${what} specs, got ${JSON.stringify(text)}`);
     if (/^[A-Za-z][\w-]*=/.test(part) && !part.includes(':')) {
       if (specs.length === 0 || !specs[specs.length - 1].includes(':')) {
-        throw new UsageError(`--weightings: option ${JSON.stringify(part)} follows no "name:" spec in ${JSON.stringify(text)}`);
+        throw new UsageError(`--${flag}: option ${JSON.stringify(part)} follows no "name:" spec in ${JSON.stringify(text)}`);
       }
       specs[specs.length - 1] += `,${part}`;
     } else {
@@ -100,7 +131,7 @@ export function splitWeightings(text: string): string[] {
   return specs;
 }
 
-/** The settings that must match for baselines to be reused. */
+/** The settings that must match for baselines to be reused (MultiMNIST presets). */
 interface Settings {
   trainSize: number;
   testSize: number;
@@ -112,7 +143,7 @@ interface Settings {
   select: Selection;
 }
 
-function readBaselines(file: string, settings: Settings): MetricTable {
+function readBaselines(file: string, settings: Record<string, unknown>): MetricTable {
   let json: unknown;
   try {
     json = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -124,9 +155,7 @@ function readBaselines(file: string, settings: Settings): MetricTable {
     throw new UsageError(`--baselines: ${file} holds no "baselines" (write one with --json)`);
   }
   if (obj.settings) {
-    const differ = (Object.keys(settings) as (keyof Settings)[]).filter(
-      (k) => JSON.stringify(obj.settings![k]) !== JSON.stringify(settings[k]),
-    );
+    const differ = Object.keys(settings).filter((k) => JSON.stringify(obj.settings![k]) !== JSON.stringify(settings[k]));
     if (differ.length > 0) {
       throw new UsageError(
         `--baselines: ${file} was run with other settings (${differ
@@ -138,10 +167,111 @@ function readBaselines(file: string, settings: Settings): MetricTable {
   return obj.baselines;
 }
 
+/** The flags of `hydranet compare` beyond SHARED_FLAGS. */
+const COMPARE_FLAGS = {
+  weightings: { type: 'string' },
+  select: { type: 'string' },
+  json: { type: 'string' },
+  baselines: { type: 'string' },
+  config: { type: 'string' },
+  sharings: { type: 'string' },
+} as const;
+
+/** --select, checked. */
+function selectFlag(v: string | undefined): Selection {
+  const select = (v ?? 'best') as Selection;
+  if (!SELECTIONS.includes(select)) throw new UsageError(`--select expects ${SELECTIONS.join(' or ')}, got ${JSON.stringify(v)}`);
+  return select;
+}
+
+/** --weightings as specs whose names this build has (the defaults when absent). */
+function weightingsFlag(v: string | undefined): string[] {
+  const specs = v === undefined ? DEFAULT_WEIGHTINGS : splitWeightings(v);
+  for (const spec of specs) {
+    const name = parseWeightingSpec(spec).name;
+    if (!ownEntry(WEIGHTINGS, name)) {
+      throw new UsageError(`--weightings expects names from ${Object.keys(WEIGHTINGS).join(', ')}, got ${JSON.stringify(name)}`);
+    }
+  }
+  return specs;
+}
+
+/** Checks every weighting of `configurations` for `tasks`; a ConfigError becomes a UsageError naming --weightings. */
+function checkWeightings(tasks: readonly TaskSpec[], configurations: readonly CompareConfiguration[], lr: number): void {
+  try {
+    checkConfigurations(tasks.map(resolveTask), configurations, lr);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(`--weightings: ${e.message}`);
+    throw e;
+  }
+}
+
+/** --json's absolute path with its folder made and writable, or undefined when absent. */
+function jsonFlag(v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  const jsonFile = path.resolve(v);
+  try {
+    fs.mkdirSync(path.dirname(jsonFile), { recursive: true });
+    fs.accessSync(path.dirname(jsonFile), fs.constants.W_OK);
+  } catch (e) {
+    throw new UsageError(`--json: cannot write into ${path.dirname(jsonFile)}: ${(e as Error).message}`);
+  }
+  return jsonFile;
+}
+
+/** "mmoe:experts=4" for a sharing config: its kind, then its options as the --sharings spec writes them. */
+export function sharingLabel(config: SharingConfig | undefined): string {
+  if (config === undefined) return 'hard';
+  const { kind, ...options } = config as { kind?: string } & Record<string, unknown>;
+  const parts = Object.entries(options).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  return `${kind ?? 'hard'}${parts.length > 0 ? `:${parts.join(',')}` : ''}`;
+}
+
+/** --sharings as labelled sharing configs (each checked as the model checks it), or the defaults for the file's sharing. */
+function sharingsFlag(v: string | undefined, fileSharing: SharingConfig | undefined): { label: string; sharing: SharingConfig }[] {
+  if (v === undefined) {
+    const second: SharingConfig = fileSharing !== undefined && (fileSharing.kind ?? 'hard') !== 'hard' ? fileSharing : { kind: 'mmoe' };
+    return [{ kind: 'hard' } as SharingConfig, second].map((sharing) => ({ label: sharingLabel(sharing), sharing }));
+  }
+  const out: { label: string; sharing: SharingConfig }[] = [];
+  for (const spec of splitSpecs('sharings', 'sharing', v)) {
+    let sharing: SharingConfig;
+    try {
+      sharing = parseSharingSpec(spec);
+    } catch (e) {
+      if (e instanceof ConfigError) throw new UsageError(`--sharings: ${JSON.stringify(spec)}: ${e.message}`);
+      throw e;
+    }
+    if (out.some((o) => o.label === spec)) throw new UsageError(`--sharings: ${JSON.stringify(spec)} appears twice`);
+    out.push({ label: spec, sharing });
+  }
+  return out;
+}
+
+/** Trains the comparison on `backend`, prints its table and writes --json; disposes the backend. */
+async function runComparison(backend: Backend, options: Omit<CompareOptions, 'backend' | 'log'>, settings: Record<string, unknown>, jsonFile: string | undefined): Promise<void> {
+  try {
+    const result = await compare({ ...options, backend, log: (line) => console.log(line) });
+    console.log(`\n${formatComparison(result)}`);
+    if (jsonFile) {
+      writeFileAtomic(jsonFile, JSON.stringify({ settings, backend: backend.name, ...result }, null, 2) + '\n');
+      console.log(`results: ${jsonFile}`);
+    }
+  } finally {
+    backend.dispose();
+  }
+}
+
+function threadInfo(backend: Backend): string {
+  return 'threads' in backend ? ` (${String((backend as { threads: number }).threads)} threads)` : '';
+}
+
+/** Runs `hydranet compare` with `argv` (the words after "compare"). */
 export async function compareCommand(argv: string[]): Promise<void> {
-  const own = { weightings: { type: 'string' }, select: { type: 'string' }, json: { type: 'string' }, baselines: { type: 'string' } } as const;
-  const values = commandFlags(argv, own, COMPARE_HELP);
+  const values = commandFlags(argv, COMPARE_FLAGS, COMPARE_HELP);
   if (!values) return;
+  if (values.config !== undefined) return compareConfig(values.config, values);
+  if (values.sharings !== undefined) throw new UsageError('--sharings applies to --config runs (the MultiMNIST comparison uses hard sharing)');
   // Every flag is checked here, before any data is loaded or anything trains.
   const { presetName, preset, mlp, hidden, trunk, heads } = modelFlags(values);
   const epochs = int('epochs', values.epochs, 10);
@@ -153,22 +283,9 @@ export async function compareCommand(argv: string[]): Promise<void> {
   if (trainSize > 60000) throw new UsageError(`--train-size expects at most 60000 (the MultiMNIST training pairs), got ${trainSize}`);
   if (testSize > 10000) throw new UsageError(`--test-size expects at most 10000 (the MultiMNIST test pairs), got ${testSize}`);
   const optimizer = optimizerFlags(values, preset.optimizer);
-  const select = (values.select ?? 'best') as Selection;
-  if (!SELECTIONS.includes(select)) throw new UsageError(`--select expects ${SELECTIONS.join(' or ')}, got ${JSON.stringify(values.select)}`);
-  const specs = values.weightings === undefined ? DEFAULT_WEIGHTINGS : splitWeightings(values.weightings);
-  for (const spec of specs) {
-    const name = parseWeightingSpec(spec).name;
-    if (!ownEntry(WEIGHTINGS, name)) {
-      throw new UsageError(`--weightings expects names from ${Object.keys(WEIGHTINGS).join(', ')}, got ${JSON.stringify(name)}`);
-    }
-  }
-  const configurations: CompareConfiguration[] = specs.map((w) => ({ label: w, weighting: w }));
-  try {
-    checkConfigurations(TASKS.map(resolveTask), configurations, optimizer.lr);
-  } catch (e) {
-    if (e instanceof ConfigError) throw new UsageError(`--weightings: ${e.message}`);
-    throw e;
-  }
+  const select = selectFlag(values.select);
+  const configurations: CompareConfiguration[] = weightingsFlag(values.weightings).map((w) => ({ label: w, weighting: w }));
+  checkWeightings(TASKS, configurations, optimizer.lr);
   const model: ModelConfig = { inputShape: preset.inputShape, trunk, heads, tasks: TASKS, maxBatch: batchSize, seed };
   const settings: Settings = {
     trainSize,
@@ -180,42 +297,63 @@ export async function compareCommand(argv: string[]): Promise<void> {
     optimizer,
     select,
   };
-  const baselines = values.baselines === undefined ? undefined : readBaselines(values.baselines, settings);
-  const jsonFile = values.json === undefined ? undefined : path.resolve(values.json);
-  if (jsonFile) {
-    try {
-      fs.mkdirSync(path.dirname(jsonFile), { recursive: true });
-      fs.accessSync(path.dirname(jsonFile), fs.constants.W_OK);
-    } catch (e) {
-      throw new UsageError(`--json: cannot write into ${path.dirname(jsonFile)}: ${(e as Error).message}`);
-    }
-  }
+  const baselines = values.baselines === undefined ? undefined : readBaselines(values.baselines, { ...settings });
+  const jsonFile = jsonFlag(values.json);
   const backend = await createBackend(values.backend ?? 'cpu', { threads });
 
   const t0 = performance.now();
   const trainSet = makeMultiMnist({ split: 'train', seed, count: trainSize });
   const testSet = makeMultiMnist({ split: 'test', seed: seed + 1, count: testSize });
-  const threadInfo = 'threads' in backend ? ` (${String((backend as { threads: number }).threads)} threads)` : '';
   console.log(
     `MultiMNIST: ${trainSet.length} training and ${testSet.length} test pairs (${((performance.now() - t0) / 1000).toFixed(1)} s); ` +
-      `backend ${backend.name}${threadInfo}; ${mlp ? `trunk ${hidden.join('-') || 'none'}` : presetName}; ${epochs} epochs of ${Math.ceil(trainSet.length / batchSize)} steps; ` +
+      `backend ${backend.name}${threadInfo(backend)}; ${mlp ? `trunk ${hidden.join('-') || 'none'}` : presetName}; ${epochs} epochs of ${Math.ceil(trainSet.length / batchSize)} steps; ` +
       `${baselines ? 'given baselines' : `${TASKS.length} baselines`} + ${configurations.length} configurations, reporting the ${select === 'best' ? 'best-validation' : 'last'} epoch`,
   );
-  const result = await compare({
+  const options = { train: trainSet, validation: testSet, model, configurations, selection: select, baselines };
+  const trainer = { optimizer, batchSize, epochs, seed, progress: values.progress && process.stderr.isTTY === true };
+  await runComparison(backend, { ...options, trainer }, { ...settings }, jsonFile);
+}
+
+type CompareFlagValues = NonNullable<ReturnType<typeof commandFlags<typeof COMPARE_FLAGS>>>;
+
+/**
+ * `hydranet compare --config FILE`: the run file's data read and fitted as `train --config` does
+ * (prepareConfigRun, flags over the file), every --sharings kind crossed with every --weightings
+ * strategy, the single-task baselines with hard sharing.
+ */
+async function compareConfig(file: string, values: CompareFlagValues): Promise<void> {
+  // The flags of compare itself first, then the file's structure and the shared flags (prepareConfigRun), then the data.
+  const select = selectFlag(values.select);
+  const weightings = weightingsFlag(values.weightings);
+  if (values.sharings !== undefined) sharingsFlag(values.sharings, undefined);
+  const threads = values.threads === undefined ? undefined : int('threads', values.threads, 1);
+  const jsonFile = jsonFlag(values.json);
+  const run = await prepareConfigRun(file, values);
+  const { sharing: fileSharing, ...model } = run.model;
+  // The file's weighting is the thing compared: --weightings replaces it.
+  const { weighting: _fileWeighting, progress: fileProgress, ...trainer } = run.trainer;
+  const sharings = sharingsFlag(values.sharings, fileSharing);
+  const configurations: CompareConfiguration[] = sharings.flatMap((s) =>
+    weightings.map((w) => ({ label: sharings.length > 1 ? `${s.label} ${w}` : w, weighting: w, sharing: s.sharing })),
+  );
+  checkWeightings(model.tasks, weightings.map((w) => ({ label: w, weighting: w })), trainer.optimizer.lr);
+  const { maxBatch: _maxBatch, ...judgedModel } = model;
+  const settings = { config: path.resolve(file), model: judgedModel, trainer, select };
+  const baselines = values.baselines === undefined ? undefined : readBaselines(values.baselines, settings);
+  const validation = run.data.validation;
+  if (!validation) throw new UsageError(`${file}: compare needs validation rows to select and report on (data.validation or data.validationSplit)`);
+  const backend = await createBackend(values.backend ?? 'cpu', { threads });
+  for (const line of run.data.summary) console.log(line);
+  console.log(
+    `backend ${backend.name}${threadInfo(backend)}; ${trainer.epochs} epochs of ${Math.ceil(run.data.train.length / trainer.batchSize)} steps; ` +
+      `${baselines ? 'given baselines' : `${model.tasks.filter((t) => !t.auxiliary).length} baselines`} + ${configurations.length} configurations ` +
+      `(sharing ${sharings.map((s) => s.label).join(', ')} × weighting ${weightings.join(', ')}), reporting the ${select === 'best' ? 'best-validation' : 'last'} epoch`,
+  );
+  const progress = values.progress && fileProgress !== false && process.stderr.isTTY === true;
+  await runComparison(
     backend,
-    train: trainSet,
-    validation: testSet,
-    model,
-    trainer: { optimizer, batchSize, epochs, seed, progress: values.progress && process.stderr.isTTY === true },
-    configurations,
-    selection: select,
-    baselines,
-    log: (line) => console.log(line),
-  });
-  console.log(`\n${formatComparison(result)}`);
-  if (jsonFile) {
-    writeFileAtomic(jsonFile, JSON.stringify({ settings, backend: backend.name, ...result }, null, 2) + '\n');
-    console.log(`results: ${jsonFile}`);
-  }
-  backend.dispose();
+    { train: run.data.train, validation, model, trainer: { ...trainer, progress }, configurations, selection: select, baselines },
+    settings,
+    jsonFile,
+  );
 }

@@ -108,8 +108,8 @@ Commands:
             (run \`hydranet train --help\`)
   predict   a trained model's predictions on raw rows, as CSV (\`hydranet predict --help\`)
   evaluate  a trained model's per-task metrics on labelled rows (\`hydranet evaluate --help\`)
-  compare   single-task baselines vs weighting strategies on MultiMNIST, with Δm
-            (run \`hydranet compare --help\`)
+  compare   single-task baselines vs weighting strategies and sharing kinds, on MultiMNIST
+            or your data (--config), with Δm (run \`hydranet compare --help\`)
 
 hydranet trains multi-task networks (a shared trunk, one head per task) from Node.js on a
 native CPU backend. See README.md for the library API.

@@ -223,18 +223,30 @@ function asTable(rows: Table | readonly Row[]): Table {
 
 /** Reads cells of one column, telling missing values apart and naming file:line:column in errors. */
 class Cells {
-  constructor(private readonly table: Table, private readonly missing: ReadonlySet<string>) {}
+  /** Whether every row has no prototype (as CSV rows): then a defined value is an own one, no check needed. */
+  private readonly bare: boolean;
+  constructor(private readonly table: Table, private readonly missing: ReadonlySet<string>) {
+    this.bare = table.rows.every((row) => Object.getPrototypeOf(row) === null);
+  }
   get(r: number, column: string): Cell {
-    return ownEntry(this.table.rows[r], column) ?? null;
+    const row = this.table.rows[r];
+    if (!this.bare) return ownEntry(row, column) ?? null;
+    return row[column] ?? null;
   }
   isMissing(v: Cell): boolean {
-    return v === null || (typeof v === 'string' && this.missing.has(v.trim()));
+    if (v === null) return true;
+    if (typeof v !== 'string') return false;
+    // Trim only when an end is whitespace (a code unit ≤ ' ' or a Unicode space): most cells skip the copy.
+    const n = v.length;
+    return this.missing.has(n > 0 && (v.charCodeAt(0) <= 32 || v.charCodeAt(n - 1) <= 32 || v.charCodeAt(0) > 127 || v.charCodeAt(n - 1) > 127) ? v.trim() : v);
   }
   /** A number, or NaN when the cell does not hold one. */
   static number(v: Cell): number {
     if (typeof v === 'number') return v;
-    if (typeof v !== 'string' || v.trim() === '') return NaN;
+    if (typeof v !== 'string') return NaN;
     const x = Number(v);
+    // Number('') and Number('  ') are 0: only then is the trim needed to tell a blank cell.
+    if (x === 0 && v.trim() === '') return NaN;
     return Number.isFinite(x) ? x : NaN;
   }
   error(r: number, column: string, what: string): DatasetError {
@@ -257,6 +269,31 @@ function requireColumn(table: Table, column: string, what: string): void {
   if (!table.columns.includes(column)) {
     throw new DatasetError(`${table.source}: ${what} column ${JSON.stringify(column)} is not in the file (columns: ${table.columns.join(', ')})`);
   }
+}
+
+/** Sum, sum of squares and count of a numeric column's non-missing values. */
+interface NumericSums {
+  sum: number;
+  sumSq: number;
+  count: number;
+}
+
+/**
+ * A numeric column's sums. On a value that is not a number: null when `inferring` (the column is
+ * categorical), else a DatasetError naming file, line and column.
+ */
+function numericSums(cells: Cells, n: number, column: string, inferring: boolean): NumericSums | null {
+  const s: NumericSums = { sum: 0, sumSq: 0, count: 0 };
+  for (let r = 0; r < n; r++) {
+    const v = cells.get(r, column);
+    if (cells.isMissing(v)) continue;
+    const x = inferring ? Cells.number(v) : cells.numeric(r, column, v);
+    if (Number.isNaN(x)) return null;
+    s.sum += x;
+    s.sumSq += x * x;
+    s.count++;
+  }
+  return s;
 }
 
 /** Sorted distinct values: numerically when all are numbers, else as strings. */
@@ -362,15 +399,13 @@ export function fitSchema(rows: Table | readonly Row[], spec: SchemaSpec): Fitte
   }
   const listed = inputSpec.numeric !== undefined || inputSpec.categorical !== undefined;
   const exclude = new Set(inputSpec.exclude ?? []);
-  const chosen: { column: string; kind: 'numeric' | 'categorical' }[] = listed
+  // An inferred numeric column keeps the sums its inference pass gathered, so it is parsed once.
+  const chosen: { column: string; kind: 'numeric' | 'categorical'; sums?: NumericSums }[] = listed
     ? [...(inputSpec.numeric ?? []).map((column) => ({ column, kind: 'numeric' as const })),
        ...(inputSpec.categorical ?? []).map((column) => ({ column, kind: 'categorical' as const }))]
     : table.columns.filter((c) => !labelColumns.has(c) && !exclude.has(c)).map((column) => {
-        for (let r = 0; r < n; r++) {
-          const v = cells.get(r, column);
-          if (!cells.isMissing(v) && Number.isNaN(Cells.number(v))) return { column, kind: 'categorical' as const };
-        }
-        return { column, kind: 'numeric' as const };
+        const sums = numericSums(cells, n, column, true);
+        return sums === null ? { column, kind: 'categorical' as const } : { column, kind: 'numeric' as const, sums };
       });
   const seen = new Set<string>();
   for (const { column } of chosen) {
@@ -381,7 +416,7 @@ export function fitSchema(rows: Table | readonly Row[], spec: SchemaSpec): Fitte
   if (chosen.length === 0) throw new ConfigError(`${table.source}: no input columns (every column is a label or excluded)`);
 
   const featureNames: string[] = [];
-  const inputs = chosen.map(({ column, kind }): FittedNumeric | FittedCategorical => {
+  const inputs = chosen.map(({ column, kind, sums }): FittedNumeric | FittedCategorical => {
     if (kind === 'categorical') {
       const values: string[] = [];
       for (let r = 0; r < n; r++) {
@@ -392,17 +427,7 @@ export function fitSchema(rows: Table | readonly Row[], spec: SchemaSpec): Fitte
       featureNames.push(...vocab.map((v) => `${column}=${v}`), `${column}=<missing>`, `${column}=<unseen>`);
       return { column, kind, vocabulary: vocab };
     }
-    let sum = 0;
-    let sumSq = 0;
-    let count = 0;
-    for (let r = 0; r < n; r++) {
-      const v = cells.get(r, column);
-      if (cells.isMissing(v)) continue;
-      const x = cells.numeric(r, column, v);
-      sum += x;
-      sumSq += x * x;
-      count++;
-    }
+    const { sum, sumSq, count } = sums ?? numericSums(cells, n, column, false)!;
     const mean = count > 0 ? sum / count : 0;
     const variance = count > 0 ? Math.max(0, sumSq / count - mean * mean) : 0;
     const std = variance > 1e-24 ? Math.sqrt(variance) : 1;
@@ -435,7 +460,9 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
   }));
 
   const n = table.rows.length;
-  const report: SchemaReport = { rowsRead: n, rowsKept: 0, dropped: [], missingInputs: {}, unseen: {}, masked: {} };
+  // Counts by column or task name, without a prototype: a column may be called "toString".
+  const counts = (): Record<string, number> => Object.create(null) as Record<string, number>;
+  const report: SchemaReport = { rowsRead: n, rowsKept: 0, dropped: [], missingInputs: counts(), unseen: counts(), masked: counts() };
   const inputShape = fitted.inputShape ?? [fitted.featureNames.length];
   const f = inputShape.reduce((a, b) => a * b, 1);
   const x = new Float32Array(n * f);
@@ -447,14 +474,20 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
   const keep: number[] = [];
   const noLabels: number[] = [];
 
+  const values: Cell[] = []; // one task's label cells, reused row after row
   for (let r = 0; r < n; r++) {
     const k = keep.length;
     let labelled = false;
-    fitted.tasks.forEach((t, ti) => {
-      if (!taskRead[ti]) return;
+    for (let ti = 0; ti < fitted.tasks.length; ti++) {
+      if (!taskRead[ti]) continue;
+      const t = fitted.tasks[ti];
       const y = labels[ti];
-      const values = t.columns.map((c) => cells.get(r, c));
-      if (values.some((v) => cells.isMissing(v))) return;
+      let absentLabel = false;
+      for (let j = 0; j < t.columns.length; j++) {
+        values[j] = cells.get(r, t.columns[j]);
+        if (cells.isMissing(values[j])) absentLabel = true;
+      }
+      if (absentLabel) continue;
       const col = t.columns[0];
       const v = values[0];
       if (t.kind === 'classification') {
@@ -466,7 +499,7 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
       } else if (t.kind === 'regression') {
         y[k] = cells.numeric(r, col, v);
       } else if (t.vocabulary === undefined) {
-        values.forEach((vc, j) => (y[k * t.width + j] = cells.flag(r, t.columns[j], vc)));
+        for (let j = 0; j < t.columns.length; j++) y[k * t.width + j] = cells.flag(r, t.columns[j], values[j]);
       } else {
         for (const label of splitLabels(v, t.separator!)) {
           const c = classIndex[ti]!.get(label);
@@ -476,17 +509,18 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
       }
       masks[ti][k] = 1;
       labelled = true;
-    });
+    }
     if (mode === 'required' && !labelled) {
       noLabels.push(table.lines[r]);
       continue;
     }
     let o = k * f;
-    fitted.inputs.forEach((c, ci) => {
+    for (let ci = 0; ci < fitted.inputs.length; ci++) {
+      const c = fitted.inputs[ci];
       const v = cells.get(r, c.column);
       if (c.kind === 'image') {
         o = images.read(r, c, v, x, o);
-        return;
+        continue;
       }
       const absent = cells.isMissing(v);
       if (absent) report.missingInputs[c.column] = (report.missingInputs[c.column] ?? 0) + 1;
@@ -503,7 +537,7 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
         x[o + slot] = 1;
         o += size + 2;
       }
-    });
+    }
     keep.push(r);
   }
   const kept = keep.length;

@@ -23,9 +23,10 @@ import type { MultiTaskDataset } from '../data/dataset.js';
 import { ConfigError, ValueError, describe, expectInt } from '../errors.js';
 import { type ModelConfig, MultiTaskModel } from '../mtl/model.js';
 import { HIGHER_IS_BETTER, type Task, resolveTask } from '../mtl/task.js';
+import { type SharingConfig, resolveSharing } from '../mtl/sharing/index.js';
 import { createWeighting } from '../mtl/weighting/index.js';
 import type { OptimizerConfig } from './optimizer.js';
-import { type EpochRecord, Trainer, selectionScore } from './trainer.js';
+import { type EpochRecord, Trainer, type TrainerConfig, selectionScore } from './trainer.js';
 
 /** Metric values by task, then by metric name: { left: { accuracy: 0.93 } }. */
 export type MetricTable = Record<string, Record<string, number>>;
@@ -81,28 +82,31 @@ export function deltaM(
   return (sum / tasks.length) * 100;
 }
 
-/** One multi-task configuration to compare: a label and a weighting spec ("cagrad:c=0.4"). */
+/**
+ * One multi-task configuration to compare: a label, a weighting spec ("cagrad:c=0.4") and
+ * optionally a sharing architecture (default: the model config's own).
+ */
 export interface CompareConfiguration {
   /** Names the run in the table and the log; non-empty and unique. */
   label: string;
   /** A weighting spec string: a strategy name, optionally with options ("pcgrad", "cagrad:c=0.4"). */
   weighting: string;
+  /** The sharing this run's model is built with, in place of the model config's (the baselines keep the model config's). */
+  sharing?: SharingConfig;
 }
 
-/** The trainer settings every run shares. */
-export interface CompareTrainerSettings {
+/**
+ * The trainer settings every run shares: the Trainer's options except those the comparison
+ * sets per run (weighting) or owns (log, runDir, callbacks). The optional ones (a learning-rate
+ * schedule, clipping, early stopping, base weights, ...) apply to the baselines and every run alike.
+ */
+export interface CompareTrainerSettings extends Omit<TrainerConfig, 'weighting' | 'log' | 'runDir' | 'callbacks' | 'optimizer' | 'batchSize' | 'epochs'> {
   /** The optimizer every run trains with. */
   optimizer: OptimizerConfig;
   /** Samples per step (≤ the model's maxBatch). */
   batchSize: number;
   /** Epochs each run trains. */
   epochs: number;
-  /** Seed of shuffling and dropout (default 0). */
-  seed?: number;
-  /** Progress bar per run (default false). */
-  progress?: boolean;
-  /** Read the per-task losses back every k steps (see TrainerConfig.lossCheckEvery). Default 1. */
-  lossCheckEvery?: number;
 }
 
 /** What {@link compare} trains and how. */
@@ -149,6 +153,8 @@ export interface RunResult {
 export interface MultiTaskRunResult extends RunResult {
   /** Δm over the baselines at the selected epoch, percent. */
   deltaM: number;
+  /** The configuration's sharing, when it gave one. */
+  sharing?: SharingConfig;
 }
 
 /** What {@link compare} returns; {@link formatComparison} prints it as a table. */
@@ -191,7 +197,7 @@ function metricsOf(record: EpochRecord, tasks: readonly Task[]): MetricTable {
 
 /**
  * Checks configurations before anything trains: labels non-empty and unique, every weighting
- * spec known and its options valid for these tasks.
+ * spec known and its options valid for these tasks, every sharing given a valid sharing config.
  * @throws ConfigError naming the configuration.
  */
 export function checkConfigurations(tasks: readonly Task[], configurations: readonly CompareConfiguration[], lr = 0.01): void {
@@ -207,6 +213,14 @@ export function checkConfigurations(tasks: readonly Task[], configurations: read
     } catch (e) {
       if (e instanceof ConfigError) throw new ConfigError(`configuration ${JSON.stringify(c.label)}: ${e.message}`);
       throw e;
+    }
+    if (c.sharing !== undefined) {
+      try {
+        resolveSharing(c.sharing);
+      } catch (e) {
+        if (e instanceof ConfigError) throw new ConfigError(`configuration ${JSON.stringify(c.label)}: ${e.message}`);
+        throw e;
+      }
     }
   });
 }
@@ -240,17 +254,7 @@ export async function compare(opts: CompareOptions): Promise<ComparisonResult> {
   const runOne = async (label: string, weighting: string, config: ModelConfig, judged: readonly Task[]): Promise<RunResult> => {
     const t0 = performance.now();
     const net = new MultiTaskModel(backend, config);
-    const t = new Trainer(net, {
-      optimizer: trainer.optimizer,
-      batchSize: trainer.batchSize,
-      epochs: trainer.epochs,
-      seed: trainer.seed,
-      lossCheckEvery: trainer.lossCheckEvery,
-      progress: trainer.progress ?? false,
-      weighting,
-      log: null,
-      runDir: null,
-    });
+    const t = new Trainer(net, { ...trainer, progress: trainer.progress ?? false, weighting, log: null, runDir: null });
     const history = await t.fit(train, { validation });
     const seconds = (performance.now() - t0) / 1000;
     const i = selectEpoch(history, judged, selection);
@@ -278,9 +282,9 @@ export async function compare(opts: CompareOptions): Promise<ComparisonResult> {
 
   const runs: MultiTaskRunResult[] = [];
   for (const [i, c] of configurations.entries()) {
-    const run = await runOne(c.label, c.weighting, model, main);
+    const run = await runOne(c.label, c.weighting, c.sharing === undefined ? model : { ...model, sharing: c.sharing }, main);
     const dm = deltaM(baselines, run.metrics);
-    runs.push({ ...run, deltaM: dm });
+    runs.push({ ...run, deltaM: dm, ...(c.sharing !== undefined && { sharing: c.sharing }) });
     log(`run ${i + 1}/${configurations.length} ${c.label}: ${describeMetrics(run.metrics)}, Δm ${formatSigned(dm)}% (epoch ${run.epoch}/${run.epochs}, ${run.seconds.toFixed(1)} s)`);
   }
   return {
