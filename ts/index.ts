@@ -44,7 +44,7 @@ export type {
 export { resolveTask, validateLabels, TASK_KINDS, METRICS, METRIC_KINDS } from './mtl/task.js';
 export type { Task, TaskKind, TaskSpec, MetricName } from './mtl/task.js';
 export { Trainer, checkRunDir, selectionScore, selectionTasks } from './train/trainer.js';
-export type { TrainerConfig, EpochRecord, FitOptions } from './train/trainer.js';
+export type { TrainerConfig, EpochRecord, FitOptions, EvaluateOptions, EvaluationWithOutputs } from './train/trainer.js';
 export { Optimizer, OPTIMIZERS } from './train/optimizer.js';
 export type { OptimizerConfig } from './train/optimizer.js';
 export type { TaskMetrics } from './train/metrics.js';

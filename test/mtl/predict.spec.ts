@@ -10,6 +10,7 @@ import { Rng } from '../../ts/core/random.js';
 import { MultiTaskDataset } from '../../ts/data/dataset.js';
 import { BusyError, ConfigError, ShapeError, ValueError } from '../../ts/errors.js';
 import { type ModelConfig, MultiTaskModel } from '../../ts/mtl/model.js';
+import { Trainer } from '../../ts/train/trainer.js';
 import { backendsUnderTest } from '../backends/harness.js';
 
 const config: ModelConfig = {
@@ -126,5 +127,24 @@ describe('model.predict', () => {
     const first = model.predict(inputs);
     await assert.rejects(model.predict(inputs), BusyError);
     await first;
+  });
+
+  it("the Trainer's evaluate({ outputs: true }) gives the same per-sample outputs as predict, with the metrics", async () => {
+    const model = new MultiTaskModel(new ReferenceBackend(), config);
+    const rng = new Rng(5);
+    const labels = {
+      cls: Float32Array.from({ length: N }, () => Math.floor(rng.uniform() * 3)),
+      bin: Float32Array.from({ length: N }, () => (rng.uniform() < 0.5 ? 1 : 0)),
+      reg: rng.uniformArray(N * 2, -1, 1),
+      tags: Float32Array.from({ length: N * 2 }, () => (rng.uniform() < 0.5 ? 1 : 0)),
+    };
+    const ds = new MultiTaskDataset({ inputs, inputShape: [2, 3], labels, labelWidths: { reg: 2, tags: 2 } });
+    const trainer = new Trainer(model, { optimizer: { kind: 'sgd', lr: 0.1 }, batchSize: 4, epochs: 1, log: null, progress: false });
+    const plain = await trainer.evaluate(ds);
+    const { metrics, outputs } = await trainer.evaluate(ds, { outputs: true });
+    assert.deepEqual(metrics, plain);
+    const predicted = await model.predict(ds);
+    for (const t of config.tasks) assert.deepEqual([...outputs[t.name]], [...predicted[t.name]], t.name);
+    await assert.rejects(trainer.evaluate(ds, { output: true } as never), ConfigError);
   });
 });

@@ -91,9 +91,10 @@ function inputArray(inputs: PredictInputs, featureSize: number): Float32Array {
 
 /**
  * Task t's outputs for m samples: columns [offset, offset + t.outputs) of the m × W logits,
- * activated, into rows [start, start + m) of `out` (m × t.outputs).
+ * activated, into rows [start, start + m) of `out` (m × t.outputs). Shared with the Trainer's
+ * evaluate({ outputs: true }). @internal
  */
-function activate(t: Task, logits: Float32Array, W: number, offset: number, m: number, out: Float32Array, start: number): void {
+export function activate(t: Task, logits: Float32Array, W: number, offset: number, m: number, out: Float32Array, start: number): void {
   const k = t.outputs;
   for (let i = 0; i < m; i++) {
     const src = i * W + offset;

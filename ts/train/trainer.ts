@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { packedOf } from '../backends/packed.js';
+import { type Predictions, activate } from '../mtl/predict.js';
 import { checkKeys } from '../core/options.js';
 import { hash32, Rng } from '../core/random.js';
 import type { MultiTaskDataset } from '../data/dataset.js';
@@ -119,6 +120,20 @@ export interface EpochRecord {
   score?: number;
   /** Set on the last epoch when the run ended early: 'earlyStopping' or 'callback'. */
   stoppedBy?: 'earlyStopping' | 'callback';
+}
+
+/** Options of {@link Trainer.evaluate}. */
+export interface EvaluateOptions {
+  /** Also return every sample's outputs, as model.predict gives them (default false). */
+  outputs?: boolean;
+}
+
+/** What {@link Trainer.evaluate} returns with `{ outputs: true }`. */
+export interface EvaluationWithOutputs {
+  /** Per task (by name), its loss and metrics over the labelled samples. */
+  metrics: Record<string, TaskMetrics>;
+  /** Per task (by name), every sample's outputs in dataset order: probabilities or values, n × outputs. */
+  outputs: Predictions;
 }
 
 /** Options of {@link Trainer.fit}. Unknown keys are ConfigErrors. */
@@ -664,19 +679,29 @@ export class Trainer {
   }
 
   /**
-   * Per-task loss and metrics of the model on a dataset (no training). Gives the event loop a
-   * turn every few milliseconds; BusyError while fit() or evaluate() runs on the same model.
+   * Per-task loss and metrics of the model on a dataset (no training); with `{ outputs: true }`,
+   * also every sample's outputs (probabilities or values, as model.predict gives them, from the
+   * same forward pass). Gives the event loop a turn every few milliseconds; BusyError while
+   * fit(), evaluate() or predict() runs on the same model.
    */
-  async evaluate(ds: MultiTaskDataset): Promise<Record<string, TaskMetrics>> {
+  async evaluate(ds: MultiTaskDataset): Promise<Record<string, TaskMetrics>>;
+  /** With `{ outputs: true }`: the metrics and every sample's outputs. */
+  async evaluate(ds: MultiTaskDataset, options: { outputs: true }): Promise<EvaluationWithOutputs>;
+  async evaluate(ds: MultiTaskDataset, options: EvaluateOptions = {}): Promise<Record<string, TaskMetrics> | EvaluationWithOutputs> {
+    checkKeys(options, ['outputs'], 'evaluate options');
     const release = this.model.claim('evaluate()');
     try {
-      return await this.evaluateOn(ds);
+      if (!options.outputs) return await this.evaluateOn(ds);
+      const outputs: Predictions = Object.create(null) as Predictions;
+      for (const t of this.model.tasks) outputs[t.name] = new Float32Array(ds.length * t.outputs);
+      return { metrics: await this.evaluateOn(ds, outputs), outputs };
     } finally {
       release();
     }
   }
 
-  private async evaluateOn(ds: MultiTaskDataset): Promise<Record<string, TaskMetrics>> {
+  /** Metrics over `ds`; with `outputs`, also every sample's outputs (as model.predict gives them). */
+  private async evaluateOn(ds: MultiTaskDataset, outputs: Predictions | null = null): Promise<Record<string, TaskMetrics>> {
     this.checkDataset(ds, 'evaluation set');
     const model = this.model;
     const B = model.maxBatch;
@@ -700,6 +725,7 @@ export class Trainer {
         }
         accs[t].add(z, n, ds.labels(task.name), mask, from);
         if (labelled > 0) accs[t].addLoss(this.hostLosses[t], labelled);
+        if (outputs) activate(task, z, width, packedOf(model.lossLayout)[5 * t + 1], n, outputs[task.name], from);
       });
       if (this.yielder.due()) await this.yielder.yield();
     }
