@@ -18,6 +18,17 @@ export type HeadInput = 'shared' | 'segmented' | 'stacked';
 const HEAD_INPUTS: readonly HeadInput[] = ['segmented', 'shared', 'stacked'];
 
 /**
+ * What every layout shares: the packed Int32Array its native kernels take (each layout's doc
+ * gives the format), fixed by the constructor and kept in ts/backends/packed.ts.
+ */
+export abstract class PackedLayout {
+  /** A copy of the packed form: the layout's own cannot change once built. */
+  get packed(): Int32Array {
+    return packedOf(this).slice();
+  }
+}
+
+/**
  * How the task heads' weights and activations are laid out. Task t maps an input of width
  * inSizes[t] to an output segment of width outSizes[t] of y [N, Σ outSizes]. The input is
  * - 'shared':    one x [N, D] read by every task (all inSizes equal D): ONE GEMM for all heads;
@@ -27,8 +38,11 @@ const HEAD_INPUTS: readonly HeadInput[] = ['segmented', 'shared', 'stacked'];
  *                stride a multiple of 64, so each task's block can be a view).
  * Weights: blocks W_t[outSizes[t], inSizes[t]] stored one after another; biases [Σ outSizes].
  * dx has x's layout (summed over tasks when shared).
+ *
+ * Packed form (`packed`, what the native kernels take): [mode (0 segmented, 1 shared, 2 stacked), T, stride, then per task: inSize, outSize,
+ * inOffset, outOffset, weightOffset].
  */
-export class HeadLayout {
+export class HeadLayout extends PackedLayout {
   /** Number of tasks T (heads). */
   readonly tasks: number;
   /** True for 'shared' input: every head reads the same x, and all heads run as one GEMM. */
@@ -45,12 +59,6 @@ export class HeadLayout {
   readonly totalOut: number;
   /** Elements of the packed weights: Σ inSizes[t]·outSizes[t]. */
   readonly weightSize: number;
-  /** [mode (0 segmented, 1 shared, 2 stacked), T, stride, then per task: inSize, outSize,
-   * inOffset, outOffset, weightOffset].
-   * A copy: the layout keeps its own (ts/backends/packed.ts), which cannot change once built. */
-  get packed(): Int32Array {
-    return packedOf(this).slice();
-  }
 
   /** Throws RangeError for an unknown input kind, mismatched or non-positive sizes, or a bad stride. */
   constructor(
@@ -63,6 +71,7 @@ export class HeadLayout {
     /** 'stacked' only: elements between consecutive tasks' inputs. */
     readonly stride = 0,
   ) {
+    super();
     if (!HEAD_INPUTS.includes(input)) throw new RangeError(`HeadLayout input must be shared, segmented or stacked, got ${input}`);
     if (inSizes.length !== outSizes.length || inSizes.length === 0) {
       throw new RangeError('HeadLayout needs one input and one output size per task, at least one task');
@@ -121,20 +130,17 @@ export class HeadLayout {
  * block of k_t columns at gateOffsets[t], one per expert it may use, in the order of
  * expertsOf[t]), and task representations stacked in out [T·outStride] (task t's rows at
  * t·outStride):  g = softmax over each task's block of z;  out_t[i] = Σ_j g[i, j]·x_{e_j}[i].
+ *
+ * Packed form (`packed`, what the native kernels take): [T, E, width, expertStride, outStride, gateWidth, then per task: k_t, gateOffset_t,
+ * then every task's expert indices in order].
  */
-export class MixtureLayout {
+export class MixtureLayout extends PackedLayout {
   /** Number of tasks T (one gate each). */
   readonly tasks: number;
   /** Column of z (and g) where task t's gate block starts. */
   readonly gateOffsets: readonly number[];
   /** Width of z's rows: Σ_t k_t, the number of experts each task may use, summed. */
   readonly gateWidth: number;
-  /** [T, E, width, expertStride, outStride, gateWidth, then per task: k_t, gateOffset_t,
-   * then every task's expert indices in order].
-   * A copy: the layout keeps its own (ts/backends/packed.ts), which cannot change once built. */
-  get packed(): Int32Array {
-    return packedOf(this).slice();
-  }
 
   /** Throws RangeError for no task, non-positive sizes, strides that are not multiples of 64 ≥ width, or a task's expert list that is empty, repeats or is out of range. */
   constructor(
@@ -149,6 +155,7 @@ export class MixtureLayout {
     /** Elements between consecutive tasks' representations in out: a multiple of 64, ≥ N·width. */
     readonly outStride: number,
   ) {
+    super();
     const ints = [experts, width, expertStride, outStride];
     if (expertsOf.length === 0 || ints.some((v) => !Number.isInteger(v) || v < 1)) {
       throw new RangeError('MixtureLayout needs at least one task and positive integer sizes');
@@ -184,17 +191,14 @@ export class MixtureLayout {
  * A 2-D convolution's geometry (NCHW, cross-correlation as in PyTorch): input [N, C, H, W],
  * weights [outC, C, kh, kw], output [N, outC, outH, outW] with
  * outH = ⌊(H + 2·padding − kh)/stride⌋ + 1 (outW likewise).
+ *
+ * Packed form (`packed`, what the native kernels take): [C, H, W, outC, kh, kw, stride, padding, outH, outW]
  */
-export class Conv2dGeometry {
+export class Conv2dGeometry extends PackedLayout {
   /** Output height: ⌊(h + 2·padding − kh)/stride⌋ + 1. */
   readonly outH: number;
   /** Output width: ⌊(w + 2·padding − kw)/stride⌋ + 1. */
   readonly outW: number;
-  /** [C, H, W, outC, kh, kw, stride, padding, outH, outW] for native kernels.
-   * A copy: the layout keeps its own (ts/backends/packed.ts), which cannot change once built. */
-  get packed(): Int32Array {
-    return packedOf(this).slice();
-  }
 
   /** Throws RangeError for non-positive sizes, negative padding, or a kernel that does not fit. */
   constructor(
@@ -215,6 +219,7 @@ export class Conv2dGeometry {
     /** Zeros added on every side of the input. Default 0. */
     readonly padding = 0,
   ) {
+    super();
     for (const v of [c, h, w, outC, kh, kw, stride]) {
       if (!Number.isInteger(v) || v < 1) throw new RangeError(`Conv2dGeometry sizes must be positive integers, got ${v}`);
     }
@@ -229,17 +234,14 @@ export class Conv2dGeometry {
   }
 }
 
-/** A 2-D max-pool's geometry (NCHW, no padding): windows of size×size every `stride`. */
-export class Pool2dGeometry {
+/** A 2-D max-pool's geometry (NCHW, no padding): windows of size×size every `stride`. *
+ * Packed form (`packed`, what the native kernels take): [C, H, W, size, stride, outH, outW].
+ */
+export class Pool2dGeometry extends PackedLayout {
   /** Output height: ⌊(h − size)/stride⌋ + 1. */
   readonly outH: number;
   /** Output width: ⌊(w − size)/stride⌋ + 1. */
   readonly outW: number;
-  /** [C, H, W, size, stride, outH, outW].
-   * A copy: the layout keeps its own (ts/backends/packed.ts), which cannot change once built. */
-  get packed(): Int32Array {
-    return packedOf(this).slice();
-  }
 
   /** Throws RangeError for non-positive sizes or a window larger than the input. */
   constructor(
@@ -254,6 +256,7 @@ export class Pool2dGeometry {
     /** Step between windows. Default: the window side (non-overlapping). */
     readonly stride = size,
   ) {
+    super();
     for (const v of [c, h, w, size, stride]) {
       if (!Number.isInteger(v) || v < 1) throw new RangeError(`Pool2dGeometry sizes must be positive integers, got ${v}`);
     }
@@ -289,25 +292,23 @@ export interface LossSegment {
  *  - l1:         L_t = Σ_i m·Σ_k |z − y| / (K·n_t)
  *  - smooth-l1:  L_t = Σ_i m·Σ_k h(z − y) / (K·n_t), h(d) = ½d² if |d| < 1 else |d| − ½
  * and the gradient written is dlogits[:, seg_t] = weight_t · ∂L_t/∂z (zero where m = 0).
+ *
+ * Packed form (`packed`, what the native kernels take): Per task: [kindIndex, outOffset, outWidth, tgtOffset, tgtWidth].
  */
-export class LossLayout {
+export class LossLayout extends PackedLayout {
   /** Number of tasks T (the length of losses, weights, and the mask's rows). */
   readonly tasks: number;
   /** Width of the logits' rows: the end of the rightmost segment. */
   readonly totalOut: number;
   /** Width of the targets' rows: the end of the rightmost target segment. */
   readonly totalTgt: number;
-  /** Per task: [kindIndex, outOffset, outWidth, tgtOffset, tgtWidth].
-   * A copy: the layout keeps its own (ts/backends/packed.ts), which cannot change once built. */
-  get packed(): Int32Array {
-    return packedOf(this).slice();
-  }
 
   /** Throws RangeError for no task, an unknown kind, or a segment too narrow for its kind. */
   constructor(
     /** One segment per task, in task order. */
     readonly segments: readonly LossSegment[],
   ) {
+    super();
     if (segments.length === 0) throw new RangeError('LossLayout needs at least one task');
     this.tasks = segments.length;
     const p = new Int32Array(5 * this.tasks);

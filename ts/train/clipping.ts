@@ -3,7 +3,8 @@
  * gradient arena is one backend reduction, a [1, n]·[n, 1] gemm of the arena with itself into a
  * one-element tensor; only that scalar is read back (one 4-byte read per step, the documented
  * cost of clipping). When the norm exceeds the limit the arena is scaled on the backend by
- * limit / (norm + 1e-6): a fill of a scale buffer and one in-place multiply. The gradients are
+ * limit / (norm + 1e-6): one element filled with the factor and one in-place scaleChannels of
+ * the arena seen as a single [1, 1, n] plane (no arena-sized scale buffer). The gradients are
  * never read back.
  */
 import type { Backend, Tensor } from '../backends/backend.js';
@@ -16,12 +17,15 @@ export class GradientClipper {
   private readonly row: Tensor;
   private readonly column: Tensor;
   private readonly square: Tensor;
-  private readonly scale: Tensor;
+  /** The gradient arena as one [1, 1, size] plane, scaled in place by `factor`. */
+  private readonly plane: Tensor;
+  /** The clipping factor, one element (scaleChannels' per-channel scale of that plane). */
+  private readonly factor: Tensor;
   private readonly host = new Float32Array(1);
 
   constructor(
     private readonly backend: Backend,
-    private readonly grads: Tensor,
+    grads: Tensor,
     /** The arena's length. */
     size: number,
     /** The maximum global norm, > 0. */
@@ -31,7 +35,8 @@ export class GradientClipper {
     this.row = backend.view(grads, 0, [1, size]);
     this.column = backend.view(grads, 0, [size, 1]);
     this.square = backend.alloc([1, 1]);
-    this.scale = backend.alloc([size]);
+    this.plane = backend.view(grads, 0, [1, 1, size]);
+    this.factor = backend.alloc([1, 1]);
   }
 
   /** Measures the global norm (one scalar read) and scales the arena when it exceeds maxNorm; returns the norm before clipping. */
@@ -41,8 +46,8 @@ export class GradientClipper {
     const norm = Math.sqrt(this.host[0]);
     this.lastNorm = norm;
     if (norm > this.maxNorm) {
-      this.backend.fill(this.scale, this.maxNorm / (norm + 1e-6));
-      this.backend.mul(this.grads, this.scale, this.grads);
+      this.backend.fill(this.factor, this.maxNorm / (norm + 1e-6));
+      this.backend.scaleChannels(this.plane, this.factor, this.plane);
     }
     return norm;
   }
@@ -50,6 +55,6 @@ export class GradientClipper {
   /** Releases the buffers it allocated. */
   dispose(): void {
     this.backend.free(this.square);
-    this.backend.free(this.scale);
+    this.backend.free(this.factor);
   }
 }
