@@ -192,7 +192,7 @@ export class MixtureLayout extends PackedLayout {
  * weights [outC, C, kh, kw], output [N, outC, outH, outW] with
  * outH = ⌊(H + 2·padding − kh)/stride⌋ + 1 (outW likewise).
  *
- * Packed form (`packed`, what the native kernels take): [C, H, W, outC, kh, kw, stride, padding, outH, outW]
+ * Packed form (`packed`, what the native kernels take): [C, H, W, outC, kh, kw, stride, padding, outH, outW].
  */
 export class Conv2dGeometry extends PackedLayout {
   /** Output height: ⌊(h + 2·padding − kh)/stride⌋ + 1. */
