@@ -4,7 +4,9 @@
  * Writes a CSV of `rows` × 40 columns (24 numeric, some with ~5% missing values; 14
  * categorical with 10–50 levels, a few missing; two label columns: a 4-class `kind` and a
  * binary `flag`) into a temp folder, then, `--reps` times (median reported):
- *  (a) reads it into a dataset: readTable, fitSchema, applySchema (seconds each, rows/s);
+ *  (a) reads it into a dataset: readTable, fitSchema, applySchema (seconds each, rows/s), and,
+ *      for scale, papaparse alone on the same file as readTable streams it (every chunk of rows
+ *      handed over and dropped: the floor of readTable, which keeps the cells column by column);
  *  (b) predicts on it with the cpu backend: an MLP, trunk 64-32 ReLU, 2 tasks, batch 256;
  *  (c) beside them, the peer (bench/peers/pandas_torch.py under Debian's /usr/bin/python3):
  *      pandas read_csv + the same preprocessing into float32 numpy, and PyTorch CPU
@@ -14,7 +16,8 @@
  * `--json` prints the records (one JSON array) instead of the table; `--no-peers` skips (c).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { createReadStream, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import Papa from 'papaparse';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,7 +46,7 @@ export interface DataBenchRecord {
   stage: string;
   /** Who ran it: 'hydranet' or 'pandas+torch'. */
   system: string;
-  /** 'seconds', 'rows/s' or 'ratio'. */
+  /** 'seconds', 'cpu-s' (CPU seconds of the whole process, every thread: steadier than wall time on a shared machine), 'rows/s' or 'ratio'. */
   unit: string;
   /** Median over the repetitions. */
   median: number;
@@ -135,6 +138,11 @@ export const BENCH_SCHEMA: SchemaSpec = {
 };
 
 const seconds = (t0: number): number => (performance.now() - t0) / 1000;
+/** CPU seconds the process has used so far, user + system, every thread (the garbage collector's too). */
+const cpuSeconds = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
 
 function record(stage: string, system: string, unit: string, samples: number[], rows: number, note?: string): DataBenchRecord {
   const s: Summary = summarize(samples);
@@ -167,6 +175,22 @@ function runPeer(file: string, reps: number, threads: number): { ok: true; value
   }
 }
 
+/** Seconds papaparse takes to go through `file` streamed as readTable streams it (1 MiB reads, UTF-8), keeping nothing. */
+async function parserAlone(file: string): Promise<number> {
+  const t0 = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    Papa.parse<string[]>(createReadStream(file, { highWaterMark: 1 << 20, encoding: 'utf8' }), {
+      delimiter: ',',
+      chunk: () => {
+        // every chunk's rows dropped
+      },
+      complete: () => resolve(),
+      error: reject,
+    });
+  });
+  return seconds(t0);
+}
+
 /** Runs every measurement on a CSV of `opts.rows` rows; the records, in table order. */
 export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRecord[]> {
   const dir = mkdtempSync(join(tmpdir(), 'hydranet-data-bench-'));
@@ -174,11 +198,13 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRec
   try {
     const file = writeBenchCsv(dir, opts.rows);
     const n = opts.rows;
-    const t = { read: [] as number[], fit: [] as number[], apply: [] as number[], load: [] as number[], predict: [] as number[], epoch: [] as number[] };
+    const t = { loadCpu: [] as number[], parser: [] as number[], read: [] as number[], fit: [] as number[], apply: [] as number[], load: [] as number[], predict: [] as number[], epoch: [] as number[] };
     const backend = await createBackend('cpu', { threads });
     let model: MultiTaskModel | null = null;
     let features = 0;
     for (let rep = 0; rep < opts.reps; rep++) {
+      t.parser.push(await parserAlone(file));
+      const c0 = cpuSeconds();
       let t0 = performance.now();
       const table = await readTable(file);
       t.read.push(seconds(t0));
@@ -189,6 +215,7 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRec
       const { dataset } = applySchema(fitted, table);
       features = fitted.featureNames.length;
       t.apply.push(seconds(t0));
+      t.loadCpu.push(cpuSeconds() - c0);
       t.load.push(t.read[rep] + t.fit[rep] + t.apply[rep]);
       model ??= new MultiTaskModel(backend, {
         inputShape: [fitted.featureNames.length],
@@ -213,10 +240,12 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRec
       t.epoch.push(seconds(t0));
     }
     const records: DataBenchRecord[] = [
+      record('papaparse alone', 'hydranet', 'seconds', t.parser, n, "readTable's floor: parse, keep nothing"),
       record('readTable', 'hydranet', 'seconds', t.read, n),
       record('fitSchema', 'hydranet', 'seconds', t.fit, n),
       record('applySchema', 'hydranet', 'seconds', t.apply, n, `${features} features`),
       record('load', 'hydranet', 'seconds', t.load, n),
+      record('load', 'hydranet', 'cpu-s', t.loadCpu, n, 'readTable + fitSchema + applySchema, CPU of every thread'),
       record('load', 'hydranet', 'rows/s', t.load.map((s) => n / s), n),
       record('predict', 'hydranet', 'rows/s', t.predict, n, `cpu backend, ${threads} threads, batch 256`),
       record('epoch', 'hydranet', 'seconds', t.epoch, n, 'Trainer.fit, 1 epoch, SGD, batch 256'),

@@ -1,11 +1,13 @@
 /**
- * Flag parsing helpers shared by the hydranet subcommands: typed values with messages that
- * name the flag ("--epochs expects an integer >= 1, got \"zero\""). A UsageError makes the
- * command exit with status 2.
+ * Helpers shared by the hydranet subcommands: flag parsing with typed values and messages that
+ * name the flag ("--epochs expects an integer >= 1, got \"zero\""), and JSON files read with
+ * errors naming file, line and column. A UsageError makes the command exit with status 2.
  */
+import * as fs from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ownEntry } from './core/options.js';
-import { HydranetError } from './errors.js';
+import { locateJsonError } from './data/jsonl.js';
+import { ConfigError, HydranetError } from './errors.js';
 import type { LayerSpec } from './mtl/model.js';
 import type { HeadsConfig } from './nn/heads.js';
 import type { OptimizerConfig } from './train/optimizer.js';
@@ -183,4 +185,33 @@ export function parseWeights(v: string | undefined): Record<string, number> | un
     out[m[1]] = num(`weights (${m[1]})`, m[2], 1);
   }
   return out;
+}
+
+/**
+ * Reads and parses a JSON file the command line was given (a run file, ...).
+ * @throws ConfigError: `Cannot read <what> <file>: <reason>` when it cannot be read, and
+ *   `<file>:<line>:<column>: not valid JSON: <what is wrong>` on a syntax error (see {@link parseJsonText}).
+ */
+export function readJsonFile(file: string, what = 'file'): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`Cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  return parseJsonText(text, file);
+}
+
+/**
+ * JSON.parse of `text`, a syntax error becoming a ConfigError `<source>:<line>:<column>: not valid
+ * JSON: <what is wrong>` (1-based line and column of the offending character; the end of the
+ * text for an unexpected end), as {@link locateJsonError} finds them.
+ */
+export function parseJsonText(text: string, source: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    const at = locateJsonError(text, e as Error);
+    throw new ConfigError(`${source}${at.line === undefined ? '' : `:${at.line}:${at.column}`}: not valid JSON: ${at.message}`);
+  }
 }

@@ -9,10 +9,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Backend } from './backends/backend.js';
 import { BACKEND_NAMES, createBackend } from './backends/create.js';
-import { UsageError, commandFlags, int, modelFlags, optimizerFlags } from './cli-args.js';
+import { UsageError, commandFlags, int, modelFlags, optimizerFlags, readJsonFile } from './cli-args.js';
 import { prepareConfigRun } from './cli-config.js';
 import { ownEntry } from './core/options.js';
-import { makeMultiMnist } from './data/multimnist.js';
+import { makeMultiMnist, multiMnistTaskSpecs } from './data/multimnist.js';
 import { ConfigError } from './errors.js';
 import {
   type CompareConfiguration,
@@ -33,16 +33,12 @@ import { WEIGHTINGS, parseWeightingSpec } from './mtl/weighting/index.js';
 /** The configurations compared when --weightings is not given (those this build has). */
 export const DEFAULT_WEIGHTINGS = ['equal', 'uncertainty', 'dwa', 'mgda-ub', 'pcgrad'].filter((w) => w in WEIGHTINGS);
 
-const TASKS: TaskSpec[] = [
-  { name: 'left', kind: 'classification', classes: 10 },
-  { name: 'right', kind: 'classification', classes: 10 },
-];
 
 export const COMPARE_HELP = `Usage: hydranet compare [options]
        hydranet compare --config run.json [--sharings LIST] [--weightings LIST] [options]
 
-Compares multi-task weighting strategies on MultiMNIST (tasks "left" and "right"). Trains one
-single-task baseline per task (the same trunk and head, that task alone), then one multi-task
+Compares multi-task weighting strategies on MultiMNIST (tasks "left" and "right", or the
+preset's own, e.g. multimnist-affinity's five). Trains one single-task baseline per task (the same trunk and head, that task alone), then one multi-task
 network per weighting, all with the same data, epochs, batch size, optimizer and seed, and
 prints a table: each task's validation accuracy, Δm and wall time per configuration.
 
@@ -146,9 +142,9 @@ interface Settings {
 function readBaselines(file: string, settings: Record<string, unknown>): MetricTable {
   let json: unknown;
   try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    json = readJsonFile(file, 'baselines file');
   } catch (e) {
-    throw new UsageError(`--baselines: cannot read ${file}: ${(e as Error).message}`);
+    throw new UsageError(`--baselines: ${(e as Error).message}`);
   }
   const obj = json as { baselines?: MetricTable; settings?: Record<string, unknown> };
   if (!obj || typeof obj !== 'object' || typeof obj.baselines !== 'object' || obj.baselines === null) {
@@ -278,8 +274,10 @@ export async function compareCommand(argv: string[]): Promise<void> {
   const batchSize = int('batch-size', values['batch-size'], preset.batchSize);
   const seed = int('seed', values.seed, 1, 0);
   const threads = values.threads === undefined ? undefined : int('threads', values.threads, 1);
-  const trainSize = int('train-size', values['train-size'], 60000);
-  const testSize = int('test-size', values['test-size'], 10000);
+  const trainSize = int('train-size', values['train-size'], preset.trainSize ?? 60000);
+  const testSize = int('test-size', values['test-size'], preset.testSize ?? 10000);
+  // The preset's MultiMNIST tasks (left and right unless it names others, e.g. multimnist-affinity).
+  const TASKS: TaskSpec[] = multiMnistTaskSpecs(preset.tasks ?? ['left', 'right']);
   if (trainSize > 60000) throw new UsageError(`--train-size expects at most 60000 (the MultiMNIST training pairs), got ${trainSize}`);
   if (testSize > 10000) throw new UsageError(`--test-size expects at most 10000 (the MultiMNIST test pairs), got ${testSize}`);
   const optimizer = optimizerFlags(values, preset.optimizer);
@@ -302,8 +300,8 @@ export async function compareCommand(argv: string[]): Promise<void> {
   const backend = await createBackend(values.backend ?? 'cpu', { threads });
 
   const t0 = performance.now();
-  const trainSet = makeMultiMnist({ split: 'train', seed, count: trainSize });
-  const testSet = makeMultiMnist({ split: 'test', seed: seed + 1, count: testSize });
+  const trainSet = makeMultiMnist({ split: 'train', seed, count: trainSize, tasks: preset.tasks });
+  const testSet = makeMultiMnist({ split: 'test', seed: seed + 1, count: testSize, tasks: preset.tasks });
   console.log(
     `MultiMNIST: ${trainSet.length} training and ${testSet.length} test pairs (${((performance.now() - t0) / 1000).toFixed(1)} s); ` +
       `backend ${backend.name}${threadInfo(backend)}; ${mlp ? `trunk ${hidden.join('-') || 'none'}` : presetName}; ${epochs} epochs of ${Math.ceil(trainSet.length / batchSize)} steps; ` +

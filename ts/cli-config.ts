@@ -8,12 +8,11 @@
  * path and the file; the library checks the values of the sections it takes. Relative data
  * paths are relative to the config file's folder.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UsageError, int, num, optimizerFlags, parseWeights } from './cli-args.js';
+import { UsageError, int, num, optimizerFlags, parseWeights, readJsonFile } from './cli-args.js';
 import { checkKeys } from './core/options.js';
 import { Rng } from './core/random.js';
-import type { Table } from './data/csv.js';
+import { type Table, pickRows } from './data/csv.js';
 import type { MultiTaskDataset } from './data/dataset.js';
 import {
   type FittedSchema,
@@ -22,6 +21,7 @@ import {
   type TaskColumnSpec,
   applySchema,
   fitSchema,
+  imageAloneMessage,
   readTable,
 } from './data/schema.js';
 import { ConfigError, ShapeError, ValueError, describe } from './errors.js';
@@ -68,7 +68,7 @@ export interface RunConfig {
 
 const TOP_KEYS = ['data', 'inputs', 'missing', 'tasks', 'model', 'training'];
 const DATA_KEYS = ['train', 'validation', 'validationSplit', 'seed', 'format', 'delimiter'];
-const SCHEMA_TASK_KEYS = ['name', 'kind', 'column', 'columns', 'separator', 'positive'] as const;
+const SCHEMA_TASK_KEYS = ['name', 'kind', 'column', 'columns', 'separator', 'positive', 'standardize'] as const;
 const TRAIN_TASK_KEYS = ['loss', 'metrics', 'auxiliary', 'weight'] as const;
 const MODEL_KEYS = ['trunk', 'heads', 'sharing', 'maxBatch', 'seed'];
 const TRAINING_KEYS = [
@@ -83,22 +83,11 @@ export const RUN_DEFAULTS = { epochs: 10, batchSize: 256, optimizer: { kind: 'ad
  * Reads and checks a run file's structure: every key known (ConfigError naming its key path,
  * e.g. `training.lrSchedule` or `tasks[1]`, and the file), `data.train` given, a validation
  * file or a split but not both. The values the library takes are checked when the model and the
- * Trainer are made. A missing or unparsable file is a ConfigError naming it (and the line and
- * column of a JSON syntax error).
+ * Trainer are made. A missing or unparsable file is a ConfigError naming it, and for a JSON
+ * syntax error `run.json:LINE:COLUMN: not valid JSON: ...` (readJsonFile).
  */
 export function readRunConfig(file: string): RunConfig {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new ConfigError(`Cannot read config file ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError(`${file}: not valid JSON${jsonPosition(text, (e as Error).message)}: ${(e as Error).message}`);
-  }
+  const parsed = readJsonFile(file, 'config file');
   const at = (keyPath: string): string => `${keyPath} of ${file}`;
   const config = checkKeys(parsed, TOP_KEYS, at('the top level')) as unknown as RunConfig;
   if (config.data === undefined) throw new ConfigError(`${file}: missing section "data" (at least { "train": "train.csv" })`);
@@ -116,6 +105,10 @@ export function readRunConfig(file: string): RunConfig {
   }
   if (data.seed !== undefined && !(Number.isInteger(data.seed) && data.seed >= 0)) {
     throw new ConfigError(`Expected a non-negative integer for data.seed of ${file} but received ${describe(data.seed)}`);
+  }
+  const inputs = config.inputs as Record<string, unknown> | undefined;
+  if (inputs !== null && typeof inputs === 'object' && inputs.images !== undefined && (inputs.numeric !== undefined || inputs.categorical !== undefined)) {
+    throw new ConfigError(imageAloneMessage(at('inputs')));
   }
   if (!Array.isArray(config.tasks) || config.tasks.length === 0) {
     throw new ConfigError(`Expected a non-empty array for tasks of ${file} but received ${describe(config.tasks)}`);
@@ -138,20 +131,12 @@ export function readRunConfig(file: string): RunConfig {
   return config;
 }
 
-/** ", line L column C" for a JSON.parse message that gives a position, else "". */
-function jsonPosition(text: string, message: string): string {
-  const m = /position (\d+)/.exec(message);
-  if (!m) return '';
-  const before = text.slice(0, Number(m[1])).split('\n');
-  return `, line ${before.length} column ${before.at(-1)!.length + 1}`;
-}
-
 /**
  * Splits a table's rows: `fraction` of them (rounded, at least 1, at most all but 1), chosen by a
  * Fisher–Yates shuffle seeded with `seed`, become the validation rows; both parts keep file order.
  */
 export function splitTable(table: Table, fraction: number, seed: number): { train: Table; validation: Table } {
-  const n = table.rows.length;
+  const n = table.lines.length;
   const held = Math.round(n * fraction);
   if (held < 1 || held > n - 1) {
     throw new ConfigError(`data.validationSplit ${fraction} of ${n} rows of ${table.source} leaves ${held < 1 ? 'no validation' : 'no training'} rows`);
@@ -162,10 +147,8 @@ export function splitTable(table: Table, fraction: number, seed: number): { trai
     const j = rng.int(i + 1);
     [order[i], order[j]] = [order[j], order[i]];
   }
-  const pick = (indices: number[]): Table => {
-    indices.sort((a, b) => a - b);
-    return { source: table.source, columns: table.columns, rows: indices.map((i) => table.rows[i]), lines: indices.map((i) => table.lines[i]) };
-  };
+  // pickRows keeps the numbers the reader parsed for the rows it keeps.
+  const pick = (indices: number[]): Table => pickRows(table, indices.sort((a, b) => a - b));
   return { validation: pick(order.slice(0, held)), train: pick(order.slice(held)) };
 }
 

@@ -8,8 +8,7 @@ import type { Backend } from './backends/backend.js';
 import { BACKEND_NAMES, createBackend } from './backends/create.js';
 import { UsageError, int, parseFlags } from './cli-args.js';
 import { describeRows } from './cli-config.js';
-import { type FittedSchema, type FittedTask, applySchema, readTable } from './data/schema.js';
-import { CheckpointError } from './errors.js';
+import { type FittedSchema, type FittedTask, applySchema, fittedSchemaOf, metricsInOriginalUnits, predictRows, readTable } from './data/schema.js';
 import { writeFileAtomic } from './io/files.js';
 import { MultiTaskModel } from './mtl/model.js';
 import type { Predictions } from './mtl/predict.js';
@@ -32,9 +31,12 @@ Runs a trained model on raw rows: the input columns go through the preprocessing
 checkpoint (label columns, if present, are ignored) and one CSV row per input row is written
 (atomically), in input order, with per task:
   classification  TASK (the predicted class, from the training labels), TASK:CLASS (probability)
-  binary          TASK (probability of 1), TASK:label (1 when it is >= 0.5, else 0)
+  binary          TASK (probability of 1), TASK:label (when TASK >= 0.5: 1, or the
+                  \`positive\` value; else 0, or the one other value seen in training, or
+                  not-POSITIVE when there were several)
   multi-label     TASK:LABEL (probability), one per label (or label column)
-  regression      TASK (the value; TASK:0, TASK:1, ... with several outputs)
+  regression      TASK (the value, in the label's units also when trained standardised;
+                  TASK:0, TASK:1, ... with several outputs)
 Prints a summary: rows read, rows dropped, missing inputs, unseen categories.
 
 Options:
@@ -47,7 +49,9 @@ export const EVALUATE_HELP = `Usage: hydranet evaluate --model RUN_OR_CHECKPOINT
 
 Per-task loss and metrics (the task's metrics as trained: accuracy, auc, f1, mse, mae, ...) of a
 trained model on labelled rows, preprocessed as in training. A row with no label for any task is
-dropped; a missing label masks that task for the row.
+dropped; a missing label masks that task for the row. A regression task trained with
+"standardize": true has its mse and mae in the label's own units (mse × std², mae × std); its
+loss stays the training loss, on the standardised labels.
 
 Options:
   --json FILE           also write the metrics as JSON { task: { metric: value, count } }
@@ -86,15 +90,6 @@ async function withModel<T>(
   }
 }
 
-/** The model's stored preprocessing as a fitted schema; CheckpointError when it has none. */
-function fittedSchemaOf(model: MultiTaskModel, source: string): FittedSchema {
-  const p = model.preprocessing as unknown as FittedSchema | null;
-  if (p === null || typeof p !== 'object' || p.version !== 1 || !Array.isArray(p.tasks) || !Array.isArray(p.inputs)) {
-    throw new CheckpointError(`${source}: the checkpoint stores no fitted column schema (models trained with \`hydranet train --config\` or with model.preprocessing = fitSchema(...) have one)`);
-  }
-  return p;
-}
-
 /** Runs `hydranet predict`; returns the exit status. */
 export async function predictCommand(argv: readonly string[]): Promise<number> {
   const values = parseFlags(argv, { ...FLAGS, out: { type: 'string' } });
@@ -106,11 +101,10 @@ export async function predictCommand(argv: readonly string[]): Promise<number> {
   const out = path.resolve(values.out);
   return withModel(values, 'predict', async (model, fitted, file) => {
     const table = await readTable(file);
-    const { dataset, report } = applySchema(fitted, table, { labels: 'none' });
-    const predictions = await model.predict(dataset);
-    writeFileAtomic(out, predictionsCsv(fitted.tasks, predictions, dataset.length));
+    const { predictions, report, length } = await predictRows(model, table);
+    writeFileAtomic(out, predictionsCsv(fitted.tasks, predictions, length));
     // Every label is masked at prediction: not worth a word.
-    console.log(`${describeRows(table.source, { ...report, masked: {} })}; ${dataset.length} predictions written to ${out}`);
+    console.log(`${describeRows(table.source, { ...report, masked: {} })}; ${length} predictions written to ${out}`);
     return 0;
   });
 }
@@ -129,7 +123,8 @@ export async function evaluateCommand(argv: readonly string[]): Promise<number> 
     console.log(describeRows(table.source, report));
     // evaluate() lives on the Trainer; these options are never used to train.
     const trainer = new Trainer(model, { optimizer: { kind: 'sgd', lr: 0 }, batchSize: model.maxBatch, epochs: 1, progress: false, log: null });
-    const metrics = await trainer.evaluate(dataset);
+    // Standardised regression tasks: mse and mae in the labels' units, loss as trained.
+    const metrics = metricsInOriginalUnits(fitted, await trainer.evaluate(dataset));
     for (const line of formatMetrics(metrics)) console.log(line);
     if (json !== undefined) writeFileAtomic(json, `${JSON.stringify(metrics, null, 2)}\n`);
     return 0;
@@ -162,8 +157,10 @@ function taskColumns(task: FittedTask, outputs: number): { header: string[]; cel
         },
       };
     }
-    case 'binary':
-      return { header: [task.name, `${task.name}:label`], cells: (p, i) => [number(p[i]), p[i] >= 0.5 ? '1' : '0'] };
+    case 'binary': {
+      const [yes, no] = binaryLabels(task);
+      return { header: [task.name, `${task.name}:label`], cells: (p, i) => [number(p[i]), p[i] >= 0.5 ? yes : no] };
+    }
     case 'multi-label': {
       const labels = task.vocabulary ?? task.columns;
       return { header: labels.map((l) => `${task.name}:${l}`), cells: (p, i) => Array.from(at(p, i), number) };
@@ -174,6 +171,16 @@ function taskColumns(task: FittedTask, outputs: number): { header: string[]; cel
         cells: (p, i) => Array.from(at(p, i), number),
       };
   }
+}
+
+/**
+ * The labels a binary task's predictions are written with, [for 1, for 0]: with `positive`, the
+ * positive value and the other value seen in training when there was exactly one, else
+ * `not-<positive>` (as fitSchema stored it in `negative`); without, '1' and '0'.
+ */
+function binaryLabels(task: FittedTask): [string, string] {
+  if (task.positive === undefined) return ['1', '0'];
+  return [String(task.positive), task.negative ?? `not-${String(task.positive)}`];
 }
 
 /** The predictions as CSV text: a header, then one line per sample. */

@@ -77,7 +77,7 @@ describe('hydranet compare', function () {
       [['--lr', '-1'], /--lr expects a positive number, got -1$/m],
       [['--optimizer', 'adam'], /--optimizer expects sgd or adamw, got "adam"/],
       [['--backend', 'tpu'], /Unknown backend "tpu"/],
-      [['--baselines', path.join(os.tmpdir(), 'no-such-hydranet-file.json')], /--baselines: cannot read/],
+      [['--baselines', path.join(os.tmpdir(), 'no-such-hydranet-file.json')], /--baselines: Cannot read baselines file .*no-such-hydranet-file\.json: no such file/],
       [['--frobnicate'], /frobnicate/],
     ] as const) {
       const r = run('compare', ...args);

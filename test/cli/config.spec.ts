@@ -25,18 +25,21 @@ describe('hydranet train --config', function () {
     assert.equal(metrics.length, 2, 'the --epochs flag wins over the file');
     assert.ok(metrics[1].lr.last < metrics[0].lr.first, 'the cosine lrSchedule of the file is on');
     const ck = readCheckpointFile(path.join(r.out, 'checkpoint.safetensors'));
-    const fitted = ck.preprocessing as { featureNames: string[]; tasks: { name: string; positive?: string }[] };
+    const fitted = ck.preprocessing as { featureNames: string[]; tasks: { name: string; positive?: string; negative?: string; standardize?: unknown }[] };
     assert.deepEqual(fitted.tasks.map((t) => t.name), ['churned', 'spend']);
     assert.equal(fitted.tasks[0].positive, 'yes');
+    assert.equal(fitted.tasks[0].negative, 'no', 'the one other training value, for predict to write');
+    assert.equal(fitted.tasks[1].standardize, undefined, 'standardize is opt-in');
     assert.ok(fitted.featureNames.includes('city=<unseen>') && fitted.featureNames.includes('age:missing') && !fitted.featureNames.includes('id'));
     assert.equal(ck.model?.inputShape?.toString(), String(fitted.featureNames.length));
   });
 
   it('splits the same rows for the same seed, other rows for another, both parts in file order', () => {
-    const table = { source: 't', columns: ['x'], rows: Array.from({ length: 20 }, (_, i) => ({ x: i })), lines: Array.from({ length: 20 }, (_, i) => i + 2) };
+    const table = { source: 't', columns: ['x'], values: [Array.from({ length: 20 }, (_, i) => i)], lines: Array.from({ length: 20 }, (_, i) => i + 2) };
     const a = splitTable(table, 0.25, 3);
-    assert.equal(a.validation.rows.length, 5);
-    assert.equal(a.train.rows.length, 15);
+    assert.equal(a.validation.lines.length, 5);
+    assert.equal(a.train.lines.length, 15);
+    assert.deepEqual(a.validation.values[0], a.validation.lines.map((l) => l - 2), 'cells travel with their lines');
     assert.deepEqual(splitTable(table, 0.25, 3).validation.lines, a.validation.lines);
     assert.notDeepEqual(splitTable(table, 0.25, 4).validation.lines, a.validation.lines);
     assert.deepEqual([...a.validation.lines].sort((x, y) => x - y), a.validation.lines);
@@ -58,7 +61,10 @@ describe('hydranet train --config', function () {
       [{ ...base, data: { tain: 'x.csv' } }, /Unknown key "tain" in data of .*run\.json \(did you mean "train"\?\)/],
       [{ ...base, optimiser: {} }, /Unknown key "optimiser" in the top level of .*run\.json/],
       [{ ...base, training: { earlyStopping: { patience: -1 } } }, /run\.json, training: .*earlyStopping\.patience/],
-      ['{ "data": { "train": "x.csv" },\n  "tasks": [ }', /run\.json: not valid JSON/],
+      ['{ "data": { "train": "x.csv" },\n  "tasks": [ }', /run\.json:2:14: not valid JSON: Unexpected token '\}'\n/],
+      ['{ "data": { "train": "x.csv" }\n  "tasks": [] }', /run\.json:2:3: not valid JSON: Expected ',' or '\}' after property value\n/],
+      ['{ "data": { "train": "x.csv" },\n\n  "tasks": [ { "name": "a", "kind": tru } ] }', /run\.json:3:40: not valid JSON: Unexpected token ' '\n/],
+      [{ ...base, inputs: { images: [{ column: 'photo', size: [8, 8] }], numeric: ['age'] } }, /^hydranet: inputs of .*run\.json: "images" cannot be combined with "numeric" or "categorical": .*\[C, H, W\] for a convolutional trunk.*Supported: one image column as the only input/],
     ];
     for (const [config, pattern] of cases) {
       const r = runCli('train', '--config', writeRunFile(dir, config), '--out', path.join(dir, 'never'));

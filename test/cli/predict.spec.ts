@@ -9,7 +9,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { predictionsCsv } from '../../ts/cli-predict.js';
 import type { FittedTask } from '../../ts/data/schema.js';
-import { backend, fixture, runCli, tmpDir, trainRun } from './fixtures/cli.js';
+import { readCheckpointFile } from '../../ts/io/checkpoint.js';
+import { backend, fixture, runCli, runConfig, tmpDir, trainRun, writeRunFile } from './fixtures/cli.js';
 
 describe('hydranet predict and evaluate', function () {
   this.timeout(120_000);
@@ -32,11 +33,38 @@ describe('hydranet predict and evaluate', function () {
     assert.equal(lines[0], 'churned,churned:label,spend');
     assert.equal(lines.length, 31);
     for (const line of lines.slice(1)) {
-      const [p, label, spend] = line.split(',').map(Number);
-      assert.ok(p >= 0 && p <= 1, line);
-      assert.equal(label, p >= 0.5 ? 1 : 0, line);
-      assert.ok(Number.isFinite(spend), line);
+      const [p, label, spend] = line.split(',');
+      assert.ok(Number(p) >= 0 && Number(p) <= 1, line);
+      assert.equal(label, Number(p) >= 0.5 ? 'yes' : 'no', `the training's own labels (positive "yes", the other "no"): ${line}`);
+      assert.ok(Number.isFinite(Number(spend)), line);
     }
+  });
+
+  it('a regression label trained standardised is predicted and scored in its own units', () => {
+    const config = runConfig();
+    config.tasks = [{ name: 'spend', kind: 'regression', standardize: true }];
+    const sub = path.join(dir, 'standardized');
+    fs.mkdirSync(sub);
+    const r = runCli('train', '--config', writeRunFile(sub, config), '--epochs', '3', '--backend', backend, '--out', path.join(sub, 'run'), '--no-progress');
+    assert.equal(r.status, 0, r.stderr);
+    const ck = readCheckpointFile(path.join(sub, 'run', 'checkpoint.safetensors'));
+    const { mean, std } = (ck.preprocessing as { tasks: { standardize: { mean: number; std: number } }[] }).tasks[0].standardize;
+    // The labelled rows of the fixture, and the model's predictions on them.
+    const rows = fs.readFileSync(fixture('customers.csv'), 'utf8').trimEnd().split('\n').slice(1).map((l) => l.split(','));
+    const labelled = rows.map((c) => c[6]).map((s, i) => [i, Number(s)] as const).filter(([, y], i) => rows[i][6] !== '' && rows[i][6] !== '?' && rows[i][6] !== 'NA' && Number.isFinite(y));
+    assert.ok(mean > 20 && std > 1, `fitted ${mean}, ${std}`);
+    const out = path.join(sub, 'preds.csv');
+    assert.equal(runCli('predict', '--model', path.join(sub, 'run'), '--data', fixture('customers.csv'), '--out', out, '--backend', backend).status, 0);
+    const spend = fs.readFileSync(out, 'utf8').trimEnd().split('\n').slice(1).map(Number);
+    const average = spend.reduce((a, b) => a + b, 0) / spend.length;
+    assert.ok(Math.abs(average - mean) < std, `predictions average ${average}, in the label's units (mean ${mean}, std ${std})`);
+    const mse = labelled.reduce((a, [i, y]) => a + (spend[i] - y) ** 2, 0) / labelled.length;
+    const json = path.join(sub, 'metrics.json');
+    const e = runCli('evaluate', '--model', path.join(sub, 'run'), '--data', fixture('customers.csv'), '--json', json, '--backend', backend);
+    assert.equal(e.status, 0, e.stderr);
+    const metrics = JSON.parse(fs.readFileSync(json, 'utf8')) as Record<string, Record<string, number>>;
+    assert.equal(metrics.spend.count, labelled.length);
+    assert.ok(Math.abs(metrics.spend.mse - mse) < 1e-4 * mse, `evaluate's mse ${metrics.spend.mse} vs ${mse} from the predictions`);
   });
 
   it('evaluates labelled rows: per-task metrics printed and as JSON, from a checkpoint file too', () => {
@@ -78,5 +106,9 @@ describe('hydranet predict and evaluate', function () {
     ];
     const csv = predictionsCsv(tasks, { plan: Float32Array.of(0.25, 0.75, 0.9, 0.1), tags: Float32Array.of(0.5, 0.125, 1, 0), xy: Float32Array.of(1.5, -2) }, 2);
     assert.equal(csv, 'plan,plan:basic,"plan:pro, plus",tags:a,tags:b,xy\n"pro, plus",0.25,0.75,0.5,0.125,1.5\nbasic,0.9,0.1,1,0,-2\n');
+    const binary = (extra: Partial<FittedTask>): string => predictionsCsv([{ name: 'b', kind: 'binary', columns: ['b'], width: 1, ...extra }], { b: Float32Array.of(0.75, 0.25) }, 2);
+    assert.equal(binary({}), 'b,b:label\n0.75,1\n0.25,0\n');
+    assert.equal(binary({ positive: 'yes', negative: 'no' }), 'b,b:label\n0.75,yes\n0.25,no\n');
+    assert.equal(binary({ positive: 'yes' }), 'b,b:label\n0.75,yes\n0.25,not-yes\n', 'a checkpoint written before `negative` was stored');
   });
 });

@@ -144,7 +144,7 @@ describe('data/images', () => {
       [5, /bad\.csv:7: column "path": expected an image file path but received/],
     ];
     for (const [row, message] of cases) {
-      const one = { ...table, rows: [table.rows[0], table.rows[row]], lines: [table.lines[0], table.lines[row]] };
+      const one = { ...table, values: table.values.map((cells) => [cells[0], cells[row]]), lines: [table.lines[0], table.lines[row]] };
       assert.throws(() => applySchema(fitted, one), (e: unknown) => e instanceof DatasetError && message.test(e.message));
     }
   });
@@ -156,7 +156,8 @@ describe('data/images', () => {
     const bad = (images: unknown, message: RegExp, extra: object = {}, kind: Function = ConfigError): void => {
       assert.throws(() => fitSchema(rows, { inputs: { images: images as ImageInputSpec[], ...extra }, tasks }), (e: unknown) => e instanceof kind && message.test((e as Error).message));
     };
-    bad([image], /cannot be combined with schema\.inputs\.numeric/, { numeric: ['x'] });
+    bad([image], /^schema\.inputs: "images" cannot be combined with "numeric" or "categorical": a model has one input, .*\[C, H, W\] for a convolutional trunk.*Supported: one image column as the only input/, { numeric: ['x'] });
+    bad([image], /^schema\.inputs: "images" cannot be combined/, { categorical: ['x'] });
     bad([image, image], /Expected an array of one image input for schema\.inputs\.images/);
     bad([{ ...image, channels: 2 }], /Expected 1 or 3 for schema\.inputs\.images\[0\]\.channels but received 2/);
     bad([{ ...image, size: [0, 2] }], /Expected \[height, width\] .* for schema\.inputs\.images\[0\]\.size/);

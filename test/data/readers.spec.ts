@@ -1,10 +1,12 @@
-/** Readers: CSV/TSV (csv-parse), JSON Lines and .npy (fixtures written by NumPy 2.4), with their errors. */
+/** Readers: CSV/TSV (papaparse), JSON Lines and .npy (fixtures written by NumPy 2.4), with their errors. */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { parseCsv, readCsv } from '../../ts/data/csv.js';
-import { parseJsonl, readJsonl } from '../../ts/data/jsonl.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cellNumber, parseCsv, pickRows, readCellNumbers, readCsv, tableColumn, tableFromRows } from '../../ts/data/csv.js';
+import { jsonErrorOffset, locateJsonError, parseJsonl, readJsonl } from '../../ts/data/jsonl.js';
 import { parseNpy, readNpy } from '../../ts/data/npy.js';
-import { readTable } from '../../ts/data/schema.js';
+import { fitSchema, readTable } from '../../ts/data/schema.js';
 import { ConfigError, DatasetError } from '../../ts/errors.js';
 import { fixture } from './fixtures/paths.js';
 
@@ -13,18 +15,19 @@ describe('data/csv', () => {
   it('reads a header, quoted fields with the delimiter inside, and keeps every field a string', async () => {
     const t = await readCsv(fixture('people.csv'));
     assert.deepEqual(t.columns, ['age', 'city', 'score', 'income', 'tags']);
-    assert.equal(t.rows.length, 4);
-    assert.equal(t.rows[1].city, 'Lyon, FR');
-    assert.equal(t.rows[0].age, '25');
-    assert.equal(t.rows[2].age, '');
+    assert.equal(t.lines.length, 4);
+    assert.equal(tableColumn(t, 'city')[1], 'Lyon, FR');
+    assert.deepEqual(tableColumn(t, 'age'), ['25', '35', '', '45']);
     assert.deepEqual(t.lines, [2, 3, 4, 5]);
+    assert.equal(t.values.length, t.columns.length, 'one array of cells per column');
+    assert.throws(() => tableColumn(t, 'agee'), (e: Error) => e instanceof DatasetError && /people\.csv: column "agee" is not in the file/.test(e.message));
   });
 
   it('reads TSV by extension or delimiter, skips empty lines and a BOM, and numbers lines of the file', async () => {
-    assert.deepEqual((await readTable(fixture('people.tsv'))).rows.map((r) => r.city), ['Paris', 'Rome']);
+    assert.deepEqual(tableColumn(await readTable(fixture('people.tsv')), 'city'), ['Paris', 'Rome']);
     const t = await parseCsv('\ufeffa;b\n1;"x\ny"\n\n3;4\n', { delimiter: ';' });
     assert.deepEqual(t.columns, ['a', 'b']);
-    assert.equal(t.rows[0].b, 'x\ny');
+    assert.deepEqual(t.values, [['1', '3'], ['x\ny', '4']]);
     assert.deepEqual(t.lines, [3, 5]);
   });
 
@@ -39,22 +42,130 @@ describe('data/csv', () => {
   });
 });
 
+describe('data/csv: line numbers, chunks and parsed numbers', () => {
+  it('numbers CRLF lines through quoted fields holding CRLF, and names the line of a ragged row or a bad quote after them', async () => {
+    const t = await parseCsv('a,b\r\n1,"p\r\nq"\r\n\r\n3,4\r\n', {}, 'crlf.csv');
+    assert.deepEqual(t.values, [['1', '3'], ['p\r\nq', '4']]);
+    assert.deepEqual(t.lines, [3, 5]);
+    await assert.rejects(parseCsv('a,b\r\n1,"p\r\nq"\r\n3\r\n', {}, 'r.csv'), (e: Error) => e instanceof DatasetError && /^r\.csv:4: expected 2 fields .* received 1$/.test(e.message));
+    await assert.rejects(parseCsv('a,b\n1,"x\ny"\n3,"z"w\n5,6\n', {}, 'q.csv'), (e: Error) => e instanceof DatasetError && /^q\.csv:4: cannot read as CSV: .*malformed/.test(e.message));
+    await assert.rejects(parseCsv('a,b\n1,2\n3,"4\n5,6\n7,8\n', {}, 'u.csv'), (e: Error) => e instanceof DatasetError && /^u\.csv:3: cannot read as CSV: .*unterminated/.test(e.message), 'the line the open quote is on');
+    await assert.rejects(parseCsv('a\n1\n', { delimiter: '"' }), (e: Error) => e instanceof DatasetError && /delimiter .*"\\""/.test(e.message));
+  });
+
+  it('reads a file of several chunks: characters split across reads, a quoted newline only after the first chunk', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hydranet-csv-'));
+    try {
+      // 3 MiB of 'é' rows (two bytes each, so reads split characters), then a quoted newline, then a row.
+      const rows = 150_000;
+      const body = Array.from({ length: rows }, (_, i) => `${i},é${i % 7}é`).join('\n');
+      const file = join(dir, 'big.csv');
+      writeFileSync(file, `n,s\n${body}\n${rows},"two\nlines"\n${rows + 1},end\n`);
+      const t = await readCsv(file);
+      assert.equal(t.lines.length, rows + 2);
+      assert.ok(tableColumn(t, 's').slice(0, rows).every((s, i) => s === `é${i % 7}é`), 'every é decoded whole');
+      assert.deepEqual(t.lines.slice(-3), [rows + 1, rows + 3, rows + 4]);
+      assert.deepEqual(tableColumn(t, 's').slice(-2), ['two\nlines', 'end']);
+      assert.equal(readCellNumbers(tableColumn(t, 'n'))?.[rows + 1], rows + 1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('cellNumber reads every text as Number does (its plain-decimal fast path included), blanks and non-finite values as NaN', () => {
+    const byNumber = (v: string): number => {
+      const x = Number(v);
+      return (x === 0 && v.trim() === '') || !Number.isFinite(x) ? NaN : x;
+    };
+    const texts = ['', ' ', '-', '.', '-.', '1.', '.5', '-.5', '-0', '0', '007', '1e5', ' 1', '1 ', '+1', '0x10', '1..2', '1-2', 'NA', 'Infinity', '1e400',
+      '123456789012345', '1234567890123456', '9007199254740993', '0.1', '0.30000000000000004', '-999.000', '1,5', '١٢'];
+    // Seeded digits with a point and a sign here and there, 1 to 18 digits: around the 15-digit limit of the fast path.
+    let seed = 7;
+    const next = (k: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % k;
+    };
+    for (let i = 0; i < 20000; i++) {
+      let t = '';
+      for (let d = 1 + next(18); d > 0; d--) t += String(next(10));
+      const point = next(t.length + 2) - 1;
+      if (point >= 0) t = `${t.slice(0, point)}.${t.slice(point)}`;
+      texts.push(next(3) === 0 ? `-${t}` : t);
+    }
+    for (const t of texts) assert.ok(Object.is(cellNumber(t), byNumber(t)), `${JSON.stringify(t)}: ${cellNumber(t)} but Number gives ${byNumber(t)}`);
+    assert.ok(Object.is(cellNumber(-0), -0) && Number.isNaN(cellNumber(null)) && Number.isNaN(cellNumber(true)));
+  });
+
+  it('parses a numeric-looking column as it reads it (as cellNumber would), not a categorical one; a numeric missing text still counts', async () => {
+    const categories = Array.from({ length: 12 }, (_, i) => `c${i}`);
+    const text = `x,c,y\n${[' 1.5 ', '', 'NA', '-999', '0x10', '1e400', ...Array.from({ length: 6 }, (_, i) => String(i))].map((x, i) => `"${x}",${categories[i]},${'ab'[i % 2]}`).join('\n')}\n`;
+    const t = await parseCsv(text);
+    const x = tableColumn(t, 'x');
+    assert.deepEqual([...readCellNumbers(x)!], x.map(cellNumber));
+    assert.deepEqual([...readCellNumbers(x)!].slice(0, 6), [1.5, NaN, NaN, -999, 16, NaN]);
+    assert.equal(readCellNumbers(tableColumn(t, 'c')), undefined, '12 distinct texts: categorical');
+    assert.equal(readCellNumbers(['1', '2']), undefined, 'cells no CSV reader made');
+    const picked = pickRows(t, [8, 0, 3]);
+    assert.deepEqual(picked.values, [['2', ' 1.5 ', '-999'], ['c8', 'c0', 'c3'], ['a', 'a', 'b']]);
+    assert.deepEqual(picked.lines, [10, 2, 5]);
+    assert.deepEqual([...readCellNumbers(tableColumn(picked, 'x'))!], [2, 1.5, -999], 'the read numbers come along');
+    assert.equal(readCellNumbers(tableColumn(picked, 'c')), undefined);
+    // '-999' as a missing text: the read numbers say -999, the schema must still see a missing value.
+    const fitted = fitSchema(t, { inputs: { numeric: ['x'] }, tasks: [{ name: 'y', kind: 'classification' }], missing: ['', 'NA', '-999', '1e400'] });
+    const kept = [1.5, 16, 0, 1, 2, 3, 4, 5];
+    const mean = kept.reduce((a, b) => a + b) / kept.length;
+    const std = Math.sqrt(kept.reduce((a, b) => a + (b - mean) ** 2, 0) / kept.length);
+    const got = fitted.inputs[0] as { mean: number; std: number; indicator: boolean };
+    assert.ok(Math.abs(got.mean - mean) < 1e-12 && Math.abs(got.std - std) < 1e-12 && got.indicator, JSON.stringify(got));
+  });
+});
+
 describe('data/jsonl', () => {
   it('keeps numbers, booleans and null; columns in order of first appearance; absent keys read as missing', async () => {
     const t = await readJsonl(fixture('people.jsonl'));
     assert.deepEqual(t.columns, ['age', 'city', 'clicked', 'rating']);
     assert.deepEqual(t.lines, [1, 2, 4]);
-    assert.equal(t.rows[0].age, 25);
-    assert.equal(t.rows[0].clicked, true);
-    assert.equal(t.rows[1].age, null);
-    assert.equal(t.rows[1].rating, undefined);
-    assert.equal((await readTable(fixture('people.jsonl'))).rows.length, 3);
+    assert.deepEqual(tableColumn(t, 'age'), [25, null, 41]);
+    assert.equal(tableColumn(t, 'clicked')[0], true);
+    assert.equal(tableColumn(t, 'rating')[1], null, 'a key the row lacks');
+    assert.ok(t.values.every((column) => column.length === 3));
+    assert.equal((await readTable(fixture('people.jsonl'))).lines.length, 3);
+  });
+
+  it('fills a column first seen on a later row with null above it, and rows given in code the same way', async () => {
+    const t = await parseJsonl('{"a":1}\n{"b":"x"}\n{"a":3,"b":null}\n');
+    assert.deepEqual(t.columns, ['a', 'b']);
+    assert.deepEqual(t.values, [[1, null, 3], [null, 'x', null]]);
+    const proto = Object.create({ inherited: 'no' }) as Record<string, string>;
+    proto.a = '2';
+    const r = tableFromRows([{ a: '1', c: 'z' }, proto]);
+    assert.deepEqual(r.columns, ['a', 'c']);
+    assert.deepEqual(r.values, [['1', '2'], ['z', null]]);
+    assert.deepEqual(r.lines, [1, 2]);
+    assert.equal(r.source, '<rows>');
   });
 
   it('rejects bad JSON, non-objects and nested values, naming file, line and key', async () => {
-    await assert.rejects(parseJsonl('{"a":1}\n{"a":\n', 'x.jsonl'), (e: Error) => e instanceof DatasetError && /^x\.jsonl:2: not valid JSON/.test(e.message));
+    await assert.rejects(parseJsonl('{"a":1}\n{"a":\n', 'x.jsonl'), (e: Error) => e instanceof DatasetError && /^x\.jsonl:2:6: not valid JSON: Unexpected end of JSON input$/.test(e.message));
+    await assert.rejects(parseJsonl('{"a":1}\n\n{"a": tru, "b": 2}\n', 'x.jsonl'), (e: Error) => e instanceof DatasetError && /^x\.jsonl:3:10: not valid JSON: Unexpected token ','$/.test(e.message));
     await assert.rejects(parseJsonl('[1,2]\n', 'x.jsonl'), (e: Error) => e instanceof DatasetError && /x\.jsonl:1: expected a JSON object but received an array/.test(e.message));
     await assert.rejects(parseJsonl('{"a":1}\n\n{"tags":["x"]}\n', 'x.jsonl'), (e: Error) => e instanceof DatasetError && /x\.jsonl:3: column "tags".*nested array/.test(e.message));
+  });
+
+  it('finds where a JSON text breaks: line and column, with or without a position in V8\'s message', () => {
+    for (const valid of ['{}', ' [1, -2.5e+3, "\\u00e9\\n", true, false, null, {"a": {"b": []}}] ', '"x"', '0']) assert.equal(jsonErrorOffset(valid), -1, valid);
+    const cases: [string, number][] = [['[1, 2', 5], ['{"a":1}}', 7], ['{"a": tru}', 9], ['"\\x"', 2], ['"\\u12G4"', 5], ['{"a" 1}', 5], ['[01]', 2], ['', 0], ['{"a":\n  nul }', 11]];
+    for (const [text, offset] of cases) assert.equal(jsonErrorOffset(text), offset, text);
+    const place = (text: string): unknown => {
+      try {
+        JSON.parse(text);
+      } catch (e) {
+        return locateJsonError(text, e as Error);
+      }
+      return null;
+    };
+    assert.deepEqual(place('{\n  "a": [1,\n  }'), { line: 3, column: 3, message: "Unexpected token '}'" });
+    assert.deepEqual(place('{"a" 1}'), { line: 1, column: 6, message: "Expected ':' after property name" });
   });
 
   it('readTable rejects an unknown extension or option', async () => {

@@ -1,9 +1,13 @@
 /** The column schema: fitting on training rows, standardising, one-hot, missing values, labels, masks, errors. */
 import assert from 'node:assert/strict';
 import { readCsv } from '../../ts/data/csv.js';
-import type { Row } from '../../ts/data/csv.js';
+import type { Cell, Row, Table } from '../../ts/data/csv.js';
 import { readJsonl } from '../../ts/data/jsonl.js';
-import { applySchema, fitSchema } from '../../ts/data/schema.js';
+import { applySchema, fitSchema, metricsInOriginalUnits, predictRows, toOriginalUnits } from '../../ts/data/schema.js';
+import { ReferenceBackend } from '../../ts/backends/reference.js';
+import { MultiTaskModel } from '../../ts/mtl/model.js';
+import { Trainer } from '../../ts/train/trainer.js';
+import type { JsonValue } from '../../ts/mtl/model.js';
 import type { FittedSchema } from '../../ts/data/schema.js';
 import { ConfigError, DatasetError } from '../../ts/errors.js';
 import { fixture } from './fixtures/paths.js';
@@ -12,6 +16,12 @@ const close = (a: ArrayLike<number>, b: number[]): void => {
   assert.equal(a.length, b.length);
   for (let i = 0; i < b.length; i++) assert.ok(Math.abs(a[i] - b[i]) < 1e-6, `at ${i}: ${a[i]} vs ${b[i]}`);
 };
+
+/** A copy of `table` with row r's cell of `column` replaced. */
+function withCell(table: Table, r: number, column: string, value: Cell): Table {
+  const c = table.columns.indexOf(column);
+  return { ...table, values: table.values.map((cells, j) => (j === c ? cells.map((v, i) => (i === r ? value : v)) : cells)) };
+}
 
 describe('data/schema', () => {
   it('infers inputs, standardises numeric columns, one-hots categorical ones, and handles missing values', async () => {
@@ -121,10 +131,10 @@ describe('data/schema', () => {
   it('names file, line and column for bad values and labels outside the vocabulary', async () => {
     const table = await readCsv(fixture('people.csv'));
     const fitted = fitSchema(table, { inputs: { numeric: ['age'] }, tasks: [{ name: 'income', kind: 'classification' }] });
-    const bad = { ...table, rows: table.rows.map((r, i) => (i === 1 ? { ...r, age: 'old' } : r)) };
+    const bad = withCell(table, 1, 'age', 'old');
     assert.throws(() => applySchema(fitted, bad), (e: Error) => e instanceof DatasetError && /people\.csv:3: column "age": expected a number .* "old"/.test(e.message));
     assert.throws(() => fitSchema(bad, { inputs: { numeric: ['age'] }, tasks: [{ name: 'income', kind: 'classification' }] }), /people\.csv:3: column "age"/);
-    const unknown = { ...table, rows: table.rows.map((r, i) => (i === 3 ? { ...r, income: 'medium' } : r)) };
+    const unknown = withCell(table, 3, 'income', 'medium');
     assert.throws(() => applySchema(fitted, unknown), (e: Error) => e instanceof DatasetError && /people\.csv:5: column "income": label "medium" of task "income" is not one of its training classes \(high, low\)/.test(e.message));
     const flags: Row[] = [{ x: 1, b: '1' }, { x: 2, b: '0' }];
     const fb = fitSchema(flags, { tasks: [{ name: 'b', kind: 'binary' }] });
@@ -141,6 +151,55 @@ describe('data/schema', () => {
     assert.throws(() => fitSchema(table, { tasks: [{ name: 'income', kind: 'ordinal' as never }] }), ConfigError);
     assert.throws(() => fitSchema(table, { inputs: { numeric: ['income'] }, tasks }), /both an input and a label/);
     assert.throws(() => applySchema({ version: 2 } as unknown as FittedSchema, table), ConfigError);
+    assert.throws(() => fitSchema({ source: 'old.csv', columns: ['a'], rows: [{ a: '1' }], lines: [2] } as never, { tasks }), (e: Error) => e instanceof ConfigError && /one array of cells per column/.test(e.message));
     assert.throws(() => applySchema(fitSchema(table, { tasks }), table, { labels: 'some' as never }), ConfigError);
+  });
+
+  it('names the other binary label: the one other training value, else not-<positive>', () => {
+    const two: Row[] = [{ x: 1, b: 'yes' }, { x: 2, b: ' no' }, { x: 3, b: '' }, { x: 4, b: 'no' }];
+    assert.equal(fitSchema(two, { tasks: [{ name: 'b', kind: 'binary', positive: 'yes' }] }).tasks[0].negative, 'no');
+    const three: Row[] = [...two, { x: 5, b: 'maybe' }];
+    assert.equal(fitSchema(three, { tasks: [{ name: 'b', kind: 'binary', positive: 'yes' }] }).tasks[0].negative, 'not-yes');
+    const flags: Row[] = [{ x: 1, b: 1 }, { x: 2, b: 0 }];
+    assert.equal(fitSchema(flags, { tasks: [{ name: 'b', kind: 'binary', positive: 1 }] }).tasks[0].negative, '0', 'a JSON number compares as its text');
+    assert.equal(fitSchema(flags, { tasks: [{ name: 'b', kind: 'binary' }] }).tasks[0].negative, undefined);
+  });
+
+  it('standardises a regression label with mean 1000 and std 50: trains on z-scores, predicts and scores in the original units', async () => {
+    // y = 1000 + 50·z with z the standardised x: the label's training mean is 1000 and its population std 50, exactly.
+    const n = 64;
+    const xs = Array.from({ length: n }, (_, i) => i - (n - 1) / 2);
+    const sd = Math.sqrt(xs.reduce((a, x) => a + x * x, 0) / n);
+    const rows: Row[] = xs.map((x) => ({ x: String(x), y: String(1000 + (50 * x) / sd) }));
+    const fitted = fitSchema(rows, { tasks: [{ name: 'y', kind: 'regression', standardize: true }] });
+    const st = fitted.tasks[0].standardize!;
+    close([st.mean, st.std], [1000, 50]);
+    const { dataset } = applySchema(fitted, rows);
+    close(dataset.labels('y'), xs.map((x) => x / sd));
+    assert.throws(() => fitSchema(rows, { tasks: [{ name: 'y', kind: 'regression', standardize: 'yes' as never }] }), (e: Error) => e instanceof ConfigError && /Expected true or false for schema\.tasks\[0\]\.standardize/.test(e.message));
+    assert.throws(() => fitSchema([{ x: 1, y: '1' }, { x: 2, y: '0' }], { tasks: [{ name: 'y', kind: 'binary', standardize: true }] }), /standardize applies only to regression/);
+
+    const model = new MultiTaskModel(new ReferenceBackend(), {
+      inputShape: [1], trunk: [{ type: 'dense', units: 8, activation: 'tanh' }], tasks: [{ name: 'y', kind: 'regression' }], maxBatch: 16, seed: 3,
+    });
+    model.preprocessing = fitted as unknown as JsonValue;
+    const trainer = new Trainer(model, { optimizer: { kind: 'adamw', lr: 0.05 }, batchSize: 16, epochs: 40, seed: 1, progress: false, log: null });
+    await trainer.fit(dataset);
+    const fresh: Row[] = [{ x: '-10' }, { x: '0.5' }, { x: '12' }];
+    const { predictions, length } = await predictRows(model, fresh);
+    assert.equal(length, 3);
+    for (let i = 0; i < fresh.length; i++) {
+      const want = 1000 + (50 * Number(fresh[i].x)) / sd;
+      assert.ok(Math.abs(predictions.y[i] - want) < 10, `x ${fresh[i].x}: predicted ${predictions.y[i]}, want ${want} (in the label's units)`);
+    }
+    // evaluate's mse and mae, in the label's units, equal those of the original-unit predictions.
+    const metrics = metricsInOriginalUnits(fitted, await trainer.evaluate(dataset));
+    const p = toOriginalUnits(fitted, await model.predict(dataset)).y;
+    const ys = rows.map((r) => Number(r.y));
+    const mse = ys.reduce((a, y, i) => a + (p[i] - y) ** 2, 0) / n;
+    const mae = ys.reduce((a, y, i) => a + Math.abs(p[i] - y), 0) / n;
+    assert.ok(Math.abs(metrics.y.mse! - mse) <= 1e-3 * mse, `mse ${metrics.y.mse} vs ${mse}`);
+    assert.ok(Math.abs(metrics.y.mae! - mae) <= 1e-3 * mae, `mae ${metrics.y.mae} vs ${mae}`);
+    assert.ok(mae < 10, `trained: mae ${mae}`);
   });
 });

@@ -1,6 +1,7 @@
 /**
- * The data layer: readers (CSV/TSV, JSON Lines, .npy, MNIST IDX, PNG/JPEG images), the column schema that turns
- * raw rows into a dataset, MultiMNIST, and the in-memory multi-task dataset.
+ * The data layer: readers (CSV/TSV, JSON Lines, .npy, MNIST IDX, PNG/JPEG images) into column-wise
+ * tables, the column schema that turns raw rows into a dataset (and predictions from raw rows),
+ * MultiMNIST, and the in-memory multi-task dataset.
  */
 export { parseIdx, parseIdxImages, parseIdxLabels, readIdxFile, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from './idx.js';
 export type { IdxArray } from './idx.js';
@@ -19,15 +20,15 @@ export {
   MULTI_MNIST_OFFSET,
   MULTI_MNIST_SIZE,
 } from './multimnist.js';
-export type { MultiMnistOptions, Resample, ResampleTaps } from './multimnist.js';
-export { parseCsv, readCsv } from './csv.js';
+export type { MultiMnistOptions, MultiMnistTask, Resample, ResampleTaps } from './multimnist.js';
+export { parseCsv, pickRows, readCsv, tableColumn, tableFromRows } from './csv.js';
 export type { Cell, CsvOptions, Row, Table } from './csv.js';
 export { parseJsonl, readJsonl } from './jsonl.js';
 export { parseNpy, readNpy } from './npy.js';
 export type { NpyArray } from './npy.js';
 export { decodeImage, fitImageInput, ImageReader } from './images.js';
 export type { DecodedImage, FittedImage, ImageInputSpec } from './images.js';
-export { applySchema, fitSchema, readTable } from './schema.js';
+export { applySchema, fitSchema, fittedSchemaOf, metricsInOriginalUnits, predictRows, readTable, toOriginalUnits } from './schema.js';
 export type {
   ApplyOptions,
   DroppedRows,
@@ -37,6 +38,7 @@ export type {
   FittedTask,
   InputColumnsSpec,
   ReadTableOptions,
+  RowPredictions,
   SchemaReport,
   SchemaResult,
   SchemaSpec,

@@ -29,14 +29,18 @@
  *   to the table file's folder (to the working directory for rows given in code), each decoded,
  *   resized to `size`, scaled to [0, 1] and laid out C × H × W; the dataset's inputShape is then
  *   [C, H, W], for a convolutional trunk. An image input is the only input: exactly one image
- *   column, no numeric or categorical inputs beside it (nor inferred ones). A missing cell or a
+ *   column, no numeric or categorical inputs beside it (nor inferred ones), because a model has
+ *   one input tensor and a conv trunk takes it as [C, H, W]; there is no layer that joins pixels
+ *   with tabular features (a ConfigError says so, see {@link imageAloneMessage}). A missing cell or a
  *   file that cannot be read or decoded is a DatasetError naming file, line, column and path.
  */
 import { dirname, resolve } from 'node:path';
-import { checkKeys, ownEntry } from '../core/options.js';
-import { ConfigError, DatasetError, describe } from '../errors.js';
+import { checkKeys } from '../core/options.js';
+import { CheckpointError, ConfigError, DatasetError, describe } from '../errors.js';
+import type { MultiTaskModel } from '../mtl/model.js';
+import type { PredictOptions } from '../mtl/predict.js';
 import type { Cell, Row, Table } from './csv.js';
-import { readCsv } from './csv.js';
+import { cellNumber, readCellNumbers, readCsv, tableFromRows } from './csv.js';
 import { MultiTaskDataset } from './dataset.js';
 import { ImageReader, fitImageInput } from './images.js';
 import type { FittedImage, ImageInputSpec } from './images.js';
@@ -56,6 +60,12 @@ export interface TaskColumnSpec {
   separator?: string;
   /** binary only: the value meaning 1; every other non-missing value means 0. */
   positive?: string | number | boolean;
+  /**
+   * regression only: train on standardised labels, (y − mean) / std with the training rows'
+   * mean and population std (1 when constant), kept in the fitted task; predictions made from
+   * raw rows ({@link toOriginalUnits}, `hydranet predict`) are turned back into the original units.
+   */
+  standardize?: boolean;
 }
 
 /** Which columns are inputs. Without `numeric` and `categorical`, every non-label column is one. */
@@ -119,6 +129,18 @@ export interface FittedTask {
   vocabulary?: string[];
   /** binary: the positive value, when given. */
   positive?: string | number | boolean;
+  /**
+   * binary with `positive`: the label that means 0, as predictions write it: the one other
+   * value seen in the training rows when there is exactly one, else `not-<positive>`.
+   */
+  negative?: string;
+  /** regression with `standardize`: the training labels' mean and std; the dataset's labels are (y − mean) / std. */
+  standardize?: {
+    /** The training labels' mean. */
+    mean: number;
+    /** The training labels' population std (1 when they are constant). */
+    std: number;
+  };
   /** multi-label with one column: the separator. */
   separator?: string;
   /** Label values per sample (classes count for multi-label, else 1). */
@@ -212,50 +234,102 @@ export async function readTable(file: string, options: ReadTableOptions = {}): P
   throw new ConfigError(`Expected format 'csv', 'tsv' or 'jsonl' (or a file ending in .csv, .tsv, .jsonl) for ${file} but received ${describe(options.format ?? ext)}`);
 }
 
-/** Rows as given in code: numbered 1.. and named '<rows>' in errors. */
+/**
+ * Rows as given in code become a table ({@link tableFromRows}: named '<rows>' in errors,
+ * numbered 1..); a table is checked to be column-wise, one array of cells per column, each as
+ * long as `lines`.
+ */
 function asTable(rows: Table | readonly Row[]): Table {
-  if (!Array.isArray(rows)) return rows as Table;
-  const columns: string[] = [];
-  const seen = new Set<string>();
-  for (const r of rows as readonly Row[]) for (const k of Object.keys(r)) if (!seen.has(k)) { seen.add(k); columns.push(k); }
-  return { source: '<rows>', columns, rows: rows as readonly Row[], lines: (rows as readonly Row[]).map((_, i) => i + 1) };
+  if (Array.isArray(rows)) return tableFromRows(rows as readonly Row[]);
+  const t = rows as Table;
+  const n = Array.isArray(t?.lines) ? t.lines.length : -1;
+  if (n < 0 || !Array.isArray(t.columns) || !Array.isArray(t.values) || t.values.length !== t.columns.length || !t.values.every((c) => Array.isArray(c) && c.length === n)) {
+    throw new ConfigError(`Expected an array of rows or a Table (columns, values: one array of cells per column, lines: one per row) but received ${describe(rows)}`);
+  }
+  return t;
 }
 
-/** Reads cells of one column, telling missing values apart and naming file:line:column in errors. */
+/** A column's cells parsed as numbers (see Cells.numbers), by the column's cell array; with the missing texts they were parsed under. */
+const parsedColumns = new WeakMap<readonly Cell[], { missing: string; numbers: Float64Array }>();
+
+/** Reads cells of a table's columns, telling missing values apart and naming file:line:column in errors. */
 class Cells {
-  /** Whether every row has no prototype (as CSV rows): then a defined value is an own one, no check needed. */
-  private readonly bare: boolean;
+  /** The longest missing text: a longer cell with no blank at either end is not missing, with no lookup. */
+  private readonly longest: number;
+  private readonly index = new Map<string, number>();
+  /** The missing texts as one string: part of the key of a column's parsed numbers. */
+  private readonly key: string;
+  /** Whether a missing text is itself a number ('-999', say): then a number read from a cell may still be missing. */
+  private readonly numericMissing: boolean;
   constructor(private readonly table: Table, private readonly missing: ReadonlySet<string>) {
-    this.bare = table.rows.every((row) => Object.getPrototypeOf(row) === null);
+    this.longest = Math.max(0, ...[...missing].map((m) => m.length));
+    this.key = JSON.stringify([...missing]);
+    this.numericMissing = [...missing].some((m) => !Number.isNaN(cellNumber(m)));
+    table.columns.forEach((c, i) => this.index.set(c, i));
   }
-  get(r: number, column: string): Cell {
-    const row = this.table.rows[r];
-    if (!this.bare) return ownEntry(row, column) ?? null;
-    return row[column] ?? null;
+  /** The cells of a column (present: checked by requireColumn first). */
+  column(name: string): readonly Cell[] {
+    return this.table.values[this.index.get(name)!];
   }
   isMissing(v: Cell): boolean {
     if (v === null) return true;
     if (typeof v !== 'string') return false;
     // Trim only when an end is whitespace (a code unit ≤ ' ' or a Unicode space): most cells skip the copy.
     const n = v.length;
-    return this.missing.has(n > 0 && (v.charCodeAt(0) <= 32 || v.charCodeAt(n - 1) <= 32 || v.charCodeAt(0) > 127 || v.charCodeAt(n - 1) > 127) ? v.trim() : v);
+    if (n > 0 && (v.charCodeAt(0) <= 32 || v.charCodeAt(n - 1) <= 32 || v.charCodeAt(0) > 127 || v.charCodeAt(n - 1) > 127)) return this.missing.has(v.trim());
+    return n <= this.longest && this.missing.has(v);
   }
-  /** A number, or NaN when the cell does not hold one. */
-  static number(v: Cell): number {
-    if (typeof v === 'number') return v;
-    if (typeof v !== 'string') return NaN;
-    const x = Number(v);
-    // Number('') and Number('  ') are 0: only then is the trim needed to tell a blank cell.
-    if (x === 0 && v.trim() === '') return NaN;
-    return Number.isFinite(x) ? x : NaN;
+  /**
+   * Column `name` as numbers, NaN where a cell is missing. At the first cell that is neither
+   * missing nor a number: null when `stopAtBad`, else NaN there too (tell the two apart with
+   * isMissing on the cell). Parsed once per column array and missing texts: fitSchema parses a
+   * column, applySchema on the same table reuses it.
+   */
+  numbers(name: string, stopAtBad: boolean): Float64Array | null {
+    const cells = this.column(name);
+    const cached = parsedColumns.get(cells);
+    if (cached !== undefined && cached.missing === this.key) return cached.numbers;
+    const x = new Float64Array(cells.length);
+    const read = this.numericMissing ? undefined : readCellNumbers(cells);
+    if (read !== undefined) {
+      // Parsed by the CSV reader; no missing text is a number, so a number is never missing.
+      for (let r = 0; r < cells.length; r++) {
+        const y = read[r];
+        if (Number.isNaN(y) && !this.isMissing(cells[r]) && stopAtBad) return null;
+        x[r] = y;
+      }
+      parsedColumns.set(cells, { missing: this.key, numbers: x });
+      return x;
+    }
+    for (let r = 0; r < cells.length; r++) {
+      const v = cells[r];
+      if (this.isMissing(v)) x[r] = NaN;
+      else {
+        const y = Cells.number(v);
+        if (Number.isNaN(y) && stopAtBad) return null;
+        x[r] = y;
+      }
+    }
+    parsedColumns.set(cells, { missing: this.key, numbers: x });
+    return x;
   }
+  /** A number, or NaN when the cell does not hold one ({@link cellNumber}). */
+  static readonly number = cellNumber;
   error(r: number, column: string, what: string): DatasetError {
     return new DatasetError(`${this.table.source}:${this.table.lines[r]}: column ${JSON.stringify(column)}: ${what}`);
   }
+  /** Throws the numeric error of row r's cell of `column` unless it is missing. */
+  checkMissing(r: number, column: string): void {
+    const v = this.column(column)[r];
+    if (!this.isMissing(v)) throw this.notANumber(r, column, v);
+  }
   numeric(r: number, column: string, v: Cell): number {
     const x = Cells.number(v);
-    if (Number.isNaN(x)) throw this.error(r, column, `expected a number (or a missing value) but received ${describe(v)}`);
+    if (Number.isNaN(x)) throw this.notANumber(r, column, v);
     return x;
+  }
+  private notANumber(r: number, column: string, v: Cell): DatasetError {
+    return this.error(r, column, `expected a number (or a missing value) but received ${describe(v)}`);
   }
   flag(r: number, column: string, v: Cell): number {
     const s = typeof v === 'string' ? v.trim().toLowerCase() : v;
@@ -271,10 +345,10 @@ function requireColumn(table: Table, column: string, what: string): void {
   }
 }
 
-/** Sum, sum of squares and count of a numeric column's non-missing values. */
+/** Sum, sum of squared deviations from the mean, and count of a numeric column's non-missing values. */
 interface NumericSums {
   sum: number;
-  sumSq: number;
+  sqDev: number;
   count: number;
 }
 
@@ -283,17 +357,29 @@ interface NumericSums {
  * categorical), else a DatasetError naming file, line and column.
  */
 function numericSums(cells: Cells, n: number, column: string, inferring: boolean): NumericSums | null {
-  const s: NumericSums = { sum: 0, sumSq: 0, count: 0 };
+  const x = cells.numbers(column, inferring);
+  if (x === null) return null;
+  const s: NumericSums = { sum: 0, sqDev: 0, count: 0 };
   for (let r = 0; r < n; r++) {
-    const v = cells.get(r, column);
-    if (cells.isMissing(v)) continue;
-    const x = inferring ? Cells.number(v) : cells.numeric(r, column, v);
-    if (Number.isNaN(x)) return null;
-    s.sum += x;
-    s.sumSq += x * x;
+    const v = x[r];
+    if (Number.isNaN(v)) {
+      cells.checkMissing(r, column);
+      continue;
+    }
+    s.sum += v;
     s.count++;
   }
+  // Two passes: the squared deviations lose nothing to cancellation when the mean is far from 0.
+  const mean = s.count > 0 ? s.sum / s.count : 0;
+  for (let r = 0; r < n; r++) if (!Number.isNaN(x[r])) s.sqDev += (x[r] - mean) * (x[r] - mean);
   return s;
+}
+
+/** The mean and population std of a column's values; std 1 when the column is constant (or empty). */
+function meanStd({ sum, sqDev, count }: NumericSums): { mean: number; std: number } {
+  const mean = count > 0 ? sum / count : 0;
+  const variance = count > 0 ? sqDev / count : 0;
+  return { mean, std: variance > 1e-24 * Math.max(1, mean * mean) ? Math.sqrt(variance) : 1 };
 }
 
 /** Sorted distinct values: numerically when all are numbers, else as strings. */
@@ -306,15 +392,21 @@ function splitLabels(v: Cell, separator: string): string[] {
   return String(v).split(separator).map((s) => s.trim()).filter((s) => s !== '');
 }
 
+/**
+ * Why an image input cannot sit beside numeric or categorical inputs, for the inputs section at
+ * `keyPath` (e.g. 'schema.inputs', or 'inputs of run.json').
+ */
+export function imageAloneMessage(keyPath: string): string {
+  return `${keyPath}: "images" cannot be combined with "numeric" or "categorical": a model has one input, and an image input makes it [C, H, W] for a convolutional trunk, which cannot take tabular features beside the pixels. Supported: one image column as the only input (other columns are not inputs then; labels are read as usual), or numeric and categorical inputs without images`;
+}
+
 /** Checks `inputs.images` (one column, alone) and fits it. */
 function fitImageColumn(table: Table, inputSpec: InputColumnsSpec, labelColumns: ReadonlySet<string>): FittedImage {
   const images = inputSpec.images;
   if (!Array.isArray(images) || images.length !== 1) {
     throw new ConfigError(`Expected an array of one image input for schema.inputs.images but received ${describe(images)}`);
   }
-  if (inputSpec.numeric !== undefined || inputSpec.categorical !== undefined) {
-    throw new ConfigError('schema.inputs.images cannot be combined with schema.inputs.numeric or schema.inputs.categorical: an image input is the only input');
-  }
+  if (inputSpec.numeric !== undefined || inputSpec.categorical !== undefined) throw new ConfigError(imageAloneMessage('schema.inputs'));
   const image = fitImageInput(images[0], 'schema.inputs.images[0]');
   requireColumn(table, image.column, 'schema.inputs.images[0]');
   if (labelColumns.has(image.column)) throw new ConfigError(`Column ${JSON.stringify(image.column)} is both an input and a label`);
@@ -337,11 +429,11 @@ export function fitSchema(rows: Table | readonly Row[], spec: SchemaSpec): Fitte
   if (!Array.isArray(spec.tasks) || spec.tasks.length === 0) {
     throw new ConfigError(`Expected a non-empty array for schema.tasks but received ${describe(spec.tasks)}`);
   }
-  const n = table.rows.length;
+  const n = table.lines.length;
   const labelColumns = new Set<string>();
   const tasks = spec.tasks.map((t, i): FittedTask => {
     const where = `schema.tasks[${i}]`;
-    checkKeys(t, ['name', 'kind', 'column', 'columns', 'separator', 'positive'], where);
+    checkKeys(t, ['name', 'kind', 'column', 'columns', 'separator', 'positive', 'standardize'], where);
     if (typeof t.name !== 'string' || t.name === '') throw new ConfigError(`Expected a non-empty string for ${where}.name but received ${describe(t.name)}`);
     if (!KINDS.includes(t.kind)) throw new ConfigError(`Expected one of ${KINDS.join(', ')} for ${where}.kind but received ${describe(t.kind)}`);
     if (spec.tasks.findIndex((u) => u.name === t.name) !== i) throw new ConfigError(`Task ${JSON.stringify(t.name)} appears twice in schema.tasks`);
@@ -351,6 +443,8 @@ export function fitSchema(rows: Table | readonly Row[], spec: SchemaSpec): Fitte
     allowed('columns', 'multi-label', t.column === undefined);
     allowed('separator', 'multi-label', t.columns === undefined);
     allowed('positive', 'binary');
+    allowed('standardize', 'regression');
+    if (t.standardize !== undefined && typeof t.standardize !== 'boolean') throw new ConfigError(`Expected true or false for ${where}.standardize but received ${describe(t.standardize)}`);
     const columns = t.columns ?? [t.column ?? t.name];
     if (columns.length === 0) throw new ConfigError(`Expected at least one column in ${where}.columns`);
     for (const c of columns) {
@@ -361,8 +455,9 @@ export function fitSchema(rows: Table | readonly Row[], spec: SchemaSpec): Fitte
     const col = columns[0];
     const present = (): string[] => {
       const out: string[] = [];
+      const cellsOf = cells.column(col);
       for (let r = 0; r < n; r++) {
-        const v = cells.get(r, col);
+        const v = cellsOf[r];
         if (!cells.isMissing(v)) out.push(String(v).trim());
       }
       return out;
@@ -371,7 +466,16 @@ export function fitSchema(rows: Table | readonly Row[], spec: SchemaSpec): Fitte
       task.vocabulary = vocabulary(present());
       if (task.vocabulary.length < 2) throw new DatasetError(`${table.source}: column ${JSON.stringify(col)}: task ${JSON.stringify(t.name)} needs at least 2 classes in the training rows but found ${task.vocabulary.length}`);
     } else if (t.kind === 'binary') {
-      if (t.positive !== undefined) task.positive = t.positive;
+      if (t.positive !== undefined) {
+        task.positive = t.positive;
+        const others = new Set(present()).add(String(t.positive));
+        others.delete(String(t.positive));
+        task.negative = others.size === 1 ? [...others][0] : `not-${String(t.positive)}`;
+      }
+    } else if (t.kind === 'regression' && t.standardize === true) {
+      const sums = numericSums(cells, n, col, false)!;
+      const { mean, std } = meanStd(sums);
+      task.standardize = { mean, std };
     } else if (t.kind === 'multi-label') {
       if (t.columns !== undefined) task.width = columns.length;
       else {
@@ -418,20 +522,19 @@ export function fitSchema(rows: Table | readonly Row[], spec: SchemaSpec): Fitte
   const featureNames: string[] = [];
   const inputs = chosen.map(({ column, kind, sums }): FittedNumeric | FittedCategorical => {
     if (kind === 'categorical') {
-      const values: string[] = [];
+      const values = new Set<string>();
+      const cellsOf = cells.column(column);
       for (let r = 0; r < n; r++) {
-        const v = cells.get(r, column);
-        if (!cells.isMissing(v)) values.push(String(v).trim());
+        const v = cellsOf[r];
+        if (!cells.isMissing(v)) values.add(typeof v === 'string' ? v.trim() : String(v));
       }
       const vocab = vocabulary(values);
       featureNames.push(...vocab.map((v) => `${column}=${v}`), `${column}=<missing>`, `${column}=<unseen>`);
       return { column, kind, vocabulary: vocab };
     }
-    const { sum, sumSq, count } = sums ?? numericSums(cells, n, column, false)!;
-    const mean = count > 0 ? sum / count : 0;
-    const variance = count > 0 ? Math.max(0, sumSq / count - mean * mean) : 0;
-    const std = variance > 1e-24 ? Math.sqrt(variance) : 1;
-    const indicator = count < n;
+    const numeric = sums ?? numericSums(cells, n, column, false)!;
+    const { mean, std } = meanStd(numeric);
+    const indicator = numeric.count < n;
     featureNames.push(column);
     if (indicator) featureNames.push(`${column}:missing`);
     return { column, kind, mean, std, indicator };
@@ -459,21 +562,18 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
     return table.columns.includes(c);
   }));
 
-  const n = table.rows.length;
+  const n = table.lines.length;
   // Counts by column or task name, without a prototype: a column may be called "toString".
   const counts = (): Record<string, number> => Object.create(null) as Record<string, number>;
   const report: SchemaReport = { rowsRead: n, rowsKept: 0, dropped: [], missingInputs: counts(), unseen: counts(), masked: counts() };
-  const inputShape = fitted.inputShape ?? [fitted.featureNames.length];
-  const f = inputShape.reduce((a, b) => a * b, 1);
-  const x = new Float32Array(n * f);
-  const images = new ImageFiles(table, cells);
+
+  // Labels, row by row: they decide which rows are kept (with labels 'required', a row needs one).
   const labels = fitted.tasks.map((t) => new Float32Array(n * t.width));
   const masks = fitted.tasks.map(() => new Uint8Array(n));
-  const index = fitted.inputs.map((c) => (c.kind === 'categorical' ? new Map(c.vocabulary.map((v, i) => [v, i])) : null));
+  const labelCells = fitted.tasks.map((t, ti) => (taskRead[ti] ? t.columns.map((c) => cells.column(c)) : []));
   const classIndex = fitted.tasks.map((t) => (t.vocabulary ? new Map(t.vocabulary.map((v, i) => [v, i])) : null));
   const keep: number[] = [];
   const noLabels: number[] = [];
-
   const values: Cell[] = []; // one task's label cells, reused row after row
   for (let r = 0; r < n; r++) {
     const k = keep.length;
@@ -484,7 +584,7 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
       const y = labels[ti];
       let absentLabel = false;
       for (let j = 0; j < t.columns.length; j++) {
-        values[j] = cells.get(r, t.columns[j]);
+        values[j] = labelCells[ti][j][r];
         if (cells.isMissing(values[j])) absentLabel = true;
       }
       if (absentLabel) continue;
@@ -497,7 +597,8 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
       } else if (t.kind === 'binary') {
         y[k] = t.positive !== undefined ? (String(v).trim() === String(t.positive) ? 1 : 0) : cells.flag(r, col, v);
       } else if (t.kind === 'regression') {
-        y[k] = cells.numeric(r, col, v);
+        const value = cells.numeric(r, col, v);
+        y[k] = t.standardize ? (value - t.standardize.mean) / t.standardize.std : value;
       } else if (t.vocabulary === undefined) {
         for (let j = 0; j < t.columns.length; j++) y[k * t.width + j] = cells.flag(r, t.columns[j], values[j]);
       } else {
@@ -510,78 +611,186 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
       masks[ti][k] = 1;
       labelled = true;
     }
-    if (mode === 'required' && !labelled) {
-      noLabels.push(table.lines[r]);
-      continue;
-    }
-    let o = k * f;
-    for (let ci = 0; ci < fitted.inputs.length; ci++) {
-      const c = fitted.inputs[ci];
-      const v = cells.get(r, c.column);
-      if (c.kind === 'image') {
-        o = images.read(r, c, v, x, o);
-        continue;
-      }
-      const absent = cells.isMissing(v);
-      if (absent) report.missingInputs[c.column] = (report.missingInputs[c.column] ?? 0) + 1;
-      if (c.kind === 'numeric') {
-        x[o++] = absent ? 0 : (cells.numeric(r, c.column, v) - c.mean) / c.std;
-        if (c.indicator) x[o++] = absent ? 1 : 0;
-      } else {
-        const size = c.vocabulary.length;
-        let slot = absent ? size : index[ci]!.get(String(v).trim());
-        if (slot === undefined) {
-          slot = size + 1;
-          report.unseen[c.column] = (report.unseen[c.column] ?? 0) + 1;
-        }
-        x[o + slot] = 1;
-        o += size + 2;
-      }
-    }
-    keep.push(r);
+    if (mode === 'required' && !labelled) noLabels.push(table.lines[r]);
+    else keep.push(r);
   }
   const kept = keep.length;
+
+  // Inputs, column by column, straight into the dataset's array: sample k is row keep[k].
+  const inputShape = fitted.inputShape ?? [fitted.featureNames.length];
+  const f = inputShape.reduce((a, b) => a * b, 1);
+  const x = new Float32Array(kept * f);
+  let o = 0; // the column's first feature in a sample
+  for (const c of fitted.inputs) {
+    const column = cells.column(c.column);
+    if (c.kind === 'image') {
+      const images = new ImageFiles(table, cells, c);
+      for (let k = 0; k < kept; k++) images.read(keep[k], column[keep[k]], x, k * f + o);
+      o += images.featureSize;
+      continue;
+    }
+    let missing = 0;
+    if (c.kind === 'numeric') {
+      const numbers = cells.numbers(c.column, false)!;
+      const { mean, std, indicator } = c;
+      for (let k = 0, at = o; k < kept; k++, at += f) {
+        const v = numbers[keep[k]];
+        if (Number.isNaN(v)) {
+          cells.checkMissing(keep[k], c.column);
+          missing++;
+          if (indicator) x[at + 1] = 1;
+        } else x[at] = (v - mean) / std;
+      }
+      o += indicator ? 2 : 1;
+    } else {
+      const size = c.vocabulary.length;
+      const slots = new Map(c.vocabulary.map((v, i) => [v, i]));
+      let unseen = 0;
+      for (let k = 0, at = o; k < kept; k++, at += f) {
+        const v = column[keep[k]];
+        let slot: number | undefined;
+        if (cells.isMissing(v)) {
+          missing++;
+          slot = size;
+        } else {
+          slot = slots.get(typeof v === 'string' ? v.trim() : String(v));
+          if (slot === undefined) {
+            unseen++;
+            slot = size + 1;
+          }
+        }
+        x[at + slot] = 1;
+      }
+      if (unseen > 0) report.unseen[c.column] = unseen;
+      o += size + 2;
+    }
+    if (missing > 0) report.missingInputs[c.column] = missing;
+  }
+
   if (noLabels.length > 0) report.dropped.push({ reason: 'no label for any task', count: noLabels.length, lines: noLabels.slice(0, 10) });
   report.rowsKept = kept;
   const datasetLabels: Record<string, Float32Array> = {};
   const labelWidths: Record<string, number> = {};
   const datasetMasks: Record<string, Uint8Array> = {};
   fitted.tasks.forEach((t, ti) => {
-    datasetLabels[t.name] = labels[ti].slice(0, kept * t.width);
+    datasetLabels[t.name] = kept === n ? labels[ti] : labels[ti].slice(0, kept * t.width);
     labelWidths[t.name] = t.width;
-    const m = masks[ti].slice(0, kept);
+    const m = kept === n ? masks[ti] : masks[ti].slice(0, kept);
     const masked = kept - m.reduce((a, b) => a + b, 0);
     report.masked[t.name] = masked;
     if (masked > 0) datasetMasks[t.name] = m;
   });
-  const dataset = new MultiTaskDataset({ inputs: kept === n ? x : x.slice(0, kept * f), inputShape, labels: datasetLabels, labelWidths, masks: datasetMasks });
+  const dataset = new MultiTaskDataset({ inputs: x, inputShape, labels: datasetLabels, labelWidths, masks: datasetMasks });
   return { dataset, report };
 }
 
-/** Reads a table's image cells: paths resolved against the table file's folder, errors naming file, line, column and path. */
+/** Reads a table's image cells of one input: paths resolved against the table file's folder, errors naming file, line, column and path. */
 class ImageFiles {
   private readonly root: string;
-  private readonly readers = new Map<FittedImage, ImageReader>();
+  private readonly reader: ImageReader;
 
-  constructor(table: Table, private readonly cells: Cells) {
+  constructor(table: Table, private readonly cells: Cells, private readonly input: FittedImage) {
     this.root = /^<.*>$/.test(table.source) ? process.cwd() : dirname(table.source);
+    this.reader = new ImageReader(input);
   }
 
-  /** Writes row r's image into x at o; returns the offset past it. */
-  read(r: number, input: FittedImage, v: Cell, x: Float32Array, o: number): number {
-    if (this.cells.isMissing(v) || typeof v !== 'string') throw this.cells.error(r, input.column, `expected an image file path but received ${describe(v)}`);
-    let reader = this.readers.get(input);
-    if (reader === undefined) {
-      reader = new ImageReader(input);
-      this.readers.set(input, reader);
-    }
+  /** Values per image. */
+  get featureSize(): number {
+    return this.reader.featureSize;
+  }
+
+  /** Writes row r's image (cell v) into x at o. */
+  read(r: number, v: Cell, x: Float32Array, o: number): void {
+    if (this.cells.isMissing(v) || typeof v !== 'string') throw this.cells.error(r, this.input.column, `expected an image file path but received ${describe(v)}`);
     const path = v.trim();
     try {
-      reader.read(resolve(this.root, path), x, o);
+      this.reader.read(resolve(this.root, path), x, o);
     } catch (e) {
-      if (e instanceof DatasetError) throw this.cells.error(r, input.column, `image ${JSON.stringify(path)}: ${e.message}`);
+      if (e instanceof DatasetError) throw this.cells.error(r, this.input.column, `image ${JSON.stringify(path)}: ${e.message}`);
       throw e;
     }
-    return o + reader.featureSize;
   }
+}
+
+/**
+ * Predictions made on a dataset from {@link applySchema}, per task, in the labels' original
+ * units: a regression task fitted with `standardize` has its values turned back, v × std + mean
+ * (into new arrays); every other task's outputs are returned as they are.
+ */
+export function toOriginalUnits(fitted: FittedSchema, predictions: Readonly<Record<string, Float32Array>>): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = Object.create(null) as Record<string, Float32Array>;
+  for (const [name, p] of Object.entries(predictions)) out[name] = p;
+  for (const t of fitted.tasks) {
+    const p = predictions[t.name];
+    if (t.standardize === undefined || p === undefined) continue;
+    const { mean, std } = t.standardize;
+    out[t.name] = p.map((v) => v * std + mean);
+  }
+  return out;
+}
+
+/**
+ * Per-task metrics of a model on a dataset from {@link applySchema}, with those of regression
+ * tasks fitted with `standardize` in the labels' original units: mse × std², mae × std (exact:
+ * every error scales by std). `loss` stays the training loss, on the standardised labels.
+ */
+export function metricsInOriginalUnits<
+  M extends {
+    /** Mean squared error. */
+    mse?: number;
+    /** Mean absolute error. */
+    mae?: number;
+  },
+>(fitted: FittedSchema, metrics: Readonly<Record<string, M>>): Record<string, M> {
+  const out: Record<string, M> = { ...metrics };
+  for (const t of fitted.tasks) {
+    const m = metrics[t.name];
+    if (t.standardize === undefined || m === undefined) continue;
+    const { std } = t.standardize;
+    out[t.name] = { ...m, ...(m.mse !== undefined && { mse: m.mse * std * std }), ...(m.mae !== undefined && { mae: m.mae * std }) };
+  }
+  return out;
+}
+
+/**
+ * A model's stored preprocessing (model.preprocessing) as a fitted schema.
+ * @throws CheckpointError naming `source` when the model carries none.
+ */
+export function fittedSchemaOf(model: Pick<MultiTaskModel, 'preprocessing'>, source: string): FittedSchema {
+  const p = model.preprocessing as unknown as FittedSchema | null;
+  if (p === null || typeof p !== 'object' || p.version !== 1 || !Array.isArray(p.tasks) || !Array.isArray(p.inputs)) {
+    throw new CheckpointError(`${source}: the model stores no fitted column schema (models trained with \`hydranet train --config\` or with model.preprocessing = fitSchema(...) have one)`);
+  }
+  return p;
+}
+
+/** What {@link predictRows} returns. */
+export interface RowPredictions {
+  /** Per task, n × outputs values in the labels' original units (see {@link toOriginalUnits}). */
+  predictions: Record<string, Float32Array>;
+  /** The fitted schema the rows went through (the model's preprocessing). */
+  fitted: FittedSchema;
+  /** What reading the rows did (every row is kept: labels are not read). */
+  report: SchemaReport;
+  /** Rows predicted. */
+  length: number;
+}
+
+/**
+ * Predicts on raw rows (a table, or rows given in code) with a model that carries its fitted
+ * schema in model.preprocessing (trained with `hydranet train --config`, loaded with
+ * MultiTaskModel.load, or given fitSchema's result): the rows go through {@link applySchema}
+ * (labels not read), the model predicts, and standardised regression outputs are turned back into
+ * their original units.
+ * @throws CheckpointError when the model has no fitted schema; DatasetError as applySchema does.
+ */
+export async function predictRows(
+  model: Pick<MultiTaskModel, 'preprocessing' | 'predict'>,
+  rows: Table | readonly Row[],
+  options: PredictOptions = {},
+): Promise<RowPredictions> {
+  const fitted = fittedSchemaOf(model, 'model');
+  const { dataset, report } = applySchema(fitted, rows, { labels: 'none' });
+  const predictions = toOriginalUnits(fitted, await model.predict(dataset, options));
+  return { predictions, fitted, report, length: dataset.length };
 }
