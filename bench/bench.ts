@@ -48,6 +48,7 @@ import { mnistPhases } from './phases/multimnist.js';
 import { torchPhases, torchRatios } from './phases/pytorch.js';
 import { stepPhases } from './phases/steps.js';
 import { tfjsPhases, tfjsRatios } from './phases/tfjs.js';
+import { affinityPhases } from './phases/affinity.js';
 import { weightingPhases } from './phases/weighting.js';
 import { clock, log, runPhases } from './progress.js';
 import { type BenchRecord, markdownReport, replaceBenchSection } from './report.js';
@@ -113,6 +114,7 @@ async function main(): Promise<void> {
   const phases = [
     ...(await stepPhases(ctx)),
     ...weightingPhases(ctx),
+    ...affinityPhases(ctx),
     ...lenetPhases(ctx),
     ...torchPhases(ctx),
     ...tfjsPhases(ctx),

@@ -17,6 +17,7 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <limits>
 #include <string>
@@ -115,24 +116,56 @@ inline Heads heads(const ArgsBase& a, size_t layout_arg, size_t n_arg) {
   return h;
 }
 
-// ---- LossLayout: per task [kind (0 softmax-ce, 1 bce, 2 mse, 3 l1, 4 smooth-l1), outOffset,
-// outWidth, tgtOffset, tgtWidth] ---------------------------------------------------------------
+// ---- LossLayout: per task [kind (0 softmax-ce, 1 bce, 2 mse, 3 l1, 4 smooth-l1, 5 gce, 6 sce,
+// 7 bootstrap-soft, 8 bootstrap-hard, 9 label-smoothing), outOffset, outWidth, tgtOffset,
+// tgtWidth] (5·T words), then per task two f32 parameters as their bits (2·T words; the kind's
+// parameters in LOSS_PARAMETERS order, unused slots 0) --------------------------------------
+constexpr int kLossKinds = 10;
+
+// The class kinds (softmax-ce and the noise-robust 5 .. 9): one class index per row, a softmax
+// over at least 2 logits.
+inline bool is_class_loss(int64_t kind) { return kind == 0 || (kind >= 5 && kind < kLossKinds); }
+
+// Task t's parameter `slot` (0 or 1) of a checked layout of `tasks` tasks.
+inline float loss_param(const int32_t* packed, int tasks, int t, int slot) {
+  float v;
+  std::memcpy(&v, packed + 5 * static_cast<int64_t>(tasks) + 2 * t + slot, sizeof v);
+  return v;
+}
+
+// Whether the two parameter words fit the kind (LOSS_PARAMETERS in ts/backends/layouts.ts): gce
+// 0 < q ≤ 1; sce 0 ≤ α, β ≤ 1000; bootstrap β and label-smoothing ε in [0, 1]; every unused
+// slot exactly 0 (NaN fails every comparison).
+inline bool loss_params_ok(int64_t kind, const int32_t* words) {
+  float v[2];
+  std::memcpy(v, words, sizeof v);
+  const bool unused1 = words[1] == 0;
+  switch (kind) {
+    case 5: return v[0] > 0.0f && v[0] <= 1.0f && unused1;
+    case 6: return v[0] >= 0.0f && v[0] <= 1000.0f && v[1] >= 0.0f && v[1] <= 1000.0f;
+    case 7: case 8: case 9: return v[0] >= 0.0f && v[0] <= 1.0f && unused1;
+    default: return words[0] == 0 && unused1;
+  }
+}
+
 struct Loss {
   const int32_t* packed;
   int tasks;
-  int64_t logits, targets, mask;  // elements of logits (= dlogits), targets, mask for n rows
+  int64_t logits, targets, mask;  // elements of logits (= dlogits), targets, mask (= perSampleLosses out) for n rows
 };
 
 inline Loss loss(const ArgsBase& a, const Napi::Int32Array& layout, int64_t n, int64_t total_out, int64_t total_tgt) {
   const size_t len = layout.ElementLength();
   const int32_t* p = layout.Data();
-  if (len == 0 || len % 5 != 0) a.range_error("layout is not a packed LossLayout: " + str(len) + " entries");
-  const int64_t tasks = static_cast<int64_t>(len / 5);
+  if (len == 0 || len % 7 != 0) a.range_error("layout is not a packed LossLayout: " + str(len) + " entries");
+  const int64_t tasks = static_cast<int64_t>(len / 7);
   for (int64_t t = 0; t < tasks; ++t) {
     const int32_t* q = p + 5 * t;
     const int64_t kind = q[0], off = q[1], width = q[2], toff = q[3], twidth = q[4];
-    const bool ok = kind >= 0 && kind <= 4 && off >= 0 && width >= (kind == 0 ? 2 : 1) && off + width <= total_out &&
-                    toff >= 0 && twidth == (kind == 0 ? 1 : width) && toff + twidth <= total_tgt;
+    const bool cls = is_class_loss(kind);
+    const bool ok = kind >= 0 && kind < kLossKinds && off >= 0 && width >= (cls ? 2 : 1) && off + width <= total_out &&
+                    toff >= 0 && twidth == (cls ? 1 : width) && toff + twidth <= total_tgt &&
+                    loss_params_ok(kind, p + 5 * tasks + 2 * t);
     if (!ok) a.range_error("layout is not a packed LossLayout for " + str(total_out) + " logit and " + str(total_tgt) +
                            " target columns (task " + str(t) + ")");
   }

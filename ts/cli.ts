@@ -8,11 +8,14 @@ import * as path from 'node:path';
 import type { Backend } from './backends/backend.js';
 import { BACKEND_NAMES, createBackend } from './backends/create.js';
 import { UsageError, commandFlags, int, modelFlags, optimizerFlags, parseWeights } from './cli-args.js';
+import { metricsInOriginalUnits } from './data/schema.js';
 import { inSection, prepareConfigRun } from './cli-config.js';
 import { evaluateCommand, formatMetrics, predictCommand } from './cli-predict.js';
 import { compareCommand } from './cli-compare.js';
+import { affinityCommand } from './cli-affinity.js';
+import { groupCommand } from './cli-group.js';
 import { ownEntry } from './core/options.js';
-import { makeMultiMnist } from './data/multimnist.js';
+import { makeMultiMnist, multiMnistTaskSpecs } from './data/multimnist.js';
 import {
   BackendUnavailableError,
   CheckpointError,
@@ -110,6 +113,10 @@ Commands:
   evaluate  a trained model's per-task metrics on labelled rows (\`hydranet evaluate --help\`)
   compare   single-task baselines vs weighting strategies and sharing kinds, on MultiMNIST
             or your data (--config), with Δm (run \`hydranet compare --help\`)
+  affinity  which tasks help each other: trains once and prints the T×T task affinity
+            (run \`hydranet affinity --help\`)
+  group     which tasks should train together, from an affinity matrix; one run file per
+            group (run \`hydranet group --help\`)
 
 hydranet trains multi-task networks (a shared trunk, one head per task) from Node.js on a
 native CPU backend. See README.md for the library API.
@@ -198,8 +205,8 @@ function presetPlan(values: TrainFlags): TrainPlan {
   const optimizer = optimizerFlags(values, preset.optimizer);
   const weights = parseWeights(values.weights);
   const sharing = values.sharing === undefined ? undefined : parseSharingSpec(values.sharing);
-  const trainSize = values['train-size'] === undefined ? undefined : int('train-size', values['train-size'], 60000);
-  const testSize = values['test-size'] === undefined ? undefined : int('test-size', values['test-size'], 10000);
+  const trainSize = values['train-size'] === undefined ? preset.trainSize : int('train-size', values['train-size'], 60000);
+  const testSize = values['test-size'] === undefined ? preset.testSize : int('test-size', values['test-size'], 10000);
   return {
     build: (backend, runDir) => {
       const model = new MultiTaskModel(backend, {
@@ -207,10 +214,7 @@ function presetPlan(values: TrainFlags): TrainPlan {
         trunk,
         heads,
         sharing,
-        tasks: [
-          { name: 'left', kind: 'classification', classes: 10 },
-          { name: 'right', kind: 'classification', classes: 10 },
-        ],
+        tasks: multiMnistTaskSpecs(preset.tasks ?? ['left', 'right']),
         maxBatch: batchSize,
         seed,
       });
@@ -221,8 +225,8 @@ function presetPlan(values: TrainFlags): TrainPlan {
     },
     data: async () => {
       const t0 = performance.now();
-      const train = makeMultiMnist({ split: 'train', seed, count: trainSize });
-      const validation = makeMultiMnist({ split: 'test', seed: seed + 1, count: testSize });
+      const train = makeMultiMnist({ split: 'train', seed, count: trainSize, tasks: preset.tasks });
+      const validation = makeMultiMnist({ split: 'test', seed: seed + 1, count: testSize, tasks: preset.tasks });
       const took = ((performance.now() - t0) / 1000).toFixed(1);
       return { train, validation, lines: [`MultiMNIST: ${train.length} training and ${validation.length} test pairs (${took} s)`] };
     },
@@ -246,7 +250,7 @@ async function configPlan(file: string, values: TrainFlags): Promise<TrainPlan> 
       return { model, trainer };
     },
     data: () => Promise.resolve({ train: run.data.train, validation: run.data.validation, lines: run.data.summary }),
-    final: (last) => (last?.validation ? `final validation:\n${formatMetrics(last.validation).map((l) => `  ${l}`).join('\n')}` : null),
+    final: (last) => (last?.validation ? `final validation:\n${formatMetrics(metricsInOriginalUnits(run.data.fitted, last.validation)).map((l) => `  ${l}`).join('\n')}` : null),
   };
 }
 
@@ -323,6 +327,8 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'train') return await train(rest);
     if (command === 'predict') return await predictCommand(rest);
     if (command === 'evaluate') return await evaluateCommand(rest);
+    if (command === 'affinity') return await affinityCommand(rest);
+    if (command === 'group') return await groupCommand(rest);
     if (command === 'compare') {
       await compareCommand(rest);
       return 0;

@@ -5,16 +5,24 @@
 //   softmax-ce  L_t = Σ_{i: m≠0} (logsumexp(z_i) − z_i[y_i]) / n_t
 //   bce         L_t = Σ_{i: m≠0} Σ_k (max(z, 0) − z·y + log(1 + e^−|z|)) / (K·n_t)
 //   mse / l1 / smooth-l1 likewise from (z − y)², |z − y|, h(z − y)
+//   the noise-robust class kinds (gce, sce, bootstrap-soft, bootstrap-hard, label-smoothing):
+//               L_t = Σ_{i: m≠0} ℓ(softmax(z_i), y_i) / n_t (formulas in LossLayout's doc)
 // losses[t] = L_t (=, unweighted); dlogits[:, seg_t] = weight_t·∂L_t/∂z (=, 0 where m = 0).
-// A labelled softmax-ce row whose target is not an integer in [0, width) claims the Status
+// A labelled class-kind row whose target is not an integer in [0, width) claims the Status
 // words (atomicCAS on word 0: 0 → 1) and writes task, row and the target's f32 bits; the row's
 // loss term is skipped and its gradient is the softmax alone (the addon throws LabelError).
 //
-// Design: one block of 256 threads per task (the layout words travel in the kernel parameters,
+// perSampleLosses runs the same kernel with per_sample set and no weights, losses or dlogits:
+// each row's group writes its loss (the element kinds' divided by K) to per_sample[i, t], 0
+// where m = 0.
+//
+// Design: one block of 256 threads per task (the layout words and the task's two loss
+// parameters travel in the kernel parameters,
 // at most kLossTasksPerLaunch tasks per launch; more tasks take several launches). Pass 1 sums
 // the mask column (f64). Pass 2 maps each row to a group of G lanes of one warp, G = the power
 // of two ≥ width, capped at 32: the G lanes stride over the row's columns (coalesced), and the
-// softmax max and sum are reduced within the group by xor shuffles. Every lane of a warp runs
+// softmax max and sum (and the argmax, the sum of the logits, the entropy where the kind needs
+// them) are reduced within the group by xor shuffles. Every lane of a warp runs
 // the same row iterations (inactive groups ride along) so the full-mask shuffles never diverge.
 // Per-element math is f32 (expf, logf, log1pf: accurate, not fast-math); the loss terms
 // accumulate per lane in f64 and are reduced by a fixed tree (warp xor shuffles, then the 8
@@ -34,10 +42,14 @@ constexpr int kLossTasksPerLaunch = 128;
 constexpr unsigned int kFullMask = 0xffffffffu;
 
 // Same order as LOSS_KINDS in ts/backends/layouts.ts.
-enum LossKind : int { kSoftmaxCe = 0, kBce = 1, kMse = 2, kL1 = 3, kSmoothL1 = 4 };
+enum LossKind : int {
+  kSoftmaxCe = 0, kBce = 1, kMse = 2, kL1 = 3, kSmoothL1 = 4,
+  kGce = 5, kSce = 6, kBootstrapSoft = 7, kBootstrapHard = 8, kLabelSmoothing = 9,
+};
 
 struct LossSegment {
   int kind, out_off, width, tgt_off;
+  float a, b;  // the kind's parameters (LossLayout's parameter slots)
 };
 
 struct LossParams {
@@ -70,6 +82,14 @@ __device__ __forceinline__ float group_sum(float v, int g) {
   for (int o = g >> 1; o > 0; o >>= 1) v += __shfl_xor_sync(kFullMask, v, o);
   return v;
 }
+__device__ __forceinline__ double group_sum(double v, int g) {
+  for (int o = g >> 1; o > 0; o >>= 1) v += __shfl_xor_sync(kFullMask, v, o);
+  return v;
+}
+__device__ __forceinline__ int group_min(int v, int g) {
+  for (int o = g >> 1; o > 0; o >>= 1) v = min(v, __shfl_xor_sync(kFullMask, v, o));
+  return v;
+}
 
 // Math.sign: ±1, and d itself for ±0 and NaN.
 __device__ __forceinline__ float sign_of(float d) { return d > 0.0f ? 1.0f : d < 0.0f ? -1.0f : d; }
@@ -87,7 +107,7 @@ __global__ void __launch_bounds__(kLossThreads)
     loss_kernel(const __grid_constant__ LossParams p, const float* __restrict__ logits,
                       const float* __restrict__ targets, const float* __restrict__ mask,
                       const float* __restrict__ weights, float* __restrict__ losses, float* __restrict__ dlogits,
-                      Status status) {
+                      float* __restrict__ per_sample, Status status) {
   __shared__ double scratch[kLossWarps];
   const int t = p.task0 + static_cast<int>(blockIdx.x);
   const LossSegment s = p.seg[blockIdx.x];
@@ -103,8 +123,8 @@ __global__ void __launch_bounds__(kLossThreads)
   }
   labelled = block_sum(labelled, scratch);
   const double count = isnan(labelled) ? labelled : fmax(1.0, labelled);
-  const double denom = s.kind == kSoftmaxCe ? count : count * s.width;
-  const double gscale = static_cast<double>(weights[t]) / denom;
+  const double denom = (s.kind == kSoftmaxCe || s.kind >= kGce) ? count : count * s.width;
+  const double gscale = weights != nullptr ? static_cast<double>(weights[t]) / denom : 0.0;
 
   // Pass 2: rows in groups of G lanes.
   int G = 1;
@@ -124,9 +144,9 @@ __global__ void __launch_bounds__(kLossThreads)
     const float m = active ? (mask != nullptr ? mask[i * T + t] : 1.0f) : 0.0f;
     const bool live = active && m != 0.0f;  // labelled (a NaN mask counts as labelled, as m !== 0)
     const float* z = logits + i * ld + s.out_off;
-    float* gz = dlogits + i * ld + s.out_off;
+    float* gz = dlogits != nullptr ? dlogits + i * ld + s.out_off : nullptr;
     const float* y = targets + i * ldt + s.tgt_off;
-    if (s.kind == kSoftmaxCe) {
+    if (s.kind == kSoftmaxCe || s.kind >= kGce) {
       int label = -1;  // -1 when not a valid class: matches no column
       float yv = 0.0f;
       if (live) {
@@ -142,23 +162,77 @@ __global__ void __launch_bounds__(kLossThreads)
         for (int j = gl; j < width; j += G) zmax = fmaxf(zmax, z[j]);
       }
       zmax = group_max(zmax, G);  // every lane of the warp
-      float sum = 0.0f;
+      float sum = 0.0f, zsum = 0.0f;
+      int top = width;  // argmax: the first column holding the max (bootstrap-hard)
       if (live) {
-        for (int j = gl; j < width; j += G) sum += expf(z[j] - zmax);
+        for (int j = gl; j < width; j += G) {
+          sum += expf(z[j] - zmax);
+          zsum += z[j];
+          if (z[j] == zmax && j < top) top = j;
+        }
       }
       sum = group_sum(sum, G);
       const float lse = zmax + logf(sum);
-      if (active) {
+      // ℓ, and ∂ℓ/∂z_j = u·(p_j − δ_jy) + the kind's extra term (as the reference).
+      const float ce = live ? lse - z[label >= 0 ? label : 0] : 0.0f;
+      const float a = s.a, b = s.b;
+      float loss = ce, u = 1.0f, entropy = 0.0f;
+      switch (s.kind) {
+        case kGce: {
+          const float pq = expf(-a * ce);
+          loss = (1.0f - pq) / a;
+          u = pq;
+          break;
+        }
+        case kSce: {
+          const float py = expf(-ce);
+          loss = a * ce + 4.0f * b * (1.0f - py);
+          u = a + 4.0f * b * py;
+          break;
+        }
+        case kBootstrapSoft: {
+          if (live) {
+            for (int j = gl; j < width; j += G) entropy -= expf(z[j] - lse) * (z[j] - lse);
+          }
+          entropy = group_sum(entropy, G);
+          loss = a * ce + (1.0f - a) * entropy;
+          u = a;
+          break;
+        }
+        case kBootstrapHard: {
+          top = group_min(top, G);
+          loss = a * ce + (1.0f - a) * (live && top < width ? lse - z[top] : 0.0f);
+          u = a;
+          break;
+        }
+        case kLabelSmoothing:
+          zsum = group_sum(zsum, G);
+          loss = (1.0f - a) * ce + a * (lse - zsum / static_cast<float>(width));
+          u = 1.0f - a;
+          break;
+        default:
+          break;
+      }
+      if (active && gz != nullptr) {
         for (int j = gl; j < width; j += G) {
-          const double grad = static_cast<double>(expf(z[j] - lse)) - (j == label ? 1.0 : 0.0);
-          gz[j] = live ? static_cast<float>(grad * gscale) : 0.0f;
+          const float p = expf(z[j] - lse);
+          float grad = u * (p - (j == label ? 1.0f : 0.0f));
+          switch (s.kind) {
+            case kBootstrapSoft: grad -= (1.0f - a) * p * (z[j] - lse + entropy); break;
+            case kBootstrapHard: grad += (1.0f - a) * (p - (j == top ? 1.0f : 0.0f)); break;
+            case kLabelSmoothing: grad += a * (p - 1.0f / static_cast<float>(width)); break;
+            default: break;
+          }
+          gz[j] = live ? static_cast<float>(static_cast<double>(grad) * gscale) : 0.0f;
         }
       }
-      if (live && gl == 0 && label >= 0) total += static_cast<double>(lse) - static_cast<double>(z[label]);
-    } else if (active) {
-      for (int j = gl; j < width; j += G) {
+      if (live && gl == 0 && label >= 0) total += static_cast<double>(loss);
+      if (per_sample != nullptr && active && gl == 0) per_sample[i * T + t] = live ? loss : 0.0f;
+    } else {
+      double row_total = 0.0;  // this lane's columns of the row (perSampleLosses)
+      for (int j = gl; active && j < width; j += G) {
         if (!live) {
-          gz[j] = 0.0f;
+          if (gz != nullptr) gz[j] = 0.0f;
           continue;
         }
         const float zj = z[j], yj = y[j], d = zj - yj;
@@ -186,23 +260,24 @@ __global__ void __launch_bounds__(kLossThreads)
           }
         }
         total += static_cast<double>(loss);
-        gz[j] = static_cast<float>(static_cast<double>(grad) * gscale);
+        row_total += static_cast<double>(loss);
+        if (gz != nullptr) gz[j] = static_cast<float>(static_cast<double>(grad) * gscale);
+      }
+      if (per_sample != nullptr) {
+        row_total = group_sum(row_total, G);  // every lane of the warp (the kind is uniform per block)
+        if (active && gl == 0) per_sample[i * T + t] = live ? static_cast<float>(row_total / width) : 0.0f;
       }
     }
   }
   total = block_sum(total, scratch);
-  if (threadIdx.x == 0) losses[t] = static_cast<float>(total / denom);
+  if (threadIdx.x == 0 && losses != nullptr) losses[t] = static_cast<float>(total / denom);
 }
 
-}  // namespace
-
-// The fused multi-loss (LossLayout.packed, HOST memory: per task [kind, outOff, width, tgtOff,
-// tgtWidth]): one block per task, warp-shuffle reductions; mask [n, T] or null. A softmax-ce
-// target that is not an integer class in [0, width) on a labelled row sets `status`
-// (words: 1, task, row, class bits).
-cudaError_t loss_forward_backward(const int32_t* layout, int tasks, const float* logits, const float* targets, const float* mask,
-                       const float* weights, float* losses, float* dlogits, int n, int total_out, int total_tgt,
-                       Status status, cudaStream_t stream) {
+// Launches loss_kernel over every task (kLossTasksPerLaunch per launch): multiLoss with
+// weights, losses, dlogits and no per_sample; perSampleLosses with per_sample alone.
+cudaError_t launch_loss(const int32_t* layout, int tasks, const float* logits, const float* targets, const float* mask,
+                        const float* weights, float* losses, float* dlogits, float* per_sample, int n, int total_out,
+                        int total_tgt, Status status, cudaStream_t stream) {
   for (int t0 = 0; t0 < tasks; t0 += kLossTasksPerLaunch) {
     const int count = tasks - t0 < kLossTasksPerLaunch ? tasks - t0 : kLossTasksPerLaunch;
     LossParams p{};
@@ -212,12 +287,36 @@ cudaError_t loss_forward_backward(const int32_t* layout, int tasks, const float*
     p.total_out = total_out;
     p.total_tgt = total_tgt;
     for (int b = 0; b < count; ++b) {
-      const int32_t* w = layout + 5 * (t0 + b);
-      p.seg[b] = LossSegment{w[0], w[1], w[2], w[3]};
+      const int t = t0 + b;
+      const int32_t* w = layout + 5 * t;
+      p.seg[b] = LossSegment{w[0], w[1], w[2], w[3], layouts::loss_param(layout, tasks, t, 0),
+                             layouts::loss_param(layout, tasks, t, 1)};
     }
-    loss_kernel<<<count, kLossThreads, 0, stream>>>(p, logits, targets, mask, weights, losses, dlogits, status);
+    loss_kernel<<<count, kLossThreads, 0, stream>>>(p, logits, targets, mask, weights, losses, dlogits, per_sample, status);
   }
   return cudaGetLastError();
+}
+
+}  // namespace
+
+// The fused multi-loss (LossLayout.packed, HOST memory: per task [kind, outOff, width, tgtOff,
+// tgtWidth], then per task two f32 parameters; checked by native/layouts.h): one block per
+// task, warp-shuffle reductions; mask [n, T] or null. A class-kind
+// target that is not an integer class in [0, width) on a labelled row sets `status`
+// (words: 1, task, row, class bits).
+cudaError_t loss_forward_backward(const int32_t* layout, int tasks, const float* logits, const float* targets, const float* mask,
+                       const float* weights, float* losses, float* dlogits, int n, int total_out, int total_tgt,
+                       Status status, cudaStream_t stream) {
+  return launch_loss(layout, tasks, logits, targets, mask, weights, losses, dlogits, nullptr, n, total_out, total_tgt,
+                     status, stream);
+}
+
+// perSampleLosses: the same kernel without a gradient; out [n, T] gets each row's loss (the
+// element kinds' divided by K), 0 where mask = 0. A bad class label sets `status` as above.
+cudaError_t loss_per_sample(const int32_t* layout, int tasks, const float* logits, const float* targets, const float* mask,
+                            float* out, int n, int total_out, int total_tgt, Status status, cudaStream_t stream) {
+  return launch_loss(layout, tasks, logits, targets, mask, nullptr, nullptr, nullptr, out, n, total_out, total_tgt,
+                     status, stream);
 }
 
 }  // namespace hydranet::cuda
@@ -237,5 +336,17 @@ Napi::Value multi_loss(const Args& a) {
   return Napi::Number::New(a.env(), -1);
 }
 const Export<multi_loss> export_multi_loss("multiLoss", 10);
+
+// perSampleLosses(layout, logits, targets, mask|null, out, n, totalOut, totalTgt) -> -1 (a bad class
+// label is flagged on the device and thrown by read/sync, as multiLoss's).
+Napi::Value per_sample_losses(const Args& a) {
+  const int n = a.dim(5, "n"), out = a.dim(6, "totalOut"), tgt = a.dim(7, "totalTgt");
+  const layouts::Loss L = layouts::loss(a, a.i32(0, "layout"), n, out, tgt);
+  check_cuda(hc::loss_per_sample(L.packed, L.tasks, a.dev(1, "logits", L.logits), a.dev(2, "targets", L.targets),
+      a.dev_or_null(3, "mask", L.mask), a.dev(4, "out", L.mask), n, out, tgt, state().status, state().stream),
+      "perSampleLosses");
+  return Napi::Number::New(a.env(), -1);
+}
+const Export<per_sample_losses> export_per_sample_losses("perSampleLosses", 8);
 
 }  // namespace hydranet::cuda_addon

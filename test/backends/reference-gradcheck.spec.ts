@@ -14,6 +14,8 @@ import {
   MixtureLayout,
   Pool2dGeometry,
   type Tensor,
+  isClassLoss,
+  parseLoss,
 } from '../../ts/backends/backend.js';
 import { Rng } from '../../ts/core/random.js';
 import { assertGradClose, assertGradients, numericGradient } from './gradcheck.js';
@@ -144,6 +146,25 @@ describe('reference gradients by finite differences', () => {
     assertGradClose(data(dx), numX, 'dx');
   });
 
+  it('ewcPenalty: g += ∂(λ/2·Σ F(p − θ*)²)/∂p, added to the gradient already there', () => {
+    const rng = new Rng(51);
+    const n = 23;
+    const lambda = 3.5;
+    const p = ref.upload(randomArray(rng, n), [n]);
+    const anchor = randomArray(rng, n);
+    const fisher = randomArray(rng, n, 0, 2);
+    const g0 = randomArray(rng, n);
+    const penalty = (): number => {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += (lambda / 2) * fisher[i] * (data(p)[i] - anchor[i]) ** 2;
+      return s;
+    };
+    const num = numericGradient(data(p), penalty);
+    const g = ref.upload(g0, [n]);
+    ref.ewcPenalty(p, ref.upload(anchor, [n]), ref.upload(fisher, [n]), g, lambda);
+    assertGradClose(data(g).map((v, i) => v - g0[i]), num, 'g − g0');
+  });
+
   for (const shared of [true, false]) {
     it(`heads (${shared ? 'shared input' : 'segmented input'}): dx, dw, db and per-task dx`, () => {
       const rng = new Rng(shared ? 8 : 9);
@@ -210,9 +231,15 @@ describe('reference gradients by finite differences', () => {
     ['mse', 2],
     ['l1', 3],
     ['smooth-l1', 3],
+    ['gce:q=0.4', 5],
+    ['gce:q=1', 2],
+    ['sce:alpha=0.3,beta=0.7', 3],
+    ['bootstrap-soft:beta=0.6', 4],
+    ['bootstrap-hard:beta=0.7', 3],
+    ['label-smoothing:epsilon=0.2', 4],
   ];
   for (const masked of [false, true]) {
-    it(`multi-loss, every kind at once${masked ? ', with a label mask' : ''}: dlogits = ∂(Σ w_t·L_t)/∂z`, () => {
+    it(`multi-loss, every kind at once (the noise-robust ones with non-default parameters)${masked ? ', with a label mask' : ''}: dlogits = ∂(Σ w_t·L_t)/∂z`, () => {
       const rng = new Rng(masked ? 21 : 20);
       const n = 5;
       let out = 0;
@@ -220,7 +247,7 @@ describe('reference gradients by finite differences', () => {
       const segs = kinds.map(([kind, width]) => {
         const s = { kind, outOffset: out, outWidth: width, tgtOffset: tgt };
         out += width;
-        tgt += kind === 'softmax-ce' ? 1 : width;
+        tgt += isClassLoss(parseLoss(kind).kind) ? 1 : width;
         return s;
       });
       const layout = new LossLayout(segs);
@@ -231,7 +258,7 @@ describe('reference gradients by finite differences', () => {
           for (let j = 0; j < layout.tgtWidth(t); j++) {
             // Regression targets kept away from the logits so |z − y| never sits at a kink.
             targets[i * tgt + s.tgtOffset + j] =
-              s.kind === 'softmax-ce' ? rng.int(s.outWidth) : s.kind === 'bce' ? rng.int(2) : 5 + 2 * rng.uniform();
+              layout.tgtWidth(t) === 1 && isClassLoss(layout.losses[t].kind) ? rng.int(s.outWidth) : s.kind === 'bce' ? rng.int(2) : 5 + 2 * rng.uniform();
           }
         }
       });

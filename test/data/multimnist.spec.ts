@@ -12,6 +12,7 @@ import {
   bilinearTaps,
   composeMultiMnistCanvas,
   makeMultiMnist,
+  multiMnistTaskSpecs,
   nearestIndices,
   resizeImage,
 } from '../../ts/data/multimnist.js';
@@ -219,5 +220,38 @@ describe('data/multimnist dataset', () => {
     assert.throws(() => makeMultiMnist({ split: 'test', count: 0 }), ValueError);
     assert.throws(() => makeMultiMnist({ split: 'test', seed: 0.5 }), ValueError);
     assert.throws(() => makeMultiMnist({ split: 'test', resample: 'box' as Resample }), ValueError);
+  });
+
+  it('makes the extra tasks from the same digits: parities, sum mod 10 and seeded noise', () => {
+    const tasks = ['left', 'right', 'left-parity', 'right-parity', 'sum-mod10', 'noise'] as const;
+    const ds = makeMultiMnist({ split: 'test', seed: 3, count: 500, tasks });
+    const plain = makeMultiMnist({ split: 'test', seed: 3, count: 500 });
+    assert.deepEqual(ds.taskNames, tasks);
+    assert.deepEqual(plain.taskNames, ['left', 'right'], 'the default is unchanged');
+    assert.deepEqual(ds.inputs, plain.inputs, 'the images do not depend on the tasks');
+    const [l, r] = [ds.labels('left'), ds.labels('right')];
+    assert.deepEqual(l, plain.labels('left'));
+    for (let i = 0; i < 500; i++) {
+      assert.equal(ds.labels('left-parity')[i], l[i] % 2);
+      assert.equal(ds.labels('right-parity')[i], r[i] % 2);
+      assert.equal(ds.labels('sum-mod10')[i], (l[i] + r[i]) % 10);
+    }
+    const noise = ds.labels('noise');
+    const counts = new Array<number>(10).fill(0);
+    for (const v of noise) counts[v]++;
+    assert.ok(counts.every((c) => c > 25 && c < 80), `noise covers the 10 classes about evenly: ${counts}`);
+    let same = 0;
+    for (let i = 0; i < 500; i++) same += noise[i] === l[i] ? 1 : 0;
+    assert.ok(same < 90, `noise is not the left digit (${same} of 500 agree)`);
+    // Fixed per sample: the same seed gives the same noise, a prefix of a larger count keeps it.
+    assert.deepEqual(makeMultiMnist({ split: 'test', seed: 3, count: 200, tasks: ['noise'] }).labels('noise'), noise.subarray(0, 200));
+    assert.notDeepEqual(makeMultiMnist({ split: 'test', seed: 4, count: 500, tasks: ['noise'] }).labels('noise'), noise);
+    assert.deepEqual(multiMnistTaskSpecs(['left-parity', 'noise']), [
+      { name: 'left-parity', kind: 'classification', classes: 2 },
+      { name: 'noise', kind: 'classification', classes: 10 },
+    ]);
+    assert.throws(() => makeMultiMnist({ split: 'test', count: 10, tasks: ['left', 'middle' as never] }), /tasks\[1\]/);
+    assert.throws(() => makeMultiMnist({ split: 'test', count: 10, tasks: ['left', 'left'] }), /twice/);
+    assert.throws(() => makeMultiMnist({ split: 'test', count: 10, tasks: [] }), ValueError);
   });
 });

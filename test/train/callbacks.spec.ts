@@ -74,6 +74,38 @@ describe('Trainer callbacks and early stopping', function () {
     assert.deepEqual(trainer.state().earlyStopping, { best: history[0].score, bestEpoch: 1, wait: 2 });
   });
 
+  it('restores the best epoch from the run folder\'s best.safetensors when it was trained before a resume', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hydranet-test-'));
+    try {
+      const first = model();
+      await new Trainer(first, sgd(1, { runDir: dir, earlyStopping: { patience: 5, restoreBest: true } })).fit(train, { validation });
+      const best = Float32Array.from(await first.backend.read(first.params.values));
+      const m = model();
+      const lines: string[] = [];
+      // Epochs 2 and 3 start from zeroed parameters at every step: they score worse than epoch 1.
+      const resumed = new Trainer(m, sgd(3, {
+        runDir: dir,
+        log: (l) => void lines.push(l),
+        earlyStopping: { patience: 5, restoreBest: true },
+        callbacks: { stepEvery: 1, onStepEnd: () => m.backend.fill(m.params.values, 0) },
+      }));
+      const history = await resumed.fit(train, { validation, resumeFrom: path.join(dir, 'checkpoint.safetensors') });
+      assert.equal(history.length, 3);
+      assert.ok(history[0].score! > history[1].score! && history[0].score! > history[2].score!, 'epoch 1 (before the resume) is best');
+      assert.deepEqual(await m.backend.read(m.params.values), best, 'epoch 1\'s parameters, read from best.safetensors');
+      assert.ok(lines.some((l) => /restoreBest: restored the parameters of epoch 1 .*best\.safetensors/.test(l)), lines.join('\n'));
+      // Without the file the final parameters are kept, and the log says why.
+      fs.rmSync(path.join(dir, 'best.safetensors'));
+      const again = model();
+      const kept: string[] = [];
+      const t = new Trainer(again, sgd(4, { runDir: dir, log: (l) => void kept.push(l), earlyStopping: { patience: 5, restoreBest: true }, callbacks: { stepEvery: 1, onStepEnd: () => again.backend.fill(again.params.values, 0) } }));
+      await t.fit(train, { validation, resumeFrom: path.join(dir, 'checkpoint.safetensors') });
+      assert.ok(kept.some((l) => /best\.safetensors does not exist; the parameters of epoch 4 are kept/.test(l)), kept.join('\n'));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('keeps the early-stopping counters across a resume, and checks its options', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hydranet-test-'));
     const config = sgd(2, { runDir: dir, earlyStopping: { patience: 5 } });

@@ -178,9 +178,23 @@ export interface Backend {
   /**
    * One pass over all tasks' logits [N, totalOut] and targets [N, totalTgt], with an optional
    * mask [N, T] (1 = labelled) and per-task weights [T]. Writes losses [T] (per-task means,
-   * unweighted) and dlogits [N, totalOut] (weighted). See LossLayout for the exact meaning.
+   * unweighted) and dlogits [N, totalOut] (weighted). See LossLayout for the exact meaning of
+   * each loss kind (LOSS_KINDS: softmax-ce, bce, mse, l1, smooth-l1, and the noise-robust class
+   * kinds gce, sce, bootstrap-soft, bootstrap-hard, label-smoothing, whose parameters the layout
+   * carries). A class kind's target is a class index; a labelled row whose index is not an
+   * integer in [0, C) is a LabelError (on GPU backends, at the next read or sync).
    */
   multiLoss(logits: Tensor, targets: Tensor, mask: Tensor | null, weights: Tensor, layout: LossLayout, losses: Tensor, dlogits: Tensor): void;
+  /**
+   * Each sample's loss per task, with multiLoss's meaning and no gradient: out[i, t] (=, out
+   * [N, T]) is the term that multiLoss averages into losses[t] (for bce, mse, l1 and smooth-l1
+   * the mean over the task's K columns, so it has L_t's scale), and 0 where mask[i, t] = 0, so
+   * Σ_i out[i, t] / max(1, Σ_i mask[i, t]) = multiLoss's losses[t]. NaN in a row's logits or
+   * targets makes that row's entry NaN, and only that one. The same label check as multiLoss
+   * (LabelError; on GPU backends at the next read or sync). For small-loss sample selection
+   * (co-teaching).
+   */
+  perSampleLosses(logits: Tensor, targets: Tensor, mask: Tensor | null, layout: LossLayout, out: Tensor): void;
 
   // ---- image ops (NCHW) --------------------------------------------------------------------
   /** y = act(conv2d(x, w) + b): x [N, C, H, W], w [outC, C, kh, kw], b [outC], y [N, outC, outH, outW] (=). */
@@ -231,6 +245,12 @@ export interface Backend {
   sgdStep(p: Tensor, g: Tensor, m: Tensor, opts: SgdOptions): void;
   /** PyTorch AdamW semantics, bias-corrected with opts.step. */
   adamwStep(p: Tensor, g: Tensor, m: Tensor, v: Tensor, opts: AdamWOptions): void;
+  /**
+   * The gradient of the EWC penalty (Kirkpatrick et al. 2017) λ/2·Σ_i F_i(p_i − θ*_i)², added
+   * to a gradient arena in one pass: g += λ·F ⊙ (p − θ*), over p, anchor θ*, fisher F and g of
+   * one size (g is the only one written; it must not alias the others). λ is finite, ≥ 0.
+   */
+  ewcPenalty(p: Tensor, anchor: Tensor, fisher: Tensor, g: Tensor, lambda: number): void;
 
   /** Waits for queued work (GPU backends); a no-op on host backends. */
   sync(): Promise<void>;

@@ -6,12 +6,149 @@
  * Re-exported by backend.ts, so the public API names them from there as before.
  */
 
+import { ConfigError, ValueError, describe, expectNumber } from '../errors.js';
 import { packedOf, setPacked } from './packed.js';
 
-/** Loss kinds understood by the fused multi-loss kernel. */
-export type LossKind = 'softmax-ce' | 'bce' | 'mse' | 'l1' | 'smooth-l1';
+/**
+ * Loss kinds understood by the fused multi-loss kernel (see {@link LossLayout} for each one's
+ * formula). The last five are noise-robust losses of a softmax classifier, for noisy labels.
+ */
+export type LossKind =
+  | 'softmax-ce'
+  | 'bce'
+  | 'mse'
+  | 'l1'
+  | 'smooth-l1'
+  | 'gce'
+  | 'sce'
+  | 'bootstrap-soft'
+  | 'bootstrap-hard'
+  | 'label-smoothing';
 /** Every {@link LossKind}, in a fixed order (the index is the code in {@link LossLayout.packed}). */
-export const LOSS_KINDS: readonly LossKind[] = ['softmax-ce', 'bce', 'mse', 'l1', 'smooth-l1'];
+export const LOSS_KINDS: readonly LossKind[] = [
+  'softmax-ce',
+  'bce',
+  'mse',
+  'l1',
+  'smooth-l1',
+  'gce',
+  'sce',
+  'bootstrap-soft',
+  'bootstrap-hard',
+  'label-smoothing',
+];
+
+/** Whether a loss kind reads one class index per sample over a softmax of its logits (softmax-ce and the noise-robust kinds). */
+export function isClassLoss(kind: LossKind): boolean {
+  return kind === 'softmax-ce' || LOSS_KINDS.indexOf(kind) >= LOSS_KINDS.indexOf('gce');
+}
+
+/** One parameter of a loss kind: its name in a loss name ('gce:q=0.7'), default and allowed range. */
+export interface LossParameter {
+  /** The name, as written in a loss name or a loss object ({ kind: 'gce', q: 0.7 }). */
+  readonly name: string;
+  /** The value when the loss name leaves it out. */
+  readonly default: number;
+  /** Smallest allowed value (excluded when `minExclusive`). */
+  readonly min: number;
+  /** Largest allowed value (included). */
+  readonly max: number;
+  /** Whether `min` itself is excluded. */
+  readonly minExclusive?: boolean;
+}
+
+/**
+ * The parameters each loss kind takes, in the order of its slots in {@link LossLayout.packed}
+ * (at most two): GCE q (Zhang & Sabuncu 2018: q = 0.7); SCE α and β (Wang et al. 2019: their
+ * CIFAR-10 setting α = 0.1, β = 1); bootstrapping β (Reed et al. 2015: soft 0.95, hard 0.8);
+ * label smoothing ε (0.1). The other kinds take none.
+ */
+export const LOSS_PARAMETERS: Readonly<Record<LossKind, readonly LossParameter[]>> = Object.freeze({
+  'softmax-ce': [],
+  bce: [],
+  mse: [],
+  l1: [],
+  'smooth-l1': [],
+  gce: [{ name: 'q', default: 0.7, min: 0, max: 1, minExclusive: true }],
+  sce: [
+    { name: 'alpha', default: 0.1, min: 0, max: 1000 },
+    { name: 'beta', default: 1, min: 0, max: 1000 },
+  ],
+  'bootstrap-soft': [{ name: 'beta', default: 0.95, min: 0, max: 1 }],
+  'bootstrap-hard': [{ name: 'beta', default: 0.8, min: 0, max: 1 }],
+  'label-smoothing': [{ name: 'epsilon', default: 0.1, min: 0, max: 1 }],
+});
+
+/**
+ * A loss as named in a task spec or a {@link LossSegment}: a {@link LossKind} alone (its
+ * parameters at their defaults) or followed by `:name=value,...` ('gce:q=0.7',
+ * 'sce:alpha=0.1,beta=1'); see {@link LOSS_PARAMETERS}.
+ */
+export type LossName = LossKind | `${LossKind}:${string}`;
+
+/** A loss as an object: its kind and any of its parameters by name ({ kind: 'gce', q: 0.5 }). */
+export interface LossObject {
+  /** The loss kind. */
+  kind: LossKind;
+  /** The kind's parameters ({@link LOSS_PARAMETERS}); the others are an error. */
+  [parameter: string]: number | string;
+}
+
+/** A loss parsed by {@link parseLoss}: its kind, every parameter's value, and its canonical name. */
+export interface ParsedLoss {
+  /** The loss kind. */
+  readonly kind: LossKind;
+  /** The values of the kind's parameters, in {@link LOSS_PARAMETERS} order, defaults filled in. */
+  readonly params: readonly number[];
+  /** The canonical name: the kind, then every parameter written out ('gce:q=0.7'); the kind alone when it takes none. */
+  readonly name: LossName;
+}
+
+/**
+ * Parses a loss name ('gce', 'gce:q=0.5') or object ({ kind: 'gce', q: 0.5 }), filling in the
+ * defaults. `where` names it in messages ("tasks[0].loss").
+ * @throws ConfigError for an unknown kind or parameter, a repeated parameter or a malformed
+ *   name; ValueError for a value that is not a number in the parameter's range.
+ */
+export function parseLoss(spec: LossName | LossObject, where = 'loss'): ParsedLoss {
+  let kindName: unknown;
+  const given: [string, unknown][] = [];
+  if (typeof spec === 'string') {
+    const colon = spec.indexOf(':');
+    kindName = colon < 0 ? spec : spec.slice(0, colon);
+    if (colon >= 0) {
+      for (const part of spec.slice(colon + 1).split(',')) {
+        const m = /^([A-Za-z]+)=(.+)$/.exec(part);
+        if (!m) throw new ConfigError(`Expected name=value parameters after the colon in ${where} but received ${describe(spec)}`);
+        given.push([m[1], m[2].trim() === '' ? NaN : Number(m[2])]);
+      }
+    }
+  } else if (spec !== null && typeof spec === 'object' && !Array.isArray(spec)) {
+    kindName = spec.kind;
+    for (const [k, v] of Object.entries(spec)) if (k !== 'kind' && v !== undefined) given.push([k, v]);
+  } else {
+    throw new ConfigError(`Expected a loss name or { kind, ...parameters } for ${where} but received ${describe(spec)}`);
+  }
+  const kind = LOSS_KINDS.find((k) => k === kindName);
+  if (kind === undefined) throw new ConfigError(`Expected one of ${LOSS_KINDS.join(', ')} for ${where} but received ${describe(kindName)}`);
+  const table = LOSS_PARAMETERS[kind];
+  const values = table.map((p) => p.default);
+  const seen = new Set<string>();
+  for (const [name, value] of given) {
+    const i = table.findIndex((p) => p.name === name);
+    if (i < 0) {
+      const known = table.length > 0 ? table.map((p) => p.name).join(', ') : 'none';
+      throw new ConfigError(`Unknown parameter ${JSON.stringify(name)} of loss ${kind} in ${where}; known parameters: ${known}`);
+    }
+    if (seen.has(name)) throw new ConfigError(`Parameter ${name} given twice in ${where}`);
+    seen.add(name);
+    const p = table[i];
+    values[i] = expectNumber(`${where} parameter ${name}`, value, p.min, p.max);
+    if (p.minExclusive && values[i] <= p.min) throw new ValueError(`Expected a number > ${p.min} for ${where} parameter ${name} but received ${values[i]}`);
+  }
+  const name = (table.length === 0 ? kind : `${kind}:${table.map((p, i) => `${p.name}=${values[i]}`).join(',')}`) as LossName;
+  return Object.freeze({ kind, params: Object.freeze(values), name });
+}
 
 /** Where the task heads read their inputs (see HeadLayout). */
 export type HeadInput = 'shared' | 'segmented' | 'stacked';
@@ -270,14 +407,14 @@ export class Pool2dGeometry extends PackedLayout {
 
 /** One task's part of the fused multi-loss. */
 export interface LossSegment {
-  /** The task's loss. */
-  kind: LossKind;
+  /** The task's loss: a kind, with its parameters when it takes any ('gce:q=0.7'; see {@link LossName}). */
+  kind: LossName;
   /** Column offset and width of the task's logits in the [N, Σ width] logits tensor. */
   outOffset: number;
-  /** Number of the task's logits: ≥ 2 for softmax-ce (the classes), ≥ 1 otherwise. */
+  /** Number of the task's logits: ≥ 2 for the class kinds ({@link isClassLoss}: the classes), ≥ 1 otherwise. */
   outWidth: number;
   /** Column offset of the task's targets in the [N, Σ tgtWidth] targets tensor. Targets
-   * are a class index (as f32) for softmax-ce (tgtWidth 1), else one value per logit. */
+   * are a class index (as f32) for the class kinds (tgtWidth 1), else one value per logit. */
   tgtOffset: number;
 }
 
@@ -291,9 +428,22 @@ export interface LossSegment {
  *  - mse:        L_t = Σ_i m·Σ_k (z − y)² / (K·n_t)
  *  - l1:         L_t = Σ_i m·Σ_k |z − y| / (K·n_t)
  *  - smooth-l1:  L_t = Σ_i m·Σ_k h(z − y) / (K·n_t), h(d) = ½d² if |d| < 1 else |d| − ½
+ * and the noise-robust class kinds, L_t = Σ_i m·ℓ_i / n_t, with p = softmax(z_i) over the task's
+ * C logits, y the class index and CE = −log p_y (shared/REFERENCES.md "Noisy labels"):
+ *  - gce (q ∈ (0, 1]):          ℓ = (1 − p_y^q) / q                       (→ CE as q → 0; 1 − p_y at q = 1)
+ *  - sce (α, β ≥ 0):            ℓ = α·CE + β·RCE, RCE = −Σ_k p_k·log t_k with log 0 clipped to
+ *                               A = −4 for the one-hot t: RCE = −A·(1 − p_y) = 4(1 − p_y)
+ *  - bootstrap-soft (β ∈ [0,1]): ℓ = −Σ_k (β·t_k + (1 − β)·p_k)·log p_k = β·CE + (1 − β)·H(p);
+ *                               the gradient flows through both p's (entropy regularisation)
+ *  - bootstrap-hard (β ∈ [0,1]): ℓ = β·CE + (1 − β)·(−log p_a), a = argmax_k z_k (the first
+ *                               largest; a constant of z almost everywhere)
+ *  - label-smoothing (ε ∈ [0,1]): ℓ = −Σ_k ((1 − ε)·t_k + ε/C)·log p_k
  * and the gradient written is dlogits[:, seg_t] = weight_t · ∂L_t/∂z (zero where m = 0).
  *
- * Packed form (`packed`, what the native kernels take): Per task: [kindIndex, outOffset, outWidth, tgtOffset, tgtWidth].
+ * Packed form (`packed`, what the native kernels take): per task [kindIndex, outOffset,
+ * outWidth, tgtOffset, tgtWidth] (5·T words), then per task the kind's parameters as the bits of
+ * two f32 values (2·T words; in {@link LOSS_PARAMETERS} order, unused slots 0): 7·T words in all,
+ * so task t's words stay at 5t .. 5t + 4 and its parameters sit at 5T + 2t and 5T + 2t + 1.
  */
 export class LossLayout extends PackedLayout {
   /** Number of tasks T (the length of losses, weights, and the mask's rows). */
@@ -302,36 +452,58 @@ export class LossLayout extends PackedLayout {
   readonly totalOut: number;
   /** Width of the targets' rows: the end of the rightmost target segment. */
   readonly totalTgt: number;
+  /** Each task's loss, parsed: kind, parameter values (as f32, what the kernels use) and canonical name. */
+  readonly losses: readonly ParsedLoss[];
 
-  /** Throws RangeError for no task, an unknown kind, or a segment too narrow for its kind. */
+  /**
+   * Throws RangeError for no task, a segment too narrow for its kind, or `totals` narrower than
+   * the segments; ConfigError or ValueError (from {@link parseLoss}) for a bad loss name.
+   */
   constructor(
     /** One segment per task, in task order. */
     readonly segments: readonly LossSegment[],
+    /**
+     * The logits' and targets' column counts when wider than the segments reach (default: the
+     * segments' extent): a layout of some tasks of a wider model, e.g. one task's per-sample
+     * losses read from the whole model's logits and targets.
+     */
+    totals?: { readonly out: number; readonly tgt: number },
   ) {
     super();
     if (segments.length === 0) throw new RangeError('LossLayout needs at least one task');
     this.tasks = segments.length;
-    const p = new Int32Array(5 * this.tasks);
+    const T = this.tasks;
+    const p = new Int32Array(7 * T);
+    const params = new Float32Array(p.buffer, 4 * 5 * T, 2 * T);
     let out = 0;
     let tgt = 0;
-    segments.forEach((s, t) => {
-      const kind = LOSS_KINDS.indexOf(s.kind);
-      if (kind < 0) throw new RangeError(`unknown loss kind ${s.kind}`);
-      if (!(s.outWidth >= 1) || (s.kind === 'softmax-ce' && s.outWidth < 2)) {
-        throw new RangeError(`loss segment ${t}: width ${s.outWidth} is too small for ${s.kind}`);
+    this.losses = segments.map((s, t) => {
+      const parsed = parseLoss(s.kind, `loss segment ${t}`);
+      const kind = LOSS_KINDS.indexOf(parsed.kind);
+      const cls = isClassLoss(parsed.kind);
+      if (!(s.outWidth >= 1) || (cls && s.outWidth < 2)) {
+        throw new RangeError(`loss segment ${t}: width ${s.outWidth} is too small for ${parsed.kind}`);
       }
-      const tgtWidth = s.kind === 'softmax-ce' ? 1 : s.outWidth;
+      const tgtWidth = cls ? 1 : s.outWidth;
       p.set([kind, s.outOffset, s.outWidth, s.tgtOffset, tgtWidth], 5 * t);
+      params.set(parsed.params, 2 * t);
       out = Math.max(out, s.outOffset + s.outWidth);
       tgt = Math.max(tgt, s.tgtOffset + tgtWidth);
+      const f32 = parsed.params.map(Math.fround);
+      return Object.freeze({ ...parsed, params: Object.freeze(f32) });
     });
-    this.totalOut = out;
-    this.totalTgt = tgt;
+    if (totals) {
+      for (const [what, v, min] of [['out', totals.out, out], ['tgt', totals.tgt, tgt]] as const) {
+        if (!Number.isInteger(v) || v < min) throw new RangeError(`LossLayout totals.${what}: expected an integer ≥ ${min} (the segments' extent) but received ${v}`);
+      }
+    }
+    this.totalOut = totals?.out ?? out;
+    this.totalTgt = totals?.tgt ?? tgt;
     setPacked(this, p);
     Object.freeze(this);
   }
 
-  /** Columns of task t's targets: 1 for softmax-ce (the class index), else its outWidth. */
+  /** Columns of task t's targets: 1 for the class kinds (the class index), else its outWidth. */
   tgtWidth(t: number): number {
     return packedOf(this)[5 * t + 4];
   }

@@ -89,6 +89,8 @@ export interface NativeKernels<T, X extends unknown[]> {
     totalTgt: number,
     ...tail: X
   ): number;
+  /** As multiLoss's return (-1, or task·n + sample of the first invalid class label); out [n, T]. */
+  perSampleLosses(layout: Int32Array, logits: T, targets: T, mask: T | null, out: T, n: number, totalOut: number, totalTgt: number, ...tail: X): number;
   /** geometry: Conv2dGeometry.packed. */
   conv2dForward(geometry: Int32Array, x: T, w: T, b: T | null, y: T, n: number, activation: number, ...tail: X): void;
   conv2dBackward(geometry: Int32Array, x: T, w: T, dy: T, dx: T | null, dw: T, db: T | null, n: number, ...tail: X): void;
@@ -124,6 +126,7 @@ export interface NativeKernels<T, X extends unknown[]> {
     invBias2: number,
     ...tail: X
   ): void;
+  ewcPenalty(p: T, anchor: T, fisher: T, g: T, lambda: number, ...tail: X): void;
 }
 
 /**
@@ -152,6 +155,10 @@ export function nativeKernels<T, X extends unknown[]>(addon: NativeKernels<T, X>
       const bad = addon.multiLoss(packedOf(layout), logits, targets, mask, weights, losses, dlogits, n, totalOut, totalTgt, ...extra);
       if (bad >= 0) throw badLabel(layout, n, bad, targets instanceof Float32Array ? targets : null);
     },
+    perSampleLosses: (logits, targets, mask, out, layout, n) => {
+      const bad = addon.perSampleLosses(packedOf(layout), logits, targets, mask, out, n, layout.totalOut, layout.totalTgt, ...extra);
+      if (bad >= 0) throw badLabel(layout, n, bad, targets instanceof Float32Array ? targets : null, 'perSampleLosses');
+    },
     conv2dForward: (x, w, b, y, geo, n, a) => addon.conv2dForward(packedOf(geo), x, w, b, y, n, act(a), ...extra),
     conv2dBackward: (x, w, dy, dx, dw, db, geo, n) => addon.conv2dBackward(packedOf(geo), x, w, dy, dx, dw, db, n, ...extra),
     maxPool2dForward: (x, y, argmax, geo, n) => addon.maxPool2dForward(packedOf(geo), x, y, argmax, n, ...extra),
@@ -166,16 +173,17 @@ export function nativeKernels<T, X extends unknown[]>(addon: NativeKernels<T, X>
     adamwStep: (p, g, m, v, _n, c) =>
       addon.adamwStep(p, g, m, v, c.decay, c.beta1, c.oneMinusBeta1, c.beta2, c.oneMinusBeta2, c.eps, c.stepSize, c.invBias2,
         ...extra),
+    ewcPenalty: (p, anchor, fisher, g, _n, lambda) => addon.ewcPenalty(p, anchor, fisher, g, lambda, ...extra),
   };
 }
 
 /** The LabelError for the bad label at task·n + sample that a native multiLoss reported. */
-function badLabel(layout: LossLayout, n: number, bad: number, targets: Float32Array | null): LabelError {
+function badLabel(layout: LossLayout, n: number, bad: number, targets: Float32Array | null, op = 'multiLoss'): LabelError {
   const t = Math.floor(bad / n);
   const i = bad % n;
   const seg = layout.segments[t];
   const y = targets ? targets[i * layout.totalTgt + seg.tgtOffset] : NaN;
-  return new LabelError(`multiLoss: task ${t} sample ${i} has class ${y}, expected an integer in [0, ${seg.outWidth})`);
+  return new LabelError(`${op}: task ${t} sample ${i} has class ${y}, expected an integer in [0, ${seg.outWidth})`);
 }
 
 /** The functions of hydranet_cpu.node (native/cpu/<family>.cc, and info() in native/addon.cc): the kernels, with a trailing thread count. */

@@ -41,6 +41,8 @@ import {
   checkHeads,
   checkMixture,
   checkMultiLoss,
+  checkPerSampleLosses,
+  checkOptimizerNumber,
   checkPool2d,
   checkSameSize,
   checkSgd,
@@ -64,6 +66,7 @@ export interface Kernels<T> {
   headsForward(x: T, w: T, b: T, y: T, layout: HeadLayout, n: number, activation: Activation): void;
   headsBackward(x: T, w: T, dy: T, dx: T | null, dw: T, db: T, perTaskDx: T | null, layout: HeadLayout, n: number): void;
   multiLoss(logits: T, targets: T, mask: T | null, weights: T, losses: T, dlogits: T, layout: LossLayout, n: number): void;
+  perSampleLosses(logits: T, targets: T, mask: T | null, out: T, layout: LossLayout, n: number): void;
   conv2dForward(x: T, w: T, b: T | null, y: T, geo: Conv2dGeometry, n: number, activation: Activation): void;
   conv2dBackward(x: T, w: T, dy: T, dx: T | null, dw: T, db: T | null, geo: Conv2dGeometry, n: number): void;
   maxPool2dForward(x: T, y: T, argmax: T, geo: Pool2dGeometry, n: number): void;
@@ -76,6 +79,7 @@ export interface Kernels<T> {
   mixtureBackward(x: T, g: T, dOut: T, dx: T, dz: T, layout: MixtureLayout, n: number): void;
   sgdStep(p: T, g: T, m: T, n: number, o: SgdParams): void;
   adamwStep(p: T, g: T, m: T, v: T, n: number, c: AdamWCoefficients): void;
+  ewcPenalty(p: T, anchor: T, fisher: T, g: T, n: number, lambda: number): void;
 }
 
 /** The Backend methods that are kernels (the op table's rows). */
@@ -213,6 +217,12 @@ export abstract class KernelBackend<T> implements Pick<Backend, KernelMethod> {
     this.run.multiLoss(L, Y, M, this.unwrap(weights, 'multiLoss weights'), this.unwrap(losses, 'multiLoss losses'), this.unwrap(dlogits, 'multiLoss dlogits'), layout, n);
   }
 
+  perSampleLosses(logits: Tensor, targets: Tensor, mask: Tensor | null, layout: LossLayout, out: Tensor): void {
+    const n = checkPerSampleLosses(logits, targets, mask, layout, out);
+    const [L, Y, M] = [this.unwrap(logits, 'perSampleLosses logits'), this.unwrap(targets, 'perSampleLosses targets'), this.opt(mask, 'perSampleLosses mask')];
+    this.run.perSampleLosses(L, Y, M, this.unwrap(out, 'perSampleLosses out'), layout, n);
+  }
+
   conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, y: Tensor, geo: Conv2dGeometry, activation: Activation = 'none'): void {
     const n = checkConv2d(x, w, b, y, geo);
     checkActivation(activation);
@@ -274,5 +284,11 @@ export abstract class KernelBackend<T> implements Pick<Backend, KernelMethod> {
     const n = checkSameSize('adamwStep', p, g, m, v);
     const c = adamwCoefficients(opts);
     this.run.adamwStep(this.unwrap(p, 'adamw p'), this.unwrap(g, 'adamw g'), this.unwrap(m, 'adamw m'), this.unwrap(v, 'adamw v'), n, c);
+  }
+
+  ewcPenalty(p: Tensor, anchor: Tensor, fisher: Tensor, g: Tensor, lambda: number): void {
+    const n = checkSameSize('ewcPenalty', p, anchor, fisher, g);
+    const l = checkOptimizerNumber('ewcPenalty lambda', lambda, NaN);
+    this.run.ewcPenalty(this.unwrap(p, 'ewcPenalty p'), this.unwrap(anchor, 'ewcPenalty anchor'), this.unwrap(fisher, 'ewcPenalty fisher'), this.unwrap(g, 'ewcPenalty g'), n, l);
   }
 }

@@ -7,7 +7,7 @@ import { packedOf } from './packed.js';
 import { dropoutKeep, hashUniform } from '../core/random.js';
 import { LabelError, ValueError } from '../errors.js';
 import type { Activation, Backend, Conv2dGeometry, HeadLayout, LossLayout, MixtureLayout, Pool2dGeometry } from './backend.js';
-import { GRADDROP_EPSILON, LOSS_KINDS } from './backend.js';
+import { GRADDROP_EPSILON, LOSS_KINDS, isClassLoss } from './backend.js';
 import { HostBackend } from './host.js';
 import type { Kernels } from './ops.js';
 import type { AdamWCoefficients, GemmDims, SgdParams } from './validate.js';
@@ -48,6 +48,124 @@ export function activateDerivative(kind: Activation, y: number, x: number): numb
       return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du;
     }
   }
+}
+
+/**
+ * ℓ of sample i of task t (LossLayout's formulas; for bce, mse, l1, smooth-l1 the SUM over the
+ * task's K columns), the one row computation of multiLoss and perSampleLosses. With `grad`,
+ * writes grad.G[i, seg_t] = grad.scale·∂ℓ/∂z. A class index that is not an integer in [0, C)
+ * is a LabelError naming `op`.
+ */
+function lossRow(
+  Z: Float32Array,
+  Tg: Float32Array,
+  layout: LossLayout,
+  t: number,
+  i: number,
+  op: string,
+  grad: { G: Float32Array; scale: number } | null,
+): number {
+  const [kindIdx, off, width, toff] = packedOf(layout).subarray(5 * t, 5 * t + 4);
+  const kind = LOSS_KINDS[kindIdx];
+  const [a, b] = layout.losses[t].params;
+  const ld = layout.totalOut;
+  const ldt = layout.totalTgt;
+  const z = (j: number): number => Z[i * ld + off + j];
+  const setG = (j: number, v: number): void => {
+    if (grad) grad.G[i * ld + off + j] = v * grad.scale;
+  };
+  if (isClassLoss(kind)) {
+    const y = Tg[i * ldt + toff];
+    if (!(Number.isInteger(y) && y >= 0 && y < width)) {
+      throw new LabelError(`${op}: task ${t} sample ${i} has class ${y}, expected an integer in [0, ${width})`);
+    }
+    let zmax = -Infinity;
+    let top = 0; // argmax: the first largest logit
+    for (let j = 0; j < width; j++) {
+      if (z(j) > zmax) top = j;
+      zmax = Math.max(zmax, z(j));
+    }
+    let sum = 0;
+    for (let j = 0; j < width; j++) sum += Math.exp(z(j) - zmax);
+    const lse = zmax + Math.log(sum);
+    const ce = lse - z(y);
+    const py = Math.exp(-ce);
+    // ℓ, and ∂ℓ/∂z_j = u·(p_j − δ_jy) + extra_j (LossLayout's formulas, differentiated).
+    let loss = ce;
+    let u = 1;
+    let extra = (_j: number, _p: number): number => 0;
+    switch (kind) {
+      case 'gce': {
+        const pq = Math.exp(-a * ce);
+        loss = (1 - pq) / a;
+        u = pq;
+        break;
+      }
+      case 'sce':
+        loss = a * ce + 4 * b * (1 - py);
+        u = a + 4 * b * py;
+        break;
+      case 'bootstrap-soft': {
+        let entropy = 0;
+        for (let j = 0; j < width; j++) entropy -= Math.exp(z(j) - lse) * (z(j) - lse);
+        loss = a * ce + (1 - a) * entropy;
+        u = a;
+        extra = (j, p) => -(1 - a) * p * (z(j) - lse + entropy);
+        break;
+      }
+      case 'bootstrap-hard':
+        loss = a * ce + (1 - a) * (lse - z(top));
+        u = a;
+        extra = (j, p) => (1 - a) * (p - (j === top ? 1 : 0));
+        break;
+      case 'label-smoothing': {
+        let zsum = 0;
+        for (let j = 0; j < width; j++) zsum += z(j);
+        loss = (1 - a) * ce + a * (lse - zsum / width);
+        u = 1 - a;
+        extra = (_j, p) => a * (p - 1 / width);
+        break;
+      }
+    }
+    if (grad) {
+      for (let j = 0; j < width; j++) {
+        const p = Math.exp(z(j) - lse);
+        setG(j, u * (p - (j === y ? 1 : 0)) + extra(j, p));
+      }
+    }
+    return loss;
+  }
+  let total = 0;
+  for (let j = 0; j < width; j++) {
+    const zj = z(j);
+    const yj = Tg[i * ldt + toff + j];
+    const d = zj - yj;
+    let loss: number;
+    let g: number;
+    switch (kind) {
+      case 'bce':
+        loss = Math.max(zj, 0) - zj * yj + Math.log1p(Math.exp(-Math.abs(zj)));
+        g = 1 / (1 + Math.exp(-zj)) - yj;
+        break;
+      case 'mse':
+        loss = d * d;
+        g = 2 * d;
+        break;
+      case 'l1':
+        loss = Math.abs(d);
+        g = Math.sign(d);
+        break;
+      case 'smooth-l1':
+        loss = Math.abs(d) < 1 ? 0.5 * d * d : Math.abs(d) - 0.5;
+        g = Math.abs(d) < 1 ? d : Math.sign(d);
+        break;
+      default:
+        throw new ValueError(`${op}: unknown loss kind ${kind}`);
+    }
+    total += loss;
+    setG(j, g);
+  }
+  return total;
 }
 
 /**
@@ -209,68 +327,32 @@ class ReferenceKernels implements Kernels<Float32Array> {
     layout: LossLayout,
     n: number,
   ): void {
-    const ld = layout.totalOut;
-    const ldt = layout.totalTgt;
     for (let t = 0; t < layout.tasks; t++) {
-      const [kindIdx, off, width, toff] = packedOf(layout).subarray(5 * t, 5 * t + 4);
-      const kind = LOSS_KINDS[kindIdx];
+      const cls = isClassLoss(layout.losses[t].kind);
+      const width = layout.segments[t].outWidth;
       let labelled = 0;
       for (let i = 0; i < n; i++) labelled += M ? M[i * layout.tasks + t] : 1;
       const count = Math.max(1, labelled);
-      const denom = kind === 'softmax-ce' ? count : count * width;
+      const denom = cls ? count : count * width;
       const gscale = Wt[t] / denom;
       let total = 0;
       for (let i = 0; i < n; i++) {
-        const m = M ? M[i * layout.tasks + t] : 1;
-        const z = (j: number): number => Z[i * ld + off + j];
-        const setG = (j: number, v: number): void => {
-          G[i * ld + off + j] = m === 0 ? 0 : v * gscale;
-        };
-        if (kind === 'softmax-ce') {
-          const y = Tg[i * ldt + toff];
-          if (m !== 0 && !(Number.isInteger(y) && y >= 0 && y < width)) {
-            throw new LabelError(`multiLoss: task ${t} sample ${i} has class ${y}, expected an integer in [0, ${width})`);
-          }
-          let zmax = -Infinity;
-          for (let j = 0; j < width; j++) zmax = Math.max(zmax, z(j));
-          let sum = 0;
-          for (let j = 0; j < width; j++) sum += Math.exp(z(j) - zmax);
-          const lse = zmax + Math.log(sum);
-          if (m !== 0) total += lse - z(y);
-          for (let j = 0; j < width; j++) setG(j, Math.exp(z(j) - lse) - (j === y ? 1 : 0));
-          continue;
-        }
-        for (let j = 0; j < width; j++) {
-          const zj = z(j);
-          const yj = Tg[i * ldt + toff + j];
-          const d = zj - yj;
-          let loss: number;
-          let grad: number;
-          switch (kind) {
-            case 'bce':
-              loss = Math.max(zj, 0) - zj * yj + Math.log1p(Math.exp(-Math.abs(zj)));
-              grad = 1 / (1 + Math.exp(-zj)) - yj;
-              break;
-            case 'mse':
-              loss = d * d;
-              grad = 2 * d;
-              break;
-            case 'l1':
-              loss = Math.abs(d);
-              grad = Math.sign(d);
-              break;
-            case 'smooth-l1':
-              loss = Math.abs(d) < 1 ? 0.5 * d * d : Math.abs(d) - 0.5;
-              grad = Math.abs(d) < 1 ? d : Math.sign(d);
-              break;
-            default:
-              throw new ValueError(`multiLoss: unknown loss kind ${kind}`);
-          }
-          if (m !== 0) total += loss;
-          setG(j, grad);
-        }
+        const row = i * layout.totalOut + layout.segments[t].outOffset;
+        if ((M ? M[i * layout.tasks + t] : 1) === 0) G.fill(0, row, row + width);
+        else total += lossRow(Z, Tg, layout, t, i, 'multiLoss', { G, scale: gscale });
       }
       L[t] = total / denom;
+    }
+  }
+
+  perSampleLosses(Z: Float32Array, Tg: Float32Array, M: Float32Array | null, O: Float32Array, layout: LossLayout, n: number): void {
+    const T = layout.tasks;
+    for (let t = 0; t < T; t++) {
+      const k = isClassLoss(layout.losses[t].kind) ? 1 : layout.segments[t].outWidth;
+      for (let i = 0; i < n; i++) {
+        const m = M ? M[i * T + t] : 1;
+        O[i * T + t] = m === 0 ? 0 : lossRow(Z, Tg, layout, t, i, 'perSampleLosses', null) / k;
+      }
     }
   }
 
@@ -466,5 +548,9 @@ class ReferenceKernels implements Kernels<Float32Array> {
       V[i] = c.beta2 * V[i] + c.oneMinusBeta2 * G[i] * G[i];
       P[i] -= (c.stepSize * Mo[i]) / (Math.sqrt(V[i] * c.invBias2) + c.eps);
     }
+  }
+
+  ewcPenalty(P: Float32Array, A: Float32Array, F: Float32Array, G: Float32Array, n: number, lambda: number): void {
+    for (let i = 0; i < n; i++) G[i] += lambda * F[i] * (P[i] - A[i]);
   }
 }

@@ -180,6 +180,20 @@ export function checkHeads(
   return n;
 }
 
+/** Batch size N of a loss call (`op`): logits, targets and mask checked against the layout. */
+function checkLossInputs(op: string, logits: Tensor, targets: Tensor, mask: Tensor | null, layout: LossLayout): number {
+  if (!(layout instanceof LossLayout)) throw new ValueError('Expected a LossLayout for layout');
+  const [n, out] = dims2(logits, `${op} logits`);
+  const [tn, tgt] = dims2(targets, `${op} targets`);
+  if (out !== layout.totalOut) throw new ShapeError(`${op}: logits have ${out} columns, layout expects ${layout.totalOut}`);
+  if (tgt !== layout.totalTgt) throw new ShapeError(`${op}: targets have ${tgt} columns, layout expects ${layout.totalTgt}`);
+  if (tn !== n) throw new ShapeError(`${op}: logits have ${n} rows but targets have ${tn}`);
+  if (mask && mask.size !== n * layout.tasks) {
+    throw new ShapeError(`${op}: mask has ${mask.size} elements, expected ${n}×${layout.tasks}`);
+  }
+  return n;
+}
+
 /** Batch size N of a multiLoss call, after checking every tensor against the layout. */
 export function checkMultiLoss(
   logits: Tensor,
@@ -190,18 +204,17 @@ export function checkMultiLoss(
   losses: Tensor,
   dlogits: Tensor,
 ): number {
-  if (!(layout instanceof LossLayout)) throw new ValueError('Expected a LossLayout for layout');
-  const [n, out] = dims2(logits, 'multiLoss logits');
-  const [tn, tgt] = dims2(targets, 'multiLoss targets');
-  if (out !== layout.totalOut) throw new ShapeError(`multiLoss: logits have ${out} columns, layout expects ${layout.totalOut}`);
-  if (tgt !== layout.totalTgt) throw new ShapeError(`multiLoss: targets have ${tgt} columns, layout expects ${layout.totalTgt}`);
-  if (tn !== n) throw new ShapeError(`multiLoss: logits have ${n} rows but targets have ${tn}`);
-  if (mask && mask.size !== n * layout.tasks) {
-    throw new ShapeError(`multiLoss: mask has ${mask.size} elements, expected ${n}×${layout.tasks}`);
-  }
+  const n = checkLossInputs('multiLoss', logits, targets, mask, layout);
   if (weights.size !== layout.tasks) throw new ShapeError(`multiLoss: weights has ${weights.size} elements, expected ${layout.tasks}`);
   if (losses.size !== layout.tasks) throw new ShapeError(`multiLoss: losses has ${losses.size} elements, expected ${layout.tasks}`);
   if (dlogits.size !== logits.size) throw new ShapeError(`multiLoss: dlogits has ${dlogits.size} elements, expected ${logits.size}`);
+  return n;
+}
+
+/** Batch size N of a perSampleLosses call: as multiLoss's inputs, and out [N, T]. */
+export function checkPerSampleLosses(logits: Tensor, targets: Tensor, mask: Tensor | null, layout: LossLayout, out: Tensor): number {
+  const n = checkLossInputs('perSampleLosses', logits, targets, mask, layout);
+  if (out.size !== n * layout.tasks) throw new ShapeError(`perSampleLosses: out has ${out.size} elements, expected ${n}×${layout.tasks}`);
   return n;
 }
 

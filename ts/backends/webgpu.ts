@@ -22,6 +22,7 @@ import { ChannelKernels } from './webgpu/channels.js';
 import { ConvKernels } from './webgpu/conv.js';
 import { type AdapterDescription, requestGpuDevice } from './webgpu/device.js';
 import { ElementwiseKernels } from './webgpu/elementwise.js';
+import { EwcKernels } from './webgpu/ewc.js';
 import { GemmLauncher } from './webgpu/gemm.js';
 import { GradDropKernels } from './webgpu/graddrop.js';
 import { HeadKernels } from './webgpu/heads.js';
@@ -68,6 +69,7 @@ export class WebGpuBackend extends KernelBackend<GpuTensor> implements Backend {
     const mixture = new MixtureKernels(rt);
     const graddrop = new GradDropKernels(rt);
     const optim = new OptimKernels(rt);
+    const ewc = new EwcKernels(rt);
     const act = (kind: Activation): number => ACTIVATIONS.indexOf(kind);
     // One line per kernel: the launcher that runs it (the op table has checked and unwrapped).
     this.kernels = {
@@ -82,6 +84,7 @@ export class WebGpuBackend extends KernelBackend<GpuTensor> implements Backend {
       headsBackward: (x, w, dy, dx, dw, db, perTaskDx, layout, n) => heads.backward(x, w, dy, dx, dw, db, perTaskDx, layout, n),
       multiLoss: (logits, targets, mask, weights, losses, dlogits, layout, n) =>
         loss.multiLoss(logits, targets, mask, weights, layout, losses, dlogits, n),
+      perSampleLosses: (logits, targets, mask, out, layout, n) => loss.perSampleLosses(logits, targets, mask, out, layout, n),
       conv2dForward: (x, w, b, y, geo, n, a) => conv.conv2dForward(x, w, b, y, geo, n, act(a)),
       conv2dBackward: (x, w, dy, dx, dw, db, geo, n) => conv.conv2dBackward(x, w, dy, dx, dw, db, geo, n),
       maxPool2dForward: (x, y, argmax, geo, n) => pool.maxPool2dForward(x, y, argmax, geo, n),
@@ -93,6 +96,7 @@ export class WebGpuBackend extends KernelBackend<GpuTensor> implements Backend {
       mixtureBackward: (x, g, dOut, dx, dz, layout, n) => mixture.backward(x, g, dOut, dx, dz, layout, n),
       sgdStep: (p, g, m, n, o) => optim.sgdStep(p, g, m, n, o),
       adamwStep: (p, g, m, v, n, c) => optim.adamwStep(p, g, m, v, n, c),
+      ewcPenalty: (p, anchor, fisher, g, n, lambda) => ewc.penalty(p, anchor, fisher, g, n, lambda),
     };
   }
 

@@ -17,7 +17,7 @@
  * 255 / max, which changes the image only when both digits peak below 255 (about 10% of MNIST
  * digits peak at 254). Pixels are returned in [0, 1] (the uint8 value / 255).
  */
-import { Rng } from '../core/random.js';
+import { Rng, hash32 } from '../core/random.js';
 import { ValueError, describe, expectInt } from '../errors.js';
 import { MultiTaskDataset } from './dataset.js';
 import { loadMnist, type MnistSplit } from './mnist.js';
@@ -26,6 +26,8 @@ import { loadMnist, type MnistSplit } from './mnist.js';
 export const MULTI_MNIST_CANVAS = 36;
 /** Row and column offset of the right (bottom-right) digit on the canvas. */
 export const MULTI_MNIST_OFFSET = 6;
+/** Stream id of the noise task's labels (hash32(seed, NOISE_STREAM) seeds them). */
+const NOISE_STREAM = 0x6e6f6973;
 /** Side of the final images. */
 export const MULTI_MNIST_SIZE = 28;
 
@@ -48,6 +50,47 @@ export interface MultiMnistOptions {
   mnistDir?: string;
   /** Resize filter, 36 × 36 → 28 × 28. Default 'nearest', as in the reference code. */
   resample?: Resample;
+  /**
+   * The tasks to label, all from the same two digits (see {@link MultiMnistTask}), in the
+   * dataset's task order. Default ['left', 'right'].
+   */
+  tasks?: readonly MultiMnistTask[];
+}
+
+/**
+ * A MultiMNIST task made from the image's two digits (l: the left digit, r: the right one):
+ * 'left' l and 'right' r (10 classes); 'left-parity' l mod 2 and 'right-parity' r mod 2 (2
+ * classes: 0 even, 1 odd); 'sum-mod10' (l + r) mod 10 (10 classes); 'noise' a label drawn
+ * uniformly from 10 classes, independent of the image, fixed per sample by the dataset's seed
+ * (a task nothing can be learned from, e.g. to check that an affinity measure gives it none).
+ */
+export type MultiMnistTask = 'left' | 'right' | 'left-parity' | 'right-parity' | 'sum-mod10' | 'noise';
+
+/** Every {@link MultiMnistTask}, with its number of classes. */
+export const MULTI_MNIST_TASKS: Readonly<Record<MultiMnistTask, number>> = Object.freeze({
+  left: 10,
+  right: 10,
+  'left-parity': 2,
+  'right-parity': 2,
+  'sum-mod10': 10,
+  noise: 10,
+});
+
+/** The tasks' specs for a model on MultiMNIST: one classification task per name, with its classes. */
+export function multiMnistTaskSpecs(tasks: readonly MultiMnistTask[]): { name: MultiMnistTask; kind: 'classification'; classes: number }[] {
+  return checkTasks(tasks).map((name) => ({ name, kind: 'classification', classes: MULTI_MNIST_TASKS[name] }));
+}
+
+/** Checks a task list: known names, no repeats, at least one (ValueError naming the entry). */
+function checkTasks(tasks: unknown): MultiMnistTask[] {
+  if (!Array.isArray(tasks) || tasks.length === 0) throw new ValueError(`Expected a non-empty array of MultiMNIST tasks for tasks but received ${describe(tasks)}`);
+  tasks.forEach((t, i) => {
+    if (typeof t !== 'string' || !Object.hasOwn(MULTI_MNIST_TASKS, t)) {
+      throw new ValueError(`Expected one of ${Object.keys(MULTI_MNIST_TASKS).join(', ')} for tasks[${i}] but received ${describe(t)}`);
+    }
+    if (tasks.indexOf(t) !== i) throw new ValueError(`tasks[${i}]: ${t} appears twice`);
+  });
+  return tasks as MultiMnistTask[];
 }
 
 /**
@@ -236,16 +279,18 @@ function checkResample(resample: unknown): asserts resample is Resample {
 }
 
 /**
- * Builds MultiMNIST from one MNIST split: inputs of shape [28, 28] in [0, 1], tasks `left`
- * (the top-left digit's class) and `right` (the bottom-right digit's class), both class indices
- * 0..9 stored as floats.
- * @throws ValueError on a bad count, seed or resample; DatasetError when MNIST is missing.
+ * Builds MultiMNIST from one MNIST split: inputs of shape [28, 28] in [0, 1], by default tasks
+ * `left` (the top-left digit's class) and `right` (the bottom-right digit's class), class
+ * indices stored as floats; `tasks` asks for others made from the same digits
+ * ({@link MultiMnistTask}). The images do not depend on the tasks.
+ * @throws ValueError on a bad count, seed, resample or task list; DatasetError when MNIST is missing.
  */
 export function makeMultiMnist(opts: MultiMnistOptions): MultiTaskDataset {
   const seed = opts.seed ?? 0;
   if (!Number.isInteger(seed)) throw new ValueError(`Expected an integer for seed but received ${describe(seed)}`);
   const resample = opts.resample ?? 'nearest';
   checkResample(resample);
+  const tasks = checkTasks(opts.tasks ?? ['left', 'right']);
   const mnist = loadMnist(opts.split, { dir: opts.mnistDir });
   const D = MULTI_MNIST_SIZE;
   if (mnist.rows !== D || mnist.cols !== D) {
@@ -346,5 +391,22 @@ export function makeMultiMnist(opts: MultiMnistOptions): MultiTaskDataset {
       resize(scaled, inputs, 0, i * pixels);
     }
   }
-  return new MultiTaskDataset({ inputs, inputShape: [D, D], labels: { left, right } });
+  return new MultiTaskDataset({ inputs, inputShape: [D, D], labels: taskLabels(tasks, left, right, seed) });
+}
+
+/** The labels of each task from the digits' classes; noise from its own generator (seeded by `seed`, one draw per sample in order). */
+function taskLabels(tasks: readonly MultiMnistTask[], left: Float32Array, right: Float32Array, seed: number): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  for (const task of tasks) {
+    if (task === 'left') out.left = left;
+    else if (task === 'right') out.right = right;
+    else if (task === 'left-parity') out[task] = left.map((l) => l % 2);
+    else if (task === 'right-parity') out[task] = right.map((r) => r % 2);
+    else if (task === 'sum-mod10') out[task] = left.map((l, i) => (l + right[i]) % 10);
+    else {
+      const rng = new Rng(hash32(seed, NOISE_STREAM));
+      out[task] = left.map(() => rng.int(10));
+    }
+  }
+  return out;
 }

@@ -323,21 +323,11 @@ export function findNonFiniteParameter(params: ParameterStore, arena: Float32Arr
   if (!(arena instanceof Float32Array) || arena.length !== params.arenaSize) {
     throw new ShapeError(`Expected the parameter arena (a Float32Array of length ${params.arenaSize}) but received ${describe(arena)}`);
   }
-  for (const { name, start, end } of storedParts(params)) {
+  for (const { name, start, end } of params.partRanges()) {
     const found = nonFinite(name, arena, start, end);
     if (found) return found;
   }
   return null;
-}
-
-/** The tensors a checkpoint stores for a parameter store: names, shapes and arena ranges. */
-function* storedParts(params: ParameterStore): Generator<{ name: string; shape: readonly number[]; start: number; end: number }> {
-  for (const p of params.parameters) {
-    for (const part of p.parts) {
-      const start = p.offset + part.offset;
-      yield { name: part.name, shape: part.shape, start, end: start + part.shape.reduce((a, b) => a * b, 1) };
-    }
-  }
 }
 
 const FORMAT = 'hydranet-checkpoint/1';
@@ -349,6 +339,12 @@ export interface SaveCheckpointOptions {
    * to check it passes it on instead of reading it again).
    */
   parameters?: Float32Array;
+  /**
+   * More named tensors stored beside the parameters (an EWC state: ewcTensors in
+   * ts/train/ewc.ts), read back from CheckpointContents.tensors. A name must not be a parameter's
+   * or start with 'optimizer.' (ValueError); non-finite values are refused like parameters.
+   */
+  extra?: Record<string, StoredTensor> | null;
 }
 
 /**
@@ -363,7 +359,7 @@ export async function saveCheckpoint(
   state: TrainingState,
   options: SaveCheckpointOptions = {},
 ): Promise<void> {
-  checkKeys(options, ['parameters'], 'saveCheckpoint options');
+  checkKeys(options, ['parameters', 'extra'], 'saveCheckpoint options');
   const be = model.backend;
   const arena = options.parameters ?? (await be.read(model.params.values));
   const refuse = (found: NonFiniteValue): CheckpointError =>
@@ -371,7 +367,7 @@ export async function saveCheckpoint(
   const found = findNonFiniteParameter(model.params, arena);
   if (found) throw refuse(found);
   const tensors = new Map<string, StoredTensor>();
-  for (const { name, shape, start, end } of storedParts(model.params)) {
+  for (const { name, shape, start, end } of model.params.partRanges()) {
     tensors.set(name, { shape: [...shape], data: arena.subarray(start, end) });
   }
   if (optimizer) {
@@ -381,6 +377,12 @@ export async function saveCheckpoint(
       if (bad) throw refuse(bad);
       tensors.set(`optimizer.${name}`, { shape: [...t.shape], data });
     }
+  }
+  for (const [name, t] of Object.entries(options.extra ?? {})) {
+    if (tensors.has(name) || name.startsWith('optimizer.')) throw new ValueError(`Cannot write ${file}: extra tensor ${JSON.stringify(name)} clashes with a parameter or optimizer tensor`);
+    const bad = nonFinite(name, t.data, 0, t.data.length);
+    if (bad) throw refuse(bad);
+    tensors.set(name, { shape: [...t.shape], data: t.data });
   }
   let training: string;
   try {
@@ -514,7 +516,7 @@ export async function applyCheckpoint(
     }
   }
   const arena = new Float32Array(model.params.arenaSize);
-  for (const { name, shape, start } of storedParts(model.params)) {
+  for (const { name, shape, start } of model.params.partRanges()) {
     const t = ck.tensors.get(name);
     if (!t || t.shape.join(',') !== shape.join(',')) {
       throw new CheckpointError(`${file}: tensor ${name} is ${t ? `[${t.shape}]` : 'missing'}, expected [${shape}]`);

@@ -122,6 +122,14 @@ export interface LoadModelOptions {
   maxBatch?: number;
 }
 
+/** Options of {@link MultiTaskModel.extend}. Unknown keys are ConfigErrors. */
+export interface ExtendModelOptions {
+  /** Seed of the new parameters' initialisation (default: the old model's seed). */
+  seed?: number;
+  /** Buffers sized for this batch (default: the old model's maxBatch). */
+  maxBatch?: number;
+}
+
 /** A JSON value: what {@link MultiTaskModel.preprocessing} holds. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
@@ -320,6 +328,11 @@ export class MultiTaskModel {
     return i;
   }
 
+  /** The per-task loss weights the fused multi-loss reads (what setTaskWeights writes), on the backend. */
+  get lossWeights(): Tensor {
+    return this.taskWeights;
+  }
+
   /** Sets the per-task loss weights (in task order). */
   setTaskWeights(weights: Float32Array): void {
     if (weights.length !== this.tasks.length) {
@@ -487,6 +500,71 @@ export class MultiTaskModel {
     await applyCheckpoint(ck, source, model, null);
     model.preprocessing = ck.preprocessing;
     return model;
+  }
+
+  /**
+   * A new model with the tasks of `old` followed by `tasks` (a spec or several): the same
+   * trunk, sharing and heads configuration, one new head per new task (with MMoE/CGC/PLE its
+   * gate, and with CGC/PLE its task experts; with soft and cross-stitch sharing its tower).
+   * Every parameter of `old` is copied bit for bit, so the old tasks' outputs are unchanged;
+   * the new parameters are those a fresh model of the grown configuration gets from `seed`
+   * (default the old seed). Where a shared part grows with the tasks, the new entries are set
+   * so as not to disturb the old tasks: a cross-stitch unit's old rows read 0 from the new
+   * towers, and PLE's shared gates (below the top level) keep the new experts closed for good
+   * (weight 0, bias −1e30: exactly zero share and gradient).
+   *
+   * `old` is left as it was and stays usable: its Trainer and Optimizer go on with it, while
+   * the new model has its own parameter arena and needs its own Trainer (an optimizer's state
+   * is sized for one arena, so none is carried over: a new stage starts its optimizer afresh).
+   * Its resolvedConfig (what checkpoints store and {@link MultiTaskModel.load} rebuilds) is the
+   * grown configuration; its preprocessing is old's.
+   * @throws ConfigError for an invalid or duplicate task name or an unknown option key;
+   *   BusyError while a call runs on `old`.
+   */
+  static async extend(old: MultiTaskModel, tasks: TaskSpec | readonly TaskSpec[], options: ExtendModelOptions = {}): Promise<MultiTaskModel> {
+    if (!(old instanceof MultiTaskModel)) throw new ConfigError(`Expected a MultiTaskModel to extend but received ${describe(old)}`);
+    checkKeys(options, ['seed', 'maxBatch'], 'extend options');
+    const added: readonly TaskSpec[] = Array.isArray(tasks) ? tasks : [tasks as TaskSpec];
+    if (added.length === 0) throw new ConfigError('Expected at least one task spec to add but received none');
+    const base = old.resolvedConfig;
+    const model = new MultiTaskModel(old.backend, {
+      ...base,
+      tasks: [...base.tasks, ...added],
+      maxBatch: options.maxBatch ?? base.maxBatch,
+      seed: options.seed ?? base.seed,
+    });
+    const release = old.claim('extend()');
+    let previous: Float32Array;
+    try {
+      previous = await old.backend.read(old.params.values);
+    } finally {
+      release();
+    }
+    const values = await model.backend.read(model.params.values);
+    const grown = new Set<string>();
+    const oldParts = new Map([...old.params.partRanges()].map((r) => [r.name, r]));
+    for (const to of model.params.partRanges()) {
+      const from = oldParts.get(to.name);
+      if (!from) continue;
+      if (from.shape.join(',') === to.shape.join(',')) values.set(previous.subarray(from.start, from.end), to.start);
+      else grown.add(to.name);
+    }
+    const set = model.body.inherit?.(values, model.params, previous, old.params, grown) ?? new Set<string>();
+    const left = [...grown].filter((name) => !set.has(name));
+    if (left.length > 0) throw new ConfigError(`extend: parameter ${left.join(', ')} changed shape with the tasks and sharing ${old.sharing.kind} has no rule to grow it`);
+    model.backend.write(model.params.values, values);
+    model.preprocessing = JSON.parse(JSON.stringify(old.preprocessing)) as JsonValue;
+    return model;
+  }
+
+  /**
+   * A NEW model with this model's tasks followed by `spec`: {@link MultiTaskModel.extend}(this,
+   * [spec], options). This model is left as it was and stays valid (its Trainer goes on with
+   * it); train the returned one with a new Trainer.
+   * @throws what extend throws.
+   */
+  addTask(spec: TaskSpec, options: ExtendModelOptions = {}): Promise<MultiTaskModel> {
+    return MultiTaskModel.extend(this, [spec], options);
   }
 
   /** A JSON description of the architecture; checkpoints refuse to load into another. */

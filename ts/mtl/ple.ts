@@ -14,7 +14,7 @@
 import { type Backend, HeadLayout, MixtureLayout, type Tensor } from '../backends/backend.js';
 import { ConfigError, ValueError, expectInt } from '../errors.js';
 import { BatchBuffer, type StepContext, tensorSize } from '../nn/layer.js';
-import type { Parameter } from '../nn/parameters.js';
+import type { Parameter, ParameterStore } from '../nn/parameters.js';
 import type { Sequential } from '../nn/sequential.js';
 import type { Body, BodyContext } from './sharing/body.js';
 import { expertCount } from './experts.js';
@@ -48,6 +48,12 @@ interface Level {
   /** The input the level read in the last forward. */
   input: Tensor | null;
 }
+
+/**
+ * The bias of a shared gate's entry for an expert added by MultiTaskModel.extend: exp(−1e30 − max)
+ * is exactly 0 in float32, so the entry takes no share and gets no gradient.
+ */
+export const CLOSED_GATE = -1e30;
 
 /** PLE levels at most (each is a full set of experts; more would never train). */
 export const MAX_LEVELS = 64;
@@ -201,6 +207,31 @@ export class PleBody implements Body {
       });
       if (below) d = below.dOut;
     }
+  }
+
+  /**
+   * The grown shared gates of the levels below the top (MultiTaskModel.extend): they mix every
+   * expert, so they gain the new tasks' experts (appended after the old ones). The old rows keep
+   * their values; the new rows get weight 0 and bias {@link CLOSED_GATE}, so the new experts
+   * receive exactly 0 of the shared representation and the old tasks' outputs are unchanged.
+   * Their softmax gradient is then exactly 0 too, so they stay closed: the old tasks' shared
+   * path never reads the new tasks' experts.
+   */
+  inherit(values: Float32Array, params: ParameterStore, old: Float32Array, oldParams: ParameterStore, grown: ReadonlySet<string>): Set<string> {
+    const done = new Set<string>();
+    this.levels.forEach((_, l) => {
+      for (const what of ['weight', 'bias']) {
+        const name = `ple.${l}.gates.shared.${what}`;
+        const from = oldParams.partRange(name);
+        const to = params.partRange(name);
+        if (!grown.has(name) || !from || !to) continue;
+        const kept = from.end - from.start;
+        values.set(old.subarray(from.start, from.end), to.start);
+        values.fill(what === 'bias' ? CLOSED_GATE : 0, to.start + kept, to.end);
+        done.add(name);
+      }
+    });
+    return done;
   }
 
   describe(): string {

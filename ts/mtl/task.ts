@@ -2,7 +2,7 @@
  * Tasks: what each head predicts, the loss it trains with, the metrics it is judged by, and
  * whether it is auxiliary (trained only to help the main tasks).
  */
-import { LOSS_KINDS, type LossKind } from '../backends/backend.js';
+import { type LossKind, type LossName, type LossObject, parseLoss } from '../backends/backend.js';
 import { checkKeys, nameTable, ownEntry } from '../core/options.js';
 import { ConfigError, LabelError, describe, expectInt, expectNumber } from '../errors.js';
 
@@ -52,8 +52,14 @@ export interface TaskSpec {
   classes?: number;
   /** regression: number of outputs (default 1). */
   outputs?: number;
-  /** Default: softmax-ce for classification, bce for binary and multi-label, mse for regression. */
-  loss?: LossKind;
+  /**
+   * Default: softmax-ce for classification, bce for binary and multi-label, mse for regression.
+   * A classification task may also take a noise-robust loss, with its parameters in the name or
+   * as an object: 'gce:q=0.7', 'sce:alpha=0.1,beta=1', 'bootstrap-soft:beta=0.95',
+   * 'bootstrap-hard:beta=0.8', 'label-smoothing:epsilon=0.1', { kind: 'gce', q: 0.5 } (see
+   * LossLayout for the formulas; a parameter left out takes its default).
+   */
+  loss?: LossName | LossObject;
   /** Default: accuracy for classification, binary and multi-label; mse and mae for regression. */
   metrics?: MetricName[];
   /** Auxiliary tasks train with the rest but are left out of model selection and headline metrics. */
@@ -72,8 +78,8 @@ export interface Task {
   readonly outputs: number;
   /** Values per sample in the task's labels: 1 (a class index or 0/1) or `outputs`. */
   readonly labelWidth: number;
-  /** The loss it trains with (one segment of the model's LossLayout). */
-  readonly loss: LossKind;
+  /** The loss it trains with (one segment of the model's LossLayout): its canonical name, every parameter written out ('gce:q=0.7'). */
+  readonly loss: LossName;
   /** The metrics it is evaluated with, in order. */
   readonly metrics: readonly MetricName[];
   /** Whether it is auxiliary: trained, but left out of model selection and headline metrics. */
@@ -83,7 +89,7 @@ export interface Task {
 }
 
 const LOSSES_BY_KIND: Record<TaskKind, readonly LossKind[]> = nameTable({
-  classification: ['softmax-ce'],
+  classification: ['softmax-ce', 'gce', 'sce', 'bootstrap-soft', 'bootstrap-hard', 'label-smoothing'],
   binary: ['bce'],
   'multi-label': ['bce'],
   regression: ['mse', 'l1', 'smooth-l1'],
@@ -131,10 +137,10 @@ export function resolveTask(spec: TaskSpec, index: number): Task {
       outputs = expectInt(`${where}.outputs`, spec.outputs ?? 1);
       break;
   }
-  const loss = spec.loss ?? LOSSES_BY_KIND[spec.kind][0];
-  if (!LOSS_KINDS.includes(loss) || !LOSSES_BY_KIND[spec.kind].includes(loss)) {
+  const loss = parseLoss(spec.loss ?? LOSSES_BY_KIND[spec.kind][0], `${where}.loss`);
+  if (!LOSSES_BY_KIND[spec.kind].includes(loss.kind)) {
     throw new ConfigError(
-      `Expected one of ${LOSSES_BY_KIND[spec.kind].join(', ')} for ${where}.loss (a ${spec.kind} task) but received ${describe(loss)}`,
+      `Expected one of ${LOSSES_BY_KIND[spec.kind].join(', ')} for ${where}.loss (a ${spec.kind} task) but received ${describe(loss.name)}`,
     );
   }
   const metrics = spec.metrics ?? (spec.kind === 'regression' ? ['mse', 'mae'] : ['accuracy']);
@@ -154,7 +160,7 @@ export function resolveTask(spec: TaskSpec, index: number): Task {
     kind: spec.kind,
     outputs,
     labelWidth: spec.kind === 'classification' ? 1 : outputs,
-    loss,
+    loss: loss.name,
     metrics: [...metrics],
     auxiliary,
     weight: expectNumber(`${where}.weight`, spec.weight ?? 1, 0),

@@ -209,6 +209,28 @@ export class TowerBody implements Body {
     return this.options.penalty! * (T * trace - total);
   }
 
+  /**
+   * A grown cross-stitch unit [T, T] (MultiTaskModel.extend): the old tasks' rows keep their
+   * values and read nothing from the new towers (0 in the new columns), so their outputs are
+   * unchanged; the new tasks' rows keep their fresh initialisation.
+   */
+  inherit(values: Float32Array, params: ParameterStore, old: Float32Array, oldParams: ParameterStore, grown: ReadonlySet<string>): Set<string> {
+    const done = new Set<string>();
+    for (const s of this.stitches) {
+      const name = s.mix.name;
+      const from = oldParams.partRange(name);
+      const to = params.partRange(name);
+      if (!grown.has(name) || !from || !to) continue;
+      const Told = from.shape[0];
+      const T = this.T;
+      for (let i = 0; i < Told; i++) {
+        for (let j = 0; j < T; j++) values[to.start + i * T + j] = j < Told ? old[from.start + i * Told + j] : 0;
+      }
+      done.add(name);
+    }
+    return done;
+  }
+
   describe(): string {
     const stitches = this.stitches.length ? `, cross-stitch after layer ${this.stitches.map((s) => s.layer).join(', ')}` : '';
     const penalty = (this.options.penalty ?? 0) > 0 ? `, L2 penalty λ = ${this.options.penalty}` : '';

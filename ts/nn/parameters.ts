@@ -29,6 +29,18 @@ export interface ParameterPart {
   shape: readonly number[];
 }
 
+/** A stored part's place in the arena: what a checkpoint writes as one tensor. */
+export interface PartRange {
+  /** The part's name (a checkpoint tensor's name). */
+  readonly name: string;
+  /** Its shape. */
+  readonly shape: readonly number[];
+  /** Its first arena element. */
+  readonly start: number;
+  /** One past its last arena element. */
+  readonly end: number;
+}
+
 export interface Parameter {
   readonly name: string;
   readonly shape: readonly number[];
@@ -79,6 +91,22 @@ export class ParameterStore {
 
   get parameters(): readonly Parameter[] {
     return this.list;
+  }
+
+  /** Every stored part (checkpoint tensor) with its arena range, in arena order. */
+  *partRanges(): Generator<PartRange> {
+    for (const p of this.list) {
+      for (const part of p.parts) {
+        const start = p.offset + part.offset;
+        yield { name: part.name, shape: part.shape, start, end: start + part.shape.reduce((a, b) => a * b, 1) };
+      }
+    }
+  }
+
+  /** The stored part named `name` with its arena range, or undefined. */
+  partRange(name: string): PartRange | undefined {
+    for (const r of this.partRanges()) if (r.name === name) return r;
+    return undefined;
   }
 
   /** Arena length in elements (padding included). */

@@ -4,7 +4,7 @@
  */
 import type { Backend, Tensor } from '../backends/backend.js';
 import { checkKeys, nameTable, ownEntry } from '../core/options.js';
-import { ConfigError, ValueError, describe, expectNumber } from '../errors.js';
+import { ConfigError, ValueError, describe, expectInt, expectNumber } from '../errors.js';
 import type { ParameterStore } from '../nn/parameters.js';
 
 /**
@@ -49,6 +49,14 @@ const OPTIMIZER_KEYS: Record<OptimizerConfig['kind'], readonly string[]> = nameT
   adamw: ['kind', 'lr', 'beta1', 'beta2', 'eps', 'weightDecay'],
 });
 
+/** A range of the parameter arena, in elements. */
+export interface ArenaRange {
+  /** First element (a multiple of 64 for {@link Optimizer.restrict}). */
+  offset: number;
+  /** Number of elements. */
+  length: number;
+}
+
 /**
  * Steps a model's whole parameter arena with one fused backend call (sgdStep or adamwStep). Its
  * state (momentum, or Adam's m and v) lives in backend tensors of the arena's size, allocated
@@ -67,6 +75,10 @@ export class Optimizer {
   lr: number;
   /** The options handed to the fused kernel, made once and updated in place (no allocation per step). */
   private readonly kernelOptions: { lr: number; step: number };
+  /** The tensors a step updates: the whole arenas, or views of the range set by {@link restrict}. */
+  private target: { params: Tensor; grads: Tensor; state: Record<string, Tensor> };
+  /** The arena range a step updates (the whole arena unless {@link restrict} narrowed it). */
+  private active: ArenaRange;
 
   constructor(
     private readonly backend: Backend,
@@ -98,6 +110,45 @@ export class Optimizer {
     }
     this.lr = config.lr;
     this.kernelOptions = { ...config, step: 0 };
+    this.active = { offset: 0, length: params.arenaSize };
+    this.target = { params: params.values, grads: params.grads, state: this.state };
+  }
+
+  /**
+   * Steps only the arena elements [offset, offset + length) from now on; every other parameter
+   * and its optimizer state stay exactly as they are (frozen), while the range evolves exactly
+   * as under an unrestricted optimizer (both kernels are elementwise). `null` steps the whole
+   * arena again. The views of parameters, gradients and state are made here, once: a step
+   * allocates nothing. The step count (Adam's bias correction) keeps counting every step.
+   * To freeze a hard-sharing trunk, step everything after it:
+   * `restrict({ offset: model.sharedParameterSize, length: model.params.arenaSize - model.sharedParameterSize })`.
+   * ValueError when the offset is not a multiple of 64 (views start at 64-element boundaries,
+   * as every parameter does) or the range is empty or leaves the arena.
+   */
+  restrict(range: ArenaRange | null): void {
+    const size = this.params.arenaSize;
+    if (range === null) {
+      this.active = { offset: 0, length: size };
+      this.target = { params: this.params.values, grads: this.params.grads, state: this.state };
+      return;
+    }
+    checkKeys(range, ['offset', 'length'], 'optimizer.restrict range');
+    const offset = expectInt('optimizer.restrict offset', range.offset, 0);
+    const length = expectInt('optimizer.restrict length', range.length);
+    if (offset % 64 !== 0) throw new ValueError(`Expected a multiple of 64 for optimizer.restrict offset (parameters start at 64-element boundaries) but received ${offset}`);
+    if (offset + length > size) throw new ValueError(`optimizer.restrict range [${offset}, ${offset + length}) leaves the parameter arena of ${size} elements`);
+    const view = (t: Tensor): Tensor => this.backend.view(t, offset, [length]);
+    this.active = { offset, length };
+    this.target = {
+      params: view(this.params.values),
+      grads: view(this.params.grads),
+      state: Object.fromEntries(Object.entries(this.state).map(([k, t]) => [k, view(t)])),
+    };
+  }
+
+  /** The arena range a step updates: { offset: 0, length: arenaSize } unless {@link restrict} narrowed it. */
+  get range(): Readonly<ArenaRange> {
+    return this.active;
   }
 
   /**
@@ -110,18 +161,17 @@ export class Optimizer {
     }
   }
 
-  /** Applies the gradients in the arena to the parameters. */
+  /** Applies the gradients in the arena (or the range set by {@link restrict}) to the parameters. */
   step(): void {
     this.steps++;
     const o = this.kernelOptions;
     o.lr = this.lr;
     o.step = this.steps;
-    const p = this.params.values;
-    const g = this.params.grads;
+    const { params: p, grads: g, state } = this.target;
     if (this.config.kind === 'sgd') {
-      this.backend.sgdStep(p, g, this.state.momentum, o);
+      this.backend.sgdStep(p, g, state.momentum, o);
     } else {
-      this.backend.adamwStep(p, g, this.state['adam.m'], this.state['adam.v'], o);
+      this.backend.adamwStep(p, g, state['adam.m'], state['adam.v'], o);
     }
   }
 }

@@ -24,9 +24,19 @@ import {
 import type { MultiTaskModel } from '../mtl/model.js';
 import { HIGHER_IS_BETTER, type Task, validateLabels } from '../mtl/task.js';
 import { type WeightingSpec, WeightedStep, type WeightingStrategy, createWeighting } from '../mtl/weighting/index.js';
-import { type TrainingState, findNonFiniteParameter, loadCheckpoint, saveCheckpoint, writeFileAtomic } from '../io/checkpoint.js';
+import {
+  type TrainingState,
+  applyCheckpoint,
+  findNonFiniteParameter,
+  loadCheckpoint,
+  readCheckpointFile,
+  saveCheckpoint,
+  writeFileAtomic,
+} from '../io/checkpoint.js';
 import { checkWritableFolder } from '../io/files.js';
+import { type AffinityConfig, AffinityProbe, type AffinityRecord, type AffinityReport, affinityReport } from './affinity.js';
 import { type EarlyStoppingConfig, EarlyStopper, RunControl, type TrainerCallbacks, checkCallbacks } from './callbacks.js';
+import { type EwcPenaltyConfig, EwcPenalty, ewcTensors } from './ewc.js';
 import { GradientClipper } from './clipping.js';
 import { MetricAccumulator, type TaskMetrics } from './metrics.js';
 import { Optimizer, type OptimizerConfig } from './optimizer.js';
@@ -81,6 +91,25 @@ export interface TrainerConfig {
   earlyStopping?: EarlyStoppingConfig | null;
   /** Called at the end of each epoch and every few steps; they can stop the run cleanly. */
   callbacks?: TrainerCallbacks | null;
+  /**
+   * Measures inter-task affinity while training (TAG lookahead, its linearised form, gradient
+   * cosine; see {@link AffinityProbe}): { method: 'lookahead', every: 10 }. Every `every` steps
+   * the step's batch is probed before the step (the step itself is unchanged); each epoch's mean
+   * T×T matrices go into EpochRecord.affinity, the run's into Trainer.affinity and the run
+   * folder's affinity.json. Needs hard sharing. Off by default. A resume in the middle of an
+   * epoch starts that epoch's sums afresh (its record covers the probes after the resume).
+   */
+  affinity?: AffinityConfig | null;
+  /**
+   * A penalty on the parameters whose gradient is added to every step's after the backward pass
+   * and before clipping and the optimizer: { kind: 'ewc', lambda, fisher, anchor } is EWC's
+   * λ/2·Σ F(θ − θ*)² (see ts/train/ewc.ts; fisherDiagonal and consolidate make F and θ*). One
+   * kernel per step, nothing allocated or read back; its value at the end of each epoch goes
+   * into EpochRecord.ewcPenalty (from the parameters read there anyway), and the run folder's
+   * checkpoints store F and θ* (ewcFromCheckpoint reads them, laid over a grown model). A resume
+   * takes the penalty from this config, as given. Off by default.
+   */
+  penalty?: EwcPenaltyConfig | null;
 }
 
 /** What one epoch of training gave: one per epoch in Trainer.history, metrics.json and fit()'s result. */
@@ -120,6 +149,10 @@ export interface EpochRecord {
   score?: number;
   /** Set on the last epoch when the run ended early: 'earlyStopping' or 'callback'. */
   stoppedBy?: 'earlyStopping' | 'callback';
+  /** With TrainerConfig.affinity: the mean over the epoch's probes of each T×T matrix measured (rows: source task, columns: target task). */
+  affinity?: AffinityRecord;
+  /** With TrainerConfig.penalty: the EWC penalty λ/2·Σ F(θ − θ*)² at the end of the epoch. */
+  ewcPenalty?: number;
 }
 
 /** Options of {@link Trainer.evaluate}. */
@@ -159,7 +192,7 @@ export interface FitOptions {
 
 const TRAINER_KEYS = [
   'optimizer', 'batchSize', 'epochs', 'seed', 'weights', 'weighting', 'auxiliaryStopping', 'progress', 'log', 'runDir', 'lossCheckEvery',
-  'lrSchedule', 'clipGradNorm', 'earlyStopping', 'callbacks',
+  'lrSchedule', 'clipGradNorm', 'earlyStopping', 'callbacks', 'affinity', 'penalty',
 ] as const satisfies readonly (keyof TrainerConfig)[];
 const FIT_KEYS = ['validation', 'resumeFrom', 'epochs', 'signal'] as const satisfies readonly (keyof FitOptions)[];
 
@@ -263,7 +296,7 @@ interface Run {
 }
 
 /** Preallocated host staging arrays for one batch in the model's layout. */
-class BatchStager {
+export class BatchStager {
   readonly inputs: Float32Array;
   readonly targets: Float32Array;
   readonly mask: Float32Array;
@@ -275,8 +308,17 @@ class BatchStager {
     this.mask = new Float32Array(B * model.tasks.length);
   }
 
-  /** Stages rows order[from .. from+n) of ds and uploads them; returns whether any label is missing. */
+  /** Stages rows order[from .. from+n) of ds and uploads them. */
   load(ds: MultiTaskDataset, order: Int32Array, from: number, n: number): void {
+    const masked = this.stage(ds, order, from, n);
+    this.model.loadBatch(n, this.inputs, this.targets, masked ? this.mask : null);
+  }
+
+  /**
+   * Stages rows order[from .. from+n) of ds into the host arrays (inputs, targets in the loss
+   * layout, the [n, T] mask) without uploading them; returns whether any label is missing.
+   */
+  stage(ds: MultiTaskDataset, order: Int32Array, from: number, n: number): boolean {
     const m = this.model;
     ds.gatherInputs(order, from, n, this.inputs);
     const T = m.tasks.length;
@@ -295,7 +337,7 @@ class BatchStager {
         if (!has) masked = true;
       }
     });
-    m.loadBatch(n, this.inputs, this.targets, masked ? this.mask : null);
+    return masked;
   }
 }
 
@@ -336,6 +378,10 @@ export class Trainer {
   private readonly clipper: GradientClipper | null;
   private readonly early: EarlyStopper | null;
   private readonly callbacks: TrainerCallbacks | null;
+  /** With config.affinity: the probe run every k steps before the step. */
+  private readonly probe: AffinityProbe | null;
+  /** With config.penalty: the EWC penalty whose gradient every step adds. */
+  readonly penalty: EwcPenalty | null;
   /** With earlyStopping.restoreBest: the parameters of the best epoch (host copy), when this process saw it. */
   private bestParams: Float32Array | null = null;
 
@@ -358,6 +404,8 @@ export class Trainer {
     this.early = config.earlyStopping ? new EarlyStopper(config.earlyStopping) : null;
     this.callbacks = config.callbacks ? checkCallbacks(config.callbacks) : null;
     this.clipper = config.clipGradNorm == null ? null : new GradientClipper(model.backend, model.params.grads, model.params.arenaSize, config.clipGradNorm);
+    this.probe = config.affinity ? new AffinityProbe(model, this.optimizer, config.affinity) : null;
+    this.penalty = config.penalty ? new EwcPenalty(model, config.penalty) : null;
     this.rng = new Rng(config.seed ?? 0);
     this.stager = new BatchStager(model);
     this.progress = new ProgressBar(process.stderr, config.progress);
@@ -418,7 +466,7 @@ export class Trainer {
     try {
       const run = await this.prepare(train, opts);
       for (let epoch = this.epoch + 1; epoch <= run.target && !run.control.stopRequested; epoch++) await this.runEpoch(run, epoch);
-      if (this.early?.restoreBest) this.restoreBestParameters();
+      if (this.early?.restoreBest) await this.restoreBestParameters(run.runDir);
       return this.history;
     } finally {
       this.progress.end();
@@ -466,7 +514,7 @@ export class Trainer {
     if (runDir) {
       writeFileAtomic(
         path.join(runDir, 'config.json'),
-        JSON.stringify({ model: model.config, architecture: model.architecture(), trainer: { ...config, log: undefined } }, null, 2),
+        JSON.stringify({ model: model.config, architecture: model.architecture(), trainer: { ...config, log: undefined, penalty: config.penalty ? { kind: config.penalty.kind, lambda: config.penalty.lambda, state: 'in the checkpoints (ewc.fisher.*, ewc.anchor.*)' } : undefined } }, null, 2),
       );
     }
     const T = model.tasks.length;
@@ -512,6 +560,7 @@ export class Trainer {
     const firstLr = this.scheduleLr(run);
     let normSum = 0;
     let done = at?.steps ?? 0;
+    this.probe?.resetEpoch();
     this.progress.start();
     for (let s = at?.steps ?? 0; s < steps && !run.control.stopRequested; s++) {
       if (run.signal?.aborted) {
@@ -522,11 +571,14 @@ export class Trainer {
       const n = Math.min(bs, train.length - from);
       this.stager.load(train, order, from, n);
       this.scheduleLr(run);
+      const context = { training: true, seed: hash32(config.seed ?? 0, this.step + 1) };
+      if (this.probe?.due(this.step + 1)) await this.probe.run(n, context);
       this.step++;
       run.dirty = true;
-      const fresh = await this.weightedStep.run(n, { training: true, seed: hash32(config.seed ?? 0, this.step) }, () =>
+      const fresh = await this.weightedStep.run(n, context, () =>
         this.checkFinite(run.runDir),
       );
+      this.penalty?.apply();
       for (let t = 0; t < T; t++) weightSums[t] += this.weightedStep.effective[t];
       if (this.step % every === 0 || s === steps - 1) {
         if (!fresh) {
@@ -567,7 +619,10 @@ export class Trainer {
       lr: { first: firstLr, last: this.optimizer.lr },
     };
     if (this.clipper) record.gradNorm = normSum / Math.max(1, done - (at?.steps ?? 0));
+    const affinity = this.probe?.takeEpoch();
+    if (affinity) record.affinity = affinity;
     if (model.body.penalty) record.penalty = await model.body.penalty();
+    if (this.penalty) record.ewcPenalty = this.penalty.value(params);
     if (run.validation) record.validation = await this.evaluateOn(run.validation);
     const score = selectionScore(record, model.tasks.filter((t) => !t.auxiliary));
     if (this.early) {
@@ -591,22 +646,51 @@ export class Trainer {
     }
   }
 
+  /**
+   * With TrainerConfig.affinity: the run's affinity (every epoch's mean matrices and the mean
+   * over every probe of the run, task names in row/column order), as affinity.json holds it;
+   * null without. Resumed epochs are included (their records travel in the checkpoint).
+   */
+  get affinity(): AffinityReport | null {
+    if (!this.probe) return null;
+    return affinityReport(this.model.tasks.map((t) => t.name), this.probe.config, this.history);
+  }
+
   /** Sets the optimizer's lr for the next step from the schedule (no-op without one); returns it. */
   private scheduleLr(run: Run): number {
     if (this.schedule) this.optimizer.lr = lrAt(this.schedule, this.step, this.optimizer.config.lr, run.totalSteps);
     return this.optimizer.lr;
   }
 
-  /** earlyStopping.restoreBest at the end of a run: writes the best epoch's parameters back into the arena. */
-  private restoreBestParameters(): void {
+  /**
+   * earlyStopping.restoreBest at the end of a run: writes the best epoch's parameters back into
+   * the arena, from memory, or, when that epoch was trained before a resume, from the run
+   * folder's best.safetensors (when it holds that epoch; else the final parameters are kept and
+   * the log says why).
+   */
+  private async restoreBestParameters(runDir: string | null): Promise<void> {
     const e = this.early!;
     if (e.bestEpoch === 0 || e.bestEpoch === this.epoch) return;
-    if (!this.bestParams) {
-      this.log?.(`restoreBest: the best epoch (${e.bestEpoch}) was trained before the resume, so its parameters are not in memory; the parameters of epoch ${this.epoch} are kept (best.safetensors in the run folder holds epoch ${e.bestEpoch})`);
+    const restored = `restoreBest: restored the parameters of epoch ${e.bestEpoch} (validation score ${e.best.toFixed(4)})`;
+    if (this.bestParams) {
+      this.model.backend.write(this.model.params.values, this.bestParams);
+      this.log?.(restored);
       return;
     }
-    this.model.backend.write(this.model.params.values, this.bestParams);
-    this.log?.(`restoreBest: restored the parameters of epoch ${e.bestEpoch} (validation score ${e.best.toFixed(4)})`);
+    const file = runDir ? path.join(runDir, 'best.safetensors') : null;
+    const keep = `the best epoch (${e.bestEpoch}) was trained before the resume, so its parameters are not in memory, and`;
+    if (!file || !fs.existsSync(file)) {
+      this.log?.(`restoreBest: ${keep} ${file ? `${file} does not exist` : 'there is no run folder to read best.safetensors from'}; the parameters of epoch ${this.epoch} are kept`);
+      return;
+    }
+    const ck = readCheckpointFile(file);
+    const stored = (ck.training as { epoch?: unknown } | null)?.epoch;
+    if (stored !== e.bestEpoch) {
+      this.log?.(`restoreBest: ${keep} ${file} holds epoch ${String(stored)}, not ${e.bestEpoch}; the parameters of epoch ${this.epoch} are kept`);
+      return;
+    }
+    await applyCheckpoint(ck, file, this.model, null);
+    this.log?.(`${restored}, read from ${file}`);
   }
 
   /**
@@ -621,7 +705,7 @@ export class Trainer {
     let saved: string;
     if (file && run.dirty) {
       const params = await this.readParameters(run.runDir, `step ${this.step}`);
-      await saveCheckpoint(file, this.model, this.optimizer, this.state(), { parameters: params });
+      await saveCheckpoint(file, this.model, this.optimizer, this.state(), { parameters: params, extra: this.checkpointExtra() });
       run.dirty = false;
       saved = `${file} holds the state after that step: resuming from it continues exactly there.`;
     } else if (file && fs.existsSync(file)) {
@@ -639,6 +723,11 @@ export class Trainer {
    * Reads the parameter arena into the host copy and checks that every value is finite.
    * @throws NonFiniteLossError naming the first parameter that is not.
    */
+  /** The tensors checkpoints store beside the parameters: the EWC state, with a penalty. */
+  private checkpointExtra(): ReturnType<typeof ewcTensors> | null {
+    return this.penalty ? ewcTensors(this.model, this.penalty.state) : null;
+  }
+
   private async readParameters(runDir: string | null, when: string): Promise<Float32Array> {
     const params = await this.model.backend.read(this.model.params.values, this.hostParams);
     const bad = findNonFiniteParameter(this.model.params, params);
@@ -820,9 +909,12 @@ export class Trainer {
     const best = score > this.bestScore;
     if (best) this.bestScore = score;
     writeFileAtomic(path.join(runDir, 'metrics.json'), JSON.stringify(this.history, null, 2));
+    const affinity = this.affinity;
+    if (affinity) writeFileAtomic(path.join(runDir, 'affinity.json'), JSON.stringify(affinity, null, 2));
     const state = this.state();
-    await saveCheckpoint(path.join(runDir, 'checkpoint.safetensors'), this.model, this.optimizer, state, { parameters: params });
-    if (best) await saveCheckpoint(path.join(runDir, 'best.safetensors'), this.model, this.optimizer, state, { parameters: params });
+    const extra = this.checkpointExtra();
+    await saveCheckpoint(path.join(runDir, 'checkpoint.safetensors'), this.model, this.optimizer, state, { parameters: params, extra });
+    if (best) await saveCheckpoint(path.join(runDir, 'best.safetensors'), this.model, this.optimizer, state, { parameters: params, extra });
   }
 }
 

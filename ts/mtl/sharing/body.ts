@@ -51,6 +51,15 @@ export interface Body {
   penalty?(): Promise<number>;
   /** One line for model summaries. */
   describe(): string;
+  /**
+   * For {@link MultiTaskModel.extend}: sets the parameter parts whose shape grew with the
+   * tasks (a cross-stitch unit, PLE's shared gates), whose name the model with fewer tasks
+   * also has, so that the old tasks' outputs stay what they were. `values` is this body's
+   * model's arena on the host (freshly initialised), `old` the old model's arena and `oldParams`
+   * its store; `grown` names the parts to set. Returns the names it set; absent for kinds whose
+   * parts never change shape (every old part is then copied as it is).
+   */
+  inherit?(values: Float32Array, params: ParameterStore, old: Float32Array, oldParams: ParameterStore, grown: ReadonlySet<string>): Set<string>;
 }
 
 /** A sharing configuration with its defaults filled in, as checkpoints record it. */

@@ -108,8 +108,11 @@ export class PerTaskGradients {
     return v;
   }
 
-  /** K = G·Gᵀ on the backend, read back as f64. */
-  private async gramOf(g: Tensor): Promise<Float64Array> {
+  /**
+   * K = G·Gᵀ of per-task gradients G [T, m] on the backend, read back as f64 (row-major T×T;
+   * the returned array is reused by the next call).
+   */
+  async gramOf(g: Tensor): Promise<Float64Array> {
     this.backend.gemm(g, g, this.gram, { transB: true });
     await this.backend.read(this.gram, this.gramHost);
     this.gramF64.set(this.gramHost);
@@ -170,6 +173,32 @@ export class PerTaskGradients {
   }
 
   /**
+   * The per-task gradients of the shared (trunk) parameters, g_t = ∂L_t/∂θ_shared, as the rows
+   * of a [T, sharedParameterSize] backend tensor (reused by the next call): one fused heads
+   * backward from dL/dlogits (unweighted per task, i.e. computed with every task weight 1), then
+   * one trunk backward per task through the same activation buffers. Afterwards the gradient
+   * arena holds the heads' gradients and, in its shared part, the last task's g_t.
+   */
+  parameterGradients(dlogits: Tensor, n: number): Tensor {
+    const be = this.backend;
+    const p = this.parameterBuffers();
+    const v = this.repViews(n);
+    this.model.heads.backward(dlogits, n, v.perTask);
+    for (let t = 0; t < this.T; t++) {
+      be.fill(p.shared, 0);
+      be.gemm(this.oneHot[t], v.matrix, v.combinedRow); // dZ_t = e_tᵀ·G, into an aligned buffer
+      this.body.backward(v.combined, n);
+      be.copy(p.shared, p.rows[t]);
+    }
+    return p.all;
+  }
+
+  /** Row t of the last {@link parameterGradients} ([1, sharedParameterSize]). */
+  parameterGradientRow(t: number): Tensor {
+    return this.parameterBuffers().rows[t];
+  }
+
+  /**
    * Backward from dL/dlogits (unweighted per task) combining the tasks' gradients on the
    * shared (trunk) parameters: one trunk backward per task. Returns the coefficients used.
    */
@@ -179,18 +208,10 @@ export class PerTaskGradients {
     combine: CombineFn,
     transform?: (be: Backend, g: Tensor) => Tensor,
   ): Promise<Float64Array> {
-    const m = this.model;
     const be = this.backend;
     const p = this.parameterBuffers();
-    const v = this.repViews(n);
-    m.heads.backward(dlogits, n, v.perTask);
-    for (let t = 0; t < this.T; t++) {
-      be.fill(p.shared, 0);
-      be.gemm(this.oneHot[t], v.matrix, v.combinedRow); // dZ_t = e_tᵀ·G, into an aligned buffer
-      this.body.backward(v.combined, n);
-      be.copy(p.shared, p.rows[t]);
-    }
-    const g = transform ? transform(be, p.all) : p.all;
+    const all = this.parameterGradients(dlogits, n);
+    const g = transform ? transform(be, all) : all;
     const alpha = combine(await this.gramOf(g));
     this.uploadAlpha(alpha);
     be.gemm(this.alpha, g, p.shared);
