@@ -117,14 +117,18 @@ inline Heads heads(const ArgsBase& a, size_t layout_arg, size_t n_arg) {
 }
 
 // ---- LossLayout: per task [kind (0 softmax-ce, 1 bce, 2 mse, 3 l1, 4 smooth-l1, 5 gce, 6 sce,
-// 7 bootstrap-soft, 8 bootstrap-hard, 9 label-smoothing), outOffset, outWidth, tgtOffset,
+// 7 bootstrap-soft, 8 bootstrap-hard, 9 label-smoothing, 10 distill), outOffset, outWidth, tgtOffset,
 // tgtWidth] (5·T words), then per task two f32 parameters as their bits (2·T words; the kind's
 // parameters in LOSS_PARAMETERS order, unused slots 0) --------------------------------------
-constexpr int kLossKinds = 10;
+constexpr int kLossKinds = 11;
 
 // The class kinds (softmax-ce and the noise-robust 5 .. 9): one class index per row, a softmax
 // over at least 2 logits.
-inline bool is_class_loss(int64_t kind) { return kind == 0 || (kind >= 5 && kind < kLossKinds); }
+inline bool is_class_loss(int64_t kind) { return kind == 0 || (kind >= 5 && kind <= 9); }
+
+// The soft-target kind (10 distill): a probability per logit as the target, a softmax over at
+// least 2 logits, a per-row loss (no mean over the width).
+inline bool is_soft_target_loss(int64_t kind) { return kind == 10; }
 
 // Task t's parameter `slot` (0 or 1) of a checked layout of `tasks` tasks.
 inline float loss_param(const int32_t* packed, int tasks, int t, int slot) {
@@ -134,7 +138,8 @@ inline float loss_param(const int32_t* packed, int tasks, int t, int slot) {
 }
 
 // Whether the two parameter words fit the kind (LOSS_PARAMETERS in ts/backends/layouts.ts): gce
-// 0 < q ≤ 1; sce 0 ≤ α, β ≤ 1000; bootstrap β and label-smoothing ε in [0, 1]; every unused
+// 0 < q ≤ 1; sce 0 ≤ α, β ≤ 1000; bootstrap β and label-smoothing ε in [0, 1]; distill
+// 0 < T ≤ 1000; every unused
 // slot exactly 0 (NaN fails every comparison).
 inline bool loss_params_ok(int64_t kind, const int32_t* words) {
   float v[2];
@@ -144,6 +149,7 @@ inline bool loss_params_ok(int64_t kind, const int32_t* words) {
     case 5: return v[0] > 0.0f && v[0] <= 1.0f && unused1;
     case 6: return v[0] >= 0.0f && v[0] <= 1000.0f && v[1] >= 0.0f && v[1] <= 1000.0f;
     case 7: case 8: case 9: return v[0] >= 0.0f && v[0] <= 1.0f && unused1;
+    case 10: return v[0] > 0.0f && v[0] <= 1000.0f && unused1;
     default: return words[0] == 0 && unused1;
   }
 }
@@ -163,7 +169,7 @@ inline Loss loss(const ArgsBase& a, const Napi::Int32Array& layout, int64_t n, i
     const int32_t* q = p + 5 * t;
     const int64_t kind = q[0], off = q[1], width = q[2], toff = q[3], twidth = q[4];
     const bool cls = is_class_loss(kind);
-    const bool ok = kind >= 0 && kind < kLossKinds && off >= 0 && width >= (cls ? 2 : 1) && off + width <= total_out &&
+    const bool ok = kind >= 0 && kind < kLossKinds && off >= 0 && width >= (cls || is_soft_target_loss(kind) ? 2 : 1) && off + width <= total_out &&
                     toff >= 0 && twidth == (cls ? 1 : width) && toff + twidth <= total_tgt &&
                     loss_params_ok(kind, p + 5 * tasks + 2 * t);
     if (!ok) a.range_error("layout is not a packed LossLayout for " + str(total_out) + " logit and " + str(total_tgt) +

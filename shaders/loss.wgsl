@@ -9,6 +9,8 @@
 //   the noise-robust class kinds (5 gce, 6 sce, 7 bootstrap-soft, 8 bootstrap-hard, 9
 //   label-smoothing): L_t = sum_i [m != 0] l(softmax(z_i), y_i) / n_t (formulas in LossLayout)
 //   bce / mse / l1 / smooth-l1: the mean over the width K as well (see ts/backends/layouts.ts)
+//   distill (10): L_t = sum_i [m != 0] (sum_k q_k log(q_k / p_k) - sum_k q_k + 1) / n_t, q the
+//               row's target probabilities (one per logit), p = softmax(z / T), T = a
 // dlogits[:, seg_t] = weight_t * dL_t/dz (0 where m = 0); losses[t] = L_t (unweighted).
 // loss_per_sample (perSampleLosses) runs the same row code without the gradient, one
 // invocation per row, into loss_out as [N, T].
@@ -30,7 +32,8 @@ struct LossParams {
   pad1: u32,
   pad2: u32,
   // per task two words: [kind, out_offset, width, tgt_offset] (kind 0 softmax-ce, 1 bce, 2 mse,
-  // 3 l1, 4 smooth-l1, 5 gce, 6 sce, 7 bootstrap-soft, 8 bootstrap-hard, 9 label-smoothing),
+  // 3 l1, 4 smooth-l1, 5 gce, 6 sce, 7 bootstrap-soft, 8 bootstrap-hard, 9 label-smoothing,
+  // 10 distill),
   // then [a, b, 0, 0] with a, b the kind's parameters as f32 bits
   segments: array<vec4<u32>, 56>,
 }
@@ -67,6 +70,11 @@ fn workgroup_sum(lid: u32, v: f32) -> f32 {
 // softmax-ce and the noise-robust kinds: a softmax over the row, one class index as the target.
 fn kind_is_class(kind: u32) -> bool {
   return kind == 0u || (kind >= 5u && kind <= 9u);
+}
+
+// A per-row loss (the class kinds and distill): no mean over the width.
+fn kind_is_row(kind: u32) -> bool {
+  return kind_is_class(kind) || kind == 10u;
 }
 
 fn report_bad_label(t: u32, i: u32, y: f32) {
@@ -157,6 +165,36 @@ fn class_row(t: u32, i: u32, seg: vec4<u32>, a: f32, b: f32, m: f32, gscale: f32
   return select(0.0, l, m != 0.0 && valid);
 }
 
+// distill's row (kind 10, T = a): l = sum_k q_k log(q_k / p_k) - sum_k q_k + 1 with
+// p = softmax(z / T); dl/dz_j = (p_j * sum_k q_k - q_j) / T, as the reference.
+fn distill_row(i: u32, seg: vec4<u32>, a: f32, m: f32, gscale: f32, grad: bool) -> f32 {
+  let width = seg.z;
+  let row = i * lp.total_out + seg.y;
+  let trow = i * lp.total_tgt + seg.w;
+  var zmax = loss_logits[row] / a;
+  for (var j = 1u; j < width; j++) { zmax = max(zmax, loss_logits[row + j] / a); }
+  var sum = 0.0;
+  for (var j = 0u; j < width; j++) { sum += exp(loss_logits[row + j] / a - zmax); }
+  let lse = zmax + log(sum);
+  var l = 1.0;
+  var qsum = 0.0;
+  for (var j = 0u; j < width; j++) {
+    let q = loss_targets[trow + j];
+    qsum += q;
+    var qlogq = 0.0;
+    if (q != 0.0) { qlogq = q * log(q); }
+    l += qlogq - q * (loss_logits[row + j] / a - lse) - q;
+  }
+  for (var j = 0u; grad && j < width; j++) {
+    var g = 0.0;
+    if (m != 0.0) {
+      g = (exp(loss_logits[row + j] / a - lse) * qsum - loss_targets[trow + j]) / a * gscale;
+    }
+    loss_dlogits[row + j] = g;
+  }
+  return select(0.0, l, m != 0.0);
+}
+
 fn elem_row(i: u32, seg: vec4<u32>, m: f32, gscale: f32, grad: bool) -> f32 {
   let kind = seg.x;
   let width = seg.z;
@@ -203,7 +241,7 @@ fn loss_forward_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_in
   for (var i = lid; i < lp.n; i += 256u) { labelled += mask_at(i, t); }
   let count = max(1.0, workgroup_sum(lid, labelled));
   var denom = count;
-  if (!cls) { denom = count * f32(seg.z); }
+  if (!kind_is_row(seg.x)) { denom = count * f32(seg.z); }
   let gscale = loss_weights[t] / denom;
 
   var total = 0.0;
@@ -211,6 +249,8 @@ fn loss_forward_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_in
     let m = mask_at(i, t);
     if (cls) {
       total += class_row(t, i, seg, a, b, m, gscale, true);
+    } else if (seg.x == 10u) {
+      total += distill_row(i, seg, a, m, gscale, true);
     } else {
       total += elem_row(i, seg, m, gscale, true);
     }
@@ -234,6 +274,8 @@ fn loss_per_sample(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     var l = 0.0;
     if (kind_is_class(seg.x)) {
       l = class_row(t, i, seg, a, b, m, 0.0, false);
+    } else if (seg.x == 10u) {
+      l = distill_row(i, seg, a, m, 0.0, false);
     } else {
       l = elem_row(i, seg, m, 0.0, false) / f32(seg.z);
     }

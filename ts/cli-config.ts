@@ -45,6 +45,12 @@ export interface RunDataConfig {
   format?: 'csv' | 'tsv' | 'jsonl';
   /** CSV/TSV field delimiter. */
   delimiter?: string;
+  /**
+   * `hydranet extend` only: the trained run's own data (its old tasks' label columns), read
+   * through the old fitted schema: `train` for replay and the EWC Fisher, `validation` where the
+   * old tasks are evaluated before and after.
+   */
+  previous?: { train?: string; validation?: string };
 }
 
 /** A task of a run: where its labels are (TaskColumnSpec) and how it trains (the TaskSpec keys the data does not give). */
@@ -68,6 +74,9 @@ export interface RunConfig {
 
 const TOP_KEYS = ['data', 'inputs', 'missing', 'tasks', 'model', 'training'];
 const DATA_KEYS = ['train', 'validation', 'validationSplit', 'seed', 'format', 'delimiter'];
+/** `hydranet extend`: the inputs and the network come from the trained run. */
+const EXTEND_TOP_KEYS = ['data', 'tasks', 'model', 'training'];
+const EXTEND_MODEL_KEYS = ['seed', 'maxBatch'];
 const SCHEMA_TASK_KEYS = ['name', 'kind', 'column', 'columns', 'separator', 'positive', 'standardize'] as const;
 const TRAIN_TASK_KEYS = ['loss', 'metrics', 'auxiliary', 'weight'] as const;
 const MODEL_KEYS = ['trunk', 'heads', 'sharing', 'maxBatch', 'seed'];
@@ -85,17 +94,32 @@ export const RUN_DEFAULTS = { epochs: 10, batchSize: 256, optimizer: { kind: 'ad
  * file or a split but not both. The values the library takes are checked when the model and the
  * Trainer are made. A missing or unparsable file is a ConfigError naming it, and for a JSON
  * syntax error `run.json:LINE:COLUMN: not valid JSON: ...` (readJsonFile).
+ *
+ * `purpose` 'extend' reads a `hydranet extend` run file: no `inputs` or `missing` (the trained
+ * run's fitted schema decides the inputs), `model` limited to `seed` (of the new parameters)
+ * and `maxBatch`, and `data.previous` ({ train?, validation? }: the trained run's data) allowed.
  */
-export function readRunConfig(file: string): RunConfig {
+export function readRunConfig(file: string, purpose: 'train' | 'extend' = 'train'): RunConfig {
   const parsed = readJsonFile(file, 'config file');
   const at = (keyPath: string): string => `${keyPath} of ${file}`;
-  const config = checkKeys(parsed, TOP_KEYS, at('the top level')) as unknown as RunConfig;
+  const extend = purpose === 'extend';
+  if (extend && parsed !== null && typeof parsed === 'object' && ('inputs' in parsed || 'missing' in parsed)) {
+    throw new ConfigError(`${file}: "inputs" and "missing" come from the trained run (its fitted schema, which the new rows go through), leave them out`);
+  }
+  const config = checkKeys(parsed, extend ? EXTEND_TOP_KEYS : TOP_KEYS, at('the top level')) as unknown as RunConfig;
   if (config.data === undefined) throw new ConfigError(`${file}: missing section "data" (at least { "train": "train.csv" })`);
-  const data = checkKeys(config.data, DATA_KEYS, at('data')) as unknown as RunDataConfig;
+  const data = checkKeys(config.data, extend ? [...DATA_KEYS, 'previous'] : DATA_KEYS, at('data')) as unknown as RunDataConfig;
   for (const key of ['train', 'validation'] as const) {
     const v = data[key];
     if ((v !== undefined || key === 'train') && (typeof v !== 'string' || v === '')) {
       throw new ConfigError(`Expected a file path for data.${key} of ${file} but received ${describe(v)}`);
+    }
+  }
+  if (data.previous !== undefined) {
+    const previous = checkKeys(data.previous, ['train', 'validation'], at('data.previous')) as NonNullable<RunDataConfig['previous']>;
+    for (const key of ['train', 'validation'] as const) {
+      const v = previous[key];
+      if (v !== undefined && (typeof v !== 'string' || v === '')) throw new ConfigError(`Expected a file path for data.previous.${key} of ${file} but received ${describe(v)}`);
     }
   }
   if (data.validationSplit !== undefined) {
@@ -125,7 +149,7 @@ export function readRunConfig(file: string): RunConfig {
     if (model !== null && typeof model === 'object' && ('inputShape' in model || 'tasks' in model)) {
       throw new ConfigError(`model of ${file}: "inputShape" and "tasks" come from the data and the "tasks" section, leave them out`);
     }
-    checkKeys(config.model, MODEL_KEYS, at('model'));
+    checkKeys(config.model, extend ? EXTEND_MODEL_KEYS : MODEL_KEYS, extend ? `${at('model')} (the network is the trained run's; a run file for hydranet extend sets only the new parameters' seed and maxBatch)` : at('model'));
   }
   if (config.training !== undefined) checkKeys(config.training, TRAINING_KEYS, at('training'));
   return config;
@@ -164,29 +188,121 @@ export interface RunData {
   summary: string[];
 }
 
+/** A run's tables as read: the training rows, the validation rows (a file or a split), and how to name each in a summary. */
+interface RunTables {
+  /** The training rows. */
+  train: Table;
+  /** The validation rows: data.validation's, or the split's. */
+  validation?: Table;
+  /** The training rows' name in a summary. */
+  trainSource: string;
+  /** The validation rows' name in a summary. */
+  validationSource?: string;
+}
+
+/** Reads data.train and data.validation (paths relative to the config file's folder), splitting off the validation rows when asked (seed: data.seed, else `seed`). */
+async function readRunTables(config: RunConfig, file: string, seed: number): Promise<RunTables> {
+  const dir = path.dirname(path.resolve(file));
+  const { data } = config;
+  const options = { format: data.format, delimiter: data.delimiter };
+  let train = await readTable(path.resolve(dir, data.train), options);
+  let validation = data.validation === undefined ? undefined : await readTable(path.resolve(dir, data.validation), options);
+  if (data.validationSplit === undefined) return { train, validation, trainSource: train.source, validationSource: validation?.source };
+  ({ train, validation } = splitTable(train, data.validationSplit, data.seed ?? seed));
+  return {
+    train,
+    validation,
+    trainSource: `${train.source} (training part)`,
+    validationSource: `${validation.source} (validation split ${data.validationSplit}, seed ${data.seed ?? seed})`,
+  };
+}
+
 /**
  * Reads the run's files (paths relative to the config file's folder), splits off the validation
  * rows when asked (seed: data.seed, else `seed`), fits the schema on the training rows only and
  * applies it to both parts. Errors of the schema spec name the run file.
  */
 export async function loadRunData(config: RunConfig, file: string, seed: number): Promise<RunData> {
-  const dir = path.dirname(path.resolve(file));
-  const { data } = config;
-  const options = { format: data.format, delimiter: data.delimiter };
-  let train = await readTable(path.resolve(dir, data.train), options);
-  let validation = data.validation === undefined ? undefined : await readTable(path.resolve(dir, data.validation), options);
-  if (data.validationSplit !== undefined) ({ train, validation } = splitTable(train, data.validationSplit, data.seed ?? seed));
+  const tables = await readRunTables(config, file, seed);
   const tasks = config.tasks.map((t) => pickKeys(t, SCHEMA_TASK_KEYS) as unknown as TaskColumnSpec);
-  const fitted = inSection(file, 'inputs/tasks', () => fitSchema(train, { inputs: config.inputs, tasks, missing: config.missing }));
-  const trainPart = applySchema(fitted, train);
-  const summary = [describeRows(data.validationSplit !== undefined ? `${train.source} (training part)` : train.source, trainPart.report)];
+  const fitted = inSection(file, 'inputs/tasks', () => fitSchema(tables.train, { inputs: config.inputs, tasks, missing: config.missing }));
+  const trainPart = applySchema(fitted, tables.train);
+  const summary = [describeRows(tables.trainSource, trainPart.report)];
   let validationSet: MultiTaskDataset | undefined;
-  if (validation) {
-    const part = applySchema(fitted, validation);
+  if (tables.validation) {
+    const part = applySchema(fitted, tables.validation);
     validationSet = part.dataset;
-    summary.push(describeRows(data.validationSplit !== undefined ? `${validation.source} (validation split ${data.validationSplit}, seed ${data.seed ?? seed})` : validation.source, part.report));
+    summary.push(describeRows(tables.validationSource!, part.report));
   }
   return { fitted, train: trainPart.dataset, validation: validationSet, summary };
+}
+
+/** The data of a `hydranet extend` run: the new rows through the trained run's schema, and the trained run's own rows when given. */
+export interface ExtendData {
+  /**
+   * The grown model's preprocessing: the trained run's fitted schema (its inputs as fitted
+   * then, its tasks) with the new tasks appended, fitted on the new training rows.
+   */
+  fitted: FittedSchema;
+  /** The new tasks' specs for MultiTaskModel.extend (sizes from the new labels). */
+  tasks: TaskSpec[];
+  /** The new training rows, labelled for the new tasks only (rows without a new label are dropped). */
+  train: MultiTaskDataset;
+  /**
+   * The new validation rows (data.validation or data.validationSplit), labelled for every task:
+   * the new tasks' columns and, where the file has them, the old tasks' (absent columns mask
+   * their task).
+   */
+  validation?: MultiTaskDataset;
+  /** data.previous.train through the old schema: the old tasks' training rows. */
+  previousTrain?: MultiTaskDataset;
+  /** data.previous.validation through the old schema. */
+  previousValidation?: MultiTaskDataset;
+  /** One line per file read. */
+  summary: string[];
+}
+
+/**
+ * The data of a `hydranet extend` run file (read with readRunConfig(file, 'extend')) for a
+ * model trained with the fitted schema `old`. The new rows' inputs go through `old` as it was
+ * fitted (its means, deviations and vocabularies; a category it never saw takes the unseen slot;
+ * columns it does not know are ignored). The new tasks' label columns are fitted on the new
+ * training rows alone (vocabularies, `positive`, `standardize`) and appended to `old`'s tasks;
+ * a new task named as an old one, or a label column that is an input of the trained run, is a
+ * ConfigError. In training the new rows are labelled for the new tasks only; old label columns
+ * they carry are read in validation only, where they evaluate the old tasks.
+ */
+export async function loadExtendData(config: RunConfig, file: string, old: FittedSchema, seed: number): Promise<ExtendData> {
+  const taken = new Set(old.tasks.map((t) => t.name));
+  config.tasks.forEach((t, i) => {
+    if (taken.has(t.name)) throw new ConfigError(`tasks[${i}] of ${file}: the trained run already has a task ${JSON.stringify(t.name)} (its tasks: ${[...taken].join(', ')}); a new task needs a new name`);
+  });
+  const tables = await readRunTables(config, file, seed);
+  const specs = config.tasks.map((t) => pickKeys(t, SCHEMA_TASK_KEYS) as unknown as TaskColumnSpec);
+  // Only the new tasks are fitted; the old inputs are named (as categorical: nothing numeric is parsed) so that a label column among them is refused.
+  const inputs = { categorical: old.inputs.map((c) => c.column) };
+  const newTasks = inSection(file, 'tasks', () => fitSchema(tables.train, { inputs, tasks: specs, missing: old.missing }).tasks);
+  const fitted: FittedSchema = { ...old, tasks: [...old.tasks, ...newTasks] };
+  const trainPart = applySchema({ ...old, tasks: newTasks }, tables.train);
+  const summary = [describeRows(tables.trainSource, trainPart.report)];
+  let validation: MultiTaskDataset | undefined;
+  if (tables.validation) {
+    const part = applySchema(fitted, tables.validation, { labels: 'optional' });
+    validation = part.dataset;
+    summary.push(describeRows(tables.validationSource!, part.report));
+  }
+  const dir = path.dirname(path.resolve(file));
+  const readPrevious = async (key: 'train' | 'validation'): Promise<MultiTaskDataset | undefined> => {
+    const name = config.data.previous?.[key];
+    if (name === undefined) return undefined;
+    const table = await readTable(path.resolve(dir, name), { format: config.data.format, delimiter: config.data.delimiter });
+    const part = applySchema(old, table);
+    summary.push(`${describeRows(table.source, part.report)} (the trained run's tasks)`);
+    return part.dataset;
+  };
+  const previousTrain = await readPrevious('train');
+  const previousValidation = await readPrevious('validation');
+  return { fitted, tasks: modelTasks(config, { ...old, tasks: newTasks }), train: trainPart.dataset, validation, previousTrain, previousValidation, summary };
 }
 
 /** "file: N rows read, K kept, D dropped (reason)" for a schema report. */
@@ -288,8 +404,29 @@ export async function prepareConfigRun(file: string, flags: RunFlags): Promise<C
     if (flags[f] !== undefined) throw new UsageError(`--${f} applies to the MultiMNIST presets, not to --config runs (set the model section of ${file} instead)`);
   }
   const config = readRunConfig(file);
-  const training = config.training ?? {};
   const modelSection = config.model ?? {};
+  const { trainer, seed } = trainerConfigOf(config, flags);
+  const sharing = flags.sharing === undefined ? modelSection.sharing : parseSharingSpec(flags.sharing);
+  const data = await loadRunData(config, file, seed ?? RUN_DEFAULTS.seed);
+  const model: ModelConfig = {
+    inputShape: data.fitted.inputShape ?? [data.fitted.featureNames.length],
+    trunk: modelSection.trunk ?? DEFAULT_TRUNK,
+    ...(modelSection.heads !== undefined && { heads: modelSection.heads }),
+    ...(sharing !== undefined && { sharing }),
+    tasks: modelTasks(config, data.fitted),
+    maxBatch: modelSection.maxBatch ?? trainer.batchSize,
+    seed: seed ?? modelSection.seed ?? RUN_DEFAULTS.seed,
+  };
+  return { data, model, trainer };
+}
+
+/**
+ * The Trainer configuration of a run file's `training` section with the flags over it (flags
+ * win; RUN_DEFAULTS fill the rest), and the --seed flag when given (it seeds the model and the
+ * validation split too). Flags are checked here, before any data is read.
+ */
+export function trainerConfigOf(config: RunConfig, flags: RunFlags): { trainer: TrainerConfig; seed: number | undefined } {
+  const training = config.training ?? {};
   const seed = flags.seed === undefined ? undefined : int('seed', flags.seed, 1, 0);
   const batchSize = int('batch-size', flags['batch-size'], training.batchSize ?? RUN_DEFAULTS.batchSize);
   const weights = parseWeights(flags.weights) ?? training.weights;
@@ -303,18 +440,7 @@ export async function prepareConfigRun(file: string, flags: RunFlags): Promise<C
     ...(flags.weighting !== undefined && { weighting: flags.weighting }),
     ...(flags.progress === false && { progress: false }),
   };
-  const sharing = flags.sharing === undefined ? modelSection.sharing : parseSharingSpec(flags.sharing);
-  const data = await loadRunData(config, file, seed ?? RUN_DEFAULTS.seed);
-  const model: ModelConfig = {
-    inputShape: data.fitted.inputShape ?? [data.fitted.featureNames.length],
-    trunk: modelSection.trunk ?? DEFAULT_TRUNK,
-    ...(modelSection.heads !== undefined && { heads: modelSection.heads }),
-    ...(sharing !== undefined && { sharing }),
-    tasks: modelTasks(config, data.fitted),
-    maxBatch: modelSection.maxBatch ?? batchSize,
-    seed: seed ?? modelSection.seed ?? RUN_DEFAULTS.seed,
-  };
-  return { data, model, trainer };
+  return { trainer, seed };
 }
 
 /** The file's optimizer with the optimizer flags over it; --optimizer of another kind starts from that kind's CLI defaults. */

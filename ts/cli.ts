@@ -14,6 +14,7 @@ import { evaluateCommand, formatMetrics, predictCommand } from './cli-predict.js
 import { compareCommand } from './cli-compare.js';
 import { affinityCommand } from './cli-affinity.js';
 import { groupCommand } from './cli-group.js';
+import { extendCommand } from './cli-extend.js';
 import { ownEntry } from './core/options.js';
 import { makeMultiMnist, multiMnistTaskSpecs } from './data/multimnist.js';
 import {
@@ -117,6 +118,8 @@ Commands:
             (run \`hydranet affinity --help\`)
   group     which tasks should train together, from an affinity matrix; one run file per
             group (run \`hydranet group --help\`)
+  extend    add tasks to a trained run, into a new run folder, keeping the old tasks (replay,
+            EWC, freeze-trunk) (run \`hydranet extend --help\`)
 
 hydranet trains multi-task networks (a shared trunk, one head per task) from Node.js on a
 native CPU backend. See README.md for the library API.
@@ -329,6 +332,7 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'evaluate') return await evaluateCommand(rest);
     if (command === 'affinity') return await affinityCommand(rest);
     if (command === 'group') return await groupCommand(rest);
+    if (command === 'extend') return await extendCommand(rest, timestamp, stopOnSigint);
     if (command === 'compare') {
       await compareCommand(rest);
       return 0;

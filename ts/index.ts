@@ -41,8 +41,8 @@ export type {
   BodyContext,
   SharingEntry,
 } from './mtl/sharing/index.js';
-export { resolveTask, validateLabels, TASK_KINDS, METRICS, METRIC_KINDS } from './mtl/task.js';
-export type { Task, TaskKind, TaskSpec, MetricName } from './mtl/task.js';
+export { resolveTask, fitTaskToInput, validateLabels, TASK_KINDS, SELF_SUPERVISED_KINDS, METRICS, METRIC_KINDS } from './mtl/task.js';
+export type { Task, TaskKind, SelfSupervisedKind, TaskSpec, MetricName } from './mtl/task.js';
 export { Trainer, checkRunDir, selectionScore, selectionTasks } from './train/trainer.js';
 export type { TrainerConfig, EpochRecord, FitOptions, EvaluateOptions, EvaluationWithOutputs } from './train/trainer.js';
 export { Optimizer, OPTIMIZERS } from './train/optimizer.js';
@@ -93,8 +93,8 @@ export type { TrainerCallbacks, TrainingControl, StepInfo, EarlyStoppingConfig, 
 export { AffinityProbe, AFFINITY_METHODS, AFFINITY_MEASURES, affinityReport, checkAffinityConfig, formatAffinity, measuresOf, rankAgreement } from './train/affinity.js';
 export type { AffinityConfig, AffinityMatrix, AffinityMeasure, AffinityMethod, AffinityRecord, AffinityReport } from './train/affinity.js';
 export type { ExtendModelOptions } from './mtl/model.js';
-export { continualMetrics, formatContinualTable, trainStages } from './train/continual.js';
-export type { AccuracyMatrix, ContinualMetrics, ContinualMetricsOptions, RetainConfig, StageConfig, TrainStagesConfig, StagesResult } from './train/continual.js';
+export { continualMetrics, formatContinualTable, prepareLwf, trainStages } from './train/continual.js';
+export type { AccuracyMatrix, ContinualMetrics, ContinualMetricsOptions, LwfOptions, LwfStage, RetainConfig, StageConfig, TrainStagesConfig, StagesResult } from './train/continual.js';
 export { ReplayBuffer, labelledFor, withReplay } from './data/replay.js';
 export type { LabelledTask } from './data/replay.js';
 export { injectLabelNoise, LABEL_NOISE_TYPES } from './data/noise.js';
@@ -110,3 +110,6 @@ export { CoTeaching, countClean, keepCount, keepRate, selectSmallLoss } from './
 export type { CoTeachingConfig, CoTeachingEpoch } from './train/coteaching.js';
 export { EwcPenalty, FISHER_VARIANTS, consolidate, ewcFromCheckpoint, ewcTensors, fisherDiagonal, growEwcState } from './train/ewc.js';
 export type { EwcPenaltyConfig, EwcState, FisherOptions, FisherVariant } from './train/ewc.js';
+export { trainExtension, parseRetainSpec, type ExtensionConfig, type ExtensionResult, type ExtensionReport } from './cli-extend.js';
+export { Rotations, rotationPermutation, squareImage } from './data/rotation.js';
+export type { SquareImage } from './data/rotation.js';

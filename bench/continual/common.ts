@@ -13,9 +13,9 @@ export function arg(name: string, fallback: string): string {
 }
 
 /**
- * The retain strategy of `--retain` (none, replay, ewc, online-ewc, freeze-trunk) with its
+ * The retain strategy of `--retain` (none, replay, ewc, online-ewc, lwf, freeze-trunk) with its
  * flags: --replay-size; --lambda (default `lambda`), --gamma (1), --fisher (exact),
- * --fisher-samples (all); and a line describing it.
+ * --fisher-samples (all); --temperature (2), --alpha (1) for lwf; and a line describing it.
  */
 export function retainFromArgs(lambdaDefault: string): { retain: RetainConfig; text: string } {
   const name = arg('retain', 'none');
@@ -36,8 +36,13 @@ export function retainFromArgs(lambdaDefault: string): { retain: RetainConfig; t
       return { retain: { kind: 'ewc', ...ewc }, text: `ewc (${ewcText})` };
     case 'online-ewc':
       return { retain: { kind: 'online-ewc', gamma, ...ewc }, text: `online-ewc (${ewcText})` };
+    case 'lwf': {
+      const temperature = Number(arg('temperature', '2'));
+      const alpha = Number(arg('alpha', '1'));
+      return { retain: { kind: 'lwf', temperature, alpha }, text: `lwf (T ${temperature}, α ${alpha} per old task)` };
+    }
     default:
-      throw new Error(`unknown --retain ${name}: none, replay, ewc, online-ewc or freeze-trunk`);
+      throw new Error(`unknown --retain ${name}: none, replay, ewc, online-ewc, lwf or freeze-trunk`);
   }
 }
 

@@ -8,7 +8,7 @@
  * to 32×32 before permuting), our epochs reshuffle where they draw batches; the flags shrink the
  * protocol to what a machine affords (say so when reporting):
  *
- *   node dist/bench/continual/permuted-mnist.js --retain none|ewc|online-ewc [--seeds 1]
+ *   node dist/bench/continual/permuted-mnist.js --retain none|ewc|online-ewc|lwf [--seeds 1]
  *       [--tasks 10] [--units 1000] [--iterations 5000] [--lr 1e-4] [--train-samples 60000]
  *       [--lambda 100] [--gamma 1] [--fisher exact] [--fisher-samples N] [--backend cpu] [--json out.json]
  *

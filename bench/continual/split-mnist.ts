@@ -12,7 +12,8 @@
  *       [--iterations 2000] [--replay-size 1000] [--json out.json] [--optimizer carry]
  *       [--lambda 1e5] [--gamma 1] [--fisher exact] [--fisher-samples N]
  *
- * --retain: none, replay, ewc, online-ewc or freeze-trunk. EWC's defaults are their code's for
+ * --retain: none, replay, ewc, online-ewc, lwf or freeze-trunk. LwF's defaults are their code's
+ * (T = 2; loss_fn_kd without the T² factor; task-IL weighting L_new + Σ_old KD: α = 1 each). EWC's defaults are their code's for
  * Split MNIST task-IL (params/param_values.py: ewc_lambda 1e5; options.py: Fisher from every
  * training sample of the task, batches of 1, labels 'all' = our 'exact'; online γ = 1);
  * --fisher-samples takes a seeded subset instead.

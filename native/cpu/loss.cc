@@ -6,6 +6,8 @@
 //   mse / l1 / smooth-l1 likewise from (z − y)², |z − y|, h(z − y)
 //   the noise-robust class kinds (gce, sce, bootstrap-soft, bootstrap-hard, label-smoothing):
 //               L_t = Σ_i m·ℓ(p_i, y_i) / n_t with p = softmax(z) (formulas in LossLayout's doc)
+//   distill     L_t = Σ_i m·(Σ_k q_k·log(q_k/p_k) − Σ_k q_k + 1) / n_t, q_i the row's target
+//               probabilities, p = softmax(z/T) (KL(q‖p); LwF's soft targets)
 // losses[t] = L_t ("=", unweighted); dlogits[:, seg_t] = weight_t·∂L_t/∂z ("=", 0 where m = 0).
 // Rows are summed in fixed chunks of double partial sums, so the result does not depend on the
 // number of threads. perSampleLosses (loss_per_sample) runs the same row code without the
@@ -23,12 +25,13 @@ namespace {
 // Same order as LOSS_KINDS in ts/backends/layouts.ts.
 enum class LossKind : int {
   softmax_ce = 0, bce = 1, mse = 2, l1 = 3, smooth_l1 = 4,
-  gce = 5, sce = 6, bootstrap_soft = 7, bootstrap_hard = 8, label_smoothing = 9,
+  gce = 5, sce = 6, bootstrap_soft = 7, bootstrap_hard = 8, label_smoothing = 9, distill = 10,
 };
 
 struct LossTask {
   LossKind kind;
   bool cls;       // a class kind: softmax over the row, one class index as the target
+  bool row;       // a per-row loss (the class kinds and distill): no mean over the width
   double a, b;    // the kind's parameters (LossLayout's parameter slots)
   int out_off, width, tgt_off;
   double grad_scale;  // weight / (n_t or K·n_t)
@@ -93,8 +96,30 @@ double class_row_loss(const LossTask& s, const float* z, int label, float* g) {
   return loss;
 }
 
+// distill's row: ℓ = Σ_k q_k·log(q_k/p_k) − Σ_k q_k + 1 with p = softmax(z/T), T = s.a;
+// ∂ℓ/∂z_j = (p_j·Σq − q_j)/T, as the reference.
+double distill_row_loss(const LossTask& s, const float* z, const float* q, float* g) {
+  const double T = s.a;
+  double zmax = -INFINITY;
+  for (int j = 0; j < s.width; ++j) zmax = std::max(zmax, z[j] / T);  // a NaN is carried by the sum
+  double sum = 0;
+  for (int j = 0; j < s.width; ++j) sum += std::exp(z[j] / T - zmax);
+  const double lse = zmax + std::log(sum);
+  double loss = 1, qsum = 0;
+  for (int j = 0; j < s.width; ++j) {
+    const double qj = q[j];
+    qsum += qj;
+    loss += (qj == 0 ? 0.0 : qj * std::log(qj)) - qj * (z[j] / T - lse) - qj;
+  }
+  for (int j = 0; g != nullptr && j < s.width; ++j) {
+    g[j] = static_cast<float>((std::exp(z[j] / T - lse) * qsum - q[j]) / T * s.grad_scale);
+  }
+  return loss;
+}
+
 double row_loss(const LossTask& s, const float* z, const float* y, float* g) {
   if (s.cls) return class_row_loss(s, z, static_cast<int>(y[0]), g);
+  if (s.kind == LossKind::distill) return distill_row_loss(s, z, y, g);
   double total = 0;
   for (int j = 0; j < s.width; ++j) {
     const double zj = z[j], d = zj - double(y[j]);
@@ -134,6 +159,7 @@ int64_t decode_tasks(const int32_t* layout, int tasks, const float* targets, con
     LossTask& s = segs[t];
     s.kind = static_cast<LossKind>(p[0]);
     s.cls = layouts::is_class_loss(p[0]);
+    s.row = s.cls || layouts::is_soft_target_loss(p[0]);
     s.a = layouts::loss_param(layout, tasks, t, 0), s.b = layouts::loss_param(layout, tasks, t, 1);
     s.out_off = p[1], s.width = p[2], s.tgt_off = p[3];
     double labelled = 0;
@@ -144,7 +170,7 @@ int64_t decode_tasks(const int32_t* layout, int tasks, const float* targets, con
       const float y = targets[static_cast<int64_t>(i) * total_tgt + s.tgt_off];
       if (!(y >= 0 && y < s.width && y == std::floor(y))) return static_cast<int64_t>(t) * n + i;
     }
-    s.denom = std::max(1.0, labelled) * (s.cls ? 1 : s.width);
+    s.denom = std::max(1.0, labelled) * (s.row ? 1 : s.width);
     s.grad_scale = weights != nullptr ? weights[t] / s.denom : 0.0;
   }
   return -1;
@@ -211,7 +237,7 @@ int64_t loss_per_sample(const int32_t* layout, int tasks, const float* logits, c
         const LossTask& s = segs[t];
         const float m = mask ? mask[i * tasks + t] : 1.0f;
         out[i * tasks + t] =
-            m == 0 ? 0.0f : static_cast<float>(row_loss(s, z + s.out_off, y + s.tgt_off, nullptr) / (s.cls ? 1 : s.width));
+            m == 0 ? 0.0f : static_cast<float>(row_loss(s, z + s.out_off, y + s.tgt_off, nullptr) / (s.row ? 1 : s.width));
       }
     }
   });

@@ -7,6 +7,8 @@
 //   mse / l1 / smooth-l1 likewise from (z − y)², |z − y|, h(z − y)
 //   the noise-robust class kinds (gce, sce, bootstrap-soft, bootstrap-hard, label-smoothing):
 //               L_t = Σ_{i: m≠0} ℓ(softmax(z_i), y_i) / n_t (formulas in LossLayout's doc)
+//   distill     L_t = Σ_{i: m≠0} (Σ_k q_k·log(q_k/p_k) − Σ_k q_k + 1) / n_t, p = softmax(z_i/T),
+//               q the row's target probabilities (LwF's soft targets)
 // losses[t] = L_t (=, unweighted); dlogits[:, seg_t] = weight_t·∂L_t/∂z (=, 0 where m = 0).
 // A labelled class-kind row whose target is not an integer in [0, width) claims the Status
 // words (atomicCAS on word 0: 0 → 1) and writes task, row and the target's f32 bits; the row's
@@ -44,7 +46,7 @@ constexpr unsigned int kFullMask = 0xffffffffu;
 // Same order as LOSS_KINDS in ts/backends/layouts.ts.
 enum LossKind : int {
   kSoftmaxCe = 0, kBce = 1, kMse = 2, kL1 = 3, kSmoothL1 = 4,
-  kGce = 5, kSce = 6, kBootstrapSoft = 7, kBootstrapHard = 8, kLabelSmoothing = 9,
+  kGce = 5, kSce = 6, kBootstrapSoft = 7, kBootstrapHard = 8, kLabelSmoothing = 9, kDistill = 10,
 };
 
 struct LossSegment {
@@ -123,7 +125,7 @@ __global__ void __launch_bounds__(kLossThreads)
   }
   labelled = block_sum(labelled, scratch);
   const double count = isnan(labelled) ? labelled : fmax(1.0, labelled);
-  const double denom = (s.kind == kSoftmaxCe || s.kind >= kGce) ? count : count * s.width;
+  const double denom = (s.kind == kSoftmaxCe || s.kind >= kGce) ? count : count * s.width;  // per-row kinds: the class kinds and distill
   const double gscale = weights != nullptr ? static_cast<double>(weights[t]) / denom : 0.0;
 
   // Pass 2: rows in groups of G lanes.
@@ -146,7 +148,41 @@ __global__ void __launch_bounds__(kLossThreads)
     const float* z = logits + i * ld + s.out_off;
     float* gz = dlogits != nullptr ? dlogits + i * ld + s.out_off : nullptr;
     const float* y = targets + i * ldt + s.tgt_off;
-    if (s.kind == kSoftmaxCe || s.kind >= kGce) {
+    if (s.kind == kDistill) {
+      // ℓ = Σ_k q_k·log(q_k/p_k) − Σ_k q_k + 1, p = softmax(z/T); ∂ℓ/∂z_j = (p_j·Σq − q_j)/T.
+      const float temp = s.a;
+      float zmax = -INFINITY;
+      if (live) {
+        for (int j = gl; j < width; j += G) zmax = fmaxf(zmax, z[j] / temp);
+      }
+      zmax = group_max(zmax, G);
+      float sum = 0.0f;
+      if (live) {
+        for (int j = gl; j < width; j += G) sum += expf(z[j] / temp - zmax);
+      }
+      sum = group_sum(sum, G);
+      const float lse = zmax + logf(sum);
+      float qsum = 0.0f;
+      double part = 0.0;
+      if (live) {
+        for (int j = gl; j < width; j += G) {
+          const float q = y[j];
+          qsum += q;
+          part += (q == 0.0f ? 0.0 : static_cast<double>(q) * log(static_cast<double>(q))) -
+                  static_cast<double>(q) * static_cast<double>(z[j] / temp - lse) - static_cast<double>(q);
+        }
+      }
+      qsum = group_sum(qsum, G);
+      const double row_loss = group_sum(part, G) + 1.0;  // every lane of the group
+      if (active && gz != nullptr) {
+        for (int j = gl; j < width; j += G) {
+          const float grad = (expf(z[j] / temp - lse) * qsum - y[j]) / temp;
+          gz[j] = live ? static_cast<float>(static_cast<double>(grad) * gscale) : 0.0f;
+        }
+      }
+      if (live && gl == 0) total += row_loss;
+      if (per_sample != nullptr && active && gl == 0) per_sample[i * T + t] = live ? static_cast<float>(row_loss) : 0.0f;
+    } else if (s.kind == kSoftmaxCe || s.kind >= kGce) {
       int label = -1;  // -1 when not a valid class: matches no column
       float yv = 0.0f;
       if (live) {

@@ -15,6 +15,7 @@ import {
   Pool2dGeometry,
   type Tensor,
   isClassLoss,
+  isSoftTargetLoss,
   parseLoss,
 } from '../../ts/backends/backend.js';
 import { Rng } from '../../ts/core/random.js';
@@ -237,9 +238,11 @@ describe('reference gradients by finite differences', () => {
     ['bootstrap-soft:beta=0.6', 4],
     ['bootstrap-hard:beta=0.7', 3],
     ['label-smoothing:epsilon=0.2', 4],
+    ['distill', 3],
+    ['distill:temperature=0.7', 4],
   ];
   for (const masked of [false, true]) {
-    it(`multi-loss, every kind at once (the noise-robust ones with non-default parameters)${masked ? ', with a label mask' : ''}: dlogits = ∂(Σ w_t·L_t)/∂z`, () => {
+    it(`multi-loss, every kind at once (the noise-robust ones and distill with non-default parameters)${masked ? ', with a label mask' : ''}: dlogits = ∂(Σ w_t·L_t)/∂z`, () => {
       const rng = new Rng(masked ? 21 : 20);
       const n = 5;
       let out = 0;
@@ -255,6 +258,13 @@ describe('reference gradients by finite differences', () => {
       const targets = new Float32Array(n * tgt);
       segs.forEach((s, t) => {
         for (let i = 0; i < n; i++) {
+          if (isSoftTargetLoss(layout.losses[t].kind)) {
+            // distill: a probability vector with one entry exactly 0.
+            const q = Array.from({ length: s.outWidth }, (_, j) => (j === i % s.outWidth ? 0 : 0.1 + rng.uniform()));
+            const sum = q.reduce((a, v) => a + v, 0);
+            q.forEach((v, j) => (targets[i * tgt + s.tgtOffset + j] = v / sum));
+            continue;
+          }
           for (let j = 0; j < layout.tgtWidth(t); j++) {
             // Regression targets kept away from the logits so |z − y| never sits at a kink.
             targets[i * tgt + s.tgtOffset + j] =

@@ -5,6 +5,8 @@
  * q = 1; bootstrapping with β = 1, label smoothing with ε = 0 and SCE with α = 1, β = 0 equal
  * CE exactly), the masked-mean convention, the task spec ('gce:q=0.7' or { kind, q }, unknown
  * parameters and bad values as typed errors), and a model trained with one on noisy labels.
+ * Also LwF's soft-target distill kind against KL(q‖softmax(z/T)) written out in f64, and its
+ * labels (a probability per class).
  */
 import assert from 'node:assert/strict';
 import { LossLayout, type LossName, type Tensor } from '../../ts/backends/backend.js';
@@ -12,9 +14,9 @@ import { ReferenceBackend } from '../../ts/backends/reference.js';
 import { Rng } from '../../ts/core/random.js';
 import { MultiTaskDataset } from '../../ts/data/dataset.js';
 import { injectLabelNoise } from '../../ts/data/noise.js';
-import { ConfigError, ValueError } from '../../ts/errors.js';
+import { ConfigError, LabelError, ValueError } from '../../ts/errors.js';
 import { MultiTaskModel } from '../../ts/mtl/model.js';
-import { type TaskSpec, resolveTask } from '../../ts/mtl/task.js';
+import { type TaskSpec, resolveTask, validateLabels } from '../../ts/mtl/task.js';
 import { Trainer } from '../../ts/train/trainer.js';
 
 const be = new ReferenceBackend();
@@ -130,6 +132,58 @@ describe('mtl/robust losses', () => {
       for (const name of ['gce', 'sce', 'bootstrap-soft', 'bootstrap-hard', 'label-smoothing'] as const) {
         assert.ok(Math.abs(run(name).loss - ce.loss) > 1e-3, name);
       }
+    });
+  });
+
+  describe('distill (LwF soft targets)', () => {
+    /** Row i's softmax(z/T) in f64. */
+    const softT = (z: ArrayLike<number>, T: number): number[] => {
+      const v = Array.from(z, (x) => x / T);
+      const max = Math.max(...v);
+      const e = v.map((x) => Math.exp(x - max));
+      const sum = e.reduce((a, b) => a + b, 0);
+      return e.map((x) => x / sum);
+    };
+    it('is KL(q‖softmax(z/T)) averaged over the labelled rows, with the gradient (p − q)/T (no T² factor)', () => {
+      for (const T of [2, 0.5]) {
+        const q = new Float32Array(N * C);
+        // Targets: another row's softened outputs (one entry of row 1 exactly 0, renormalised).
+        for (let i = 0; i < N; i++) {
+          const r = softT(logits.subarray(((i + 3) % N) * C, ((i + 3) % N + 1) * C), 1.5).map((v, k) => (i === 1 && k === 2 ? 0 : v));
+          const sum = r.reduce((a, b) => a + b, 0);
+          r.forEach((v, k) => (q[i * C + k] = v / sum));
+        }
+        const layout = new LossLayout([{ kind: `distill:temperature=${T}`, outOffset: 0, outWidth: C, tgtOffset: 0 }]);
+        const losses = be.alloc([1]);
+        const grad = be.alloc([N, C]);
+        be.multiLoss(be.upload(logits, [N, C]), be.upload(q, [N, C]), be.upload(mask, [N, 1]), be.upload(Float32Array.of(1), [1]), layout, losses, grad);
+        let sum = 0;
+        let count = 0;
+        for (let i = 0; i < N; i++) {
+          if (mask[i] === 0) continue;
+          count++;
+          const p = softT(logits.subarray(i * C, (i + 1) * C), T);
+          for (let k = 0; k < C; k++) if (q[i * C + k] > 0) sum += q[i * C + k] * Math.log(q[i * C + k] / p[k]);
+        }
+        close(data(losses)[0], sum / count, 1e-5, `T ${T}: loss`);
+        for (let i = 0; i < N; i++) {
+          const p = softT(logits.subarray(i * C, (i + 1) * C), T);
+          const qs = Array.from(q.subarray(i * C, (i + 1) * C)).reduce((a, b) => a + b, 0);
+          for (let k = 0; k < C; k++) {
+            const want = mask[i] === 0 ? 0 : (p[k] * qs - q[i * C + k]) / T / count;
+            close(data(grad)[i * C + k], want, 1e-5, `T ${T}: gradient [${i}, ${k}]`);
+          }
+        }
+      }
+    });
+    it('makes a classification task take a probability per class as its labels, checked in [0, 1]', () => {
+      const task = resolveTask({ name: 'old', kind: 'classification', classes: 3, loss: 'distill' }, 0);
+      assert.equal(task.loss, 'distill:temperature=2');
+      assert.equal(task.labelWidth, 3);
+      validateLabels(task, Float32Array.of(0.2, 0.3, 0.5, 1, 0, 0), null, 'train');
+      assert.throws(() => validateLabels(task, Float32Array.of(0.2, 1.5, 0.5), null, 'train'), (e: Error) => e instanceof LabelError && /task old, sample 0, output 1: expected a soft target/.test(e.message));
+      assert.throws(() => resolveTask({ name: 'old', kind: 'classification', classes: 3, loss: 'distill:temperature=0' }, 0), ValueError);
+      assert.throws(() => resolveTask({ name: 'old', kind: 'binary', loss: 'distill' }, 0), ConfigError);
     });
   });
 

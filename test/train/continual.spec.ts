@@ -2,7 +2,8 @@
  * Continual learning (ts/train/continual.ts): the GEM / Chaudhry metrics against values
  * computed by hand on small accuracy matrices (one task per stage, and several tasks in a
  * stage), the printed table, and trainStages on a small synthetic sequence (R filled as
- * documented, metrics consistent, replay seeded and really mixed in, typed errors).
+ * documented, metrics consistent, replay seeded and really mixed in, LwF's distillation 0 while
+ * the model is unchanged and less forgetting than fine-tuning, typed errors).
  */
 import assert from 'node:assert/strict';
 import { ReferenceBackend } from '../../ts/backends/reference.js';
@@ -10,7 +11,7 @@ import { Rng } from '../../ts/core/random.js';
 import { ConfigError, ValueError } from '../../ts/errors.js';
 import { MultiTaskDataset } from '../../ts/data/dataset.js';
 import { MultiTaskModel } from '../../ts/mtl/model.js';
-import { type StageConfig, continualMetrics, formatContinualTable, trainStages } from '../../ts/train/continual.js';
+import { type StageConfig, continualMetrics, formatContinualTable, prepareLwf, trainStages } from '../../ts/train/continual.js';
 import type { TrainerConfig } from '../../ts/train/trainer.js';
 
 const close = (a: number, b: number, what: string): void => assert.ok(Math.abs(a - b) < 1e-12, `${what}: ${a} vs ${b}`);
@@ -150,12 +151,66 @@ describe('trainStages', () => {
     assert.equal(out.metrics.averageForgetting, 0, 'nothing the old tasks read moved');
   });
 
+  it("LwF: the distillation loss is 0 with zero gradient while the model has not changed; the stage's model keeps its own losses", async () => {
+    const be = new ReferenceBackend();
+    const first = await trainStages({ model, backend: be, stages: stages({ kind: 'none' }).slice(0, 2), trainer });
+    const next = stages({ kind: 'none' })[2];
+    const grown = await MultiTaskModel.extend(first.model, next.tasks);
+    const { student, data: soft } = await prepareLwf(grown, next.train, ['r'], { temperature: 2 });
+    assert.deepEqual(student.tasks.map((t) => t.loss), ['distill:temperature=2', 'distill:temperature=2', 'softmax-ce']);
+    assert.deepEqual(grown.tasks.map((t) => t.loss), ['softmax-ce', 'softmax-ce', 'softmax-ce'], 'the grown model keeps its losses');
+    const n = 64; // maxBatch: the first 64 samples
+    const widths = student.tasks.map((t) => t.labelWidth);
+    assert.deepEqual(widths, [2, 2, 1]);
+    const targets = new Float32Array(n * 5);
+    for (let i = 0; i < n; i++) {
+      let off = 0;
+      student.tasks.forEach((t, k) => {
+        targets.set(soft.labels(t.name).subarray(i * widths[k], (i + 1) * widths[k]), i * 5 + off);
+        off += widths[k];
+      });
+    }
+    student.loadBatch(n, soft.inputs, targets, null);
+    const dl = await be.read(student.computeLoss(n, student.forward(n)));
+    const losses = await be.read(student.losses);
+    assert.ok(Math.abs(losses[0]) < 1e-7 && Math.abs(losses[1]) < 1e-7, `old tasks' distillation losses ${losses[0]}, ${losses[1]}: expected 0`);
+    assert.ok(losses[2] > 0.1, `the new task's loss ${losses[2]} is not 0`);
+    let worstOld = 0;
+    let worstNew = 0;
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < 4; j++) worstOld = Math.max(worstOld, Math.abs(dl[i * 6 + j]));
+      for (let j = 4; j < 6; j++) worstNew = Math.max(worstNew, Math.abs(dl[i * 6 + j]));
+    }
+    assert.ok(worstOld < 1e-8, `old tasks' largest |dL/dz| ${worstOld}: expected 0`);
+    assert.ok(worstNew > 1e-4, 'the new task has a gradient');
+    await assert.rejects(prepareLwf(grown, next.train, ['x']), ConfigError);
+    await assert.rejects(prepareLwf(grown, next.train, ['r'], { temperature: -1 }), ValueError);
+  });
+
+  it('LwF: the old tasks forget less than without; α = 0 is fine-tuning exactly', async () => {
+    const be = new ReferenceBackend();
+    const none = await trainStages({ model, backend: be, stages: stages({ kind: 'none' }), trainer });
+    const zero = await trainStages({ model, backend: be, stages: stages({ kind: 'lwf', alpha: 0 }), trainer });
+    assert.deepEqual(zero.accuracy, none.accuracy);
+    const lwf = await trainStages({ model, backend: be, stages: stages({ kind: 'lwf', temperature: 2 }), trainer });
+    assert.ok(lwf.metrics.averageForgetting < none.metrics.averageForgetting, `forgetting ${lwf.metrics.averageForgetting} vs ${none.metrics.averageForgetting} without`);
+    for (let j = 1; j < 3; j++) assert.ok(lwf.accuracy[j][j] > 0.85, `task ${j} learned with LwF: ${lwf.accuracy[j][j]}`);
+    assert.deepEqual(lwf.model.tasks.map((t) => t.loss), ['softmax-ce', 'softmax-ce', 'softmax-ce']);
+    assert.deepEqual(lwf.model.resolvedConfig.tasks.map((t) => t.loss ?? 'softmax-ce'), ['softmax-ce', 'softmax-ce', 'softmax-ce']);
+  });
+
   it('refuses bad configurations with ConfigErrors', async () => {
     const be = new ReferenceBackend();
     const bad = async (config: unknown, pattern: RegExp): Promise<void> =>
       assert.rejects(trainStages(config as never), (e: Error) => e instanceof ConfigError && pattern.test(e.message));
     await bad({ model, backend: be, stages: [], trainer }, /non-empty array of stages/);
-    await bad({ model, backend: be, stages: stages({ kind: 'lwf' } as never), trainer }, /retain kind 'none', 'replay', 'ewc', 'online-ewc' or 'freeze-trunk'/);
+    await bad({ model, backend: be, stages: stages({ kind: 'lfw' } as never), trainer }, /retain kind 'none', 'replay', 'ewc', 'online-ewc', 'lwf' or 'freeze-trunk'/);
+    await bad({ model, backend: be, stages: stages({ kind: 'lwf', lambda: 1 } as never), trainer }, /"lambda"/);
+    await assert.rejects(trainStages({ model, backend: be, stages: stages({ kind: 'lwf', temperature: 0 }), trainer }), ValueError);
+    await assert.rejects(trainStages({ model, backend: be, stages: stages({ kind: 'lwf', alpha: -1 }), trainer }), ValueError);
+    const binary = stages({ kind: 'lwf' });
+    binary[0] = { ...binary[0], tasks: [{ name: 'p', kind: 'binary' }] };
+    await bad({ model, backend: be, stages: binary, trainer }, /LwF distils classification tasks; old task p is a binary task/);
     await bad({ model, backend: be, stages: stages({ kind: 'ewc', lambda: 1, gamma: 0.5 } as never), trainer }, /"gamma"/);
     const kinds = stages({ kind: 'ewc', lambda: 1 });
     kinds[2] = { ...kinds[2], retain: { kind: 'online-ewc', lambda: 1 } };

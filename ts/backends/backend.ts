@@ -180,9 +180,11 @@ export interface Backend {
    * mask [N, T] (1 = labelled) and per-task weights [T]. Writes losses [T] (per-task means,
    * unweighted) and dlogits [N, totalOut] (weighted). See LossLayout for the exact meaning of
    * each loss kind (LOSS_KINDS: softmax-ce, bce, mse, l1, smooth-l1, and the noise-robust class
-   * kinds gce, sce, bootstrap-soft, bootstrap-hard, label-smoothing, whose parameters the layout
-   * carries). A class kind's target is a class index; a labelled row whose index is not an
-   * integer in [0, C) is a LabelError (on GPU backends, at the next read or sync).
+   * kinds gce, sce, bootstrap-soft, bootstrap-hard, label-smoothing, and LwF's soft-target
+   * distill, whose parameters the layout carries). A class kind's target is a class index; a
+   * labelled row whose index is not an integer in [0, C) is a LabelError (on GPU backends, at the
+   * next read or sync). distill's targets are a probability per logit (not checked: a NaN or a
+   * negative one gives a NaN loss).
    */
   multiLoss(logits: Tensor, targets: Tensor, mask: Tensor | null, weights: Tensor, layout: LossLayout, losses: Tensor, dlogits: Tensor): void;
   /**

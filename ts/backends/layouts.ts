@@ -11,7 +11,8 @@ import { packedOf, setPacked } from './packed.js';
 
 /**
  * Loss kinds understood by the fused multi-loss kernel (see {@link LossLayout} for each one's
- * formula). The last five are noise-robust losses of a softmax classifier, for noisy labels.
+ * formula). gce .. label-smoothing are noise-robust losses of a softmax classifier, for noisy
+ * labels; distill is the soft-target (knowledge distillation) loss of LwF.
  */
 export type LossKind =
   | 'softmax-ce'
@@ -23,7 +24,8 @@ export type LossKind =
   | 'sce'
   | 'bootstrap-soft'
   | 'bootstrap-hard'
-  | 'label-smoothing';
+  | 'label-smoothing'
+  | 'distill';
 /** Every {@link LossKind}, in a fixed order (the index is the code in {@link LossLayout.packed}). */
 export const LOSS_KINDS: readonly LossKind[] = [
   'softmax-ce',
@@ -36,11 +38,22 @@ export const LOSS_KINDS: readonly LossKind[] = [
   'bootstrap-soft',
   'bootstrap-hard',
   'label-smoothing',
+  'distill',
 ];
 
 /** Whether a loss kind reads one class index per sample over a softmax of its logits (softmax-ce and the noise-robust kinds). */
 export function isClassLoss(kind: LossKind): boolean {
-  return kind === 'softmax-ce' || LOSS_KINDS.indexOf(kind) >= LOSS_KINDS.indexOf('gce');
+  const k = LOSS_KINDS.indexOf(kind);
+  return kind === 'softmax-ce' || (k >= LOSS_KINDS.indexOf('gce') && k <= LOSS_KINDS.indexOf('label-smoothing'));
+}
+
+/**
+ * Whether a loss kind reads a probability vector per sample (one target per logit) against a
+ * softmax of its logits: distill. Like the class kinds, its loss is per row (no mean over the
+ * width) and it needs at least 2 logits.
+ */
+export function isSoftTargetLoss(kind: LossKind): boolean {
+  return kind === 'distill';
 }
 
 /** One parameter of a loss kind: its name in a loss name ('gce:q=0.7'), default and allowed range. */
@@ -61,7 +74,8 @@ export interface LossParameter {
  * The parameters each loss kind takes, in the order of its slots in {@link LossLayout.packed}
  * (at most two): GCE q (Zhang & Sabuncu 2018: q = 0.7); SCE α and β (Wang et al. 2019: their
  * CIFAR-10 setting α = 0.1, β = 1); bootstrapping β (Reed et al. 2015: soft 0.95, hard 0.8);
- * label smoothing ε (0.1). The other kinds take none.
+ * label smoothing ε (0.1); distillation temperature T (Li & Hoiem 2016 and van de Ven & Tolias
+ * 2019: T = 2). The other kinds take none.
  */
 export const LOSS_PARAMETERS: Readonly<Record<LossKind, readonly LossParameter[]>> = Object.freeze({
   'softmax-ce': [],
@@ -77,6 +91,7 @@ export const LOSS_PARAMETERS: Readonly<Record<LossKind, readonly LossParameter[]
   'bootstrap-soft': [{ name: 'beta', default: 0.95, min: 0, max: 1 }],
   'bootstrap-hard': [{ name: 'beta', default: 0.8, min: 0, max: 1 }],
   'label-smoothing': [{ name: 'epsilon', default: 0.1, min: 0, max: 1 }],
+  distill: [{ name: 'temperature', default: 2, min: 0, max: 1000, minExclusive: true }],
 });
 
 /**
@@ -411,10 +426,11 @@ export interface LossSegment {
   kind: LossName;
   /** Column offset and width of the task's logits in the [N, Σ width] logits tensor. */
   outOffset: number;
-  /** Number of the task's logits: ≥ 2 for the class kinds ({@link isClassLoss}: the classes), ≥ 1 otherwise. */
+  /** Number of the task's logits: ≥ 2 for the class kinds ({@link isClassLoss}: the classes) and distill, ≥ 1 otherwise. */
   outWidth: number;
   /** Column offset of the task's targets in the [N, Σ tgtWidth] targets tensor. Targets
-   * are a class index (as f32) for the class kinds (tgtWidth 1), else one value per logit. */
+   * are a class index (as f32) for the class kinds (tgtWidth 1), else one value per logit
+   * (for distill a probability per class). */
   tgtOffset: number;
 }
 
@@ -438,6 +454,15 @@ export interface LossSegment {
  *  - bootstrap-hard (β ∈ [0,1]): ℓ = β·CE + (1 − β)·(−log p_a), a = argmax_k z_k (the first
  *                               largest; a constant of z almost everywhere)
  *  - label-smoothing (ε ∈ [0,1]): ℓ = −Σ_k ((1 − ε)·t_k + ε/C)·log p_k
+ * and the soft-target kind (LwF's distillation, Li & Hoiem 2016), L_t = Σ_i m·ℓ_i / n_t, with
+ * targets q_i a probability vector over the task's C logits (tgtWidth = C) and p = softmax(z/T):
+ *  - distill (T > 0):           ℓ = Σ_k q_k·log(q_k/p_k) − Σ_k q_k + 1 (0·log 0 = 0): KL(q‖p),
+ *                               written so that it stays ≥ 0 and second order in q − p when the
+ *                               f32 targets sum to 1 only up to rounding. It is −Σ_k q_k·log p_k
+ *                               (van de Ven & Tolias's loss_fn_kd, NOT multiplied by T²) minus
+ *                               the targets' entropy, so the gradient is the same:
+ *                               ∂ℓ/∂z_j = (p_j·Σ_k q_k − q_j)/T. ℓ = 0 with zero gradient when
+ *                               q = p (the model has not changed since q was recorded).
  * and the gradient written is dlogits[:, seg_t] = weight_t · ∂L_t/∂z (zero where m = 0).
  *
  * Packed form (`packed`, what the native kernels take): per task [kindIndex, outOffset,
@@ -481,7 +506,7 @@ export class LossLayout extends PackedLayout {
       const parsed = parseLoss(s.kind, `loss segment ${t}`);
       const kind = LOSS_KINDS.indexOf(parsed.kind);
       const cls = isClassLoss(parsed.kind);
-      if (!(s.outWidth >= 1) || (cls && s.outWidth < 2)) {
+      if (!(s.outWidth >= 1) || ((cls || isSoftTargetLoss(parsed.kind)) && s.outWidth < 2)) {
         throw new RangeError(`loss segment ${t}: width ${s.outWidth} is too small for ${parsed.kind}`);
       }
       const tgtWidth = cls ? 1 : s.outWidth;

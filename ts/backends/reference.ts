@@ -7,7 +7,7 @@ import { packedOf } from './packed.js';
 import { dropoutKeep, hashUniform } from '../core/random.js';
 import { LabelError, ValueError } from '../errors.js';
 import type { Activation, Backend, Conv2dGeometry, HeadLayout, LossLayout, MixtureLayout, Pool2dGeometry } from './backend.js';
-import { GRADDROP_EPSILON, LOSS_KINDS, isClassLoss } from './backend.js';
+import { GRADDROP_EPSILON, LOSS_KINDS, isClassLoss, isSoftTargetLoss } from './backend.js';
 import { HostBackend } from './host.js';
 import type { Kernels } from './ops.js';
 import type { AdamWCoefficients, GemmDims, SgdParams } from './validate.js';
@@ -74,6 +74,24 @@ function lossRow(
   const setG = (j: number, v: number): void => {
     if (grad) grad.G[i * ld + off + j] = v * grad.scale;
   };
+  if (isSoftTargetLoss(kind)) {
+    // distill: ℓ = Σ_k q_k·log(q_k/p_k) − Σ_k q_k + 1, p = softmax(z/T); ∂ℓ/∂z_j = (p_j·Σq − q_j)/T.
+    const q = (j: number): number => Tg[i * ldt + toff + j];
+    let zmax = -Infinity;
+    for (let j = 0; j < width; j++) zmax = Math.max(zmax, z(j) / a);
+    let sum = 0;
+    for (let j = 0; j < width; j++) sum += Math.exp(z(j) / a - zmax);
+    const lse = zmax + Math.log(sum);
+    let loss = 1;
+    let qsum = 0;
+    for (let j = 0; j < width; j++) {
+      const qj = q(j);
+      qsum += qj;
+      loss += (qj === 0 ? 0 : qj * Math.log(qj)) - qj * (z(j) / a - lse) - qj;
+    }
+    for (let j = 0; grad && j < width; j++) setG(j, (Math.exp(z(j) / a - lse) * qsum - q(j)) / a);
+    return loss;
+  }
   if (isClassLoss(kind)) {
     const y = Tg[i * ldt + toff];
     if (!(Number.isInteger(y) && y >= 0 && y < width)) {
@@ -328,7 +346,7 @@ class ReferenceKernels implements Kernels<Float32Array> {
     n: number,
   ): void {
     for (let t = 0; t < layout.tasks; t++) {
-      const cls = isClassLoss(layout.losses[t].kind);
+      const cls = isClassLoss(layout.losses[t].kind) || isSoftTargetLoss(layout.losses[t].kind);
       const width = layout.segments[t].outWidth;
       let labelled = 0;
       for (let i = 0; i < n; i++) labelled += M ? M[i * layout.tasks + t] : 1;
@@ -348,7 +366,7 @@ class ReferenceKernels implements Kernels<Float32Array> {
   perSampleLosses(Z: Float32Array, Tg: Float32Array, M: Float32Array | null, O: Float32Array, layout: LossLayout, n: number): void {
     const T = layout.tasks;
     for (let t = 0; t < T; t++) {
-      const k = isClassLoss(layout.losses[t].kind) ? 1 : layout.segments[t].outWidth;
+      const k = isClassLoss(layout.losses[t].kind) || isSoftTargetLoss(layout.losses[t].kind) ? 1 : layout.segments[t].outWidth;
       for (let i = 0; i < n; i++) {
         const m = M ? M[i * T + t] : 1;
         O[i * T + t] = m === 0 ? 0 : lossRow(Z, Tg, layout, t, i, 'perSampleLosses', null) / k;

@@ -29,7 +29,7 @@ import { BatchBuffer, type Layer, type StepContext, expectDim, tensorSize } from
 import { ParameterStore } from '../nn/parameters.js';
 import { Sequential } from '../nn/sequential.js';
 import type { Activation } from '../backends/backend.js';
-import { type Task, type TaskSpec, resolveTask } from './task.js';
+import { type Task, type TaskSpec, fitTaskToInput, resolveTask } from './task.js';
 import type { Body, ResolvedSharing } from './sharing/body.js';
 import { type SharingConfig, resolveSharing } from './sharing/index.js';
 import { type PredictInputs, type PredictOptions, type Predictions, Predictor } from './predict.js';
@@ -255,7 +255,7 @@ export class MultiTaskModel {
     if (!Array.isArray(config.tasks) || config.tasks.length === 0) {
       throw new ConfigError(`Expected a non-empty array of task specs for tasks but received ${describe(config.tasks)}`);
     }
-    this.tasks = config.tasks.map(resolveTask);
+    this.tasks = config.tasks.map((spec, i) => fitTaskToInput(resolveTask(spec, i), i, this.inputShape));
     const names = new Set<string>();
     for (const t of this.tasks) {
       if (names.has(t.name)) throw new ConfigError(`Task names must be unique; ${t.name} appears twice`);
@@ -574,7 +574,7 @@ export class MultiTaskModel {
       trunk: this.config.trunk,
       sharing: this.sharing,
       heads: { hidden: this.heads.hidden, activation: this.heads.activation, dropout: this.heads.dropout },
-      tasks: this.tasks.map((t) => ({ name: t.name, kind: t.kind, outputs: t.outputs, loss: t.loss })),
+      tasks: this.tasks.map((t) => ({ name: t.name, kind: t.kind, outputs: t.outputs, loss: t.loss, ...(t.selfSupervised ? { selfSupervised: t.selfSupervised } : {}) })),
     };
   }
 }
@@ -601,9 +601,9 @@ function checkpointPath(file: string, which: 'best' | 'last'): string {
  * default resolveTask filled in written out (classes / outputs only where the kind takes them).
  */
 function taskSpec(t: Task, spec: TaskSpec): TaskSpec {
-  const size = t.kind === 'classification' || t.kind === 'multi-label' ? { classes: t.outputs } : t.kind === 'regression' ? { outputs: t.outputs } : {};
+  const size = t.selfSupervised ? {} : t.kind === 'classification' || t.kind === 'multi-label' ? { classes: t.outputs } : t.kind === 'regression' ? { outputs: t.outputs } : {};
   const given = JSON.parse(JSON.stringify(spec)) as TaskSpec;
-  return { ...given, name: t.name, kind: t.kind, ...size, loss: t.loss, metrics: [...t.metrics], auxiliary: t.auxiliary, weight: t.weight };
+  return { ...given, name: t.name, kind: t.selfSupervised ?? t.kind, ...size, loss: t.loss, metrics: [...t.metrics], auxiliary: t.auxiliary, weight: t.weight };
 }
 
 /** "a, b or c". */

@@ -16,7 +16,7 @@
 import type { Backend } from '../backends/backend.js';
 import { checkKeys } from '../core/options.js';
 import { ConfigError, ValueError, describe } from '../errors.js';
-import type { MultiTaskDataset } from '../data/dataset.js';
+import { MultiTaskDataset } from '../data/dataset.js';
 import { ReplayBuffer, labelledFor, withReplay } from '../data/replay.js';
 import { type ModelConfig, MultiTaskModel } from '../mtl/model.js';
 import type { TaskSpec } from '../mtl/task.js';
@@ -166,6 +166,21 @@ export type RetainConfig =
     }
   | {
       /**
+       * LwF (Li & Hoiem 2016): before the stage, the old tasks' outputs on the stage's training
+       * data are recorded (one predict pass) as soft targets softmax(z_old/T); the stage trains
+       * the new tasks on their labels and every old task with the distill loss kind
+       * (LossLayout: KL(q‖softmax(z/T)), not multiplied by T², as van de Ven & Tolias's
+       * loss_fn_kd) against its soft targets, weight α, through the same fused multi-loss
+       * ({@link prepareLwf}). Every old task must be a classification task.
+       */
+      kind: 'lwf';
+      /** T > 0 (default 2, as Li & Hoiem and van de Ven & Tolias). */
+      temperature?: number;
+      /** α ≥ 0: each old task's distillation weight (default 1: van de Ven & Tolias's task-IL LwF adds L_new + Σ_old KD). */
+      alpha?: number;
+    }
+  | {
+      /**
        * Only the heads train (hard sharing): the trunk is frozen (Optimizer.restrict to the
        * parameters after it). The old tasks' heads get no gradient from the stage's data (their
        * labels are absent there), so they stay as they were unless the optimizer decays weights.
@@ -228,8 +243,18 @@ const EWC_KEYS = ['kind', 'lambda', 'gamma', 'fisher', 'samples', 'seed'];
 
 function checkRetain(retain: unknown, where: string): RetainConfig {
   if (retain === undefined) return { kind: 'none' };
-  const r = checkKeys(retain, ['kind', 'size', ...EWC_KEYS], where);
+  const r = checkKeys(retain, ['kind', 'size', 'temperature', 'alpha', ...EWC_KEYS], where);
   if (r.kind === 'none' || r.kind === 'freeze-trunk') return checkKeys(r, ['kind'], `${where} (${r.kind})`) as RetainConfig;
+  if (r.kind === 'lwf') {
+    checkKeys(r, ['kind', 'temperature', 'alpha'], `${where} (lwf)`);
+    if (r.temperature !== undefined && !(typeof r.temperature === 'number' && r.temperature > 0 && r.temperature <= 1000)) {
+      throw new ValueError(`Expected a temperature in (0, 1000] for ${where}.temperature but received ${describe(r.temperature)}`);
+    }
+    if (r.alpha !== undefined && !(typeof r.alpha === 'number' && Number.isFinite(r.alpha) && r.alpha >= 0)) {
+      throw new ValueError(`Expected a finite number ≥ 0 for ${where}.alpha but received ${describe(r.alpha)}`);
+    }
+    return r as RetainConfig;
+  }
   if (r.kind === 'replay') {
     checkKeys(r, ['kind', 'size', 'seed'], `${where} (replay)`);
     return r as RetainConfig;
@@ -240,7 +265,7 @@ function checkRetain(retain: unknown, where: string): RetainConfig {
     if (r.gamma !== undefined && !(typeof r.gamma === 'number' && r.gamma >= 0 && r.gamma <= 1)) throw new ValueError(`Expected γ in [0, 1] for ${where}.gamma but received ${describe(r.gamma)}`);
     return r as RetainConfig;
   }
-  throw new ConfigError(`Expected retain kind 'none', 'replay', 'ewc', 'online-ewc' or 'freeze-trunk' for ${where}.kind but received ${describe(r.kind)}`);
+  throw new ConfigError(`Expected retain kind 'none', 'replay', 'ewc', 'online-ewc', 'lwf' or 'freeze-trunk' for ${where}.kind but received ${describe(r.kind)}`);
 }
 
 /** The EWC retain of a run (every EWC stage's, which must agree), or null. */
@@ -249,6 +274,81 @@ function ewcOf(retains: readonly RetainConfig[]): Extract<RetainConfig, { kind: 
   const key = (r: (typeof ewc)[number]): string => JSON.stringify([r.kind, r.gamma ?? 1, r.fisher ?? 'exact', r.samples ?? null, r.seed ?? 0]);
   if (new Set(ewc.map(key)).size > 1) throw new ConfigError(`Expected one EWC kind, Fisher variant, samples, seed and γ in every stage that retains with EWC but received ${[...new Set(ewc.map(key))].join(', ')} (only λ may differ)`);
   return ewc[0] ?? null;
+}
+
+/** Options of {@link prepareLwf}. Unknown keys are ConfigErrors. */
+export interface LwfOptions {
+  /** The distillation temperature T > 0 (default 2). */
+  temperature?: number;
+  /** Each old task's loss weight α ≥ 0 (default 1). */
+  alpha?: number;
+}
+
+/** What {@link prepareLwf} returns: the model and data of an LwF stage. */
+export interface LwfStage {
+  /**
+   * A model of `model`'s configuration with its parameters (copied), whose old tasks train
+   * with 'distill:temperature=T' and weight α; the new tasks keep their losses and weights.
+   */
+  student: MultiTaskModel;
+  /** `train` labelled for the student: the new tasks' labels and masks, the old tasks' soft targets (n × classes each, every sample labelled). */
+  data: MultiTaskDataset;
+}
+
+/**
+ * Sets up an LwF stage (Li & Hoiem 2016) for `model` (grown with the stage's new tasks; the
+ * others are its old tasks): records the old tasks' outputs on `train` with one predict pass,
+ * softened at T (q = softmax(log p / T) of the predicted probabilities p, in f64: the
+ * softmax(z/T) of the logits up to f32 rounding; a probability that underflowed to 0 stays 0),
+ * and builds the student model that trains on them with the distill loss kind through the
+ * ordinary multi-loss. After training the student, copy its parameters back into `model`
+ * (`model.backend.write(model.params.values, await student.backend.read(student.params.values))`):
+ * `model` keeps the tasks' own losses for evaluation and checkpoints. Before any training the
+ * student's distill losses are 0 with zero gradient (KL(q‖p) at q = p, up to f32 rounding).
+ * @throws ConfigError on an unknown option key, a name in `newTasks` that is not a task of
+ *   `model`, or an old task that is not a classification task; ValueError on a bad T or α.
+ */
+export async function prepareLwf(model: MultiTaskModel, train: MultiTaskDataset, newTasks: readonly string[], options: LwfOptions = {}): Promise<LwfStage> {
+  checkKeys(options, ['temperature', 'alpha'], 'prepareLwf options');
+  const T = options.temperature ?? 2;
+  const alpha = options.alpha ?? 1;
+  if (!(typeof T === 'number' && T > 0 && T <= 1000)) throw new ValueError(`Expected a temperature in (0, 1000] for temperature but received ${describe(T)}`);
+  if (!(typeof alpha === 'number' && Number.isFinite(alpha) && alpha >= 0)) throw new ValueError(`Expected a finite number ≥ 0 for alpha but received ${describe(alpha)}`);
+  for (const name of newTasks) if (!model.tasks.some((t) => t.name === name)) throw new ConfigError(`prepareLwf: ${JSON.stringify(name)} is not a task of the model (${model.tasks.map((t) => t.name).join(', ')})`);
+  const old = model.tasks.filter((t) => !newTasks.includes(t.name));
+  for (const t of old) if (t.kind !== 'classification') throw new ConfigError(`LwF distils classification tasks; old task ${t.name} is a ${t.kind} task`);
+  const probs = await model.predict(train);
+  const labels: Record<string, Float32Array> = {};
+  const labelWidths: Record<string, number> = {};
+  const masks: Record<string, Uint8Array> = {};
+  for (const t of old) {
+    const p = probs[t.name];
+    const C = t.outputs;
+    const q = new Float32Array(train.length * C);
+    const row = new Float64Array(C);
+    for (let i = 0; i < train.length; i++) {
+      let sum = 0;
+      for (let k = 0; k < C; k++) sum += row[k] = Math.pow(p[i * C + k], 1 / T);
+      for (let k = 0; k < C; k++) q[i * C + k] = row[k] / sum;
+    }
+    labels[t.name] = q;
+    labelWidths[t.name] = C;
+  }
+  const fresh = labelledFor(train, model.tasks.filter((t) => newTasks.includes(t.name)));
+  for (const name of newTasks) {
+    labels[name] = fresh.labels(name);
+    labelWidths[name] = fresh.labelWidth(name);
+    const m = fresh.mask(name);
+    if (m) masks[name] = m;
+  }
+  const config = model.resolvedConfig;
+  const student = new MultiTaskModel(model.backend, {
+    ...config,
+    tasks: config.tasks.map((spec) => (newTasks.includes(spec.name) ? spec : { ...spec, loss: `distill:temperature=${T}` as const, weight: alpha })),
+  });
+  student.backend.write(student.params.values, await model.backend.read(model.params.values));
+  student.preprocessing = model.preprocessing;
+  return { student, data: new MultiTaskDataset({ inputs: train.inputs, inputShape: train.inputShape, labels, labelWidths, masks }) };
 }
 
 /**
@@ -261,11 +361,14 @@ function ewcOf(retains: readonly RetainConfig[]): Extract<RetainConfig, { kind: 
  * the final model. Every task needs the accuracy metric (classification, binary, multi-label).
  * With EWC retains, the Fisher of each stage's tasks is estimated on its training data at its
  * end (ts/train/ewc.ts) and the later EWC stages train with the penalty (TrainerConfig.penalty);
- * with freeze-trunk, the stage's optimizer steps only the parameters after the trunk.
+ * with freeze-trunk, the stage's optimizer steps only the parameters after the trunk; with LwF
+ * (from the second stage on), the stage trains a student model with the old tasks' soft targets
+ * ({@link prepareLwf}) and its parameters are copied back into the model.
  * @throws ConfigError on an unknown key, no stages, an unknown retain kind, replay sizes that
  *   differ between stages, EWC stages that differ in kind, Fisher variant, samples, seed or γ,
- *   freeze-trunk without hard sharing, a runDir in the trainer config, a task without
- *   accuracy, or a model given as a configuration without a backend; ValueError on a bad λ or γ.
+ *   freeze-trunk without hard sharing, LwF with an old task that is not a classification task,
+ *   a runDir in the trainer config, a task without accuracy, or a model given as a
+ *   configuration without a backend; ValueError on a bad λ, γ, T or α.
  */
 export async function trainStages(config: TrainStagesConfig): Promise<StagesResult> {
   checkKeys(config, ['model', 'backend', 'stages', 'trainer'], 'trainStages config');
@@ -342,8 +445,17 @@ export async function trainStages(config: TrainStagesConfig): Promise<StagesResu
         if (introduced[j] === i) accuracy[i - 1][j] = before[j];
       });
     }
-    const train = retains[i].kind === 'replay' && buffer ? withReplay(stage.train, buffer, model.tasks) : labelledFor(stage.train, model.tasks);
-    histories.push([...(await trainer.fit(train))]);
+    if (retain.kind === 'lwf' && i > 0) {
+      // The old tasks distil their own outputs (recorded now) in a student model; its trained
+      // parameters come back into `model`, whose tasks keep their own losses.
+      const { student, data } = await prepareLwf(model, stage.train, stage.tasks.map((t) => t.name), { temperature: retain.temperature, alpha: retain.alpha });
+      const fitter = new Trainer(student, { ...config.trainer, ...(stage.epochs === undefined ? {} : { epochs: stage.epochs }) });
+      histories.push([...(await fitter.fit(data))]);
+      model.backend.write(model.params.values, await student.backend.read(student.params.values));
+    } else {
+      const train = retains[i].kind === 'replay' && buffer ? withReplay(stage.train, buffer, model.tasks) : labelledFor(stage.train, model.tasks);
+      histories.push([...(await trainer.fit(train))]);
+    }
     accuracy.push(await evaluate(trainer, 0, i));
     if (ewc && i < stages.length - 1) {
       // F of this stage's tasks at θ* = the parameters at its end, folded into the state.

@@ -43,12 +43,13 @@ import { Optimizer, type OptimizerConfig } from './optimizer.js';
 import { ProgressBar } from './progress.js';
 import { type LrSchedule, checkLrSchedule, lrAt } from './schedules.js';
 import { AuxiliaryTaskStopper, type TaskStoppingConfig } from './task-stopping.js';
+import { SelfSupervisedStaging, rotationStepSeed } from './self-supervised.js';
 
 /** How a {@link Trainer} trains. Unknown keys are ConfigErrors; numbers are checked when the Trainer is made. */
 export interface TrainerConfig {
   /** The optimizer and its hyper-parameters, e.g. { kind: 'adamw', lr: 1e-3 }. */
   optimizer: OptimizerConfig;
-  /** Samples per step (≤ the model's maxBatch). */
+  /** Samples per step (≤ the model's maxBatch; with a rotation task, which stages each sample twice, 2 × batchSize ≤ maxBatch). */
   batchSize: number;
   /** Epochs to train (a positive integer): a total, counting resumed epochs; fit({ epochs }) overrides it. */
   epochs: number;
@@ -295,36 +296,54 @@ interface Run {
   control: RunControl;
 }
 
-/** Preallocated host staging arrays for one batch in the model's layout. */
+/**
+ * Preallocated host staging arrays for one batch in the model's layout. With self-supervised
+ * tasks a batch of n samples stages `rowsPerSample`·n rows (see ts/train/self-supervised.ts).
+ */
 export class BatchStager {
   readonly inputs: Float32Array;
   readonly targets: Float32Array;
   readonly mask: Float32Array;
+  /** The self-supervised tasks' staging, when the model has one. */
+  readonly selfSupervised: SelfSupervisedStaging | null;
 
   constructor(private readonly model: MultiTaskModel) {
     const B = model.maxBatch;
     this.inputs = new Float32Array(B * model.featureSize);
     this.targets = new Float32Array(B * model.lossLayout.totalTgt);
     this.mask = new Float32Array(B * model.tasks.length);
+    this.selfSupervised = SelfSupervisedStaging.needed(model) ? new SelfSupervisedStaging(model) : null;
   }
 
-  /** Stages rows order[from .. from+n) of ds and uploads them. */
-  load(ds: MultiTaskDataset, order: Int32Array, from: number, n: number): void {
-    const masked = this.stage(ds, order, from, n);
-    this.model.loadBatch(n, this.inputs, this.targets, masked ? this.mask : null);
+  /** Rows staged per sample: 2 with a rotation task (each sample unrotated, then rotated), else 1. */
+  get rowsPerSample(): number {
+    return this.selfSupervised?.rowsPerSample ?? 1;
   }
 
   /**
-   * Stages rows order[from .. from+n) of ds into the host arrays (inputs, targets in the loss
-   * layout, the [n, T] mask) without uploading them; returns whether any label is missing.
+   * Stages samples order[from .. from+n) of ds and uploads them; returns the rows staged (the
+   * batch size to run). `rotationSeed`: the step's rotation seed in training, null in evaluation.
    */
-  stage(ds: MultiTaskDataset, order: Int32Array, from: number, n: number): boolean {
+  load(ds: MultiTaskDataset, order: Int32Array, from: number, n: number, rotationSeed: number | null = null): number {
+    const masked = this.stage(ds, order, from, n, rotationSeed);
+    const rows = n * this.rowsPerSample;
+    this.model.loadBatch(rows, this.inputs, this.targets, masked ? this.mask : null);
+    return rows;
+  }
+
+  /**
+   * Stages samples order[from .. from+n) of ds into the host arrays (inputs, targets in the loss
+   * layout, the [rows, T] mask; rows = rowsPerSample·n) without uploading them; returns whether
+   * any label is missing. Self-supervised tasks take their targets from the inputs.
+   */
+  stage(ds: MultiTaskDataset, order: Int32Array, from: number, n: number, rotationSeed: number | null = null): boolean {
     const m = this.model;
     ds.gatherInputs(order, from, n, this.inputs);
     const T = m.tasks.length;
     const ld = m.lossLayout.totalTgt;
-    let masked = false;
+    let masked = this.rowsPerSample > 1;
     m.tasks.forEach((task, t) => {
+      if (task.selfSupervised) return;
       const labels = ds.labels(task.name);
       const mask = ds.mask(task.name);
       const w = task.labelWidth;
@@ -337,6 +356,7 @@ export class BatchStager {
         if (!has) masked = true;
       }
     });
+    this.selfSupervised?.complete(this.inputs, this.targets, this.mask, order, from, n, rotationSeed);
     return masked;
   }
 }
@@ -396,6 +416,14 @@ export class Trainer {
     if (busy !== null) throw new BusyError(`model is busy: ${busy} is running on it; a new Trainer cannot be set up on it until that call has finished`);
     const bs = expectInt('batchSize', config.batchSize);
     if (bs > model.maxBatch) throw new ConfigError(`batchSize ${bs} exceeds the model's maxBatch ${model.maxBatch}`);
+    this.stager = new BatchStager(model);
+    const rows = this.stager.rowsPerSample;
+    if (bs * rows > model.maxBatch) {
+      throw new ConfigError(
+        `batchSize ${bs} with a rotation task stages ${bs * rows} rows per step (each sample unrotated for the other tasks, then rotated for the rotation task), more than the model's maxBatch ${model.maxBatch}: ` +
+          `build the model with maxBatch ≥ ${bs * rows} or train with batchSize ≤ ${Math.floor(model.maxBatch / rows)}`,
+      );
+    }
     expectInt('epochs', config.epochs);
     expectInt('seed', config.seed ?? 0, 0);
     expectInt('lossCheckEvery', config.lossCheckEvery ?? 1);
@@ -407,7 +435,6 @@ export class Trainer {
     this.probe = config.affinity ? new AffinityProbe(model, this.optimizer, config.affinity) : null;
     this.penalty = config.penalty ? new EwcPenalty(model, config.penalty) : null;
     this.rng = new Rng(config.seed ?? 0);
-    this.stager = new BatchStager(model);
     this.progress = new ProgressBar(process.stderr, config.progress);
     this.log = config.log === undefined ? (line) => console.log(line) : config.log;
     this.hostLosses = new Float32Array(model.tasks.length);
@@ -445,6 +472,7 @@ export class Trainer {
     }
     if (ds.length === 0) throw new ShapeError(`${what} is empty`);
     for (const task of this.model.tasks) {
+      if (task.selfSupervised) continue; // targets from the inputs; labels of that name, if any, are not read
       if (!ds.taskNames.includes(task.name)) {
         throw new ConfigError(`${what} has no labels for task ${task.name}; it has ${ds.taskNames.join(', ') || 'none'}`);
       }
@@ -569,13 +597,13 @@ export class Trainer {
       }
       const from = s * bs;
       const n = Math.min(bs, train.length - from);
-      this.stager.load(train, order, from, n);
+      const rows = this.stager.load(train, order, from, n, rotationStepSeed(config.seed ?? 0, this.step + 1));
       this.scheduleLr(run);
       const context = { training: true, seed: hash32(config.seed ?? 0, this.step + 1) };
-      if (this.probe?.due(this.step + 1)) await this.probe.run(n, context);
+      if (this.probe?.due(this.step + 1)) await this.probe.run(rows, context);
       this.step++;
       run.dirty = true;
-      const fresh = await this.weightedStep.run(n, context, () =>
+      const fresh = await this.weightedStep.run(rows, context, () =>
         this.checkFinite(run.runDir),
       );
       this.penalty?.apply();
@@ -798,14 +826,25 @@ export class Trainer {
     const host = new Float32Array(B * width);
     const order = Int32Array.from({ length: ds.length }, (_, i) => i);
     const accs = model.tasks.map((t, i) => new MetricAccumulator(t, packedOf(model.lossLayout)[5 * i + 1], width));
-    for (let from = 0; from < ds.length; from += B) {
-      const n = Math.min(B, ds.length - from);
-      this.stager.load(ds, order, from, n);
-      const logits = model.forward(n);
-      model.computeLoss(n, logits);
-      const z = await model.backend.read(logits, n === B ? host : host.subarray(0, n * width));
+    const chunk = Math.floor(B / this.stager.rowsPerSample);
+    for (let from = 0; from < ds.length; from += chunk) {
+      const n = Math.min(chunk, ds.length - from);
+      const rows = this.stager.load(ds, order, from, n);
+      const logits = model.forward(rows);
+      model.computeLoss(rows, logits);
+      const z = await model.backend.read(logits, rows === B ? host : host.subarray(0, rows * width));
       await model.backend.read(model.losses, this.hostLosses);
       model.tasks.forEach((task, t) => {
+        if (task.selfSupervised) {
+          // rotation: its head on the n rotated copies (one fixed rotation per sample); reconstruction: every row staged.
+          const rotation = task.selfSupervised === 'rotation';
+          const count = rotation ? n : rows;
+          if (rotation) accs[t].add(z.subarray(n * width), n, this.stager.selfSupervised!.rotationLabels, null, 0);
+          else accs[t].add(z, rows, this.stager.inputs, null, 0);
+          accs[t].addLoss(this.hostLosses[t], count);
+          if (outputs) activate(task, z, width, packedOf(model.lossLayout)[5 * t + 1], n, outputs[task.name], from);
+          return;
+        }
         const mask = ds.mask(task.name);
         let labelled = n;
         if (mask) {

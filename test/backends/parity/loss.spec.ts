@@ -3,12 +3,14 @@
  * loss kind alone and mixed, batches 1 to 255, with and without a label mask; the noise-robust
  * class kinds (gce, sce, bootstrap-soft, bootstrap-hard, label-smoothing) at default and edge
  * parameters over 2, 3, 10 and 17 classes and batches 1 to 1000; a class index out of range as
- * LabelError; and a NaN logit making its own task's loss NaN, and only that one. perSampleLosses
+ * LabelError; and a NaN logit making its own task's loss NaN, and only that one. The soft-target
+ * distill kind (LwF) at T 0.5 .. 10 over 2 to 17 classes, 0 with a zero gradient at q = softmax(z/T),
+ * a NaN soft target giving NaN. perSampleLosses
  * (each sample's loss per task, no gradient) over the same mixes on every backend, its masked
  * column means equal to multiLoss's losses, NaN confined to its row and task, and LabelError.
  */
 import assert from 'node:assert/strict';
-import { LossLayout, type LossSegment, isClassLoss, parseLoss } from '../../../ts/backends/backend.js';
+import { LossLayout, type LossSegment, isClassLoss, isSoftTargetLoss, parseLoss } from '../../../ts/backends/backend.js';
 import { Rng } from '../../../ts/core/random.js';
 import { LabelError, ShapeError } from '../../../ts/errors.js';
 import { ELEMENTWISE, compareOp, describeParity, nanAt, randomArray, withNaN } from '../harness.js';
@@ -29,6 +31,13 @@ await describeParity('loss', ({ name, b, it }) => {
     for (let i = 0; i < n; i++) {
       segs.forEach((s, t) => {
         const w = layout.tgtWidth(t);
+        if (isSoftTargetLoss(layout.losses[t].kind)) {
+          // distill: a probability vector, about a quarter of its entries exactly 0.
+          const q = Array.from({ length: w }, () => (rng.uniform() < 0.25 ? 0 : rng.uniform()));
+          const sum = q.reduce((a, v) => a + v, 0) || 1;
+          q.forEach((v, j) => (targets[i * tgt + s.tgtOffset + j] = v / sum));
+          return;
+        }
         for (let j = 0; j < w; j++) {
           targets[i * tgt + s.tgtOffset + j] =
             isClassLoss(layout.losses[t].kind)
@@ -46,7 +55,8 @@ await describeParity('loss', ({ name, b, it }) => {
     ['softmax-ce 1000 classes', [['softmax-ce', 1000]]],
     ['bce binary + multi-label 17', [['bce', 1], ['bce', 17]]],
     ['mse, l1, smooth-l1', [['mse', 3], ['l1', 1], ['smooth-l1', 17]]],
-    ['all kinds', [['softmax-ce', 3], ['bce', 1], ['bce', 255], ['mse', 1], ['l1', 17], ['smooth-l1', 3], ['gce', 10], ['label-smoothing', 2]]],
+    ['all kinds', [['softmax-ce', 3], ['bce', 1], ['bce', 255], ['mse', 1], ['l1', 17], ['smooth-l1', 3], ['gce', 10], ['label-smoothing', 2], ['distill', 4]]],
+    ['distill, T 2 / 1 / 0.5 / 10 over 2/3/10/17 classes', [['distill', 2], ['distill:temperature=1', 3], ['distill:temperature=0.5', 10], ['distill:temperature=10', 17]]],
     ['noise-robust, defaults, 2/3/10/17 classes', [['gce', 2], ['sce', 3], ['bootstrap-soft', 10], ['bootstrap-hard', 17], ['label-smoothing', 3]]],
     [
       'noise-robust, edge parameters',
@@ -54,7 +64,7 @@ await describeParity('loss', ({ name, b, it }) => {
     ],
     // 31 tasks: two launches on webgpu (28 tasks each at most), parameters kept apart per task.
     ['31 tasks, every kind', Array.from({ length: 31 }, (_, t): [LossSegment['kind'], number] => {
-      const kinds: LossSegment['kind'][] = ['gce:q=0.3', 'sce:alpha=0.5,beta=0.5', 'bootstrap-soft:beta=0.5', 'bootstrap-hard', 'label-smoothing:epsilon=0.3', 'softmax-ce', 'mse'];
+      const kinds: LossSegment['kind'][] = ['gce:q=0.3', 'sce:alpha=0.5,beta=0.5', 'bootstrap-soft:beta=0.5', 'bootstrap-hard', 'label-smoothing:epsilon=0.3', 'softmax-ce', 'mse', 'distill:temperature=3'];
       return [kinds[t % kinds.length], 2 + (t % 4)];
     })],
   ];
@@ -194,6 +204,57 @@ await describeParity('loss', ({ name, b, it }) => {
     }
   });
 
+  it('distill is 0 with a zero gradient where the targets are softmax(z/T) of the logits (LwF before any training)', async () => {
+    const rng = new Rng(77);
+    const n = 33;
+    for (const [kind, C, T] of [['distill', 2, 2], ['distill:temperature=0.5', 10, 0.5], ['distill:temperature=7', 17, 7]] as const) {
+      const layout = new LossLayout([{ kind, outOffset: 0, outWidth: C, tgtOffset: 0 }]);
+      const logits = randomArray(rng, n * C, -4, 4);
+      const q = new Float32Array(n * C);
+      for (let i = 0; i < n; i++) {
+        const e = Array.from(logits.subarray(i * C, (i + 1) * C), (z) => Math.exp(z / T));
+        const sum = e.reduce((a, v) => a + v, 0);
+        e.forEach((v, k) => (q[i * C + k] = v / sum));
+      }
+      const be = b();
+      const losses = be.alloc([1]);
+      const dl = be.alloc([n, C]);
+      be.multiLoss(be.upload(logits, [n, C]), be.upload(q, [n, C]), null, be.upload(Float32Array.of(1), [1]), layout, losses, dl);
+      const [l, g] = [await be.read(losses), await be.read(dl)];
+      assert.ok(Math.abs(l[0]) < 1e-6, `${kind} over ${C}: loss ${l[0]}, expected 0`);
+      const worst = g.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      assert.ok(worst < 1e-7, `${kind} over ${C}: largest |gradient| ${worst}, expected 0`);
+      // A changed model (other logits) gives a positive loss: the test can fail.
+      be.multiLoss(be.upload(logits.map((z) => z + rng.uniform() - 0.5), [n, C]), be.upload(q, [n, C]), null, be.upload(Float32Array.of(1), [1]), layout, losses, dl);
+      assert.ok((await be.read(losses))[0] > 1e-4, `${kind}: a changed model has a positive loss`);
+    }
+  });
+
+  it('distill: a NaN soft target makes its task\'s loss and its row\'s gradient NaN', async () => {
+    const layout = new LossLayout([
+      { kind: 'distill', outOffset: 0, outWidth: 3, tgtOffset: 0 },
+      { kind: 'softmax-ce', outOffset: 3, outWidth: 2, tgtOffset: 3 },
+    ]);
+    const n = 4;
+    const rng = new Rng(3);
+    const targets = new Float32Array(n * 4).map((_, k) => (k % 4 === 3 ? k % 2 : 1 / 3));
+    const { losses, dlogits } = await compareOp(b(), {
+      what: 'multiLoss with a NaN soft target',
+      inputs: {
+        logits: { data: randomArray(rng, n * 5, -3, 3), shape: [n, 5] },
+        targets: { data: withNaN(targets, [2 * 4 + 1]), shape: [n, 4] },
+        weights: { data: Float32Array.of(1, 1), shape: [2] },
+      },
+      outputs: {
+        losses: { data: new Float32Array(2), shape: [2], tol: { atol: 1e-5, rtol: 1e-5 } },
+        dlogits: { data: new Float32Array(n * 5), shape: [n, 5], tol: ELEMENTWISE },
+      },
+      op: (be, t) => be.multiLoss(t.logits, t.targets, null, t.weights, layout, t.losses, t.dlogits),
+    });
+    nanAt(losses, [0], 'multiLoss losses');
+    nanAt(dlogits, [10, 11, 12], 'multiLoss dlogits');
+  });
+
   it('rejects a class index out of range with LabelError (GPU backends: at the next sync, once)', async () => {
     const layout = new LossLayout([{ kind: 'softmax-ce', outOffset: 0, outWidth: 3, tgtOffset: 0 }]);
     const be = b();
@@ -222,12 +283,14 @@ await describeParity('loss', ({ name, b, it }) => {
         { kind: 'bootstrap-soft', outOffset: 18, outWidth: 3, tgtOffset: 11 },
         { kind: 'bootstrap-hard', outOffset: 21, outWidth: 3, tgtOffset: 12 },
         { kind: 'label-smoothing', outOffset: 24, outWidth: 3, tgtOffset: 13 },
+        { kind: 'distill', outOffset: 27, outWidth: 3, tgtOffset: 14 },
       ]);
       const n = 6;
       const T = layout.tasks;
       const rng = new Rng(57);
       // Class targets: column 0 in [0, 4), columns 9 .. 13 in [0, 3); the rest 0 or 1.
-      const targets = new Float32Array(n * layout.totalTgt).map((_, i) => (i % layout.totalTgt === 0 ? i % 4 : i % layout.totalTgt >= 9 ? i % 3 : rng.int(2)));
+      // Columns 14 .. 16: distill's soft targets (uniform).
+      const targets = new Float32Array(n * layout.totalTgt).map((_, i) => (i % layout.totalTgt === 0 ? i % 4 : i % layout.totalTgt >= 14 ? 1 / 3 : i % layout.totalTgt >= 9 ? i % 3 : rng.int(2)));
       for (const [task, column] of [
         [0, 2],
         [1, 5],
@@ -239,13 +302,14 @@ await describeParity('loss', ({ name, b, it }) => {
         [7, 20],
         [8, 22],
         [9, 24],
+        [10, 28],
       ]) {
         const { losses, dlogits } = await compareOp(b(), {
           what: `multiLoss with a NaN logit in task ${task}`,
           inputs: {
             logits: { data: withNaN(randomArray(rng, n * layout.totalOut, -3, 3), [3 * layout.totalOut + column]), shape: [n, layout.totalOut] },
             targets: { data: targets, shape: [n, layout.totalTgt] },
-            weights: { data: Float32Array.from([1, 0.5, 2, 1, 1, 1, 0.5, 2, 1, 1]), shape: [T] },
+            weights: { data: Float32Array.from([1, 0.5, 2, 1, 1, 1, 0.5, 2, 1, 1, 0.5]), shape: [T] },
           },
           outputs: {
             losses: { data: new Float32Array(T), shape: [T], tol: { atol: 1e-5, rtol: 1e-5 } },
