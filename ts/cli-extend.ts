@@ -23,9 +23,9 @@ import { fittedSchemaOf, metricsInOriginalUnits } from './data/schema.js';
 import { ConfigError, TrainingAbortedError } from './errors.js';
 import { writeFileAtomic } from './io/files.js';
 import { type JsonValue, MultiTaskModel } from './mtl/model.js';
-import type { Task, TaskSpec } from './mtl/task.js';
+import type { TaskSpec } from './mtl/task.js';
 import { type ContinualMetrics, type RetainConfig, continualMetrics, formatContinualTable, prepareLwf } from './train/continual.js';
-import { FISHER_VARIANTS, type FisherVariant, consolidate, fisherDiagonal, growEwcState } from './train/ewc.js';
+import { FISHER_VARIANTS, type FisherVariant, consolidate, fisherDiagonal, growEwcState, hasLikelihood } from './train/ewc.js';
 import type { TaskMetrics } from './train/metrics.js';
 import { type EpochRecord, Trainer, type TrainerConfig, checkRunDir } from './train/trainer.js';
 
@@ -200,8 +200,7 @@ export async function trainExtension(config: ExtensionConfig): Promise<Extension
   let fisherOf: string[] | null = null;
   if (ewc) {
     // 'exact' and 'sampled' need a likelihood (as fisherDiagonal's check): the other old tasks are left out, and said so.
-    const likelihood = (t: Task): boolean => (t.kind === 'classification' && t.loss === 'softmax-ce') || (t.kind === 'binary' && t.loss === 'bce');
-    fisherOf = (variant === 'exact' || variant === 'sampled' ? old.tasks.filter(likelihood) : old.tasks).map((t) => t.name);
+    fisherOf = (variant === 'exact' || variant === 'sampled' ? old.tasks.filter(hasLikelihood) : old.tasks).map((t) => t.name);
     if (fisherOf.length === 0) {
       throw new ConfigError(`retain ${retain.kind}: the ${variant} Fisher takes the labels from the model's likelihood, and none of the old tasks (${oldTasks.join(', ')}) has one (classification with softmax-ce, binary with bce): give previous.train (data.previous.train) and use fisher empirical`);
     }

@@ -108,7 +108,7 @@ export type { GroupingCandidate, GroupsCompareOptions, GroupingResult, GroupsCom
 export type { ArenaRange } from './train/optimizer.js';
 export { CoTeaching, countClean, keepCount, keepRate, selectSmallLoss } from './train/coteaching.js';
 export type { CoTeachingConfig, CoTeachingEpoch } from './train/coteaching.js';
-export { EwcPenalty, FISHER_VARIANTS, consolidate, ewcFromCheckpoint, ewcTensors, fisherDiagonal, growEwcState } from './train/ewc.js';
+export { EwcPenalty, FISHER_VARIANTS, consolidate, ewcFromCheckpoint, ewcTensors, fisherDiagonal, growEwcState, hasLikelihood } from './train/ewc.js';
 export type { EwcPenaltyConfig, EwcState, FisherOptions, FisherVariant } from './train/ewc.js';
 export { trainExtension, parseRetainSpec, type ExtensionConfig, type ExtensionResult, type ExtensionReport } from './cli-extend.js';
 export { Rotations, rotationPermutation, squareImage } from './data/rotation.js';

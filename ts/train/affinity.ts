@@ -210,7 +210,8 @@ export class AffinityProbe {
     const { model, backend: be, T } = this;
     const lr = this.optimizer.lr;
     if (lr === 0) return;
-    const weights = modelTaskWeights(model);
+    // Unweighted per-task gradients: every weight 1 for the probe, the strategy's weights back after.
+    const weights = model.lossWeights;
     be.copy(weights, this.savedWeights);
     be.copy(this.ones, weights);
     be.fill(model.params.grads, 0);
@@ -290,15 +291,6 @@ export class AffinityProbe {
     }
     this.probes = 0;
   }
-}
-
-/**
- * The model's task-weight tensor (private to MultiTaskModel): the probe computes unweighted
- * per-task gradients, so it sets every weight to 1 on the backend for the probe and copies the
- * weights back after, whatever the weighting strategy wrote.
- */
-function modelTaskWeights(model: MultiTaskModel): Tensor {
-  return (model as unknown as { taskWeights: Tensor }).taskWeights;
 }
 
 /**

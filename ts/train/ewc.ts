@@ -76,6 +76,14 @@ export interface EwcPenaltyConfig {
   anchor: Float32Array;
 }
 
+/**
+ * Whether a task has a likelihood the 'exact' and 'sampled' Fisher can take labels from:
+ * classification with softmax-ce, binary with bce.
+ */
+export function hasLikelihood(task: Task): boolean {
+  return (task.kind === 'classification' && task.loss === 'softmax-ce') || (task.kind === 'binary' && task.loss === 'bce');
+}
+
 /** The tasks the Fisher is of, with their indices in the model. */
 function fisherTasks(model: MultiTaskModel, names: readonly string[] | undefined, variant: FisherVariant): { task: Task; index: number }[] {
   if (names !== undefined && (!Array.isArray(names) || names.length === 0)) {
@@ -84,8 +92,7 @@ function fisherTasks(model: MultiTaskModel, names: readonly string[] | undefined
   const chosen = (names ?? model.tasks.map((t) => t.name)).map((name) => ({ task: model.tasks[model.taskIndex(name)], index: model.taskIndex(name) }));
   if (variant === 'exact' || variant === 'sampled') {
     for (const { task } of chosen) {
-      const ok = (task.kind === 'classification' && task.loss === 'softmax-ce') || (task.kind === 'binary' && task.loss === 'bce');
-      if (!ok) {
+      if (!hasLikelihood(task)) {
         throw new ConfigError(
           `The ${variant} Fisher samples labels from the model's likelihood: task ${task.name} (${task.kind}, loss ${task.loss}) has none; ` +
             "use classification with softmax-ce or binary with bce, or the 'empirical' or 'batched' variant",
