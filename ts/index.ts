@@ -113,3 +113,5 @@ export type { EwcPenaltyConfig, EwcState, FisherOptions, FisherVariant } from '.
 export { trainExtension, parseRetainSpec, type ExtensionConfig, type ExtensionResult, type ExtensionReport } from './cli-extend.js';
 export { Rotations, rotationPermutation, squareImage } from './data/rotation.js';
 export type { SquareImage } from './data/rotation.js';
+export { makeMmoeSynthetic, mmoeSyntheticTasks, MMOE_SYNTHETIC_SCALE, MMOE_SYNTHETIC_SINES, MMOE_SYNTHETIC_NOISE_STD } from './data/mmoe-synthetic.js';
+export type { MmoeSyntheticOptions, MmoeSyntheticTasks } from './data/mmoe-synthetic.js';
