@@ -289,3 +289,27 @@ describe('Trainer with an EWC penalty', () => {
     assert.throws(() => new Trainer(m, { ...trainer, penalty: { ...ok, anchor: new Float32Array(n).fill(NaN) } }), (e: Error) => e instanceof ValueError && /anchor\[0\]/.test(e.message));
   });
 });
+
+describe('fisherDiagonal beside a self-supervised task', () => {
+  it('defaults to the tasks that take labels: a reconstruction task (no labels in the dataset) is left out, not an error', async () => {
+    const rng = new Rng(5);
+    const d = 4;
+    const n = 12;
+    const x = rng.uniformArray(n * d, -1, 1);
+    const y = Float32Array.from({ length: n }, (_, i) => (x[i * d] > 0 ? 1 : 0));
+    const data = new MultiTaskDataset({ inputs: x, inputShape: [d], labels: { y } });
+    const model = new MultiTaskModel(new ReferenceBackend(), {
+      inputShape: [d],
+      trunk: [{ type: 'dense', units: 3, activation: 'tanh' }],
+      tasks: [{ name: 'y', kind: 'binary' }, { name: 'recon', kind: 'reconstruction' }],
+      maxBatch: n,
+      seed: 1,
+    });
+    const byDefault = await fisherDiagonal(model, data, { variant: 'exact' });
+    const named = await fisherDiagonal(model, data, { variant: 'exact', tasks: ['y'] });
+    assert.deepEqual(byDefault, named);
+    const recon = model.params.partRange('heads.recon.0.weight')!;
+    assert.ok(byDefault.subarray(recon.start, recon.end).every((v) => v === 0), "the reconstruction head's Fisher is 0");
+    assert.ok(byDefault.some((v) => v > 0));
+  });
+});

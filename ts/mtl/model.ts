@@ -367,6 +367,26 @@ export class MultiTaskModel {
     if (mask) be.write(this.masks.base, need('mask', mask, this.tasks.length));
   }
 
+  /**
+   * Replaces only the loaded batch's label mask (n × T; null: every label present), leaving its
+   * inputs and targets as loadBatch wrote them: one upload of n·T values (co-teaching changes one
+   * task's mask column between passes over the same batch).
+   */
+  setBatchMask(n: number, mask: Float32Array | null): void {
+    this.checkBatch(n);
+    this.batchMasked = !!mask;
+    if (!mask) return;
+    const T = this.tasks.length;
+    if (mask.length < n * T) throw new ShapeError(`Expected at least ${n}×${T} values for mask but received ${mask.length}`);
+    this.backend.write(this.masks.base, mask.length === n * T ? mask : mask.subarray(0, n * T));
+  }
+
+  /** The loaded batch's targets [n, lossLayout.totalTgt] on the backend, as loadBatch wrote them. */
+  batchTargets(n: number): Tensor {
+    this.checkBatch(n);
+    return this.targets.rows(n);
+  }
+
   /** Forward of the loaded batch; returns the logits [n, Σ outputs] (a model-owned buffer). */
   forward(n: number, step: StepContext = { training: false, seed: 0 }): Tensor {
     this.checkBatch(n);

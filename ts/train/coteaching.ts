@@ -11,9 +11,8 @@
  *     peer (a documented readback: the selection is a sort on the host);
  *  3. each peer keeps exactly ⌊R·n_l⌋ of the n_l samples labelled for the task (the smallest
  *     losses; ties by batch position; a NaN loss counts as the largest);
- *  4. each peer's multi-loss runs with its PEER's selection as the task's mask column (a
- *     per-step mask upload through model.loadBatch, which re-sends the batch's inputs and
- *     targets too: MultiTaskModel has no mask-only upload), then backward and its optimizer.
+ *  4. each peer's multi-loss runs with its PEER's selection as the task's mask column (one
+ *     mask-only upload, model.setBatchMask), then backward and its optimizer.
  * Every other task (the multi-task case) trains on all its labelled samples. Per epoch: the
  * share of clean samples among those each peer kept (from injectLabelNoise's `corrupted`
  * mask, evaluation only: training never reads it), and both peers' validation metrics.
@@ -169,7 +168,6 @@ export class CoTeaching {
   private readonly losses: [Float32Array, Float32Array];
   private readonly order: Int32Array;
   // Device buffers of the selection pass.
-  private readonly targetRows: BatchBuffer;
   private readonly columnRows: BatchBuffer;
   private readonly lossRows: [BatchBuffer, BatchBuffer];
 
@@ -211,7 +209,6 @@ export class CoTeaching {
     this.kept = [new Float32Array(B), new Float32Array(B)];
     this.losses = [new Float32Array(B), new Float32Array(B)];
     this.order = new Int32Array(B);
-    this.targetRows = new BatchBuffer(this.backend, B, [layout.totalTgt]);
     this.columnRows = new BatchBuffer(this.backend, B, [1]);
     this.lossRows = [new BatchBuffer(this.backend, B, [1]), new BatchBuffer(this.backend, B, [1])];
   }
@@ -284,7 +281,7 @@ export class CoTeaching {
 
   /**
    * Stages rows order[from .. from + n) into the host arrays (inputs, targets, every task's mask,
-   * the noisy task's column) and uploads the selection pass's targets and column. Returns
+   * the noisy task's column) and uploads the selection pass's column. Returns
    * whether any label of any task is missing.
    */
   private stage(ds: MultiTaskDataset, order: Int32Array, from: number, n: number): boolean {
@@ -292,7 +289,6 @@ export class CoTeaching {
     const masked = st.stage(ds, order, from, n);
     const T = this.peers[0].tasks.length;
     for (let i = 0; i < n; i++) this.column[i] = st.mask[i * T + this.task];
-    this.backend.write(this.targetRows.base, st.targets.subarray(0, n * this.peers[0].lossLayout.totalTgt));
     this.backend.write(this.columnRows.base, this.column.subarray(0, n));
     return masked;
   }
@@ -306,7 +302,7 @@ export class CoTeaching {
       m.loadBatch(n, this.stager.inputs, this.stager.targets, masked ? this.stager.mask : null);
       be.fill(m.params.grads, 0);
       const logits = (this.logits[p] = m.forward(n, this.contexts[p]));
-      be.perSampleLosses(logits, this.targetRows.rows(n), masked ? this.columnRows.rows(n) : null, this.selection, this.lossRows[p].rows(n));
+      be.perSampleLosses(logits, m.batchTargets(n), masked ? this.columnRows.rows(n) : null, this.selection, this.lossRows[p].rows(n));
     }
     for (let p = 0; p < 2; p++) {
       await be.read(this.lossRows[p].rows(n), this.losses[p].subarray(0, n));
@@ -322,7 +318,7 @@ export class CoTeaching {
       const m = this.peers[p];
       const peerKept = this.kept[1 - p];
       for (let i = 0; i < n; i++) this.stager.mask[i * T + this.task] = peerKept[i];
-      m.loadBatch(n, this.stager.inputs, this.stager.targets, this.stager.mask);
+      m.setBatchMask(n, this.stager.mask);
       // The logits of step 1 are still the model's: nothing ran on it since.
       m.backward(m.computeLoss(n, this.logits[p]!), n);
       this.trainers[p].optimizer.step();

@@ -46,7 +46,7 @@ export const FISHER_VARIANTS: readonly FisherVariant[] = ['exact', 'sampled', 'e
 export interface FisherOptions {
   /** Default 'exact'. */
   variant?: FisherVariant;
-  /** The tasks whose likelihood the Fisher is of (default: every task of the model). */
+  /** The tasks whose likelihood the Fisher is of (default: every task of the model that takes labels, not the self-supervised ones). */
   tasks?: readonly string[];
   /** Samples used: a seeded random subset of this many (default: every sample of the data). */
   samples?: number;
@@ -89,7 +89,8 @@ function fisherTasks(model: MultiTaskModel, names: readonly string[] | undefined
   if (names !== undefined && (!Array.isArray(names) || names.length === 0)) {
     throw new ConfigError(`Expected a non-empty array of task names for tasks but received ${describe(names)}`);
   }
-  const chosen = (names ?? model.tasks.map((t) => t.name)).map((name) => ({ task: model.tasks[model.taskIndex(name)], index: model.taskIndex(name) }));
+  // By default the tasks that take labels: a self-supervised task's targets come from the inputs, staged by the Trainer.
+  const chosen = (names ?? model.tasks.filter((t) => !t.selfSupervised).map((t) => t.name)).map((name) => ({ task: model.tasks[model.taskIndex(name)], index: model.taskIndex(name) }));
   if (variant === 'exact' || variant === 'sampled') {
     for (const { task } of chosen) {
       if (!hasLikelihood(task)) {
