@@ -11,6 +11,7 @@
         "native/cpu/conv.cc",
         "native/cpu/cpu_features.cc",
         "native/cpu/elementwise.cc",
+        "native/cpu/embedding.cc",
         "native/cpu/ewc.cc",
         "native/cpu/gemm.cc",
         "native/cpu/graddrop.cc",

@@ -4,7 +4,8 @@
  * MultiLeNet on hydranet's backends (cpu, reference, webgpu, cuda), on TensorFlow.js webgpu
  * (same Dawn adapter as hydranet webgpu), cpu, wasm (and tfjs-node where installed; where not,
  * the output says why), each in its own process, and on PyTorch CPU; GEMM GFLOP/s against
- * OpenBLAS; MultiMNIST time to a target accuracy, accuracy parity and peak memory
+ * OpenBLAS; where a cpu step's time goes, kernel by kernel, beside its GEMM-only limit
+ * (bench/breakdown.ts); MultiMNIST time to a target accuracy, accuracy parity and peak memory
  * (bench/multimnist.ts). Medians with min and max over several windows after warm-up; ratios
  * to every peer. The phases are planned first: the total estimate is printed before the
  * first one runs, then each phase as it starts (bench/progress.ts). Each phase family, with
@@ -42,8 +43,10 @@ import { mnistMarkdown, mnistPlan, mnistText } from './multimnist.js';
 import { type Options, USAGE, parseOptions, plans } from './options.js';
 import { type Machine, machineInfo, peerEnv } from './peers.js';
 import { tfjsNodeAvailable } from './peers/tfjs_common.js';
+import { breakdownPhases } from './phases/breakdown.js';
 import { gemmPhases } from './phases/gemm.js';
 import { lenetPhases } from './phases/lenet.js';
+import { breakdownMarkdown, breakdownSection } from './breakdown.js';
 import { mnistPhases } from './phases/multimnist.js';
 import { torchPhases, torchRatios } from './phases/pytorch.js';
 import { stepPhases } from './phases/steps.js';
@@ -113,6 +116,7 @@ async function main(): Promise<void> {
   // The plan, in the order the phases run; planning adds the skipped records of what cannot run.
   const phases = [
     ...(await stepPhases(ctx)),
+    ...breakdownPhases(ctx),
     ...weightingPhases(ctx),
     ...affinityPhases(ctx),
     ...lenetPhases(ctx),
@@ -129,7 +133,7 @@ async function main(): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
   records.push(phaseRecord(seconds, timings));
   if (opts.markdown || opts.updateReadme) {
-    const md = [markdownReport(records, markdownHeader(machine, slots)), ...mnistMarkdown(records, mp)].join('\n');
+    const md = [markdownReport(records, markdownHeader(machine, slots)), ...breakdownMarkdown(records), ...mnistMarkdown(records, mp)].join('\n');
     if (opts.markdown) fs.writeFileSync(opts.markdown, `${md}\n`);
     if (opts.updateReadme) fs.writeFileSync(opts.updateReadme, replaceBenchSection(fs.readFileSync(opts.updateReadme, 'utf8'), md));
   }
@@ -138,6 +142,8 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(records, null, 1)}\n`);
   } else {
     printHuman(records, opts, peerNotes);
+    const bd = breakdownSection(records);
+    if (bd.length) console.log(bd.join('\n'));
     console.log(mnistText(records, mp, mnistNotes).join('\n'));
     const estimated = timings.reduce((a, t) => a + t.estimate, 0);
     console.log(`\n(bench took ${clock(seconds)} min:s, estimated ${clock(estimated)}; each phase's seconds and estimate are in the JSON record phase_seconds)`);

@@ -5,8 +5,9 @@
  * categorical with 10–50 levels, a few missing; two label columns: a 4-class `kind` and a
  * binary `flag`) into a temp folder, then, `--reps` times (median reported):
  *  (a) reads it into a dataset: readTable, fitSchema, applySchema (seconds each, rows/s), and,
- *      for scale, papaparse alone on the same file as readTable streams it (every chunk of rows
- *      handed over and dropped: the floor of readTable, which keeps the cells column by column);
+ *      for scale, papaparse alone on the same file, streamed as readTable reads it (every chunk
+ *      of rows handed over and dropped; readTable splits text without quotes itself, as
+ *      papaparse's own path for such text does, and hands a file to papaparse from its first quote);
  *  (b) predicts on it with the cpu backend: an MLP, trunk 64-32 ReLU, 2 tasks, batch 256;
  *  (c) beside them, the peer (bench/peers/pandas_torch.py under Debian's /usr/bin/python3):
  *      pandas read_csv + the same preprocessing into float32 numpy, and PyTorch CPU
@@ -240,7 +241,7 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRec
       t.epoch.push(seconds(t0));
     }
     const records: DataBenchRecord[] = [
-      record('papaparse alone', 'hydranet', 'seconds', t.parser, n, "readTable's floor: parse, keep nothing"),
+      record('papaparse alone', 'hydranet', 'seconds', t.parser, n, 'parse, keep nothing (readTable parses quoted text with it)'),
       record('readTable', 'hydranet', 'seconds', t.read, n),
       record('fitSchema', 'hydranet', 'seconds', t.fit, n),
       record('applySchema', 'hydranet', 'seconds', t.apply, n, `${features} features`),

@@ -19,8 +19,11 @@ import { type WindowPlan, measure, summarize } from './stats.js';
 const BATCH = 256;
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-/** hydranet's MultiLeNet steps/s on `be`. */
-export async function benchLenet(be: Backend, plan: WindowPlan): Promise<BenchRecord> {
+/**
+ * The MultiLeNet model (the multimnist-lenet preset, two tasks, batch 256) on `be`, its
+ * optimizer and one uploaded random batch: `run(k)` is k real training steps, no readbacks.
+ */
+export function lenetStep(be: Backend): { run: (k: number) => void } {
   const p = PRESETS['multimnist-lenet'];
   const model = new MultiTaskModel(be, {
     inputShape: p.inputShape,
@@ -43,6 +46,12 @@ export async function benchLenet(be: Backend, plan: WindowPlan): Promise<BenchRe
       optimizer.step();
     }
   };
+  return { run };
+}
+
+/** hydranet's MultiLeNet steps/s on `be`. */
+export async function benchLenet(be: Backend, plan: WindowPlan): Promise<BenchRecord> {
+  const { run } = lenetStep(be);
   const s = await measure(run, () => be.sync(), plan);
   const threads = (be as unknown as { threads?: unknown }).threads;
   return { workload: 'LeNet', system: 'hydranet', backend: be.name, metric: 'train_steps_per_s', unit: 'steps/s', median: s.median, min: s.min, max: s.max, windows: s.samples.length, threads: typeof threads === 'number' ? threads : undefined };

@@ -1,5 +1,5 @@
 // The packed layouts of ts/backends/layouts.ts (HeadLayout, LossLayout, MixtureLayout,
-// Conv2dGeometry, Pool2dGeometry) as the native addons (hydranet_cpu, hydranet_cuda) receive
+// Conv2dGeometry, Pool2dGeometry, EmbeddingLayout) as the native addons (hydranet_cpu, hydranet_cuda) receive
 // them: ONE decode-and-check per layout, shared by both addons and run before any kernel. A
 // layout reaching native code was built and frozen by its TypeScript constructor, but the addons
 // trust nothing: every entry is checked (counts, offsets, consistency with the call's batch n),
@@ -21,6 +21,7 @@
 #include <initializer_list>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "geometry.h"
 #include "napi_args.h"
@@ -266,6 +267,55 @@ inline Pool pool(const ArgsBase& a, size_t geometry_arg, size_t n_arg) {
   if (!ok) a.range_error("geometry is not a consistent packed Pool2dGeometry");
   if (h * w > (int64_t{1} << 24)) a.range_error("max-pool planes are limited to 2^24 elements");
   return {pool_shape(g), elements(a, "x", {n, c, h, w}), elements(a, "y", {n, c, oh, ow}), n};
+}
+
+// ---- EmbeddingLayout: [F, inputWidth, numericWidth, outWidth, tableSize, then per field: column,
+// vocab, dim, tableOffset, outOffset (5·F words), then the numeric columns in order] ----------
+// Every input column is either one field's index column or a numeric column (exactly once);
+// fields' tables follow one another in the arena and their vectors one another in out, after
+// the numeric columns; vocab ≤ 2^24 (indices travel as f32, every one exact).
+constexpr int64_t kMaxEmbeddingVocab = int64_t{1} << 24;
+
+struct Embedding {
+  const int32_t* packed;
+  int fields, input_width, numeric, out_width;
+  int64_t table;   // elements of the table arena (= dTable)
+  int64_t x, out;  // elements of x and of out (= dOut) for the call's n rows
+  int n;
+  // Field f's words: column, vocab, dim, tableOffset, outOffset.
+  const int32_t* field(int f) const { return packed + 5 + 5 * static_cast<int64_t>(f); }
+  const int32_t* numeric_columns() const { return packed + 5 + 5 * static_cast<int64_t>(fields); }
+};
+
+inline Embedding embedding(const ArgsBase& a, size_t layout_arg, size_t n_arg) {
+  const std::string bad = "layout is not a packed EmbeddingLayout";
+  const auto [n, p, len] = packed(a, layout_arg, n_arg, "layout", bad, 5);
+  const int64_t F = p[0], W = p[1], numeric = p[2], out_width = p[3], table = p[4];
+  if (F < 1 || W < 1 || numeric < 0 || numeric + F != W || static_cast<int64_t>(len) != 5 + 5 * F + numeric) {
+    a.range_error(bad + ": " + str(len) + " entries for " + str(F) + " fields, " + str(numeric) + " numeric of " + str(W) + " columns");
+  }
+  std::vector<char> seen(static_cast<size_t>(W), 0);
+  const int32_t* cols = p + 5 + 5 * F;
+  for (int64_t j = 0; j < numeric; ++j) {
+    const int64_t c = cols[j];
+    if (c < 0 || c >= W || (j > 0 && c <= cols[j - 1])) a.range_error(bad + ": numeric column " + str(j) + " is " + str(c));
+    seen[static_cast<size_t>(c)] = 1;
+  }
+  int64_t t = 0, o = numeric;
+  for (int64_t f = 0; f < F; ++f) {
+    const int32_t* q = p + 5 + 5 * f;
+    const int64_t c = q[0], vocab = q[1], dim = q[2];
+    const bool ok = c >= 0 && c < W && !seen[static_cast<size_t>(c)] && vocab >= 1 && vocab <= kMaxEmbeddingVocab && dim >= 1 &&
+                    q[3] == t && q[4] == o;
+    if (!ok) a.range_error(bad + " (field " + str(f) + ")");
+    seen[static_cast<size_t>(c)] = 1;
+    t = checked_add(a, "the embedding table", t, elements(a, "a field's table", {vocab, dim}));
+    o += dim;  // each term < 2^31, at most 2^31 of them: no overflow
+    if (t > kInt32Max || o > kInt32Max) a.range_error(bad + ": the table or the output rows exceed 2^31 − 1 elements");
+  }
+  if (t != table || o != out_width) a.range_error(bad + ": tableSize " + str(table) + " / outWidth " + str(out_width) + " do not match the fields");
+  return {p, static_cast<int>(F), static_cast<int>(W), static_cast<int>(numeric), static_cast<int>(out_width), table,
+          elements(a, "x", {n, W}), elements(a, "out", {n, out_width}), n};
 }
 
 }  // namespace hydranet::layouts

@@ -2,7 +2,8 @@
 // Builds the native addons from source without downloading anything.
 //   node scripts/build-native.mjs          cmake-js → build/Release/hydranet_cpu.node (and
 //                                          hydranet_cuda.node where nvcc is found; HYDRANET_CUDA=OFF
-//                                          skips it, HYDRANET_CUDA=ON requires it)
+//                                          skips it, HYDRANET_CUDA=ON requires it; hydranet_mpi.node
+//                                          where an MPI is found, HYDRANET_MPI=OFF/ON likewise)
 //   node scripts/build-native.mjs gyp      node-gyp → build-gyp/build/Release/hydranet_cpu.node
 // The tools are resolved as modules (createRequire), so they are found wherever npm installed
 // them: in this package's node_modules or hoisted into a consumer project's. cmake-js takes the
@@ -37,6 +38,9 @@ function cmakeJs() {
   if (cuda !== undefined && !/^(ON|OFF)$/.test(cuda)) return fail(`HYDRANET_CUDA must be ON or OFF but is "${cuda}".`);
   const args = ['compile', '--log-level', 'warn', '--parallel', String(availableParallelism())];
   if (cuda) args.push(`--CDHYDRANET_CUDA=${cuda}`);
+  const mpi = process.env.HYDRANET_MPI; // the MPI addon (native/mpi): built where an MPI is found
+  if (mpi !== undefined && !/^(ON|OFF)$/.test(mpi)) return fail(`HYDRANET_MPI must be ON or OFF but is "${mpi}".`);
+  if (mpi) args.push(`--CDHYDRANET_MPI=${mpi}`);
   return run(bin, args);
 }
 

@@ -9,11 +9,12 @@ import { BACKEND_NAMES, createBackend } from './backends/create.js';
 import { UsageError, commandFlags, int, modelFlags, optimizerFlags, parseWeights } from './cli-args.js';
 import { inSection, prepareConfigRun } from './cli-config.js';
 import type { MultiTaskDataset } from './data/dataset.js';
-import { makeMultiMnist, multiMnistTaskSpecs } from './data/multimnist.js';
 import { writeFileAtomic } from './io/checkpoint.js';
 import { MultiTaskModel } from './mtl/model.js';
+import { describeEnvironment } from './report/run-folder.js';
+import { finishReport } from './report/write.js';
 import { AFFINITY_METHODS, type AffinityMethod, type AffinityReport, formatAffinity, measuresOf, rankAgreement } from './train/affinity.js';
-import { PRESETS } from './train/presets.js';
+import { PRESETS, presetData, presetTasks } from './train/presets.js';
 import { Trainer, type TrainerConfig } from './train/trainer.js';
 
 /** The preset `hydranet affinity` trains when neither --preset nor --config is given. */
@@ -67,7 +68,7 @@ interface AffinityPlan {
   data(): Promise<{ train: MultiTaskDataset; validation?: MultiTaskDataset; lines: string[] }>;
 }
 
-/** A MultiMNIST preset: its tasks (default left and right) and sizes; every flag checked before any data is made. */
+/** A preset (MultiMNIST, or mmoe-synthetic with hard sharing): its tasks and sizes; every flag checked before any data is made. */
 function presetPlan(values: AffinityFlags): AffinityPlan {
   const { preset, trunk, heads } = modelFlags({ ...values, preset: values.preset ?? AFFINITY_DEFAULT_PRESET });
   const epochs = int('epochs', values.epochs, preset.epochs);
@@ -77,21 +78,19 @@ function presetPlan(values: AffinityFlags): AffinityPlan {
   const weights = parseWeights(values.weights);
   const trainSize = int('train-size', values['train-size'], preset.trainSize ?? 60000);
   const testSize = int('test-size', values['test-size'], preset.testSize ?? 10000);
-  if (trainSize > 60000) throw new UsageError(`--train-size expects at most 60000 (the MultiMNIST training pairs), got ${trainSize}`);
-  if (testSize > 10000) throw new UsageError(`--test-size expects at most 10000 (the MultiMNIST test pairs), got ${testSize}`);
-  const tasks = preset.tasks ?? ['left', 'right'];
+  const multiMnist = (preset.data ?? 'multimnist') === 'multimnist';
+  if (multiMnist && trainSize > 60000) throw new UsageError(`--train-size expects at most 60000 (the MultiMNIST training pairs), got ${trainSize}`);
+  if (multiMnist && testSize > 10000) throw new UsageError(`--test-size expects at most 10000 (the MultiMNIST test pairs), got ${testSize}`);
+  const tasks = presetTasks(preset);
   return {
     build: (backend, extra) => {
-      const model = new MultiTaskModel(backend, { inputShape: preset.inputShape, trunk, heads, tasks: multiMnistTaskSpecs(tasks), maxBatch: batchSize, seed });
+      const model = new MultiTaskModel(backend, { inputShape: preset.inputShape, trunk, heads, tasks, maxBatch: batchSize, seed });
       const trainer = new Trainer(model, { optimizer, batchSize, epochs, seed, weights, ...extra });
       return { model, trainer };
     },
     data: () => {
-      const t0 = performance.now();
-      const train = makeMultiMnist({ split: 'train', seed, count: trainSize, tasks });
-      const validation = makeMultiMnist({ split: 'test', seed: seed + 1, count: testSize, tasks });
-      const took = ((performance.now() - t0) / 1000).toFixed(1);
-      return Promise.resolve({ train, validation, lines: [`MultiMNIST: ${train.length} training and ${validation.length} test pairs, tasks ${tasks.join(', ')} (${took} s)`] });
+      const { train, validation, line } = presetData(preset, { seed, trainSize, testSize });
+      return Promise.resolve({ train, validation, lines: [`${line}, tasks ${tasks.map((t) => t.name).join(', ')}`] });
     },
   };
 }
@@ -160,6 +159,8 @@ export async function affinityCommand(argv: string[]): Promise<number> {
     for (const line of formatAffinityReport(report)) console.log(line);
     writeFileAtomic(out, `${JSON.stringify(report, null, 2)}\n`);
     console.log(`written: ${out}`);
+    const html = await finishReport(out, { environment: describeEnvironment(backend, ['hydranet', 'affinity', ...argv], new Date(performance.timeOrigin)) });
+    if (html) console.log(`report: ${html.file}`);
     return 0;
   } finally {
     backend.dispose();

@@ -5,13 +5,12 @@
  */
 import * as fs from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { ownEntry } from './core/options.js';
 import { locateJsonError } from './data/jsonl.js';
 import { ConfigError, HydranetError } from './errors.js';
 import type { LayerSpec } from './mtl/model.js';
 import type { HeadsConfig } from './nn/heads.js';
 import type { OptimizerConfig } from './train/optimizer.js';
-import { PRESETS, type Preset } from './train/presets.js';
+import { type Preset, resolvePreset } from './train/presets.js';
 
 /** A bad command line; the CLI prints its message and exits with status 2. */
 export class UsageError extends HydranetError {}
@@ -133,11 +132,19 @@ export interface ModelFlags {
   heads: HeadsConfig;
 }
 
-/** The model flags --preset, --hidden and --head-hidden (those two shape the multimnist-mlp preset only). */
+/**
+ * The model flags --preset (NAME, or NAME:key=value as mmoe-synthetic:rho=0.5 takes),
+ * --hidden and --head-hidden (those two shape the multimnist-mlp preset only).
+ */
 export function modelFlags(values: { preset?: string; hidden?: string; 'head-hidden'?: string }): ModelFlags {
-  const presetName = values.preset ?? 'multimnist-mlp';
-  const preset = ownEntry(PRESETS, presetName);
-  if (!preset) throw new UsageError(`--preset expects one of ${Object.keys(PRESETS).join(', ')}, got ${JSON.stringify(presetName)}`);
+  let presetName: string;
+  let preset: Preset;
+  try {
+    ({ name: presetName, preset } = resolvePreset(values.preset ?? 'multimnist-mlp'));
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(`--preset: ${e.message}`);
+    throw e;
+  }
   const mlp = presetName === 'multimnist-mlp';
   if (!mlp && (values.hidden !== undefined || values['head-hidden'] !== undefined)) {
     throw new UsageError('--hidden and --head-hidden shape the multimnist-mlp preset only');

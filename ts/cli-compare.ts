@@ -3,16 +3,17 @@
  * MultiMNIST, reported as a table with each configuration's Δm over the baselines
  * (see ts/train/compare.ts). With --config run.json: on the run file's data (read and fitted
  * as `hydranet train --config` does, by ts/cli-config.ts), every sharing kind of --sharings
- * crossed with every weighting of --weightings.
+ * crossed with every weighting of --weightings. With --search / --seeds: the fair protocol of
+ * compare() (a search per row on a validation split carved from the training data, then every
+ * seed on the test set, mean ± sd), resumable from the runs recorded in --out.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Backend } from './backends/backend.js';
 import { BACKEND_NAMES, createBackend } from './backends/create.js';
-import { UsageError, commandFlags, int, modelFlags, optimizerFlags, readJsonFile } from './cli-args.js';
+import { UsageError, commandFlags, int, modelFlags, num, optimizerFlags, readJsonFile } from './cli-args.js';
 import { prepareConfigRun } from './cli-config.js';
 import { ownEntry } from './core/options.js';
-import { makeMultiMnist, multiMnistTaskSpecs } from './data/multimnist.js';
 import { ConfigError } from './errors.js';
 import {
   type CompareConfiguration,
@@ -27,8 +28,14 @@ import {
 import type { ModelConfig } from './mtl/model.js';
 import { type TaskSpec, resolveTask } from './mtl/task.js';
 import { writeFileAtomic } from './io/checkpoint.js';
+import { presetData, presetTasks } from './train/presets.js';
+import { describeEnvironment } from './report/run-folder.js';
+import { finishReport } from './report/write.js';
 import { type SharingConfig, parseSharingSpec, sharingHelp } from './mtl/sharing/index.js';
 import { WEIGHTINGS, parseWeightingSpec } from './mtl/weighting/index.js';
+import type { MultiTaskDataset } from './data/dataset.js';
+import type { OptimizerConfig } from './train/optimizer.js';
+import { type SearchSpace, checkSearchSpace, parseSearchSpec } from './train/search.js';
 
 /** The configurations compared when --weightings is not given (those this build has). */
 export const DEFAULT_WEIGHTINGS = ['equal', 'uncertainty', 'dwa', 'mgda-ub', 'pcgrad'].filter((w) => w in WEIGHTINGS);
@@ -36,11 +43,14 @@ export const DEFAULT_WEIGHTINGS = ['equal', 'uncertainty', 'dwa', 'mgda-ub', 'pc
 
 export const COMPARE_HELP = `Usage: hydranet compare [options]
        hydranet compare --config run.json [--sharings LIST] [--weightings LIST] [options]
+       hydranet compare --search lr=0.005,0.01,0.02,0.05 [--search KEY=V1,V2 ...] --seeds 3 [options]
 
-Compares multi-task weighting strategies on MultiMNIST (tasks "left" and "right", or the
-preset's own, e.g. multimnist-affinity's five). Trains one single-task baseline per task (the same trunk and head, that task alone), then one multi-task
-network per weighting, all with the same data, epochs, batch size, optimizer and seed, and
-prints a table: each task's validation accuracy, Δm and wall time per configuration.
+Compares multi-task weighting strategies (and sharing kinds) on a preset's data: MultiMNIST (tasks
+"left" and "right", or the preset's own, e.g. multimnist-affinity's five) or MMoE's synthetic
+regression pair (mmoe-synthetic[:rho=X]). Trains one single-task baseline per task (the same
+trunk and head, that task alone), then one multi-task network per weighting, all with the
+same data, epochs, batch size, optimizer and seed, and prints a table: each task's validation
+accuracy, Δm and wall time per configuration.
 
 Δm (LibMTL's count_improvement) is the mean over tasks of the relative change over the
 single-task baseline, in %, signed so that positive is better than single-task:
@@ -50,6 +60,20 @@ epoch with the best mean validation accuracy over the tasks (ties: the earlier e
 validation set is the MultiMNIST test split, as in Sener & Koltun (2018).
 With the defaults (all 60,000 pairs, a 512-256 trunk, 10 epochs, 2 baselines + 5 weightings)
 it takes a few minutes on two cores; --train-size and --epochs shorten it.
+
+Fair comparison (--search, --seeds, --search-budget or --validation-fraction): every row,
+the single-task baselines included, gets its own search over the --search options (the grid of
+their values, or --search-budget settings drawn from it, seeded), each setting trained once and
+scored on a validation split carved from the training data (--validation-fraction, default
+0.1; never the test set); the best setting is then trained with each of --seeds seeds and
+reported on the test set (MultiMNIST's test split; with --config, the file's validation rows)
+at the epoch selected on the validation split, as mean ± sd over the seeds, with Δm (over the
+mean single-task results) and its sd. A search key is a training option (lr, momentum,
+weight-decay, batch-size) or a strategy's option as strategy:option (cagrad:c,
+gradnorm:alpha), which applies to that strategy's rows only. It prints the number of runs, a
+time estimate after the first, and a line per run. Every finished run is recorded in --out
+(default runs/compare): run the same command again after an interruption and it continues
+where it stopped, with the same table.
 
 With --config run.json it compares on your own data instead: the run file of
 \`hydranet train --config\` (its data, validation file or validationSplit, inputs, tasks, model
@@ -64,10 +88,12 @@ apply to every run; its training.weighting is replaced by --weightings. --epochs
 
 Options:
   --config FILE         compare on the data of this run file (see above)
-  --sharings LIST       with --config: sharing specs to compare, comma-separated (default hard
-                        plus the file's model.sharing, or hard,mmoe when it sets none), e.g.
+  --sharings LIST       sharing specs to compare, comma-separated, each crossed with every
+                        weighting (default: the preset's own sharing, hard unless it names one
+                        (mmoe-synthetic: MMoE); with --config hard plus the
+                        file's model.sharing, or hard,mmoe when it sets none), e.g.
                         hard,mmoe:experts=4,soft:penalty=0.001 (a key=value part continues the
-                        spec before it)
+                        spec before it); the baselines keep hard sharing
   --weightings LIST     weighting specs to compare, comma-separated (default
                         ${DEFAULT_WEIGHTINGS.join(',')}); a spec may carry options, e.g.
                         equal,cagrad:c=0.4,space=representation (a key=value part continues
@@ -92,6 +118,16 @@ Options:
                         per-epoch history) as JSON to FILE
   --baselines FILE      reuse the single-task baselines of an earlier --json FILE run
                         with the same settings instead of training them again
+  --search KEY=LIST     fair comparison: search KEY over LIST per row (repeatable), e.g.
+                        --search lr=0.005,0.01,0.02 --search cagrad:c=0.2,0.5
+  --search-budget N     at most N settings per row, a seeded random subset of the grid
+  --seeds N             fair comparison: train each row's selected setting with seeds
+                        --seed .. --seed+N-1 and report mean ± sd (default 1)
+  --validation-fraction X
+                        fair comparison: the share of the training data carved out to
+                        select on (default 0.1)
+  --out DIR             fair comparison: the folder recording every finished run, to resume
+                        from (default runs/compare)
   --no-progress         no progress bars, even on a terminal
   -h, --help            this text
 
@@ -100,7 +136,7 @@ ${Object.entries(WEIGHTINGS)
   .map(([name, w]) => `  ${name.padEnd(20)}${w.description}`)
   .join('\n')}
 
-Sharing kinds (--sharings, with --config):
+Sharing kinds (--sharings):
 ${sharingHelp('  ', 36)}
 `;
 
@@ -137,6 +173,8 @@ interface Settings {
   batchSize: number;
   optimizer: unknown;
   select: Selection;
+  /** --sharings, when given (not part of what baselines must match: they keep hard sharing). */
+  sharings?: string[];
 }
 
 function readBaselines(file: string, settings: Record<string, unknown>): MetricTable {
@@ -171,7 +209,57 @@ const COMPARE_FLAGS = {
   baselines: { type: 'string' },
   config: { type: 'string' },
   sharings: { type: 'string' },
+  search: { type: 'string', multiple: true },
+  'search-budget': { type: 'string' },
+  seeds: { type: 'string' },
+  'validation-fraction': { type: 'string' },
+  out: { type: 'string' },
 } as const;
+
+/** The fair protocol's flags, checked: undefined when none of them is given. */
+interface FairFlags {
+  search: SearchSpace;
+  searchBudget?: number;
+  seeds: number;
+  validationFraction: number;
+  outDir: string;
+}
+
+/** --search, --search-budget, --seeds, --validation-fraction and --out, checked against the optimizer; undefined without any of the first four. */
+function fairFlags(values: CompareFlagValues, optimizer: OptimizerConfig): FairFlags | undefined {
+  const given = values.search !== undefined || values['search-budget'] !== undefined || values.seeds !== undefined || values['validation-fraction'] !== undefined;
+  if (!given) {
+    if (values.out !== undefined) throw new UsageError('--out records the runs of a fair comparison (--search, --seeds, --search-budget or --validation-fraction)');
+    return undefined;
+  }
+  if (values.baselines !== undefined) throw new UsageError('--baselines does not apply to a fair comparison (every baseline is searched and trained with every seed)');
+  const search: SearchSpace = {};
+  for (const spec of values.search ?? []) {
+    try {
+      const [key, list] = parseSearchSpec(spec);
+      if (key in search) throw new UsageError(`--search ${key} is given twice`);
+      search[key] = list;
+    } catch (e) {
+      if (e instanceof ConfigError) throw new UsageError(`--search: ${e.message}`);
+      throw e;
+    }
+  }
+  try {
+    checkSearchSpace(search, optimizer);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(`--search: ${e.message}`);
+    throw e;
+  }
+  const fraction = num('validation-fraction', values['validation-fraction'], 0.1, 'fraction');
+  if (!(fraction > 0 && fraction < 1)) throw new UsageError(`--validation-fraction expects a number in (0, 1), got ${fraction}`);
+  return {
+    search,
+    ...(values['search-budget'] !== undefined && { searchBudget: int('search-budget', values['search-budget'], 1) }),
+    seeds: int('seeds', values.seeds, 1),
+    validationFraction: fraction,
+    outDir: path.resolve(values.out ?? path.join('runs', 'compare')),
+  };
+}
 
 /** --select, checked. */
 function selectFlag(v: string | undefined): Selection {
@@ -245,13 +333,25 @@ function sharingsFlag(v: string | undefined, fileSharing: SharingConfig | undefi
 }
 
 /** Trains the comparison on `backend`, prints its table and writes --json; disposes the backend. */
-async function runComparison(backend: Backend, options: Omit<CompareOptions, 'backend' | 'log'>, settings: Record<string, unknown>, jsonFile: string | undefined): Promise<void> {
+async function runComparison(
+  backend: Backend,
+  options: Omit<CompareOptions, 'backend' | 'log'>,
+  settings: Record<string, unknown>,
+  jsonFile: string | undefined,
+  fair?: { flags: FairFlags; test: MultiTaskDataset },
+): Promise<void> {
   try {
-    const result = await compare({ ...options, backend, log: (line) => console.log(line) });
+    const protocol: Partial<CompareOptions> = fair
+      ? { ...fair.flags, test: fair.test, validation: undefined }
+      : {};
+    if (fair) settings = { ...settings, search: fair.flags.search, searchBudget: fair.flags.searchBudget, seeds: fair.flags.seeds, validationFraction: fair.flags.validationFraction };
+    const result = await compare({ ...options, ...protocol, backend, log: (line) => console.log(line) });
     console.log(`\n${formatComparison(result)}`);
     if (jsonFile) {
       writeFileAtomic(jsonFile, JSON.stringify({ settings, backend: backend.name, ...result }, null, 2) + '\n');
       console.log(`results: ${jsonFile}`);
+      const report = await finishReport(jsonFile, { environment: describeEnvironment(backend, undefined, new Date(performance.timeOrigin)) });
+      if (report) console.log(`report: ${report.file}`);
     }
   } finally {
     backend.dispose();
@@ -267,7 +367,6 @@ export async function compareCommand(argv: string[]): Promise<void> {
   const values = commandFlags(argv, COMPARE_FLAGS, COMPARE_HELP);
   if (!values) return;
   if (values.config !== undefined) return compareConfig(values.config, values);
-  if (values.sharings !== undefined) throw new UsageError('--sharings applies to --config runs (the MultiMNIST comparison uses hard sharing)');
   // Every flag is checked here, before any data is loaded or anything trains.
   const { presetName, preset, mlp, hidden, trunk, heads } = modelFlags(values);
   const epochs = int('epochs', values.epochs, 10);
@@ -276,14 +375,22 @@ export async function compareCommand(argv: string[]): Promise<void> {
   const threads = values.threads === undefined ? undefined : int('threads', values.threads, 1);
   const trainSize = int('train-size', values['train-size'], preset.trainSize ?? 60000);
   const testSize = int('test-size', values['test-size'], preset.testSize ?? 10000);
-  // The preset's MultiMNIST tasks (left and right unless it names others, e.g. multimnist-affinity).
-  const TASKS: TaskSpec[] = multiMnistTaskSpecs(preset.tasks ?? ['left', 'right']);
-  if (trainSize > 60000) throw new UsageError(`--train-size expects at most 60000 (the MultiMNIST training pairs), got ${trainSize}`);
-  if (testSize > 10000) throw new UsageError(`--test-size expects at most 10000 (the MultiMNIST test pairs), got ${testSize}`);
+  // The preset's tasks (MultiMNIST's left and right unless it names others; mmoe-synthetic's y1, y2).
+  const TASKS: TaskSpec[] = presetTasks(preset);
+  const multiMnist = (preset.data ?? 'multimnist') === 'multimnist';
+  if (multiMnist && trainSize > 60000) throw new UsageError(`--train-size expects at most 60000 (the MultiMNIST training pairs), got ${trainSize}`);
+  if (multiMnist && testSize > 10000) throw new UsageError(`--test-size expects at most 10000 (the MultiMNIST test pairs), got ${testSize}`);
   const optimizer = optimizerFlags(values, preset.optimizer);
   const select = selectFlag(values.select);
-  const configurations: CompareConfiguration[] = weightingsFlag(values.weightings).map((w) => ({ label: w, weighting: w }));
-  checkWeightings(TASKS, configurations, optimizer.lr);
+  const weightings = weightingsFlag(values.weightings);
+  // --sharings, else the preset's own sharing (mmoe-synthetic's MMoE), else hard.
+  const sharings =
+    values.sharings !== undefined ? sharingsFlag(values.sharings, undefined) : preset.sharing ? [{ label: sharingLabel(preset.sharing), sharing: preset.sharing }] : undefined;
+  const configurations: CompareConfiguration[] = sharings
+    ? sharings.flatMap((s) => weightings.map((w) => ({ label: sharings.length > 1 ? `${s.label} ${w}` : w, weighting: w, sharing: s.sharing })))
+    : weightings.map((w) => ({ label: w, weighting: w }));
+  checkWeightings(TASKS, weightings.map((w) => ({ label: w, weighting: w })), optimizer.lr);
+  const fair = fairFlags(values, optimizer);
   const model: ModelConfig = { inputShape: preset.inputShape, trunk, heads, tasks: TASKS, maxBatch: batchSize, seed };
   const settings: Settings = {
     trainSize,
@@ -294,22 +401,23 @@ export async function compareCommand(argv: string[]): Promise<void> {
     batchSize,
     optimizer,
     select,
+    ...(sharings && { sharings: sharings.map((s) => s.label) }),
   };
-  const baselines = values.baselines === undefined ? undefined : readBaselines(values.baselines, { ...settings });
+  const { sharings: _sharings, ...baselineSettings } = settings;
+  const baselines = values.baselines === undefined ? undefined : readBaselines(values.baselines, baselineSettings);
   const jsonFile = jsonFlag(values.json);
   const backend = await createBackend(values.backend ?? 'cpu', { threads });
 
-  const t0 = performance.now();
-  const trainSet = makeMultiMnist({ split: 'train', seed, count: trainSize, tasks: preset.tasks });
-  const testSet = makeMultiMnist({ split: 'test', seed: seed + 1, count: testSize, tasks: preset.tasks });
+  const { train: trainSet, validation: testSet, line } = presetData(preset, { seed, trainSize, testSize });
   console.log(
-    `MultiMNIST: ${trainSet.length} training and ${testSet.length} test pairs (${((performance.now() - t0) / 1000).toFixed(1)} s); ` +
+    `${line}; ` +
       `backend ${backend.name}${threadInfo(backend)}; ${mlp ? `trunk ${hidden.join('-') || 'none'}` : presetName}; ${epochs} epochs of ${Math.ceil(trainSet.length / batchSize)} steps; ` +
-      `${baselines ? 'given baselines' : `${TASKS.length} baselines`} + ${configurations.length} configurations, reporting the ${select === 'best' ? 'best-validation' : 'last'} epoch`,
+      `${baselines ? 'given baselines' : `${TASKS.length} baselines`} + ${configurations.length} configurations` +
+      (fair ? '' : `, reporting the ${select === 'best' ? 'best-validation' : 'last'} epoch`),
   );
   const options = { train: trainSet, validation: testSet, model, configurations, selection: select, baselines };
   const trainer = { optimizer, batchSize, epochs, seed, progress: values.progress && process.stderr.isTTY === true };
-  await runComparison(backend, { ...options, trainer }, { ...settings }, jsonFile);
+  await runComparison(backend, { ...options, trainer }, { ...settings }, jsonFile, fair && { flags: fair, test: testSet });
 }
 
 type CompareFlagValues = NonNullable<ReturnType<typeof commandFlags<typeof COMPARE_FLAGS>>>;
@@ -335,6 +443,7 @@ async function compareConfig(file: string, values: CompareFlagValues): Promise<v
     weightings.map((w) => ({ label: sharings.length > 1 ? `${s.label} ${w}` : w, weighting: w, sharing: s.sharing })),
   );
   checkWeightings(model.tasks, weightings.map((w) => ({ label: w, weighting: w })), trainer.optimizer.lr);
+  const fair = fairFlags(values, trainer.optimizer);
   const { maxBatch: _maxBatch, ...judgedModel } = model;
   const settings = { config: path.resolve(file), model: judgedModel, trainer, select };
   const baselines = values.baselines === undefined ? undefined : readBaselines(values.baselines, settings);
@@ -345,7 +454,8 @@ async function compareConfig(file: string, values: CompareFlagValues): Promise<v
   console.log(
     `backend ${backend.name}${threadInfo(backend)}; ${trainer.epochs} epochs of ${Math.ceil(run.data.train.length / trainer.batchSize)} steps; ` +
       `${baselines ? 'given baselines' : `${model.tasks.filter((t) => !t.auxiliary).length} baselines`} + ${configurations.length} configurations ` +
-      `(sharing ${sharings.map((s) => s.label).join(', ')} × weighting ${weightings.join(', ')}), reporting the ${select === 'best' ? 'best-validation' : 'last'} epoch`,
+      `(sharing ${sharings.map((s) => s.label).join(', ')} × weighting ${weightings.join(', ')})` +
+      (fair ? `; the file's validation rows are the test set` : `, reporting the ${select === 'best' ? 'best-validation' : 'last'} epoch`),
   );
   const progress = values.progress && fileProgress !== false && process.stderr.isTTY === true;
   await runComparison(
@@ -353,5 +463,6 @@ async function compareConfig(file: string, values: CompareFlagValues): Promise<v
     { train: run.data.train, validation, model, trainer: { ...trainer, progress }, configurations, selection: select, baselines },
     settings,
     jsonFile,
+    fair && { flags: fair, test: validation },
   );
 }

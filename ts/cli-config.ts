@@ -20,6 +20,7 @@ import {
   type SchemaReport,
   type TaskColumnSpec,
   applySchema,
+  embeddingFields,
   fitSchema,
   imageAloneMessage,
   readTable,
@@ -417,6 +418,9 @@ export async function prepareConfigRun(file: string, flags: RunFlags): Promise<C
     maxBatch: modelSection.maxBatch ?? trainer.batchSize,
     seed: seed ?? modelSection.seed ?? RUN_DEFAULTS.seed,
   };
+  // Categorical columns encoded as embeddings (inputs.encoding, or the default rule) need their tables.
+  const embedding = embeddingFields(data.fitted);
+  if (embedding) model.embedding = embedding;
   return { data, model, trainer };
 }
 

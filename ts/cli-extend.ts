@@ -5,8 +5,8 @@
  * extend` does it from a run folder into a NEW run folder (the old one is only read).
  *
  * trainStages (ts/train/continual.ts) trains every stage from the start; here the first stage
- * is already trained, so one stage is run with the same pieces: extend, labelledFor /
- * withReplay, fisherDiagonal + growEwcState + consolidate, Optimizer.restrict, and
+ * is already trained, so one stage is run with the same pieces: extend, labelledFor,
+ * ReplayBuffer + ReplayStager, fisherDiagonal + growEwcState + consolidate, Optimizer.restrict, and
  * continualMetrics over the two-row R (before and after).
  */
 import * as fs from 'node:fs';
@@ -18,30 +18,35 @@ import { RUN_DEFAULTS, type RunFlags, loadExtendData, readRunConfig, trainerConf
 import { formatMetrics } from './cli-predict.js';
 import { checkKeys } from './core/options.js';
 import type { MultiTaskDataset } from './data/dataset.js';
-import { ReplayBuffer, labelledFor, withReplay } from './data/replay.js';
+import { ReplayBuffer, labelledFor } from './data/replay.js';
 import { fittedSchemaOf, metricsInOriginalUnits } from './data/schema.js';
 import { ConfigError, TrainingAbortedError } from './errors.js';
+import { readCheckpointFile, saveCheckpoint } from './io/checkpoint.js';
 import { writeFileAtomic } from './io/files.js';
-import { type JsonValue, MultiTaskModel } from './mtl/model.js';
+import { describeEnvironment } from './report/run-folder.js';
+import { finishReport } from './report/write.js';
+import { type JsonValue, MultiTaskModel, checkpointPath } from './mtl/model.js';
 import type { TaskSpec } from './mtl/task.js';
 import { type ContinualMetrics, type RetainConfig, continualMetrics, formatContinualTable, prepareLwf } from './train/continual.js';
-import { FISHER_VARIANTS, type FisherVariant, consolidate, fisherDiagonal, growEwcState, hasLikelihood } from './train/ewc.js';
+import { type EwcState, FISHER_VARIANTS, type FisherVariant, consolidate, ewcFromCheckpoint, fisherDiagonal, growEwcState, hasLikelihood } from './train/ewc.js';
 import type { TaskMetrics } from './train/metrics.js';
+import { ReplayStager } from './train/replay-stager.js';
 import { type EpochRecord, Trainer, type TrainerConfig, checkRunDir } from './train/trainer.js';
 
 /** The retain kinds {@link parseRetainSpec} reads, with the keys each takes. */
 const RETAIN_KEYS: Readonly<Record<string, readonly string[]>> = {
   none: [],
-  replay: ['size', 'seed'],
+  replay: ['size', 'seed', 'batch'],
   ewc: ['lambda', 'fisher', 'samples', 'seed'],
   'online-ewc': ['lambda', 'gamma', 'fisher', 'samples', 'seed'],
   'freeze-trunk': [],
+  lwf: ['temperature', 'alpha'],
 };
 
 /**
- * A retention strategy written as on the command line: `none`, `replay:size=N[,seed=S]`,
+ * A retention strategy written as on the command line: `none`, `replay:size=N[,seed=S,batch=B]`,
  * `ewc:lambda=X[,fisher=exact|sampled|empirical|batched,samples=N,seed=S]`,
- * `online-ewc:lambda=X[,gamma=Y,...]` or `freeze-trunk`.
+ * `online-ewc:lambda=X[,gamma=Y,...]`, `freeze-trunk` or `lwf[:temperature=T,alpha=A]`.
  * @throws UsageError (exit status 2) on an unknown kind or key, a missing size or λ, or a value
  *   out of range, naming the flag and what it takes.
  */
@@ -69,8 +74,16 @@ export function parseRetainSpec(text: string): RetainConfig {
     return v;
   };
   if (kind === 'none' || kind === 'freeze-trunk') return { kind };
+  if (kind === 'lwf') {
+    const temperature = number('temperature', (n) => n > 0 && n <= 1000, 'a number in (0, 1000]');
+    const alpha = number('alpha', (n) => n >= 0, 'a non-negative number');
+    return { kind, ...(temperature !== undefined && { temperature }), ...(alpha !== undefined && { alpha }) };
+  }
   const seed = integer('seed', 0);
-  if (kind === 'replay') return { kind, size: need('size', integer('size', 1)), ...(seed !== undefined && { seed }) };
+  if (kind === 'replay') {
+    const batch = integer('batch', 1);
+    return { kind, size: need('size', integer('size', 1)), ...(seed !== undefined && { seed }), ...(batch !== undefined && { batch }) };
+  }
   const fisher = options.fisher;
   if (fisher !== undefined && !FISHER_VARIANTS.includes(fisher as FisherVariant)) throw new UsageError(`--retain ${kind}: fisher expects ${FISHER_VARIANTS.join(', ')}, got ${JSON.stringify(fisher)}`);
   const samples = integer('samples', 1);
@@ -101,16 +114,28 @@ export interface ExtensionConfig {
     train?: MultiTaskDataset;
     /** The old tasks' validation samples: where they are evaluated before and after. */
     validation?: MultiTaskDataset;
+    /**
+     * With retain ewc / online-ewc: the EWC state the trained model was trained with, over its
+     * parameter arena with its tasks (ewcFromCheckpoint of its checkpoint, which an earlier EWC
+     * extension wrote). It is kept: the Fisher is estimated only for the old tasks it does not
+     * cover (those learned since), at the trained parameters, and folded in (ewc: the sum of the
+     * separate penalties; online-ewc: F ← γ·F + F_new at the newest θ*), so that a chain of
+     * extensions keeps every earlier stage's penalty. Without it, the Fisher is of every old task
+     * at the trained parameters.
+     */
+    ewc?: EwcState | null;
   };
   /**
    * How the old tasks are kept (default none): as trainStages' retain. EWC's Fisher of the old
    * tasks is estimated at the trained parameters on `previous.train` when given (any variant),
    * else on the new training samples' inputs (only 'exact' and 'sampled', which take the labels
-   * from the model's own predictions, apply there); it is of every old task, so an EWC state
-   * the trained model's checkpoint may hold (from an earlier extension) is not added to it, and
-   * one earlier stage makes 'ewc' and 'online-ewc' the same penalty. Replay needs `previous.train`.
-   * LwF (as trainStages': prepareLwf, a student model whose parameters come back) needs a
-   * trainer without runDir, and trains without validation.
+   * from the model's own predictions, apply there); it is of every old task not covered by
+   * `previous.ewc` (see there). Replay needs `previous.train` (every step trains on a replayed
+   * batch beside its new samples: ReplayStager; the grown model's maxBatch is raised to hold both
+   * unless `maxBatch` is given). LwF (as trainStages': prepareLwf, a student model whose
+   * parameters come back) trains without validation; with a trainer runDir, the grown model's
+   * run files (config.json, metrics.json, checkpoint.safetensors and best.safetensors, both the
+   * final model) are written after training, or at a stop by the signal.
    */
   retain?: RetainConfig;
   /** The Trainer of the new stage (a runDir writes the grown model's run folder). */
@@ -133,7 +158,9 @@ export interface ExtensionReport {
   introduced: number[];
   /** R[0]: before training (the new tasks with their fresh heads); R[1]: after. NaN where not evaluated. */
   accuracy: number[][];
-  /** continualMetrics of R (BWT: the old tasks' mean change; no FWT). */
+  /** Per task, the accuracy of a freshly initialised model of the grown configuration (b_j; NaN for the old tasks): FWT's baseline. */
+  randomInit: number[];
+  /** continualMetrics of R (BWT: the old tasks' mean change; FWT: the new tasks' fresh heads on the trained trunk against randomInit). */
   metrics: ContinualMetrics;
   /** formatContinualTable of R. */
   table: string;
@@ -161,7 +188,7 @@ export interface ExtensionResult {
   before: Record<string, TaskMetrics>;
   /** Per task, its metrics after training. */
   after: Record<string, TaskMetrics>;
-  /** R and its metrics over the tasks with accuracy and evaluation labels; null when no old or no new task has both. */
+  /** R and its metrics over the tasks with accuracy and evaluation labels; null when no old or no new task has both. With a trainer runDir, also on metrics.json's last record (`continual`). */
   continual: ExtensionReport | null;
 }
 
@@ -184,10 +211,7 @@ export async function trainExtension(config: ExtensionConfig): Promise<Extension
   checkKeys(config, ['model', 'tasks', 'train', 'validation', 'previous', 'retain', 'trainer', 'seed', 'maxBatch', 'preprocessing', 'signal'], 'trainExtension config');
   const old = config.model;
   const retain: RetainConfig = config.retain ?? { kind: 'none' };
-  if (!Object.hasOwn(RETAIN_KEYS, retain.kind) && retain.kind !== 'lwf') throw new ConfigError(`trainExtension takes retain ${Object.keys(RETAIN_KEYS).join(', ')} or lwf; received ${JSON.stringify(retain.kind)}`);
-  if (retain.kind === 'lwf' && config.trainer.runDir != null) {
-    throw new ConfigError('retain lwf trains a student model (the old tasks with distillation losses) and copies its parameters back: leave trainer.runDir out and save the grown model with saveCheckpoint');
-  }
+  if (!Object.hasOwn(RETAIN_KEYS, retain.kind)) throw new ConfigError(`trainExtension takes retain ${Object.keys(RETAIN_KEYS).join(', ')}; received ${JSON.stringify(retain.kind)}`);
   const previousTrain = config.previous?.train;
   if (retain.kind === 'replay' && !previousTrain) throw new ConfigError('retain replay needs the trained run\'s training samples (previous.train; data.previous.train in a run file) to replay');
   const ewc = retain.kind === 'ewc' || retain.kind === 'online-ewc' ? retain : null;
@@ -196,30 +220,43 @@ export async function trainExtension(config: ExtensionConfig): Promise<Extension
     throw new ConfigError(`retain ${retain.kind} with the ${variant} Fisher needs the old tasks' labels: give previous.train (data.previous.train in a run file), or use fisher exact or sampled, which take the labels from the model`);
   }
   const oldTasks = old.tasks.map((t) => t.name);
-  let ewcState = null;
-  let fisherOf: string[] | null = null;
+  let ewcState: EwcState | null = null;
   if (ewc) {
+    // An earlier stage's state is kept; the Fisher is of the old tasks it does not cover.
+    const earlier = config.previous?.ewc ?? null;
+    if (earlier && !(earlier.fisher?.length === old.params.arenaSize && earlier.anchor?.length === old.params.arenaSize && earlier.tasks?.every((t) => oldTasks.includes(t)))) {
+      throw new ConfigError(`previous.ewc must be an EWC state over the trained model's parameter arena (${old.params.arenaSize} values) naming its tasks (ewcFromCheckpoint of a checkpoint that stores them: ewc.task.<name>)`);
+    }
+    const uncovered = old.tasks.filter((t) => !(earlier?.tasks ?? []).includes(t.name));
     // 'exact' and 'sampled' need a likelihood (as fisherDiagonal's check): the other old tasks are left out, and said so.
-    fisherOf = (variant === 'exact' || variant === 'sampled' ? old.tasks.filter(hasLikelihood) : old.tasks).map((t) => t.name);
-    if (fisherOf.length === 0) {
+    const fisherOf = (variant === 'exact' || variant === 'sampled' ? uncovered.filter(hasLikelihood) : uncovered).map((t) => t.name);
+    if (fisherOf.length === 0 && !earlier) {
       throw new ConfigError(`retain ${retain.kind}: the ${variant} Fisher takes the labels from the model's likelihood, and none of the old tasks (${oldTasks.join(', ')}) has one (classification with softmax-ce, binary with bce): give previous.train (data.previous.train) and use fisher empirical`);
     }
-    // F of the old tasks at θ* = the trained parameters, before anything moves.
-    const data = labelledFor(previousTrain ?? config.train, old.tasks);
-    const fisher = await fisherDiagonal(old, data, {
-      variant,
-      tasks: fisherOf,
-      ...(ewc.samples === undefined ? {} : { samples: Math.min(ewc.samples, data.length) }),
-      seed: ewc.seed ?? 0,
-    });
-    const anchor = await old.backend.read(old.params.values);
-    ewcState = consolidate(null, fisher, anchor, ewc.kind === 'online-ewc' ? { kind: 'online', gamma: ewc.gamma ?? 1 } : { kind: 'separate' });
+    ewcState = earlier;
+    if (fisherOf.length > 0) {
+      // F of those tasks at θ* = the trained parameters, before anything moves.
+      const data = labelledFor(previousTrain ?? config.train, old.tasks);
+      const fisher = await fisherDiagonal(old, data, {
+        variant,
+        tasks: fisherOf,
+        ...(ewc.samples === undefined ? {} : { samples: Math.min(ewc.samples, data.length) }),
+        seed: ewc.seed ?? 0,
+      });
+      const anchor = await old.backend.read(old.params.values);
+      ewcState = consolidate(earlier, fisher, anchor, ewc.kind === 'online-ewc' ? { kind: 'online', gamma: ewc.gamma ?? 1 } : { kind: 'separate' }, fisherOf);
+    }
   }
-  const model = await MultiTaskModel.extend(old, config.tasks, { ...(config.seed !== undefined && { seed: config.seed }), ...(config.maxBatch !== undefined && { maxBatch: config.maxBatch }) });
+  const fisherOf = ewcState ? [...(ewcState.tasks ?? [])] : null;
+  // Replay stages a replayed batch after every step's own: the grown model's maxBatch holds both unless set.
+  const replayRows = retain.kind === 'replay' ? retain.batch ?? config.trainer.batchSize : 0;
+  const maxBatch = config.maxBatch ?? (replayRows > 0 ? Math.max(old.maxBatch, config.trainer.batchSize + replayRows) : undefined);
+  const model = await MultiTaskModel.extend(old, config.tasks, { ...(config.seed !== undefined && { seed: config.seed }), ...(maxBatch !== undefined && { maxBatch }) });
   const newTasks = model.tasks.slice(oldTasks.length).map((t) => t.name);
   if (config.preprocessing !== undefined) model.preprocessing = config.preprocessing;
   const penalty = ewc && ewcState ? { kind: 'ewc' as const, lambda: ewc.lambda, ...growEwcState(ewcState, old, model) } : null;
-  const trainer = new Trainer(model, { ...config.trainer, ...(penalty && { penalty }) });
+  const replayed = retain.kind === 'replay' && previousTrain ? replayStager(previousTrain, retain, old, model, replayRows) : null;
+  const trainer = new Trainer(model, { ...config.trainer, ...(penalty && { penalty }), ...(replayed && { batchStaged: replayed }) });
   if (retain.kind === 'freeze-trunk') {
     const shared = model.sharedParameterSize;
     if (shared === 0) throw new ConfigError(`retain freeze-trunk needs hard sharing (a trunk every task reads); the model's sharing is ${model.sharing.kind}`);
@@ -238,38 +275,87 @@ export async function trainExtension(config: ExtensionConfig): Promise<Extension
     return out;
   };
   const before = await evaluate();
+  const randomInit = await freshAccuracies(model, newEval, newTasks);
   // The new samples train the new tasks alone: old labels they may carry are masked.
   const fresh = labelledFor(config.train, model.tasks.slice(oldTasks.length));
-  const train = retain.kind === 'replay' && previousTrain ? replayed(fresh, previousTrain, retain, old, model) : labelledFor(fresh, model.tasks);
+  const train = labelledFor(fresh, model.tasks);
   const validation = config.validation ? labelledFor(config.validation, model.tasks) : undefined;
   let history: readonly EpochRecord[];
+  const runDir = config.trainer.runDir ?? null;
   if (retain.kind === 'lwf') {
     // As trainStages: the student distils the old tasks' recorded outputs; its parameters come back into `model`.
     const { student, data } = await prepareLwf(model, fresh, newTasks, { temperature: retain.temperature, alpha: retain.alpha });
-    history = await new Trainer(student, config.trainer).fit(data, { signal: config.signal });
+    const fitter = new Trainer(student, { ...config.trainer, runDir: null });
+    let stopped: TrainingAbortedError | null = null;
+    try {
+      await fitter.fit(data, { signal: config.signal });
+    } catch (e) {
+      if (!(e instanceof TrainingAbortedError && runDir)) throw e;
+      stopped = e;
+    }
+    history = fitter.history;
     model.backend.write(model.params.values, await student.backend.read(student.params.values));
+    if (runDir) await writeLwfRun(runDir, model, fitter, retain);
+    if (stopped) throw new TrainingAbortedError(`Training stopped on request at step ${stopped.step}. ${path.join(runDir!, 'checkpoint.safetensors')} holds the grown model at that step.`, stopped.step);
   } else {
     history = await trainer.fit(train, { validation, signal: config.signal });
   }
   const after = await evaluate();
-  return { model, trainer, history, oldTasks, newTasks, fisherTasks: fisherOf, before, after, continual: report(model, oldTasks, before, after) };
+  const continual = report(model, oldTasks, before, after, randomInit);
+  if (runDir && continual && history.length > 0) {
+    // The continual report on metrics.json's last record (the epochs stay one record each).
+    const summary = { tasks: continual.tasks, introduced: continual.introduced, accuracy: continual.accuracy, randomInit: continual.randomInit, metrics: continual.metrics };
+    writeFileAtomic(path.join(runDir, 'metrics.json'), jsonWithNulls([...history.slice(0, -1), { ...history.at(-1)!, continual: summary }]));
+  }
+  return { model, trainer, history, oldTasks, newTasks, fisherTasks: fisherOf, before, after, continual };
 }
 
-/** The new training samples followed by a seeded buffer of the old ones (trainStages' replay with one earlier stage). */
-function replayed(train: MultiTaskDataset, previous: MultiTaskDataset, retain: Extract<RetainConfig, { kind: 'replay' }>, old: MultiTaskModel, model: MultiTaskModel): MultiTaskDataset {
+/** JSON with non-finite numbers (NaN: not measured) as null. */
+function jsonWithNulls(value: unknown): string {
+  return `${JSON.stringify(value, (_, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`;
+}
+
+/**
+ * Per task of `names`, the accuracy on `ds` of a freshly initialised model of `model`'s
+ * configuration (FWT's b_j), by task name; {} without `ds`.
+ */
+async function freshAccuracies(model: MultiTaskModel, ds: MultiTaskDataset | undefined, names: readonly string[]): Promise<Record<string, number>> {
+  if (!ds) return {};
+  const fresh = new MultiTaskModel(model.backend, model.resolvedConfig);
+  const metrics = await new Trainer(fresh, { optimizer: { kind: 'sgd', lr: 0 }, batchSize: Math.min(fresh.maxBatch, 256), epochs: 1, log: null, progress: false }).evaluate(labelledFor(ds, fresh.tasks));
+  return Object.fromEntries(names.flatMap((n) => (metrics[n]?.accuracy === undefined ? [] : [[n, metrics[n].accuracy!]])));
+}
+
+/**
+ * The run files of an LwF extension (trained as a student model without a run folder): the grown
+ * model's config.json, metrics.json (the student's epochs: the old tasks' training losses are
+ * their distillation losses) and checkpoint.safetensors = best.safetensors (the grown model after
+ * the student's last step, with the student's optimizer and training state).
+ */
+async function writeLwfRun(runDir: string, model: MultiTaskModel, fitter: Trainer, retain: Extract<RetainConfig, { kind: 'lwf' }>): Promise<void> {
+  const lwf = { kind: 'lwf', temperature: retain.temperature ?? 2, alpha: retain.alpha ?? 1, note: "trained as a student whose old tasks have the loss distill:temperature=T and weight alpha; metrics.json's training losses of the old tasks are those" };
+  writeFileAtomic(path.join(runDir, 'config.json'), JSON.stringify({ model: model.config, architecture: model.architecture(), trainer: { ...fitter.config, log: undefined, runDir }, retain: lwf }, null, 2));
+  writeFileAtomic(path.join(runDir, 'metrics.json'), JSON.stringify(fitter.history, null, 2));
+  const params = await model.backend.read(model.params.values);
+  for (const file of ['checkpoint.safetensors', 'best.safetensors']) await saveCheckpoint(path.join(runDir, file), model, fitter.optimizer, fitter.state(), { parameters: params });
+}
+
+/** A seeded buffer of the old samples and the per-step replayed batches drawn from it (trainStages' replay with one earlier stage). */
+function replayStager(previous: MultiTaskDataset, retain: Extract<RetainConfig, { kind: 'replay' }>, old: MultiTaskModel, model: MultiTaskModel, batch: number): ReplayStager {
   const buffer = new ReplayBuffer(retain.size, retain.seed ?? 0);
   buffer.add(previous, old.tasks);
-  return withReplay(train, buffer, model.tasks);
+  return new ReplayStager(model, buffer, { batch, seed: retain.seed ?? 0 });
 }
 
-/** R (before, after) over the tasks with an accuracy on both rows' evaluation sets, and its metrics. */
-function report(model: MultiTaskModel, oldTasks: readonly string[], before: Record<string, TaskMetrics>, after: Record<string, TaskMetrics>): ExtensionReport | null {
+/** R (before, after) over the tasks with an accuracy on both rows' evaluation sets, and its metrics (FWT against `fresh`, the new tasks' accuracies on a fresh model). */
+function report(model: MultiTaskModel, oldTasks: readonly string[], before: Record<string, TaskMetrics>, after: Record<string, TaskMetrics>, fresh: Record<string, number>): ExtensionReport | null {
   const tasks = model.tasks.filter((t) => t.metrics.includes('accuracy') && before[t.name]?.accuracy !== undefined && after[t.name]?.accuracy !== undefined).map((t) => t.name);
   const introduced = tasks.map((t) => (oldTasks.includes(t) ? 0 : 1));
   if (!introduced.includes(0) || !introduced.includes(1)) return null;
   const accuracy = [before, after].map((m) => tasks.map((t) => m[t].accuracy!));
-  const metrics = continualMetrics(accuracy, { introduced });
-  return { tasks, introduced, accuracy, metrics, table: formatContinualTable(accuracy, metrics, tasks) };
+  const randomInit = tasks.map((t, j) => (introduced[j] === 1 ? fresh[t] ?? NaN : NaN));
+  const metrics = continualMetrics(accuracy, { introduced, randomInit });
+  return { tasks, introduced, accuracy, randomInit, metrics, table: formatContinualTable(accuracy, metrics, tasks) };
 }
 
 /** `hydranet extend --help`. */
@@ -281,7 +367,7 @@ trained model is kept bit for bit at the start; the new tasks get new heads. Pri
 tasks' metrics before and after, and the new tasks'; the run folder gets config.json,
 metrics.json (the epochs), checkpoints of the grown model (with the combined preprocessing, for
 \`hydranet predict\` and \`hydranet evaluate\`) and continual.json (the metrics before and after,
-and the continual report: R, ACC, BWT, forgetting).
+and the continual report: R, ACC, BWT, forgetting, FWT; also on metrics.json's last record).
 
 The run file is a \`train --config\` run file without "inputs", "missing" and the network
 (the trained run's): its tasks are the NEW tasks, "model" may set only "seed" (of the new
@@ -303,9 +389,11 @@ Options:
   --checkpoint WHICH    in a run folder: best (default) or last
   --retain SPEC         how the old tasks are kept while the new ones train (default none):
                           none                  fine-tuning: every parameter trains
-                          replay:size=N[,seed=S]
-                                                N seeded samples of data.previous.train (with
-                                                their labels) mixed into the new rows
+                          replay:size=N[,seed=S,batch=B]
+                                                a buffer of N seeded samples of
+                                                data.previous.train (with their labels); every
+                                                step also trains on B rows drawn from it
+                                                (default B: the batch size)
                           ewc:lambda=X[,fisher=V,samples=N,seed=S]
                                                 elastic weight consolidation: the Fisher of the
                                                 old tasks at the trained parameters, on
@@ -314,10 +402,18 @@ Options:
                                                 labels from the model's predictions; empirical
                                                 and batched need data.previous.train)
                           online-ewc:lambda=X[,gamma=Y,...]
-                                                the same with online EWC's γ (one earlier
-                                                stage here: the same penalty as ewc)
+                                                the same with online EWC's γ
+                                                (extending a run that an EWC extension trained:
+                                                its penalty is kept, and the Fisher is of the
+                                                tasks it added; ewc sums the penalties,
+                                                online-ewc takes F = γ·F + F_new)
                           freeze-trunk          only the parameters after the trunk train (hard
                                                 sharing): the old tasks' outputs stay as they were
+                          lwf[:temperature=T,alpha=A]
+                                                learning without forgetting: the old tasks
+                                                (classification) distil their own outputs on
+                                                the new rows, softened at T (default 2), weight
+                                                A each (default 1); no old rows needed
   --out DIR             the new run folder (default runs/<date>-<time>); not the trained run's
   --epochs N, --batch-size N, --seed N, --optimizer NAME, --lr X, --momentum X,
   --weight-decay X, --weights SPEC, --weighting SPEC
@@ -398,6 +494,9 @@ export async function extendCommand(
   try {
     backend = await createBackend(values.backend ?? 'cpu', { threads });
     const old = await MultiTaskModel.load(backend, values.model, { checkpoint: which });
+    // An EWC state the trained run's checkpoint holds (an earlier EWC extension's) is kept by an EWC retain.
+    const earlierEwc = retain.kind === 'ewc' || retain.kind === 'online-ewc' ? ewcFromCheckpoint(readCheckpointFile(checkpointPath(values.model, which)), old) : null;
+    if (earlierEwc && !earlierEwc.tasks) console.log('EWC: the trained run\'s checkpoint holds an EWC state without its tasks (an older hydranet wrote it): not carried over; the Fisher is of every old task');
     const data = await loadExtendData(config, file, fittedSchemaOf(old, values.model), seed ?? RUN_DEFAULTS.seed);
     for (const line of data.summary) console.log(line);
     const modelSeed = seed ?? config.model?.seed;
@@ -407,7 +506,7 @@ export async function extendCommand(
       tasks: data.tasks,
       train: data.train,
       validation: data.validation,
-      previous: { train: data.previousTrain, validation: data.previousValidation },
+      previous: { train: data.previousTrain, validation: data.previousValidation, ewc: earlierEwc?.tasks ? earlierEwc : null },
       retain,
       trainer: { ...trainerConfig, runDir: out },
       ...(modelSeed !== undefined && { seed: modelSeed }),
@@ -431,11 +530,15 @@ export async function extendCommand(
     block('old tasks before', result.oldTasks, units(result.before));
     block('old tasks after', result.oldTasks, units(result.after));
     block('new tasks after', result.newTasks, units(result.after));
+    if (earlierEwc?.tasks && result.fisherTasks) console.log(`EWC: the trained run's penalty on ${earlierEwc.tasks.join(', ')} is kept; the penalty now covers ${result.fisherTasks.join(', ')}`);
     if (result.continual) console.log(result.continual.table);
+    const c = result.continual;
     writeFileAtomic(
       path.join(out, 'continual.json'),
-      `${JSON.stringify({ from: oldRun, checkpoint: which, retain, fisherTasks: result.fisherTasks, oldTasks: result.oldTasks, newTasks: result.newTasks, before: units(result.before), after: units(result.after), continual: result.continual && { tasks: result.continual.tasks, introduced: result.continual.introduced, accuracy: result.continual.accuracy, metrics: result.continual.metrics } }, (_, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`,
+      jsonWithNulls({ from: oldRun, checkpoint: which, retain, fisherTasks: result.fisherTasks, oldTasks: result.oldTasks, newTasks: result.newTasks, before: units(result.before), after: units(result.after), continual: c && { tasks: c.tasks, introduced: c.introduced, accuracy: c.accuracy, randomInit: c.randomInit, metrics: c.metrics } }),
     );
+    const html = await finishReport(out, { backend, validation: data.validation, environment: describeEnvironment(backend, ['hydranet', 'extend', ...argv], new Date(performance.timeOrigin)) });
+    if (html) console.log(`report: ${html.file}`);
     console.log(`run folder: ${out}`);
     return 0;
   } catch (e) {
@@ -461,6 +564,7 @@ export async function extendCommand(
 function describeRetain(r: RetainConfig): string {
   if (r.kind === 'replay') return `replay (${r.size} samples, seed ${r.seed ?? 0})`;
   if (r.kind === 'ewc' || r.kind === 'online-ewc') return `${r.kind} (λ ${r.lambda}${r.kind === 'online-ewc' ? `, γ ${r.gamma ?? 1}` : ''}, ${r.fisher ?? 'exact'} Fisher${r.samples === undefined ? '' : ` on ${r.samples} samples`})`;
+  if (r.kind === 'lwf') return `lwf (T ${r.temperature ?? 2}, α ${r.alpha ?? 1} per old task)`;
   return r.kind;
 }
 

@@ -13,7 +13,7 @@ import { ownEntry } from './core/options.js';
 import { ConfigError, HydranetError } from './errors.js';
 import { checkWritableFolder, writeFileAtomic } from './io/files.js';
 import { type Grouping, selectGroups } from './mtl/grouping.js';
-import { PRESETS } from './train/presets.js';
+import { PRESETS, presetTasks } from './train/presets.js';
 
 /** `hydranet group --help`. */
 export const GROUP_HELP = `Usage: hydranet group AFFINITY.json --max-groups K [options]
@@ -159,7 +159,7 @@ export async function groupCommand(argv: string[]): Promise<number> {
     throw e;
   }
   const tasks = grouping.tasks;
-  const known = run ? run.tasks.map((t) => t.name) : preset ? [...(preset.tasks ?? ['left', 'right'])] : undefined;
+  const known = run ? run.tasks.map((t) => t.name) : preset ? presetTasks(preset).map((t) => t.name) : undefined;
   if (known) {
     const where = run ? values.config! : `preset ${values.preset!}`;
     const missing = tasks.filter((t) => !known.includes(t));

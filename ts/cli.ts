@@ -15,8 +15,10 @@ import { compareCommand } from './cli-compare.js';
 import { affinityCommand } from './cli-affinity.js';
 import { groupCommand } from './cli-group.js';
 import { extendCommand } from './cli-extend.js';
+import { reportCommand } from './cli-report.js';
+import { describeEnvironment } from './report/run-folder.js';
+import { finishReport, reportCallbacks, writeEnvironment } from './report/write.js';
 import { ownEntry } from './core/options.js';
-import { makeMultiMnist, multiMnistTaskSpecs } from './data/multimnist.js';
 import {
   BackendUnavailableError,
   CheckpointError,
@@ -31,21 +33,24 @@ import type { MultiTaskDataset } from './data/dataset.js';
 import { type JsonValue, MultiTaskModel } from './mtl/model.js';
 import { parseSharingSpec, sharingHelp } from './mtl/sharing/index.js';
 import { WEIGHTINGS, parseWeightingSpec } from './mtl/weighting/index.js';
-import { PRESETS } from './train/presets.js';
+import { PRESETS, presetData, presetTasks } from './train/presets.js';
 import { type EpochRecord, Trainer, checkRunDir } from './train/trainer.js';
+import { DataParallel } from './distributed/data-parallel.js';
 
 const TRAIN_HELP = `Usage: hydranet train [options]
 
 Trains a hard-parameter-sharing MLP on MultiMNIST (Sener & Koltun 2018): two digits on one
 28×28 image, tasks "left" (top-left digit) and "right" (bottom-right digit). Prints per-task
 validation accuracy each epoch and writes a run folder with config.json, metrics.json,
-checkpoint.safetensors (last epoch) and best.safetensors (best mean validation accuracy).
+checkpoint.safetensors (last epoch) and best.safetensors (best mean validation accuracy), and
+report.html: the run's charts in one file that opens offline (\`hydranet report --help\`).
 
 With --config run.json it trains on your own data instead (see "Run files" below).
 
 Options:
   --config FILE         a run file: your data, tasks, model and training options as JSON
-  --preset NAME         ${Object.keys(PRESETS).join(' | ')} (default multimnist-mlp):
+  --preset NAME         ${Object.keys(PRESETS).join(' | ')} (default multimnist-mlp;
+                        mmoe-synthetic:rho=X sets its task correlation, default 0.7):
 ${Object.entries(PRESETS)
   .map(([name, p]) => `                          ${name}: ${p.description}`)
   .join('\n')}
@@ -66,11 +71,16 @@ ${Object.entries(PRESETS)
   --head-hidden LIST    hidden widths of each task head (default none: linear heads)
   --sharing SPEC        how the tasks share the trunk (default hard), as NAME or
                         NAME:key=value,... e.g. soft:penalty=0.01 (the kinds are listed below)
-  --train-size N        use the first N of the 60,000 training pairs
-  --test-size N         use the first N of the 10,000 test pairs
+  --train-size N        use the first N of the 60,000 training pairs (mmoe-synthetic: draw N
+                        training samples, default 10000)
+  --test-size N         use the first N of the 10,000 test pairs (mmoe-synthetic: N, default 2000)
   --resume FILE         continue from a checkpoint.safetensors of the same configuration;
                         --epochs is the total, the resumed epochs included
   --no-progress         no progress bar, even on a terminal
+  --distributed         data-parallel over MPI: start with mpirun -np N hydranet train
+                        --distributed ...; --batch-size is then per process; rank 0 alone
+                        prints and writes the run folder (needs hydranet_mpi.node: an MPI
+                        installed when hydranet was built)
   -h, --help            this text
 
 The run folder is created and checked for writing before anything else. Ctrl-C stops training
@@ -120,6 +130,8 @@ Commands:
             group (run \`hydranet group --help\`)
   extend    add tasks to a trained run, into a new run folder, keeping the old tasks (replay,
             EWC, freeze-trunk) (run \`hydranet extend --help\`)
+  report    a run's report as one self-contained HTML file with its charts (train, extend,
+            compare and affinity write theirs themselves) (\`hydranet report --help\`)
 
 hydranet trains multi-task networks (a shared trunk, one head per task) from Node.js on a
 native CPU backend. See README.md for the library API.
@@ -181,7 +193,7 @@ function stopOnSigint(): { signal: AbortSignal; dispose: () => void } {
 /** What a training run needs, from the presets or from a run file. */
 interface TrainPlan {
   /** The model and Trainer on `backend`; they check their options before any data is loaded. */
-  build(backend: Backend, runDir: string): { model: MultiTaskModel; trainer: Trainer };
+  build(backend: Backend, runDir: string, distributed: DataParallel | null): { model: MultiTaskModel; trainer: Trainer };
   /** The training and validation sets, and lines saying what was read. */
   data(): Promise<{ train: MultiTaskDataset; validation?: MultiTaskDataset; lines: string[] }>;
   /** The closing line, from the last epoch's record. */
@@ -197,9 +209,10 @@ const TRAIN_FLAGS = {
   sharing: { type: 'string' },
   resume: { type: 'string' },
   config: { type: 'string' },
+  distributed: { type: 'boolean' },
 } as const;
 
-/** The MultiMNIST preset run (no --config): every flag checked here, before the run folder, the model or the data exist. */
+/** A preset run (no --config; MultiMNIST or the MMoE synthetic data): every flag checked here, before the run folder, the model or the data exist. */
 function presetPlan(values: TrainFlags): TrainPlan {
   const { preset, trunk, heads } = modelFlags(values);
   const epochs = int('epochs', values.epochs, preset.epochs);
@@ -207,34 +220,32 @@ function presetPlan(values: TrainFlags): TrainPlan {
   const seed = int('seed', values.seed, 1, 0);
   const optimizer = optimizerFlags(values, preset.optimizer);
   const weights = parseWeights(values.weights);
-  const sharing = values.sharing === undefined ? undefined : parseSharingSpec(values.sharing);
+  const sharing = values.sharing === undefined ? preset.sharing : parseSharingSpec(values.sharing);
   const trainSize = values['train-size'] === undefined ? preset.trainSize : int('train-size', values['train-size'], 60000);
   const testSize = values['test-size'] === undefined ? preset.testSize : int('test-size', values['test-size'], 10000);
   return {
-    build: (backend, runDir) => {
+    build: (backend, runDir, distributed) => {
       const model = new MultiTaskModel(backend, {
         inputShape: preset.inputShape,
         trunk,
         heads,
         sharing,
-        tasks: multiMnistTaskSpecs(preset.tasks ?? ['left', 'right']),
+        tasks: presetTasks(preset),
         maxBatch: batchSize,
         seed,
       });
       const trainer = new Trainer(model, {
-        optimizer, batchSize, epochs, seed, weights, weighting: values.weighting, progress: values.progress ? undefined : false, runDir,
+        optimizer, batchSize, epochs, seed, weights, weighting: values.weighting, progress: values.progress ? undefined : false, runDir, callbacks: distributed?.rank ? null : reportCallbacks(runDir), distributed,
       });
       return { model, trainer };
     },
     data: async () => {
-      const t0 = performance.now();
-      const train = makeMultiMnist({ split: 'train', seed, count: trainSize, tasks: preset.tasks });
-      const validation = makeMultiMnist({ split: 'test', seed: seed + 1, count: testSize, tasks: preset.tasks });
-      const took = ((performance.now() - t0) / 1000).toFixed(1);
-      return { train, validation, lines: [`MultiMNIST: ${train.length} training and ${validation.length} test pairs (${took} s)`] };
+      const { train, validation, line } = presetData(preset, { seed, trainSize, testSize });
+      return { train, validation, lines: [line] };
     },
     final: (last) => {
       if (!last?.validation) return null;
+      if (preset.data === 'mmoe-synthetic') return `final validation:\n${formatMetrics(last.validation).map((l) => `  ${l}`).join('\n')}`;
       const acc = Object.entries(last.validation).map(([task, m]) => `${task} ${(100 * (m.accuracy ?? NaN)).toFixed(2)}%`).join(', ');
       return `final validation accuracy: ${acc}`;
     },
@@ -245,11 +256,11 @@ function presetPlan(values: TrainFlags): TrainPlan {
 async function configPlan(file: string, values: TrainFlags): Promise<TrainPlan> {
   const run = await prepareConfigRun(file, values);
   return {
-    build: (backend, runDir) => {
+    build: (backend, runDir, distributed) => {
       const model = inSection(file, 'model', () => new MultiTaskModel(backend, run.model));
       // The fitted schema travels in every checkpoint of the run folder: predict reads raw rows through it.
       model.preprocessing = run.data.fitted as unknown as JsonValue;
-      const trainer = inSection(file, 'training', () => new Trainer(model, { ...run.trainer, runDir }));
+      const trainer = inSection(file, 'training', () => new Trainer(model, { ...run.trainer, runDir, callbacks: distributed?.rank ? null : reportCallbacks(runDir), distributed }));
       return { model, trainer };
     },
     data: () => Promise.resolve({ train: run.data.train, validation: run.data.validation, lines: run.data.summary }),
@@ -265,23 +276,31 @@ async function train(argv: string[]): Promise<number> {
     throw new UsageError(`--weighting expects one of ${Object.keys(WEIGHTINGS).join(', ')}, got ${JSON.stringify(values.weighting)}`);
   }
   const plan = values.config === undefined ? presetPlan(values) : await configPlan(values.config, values);
-  const out = path.resolve(values.out ?? path.join('runs', timestamp()));
+  // --distributed: one process per rank (mpirun); rank 0's run folder, output and files only.
+  const parallel = values.distributed ? DataParallel.init() : null;
+  if (parallel?.rank) console.log = () => {};
+  const out = path.resolve(parallel ? parallel.world.broadcastJson(values.out ?? path.join('runs', timestamp()), 0, 'the run folder') : values.out ?? path.join('runs', timestamp()));
   const createdOut = checkRunDir(out);
   const stop = stopOnSigint();
   let backend: Backend | null = null;
   let training = false;
   try {
     backend = await createBackend(values.backend ?? 'cpu', { threads });
-    const { model, trainer } = plan.build(backend, out);
+    const { model, trainer } = plan.build(backend, out, parallel);
     const data = await plan.data();
     for (const line of data.lines) console.log(line);
     const threadInfo = 'threads' in backend ? ` (${String((backend as { threads: number }).threads)} threads)` : '';
     console.log(`backend ${backend.name}${threadInfo}\n${model.summary()}`);
+    if (parallel) console.log(`data-parallel over MPI: ${parallel.size} processes, ${trainer.config.batchSize} samples per process and step`);
     training = true;
+    if (!parallel?.rank) writeEnvironment(out, describeEnvironment(backend, ['hydranet', 'train', ...argv]));
     const history = await trainer.fit(data.train, { validation: data.validation, resumeFrom: values.resume, signal: stop.signal });
     const final = plan.final(history.at(-1));
     if (final !== null) console.log(final);
+    const report = parallel?.rank ? null : await finishReport(out, { backend, validation: data.validation });
+    if (report) console.log(`report: ${report.file}`);
     console.log(`run folder: ${out}`);
+    parallel?.world.finalize(); // mpirun takes a rank that exits without it for a failure
     return 0;
   } catch (e) {
     if (e instanceof TrainingAbortedError) {
@@ -332,6 +351,7 @@ async function main(argv: string[]): Promise<number> {
     if (command === 'evaluate') return await evaluateCommand(rest);
     if (command === 'affinity') return await affinityCommand(rest);
     if (command === 'group') return await groupCommand(rest);
+    if (command === 'report') return await reportCommand(rest);
     if (command === 'extend') return await extendCommand(rest, timestamp, stopOnSigint);
     if (command === 'compare') {
       await compareCommand(rest);

@@ -25,6 +25,8 @@ export { ReferenceBackend } from './backends/reference.js';
 export { Rng, hash32, dropoutKeep } from './core/random.js';
 export type { Layer, StepContext } from './nn/layer.js';
 export type { HeadsConfig } from './nn/heads.js';
+export { Embedding, resolveEmbedding } from './nn/embedding.js';
+export type { EmbeddingConfig, EmbeddingFieldConfig } from './nn/embedding.js';
 export { MultiTaskModel, buildLayer } from './mtl/model.js';
 export type { JsonValue, LayerSpec, LoadModelOptions, ModelConfig } from './mtl/model.js';
 export type { PredictInputs, PredictOptions, Predictions } from './mtl/predict.js';
@@ -35,6 +37,7 @@ export type {
   SoftSharing,
   CrossStitchSharing,
   MmoeSharing,
+  OmoeSharing,
   CgcSharing,
   PleSharing,
   Body,
@@ -96,6 +99,9 @@ export type { ExtendModelOptions } from './mtl/model.js';
 export { continualMetrics, formatContinualTable, prepareLwf, trainStages } from './train/continual.js';
 export type { AccuracyMatrix, ContinualMetrics, ContinualMetricsOptions, LwfOptions, LwfStage, RetainConfig, StageConfig, TrainStagesConfig, StagesResult } from './train/continual.js';
 export { ReplayBuffer, labelledFor, withReplay } from './data/replay.js';
+export { ReplayStager } from './train/replay-stager.js';
+export type { ReplayStagerOptions, ReplayPart, ReplayStagerSummary } from './train/replay-stager.js';
+export type { StagedBatchHook, RowStaging } from './train/staged-batch.js';
 export type { LabelledTask } from './data/replay.js';
 export { injectLabelNoise, LABEL_NOISE_TYPES } from './data/noise.js';
 export type { LabelNoiseOptions, LabelNoiseType, NoisyDataset } from './data/noise.js';
@@ -115,3 +121,15 @@ export { Rotations, rotationPermutation, squareImage } from './data/rotation.js'
 export type { SquareImage } from './data/rotation.js';
 export { makeMmoeSynthetic, mmoeSyntheticTasks, MMOE_SYNTHETIC_SCALE, MMOE_SYNTHETIC_SINES, MMOE_SYNTHETIC_NOISE_STD } from './data/mmoe-synthetic.js';
 export type { MmoeSyntheticOptions, MmoeSyntheticTasks } from './data/mmoe-synthetic.js';
+export { type ReportRun, type RunConfigFile, type ComparisonFile, type ContinualFile, type ContinualSummary, type ConfusionMatrix, type ConfusionReport, type RunEnvironment, RUN_FILES, readRun, describeEnvironment } from './report/run-folder.js';
+export { type Chart, type ChartSpec, bestEpoch, reportCharts, taskRoles } from './report/charts.js';
+export { renderSvg } from './report/svg.js';
+export { renderReport } from './report/html.js';
+export { confusionMatrices, writeBestConfusion } from './report/confusion.js';
+export { type ReportCallbackOptions, type WrittenReport, REFRESH_SHARE, finishReport, reportCallbacks, reportPath, reportsEnabled, writeEnvironment, writeReport } from './report/write.js';
+export { DataParallel, type DataParallelOptions, type ShardSlice, type CommunicationStats, checkResumeWorldSize } from './distributed/data-parallel.js';
+export { MpiWorld, type MpiWorldOptions, type PendingSum, CommunicationError, mpiAvailable } from './distributed/mpi.js';
+export type { StepReduction } from './mtl/weighting/step.js';
+export { parseSearchSpec, checkSearchSpace, searchGrid, searchKeysFor, applySetting, formatSetting, carveValidation, datasetFingerprint, stableJson, RunStore } from './train/search.js';
+export type { SearchSpace, SearchSetting, SearchValue, AppliedSetting, CarvedSplit } from './train/search.js';
+export type { CompareRunEvent, SearchTrial, SeedRun, Spread, TunedRow, TuningResult, ValidationSplitInfo } from './train/compare.js';

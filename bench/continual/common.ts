@@ -14,7 +14,7 @@ export function arg(name: string, fallback: string): string {
 
 /**
  * The retain strategy of `--retain` (none, replay, ewc, online-ewc, lwf, freeze-trunk) with its
- * flags: --replay-size; --lambda (default `lambda`), --gamma (1), --fisher (exact),
+ * flags: --replay-size, --replay-batch (default: the batch size); --lambda (default `lambda`), --gamma (1), --fisher (exact),
  * --fisher-samples (all); --temperature (2), --alpha (1) for lwf; and a line describing it.
  */
 export function retainFromArgs(lambdaDefault: string): { retain: RetainConfig; text: string } {
@@ -30,8 +30,10 @@ export function retainFromArgs(lambdaDefault: string): { retain: RetainConfig; t
     case 'none':
     case 'freeze-trunk':
       return { retain: { kind: name }, text: name };
-    case 'replay':
-      return { retain: { kind: 'replay', size: replaySize }, text: `replay (${replaySize} samples)` };
+    case 'replay': {
+      const batch = arg('replay-batch', '');
+      return { retain: { kind: 'replay', size: replaySize, ...(batch ? { batch: Number(batch) } : {}) }, text: `replay (${replaySize} samples, ${batch || 'a batch size of'} replayed per step)` };
+    }
     case 'ewc':
       return { retain: { kind: 'ewc', ...ewc }, text: `ewc (${ewcText})` };
     case 'online-ewc':

@@ -12,7 +12,9 @@
  * momentum 0.9, batch 256). Stage 0: left and right on `train-size` pairs (pairing seed s) for
  * `epochs` epochs. Stage 1 (trainExtension, as `hydranet extend`): sum-mod10 on `train-size`
  * OTHER pairs (pairing seed s + 100), labelled for sum-mod10 only, for `epochs` epochs, a fresh
- * optimizer; replay mixes `replay-sizes` stage-0 pairs (one run per size) with their left/right labels; EWC takes the
+ * optimizer; replay keeps a buffer of `replay-sizes` stage-0 pairs (one run per size) with their
+ * left/right labels and trains every step on a batch of new pairs plus a batch of as many drawn
+ * from the buffer (ReplayStager); EWC takes the
  * exact Fisher of left/right at the end of stage 0 on `fisher-samples` stage-0 pairs, one run per
  * λ of --lambdas (a run that diverges is reported as such); freeze-trunk trains the heads only;
  * lwf (Li & Hoiem 2016, trainStages' prepareLwf: T 2, α 1) distils left/right's outputs on the

@@ -3,8 +3,8 @@
  * GMvandeVen/continual-learning, param_values.py): MNIST split into five 2-class tasks
  * (0/1, 2/3, 4/5, 6/7, 8/9), one head each; a fully connected network with two hidden layers
  * of 400 ReLU units; Adam (AdamW with weight decay 0), lr 0.001, batch 128, 2000 iterations per
- * task (here whole epochs: round(2000·128 / n) epochs of a task's n training samples, replayed
- * samples included); test
+ * task (here whole epochs: round(2000·128 / n) epochs of a task's n training samples; with
+ * replay every step also trains on 128 samples drawn from the buffer, as theirs); test
  * accuracy per task after every stage. Differences from their code: 28×28 inputs (they pad to
  * 32×32), pixels in [0, 1] as they are; our epochs reshuffle the data where they draw batches.
  *
@@ -62,7 +62,6 @@ function task(split: 'train' | 'test', pair: number[], name: string): MultiTaskD
 
 const seeds = arg('seeds', '1').split(',').map(Number);
 const iterations = Number(arg('iterations', '2000'));
-const replaySize = Number(arg('replay-size', '1000')); // (also read by retainFromArgs)
 const backendName = arg('backend', 'cpu');
 const jsonOut = arg('json', '');
 const carry = arg('optimizer', 'reset') === 'carry';
@@ -105,13 +104,13 @@ const data = PAIRS.map((pair, t) => ({ name: `t${t}`, train: task('train', pair,
 const results: { seed: number; retain: RetainConfig; steps: number[]; seconds: number; accuracy: number[][]; randomInit: number[]; metrics: ContinualMetrics }[] = [];
 for (const seed of seeds) {
   const started = Date.now();
-  const stages: StageConfig[] = data.map((d, t) => ({
+  const stages: StageConfig[] = data.map((d) => ({
     tasks: [{ name: d.name, kind: 'classification', classes: 2 }],
     train: d.train,
     validation: d.test,
     retain: { ...retain, ...(retain.kind === 'replay' ? { seed } : {}) } as RetainConfig,
-    // About `iterations` steps per task: the later stages' epochs hold the replayed samples too.
-    epochs: Math.max(1, Math.round((iterations * BATCH) / (d.train.length + (retain.kind === 'replay' && t > 0 ? Math.min(replaySize, data.slice(0, t).reduce((n, e) => n + e.train.length, 0)) : 0)))),
+    // About `iterations` steps per task (with replay, each step also trains on a replayed batch of BATCH).
+    epochs: Math.max(1, Math.round((iterations * BATCH) / d.train.length)),
   }));
   const out = await (carry ? carried : trainStages)({
     model: {

@@ -38,13 +38,17 @@ void activation_backward(Activation kind, const float* y, const float* dy, float
 }
 
 void bias_grad(const float* dy, float* db, int64_t rows, int64_t cols, int threads) {
-  // Threads take strips of 16 columns (a cache line), each summed in double and added once.
-  constexpr int64_t kStrip = 16;
+  // Threads take strips of up to kStrip columns; each strip walks dy row by row (contiguous,
+  // vectorised), summing every column in double in row order, and adds its sums once. At least
+  // kBiasGrain elements per thread: a smaller sum is over before a second thread would start.
+  constexpr int64_t kStrip = 256;
+  constexpr int64_t kBiasGrain = 1 << 17;
   const int64_t strips = (cols + kStrip - 1) / kStrip;
-  parallel_range(strips, threads, std::max<int64_t>(1, kGrain / (kStrip * rows)), [&](int64_t s0, int64_t s1) {
+  parallel_range(strips, threads, std::max<int64_t>(1, kBiasGrain / (std::min(kStrip, cols) * rows)), [&](int64_t s0, int64_t s1) {
     for (int64_t s = s0; s < s1; ++s) {
       const int64_t c0 = s * kStrip, width = std::min(kStrip, cols - c0);
-      double sum[kStrip] = {};
+      double sum[kStrip];
+      std::fill(sum, sum + width, 0.0);
       for (int64_t r = 0; r < rows; ++r) {
         const float* row = dy + r * cols + c0;
         for (int64_t c = 0; c < width; ++c) sum[c] += row[c];

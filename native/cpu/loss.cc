@@ -39,6 +39,8 @@ struct LossTask {
 };
 
 constexpr int kRowsPerChunk = 64;
+// The widest class row whose exponentials class_row_loss keeps on the stack.
+constexpr int kCachedWidth = 64;
 
 // Math.sign: ±1, and d itself for ±0 and NaN (a NaN logit gives a NaN gradient).
 double sign(double d) { return d > 0 ? 1.0 : d < 0 ? -1.0 : d; }
@@ -53,9 +55,16 @@ double class_row_loss(const LossTask& s, const float* z, int label, float* g) {
     if (z[j] > zmax) top = j;
     zmax = std::max(zmax, double(z[j]));
   }
+  // e^(z_j − zmax), kept for the gradient when the row fits (one exp per logit, not two).
+  double e[kCachedWidth];
+  const bool cached = s.width <= kCachedWidth;
   double sum = 0, zsum = 0;
-  for (int j = 0; j < s.width; ++j) sum += std::exp(z[j] - zmax), zsum += z[j];
-  const double lse = zmax + std::log(sum);
+  for (int j = 0; j < s.width; ++j) {
+    const double ej = std::exp(z[j] - zmax);
+    if (cached) e[j] = ej;
+    sum += ej, zsum += z[j];
+  }
+  const double lse = zmax + std::log(sum), inv_sum = 1 / sum;
   const double ce = lse - z[label], a = s.a, b = s.b;
   double loss = ce, u = 1, entropy = 0;
   switch (s.kind) {
@@ -83,7 +92,7 @@ double class_row_loss(const LossTask& s, const float* z, int label, float* g) {
       break;
   }
   for (int j = 0; g != nullptr && j < s.width; ++j) {
-    const double p = std::exp(z[j] - lse);
+    const double p = cached ? e[j] * inv_sum : std::exp(z[j] - lse);
     double grad = u * (p - (j == label ? 1.0 : 0.0));
     switch (s.kind) {
       case LossKind::bootstrap_soft: grad -= (1 - a) * p * (z[j] - lse + entropy); break;

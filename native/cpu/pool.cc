@@ -19,38 +19,59 @@ namespace {
 // Elements per thread below which splitting does not pay.
 constexpr int64_t kGrain = 1 << 15;
 
+// Outputs of one row taken together by the forward's select loop.
+constexpr int kRowBlock = 64;
+
 int64_t rows_grain(int64_t row_elements) { return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, row_elements)); }
+
+}  // namespace
+
+namespace {
+
+// One plane's forward. Each output row is taken in blocks of kRowBlock outputs, window element
+// by window element in row-major order (a later equal value never replaces the first maximum),
+// with a compare-and-select over the block that the compiler vectorises (a branch per element
+// mispredicts half the time on real data). kStride: the stride when known at compile time (0: s.stride).
+template <int kStride>
+void max_pool2d_plane(const PoolShape& s, const float* xp, float* yp, float* ap) {
+  const int st = kStride ? kStride : s.stride;
+  for (int oy = 0; oy < s.out_h; ++oy) {
+    const int32_t top = oy * st * s.w;  // in-plane indices are < 2^24 (native/layouts.h)
+    for (int ox0 = 0; ox0 < s.out_w; ox0 += kRowBlock) {
+      const int width = std::min(kRowBlock, s.out_w - ox0);
+      float best[kRowBlock];
+      int32_t at[kRowBlock];
+      for (int o = 0; o < width; ++o) {
+        best[o] = -std::numeric_limits<float>::infinity();
+        at[o] = top + (ox0 + o) * st;  // the window's first element unless something beats −∞
+      }
+      for (int ky = 0; ky < s.size; ++ky) {
+        for (int kx = 0; kx < s.size; ++kx) {
+          const int32_t start = top + ky * s.w + kx + ox0 * st;
+          const float* xr = xp + start;
+          for (int o = 0; o < width; ++o) {
+            const float v = xr[o * st], b = best[o];
+            const bool take = (v > b) | ((v != v) & (b == b));  // NaN wins, the first one
+            best[o] = take ? v : b;
+            at[o] = take ? start + o * st : at[o];
+          }
+        }
+      }
+      float* yr = yp + int64_t{oy} * s.out_w + ox0;
+      float* ar = ap + int64_t{oy} * s.out_w + ox0;
+      for (int o = 0; o < width; ++o) yr[o] = best[o], ar[o] = static_cast<float>(at[o]);
+    }
+  }
+}
 
 }  // namespace
 
 // y, argmax [n, C, outH, outW] (=): each window's max and its flat index h·W + w in the plane.
 void max_pool2d_forward(const PoolShape& s, const float* x, float* y, float* argmax, int n, int threads) {
   const int64_t planes = int64_t{n} * s.c, in_plane = int64_t{s.h} * s.w, out_plane = int64_t{s.out_h} * s.out_w;
+  const auto plane = s.stride == 2 ? max_pool2d_plane<2> : max_pool2d_plane<0>;
   parallel_range(planes, threads, rows_grain(in_plane), [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-      const float* xp = x + p * in_plane;
-      float* yp = y + p * out_plane;
-      float* ap = argmax + p * out_plane;
-      for (int oy = 0; oy < s.out_h; ++oy) {
-        for (int ox = 0; ox < s.out_w; ++ox) {
-          float best = -std::numeric_limits<float>::infinity();
-          // The window's first element unless something beats −∞ (a window of −∞ keeps it).
-          int64_t at = int64_t{oy} * s.stride * s.w + int64_t{ox} * s.stride;
-          for (int ky = 0; ky < s.size; ++ky) {
-            const int64_t row = int64_t{oy * s.stride + ky} * s.w + int64_t{ox} * s.stride;
-            for (int kx = 0; kx < s.size; ++kx) {
-              const float v = xp[row + kx];
-              if (v > best || (std::isnan(v) && !std::isnan(best))) {
-                best = v;
-                at = row + kx;
-              }
-            }
-          }
-          yp[int64_t{oy} * s.out_w + ox] = best;
-          ap[int64_t{oy} * s.out_w + ox] = static_cast<float>(at);
-        }
-      }
-    }
+    for (int64_t p = p0; p < p1; ++p) plane(s, x + p * in_plane, y + p * out_plane, argmax + p * out_plane);
   });
 }
 

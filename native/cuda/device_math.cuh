@@ -66,4 +66,16 @@ inline unsigned int blocks_for(int64_t n, int threads = 256) {
   return static_cast<unsigned int>(b < 1 ? 1 : (b > 65535 * 4 ? 65535 * 4 : b));
 }
 
+// Claims the Status words for the first bad input a kernel meets: {code, which (task or field),
+// row, the value's bits}. code 1: a multiLoss label; 2: an embedding index. Later reports lose the
+// compare-and-swap and write nothing, so the host reads one consistent record.
+__device__ inline void report_status(Status status, unsigned int code, int which, int row, float y) {
+  if (status.words == nullptr) return;
+  if (atomicCAS(status.words, 0u, code) == 0u) {
+    atomicExch(status.words + 1, static_cast<unsigned int>(which));
+    atomicExch(status.words + 2, static_cast<unsigned int>(row));
+    atomicExch(status.words + 3, __float_as_uint(y));
+  }
+}
+
 }  // namespace hydranet::cuda

@@ -96,14 +96,7 @@ __device__ __forceinline__ int group_min(int v, int g) {
 // Math.sign: ±1, and d itself for ±0 and NaN.
 __device__ __forceinline__ float sign_of(float d) { return d > 0.0f ? 1.0f : d < 0.0f ? -1.0f : d; }
 
-__device__ void report_bad_label(Status status, int task, int row, float y) {
-  if (status.words == nullptr) return;
-  if (atomicCAS(status.words, 0u, 1u) == 0u) {
-    atomicExch(status.words + 1, static_cast<unsigned int>(task));
-    atomicExch(status.words + 2, static_cast<unsigned int>(row));
-    atomicExch(status.words + 3, __float_as_uint(y));
-  }
-}
+__device__ __forceinline__ void report_bad_label(Status status, int task, int row, float y) { report_status(status, 1u, task, row, y); }
 
 __global__ void __launch_bounds__(kLossThreads)
     loss_kernel(const __grid_constant__ LossParams p, const float* __restrict__ logits,

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import {
   ACTIVATIONS,
   Conv2dGeometry,
+  EmbeddingLayout,
   HeadLayout,
   LossLayout,
   type LossSegment,
@@ -223,6 +224,30 @@ describe('reference gradients by finite differences', () => {
       assertGradClose(Float32Array.from(rows(data(dx))), Float64Array.from(rows(numX)), `dx expert ${e}`);
     }
     assertGradClose(data(dz), numZ, 'dz');
+  });
+
+  it('embedding: dTable = Σ over the rows that picked each table row of dOut (repeated indices add up), += the gradient there', () => {
+    const rng = new Rng(14);
+    const layout = new EmbeddingLayout([{ column: 2, vocab: 3, dim: 2 }, { column: 0, vocab: 5, dim: 3 }], 4);
+    const n = 6;
+    const xs = randomArray(rng, n * 4);
+    // Field 0 (vocab 3) repeats its rows; row 4 of field 1 is picked twice, index 0 and the last index appear.
+    [0, 2, 2, 1, 0, 2].forEach((v, i) => (xs[i * 4 + 2] = v));
+    [4, 0, 4, 1, 3, 2].forEach((v, i) => (xs[i * 4] = v));
+    const x = ref.upload(xs, [n, 4]);
+    const table = ref.upload(randomArray(rng, layout.tableSize), [layout.tableSize]);
+    const out = ref.alloc([n, layout.outWidth]);
+    const r = randomArray(rng, n * layout.outWidth);
+    const f = (): number => {
+      ref.embeddingForward(x, table, out, layout);
+      return dot(data(out), r);
+    };
+    const start = randomArray(rng, layout.tableSize);
+    assertGradients({ dTable: data(table) }, f, () => {
+      const dTable = ref.upload(Float32Array.from(start), [layout.tableSize]);
+      ref.embeddingBackward(x, ref.upload(r, [n, layout.outWidth]), dTable, layout);
+      return { dTable: data(dTable).map((v, i) => v - start[i]) };
+    });
   });
 
   const kinds: [LossSegment['kind'], number][] = [

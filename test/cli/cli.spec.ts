@@ -47,6 +47,10 @@ describe('hydranet CLI', function () {
     const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
     assert.equal(config.trainer.batchSize, 64);
     assert.ok(fs.statSync(path.join(out, 'checkpoint.safetensors')).size > 200_000);
+    // The run's report (the other CLI specs turn it off through their fixture, HYDRANET_REPORT=0).
+    const report = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
+    assert.match(report, /<svg/);
+    assert.match(report, /left/);
   });
 
   it('rejects bad flags with exit status 2 and a message naming the flag', () => {

@@ -88,9 +88,7 @@ describe('hydranet compare --config', function () {
       assert.match(r.stderr, message, args.join(' '));
       assert.doesNotMatch(r.stdout, /rows read/, `${args.join(' ')} is refused before the data is read`);
     }
-    const presets = runCli('compare', '--sharings', 'hard', '--train-size', '10');
-    assert.equal(presets.status, 2);
-    assert.match(presets.stderr, /--sharings applies to --config runs/);
+    // --sharings on the presets (no --config) is tested in compare-fair.spec.ts.
   });
 
   it('needs validation rows: a run file without a validation file or split exits 2', () => {

@@ -13,6 +13,7 @@ import { createBackend } from '../../ts/backends/create.js';
 import { parseRetainSpec, trainExtension } from '../../ts/cli-extend.js';
 import { MultiTaskDataset } from '../../ts/data/dataset.js';
 import { ConfigError } from '../../ts/errors.js';
+import { readCheckpointFile } from '../../ts/io/checkpoint.js';
 import { MultiTaskModel } from '../../ts/mtl/model.js';
 import { UsageError } from '../../ts/cli-args.js';
 import { backend, fixture, runCli, tmpDir, trainRun, writeRunFile } from './fixtures/cli.js';
@@ -146,12 +147,62 @@ describe('hydranet extend', function () {
     assert.ok(!fs.existsSync(path.join(sub, 'bad')) && !fs.existsSync(path.join(sub, 'replay')), 'no run folder left behind');
   });
 
+  it('lwf from the command line; EWC on an extended run keeps its penalty and adds the Fisher of the task it added; the continual report in metrics.json', () => {
+    const sub = path.join(dir, 'chain');
+    fs.mkdirSync(sub);
+    // A run of one classification task (LwF distils classification tasks): plan.
+    const first = runCli('train', '--config', writeRunFile(sub, {
+      data: { train: fixture('customers-plan.csv'), validationSplit: 0.25, seed: 3 },
+      inputs: { exclude: ['id', 'churned', 'spend'] },
+      tasks: [{ name: 'plan', kind: 'classification' }],
+      model: { trunk: [{ type: 'dense', units: 8, activation: 'relu' }] },
+      training: { epochs: 3, batchSize: 32, optimizer: { kind: 'adamw', lr: 0.01, weightDecay: 0 } },
+    }), '--backend', backend, '--out', path.join(sub, 'one'), '--no-progress');
+    assert.equal(first.status, 0, first.stderr);
+    const churned = (retain: string, out: string) => runCli('extend', '--model', path.join(sub, 'one'), '--config', writeRunFile(sub, {
+      data: { train: fixture('customers.csv'), validationSplit: 0.25, seed: 3, previous: { train: fixture('customers-plan.csv'), validation: fixture('customers-plan.csv') } },
+      tasks: [{ name: 'churned', kind: 'binary', positive: 'yes' }],
+      training: { epochs: 2, batchSize: 32, optimizer: { kind: 'adamw', lr: 0.01, weightDecay: 0 } },
+    }), '--retain', retain, '--out', path.join(sub, out), '--backend', backend, '--no-progress');
+    const lwf = churned('lwf:temperature=2,alpha=1', 'lwf');
+    assert.equal(lwf.status, 0, lwf.stderr);
+    assert.match(lwf.stdout, /retain lwf \(T 2, α 1 per old task\)/);
+    assert.match(lwf.stdout, /ACC [\d.]+ % {2}BWT [+-][\d.]+ pp {2}forgetting [+-][\d.]+ pp {2}FWT [+-][\d.]+ pp/, 'FWT printed');
+    for (const f of ['config.json', 'metrics.json', 'checkpoint.safetensors', 'best.safetensors', 'continual.json']) assert.ok(fs.existsSync(path.join(sub, 'lwf', f)), f);
+    const records = JSON.parse(fs.readFileSync(path.join(sub, 'lwf', 'metrics.json'), 'utf8')) as { continual?: { tasks: string[]; accuracy: number[][] } }[];
+    const report = JSON.parse(fs.readFileSync(path.join(sub, 'lwf', 'continual.json'), 'utf8')) as ContinualJson;
+    assert.deepEqual(records.at(-1)!.continual?.accuracy, report.continual!.accuracy, "metrics.json's last record holds the continual report");
+    const e = runCli('evaluate', '--model', path.join(sub, 'lwf'), '--data', fixture('customers-plan.csv'), '--backend', backend);
+    assert.equal(e.status, 0, e.stderr);
+    assert.match(e.stdout, /^plan: loss [\d.]+, accuracy [\d.]+ .*\n^churned: /m);
+
+    // EWC twice: plan → + churned → + spend. The third run keeps the second's penalty on plan.
+    const two = churned('ewc:lambda=10', 'two');
+    assert.equal(two.status, 0, two.stderr);
+    const three = runCli('extend', '--model', path.join(sub, 'two'), '--checkpoint', 'last', '--config', writeRunFile(sub, {
+      data: { train: fixture('customers.csv'), validationSplit: 0.25, seed: 3, previous: { train: fixture('customers-plan.csv') } },
+      tasks: [{ name: 'spend', kind: 'regression' }],
+      training: { epochs: 2, batchSize: 32, optimizer: { kind: 'adamw', lr: 0.01, weightDecay: 0 } },
+    }), '--retain', 'ewc:lambda=10', '--out', path.join(sub, 'three'), '--backend', backend, '--no-progress');
+    assert.equal(three.status, 0, three.stderr);
+    assert.match(three.stdout, /EWC: the trained run's penalty on plan is kept; the penalty now covers plan, churned/);
+    assert.deepEqual((JSON.parse(fs.readFileSync(path.join(sub, 'three', 'continual.json'), 'utf8')) as { fisherTasks: string[] }).fisherTasks, ['plan', 'churned']);
+    const ck2 = readCheckpointFile(path.join(sub, 'two', 'checkpoint.safetensors'));
+    const ck3 = readCheckpointFile(path.join(sub, 'three', 'checkpoint.safetensors'));
+    assert.ok(ck2.tensors.has('ewc.task.plan') && !ck2.tensors.has('ewc.task.churned'));
+    assert.ok(ck3.tensors.has('ewc.task.plan') && ck3.tensors.has('ewc.task.churned'));
+    const head = (ck: typeof ck2, task: string): number[] => [...ck.tensors.get(`ewc.fisher.heads.${task}.0.weight`)!.data];
+    assert.ok(head(ck2, 'plan').some((v) => v > 0));
+    assert.deepEqual(head(ck3, 'plan'), head(ck2, 'plan'), "plan's head: the second stage's Fisher, kept (churned's adds 0 there)");
+    assert.ok(head(ck3, 'churned').some((v) => v > 0), "churned's Fisher added");
+  });
+
   it('bad flags and run files exit with status 2 and write nothing; a missing model with status 4', () => {
     const sub = path.join(dir, 'bad');
     fs.mkdirSync(sub);
     const file = writeRunFile(sub, planConfig());
     const cases: [string[], RegExp][] = [
-      [['--retain', 'bogus'], /--retain expects one of none, replay, ewc, online-ewc, freeze-trunk/],
+      [['--retain', 'bogus'], /--retain expects one of none, replay, ewc, online-ewc, freeze-trunk, lwf/],
       [['--retain', 'replay'], /--retain replay needs size=/],
       [['--retain', 'ewc:lambda=-1'], /--retain ewc: lambda expects a non-negative number, got "-1"/],
       [['--retain', 'ewc:lambda=1,gamma=0.5'], /--retain ewc takes lambda, fisher, samples, seed, got "gamma"/],
@@ -187,7 +238,7 @@ describe('hydranet extend', function () {
     assert.equal(missing.status, 4, missing.stderr);
   });
 
-  it('trainExtension: the new samples train the new tasks only (their old labels masked); lwf refuses a runDir', async () => {
+  it('trainExtension: the new samples train the new tasks only (their old labels masked); lwf writes the grown run folder', async () => {
     const be = await createBackend(backend);
     try {
       const n = 64;
@@ -201,7 +252,18 @@ describe('hydranet extend', function () {
       assert.deepEqual((await r.model.predict(inputs)).a, (await old.predict(inputs)).a, "task a's labels in the new samples moved its head");
       assert.notDeepEqual(r.after.b, r.before.b, 'b trained');
       assert.deepEqual(r.continual?.tasks, ['a', 'b']);
-      await assert.rejects(trainExtension({ model: old, tasks: [b], train: data, retain: { kind: 'lwf' }, trainer: { ...trainer, runDir: path.join(dir, 'lwf') } }), ConfigError);
+      const runDir = path.join(dir, 'lwf');
+      const l = await trainExtension({ model: old, tasks: [b], train: data, validation: data, retain: { kind: 'lwf' }, trainer: { ...trainer, runDir } });
+      for (const f of ['config.json', 'metrics.json', 'checkpoint.safetensors', 'best.safetensors']) assert.ok(fs.existsSync(path.join(runDir, f)), f);
+      const loaded = await MultiTaskModel.load(be, runDir);
+      assert.deepEqual(loaded.resolvedConfig.tasks.map((t) => t.loss), l.model.resolvedConfig.tasks.map((t) => t.loss), "the tasks' own losses, not the student's distillation");
+      assert.deepEqual(await loaded.predict(inputs), await l.model.predict(inputs));
+      const records = JSON.parse(fs.readFileSync(path.join(runDir, 'metrics.json'), 'utf8')) as { continual?: { tasks: string[]; metrics: { forwardTransfer: number } } }[];
+      assert.equal(records.length, 2);
+      assert.deepEqual(records[1].continual?.tasks, ['a', 'b']);
+      assert.equal(records[0].continual, undefined);
+      assert.ok(Number.isFinite(records[1].continual!.metrics.forwardTransfer), 'FWT measured');
+      await assert.rejects(trainExtension({ model: old, tasks: [b], train: data, retain: { kind: 'bogus' } as never, trainer }), ConfigError);
     } finally {
       be.dispose();
     }
@@ -211,6 +273,11 @@ describe('hydranet extend', function () {
     assert.deepEqual(parseRetainSpec('none'), { kind: 'none' });
     assert.deepEqual(parseRetainSpec('freeze-trunk'), { kind: 'freeze-trunk' });
     assert.deepEqual(parseRetainSpec('replay:size=500,seed=3'), { kind: 'replay', size: 500, seed: 3 });
+    assert.deepEqual(parseRetainSpec('replay:size=500,batch=64'), { kind: 'replay', size: 500, batch: 64 });
+    assert.deepEqual(parseRetainSpec('lwf'), { kind: 'lwf' });
+    assert.deepEqual(parseRetainSpec('lwf:temperature=4,alpha=0.5'), { kind: 'lwf', temperature: 4, alpha: 0.5 });
+    assert.throws(() => parseRetainSpec('lwf:temperature=0'), /temperature expects a number in \(0, 1000\]/);
+    assert.throws(() => parseRetainSpec('lwf:lambda=1'), /lwf takes temperature, alpha/);
     assert.deepEqual(parseRetainSpec('ewc:lambda=1e5'), { kind: 'ewc', lambda: 1e5 });
     assert.deepEqual(parseRetainSpec('online-ewc:lambda=10,gamma=0.9,fisher=sampled,samples=100,seed=1'), { kind: 'online-ewc', lambda: 10, gamma: 0.9, fisher: 'sampled', samples: 100, seed: 1 });
     assert.throws(() => parseRetainSpec('replay:size=0'), UsageError);

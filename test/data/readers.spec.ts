@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cellNumber, parseCsv, pickRows, readCellNumbers, readCsv, tableColumn, tableFromRows } from '../../ts/data/csv.js';
+import { Readable } from 'node:stream';
+import { cellNumber, columnCell, csvTable, parseCsv, pickRows, readCellNumbers, readCsv, tableColumn, tableFromRows } from '../../ts/data/csv.js';
+import type { Table } from '../../ts/data/csv.js';
 import { jsonErrorOffset, locateJsonError, parseJsonl, readJsonl } from '../../ts/data/jsonl.js';
 import { parseNpy, readNpy } from '../../ts/data/npy.js';
 import { fitSchema, readTable } from '../../ts/data/schema.js';
@@ -117,6 +119,87 @@ describe('data/csv: line numbers, chunks and parsed numbers', () => {
     const std = Math.sqrt(kept.reduce((a, b) => a + (b - mean) ** 2, 0) / kept.length);
     const got = fitted.inputs[0] as { mean: number; std: number; indicator: boolean };
     assert.ok(Math.abs(got.mean - mean) < 1e-12 && Math.abs(got.std - std) < 1e-12 && got.indicator, JSON.stringify(got));
+  });
+});
+
+/** What a CSV read gives, comparable: the table's parts (every cell made), or the error's class and message. */
+async function outcome(chunks: string[], fast: boolean, delimiter?: string): Promise<unknown> {
+  try {
+    const t = await csvTable(Readable.from(chunks), 'c.csv', delimiter === undefined ? {} : { delimiter }, fast);
+    return { columns: t.columns, values: t.values.map((cells) => [...cells]), lines: t.lines, numbers: t.values.map((cells) => readCellNumbers(cells)) };
+  } catch (e) {
+    return { error: (e as Error).constructor.name, message: (e as Error).message };
+  }
+}
+
+describe('data/csv: the quote-free path and columns kept as numbers', () => {
+  it('splits text without quotes exactly as papaparse does, cut into chunks anywhere, and hands over to papaparse at the first quote', async () => {
+    const texts = [
+      'a,b\r\n1,2\r\n\r\n3,4\r\n', // CRLF and an empty line
+      'a,b\n1,2\r\n3,4', // mixed line breaks, no final one
+      'a,b\r1,2\r3,4\r', // CR alone
+      '\ufeffa,b\n\ufeff1,2\n', // a byte-order mark, and one that is a cell
+      'a\n\n\n1\n\n2', // empty lines, one column
+      'x,y\n1,2\n3\n', // ragged
+      'x,x\n1,2\n', // duplicate header name
+      '\n\n', // no header
+      'é,ü\n€,1.50\n-0,007\n', // non-ASCII, texts that are not toFixed of their number
+      'a,b\n1,2\n3,"x\ny"\n5,6\n7,8\n', // a quote after quote-free lines
+      'a,b\n1,2\n3,"x\n4,5\n', // an unterminated quote after them
+      'a,b\r\n1,2\r\n3,"p\r\nq"\r\n5\r\n', // a ragged row after a quoted CRLF
+    ];
+    // Papaparse finds the line break in the first chunk, as this path does (a real chunk is 1 MiB).
+    const same = async (chunks: string[], what: string): Promise<void> => assert.deepEqual(await outcome(chunks, true), await outcome(chunks, false), what);
+    for (const text of texts) {
+      await same([text], JSON.stringify(text));
+      const lineBreak = text.search(/[\r\n]/);
+      for (let cut = 1; cut < text.length; cut++) {
+        if (cut <= lineBreak + 1) continue; // a first chunk without the whole first line break
+        await same([text.slice(0, cut), text.slice(cut)], `${JSON.stringify(text)} cut at ${cut}`);
+        const third = Math.min(text.length, cut + 3);
+        await same([text.slice(0, cut), text.slice(cut, third), text.slice(third)], `${JSON.stringify(text)} cut at ${cut}, ${third}`);
+      }
+    }
+    // Past 4096 distinct values, numbers are read in place: texts toFixed does not give back, and ragged rows, there too.
+    const many = `a,b\n${Array.from({ length: 5000 }, (_, i) => `${i / 4},${-i}`).join('\n')}\n`;
+    for (const tail of ['007,-0\n.5,5.\n-0.0,1e3\n , \n', '1,2,3\n', '1\n', 'x,\n']) {
+      await same([many + tail], JSON.stringify(tail));
+      await same([many.slice(0, 30000), many.slice(30000) + tail], `${JSON.stringify(tail)}, cut`);
+    }
+    // A delimiter of several characters, split across chunks too.
+    const text = 'a::b\n1::2\n3::4::5\n';
+    assert.deepEqual(await outcome(['a:', ':b\n1:', ':2\n3::4::5\n'], true, '::'), await outcome([text], false, '::'));
+    assert.match(JSON.stringify(await outcome([text], true, '::')), /c\.csv:3: expected 2 fields/);
+  });
+
+  it('keeps a numeric column of many values as numbers and makes its cells, each the exact text, when asked for', async () => {
+    // 5000 distinct numbers (past the 4096 a dictionary keeps), then texts that toFixed does not give back.
+    const odd = ['007', '-0', '-0.000', '1.50', '.5', '5.', '1e3', ' 3 ', '+2', 'NA', '', '0.000001', '0.0000001', '123456789012345', '1234567890123456', '-12.0100'];
+    const xs = [...Array.from({ length: 5000 }, (_, i) => ((i * 7919) % 10007 / 8 - 600).toFixed(i % 5)), ...odd];
+    // w: numeric for 4100 rows, then 9 distinct non-numeric texts: not numeric after all.
+    const ws = xs.map((_, i) => (i < 4100 ? String(i) : `w${i % 9}`));
+    const text = `x,w,k\n${xs.map((x, i) => `${x},${ws[i]},k${i % 3}`).join('\n')}\n`;
+    const t = await parseCsv(text, {}, 'n.csv');
+    const row = (r: number): number => t.lines.indexOf(r + 2);
+    assert.equal(columnCell(t, 0, row(5003)), '1.50', 'one cell, without making the column');
+    const x = tableColumn(t, 'x');
+    assert.deepEqual(x, xs, 'every cell as written');
+    assert.ok(x === tableColumn(t, 'x') && x === t.values[0], 'made once');
+    assert.deepEqual([...readCellNumbers(x)!], xs.map(cellNumber));
+    assert.deepEqual(tableColumn(t, 'w'), ws);
+    assert.equal(readCellNumbers(tableColumn(t, 'w')), undefined);
+    assert.deepEqual(tableColumn(t, 'k'), xs.map((_, i) => `k${i % 3}`));
+    // pickRows on a table whose x cells were never made keeps them as numbers, texts exact.
+    const fresh = await parseCsv(text, {}, 'n.csv');
+    const picks = [5003, 0, 5000, 4999, 5011, 5001];
+    const picked = pickRows(fresh, picks);
+    assert.equal(columnCell(picked, 0, 0), '1.50');
+    assert.deepEqual(tableColumn(picked, 'x'), picks.map((i) => xs[i]));
+    assert.deepEqual([...readCellNumbers(tableColumn(picked, 'x'))!], picks.map((i) => cellNumber(xs[i])));
+    assert.deepEqual(picked.lines, picks.map((i) => i + 2));
+    // And a table of cells made the same way as the reader's compares equal, cell for cell.
+    const same: Table = tableFromRows(xs.map((v, i) => ({ x: v, w: ws[i], k: `k${i % 3}` })));
+    assert.deepEqual((await parseCsv(text)).values, same.values);
   });
 });
 

@@ -1,6 +1,6 @@
 /** The column schema: fitting on training rows, standardising, one-hot, missing values, labels, masks, errors. */
 import assert from 'node:assert/strict';
-import { readCsv } from '../../ts/data/csv.js';
+import { parseCsv, pickRows, readCsv, tableColumn } from '../../ts/data/csv.js';
 import type { Cell, Row, Table } from '../../ts/data/csv.js';
 import { readJsonl } from '../../ts/data/jsonl.js';
 import { applySchema, fitSchema, metricsInOriginalUnits, predictRows, toOriginalUnits } from '../../ts/data/schema.js';
@@ -9,7 +9,7 @@ import { MultiTaskModel } from '../../ts/mtl/model.js';
 import { Trainer } from '../../ts/train/trainer.js';
 import type { JsonValue } from '../../ts/mtl/model.js';
 import type { FittedSchema } from '../../ts/data/schema.js';
-import { ConfigError, DatasetError } from '../../ts/errors.js';
+import { ConfigError, DatasetError, ValueError } from '../../ts/errors.js';
 import { fixture } from './fixtures/paths.js';
 
 const close = (a: ArrayLike<number>, b: number[]): void => {
@@ -201,5 +201,53 @@ describe('data/schema', () => {
     assert.ok(Math.abs(metrics.y.mse! - mse) <= 1e-3 * mse, `mse ${metrics.y.mse} vs ${mse}`);
     assert.ok(Math.abs(metrics.y.mae! - mae) <= 1e-3 * mae, `mae ${metrics.y.mae} vs ${mae}`);
     assert.ok(mae < 10, `trained: mae ${mae}`);
+  });
+
+  it('gives the same schema, dataset and report from what the CSV reader keeps (codes, numbers) as from the same cells given in code', async () => {
+    // n: 6000 distinct numbers (kept as numbers), some missing; c: a category with a missing
+    // text and a padded one; z: numeric-looking texts used as categories ('1.50' is not '1.5');
+    // y: the label, missing on some rows.
+    const n = 6000;
+    const rows = Array.from({ length: n }, (_, i) => ({
+      n: i % 97 === 0 ? 'NA' : ((i * 7919) % 10007 / 16 - 300).toFixed(i % 4),
+      c: i % 50 === 0 ? '?' : i % 31 === 0 ? ' b ' : `v${i % 7}`,
+      z: ['1.50', '1.5', '2', '007', '7'][i % 5],
+      y: i % 101 === 0 ? '' : String(i % 3),
+    }));
+    const text = `n,c,z,y\n${rows.map((r) => `${r.n},${r.c},${r.z},${r.y}`).join('\n')}\n`;
+    const spec = { inputs: { numeric: ['n'], categorical: ['c', 'z'], encoding: { z: 'embedding:4' as const } }, tasks: [{ name: 'y', kind: 'classification' as const }] };
+    // Training on the first 4000 rows picked from the table; the rest has unseen texts.
+    const train = Array.from({ length: 4000 }, (_, i) => i);
+    const inCode: Table = { source: 'code', columns: ['n', 'c', 'z', 'y'], values: (['n', 'c', 'z', 'y'] as const).map((k) => rows.map((r) => r[k])), lines: rows.map((_, i) => i + 2) };
+    const read = await parseCsv(text, {}, 'code');
+    const heldOut = rows.map((r, i) => (i >= 4000 && i % 13 === 0 ? { ...r, c: 'new', z: '1.500' } : r));
+    const readHeldOut = await parseCsv(`n,c,z,y\n${heldOut.map((r) => `${r.n},${r.c},${r.z},${r.y}`).join('\n')}\n`, {}, 'code');
+    const codeHeldOut: Table = { ...inCode, values: (['n', 'c', 'z', 'y'] as const).map((k) => heldOut.map((r) => r[k])) };
+    const fitted = fitSchema(pickRows(read, train), spec);
+    assert.deepEqual(fitted, fitSchema(pickRows(inCode, train), spec));
+    assert.deepEqual((fitted.inputs[2] as { vocabulary: string[] }).vocabulary, ['1.50', '1.5', '2', '007', '7'], 'exact texts, in numeric order, equal numbers as the rows show them');
+    const reversed = [...train].reverse();
+    assert.deepEqual(fitSchema(pickRows(read, reversed), spec), fitSchema(pickRows(inCode, reversed), spec), 'rows picked in another order');
+    assert.deepEqual((fitSchema(pickRows(read, reversed), spec).inputs[2] as { vocabulary: string[] }).vocabulary, ['1.5', '1.50', '2', '7', '007']);
+    assert.deepEqual((fitted.inputs[1] as { vocabulary: string[] }).vocabulary, ['b', 'v0', 'v1', 'v2', 'v3', 'v4', 'v5', 'v6']);
+    for (const [a, b] of [[readHeldOut, codeHeldOut], [pickRows(readHeldOut, [5999, 4004, 3, 4000]), pickRows(codeHeldOut, [5999, 4004, 3, 4000])]]) {
+      const fast = applySchema(fitted, a);
+      const plain = applySchema(fitted, b);
+      assert.deepEqual(fast.report, plain.report);
+      assert.deepEqual(fast.dataset.inputs, plain.dataset.inputs);
+      assert.deepEqual(fast.dataset.labels('y'), plain.dataset.labels('y'));
+      assert.deepEqual(fast.dataset.mask('y'), plain.dataset.mask('y'));
+    }
+    assert.ok(applySchema(fitted, readHeldOut).report.unseen.c > 0 && applySchema(fitted, readHeldOut).report.unseen.z > 0);
+    // A non-numeric text in the numeric column is still named by file, line and column, and the column read as numbers keeps its texts.
+    const bad = await parseCsv(text.replace(`\n${rows[1].n},`, '\nx1,'), {}, 'bad.csv');
+    assert.throws(() => applySchema(fitted, bad), (e: Error) => e instanceof DatasetError && /^bad\.csv:3: column "n": expected a number .* "x1"/.test(e.message));
+    assert.equal(tableColumn(bad, 'n')[1], 'x1');
+  });
+
+  it('rejects a standardised input that float32 cannot hold, though the dataset trusts applySchema\'s inputs to be finite', () => {
+    const fitted = fitSchema([{ x: 1, y: 0 }, { x: 1 + 1e-10, y: 1 }], { inputs: { numeric: ['x'] }, tasks: [{ name: 'y', kind: 'binary' }] });
+    assert.ok(applySchema(fitted, [{ x: 1e20, y: 0 }]).dataset.inputs.every(Number.isFinite));
+    assert.throws(() => applySchema(fitted, [{ x: 1, y: 0 }, { x: 1e30, y: 0 }]), (e: Error) => e instanceof ValueError && /finite inputs .* sample 1, feature 0/.test(e.message));
   });
 });

@@ -116,7 +116,7 @@ describe('soft parameter sharing', function () {
       (e: Error) => e instanceof ConfigError && /loss-based/.test(e.message),
     );
     new Trainer(model, { optimizer: { kind: 'sgd', lr: 0.1 }, batchSize: 8, epochs: 1, weighting: 'uncertainty' });
-    assert.throws(() => new MultiTaskModel(fast, { ...soft(0.1), sharing: { kind: 'mixed' } as never }), /hard, soft, cross-stitch, mmoe, cgc or ple/);
+    assert.throws(() => new MultiTaskModel(fast, { ...soft(0.1), sharing: { kind: 'mixed' } as never }), /hard, soft, cross-stitch, mmoe, omoe, cgc or ple/);
     assert.throws(() => new MultiTaskModel(fast, { ...soft(0.1), sharing: { kind: 'cross-stitch', after: [5] } }), /after tower layers 0..1/);
     assert.throws(() => new MultiTaskModel(fast, { ...soft(-1) }), /sharing.penalty/);
   });
@@ -235,7 +235,7 @@ describe('the sharing registry', () => {
   ];
 
   it('lists every kind, in order, and fills in the defaults checkpoints record', () => {
-    assert.deepEqual(Object.keys(SHARINGS), ['hard', 'soft', 'cross-stitch', 'mmoe', 'cgc', 'ple']);
+    assert.deepEqual(Object.keys(SHARINGS), ['hard', 'soft', 'cross-stitch', 'mmoe', 'omoe', 'cgc', 'ple']);
     for (const [sharing, summary, resolved] of defaults) {
       const model = new MultiTaskModel(new ReferenceBackend(), { ...soft(0), sharing });
       assert.equal(JSON.stringify(model.architecture().sharing), JSON.stringify(resolved));
@@ -251,7 +251,7 @@ describe('the sharing registry', () => {
     assert.deepEqual(parseSharingSpec('cgc:shared=3,perTask=0'), { shared: 3, perTask: 0, kind: 'cgc' });
     assert.deepEqual(parseSharingSpec('hard'), { kind: 'hard' });
     assert.throws(() => parseSharingSpec('hard:penalty=5'), (e: unknown) => e instanceof ConfigError && /"penalty" in sharing \(hard\)/.test(e.message));
-    assert.throws(() => parseSharingSpec('mixed'), /hard, soft, cross-stitch, mmoe, cgc or ple/);
+    assert.throws(() => parseSharingSpec('mixed'), /hard, soft, cross-stitch, mmoe, omoe, cgc or ple/);
     assert.throws(() => parseSharingSpec('soft:penalty=-1'), /sharing.penalty/);
   });
 });

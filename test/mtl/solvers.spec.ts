@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { Rng } from '../../ts/core/random.js';
-import { CheckpointError, ShapeError, ValueError } from '../../ts/errors.js';
-import { choleskySolve, jacobiEigen, luSolve, nonNegativeQP, projectSimplex } from '../../ts/mtl/weighting/linalg.js';
+import { CheckpointError, ConfigError, ShapeError, ValueError } from '../../ts/errors.js';
+import { choleskySolve, jacobiEigen, luSolve, nonNegativeQP, projectSimplex, quadForm } from '../../ts/mtl/weighting/linalg.js';
 import {
   GradVac,
   alignedMtlCoefficients,
@@ -87,6 +87,153 @@ function allFinite(a: ArrayLike<number>): boolean {
 /** Every point of the simplex grid {k/n} in 3 dimensions. */
 function* simplexGrid3(n: number): Generator<[number, number, number]> {
   for (let i = 0; i <= n; i++) for (let j = 0; j <= n - i; j++) yield [i / n, j / n, (n - i - j) / n];
+}
+
+const relativeError = (d: Vec, ref: Vec): number => norm(add(d, ref, -1)) / norm(ref);
+
+/**
+ * The min-norm point of the convex hull of G by exhaustive active sets, in float64 on the
+ * vectors themselves: for every subset S, the affine minimiser of {g_s : s ∈ S} by least squares
+ * on the differences g_s − g_b (modified Gram-Schmidt, twice); of the feasible ones (α ≥ 0), the
+ * one that best meets the KKT condition g_t·d ≥ ‖d‖² for every t (exactly one does, the optimum;
+ * comparing norms instead would be a comparison at rounding level when ‖d*‖ ≪ max‖g‖).
+ */
+function minNormReference(G: Vec[]): Vec {
+  const T = G.length;
+  let best: Vec | null = null;
+  let bestViolation = Infinity;
+  for (let mask = 1; mask < 1 << T; mask++) {
+    const S = G.map((_, t) => t).filter((t) => (mask >> t) & 1);
+    const [b, ...rest] = S;
+    const Q: Vec[] = [];
+    const R: Vec[] = [];
+    let independent = true;
+    for (const s of rest) {
+      const raw = add(G[s], G[b], -1);
+      let v = raw;
+      const col = new Array<number>(rest.length).fill(0);
+      for (let pass = 0; pass < 2; pass++) {
+        Q.forEach((q, i) => {
+          const r = dot(q, v);
+          col[i] += r;
+          v = add(v, q, -r);
+        });
+      }
+      const nv = norm(v);
+      if (!(nv > 1e-12 * norm(raw))) {
+        independent = false;
+        break;
+      }
+      col[Q.length] = nv;
+      Q.push(scaleVec(v, 1 / nv));
+      R.push(col);
+    }
+    if (!independent) continue;
+    // min ‖g_b + D y‖: y = −R⁻¹ Qᵀ g_b (R upper triangular, stored by columns).
+    const m = rest.length;
+    const y = new Array<number>(m).fill(0);
+    for (let i = m - 1; i >= 0; i--) {
+      let acc = -dot(Q[i], G[b]);
+      for (let k = i + 1; k < m; k++) acc -= R[k][i] * y[k];
+      y[i] = acc / R[i][i];
+    }
+    const alpha = new Array<number>(T).fill(0);
+    alpha[b] = 1 - y.reduce((acc, v) => acc + v, 0);
+    rest.forEach((s, i) => (alpha[s] = y[i]));
+    if (alpha.some((v) => v < 0)) continue;
+    const d = combine(alpha, G);
+    const dd = dot(d, d);
+    const violation = Math.max(0, ...G.map((g) => dd - dot(g, d)));
+    if (violation < bestViolation) {
+      bestViolation = violation;
+      best = d;
+    }
+  }
+  return best!;
+}
+
+/**
+ * CAGrad's direction by exhaustive active sets of the primal max_d min_t g_t·d over the sphere
+ * ‖d − g0‖ = r (r = c‖g0‖), in float64 on the vectors: on an active set A, d = g0 + r Σ_A y_t g_t
+ * with y ≥ 0, yᵀK_AA y = 1 and g_t·d = μ on A, so y = (μ K_AA⁻¹1 − K_AA⁻¹b)/r (b_t = g_t·g0) with
+ * μ a root of a quadratic; every candidate lies on the sphere, and the one with the largest
+ * primal value min_t g_t·d is the optimum.
+ */
+function cagradReference(G: Vec[], c: number): Vec {
+  const T = G.length;
+  const g0 = combine(new Array<number>(T).fill(1 / T), G);
+  const r = c * norm(g0);
+  let best: Vec | null = null;
+  let bestValue = -Infinity;
+  for (let mask = 1; mask < 1 << T; mask++) {
+    const A = G.map((_, t) => t).filter((t) => (mask >> t) & 1);
+    const m = A.length;
+    const KA = new Float64Array(m * m);
+    A.forEach((s, i) => A.forEach((t, j) => (KA[i * m + j] = dot(G[s], G[t]))));
+    const b = A.map((t) => dot(G[t], g0));
+    const p = luSolve(KA, m, new Array<number>(m).fill(1));
+    const q = luSolve(KA, m, b);
+    if (p === null || q === null) continue;
+    const sp = p.reduce((acc, v) => acc + v, 0);
+    const sq = q.reduce((acc, v) => acc + v, 0);
+    const disc = sq * sq - sp * (dot(b, Array.from(q)) - r * r);
+    if (!(disc >= 0)) continue;
+    for (const mu of [(sq + Math.sqrt(disc)) / sp, (sq - Math.sqrt(disc)) / sp]) {
+      const y = Array.from(p, (pv, i) => (mu * pv - q[i]) / r);
+      if (y.some((v) => v < 0)) continue;
+      const d = add(g0, combine(y, A.map((t) => G[t])), r);
+      const value = Math.min(...G.map((g) => dot(g, d)));
+      if (value > bestValue) {
+        bestValue = value;
+        best = d;
+      }
+    }
+  }
+  return best!;
+}
+
+/**
+ * Seeded hard cases for the solvers' thresholds: gradients scaled by 1e-8 and 1e-10 (K ≈ 1e-16,
+ * 1e-20); near-colinear conflicting pairs (g_2 = −g_1 + noise); one near-zero gradient; a mean
+ * gradient near zero; and (MGDA) a conflicting pair whose short min-norm point a third gradient
+ * shifts by a small amount, the case where a wrong active set used to survive.
+ */
+function hardCases(seed: number): { name: string; G: Vec[]; pushed?: true }[] {
+  const rng = new Rng(seed);
+  const cases: { name: string; G: Vec[]; pushed?: true }[] = [];
+  for (const T of [3, 4, 5]) {
+    for (const s of [1e-8, 1e-10]) cases.push({ name: `T=${T}, gradients ×${s}`, G: randomGrads(rng, T, 8).map((g) => scaleVec(g, s)) });
+    for (const e of [1e-4, 1e-6]) {
+      const G = randomGrads(rng, T, 8);
+      G[T - 1] = scaleVec(G[T - 1], e);
+      cases.push({ name: `T=${T}, one gradient ×${e}`, G });
+    }
+    const H = randomGrads(rng, T, 8);
+    H[1] = H[0].map((v) => -v + 1e-4 * rng.normal());
+    cases.push({ name: `T=${T}, g_2 = −g_1 + 1e-4 noise`, G: H });
+    const M = randomGrads(rng, T, 8);
+    const sum = M.slice(1).reduce((acc, g) => add(acc, g), new Array<number>(8).fill(0));
+    M[0] = sum.map((v) => -v + 1e-4 * rng.normal());
+    cases.push({ name: `T=${T}, mean gradient ≈ 1e-4/T`, G: M });
+    const C = randomGrads(rng, T, 8).map((g) => scaleVec(g, 1e-9));
+    C[1] = C[0].map((v) => -v + 1e-13 * rng.normal());
+    cases.push({ name: `T=${T}, ×1e-9 with g_2 = −g_1 + 1e-13 noise`, G: C });
+  }
+  for (const [eps, push] of [
+    [1e-6, 1e-5],
+    [1e-7, 1e-6],
+  ]) {
+    for (let rep = 0; rep < 3; rep++) {
+      const g1 = randomGrads(rng, 1, 6)[0];
+      const g2 = g1.map((v) => -v + eps * rng.normal());
+      const d0 = minNormReference([g1, g2]);
+      const n0 = norm(d0);
+      const x = randomGrads(rng, 1, 6)[0];
+      const third = add(add(x, d0, -dot(x, d0) / (n0 * n0)), d0, -push / n0); // g_3·d0 = −push·‖d0‖
+      cases.push({ name: `conflicting pair (‖d‖ ≈ ${eps}) + third pushing by ${push}`, G: [g1, g2, third], pushed: true });
+    }
+  }
+  return cases;
 }
 
 describe('weighting solvers: linear algebra helpers', () => {
@@ -197,6 +344,19 @@ describe('weighting solvers: MGDA', () => {
     const H = randomGrads(rng, 6, 2); // six random directions in the plane: 0 is inside
     const e = combine(minNormCoefficients(gramOf(H), 6), H);
     assert.ok(dot(e, e) <= 1e-10 * maxSq(H), `‖d‖² = ${dot(e, e)}`);
+  });
+
+  it('tiny and near-degenerate Gram matrices: d matches an exhaustive float64 active-set solve', () => {
+    // K's rounding (≈ 1e-16·max‖g‖²) limits d's relative accuracy to about 1e-16·max‖g‖/‖d*‖;
+    // the bound allows 100 times that. (Before the thresholds were made relative: gradients
+    // scaled by 1e-8/1e-10 gave 1e-10–3e-9, the 1e-9-scaled near-colinear pairs 1e-6–6e-6, and
+    // the pushed pairs 5e-7–7e-6, a third gradient's weight left at 0.)
+    for (const { name, G } of hardCases(21)) {
+      const ref = minNormReference(G);
+      const ratio = Math.sqrt(maxSq(G)) / norm(ref);
+      const err = relativeError(combine(minNormCoefficients(gramOf(G), G.length), G), ref);
+      assert.ok(err <= 1e-14 * Math.max(ratio, 1), `${name}: relative error of d ${err.toExponential(2)} > ${(1e-14 * ratio).toExponential(2)} (max‖g‖/‖d*‖ = ${ratio.toExponential(1)})`);
+    }
   });
 
   it('normalisations scale the gradients and fold back into α', () => {
@@ -319,6 +479,29 @@ describe('weighting solvers: CAGrad', () => {
   });
 });
 
+describe('weighting solvers: CAGrad on hard cases', () => {
+  it('tiny and near-degenerate Gram matrices: d matches an exhaustive float64 active-set solve', () => {
+    // K's rounding limits d through ‖g0‖² = mean(K), computed with cancellation when the mean
+    // gradient is short, and through the active gradients' conditioning (λ_min of the cosine
+    // matrix R, 1 + cos θ for a near-antiparallel pair): the bound is
+    // 1e-13 + 1e-14·(max‖g‖/‖g0‖)² + 1e-15/λ_min(R). (Before: gradients scaled by 1e-8/1e-10
+    // gave 1e-11–7e-9, near-antiparallel pairs 2e-7–1e-4, a gradient ×1e-6 up to 7e-5. The
+    // pushed pairs of the MGDA test are left out: ‖g_1 + g_2‖ ≈ 1e-7 puts λ_min(R) near 1e-15,
+    // beyond both this solver and the reference's solves.)
+    for (const { name, G } of hardCases(22).filter((h) => !h.pushed)) {
+      const T = G.length;
+      const g0 = norm(combine(new Array<number>(T).fill(1 / T), G));
+      const ratio = Math.sqrt(maxSq(G)) / g0;
+      const R = Float64Array.from(gramOf(G.map((g) => scaleVec(g, 1 / norm(g)))));
+      const bound = 1e-13 + 1e-14 * ratio * ratio + 1e-15 / jacobiEigen(R, T).values[0];
+      for (const c of [0.5, 0.9]) {
+        const err = relativeError(combine(cagradCoefficients(gramOf(G), T, c, { rescale: 0 }), G), cagradReference(G, c));
+        assert.ok(err <= bound, `${name}, c = ${c}: relative error of d ${err.toExponential(2)} > ${bound.toExponential(2)}`);
+      }
+    }
+  });
+});
+
 describe('weighting solvers: IMTL-G', () => {
   it('d has equal projections on every unit gradient and Σα = 1', () => {
     for (const { T, G } of gradientTrials(10, 10, 4, 7)) {
@@ -365,7 +548,7 @@ describe('weighting solvers: Nash-MTL', () => {
     }
   });
 
-  it('orthogonal gradients give α_t = 1/‖g_t‖; scaling K by s scales α by 1/√s; LibMTL normalisation', () => {
+  it('orthogonal gradients give α_t = 1/‖g_t‖; scaling K by s scales α by 1/√s; ‖d‖² = T', () => {
     const G = [
       [2, 0, 0],
       [0, 0.5, 0],
@@ -380,13 +563,27 @@ describe('weighting solvers: Nash-MTL', () => {
     const b = nashMtlCoefficients(KH, 4);
     const b100 = nashMtlCoefficients(KH.map((v) => v * 100), 4);
     b.forEach((v, t) => close(b100[t], v / 10, 1e-9 * v, 'scaled'));
-    const fro = Math.sqrt(KH.reduce((s, v) => s + v * v, 0));
-    const lib = nashMtlCoefficients(KH, 4, { gramNormalisation: 'frobenius' });
-    const Kn = KH.map((v) => v / fro);
-    for (let t = 0; t < 4; t++) {
-      let r = 0;
-      for (let s = 0; s < 4; s++) r += Kn[t * 4 + s] * lib[s];
-      close(lib[t] * r, 1, 1e-7, 'α ⊙ (K/‖K‖_F) α');
+    // ‖d‖² = αᵀKα = Σ α_t (Kα)_t = T whatever the scale (so LibMTL's max_norm = 1 clip always fires).
+    close(quadForm(KH, 4, b), 4, 1e-7, '‖d‖²'); // T − ρ Σ β_t², ρ = 1e-10 the ridge
+    close(quadForm(KH.map((v) => v * 100), 4, b100), 4, 1e-7, '‖d‖² at scale 100');
+    // The removed LibMTL-normalisation option is named in the error, and unknown keys are rejected.
+    assert.throws(() => nashMtlCoefficients(KH, 4, { gramNormalisation: 'frobenius' } as never), (e: unknown) => e instanceof ConfigError && /gramNormalisation was removed/.test(e.message));
+    assert.throws(() => nashMtlCoefficients(KH, 4, { maxIters: 3 } as never), ConfigError);
+  });
+
+  it('the ridge moves d by ρ/(2(1 + cos θ)) for two near-antiparallel gradients, as documented', () => {
+    // Exact without the ridge: β_t = 1/√(1 + cos θ), α_t = β_t/‖g_t‖.
+    const rng = new Rng(16);
+    for (const eps of [1e-2, 1e-3, 1e-4]) {
+      const g1 = Array.from({ length: 16 }, () => rng.normal());
+      const g2 = g1.map((v) => -v + (eps * norm(g1) * rng.normal()) / 4);
+      const K = gramOf([g1, g2]);
+      const cos = K[1] / Math.sqrt(K[0] * K[3]);
+      const beta = 1 / Math.sqrt(1 + cos);
+      const exact = combine([beta / norm(g1), beta / norm(g2)], [g1, g2]);
+      const rel = relativeError(combine(nashMtlCoefficients(K, 2), [g1, g2]), exact);
+      const predicted = 1 - Math.sqrt((1 + cos) / (1 + cos + 1e-10));
+      close(rel, predicted, 0.02 * predicted + 1e-9, `relative change of d at 1 + cos θ = ${(1 + cos).toExponential(1)}`);
     }
   });
 

@@ -12,7 +12,8 @@ import { makeMultiMnist } from '../../ts/data/multimnist.js';
 import { ConfigError } from '../../ts/errors.js';
 import { type ModelConfig, MultiTaskModel } from '../../ts/mtl/model.js';
 import { resolveTask } from '../../ts/mtl/task.js';
-import { DwaWeighting, GlsWeighting, RlwWeighting, UncertaintyWeighting } from '../../ts/mtl/weighting/loss-based.js';
+import { DwaWeighting, FamoWeighting, GlsWeighting, RlwWeighting, UncertaintyWeighting } from '../../ts/mtl/weighting/loss-based.js';
+import { MultiTaskDataset } from '../../ts/data/dataset.js';
 import { DbMtlWeighting, GradNormWeighting, GradientWeighting } from '../../ts/mtl/weighting/gradient-based.js';
 import { WEIGHTINGS, WeightedStep, type WeightingContext, createWeighting, parseWeightingSpec } from '../../ts/mtl/weighting/index.js';
 import { Trainer } from '../../ts/train/trainer.js';
@@ -100,6 +101,91 @@ describe('loss-based weighting', () => {
     // A task without labels in the batch (loss 0) sits the step out.
     g.fromCurrentLosses(Float32Array.from([0, 1, 4]));
     assert.deepEqual(Array.from(g.current), [0, 2 / 2 / 1, 2 / 2 / 4]);
+  });
+
+  it('famo: the same-batch δ (default) moves ξ after the optimizer step; next-batch between steps', () => {
+    const ctx = context(['classification', 'classification', 'regression']);
+    const adamStep = (g: number[]): number[] => g.map((x) => (-0.025 * x) / (Math.abs(x) + 1e-8)); // first Adam step from ξ = 0
+    const famoGradient = (before: number[], after: number[]): number[] => {
+      // Jᵀδ of the softmax at z = 1/3 (ξ = 0, so no decay term).
+      const delta = before.map((l, t) => Math.log(l) - Math.log(after[t]));
+      const zd = delta.reduce((a, b) => a + b, 0) / 3;
+      return delta.map((d) => (d - zd) / 3);
+    };
+    const same = createWeighting('famo', ctx) as FamoWeighting;
+    assert.equal(same.delta, 'same-batch');
+    assert.equal(same.needsLossesAfterStep, true);
+    same.fromCurrentLosses(Float32Array.from([1, 2, 4]));
+    const c = (1 / 3) * (1 / 1 + 1 / 2 + 1 / 4);
+    [1, 2, 4].forEach((l, t) => assert.ok(Math.abs(same.current[t] - 1 / 3 / (c * l)) < 1e-12, 'w_t = z_t/(c·L_t)'));
+    assert.deepEqual(Array.from(same.logits), [0, 0, 0], 'no update before the step');
+    same.afterOptimizerStep(Float32Array.from([0.5, 2, 3]));
+    const expected = adamStep(famoGradient([1, 2, 4], [0.5, 2, 3]));
+    expected.forEach((x, t) => assert.ok(Math.abs(same.logits[t] - x) < 1e-9, `ξ_${t}: ${same.logits[t]} vs ${x}`));
+    assert.ok(same.logits[0] < 0 && same.logits[1] > 0, 'the task whose loss fell most loses weight');
+    // The next step's losses do not move ξ before its own optimizer step.
+    const held = Array.from(same.logits);
+    same.fromCurrentLosses(Float32Array.from([0.7, 1.5, 3.5]));
+    assert.deepEqual(Array.from(same.logits), held);
+
+    const next = createWeighting('famo:delta=next-batch', ctx) as FamoWeighting;
+    assert.equal(next.needsLossesAfterStep, false);
+    next.fromCurrentLosses(Float32Array.from([1, 2, 4]));
+    next.afterOptimizerStep(Float32Array.from([9, 9, 9])); // ignored in this form
+    assert.deepEqual(Array.from(next.logits), [0, 0, 0]);
+    next.fromCurrentLosses(Float32Array.from([0.5, 2, 3]));
+    expected.forEach((x, t) => assert.ok(Math.abs(next.logits[t] - x) < 1e-9, `next-batch ξ_${t}`));
+    assert.throws(() => createWeighting('famo:delta=sideways', ctx), /famo delta same-batch or next-batch/);
+  });
+
+  it('famo same-batch: the trainer re-evaluates the step\'s batch after the optimizer step, once per step', async () => {
+    const n = 8;
+    for (const spec of ['famo', 'famo:delta=next-batch']) {
+      const model = new MultiTaskModel(fast, tiny(n));
+      const trainer = new Trainer(model, { optimizer: { kind: 'sgd', lr: 0.1 }, batchSize: n, epochs: 1, weighting: spec, log: null });
+      const step = (trainer as unknown as { weightedStep: WeightedStep }).weightedStep;
+      const strategy = trainer.weighting as FamoWeighting;
+      const seen: Float32Array[] = [];
+      const record = strategy.afterOptimizerStep.bind(strategy);
+      strategy.afterOptimizerStep = (losses) => {
+        seen.push(Float32Array.from(losses));
+        record(losses);
+      };
+      // One step by hand, as the trainer's loop does it: the re-evaluated losses are exactly the
+      // batch's losses under the new parameters, with the step's dropout seed.
+      loadTiny(model, n);
+      const context = { training: true, seed: 5 };
+      await step.run(n, context);
+      const before = Float32Array.from(await fast.read(model.losses));
+      trainer.optimizer.step();
+      assert.equal(step.reevaluates, spec === 'famo');
+      if (step.reevaluates) await step.reevaluate(n, context);
+      if (spec === 'famo') {
+        assert.equal(seen.length, 1);
+        model.computeLoss(n, model.forward(n, context));
+        assert.deepEqual(seen[0], await fast.read(model.losses));
+        assert.notDeepEqual(seen[0], before, 'the parameters moved');
+      } else {
+        assert.equal(seen.length, 0);
+      }
+      // Through fit: one re-evaluation per step in the same-batch form, none in the other.
+      seen.length = 0;
+      const rng = new Rng(2);
+      const count = 3 * n;
+      const data = new MultiTaskDataset({
+        inputs: rng.uniformArray(count * 12, -1, 1),
+        inputShape: [12],
+        labels: {
+          a: Float32Array.from({ length: count }, () => rng.int(4)),
+          b: Float32Array.from({ length: 2 * count }, () => rng.normal()),
+          c: Float32Array.from({ length: count }, () => rng.int(2)),
+        },
+        labelWidths: { b: 2 },
+      });
+      await trainer.fit(data);
+      assert.equal(seen.length, spec === 'famo' ? 3 : 0, spec);
+      assert.ok(strategy.logits.some((x) => x !== 0) && strategy.logits.every(Number.isFinite), `${spec}: ξ learned`);
+    }
   });
 
   it('parses specs and rejects unknown names and bad options', () => {

@@ -113,15 +113,18 @@ describe('trainStages', () => {
   });
 
   it('replays a seeded buffer: the same result twice, another than without replay', async () => {
-    const run = () => trainStages({ model, backend: new ReferenceBackend(), stages: stages({ kind: 'replay', size: 32, seed: 4 }), trainer });
+    const run = () => trainStages({ model, backend: new ReferenceBackend(), stages: stages({ kind: 'replay', size: 32, seed: 4, batch: 48 }), trainer });
     const a = await run();
     assert.deepEqual((await run()).accuracy, a.accuracy);
     // (a model factory this time: built from the first stage's tasks)
     const none = await trainStages({ model: (tasks) => new MultiTaskModel(new ReferenceBackend(), { ...model, tasks }), stages: stages({ kind: 'none' }), trainer });
     assert.notDeepEqual(a.accuracy[2].slice(0, 2), none.accuracy[2].slice(0, 2));
-    // The later stages train on their 96 samples plus the buffer's 32: 4 steps of 32 per epoch, not 3.
-    assert.deepEqual([0, 1, 2].map((s) => a.histories[s][0].step), [3, 4, 4]);
+    // The replayed rows ride along with every step (3 steps of 32 new samples per epoch, as without
+    // replay); the grown models hold 32 + 48 rows.
+    assert.deepEqual([0, 1, 2].map((s) => a.histories[s][0].step), [3, 3, 3]);
     assert.deepEqual([0, 1, 2].map((s) => none.histories[s][0].step), [3, 3, 3]);
+    assert.equal(a.model.maxBatch, 80);
+    assert.equal(none.model.maxBatch, 64);
   });
 
   it('EWC and online EWC: the old tasks forget less than without, and λ = 0 is fine-tuning exactly', async () => {

@@ -20,6 +20,7 @@ import { readCheckpointFile } from '../../ts/io/checkpoint.js';
 import { MultiTaskModel } from '../../ts/mtl/model.js';
 import { consolidate, ewcFromCheckpoint, fisherDiagonal, growEwcState } from '../../ts/train/ewc.js';
 import { Trainer, type TrainerConfig } from '../../ts/train/trainer.js';
+import { trainExtension } from '../../ts/cli-extend.js';
 import { backendsUnderTest } from '../backends/harness.js';
 
 const others = (await backendsUnderTest()).filter((b) => b.backend);
@@ -312,4 +313,55 @@ describe('fisherDiagonal beside a self-supervised task', () => {
     assert.ok(byDefault.subarray(recon.start, recon.end).every((v) => v === 0), "the reconstruction head's Fisher is 0");
     assert.ok(byDefault.some((v) => v > 0));
   });
+});
+
+describe('EWC across several extensions', () => {
+  /** 48 samples of 4 features labelled for tasks a, b and c: class = sign of feature 0, 1, 2. */
+  const rng = new Rng(9);
+  const n = 48;
+  const x = rng.uniformArray(n * 4, -1, 1);
+  const label = (k: number): Float32Array => Float32Array.from({ length: n }, (_, i) => (x[i * 4 + k] > 0 ? 1 : 0));
+  const data = new MultiTaskDataset({ inputs: x, inputShape: [4], labels: { a: label(0), b: label(1), c: label(2) } });
+  const spec = (name: string) => ({ name, kind: 'classification' as const, classes: 2 });
+  const trainer: TrainerConfig = { optimizer: { kind: 'adamw', lr: 0.02, weightDecay: 0 }, batchSize: 16, epochs: 2, seed: 1, log: null, progress: false };
+
+  for (const kind of ['ewc', 'online-ewc'] as const) {
+    it(`${kind}: the third stage keeps the second's penalty (from its checkpoint) and adds the Fisher of the task learned since`, async () => {
+      const be = new ReferenceBackend();
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hydranet-ewc3-'));
+      const retain = { kind, lambda: 10, ...(kind === 'online-ewc' && { gamma: 0.5 }) } as const;
+      const m1 = new MultiTaskModel(be, { inputShape: [4], trunk: [{ type: 'dense', units: 6, activation: 'tanh' }], tasks: [spec('a')], maxBatch: 16, seed: 1 });
+      await new Trainer(m1, trainer).fit(labelledFor(data, m1.tasks));
+      const r2 = await trainExtension({ model: m1, tasks: [spec('b')], train: data, previous: { train: data }, retain, trainer: { ...trainer, runDir: path.join(dir, 'two') } });
+      assert.deepEqual(r2.fisherTasks, ['a']);
+      // The second stage's run, as `hydranet extend` reads it: the model and the EWC state it trained with (on task a).
+      const m2 = await MultiTaskModel.load(be, path.join(dir, 'two'), { checkpoint: 'last' });
+      const earlier = ewcFromCheckpoint(readCheckpointFile(path.join(dir, 'two', 'checkpoint.safetensors')), m2)!;
+      assert.deepEqual(earlier.tasks, ['a']);
+      const fa = r2.trainer.penalty!.state;
+      assert.deepEqual(earlier.fisher, fa.fisher, 'the checkpoint holds the penalty the second stage trained with');
+      const r3 = await trainExtension({ model: m2, tasks: [spec('c')], train: data, previous: { train: data, ewc: earlier }, retain, trainer: { ...trainer, runDir: path.join(dir, 'three') } });
+      assert.deepEqual(r3.fisherTasks, ['a', 'b']);
+      const fb = await fisherDiagonal(m2, labelledFor(data, m2.tasks), { variant: 'exact', tasks: ['b'], seed: 0 });
+      const theta2 = await be.read(m2.params.values);
+      const want = growEwcState(consolidate(earlier, fb, theta2, kind === 'ewc' ? { kind: 'separate' } : { kind: 'online', gamma: 0.5 }), m2, r3.model);
+      const got = r3.trainer.penalty!.state;
+      assert.deepEqual(got.fisher, want.fisher);
+      assert.deepEqual(got.anchor, want.anchor);
+      assert.deepEqual(got.tasks, ['a', 'b']);
+      // Task a's head: only the earlier penalty covers it, and it is still there (γ-scaled online).
+      const head = r3.model.params.partRange('heads.a.0.weight')!;
+      const head2 = m2.params.partRange('heads.a.0.weight')!;
+      const scale = kind === 'ewc' ? 1 : 0.5;
+      assert.ok(earlier.fisher.subarray(head2.start, head2.end).some((v) => v > 0));
+      assert.deepEqual([...got.fisher.subarray(head.start, head.end)], [...earlier.fisher.subarray(head2.start, head2.end)].map((v) => Math.fround(scale * v)));
+      const stored = ewcFromCheckpoint(readCheckpointFile(path.join(dir, 'three', 'checkpoint.safetensors')), r3.model)!;
+      assert.deepEqual(stored.tasks, ['a', 'b']);
+      // Without the earlier state: the Fisher of both old tasks at θ2 (the first stage's anchor gone).
+      const fresh = await trainExtension({ model: m2, tasks: [spec('c')], train: data, previous: { train: data }, retain, trainer });
+      assert.notDeepEqual(fresh.trainer.penalty!.state.fisher, got.fisher);
+      await assert.rejects(trainExtension({ model: m2, tasks: [spec('c')], train: data, previous: { train: data, ewc: { fisher: earlier.fisher, anchor: earlier.anchor } }, retain, trainer }), (e: Error) => e instanceof ConfigError && /naming its tasks/.test(e.message));
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+  }
 });

@@ -13,7 +13,7 @@
  * - Every method validates shapes (throwing ShapeError) before any kernel runs.
  */
 
-import type { Conv2dGeometry, HeadLayout, LossLayout, MixtureLayout, Pool2dGeometry } from './layouts.js';
+import type { Conv2dGeometry, EmbeddingLayout, HeadLayout, LossLayout, MixtureLayout, Pool2dGeometry } from './layouts.js';
 
 export * from './layouts.js';
 
@@ -241,6 +241,35 @@ export interface Backend {
    * gradient of the gate logits through the softmax (=).
    */
   mixtureBackward(x: Tensor, g: Tensor, dOut: Tensor, dx: Tensor, dz: Tensor, layout: MixtureLayout): void;
+
+  // ---- embeddings (categorical inputs) ----------------------------------------------------
+  /**
+   * The embedding input layer's forward (see EmbeddingLayout): out [N, outWidth] (=) gets each
+   * row's numeric columns of x [N, inputWidth], then each field's row of the table arena
+   * [tableSize] picked by the index in the field's column. An index that is not an integer in
+   * [0, vocab) (NaN included) is a LabelError: at the call on host backends (nothing written),
+   * at the next read or sync on GPU backends (that lookup's values are 0).
+   */
+  embeddingForward(x: Tensor, table: Tensor, out: Tensor, layout: EmbeddingLayout): void;
+  /**
+   * The embedding layer's backward: dTable [tableSize] += each row's field segments of dOut
+   * [N, outWidth] at the table rows x's indices pick (repeated indices add up; in row order, so
+   * the result is deterministic). The numeric columns' gradient is not computed (inputs take
+   * none). Bad indices as embeddingForward (on GPU backends skipped).
+   */
+  embeddingBackward(x: Tensor, dOut: Tensor, dTable: Tensor, layout: EmbeddingLayout): void;
+  /**
+   * Row-sparse SGD (momentum 0, weight decay 0) over the rows x's indices pick: for every
+   * (sample, field) lookup, table[row] −= lr·dTable[row], then dTable[row] = 0 (=, in place). A
+   * row picked twice is stepped once (the second visit finds a zero gradient), and afterwards the
+   * gradient of every picked row is zero, so a table whose gradient only those rows held needs no
+   * zeroing before the next backward. Rows no lookup picks are not read or written. Equal to
+   * sgdStep (momentum 0, weight decay 0) over the table on the picked rows (the same f32
+   * arithmetic on each backend). A bad index (see embeddingForward) is skipped: never addresses
+   * memory, and raises nothing here (the forward over the same x already did). ValueError for an
+   * lr that is not a finite number ≥ 0.
+   */
+  embeddingSgdStep(x: Tensor, table: Tensor, dTable: Tensor, layout: EmbeddingLayout, lr: number): void;
 
   // ---- optimizers: one call over a whole parameter arena ------------------------------------
   /** PyTorch SGD semantics (dampening 0): g += wd·p; m = μ·m + g; p −= lr·(nesterov ? g + μ·m : m). */

@@ -56,6 +56,10 @@ export const CUDA_CAPABILITIES: KernelCapabilities = {
   limits: {
     mixtureForward: MIXTURE_LIMITS.map(([what, max, of]): KernelLimit<'mixtureForward'> => ({ what, max, measure: (...a) => of(a[4]) })),
     mixtureBackward: MIXTURE_LIMITS.map(([what, max, of]): KernelLimit<'mixtureBackward'> => ({ what, max, measure: (...a) => of(a[5]) })),
+    // native/cuda/embedding.cu: the layout travels by value in the launch parameters.
+    embeddingForward: [{ what: 'embedding fields', max: 128, measure: (...a) => a[3].fields.length }],
+    embeddingBackward: [{ what: 'embedding fields', max: 128, measure: (...a) => a[3].fields.length }],
+    embeddingSgdStep: [{ what: 'embedding fields', max: 128, measure: (...a) => a[3].fields.length }],
   },
 };
 
@@ -131,10 +135,11 @@ export class CudaBackend extends KernelBackend<Range> implements Backend {
     return this.t(x, what).range;
   }
 
-  /** Throws the LabelError a loss kernel flagged (status words: 1, task, row, class bits). */
+  /** Throws the LabelError a loss kernel flagged (status words: 1, task, row, class bits), or an embedding kernel (2, field, row, index bits). */
   private status(words: number[] | null): void {
     if (!words) return;
     const y = new Float32Array(new Uint32Array([words[3]]).buffer)[0];
+    if (words[0] === 2) throw new LabelError(`embedding: field ${words[1]} sample ${words[2]} has index ${y}, expected an integer in [0, vocab) of its field`);
     throw new LabelError(`multiLoss: task ${words[1]} sample ${words[2]} has class ${y}, expected an integer class index of its task`);
   }
 

@@ -533,3 +533,97 @@ export class LossLayout extends PackedLayout {
     return packedOf(this)[5 * t + 4];
   }
 }
+
+/** One categorical field of an {@link EmbeddingLayout}: the input column holding its index, its vocabulary and its embedding width. */
+export interface EmbeddingField {
+  /** Column of the input rows that holds the field's index (an integer stored as f32). */
+  readonly column: number;
+  /** Rows of the field's table: valid indices are the integers in [0, vocab). At most 2^24 (every index exact in f32). */
+  readonly vocab: number;
+  /** Width of the field's embedding vectors. */
+  readonly dim: number;
+}
+
+/** The largest vocabulary of an embedding field: 2^24, below which every integer is exact in f32 (indices travel as f32 values). */
+export const MAX_EMBEDDING_VOCAB = 2 ** 24;
+
+/**
+ * The embedding input layer's layout: input rows x [N, inputWidth] in which each field's column
+ * holds an index (an integer as f32: exact below 2^24), every other column a numeric feature
+ * passed through. One table arena holds every field's table, one after another: field f's row r
+ * (dim_f values) starts at element tableOffsets[f] + r·dim_f, so fields may differ in vocab and
+ * dim. The output rows out [N, outWidth] are the numeric columns first (in column order), then
+ * each field's lookup in field order:
+ *   out[i, j]                  = x[i, numericColumns[j]]                     (j < numericWidth)
+ *   out[i, outOffsets[f] + d]  = table[tableOffsets[f] + x[i, column_f]·dim_f + d]
+ * and backward adds dOut's field segments into the rows they came from (+=, repeated indices add
+ * up). An index that is not an integer in [0, vocab_f) (NaN, −1, 2.5, vocab) is a LabelError: the
+ * host backends throw it at the call, before writing anything; GPU backends write zeros for that
+ * lookup, skip it in backward and throw at the next read or sync.
+ *
+ * Packed form (`packed`, what the native kernels take): [F, inputWidth, numericWidth, outWidth,
+ * tableSize, then per field: column, vocab, dim, tableOffset, outOffset (5·F words), then the
+ * numeric columns in order (numericWidth words)].
+ */
+export class EmbeddingLayout extends PackedLayout {
+  /** Number of fields F. */
+  readonly fields: readonly EmbeddingField[];
+  /** The input columns passed through, in order (every column no field reads). */
+  readonly numericColumns: readonly number[];
+  /** Passed-through columns: the first numericWidth columns of out. */
+  readonly numericWidth: number;
+  /** Width of out's rows: numericWidth + Σ dim. */
+  readonly outWidth: number;
+  /** Elements of the table arena: Σ vocab·dim. */
+  readonly tableSize: number;
+  /** Element of the table where field f's table starts. */
+  readonly tableOffsets: readonly number[];
+  /** Column of out where field f's vector starts. */
+  readonly outOffsets: readonly number[];
+
+  /** Throws RangeError for no field, a column outside [0, inputWidth) or read twice, a vocab outside [1, 2^24], a dim < 1, or sizes beyond 2^31 − 1. */
+  constructor(
+    fields: readonly EmbeddingField[],
+    /** Width of the input rows (numeric and index columns together). */
+    readonly inputWidth: number,
+  ) {
+    super();
+    const limit = 2 ** 31 - 1;
+    if (!Number.isInteger(inputWidth) || inputWidth < 1 || inputWidth > limit) throw new RangeError(`EmbeddingLayout inputWidth must be a positive integer, got ${inputWidth}`);
+    if (!Array.isArray(fields) || fields.length === 0) throw new RangeError('EmbeddingLayout needs at least one field');
+    const used = new Set<number>();
+    const tOff: number[] = [];
+    const oOff: number[] = [];
+    this.fields = fields.map((f, i) => {
+      const { column, vocab, dim } = f;
+      if (!Number.isInteger(column) || column < 0 || column >= inputWidth) throw new RangeError(`EmbeddingLayout field ${i}: column ${column} is not in [0, ${inputWidth})`);
+      if (used.has(column)) throw new RangeError(`EmbeddingLayout field ${i}: column ${column} is read by another field`);
+      used.add(column);
+      if (!Number.isInteger(vocab) || vocab < 1 || vocab > MAX_EMBEDDING_VOCAB) throw new RangeError(`EmbeddingLayout field ${i}: vocab must be an integer in [1, 2^24], got ${vocab}`);
+      if (!Number.isInteger(dim) || dim < 1 || dim > limit) throw new RangeError(`EmbeddingLayout field ${i}: dim must be a positive integer, got ${dim}`);
+      return Object.freeze({ column, vocab, dim });
+    });
+    this.numericColumns = Array.from({ length: inputWidth }, (_, c) => c).filter((c) => !used.has(c));
+    this.numericWidth = this.numericColumns.length;
+    let table = 0;
+    let out = this.numericWidth;
+    for (const f of this.fields) {
+      tOff.push(table);
+      oOff.push(out);
+      table += f.vocab * f.dim;
+      out += f.dim;
+    }
+    if (table > limit || out > limit) throw new RangeError(`EmbeddingLayout: ${table} table elements and ${out} output columns; each must be at most 2^31 − 1`);
+    this.tableSize = table;
+    this.outWidth = out;
+    this.tableOffsets = tOff;
+    this.outOffsets = oOff;
+    const F = this.fields.length;
+    const p = new Int32Array(5 + 5 * F + this.numericWidth);
+    p.set([F, inputWidth, this.numericWidth, out, table]);
+    this.fields.forEach((f, i) => p.set([f.column, f.vocab, f.dim, tOff[i], oOff[i]], 5 + 5 * i));
+    p.set(this.numericColumns, 5 + 5 * F);
+    setPacked(this, p);
+    Object.freeze(this);
+  }
+}

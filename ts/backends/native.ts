@@ -13,7 +13,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dropoutThreshold } from '../core/random.js';
 import { BackendUnavailableError, LabelError } from '../errors.js';
-import { ACTIVATIONS, type Activation, GRADDROP_EPSILON, type LossLayout } from './backend.js';
+import { ACTIVATIONS, type Activation, type EmbeddingLayout, GRADDROP_EPSILON, type LossLayout } from './backend.js';
+import { embeddingIndexError } from './validate.js';
 import type { Kernels } from './ops.js';
 import { packedOf } from './packed.js';
 
@@ -127,6 +128,16 @@ export interface NativeKernels<T, X extends unknown[]> {
     ...tail: X
   ): void;
   ewcPenalty(p: T, anchor: T, fisher: T, g: T, lambda: number, ...tail: X): void;
+  /**
+   * layout: EmbeddingLayout.packed. Returns -1, or field·n + sample of the first bad index
+   * (nothing written then); the cuda addon always returns -1 and flags a bad index on the
+   * device (thrown by read or sync).
+   */
+  embeddingForward(layout: Int32Array, x: T, table: T, out: T, n: number, ...tail: X): number;
+  /** As embeddingForward's return; dTable += (see Backend.embeddingBackward). */
+  embeddingBackward(layout: Int32Array, x: T, dOut: T, dTable: T, n: number, ...tail: X): number;
+  /** table −= lr·dTable, dTable = 0 at the rows x picks (see Backend.embeddingSgdStep); bad indices skipped. */
+  embeddingSgdStep(layout: Int32Array, x: T, table: T, dTable: T, n: number, lr: number, ...tail: X): void;
 }
 
 /**
@@ -174,6 +185,11 @@ export function nativeKernels<T, X extends unknown[]>(addon: NativeKernels<T, X>
       addon.adamwStep(p, g, m, v, c.decay, c.beta1, c.oneMinusBeta1, c.beta2, c.oneMinusBeta2, c.eps, c.stepSize, c.invBias2,
         ...extra),
     ewcPenalty: (p, anchor, fisher, g, _n, lambda) => addon.ewcPenalty(p, anchor, fisher, g, lambda, ...extra),
+    embeddingForward: (x, table, out, layout, n) =>
+      badIndex('embeddingForward', layout, n, addon.embeddingForward(packedOf(layout), x, table, out, n, ...extra), x),
+    embeddingBackward: (x, dOut, dTable, layout, n) =>
+      badIndex('embeddingBackward', layout, n, addon.embeddingBackward(packedOf(layout), x, dOut, dTable, n, ...extra), x),
+    embeddingSgdStep: (x, table, dTable, layout, lr, n) => addon.embeddingSgdStep(packedOf(layout), x, table, dTable, n, lr, ...extra),
   };
 }
 
@@ -184,6 +200,15 @@ function badLabel(layout: LossLayout, n: number, bad: number, targets: Float32Ar
   const seg = layout.segments[t];
   const y = targets ? targets[i * layout.totalTgt + seg.tgtOffset] : NaN;
   return new LabelError(`${op}: task ${t} sample ${i} has class ${y}, expected an integer in [0, ${seg.outWidth})`);
+}
+
+/** Throws the LabelError for the bad index at field·n + sample that a native embedding kernel reported (bad ≥ 0). */
+function badIndex(op: string, layout: EmbeddingLayout, n: number, bad: number, x: unknown): void {
+  if (bad < 0) return;
+  const f = Math.floor(bad / n);
+  const i = bad % n;
+  const y = x instanceof Float32Array ? x[i * layout.inputWidth + layout.fields[f].column] : NaN;
+  throw embeddingIndexError(op, layout, f, i, y);
 }
 
 /** The functions of hydranet_cpu.node (native/cpu/<family>.cc, and info() in native/addon.cc): the kernels, with a trailing thread count. */

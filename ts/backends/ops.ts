@@ -18,6 +18,7 @@ import type {
   AdamWOptions,
   Backend,
   Conv2dGeometry,
+  EmbeddingLayout,
   GemmOptions,
   HeadLayout,
   LossLayout,
@@ -36,6 +37,7 @@ import {
   checkChannels,
   checkConv2d,
   checkDropout,
+  checkEmbedding,
   checkGemm,
   checkGradDrop,
   checkHeads,
@@ -80,6 +82,9 @@ export interface Kernels<T> {
   sgdStep(p: T, g: T, m: T, n: number, o: SgdParams): void;
   adamwStep(p: T, g: T, m: T, v: T, n: number, c: AdamWCoefficients): void;
   ewcPenalty(p: T, anchor: T, fisher: T, g: T, n: number, lambda: number): void;
+  embeddingForward(x: T, table: T, out: T, layout: EmbeddingLayout, n: number): void;
+  embeddingBackward(x: T, dOut: T, dTable: T, layout: EmbeddingLayout, n: number): void;
+  embeddingSgdStep(x: T, table: T, dTable: T, layout: EmbeddingLayout, lr: number, n: number): void;
 }
 
 /** The Backend methods that are kernels (the op table's rows). */
@@ -150,6 +155,24 @@ export abstract class KernelBackend<T> implements Pick<Backend, KernelMethod> {
     // Every KernelBackend is a Backend (the subclass adds the tensors and the name).
     return (this.checked ??= caps ? withCapabilities((this as unknown as Backend).name, this.kernels, caps) : this.kernels);
   }
+  /**
+   * A profiler's hook (bench/breakdown.ts): until the returned function is called, every kernel
+   * call runs as `wrap(op, args, run)`, where `run()` is the kernel itself (after the checks and
+   * the unwrapping; `args` as {@link Kernels} receives them). Normal runs never install one.
+   * @internal
+   */
+  hookKernels(wrap: (op: KernelMethod, args: readonly unknown[], run: () => void) => void): () => void {
+    const own = this.run as unknown as Record<KernelMethod, (...a: unknown[]) => void>;
+    const hooked = Object.create(own) as Record<KernelMethod, (...a: unknown[]) => void>;
+    for (const op of Object.keys(this.kernels) as KernelMethod[]) {
+      hooked[op] = (...args: unknown[]): void => wrap(op, args, () => own[op](...args));
+    }
+    this.checked = hooked as unknown as Kernels<T>;
+    return () => {
+      this.checked = null;
+    };
+  }
+
   /** The handle behind `t`, after checking that this backend owns it and it is alive. @internal */
   protected abstract unwrap(t: Tensor, what: string): T;
 
@@ -290,5 +313,22 @@ export abstract class KernelBackend<T> implements Pick<Backend, KernelMethod> {
     const n = checkSameSize('ewcPenalty', p, anchor, fisher, g);
     const l = checkOptimizerNumber('ewcPenalty lambda', lambda, NaN);
     this.run.ewcPenalty(this.unwrap(p, 'ewcPenalty p'), this.unwrap(anchor, 'ewcPenalty anchor'), this.unwrap(fisher, 'ewcPenalty fisher'), this.unwrap(g, 'ewcPenalty g'), n, l);
+  }
+
+  embeddingForward(x: Tensor, table: Tensor, out: Tensor, layout: EmbeddingLayout): void {
+    const n = checkEmbedding(x, table, out, layout, 'embeddingForward');
+    this.run.embeddingForward(this.unwrap(x, 'embeddingForward x'), this.unwrap(table, 'embeddingForward table'), this.unwrap(out, 'embeddingForward out'), layout, n);
+  }
+
+  embeddingBackward(x: Tensor, dOut: Tensor, dTable: Tensor, layout: EmbeddingLayout): void {
+    const n = checkEmbedding(x, dTable, dOut, layout, 'embeddingBackward');
+    this.run.embeddingBackward(this.unwrap(x, 'embeddingBackward x'), this.unwrap(dOut, 'embeddingBackward dOut'), this.unwrap(dTable, 'embeddingBackward dTable'), layout, n);
+  }
+
+  embeddingSgdStep(x: Tensor, table: Tensor, dTable: Tensor, layout: EmbeddingLayout, lr: number): void {
+    const n = checkEmbedding(x, table, null, layout, 'embeddingSgdStep');
+    checkSameSize('embeddingSgdStep table/dTable', table, dTable);
+    const rate = checkOptimizerNumber('embeddingSgdStep lr', lr, NaN);
+    this.run.embeddingSgdStep(this.unwrap(x, 'embeddingSgdStep x'), this.unwrap(table, 'embeddingSgdStep table'), this.unwrap(dTable, 'embeddingSgdStep dTable'), layout, rate, n);
   }
 }

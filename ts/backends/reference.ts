@@ -6,11 +6,11 @@
 import { packedOf } from './packed.js';
 import { dropoutKeep, hashUniform } from '../core/random.js';
 import { LabelError, ValueError } from '../errors.js';
-import type { Activation, Backend, Conv2dGeometry, HeadLayout, LossLayout, MixtureLayout, Pool2dGeometry } from './backend.js';
+import type { Activation, Backend, Conv2dGeometry, EmbeddingLayout, HeadLayout, LossLayout, MixtureLayout, Pool2dGeometry } from './backend.js';
 import { GRADDROP_EPSILON, LOSS_KINDS, isClassLoss, isSoftTargetLoss } from './backend.js';
 import { HostBackend } from './host.js';
 import type { Kernels } from './ops.js';
-import type { AdamWCoefficients, GemmDims, SgdParams } from './validate.js';
+import { type AdamWCoefficients, type GemmDims, type SgdParams, embeddingIndexError, isEmbeddingIndex } from './validate.js';
 
 const GELU_C = Math.sqrt(2 / Math.PI);
 
@@ -571,4 +571,54 @@ class ReferenceKernels implements Kernels<Float32Array> {
   ewcPenalty(P: Float32Array, A: Float32Array, F: Float32Array, G: Float32Array, n: number, lambda: number): void {
     for (let i = 0; i < n; i++) G[i] += lambda * F[i] * (P[i] - A[i]);
   }
+
+  embeddingForward(X: Float32Array, Tb: Float32Array, O: Float32Array, layout: EmbeddingLayout, n: number): void {
+    checkEmbeddingIndices('embeddingForward', X, layout, n);
+    const { inputWidth: W, outWidth: D, numericColumns } = layout;
+    for (let i = 0; i < n; i++) {
+      numericColumns.forEach((c, j) => (O[i * D + j] = X[i * W + c]));
+      layout.fields.forEach((f, k) => {
+        const row = layout.tableOffsets[k] + X[i * W + f.column] * f.dim;
+        for (let d = 0; d < f.dim; d++) O[i * D + layout.outOffsets[k] + d] = Tb[row + d];
+      });
+    }
+  }
+
+  embeddingBackward(X: Float32Array, DO: Float32Array, DT: Float32Array, layout: EmbeddingLayout, n: number): void {
+    checkEmbeddingIndices('embeddingBackward', X, layout, n);
+    const { inputWidth: W, outWidth: D } = layout;
+    // Rows in order, each add rounded to f32 (as DT stores it): the order every backend keeps.
+    for (let i = 0; i < n; i++) {
+      layout.fields.forEach((f, k) => {
+        const row = layout.tableOffsets[k] + X[i * W + f.column] * f.dim;
+        for (let d = 0; d < f.dim; d++) DT[row + d] += DO[i * D + layout.outOffsets[k] + d];
+      });
+    }
+  }
+
+  embeddingSgdStep(X: Float32Array, Tb: Float32Array, DT: Float32Array, layout: EmbeddingLayout, lr: number, n: number): void {
+    const W = layout.inputWidth;
+    layout.fields.forEach((f, k) => {
+      for (let i = 0; i < n; i++) {
+        const y = X[i * W + f.column];
+        if (!isEmbeddingIndex(y, f.vocab)) continue; // the forward reported it; never addresses memory
+        const row = layout.tableOffsets[k] + y * f.dim;
+        for (let d = 0; d < f.dim; d++) {
+          Tb[row + d] -= lr * DT[row + d]; // sgdStep's arithmetic at momentum 0, weight decay 0
+          DT[row + d] = 0;
+        }
+      }
+    });
+  }
+}
+
+/** Throws the LabelError of the first bad index (field by field, row by row) of x's n rows. */
+function checkEmbeddingIndices(op: string, X: Float32Array, layout: EmbeddingLayout, n: number): void {
+  const W = layout.inputWidth;
+  layout.fields.forEach((f, k) => {
+    for (let i = 0; i < n; i++) {
+      const y = X[i * W + f.column];
+      if (!isEmbeddingIndex(y, f.vocab)) throw embeddingIndexError(op, layout, k, i, y);
+    }
+  });
 }

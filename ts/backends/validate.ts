@@ -3,12 +3,13 @@
  * the same way, with the same message, before any kernel runs. Each check returns the
  * dimensions the kernel needs.
  */
-import { ShapeError, ValueError, describe } from '../errors.js';
+import { LabelError, ShapeError, ValueError, describe } from '../errors.js';
 import {
   ACTIVATIONS,
   type Activation,
   type AdamWOptions,
   Conv2dGeometry,
+  EmbeddingLayout,
   type GemmOptions,
   MixtureLayout,
   Pool2dGeometry,
@@ -365,4 +366,30 @@ export function checkChannels(x: Tensor, s: Tensor, out: Tensor): [number, numbe
   if (s.size !== rows) throw new ShapeError(`channel scale has ${s.size} elements, expected ${x.shape[0]}×${x.shape[1]}`);
   if (out.size !== x.size) throw new ShapeError(`channel-wise out has ${out.size} elements, expected ${x.size}`);
   return [rows, x.size / rows];
+}
+
+/** Batch size N of an embedding op (the rows of x), after checking x [N, inputWidth], the table arena and out (or dOut; none for embeddingSgdStep) [N, outWidth] against the layout. */
+export function checkEmbedding(x: Tensor, table: Tensor, out: Tensor | null, layout: EmbeddingLayout, op: string): number {
+  if (!(layout instanceof EmbeddingLayout)) throw new ValueError(`Expected an EmbeddingLayout for ${op} layout`);
+  const [n, w] = dims2(x, `${op} x`);
+  if (w !== layout.inputWidth) throw new ShapeError(`${op}: x has ${w} columns, the layout reads ${layout.inputWidth}`);
+  const [rows, cols] = out ? dims2(out, `${op} ${op === 'embeddingForward' ? 'out' : 'dOut'}`) : [n, layout.outWidth];
+  if (rows !== n || cols !== layout.outWidth) {
+    throw new ShapeError(`${op}: ${op === 'embeddingForward' ? 'out' : 'dOut'} is ${rows}×${cols}, expected ${n}×${layout.outWidth} (x's rows × the layout's outWidth)`);
+  }
+  if (table.size !== layout.tableSize) throw new ShapeError(`${op}: the table has ${table.size} elements, the layout expects ${layout.tableSize} (Σ vocab·dim)`);
+  return n;
+}
+
+/** Whether an embedding index (an f32 value) picks a row of a table of `vocab` rows: an integer in [0, vocab); NaN never does. */
+export function isEmbeddingIndex(y: number, vocab: number): boolean {
+  return y >= 0 && y < vocab && Math.floor(y) === y;
+}
+
+/** The LabelError of a bad embedding index: field f's value y in row `row` (y NaN when unknown, as on GPU backends' device words). */
+export function embeddingIndexError(op: string, layout: EmbeddingLayout, f: number, row: number, y: number): LabelError {
+  const field = layout.fields[f];
+  const where = field ? `field ${f} (input column ${field.column})` : `field ${f}`;
+  const range = field ? `[0, ${field.vocab})` : 'the range of its vocabulary';
+  return new LabelError(`${op}: ${where} sample ${row} has index ${y}, expected an integer in ${range} (an out-of-vocabulary value needs an OOV slot)`);
 }

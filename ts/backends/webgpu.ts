@@ -22,6 +22,7 @@ import { ChannelKernels } from './webgpu/channels.js';
 import { ConvKernels } from './webgpu/conv.js';
 import { type AdapterDescription, requestGpuDevice } from './webgpu/device.js';
 import { ElementwiseKernels } from './webgpu/elementwise.js';
+import { EmbeddingKernels } from './webgpu/embedding.js';
 import { EwcKernels } from './webgpu/ewc.js';
 import { GemmLauncher } from './webgpu/gemm.js';
 import { GradDropKernels } from './webgpu/graddrop.js';
@@ -70,6 +71,7 @@ export class WebGpuBackend extends KernelBackend<GpuTensor> implements Backend {
     const graddrop = new GradDropKernels(rt);
     const optim = new OptimKernels(rt);
     const ewc = new EwcKernels(rt);
+    const embedding = new EmbeddingKernels(rt);
     const act = (kind: Activation): number => ACTIVATIONS.indexOf(kind);
     // One line per kernel: the launcher that runs it (the op table has checked and unwrapped).
     this.kernels = {
@@ -97,6 +99,9 @@ export class WebGpuBackend extends KernelBackend<GpuTensor> implements Backend {
       sgdStep: (p, g, m, n, o) => optim.sgdStep(p, g, m, n, o),
       adamwStep: (p, g, m, v, n, c) => optim.adamwStep(p, g, m, v, n, c),
       ewcPenalty: (p, anchor, fisher, g, n, lambda) => ewc.penalty(p, anchor, fisher, g, n, lambda),
+      embeddingForward: (x, table, out, layout, n) => embedding.forward(x, table, out, layout, n),
+      embeddingBackward: (x, dOut, dTable, layout, n) => embedding.backward(x, dOut, dTable, layout, n),
+      embeddingSgdStep: (x, table, dTable, layout, lr, n) => embedding.sgdStep(x, table, dTable, layout, lr, n),
     };
   }
 

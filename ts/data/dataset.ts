@@ -20,6 +20,18 @@ export interface DatasetInit {
   masks?: Record<string, Uint8Array>;
 }
 
+/** Input arrays whose maker knows every value is finite (see {@link markFiniteInputs}): the constructor does not check them again. */
+const finiteInputs = new WeakSet<Float32Array>();
+
+/**
+ * Tells {@link MultiTaskDataset}'s constructor that every value of `inputs` is finite, so it skips
+ * its check of each input: for a maker that knows it as it writes them (applySchema), and that
+ * does not write to them afterwards. Not part of the public API.
+ */
+export function markFiniteInputs(inputs: Float32Array): void {
+  finiteInputs.add(inputs);
+}
+
 /**
  * Samples with one input row and one label row per task. Immutable by convention: select and
  * slice return copies; the arrays returned by labels() and mask() are the dataset's own, so do
@@ -65,7 +77,7 @@ export class MultiTaskDataset {
       );
     }
     const n = inputs.length / featureSize;
-    for (let i = 0; i < inputs.length; i++) {
+    for (let i = finiteInputs.has(inputs) ? inputs.length : 0; i < inputs.length; i++) {
       if (!Number.isFinite(inputs[i])) {
         const sample = Math.floor(i / featureSize);
         throw new ValueError(

@@ -29,6 +29,8 @@ export type { NpyArray } from './npy.js';
 export { decodeImage, fitImageInput, ImageReader } from './images.js';
 export type { DecodedImage, FittedImage, ImageInputSpec } from './images.js';
 export { applySchema, fitSchema, fittedSchemaOf, metricsInOriginalUnits, predictRows, readTable, toOriginalUnits } from './schema.js';
+export { DEFAULT_EMBEDDING_MAX_DIM, ONEHOT_MAX_VALUES, defaultEmbeddingDim, defaultEncoding, embeddingFields } from './schema.js';
+export type { CategoricalEncoding } from './schema.js';
 export type {
   ApplyOptions,
   DroppedRows,

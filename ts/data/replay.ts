@@ -1,6 +1,7 @@
 /**
- * Replay for sequential (continual) training: a seeded buffer of old samples mixed into a new
- * stage's training data.
+ * Replay for sequential (continual) training: a seeded buffer of old samples, from which every
+ * training step of a new stage draws its own replayed batch (ReplayStager,
+ * ts/train/replay-stager.ts).
  *
  * The buffer is balanced per stage: after k stages it holds `size` samples, ⌊size/k⌋ from each
  * stage (the first size mod k stages one more), each stage's share a seeded random subset of that
@@ -10,9 +11,11 @@
  * seed and the stages' sizes. Every kept sample carries the labels of its own stage's tasks; the
  * other tasks' labels are masked (the datasets' existing masks).
  *
- * Mixing (`withReplay`) is concatenation: the new stage's samples, labelled for the new tasks and
- * masked for the old ones, followed by the buffer's samples, labelled for their old tasks and
- * masked for the rest, as one MultiTaskDataset that the Trainer shuffles like any other.
+ * `withReplay` concatenates instead: the new stage's samples, labelled for the new tasks and
+ * masked for the old ones, followed by the buffer's samples, as one MultiTaskDataset. That is
+ * joint training's data (every old sample once per epoch beside the new ones), not replay: a
+ * small buffer concatenated into a large stage leaves a few old samples per batch, which carry
+ * the old tasks' whole masked mean loss (README, "The multi-task case").
  */
 import { Rng } from '../core/random.js';
 import { ConfigError, ShapeError, describe, expectInt } from '../errors.js';
@@ -127,7 +130,8 @@ export class ReplayBuffer {
 }
 
 /**
- * The new stage's training data mixed with the buffer's samples (concatenated), labelled for
+ * The new stage's training data followed by the buffer's samples (concatenated: the joint-training
+ * baselines' data; the replay retain draws per step instead, ReplayStager), labelled for
  * `tasks`: the new samples keep their labels for the tasks `train` has and are masked for the
  * others; the replayed ones keep their own stage's labels. Without samples in the buffer,
  * `train` labelled for `tasks`.

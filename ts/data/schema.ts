@@ -14,7 +14,12 @@
  *   standardising); a numeric column that had missing values in training also gets a
  *   missing-indicator feature `name:missing` (1 when missing).
  * - Categorical inputs are one-hot over the training vocabulary (sorted), plus a slot
- *   `name=<missing>` for missing values and a slot `name=<unseen>` for values not seen in training.
+ *   `name=<missing>` for missing values and a slot `name=<unseen>` for values not seen in training;
+ *   or, encoded as an embedding (`inputs.encoding`, see {@link CategoricalEncoding}; the default
+ *   for more than {@link ONEHOT_MAX_VALUES} training values), ONE feature holding the value's
+ *   index in that same order: 0 .. V − 1 the training values, V missing, V + 1 unseen (the OOV
+ *   slot), for a model whose `embedding` option has a field on that feature with vocab V + 2
+ *   ({@link embeddingFields} gives them; `hydranet train --config` sets them itself).
  * - When `inputs.numeric` / `inputs.categorical` are not given, every column that is not a label
  *   (nor in `inputs.exclude`) is an input: numeric when every non-missing training value parses
  *   as a number, else categorical.
@@ -38,10 +43,12 @@ import { dirname, resolve } from 'node:path';
 import { checkKeys } from '../core/options.js';
 import { CheckpointError, ConfigError, DatasetError, describe } from '../errors.js';
 import type { MultiTaskModel } from '../mtl/model.js';
+import type { EmbeddingConfig, EmbeddingFieldConfig } from '../nn/embedding.js';
 import type { PredictOptions } from '../mtl/predict.js';
 import type { Cell, Row, Table } from './csv.js';
-import { cellNumber, readCellNumbers, readCsv, tableFromRows } from './csv.js';
-import { MultiTaskDataset } from './dataset.js';
+import type { CodedColumn } from './csv.js';
+import { cellNumber, columnCell, columnCodes, columnLength, columnNumbers, readCsv, tableFromRows } from './csv.js';
+import { MultiTaskDataset, markFiniteInputs } from './dataset.js';
 import { ImageReader, fitImageInput } from './images.js';
 import type { FittedImage, ImageInputSpec } from './images.js';
 import { readJsonl } from './jsonl.js';
@@ -81,6 +88,43 @@ export interface InputColumnsSpec {
    * only alone: not with `numeric` or `categorical`, and no other input is inferred.
    */
   images?: ImageInputSpec[];
+  /**
+   * Per categorical column (by name), how it is encoded: 'onehot', or an embedding
+   * ('embedding:16' of width 16; 'embedding' of the default width). A column not named here
+   * follows the default rule by its training vocabulary ({@link defaultEncoding}).
+   */
+  encoding?: Record<string, CategoricalEncoding>;
+}
+
+/**
+ * How a categorical input column is encoded: 'onehot' (one feature per training value, plus
+ * missing and unseen), or 'embedding' / 'embedding:D' (one feature, the value's index, looked up
+ * by the model in a learned table of width D; the default width without D: {@link defaultEncoding}).
+ */
+export type CategoricalEncoding = 'onehot' | 'embedding' | `embedding:${number}`;
+
+/** The most training values a categorical column has for the default encoding to be one-hot. */
+export const ONEHOT_MAX_VALUES = 16;
+
+/** The widest embedding the default rule gives. */
+export const DEFAULT_EMBEDDING_MAX_DIM = 16;
+
+/**
+ * The default encoding of a categorical column with `values` training values: one-hot up to
+ * {@link ONEHOT_MAX_VALUES} (a handful of features, nothing to learn per category beyond a
+ * weight), else an embedding of width min(16, ⌈1.6·rows^0.56⌉) over its rows = values + 2
+ * (missing, unseen): fastai's empirical rule (`emb_sz_rule`, Howard & Gugger 2020: 1.6·n^0.56,
+ * fitted on their tabular benchmarks) capped at 16, the width the click-prediction models
+ * (DeepFM, DCN, MMoE's recommendation setting) use for every field. 17 values give 8, 100 give
+ * 21 → 16, 1e5 give 16.
+ */
+export function defaultEncoding(values: number): CategoricalEncoding {
+  return values <= ONEHOT_MAX_VALUES ? 'onehot' : `embedding:${defaultEmbeddingDim(values)}`;
+}
+
+/** The default embedding width of a column with `values` training values: min(16, ⌈1.6·(values + 2)^0.56⌉) (see {@link defaultEncoding}). */
+export function defaultEmbeddingDim(values: number): number {
+  return Math.min(DEFAULT_EMBEDDING_MAX_DIM, Math.ceil(1.6 * (values + 2) ** 0.56));
 }
 
 /** What {@link fitSchema} is told. */
@@ -113,8 +157,10 @@ export interface FittedCategorical {
   column: string;
   /** Input kind. */
   kind: 'categorical';
-  /** Training values, sorted; one feature each, then <missing>, then <unseen>. */
+  /** Training values, sorted; one feature each, then <missing>, then <unseen> (one-hot); their indices 0 .. V − 1, then V, V + 1 (embedding). */
   vocabulary: string[];
+  /** Embedded: the width of its vectors, and the column is ONE feature, the index. Absent: one-hot. */
+  embedding?: number;
 }
 
 /** A fitted task: its label encoding. */
@@ -208,6 +254,12 @@ export interface ApplyOptions {
 }
 
 const DEFAULT_MISSING = ['', '?', 'NA'];
+
+/** The largest finite float32: a standardised value beyond it would be stored as ±Infinity. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** Bytes of the dataset's inputs applySchema writes at a time, every column of them (see applySchema): about a second-level cache. */
+const BLOCK_BYTES = 256 * 1024;
 const KINDS = ['classification', 'binary', 'regression', 'multi-label'] as const;
 
 /** Options of {@link readTable}. */
@@ -243,7 +295,7 @@ function asTable(rows: Table | readonly Row[]): Table {
   if (Array.isArray(rows)) return tableFromRows(rows as readonly Row[]);
   const t = rows as Table;
   const n = Array.isArray(t?.lines) ? t.lines.length : -1;
-  if (n < 0 || !Array.isArray(t.columns) || !Array.isArray(t.values) || t.values.length !== t.columns.length || !t.values.every((c) => Array.isArray(c) && c.length === n)) {
+  if (n < 0 || !Array.isArray(t.columns) || !Array.isArray(t.values) || t.values.length !== t.columns.length || !t.columns.every((_, c) => columnLength(t, c) === n)) {
     throw new ConfigError(`Expected an array of rows or a Table (columns, values: one array of cells per column, lines: one per row) but received ${describe(rows)}`);
   }
   return t;
@@ -251,6 +303,9 @@ function asTable(rows: Table | readonly Row[]): Table {
 
 /** A column's cells parsed as numbers (see Cells.numbers), by the column's cell array; with the missing texts they were parsed under. */
 const parsedColumns = new WeakMap<readonly Cell[], { missing: string; numbers: Float64Array }>();
+
+/** A reader's numbers of a column (see Cells.numbers) checked to hold no text that is neither missing nor a number, with the missing texts it was checked under. */
+const checkedNumbers = new WeakMap<Float64Array, string>();
 
 /** Reads cells of a table's columns, telling missing values apart and naming file:line:column in errors. */
 class Cells {
@@ -271,6 +326,14 @@ class Cells {
   column(name: string): readonly Cell[] {
     return this.table.values[this.index.get(name)!];
   }
+  /** Row r's cell of a column, without making the cells of a column the CSV reader kept as numbers. */
+  cell(r: number, name: string): Cell {
+    return columnCell(this.table, this.index.get(name)!, r);
+  }
+  /** A column's dictionary codes, when the CSV reader kept them. */
+  codes(name: string): CodedColumn | undefined {
+    return columnCodes(this.table, this.index.get(name)!);
+  }
   isMissing(v: Cell): boolean {
     if (v === null) return true;
     if (typeof v !== 'string') return false;
@@ -286,21 +349,27 @@ class Cells {
    * column, applySchema on the same table reuses it.
    */
   numbers(name: string, stopAtBad: boolean): Float64Array | null {
+    const read = this.numericMissing ? undefined : columnNumbers(this.table, this.index.get(name)!);
+    if (read !== undefined) {
+      // Parsed by the CSV reader; no missing text is a number, so a number is never missing:
+      // the reader's numbers are the column's, once its non-numbers are seen to be missing.
+      if (checkedNumbers.get(read) === this.key) return read;
+      for (let r = 0; r < read.length; r++) {
+        if (Number.isNaN(read[r]) && !this.isMissing(this.cell(r, name))) {
+          return stopAtBad ? null : read;
+        }
+      }
+      checkedNumbers.set(read, this.key);
+      return read;
+    }
+    return this.parse(name, stopAtBad);
+  }
+  /** Column `name` parsed cell by cell, as {@link Cells.numbers} returns it. */
+  private parse(name: string, stopAtBad: boolean): Float64Array | null {
     const cells = this.column(name);
     const cached = parsedColumns.get(cells);
     if (cached !== undefined && cached.missing === this.key) return cached.numbers;
     const x = new Float64Array(cells.length);
-    const read = this.numericMissing ? undefined : readCellNumbers(cells);
-    if (read !== undefined) {
-      // Parsed by the CSV reader; no missing text is a number, so a number is never missing.
-      for (let r = 0; r < cells.length; r++) {
-        const y = read[r];
-        if (Number.isNaN(y) && !this.isMissing(cells[r]) && stopAtBad) return null;
-        x[r] = y;
-      }
-      parsedColumns.set(cells, { missing: this.key, numbers: x });
-      return x;
-    }
     for (let r = 0; r < cells.length; r++) {
       const v = cells[r];
       if (this.isMissing(v)) x[r] = NaN;
@@ -320,7 +389,7 @@ class Cells {
   }
   /** Throws the numeric error of row r's cell of `column` unless it is missing. */
   checkMissing(r: number, column: string): void {
-    const v = this.column(column)[r];
+    const v = this.cell(r, column);
     if (!this.isMissing(v)) throw this.notANumber(r, column, v);
   }
   numeric(r: number, column: string, v: Cell): number {
@@ -390,6 +459,57 @@ function vocabulary(values: Iterable<string>): string[] {
 
 function splitLabels(v: Cell, separator: string): string[] {
   return String(v).split(separator).map((s) => s.trim()).filter((s) => s !== '');
+}
+
+/**
+ * schema.inputs.encoding checked: an object naming categorical input columns, each 'onehot',
+ * 'embedding' or 'embedding:D' (D a positive integer); ConfigError naming the key otherwise.
+ */
+function encodingSpec(spec: unknown, chosen: readonly { column: string; kind: string }[]): Map<string, CategoricalEncoding> {
+  const out = new Map<string, CategoricalEncoding>();
+  if (spec === undefined) return out;
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
+    throw new ConfigError(`Expected an object of column → "onehot" | "embedding" | "embedding:D" for schema.inputs.encoding but received ${describe(spec)}`);
+  }
+  for (const [column, value] of Object.entries(spec as Record<string, unknown>)) {
+    const where = `schema.inputs.encoding.${column}`;
+    const input = chosen.find((c) => c.column === column);
+    if (!input) throw new ConfigError(`${where}: ${JSON.stringify(column)} is not an input column`);
+    if (input.kind !== 'categorical') throw new ConfigError(`${where}: ${JSON.stringify(column)} is a numeric input; an encoding applies to categorical columns`);
+    const m = typeof value === 'string' ? /^(onehot|embedding)(?::([1-9][0-9]{0,5}))?$/.exec(value) : null;
+    if (!m || (m[1] === 'onehot' && m[2] !== undefined)) {
+      throw new ConfigError(`Expected "onehot", "embedding" or "embedding:D" (D a positive integer) for ${where} but received ${describe(value)}`);
+    }
+    out.set(column, value as CategoricalEncoding);
+  }
+  return out;
+}
+
+/**
+ * The `embedding` option of a model (ModelConfig.embedding) for a fitted schema's embedded
+ * categorical columns: one field per column, on its feature, with vocab = its training values
+ * + 2 (missing, unseen) and its width; undefined when no column is embedded.
+ */
+export function embeddingFields(fitted: FittedSchema): EmbeddingConfig | undefined {
+  const fields: Required<EmbeddingFieldConfig>[] = [];
+  const names = new Set<string>();
+  let feature = 0;
+  for (const c of fitted.inputs) {
+    if (c.kind === 'categorical' && c.embedding !== undefined) {
+      let name = fieldName(c.column, fields.length);
+      if (names.has(name)) name = `${name}_${fields.length}`;
+      names.add(name);
+      fields.push({ column: feature, vocab: c.vocabulary.length + 2, dim: c.embedding, name });
+      feature += 1;
+    } else feature += c.kind === 'categorical' ? c.vocabulary.length + 2 : c.kind === 'numeric' ? (c.indicator ? 2 : 1) : 0;
+  }
+  return fields.length > 0 ? { fields } : undefined;
+}
+
+/** A checkpoint-safe field name from a column name (letters, digits, _ and -), unique by its position. */
+function fieldName(column: string, index: number): string {
+  const clean = column.replace(/[^A-Za-z0-9_-]/g, '_');
+  return clean === '' ? `field${index}` : `${clean}${/^[A-Za-z0-9_-]+$/.test(column) ? '' : `_${index}`}`;
 }
 
 /**
@@ -489,7 +609,7 @@ export function fitSchema(rows: Table | readonly Row[], spec: SchemaSpec): Fitte
     return task;
   });
 
-  const inputSpec = spec.inputs === undefined ? {} : checkKeys(spec.inputs, ['numeric', 'categorical', 'exclude', 'images'], 'schema.inputs') as InputColumnsSpec;
+  const inputSpec = spec.inputs === undefined ? {} : checkKeys(spec.inputs, ['numeric', 'categorical', 'exclude', 'images', 'encoding'], 'schema.inputs') as InputColumnsSpec;
   if (inputSpec.images !== undefined) {
     const image = fitImageColumn(table, inputSpec, labelColumns);
     return { version: 1, missing: [...missing], inputs: [image], tasks, featureNames: [image.column], inputShape: [image.channels, ...image.size] };
@@ -518,17 +638,37 @@ export function fitSchema(rows: Table | readonly Row[], spec: SchemaSpec): Fitte
     seen.add(column);
   }
   if (chosen.length === 0) throw new ConfigError(`${table.source}: no input columns (every column is a label or excluded)`);
+  const encodings = encodingSpec(inputSpec.encoding, chosen);
 
   const featureNames: string[] = [];
   const inputs = chosen.map(({ column, kind, sums }): FittedNumeric | FittedCategorical => {
     if (kind === 'categorical') {
       const values = new Set<string>();
-      const cellsOf = cells.column(column);
-      for (let r = 0; r < n; r++) {
-        const v = cellsOf[r];
-        if (!cells.isMissing(v)) values.add(typeof v === 'string' ? v.trim() : String(v));
+      const coded = cells.codes(column);
+      if (coded !== undefined) {
+        // Each distinct text once, in the order the rows show them (as cell by cell: equal numbers keep that order).
+        const seen = new Uint8Array(coded.texts.length);
+        for (let r = 0; r < n; r++) {
+          const k = coded.codes[r];
+          if (seen[k] === 1) continue;
+          seen[k] = 1;
+          const v = coded.texts[k];
+          if (!cells.isMissing(v)) values.add(v.trim());
+        }
+      } else {
+        const cellsOf = cells.column(column);
+        for (let r = 0; r < n; r++) {
+          const v = cellsOf[r];
+          if (!cells.isMissing(v)) values.add(typeof v === 'string' ? v.trim() : String(v));
+        }
       }
       const vocab = vocabulary(values);
+      const encoding = encodings.get(column) ?? defaultEncoding(vocab.length);
+      if (encoding !== 'onehot') {
+        featureNames.push(column);
+        const dim = encoding === 'embedding' ? defaultEmbeddingDim(vocab.length) : Number(encoding.slice('embedding:'.length));
+        return { column, kind, vocabulary: vocab, embedding: dim };
+      }
       featureNames.push(...vocab.map((v) => `${column}=${v}`), `${column}=<missing>`, `${column}=<unseen>`);
       return { column, kind, vocabulary: vocab };
     }
@@ -616,56 +756,78 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
   }
   const kept = keep.length;
 
-  // Inputs, column by column, straight into the dataset's array: sample k is row keep[k].
+  // Inputs straight into the dataset's array (sample k is row keep[k]), a block of samples at a
+  // time, every column of the block before the next: the block's part of the array stays in the cache.
   const inputShape = fitted.inputShape ?? [fitted.featureNames.length];
   const f = inputShape.reduce((a, b) => a * b, 1);
   const x = new Float32Array(kept * f);
+  /** Whether every input written is finite, known as written (no image input, no numeric value beyond float32). */
+  let finite = true;
+  /** Per input column, what writes samples k0 .. k1 − 1 of it; then its counts go to the report. */
+  const writers: { write: (k0: number, k1: number) => void; done: () => void }[] = [];
   let o = 0; // the column's first feature in a sample
   for (const c of fitted.inputs) {
-    const column = cells.column(c.column);
+    const first = o;
     if (c.kind === 'image') {
+      const column = cells.column(c.column);
       const images = new ImageFiles(table, cells, c);
-      for (let k = 0; k < kept; k++) images.read(keep[k], column[keep[k]], x, k * f + o);
+      finite = false;
+      writers.push({ write: (k0, k1) => { for (let k = k0; k < k1; k++) images.read(keep[k], column[keep[k]], x, k * f + first); }, done: () => {} });
       o += images.featureSize;
       continue;
     }
     let missing = 0;
+    const done = (): void => {
+      if (missing > 0) report.missingInputs[c.column] = missing;
+    };
     if (c.kind === 'numeric') {
       const numbers = cells.numbers(c.column, false)!;
       const { mean, std, indicator } = c;
-      for (let k = 0, at = o; k < kept; k++, at += f) {
-        const v = numbers[keep[k]];
-        if (Number.isNaN(v)) {
-          cells.checkMissing(keep[k], c.column);
-          missing++;
-          if (indicator) x[at + 1] = 1;
-        } else x[at] = (v - mean) / std;
-      }
+      writers.push({ write: (k0, k1) => {
+        for (let k = k0, at = k0 * f + first; k < k1; k++, at += f) {
+          const v = numbers[keep[k]];
+          if (Number.isNaN(v)) {
+            cells.checkMissing(keep[k], c.column);
+            missing++;
+            if (indicator) x[at + 1] = 1;
+          } else {
+            const z = (v - mean) / std;
+            if (!(Math.abs(z) <= FLOAT32_MAX)) finite = false;
+            x[at] = z;
+          }
+        }
+      }, done });
       o += indicator ? 2 : 1;
     } else {
       const size = c.vocabulary.length;
       const slots = new Map(c.vocabulary.map((v, i) => [v, i]));
+      // A cell's slot: its value's index, size when missing, size + 1 when unseen.
+      const slotOf = (v: Cell): number => (cells.isMissing(v) ? size : slots.get(typeof v === 'string' ? v.trim() : String(v)) ?? size + 1);
+      const coded = cells.codes(c.column);
+      // With the reader's dictionary codes, each distinct text is looked up once.
+      const codeSlots = coded === undefined ? null : Int32Array.from(coded.texts, slotOf);
+      const codes = coded === undefined ? null : coded.codes;
+      const column = coded === undefined ? cells.column(c.column) : null;
       let unseen = 0;
-      for (let k = 0, at = o; k < kept; k++, at += f) {
-        const v = column[keep[k]];
-        let slot: number | undefined;
-        if (cells.isMissing(v)) {
-          missing++;
-          slot = size;
-        } else {
-          slot = slots.get(typeof v === 'string' ? v.trim() : String(v));
-          if (slot === undefined) {
-            unseen++;
-            slot = size + 1;
-          }
+      const embedded = c.embedding !== undefined;
+      writers.push({ write: (k0, k1) => {
+        for (let k = k0, at = k0 * f + first; k < k1; k++, at += f) {
+          const slot = codeSlots !== null ? codeSlots[codes![keep[k]]] : slotOf(column![keep[k]]);
+          if (slot === size) missing++;
+          else if (slot === size + 1) unseen++;
+          if (embedded) x[at] = slot;
+          else x[at + slot] = 1;
         }
-        x[at + slot] = 1;
-      }
-      if (unseen > 0) report.unseen[c.column] = unseen;
-      o += size + 2;
+      }, done: () => {
+        done();
+        if (unseen > 0) report.unseen[c.column] = unseen;
+      } });
+      o += embedded ? 1 : size + 2;
     }
-    if (missing > 0) report.missingInputs[c.column] = missing;
   }
+  const block = Math.max(1, Math.floor(BLOCK_BYTES / (4 * f)));
+  for (let k0 = 0; k0 < kept; k0 += block) for (const w of writers) w.write(k0, Math.min(kept, k0 + block));
+  for (const w of writers) w.done();
 
   if (noLabels.length > 0) report.dropped.push({ reason: 'no label for any task', count: noLabels.length, lines: noLabels.slice(0, 10) });
   report.rowsKept = kept;
@@ -680,6 +842,7 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
     report.masked[t.name] = masked;
     if (masked > 0) datasetMasks[t.name] = m;
   });
+  if (finite) markFiniteInputs(x);
   const dataset = new MultiTaskDataset({ inputs: x, inputShape, labels: datasetLabels, labelWidths, masks: datasetMasks });
   return { dataset, report };
 }

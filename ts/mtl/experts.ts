@@ -1,10 +1,12 @@
 /**
- * Mixtures of experts (MMoE, Ma et al. 2018; CGC, the single-level PLE of Tang et al. 2020).
- * Experts are built from the trunk spec; their outputs are stacked (expert e's rows at
- * e·stride). Each task has a softmax gate over the experts it may use (MMoE: all of them; CGC:
- * the shared experts and its own), computed from the input; all gates are ONE GEMM
- * z = x·W_gᵀ + b_g over their concatenated weights, and the gated sums are one fused
- * `mixtureForward`. The task representations come out stacked, as the heads read them.
+ * Mixtures of experts (MMoE, Ma et al. 2018; CGC, the single-level PLE of Tang et al. 2020;
+ * OMoE, Ma et al.'s one-gate baseline). Experts are built from the trunk spec; their outputs are
+ * stacked (expert e's rows at e·stride). Each task has a softmax gate over the experts it may use
+ * (MMoE: all of them; CGC: the shared experts and its own), computed from the input; all gates
+ * are ONE GEMM z = x·W_gᵀ + b_g over their concatenated weights, and the gated sums are one
+ * fused `mixtureForward`. The task representations come out stacked, as the heads read them.
+ * OMoE has one gate over all experts that every task shares: its one mixture is the
+ * representation every head reads (stackStride 0, as hard sharing's trunk).
  */
 import { type Backend, MixtureLayout, type Tensor } from '../backends/backend.js';
 import { ConfigError, ValueError } from '../errors.js';
@@ -19,6 +21,8 @@ export interface ExpertOptions {
   shared: number;
   /** Experts of each task alone (CGC); 0 for MMoE. */
   perTask: number;
+  /** One gate that every task shares (OMoE; needs perTask 0); default false: a gate per task. */
+  oneGate?: boolean;
 }
 
 /**
@@ -54,6 +58,9 @@ export class ExpertBody implements Body {
   private input: Tensor | null = null;
   private views!: StackedViews;
   private readonly kind: string;
+  private readonly oneGate: boolean;
+  /** OMoE: the one representation's dL/d, staged in the layout's dOut form (one block). */
+  private dOut: Tensor | null = null;
 
   constructor(
     ctx: BodyContext,
@@ -66,9 +73,12 @@ export class ExpertBody implements Body {
     if (!Number.isInteger(shared) || !Number.isInteger(perTask) || shared < 0 || perTask < 0 || shared + perTask < 1) {
       throw new ConfigError(`Expected whole numbers of experts with at least one per task, got shared ${shared}, per task ${perTask}`);
     }
-    this.T = tasks.length;
-    const kind = perTask > 0 ? 'cgc' : 'mmoe';
-    this.E = expertCount(kind, shared, perTask, this.T);
+    this.oneGate = options.oneGate === true;
+    if (this.oneGate && perTask > 0) throw new ConfigError(`One gate shared by every task mixes shared experts only, got ${perTask} per task`);
+    const kind = this.oneGate ? 'omoe' : perTask > 0 ? 'cgc' : 'mmoe';
+    // The gates (and mixtures) the layout computes: one per task, or OMoE's one.
+    this.T = this.oneGate ? 1 : tasks.length;
+    this.E = expertCount(kind, shared, perTask, tasks.length);
     const names = [
       ...Array.from({ length: shared }, (_, i) => `experts.shared.${i}`),
       ...tasks.flatMap((t) => Array.from({ length: perTask }, (_, i) => `experts.${t.name}.${i}`)),
@@ -77,7 +87,8 @@ export class ExpertBody implements Body {
     const shapes = this.experts.map((e, i) => e.build({ params, prefix: names[i], maxBatch }, inputShape));
     if (shapes[0].length !== 1) throw new ConfigError(`The experts must end in a flat feature vector, got shape [${shapes[0].join(', ')}]`);
     this.width = shapes[0][0];
-    const expertsOf = tasks.map((_, t) => [
+    const gated = this.oneGate ? tasks.slice(0, 1) : tasks;
+    const expertsOf = gated.map((_, t) => [
       ...Array.from({ length: shared }, (_, i) => i),
       ...Array.from({ length: perTask }, (_, i) => shared + t * perTask + i),
     ]);
@@ -89,19 +100,19 @@ export class ExpertBody implements Body {
       'gates.weight',
       [zw, featureSize],
       { kind: 'lecun', fanIn: featureSize },
-      tasks.map((t, i) => ({ name: `gates.${t.name}.weight`, offset: this.layout.gateOffsets[i] * featureSize, shape: [expertsOf[i].length, featureSize] })),
+      this.oneGate ? undefined : tasks.map((t, i) => ({ name: `gates.${t.name}.weight`, offset: this.layout.gateOffsets[i] * featureSize, shape: [expertsOf[i].length, featureSize] })),
     );
     this.gateBias = params.add(
       'gates.bias',
       [zw],
       { kind: 'zeros' },
-      tasks.map((t, i) => ({ name: `gates.${t.name}.bias`, offset: this.layout.gateOffsets[i], shape: [expertsOf[i].length] })),
+      this.oneGate ? undefined : tasks.map((t, i) => ({ name: `gates.${t.name}.bias`, offset: this.layout.gateOffsets[i], shape: [expertsOf[i].length] })),
     );
   }
 
-  /** Elements between consecutive tasks' (and experts') blocks of the stacked buffers. */
+  /** Elements between consecutive tasks' blocks of the stacked representation; 0 for OMoE's one representation. */
   get stackStride(): number {
-    return this.layout.outStride;
+    return this.oneGate ? 0 : this.layout.outStride;
   }
 
   allocate(backend: Backend, maxBatch: number): void {
@@ -111,6 +122,7 @@ export class ExpertBody implements Body {
     this.stacked = backend.alloc([this.E * this.layout.expertStride]);
     this.dStacked = backend.alloc([this.E * this.layout.expertStride]);
     this.out = backend.alloc([this.T * this.layout.outStride]);
+    if (this.oneGate) this.dOut = backend.alloc([this.layout.outStride]);
     this.z = new BatchBuffer(backend, maxBatch, [this.layout.gateWidth]);
     this.g = new BatchBuffer(backend, maxBatch, [this.layout.gateWidth]);
     this.dz = new BatchBuffer(backend, maxBatch, [this.layout.gateWidth]);
@@ -120,7 +132,12 @@ export class ExpertBody implements Body {
     return this.views.blocks(base, this.E, this.layout.expertStride, this.width, n);
   }
 
-  /** The task representations, stacked [T·stride], for the input x [n, F]. */
+  /** The representation [n, width] of OMoE's one gate, a view of `base` (out or dOut). */
+  private single(base: Tensor, n: number): Tensor {
+    return this.views.blocks(base, 1, this.layout.outStride, this.width, n)[0];
+  }
+
+  /** The task representations, stacked [T·stride] (OMoE: the one representation [n, width]), for the input x [n, F]. */
   forward(x: Tensor, n: number, step: StepContext): Tensor {
     const be = this.backend;
     this.input = x;
@@ -129,23 +146,29 @@ export class ExpertBody implements Body {
     const z = this.z.rows(n);
     be.gemm(x, this.gateWeight.value, z, { transB: true, bias: this.gateBias.value });
     be.mixtureForward(this.stacked, z, this.g.rows(n), this.out, this.layout);
-    return this.out;
+    return this.oneGate ? this.single(this.out, n) : this.out;
   }
 
-  /** Backward from the stacked dL/d(task representations). */
-  backward(dOut: Tensor, n: number): void {
+  /** Backward from the stacked dL/d(task representations) (OMoE: dL/d(the representation) [n, width], summed over the tasks). */
+  backward(dOut: Tensor, n: number, dx: Tensor | null = null): void {
     const be = this.backend;
     const dz = this.dz.rows(n);
-    be.mixtureBackward(this.stacked, this.g.rows(n), dOut, this.dStacked, dz, this.layout);
+    if (this.dOut) be.copy(dOut, this.single(this.dOut, n));
+    be.mixtureBackward(this.stacked, this.g.rows(n), this.dOut ?? dOut, this.dStacked, dz, this.layout);
     be.gemm(dz, this.input!, this.gateWeight.grad, { transA: true, beta: 1 });
     be.biasGrad(dz, this.gateBias.grad);
+    if (dx) be.gemm(dz, this.gateWeight.value, dx); // dL/dx through the gates (=), then each expert's part (+)
     const ds = this.blocks(this.dStacked, n);
-    this.experts.forEach((e, i) => e.backward(ds[i], n, false));
+    this.experts.forEach((e, i) => {
+      const g = e.backward(ds[i], n, dx !== null);
+      if (dx && g) be.add(dx, g, dx);
+    });
   }
 
   describe(): string {
     const { shared, perTask } = this.options;
     const kinds = perTask > 0 ? `${shared} shared + ${perTask} per task` : `${shared} shared`;
-    return `${this.kind} sharing, ${this.E} experts (${kinds}), a softmax gate per task: ${this.experts[0].describe()}`;
+    const gates = this.oneGate ? 'one softmax gate shared by every task' : 'a softmax gate per task';
+    return `${this.kind} sharing, ${this.E} experts (${kinds}), ${gates}: ${this.experts[0].describe()}`;
   }
 }

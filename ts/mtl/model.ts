@@ -24,6 +24,7 @@ import { ActivationLayer } from '../nn/activation.js';
 import { Dense } from '../nn/dense.js';
 import { Conv2d, Flatten, MaxPool2d } from '../nn/conv.js';
 import { Dropout, Dropout2d } from '../nn/dropout.js';
+import { Embedding, type EmbeddingConfig } from '../nn/embedding.js';
 import { Heads, type HeadsConfig } from '../nn/heads.js';
 import { BatchBuffer, type Layer, type StepContext, expectDim, tensorSize } from '../nn/layer.js';
 import { ParameterStore } from '../nn/parameters.js';
@@ -108,6 +109,14 @@ export interface ModelConfig {
   maxBatch: number;
   /** Seed of the weight initialisation (default 0). */
   seed?: number;
+  /**
+   * Categorical inputs as learned embeddings: each field's column of the flat input holds a
+   * category index (an integer as f32, in [0, vocab)), looked up in the field's table [vocab,
+   * dim]; the body (every sharing kind, the gates of MMoE/CGC/PLE included) then sees the other
+   * (numeric) columns in order followed by every field's vector: numericWidth + Σ dim features.
+   * Needs a flat inputShape. Default: none (every column numeric).
+   */
+  embedding?: EmbeddingConfig;
 }
 
 /** Options of {@link MultiTaskModel.load}. Unknown keys are ConfigErrors. */
@@ -133,7 +142,7 @@ export interface ExtendModelOptions {
 /** A JSON value: what {@link MultiTaskModel.preprocessing} holds. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
-const MODEL_KEYS = ['inputShape', 'trunk', 'sharing', 'tasks', 'heads', 'maxBatch', 'seed'];
+const MODEL_KEYS = ['inputShape', 'trunk', 'sharing', 'tasks', 'heads', 'maxBatch', 'seed', 'embedding'];
 
 /** The keys each layer type takes. */
 const LAYER_KEYS: Record<LayerSpec['type'], readonly string[]> = nameTable({
@@ -198,8 +207,10 @@ export class MultiTaskModel {
   readonly params = new ParameterStore();
   /** The sharing configuration with its defaults filled in. */
   readonly sharing: ResolvedSharing;
-  /** The shared part of the network, as the sharing kind builds it (trunk, towers or experts). */
+  /** The shared part of the network, as the sharing kind builds it (trunk, towers or experts), behind the embedding layer when the model has one. */
   readonly body: Body;
+  /** The embedding input layer ({@link ModelConfig.embedding}), or null. */
+  readonly embedding: Embedding | null;
   /** The task heads, run as one fused headsForward/headsBackward. */
   readonly heads: Heads;
   /** The fused multi-loss layout: one segment per task, in task order. */
@@ -268,10 +279,14 @@ export class MultiTaskModel {
     const trunkJson: unknown = JSON.parse(JSON.stringify(config.trunk));
     const specs = config.trunk;
     const maxBatch = this.maxBatch;
-    this.body = entry.create(
-      { kind: sharing.kind, tasks: this.tasks, layers: () => new Sequential(specs.map(buildLayer)), params: this.params, inputShape: this.inputShape, maxBatch },
+    this.embedding = config.embedding === undefined ? null : embeddingLayer(config.embedding, this.inputShape, seed);
+    // The tables are declared first: shared by every task, they belong to the shared parameters.
+    const bodyInput = this.embedding ? this.embedding.build({ params: this.params, prefix: 'embedding', maxBatch }, this.inputShape) : this.inputShape;
+    const body = entry.create(
+      { kind: sharing.kind, tasks: this.tasks, layers: () => new Sequential(specs.map(buildLayer)), params: this.params, inputShape: bodyInput, maxBatch },
       sharing,
     );
+    this.body = this.embedding ? new EmbeddedBody(this.embedding, body) : body;
     this.heads = new Heads(
       this.tasks.map((t) => t.name),
       this.tasks.map((t) => t.outputs),
@@ -286,6 +301,7 @@ export class MultiTaskModel {
       heads: { hidden: [...this.heads.hidden], activation: this.heads.activation, dropout: this.heads.dropout },
       maxBatch,
       seed,
+      ...(this.embedding ? { embedding: { fields: this.embedding.fields.map((f) => ({ ...f })) } } : {}),
     };
 
     let out = 0;
@@ -420,9 +436,31 @@ export class MultiTaskModel {
 
   /** Zeroes the gradients, runs the forward and the fused multi-loss; returns dL/dlogits. */
   forwardLoss(n: number, step: StepContext): Tensor {
-    this.backend.fill(this.params.grads, 0);
+    this.zeroGradients();
     return this.computeLoss(n, this.forward(n, step));
   }
+
+  /**
+   * Zeroes the gradient arena: one fill, which leaves out the embedding tables when a row-sparse
+   * optimizer step (Optimizer with the model's embedding) has just left their gradient zero
+   * everywhere (it zeroes the rows it steps; the other rows' gradient was zero all along) and no
+   * backward ran since (Embedding.takeZeroGradient).
+   */
+  zeroGradients(): void {
+    if (this.embedding?.takeZeroGradient() && this.embedding.range.offset === 0) {
+      if (this.gradsAfterTables === undefined) {
+        const t = this.embedding.range;
+        const after = Math.ceil((t.offset + t.length) / 64) * 64; // parameters start at 64-element boundaries
+        this.gradsAfterTables = after < this.params.arenaSize ? this.backend.view(this.params.grads, after, [this.params.arenaSize - after]) : null;
+      }
+      if (this.gradsAfterTables) this.backend.fill(this.gradsAfterTables, 0);
+      return;
+    }
+    this.backend.fill(this.params.grads, 0);
+  }
+
+  /** The gradient arena after the embedding tables (made on the first skip); null when nothing follows them. */
+  private gradsAfterTables: Tensor | null | undefined = undefined;
 
   /** Backward from dL/dlogits through the heads and the body. */
   backward(dlogits: Tensor, n: number): void {
@@ -595,12 +633,13 @@ export class MultiTaskModel {
       sharing: this.sharing,
       heads: { hidden: this.heads.hidden, activation: this.heads.activation, dropout: this.heads.dropout },
       tasks: this.tasks.map((t) => ({ name: t.name, kind: t.kind, outputs: t.outputs, loss: t.loss, ...(t.selfSupervised ? { selfSupervised: t.selfSupervised } : {}) })),
+      ...(this.embedding ? { embedding: this.embedding.fields } : {}),
     };
   }
 }
 
-/** The checkpoint `file` names: itself, or in a run folder best.safetensors (else checkpoint.safetensors) or checkpoint.safetensors. */
-function checkpointPath(file: string, which: 'best' | 'last'): string {
+/** The checkpoint `file` names: itself, or in a run folder best.safetensors (else checkpoint.safetensors) or checkpoint.safetensors. CheckpointError when there is none. */
+export function checkpointPath(file: string, which: 'best' | 'last'): string {
   if (typeof file !== 'string' || file === '') throw new ValueError(`Expected a checkpoint file or run folder for path but received ${describe(file)}`);
   let isFolder = false;
   try {
@@ -629,4 +668,57 @@ function taskSpec(t: Task, spec: TaskSpec): TaskSpec {
 /** "a, b or c". */
 function orList(names: readonly string[]): string {
   return names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : names.join('');
+}
+
+/** The embedding layer of a model: ConfigError unless the input is flat (an image's pixels are not categories). */
+function embeddingLayer(config: EmbeddingConfig, inputShape: readonly number[], seed: number): Embedding {
+  if (inputShape.length !== 1) {
+    throw new ConfigError(`embedding needs a flat inputShape (one feature per column) but the model's is [${inputShape.join(', ')}]; flatten the inputs or leave embedding out`);
+  }
+  return new Embedding(config, inputShape[0], seed);
+}
+
+/**
+ * A body behind the embedding layer: the embedding's output is the inner body's input, and the
+ * inner body's input gradient the embedding's output gradient. Everything that runs the body
+ * (the model, the gradient-based weighting methods) thus trains the tables too.
+ */
+class EmbeddedBody implements Body {
+  readonly penalty?: () => Promise<number>;
+  readonly inherit?: Body['inherit'];
+
+  constructor(
+    private readonly embedding: Embedding,
+    private readonly inner: Body,
+  ) {
+    if (inner.penalty) this.penalty = () => inner.penalty!();
+    if (inner.inherit) this.inherit = (...a) => inner.inherit!(...a);
+  }
+
+  get width(): number {
+    return this.inner.width;
+  }
+
+  get stackStride(): number {
+    return this.inner.stackStride;
+  }
+
+  allocate(backend: Backend, maxBatch: number, params: ParameterStore): void {
+    this.embedding.allocate(backend, maxBatch);
+    this.inner.allocate(backend, maxBatch, params);
+  }
+
+  forward(x: Tensor, n: number, step: StepContext): Tensor {
+    return this.inner.forward(this.embedding.forward(x, n), n, step);
+  }
+
+  backward(dRepresentation: Tensor, n: number): void {
+    const d = this.embedding.outputGradient(n);
+    this.inner.backward(dRepresentation, n, d);
+    this.embedding.backward(d, n);
+  }
+
+  describe(): string {
+    return `${this.embedding.describe()}\n${this.inner.describe()}`;
+  }
 }

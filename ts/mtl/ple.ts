@@ -185,8 +185,8 @@ export class PleBody implements Body {
     return this.levels.at(-1)!.out;
   }
 
-  /** Backward from the stacked dL/d(top task representations). */
-  backward(dOut: Tensor, n: number): void {
+  /** Backward from the stacked dL/d(top task representations); with dx, dL/dx through level 0's gates and experts (=). */
+  backward(dOut: Tensor, n: number, dx: Tensor | null = null): void {
     const be = this.backend;
     let d = dOut;
     for (let l = this.levels.length - 1; l >= 0; l--) {
@@ -198,12 +198,13 @@ export class PleBody implements Body {
       // The level's input gradient: the gates' part (=, every block they read), then each
       // expert's part added to the block it read. The shared block may have no gate reading it.
       if (below) be.fill(below.dOut, 0);
-      be.headsBackward(lv.input!, lv.gateWeight.value, dz, lv.gateDx, lv.gateWeight.grad, lv.gateBias.grad, lv.gates);
+      be.headsBackward(lv.input!, lv.gateWeight.value, dz, below ? lv.gateDx : dx, lv.gateWeight.grad, lv.gateBias.grad, lv.gates);
       const ds = this.blocks(lv.dStacked, m.experts, m.expertStride, m.width, n);
       const into = below ? this.blocks(below.dOut, below.mixture.tasks, below.mixture.outStride, below.mixture.width, n) : null;
       lv.experts.forEach((e, i) => {
-        const dx = e.backward(ds[i], n, into !== null);
-        if (dx && into) be.add(into[lv.reads[i]], dx, into[lv.reads[i]]);
+        const g = e.backward(ds[i], n, into !== null || dx !== null);
+        if (g && into) be.add(into[lv.reads[i]], g, into[lv.reads[i]]);
+        else if (g && dx) be.add(dx, g, dx); // level 0: every expert reads x
       });
       if (below) d = below.dOut;
     }

@@ -166,8 +166,8 @@ export class TowerBody implements Body {
     return this.output;
   }
 
-  /** Backward from the stacked dL/d(representation) (rows beyond n may hold anything). */
-  backward(dStacked: Tensor, n: number): void {
+  /** Backward from the stacked dL/d(representation) (rows beyond n may hold anything); with dx, Σ_t dL/dx through every tower (=). */
+  backward(dStacked: Tensor, n: number, dx: Tensor | null = null): void {
     const be = this.backend;
     const g = this.hs;
     const top = this.blocks(dStacked, n);
@@ -186,8 +186,11 @@ export class TowerBody implements Body {
         for (let t = 0; t < this.T; t++) g[t] = ds[t];
       }
       for (let t = 0; t < this.T; t++) {
-        const dx = this.towers[t].layers[l].backward(g[t], n, l > 0);
-        if (dx) g[t] = dx;
+        const d = this.towers[t].layers[l].backward(g[t], n, l > 0 || dx !== null);
+        if (d && l === 0 && dx) {
+          if (t === 0) be.copy(d, dx);
+          else be.add(dx, d, dx);
+        } else if (d) g[t] = d;
       }
     }
     if (this.penaltyState) be.gemm(this.penaltyState.matrix, this.penaltyState.params, this.penaltyState.grads, { beta: 1 });

@@ -16,16 +16,38 @@
  * epoch instead. The metrics reported (and Δm) are the selected epoch's validation metrics.
  * Selecting on the set that is also reported (as the MultiMNIST papers do with its test
  * split) is optimistic for every row alike.
+ *
+ * The fair protocol (with `test`, `search` or `seeds`; see {@link CompareOptions.search}): for
+ * each row (every single-task baseline and every configuration) a search over the named
+ * training and strategy options, each setting trained once (first seed) and scored on a
+ * validation split carved from the training data (never the test set) by its selected
+ * epoch's validation score; the best setting (ties: the first in grid order) is then
+ * retrained with every seed and reported on the test set at each run's selected epoch (chosen
+ * on the validation split too), as mean ± sample standard deviation over the seeds. Each
+ * seed's Δm is taken over the mean of the baselines' test metrics, and reported as mean ± sd.
+ * The test set is read only after every row's search is done. With `outDir` every finished
+ * run is recorded there, so an interrupted comparison continues where it stopped.
  */
 import type { Backend } from '../backends/backend.js';
 import { Rng } from '../core/random.js';
 import type { MultiTaskDataset } from '../data/dataset.js';
-import { ConfigError, ValueError, describe, expectInt } from '../errors.js';
+import { ConfigError, TrainingAbortedError, ValueError, describe, expectInt } from '../errors.js';
 import { type ModelConfig, MultiTaskModel } from '../mtl/model.js';
 import { HIGHER_IS_BETTER, type Task, resolveTask } from '../mtl/task.js';
 import { type SharingConfig, resolveSharing } from '../mtl/sharing/index.js';
-import { createWeighting } from '../mtl/weighting/index.js';
+import { createWeighting, parseWeightingSpec } from '../mtl/weighting/index.js';
 import type { OptimizerConfig } from './optimizer.js';
+import {
+  RunStore,
+  type SearchSetting,
+  type SearchSpace,
+  applySetting,
+  carveValidation,
+  checkSearchSpace,
+  datasetFingerprint,
+  formatSetting,
+  searchGrid,
+} from './search.js';
 import { type EpochRecord, Trainer, type TrainerConfig, selectionScore } from './trainer.js';
 
 /** Metric values by task, then by metric name: { left: { accuracy: 0.93 } }. */
@@ -115,8 +137,47 @@ export interface CompareOptions {
   backend: Backend;
   /** The training set, shared by every run. */
   train: MultiTaskDataset;
-  /** The set each run's epochs are selected and reported on. */
-  validation: MultiTaskDataset;
+  /**
+   * The set each run's epochs are selected and reported on; with the fair protocol (`test`,
+   * `search` or `seeds`), the set settings and epochs are selected on, and reporting is on
+   * `test`: then it may be left out, and `validationFraction` of `train` is carved out for it.
+   */
+  validation?: MultiTaskDataset;
+  /**
+   * The fair protocol's test set: every row is reported on it at its selected setting and
+   * epoch, mean ± sd over `seeds`. Required with `search` or `seeds`; read only after every
+   * search has finished.
+   */
+  test?: MultiTaskDataset;
+  /**
+   * The options searched per row and the values tried (see ts/train/search.ts): training
+   * options `lr`, `momentum`, `weightDecay`, `batchSize`, and strategy options as
+   * `strategy:option` (`cagrad:c`), which apply only to that strategy's configurations. Each
+   * row searches the grid of the keys that apply to it; a row with a single point is not
+   * searched. Default: no search (each row trains with the given settings).
+   */
+  search?: SearchSpace;
+  /** At most this many settings per row, drawn from its grid by a shuffle seeded with the first seed (default: the whole grid). */
+  searchBudget?: number;
+  /**
+   * The seeds the selected setting of each row is retrained with: a count k (seeds s, s+1, …,
+   * s+k−1 from s = trainer.seed, default 0) or the list. Each seed sets the model's
+   * initialisation and the trainer's shuffling and dropout; the search uses the first.
+   * Default 1.
+   */
+  seeds?: number | readonly number[];
+  /** Without `validation`: the fraction of `train` held out for it, chosen by a shuffle seeded with the first seed (default 0.1). */
+  validationFraction?: number;
+  /**
+   * A folder where every finished run of the fair protocol is recorded (one JSON file named by
+   * a hash of everything that determines the run); a later compare() with the same arguments
+   * and folder reuses them instead of training them again, and gives the same result.
+   */
+  outDir?: string;
+  /** Stops the fair protocol: the run in progress is dropped (not recorded), and compare() rejects with TrainingAbortedError. */
+  signal?: AbortSignal;
+  /** Called after each run of the fair protocol, trained or read from `outDir`. */
+  onRun?: (event: CompareRunEvent) => void;
   /** The multi-task model; each baseline keeps its trunk and heads with only one task. */
   model: ModelConfig;
   /** The trainer settings every run shares (same optimizer, batch size, epochs and seed). */
@@ -169,8 +230,125 @@ export interface ComparisonResult {
   baselines: MetricTable;
   /** The baseline runs by task; empty when the baselines were given. */
   baselineRuns: Record<string, RunResult>;
-  /** The multi-task runs, in configuration order. */
+  /**
+   * The multi-task runs, in configuration order. With the fair protocol each holds the mean
+   * over the seeds of the test metrics (`metrics`) and of Δm (`deltaM`), the sum of the wall
+   * time of its search and seed runs (`seconds`), and the first seed's `epoch` and `history`;
+   * `tuning.runs` has the details.
+   */
   runs: MultiTaskRunResult[];
+  /** The fair protocol's details (search trials, every seed's run, mean ± sd); absent without it. */
+  tuning?: TuningResult;
+}
+
+/** One run of the fair protocol, as {@link CompareOptions.onRun} sees it. */
+export interface CompareRunEvent {
+  /** 1-based position among every run of the comparison. */
+  index: number;
+  /** Runs in the whole comparison. */
+  total: number;
+  /** 'search': a setting scored on the validation split; 'seed': the selected setting with one seed, reported on the test set. */
+  phase: 'search' | 'seed';
+  /** The row: "single-task left" or the configuration's label. */
+  label: string;
+  /** The setting trained. */
+  setting: SearchSetting;
+  /** The seed trained with. */
+  seed: number;
+  /** Whether it was read from `outDir` instead of trained. */
+  recorded: boolean;
+  /** Its wall time when it was trained, seconds. */
+  seconds: number;
+}
+
+/** One setting tried by a row's search, scored on the validation split. */
+export interface SearchTrial {
+  /** The setting. */
+  setting: SearchSetting;
+  /** The weighting spec it trained with (the configuration's, with the setting's strategy options). */
+  weighting: string;
+  /** The validation score of its selected epoch (higher is better; see selectionScore). */
+  score: number;
+  /** Validation metrics of the selected epoch. */
+  validation: MetricTable;
+  /** The epoch selected (1-based). */
+  epoch: number;
+  /** Epochs trained. */
+  epochs: number;
+  /** Wall time, seconds (as recorded when it was trained). */
+  seconds: number;
+  /** Every epoch's record. */
+  history: EpochRecord[];
+}
+
+/** The selected setting of a row trained with one seed, reported on the test set. */
+export interface SeedRun extends Omit<SearchTrial, 'setting' | 'weighting'> {
+  /** The seed. */
+  seed: number;
+  /** Test metrics of the selected epoch (the epoch chosen on the validation split). */
+  test: MetricTable;
+  /** Δm of `test` over the mean of the baselines' test metrics (multi-task rows only). */
+  deltaM?: number;
+}
+
+/** A mean and a sample standard deviation over seeds (sd NaN with one seed). */
+export interface Spread {
+  /** The mean. */
+  mean: number;
+  /** The sample standard deviation (n − 1); NaN for one value. */
+  sd: number;
+}
+
+/** One row of the fair protocol: its search and its seeds. */
+export interface TunedRow {
+  /** "single-task left" or the configuration's label. */
+  label: string;
+  /** The selected weighting spec (the configuration's, with the selected strategy options). */
+  weighting: string;
+  /** The configuration's sharing, when it gave one. */
+  sharing?: SharingConfig;
+  /** The setting selected on the validation split (empty when nothing was searched). */
+  setting: SearchSetting;
+  /** Every setting tried, in grid order (empty when the row's grid has one point). */
+  trials: SearchTrial[];
+  /** The selected setting's run with each seed. */
+  seeds: SeedRun[];
+  /** Test metrics: the mean over the seeds. */
+  mean: MetricTable;
+  /** Test metrics: the sample standard deviation over the seeds (NaN with one seed). */
+  sd: MetricTable;
+  /** Δm over the seeds (multi-task rows only). */
+  deltaM?: Spread;
+}
+
+/** The validation split of the fair protocol. */
+export interface ValidationSplitInfo {
+  /** Its rows. */
+  rows: number;
+  /** Whether it was carved from the training data (else it was given). */
+  carved: boolean;
+  /** The fraction of the training data carved, when carved. */
+  fraction?: number;
+}
+
+/** What the fair protocol adds to a {@link ComparisonResult}. */
+export interface TuningResult {
+  /** The validation split settings and epochs were selected on. */
+  validation: ValidationSplitInfo;
+  /** Rows trained on (the training data less a carved validation split). */
+  trainRows: number;
+  /** Rows of the test set. */
+  testRows: number;
+  /** The search space. */
+  search: SearchSpace;
+  /** The search budget per row, when one was given. */
+  searchBudget?: number;
+  /** The seeds every selected setting was trained with. */
+  seeds: number[];
+  /** The single-task rows by task. */
+  baselines: Record<string, TunedRow>;
+  /** The multi-task rows, in configuration order. */
+  runs: TunedRow[];
 }
 
 /** Index into `history` of the epoch reported under `selection`. */
@@ -190,9 +368,7 @@ export function selectEpoch(history: readonly EpochRecord[], main: readonly Task
 }
 
 function metricsOf(record: EpochRecord, tasks: readonly Task[]): MetricTable {
-  return Object.fromEntries(
-    tasks.map((t) => [t.name, Object.fromEntries(t.metrics.map((m) => [m, record.validation?.[t.name]?.[m] ?? NaN]))]),
-  );
+  return metricsOfEvaluation(record.validation ?? {}, tasks);
 }
 
 /**
@@ -226,6 +402,24 @@ export function checkConfigurations(tasks: readonly Task[], configurations: read
 }
 
 /**
+ * Sets up each configuration's model and trainer once, untrained, so that a combination the
+ * trainer refuses (a gradient-based strategy with a sharing kind that has no shared
+ * parameters) fails before anything trains rather than after the rows before it.
+ * @throws ConfigError naming the configuration.
+ */
+function checkTrainable(backend: Backend, model: ModelConfig, trainer: CompareTrainerSettings, configurations: readonly CompareConfiguration[]): void {
+  for (const c of configurations) {
+    try {
+      const net = new MultiTaskModel(backend, c.sharing === undefined ? model : { ...model, sharing: c.sharing });
+      new Trainer(net, { ...trainer, progress: false, weighting: c.weighting, log: null, runDir: null });
+    } catch (e) {
+      if (e instanceof ConfigError) throw new ConfigError(`configuration ${JSON.stringify(c.label)}: ${e.message}`);
+      throw e;
+    }
+  }
+}
+
+/**
  * Trains the single-task baselines (unless given) and every configuration, and reports each
  * at its selected epoch with Δm over the baselines. Runs one after another on `backend`.
  */
@@ -239,6 +433,12 @@ export async function compare(opts: CompareOptions): Promise<ComparisonResult> {
   const main = tasks.filter((t) => !t.auxiliary);
   if (main.length === 0) throw new ConfigError('compare needs at least one main (non-auxiliary) task');
   checkConfigurations(tasks, configurations, trainer.optimizer?.lr);
+  checkTrainable(backend, model, trainer, configurations);
+  if (opts.test !== undefined || opts.search !== undefined || opts.seeds !== undefined) return tunedCompare(opts, tasks, main, selection);
+  for (const k of ['validationFraction', 'searchBudget', 'outDir', 'signal', 'onRun'] as const) {
+    if (opts[k] !== undefined) throw new ConfigError(`compare: ${k} belongs to the fair protocol (give test, search or seeds)`);
+  }
+  if (validation === undefined) throw new ConfigError('compare needs a validation set to select and report on (or test, search or seeds for the fair protocol)');
   if (opts.baselines) {
     for (const t of main) {
       for (const m of t.metrics) {
@@ -255,7 +455,7 @@ export async function compare(opts: CompareOptions): Promise<ComparisonResult> {
     const t0 = performance.now();
     const net = new MultiTaskModel(backend, config);
     const t = new Trainer(net, { ...trainer, progress: trainer.progress ?? false, weighting, log: null, runDir: null });
-    const history = await t.fit(train, { validation });
+    const history = await t.fit(train, { validation: validation! });
     const seconds = (performance.now() - t0) / 1000;
     const i = selectEpoch(history, judged, selection);
     return { label, weighting, metrics: metricsOf(history[i], net.tasks), seconds, epochs: history.length, epoch: history[i].epoch, history };
@@ -297,6 +497,247 @@ export async function compare(opts: CompareOptions): Promise<ComparisonResult> {
   };
 }
 
+/** Mean and sample standard deviation (NaN for fewer than two values). */
+function spread(values: readonly number[]): Spread {
+  const n = values.length;
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  const sd = n < 2 ? NaN : Math.sqrt(values.reduce((a, v) => a + (v - mean) * (v - mean), 0) / (n - 1));
+  return { mean, sd };
+}
+
+/** The seeds of `seeds` (a count from `first`, or a list), checked. */
+function seedList(seeds: number | readonly number[] | undefined, first: number): number[] {
+  if (seeds === undefined) return [first];
+  if (typeof seeds === 'number') {
+    expectInt('seeds', seeds);
+    return Array.from({ length: seeds }, (_, i) => first + i);
+  }
+  if (!Array.isArray(seeds) || seeds.length === 0) throw new ConfigError(`Expected a positive count or a non-empty list of seeds but received ${describe(seeds)}`);
+  seeds.forEach((s, i) => expectInt(`seeds[${i}]`, s, 0));
+  if (new Set(seeds).size !== seeds.length) throw new ConfigError(`seeds lists a seed twice: ${seeds.join(', ')}`);
+  return [...seeds];
+}
+
+/** A stored run of the fair protocol (search trial or seed run). */
+type RunRecord = Omit<SearchTrial, 'setting' | 'weighting'> & { test?: MetricTable };
+
+/** The fair protocol of {@link compare}: search per row on a validation split, then every seed on the test set. */
+async function tunedCompare(opts: CompareOptions, tasks: readonly Task[], main: readonly Task[], selection: Selection): Promise<ComparisonResult> {
+  const { backend, model, trainer, configurations, signal } = opts;
+  const test = opts.test;
+  if (test === undefined) throw new ConfigError('compare: search and seeds report on a test set: give test (the validation split is carved from train unless validation is given)');
+  if (opts.baselines !== undefined) throw new ConfigError('compare: given baselines do not apply to search/seeds (every baseline is searched and trained with every seed)');
+  const space = opts.search ?? {};
+  checkSearchSpace(space, trainer.optimizer);
+  if (opts.searchBudget !== undefined) expectInt('searchBudget', opts.searchBudget);
+  const seeds = seedList(opts.seeds, trainer.seed ?? 0);
+  const early = trainer.earlyStopping ?? null;
+  if (early && (early.minDelta ?? 0) !== 0 && selection === 'best') {
+    throw new ConfigError('compare: earlyStopping.minDelta must be 0 with search/seeds and selection best (the restored epoch must be the selected one)');
+  }
+  if (early?.restoreBest && selection === 'last') throw new ConfigError("compare: earlyStopping.restoreBest contradicts selection 'last'");
+  if (opts.onRun !== undefined && typeof opts.onRun !== 'function') throw new ConfigError(`Expected a function for onRun but received ${describe(opts.onRun)}`);
+  const log = opts.log ?? (() => {});
+
+  let train = opts.train;
+  let validation = opts.validation;
+  let fraction: number | undefined;
+  if (validation === undefined) {
+    fraction = opts.validationFraction ?? 0.1;
+    ({ train, validation } = carveValidation(opts.train, fraction, seeds[0]));
+  } else if (opts.validationFraction !== undefined) {
+    throw new ConfigError('compare: validationFraction carves a validation split when none is given; give one or the other');
+  }
+  const store = opts.outDir === undefined ? null : new RunStore(opts.outDir);
+  const data: Record<string, string> = store ? { train: datasetFingerprint(train), validation: datasetFingerprint(validation) } : {};
+  const { progress: _progress, ...settings } = trainer;
+
+  interface Row {
+    label: string;
+    weighting: string;
+    sharing?: SharingConfig;
+    config: ModelConfig;
+    judged: readonly Task[];
+    grid: SearchSetting[];
+  }
+  const rowOf = (label: string, weighting: string, config: ModelConfig, judged: readonly Task[], sharing?: SharingConfig): Row => {
+    const grid = searchGrid(space, parseWeightingSpec(weighting).name, opts.searchBudget, seeds[0]);
+    return { label, weighting, config, judged, grid, ...(sharing !== undefined && { sharing }) };
+  };
+  const baselineRows = main.map((t) => rowOf(`single-task ${t.name}`, 'equal', { ...model, tasks: [model.tasks[tasks.indexOf(t)]] }, [t]));
+  const configRows = configurations.map((c) =>
+    rowOf(c.label, c.weighting, c.sharing === undefined ? model : { ...model, sharing: c.sharing }, main, c.sharing),
+  );
+  const rows = [...baselineRows, ...configRows];
+  const searched = (r: Row): number => (r.grid.length > 1 ? r.grid.length : 0);
+  const total = rows.reduce((n, r) => n + searched(r) + seeds.length, 0);
+  log(
+    `fair comparison: ${rows.length} rows (${baselineRows.length} single-task + ${configRows.length} configurations); ` +
+      `${rows.reduce((n, r) => n + searched(r), 0)} search runs + ${rows.length} × ${seeds.length} seed runs = ${total} runs; ` +
+      `training ${train.length} rows, validation ${validation.length} rows${fraction !== undefined ? ` (carved: ${fraction} of the training data)` : ''}, test ${test.length} rows` +
+      (store ? `; runs recorded in ${store.dir}` : ''),
+  );
+
+  let index = 0;
+  let firstTrained: number | null = null;
+  const runOne = async (phase: 'search' | 'seed', row: Row, setting: SearchSetting, seed: number): Promise<RunRecord & { weighting: string }> => {
+    if (signal?.aborted) throw new TrainingAbortedError(`compare stopped before run ${index + 1} of ${total}${store ? `; rerun with the same outDir (${store.dir}) to continue` : ''}`, 0);
+    const applied = applySetting(setting, trainer.optimizer, trainer.batchSize, row.weighting);
+    const config: ModelConfig = { ...row.config, seed, maxBatch: Math.max(row.config.maxBatch, applied.batchSize) };
+    const runSettings = { ...settings, optimizer: applied.optimizer, batchSize: applied.batchSize, seed, weighting: applied.weighting };
+    const key = { protocol: 1, phase, backend: backend.name, selection, data: { ...data }, model: config, trainer: runSettings };
+    let record = store?.get<RunRecord>(key);
+    const recorded = record !== undefined;
+    if (record === undefined) {
+      const t0 = performance.now();
+      const net = new MultiTaskModel(backend, config);
+      // The seed runs report the test metrics of the epoch selected on the validation split: with
+      // selection 'best' the trainer puts that epoch's parameters back at the end (restoreBest,
+      // whose rule, a strictly higher score, is selectEpoch's), then the test set is evaluated once.
+      const restore = phase === 'seed' && selection === 'best';
+      const earlyStopping = restore ? { ...(early ?? { patience: trainer.epochs }), restoreBest: true } : early;
+      const t = new Trainer(net, { ...runSettings, earlyStopping, progress: trainer.progress ?? false, log: null, runDir: null });
+      const history = await t.fit(train, { validation, signal });
+      const i = selectEpoch(history, row.judged, selection);
+      let testMetrics: MetricTable | undefined;
+      if (phase === 'seed') {
+        testMetrics = metricsOfEvaluation(await t.evaluate(test), net.tasks);
+      }
+      const fresh: RunRecord = {
+        score: selectionScore(history[i], row.judged),
+        validation: metricsOf(history[i], net.tasks),
+        epoch: history[i].epoch,
+        epochs: history.length,
+        seconds: (performance.now() - t0) / 1000,
+        history,
+        ...(testMetrics && { test: testMetrics }),
+      };
+      // Through JSON, so that a run read back from outDir and one just trained are the same values.
+      record = JSON.parse(JSON.stringify(fresh)) as RunRecord;
+      store?.put(key, record);
+    }
+    index++;
+    const what = phase === 'search' ? `search ${row.label} ${formatSetting(setting)}` : `seed ${seed} ${row.label}${row.grid.length > 1 ? ` (${formatSetting(setting)})` : ''}`;
+    const result =
+      phase === 'search'
+        ? `validation score ${record.score.toFixed(4)}`
+        : `test ${main.filter((t) => record!.test![t.name]).map((t) => `${t.name} ${t.metrics.map((m) => formatMetric(m, record!.test![t.name][m])).join(' ')}`).join(', ')}`;
+    log(`[${index}/${total}] ${what}: ${result} (epoch ${record.epoch}/${record.epochs}, ${recorded ? 'recorded' : `${record.seconds.toFixed(1)} s`})`);
+    if (!recorded && firstTrained === null && index < total) {
+      firstTrained = record.seconds;
+      const left = total - index;
+      log(`time estimate: about ${formatDuration(record.seconds * left)} for the ${left} runs left (${record.seconds.toFixed(1)} s per run, measured on this one)`);
+    }
+    opts.onRun?.({ index, total, phase, label: row.label, setting, seed, recorded, seconds: record.seconds });
+    return { ...record, weighting: applied.weighting };
+  };
+
+  // Every search first: the test set is read only once every setting has been selected.
+  const trials = new Map<Row, SearchTrial[]>();
+  const selected = new Map<Row, SearchSetting>();
+  for (const row of rows) {
+    const tried: SearchTrial[] = [];
+    if (row.grid.length > 1) {
+      for (const setting of row.grid) {
+        const r = await runOne('search', row, setting, seeds[0]);
+        tried.push({ setting, weighting: r.weighting, score: r.score, validation: r.validation, epoch: r.epoch, epochs: r.epochs, seconds: r.seconds, history: r.history });
+      }
+    }
+    trials.set(row, tried);
+    let best = 0;
+    tried.forEach((t, i) => {
+      if (t.score > tried[best].score || (Number.isNaN(tried[best].score) && !Number.isNaN(t.score))) best = i;
+    });
+    selected.set(row, row.grid.length > 1 ? tried[best].setting : row.grid[0]);
+  }
+
+  const seedRuns = new Map<Row, (SeedRun & { weighting: string })[]>();
+  if (store) data.test = datasetFingerprint(test);
+  for (const row of rows) {
+    const runs: (SeedRun & { weighting: string })[] = [];
+    for (const seed of seeds) {
+      const r = await runOne('seed', row, selected.get(row)!, seed);
+      runs.push({ seed, weighting: r.weighting, score: r.score, validation: r.validation, test: r.test!, epoch: r.epoch, epochs: r.epochs, seconds: r.seconds, history: r.history });
+    }
+    seedRuns.set(row, runs);
+  }
+
+  const tunedRow = (row: Row, judged: readonly Task[]): TunedRow => {
+    const runs = seedRuns.get(row)!;
+    const mean: MetricTable = {};
+    const sd: MetricTable = {};
+    for (const t of judged) {
+      mean[t.name] = {};
+      sd[t.name] = {};
+      for (const m of t.metrics) {
+        const s = spread(runs.map((r) => r.test[t.name][m]));
+        mean[t.name][m] = s.mean;
+        sd[t.name][m] = s.sd;
+      }
+    }
+    return {
+      label: row.label,
+      weighting: runs[0].weighting,
+      ...(row.sharing !== undefined && { sharing: row.sharing }),
+      setting: selected.get(row)!,
+      trials: trials.get(row)!,
+      seeds: runs.map(({ weighting: _w, ...r }) => r),
+      mean,
+      sd,
+    };
+  };
+  const baselineTuned: Record<string, TunedRow> = Object.fromEntries(main.map((t, i) => [t.name, tunedRow(baselineRows[i], [t])]));
+  const baselines: MetricTable = Object.fromEntries(main.map((t) => [t.name, baselineTuned[t.name].mean[t.name]]));
+  const runsTuned = configRows.map((row) => {
+    const r = tunedRow(row, main);
+    for (const s of r.seeds) s.deltaM = deltaM(baselines, s.test);
+    r.deltaM = spread(r.seeds.map((s) => s.deltaM!));
+    return r;
+  });
+  const rowSeconds = (r: TunedRow): number => [...r.trials, ...r.seeds].reduce((a, x) => a + x.seconds, 0);
+  return {
+    tasks: main.map((t) => t.name),
+    metrics: Object.fromEntries(main.map((t) => [t.name, [...t.metrics]])),
+    selection,
+    baselines,
+    baselineRuns: {},
+    runs: runsTuned.map((r) => ({
+      label: r.label,
+      weighting: r.weighting,
+      metrics: r.mean,
+      seconds: rowSeconds(r),
+      epochs: r.seeds[0].epochs,
+      epoch: r.seeds[0].epoch,
+      history: r.seeds[0].history,
+      deltaM: r.deltaM!.mean,
+      ...(r.sharing !== undefined && { sharing: r.sharing }),
+    })),
+    tuning: {
+      validation: { rows: validation.length, carved: fraction !== undefined, ...(fraction !== undefined && { fraction }) },
+      trainRows: train.length,
+      testRows: test.length,
+      search: space,
+      ...(opts.searchBudget !== undefined && { searchBudget: opts.searchBudget }),
+      seeds,
+      baselines: baselineTuned,
+      runs: runsTuned,
+    },
+  };
+}
+
+/** The declared metrics of `tasks` from an evaluation (NaN where absent). */
+function metricsOfEvaluation(ev: Record<string, Record<string, number | undefined>>, tasks: readonly Task[]): MetricTable {
+  return Object.fromEntries(tasks.map((t) => [t.name, Object.fromEntries(t.metrics.map((m) => [m, ev[t.name]?.[m] ?? NaN]))]));
+}
+
+/** "3 min 20 s", "1 h 5 min", "12 s". */
+function formatDuration(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+}
+
 function formatMetric(metric: string, v: number): string {
   return metric === 'accuracy' ? `${(100 * v).toFixed(2)}%` : v.toFixed(4);
 }
@@ -314,6 +755,7 @@ const SHORT: Record<string, string> = { accuracy: 'acc' };
  * baselines, the sum over their runs; — when they were given).
  */
 export function formatComparison(result: ComparisonResult): string {
+  if (result.tuning) return formatTuned(result, result.tuning);
   const cols = result.tasks.flatMap((t) => result.metrics[t].map((m) => ({ task: t, metric: m })));
   const header = ['configuration', ...cols.map((c) => `${c.task} ${SHORT[c.metric] ?? c.metric}`), 'Δm', 'epoch', 'time'];
   const rows: string[][] = [];
@@ -340,4 +782,52 @@ export function formatComparison(result: ComparisonResult): string {
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
   const rule = widths.map((w) => '-'.repeat(w)).join('  ');
   return [line(header), rule, ...rows.map(line)].join('\n') + '\n';
+}
+
+/** "96.21 ± 0.12%" (accuracy, in points) or "0.0123 ± 0.0004"; no ± part with one seed. */
+function formatSpread(metric: string, mean: number, sd: number): string {
+  const scale = metric === 'accuracy' ? 100 : 1;
+  const digits = metric === 'accuracy' ? 2 : 4;
+  const unit = metric === 'accuracy' ? '%' : '';
+  return `${(scale * mean).toFixed(digits)}${Number.isNaN(sd) ? '' : ` ± ${(scale * sd).toFixed(digits)}`}${unit}`;
+}
+
+/** The fair protocol's table: test metrics mean ± sd over the seeds, Δm mean ± sd, the selected setting, the seeds' epochs, time. */
+function formatTuned(result: ComparisonResult, tuning: TuningResult): string {
+  const cols = result.tasks.flatMap((t) => result.metrics[t].map((m) => ({ task: t, metric: m })));
+  const header = ['configuration', 'setting', ...cols.map((c) => `${c.task} ${SHORT[c.metric] ?? c.metric}`), 'Δm', 'epochs', 'time'];
+  const seconds = (r: TunedRow): number => [...r.trials, ...r.seeds].reduce((a, x) => a + x.seconds, 0);
+  const epochs = (r: TunedRow): string => `${r.seeds.map((s) => s.epoch).join(',')}/${r.seeds[0].epochs}`;
+  const baselineRows = result.tasks.map((t) => tuning.baselines[t]);
+  const rows: string[][] = [];
+  for (const b of baselineRows) {
+    const task = result.tasks[baselineRows.indexOf(b)];
+    rows.push([
+      b.label,
+      formatSetting(b.setting),
+      ...cols.map((c) => (c.task === task ? formatSpread(c.metric, b.mean[task][c.metric], b.sd[task][c.metric]) : '')),
+      '—',
+      epochs(b),
+      `${seconds(b).toFixed(1)} s`,
+    ]);
+  }
+  for (const r of tuning.runs) {
+    rows.push([
+      r.label,
+      formatSetting(r.setting),
+      ...cols.map((c) => formatSpread(c.metric, r.mean[c.task][c.metric], r.sd[c.task][c.metric])),
+      `${formatSigned(r.deltaM!.mean)}${Number.isNaN(r.deltaM!.sd) ? '' : ` ± ${r.deltaM!.sd.toFixed(2)}`}%`,
+      epochs(r),
+      `${seconds(r).toFixed(1)} s`,
+    ]);
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i <= 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
+  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
+  const v = tuning.validation;
+  const note =
+    `test metrics, mean ± sd over seeds ${tuning.seeds.join(', ')}; settings and epochs selected on ${v.rows} validation rows` +
+    `${v.carved ? ` carved from the training data (${v.fraction})` : ''}; Δm over the mean single-task test metrics`;
+  return [line(header), rule, ...rows.map(line), '', note].join('\n') + '\n';
 }

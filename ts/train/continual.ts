@@ -15,12 +15,13 @@
  */
 import type { Backend } from '../backends/backend.js';
 import { checkKeys } from '../core/options.js';
-import { ConfigError, ValueError, describe } from '../errors.js';
+import { ConfigError, ValueError, describe, expectInt } from '../errors.js';
 import { MultiTaskDataset } from '../data/dataset.js';
-import { ReplayBuffer, labelledFor, withReplay } from '../data/replay.js';
+import { ReplayBuffer, labelledFor } from '../data/replay.js';
 import { type ModelConfig, MultiTaskModel } from '../mtl/model.js';
 import type { TaskSpec } from '../mtl/task.js';
 import { type EwcState, type FisherVariant, consolidate, fisherDiagonal, growEwcState } from './ewc.js';
+import { ReplayStager } from './replay-stager.js';
 import { type EpochRecord, Trainer, type TrainerConfig } from './trainer.js';
 
 /** R[i][j]: accuracy on task j after stage i; NaN, null or undefined (or a short row) where not measured. */
@@ -137,12 +138,19 @@ export type RetainConfig =
       kind: 'none';
     }
   | {
-      /** A seeded buffer of old samples mixed into the stage's data (ts/data/replay.ts). */
+      /**
+       * A seeded buffer of old samples (ts/data/replay.ts) from which every step draws its own
+       * replayed batch, trained together with the step's batch of new samples (ReplayStager,
+       * ts/train/replay-stager.ts). The model's maxBatch must hold both: trainStages and
+       * trainExtension grow it to batchSize + batch when it is smaller.
+       */
       kind: 'replay';
       /** Samples the buffer holds (the same in every stage that replays). */
       size: number;
-      /** Seed of the buffer's choice of samples (default 0). */
+      /** Seed of the buffer's choice of samples and of the per-step draws (default 0). */
       seed?: number;
+      /** Replayed rows per step (default: the trainer's batchSize), split evenly over the earlier stages. */
+      batch?: number;
     }
   | {
       /**
@@ -243,7 +251,7 @@ const EWC_KEYS = ['kind', 'lambda', 'gamma', 'fisher', 'samples', 'seed'];
 
 function checkRetain(retain: unknown, where: string): RetainConfig {
   if (retain === undefined) return { kind: 'none' };
-  const r = checkKeys(retain, ['kind', 'size', 'temperature', 'alpha', ...EWC_KEYS], where);
+  const r = checkKeys(retain, ['size', 'batch', 'temperature', 'alpha', ...EWC_KEYS], where);
   if (r.kind === 'none' || r.kind === 'freeze-trunk') return checkKeys(r, ['kind'], `${where} (${r.kind})`) as RetainConfig;
   if (r.kind === 'lwf') {
     checkKeys(r, ['kind', 'temperature', 'alpha'], `${where} (lwf)`);
@@ -256,7 +264,8 @@ function checkRetain(retain: unknown, where: string): RetainConfig {
     return r as RetainConfig;
   }
   if (r.kind === 'replay') {
-    checkKeys(r, ['kind', 'size', 'seed'], `${where} (replay)`);
+    checkKeys(r, ['kind', 'size', 'seed', 'batch'], `${where} (replay)`);
+    if (r.batch !== undefined) expectInt(`${where}.batch`, r.batch);
     return r as RetainConfig;
   }
   if (r.kind === 'ewc' || r.kind === 'online-ewc') {
@@ -354,8 +363,8 @@ export async function prepareLwf(model: MultiTaskModel, train: MultiTaskDataset,
 /**
  * Trains stage after stage: the first stage builds the model with its tasks, every later stage
  * adds its tasks with MultiTaskModel.extend (the old parameters kept bit for bit), trains the
- * grown model with a new Trainer on the stage's data (with replay: mixed with the buffer's old
- * samples), then evaluates every task seen so far on its own stage's validation set to fill R.
+ * grown model with a new Trainer on the stage's data (with replay: every step also trains on a
+ * batch drawn from the buffer of old samples, ReplayStager), then evaluates every task seen so far on its own stage's validation set to fill R.
  * Each task's accuracy is also measured at the start of its stage (its fresh head) and on a
  * freshly initialised model of the final configuration, for FWT. Returns R, its metrics and
  * the final model. Every task needs the accuracy metric (classification, binary, multi-label).
@@ -379,8 +388,8 @@ export async function trainStages(config: TrainStagesConfig): Promise<StagesResu
     if (!Array.isArray(s.tasks as unknown) || s.tasks.length === 0) throw new ConfigError(`Expected a non-empty array of task specs for stages[${i}].tasks but received ${describe(s.tasks)}`);
     return checkRetain(s.retain, `stages[${i}].retain`);
   });
-  const sizes = new Set(retains.flatMap((r) => (r.kind === 'replay' ? [`${r.size}/${r.seed ?? 0}`] : [])));
-  if (sizes.size > 1) throw new ConfigError(`Expected the same replay size and seed in every stage that replays but received ${[...sizes].join(', ')} (size/seed)`);
+  const sizes = new Set(retains.flatMap((r) => (r.kind === 'replay' ? [`${r.size}/${r.seed ?? 0}/${r.batch ?? 'batchSize'}`] : [])));
+  if (sizes.size > 1) throw new ConfigError(`Expected the same replay size, seed and batch in every stage that replays but received ${[...sizes].join(', ')} (size/seed/batch)`);
   if (config.trainer?.runDir != null) throw new ConfigError('trainStages trains several models in turn: leave trainer.runDir out (save the final model with saveCheckpoint)');
   const ewc = ewcOf(retains);
   const replay = retains.find((r) => r.kind === 'replay');
@@ -422,7 +431,8 @@ export async function trainStages(config: TrainStagesConfig): Promise<StagesResu
     const retain = retains[i];
     if (i > 0) {
       const previous = model;
-      model = await MultiTaskModel.extend(model, stage.tasks);
+      const rows = retain.kind === 'replay' ? config.trainer.batchSize + (retain.batch ?? config.trainer.batchSize) : 0;
+      model = await MultiTaskModel.extend(model, stage.tasks, rows > model.maxBatch ? { maxBatch: rows } : {});
       if (ewcState) ewcState = growEwcState(ewcState, previous, model);
     }
     for (const t of model.tasks.slice(names.length)) {
@@ -432,7 +442,8 @@ export async function trainStages(config: TrainStagesConfig): Promise<StagesResu
     }
     for (const row of accuracy) while (row.length < names.length) row.push(NaN);
     const penalty = (retain.kind === 'ewc' || retain.kind === 'online-ewc') && ewcState ? { kind: 'ewc' as const, lambda: retain.lambda, ...ewcState } : null;
-    const trainer = new Trainer(model, { ...config.trainer, ...(stage.epochs === undefined ? {} : { epochs: stage.epochs }), ...(penalty ? { penalty } : {}) });
+    const replayed = retain.kind === 'replay' && buffer && buffer.stages > 0 ? new ReplayStager(model, buffer, { batch: retain.batch ?? config.trainer.batchSize, seed: retain.seed ?? 0 }) : null;
+    const trainer = new Trainer(model, { ...config.trainer, ...(stage.epochs === undefined ? {} : { epochs: stage.epochs }), ...(penalty ? { penalty } : {}), ...(replayed && { batchStaged: replayed }) });
     if (retain.kind === 'freeze-trunk' && i > 0) {
       const shared = model.sharedParameterSize;
       if (shared === 0) throw new ConfigError(`stages[${i}].retain freeze-trunk needs hard sharing (a trunk every task reads); the model's sharing is ${model.sharing.kind}`);
@@ -453,8 +464,7 @@ export async function trainStages(config: TrainStagesConfig): Promise<StagesResu
       histories.push([...(await fitter.fit(data))]);
       model.backend.write(model.params.values, await student.backend.read(student.params.values));
     } else {
-      const train = retains[i].kind === 'replay' && buffer ? withReplay(stage.train, buffer, model.tasks) : labelledFor(stage.train, model.tasks);
-      histories.push([...(await trainer.fit(train))]);
+      histories.push([...(await trainer.fit(labelledFor(stage.train, model.tasks)))]);
     }
     accuracy.push(await evaluate(trainer, 0, i));
     if (ewc && i < stages.length - 1) {
@@ -466,7 +476,7 @@ export async function trainStages(config: TrainStagesConfig): Promise<StagesResu
         seed: ewc.seed ?? 0,
       });
       const anchor = await model.backend.read(model.params.values);
-      ewcState = consolidate(ewcState, fisher, anchor, ewc.kind === 'online-ewc' ? { kind: 'online', gamma: ewc.gamma ?? 1 } : { kind: 'separate' });
+      ewcState = consolidate(ewcState, fisher, anchor, ewc.kind === 'online-ewc' ? { kind: 'online', gamma: ewc.gamma ?? 1 } : { kind: 'separate' }, stage.tasks.map((t) => t.name));
     }
     buffer?.add(stage.train, model.tasks.filter((t) => stage.tasks.some((s) => s.name === t.name)));
   }

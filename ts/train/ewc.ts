@@ -24,7 +24,10 @@
  * More than one old stage: separate penalties Σ_k λ/2·F_k(θ − θ*_k)² (EWC) have the gradient
  * λ·F(θ − θ̄) with F = Σ_k F_k and θ̄ = Σ_k F_kθ*_k / F (θ̄ = the newest θ* where F = 0), so
  * {@link consolidate} folds them into one (F, θ̄) and a step still runs one kernel; online EWC
- * (Schwarz et al. 2018) keeps F ← γ·F_old + F_new and the newest θ* alone.
+ * (Schwarz et al. 2018) keeps F ← γ·F_old + F_new and the newest θ* alone. A state names the
+ * tasks its Fisher is of, and checkpoints store them with it (`ewc.task.<name>`), so a model
+ * extended with EWC and extended again keeps the earlier penalty and adds the Fisher of the tasks
+ * learned since (trainExtension's previous.ewc, `hydranet extend` on an extended run).
  */
 import type { Tensor } from '../backends/backend.js';
 import { packedOf } from '../backends/packed.js';
@@ -62,6 +65,11 @@ export interface EwcState {
   readonly fisher: Float32Array;
   /** θ*. */
   readonly anchor: Float32Array;
+  /**
+   * The tasks whose Fisher F holds (checkpoints store them as `ewc.task.<name>`), so that a later
+   * extension adds the Fisher of the tasks learned since and keeps this one; absent when unknown.
+   */
+  readonly tasks?: readonly string[];
 }
 
 /** The EWC penalty of {@link TrainerConfig.penalty}: λ/2·Σ F(θ − θ*)², its gradient added every step. */
@@ -74,6 +82,8 @@ export interface EwcPenaltyConfig {
   fisher: Float32Array;
   /** θ*, one value per element of the model's parameter arena. */
   anchor: Float32Array;
+  /** The tasks whose Fisher `fisher` holds (stored in the checkpoints; see EwcState.tasks). */
+  tasks?: readonly string[];
 }
 
 /**
@@ -260,7 +270,8 @@ export async function fisherDiagonal(model: MultiTaskModel, data: MultiTaskDatas
  * arena by {@link growEwcState} first. 'online' (with γ, default 1): F = γ·F_old + F_new, θ* =
  * the new anchor. 'separate' (EWC: one penalty per old stage): F = F_old + F_new and θ* their
  * F-weighted mean (see the module comment), which gives the sum of the separate penalties'
- * gradients exactly.
+ * gradients exactly. `tasks`: the tasks `fisher` is of; the result's tasks are the previous
+ * state's followed by these (unknown when the previous state's are).
  * @throws ShapeError when the arrays differ in length; ValueError on a γ outside [0, 1] or a
  *   negative or non-finite Fisher value.
  */
@@ -269,19 +280,22 @@ export function consolidate(
   fisher: Float32Array,
   anchor: Float32Array,
   mode: { kind: 'separate' } | { kind: 'online'; gamma?: number },
+  tasks?: readonly string[],
 ): EwcState {
+  const merged = previous && !previous.tasks ? undefined : tasks && [...new Set([...(previous?.tasks ?? []), ...tasks])];
+  const named = merged ? { tasks: merged } : {};
   if (fisher.length !== anchor.length) throw new ShapeError(`consolidate: fisher has ${fisher.length} values, anchor ${anchor.length}`);
   for (let i = 0; i < fisher.length; i++) {
     if (!(fisher[i] >= 0 && fisher[i] < Infinity)) throw new ValueError(`Expected a finite Fisher value ≥ 0 at fisher[${i}] but received ${fisher[i]}`);
   }
-  if (!previous) return { fisher: Float32Array.from(fisher), anchor: Float32Array.from(anchor) };
+  if (!previous) return { fisher: Float32Array.from(fisher), anchor: Float32Array.from(anchor), ...named };
   if (previous.fisher.length !== fisher.length || previous.anchor.length !== anchor.length) {
     throw new ShapeError(`consolidate: the previous state has ${previous.fisher.length} values, the new one ${fisher.length} (grow it with growEwcState first)`);
   }
   if (mode.kind === 'online') {
     const gamma = mode.gamma ?? 1;
     if (!(gamma >= 0 && gamma <= 1)) throw new ValueError(`Expected γ in [0, 1] for online EWC gamma but received ${describe(gamma)}`);
-    return { fisher: Float32Array.from(fisher, (f, i) => gamma * previous.fisher[i] + f), anchor: Float32Array.from(anchor) };
+    return { fisher: Float32Array.from(fisher, (f, i) => gamma * previous.fisher[i] + f), anchor: Float32Array.from(anchor), ...named };
   }
   const F = new Float32Array(fisher.length);
   const A = new Float32Array(fisher.length);
@@ -292,7 +306,7 @@ export function consolidate(
     F[i] = f;
     A[i] = f > 0 ? (fo * previous.anchor[i] + fn * anchor[i]) / f : anchor[i];
   }
-  return { fisher: F, anchor: A };
+  return { fisher: F, anchor: A, ...named };
 }
 
 /** The arena ranges of a model's stored parameter parts, by name. */
@@ -304,7 +318,7 @@ function partsOf(model: MultiTaskModel): Map<string, { start: number; end: numbe
  * `state` (over `from`'s parameter arena) laid out over `to`'s, part by part (by name, as
  * checkpoints store them): a part of both with one shape keeps its F and θ*; a new part (a new
  * task's head, gate, experts) and a part whose shape changed with the tasks gets F = 0 (free to
- * move) and θ* = its value in `toValues` when given, else 0.
+ * move) and θ* = its value in `toValues` when given, else 0. The tasks stay as they were.
  */
 export function growEwcState(state: EwcState, from: MultiTaskModel, to: MultiTaskModel, toValues?: Float32Array): EwcState {
   if (state.fisher.length !== from.params.arenaSize || state.anchor.length !== from.params.arenaSize) {
@@ -319,12 +333,16 @@ export function growEwcState(state: EwcState, from: MultiTaskModel, to: MultiTas
     fisher.set(state.fisher.subarray(o.start, o.end), r.start);
     anchor.set(state.anchor.subarray(o.start, o.end), r.start);
   }
-  return { fisher, anchor };
+  return { fisher, anchor, ...(state.tasks && { tasks: state.tasks }) };
 }
 
-/** Checkpoint tensor names of an EWC state: `ewc.fisher.<part>` and `ewc.anchor.<part>`, one per stored parameter part. */
+/**
+ * Checkpoint tensors of an EWC state: `ewc.fisher.<part>` and `ewc.anchor.<part>`, one per stored
+ * parameter part, and `ewc.task.<name>` (one value, 1) for each of its tasks when known.
+ */
 export function ewcTensors(model: MultiTaskModel, state: EwcState): Record<string, StoredTensor> {
   const out: Record<string, StoredTensor> = {};
+  for (const name of state.tasks ?? []) out[`ewc.task.${name}`] = { shape: [1], data: Float32Array.of(1) };
   for (const r of model.params.partRanges()) {
     out[`ewc.fisher.${r.name}`] = { shape: [...r.shape], data: state.fisher.subarray(r.start, r.end) };
     out[`ewc.anchor.${r.name}`] = { shape: [...r.shape], data: state.anchor.subarray(r.start, r.end) };
@@ -336,7 +354,8 @@ export function ewcTensors(model: MultiTaskModel, state: EwcState): Record<strin
  * The EWC state a checkpoint stores (written by a Trainer with an EWC penalty, or by
  * saveCheckpoint with `extra: ewcTensors(...)`), laid out over `model`'s arena: parts the
  * checkpoint has keep their values, parts it lacks (tasks added since, by extend) get F = 0 and
- * θ* = 0. Null when the checkpoint holds no EWC state.
+ * θ* = 0; its tasks are the model's tasks the checkpoint names (`ewc.task.<name>`; absent in
+ * checkpoints written before they were stored). Null when the checkpoint holds no EWC state.
  * @throws ShapeError naming a stored part whose shape differs from the model's.
  */
 export function ewcFromCheckpoint(ck: CheckpointContents, model: MultiTaskModel): EwcState | null {
@@ -353,7 +372,8 @@ export function ewcFromCheckpoint(ck: CheckpointContents, model: MultiTaskModel)
     fisher.set(f.data, r.start);
     anchor.set(a.data, r.start);
   }
-  return { fisher, anchor };
+  const tasks = model.tasks.map((t) => t.name).filter((name) => ck.tensors.has(`ewc.task.${name}`));
+  return { fisher, anchor, ...(tasks.length > 0 && { tasks }) };
 }
 
 /**
@@ -377,7 +397,7 @@ export class EwcPenalty {
     private readonly model: MultiTaskModel,
     config: EwcPenaltyConfig,
   ) {
-    checkKeys(config, ['kind', 'lambda', 'fisher', 'anchor'], 'trainer penalty');
+    checkKeys(config, ['kind', 'lambda', 'fisher', 'anchor', 'tasks'], 'trainer penalty');
     if (config.kind !== 'ewc') throw new ConfigError(`Expected penalty kind 'ewc' but received ${describe(config.kind)}`);
     if (typeof config.lambda !== 'number' || !Number.isFinite(config.lambda) || config.lambda < 0) {
       throw new ValueError(`Expected a finite number ≥ 0 for penalty.lambda but received ${describe(config.lambda)}`);
@@ -391,7 +411,11 @@ export class EwcPenalty {
     }
     const bad = config.anchor.findIndex((v) => !Number.isFinite(v));
     if (bad >= 0) throw new ValueError(`Expected finite values for penalty.anchor but anchor[${bad}] is ${config.anchor[bad]}`);
-    this.state = consolidate(null, config.fisher, config.anchor, { kind: 'separate' });
+    const tasks = config.tasks;
+    if (tasks !== undefined && !(Array.isArray(tasks) && tasks.every((t) => typeof t === 'string' && model.tasks.some((u) => u.name === t)))) {
+      throw new ConfigError(`Expected task names of the model (${model.tasks.map((t) => t.name).join(', ')}) for penalty.tasks but received ${describe(tasks)}`);
+    }
+    this.state = consolidate(null, config.fisher, config.anchor, { kind: 'separate' }, tasks);
     this.lambda = config.lambda;
     this.fisher = model.backend.upload(this.state.fisher, [n]);
     this.anchor = model.backend.upload(this.state.anchor, [n]);

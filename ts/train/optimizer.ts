@@ -5,6 +5,7 @@
 import type { Backend, Tensor } from '../backends/backend.js';
 import { checkKeys, nameTable, ownEntry } from '../core/options.js';
 import { ConfigError, ValueError, describe, expectInt, expectNumber } from '../errors.js';
+import type { Embedding } from '../nn/embedding.js';
 import type { ParameterStore } from '../nn/parameters.js';
 
 /**
@@ -24,6 +25,11 @@ export type OptimizerConfig =
       weightDecay?: number;
       /** Nesterov momentum. Default false. */
       nesterov?: boolean;
+      /**
+       * Step embedding tables row-sparsely when that is exact (momentum 0 and weight decay 0; see
+       * {@link Optimizer}). Default true; false steps them densely (same parameters, slower).
+       */
+      rowSparse?: boolean;
     }
   | {
       /** AdamW: Adam with decoupled weight decay. */
@@ -45,7 +51,7 @@ export const OPTIMIZERS = ['sgd', 'adamw'] as const;
 
 /** The keys each optimizer kind takes. */
 const OPTIMIZER_KEYS: Record<OptimizerConfig['kind'], readonly string[]> = nameTable({
-  sgd: ['kind', 'lr', 'momentum', 'weightDecay', 'nesterov'],
+  sgd: ['kind', 'lr', 'momentum', 'weightDecay', 'nesterov', 'rowSparse'],
   adamw: ['kind', 'lr', 'beta1', 'beta2', 'eps', 'weightDecay'],
 });
 
@@ -62,6 +68,27 @@ export interface ArenaRange {
  * state (momentum, or Adam's m and v) lives in backend tensors of the arena's size, allocated
  * when it is made. The constructor throws ConfigError for an unknown kind or key, ValueError for
  * an out-of-range hyper-parameter.
+ *
+ * Embedding tables (ModelConfig.embedding) follow PyTorch's dense math. With SGD at momentum 0
+ * and weight decay 0 a table row no sample of the batch picked has a zero gradient and keeps its
+ * value exactly, so the step is exact row-sparse: given the model's tables (`sparse`, the
+ * Trainer passes model.embedding), the optimizer steps only the rows the batch looked up
+ * (Backend.embeddingSgdStep, which also zeroes their gradient, so the model's next gradient
+ * zeroing skips the tables) and the rest of the arena densely; the parameters are the dense
+ * step's, bit for bit on cpu, and the table's slice of the momentum state stays zero (unused at
+ * momentum 0). It needs the table at the start of the stepped range (always, unless
+ * {@link restrict} froze part of it; a range that starts after it leaves it frozen) and
+ * `rowSparse` not false. Everything else is stepped densely over the whole range, as
+ * before: SGD with momentum (an unused row keeps moving by its momentum) or weight decay (it
+ * shrinks), and AdamW (every row moves every step: its moments decay, the decoupled weight decay
+ * shrinks it). A lazy (row-sparse) Adam, which skips unused rows, would change the math and is
+ * not done.
+ *
+ * Whatever reads or changes the gradient (clipping, the EWC penalty, the weighting strategies,
+ * the affinity probe) runs before {@link step} (see Trainer), so it sees the full gradient, the
+ * table's included. Gradients that reach rows outside the batch (the EWC penalty's
+ * λ·F·(θ − θ*), data-parallel gradient sums of other ranks' batches) make the row-sparse step
+ * inexact: the Trainer passes no tables then, and the step is dense.
  */
 export class Optimizer {
   /** Optimizer state tensors by name ("momentum", or "adam.m" and "adam.v"), for checkpoints. */
@@ -75,16 +102,22 @@ export class Optimizer {
   lr: number;
   /** The options handed to the fused kernel, made once and updated in place (no allocation per step). */
   private readonly kernelOptions: { lr: number; step: number };
-  /** The tensors a step updates: the whole arenas, or views of the range set by {@link restrict}. */
-  private target: { params: Tensor; grads: Tensor; state: Record<string, Tensor> };
+  /** The tensors a dense step updates: the whole arenas, or views of the range set by {@link restrict} (less row-sparse tables); null: nothing dense. */
+  private target: { params: Tensor; grads: Tensor; state: Record<string, Tensor> } | null;
   /** The arena range a step updates (the whole arena unless {@link restrict} narrowed it). */
   private active: ArenaRange;
+  /** The tables a step steps row-sparsely (null: none, every element of the range densely). */
+  private sparseTarget: Embedding | null = null;
+  /** The tables that may be stepped row-sparsely: `sparse` when the config makes that exact. */
+  private readonly sparse: Embedding | null;
 
   constructor(
     private readonly backend: Backend,
     private readonly params: ParameterStore,
     /** The hyper-parameters, as given. */
     readonly config: OptimizerConfig,
+    /** Embedding tables to step row-sparsely where that is exact (see the class doc); null: none. */
+    sparse: Embedding | null = null,
   ) {
     const kind: unknown = typeof config === 'object' && config !== null ? config.kind : undefined;
     const keys = ownEntry(OPTIMIZER_KEYS, kind);
@@ -95,8 +128,10 @@ export class Optimizer {
     expectNumber(`${where}.weightDecay`, config.weightDecay ?? 0, 0);
     if (config.kind === 'sgd') {
       expectNumber(`${where}.momentum`, config.momentum ?? 0, 0, 1);
-      if (config.nesterov !== undefined && typeof config.nesterov !== 'boolean') {
-        throw new ConfigError(`Expected true or false for ${where}.nesterov but received ${describe(config.nesterov)}`);
+      for (const key of ['nesterov', 'rowSparse'] as const) {
+        if (config[key] !== undefined && typeof config[key] !== 'boolean') {
+          throw new ConfigError(`Expected true or false for ${where}.${key} but received ${describe(config[key])}`);
+        }
       }
       this.state.momentum = backend.alloc([params.arenaSize]);
     } else {
@@ -110,8 +145,35 @@ export class Optimizer {
     }
     this.lr = config.lr;
     this.kernelOptions = { ...config, step: 0 };
+    const exact = config.kind === 'sgd' && (config.momentum ?? 0) === 0 && (config.weightDecay ?? 0) === 0 && config.rowSparse !== false;
+    this.sparse = exact ? sparse : null;
     this.active = { offset: 0, length: params.arenaSize };
-    this.target = { params: params.values, grads: params.grads, state: this.state };
+    this.target = this.targetOf(this.active);
+  }
+
+  /**
+   * The dense target of a step over `range`: views of everything after the row-sparse tables
+   * when they start the range (sparseTarget set), else of the whole range. Made once per range.
+   */
+  private targetOf(range: ArenaRange): { params: Tensor; grads: Tensor; state: Record<string, Tensor> } | null {
+    const t = this.sparse?.range;
+    let { offset, length } = range;
+    this.sparseTarget = null;
+    if (t && t.offset === offset && t.length <= length) {
+      // Parameters start at 64-element boundaries: the next one at or after the table's padded end.
+      const after = Math.min(offset + length, Math.ceil((t.offset + t.length) / 64) * 64);
+      this.sparseTarget = this.sparse;
+      length = offset + length - after;
+      offset = after;
+    }
+    if (length === 0) return null;
+    if (offset === 0 && length === this.params.arenaSize) return { params: this.params.values, grads: this.params.grads, state: this.state };
+    const view = (x: Tensor): Tensor => this.backend.view(x, offset, [length]);
+    return {
+      params: view(this.params.values),
+      grads: view(this.params.grads),
+      state: Object.fromEntries(Object.entries(this.state).map(([k, x]) => [k, view(x)])),
+    };
   }
 
   /**
@@ -129,7 +191,7 @@ export class Optimizer {
     const size = this.params.arenaSize;
     if (range === null) {
       this.active = { offset: 0, length: size };
-      this.target = { params: this.params.values, grads: this.params.grads, state: this.state };
+      this.target = this.targetOf(this.active);
       return;
     }
     checkKeys(range, ['offset', 'length'], 'optimizer.restrict range');
@@ -137,13 +199,13 @@ export class Optimizer {
     const length = expectInt('optimizer.restrict length', range.length);
     if (offset % 64 !== 0) throw new ValueError(`Expected a multiple of 64 for optimizer.restrict offset (parameters start at 64-element boundaries) but received ${offset}`);
     if (offset + length > size) throw new ValueError(`optimizer.restrict range [${offset}, ${offset + length}) leaves the parameter arena of ${size} elements`);
-    const view = (t: Tensor): Tensor => this.backend.view(t, offset, [length]);
     this.active = { offset, length };
-    this.target = {
-      params: view(this.params.values),
-      grads: view(this.params.grads),
-      state: Object.fromEntries(Object.entries(this.state).map(([k, t]) => [k, view(t)])),
-    };
+    this.target = this.targetOf(this.active);
+  }
+
+  /** Whether a step steps embedding tables row-sparsely (see the class doc). */
+  get rowSparse(): boolean {
+    return this.sparseTarget !== null;
   }
 
   /** The arena range a step updates: { offset: 0, length: arenaSize } unless {@link restrict} narrowed it. */
@@ -161,12 +223,17 @@ export class Optimizer {
     }
   }
 
-  /** Applies the gradients in the arena (or the range set by {@link restrict}) to the parameters. */
+  /**
+   * Applies the gradients in the arena (or the range set by {@link restrict}) to the parameters:
+   * embedding tables row-sparsely when {@link rowSparse}, the rest with one fused call.
+   */
   step(): void {
     this.steps++;
     const o = this.kernelOptions;
     o.lr = this.lr;
     o.step = this.steps;
+    this.sparseTarget?.sgdStep(this.lr);
+    if (!this.target) return;
     const { params: p, grads: g, state } = this.target;
     if (this.config.kind === 'sgd') {
       this.backend.sgdStep(p, g, state.momentum, o);

@@ -44,6 +44,8 @@ import { ProgressBar } from './progress.js';
 import { type LrSchedule, checkLrSchedule, lrAt } from './schedules.js';
 import { AuxiliaryTaskStopper, type TaskStoppingConfig } from './task-stopping.js';
 import { SelfSupervisedStaging, rotationStepSeed } from './self-supervised.js';
+import { type DataParallel, checkResumeWorldSize } from '../distributed/data-parallel.js';
+import type { StagedBatchHook } from './staged-batch.js';
 
 /** How a {@link Trainer} trains. Unknown keys are ConfigErrors; numbers are checked when the Trainer is made. */
 export interface TrainerConfig {
@@ -111,6 +113,20 @@ export interface TrainerConfig {
    * takes the penalty from this config, as given. Off by default.
    */
   penalty?: EwcPenaltyConfig | null;
+  /**
+   * Data-parallel training over MPI (ts/distributed): the same Trainer in every process that
+   * mpirun starts, each with DataParallel.init(). batchSize is then per rank; rank 0's parameters
+   * are broadcast at the start, each rank trains on its slice of every global batch, gradients
+   * (and what the weighting reads) are averaged over the ranks, and rank 0 alone logs and writes
+   * the run folder. Off by default.
+   */
+  distributed?: DataParallel | null;
+  /**
+   * Rows appended to every training step's batch after its own samples (replay's drawn old
+   * samples: ReplayStager); the model's maxBatch must hold batchSize plus hook.rows, and the
+   * model must have no self-supervised task. Off by default.
+   */
+  batchStaged?: StagedBatchHook | null;
 }
 
 /** What one epoch of training gave: one per epoch in Trainer.history, metrics.json and fit()'s result. */
@@ -194,6 +210,8 @@ export interface FitOptions {
 const TRAINER_KEYS = [
   'optimizer', 'batchSize', 'epochs', 'seed', 'weights', 'weighting', 'auxiliaryStopping', 'progress', 'log', 'runDir', 'lossCheckEvery',
   'lrSchedule', 'clipGradNorm', 'earlyStopping', 'callbacks', 'affinity', 'penalty',
+  'distributed',
+  'batchStaged',
 ] as const satisfies readonly (keyof TrainerConfig)[];
 const FIT_KEYS = ['validation', 'resumeFrom', 'epochs', 'signal'] as const satisfies readonly (keyof FitOptions)[];
 
@@ -306,6 +324,9 @@ export class BatchStager {
   readonly mask: Float32Array;
   /** The self-supervised tasks' staging, when the model has one. */
   readonly selfSupervised: SelfSupervisedStaging | null;
+  /** `inputs` from row viewAt on (kept: a view made once per offset, not per step). */
+  private view: Float32Array;
+  private viewAt = 0;
 
   constructor(private readonly model: MultiTaskModel) {
     const B = model.maxBatch;
@@ -313,6 +334,7 @@ export class BatchStager {
     this.targets = new Float32Array(B * model.lossLayout.totalTgt);
     this.mask = new Float32Array(B * model.tasks.length);
     this.selfSupervised = SelfSupervisedStaging.needed(model) ? new SelfSupervisedStaging(model) : null;
+    this.view = this.inputs;
   }
 
   /** Rows staged per sample: 2 with a rotation task (each sample unrotated, then rotated), else 1. */
@@ -324,9 +346,13 @@ export class BatchStager {
    * Stages samples order[from .. from+n) of ds and uploads them; returns the rows staged (the
    * batch size to run). `rotationSeed`: the step's rotation seed in training, null in evaluation.
    */
-  load(ds: MultiTaskDataset, order: Int32Array, from: number, n: number, rotationSeed: number | null = null): number {
-    const masked = this.stage(ds, order, from, n, rotationSeed);
-    const rows = n * this.rowsPerSample;
+  load(ds: MultiTaskDataset, order: Int32Array, from: number, n: number, rotationSeed: number | null = null, hook: StagedBatchHook | null = null, step = 0): number {
+    let masked = this.stage(ds, order, from, n, rotationSeed);
+    let rows = n * this.rowsPerSample;
+    if (hook) {
+      masked = hook.stage(this, rows, step) || masked; // rows appended after the step's own (training only)
+      rows += hook.rows;
+    }
     this.model.loadBatch(rows, this.inputs, this.targets, masked ? this.mask : null);
     return rows;
   }
@@ -334,11 +360,14 @@ export class BatchStager {
   /**
    * Stages samples order[from .. from+n) of ds into the host arrays (inputs, targets in the loss
    * layout, the [rows, T] mask; rows = rowsPerSample·n) without uploading them; returns whether
-   * any label is missing. Self-supervised tasks take their targets from the inputs.
+   * any label is missing. Self-supervised tasks take their targets from the inputs. `at`: the
+   * first row written (a {@link StagedBatchHook} appends after the step's rows; no
+   * self-supervised task then).
    */
-  stage(ds: MultiTaskDataset, order: Int32Array, from: number, n: number, rotationSeed: number | null = null): boolean {
+  stage(ds: MultiTaskDataset, order: Int32Array, from: number, n: number, rotationSeed: number | null = null, at = 0): boolean {
     const m = this.model;
-    ds.gatherInputs(order, from, n, this.inputs);
+    if (at !== this.viewAt) [this.view, this.viewAt] = [this.inputs.subarray(at * m.featureSize), at];
+    ds.gatherInputs(order, from, n, this.view);
     const T = m.tasks.length;
     const ld = m.lossLayout.totalTgt;
     let masked = this.rowsPerSample > 1;
@@ -350,9 +379,9 @@ export class BatchStager {
       const off = packedOf(m.lossLayout)[5 * t + 3];
       for (let i = 0; i < n; i++) {
         const src = order[from + i];
-        for (let j = 0; j < w; j++) this.targets[i * ld + off + j] = labels[src * w + j];
+        for (let j = 0; j < w; j++) this.targets[(at + i) * ld + off + j] = labels[src * w + j];
         const has = mask ? mask[src] : 1;
-        this.mask[i * T + t] = has;
+        this.mask[(at + i) * T + t] = has;
         if (!has) masked = true;
       }
     });
@@ -367,6 +396,13 @@ export class BatchStager {
  * selection, auxiliary-task stopping, checkpoints and resume (with a runDir). The constructor
  * throws ConfigError/ValueError for a bad configuration and BusyError while another Trainer is
  * running on the same model.
+ *
+ * Order within a step: the affinity probe, forward/backward with the weighting strategy, the EWC
+ * penalty, the data-parallel gradient sum and gradient clipping all read or change the gradient
+ * before the optimizer step, so they see the full gradient (embedding tables included). The
+ * optimizer then steps a model's embedding tables row-sparsely where that is exact (SGD at
+ * momentum 0 and weight decay 0; see Optimizer), except with an EWC penalty or data parallelism,
+ * whose gradients reach rows outside the batch: their tables are stepped densely.
  */
 export class Trainer {
   /** The optimizer stepping the model's parameter arena (made from config.optimizer). */
@@ -402,6 +438,8 @@ export class Trainer {
   private readonly probe: AffinityProbe | null;
   /** With config.penalty: the EWC penalty whose gradient every step adds. */
   readonly penalty: EwcPenalty | null;
+  /** With config.distributed: the data-parallel run this process is a rank of. */
+  private readonly parallel: DataParallel | null;
   /** With earlyStopping.restoreBest: the parameters of the best epoch (host copy), when this process saw it. */
   private bestParams: Float32Array | null = null;
 
@@ -427,16 +465,21 @@ export class Trainer {
     expectInt('epochs', config.epochs);
     expectInt('seed', config.seed ?? 0, 0);
     expectInt('lossCheckEvery', config.lossCheckEvery ?? 1);
-    this.optimizer = new Optimizer(model.backend, model.params, config.optimizer);
+    this.optimizer = new Optimizer(model.backend, model.params, config.optimizer, config.penalty || config.distributed ? null : model.embedding);
     this.schedule = config.lrSchedule ? checkLrSchedule(config.lrSchedule) : null;
     this.early = config.earlyStopping ? new EarlyStopper(config.earlyStopping) : null;
     this.callbacks = config.callbacks ? checkCallbacks(config.callbacks) : null;
     this.clipper = config.clipGradNorm == null ? null : new GradientClipper(model.backend, model.params.grads, model.params.arenaSize, config.clipGradNorm);
     this.probe = config.affinity ? new AffinityProbe(model, this.optimizer, config.affinity) : null;
     this.penalty = config.penalty ? new EwcPenalty(model, config.penalty) : null;
+    this.parallel = config.distributed ?? null;
+    const extra = config.batchStaged?.rows ?? 0;
+    if (extra > 0 && (this.stager.selfSupervised || bs + extra > model.maxBatch)) {
+      throw new ConfigError(`batchStaged appends ${extra} rows to every step: ${this.stager.selfSupervised ? 'not with a self-supervised task' : `batchSize ${bs} + ${extra} exceeds the model's maxBatch ${model.maxBatch} (build or extend it with maxBatch ≥ ${bs + extra})`}`);
+    }
     this.rng = new Rng(config.seed ?? 0);
-    this.progress = new ProgressBar(process.stderr, config.progress);
-    this.log = config.log === undefined ? (line) => console.log(line) : config.log;
+    this.progress = new ProgressBar(process.stderr, this.parallel?.rank ? false : config.progress);
+    this.log = this.parallel?.rank ? null : config.log === undefined ? (line) => console.log(line) : config.log;
     this.hostLosses = new Float32Array(model.tasks.length);
     this.hostParams = new Float32Array(model.params.arenaSize);
     this.weights = Float32Array.from(model.tasks, (t) => t.weight);
@@ -455,7 +498,7 @@ export class Trainer {
       baseWeights: this.weights,
       lr: optimizerLr,
     });
-    this.weightedStep = new WeightedStep(model, this.weighting, this.hostLosses);
+    this.weightedStep = new WeightedStep(model, this.weighting, this.hostLosses, this.parallel?.stepReduction ?? null);
     this.stopper = config.auxiliaryStopping
       ? new AuxiliaryTaskStopper(config.auxiliaryStopping, model.tasks.filter((t) => t.auxiliary).map((t) => t.name))
       : null;
@@ -517,16 +560,17 @@ export class Trainer {
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ConfigError(`Expected an AbortSignal for signal but received ${describe(signal)}`);
     const target = opts.epochs === undefined ? this.config.epochs : expectInt('epochs', opts.epochs);
     const { model, config } = this;
-    const runDir = config.runDir ?? null;
+    const runDir = this.parallel?.rank ? null : config.runDir ?? null; // data-parallel: rank 0 alone writes
     if (runDir) checkRunDir(runDir);
     if (opts.resumeFrom) {
       const state = await loadCheckpoint(opts.resumeFrom, model, this.optimizer);
+      checkResumeWorldSize(state.worldSize, this.parallel?.size ?? 1, opts.resumeFrom);
       this.restore(state);
       const where = this.position ? `in epoch ${this.position.epoch} (step ${this.step}, ${this.position.steps} of its steps done)` : `after epoch ${this.epoch} (step ${this.step})`;
       const older = state.history === undefined && this.epoch > 0 ? `; it holds no history of epochs 1-${this.epoch} (an older hydranet wrote it), so the history starts at epoch ${this.epoch + 1}` : '';
       this.log?.(`resumed from ${opts.resumeFrom} ${where}${older}`);
     }
-    const steps = Math.ceil(train.length / config.batchSize);
+    const steps = this.stepsPerEpoch(train.length);
     if (this.position && this.position.steps >= steps) {
       throw new ConfigError(
         `the run stopped after ${this.position.steps} steps of epoch ${this.position.epoch}, but this training set makes epochs of ${steps} steps: ` +
@@ -559,6 +603,7 @@ export class Trainer {
       totalSteps: target * steps,
       control: new RunControl(),
     };
+    await this.parallel?.start(model, config, train, opts.validation);
     if (signal?.aborted) await this.stop(run, null);
     return run;
   }
@@ -568,7 +613,7 @@ export class Trainer {
     const { model, config } = this;
     const { train, order, sums, weightSums } = run;
     const bs = config.batchSize;
-    const steps = Math.ceil(train.length / bs);
+    const steps = this.stepsPerEpoch(train.length);
     const every = config.lossCheckEvery ?? 1;
     const T = model.tasks.length;
     const at = this.position?.epoch === epoch ? this.position : null;
@@ -595,9 +640,8 @@ export class Trainer {
         const seconds = (performance.now() - t0) / 1000;
         await this.stop(run, { epoch, steps: s, rngState, sums: Array.from(sums), weightSums: Array.from(weightSums), reads, seconds });
       }
-      const from = s * bs;
-      const n = Math.min(bs, train.length - from);
-      const rows = this.stager.load(train, order, from, n, rotationStepSeed(config.seed ?? 0, this.step + 1));
+      const { from, count: n } = this.parallel ? this.parallel.shard(s, bs, train.length) : { from: s * bs, count: Math.min(bs, train.length - s * bs) };
+      const rows = this.stager.load(train, order, from, n, rotationStepSeed(config.seed ?? 0, this.step + 1), config.batchStaged ?? null, this.step + 1);
       this.scheduleLr(run);
       const context = { training: true, seed: hash32(config.seed ?? 0, this.step + 1) };
       if (this.probe?.due(this.step + 1)) await this.probe.run(rows, context);
@@ -607,6 +651,7 @@ export class Trainer {
         this.checkFinite(run.runDir),
       );
       this.penalty?.apply();
+      await this.parallel?.reduceGradients(model);
       for (let t = 0; t < T; t++) weightSums[t] += this.weightedStep.effective[t];
       if (this.step % every === 0 || s === steps - 1) {
         if (!fresh) {
@@ -619,6 +664,7 @@ export class Trainer {
       }
       if (this.clipper) normSum += await this.clipper.clip();
       this.optimizer.step();
+      if (this.weightedStep.reevaluates) await this.weightedStep.reevaluate(rows, context); // FAMO's same-batch δ
       done = s + 1;
       const cb = this.callbacks;
       if (cb?.onStepEnd && (this.step % (cb.stepEvery ?? 10) === 0 || s === steps - 1)) {
@@ -631,6 +677,7 @@ export class Trainer {
       if (this.yielder.due()) await this.yielder.yield();
     }
     await model.backend.sync();
+    this.parallel?.average(sums, "the epoch's training losses");
     this.weighting.endEpoch();
     const seconds = (performance.now() - t0) / 1000;
     this.progress.end();
@@ -682,6 +729,11 @@ export class Trainer {
   get affinity(): AffinityReport | null {
     if (!this.probe) return null;
     return affinityReport(this.model.tasks.map((t) => t.name), this.probe.config, this.history);
+  }
+
+  /** Optimizer steps in an epoch of n samples (data-parallel: batches of batchSize on every rank). */
+  private stepsPerEpoch(n: number): number {
+    return this.parallel ? this.parallel.stepsPerEpoch(n, this.config.batchSize) : Math.ceil(n / this.config.batchSize);
   }
 
   /** Sets the optimizer's lr for the next step from the schedule (no-op without one); returns it. */
@@ -742,7 +794,7 @@ export class Trainer {
       saved = file ? 'Nothing was trained, so no checkpoint was written.' : 'There is no runDir, so nothing was saved; this trainer keeps its state: fit() again continues there.';
     }
     const where = this.position
-      ? `in epoch ${this.position.epoch} (${this.position.steps} of its ${Math.ceil(run.train.length / this.config.batchSize)} steps done)`
+      ? `in epoch ${this.position.epoch} (${this.position.steps} of its ${this.stepsPerEpoch(run.train.length)} steps done)`
       : `after epoch ${this.epoch}`;
     throw new TrainingAbortedError(`Training stopped on request at step ${this.step}, ${where}. ${saved}`, this.step);
   }
@@ -872,6 +924,7 @@ export class Trainer {
       auxiliaryStopping: this.stopper?.getState(),
       earlyStopping: this.early?.getState(),
       history: this.history as unknown as Record<string, unknown>[],
+      ...(this.parallel ? { worldSize: this.parallel.size } : {}),
       ...(at ? { position: { epoch: at.epoch, steps: at.steps, sums: at.sums, weightSums: at.weightSums, reads: at.reads, seconds: at.seconds } } : {}),
     };
   }

@@ -17,6 +17,9 @@ await describeParity('pool', ({ name, b, it }) => {
     ['3×3 stride 1 on 7×9 (overlapping windows)', 3, 3, 7, 9, 3, 1],
     ['3×3 stride 2 on 5×6', 17, 1, 5, 6, 3, 2],
     ['3×3 stride 3 on 10×11', 3, 10, 10, 11, 3, 3],
+    // Output rows longer than the cpu forward's block of 64 outputs (and a leftover block).
+    ['2×2 stride 2 on 3×151 (a 75-wide output row)', 2, 2, 3, 151, 2, 2],
+    ['3×3 stride 1 on 4×140 (a 138-wide output row)', 2, 1, 4, 140, 3, 1],
     ['LeNet pool1: 24×24×10', 17, 10, 24, 24, 2, 2],
     ['LeNet pool2: 8×8×20', 256, 20, 8, 8, 2, 2],
   ];

@@ -121,12 +121,13 @@ export class GpuRuntime {
   private pendingError: Error | null = null;
   /**
    * Four words a kernel sets when it finds bad data on the device (a class index out of range):
-   * word 0 = 1 once claimed, then kernel-specific words. Checked by every read and sync once a
-   * kernel that may set it has run, and turned into an error by `statusError`.
+   * word 0 = the claiming kernel's code (1 multiLoss, 2 embedding) once claimed, then
+   * kernel-specific words. Checked by every read and sync once a kernel that may set it has run,
+   * and turned into an error by the explainer armed for that code (`statusErrors`).
    */
   readonly status: Bound;
   private statusArmed = false;
-  private statusError: (words: Uint32Array) => Error = () => new KernelError('a kernel reported bad data');
+  private readonly statusErrors = new Map<number, (words: Uint32Array) => Error>();
   private lost: string | null = null;
   private readonly onUncapturedError = (ev: Event): void => {
     const err = (ev as GPUUncapturedErrorEvent).error;
@@ -200,16 +201,16 @@ export class GpuRuntime {
     }
   }
 
-  /** A kernel that may set `status` was recorded; `explain` turns the status words into the error. */
-  armStatus(explain: (words: Uint32Array) => Error): void {
+  /** A kernel that may set `status` with word 0 = `code` was recorded; `explain` turns the status words into the error. */
+  armStatus(explain: (words: Uint32Array) => Error, code = 1): void {
     this.statusArmed = true;
-    this.statusError = explain;
+    this.statusErrors.set(code, explain);
   }
 
   /** Throws (once) the error a kernel reported through `status`, and clears it. */
   private checkStatus(words: Uint32Array): void {
     if (words[0] === 0) return;
-    const e = this.statusError(words);
+    const e = this.statusErrors.get(words[0])?.(words) ?? new KernelError('a kernel reported bad data');
     this.device.queue.writeBuffer(this.status.storage.buffer, 0, new Uint32Array(4));
     throw e;
   }

@@ -45,8 +45,12 @@ export interface Body {
   allocate(backend: Backend, maxBatch: number, params: ParameterStore): void;
   /** The representation of the inputs x [n, F] (a body-owned buffer). */
   forward(x: Tensor, n: number, step: StepContext): Tensor;
-  /** Backward from dL/d(representation) into the parameter gradients (+=). */
-  backward(dRepresentation: Tensor, n: number): void;
+  /**
+   * Backward from dL/d(representation) into the parameter gradients (+=); with `dx`, also the
+   * gradient at the body's input x [n, F] written into it (=): what an input layer below the
+   * body (the embedding) needs. Without it no input gradient is computed.
+   */
+  backward(dRepresentation: Tensor, n: number, dx?: Tensor | null): void;
   /** A penalty the body adds to the objective, at the current parameters (soft sharing's L2); absent when it has none. */
   penalty?(): Promise<number>;
   /** One line for model summaries. */

@@ -16,6 +16,7 @@ export class TrunkBody implements Body {
   readonly trunk: Sequential;
   readonly width: number;
   readonly stackStride = 0;
+  private backend!: Backend;
 
   constructor(ctx: BodyContext) {
     this.trunk = ctx.layers();
@@ -25,6 +26,7 @@ export class TrunkBody implements Body {
   }
 
   allocate(backend: Backend, maxBatch: number): void {
+    this.backend = backend;
     this.trunk.allocate(backend, maxBatch);
   }
 
@@ -32,8 +34,9 @@ export class TrunkBody implements Body {
     return this.trunk.forward(x, n, step);
   }
 
-  backward(dh: Tensor, n: number): void {
-    this.trunk.backward(dh, n, false);
+  backward(dh: Tensor, n: number, dx: Tensor | null = null): void {
+    const g = this.trunk.backward(dh, n, dx !== null);
+    if (dx && g) this.backend.copy(g, dx);
   }
 
   describe(): string {

@@ -11,11 +11,12 @@ import { CGC, type CgcSharing } from './cgc.js';
 import { CROSS_STITCH, type CrossStitchSharing } from './cross-stitch.js';
 import { HARD, type HardSharing } from './hard.js';
 import { MMOE, type MmoeSharing } from './mmoe.js';
+import { OMOE, type OmoeSharing } from './omoe.js';
 import { PLE, type PleSharing } from './ple.js';
 import { SOFT, type SoftSharing } from './soft.js';
 
 /** How the tasks share the body of the network: one of the configs of {@link SHARINGS}. */
-export type SharingConfig = HardSharing | SoftSharing | CrossStitchSharing | MmoeSharing | CgcSharing | PleSharing;
+export type SharingConfig = HardSharing | SoftSharing | CrossStitchSharing | MmoeSharing | OmoeSharing | CgcSharing | PleSharing;
 
 /** The sharing kinds by name, in the order help and messages list them (a table without a prototype). */
 export const SHARINGS: Record<string, SharingEntry> = nameTable({
@@ -23,6 +24,7 @@ export const SHARINGS: Record<string, SharingEntry> = nameTable({
   soft: SOFT,
   'cross-stitch': CROSS_STITCH,
   mmoe: MMOE,
+  omoe: OMOE,
   cgc: CGC,
   ple: PLE,
 });
@@ -62,4 +64,4 @@ export function sharingHelp(indent: string, column: number): string {
 }
 
 export type { Body, BodyContext, ResolvedSharing, SharingEntry } from './body.js';
-export type { HardSharing, SoftSharing, CrossStitchSharing, MmoeSharing, CgcSharing, PleSharing };
+export type { HardSharing, SoftSharing, CrossStitchSharing, MmoeSharing, OmoeSharing, CgcSharing, PleSharing };

@@ -8,6 +8,7 @@ import { GRADIENT_STRATEGIES } from './gradient-based.js';
 import {
   DwaWeighting,
   EqualWeighting,
+  type FamoDelta,
   FamoWeighting,
   FixedWeighting,
   GlsWeighting,
@@ -51,9 +52,10 @@ export const WEIGHTINGS: Record<string, WeightingEntry> = nameTable({
   rlw: { description: 'random loss weighting (Lin et al. 2022)', options: [], create: (ctx) => new RlwWeighting(ctx) },
   gls: { description: 'geometric mean of the losses (Chennupati et al. 2019)', options: [], create: (ctx) => new GlsWeighting(ctx) },
   famo: {
-    description: 'fast adaptive multitask optimisation (Liu et al. 2023); options lr (0.025), decay (0.001)',
-    options: ['lr', 'decay'],
-    create: (ctx, o) => new FamoWeighting(ctx, { lr: num(o, 'lr'), decay: num(o, 'decay') }),
+    description:
+      'fast adaptive multitask optimisation (Liu et al. 2023); options lr (0.025), decay (0.001), delta (same-batch: one extra forward per step, as the authors; or next-batch)',
+    options: ['lr', 'decay', 'delta'],
+    create: (ctx, o) => new FamoWeighting(ctx, { lr: num(o, 'lr'), decay: num(o, 'decay'), delta: o.delta as FamoDelta | undefined }),
   },
   ...GRADIENT_STRATEGIES,
 });

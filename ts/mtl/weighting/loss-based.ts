@@ -3,7 +3,7 @@
  * multi-loss kernel applies, so they cost nothing beyond reading T losses per step.
  */
 import { stateNumber, stateNumbers, stateObject } from '../../core/state.js';
-import { CheckpointError, describe, expectNumber } from '../../errors.js';
+import { CheckpointError, ConfigError, describe, expectNumber } from '../../errors.js';
 import { WeightingStrategy, type WeightingContext } from './strategy.js';
 
 /** Adam (β = 0.9, 0.999, ε = 1e-8) over a strategy's few host-side learned parameters. */
@@ -45,6 +45,11 @@ class ScalarAdam {
     this.m.set(m);
     this.v.set(v);
   }
+}
+
+/** log L_t, NaN for a task without labels in the batch (loss 0). */
+function logLosses(losses: Float32Array): Float64Array {
+  return Float64Array.from(losses, (l) => (l > 0 ? Math.log(l) : NaN));
 }
 
 /** Every task weighted 1 (LibMTL's EW). */
@@ -217,26 +222,57 @@ export class GlsWeighting extends WeightingStrategy {
   }
 }
 
+/** When FAMO measures its loss decrease δ (see {@link FamoWeighting}). */
+export type FamoDelta = 'same-batch' | 'next-batch';
+
+/** FAMO's δ forms, for option checks. */
+export const FAMO_DELTAS: readonly FamoDelta[] = ['same-batch', 'next-batch'];
+
 /**
- * FAMO, fast adaptive multitask optimisation (Liu et al. 2023), as LibMTL implements it: task
- * logits ξ, z = softmax(ξ); the step minimises Σ_t z_t·log L_t, i.e. weights
- * w_t = z_t / (c·L_t) with c = Σ_t z_t/L_t; before each step ξ moves by Adam (lr β = 0.025,
- * L2 decay γ = 0.001) along Jᵀδ, δ_t = log L_t(previous step) − log L_t(this step), J the
- * softmax Jacobian: tasks whose loss fell less gain weight.
+ * FAMO, fast adaptive multitask optimisation (Liu et al. 2023), as the authors' code and LibMTL
+ * implement it: task logits ξ, z = softmax(ξ); the step minimises Σ_t z_t·log L_t, i.e. weights
+ * w_t = z_t / (c·L_t) with c = Σ_t z_t/L_t; ξ moves by Adam (lr β = 0.025, L2 decay
+ * γ = 0.001) along Jᵀδ, δ_t the decrease of log L_t, J the softmax Jacobian: tasks whose loss
+ * fell less gain weight. Option `delta` says which decrease:
+ *
+ * - 'same-batch' (default; the authors' `famo.update` and LibMTL's `update_w`):
+ *   δ_t = log L_t(θ_t, batch_t) − log L_t(θ_{t+1}, batch_t), the batch re-evaluated after the
+ *   optimizer step, and ξ updated then. The re-evaluation reuses the step's dropout seed, so
+ *   the same units are dropped (theirs, a second forward in training mode, draws new masks).
+ *   Costs one extra forward and fused multi-loss per step (no backward) and one more T-float
+ *   read (WeightedStep.reevaluate, called by the Trainer after the optimizer step).
+ * - 'next-batch' (this library's form before issue 24): δ_t = log L_t(θ_{t−1}, batch_{t−1}) −
+ *   log L_t(θ_t, batch_t), from the losses every step computes anyway, and ξ updated before the
+ *   step's backward. No extra forward, but δ then mixes the parameter update's effect with the
+ *   difference between two batches, a noise of the size of the batch-to-batch spread of the
+ *   losses, which the ξ Adam averages out only over many steps; FAMO's analysis assumes the
+ *   same-batch decrease.
+ *
+ * A task without labels in a batch (loss 0) gets weight 0 and δ_t = 0 for that update.
  */
 export class FamoWeighting extends WeightingStrategy {
   readonly name = 'famo';
   readonly mode = 'loss';
   override readonly needsCurrentLosses = true;
+  override readonly needsLossesAfterStep: boolean;
   readonly logits: Float64Array;
+  /** Which loss decrease δ drives ξ. */
+  readonly delta: FamoDelta;
   private readonly decay: number;
   private readonly adam: ScalarAdam;
+  /** log L_t of the previous step (next-batch) or of this step before its update (same-batch); NaN: no labels. */
   private prev: Float64Array | null = null;
 
-  constructor(ctx: WeightingContext, opts: { lr?: number; decay?: number } = {}) {
+  constructor(ctx: WeightingContext, opts: { lr?: number; decay?: number; delta?: FamoDelta } = {}) {
     super(ctx);
     const T = ctx.tasks.length;
     this.decay = expectNumber('famo decay', opts.decay ?? 0.001, 0);
+    const delta = opts.delta ?? 'same-batch';
+    if (!FAMO_DELTAS.includes(delta)) {
+      throw new ConfigError(`Expected famo delta ${FAMO_DELTAS.join(' or ')} but received ${describe(delta)}`);
+    }
+    this.delta = delta;
+    this.needsLossesAfterStep = delta === 'same-batch';
     this.logits = new Float64Array(T);
     this.adam = new ScalarAdam(T, expectNumber('famo lr', opts.lr ?? 0.025, 0));
   }
@@ -249,20 +285,34 @@ export class FamoWeighting extends WeightingStrategy {
     return e.map((x) => x / s);
   }
 
+  /** One Adam step of ξ along Jᵀδ, δ_t = prev_t − logL_t (0 where either is unknown). */
+  private update(logL: Float64Array): void {
+    const prev = this.prev!;
+    const z = this.softmax();
+    const delta = logL.map((x, t) => (Number.isFinite(x) && Number.isFinite(prev[t]) ? prev[t] - x : 0));
+    const zd = z.reduce((s, zt, t) => s + zt * delta[t], 0);
+    // Jᵀδ of the softmax, plus the L2 decay (torch Adam's weight_decay, as LibMTL uses it).
+    this.adam.step(this.logits, z.map((zt, t) => zt * (delta[t] - zd) + this.decay * this.logits[t]));
+  }
+
   override fromCurrentLosses(losses: Float32Array): void {
     // Tasks without labels in the batch (loss 0) get weight 0 and take no part in the update.
-    const logL = Float64Array.from(losses, (l) => (l > 0 ? Math.log(l) : NaN));
-    if (this.prev) {
-      const z = this.softmax();
-      const delta = logL.map((x, t) => (Number.isFinite(x) && Number.isFinite(this.prev![t]) ? this.prev![t] - x : 0));
-      const zd = z.reduce((s, zt, t) => s + zt * delta[t], 0);
-      // Jᵀδ of the softmax, plus the L2 decay (torch Adam's weight_decay, as LibMTL uses it).
-      this.adam.step(this.logits, z.map((zt, t) => zt * (delta[t] - zd) + this.decay * this.logits[t]));
+    const logL = logLosses(losses);
+    if (this.delta === 'next-batch') {
+      if (this.prev) this.update(logL);
+      // A task without labels in this batch keeps its last known loss.
+      this.prev = logL.map((x, t) => (Number.isFinite(x) ? x : this.prev?.[t] ?? NaN));
+    } else {
+      this.prev = logL;
     }
-    this.prev = logL.map((x, t) => (Number.isFinite(x) ? x : this.prev?.[t] ?? NaN));
     const z = this.softmax();
     const c = z.reduce((s, zt, t) => s + (losses[t] > 0 ? zt / losses[t] : 0), 0);
     z.forEach((zt, t) => (this.current[t] = losses[t] > 0 ? zt / (c * losses[t]) : 0));
+  }
+
+  /** Same-batch δ: the batch's losses after the optimizer step against those before it. */
+  override afterOptimizerStep(losses: Float32Array): void {
+    if (this.delta === 'same-batch' && this.prev) this.update(logLosses(losses));
   }
 
   override getState(): Record<string, unknown> {

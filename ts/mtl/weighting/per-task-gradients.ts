@@ -20,6 +20,7 @@ import { ConfigError, ValueError } from '../../errors.js';
 import { BatchBuffer, tensorSize } from '../../nn/layer.js';
 import type { MultiTaskModel } from '../model.js';
 import type { Body } from '../sharing/body.js';
+import type { StepReduction } from './step.js';
 
 /**
  * Where gradient-based weighting takes the per-task gradients: 'representation' (∂L_t/∂Z at the
@@ -69,7 +70,11 @@ export class PerTaskGradients {
   /** The model's body, whose one representation every task reads (hard sharing). */
   private readonly body: Body;
 
-  constructor(private readonly model: MultiTaskModel) {
+  constructor(
+    private readonly model: MultiTaskModel,
+    /** Data-parallel reductions of the Gram matrix / gradient rows (null: one process). */
+    private readonly reduction: StepReduction | null = null,
+  ) {
     if (model.body.stackStride !== 0) {
       throw new ConfigError(
         `gradient-based weighting combines gradients of shared parameters, and ${model.sharing.kind} sharing has none; use a loss-based strategy`,
@@ -136,7 +141,9 @@ export class PerTaskGradients {
     const m = this.model;
     const v = this.repViews(n);
     m.heads.backward(dlogits, n, v.perTask);
-    const alpha = combine(await this.gramOf(v.matrix));
+    const gram = await this.gramOf(v.matrix);
+    this.reduction?.gram(gram);
+    const alpha = combine(gram);
     this.uploadAlpha(alpha);
     this.backend.gemm(this.alpha, v.matrix, v.combinedRow);
     this.body.backward(v.combined, n);
@@ -211,6 +218,7 @@ export class PerTaskGradients {
     const be = this.backend;
     const p = this.parameterBuffers();
     const all = this.parameterGradients(dlogits, n);
+    await this.reduction?.rows(be, all, this.model.sharedParameterSize);
     const g = transform ? transform(be, all) : all;
     const alpha = combine(await this.gramOf(g));
     this.uploadAlpha(alpha);

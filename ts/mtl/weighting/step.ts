@@ -9,10 +9,24 @@
  * Reads back only what the strategy needs: nothing for fixed weights, the T losses for the
  * strategies that learn from them, and the T×T Gram matrix for gradient methods.
  */
+import type { Backend, Tensor } from '../../backends/backend.js';
 import type { StepContext } from '../../nn/layer.js';
 import type { MultiTaskModel } from '../model.js';
 import { PerTaskGradients } from './per-task-gradients.js';
 import type { WeightingStrategy } from './strategy.js';
+
+/**
+ * Reductions across data-parallel ranks (ts/distributed/data-parallel.ts) that keep a strategy
+ * exact: every rank then chooses the same weights or coefficients from the whole batch.
+ */
+export interface StepReduction {
+  /** Averages this rank's per-task losses [T] over the ranks, in place (before any strategy reads them). */
+  losses(losses: Float32Array): void;
+  /** Turns this rank's T×T Gram matrix of representation gradients into the whole batch's, in place. */
+  gram(gram: Float64Array): void;
+  /** Averages the per-task gradient rows [T, sharedSize] of the shared parameters over the ranks, in place. */
+  rows(be: Backend, g: Tensor, sharedSize: number): Promise<void>;
+}
 
 /**
  * One training step of a model under a weighting strategy: forward, the fused multi-loss, the
@@ -28,6 +42,10 @@ export class WeightedStep {
   private readonly gradients: PerTaskGradients | null;
   /** Whether the strategy reads every step's losses (they are then in `losses` after run). */
   readonly readsLosses: boolean;
+  /** Whether the strategy wants the batch re-evaluated after the optimizer step ({@link reevaluate}). */
+  readonly reevaluates: boolean;
+  /** Host buffer for the re-evaluated losses [T] (the trainer's `losses` keep the step's own). */
+  private readonly lossesAfter: Float32Array | null;
 
   constructor(
     private readonly model: MultiTaskModel,
@@ -35,12 +53,16 @@ export class WeightedStep {
     readonly strategy: WeightingStrategy,
     /** Host buffer for the per-task losses [T]. */
     private readonly losses: Float32Array,
+    /** Data-parallel reductions (null: one process). */
+    private readonly reduction: StepReduction | null = null,
   ) {
     this.weights = new Float32Array(model.tasks.length);
     this.active = new Float64Array(model.tasks.length).fill(1);
     this.effective = new Float64Array(model.tasks.length);
-    this.gradients = strategy.mode === 'loss' ? null : new PerTaskGradients(model);
+    this.gradients = strategy.mode === 'loss' ? null : new PerTaskGradients(model, reduction);
     this.readsLosses = strategy.mode !== 'loss' || strategy.needsCurrentLosses || strategy.learnsFromLosses;
+    this.reevaluates = strategy.needsLossesAfterStep;
+    this.lossesAfter = this.reevaluates ? new Float32Array(model.tasks.length) : null;
     if (strategy.mode !== 'loss') this.setWeights(this.active);
   }
 
@@ -74,7 +96,7 @@ export class WeightedStep {
   async run(n: number, step: StepContext, onLosses: () => void = () => {}): Promise<boolean> {
     const { model, strategy } = this;
     const be = model.backend;
-    be.fill(model.params.grads, 0);
+    model.zeroGradients();
     const logits = model.forward(n, step);
     if (strategy.mode === 'loss') {
       strategy.beforeStep();
@@ -82,6 +104,7 @@ export class WeightedStep {
       let dl = model.computeLoss(n, logits);
       if (strategy.needsCurrentLosses) {
         await be.read(model.losses, this.losses);
+        this.reduction?.losses(this.losses);
         onLosses();
         strategy.fromCurrentLosses(this.losses);
         this.setWeights(strategy.current);
@@ -91,6 +114,7 @@ export class WeightedStep {
     } else {
       let dl = model.computeLoss(n, logits);
       await be.read(model.losses, this.losses);
+      this.reduction?.losses(this.losses);
       onLosses();
       if (strategy.needsCurrentLosses) {
         // The per-task gradients are those of re-weighted losses (DB-MTL: log L_t).
@@ -116,9 +140,27 @@ export class WeightedStep {
     if (!this.readsLosses) return false;
     if (strategy.mode === 'loss' && !strategy.needsCurrentLosses) {
       await be.read(model.losses, this.losses);
+      this.reduction?.losses(this.losses);
       onLosses();
     }
     strategy.afterStep(this.losses);
     return true;
+  }
+
+  /**
+   * After the optimizer step, for a strategy with needsLossesAfterStep (FAMO's same-batch δ):
+   * the loaded batch of n rows (still on the backend) forward again with the same step context,
+   * so the same dropout masks, and the fused multi-loss; reads the T losses back (one more
+   * T-float read per step) and hands them to `afterOptimizerStep`. The gradient buffers it
+   * overwrites (dL/dlogits) are the next step's to rewrite; parameters and their gradients are
+   * untouched. Does nothing for other strategies.
+   */
+  async reevaluate(n: number, step: StepContext): Promise<void> {
+    if (!this.lossesAfter) return;
+    const { model } = this;
+    model.computeLoss(n, model.forward(n, step));
+    await model.backend.read(model.losses, this.lossesAfter);
+    this.reduction?.losses(this.lossesAfter);
+    this.strategy.afterOptimizerStep(this.lossesAfter);
   }
 }

@@ -45,6 +45,12 @@ export abstract class WeightingStrategy {
   readonly needsCurrentLosses: boolean = false;
   /** Strategies whose afterStep learns from every step's losses (uncertainty, DWA). */
   readonly learnsFromLosses: boolean = false;
+  /**
+   * Strategies that learn from the same batch's losses re-evaluated after the optimizer step
+   * (FAMO's same-batch δ): the trainer then runs one extra forward and multi-loss per step and
+   * reads the T losses back for `afterOptimizerStep`.
+   */
+  readonly needsLossesAfterStep: boolean = false;
   /** The weights (loss mode) or coefficients (gradient modes) of the last step, for logs. */
   readonly current: Float64Array;
   /** Gradient modes with needsCurrentLosses: the loss weights under which the per-task
@@ -85,6 +91,12 @@ export abstract class WeightingStrategy {
 
   /** After the step, with its losses (uncertainty learns from them; DWA averages them). */
   afterStep(_losses: Float32Array): void {}
+
+  /**
+   * After the optimizer step, with the same batch's (unweighted) losses under the updated
+   * parameters (same dropout seed): only if needsLossesAfterStep.
+   */
+  afterOptimizerStep(_losses: Float32Array): void {}
 
   /** At the end of every epoch (DWA's epoch-level weights). */
   endEpoch(): void {}

@@ -28,11 +28,13 @@ export type GradVacState = {
  *   φ̂_ij ← (1 − β) φ̂_ij + β φ_ij.
  * Then d = Σ_i g_i^GV. Everything is tracked as a coefficient matrix over the Gram, as PCGrad.
  *
- * Difference from LibMTL: LibMTL's code updates the EMA only inside the `if φ < φ̂` branch (so
- * targets start at 0 and can only decrease, and GradVac degenerates towards PCGrad); this
- * follows the paper's Algorithm 1 and updates every pair every step. LibMTL adds 1e-8 to the
- * cosine's and w's denominators; here a zero-norm gradient gives φ = 0 and skips the
- * adjustment, as does a target |φ̂| = 1 (no finite w reaches it).
+ * The EMA update of every pair every step follows the paper's Algorithm 1, current LibMTL
+ * (`LibMTL/weighting/GradVac.py` since its commit "fix a bug in GradVac", 2024-02-15; before it,
+ * LibMTL updated the EMA only inside the `if φ < φ̂` branch, so its targets started at 0 and
+ * could only decrease, and GradVac degenerated towards PCGrad) and TorchJD's `GradVacWeighting`
+ * (which also works on the Gram matrix through the coefficient matrix C). One difference
+ * remains: both add eps = 1e-8 to the cosine's and w's denominators; here a zero-norm gradient
+ * gives φ = 0 and skips the adjustment, as does a target |φ̂| = 1 (no finite w reaches it).
  */
 export class GradVac {
   readonly T: number;

@@ -1,0 +1,344 @@
+/**
+ * Where a training step's time goes, kernel by kernel, on the cpu backend:
+ *
+ *   node dist/bench/breakdown.js [--workload W1,W2,LeNet] [--threads N] [--rounds R] [--seconds S] [--json]
+ *
+ * For each workload (W1, W2 of workloads.ts; LeNet, the MultiLeNet step of lenet.ts) the real
+ * step (model.forwardBackward + optimizer.step, as the Trainer calls them) runs in R rounds of
+ * two interleaved windows of at least S seconds each: a plain window (the step as the bench times
+ * it) and a hooked one, where every kernel call passes through the backend's profiler hook
+ * (KernelBackend.hookKernels; the cpu kernels are synchronous, so the clock read after a call is
+ * the kernel's time) and the gradient zeroing (`backend.fill`, a host fill) is timed too. Each
+ * window records wall time and CPU time (process.cpuUsage: every thread of the process). The
+ * hooked window yields, per step: each kernel's milliseconds (GEMMs split into forward x·Wᵀ, dX
+ * and dW), the calls, and the JS side (the hooked step's time outside every kernel: the model's
+ * and the op table's JavaScript, argument checks, N-API crossings); the hook's own cost is the
+ * hooked step minus the plain one (reported, not hidden).
+ *
+ * The GEMM-only limit: every GEMM of the step (the dense layers' own, the heads' as one GEMM per
+ * pass over a shared input, and each convolution's as the batched GEMM of its im2col form: fwd
+ * outC×(N·OH·OW)×(C·KH·KW), dW outC×(C·KH·KW)×(N·OH·OW), dX (C·KH·KW)×(N·OH·OW)×outC) is timed
+ * alone with the bench's GEMM operands (workloads.ts GemmOperands, same transposes and β) at its
+ * median rate over a few windows; the limit is the sum of those times, the step as fast as it
+ * could be if only its GEMMs ran. `limit / plain step` is the fraction the issue asks for.
+ *
+ * Machine load (os.loadavg) is printed before and after: on a shared machine, compare CPU-ms as
+ * well as wall-ms.
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { Backend, HeadLayout, Tensor } from '../ts/backends/backend.js';
+import type { Conv2dGeometry } from '../ts/backends/layouts.js';
+import type { KernelBackend, KernelMethod } from '../ts/backends/ops.js';
+import type { GemmDims } from '../ts/backends/validate.js';
+import { createBackend } from '../ts/index.js';
+import { lenetStep } from './lenet.js';
+import { markdownTable } from './report.js';
+import { measure } from './stats.js';
+import { type GemmCase, GemmOperands, TrainingStep, WORKLOADS, gemmShape } from './workloads.js';
+
+/** The workloads the breakdown knows. */
+export const BREAKDOWN_WORKLOADS = ['W1', 'W2', 'LeNet'] as const;
+export type BreakdownWorkload = (typeof BREAKDOWN_WORKLOADS)[number];
+
+/** One row of a breakdown: a kernel (or a GEMM's role), its time and calls per step. */
+export interface BreakdownRow {
+  part: string;
+  ms: number;
+  calls: number;
+}
+
+/** A workload's step, broken down. */
+export interface Breakdown {
+  workload: BreakdownWorkload;
+  threads: number;
+  isa: string;
+  /** Plain step (no hook): median over rounds of wall ms per step, and CPU ms per step. */
+  stepMs: number;
+  stepCpuMs: number;
+  /** Hooked step: wall and CPU ms per step. */
+  hookedMs: number;
+  hookedCpuMs: number;
+  /** Per kernel (hooked windows, summed over rounds, per step), largest first; JS side last. */
+  rows: BreakdownRow[];
+  /** The hooked step's time outside every kernel, ms per step. */
+  jsMs: number;
+  /** Every GEMM of the step alone at its measured rate, ms per step. */
+  gemmLimitMs: number;
+  /** GEMM FLOPs per step, and their rate at the limit (GFLOP/s). */
+  gemmFlops: number;
+  /** Each distinct GEMM shape: its calls per step and its rate alone, GFLOP/s. */
+  gemms: { shape: string; role: string; calls: number; gflops: number }[];
+}
+
+/** A GEMM the step runs, as a bench GemmCase (label = its role) with its calls per step. */
+interface StepGemm extends GemmCase {
+  calls: number;
+}
+
+type Hooked = Backend & Pick<KernelBackend<Float32Array>, 'hookKernels'>;
+
+/** The role of a dense GEMM call: forward x·Wᵀ (+bias, activation), dX = dY·W, or dW += dYᵀ·X. */
+function gemmRole(d: GemmDims): 'gemm fwd' | 'gemm dX' | 'gemm dW' | 'gemm other' {
+  if (!d.transA && d.transB) return 'gemm fwd';
+  if (d.transA && !d.transB && d.beta === 1) return 'gemm dW';
+  if (!d.transA && !d.transB) return 'gemm dX';
+  return 'gemm other';
+}
+
+/** The GEMMs (as GemmCases, without calls) a kernel call stands for, for the GEMM-only limit. */
+function gemmsOf(op: KernelMethod, args: readonly unknown[]): GemmCase[] {
+  const g = (label: string, m: number, n: number, k: number, transA: boolean, transB: boolean, beta: number): GemmCase => ({
+    workload: '',
+    label,
+    m,
+    n,
+    k,
+    transA,
+    transB,
+    beta,
+  });
+  if (op === 'gemm') {
+    const d = args[4] as GemmDims;
+    return [g(gemmRole(d), d.m, d.n, d.k, d.transA, d.transB, d.beta)];
+  }
+  if (op === 'headsForward' || op === 'headsBackward') {
+    const layout = args[op === 'headsForward' ? 4 : 7] as HeadLayout;
+    const n = args[op === 'headsForward' ? 5 : 8] as number;
+    const groups = layout.sharedInput ? [[layout.inSizes[0], layout.totalOut]] : layout.inSizes.map((k, t) => [k, layout.outSizes[t]]);
+    const hasDx = op === 'headsBackward' && (args[4] !== null || args[6] !== null);
+    return groups.flatMap(([k, out]) =>
+      op === 'headsForward'
+        ? [g('heads fwd', n, out, k, false, true, 0)]
+        : [g('heads dW', out, k, n, true, false, 1), ...(hasDx ? [g('heads dX', n, k, out, false, false, 0)] : [])],
+    );
+  }
+  if (op === 'conv2dForward' || op === 'conv2dBackward') {
+    const geo = args[op === 'conv2dForward' ? 4 : 6] as Conv2dGeometry;
+    const n = args[op === 'conv2dForward' ? 5 : 7] as number;
+    const patch = geo.c * geo.kh * geo.kw;
+    const cols = n * geo.outH * geo.outW;
+    if (op === 'conv2dForward') return [g(`conv${geo.outC} fwd`, geo.outC, cols, patch, false, false, 0)];
+    return [g(`conv${geo.outC} dW`, geo.outC, patch, cols, false, true, 1), ...(args[3] !== null ? [g(`conv${geo.outC} dX`, patch, cols, geo.outC, true, false, 0)] : [])];
+  }
+  return [];
+}
+
+/** A step function for `w` on `be`: k real training steps. */
+function stepOf(be: Backend, w: BreakdownWorkload): (k: number) => void {
+  if (w === 'LeNet') return lenetStep(be).run;
+  const s = new TrainingStep(be, WORKLOADS.find((x) => x.name === w)!);
+  return (k) => s.run(k);
+}
+
+/** Wall and CPU milliseconds of `k` steps. */
+async function timed(be: Backend, run: (k: number) => void, k: number): Promise<{ wall: number; cpu: number }> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  run(k);
+  await be.sync();
+  const wall = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  return { wall, cpu: (c.user + c.system) / 1000 };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+};
+
+/** The median time of one GEMM alone, ms (3 windows of ≥ `seconds` after a short warm-up). */
+async function gemmAlone(be: Backend, c: GemmCase, seconds: number): Promise<number> {
+  const ops = new GemmOperands(be, c);
+  try {
+    const s = await measure((k) => ops.run(k), () => be.sync(), { windows: 3, minSeconds: seconds, warmupSeconds: seconds / 2 });
+    return 1000 / s.median;
+  } finally {
+    ops.dispose();
+  }
+}
+
+/** Breaks down `w`'s step on the cpu backend `be` (see the file's comment). */
+export async function breakdown(be: Backend, w: BreakdownWorkload, rounds = 5, seconds = 0.5): Promise<Breakdown> {
+  const hb = be as Hooked;
+  if (typeof hb.hookKernels !== 'function') throw new TypeError(`the ${be.name} backend has no kernel hook`);
+  const run = stepOf(be, w);
+  // Warm-up, and the steps per window from it.
+  const warm = await timed(be, run, 3);
+  const perStep = warm.wall / 3;
+  const k = Math.max(2, Math.ceil((seconds * 1000) / perStep));
+
+  const acc = new Map<string, BreakdownRow>();
+  const add = (part: string, ms: number): void => {
+    const r = acc.get(part) ?? { part, ms: 0, calls: 0 };
+    r.ms += ms;
+    r.calls += 1;
+    acc.set(part, r);
+  };
+  const gemms = new Map<string, StepGemm>();
+  let recordGemms = false;
+  const hook = (op: KernelMethod, args: readonly unknown[], kernel: () => void): void => {
+    const t0 = performance.now();
+    kernel();
+    const ms = performance.now() - t0;
+    add(op === 'gemm' ? gemmRole(args[4] as GemmDims) : op, ms);
+    if (recordGemms) {
+      for (const c of gemmsOf(op, args)) {
+        const key = `${c.label} ${gemmShape(c)} β${c.beta}`;
+        const e = gemms.get(key);
+        if (e) e.calls++;
+        else gemms.set(key, { ...c, calls: 1 });
+      }
+    }
+  };
+  const ownFill = be.fill;
+  const fill = (t: Tensor, value: number): void => {
+    const t0 = performance.now();
+    ownFill.call(be, t, value);
+    add('fill (zero grads)', performance.now() - t0);
+  };
+
+  // One hooked step that records the step's GEMMs.
+  let unhook = hb.hookKernels(hook);
+  recordGemms = true;
+  run(1);
+  recordGemms = false;
+  unhook();
+  acc.clear();
+
+  const plain: { wall: number; cpu: number }[] = [];
+  const hooked: { wall: number; cpu: number }[] = [];
+  let hookedSteps = 0;
+  for (let r = 0; r < rounds; r++) {
+    plain.push(await timed(be, run, k));
+    unhook = hb.hookKernels(hook);
+    be.fill = fill;
+    try {
+      hooked.push(await timed(be, run, k));
+    } finally {
+      unhook();
+      be.fill = ownFill;
+    }
+    hookedSteps += k;
+  }
+  const hookedWall = hooked.reduce((a, h) => a + h.wall, 0);
+  const rows = [...acc.values()].map((r) => ({ part: r.part, ms: r.ms / hookedSteps, calls: r.calls / hookedSteps })).sort((a, b) => b.ms - a.ms);
+  const kernelMs = rows.reduce((a, r) => a + r.ms, 0);
+  const jsMs = hookedWall / hookedSteps - kernelMs;
+
+  // The GEMM-only limit: each distinct GEMM alone.
+  let gemmLimitMs = 0;
+  let gemmFlops = 0;
+  const shapes: Breakdown['gemms'] = [];
+  for (const c of gemms.values()) {
+    const ms = await gemmAlone(be, c, Math.min(0.1, seconds / 3));
+    const flops = 2 * c.m * c.n * c.k;
+    gemmLimitMs += ms * c.calls;
+    gemmFlops += flops * c.calls;
+    shapes.push({ shape: gemmShape(c) + (c.beta ? ' β1' : ''), role: c.label, calls: c.calls, gflops: flops / ms / 1e6 });
+  }
+  const extra = be as unknown as { threads?: number; isa?: string };
+  return {
+    workload: w,
+    threads: extra.threads ?? 1,
+    isa: extra.isa ?? be.name,
+    stepMs: median(plain.map((p) => p.wall / k)),
+    stepCpuMs: median(plain.map((p) => p.cpu / k)),
+    hookedMs: median(hooked.map((p) => p.wall / k)),
+    hookedCpuMs: median(hooked.map((p) => p.cpu / k)),
+    rows: [...rows, { part: 'JS side (outside every kernel)', ms: jsMs, calls: 0 }],
+    jsMs,
+    gemmLimitMs,
+    gemmFlops,
+    gemms: shapes,
+  };
+}
+
+const f = (x: number, d = 3): string => x.toFixed(d);
+
+/** The breakdown as text lines. */
+export function breakdownText(b: Breakdown): string[] {
+  const lines = [
+    `${b.workload} (cpu ${b.isa}, ${b.threads} threads): step ${f(b.stepMs)} ms wall, ${f(b.stepCpuMs)} ms CPU (plain); ${f(b.hookedMs)} ms hooked (hook's own cost ${f(b.hookedMs - b.stepMs)} ms)`,
+    `  GEMM-only limit ${f(b.gemmLimitMs)} ms (${f(b.gemmFlops / 1e9, 3)} GFLOP at ${f(b.gemmFlops / b.gemmLimitMs / 1e6, 1)} GFLOP/s) = ${f((100 * b.gemmLimitMs) / b.stepMs, 1)} % of the plain step`,
+    `  ${'part'.padEnd(34)} ${'ms/step'.padStart(8)} ${'% hooked'.padStart(8)} ${'calls'.padStart(6)}`,
+  ];
+  for (const r of b.rows) {
+    lines.push(`  ${r.part.padEnd(34)} ${f(r.ms).padStart(8)} ${f((100 * r.ms) / b.hookedMs, 1).padStart(8)} ${(r.calls ? f(r.calls, 1) : '').padStart(6)}`);
+  }
+  lines.push('  GEMMs alone:');
+  for (const g of b.gemms) lines.push(`    ${g.role.padEnd(12)} ${g.shape.padEnd(24)} ×${g.calls}  ${f(g.gflops, 1)} GFLOP/s`);
+  return lines;
+}
+
+/** The breakdowns among a run's records (bench/phases/breakdown.ts makes them). */
+function breakdownsOf(records: readonly { metric: string; breakdown?: unknown; workload: string; skipped?: string }[]): Breakdown[] {
+  return records.filter((r) => r.metric === 'gemm_only_limit_fraction' && r.breakdown).map((r) => r.breakdown as Breakdown);
+}
+
+/** The text section of a bench run: every breakdown, or nothing. */
+export function breakdownSection(records: readonly { metric: string; breakdown?: unknown; workload: string; skipped?: string }[]): string[] {
+  const bs = breakdownsOf(records);
+  const skips = records.filter((r) => r.metric === 'gemm_only_limit_fraction' && r.skipped).map((r) => `  ${r.workload}: ${r.skipped}`);
+  if (!bs.length && !skips.length) return [];
+  return ['', 'Where a cpu training step goes (bench/breakdown.ts: each kernel timed through the backend\'s kernel hook; plain and hooked windows interleaved):', ...bs.flatMap(breakdownText), ...skips];
+}
+
+/** The Markdown section of a bench run: one table row per workload, or nothing. */
+export function breakdownMarkdown(records: readonly { metric: string; breakdown?: unknown; workload: string }[]): string[] {
+  const bs = breakdownsOf(records);
+  if (!bs.length) return [];
+  const rows = bs.map((b) => {
+    const top = b.rows
+      .filter((r) => !r.part.startsWith('JS side'))
+      .slice(0, 5)
+      .map((r) => `${r.part} ${f(r.ms, 2)}`)
+      .join(', ');
+    return [b.workload, String(b.threads), f(b.stepMs, 2), f(b.stepCpuMs, 2), `${f(b.gemmLimitMs, 2)} (${f((100 * b.gemmLimitMs) / b.stepMs, 0)} %)`, top, f(b.jsMs, 2)];
+  });
+  return [
+    '',
+    'Where a cpu training step goes (ms per step; the GEMM-only limit is every GEMM of the step timed alone at its own shape; `node dist/bench/breakdown.js` prints every kernel):',
+    '',
+    markdownTable(['workload', 'threads', 'step, wall', 'step, CPU', 'GEMM-only limit (of the step)', 'largest kernels (hooked)', 'JS side'], rows),
+  ];
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      workload: { type: 'string', default: 'W1,W2,LeNet' },
+      threads: { type: 'string' },
+      rounds: { type: 'string', default: '5' },
+      seconds: { type: 'string', default: '0.5' },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const ws = values.workload!.split(',');
+  for (const w of ws) {
+    if (!(BREAKDOWN_WORKLOADS as readonly string[]).includes(w)) throw new RangeError(`--workload: ${w} is not one of ${BREAKDOWN_WORKLOADS.join(', ')}`);
+  }
+  const be = await createBackend('cpu', values.threads ? { threads: Number(values.threads) } : {});
+  const load0 = os.loadavg();
+  const out: Breakdown[] = [];
+  for (const w of ws as BreakdownWorkload[]) {
+    const b = await breakdown(be, w, Number(values.rounds), Number(values.seconds));
+    out.push(b);
+    if (!values.json) console.log(breakdownText(b).join('\n'));
+  }
+  const load1 = os.loadavg();
+  if (values.json) console.log(JSON.stringify({ load: [load0[0], load1[0]], breakdowns: out }, null, 1));
+  else console.log(`load average (1 min): ${f(load0[0], 2)} before, ${f(load1[0], 2)} after, on ${os.cpus().length} cores`);
+  be.dispose();
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((e) => {
+    process.stderr.write(`breakdown failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,39 @@
+/**
+ * Phase family 1b: where a cpu training step's time goes (bench/breakdown.ts): per kernel, the
+ * JS side, and the GEMM-only limit beside the measured step, for W1 and W2 (those asked for)
+ * and MultiLeNet (with W1), on the cpu backend. Estimate: each workload's interleaved plain and
+ * hooked windows, plus its GEMMs timed alone (about 0.4 s per distinct shape).
+ */
+import { type Breakdown, type BreakdownWorkload, breakdown } from '../breakdown.js';
+import type { BenchContext } from '../context.js';
+import type { Phase } from '../progress.js';
+import { type BenchRecord, errText, skipped } from '../report.js';
+
+/** The record of a breakdown: median = the GEMM-only limit / the measured step. */
+export function breakdownRecord(b: Breakdown): BenchRecord {
+  const r = b.gemmLimitMs / b.stepMs;
+  return { workload: b.workload, system: 'hydranet', backend: 'cpu', metric: 'gemm_only_limit_fraction', unit: 'fraction', median: r, min: null, max: null, threads: b.threads, isa: b.isa, breakdown: b };
+}
+
+/** The breakdown phases: none when the cpu backend did not open. */
+export function breakdownPhases(ctx: BenchContext): Phase[] {
+  const { opts, records, cpuSlot, w1 } = ctx;
+  if (!cpuSlot?.backend) return [];
+  const be = cpuSlot.backend;
+  const names: BreakdownWorkload[] = [];
+  for (const w of opts.workloads) if (w.name === 'W1' || w.name === 'W2') names.push(w.name);
+  if (w1) names.push('LeNet');
+  const rounds = opts.quick ? 2 : 5;
+  const seconds = opts.quick ? 0.15 : 0.4;
+  return names.map((w) => ({
+    label: `step breakdown of ${w} on hydranet cpu`,
+    estimate: rounds * 2 * seconds * 1.3 + (w === 'LeNet' ? 6 : 4) + (w === 'W2' ? 6 : 0),
+    run: async () => {
+      try {
+        records.push(breakdownRecord(await breakdown(be, w, rounds, seconds)));
+      } catch (e) {
+        records.push(skipped({ workload: w, system: 'hydranet', backend: 'cpu', metric: 'gemm_only_limit_fraction' }, `failed: ${errText(e)}`));
+      }
+    },
+  }));
+}
