@@ -347,10 +347,18 @@ async function runComparison(
     if (fair) settings = { ...settings, search: fair.flags.search, searchBudget: fair.flags.searchBudget, seeds: fair.flags.seeds, validationFraction: fair.flags.validationFraction };
     const result = await compare({ ...options, ...protocol, backend, log: (line) => console.log(line) });
     console.log(`\n${formatComparison(result)}`);
+    const json = JSON.stringify({ settings, backend: backend.name, ...result }, null, 2) + '\n';
+    const environment = describeEnvironment(backend, undefined, new Date(performance.timeOrigin));
     if (jsonFile) {
-      writeFileAtomic(jsonFile, JSON.stringify({ settings, backend: backend.name, ...result }, null, 2) + '\n');
+      writeFileAtomic(jsonFile, json);
       console.log(`results: ${jsonFile}`);
-      const report = await finishReport(jsonFile, { environment: describeEnvironment(backend, undefined, new Date(performance.timeOrigin)) });
+      const report = await finishReport(jsonFile, { environment });
+      if (report) console.log(`report: ${report.file}`);
+    }
+    if (fair) {
+      // The fair comparison's folder of runs is its run folder: the results and their report go there too.
+      writeFileAtomic(path.join(fair.flags.outDir, 'compare.json'), json);
+      const report = await finishReport(fair.flags.outDir, { environment });
       if (report) console.log(`report: ${report.file}`);
     }
   } finally {

@@ -55,6 +55,8 @@ describe('hydranet compare --search --seeds', function () {
     assert.equal(out.tuning.runs[0].seeds.length, 2);
     assert.deepEqual(out.settings.search, { lr: [0.01, 0.05] });
     assert.deepEqual(out.settings.sharings, ['hard', 'mmoe']);
+    // The folder of runs holds the results too (and, with reports on, their report.html).
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir, 'runs', 'compare', 'compare.json'), 'utf8')).runs, out.runs);
     table = r.stdout.slice(r.stdout.indexOf('\nconfiguration'));
   });
 
@@ -88,7 +90,9 @@ describe('hydranet compare --search --seeds', function () {
     assert.match(r.stdout, /3 rows \(2 single-task \+ 1 configurations\); 6 search runs \+ 3 × 2 seed runs = 12 runs; training 144 rows, validation 36 rows \(carved: 0\.2/);
     assert.match(r.stdout, /^single-task churned\s+lr=0\.0[15]\s+[\d.]+ ± [\d.]+%\s+[\d.]+ ± [\d.]+/m);
     assert.match(r.stdout, /^equal\s+lr=0\.0[15]\s+/m);
-    assert.equal(fs.readdirSync(path.join(d, 'runs')).length, 12);
+    // One record per run, and the results of the whole comparison beside them.
+    assert.deepEqual(fs.readdirSync(path.join(d, 'runs')).filter((f) => f !== 'compare.json').length, 12);
+    assert.ok(fs.existsSync(path.join(d, 'runs', 'compare.json')));
   });
 
   it('rejects bad fair-comparison flags with exit status 2, before training', () => {

@@ -324,9 +324,8 @@ export class BatchStager {
   readonly mask: Float32Array;
   /** The self-supervised tasks' staging, when the model has one. */
   readonly selfSupervised: SelfSupervisedStaging | null;
-  /** `inputs` from row viewAt on (kept: a view made once per offset, not per step). */
-  private view: Float32Array;
-  private viewAt = 0;
+  /** `inputs` from a row on, by that row (a view made once per offset, not per step: a hook stages at its own offset every step). */
+  private readonly views = new Map<number, Float32Array>();
 
   constructor(private readonly model: MultiTaskModel) {
     const B = model.maxBatch;
@@ -334,7 +333,6 @@ export class BatchStager {
     this.targets = new Float32Array(B * model.lossLayout.totalTgt);
     this.mask = new Float32Array(B * model.tasks.length);
     this.selfSupervised = SelfSupervisedStaging.needed(model) ? new SelfSupervisedStaging(model) : null;
-    this.view = this.inputs;
   }
 
   /** Rows staged per sample: 2 with a rotation task (each sample unrotated, then rotated), else 1. */
@@ -366,8 +364,9 @@ export class BatchStager {
    */
   stage(ds: MultiTaskDataset, order: Int32Array, from: number, n: number, rotationSeed: number | null = null, at = 0): boolean {
     const m = this.model;
-    if (at !== this.viewAt) [this.view, this.viewAt] = [this.inputs.subarray(at * m.featureSize), at];
-    ds.gatherInputs(order, from, n, this.view);
+    let view = this.views.get(at);
+    if (view === undefined) this.views.set(at, (view = this.inputs.subarray(at * m.featureSize)));
+    ds.gatherInputs(order, from, n, view);
     const T = m.tasks.length;
     const ld = m.lossLayout.totalTgt;
     let masked = this.rowsPerSample > 1;
