@@ -66,7 +66,7 @@ def main():
         import torch
         import torch.nn as nn
         import torch.nn.functional as F
-        from torch_mlp import blas_in_use
+        from torch_mlp import blas_in_use, steps_per_second
     except ImportError as e:
         sys.stderr.write(f"{sys.executable} cannot import torch ({e})\n")
         sys.exit(3)
@@ -140,22 +140,7 @@ def main():
             opt.step()
             return loss
 
-        t0 = time.perf_counter()
-        done = 0
-        while done < 2 or time.perf_counter() - t0 < args.warmup_seconds:
-            step()
-            done += 1
-        rates = []
-        for _ in range(args.windows):
-            n = 0
-            t0 = time.perf_counter()
-            while True:
-                step()
-                n += 1
-                el = time.perf_counter() - t0
-                if el >= args.min_seconds:
-                    break
-            rates.append(n / el)
+        rates = steps_per_second(step, args.warmup_seconds, args.windows, args.min_seconds)
         # CPU seconds per step over a few more steps (every thread's): on a busy machine, with one
         # thread, close to the step's time on a quiet one.
         c0 = time.process_time()

@@ -178,6 +178,30 @@ def blas_in_use(torch):
     )
 
 
+def steps_per_second(step, warmup_seconds, windows, min_seconds, sync=lambda: None):
+    """Steps/s of `step` in each of `windows` windows of at least `min_seconds`, after at least two
+    warm-up steps and `warmup_seconds`; `sync` waits for queued work (a GPU) before each clock read."""
+    t0 = time.perf_counter()
+    done = 0
+    while done < 2 or time.perf_counter() - t0 < warmup_seconds:
+        step()
+        done += 1
+    sync()
+    rates = []
+    for _ in range(windows):
+        n = 0
+        t0 = time.perf_counter()
+        while True:
+            step()
+            n += 1
+            sync()
+            el = time.perf_counter() - t0
+            if el >= min_seconds:
+                break
+        rates.append(n / el)
+    return rates
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--workloads", default="W1,W2")
@@ -241,24 +265,7 @@ def main():
             opt.step()
             return loss
 
-        t0 = time.perf_counter()
-        done = 0
-        while done < 2 or time.perf_counter() - t0 < args.warmup_seconds:
-            step()
-            done += 1
-        sync()
-        rates = []
-        for _ in range(args.windows):
-            n = 0
-            t0 = time.perf_counter()
-            while True:
-                step()
-                n += 1
-                sync()
-                el = time.perf_counter() - t0
-                if el >= args.min_seconds:
-                    break
-            rates.append(n / el)
+        rates = steps_per_second(step, args.warmup_seconds, args.windows, args.min_seconds, sync)
         final = float(step().detach())  # outside the windows: a sanity check that training is finite
         records.append(dict(
             workload=name, system="pytorch", backend=args.device, metric="train_steps_per_s",
