@@ -46,6 +46,8 @@ describe('data-parallel training over MPI', function () {
 
   before(function () {
     const why = missing();
+    // .ci/run installs OpenMPI: in CI a missing MPI is a failure, not a skip (as the webgpu and browser tests).
+    if (why && process.env.CI === 'true') throw new Error(`the MPI tests must run in CI, but ${why}`);
     if (why) {
       console.log(`      skipped: ${why}`);
       this.skip();
