@@ -146,6 +146,7 @@ export class Embedding implements Layer {
       this.fields.map((f, k) => ({ name: `${ctx.prefix}.${f.name}`, offset: l.tableOffsets[k], shape: [f.vocab, f.dim] })),
       this.where,
     );
+    this.tableRange = { offset: this.table.offset, length: this.table.size };
     return [l.outWidth];
   }
 
@@ -184,10 +185,11 @@ export class Embedding implements Layer {
     return null;
   }
 
-  /** The table parameter's arena range (offset: 0 in a model, which declares it first). */
+  /** The table parameter's arena range (offset: 0 in a model, which declares it first); made once by build, read every step. */
   get range(): Readonly<ArenaRange> {
-    return { offset: this.table.offset, length: this.table.size };
+    return this.tableRange;
   }
+  private tableRange: Readonly<ArenaRange> = { offset: 0, length: 0 };
 
   /**
    * Row-sparse SGD (momentum 0, weight decay 0) of the tables with learning rate lr: every row

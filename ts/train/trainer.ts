@@ -639,7 +639,9 @@ export class Trainer {
         const seconds = (performance.now() - t0) / 1000;
         await this.stop(run, { epoch, steps: s, rngState, sums: Array.from(sums), weightSums: Array.from(weightSums), reads, seconds });
       }
-      const { from, count: n } = this.parallel ? this.parallel.shard(s, bs, train.length) : { from: s * bs, count: Math.min(bs, train.length - s * bs) };
+      let from = s * bs;
+      let n = Math.min(bs, train.length - from);
+      if (this.parallel) ({ from, count: n } = this.parallel.shard(s, bs, train.length)); // this rank's slice of the global batch
       const rows = this.stager.load(train, order, from, n, rotationStepSeed(config.seed ?? 0, this.step + 1), config.batchStaged ?? null, this.step + 1);
       this.scheduleLr(run);
       const context = { training: true, seed: hash32(config.seed ?? 0, this.step + 1) };
