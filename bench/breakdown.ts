@@ -22,8 +22,20 @@
  * median rate over a few windows; the limit is the sum of those times, the step as fast as it
  * could be if only its GEMMs ran. `limit / plain step` is the fraction the issue asks for.
  *
+ * Thread hand-offs: the plain windows also count, through the cpu addon's pool counters
+ * (CpuBackend.threadPoolStats, native/cpu/threadpool.h), every kernel call that handed work to
+ * worker threads: hand-offs per step, how many had to wake a sleeping worker (one that was past
+ * its spin) or took an invitation back unclaimed (the caller ran that share itself), the
+ * caller's wait for its workers after its own share (join), the workers' start latency, and the
+ * time inside parallel calls. The join wait is the hand-offs' cost to the step's wall time; it
+ * is part of the kernels' own times above, not extra.
+ *
  * Machine load (os.loadavg) is printed before and after: on a shared machine, compare CPU-ms as
- * well as wall-ms.
+ * well as wall-ms. On a loaded machine every window is stretched by preemption, the step's and
+ * the GEMMs' at different moments, so the medians' fraction swings; preemption only ever adds
+ * time, so the breakdown also gives the fastest single plain step against the sum of each GEMM's
+ * fastest single call alone (the plain windows' steps are timed one by one, and each round also
+ * times a burst of single calls of every GEMM alone, so both are sampled under the same load).
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -31,6 +43,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Backend, HeadLayout, Tensor } from '../ts/backends/backend.js';
 import type { Conv2dGeometry } from '../ts/backends/layouts.js';
+import type { ThreadPoolStats } from '../ts/backends/native.js';
 import type { KernelBackend, KernelMethod } from '../ts/backends/ops.js';
 import type { GemmDims } from '../ts/backends/validate.js';
 import { createBackend } from '../ts/index.js';
@@ -50,6 +63,22 @@ export interface BreakdownRow {
   calls: number;
 }
 
+/** The thread hand-offs of a plain step (the pool's counters over the plain windows, per step). */
+export interface BreakdownHandoffs {
+  /** Kernel calls (or parts of one) that handed work to worker threads. */
+  handoffs: number;
+  /** Of those, the ones that had to wake a sleeping worker. */
+  wakes: number;
+  /** Invitations taken back unclaimed (the caller ran the share itself). */
+  withdrawn: number;
+  /** The caller's wait for workers after its own share, ms. */
+  joinMs: number;
+  /** The workers' start latency (invitation → start), summed over workers, ms. */
+  claimMs: number;
+  /** Time inside parallel calls, on the caller, ms. */
+  parallelMs: number;
+}
+
 /** A workload's step, broken down. */
 export interface Breakdown {
   workload: BreakdownWorkload;
@@ -58,6 +87,8 @@ export interface Breakdown {
   /** Plain step (no hook): median over rounds of wall ms per step, and CPU ms per step. */
   stepMs: number;
   stepCpuMs: number;
+  /** The fastest single plain step, ms (never more than stepMs). */
+  fastestStepMs: number;
   /** Hooked step: wall and CPU ms per step. */
   hookedMs: number;
   hookedCpuMs: number;
@@ -67,10 +98,14 @@ export interface Breakdown {
   jsMs: number;
   /** Every GEMM of the step alone at its measured rate, ms per step. */
   gemmLimitMs: number;
+  /** The same from each GEMM's fastest single call alone, ms per step. */
+  gemmLimitFastestMs: number;
   /** GEMM FLOPs per step, and their rate at the limit (GFLOP/s). */
   gemmFlops: number;
   /** Each distinct GEMM shape: its calls per step and its rate alone, GFLOP/s. */
   gemms: { shape: string; role: string; calls: number; gflops: number }[];
+  /** The plain step's thread hand-offs; null when the backend cannot count them. */
+  handoffs: BreakdownHandoffs | null;
 }
 
 /** A GEMM the step runs, as a bench GemmCase (label = its role) with its calls per step. */
@@ -78,7 +113,7 @@ interface StepGemm extends GemmCase {
   calls: number;
 }
 
-type Hooked = Backend & Pick<KernelBackend<Float32Array>, 'hookKernels'>;
+type Hooked = Backend & Pick<KernelBackend<Float32Array>, 'hookKernels'> & { threadPoolStats?(then?: 'start' | 'stop'): ThreadPoolStats };
 
 /** The role of a dense GEMM call: forward x·Wᵀ (+bias, activation), dX = dY·W, or dW += dYᵀ·X. */
 function gemmRole(d: GemmDims): 'gemm fwd' | 'gemm dX' | 'gemm dW' | 'gemm other' {
@@ -126,6 +161,12 @@ function gemmsOf(op: KernelMethod, args: readonly unknown[]): GemmCase[] {
   return [];
 }
 
+/** Each of the counters `h` over `steps` steps, per step. */
+function handoffsPerStep(h: BreakdownHandoffs, steps: number): BreakdownHandoffs {
+  const { handoffs, wakes, withdrawn, joinMs, claimMs, parallelMs } = h;
+  return { handoffs: handoffs / steps, wakes: wakes / steps, withdrawn: withdrawn / steps, joinMs: joinMs / steps, claimMs: claimMs / steps, parallelMs: parallelMs / steps };
+}
+
 /** A step function for `w` on `be`: k real training steps. */
 function stepOf(be: Backend, w: BreakdownWorkload): (k: number) => void {
   if (w === 'LeNet') return lenetStep(be).run;
@@ -161,11 +202,38 @@ async function gemmAlone(be: Backend, c: GemmCase, seconds: number): Promise<num
   }
 }
 
+/** The fastest of single calls of one GEMM alone, ms: as many as fit in `ms` (3 to 50) after one warm-up call. */
+function gemmFastest(be: Backend, c: GemmCase, ms: number): number {
+  const ops = new GemmOperands(be, c);
+  try {
+    let t0 = performance.now();
+    ops.run(1);
+    let fastest = performance.now() - t0;
+    for (let i = Math.max(3, Math.min(50, Math.ceil(ms / fastest))); i > 0; i--) {
+      t0 = performance.now();
+      ops.run(1);
+      fastest = Math.min(fastest, performance.now() - t0);
+    }
+    return fastest;
+  } finally {
+    ops.dispose();
+  }
+}
+
 /** Breaks down `w`'s step on the cpu backend `be` (see the file's comment). */
 export async function breakdown(be: Backend, w: BreakdownWorkload, rounds = 5, seconds = 0.5): Promise<Breakdown> {
   const hb = be as Hooked;
   if (typeof hb.hookKernels !== 'function') throw new TypeError(`the ${be.name} backend has no kernel hook`);
   const run = stepOf(be, w);
+  // The plain windows' steps one by one, for the fastest single step.
+  let fastestStepMs = Infinity;
+  const runTimed = (k: number): void => {
+    for (let i = 0; i < k; i++) {
+      const t0 = performance.now();
+      run(1);
+      fastestStepMs = Math.min(fastestStepMs, performance.now() - t0);
+    }
+  };
   // Warm-up, and the steps per window from it.
   const warm = await timed(be, run, 3);
   const perStep = warm.wall / 3;
@@ -212,8 +280,24 @@ export async function breakdown(be: Backend, w: BreakdownWorkload, rounds = 5, s
   const plain: { wall: number; cpu: number }[] = [];
   const hooked: { wall: number; cpu: number }[] = [];
   let hookedSteps = 0;
+  const fastestGemm = new Map<string, number>();
+  const pool = typeof hb.threadPoolStats === 'function' ? hb.threadPoolStats.bind(hb) : null;
+  const handoffs: BreakdownHandoffs = { handoffs: 0, wakes: 0, withdrawn: 0, joinMs: 0, claimMs: 0, parallelMs: 0 };
   for (let r = 0; r < rounds; r++) {
-    plain.push(await timed(be, run, k));
+    pool?.('start');
+    try {
+      plain.push(await timed(be, runTimed, k));
+    } finally {
+      const p = pool?.('stop');
+      if (p) {
+        handoffs.handoffs += p.handoffs;
+        handoffs.wakes += p.wakes;
+        handoffs.withdrawn += p.withdrawn;
+        handoffs.joinMs += p.joinMs;
+        handoffs.claimMs += p.claimMs;
+        handoffs.parallelMs += p.totalMs;
+      }
+    }
     unhook = hb.hookKernels(hook);
     be.fill = fill;
     try {
@@ -223,6 +307,9 @@ export async function breakdown(be: Backend, w: BreakdownWorkload, rounds = 5, s
       be.fill = ownFill;
     }
     hookedSteps += k;
+    // Each GEMM's single calls alone, in every round beside the step's windows, so that the
+    // fastest step and the fastest GEMM calls are sampled under the same load.
+    for (const [key, c] of gemms) fastestGemm.set(key, Math.min(fastestGemm.get(key) ?? Infinity, gemmFastest(be, c, (250 * seconds) / gemms.size)));
   }
   const hookedWall = hooked.reduce((a, h) => a + h.wall, 0);
   const rows = [...acc.values()].map((r) => ({ part: r.part, ms: r.ms / hookedSteps, calls: r.calls / hookedSteps })).sort((a, b) => b.ms - a.ms);
@@ -231,12 +318,14 @@ export async function breakdown(be: Backend, w: BreakdownWorkload, rounds = 5, s
 
   // The GEMM-only limit: each distinct GEMM alone.
   let gemmLimitMs = 0;
+  let gemmLimitFastestMs = 0;
   let gemmFlops = 0;
   const shapes: Breakdown['gemms'] = [];
-  for (const c of gemms.values()) {
+  for (const [key, c] of gemms) {
     const ms = await gemmAlone(be, c, Math.min(0.1, seconds / 3));
     const flops = 2 * c.m * c.n * c.k;
     gemmLimitMs += ms * c.calls;
+    gemmLimitFastestMs += fastestGemm.get(key)! * c.calls;
     gemmFlops += flops * c.calls;
     shapes.push({ shape: gemmShape(c) + (c.beta ? ' β1' : ''), role: c.label, calls: c.calls, gflops: flops / ms / 1e6 });
   }
@@ -246,14 +335,17 @@ export async function breakdown(be: Backend, w: BreakdownWorkload, rounds = 5, s
     threads: extra.threads ?? 1,
     isa: extra.isa ?? be.name,
     stepMs: median(plain.map((p) => p.wall / k)),
+    fastestStepMs,
     stepCpuMs: median(plain.map((p) => p.cpu / k)),
     hookedMs: median(hooked.map((p) => p.wall / k)),
     hookedCpuMs: median(hooked.map((p) => p.cpu / k)),
     rows: [...rows, { part: 'JS side (outside every kernel)', ms: jsMs, calls: 0 }],
     jsMs,
     gemmLimitMs,
+    gemmLimitFastestMs,
     gemmFlops,
     gemms: shapes,
+    handoffs: pool ? handoffsPerStep(handoffs, rounds * k) : null,
   };
 }
 
@@ -264,10 +356,18 @@ export function breakdownText(b: Breakdown): string[] {
   const lines = [
     `${b.workload} (cpu ${b.isa}, ${b.threads} threads): step ${f(b.stepMs)} ms wall, ${f(b.stepCpuMs)} ms CPU (plain); ${f(b.hookedMs)} ms hooked (hook's own cost ${f(b.hookedMs - b.stepMs)} ms)`,
     `  GEMM-only limit ${f(b.gemmLimitMs)} ms (${f(b.gemmFlops / 1e9, 3)} GFLOP at ${f(b.gemmFlops / b.gemmLimitMs / 1e6, 1)} GFLOP/s) = ${f((100 * b.gemmLimitMs) / b.stepMs, 1)} % of the plain step`,
+    `  fastest single plain step ${f(b.fastestStepMs)} ms; each GEMM's fastest single call alone, summed, ${f(b.gemmLimitFastestMs)} ms = ${f((100 * b.gemmLimitFastestMs) / b.fastestStepMs, 1)} % of it (preemption only adds time: the figure to compare on a loaded machine)`,
     `  ${'part'.padEnd(34)} ${'ms/step'.padStart(8)} ${'% hooked'.padStart(8)} ${'calls'.padStart(6)}`,
   ];
   for (const r of b.rows) {
     lines.push(`  ${r.part.padEnd(34)} ${f(r.ms).padStart(8)} ${f((100 * r.ms) / b.hookedMs, 1).padStart(8)} ${(r.calls ? f(r.calls, 1) : '').padStart(6)}`);
+  }
+  const h = b.handoffs;
+  if (h) {
+    lines.push(
+      `  thread hand-offs (plain step): ${f(h.handoffs, 1)} per step (${f(h.wakes, 1)} woke a sleeping worker, ${f(h.withdrawn, 1)} taken back unclaimed); ` +
+        `caller's join wait ${f(h.joinMs)} ms, workers' start latency ${f(h.claimMs)} ms, inside parallel calls ${f(h.parallelMs)} ms (per step)`,
+    );
   }
   lines.push('  GEMMs alone:');
   for (const g of b.gemms) lines.push(`    ${g.role.padEnd(12)} ${g.shape.padEnd(24)} ×${g.calls}  ${f(g.gflops, 1)} GFLOP/s`);
@@ -297,13 +397,23 @@ export function breakdownMarkdown(records: readonly { metric: string; breakdown?
       .slice(0, 5)
       .map((r) => `${r.part} ${f(r.ms, 2)}`)
       .join(', ');
-    return [b.workload, String(b.threads), f(b.stepMs, 2), f(b.stepCpuMs, 2), `${f(b.gemmLimitMs, 2)} (${f((100 * b.gemmLimitMs) / b.stepMs, 0)} %)`, top, f(b.jsMs, 2)];
+    const h = b.handoffs;
+    return [
+      b.workload,
+      String(b.threads),
+      f(b.stepMs, 2),
+      f(b.stepCpuMs, 2),
+      `${f(b.gemmLimitMs, 2)} (${f((100 * b.gemmLimitMs) / b.stepMs, 0)} %)`,
+      top,
+      h ? `${f(h.handoffs, 1)} (join ${f(h.joinMs, 3)}, ${f(h.wakes, 1)} wake-ups)` : '–',
+      f(b.jsMs, 2),
+    ];
   });
   return [
     '',
     'Where a cpu training step goes (ms per step; the GEMM-only limit is every GEMM of the step timed alone at its own shape; `node dist/bench/breakdown.js` prints every kernel):',
     '',
-    markdownTable(['workload', 'threads', 'step, wall', 'step, CPU', 'GEMM-only limit (of the step)', 'largest kernels (hooked)', 'JS side'], rows),
+    markdownTable(['workload', 'threads', 'step, wall', 'step, CPU', 'GEMM-only limit (of the step)', 'largest kernels (hooked)', 'thread hand-offs per step (ms)', 'JS side'], rows),
   ];
 }
 

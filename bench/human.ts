@@ -121,13 +121,14 @@ export function printHuman(records: BenchRecord[], opts: Options, peerNotes: str
   if (lenet.length) {
     out.push('', 'MultiLeNet training steps per second (conv trunk + 2 heads, batch 256, SGD; an epoch of MultiMNIST is 235 steps)');
     const lrows = [...lenet].sort(bySystem).map((r) => {
-      const who = r.system === 'hydranet' ? `hydranet ${r.backend}` : `tfjs ${r.backend}`;
+      const who = r.system === 'hydranet' ? `hydranet ${r.backend}` : systemName(r);
       if (r.median === null) return [who, '—', '—', r.skipped ?? ''];
       const vs = records
-        .filter((x) => x.workload === 'LeNet' && x.metric === 'train_steps_per_s_ratio' && r.system === 'tfjs' && x.peer_backend === r.backend)
+        .filter((x) => x.workload === 'LeNet' && x.metric === 'train_steps_per_s_ratio' && r.system !== 'hydranet' && x.system === `hydranet/${r.system}` && x.peer_backend === r.backend)
         .map((x) => `hydranet ${x.backend} / this = ${ratio(x.median)}`)
         .join(', ');
-      return [who, `${fmt(r.median)} [${fmt(r.min)} … ${fmt(r.max)}]`, `${fmt(235 / r.median)} s`, [vs, r.note].filter(Boolean).join('; ')];
+      const extra = r.system === 'pytorch' && r.threads !== undefined ? `${String(r.threads)} thread${r.threads === 1 ? '' : 's'} (its best), ${String(r.variant ?? '')}` : '';
+      return [who, `${fmt(r.median)} [${fmt(r.min)} … ${fmt(r.max)}]`, `${fmt(235 / r.median)} s`, [vs, extra, r.note].filter(Boolean).join('; ')];
     });
     out.push(table(['system', 'steps/s', 'epoch', 'note'], lrows, ['l', 'r', 'r', 'l']));
   }

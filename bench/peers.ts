@@ -1,7 +1,8 @@
 /**
  * Peers measured in the same run: TensorFlow.js on W1/W2 (bench/peers/tfjs_mlp.ts, its
- * webgpu backend beside hydranet webgpu), PyTorch CPU (bench/peers/torch_mlp.py, run with Debian's
- * /usr/bin/python3 where python3-torch lives) and OpenBLAS cblas_sgemm
+ * webgpu backend beside hydranet webgpu), PyTorch CPU (bench/peers/torch_mlp.py, and
+ * bench/peers/torch_lenet.py for MultiLeNet, run with Debian's /usr/bin/python3 where
+ * python3-torch lives) and OpenBLAS cblas_sgemm
  * (bench/peers/openblas_sgemm.c, compiled at bench time into a temp folder). A missing peer
  * is reported as skipped, with how to install it; it never fails the bench. Each peer says which
  * kernels it ran on: the BLAS PyTorch really calls (classifyBlas: the reference BLAS is not
@@ -243,6 +244,37 @@ function peerSummary(x: Record<string, unknown>): Summary {
 }
 
 /**
+ * Runs a PyTorch peer script of bench/peers with Debian's python: its stdout, or why it could not
+ * run (exit 3: torch cannot be imported, and the reason says how to install it).
+ */
+function runTorchScript(script: string, args: readonly string[], env: NodeJS.ProcessEnv): PeerResult<string> {
+  const dir = peersDir();
+  if (!dir) return { ok: false, reason: `bench/peers/${script} was not found next to the bench` };
+  if (!fs.existsSync(PYTHON)) return { ok: false, reason: `${PYTHON} does not exist; ${TORCH_INSTALL}` };
+  const r = spawnSync(PYTHON, [path.join(dir, script), ...args], { env, encoding: 'utf8', timeout: 600_000, maxBuffer: 1 << 24 });
+  if (r.status === 3) return { ok: false, reason: `${firstLines(r.stderr, 1)}; ${TORCH_INSTALL}` };
+  if (r.status !== 0) return { ok: false, reason: `${script} failed (exit ${r.status ?? r.signal ?? r.error?.message}): ${firstLines(r.stderr)}` };
+  return { ok: true, value: r.stdout };
+}
+
+/** A peer plan as the PyTorch scripts' flags. */
+function planFlags(plan: PeerPlan): string[] {
+  return ['--windows', String(plan.windows), '--min-seconds', String(plan.minSeconds), '--warmup-seconds', String(plan.warmupSeconds)];
+}
+
+/** The info record a PyTorch peer script prints (workload "info") as TorchInfo. */
+function torchInfo(info: Record<string, unknown> | undefined, threads: number): TorchInfo {
+  return {
+    version: String(info?.version ?? '?'),
+    threads: Number(info?.threads ?? threads),
+    heads: String(info?.heads ?? 'concat'),
+    blas: info?.blas && typeof info.blas === 'object' ? (info.blas as TorchBlas) : { library: null },
+    python: PYTHON,
+    gpu: typeof info?.gpu === 'string' ? info.gpu : undefined,
+  };
+}
+
+/**
  * Runs bench/peers/torch_mlp.py on `workloads` (none: it only reports which BLAS torch calls).
  * The script exits 3 when torch cannot be imported: the reason then says how to install it.
  */
@@ -253,50 +285,82 @@ export function runTorch(
   env: NodeJS.ProcessEnv,
   device: 'cpu' | 'cuda' = 'cpu',
 ): PeerResult<{ steps: TorchStep[]; info: TorchInfo }> {
-  const dir = peersDir();
-  if (!dir) return { ok: false, reason: 'bench/peers/torch_mlp.py was not found next to the bench' };
-  if (!fs.existsSync(PYTHON)) return { ok: false, reason: `${PYTHON} does not exist; ${TORCH_INSTALL}` };
-  const args = [
-    path.join(dir, 'torch_mlp.py'),
-    '--workloads',
-    workloads.join(','),
-    '--windows',
-    String(plan.windows),
-    '--min-seconds',
-    String(plan.minSeconds),
-    '--warmup-seconds',
-    String(plan.warmupSeconds),
-    '--threads',
-    String(threads),
-    '--device',
-    device,
-  ];
-  const r = spawnSync(PYTHON, args, { env, encoding: 'utf8', timeout: 600_000, maxBuffer: 1 << 24 });
-  if (r.status === 3) return { ok: false, reason: `${firstLines(r.stderr, 1)}; ${TORCH_INSTALL}` };
-  if (r.status !== 0) return { ok: false, reason: `torch_mlp.py failed (exit ${r.status ?? r.signal ?? r.error?.message}): ${firstLines(r.stderr)}` };
+  const args = ['--workloads', workloads.join(','), ...planFlags(plan), '--threads', String(threads), '--device', device];
+  const r = runTorchScript('torch_mlp.py', args, env);
+  if (!r.ok) return { ok: false, reason: r.reason };
   try {
-    const recs = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
-    const info = recs.find((x) => x.workload === 'info');
+    const recs = JSON.parse(r.value!) as Array<Record<string, unknown>>;
     const steps = recs
       .filter((x) => x.workload !== 'info')
       .map((x) => ({ workload: String(x.workload), ...peerSummary(x), threads: Number(x.threads), loss: Number(x.loss) }));
-    const blas = info?.blas && typeof info.blas === 'object' ? (info.blas as TorchBlas) : { library: null };
-    return {
-      ok: true,
-      value: {
-        steps,
-        info: {
-          version: String(info?.version ?? '?'),
-          threads: Number(info?.threads ?? threads),
-          heads: String(info?.heads ?? 'concat'),
-          blas,
-          python: PYTHON,
-          gpu: typeof info?.gpu === 'string' ? info.gpu : undefined,
-        },
-      },
-    };
+    return { ok: true, value: { steps, info: torchInfo(recs.find((x) => x.workload === 'info'), threads) } };
   } catch (e) {
     return { ok: false, reason: `torch_mlp.py printed no valid JSON (${(e as Error).message})` };
+  }
+}
+
+/** One thread count of the PyTorch MultiLeNet peer (bench/peers/torch_lenet.py). */
+export interface TorchLenetRun extends TorchStep {
+  /** The variant that ran fastest there (oneDNN on/off, channels_last or not, heads separate/concat). */
+  variant: string;
+  /** Each variant's best probe, steps/s. */
+  probes: { variant: string; steps_per_s: number }[];
+  /** OpenBLAS's own thread count, set to the same (null: not OpenBLAS). */
+  blasThreads: number | null;
+  /** CPU milliseconds per step of the best variant (process time: every thread). */
+  cpuMs: number;
+  /** One epoch of the best variant: training + validation seconds (absent with no epoch asked for). */
+  epoch?: { seconds: number; train: number; validation: number; trainSize: number; testSize: number };
+}
+
+/**
+ * Runs bench/peers/torch_lenet.py: the MultiLeNet step at each of `threadCounts`, in its fastest
+ * variant, and one epoch of `epoch.train` random samples + validation on `epoch.test` (none
+ * when `epoch` is null).
+ */
+export function runTorchLenet(
+  threadCounts: readonly number[],
+  plan: PeerPlan,
+  probeSeconds: number,
+  epoch: { train: number; test: number } | null,
+  env: NodeJS.ProcessEnv,
+): PeerResult<{ runs: TorchLenetRun[]; info: TorchInfo }> {
+  const args = [
+    '--threads-list',
+    threadCounts.join(','),
+    ...planFlags(plan),
+    '--probe-seconds',
+    String(probeSeconds),
+    '--epoch-train',
+    String(epoch?.train ?? 0),
+    '--epoch-test',
+    String(epoch?.test ?? 0),
+  ];
+  const r = runTorchScript('torch_lenet.py', args, env);
+  if (!r.ok) return { ok: false, reason: r.reason };
+  try {
+    const recs = JSON.parse(r.value!) as Array<Record<string, unknown>>;
+    const runs = recs
+      .filter((x) => x.workload === 'LeNet')
+      .map(
+        (x): TorchLenetRun => ({
+          workload: 'LeNet',
+          ...peerSummary(x),
+          threads: Number(x.threads),
+          loss: Number(x.loss),
+          variant: String(x.variant),
+          probes: Array.isArray(x.probes) ? (x.probes as TorchLenetRun['probes']) : [],
+          blasThreads: typeof x.blas_threads === 'number' ? x.blas_threads : null,
+          cpuMs: Number(x.cpu_ms_per_step),
+          epoch:
+            typeof x.epoch_seconds === 'number'
+              ? { seconds: x.epoch_seconds, train: Number(x.train_seconds), validation: Number(x.validation_seconds), trainSize: Number(x.epoch_train), testSize: Number(x.epoch_test) }
+              : undefined,
+        }),
+      );
+    return { ok: true, value: { runs, info: torchInfo(recs.find((x) => x.workload === 'info'), threadCounts[threadCounts.length - 1] ?? 1) } };
+  } catch (e) {
+    return { ok: false, reason: `torch_lenet.py printed no valid JSON (${(e as Error).message})` };
   }
 }
 

@@ -36,6 +36,7 @@ import { WEIGHTINGS, parseWeightingSpec } from './mtl/weighting/index.js';
 import type { MultiTaskDataset } from './data/dataset.js';
 import type { OptimizerConfig } from './train/optimizer.js';
 import { type SearchSpace, checkSearchSpace, parseSearchSpec } from './train/search.js';
+import { checkJobs, childThreads } from './train/compare-jobs.js';
 
 /** The configurations compared when --weightings is not given (those this build has). */
 export const DEFAULT_WEIGHTINGS = ['equal', 'uncertainty', 'dwa', 'mgda-ub', 'pcgrad'].filter((w) => w in WEIGHTINGS);
@@ -71,9 +72,12 @@ at the epoch selected on the validation split, as mean ± sd over the seeds, wit
 mean single-task results) and its sd. A search key is a training option (lr, momentum,
 weight-decay, batch-size) or a strategy's option as strategy:option (cagrad:c,
 gradnorm:alpha), which applies to that strategy's rows only. It prints the number of runs, a
-time estimate after the first, and a line per run. Every finished run is recorded in --out
-(default runs/compare): run the same command again after an interruption and it continues
-where it stopped, with the same table.
+time estimate once a run's time is known (refreshed on each run's line: "about 1 h 5 min
+left"), and a line per run. Every finished run is recorded in --out (default runs/compare):
+run the same command again after an interruption (Ctrl-C stops it, keeping the finished runs)
+and it continues where it stopped, with the same table, whatever --jobs either time.
+--select-seeds K selects each row's setting on the mean over K seeds rather than one (a
+setting that diverges on one of them is not selected); --jobs N trains N runs at once.
 
 With --config run.json it compares on your own data instead: the run file of
 \`hydranet train --config\` (its data, validation file or validationSplit, inputs, tasks, model
@@ -123,6 +127,12 @@ Options:
   --search-budget N     at most N settings per row, a seeded random subset of the grid
   --seeds N             fair comparison: train each row's selected setting with seeds
                         --seed .. --seed+N-1 and report mean ± sd (default 1)
+  --select-seeds K      fair comparison: train each searched setting with the first K
+                        seeds and select on the mean validation score (default 1; K <= N)
+  --jobs N              fair comparison: train up to N runs at once, each in a child process
+                        with its own backend (cpu or reference; the cpu one with --threads
+                        threads, default cores / N); the same results as one at a time (on
+                        cpu, with the same --threads: some reductions sum per thread)
   --validation-fraction X
                         fair comparison: the share of the training data carved out to
                         select on (default 0.1)
@@ -214,6 +224,8 @@ const COMPARE_FLAGS = {
   seeds: { type: 'string' },
   'validation-fraction': { type: 'string' },
   out: { type: 'string' },
+  'select-seeds': { type: 'string' },
+  jobs: { type: 'string' },
 } as const;
 
 /** The fair protocol's flags, checked: undefined when none of them is given. */
@@ -221,15 +233,33 @@ interface FairFlags {
   search: SearchSpace;
   searchBudget?: number;
   seeds: number;
+  /** --select-seeds, when above 1. */
+  selectSeeds?: number;
+  /** --jobs, when above 1. */
+  jobs?: number;
+  /** --threads, with --jobs above 1: each child's. */
+  threads?: number;
   validationFraction: number;
   outDir: string;
 }
 
-/** --search, --search-budget, --seeds, --validation-fraction and --out, checked against the optimizer; undefined without any of the first four. */
+/**
+ * --search, --search-budget, --seeds, --select-seeds, --validation-fraction, --jobs and --out,
+ * checked against the optimizer and the backend; undefined without any of the first five.
+ */
 function fairFlags(values: CompareFlagValues, optimizer: OptimizerConfig): FairFlags | undefined {
-  const given = values.search !== undefined || values['search-budget'] !== undefined || values.seeds !== undefined || values['validation-fraction'] !== undefined;
+  const given =
+    values.search !== undefined ||
+    values['search-budget'] !== undefined ||
+    values.seeds !== undefined ||
+    values['select-seeds'] !== undefined ||
+    values['validation-fraction'] !== undefined;
   if (!given) {
-    if (values.out !== undefined) throw new UsageError('--out records the runs of a fair comparison (--search, --seeds, --search-budget or --validation-fraction)');
+    for (const flag of ['out', 'jobs'] as const) {
+      if (values[flag] !== undefined) {
+        throw new UsageError(`--${flag} ${flag === 'out' ? 'records' : 'runs'} the runs of a fair comparison (--search, --seeds, --select-seeds, --search-budget or --validation-fraction)`);
+      }
+    }
     return undefined;
   }
   if (values.baselines !== undefined) throw new UsageError('--baselines does not apply to a fair comparison (every baseline is searched and trained with every seed)');
@@ -252,10 +282,25 @@ function fairFlags(values: CompareFlagValues, optimizer: OptimizerConfig): FairF
   }
   const fraction = num('validation-fraction', values['validation-fraction'], 0.1, 'fraction');
   if (!(fraction > 0 && fraction < 1)) throw new UsageError(`--validation-fraction expects a number in (0, 1), got ${fraction}`);
+  const seeds = int('seeds', values.seeds, 1);
+  const selectSeeds = int('select-seeds', values['select-seeds'], 1);
+  if (selectSeeds > seeds) throw new UsageError(`--select-seeds ${selectSeeds} exceeds --seeds ${seeds} (each searched setting trains with the first --select-seeds of the seeds)`);
+  const jobs = int('jobs', values.jobs, 1);
+  if (jobs > 1) {
+    try {
+      checkJobs(jobs, values.backend ?? 'cpu', {});
+    } catch (e) {
+      if (e instanceof ConfigError) throw new UsageError(`--jobs: ${e.message.replace(/^compare: /, '')}`);
+      throw e;
+    }
+  }
   return {
     search,
     ...(values['search-budget'] !== undefined && { searchBudget: int('search-budget', values['search-budget'], 1) }),
-    seeds: int('seeds', values.seeds, 1),
+    seeds,
+    ...(selectSeeds > 1 && { selectSeeds }),
+    ...(jobs > 1 && { jobs }),
+    ...(jobs > 1 && values.threads !== undefined && { threads: int('threads', values.threads, 1) }),
     validationFraction: fraction,
     outDir: path.resolve(values.out ?? path.join('runs', 'compare')),
   };
@@ -340,11 +385,27 @@ async function runComparison(
   jsonFile: string | undefined,
   fair?: { flags: FairFlags; test: MultiTaskDataset },
 ): Promise<void> {
+  // Ctrl-C in a fair comparison: the first stops it (the finished runs are recorded in --out; with --jobs every child is killed), a second exits at once.
+  const controller = new AbortController();
+  const onSigint = (): void => {
+    if (controller.signal.aborted) {
+      process.stderr.write('\nhydranet: interrupted again: exiting now\n');
+      process.exit(130);
+    }
+    process.stderr.write(
+      `\nhydranet: interrupted: stopping${fair?.flags.jobs ? ' every run in progress' : ' after the current step'}; the finished runs are recorded in ${fair?.flags.outDir} (Ctrl-C again to exit at once)\n`,
+    );
+    controller.abort();
+  };
+  if (fair) process.on('SIGINT', onSigint);
   try {
-    const protocol: Partial<CompareOptions> = fair
-      ? { ...fair.flags, test: fair.test, validation: undefined }
-      : {};
-    if (fair) settings = { ...settings, search: fair.flags.search, searchBudget: fair.flags.searchBudget, seeds: fair.flags.seeds, validationFraction: fair.flags.validationFraction };
+    const { outDir: _outDir, ...fairSettings } = fair?.flags ?? {};
+    const protocol: Partial<CompareOptions> = fair ? { ...fair.flags, test: fair.test, validation: undefined, signal: controller.signal } : {};
+    // The settings of the results file: what determines them (not --jobs, --threads or --out).
+    if (fair) {
+      const { jobs: _jobs, threads: _threads, ...determining } = fairSettings as FairFlags;
+      settings = { ...settings, ...determining };
+    }
     const result = await compare({ ...options, ...protocol, backend, log: (line) => console.log(line) });
     console.log(`\n${formatComparison(result)}`);
     const json = JSON.stringify({ settings, backend: backend.name, ...result }, null, 2) + '\n';
@@ -362,11 +423,17 @@ async function runComparison(
       if (report) console.log(`report: ${report.file}`);
     }
   } finally {
+    process.off('SIGINT', onSigint);
     backend.dispose();
   }
 }
 
-function threadInfo(backend: Backend): string {
+/** " (2 threads)" for a cpu backend; with --jobs, the jobs and each child's threads. */
+function threadInfo(backend: Backend, fair?: FairFlags): string {
+  if (fair?.jobs) {
+    const threads = childThreads(fair.jobs, fair.threads);
+    return `; ${fair.jobs} runs at a time in child processes${'threads' in backend ? `, ${threads} thread${threads > 1 ? 's' : ''} each` : ''}`;
+  }
   return 'threads' in backend ? ` (${String((backend as { threads: number }).threads)} threads)` : '';
 }
 
@@ -414,12 +481,13 @@ export async function compareCommand(argv: string[]): Promise<void> {
   const { sharings: _sharings, ...baselineSettings } = settings;
   const baselines = values.baselines === undefined ? undefined : readBaselines(values.baselines, baselineSettings);
   const jsonFile = jsonFlag(values.json);
-  const backend = await createBackend(values.backend ?? 'cpu', { threads });
+  // With --jobs the runs train in child processes: this backend only checks the configurations.
+  const backend = await createBackend(values.backend ?? 'cpu', { threads: fair?.jobs ? 1 : threads });
 
   const { train: trainSet, validation: testSet, line } = presetData(preset, { seed, trainSize, testSize });
   console.log(
     `${line}; ` +
-      `backend ${backend.name}${threadInfo(backend)}; ${mlp ? `trunk ${hidden.join('-') || 'none'}` : presetName}; ${epochs} epochs of ${Math.ceil(trainSet.length / batchSize)} steps; ` +
+      `backend ${backend.name}${threadInfo(backend, fair)}; ${mlp ? `trunk ${hidden.join('-') || 'none'}` : presetName}; ${epochs} epochs of ${Math.ceil(trainSet.length / batchSize)} steps; ` +
       `${baselines ? 'given baselines' : `${TASKS.length} baselines`} + ${configurations.length} configurations` +
       (fair ? '' : `, reporting the ${select === 'best' ? 'best-validation' : 'last'} epoch`),
   );
@@ -457,10 +525,10 @@ async function compareConfig(file: string, values: CompareFlagValues): Promise<v
   const baselines = values.baselines === undefined ? undefined : readBaselines(values.baselines, settings);
   const validation = run.data.validation;
   if (!validation) throw new UsageError(`${file}: compare needs validation rows to select and report on (data.validation or data.validationSplit)`);
-  const backend = await createBackend(values.backend ?? 'cpu', { threads });
+  const backend = await createBackend(values.backend ?? 'cpu', { threads: fair?.jobs ? 1 : threads });
   for (const line of run.data.summary) console.log(line);
   console.log(
-    `backend ${backend.name}${threadInfo(backend)}; ${trainer.epochs} epochs of ${Math.ceil(run.data.train.length / trainer.batchSize)} steps; ` +
+    `backend ${backend.name}${threadInfo(backend, fair)}; ${trainer.epochs} epochs of ${Math.ceil(run.data.train.length / trainer.batchSize)} steps; ` +
       `${baselines ? 'given baselines' : `${model.tasks.filter((t) => !t.auxiliary).length} baselines`} + ${configurations.length} configurations ` +
       `(sharing ${sharings.map((s) => s.label).join(', ')} × weighting ${weightings.join(', ')})` +
       (fair ? `; the file's validation rows are the test set` : `, reporting the ${select === 'best' ? 'best-validation' : 'last'} epoch`),

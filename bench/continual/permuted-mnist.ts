@@ -10,7 +10,7 @@
  *
  *   node dist/bench/continual/permuted-mnist.js --retain none|ewc|online-ewc|lwf [--seeds 1]
  *       [--tasks 10] [--units 1000] [--iterations 5000] [--lr 1e-4] [--train-samples 60000]
- *       [--lambda 100] [--gamma 1] [--fisher exact] [--fisher-samples N] [--backend cpu] [--json out.json]
+ *       [--lambda 100] [--gamma 1] [--fisher exact] [--fisher-samples N] [--backend cpu] [--threads N] [--json out.json]
  *
  * Each task trains on its first --train-samples training images (the same images under each
  * permutation) for round(iterations·128 / n) epochs, and is tested on the 10,000 test images.
@@ -32,6 +32,7 @@ const iterations = Number(arg('iterations', '5000'));
 const lr = Number(arg('lr', '1e-4'));
 const trainSamples = Number(arg('train-samples', '60000'));
 const backendName = arg('backend', 'cpu');
+const threads = arg('threads', '');
 const jsonOut = arg('json', '');
 const { retain, text: retainText } = retainFromArgs('100');
 
@@ -53,7 +54,7 @@ function permuted(d: ReturnType<typeof mnist>, perm: Int32Array, name: string): 
   return new MultiTaskDataset({ inputs, inputShape: [28, 28], labels: { [name]: d.y } });
 }
 
-const backend = await createBackend(backendName);
+const backend = await createBackend(backendName, threads ? { threads: Number(threads) } : {});
 const train = mnist('train', trainSamples);
 const test = mnist('test', 10000);
 const results: { seed: number; steps: number[]; seconds: number; accuracy: number[][]; metrics: ContinualMetrics }[] = [];

@@ -10,12 +10,15 @@
  * trains batch/N per step. One warm-up epoch, then `--epochs` timed epochs of `--steps` global
  * steps; prints (rank 0) one JSON line: samples per second (median over the timed epochs), and
  * with --distributed the seconds per step spent in the gradient all-reduce (waiting for the
- * slower rank included) and the bytes all-reduced per step and rank.
+ * slower rank included) and the bytes all-reduced per step and rank, and how many gradient
+ * buckets per step started during the backward pass (overlap; --no-overlap starts them all
+ * after it, as before; --stop-every N agrees on stop requests every N steps instead of every one).
  *
  *   mpirun -np 2 node dist/bench/distributed/throughput.js --workload W1 --distributed --allreduce-only
  *
  * times the gradient all-reduce alone (the model's gradient arena in its buckets, 50 times after
- * 5 warm-ups, no training between): the communication cost without waiting for a slower rank.
+ * 5 warm-ups, no training between): the communication cost without waiting for a slower rank;
+ * and the same for the per-step stop agreement (an all-reduce of two numbers).
  */
 import { parseArgs } from 'node:util';
 import { MultiTaskDataset, MultiTaskModel, Rng, Trainer, createBackend } from '../../ts/index.js';
@@ -32,11 +35,15 @@ const { values } = parseArgs({
     distributed: { type: 'boolean', default: false },
     'bucket-mb': { type: 'string', default: '8' },
     'allreduce-only': { type: 'boolean', default: false },
+    'no-overlap': { type: 'boolean', default: false },
+    'stop-every': { type: 'string', default: '1' },
   },
 });
 const w = WORKLOADS.find((x) => x.name === values.workload);
 if (!w || w.name === 'W3') throw new Error(`Expected W1 or W2 for --workload but received ${values.workload}`);
-const parallel = values.distributed ? DataParallel.init({ bucketMB: Number(values['bucket-mb']) }) : null;
+const parallel = values.distributed
+  ? DataParallel.init({ bucketMB: Number(values['bucket-mb']), overlap: !values['no-overlap'], stopEvery: Number(values['stop-every']) })
+  : null;
 const ranks = parallel?.size ?? 1;
 if (w.batch % ranks !== 0) throw new Error(`the global batch ${w.batch} does not split over ${ranks} ranks`);
 const steps = Number(values.steps);
@@ -55,15 +62,33 @@ const data = new MultiTaskDataset({ inputs: rng.uniformArray(n * w.input), input
 if (values['allreduce-only']) {
   if (!parallel) throw new Error('--allreduce-only needs --distributed');
   const times: number[] = [];
+  const flagTimes: number[] = [];
+  const flags = new Float64Array(2);
   for (let i = 0; i < 55; i++) {
     parallel.world.barrier();
     const t0 = performance.now();
     await parallel.reduceGradients(model);
     if (i >= 5) times.push((performance.now() - t0) / 1000);
+    parallel.world.barrier();
+    const t1 = performance.now();
+    parallel.agreeStop(flags);
+    if (i >= 5) flagTimes.push((performance.now() - t1) / 1000);
   }
   if (parallel.rank === 0) {
     const s = summarize(times);
-    console.log(JSON.stringify({ workload: w.name, ranks, parameters: model.params.arenaSize, bytes: 4 * model.params.arenaSize, bucketMB: Number(values['bucket-mb']), secondsMedian: s.median, secondsMin: Math.min(...times) }));
+    console.log(
+      JSON.stringify({
+        workload: w.name,
+        ranks,
+        parameters: model.params.arenaSize,
+        bytes: 4 * model.params.arenaSize,
+        bucketMB: Number(values['bucket-mb']),
+        secondsMedian: s.median,
+        secondsMin: Math.min(...times),
+        stopFlagSecondsMedian: summarize(flagTimes).median,
+        stopFlagSecondsMin: Math.min(...flagTimes),
+      }),
+    );
   }
   parallel.world.finalize();
   process.exit(0);
@@ -72,12 +97,16 @@ const trainer = new Trainer(model, { optimizer: OPTIMIZER, batchSize: w.batch / 
 await trainer.fit(data); // warm-up
 const rates: number[] = [];
 const comm: number[] = [];
+const early: number[] = [];
 const epochs = Number(values.epochs);
 for (let e = 2; e <= epochs + 1; e++) {
   const before = parallel ? { ...parallel.stats } : null;
   const [record] = (await trainer.fit(data, { epochs: e })).slice(-1);
   rates.push(record.stepsPerSecond * w.batch);
-  if (parallel && before) comm.push((parallel.stats.seconds - before.seconds) / (parallel.stats.steps - before.steps));
+  if (parallel && before) {
+    comm.push((parallel.stats.seconds - before.seconds) / (parallel.stats.steps - before.steps));
+    early.push((parallel.stats.overlappedBuckets - before.overlappedBuckets) / (parallel.stats.steps - before.steps));
+  }
 }
 if (!parallel || parallel.rank === 0) {
   console.log(
@@ -93,6 +122,10 @@ if (!parallel || parallel.rank === 0) {
       allreduceBytesPerStepPerRank: parallel ? (4 * model.params.arenaSize) : null,
       parameters: model.params.arenaSize,
       bucketMB: parallel ? Number(values['bucket-mb']) : null,
+      overlap: parallel ? parallel.overlap : null,
+      bucketsPerStep: parallel ? Math.ceil(model.params.arenaSize / parallel.bucketElements) : null,
+      bucketsStartedInBackwardPerStep: parallel ? summarize(early).median : null,
+      stopEvery: parallel ? parallel.stopEvery : null,
     }),
   );
 }

@@ -13,6 +13,15 @@
 // A 1×1 kernel with stride 1 and no padding needs no im2col: col_i is x_i itself, and the dx
 // GEMM writes dx_i directly.
 //
+// AVX-512 paths for LeNet-like shapes (stride 1, no padding; the ISA chosen at load, see
+// cpu_features.h): the forward without im2col (rows of 17–32 pixels, or of 8 with two rows per
+// vector), conv2's dx without the dcol matrix (8-pixel rows, 20 channels), both with the GEMM
+// path's arithmetic and so its bits; and dW by kernels of their own for a 1-channel 5×5 first
+// layer (no dx: conv1) and for 5-column kernels over 8-pixel rows (conv2), summed in another
+// order (the paths whose bits differ, within the parity tolerance; still the same bits for any
+// thread count, the chunks being those below). The stride-1 im2col and the bias gradient's sums run on AVX-512 or AVX2 vectors,
+// with the same bits.
+//
 // Threads: tasks are samples (forward) or fixed chunks of samples (backward), each running
 // serial GEMMs on its own thread's workspace [GEMM packing | col | dcol], grow-only and reserved
 // by the thread pool on the calling thread, so no allocation happens per call in steady state.
@@ -25,6 +34,7 @@
 #include <vector>
 
 #include "addon_args.h"
+#include "isa_prelude.h"
 #include "threadpool.h"
 
 namespace hydranet {
@@ -60,12 +70,438 @@ inline double sum_run(const float* r, int64_t n) {
   return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
 
+// The vector copies of the stride-1, unpadded im2col and col2im rows and of sum_run, for the
+// ISA chosen at load (cpu_features.h; HYDRANET_CPU_ISA forces a lower one): the same copies,
+// the same additions in the same order (sum_run's eight partial sums are the eight lanes of one
+// vector of doubles), so the same bits as the portable loops above, which the scalar path runs.
+enum class VecIsa { none, avx2, avx512 };
+
+VecIsa vec_isa() {
+#if HYDRANET_X86
+  const char* isa = isa_kernels().name;
+  if (std::strcmp(isa, "avx512") == 0) return VecIsa::avx512;
+  if (std::strcmp(isa, "avx2") == 0) return VecIsa::avx2;
+#endif
+  return VecIsa::none;
+}
+
+#if HYDRANET_X86
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's own _mm512_undefined_* idiom
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#define HYDRANET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
+#define HYDRANET_AVX2 __attribute__((target("avx2,fma")))
+
+// dst[0, n) = src[0, n).
+HYDRANET_AVX512 inline void run_avx512(float* dst, const float* src, int n) {
+  int i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
+  if (i + 8 <= n) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i)), i += 8;
+  if (i < n) {  // fewer than 8 left: masked
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(dst + i, m, _mm512_maskz_loadu_ps(m, src + i));
+  }
+}
+HYDRANET_AVX2 inline void run_avx2(float* dst, const float* src, int n) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i));
+  for (; i < n; ++i) dst[i] = src[i];
+}
+
+// The stride-1, unpadded im2col: row (c, ky, kx) of col holds out_h runs of out_w pixels.
+#define HYDRANET_IM2COL_BODY(RUN)                                                                 \
+  const int64_t P = s.pixels();                                                                   \
+  float* row = col;                                                                               \
+  for (int c = 0; c < s.c; ++c) {                                                                 \
+    const float* plane = x + int64_t{c} * s.h * s.w;                                              \
+    for (int ky = 0; ky < s.kh; ++ky) {                                                           \
+      for (int kx = 0; kx < s.kw; ++kx, row += P) {                                               \
+        const float* img = plane + int64_t{ky} * s.w + kx;                                        \
+        for (int oy = 0; oy < s.out_h; ++oy) RUN(row + int64_t{oy} * s.out_w, img + int64_t{oy} * s.w, s.out_w);        \
+      }                                                                                           \
+    }                                                                                             \
+  }
+HYDRANET_AVX512 void im2col_s1_avx512(const ConvShape& s, const float* x, float* col) { HYDRANET_IM2COL_BODY(run_avx512) }
+HYDRANET_AVX2 void im2col_s1_avx2(const ConvShape& s, const float* x, float* col) { HYDRANET_IM2COL_BODY(run_avx2) }
+#undef HYDRANET_IM2COL_BODY
+
+// The stride-1, unpadded col2im on dx zeroed by the caller, for image rows of at most 16
+// pixels (LeNet's conv2: 12): each image row (c, oy + ky) is loaded once per (c, ky, oy), gets
+// the kw runs of row (c, ky, kx) of dcol, shifted kx lanes, added in kx order, and is stored.
+// Every dx element receives its terms in the general loop's order ((ky, kx) ascending): the same bits.
+HYDRANET_AVX512 void col2im_s1_avx512(const ConvShape& s, const float* dcol, float* dx) {
+  const int64_t P = s.pixels();
+  const __mmask16 mw = static_cast<__mmask16>((1u << s.w) - 1), mo = static_cast<__mmask16>((1u << s.out_w) - 1);
+  for (int c = 0; c < s.c; ++c) {
+    float* plane = dx + int64_t{c} * s.h * s.w;
+    for (int ky = 0; ky < s.kh; ++ky) {
+      const float* rows = dcol + (int64_t{c} * s.kh + ky) * s.kw * P;
+      for (int oy = 0; oy < s.out_h; ++oy) {
+        float* img = plane + int64_t{oy + ky} * s.w;
+        __m512 acc = _mm512_maskz_loadu_ps(mw, img);
+        for (int kx = 0; kx < s.kw; ++kx) {
+          // Lanes [kx, kx + out_w) from the run of row (c, ky, kx): lane kx + ox = run[ox].
+          acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(static_cast<__mmask16>(mo << kx), rows + kx * P + int64_t{oy} * s.out_w - kx));
+        }
+        _mm512_mask_storeu_ps(img, mw, acc);
+      }
+    }
+  }
+}
+
+HYDRANET_AVX512 double sum_run_avx512(const float* r, int64_t n) {
+  __m512d acc = _mm512_setzero_pd();
+  int64_t p = 0;
+  for (; p + 8 <= n; p += 8) acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm256_loadu_ps(r + p)));
+  alignas(64) double part[8];
+  _mm512_store_pd(part, acc);
+  for (int l = 0; p < n; ++p, ++l) part[l] += r[p];
+  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+HYDRANET_AVX2 double sum_run_avx2(const float* r, int64_t n) {
+  __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+  int64_t p = 0;
+  for (; p + 8 <= n; p += 8) {
+    lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm_loadu_ps(r + p)));
+    hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm_loadu_ps(r + p + 4)));
+  }
+  alignas(32) double part[8];
+  _mm256_store_pd(part, lo);
+  _mm256_store_pd(part + 4, hi);
+  for (int l = 0; p < n; ++p, ++l) part[l] += r[p];
+  return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+// The forward without im2col on AVX-512, for stride 1, no padding and K ≤ the GEMM's k block:
+// y[o, oy, ·] = act(Σ_k w[o, k]·x[k's pixel row] + b[o]), the sum one FMA chain per output in
+// im2col row order (c, ky, kx) from 0, the bias added after it and ReLU as max(0, ·): the GEMM
+// path's arithmetic exactly (its micro-kernel's chain over one k block, then alpha·acc + beta·C
+// with C pre-filled with b), so the same bits. Filters go in blocks of OB, each block's
+// accumulators in registers. Two shapes: rows of 17 to 32 pixels (two vectors a row: LeNet's
+// conv1, 24) and rows of 8 (one vector holds two rows: LeNet's conv2).
+template <int OB, bool kPair>
+HYDRANET_AVX512 void conv_block_avx512(const ConvShape& s, const float* x, const float* w, const float* b, float* y, bool relu) {
+  const int64_t K = s.patch(), P = s.pixels();
+  const int ow = s.out_w;
+  // kPair: lanes 0-7 are row oy, lanes 8-15 row oy + 1 (absent past the last row).
+  for (int oy = 0; oy < s.out_h; oy += kPair ? 2 : 1) {
+    const bool second = kPair && oy + 1 < s.out_h;
+    const __mmask16 m0 = kPair ? static_cast<__mmask16>(second ? 0xFFFFu : 0xFFu) : static_cast<__mmask16>(0xFFFFu);
+    const __mmask16 m1 = kPair ? 0 : static_cast<__mmask16>((1u << (ow - 16)) - 1);
+    __m512 a0[OB], a1[OB];
+    for (int o = 0; o < OB; ++o) a0[o] = a1[o] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (int c = 0; c < s.c; ++c) {
+      for (int ky = 0; ky < s.kh; ++ky) {
+        const float* xr = x + (int64_t{c} * s.h + oy + ky) * s.w;
+        for (int kx = 0; kx < s.kw; ++kx, ++k) {
+          __m512 x0, x1 = _mm512_setzero_ps();
+          if (kPair) {
+            const __m256 lo = _mm256_loadu_ps(xr + kx);
+            const __m256 hi = second ? _mm256_loadu_ps(xr + s.w + kx) : _mm256_setzero_ps();
+            x0 = _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+          } else {
+            x0 = _mm512_loadu_ps(xr + kx);
+            x1 = _mm512_maskz_loadu_ps(m1, xr + kx + 16);
+          }
+          for (int o = 0; o < OB; ++o) {
+            const __m512 wv = _mm512_set1_ps(w[o * K + k]);
+            a0[o] = _mm512_fmadd_ps(wv, x0, a0[o]);
+            if (!kPair) a1[o] = _mm512_fmadd_ps(wv, x1, a1[o]);
+          }
+        }
+      }
+    }
+    for (int o = 0; o < OB; ++o) {
+      float* yr = y + o * P + int64_t{oy} * ow;
+      __m512 v0 = a0[o], v1 = a1[o];
+      if (b) {
+        const __m512 bv = _mm512_set1_ps(b[o]);
+        v0 = _mm512_add_ps(v0, bv);
+        v1 = _mm512_add_ps(v1, bv);
+      }
+      if (relu) {
+        v0 = _mm512_max_ps(_mm512_setzero_ps(), v0);  // NaN (the second operand) passes through
+        v1 = _mm512_max_ps(_mm512_setzero_ps(), v1);
+      }
+      _mm512_mask_storeu_ps(yr, m0, v0);  // kPair: rows oy and oy + 1 are contiguous in y
+      if (!kPair) _mm512_mask_storeu_ps(yr + 16, m1, v1);
+    }
+  }
+}
+
+template <bool kPair>
+HYDRANET_AVX512 void conv_forward_direct_avx512(const ConvShape& s, const float* x, const float* w, const float* b, float* y, bool relu) {
+  const int64_t K = s.patch(), P = s.pixels();
+  int o = 0;
+  for (; o + 8 <= s.out_c; o += 8) conv_block_avx512<8, kPair>(s, x, w + o * K, b ? b + o : nullptr, y + o * P, relu);
+  if (o + 4 <= s.out_c) conv_block_avx512<4, kPair>(s, x, w + o * K, b ? b + o : nullptr, y + o * P, relu), o += 4;
+  if (o + 2 <= s.out_c) conv_block_avx512<2, kPair>(s, x, w + o * K, b ? b + o : nullptr, y + o * P, relu), o += 2;
+  if (o < s.out_c) conv_block_avx512<1, kPair>(s, x, w + o * K, b ? b + o : nullptr, y + o * P, relu);
+}
+// dW of a one-channel 5×5 convolution (LeNet's conv1: a 10×25 output with a long k) without
+// im2col on AVX-512, for samples [i0, i1) and filter o: out[k] = Σ_i Σ_oy Σ_ox dy_i[o, oy, ox] ·
+// x_i[oy + ky, ox + kx], k = ky·5 + kx, for rows of 17 to 32 pixels (two vectors, the second
+// masked). One kernel row ky per pass: its five sums per vector in ten registers (ten
+// independent FMA chains) over every sample of the range, reduced once at the end.
+HYDRANET_AVX512 void conv1_dw_avx512(const ConvShape& s, const float* x, const float* dy, int i0, int i1, int o, float* out) {
+  const int64_t P = s.pixels();
+  const __mmask16 m = static_cast<__mmask16>((1u << (s.out_w - 16)) - 1);
+  for (int ky = 0; ky < 5; ++ky) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0;
+    __m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0;
+    for (int i = i0; i < i1; ++i) {
+      const float* xr = x + i * s.in_size() + int64_t{ky} * s.w;
+      const float* g = dy + i * s.out_size() + o * P;
+      for (int oy = 0; oy < s.out_h; ++oy, xr += s.w, g += s.out_w) {
+        const __m512 g0 = _mm512_loadu_ps(g), g1 = _mm512_maskz_loadu_ps(m, g + 16);
+        a0 = _mm512_fmadd_ps(g0, _mm512_loadu_ps(xr), a0);
+        a1 = _mm512_fmadd_ps(g0, _mm512_loadu_ps(xr + 1), a1);
+        a2 = _mm512_fmadd_ps(g0, _mm512_loadu_ps(xr + 2), a2);
+        a3 = _mm512_fmadd_ps(g0, _mm512_loadu_ps(xr + 3), a3);
+        a4 = _mm512_fmadd_ps(g0, _mm512_loadu_ps(xr + 4), a4);
+        b0 = _mm512_fmadd_ps(g1, _mm512_maskz_loadu_ps(m, xr + 16), b0);
+        b1 = _mm512_fmadd_ps(g1, _mm512_maskz_loadu_ps(m, xr + 17), b1);
+        b2 = _mm512_fmadd_ps(g1, _mm512_maskz_loadu_ps(m, xr + 18), b2);
+        b3 = _mm512_fmadd_ps(g1, _mm512_maskz_loadu_ps(m, xr + 19), b3);
+        b4 = _mm512_fmadd_ps(g1, _mm512_maskz_loadu_ps(m, xr + 20), b4);
+      }
+    }
+    float* r = out + ky * 5;
+    r[0] = _mm512_reduce_add_ps(_mm512_add_ps(a0, b0));
+    r[1] = _mm512_reduce_add_ps(_mm512_add_ps(a1, b1));
+    r[2] = _mm512_reduce_add_ps(_mm512_add_ps(a2, b2));
+    r[3] = _mm512_reduce_add_ps(_mm512_add_ps(a3, b3));
+    r[4] = _mm512_reduce_add_ps(_mm512_add_ps(a4, b4));
+  }
+}
+// dx of one sample without the dcol matrix on AVX-512, for 8-pixel output rows (LeNet's conv2),
+// stride 1, no padding, an even out_h and OC output channels: dx = col2im(Wᵀ·dy_i) with the same
+// arithmetic, so the same bits: each dcol value one FMA chain over o = 0..OC−1 from 0 (the GEMM's
+// micro-kernel over one k block, alpha 1, beta 0), added to dx (zeroed) in col2im's order:
+// (ky, kx) ascending for every dx element. One vector holds the dcol values of output rows oy and
+// oy + 1 for one (c, ky, kx); they land in the two dx rows oy + ky and oy + ky + 1, held as a
+// 2·W-float span in two registers, through a lane permutation per kx.
+template <int OC>
+HYDRANET_AVX512 void conv_dx_pairs_avx512(const ConvShape& s, const float* w, const float* dy, float* dx) {
+  const int64_t P = s.pixels(), K = s.patch();
+  const int W = s.w;
+  alignas(64) int32_t idx[8][32];
+  __mmask16 m_lo[8], m_hi[8];
+  for (int kx = 0; kx < s.kw; ++kx) {
+    uint32_t bits = 0;
+    for (int q = 0; q < 32; ++q) {
+      int lane = -1;
+      if (q >= kx && q < kx + 8) lane = q - kx;                   // row oy's pixel q − kx
+      if (q >= W + kx && q < W + kx + 8) lane = q - W - kx + 8;   // row oy + 1's pixel q − W − kx
+      idx[kx][q] = lane < 0 ? 0 : lane;
+      if (lane >= 0) bits |= 1u << q;
+    }
+    m_lo[kx] = static_cast<__mmask16>(bits & 0xFFFFu);
+    m_hi[kx] = static_cast<__mmask16>(bits >> 16);
+  }
+  const __mmask16 span_lo = static_cast<__mmask16>(2 * W >= 16 ? 0xFFFFu : (1u << (2 * W)) - 1);
+  const __mmask16 span_hi = static_cast<__mmask16>(2 * W > 16 ? (1u << (2 * W - 16)) - 1 : 0u);
+  std::fill(dx, dx + s.in_size(), 0.0f);
+  for (int c = 0; c < s.c; ++c) {
+    for (int ky = 0; ky < s.kh; ++ky) {
+      const float* wk = w + (int64_t{c} * s.kh + ky) * s.kw;
+      for (int oy = 0; oy < s.out_h; oy += 2) {
+        __m512 g[OC];
+#pragma GCC unroll 32
+        for (int o = 0; o < OC; ++o) g[o] = _mm512_loadu_ps(dy + o * P + int64_t{oy} * 8);
+        float* base = dx + (int64_t{c} * s.h + oy + ky) * W;
+        __m512 lo = _mm512_maskz_loadu_ps(span_lo, base), hi = _mm512_maskz_loadu_ps(span_hi, base + 16);
+        for (int kx = 0; kx < s.kw; ++kx) {
+          __m512 d = _mm512_fmadd_ps(_mm512_set1_ps(wk[kx]), g[0], _mm512_setzero_ps());
+#pragma GCC unroll 32
+          for (int o = 1; o < OC; ++o) d = _mm512_fmadd_ps(_mm512_set1_ps(wk[o * K + kx]), g[o], d);
+          lo = _mm512_mask_add_ps(lo, m_lo[kx], lo, _mm512_permutexvar_ps(_mm512_load_si512(idx[kx]), d));
+          hi = _mm512_mask_add_ps(hi, m_hi[kx], hi, _mm512_permutexvar_ps(_mm512_load_si512(idx[kx] + 16), d));
+        }
+        _mm512_mask_storeu_ps(base, span_lo, lo);
+        _mm512_mask_storeu_ps(base + 16, span_hi, hi);
+      }
+    }
+  }
+}
+// dW of a 5-column convolution with 8-pixel output rows (LeNet's conv2) without im2col on
+// AVX-512, for samples [i0, i1): pdw[o, k] = (accumulate ? pdw[o, k] : 0) + Σ_i Σ_oy Σ_ox
+// dy_i[o, oy, ox] · x_i[c, oy + ky, ox + kx], k = (c·kh + ky)·5 + kx. One vector holds output
+// rows oy and oy + 1; for four filters and one (c, ky) the 4 × 5 sums live in 20 registers over
+// every sample of the range, and are reduced once at the end.
+HYDRANET_AVX512 void conv_dw_pairs_avx512(const ConvShape& s, const float* x, const float* dy, int i0, int i1, float* pdw,
+                                          bool accumulate) {
+  const int64_t P = s.pixels(), K = s.patch();
+  const int W = s.w;
+  for (int o0 = 0; o0 < s.out_c; o0 += 4) {
+    for (int c = 0; c < s.c; ++c) {
+      for (int ky = 0; ky < s.kh; ++ky) {
+        __m512 acc[4][5];
+#pragma GCC unroll 4
+        for (int oo = 0; oo < 4; ++oo) {
+#pragma GCC unroll 5
+          for (int kx = 0; kx < 5; ++kx) acc[oo][kx] = _mm512_setzero_ps();
+        }
+        for (int i = i0; i < i1; ++i) {
+          const float* xc = x + i * s.in_size() + (int64_t{c} * s.h + ky) * W;
+          const float* g0 = dy + i * s.out_size() + int64_t{o0} * P;
+          for (int oy = 0; oy < s.out_h; oy += 2) {
+            const float* xr = xc + int64_t{oy} * W;
+            __m512 xv[5];
+#pragma GCC unroll 5
+            for (int kx = 0; kx < 5; ++kx) {
+              xv[kx] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(xr + kx)), _mm256_loadu_ps(xr + W + kx), 1);
+            }
+#pragma GCC unroll 4
+            for (int oo = 0; oo < 4; ++oo) {
+              const __m512 g = _mm512_loadu_ps(g0 + oo * P + int64_t{oy} * 8);
+#pragma GCC unroll 5
+              for (int kx = 0; kx < 5; ++kx) acc[oo][kx] = _mm512_fmadd_ps(g, xv[kx], acc[oo][kx]);
+            }
+          }
+        }
+#pragma GCC unroll 4
+        for (int oo = 0; oo < 4; ++oo) {
+          float* r = pdw + (o0 + oo) * K + (int64_t{c} * s.kh + ky) * 5;
+#pragma GCC unroll 5
+          for (int kx = 0; kx < 5; ++kx) {
+            const float v = _mm512_reduce_add_ps(acc[oo][kx]);
+            r[kx] = accumulate ? r[kx] + v : v;
+          }
+        }
+      }
+    }
+  }
+}
+#undef HYDRANET_AVX512
+#undef HYDRANET_AVX2
+#pragma GCC diagnostic pop
+#endif
+
+// The stride-1 unpadded im2col on the chosen ISA's vectors; false: none (the portable loop runs).
+bool im2col_s1_vec(const ConvShape& s, const float* x, float* col) {
+#if HYDRANET_X86
+  static const VecIsa isa = vec_isa();
+  if (isa == VecIsa::avx512) return im2col_s1_avx512(s, x, col), true;
+  if (isa == VecIsa::avx2) return im2col_s1_avx2(s, x, col), true;
+#endif
+  (void)s, (void)x, (void)col;
+  return false;
+}
+
+// The stride-1 unpadded col2im (dx zeroed) on AVX-512 for rows of at most 16 pixels; false: none.
+bool col2im_s1_vec(const ConvShape& s, const float* dcol, float* dx) {
+#if HYDRANET_X86
+  static const VecIsa isa = vec_isa();
+  if (isa == VecIsa::avx512 && s.w <= 16) return col2im_s1_avx512(s, dcol, dx), true;
+#endif
+  (void)s, (void)dcol, (void)dx;
+  return false;
+}
+
+// One sample's forward without im2col on AVX-512 (see conv_block_avx512); false: not this shape,
+// ISA or activation (the im2col + GEMM path runs).
+bool forward_direct_vec(const ConvShape& s, const float* x, const float* w, const float* b, float* y, Activation act) {
+#if HYDRANET_X86
+  static const VecIsa isa = vec_isa();
+  if (isa != VecIsa::avx512 || s.stride != 1 || s.padding != 0 || s.patch() > isa_kernels().kc) return false;
+  if (act != Activation::none && act != Activation::relu) return false;
+  const bool relu = act == Activation::relu;
+  if (s.out_w > 16 && s.out_w <= 32) return conv_forward_direct_avx512<false>(s, x, w, b, y, relu), true;
+  if (s.out_w == 8) return conv_forward_direct_avx512<true>(s, x, w, b, y, relu), true;
+#endif
+  (void)s, (void)x, (void)w, (void)b, (void)y, (void)act;
+  return false;
+}
+
+// Whether conv1_dw_avx512 takes this backward: AVX-512, one channel, 5×5, stride 1, no
+// padding, rows of 17 to 32 pixels, and no dx asked for (a first layer).
+bool conv1_dw_direct(const ConvShape& s, bool want_dx) {
+#if HYDRANET_X86
+  static const VecIsa isa = vec_isa();
+  return isa == VecIsa::avx512 && !want_dx && s.c == 1 && s.kh == 5 && s.kw == 5 && s.stride == 1 && s.padding == 0 &&
+         s.out_w > 16 && s.out_w <= 32;
+#else
+  (void)s, (void)want_dx;
+  return false;
+#endif
+}
+
+// pdw [outC, 25] = (accumulate ? pdw : 0) + the dW of samples [i0, i1) (conv1_dw_direct shapes).
+void conv1_dw_vec(const ConvShape& s, const float* x, const float* dy, int i0, int i1, float* pdw, bool accumulate) {
+#if HYDRANET_X86
+  float sums[25];
+  for (int o = 0; o < s.out_c; ++o) {
+    conv1_dw_avx512(s, x, dy, i0, i1, o, sums);
+    float* r = pdw + o * 25;
+    for (int k = 0; k < 25; ++k) r[k] = accumulate ? r[k] + sums[k] : sums[k];
+  }
+#else
+  (void)s, (void)x, (void)dy, (void)i0, (void)i1, (void)pdw, (void)accumulate;
+#endif
+}
+
+// Whether conv_dx_pairs_avx512 computes dx: AVX-512, stride 1, no padding, 8-pixel output rows,
+// an even out_h, at most 8 kernel columns, 20 output channels (the one instantiation: LeNet's conv2).
+bool dx_pairs_direct(const ConvShape& s) {
+#if HYDRANET_X86
+  static const VecIsa isa = vec_isa();
+  return isa == VecIsa::avx512 && s.stride == 1 && s.padding == 0 && s.out_w == 8 && s.out_h % 2 == 0 && s.kw <= 8 &&
+         s.out_c == 20 && s.out_c <= isa_kernels().kc;
+#else
+  (void)s;
+  return false;
+#endif
+}
+
+// dx_i = ∂L/∂x_i on the dx_pairs_direct shapes.
+void dx_pairs_vec(const ConvShape& s, const float* w, const float* dy, float* dx) {
+#if HYDRANET_X86
+  conv_dx_pairs_avx512<20>(s, w, dy, dx);
+#else
+  (void)s, (void)w, (void)dy, (void)dx;
+#endif
+}
+
+// Whether conv_dw_pairs_avx512 computes dW: AVX-512, stride 1, no padding, 8-pixel output rows,
+// an even out_h, 5 kernel columns and a multiple of 4 filters (LeNet's conv2).
+bool dw_pairs_direct(const ConvShape& s) {
+#if HYDRANET_X86
+  static const VecIsa isa = vec_isa();
+  return isa == VecIsa::avx512 && s.stride == 1 && s.padding == 0 && s.out_w == 8 && s.out_h % 2 == 0 && s.kw == 5 &&
+         s.out_c % 4 == 0;
+#else
+  (void)s;
+  return false;
+#endif
+}
+
+// pdw (+)= the dW of samples [i0, i1) on the dw_pairs_direct shapes.
+void dw_pairs_vec(const ConvShape& s, const float* x, const float* dy, int i0, int i1, float* pdw, bool accumulate) {
+#if HYDRANET_X86
+  conv_dw_pairs_avx512(s, x, dy, i0, i1, pdw, accumulate);
+#else
+  (void)s, (void)x, (void)dy, (void)i0, (void)i1, (void)pdw, (void)accumulate;
+#endif
+}
+
+// sum_run on the chosen ISA's vectors.
+double sum_run_vec(const float* r, int64_t n) {
+#if HYDRANET_X86
+  static const VecIsa isa = vec_isa();
+  if (isa == VecIsa::avx512) return sum_run_avx512(r, n);
+  if (isa == VecIsa::avx2) return sum_run_avx2(r, n);
+#endif
+  return sum_run(r, n);
+}
+
 void im2col(const ConvShape& s, const float* x, float* col) {
   const int64_t P = s.pixels();
   float* row = col;
   if (s.stride == 1 && s.padding == 0) {
     // Every window lies inside the image (LeNet's convolutions): each col row is out_h runs
     // of out_w pixels, no bounds and no zeros.
+    if (im2col_s1_vec(s, x, col)) return;
     for (int c = 0; c < s.c; ++c) {
       const float* plane = x + int64_t{c} * s.h * s.w;
       for (int ky = 0; ky < s.kh; ++ky) {
@@ -107,6 +543,7 @@ void im2col(const ConvShape& s, const float* x, float* col) {
 // dx = col2im(dcol): every column entry added back to the input pixel it was read from (=).
 void col2im(const ConvShape& s, const float* dcol, float* dx) {
   std::fill(dx, dx + s.in_size(), 0.0f);
+  if (s.stride == 1 && s.padding == 0 && col2im_s1_vec(s, dcol, dx)) return;
   const int64_t P = s.pixels();
   const float* row = dcol;
   for (int c = 0; c < s.c; ++c) {
@@ -135,6 +572,7 @@ void col2im(const ConvShape& s, const float* dcol, float* dx) {
 // One sample's forward: y_i = act(W·col_i + b), with col_i built in `col` (unless direct).
 void forward_sample(const ConvShape& s, const float* x, const float* w, const float* b, float* y, Activation act,
                     float* col, float* gemm_ws, int threads) {
+  if (forward_direct_vec(s, x, w, b, y, act)) return;
   const int64_t K = s.patch(), P = s.pixels();
   const float* cols = x;
   if (!is_direct(s)) {
@@ -205,8 +643,11 @@ void conv2d_backward(const ConvShape& s, const float* x, const float* w, const f
   double* partial_db = caller_doubles.data();
 
   const size_t gemm_ws = gemm_workspace_floats();
-  const size_t col_floats = direct ? 0 : static_cast<size_t>(K * P);
-  const size_t dcol_floats = direct || !dx ? 0 : static_cast<size_t>(K * P);
+  const bool dw_direct = conv1_dw_direct(s, dx != nullptr);
+  const bool dw_pairs = !direct && !dw_direct && dw_pairs_direct(s);
+  const size_t col_floats = direct || dw_direct || dw_pairs ? 0 : static_cast<size_t>(K * P);
+  const bool dx_direct = dx && !direct && dx_pairs_direct(s);
+  const size_t dcol_floats = direct || !dx || dx_direct ? 0 : static_cast<size_t>(K * P);
   auto task = [&](int c, float* ws) {
     const int i0 = static_cast<int>(int64_t{n} * c / chunks), i1 = static_cast<int>(int64_t{n} * (c + 1) / chunks);
     float* col = ws + gemm_ws;
@@ -214,25 +655,37 @@ void conv2d_backward(const ConvShape& s, const float* x, const float* w, const f
     float* pdw = chunks > 1 ? partial_dw + c * wsize : dw;
     double* pdb = partial_db + int64_t{c} * s.out_c;
     std::fill(pdb, pdb + s.out_c, 0.0);
+    if (dw_direct) {
+      conv1_dw_vec(s, x, dy, i0, i1, pdw, chunks == 1);
+      for (int i = i0; db && i < i1; ++i) {
+        for (int o = 0; o < s.out_c; ++o) pdb[o] += sum_run_vec(dy + i * s.out_size() + o * P, P);
+      }
+      return;
+    }
+    if (dw_pairs) dw_pairs_vec(s, x, dy, i0, i1, pdw, chunks == 1);
     for (int i = i0; i < i1; ++i) {
       const float* xi = x + i * s.in_size();
       const float* dyi = dy + i * s.out_size();
-      const float* cols = xi;
-      if (!direct) {
-        im2col(s, xi, col);
-        cols = col;
+      if (!dw_pairs) {
+        const float* cols = xi;
+        if (!direct) {
+          im2col(s, xi, col);
+          cols = col;
+        }
+        // dW [outC, K] (+)= dy_i [outC, P] · col_iᵀ (col_i stored [K, P]).
+        const float beta = chunks == 1 || i > i0 ? 1.0f : 0.0f;
+        gemm_serial(product(s.out_c, static_cast<int>(K), static_cast<int>(P), dyi, P, false, cols, P, true, pdw, K,
+                            beta),
+                    ws);
       }
-      // dW [outC, K] (+)= dy_i [outC, P] · col_iᵀ (col_i stored [K, P]).
-      const float beta = chunks == 1 || i > i0 ? 1.0f : 0.0f;
-      gemm_serial(product(s.out_c, static_cast<int>(K), static_cast<int>(P), dyi, P, false, cols, P, true, pdw, K,
-                          beta),
-                  ws);
       if (db) {
         for (int o = 0; o < s.out_c; ++o) {
-          pdb[o] += sum_run(dyi + o * P, P);
+          pdb[o] += sum_run_vec(dyi + o * P, P);
         }
       }
-      if (dx) {
+      if (dx_direct) {
+        dx_pairs_vec(s, w, dyi, dx + i * s.in_size());
+      } else if (dx) {
         // dcol [K, P] = Wᵀ [K, outC] · dy_i [outC, P] (W stored [outC, K]); direct: into dx_i.
         float* dxi = dx + i * s.in_size();
         gemm_serial(product(static_cast<int>(K), static_cast<int>(P), s.out_c, w, K, true, dyi, P, false,

@@ -114,9 +114,10 @@ double dot(const float* a, const float* b, int64_t n) {
 }
 
 void gemm_small_output(const GemmArgs& g, int threads) {
-  // Each thread sums its own contiguous k range; the caller adds the parts in a fixed order,
-  // so the result does not depend on scheduling.
-  const int parts = std::max(1, std::min({threads, kSmallParts, static_cast<int>(g.k / kSmallChunk)}));
+  // The k range is cut into parts by k alone, each part summed by one task, and the caller adds
+  // the parts in a fixed order, so the result depends neither on scheduling nor on the thread
+  // count (a 1-thread and a 2-thread run give the same bits).
+  const int parts = std::max(1, std::min(kSmallParts, static_cast<int>(g.k / kSmallChunk)));
   double partial[kSmallParts][kSmallOutput] = {};
   auto task = [&](int t, float*) {
     const int64_t k0 = int64_t(g.k) * t / parts, k1 = int64_t(g.k) * (t + 1) / parts;
@@ -124,7 +125,7 @@ void gemm_small_output(const GemmArgs& g, int threads) {
       for (int j = 0; j < g.n; ++j)
         partial[t][i * g.n + j] = dot(g.a + i * g.lda + k0, g.b + j * g.ldb + k0, k1 - k0);
   };
-  ThreadPool::instance().parallel_for(parts, parts, 0, task);
+  ThreadPool::instance().parallel_for(parts, std::min(threads, parts), 0, task);
   for (int i = 0; i < g.m; ++i) {
     for (int j = 0; j < g.n; ++j) {
       double acc = 0;

@@ -8,7 +8,10 @@
 //   backward: dW_t += dy_tᵀ·x_t, db += Σ_rows dy          "+=" (shared input: ONE GEMM for all dW)
 //             dx = Σ_t dy_t·W_t (shared: ONE GEMM dy[n, Σout]·W[Σout, D]) or dx_t = dy_t·W_t   "="
 //             per_task_dx[t] = dy_t·W_t [n, D] (shared only)                                   "="
+#include <algorithm>
+
 #include "addon_args.h"
+#include "threadpool.h"
 
 namespace hydranet {
 namespace {
@@ -60,24 +63,53 @@ void heads_forward(const int32_t* layout, const float* x, const float* w, const 
   }
 }
 
+namespace {
+
+// A shared input's dW and dx GEMMs are independent and, for small heads, each too small to split
+// well across two threads (each thread would pack the other's panels again): on two threads and
+// between these sizes (flops of each) they run as the two tasks of ONE hand-off, each GEMM whole
+// on one thread. With more threads each GEMM is split as usual. gemm_serial gives the bits gemm
+// gives here (neither takes gemm's dot-product path).
+constexpr double kPairMinFlops = 1 << 19;
+constexpr double kPairMaxFlops = 1 << 23;
+
+bool run_as_pair(const GemmArgs& a, const GemmArgs& b, int threads) {
+  const double fa = 2.0 * a.m * a.n * a.k, fb = 2.0 * b.m * b.n * b.k;
+  if (threads != 2 || std::min(fa, fb) < kPairMinFlops || std::max(fa, fb) > kPairMaxFlops) return false;
+  const GemmArgs pair[2] = {a, b};
+  auto task = [&](int t, float* workspace) { gemm_serial(pair[t], workspace); };
+  ThreadPool::instance().parallel_for(2, 2, gemm_workspace_floats(), task);
+  return true;
+}
+
+}  // namespace
+
 // dw += dy_tᵀ·x_t, db += Σ_rows dy; dx (may be null) = Σ_t dy_t·W_t (shared) or per segment;
 // per_task_dx (may be null, shared only) [T, n, D] = dy_t·W_t.
 void heads_backward(const int32_t* layout, const float* x, const float* w, const float* dy, float* dx, float* dw,
                     float* db, float* per_task_dx, int n, int threads) {
   const Heads h = read_layout(layout);
   const int groups = h.shared ? 1 : h.tasks;
-  for (int t = 0; t < groups; ++t) {
+  // Group t's dW += dy_tᵀ·x_t and dx_t = dy_t·W_t (a shared input: one group over every task).
+  auto dw_product = [&](int t) {
     const HeadTask s = h.task(t);
     const int out = h.shared ? h.total_out : s.out;
-    const float* dy_t = dy + s.out_off;
-    gemm(product(out, s.in, n, dy_t, h.total_out, true, x + s.in_off, h.ldx, false, dw + s.w_off, s.in,
-                         1.0f),
-                 threads);
-    if (dx) {
-      gemm(product(n, s.in, out, dy_t, h.total_out, false, w + s.w_off, s.in, false, dx + s.in_off, h.ldx,
-                           0.0f),
-                   threads);
-    }
+    return product(out, s.in, n, dy + s.out_off, h.total_out, true, x + s.in_off, h.ldx, false, dw + s.w_off, s.in,
+                   1.0f);
+  };
+  auto dx_product = [&](int t) {
+    const HeadTask s = h.task(t);
+    const int out = h.shared ? h.total_out : s.out;
+    return product(n, s.in, out, dy + s.out_off, h.total_out, false, w + s.w_off, s.in, false, dx + s.in_off, h.ldx,
+                   0.0f);
+  };
+  if (h.shared && dx && !per_task_dx && run_as_pair(dw_product(0), dx_product(0), threads)) {
+    bias_grad(dy, db, n, h.total_out, threads);
+    return;
+  }
+  for (int t = 0; t < groups; ++t) {
+    gemm(dw_product(t), threads);
+    if (dx) gemm(dx_product(t), threads);
   }
   if (per_task_dx) {
     for (int t = 0; t < h.tasks; ++t) {

@@ -1,5 +1,6 @@
 // The AVX2+FMA copy of the per-ISA kernels: 6×16 GEMM micro-tile, 8 lanes.
 #include "isa_prelude.h"
+#include "kernels.h"
 
 #if HYDRANET_X86
 #pragma GCC push_options
@@ -15,4 +16,5 @@ constexpr const char* kIsaName = "avx2";
 #pragma GCC pop_options
 
 const hydranet::IsaKernels& hydranet::isa_avx2_kernels() { return isa_avx2::kKernels; }
+const hydranet::IsaExtras& hydranet::isa_avx2_extras() { return isa_avx2::kExtras; }
 #endif

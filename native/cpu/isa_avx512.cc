@@ -2,6 +2,7 @@
 // GCC 12 reports its own _mm512_undefined_* idiom in avx512fintrin.h as maybe-uninitialized.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include "isa_prelude.h"
+#include "kernels.h"
 
 #if HYDRANET_X86
 #pragma GCC push_options
@@ -17,4 +18,5 @@ constexpr const char* kIsaName = "avx512";
 #pragma GCC pop_options
 
 const hydranet::IsaKernels& hydranet::isa_avx512_kernels() { return isa_avx512::kKernels; }
+const hydranet::IsaExtras& hydranet::isa_avx512_extras() { return isa_avx512::kExtras; }
 #endif

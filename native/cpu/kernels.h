@@ -52,6 +52,21 @@ inline GemmArgs product(int m, int n, int k, const float* a, int64_t lda, bool t
 size_t gemm_workspace_floats();
 void gemm_serial(const GemmArgs& g, float* workspace);
 
+// Per-ISA loops (isa_kernels.inc) beside the kernel table of cpu_features.h. isa_extras() is the
+// copy of the ISA that isa_kernels() runs.
+struct IsaExtras {
+  // sum[c] = Σ_r x[r·ld + c], c in [0, cols), each column summed in double in row order (the
+  // bits of the plain loop): bias_grad's sums.
+  void (*column_sums)(const float* x, int64_t ld, int64_t rows, int cols, double* sum);
+  // out[j] = e^(z[j] − shift), j in [0, n), by simd.h's vexp (a few ulp; NaN stays NaN; below
+  // e^−103 it gives about 1e-45, not 0): the loss's softmax numerators.
+  void (*exp_shifted)(const float* z, int n, float shift, float* out);
+};
+const IsaExtras& isa_extras();
+const IsaExtras& isa_scalar_extras();
+const IsaExtras& isa_avx2_extras();
+const IsaExtras& isa_avx512_extras();
+
 // db[j] += Σ_i dy[i, j]; dy [rows, cols] (elementwise.cc; heads.cc sums its bias gradients with it).
 void bias_grad(const float* dy, float* db, int64_t rows, int64_t cols, int threads);
 

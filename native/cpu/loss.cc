@@ -10,8 +10,10 @@
 //               probabilities, p = softmax(z/T) (KL(q‖p); LwF's soft targets)
 // losses[t] = L_t ("=", unweighted); dlogits[:, seg_t] = weight_t·∂L_t/∂z ("=", 0 where m = 0).
 // Rows are summed in fixed chunks of double partial sums, so the result does not depend on the
-// number of threads. perSampleLosses (loss_per_sample) runs the same row code without the
-// gradient: out[i, t] = ℓ of row i (the element kinds divided by K), 0 where m = 0.
+// number of threads. A class row of up to 64 logits takes its e^(z − max) from the ISA's f32
+// vector exp (a few ulp; isa_extras), a wider row from std::exp; sums and logs are in double.
+// perSampleLosses (loss_per_sample) runs the same row code without the gradient: out[i, t] = ℓ
+// of row i (the element kinds divided by K), 0 where m = 0.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -55,14 +57,17 @@ double class_row_loss(const LossTask& s, const float* z, int label, float* g) {
     if (z[j] > zmax) top = j;
     zmax = std::max(zmax, double(z[j]));
   }
-  // e^(z_j − zmax), kept for the gradient when the row fits (one exp per logit, not two).
+  // e^(z_j − zmax), kept for the gradient when the row fits (one exp per logit, not two): then
+  // the whole row's at once by the ISA's vector exp (f32, a few ulp), summed in double.
   double e[kCachedWidth];
   const bool cached = s.width <= kCachedWidth;
   double sum = 0, zsum = 0;
-  for (int j = 0; j < s.width; ++j) {
-    const double ej = std::exp(z[j] - zmax);
-    if (cached) e[j] = ej;
-    sum += ej, zsum += z[j];
+  if (cached) {
+    float ef[kCachedWidth];
+    isa_extras().exp_shifted(z, s.width, static_cast<float>(zmax), ef);
+    for (int j = 0; j < s.width; ++j) e[j] = ef[j], sum += ef[j], zsum += z[j];
+  } else {
+    for (int j = 0; j < s.width; ++j) sum += std::exp(z[j] - zmax), zsum += z[j];
   }
   const double lse = zmax + std::log(sum), inv_sum = 1 / sum;
   const double ce = lse - z[label], a = s.a, b = s.b;
@@ -185,6 +190,22 @@ int64_t decode_tasks(const int32_t* layout, int tasks, const float* targets, con
   return -1;
 }
 
+// A row's cost in units of one cheap element (mse's subtraction and square): a logit of a class
+// kind, bce or distill (an exp or a log each) costs about kTranscendental of those.
+constexpr int64_t kTranscendental = 8;
+// The work per thread, in those units, below which a second thread costs more than it saves
+// (about 8 µs: a 64-row chunk of W1's two 10-class softmax heads is 10k units, about 5 µs).
+constexpr int64_t kLossGrain = 1 << 14;
+
+int64_t row_work(const std::vector<LossTask>& segs) {
+  int64_t work = 0;
+  for (const LossTask& s : segs) {
+    const bool costly = s.row || s.kind == LossKind::bce;
+    work += static_cast<int64_t>(s.width) * (costly ? kTranscendental : 1);
+  }
+  return std::max<int64_t>(1, work);
+}
+
 }  // namespace
 
 // The fused multi-loss (LossLayout.packed: per task [kind, outOff, width, tgtOff, tgtWidth], then
@@ -201,8 +222,7 @@ int64_t loss_forward_backward(const int32_t* layout, int tasks, const float* log
 
   const int chunks = (n + kRowsPerChunk - 1) / kRowsPerChunk;
   std::vector<double> partial(static_cast<size_t>(chunks) * tasks, 0.0);
-  const int64_t work_per_row = total_out;
-  parallel_range(chunks, threads, std::max<int64_t>(1, (1 << 14) / (kRowsPerChunk * work_per_row)),
+  parallel_range(chunks, threads, std::max<int64_t>(1, kLossGrain / (kRowsPerChunk * row_work(segs))),
                  [&](int64_t c0, int64_t c1) {
                    for (int64_t c = c0; c < c1; ++c) {
                      const int i1 = std::min<int>(n, static_cast<int>(c + 1) * kRowsPerChunk);

@@ -78,6 +78,20 @@ inline void transpose_lanes(vf* r) {
   }
 }
 
+// A vector of floats widened to doubles and accumulated: acc += double(x), lane for lane.
+struct vd {
+  __m512d lo, hi;
+};
+inline vd vd_zero() { return {_mm512_setzero_pd(), _mm512_setzero_pd()}; }
+inline void vd_add_widened(vd& acc, vf x) {
+  acc.lo = _mm512_add_pd(acc.lo, _mm512_cvtps_pd(_mm512_castps512_ps256(x)));
+  acc.hi = _mm512_add_pd(acc.hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1)));
+}
+inline void vd_store(double* p, vd v) {
+  _mm512_storeu_pd(p, v.lo);
+  _mm512_storeu_pd(p + 8, v.hi);
+}
+
 #elif HYDRANET_SIMD == 256
 
 constexpr int kLanes = 8;
@@ -146,6 +160,19 @@ inline void transpose_lanes(vf* r) {
   for (int i = 0; i < 8; ++i) r[i] = t[i];
 }
 
+struct vd {
+  __m256d lo, hi;
+};
+inline vd vd_zero() { return {_mm256_setzero_pd(), _mm256_setzero_pd()}; }
+inline void vd_add_widened(vd& acc, vf x) {
+  acc.lo = _mm256_add_pd(acc.lo, _mm256_cvtps_pd(_mm256_castps256_ps128(x)));
+  acc.hi = _mm256_add_pd(acc.hi, _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));
+}
+inline void vd_store(double* p, vd v) {
+  _mm256_storeu_pd(p, v.lo);
+  _mm256_storeu_pd(p + 4, v.hi);
+}
+
 #else
 
 constexpr int kLanes = 1;
@@ -183,6 +210,11 @@ template <int S> inline vi ishr(vi a) { return a >> S; }
 inline vf vkeep_if_ge(vi a, vi b, vf x) { return a >= b ? x : 0.0f; }
 
 inline void transpose_lanes(vf*) {}
+
+using vd = double;
+inline vd vd_zero() { return 0.0; }
+inline void vd_add_widened(vd& acc, vf x) { acc += static_cast<double>(x); }
+inline void vd_store(double* p, vd v) { *p = v; }
 
 #endif
 

@@ -32,6 +32,20 @@ class Workspace {
   size_t size_ = 0;
 };
 
+// What the pool has done since its counters were last reset (ThreadPool::stats): each hand-off
+// (a parallel_for that invited workers) and what it cost the caller. Counted only while
+// enabled (set_stats), so a plain run reads no clock.
+struct PoolStats {
+  bool enabled = false;
+  uint64_t handoffs = 0;   // parallel_for calls that invited workers
+  uint64_t serial = 0;     // calls run by the caller alone (one task or thread, or the pool busy)
+  uint64_t wakes = 0;      // hand-offs that found a worker asleep and woke it (not spinning)
+  uint64_t withdrawn = 0;  // invitations taken back unclaimed (the caller did the worker's share)
+  uint64_t claim_ns = 0;   // Σ over claimed invitations: invitation → the worker starting it
+  uint64_t join_ns = 0;    // Σ over hand-offs: the caller's wait for workers after its own share
+  uint64_t total_ns = 0;   // Σ over hand-offs: the whole parallel_for, on the caller
+};
+
 // A non-owning reference to a callable body(task, workspace).
 class TaskBody {
  public:
@@ -55,6 +69,11 @@ class ThreadPool {
   // JS thread is using it) runs its tasks alone.
   void parallel_for(int tasks, int threads, size_t workspace_floats, TaskBody body);
 
+  // The counters (see PoolStats); set_stats(on) resets them and turns counting on or off. Both
+  // wait for a hand-off in progress (another JS thread's) to finish.
+  PoolStats stats();
+  void set_stats(bool on);
+
  private:
   enum State : int { kIdle, kInvited, kRunning };
   struct Worker {
@@ -74,6 +93,12 @@ class ThreadPool {
   TaskBody* body_ = nullptr;
   int tasks_ = 0;
   std::atomic<int> next_{0};
+
+  // Counters (PoolStats): written by the caller under dispatch_, claim_ns_ by workers.
+  std::atomic<bool> stats_on_{false};
+  int64_t invited_at_ns_ = 0;  // the current hand-off's invitation time, when counting
+  uint64_t handoffs_ = 0, wakes_ = 0, withdrawn_ = 0, join_ns_ = 0, total_ns_ = 0;
+  std::atomic<uint64_t> serial_{0}, claim_ns_{0};
 
   std::mutex sleep_mutex_;
   std::condition_variable wake_;

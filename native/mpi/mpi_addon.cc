@@ -10,6 +10,10 @@
 //   allgather(send: Float64Array, recv: Float64Array, timeoutMs)   recv.length = size·send.length
 //   barrier(timeoutMs)
 //   iallreduceStart(array) -> handle; wait(handle, timeoutMs)
+//   test(handle) -> done                               one MPI_Test: lets Open MPI progress the
+//                                                      all-reduce between backward layers; a done
+//                                                      handle stays valid until wait() (which then
+//                                                      returns at once)
 //   abort(code)                                        MPI_Abort: ends every rank of the job
 //
 // Every blocking collective is its non-blocking form polled with MPI_Test until it completes or
@@ -280,6 +284,16 @@ Napi::Value wait(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value test(const Napi::CallbackInfo& info) {
+  const Args a(info, "test", 1);
+  const int64_t h = a.integer(0, "handle", 1, INT64_C(1) << 52);
+  Pending& p = find_pending(a, h);
+  int done = 0;
+  // A completed request becomes MPI_REQUEST_NULL, which MPI_Test (and so wait()) reports done.
+  check(a, MPI_Test(&p.request, &done, MPI_STATUS_IGNORE), "MPI_Test");
+  return Napi::Boolean::New(info.Env(), done != 0);
+}
+
 Napi::Value abort_job(const Napi::CallbackInfo& info) {
   const Args a(info, "abort", 1);
   const int code = static_cast<int>(a.integer(0, "code", 1, 255));
@@ -304,6 +318,7 @@ Napi::Object module_init(Napi::Env env, Napi::Object exports) {
   set<barrier>(env, exports, "barrier");
   set<iallreduce_start>(env, exports, "iallreduceStart");
   set<wait>(env, exports, "wait");
+  set<test>(env, exports, "test");
   set<abort_job>(env, exports, "abort");
   return exports;
 }

@@ -43,6 +43,12 @@ for (const kind of ACTIVATIONS) {
   await put(kind + ' y', y);
   await put(kind + ' dx', dx);
 }
+// biasGrad: each ISA's column sums (blocks of register-held columns, a partial vector, a tail).
+for (const [rows, cols] of [[256, 512], [17, 255], [3, 1]]) {
+  const db = be.upload(rand(cols), [cols]);
+  be.biasGrad(be.upload(rand(rows * cols), [rows, cols]), db);
+  await put('biasGrad ' + rows + 'x' + cols, db);
+}
 const y = be.alloc([1001]);
 const mask = be.alloc([1001]);
 be.dropoutForward(x, y, mask, 0.3, 12345);
@@ -88,7 +94,8 @@ describe('cpu backend SIMD paths', function () {
       for (const [name, want] of Object.entries(best)) {
         if (name === 'isa') continue;
         const got = Float32Array.from(r[name] as number[]);
-        const exact = name === 'dropout mask';
+        // Exact: dropout's hash, and biasGrad (every path sums each column in double in row order).
+        const exact = name === 'dropout mask' || name.startsWith('biasGrad');
         const tol = exact ? { atol: 0, rtol: 0 } : name.startsWith('gemm') ? { atol: 1e-3, rtol: 1e-4 } : { atol: 1e-6, rtol: 1e-5 };
         assertClose(got, Float32Array.from(want as number[]), tol, `${r.isa} vs ${best.isa}: ${name}`);
       }

@@ -2,12 +2,16 @@
  * The step breakdown (bench/breakdown.ts): the backend's kernel hook sees every kernel call and
  * is gone once removed; a W1 breakdown finds every kernel of the step, and its GEMM list is
  * exactly the step's GEMMs (their FLOPs are the bench's stepFlops); the bench's sections show it.
+ * The fastest single step is never slower than the windows' median. The worker pool's hand-off
+ * counters count each parallel kernel call once, none for a serial one, and the breakdown
+ * reports them per step.
  */
 import assert from 'node:assert/strict';
 import { breakdown, breakdownMarkdown, breakdownSection } from '../../bench/breakdown.js';
 import { breakdownRecord } from '../../bench/phases/breakdown.js';
 import { WORKLOADS, stepFlops } from '../../bench/workloads.js';
 import type { KernelMethod } from '../../ts/backends/ops.js';
+import type { CpuBackend } from '../../ts/backends/cpu.js';
 import { type Backend, createBackend } from '../../ts/index.js';
 
 type Hookable = Backend & { hookKernels(wrap: (op: KernelMethod, args: readonly unknown[], run: () => void) => void): () => void };
@@ -48,11 +52,62 @@ describe('bench: step breakdown', function () {
     }
     assert.equal(b.gemmFlops, stepFlops(WORKLOADS[0]));
     assert.ok(b.gemmLimitMs > 0 && b.stepMs > 0 && Number.isFinite(b.jsMs));
+    // The fastest single plain step is one of the windows' steps: never slower than their median.
+    assert.ok(b.fastestStepMs > 0 && b.fastestStepMs <= b.stepMs, `fastest ${b.fastestStepMs}, median ${b.stepMs}`);
+    assert.ok(b.gemmLimitFastestMs > 0 && Number.isFinite(b.gemmLimitFastestMs));
     const rec = breakdownRecord(b);
     assert.equal(rec.metric, 'gemm_only_limit_fraction');
     const text = breakdownSection([rec]).join('\n');
     assert.match(text, /W1 \(cpu [a-z0-9]+, 1 threads\): step/);
     assert.match(text, /GEMM-only limit/);
+    assert.match(text, /fastest single plain step [0-9.]+ ms; each GEMM's fastest single call alone, summed, [0-9.]+ ms = [0-9.]+ %/);
     assert.match(breakdownMarkdown([rec]).join('\n'), /^\| W1 \| 1 \|/m);
+    // One thread: the pool never hands off.
+    assert.equal(b.handoffs?.handoffs, 0);
+    assert.match(text, /thread hand-offs \(plain step\): 0\.0 per step/);
+  });
+
+  it('the pool counts one hand-off per parallel kernel call and none for a serial one', async () => {
+    const two = (await createBackend('cpu', { threads: 2 })) as unknown as CpuBackend;
+    try {
+      const big = two.upload(new Float32Array(256 * 256).fill(0.5), [256, 256]);
+      const out = two.alloc([256, 256]);
+      const small = two.upload(new Float32Array(64).fill(1), [8, 8]);
+      const smallOut = two.alloc([8, 8]);
+      two.threadPoolStats('start');
+      two.gemm(big, big, out); // 2·256³ flops: split over both threads
+      two.gemm(big, big, out);
+      two.gemm(small, small, smallOut); // far below the parallel threshold: the caller alone
+      const s = two.threadPoolStats('stop');
+      assert.equal(s.enabled, true);
+      assert.equal(s.handoffs, 2);
+      assert.equal(s.serial, 1);
+      assert.ok(s.wakes + s.withdrawn <= 2 * s.handoffs);
+      assert.ok(s.totalMs >= s.joinMs && s.joinMs >= 0);
+      // Stopped: reset and no longer counting.
+      two.gemm(big, big, out);
+      const after = two.threadPoolStats();
+      assert.equal(after.enabled, false);
+      assert.equal(after.handoffs, 0);
+      assert.equal((await two.read(out))[0], 64); // the kernels really ran: 256·0.5·0.5
+    } finally {
+      two.dispose();
+    }
+  });
+
+  it('a two-thread W1 breakdown counts the step’s hand-offs', async () => {
+    const two = (await createBackend('cpu', { threads: 2 })) as Hookable;
+    try {
+      const b = await breakdown(two, 'W1', 1, 0.01);
+      const h = b.handoffs!;
+      // At least one hand-off per GEMM call: the 5 trunk GEMMs, the heads' forward GEMM and their
+      // dW and dx GEMMs (one hand-off together), all above the parallel threshold.
+      assert.ok(h.handoffs >= 7, `hand-offs per step ${h.handoffs}`);
+      assert.ok(h.wakes <= h.handoffs && h.withdrawn <= h.handoffs);
+      assert.ok(h.parallelMs >= h.joinMs);
+      assert.match(breakdownMarkdown([breakdownRecord(b)]).join('\n'), /^\| W1 \| 2 \|.*\(join /m);
+    } finally {
+      two.dispose();
+    }
   });
 });

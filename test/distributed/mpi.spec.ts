@@ -3,7 +3,10 @@
  * (test/distributed/worker.ts is the program each rank runs): the collectives on 2 and 3
  * processes; two ranks with batch b/2 each end with the parameters of one process with batch b
  * for equal, uncertainty, MGDA-UB and Nash-MTL (representation space), PCGrad (parameter space),
- * GLS and DB-MTL, and three ranks with batch b/3 as one process with batch b;
+ * GLS and DB-MTL, and three ranks with batch b/3 as one process with batch b; gradient buckets
+ * start during the backward pass with bit-identical results (overlap on and off); validation
+ * sharded over the ranks gives one process's metrics bit for bit; a stop asked on one rank stops
+ * every rank after the same step;
  * ranks that disagree on the data fail with the same error naming the rank; a checkpoint resumes
  * with the world size that wrote it and is refused, saying why, with another; a rank that dies
  * makes the job end (mpirun) or the others fail on the collective's timeout: never a hang.
@@ -72,7 +75,9 @@ describe('data-parallel training over MPI', function () {
         assert.deepEqual(d.gathered, Array.from({ length: np }, (_, r2) => [r2, r2 * 10]));
         assert.deepEqual(d.buckets, [Array(5).fill(tri), Array(3).fill(2 * tri)], 'Iallreduce buckets');
         assert.match(d.badType as string, /^TypeError: .*expected a Float32Array or Float64Array/);
-        const [gather, root, handle, timeout, count] = d.badArgs as string[];
+        assert.equal(d.polled, tri, 'an Iallreduce polled with MPI_Test until done, then finished');
+        const [gather, root, handle, testHandle, timeout, count] = d.badArgs as string[];
+        assert.match(testHandle, /^RangeError: hydranet_mpi.test: no all-reduce in flight has handle 12345/);
         assert.match(gather, new RegExp(`^RangeError: hydranet_mpi.allgather: recv has ${2 * np + 1} elements, expected size·send.length = ${np}·2`));
         assert.match(root, new RegExp(`^RangeError: hydranet_mpi.broadcast: expected an integer in \\[0, ${np - 1}\\] for root, received ${np}`));
         assert.match(handle, /^RangeError: hydranet_mpi.wait: no all-reduce in flight has handle 12345/);
@@ -107,6 +112,75 @@ describe('data-parallel training over MPI', function () {
       assert.ok(gap(d0.params, s.params) < 1e-5, `parameters differ from batch 8 in one process by ${gap(d0.params, s.params)}`);
       assert.ok(gap(h.params, s.params) > 1e-3, 'batch 4 alone trains differently (the test can tell)');
       for (const t of ['a', 'b']) assert.ok(Math.abs(d0.history[1].weights[t] - s.history[1].weights[t]) < 1e-5, `${weighting}'s mean weight of ${t}`);
+    });
+  }
+
+  // Overlap: a trunk of three 512-wide layers makes 2.1 MB of gradients, three 1 MB buckets laid
+  // out from the end of the arena: the first is final after the last trunk layer's backward, the
+  // second after the middle one's, the third only at the end. So 2 of the 3 buckets of each of the
+  // 16 steps start while the pass still runs; with overlap off none does, and the parameters are
+  // bit for bit the same (the same buckets, summed alike). PCGrad (parameter space) runs the body
+  // once per task and averages the shared rows itself: it keeps the reduction after the pass.
+  // With an embedding table (first in the arena, its gradient written last, after the trunk's)
+  // the trunk's buckets still start early and the table's bucket waits for the end.
+  for (const [weighting, early, embedding] of [['equal', 32, ''], ['mgda-ub', 32, ''], ['pcgrad', 0, ''], ['equal', 32, 'embedding']] as const) {
+    it(`starts gradient buckets during the backward pass, with the parameters of the reduction after it (${weighting}${embedding && ', embedding'})`, () => {
+      type Result = { params: number[]; stats: { overlappedBuckets: number; steps: number } };
+      const results = ['1', '0'].map((on) => {
+        const out = path.join(dir, `overlap-${weighting}-${on}${embedding}`);
+        const r = run(2, ['overlap', weighting, on, out, ...(embedding ? [embedding] : [])]);
+        assert.equal(r.status, 0, r.out);
+        return [read<Result>(`${out}.0`), read<Result>(`${out}.1`)];
+      });
+      const [[on0, on1], [off0, off1]] = results;
+      assert.equal(on0.stats.steps, 16);
+      assert.equal(on0.stats.overlappedBuckets, early, 'buckets started before the backward pass ended');
+      assert.equal(on1.stats.overlappedBuckets, early);
+      assert.equal(off0.stats.overlappedBuckets, 0);
+      const same = (a: number[], b: number[]): boolean => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+      assert.ok(same(on0.params, on1.params), 'both ranks hold the same parameters');
+      assert.ok(same(off0.params, off1.params));
+      assert.ok(same(on0.params, off0.params), 'overlap on and off end with bit-identical parameters');
+    });
+  }
+
+  // 37 validation samples in batches of 16: rank 0 evaluates batches 0 and 2, rank 1 batch 1.
+  // JSON carries every double exactly; a metric summed per rank and then over the ranks would
+  // differ in its last bits from the one-process sum, an AUC from a rank's scores alone by far.
+  it('shards the validation set over the ranks, with the metrics of one process evaluating it all', () => {
+    const out = path.join(dir, 'validate');
+    const r = run(2, ['validate', out]);
+    assert.equal(r.status, 0, r.out);
+    type Result = { validation: Record<string, Record<string, number>>[]; evaluated: Record<string, Record<string, number>>; fitForwards: number };
+    const [v0, v1] = [read<Result>(`${out}.0`), read<Result>(`${out}.1`)];
+    assert.equal(v0.fitForwards, 2 * 2, 'rank 0 evaluated 2 of the 3 batches in each of 2 epochs');
+    assert.equal(v1.fitForwards, 2 * 1, 'rank 1 evaluated 1 of the 3 batches in each of 2 epochs');
+    assert.deepEqual(v0.validation[1], v0.evaluated, 'the sharded evaluation gives what evaluating every batch gives');
+    assert.deepEqual(v1.validation, v0.validation, 'every rank has the same metrics');
+    const c = v0.evaluated.c;
+    assert.equal(c.count, 37 - 7, 'the masked samples are left out');
+    for (const m of ['accuracy', 'auc', 'f1']) assert.ok(Number.isFinite(c[m]) && c[m] > 0, `c.${m} = ${c[m]}`);
+    for (const [t, m] of [['a', 'accuracy'], ['b', 'mse'], ['b', 'mae']]) assert.ok(Number.isFinite(v0.evaluated[t][m]), `${t}.${m}`);
+  });
+
+  // 64 samples in global batches of 8: 8 steps per epoch, 3 epochs. Rank 1 alone asks to stop
+  // after step 5 (rank 0 never does): without the agreement rank 1 would stop alone and rank 0
+  // fail on its 20 s timeout in step 6's all-reduce. Between steps the agreement is pipelined:
+  // with stopEvery 1 rank 1's flags go out before step 6 and the answer comes before step 7, so
+  // both end after step 6; with stopEvery 4 no agreed place comes before the epoch end, which
+  // agrees at once (after step 8); with 3 the flags go out before step 7 and the epoch end
+  // collects them: both end after step 8 (a signal: aborted before epoch 2).
+  for (const [how, every, step] of [['callback', 1, 6], ['signal', 1, 6], ['callback', 4, 8], ['signal', 3, 8]] as const) {
+    it(`stops every rank after the same step when one rank asks (${how}, stopEvery ${every})`, () => {
+      const out = path.join(dir, `stop-${how}-${every}`);
+      const r = run(2, ['stop', how, String(every), out], 60_000);
+      assert.equal(r.status, 0, r.out);
+      const ranks = [0, 1].map((k) => read<{ error?: string; step: number; epochs?: number; stoppedBy?: string; message?: string }>(`${out}.${k}`));
+      for (const d of ranks) {
+        if (how === 'signal') assert.equal(d.error, 'TrainingAbortedError', JSON.stringify(d));
+        else assert.deepEqual([d.epochs, d.stoppedBy], [1, 'callback'], JSON.stringify(d));
+        assert.equal(d.step, step, `rank ${ranks.indexOf(d)} ended after step ${d.step}`);
+      }
     });
   }
 

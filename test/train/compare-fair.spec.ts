@@ -206,8 +206,12 @@ describe('compare with search and seeds', function () {
     assert.match(table, /^equal\s+lr=0\.\d+\s+\d+\.\d\d ± \d+\.\d\d%\s+\d+\.\d\d ± \d+\.\d\d%\s+[+-]\d+\.\d\d ± \d+\.\d\d%\s+[12],[12]\/2/m);
   });
 
-  it('never reads the test set before every setting is selected, and poisoned test labels change only the test metrics', async () => {
-    // Wrong labels everywhere in the test set, and a spy on every way the trainer reads a dataset.
+  /**
+   * The test set with wrong labels everywhere, and a spy on every way a dataset is read (the
+   * trainer's, and the copy a child process of jobs is sent): `reads()` counts the reads before
+   * `searchDone()` is called.
+   */
+  const poisonedTestSet = (): { poisoned: MultiTaskDataset; searchDone: () => void; reads: () => number } => {
     const poisoned = new MultiTaskDataset({
       inputs: test.inputs,
       inputShape: test.inputShape,
@@ -224,20 +228,50 @@ describe('compare with search and seeds', function () {
     }
     const inputs = poisoned.inputs;
     Object.defineProperty(poisoned, 'inputs', { get: () => (spy(), inputs) });
+    return { poisoned, searchDone: () => (phase = 'seed'), reads: () => readsDuringSearch };
+  };
+  const tunedRows = (x: ComparisonResult) => [...Object.values(x.tuning!.baselines), ...x.tuning!.runs];
+
+  it('never reads the test set before every setting is selected, and poisoned test labels change only the test metrics', async () => {
+    const { poisoned, searchDone, reads } = poisonedTestSet();
     const r = await compare(
       opts({
         test: poisoned,
         onRun: (e) => {
-          if (e.phase === 'search' && e.index === 8) phase = 'seed'; // the last search run has finished
+          if (e.phase === 'search' && e.index === 8) searchDone(); // the last search run has finished
         },
       }),
     );
-    assert.equal(readsDuringSearch, 0, 'the test set was read during the search');
-    const rows = (x: ComparisonResult) => [...Object.values(x.tuning!.baselines), ...x.tuning!.runs];
+    assert.equal(reads(), 0, 'the test set was read during the search');
+    const rows = tunedRows;
     for (const [a, b] of rows(r).map((row, i) => [row, rows(reference)[i]] as const)) {
       assert.deepEqual(a.trials.map((t) => [t.setting, t.score]), b.trials.map((t) => [t.setting, t.score]), `${a.label}: the same search`);
       assert.deepEqual(a.setting, b.setting, `${a.label}: the same selection`);
       assert.deepEqual(a.seeds.map((s) => s.validation), b.seeds.map((s) => s.validation), `${a.label}: the same seed runs`);
+      assert.ok(a.seeds.every((s, i) => Object.keys(s.test).every((t) => s.test[t].accuracy! < b.seeds[i].test[t].accuracy!)), `${a.label}: worse on wrong labels`);
+    }
+  });
+
+  it('with selectSeeds 2 and jobs 2 as well: no test-set read during the search, the same selections on the mean as with clean labels', async () => {
+    const clean = await compare(opts({ selectSeeds: 2, jobs: 2 }));
+    const { poisoned, searchDone, reads } = poisonedTestSet();
+    const events: CompareRunEvent[] = [];
+    const r = await compare(
+      opts({
+        test: poisoned,
+        selectSeeds: 2,
+        jobs: 2,
+        onRun: (e) => {
+          events.push(e);
+          if (e.index === 16) searchDone(); // 4 rows × 2 settings × 2 seeds: every search run has finished
+        },
+      }),
+    );
+    assert.deepEqual(events.map((e) => e.phase), [...Array(16).fill('search'), ...Array(8).fill('seed')]);
+    assert.equal(reads(), 0, 'the test set was read during the search');
+    for (const [a, b] of tunedRows(r).map((row, i) => [row, tunedRows(clean)[i]] as const)) {
+      assert.deepEqual(a.trials.map((t) => [t.setting, t.score, t.seeds!.map((s) => s.score)]), b.trials.map((t) => [t.setting, t.score, t.seeds!.map((s) => s.score)]), `${a.label}: the same search`);
+      assert.deepEqual(a.setting, b.setting, `${a.label}: the same selection`);
       assert.ok(a.seeds.every((s, i) => Object.keys(s.test).every((t) => s.test[t].accuracy! < b.seeds[i].test[t].accuracy!)), `${a.label}: worse on wrong labels`);
     }
   });
@@ -267,8 +301,12 @@ describe('compare with search and seeds', function () {
     assert.equal(first.length, 5);
     assert.equal(fs.readdirSync(dir).filter((f) => f.endsWith('.json')).length, 5, 'one record per finished run');
     const second: CompareRunEvent[] = [];
-    const resumed = await compare(opts({ outDir: dir, onRun: (e) => second.push(e) }));
+    const lines: string[] = [];
+    const resumed = await compare(opts({ outDir: dir, onRun: (e) => second.push(e), log: (l) => lines.push(l) }));
     assert.deepEqual(second.map((e) => e.recorded), [...Array(5).fill(true), ...Array(11).fill(false)], 'continues where it stopped');
+    // An estimate before the first run it trains, from the recorded runs' times; then one on every line.
+    assert.match(lines[6], /^time estimate: about \d+ s for the 11 runs left \(\d+\.\d s per run, from the times of 5 recorded runs\)$/);
+    assert.match(lines[7], /^\[6\/16\] search .*\d s\); about \d+ s left$/);
     assert.deepEqual(timeless(resumed), timeless(reference));
     const noTime = (t: string): string => t.replace(/\d+\.\d s/g, 'T');
     assert.equal(noTime(formatComparison(resumed)), noTime(formatComparison(reference)));

@@ -6,7 +6,7 @@
 import { ConfigError, expectInt } from '../errors.js';
 import type { Backend } from './backend.js';
 import { HostBackend } from './host.js';
-import { type CpuIsa, MAX_THREADS, loadCpuAddon, nativeKernels } from './native.js';
+import { type CpuAddon, type CpuIsa, MAX_THREADS, type ThreadPoolStats, loadCpuAddon, nativeKernels } from './native.js';
 import type { Kernels } from './ops.js';
 
 export interface CpuBackendOptions {
@@ -22,6 +22,7 @@ export class CpuBackend extends HostBackend implements Backend {
   readonly isa: CpuIsa;
   /** @internal */
   protected readonly kernels: Kernels<Float32Array>;
+  private readonly native: CpuAddon;
 
   /** Throws BackendUnavailableError when the addon is not built, ConfigError for a bad HYDRANET_CPU_ISA. */
   constructor(opts: CpuBackendOptions = {}) {
@@ -33,5 +34,16 @@ export class CpuBackend extends HostBackend implements Backend {
     // The addon runs at most MAX_THREADS threads per kernel (createBackend checks a given count).
     this.threads = opts.threads === undefined ? Math.min(info.hardwareThreads, MAX_THREADS) : expectInt('threads', opts.threads);
     this.kernels = nativeKernels(native, this.threads);
+    this.native = native;
+  }
+
+  /**
+   * The worker pool's hand-off counters (one pool per process, shared by every cpu backend)
+   * since they were last reset; `then` 'start' resets them and starts counting, 'stop' resets
+   * them and stops (a step reads no clock for them while stopped). The bench's step breakdown
+   * reads them. @internal
+   */
+  threadPoolStats(then?: 'start' | 'stop'): ThreadPoolStats {
+    return this.native.threadPoolStats(then === 'start' ? 1 : then === 'stop' ? 2 : 0);
   }
 }

@@ -213,6 +213,12 @@ function badIndex(op: string, layout: EmbeddingLayout, n: number, bad: number, x
 
 /** The functions of hydranet_cpu.node (native/cpu/<family>.cc, and info() in native/addon.cc): the kernels, with a trailing thread count. */
 export interface CpuAddon extends NativeKernels<Float32Array, [threads: number]> {
+  /**
+   * The worker pool's hand-off counters since the last reset (native/cpu/threadpool.h
+   * PoolStats); then mode 1 resets them and turns counting on, 2 resets them and turns it off,
+   * 0 leaves them.
+   */
+  threadPoolStats(mode: 0 | 1 | 2): ThreadPoolStats;
   info(): {
     isa: CpuIsa;
     /** Why HYDRANET_CPU_ISA could not be honoured, or ''. */
@@ -220,6 +226,29 @@ export interface CpuAddon extends NativeKernels<Float32Array, [threads: number]>
     supported: Record<CpuIsa, boolean>;
     hardwareThreads: number;
   };
+}
+
+/**
+ * What the cpu addon's worker pool did while counting (CpuBackend.threadPoolStats): every
+ * hand-off (a kernel call that invited worker threads) and what it cost the calling thread.
+ */
+export interface ThreadPoolStats {
+  /** Whether counting was on. */
+  enabled: boolean;
+  /** Kernel calls (or parts of one) that handed work to worker threads. */
+  handoffs: number;
+  /** Calls of the pool that ran on the calling thread alone (one task or thread, or the pool busy). */
+  serial: number;
+  /** Hand-offs that found a worker asleep (past its spin) and had to wake it. */
+  wakes: number;
+  /** Invitations taken back unclaimed: the caller ran that worker's share itself. */
+  withdrawn: number;
+  /** Σ over claimed invitations of the time from the invitation to the worker starting, ms. */
+  claimMs: number;
+  /** Σ over hand-offs of the caller's wait for workers after its own share, ms. */
+  joinMs: number;
+  /** Σ over hand-offs of the whole parallel call on the caller, ms. */
+  totalMs: number;
 }
 
 /** The package root: the nearest directory above this module with hydranet's package.json. */

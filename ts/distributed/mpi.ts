@@ -35,6 +35,7 @@ export interface MpiAddon {
   barrier(timeoutMs: number): void;
   iallreduceStart(array: Float32Array | Float64Array): number;
   wait(handle: number, timeoutMs: number): void;
+  test(handle: number): boolean;
   abort(code: number): never;
 }
 
@@ -191,8 +192,13 @@ export class MpiWorld {
   allgather(values: readonly number[], what = 'values'): number[][] {
     const send = Float64Array.from(values);
     const recv = new Float64Array(send.length * this.size);
-    call(() => this.addon.allgather(send, recv, this.timeoutMs), `the all-gather of ${what}`, this.rank);
+    this.allgatherInto(send, recv, what);
     return Array.from({ length: this.size }, (_, r) => Array.from(recv.subarray(r * send.length, (r + 1) * send.length)));
+  }
+
+  /** Every rank's `send` (all the same length) into `recv` (size·send.length), rank by rank: no allocation. */
+  allgatherInto(send: Float64Array, recv: Float64Array, what = 'values'): void {
+    call(() => this.addon.allgather(send, recv, this.timeoutMs), `the all-gather of ${what}`, this.rank);
   }
 
   /** Waits until every rank has called it. */
@@ -203,6 +209,15 @@ export class MpiWorld {
   /** Starts summing `array` over every rank in place (MPI_Iallreduce); {@link finish} waits for it. The array must not be touched until then. */
   startSum(array: Float32Array | Float64Array, what = 'values'): PendingSum {
     return { handle: call(() => this.addon.iallreduceStart(array), `starting the all-reduce of ${what}`, this.rank), what };
+  }
+
+  /**
+   * One MPI_Test of an all-reduce that {@link startSum} started: whether it is done. Open MPI
+   * progresses a non-blocking collective only inside MPI calls, so calling this between pieces
+   * of other work (the layers of a backward pass) moves it on; {@link finish} is still needed.
+   */
+  poll(p: PendingSum): boolean {
+    return call(() => this.addon.test(p.handle), `the all-reduce of ${p.what}`, this.rank);
   }
 
   /** Waits for an all-reduce that {@link startSum} started. */

@@ -7,10 +7,14 @@
  * fused `mixtureForward`. The task representations come out stacked, as the heads read them.
  * OMoE has one gate over all experts that every task shares: its one mixture is the
  * representation every head reads (stackStride 0, as hard sharing's trunk).
+ * The gates are one dense map and the mixture has no parameters, so with dense experts the
+ * squared per-sample gradients (the diagonal Fisher's batch path) come from the gates and the
+ * experts' dense layers.
  */
 import { type Backend, MixtureLayout, type Tensor } from '../backends/backend.js';
 import { ConfigError, ValueError } from '../errors.js';
 import { BatchBuffer, type StepContext, tensorSize } from '../nn/layer.js';
+import { DenseSquares, type SquaredGradientSource, isSquaredGradientSource } from '../nn/dense.js';
 import type { Parameter } from '../nn/parameters.js';
 import type { Sequential } from '../nn/sequential.js';
 import type { Body, BodyContext } from './sharing/body.js';
@@ -40,7 +44,7 @@ export function expertCount(kind: string, shared: number, perTask: number, tasks
   return n;
 }
 
-export class ExpertBody implements Body {
+export class ExpertBody implements Body, SquaredGradientSource {
   readonly experts: Sequential[];
   readonly width: number;
   readonly layout: MixtureLayout;
@@ -61,6 +65,9 @@ export class ExpertBody implements Body {
   private readonly oneGate: boolean;
   /** OMoE: the one representation's dL/d, staged in the layout's dOut form (one block). */
   private dOut: Tensor | null = null;
+  private maxBatch = 0;
+  /** The gates' squared per-sample gradients, while on (squaredGradients). */
+  private gateSquares: DenseSquares | null = null;
 
   constructor(
     ctx: BodyContext,
@@ -117,6 +124,7 @@ export class ExpertBody implements Body {
 
   allocate(backend: Backend, maxBatch: number): void {
     this.backend = backend;
+    this.maxBatch = maxBatch;
     this.views = new StackedViews(backend);
     for (const e of this.experts) e.allocate(backend, maxBatch);
     this.stacked = backend.alloc([this.E * this.layout.expertStride]);
@@ -155,14 +163,32 @@ export class ExpertBody implements Body {
     const dz = this.dz.rows(n);
     if (this.dOut) be.copy(dOut, this.single(this.dOut, n));
     be.mixtureBackward(this.stacked, this.g.rows(n), this.dOut ?? dOut, this.dStacked, dz, this.layout);
-    be.gemm(dz, this.input!, this.gateWeight.grad, { transA: true, beta: 1 });
-    be.biasGrad(dz, this.gateBias.grad);
+    if (this.gateSquares) this.gateSquares.accumulate(this.input!, dz, n);
+    else {
+      be.gemm(dz, this.input!, this.gateWeight.grad, { transA: true, beta: 1 });
+      be.biasGrad(dz, this.gateBias.grad);
+    }
     if (dx) be.gemm(dz, this.gateWeight.value, dx); // dL/dx through the gates (=), then each expert's part (+)
     const ds = this.blocks(this.dStacked, n);
     this.experts.forEach((e, i) => {
       const g = e.backward(ds[i], n, dx !== null);
       if (dx && g) be.add(dx, g, dx);
     });
+  }
+
+  /** The gates' parameters and those of the experts' layers that are squared-gradient sources (dense). */
+  get squaredParameters(): readonly Parameter[] {
+    return [this.gateWeight, this.gateBias, ...this.expertSources().flatMap((l) => l.squaredParameters)];
+  }
+
+  squaredGradients(arena: Tensor | null): void {
+    this.gateSquares?.free();
+    this.gateSquares = arena && new DenseSquares(this.backend, this.maxBatch, this.gateWeight, this.gateBias, arena);
+    for (const l of this.expertSources()) l.squaredGradients(arena);
+  }
+
+  private expertSources(): SquaredGradientSource[] {
+    return this.experts.flatMap((e) => e.layers.filter(isSquaredGradientSource));
   }
 
   describe(): string {

@@ -462,10 +462,40 @@ export class MultiTaskModel {
   /** The gradient arena after the embedding tables (made on the first skip); null when nothing follows them. */
   private gradsAfterTables: Tensor | null | undefined = undefined;
 
-  /** Backward from dL/dlogits through the heads and the body. */
+  /**
+   * Backward from dL/dlogits through the heads and the body. With a listener
+   * ({@link setGradientsReady}) it is told, as the pass goes, from which arena offset every
+   * gradient is final: after the heads (their parameters come last), after each trunk layer
+   * (hard sharing; other sharing kinds as one block), and 0 at the end.
+   */
   backward(dlogits: Tensor, n: number): void {
-    this.body.backward(this.heads.backward(dlogits, n), n);
+    const ready = this.gradientsReady;
+    const dh = this.heads.backward(dlogits, n);
+    if (ready !== null) ready(this.headsOffset);
+    this.body.backward(dh, n);
+    if (ready !== null) ready(0);
   }
+
+  /**
+   * Listens to the backward passes (null: stops; the default): `ready(from)` is called during
+   * {@link backward} whenever every gradient at arena offsets ≥ from is final for that pass, with
+   * from decreasing (parameters are laid out in forward order, backward runs in reverse). The
+   * body's own backward (hard sharing: after each trunk layer) tells it too when it runs alone,
+   * as gradient-based weighting runs it. Nothing is allocated; without a listener each layer
+   * costs one null check. A caller that adds to the gradients after the pass (a penalty), or
+   * runs the body more than once per step, must not rely on it. Data-parallel training starts
+   * its gradient all-reduces from it (ts/distributed/data-parallel.ts).
+   */
+  setGradientsReady(ready: ((from: number) => void) | null): void {
+    if (this.headsOffset < 0) this.headsOffset = this.params.parameters.find((p) => p.name.startsWith('heads.'))?.offset ?? this.params.arenaSize;
+    this.gradientsReady = ready;
+    this.body.setGradientsReady?.(ready);
+  }
+
+  /** The backward listener ({@link setGradientsReady}), or null. */
+  private gradientsReady: ((from: number) => void) | null = null;
+  /** Arena offset of the heads' first parameter (set by the first setGradientsReady). */
+  private headsOffset = -1;
 
   /** The body's penalty at the current parameters (soft sharing's L2 between the towers), else 0. */
   sharingPenalty(): Promise<number> {
@@ -693,6 +723,11 @@ class EmbeddedBody implements Body {
   ) {
     if (inner.penalty) this.penalty = () => inner.penalty!();
     if (inner.inherit) this.inherit = (...a) => inner.inherit!(...a);
+  }
+
+  /** The inner body's blocks tell `ready` (the tables, at offset 0, finish last: the model tells that). */
+  setGradientsReady(ready: ((from: number) => void) | null): void {
+    this.inner.setGradientsReady?.(ready);
   }
 
   get width(): number {

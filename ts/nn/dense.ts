@@ -1,6 +1,11 @@
 /**
  * Dense (fully connected) layer: y = act(x·Wᵀ + b), W [out, in] (PyTorch layout), with bias
  * and activation fused into the GEMM epilogue. GELU keeps its pre-activation for backward.
+ *
+ * Squared per-sample gradients (the diagonal Fisher's batch path, ts/train/ewc.ts): sample i's
+ * gradient of W is dz_iᵀ·x_i, so Σ_i (∂ℓ_i/∂W)² = (dz∘dz)ᵀ·(x∘x) and Σ_i (∂ℓ_i/∂b)² = Σ_i dz_i∘dz_i:
+ * two squares, one GEMM and one bias reduction per batch ({@link DenseSquares}), when dz's rows
+ * are the samples' own gradients (no batch mean).
  */
 import type { Activation, Backend, Tensor } from '../backends/backend.js';
 import { checkActivation } from '../backends/validate.js';
@@ -8,7 +13,69 @@ import { ShapeError } from '../errors.js';
 import { BatchBuffer, type BuildContext, type Layer, expectDim, volume } from './layer.js';
 import type { Parameter } from './parameters.js';
 
-export class Dense implements Layer {
+/**
+ * A part of a model whose backward can accumulate, instead of (or besides) its parameters'
+ * gradients, the squared per-sample gradients Σ_i (∂ℓ_i/∂θ)² of those parameters, where ℓ_i is
+ * sample i's loss and the rows of the gradient reaching it are the samples' own (what the
+ * diagonal Fisher sums; ts/train/ewc.ts). Exact only for parameters whose per-sample gradient is
+ * dz_iᵀ·x_i with dz_i and x_i that sample's rows (dense maps: layers, heads, gates).
+ */
+export interface SquaredGradientSource {
+  /** The parameters whose squared per-sample gradients backward can accumulate. */
+  readonly squaredParameters: readonly Parameter[];
+  /**
+   * With `arena` (laid out like the gradient arena: parameter p at p.offset): every later backward
+   * adds Σ_i (∂ℓ_i/∂p)² into it for each of squaredParameters, and the gradient arena's content
+   * is unspecified; its scratch buffers are made here, once. Null: back to gradients, the scratch
+   * freed.
+   */
+  squaredGradients(arena: Tensor | null): void;
+}
+
+/** Whether `part` (a layer, a body, the heads) is a {@link SquaredGradientSource}. */
+export function isSquaredGradientSource<T>(part: T): part is T & SquaredGradientSource {
+  return typeof part === 'object' && part !== null && typeof (part as Partial<SquaredGradientSource>).squaredGradients === 'function';
+}
+
+/** The squared per-sample gradients of one dense map z = x·Wᵀ + b into an arena, with its scratch squares made once for maxBatch rows. */
+export class DenseSquares {
+  private readonly weight: Tensor;
+  private readonly bias: Tensor;
+  private readonly x2: BatchBuffer;
+  private readonly dz2: BatchBuffer;
+
+  constructor(
+    private readonly backend: Backend,
+    maxBatch: number,
+    weight: Parameter,
+    bias: Parameter,
+    arena: Tensor,
+  ) {
+    this.weight = backend.view(arena, weight.offset, weight.shape);
+    this.bias = backend.view(arena, bias.offset, bias.shape);
+    this.x2 = new BatchBuffer(backend, maxBatch, [weight.shape[1]]);
+    this.dz2 = new BatchBuffer(backend, maxBatch, [weight.shape[0]]);
+  }
+
+  /** arena_W += (dz∘dz)ᵀ·(x∘x), arena_b += Σ_rows dz∘dz, for x [n, in] and dz [n, out]. */
+  accumulate(x: Tensor, dz: Tensor, n: number): void {
+    const be = this.backend;
+    const x2 = this.x2.rows(n);
+    const dz2 = this.dz2.rows(n);
+    be.mul(x, x, x2);
+    be.mul(dz, dz, dz2);
+    be.gemm(dz2, x2, this.weight, { transA: true, beta: 1 });
+    be.biasGrad(dz2, this.bias);
+  }
+
+  /** Frees the scratch squares. */
+  free(): void {
+    this.backend.free(this.x2.base);
+    this.backend.free(this.dz2.base);
+  }
+}
+
+export class Dense implements Layer, SquaredGradientSource {
   private inSize = 0;
   private weight!: Parameter;
   private bias!: Parameter;
@@ -17,6 +84,8 @@ export class Dense implements Layer {
   private pre: BatchBuffer | null = null;
   private dx!: BatchBuffer;
   private input: Tensor | null = null;
+  private maxBatch = 0;
+  private squares: DenseSquares | null = null;
 
   constructor(
     readonly units: number,
@@ -43,6 +112,7 @@ export class Dense implements Layer {
 
   allocate(backend: Backend, maxBatch: number): void {
     this.backend = backend;
+    this.maxBatch = maxBatch;
     this.out = new BatchBuffer(backend, maxBatch, [this.units]);
     this.dx = new BatchBuffer(backend, maxBatch, [this.inSize]);
     if (this.activation === 'gelu') this.pre = new BatchBuffer(backend, maxBatch, [this.units]);
@@ -71,11 +141,23 @@ export class Dense implements Layer {
     if (this.activation !== 'none') {
       this.backend.activationBackward(this.activation, this.out.rows(n), dy, dy, this.pre?.rows(n) ?? null);
     }
-    this.backend.gemm(dy, x, this.weight.grad, { transA: true, beta: 1 });
-    this.backend.biasGrad(dy, this.bias.grad);
+    if (this.squares) this.squares.accumulate(x, dy, n);
+    else {
+      this.backend.gemm(dy, x, this.weight.grad, { transA: true, beta: 1 });
+      this.backend.biasGrad(dy, this.bias.grad);
+    }
     if (!needDx) return null;
     const dx = this.dx.rows(n);
     this.backend.gemm(dy, this.weight.value, dx);
     return dx;
+  }
+
+  get squaredParameters(): readonly Parameter[] {
+    return [this.weight, this.bias];
+  }
+
+  squaredGradients(arena: Tensor | null): void {
+    this.squares?.free();
+    this.squares = arena ? new DenseSquares(this.backend, this.maxBatch, this.weight, this.bias, arena) : null;
   }
 }

@@ -3,13 +3,16 @@
  * small MLP (the same hidden widths for every task); layer l of every head runs as ONE fused
  * `headsForward` over the tasks' packed weights: the first layer reads the shared trunk
  * output (one GEMM for all heads), later layers read each task's own segment. Checkpoints name
- * each task's blocks separately ("heads.left.0.weight" [out, in]).
+ * each task's blocks separately ("heads.left.0.weight" [out, in]). Each head layer is a dense
+ * map, so its squared per-sample gradients (the diagonal Fisher's batch path) are one more
+ * `headsBackward` over the squared input and the squared output gradient.
  */
 import { type Activation, type Backend, HeadLayout, type Tensor } from '../backends/backend.js';
 import { checkActivation } from '../backends/validate.js';
 import { checkKeys } from '../core/options.js';
 import { ConfigError, describe, expectNumber } from '../errors.js';
 import { BatchBuffer, type BuildContext, type StepContext, expectDim, layerSeed, stringSeed, tensorSize } from './layer.js';
+import type { SquaredGradientSource } from './dense.js';
 import type { Parameter } from './parameters.js';
 
 /** The shape of every task's head (ModelConfig.heads): the same hidden layers for each task, then its output layer. */
@@ -38,13 +41,24 @@ interface HeadLevel {
   seedId: number;
 }
 
-export class Heads {
+/** A head layer's squared-gradient targets (views of the arena) and scratch squares. */
+interface LevelSquares {
+  weight: Tensor;
+  bias: Tensor;
+  /** x∘x: rows of the shared or segmented input, or the whole stacked input. */
+  x2: BatchBuffer | Tensor;
+  dy2: BatchBuffer;
+}
+
+export class Heads implements SquaredGradientSource {
   readonly hidden: readonly number[];
   readonly activation: Activation;
   readonly dropout: number;
   private levels: HeadLevel[] = [];
   private backend!: Backend;
   private dropoutActive = false;
+  private maxBatch = 0;
+  private squares: LevelSquares[] | null = null;
 
   constructor(
     readonly taskNames: readonly string[],
@@ -116,6 +130,7 @@ export class Heads {
 
   allocate(backend: Backend, maxBatch: number): void {
     this.backend = backend;
+    this.maxBatch = maxBatch;
     for (const lv of this.levels) {
       lv.out = new BatchBuffer(backend, maxBatch, [lv.layout.totalOut]);
       lv.pre = lv.hidden && this.activation === 'gelu' ? new BatchBuffer(backend, maxBatch, [lv.layout.totalOut]) : null;
@@ -165,11 +180,40 @@ export class Heads {
         if (lv.mask && this.dropoutActive) be.mul(dy, lv.mask.rows(n), dy);
         be.activationBackward(this.activation, lv.out.rows(n), dy, dy, lv.pre?.rows(n) ?? null);
       }
+      const sq = this.squares?.[l];
+      if (sq) {
+        // headsBackward of the squares adds, per task, Σ_i (dy_i∘dy_i)ᵀ(x_i∘x_i) and Σ_i dy_i∘dy_i (no dx).
+        const x2 = sq.x2 instanceof BatchBuffer ? sq.x2.rows(n) : sq.x2;
+        be.mul(lv.input!, lv.input!, x2);
+        be.mul(dy, dy, sq.dy2.rows(n));
+        be.headsBackward(x2, lv.weight.value, sq.dy2.rows(n), null, sq.weight, sq.bias, lv.layout);
+      }
       const dx = lv.dxStacked ?? lv.dx.rows(n);
       be.headsBackward(lv.input!, lv.weight.value, dy, dx, lv.weight.grad, lv.bias.grad, lv.layout, l === 0 ? perTaskDh : null);
       dy = dx;
     }
     return dy;
+  }
+
+  get squaredParameters(): readonly Parameter[] {
+    return this.levels.flatMap((lv) => [lv.weight, lv.bias]);
+  }
+
+  /** See SquaredGradientSource; the parameter gradients are still accumulated (headsBackward computes both). */
+  squaredGradients(arena: Tensor | null): void {
+    const be = this.backend;
+    for (const s of this.squares ?? []) {
+      be.free(s.x2 instanceof BatchBuffer ? s.x2.base : s.x2);
+      be.free(s.dy2.base);
+    }
+    this.squares =
+      arena &&
+      this.levels.map((lv) => ({
+        weight: be.view(arena, lv.weight.offset, lv.weight.shape),
+        bias: be.view(arena, lv.bias.offset, lv.bias.shape),
+        x2: lv.layout.input === 'stacked' ? be.alloc([lv.layout.inputSize(this.maxBatch)]) : new BatchBuffer(be, this.maxBatch, [lv.layout.totalIn]),
+        dy2: new BatchBuffer(be, this.maxBatch, [lv.layout.totalOut]),
+      }));
   }
 }
 

@@ -214,7 +214,7 @@ export class AffinityProbe {
     const weights = model.lossWeights;
     be.copy(weights, this.savedWeights);
     be.copy(this.ones, weights);
-    be.fill(model.params.grads, 0);
+    model.zeroGradients();
     const logits = model.forward(n, step);
     const dl = model.computeLoss(n, logits);
     be.copy(model.losses, this.lossRows[T]);

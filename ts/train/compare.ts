@@ -27,6 +27,10 @@
  * seed's Δm is taken over the mean of the baselines' test metrics, and reported as mean ± sd.
  * The test set is read only after every row's search is done. With `outDir` every finished
  * run is recorded there, so an interrupted comparison continues where it stopped.
+ * `selectSeeds` K trains each searched setting with the first K seeds and selects on the mean
+ * of their scores; `jobs` N trains up to N runs at once in child processes
+ * (ts/train/compare-jobs.ts). Neither enters a run's record key: a run is the same run, and
+ * the same record, whichever of them trained it.
  */
 import type { Backend } from '../backends/backend.js';
 import { Rng } from '../core/random.js';
@@ -37,6 +41,7 @@ import { HIGHER_IS_BETTER, type Task, resolveTask } from '../mtl/task.js';
 import { type SharingConfig, resolveSharing } from '../mtl/sharing/index.js';
 import { createWeighting, parseWeightingSpec } from '../mtl/weighting/index.js';
 import type { OptimizerConfig } from './optimizer.js';
+import { RunPool, checkJobs, childThreads } from './compare-jobs.js';
 import {
   RunStore,
   type SearchSetting,
@@ -133,7 +138,7 @@ export interface CompareTrainerSettings extends Omit<TrainerConfig, 'weighting' 
 
 /** What {@link compare} trains and how. */
 export interface CompareOptions {
-  /** The backend every run trains on, one run after another. */
+  /** The backend every run trains on, one run after another (the fair protocol with `jobs` > 1: the kind of backend each child process creates). */
   backend: Backend;
   /** The training set, shared by every run. */
   train: MultiTaskDataset;
@@ -159,6 +164,27 @@ export interface CompareOptions {
   search?: SearchSpace;
   /** At most this many settings per row, drawn from its grid by a shuffle seeded with the first seed (default: the whole grid). */
   searchBudget?: number;
+  /**
+   * Each searched setting is trained with the first `selectSeeds` of `seeds` and selected on
+   * the mean of their validation scores (a setting that diverges on one seed scores NaN and is
+   * never selected over one that does not); default 1, the first seed alone. At most the
+   * number of seeds. Each search run is the same run (and the same record in `outDir`)
+   * whatever `selectSeeds` is: a comparison run with 1 and rerun with 3 trains only the
+   * search runs of the other seeds.
+   */
+  selectSeeds?: number;
+  /**
+   * Runs trained at once (default 1: one after another on `backend`, in this process). With
+   * more, each run goes to one of up to `jobs` child processes with a backend of its own of
+   * the same kind (cpu or reference only: a webgpu or cuda backend is one device, refused);
+   * the results are the same as with 1 (the cpu backend's with the same thread count: give
+   * `threads` equal to `backend`'s for the same bits), the searches still all finish before
+   * the test set is first read, and progress counts runs as they finish. See
+   * ts/train/compare-jobs.ts.
+   */
+  jobs?: number;
+  /** With `jobs` > 1, the threads of each child's cpu backend (default max(1, ⌊cores / jobs⌋)). */
+  threads?: number;
   /**
    * The seeds the selected setting of each row is retrained with: a count k (seeds s, s+1, …,
    * s+k−1 from s = trainer.seed, default 0) or the list. Each seed sets the model's
@@ -259,6 +285,12 @@ export interface CompareRunEvent {
   recorded: boolean;
   /** Its wall time when it was trained, seconds. */
   seconds: number;
+  /**
+   * The estimated wall time left until every run has finished, seconds (from the times of
+   * the runs trained so far, or read back, row by row, and `jobs` at a time); absent until a
+   * run has been trained or is training and one time is known, and when nothing is left.
+   */
+  secondsLeft?: number;
 }
 
 /** One setting tried by a row's search, scored on the validation split. */
@@ -267,7 +299,10 @@ export interface SearchTrial {
   setting: SearchSetting;
   /** The weighting spec it trained with (the configuration's, with the setting's strategy options). */
   weighting: string;
-  /** The validation score of its selected epoch (higher is better; see selectionScore). */
+  /**
+   * The validation score of its selected epoch (higher is better; see selectionScore); with
+   * `selectSeeds` > 1, the mean over its seeds' runs (`seeds`), the score it was selected on.
+   */
   score: number;
   /** Validation metrics of the selected epoch. */
   validation: MetricTable;
@@ -275,10 +310,18 @@ export interface SearchTrial {
   epoch: number;
   /** Epochs trained. */
   epochs: number;
-  /** Wall time, seconds (as recorded when it was trained). */
+  /** Wall time, seconds (as recorded when it was trained; with `selectSeeds` > 1, the sum over its seeds). */
   seconds: number;
-  /** Every epoch's record. */
+  /** Every epoch's record (with `selectSeeds` > 1: `validation`, `epoch`, `epochs` and `history` are the first seed's). */
   history: EpochRecord[];
+  /** With `selectSeeds` > 1: its run with each of the first `selectSeeds` seeds. */
+  seeds?: SearchSeedRun[];
+}
+
+/** One seed's run of a searched setting (with `selectSeeds` > 1). */
+export interface SearchSeedRun extends Omit<SearchTrial, 'setting' | 'weighting' | 'seeds'> {
+  /** The seed. */
+  seed: number;
 }
 
 /** The selected setting of a row trained with one seed, reported on the test set. */
@@ -343,6 +386,8 @@ export interface TuningResult {
   search: SearchSpace;
   /** The search budget per row, when one was given. */
   searchBudget?: number;
+  /** Seeds each searched setting was trained with and selected on the mean of, when more than 1. */
+  selectSeeds?: number;
   /** The seeds every selected setting was trained with. */
   seeds: number[];
   /** The single-task rows by task. */
@@ -421,7 +466,8 @@ function checkTrainable(backend: Backend, model: ModelConfig, trainer: CompareTr
 
 /**
  * Trains the single-task baselines (unless given) and every configuration, and reports each
- * at its selected epoch with Δm over the baselines. Runs one after another on `backend`.
+ * at its selected epoch with Δm over the baselines. Runs one after another on `backend` (the
+ * fair protocol: up to `jobs` at a time, in child processes).
  */
 export async function compare(opts: CompareOptions): Promise<ComparisonResult> {
   const { backend, train, validation, model, trainer, configurations } = opts;
@@ -435,7 +481,7 @@ export async function compare(opts: CompareOptions): Promise<ComparisonResult> {
   checkConfigurations(tasks, configurations, trainer.optimizer?.lr);
   checkTrainable(backend, model, trainer, configurations);
   if (opts.test !== undefined || opts.search !== undefined || opts.seeds !== undefined) return tunedCompare(opts, tasks, main, selection);
-  for (const k of ['validationFraction', 'searchBudget', 'outDir', 'signal', 'onRun'] as const) {
+  for (const k of ['validationFraction', 'searchBudget', 'selectSeeds', 'jobs', 'threads', 'outDir', 'signal', 'onRun'] as const) {
     if (opts[k] !== undefined) throw new ConfigError(`compare: ${k} belongs to the fair protocol (give test, search or seeds)`);
   }
   if (validation === undefined) throw new ConfigError('compare needs a validation set to select and report on (or test, search or seeds for the fair protocol)');
@@ -518,8 +564,67 @@ function seedList(seeds: number | readonly number[] | undefined, first: number):
   return [...seeds];
 }
 
-/** A stored run of the fair protocol (search trial or seed run). */
-type RunRecord = Omit<SearchTrial, 'setting' | 'weighting'> & { test?: MetricTable };
+/** A stored run of the fair protocol (search trial or seed run): the record in `outDir`, and what a child process of `jobs` sends back. */
+export type RunRecord = Omit<SearchTrial, 'setting' | 'weighting' | 'seeds'> & { test?: MetricTable };
+
+/** The trainer settings of one run of the fair protocol: the comparison's, with the run's optimizer, batch size, seed and weighting spec. */
+export type RunSettings = Omit<CompareTrainerSettings, 'progress'> & { seed: number; weighting: string };
+
+/** One run of the fair protocol, as {@link trainRun} takes it (and a child process of `jobs` is sent it). */
+export interface RunJob {
+  /** 'search': scored on the validation split; 'seed': also evaluated on the test set at its selected epoch. */
+  phase: 'search' | 'seed';
+  /** The model config, with the run's seed and maxBatch. */
+  model: ModelConfig;
+  /** The trainer settings. */
+  trainer: RunSettings;
+  /** How the reported epoch is chosen. */
+  selection: Selection;
+  /** The tasks the epoch is selected on (the row's main tasks), by name. */
+  judged: string[];
+  /** Progress bars. */
+  progress: boolean;
+}
+
+/**
+ * Trains one run of the fair protocol on `backend`: the model, trained on `data.train` with
+ * `data.validation` evaluated every epoch, its epoch selected; a seed run (with selection
+ * 'best' its selected epoch's parameters restored) then evaluated once on `data.test`. The
+ * same function in this process (jobs 1) and in each child process of `jobs`.
+ */
+export async function trainRun(
+  backend: Backend,
+  job: RunJob,
+  data: { train: MultiTaskDataset; validation: MultiTaskDataset; test?: MultiTaskDataset },
+  signal?: AbortSignal,
+): Promise<RunRecord> {
+  const t0 = performance.now();
+  const net = new MultiTaskModel(backend, job.model);
+  const judged = net.tasks.filter((t) => job.judged.includes(t.name));
+  const early = job.trainer.earlyStopping ?? null;
+  // The seed runs report the test metrics of the epoch selected on the validation split: with
+  // selection 'best' the trainer puts that epoch's parameters back at the end (restoreBest,
+  // whose rule, a strictly higher score, is selectEpoch's), then the test set is evaluated once.
+  const restore = job.phase === 'seed' && job.selection === 'best';
+  const earlyStopping = restore ? { ...(early ?? { patience: job.trainer.epochs }), restoreBest: true } : early;
+  const t = new Trainer(net, { ...job.trainer, earlyStopping, progress: job.progress, log: null, runDir: null });
+  const history = await t.fit(data.train, { validation: data.validation, signal });
+  const i = selectEpoch(history, judged, job.selection);
+  let testMetrics: MetricTable | undefined;
+  if (job.phase === 'seed') {
+    if (data.test === undefined) throw new ConfigError('trainRun: a seed run needs the test set');
+    testMetrics = metricsOfEvaluation(await t.evaluate(data.test), net.tasks);
+  }
+  return {
+    score: selectionScore(history[i], judged),
+    validation: metricsOf(history[i], net.tasks),
+    epoch: history[i].epoch,
+    epochs: history.length,
+    seconds: (performance.now() - t0) / 1000,
+    history,
+    ...(testMetrics && { test: testMetrics }),
+  };
+}
 
 /** The fair protocol of {@link compare}: search per row on a validation split, then every seed on the test set. */
 async function tunedCompare(opts: CompareOptions, tasks: readonly Task[], main: readonly Task[], selection: Selection): Promise<ComparisonResult> {
@@ -531,6 +636,18 @@ async function tunedCompare(opts: CompareOptions, tasks: readonly Task[], main: 
   checkSearchSpace(space, trainer.optimizer);
   if (opts.searchBudget !== undefined) expectInt('searchBudget', opts.searchBudget);
   const seeds = seedList(opts.seeds, trainer.seed ?? 0);
+  const selectSeeds = opts.selectSeeds ?? 1;
+  expectInt('selectSeeds', selectSeeds);
+  if (selectSeeds > seeds.length) {
+    throw new ConfigError(`compare: selectSeeds ${selectSeeds} exceeds the ${seeds.length} seed${seeds.length > 1 ? 's' : ''} (each searched setting trains with the first selectSeeds of seeds)`);
+  }
+  const searchSeeds = seeds.slice(0, selectSeeds);
+  const jobs = opts.jobs ?? 1;
+  expectInt('jobs', jobs);
+  if (opts.threads !== undefined && jobs === 1) throw new ConfigError('compare: threads sets the threads of the child processes of jobs > 1 (with jobs 1 every run trains on the backend given)');
+  const { progress: _progress, ...settings } = trainer;
+  checkJobs(jobs, backend.name, { model, trainer: settings, configurations });
+  const threads = jobs > 1 ? childThreads(jobs, opts.threads) : undefined;
   const early = trainer.earlyStopping ?? null;
   if (early && (early.minDelta ?? 0) !== 0 && selection === 'best') {
     throw new ConfigError('compare: earlyStopping.minDelta must be 0 with search/seeds and selection best (the restored epoch must be the selected one)');
@@ -550,7 +667,6 @@ async function tunedCompare(opts: CompareOptions, tasks: readonly Task[], main: 
   }
   const store = opts.outDir === undefined ? null : new RunStore(opts.outDir);
   const data: Record<string, string> = store ? { train: datasetFingerprint(train), validation: datasetFingerprint(validation) } : {};
-  const { progress: _progress, ...settings } = trainer;
 
   interface Row {
     label: string;
@@ -569,97 +685,276 @@ async function tunedCompare(opts: CompareOptions, tasks: readonly Task[], main: 
     rowOf(c.label, c.weighting, c.sharing === undefined ? model : { ...model, sharing: c.sharing }, main, c.sharing),
   );
   const rows = [...baselineRows, ...configRows];
-  const searched = (r: Row): number => (r.grid.length > 1 ? r.grid.length : 0);
-  const total = rows.reduce((n, r) => n + searched(r) + seeds.length, 0);
+  /** A run of the fair protocol, planned: what it trains, its key in outDir, the job trainRun takes. */
+  interface PlannedRun {
+    phase: 'search' | 'seed';
+    row: Row;
+    setting: SearchSetting;
+    seed: number;
+    key: unknown;
+    job: RunJob;
+    weighting: string;
+  }
+  const settingsSearched = (r: Row): number => (r.grid.length > 1 ? r.grid.length : 0);
+  const searchTotal = rows.reduce((n, r) => n + settingsSearched(r) * searchSeeds.length, 0);
+  const total = searchTotal + rows.length * seeds.length;
   log(
     `fair comparison: ${rows.length} rows (${baselineRows.length} single-task + ${configRows.length} configurations); ` +
-      `${rows.reduce((n, r) => n + searched(r), 0)} search runs + ${rows.length} × ${seeds.length} seed runs = ${total} runs; ` +
+      `${searchTotal} search runs${searchSeeds.length > 1 ? ` (${rows.reduce((n, r) => n + settingsSearched(r), 0)} settings × ${searchSeeds.length} seeds, selected on the mean)` : ''} + ` +
+      `${rows.length} × ${seeds.length} seed runs = ${total} runs${jobs > 1 ? `, ${jobs} at a time` : ''}; ` +
       `training ${train.length} rows, validation ${validation.length} rows${fraction !== undefined ? ` (carved: ${fraction} of the training data)` : ''}, test ${test.length} rows` +
       (store ? `; runs recorded in ${store.dir}` : ''),
   );
 
   let index = 0;
-  let firstTrained: number | null = null;
-  const runOne = async (phase: 'search' | 'seed', row: Row, setting: SearchSetting, seed: number): Promise<RunRecord & { weighting: string }> => {
-    if (signal?.aborted) throw new TrainingAbortedError(`compare stopped before run ${index + 1} of ${total}${store ? `; rerun with the same outDir (${store.dir}) to continue` : ''}`, 0);
+  const measured = new Map<Row, number[]>();
+  let trainingStarted = false;
+  let estimateShown = false;
+  // The runs left to train, for the estimate: queued (in order), in progress (with their start), and the seed phase's before it is planned.
+  let queued: PlannedRun[] = [];
+  const inProgress = new Map<PlannedRun, number>();
+  let seedPhasePlanned = false;
+  /** Estimated wall time until every run has finished, seconds: list scheduling of what is left over `jobs` slots, each run costing its row's mean time (else the mean over every time known). */
+  const estimateLeft = (): { seconds: number; runs: number; known: number } | undefined => {
+    const all = [...measured.values()].flat();
+    if (all.length === 0) return undefined;
+    const mean = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const overall = mean(all);
+    const cost = (row: Row): number => {
+      const m = measured.get(row);
+      return m && m.length > 0 ? mean(m) : overall;
+    };
+    const slots = new Array<number>(jobs).fill(0);
+    const place = (t: number): void => {
+      let k = 0;
+      for (let i = 1; i < slots.length; i++) if (slots[i] < slots[k]) k = i;
+      slots[k] += t;
+    };
+    const now = performance.now();
+    let runs = 0;
+    for (const [r, t0] of inProgress) {
+      place(Math.max(0, cost(r.row) - (now - t0) / 1000));
+      runs++;
+    }
+    for (const r of queued) {
+      place(cost(r.row));
+      runs++;
+    }
+    if (!seedPhasePlanned) {
+      // The seed runs start when the last search run has finished (the test set is read only then).
+      slots.fill(Math.max(...slots));
+      for (const row of rows) for (let i = 0; i < seeds.length; i++) place(cost(row));
+      runs += rows.length * seeds.length;
+    }
+    return runs === 0 ? undefined : { seconds: Math.max(...slots), runs, known: all.length };
+  };
+  const note = (row: Row, seconds: number): void => {
+    if (!(seconds > 0)) return;
+    const m = measured.get(row) ?? [];
+    m.push(seconds);
+    measured.set(row, m);
+  };
+  const estimateLine = (e: { seconds: number; runs: number; known: number }, from: string): string => {
+    const perRun = [...measured.values()].flat().reduce((a, b) => a + b, 0) / e.known;
+    return `time estimate: about ${formatDuration(e.seconds)} for the ${e.runs} runs left (${perRun.toFixed(1)} s per run${jobs > 1 ? `, ${jobs} at a time` : ''}, ${from})`;
+  };
+
+  const describeRun = (r: PlannedRun): string =>
+    r.phase === 'search'
+      ? `search ${r.row.label} ${formatSetting(r.setting)}${searchSeeds.length > 1 ? ` seed ${r.seed}` : ''}`
+      : `seed ${r.seed} ${r.row.label}${r.row.grid.length > 1 ? ` (${formatSetting(r.setting)})` : ''}`;
+  /** Reports a finished run (trained or read back): its line, the estimate, onRun. */
+  const finish = (r: PlannedRun, record: RunRecord, recorded: boolean): void => {
+    index++;
+    if (!recorded) note(r.row, record.seconds);
+    const result =
+      r.phase === 'search'
+        ? `validation score ${record.score.toFixed(4)}`
+        : `test ${main.filter((t) => record.test![t.name]).map((t) => `${t.name} ${t.metrics.map((m) => formatMetric(m, record.test![t.name][m])).join(' ')}`).join(', ')}`;
+    const left = trainingStarted ? estimateLeft() : undefined;
+    const leftText = left && estimateShown ? `; about ${formatDuration(left.seconds)} left` : '';
+    log(`[${index}/${total}] ${describeRun(r)}: ${result} (epoch ${record.epoch}/${record.epochs}, ${recorded ? 'recorded' : `${record.seconds.toFixed(1)} s`})${leftText}`);
+    if (!recorded && !estimateShown && left && index < total) {
+      estimateShown = true;
+      log(estimateLine(left, left.known === 1 ? 'measured on this one' : `measured on ${left.known} runs`));
+    }
+    opts.onRun?.({
+      index,
+      total,
+      phase: r.phase,
+      label: r.row.label,
+      setting: r.setting,
+      seed: r.seed,
+      recorded,
+      seconds: record.seconds,
+      ...(left && { secondsLeft: left.seconds }),
+    });
+  };
+
+  const plan = (phase: 'search' | 'seed', row: Row, setting: SearchSetting, seed: number): PlannedRun => {
     const applied = applySetting(setting, trainer.optimizer, trainer.batchSize, row.weighting);
     const config: ModelConfig = { ...row.config, seed, maxBatch: Math.max(row.config.maxBatch, applied.batchSize) };
     const runSettings = { ...settings, optimizer: applied.optimizer, batchSize: applied.batchSize, seed, weighting: applied.weighting };
+    // Everything that determines the run, and nothing else (not jobs, threads or selectSeeds): its record's file name is this key's hash.
     const key = { protocol: 1, phase, backend: backend.name, selection, data: { ...data }, model: config, trainer: runSettings };
-    let record = store?.get<RunRecord>(key);
-    const recorded = record !== undefined;
-    if (record === undefined) {
-      const t0 = performance.now();
-      const net = new MultiTaskModel(backend, config);
-      // The seed runs report the test metrics of the epoch selected on the validation split: with
-      // selection 'best' the trainer puts that epoch's parameters back at the end (restoreBest,
-      // whose rule, a strictly higher score, is selectEpoch's), then the test set is evaluated once.
-      const restore = phase === 'seed' && selection === 'best';
-      const earlyStopping = restore ? { ...(early ?? { patience: trainer.epochs }), restoreBest: true } : early;
-      const t = new Trainer(net, { ...runSettings, earlyStopping, progress: trainer.progress ?? false, log: null, runDir: null });
-      const history = await t.fit(train, { validation, signal });
-      const i = selectEpoch(history, row.judged, selection);
-      let testMetrics: MetricTable | undefined;
-      if (phase === 'seed') {
-        testMetrics = metricsOfEvaluation(await t.evaluate(test), net.tasks);
-      }
-      const fresh: RunRecord = {
-        score: selectionScore(history[i], row.judged),
-        validation: metricsOf(history[i], net.tasks),
-        epoch: history[i].epoch,
-        epochs: history.length,
-        seconds: (performance.now() - t0) / 1000,
-        history,
-        ...(testMetrics && { test: testMetrics }),
-      };
-      // Through JSON, so that a run read back from outDir and one just trained are the same values.
-      record = JSON.parse(JSON.stringify(fresh)) as RunRecord;
-      store?.put(key, record);
-    }
-    index++;
-    const what = phase === 'search' ? `search ${row.label} ${formatSetting(setting)}` : `seed ${seed} ${row.label}${row.grid.length > 1 ? ` (${formatSetting(setting)})` : ''}`;
-    const result =
-      phase === 'search'
-        ? `validation score ${record.score.toFixed(4)}`
-        : `test ${main.filter((t) => record!.test![t.name]).map((t) => `${t.name} ${t.metrics.map((m) => formatMetric(m, record!.test![t.name][m])).join(' ')}`).join(', ')}`;
-    log(`[${index}/${total}] ${what}: ${result} (epoch ${record.epoch}/${record.epochs}, ${recorded ? 'recorded' : `${record.seconds.toFixed(1)} s`})`);
-    if (!recorded && firstTrained === null && index < total) {
-      firstTrained = record.seconds;
-      const left = total - index;
-      log(`time estimate: about ${formatDuration(record.seconds * left)} for the ${left} runs left (${record.seconds.toFixed(1)} s per run, measured on this one)`);
-    }
-    opts.onRun?.({ index, total, phase, label: row.label, setting, seed, recorded, seconds: record.seconds });
-    return { ...record, weighting: applied.weighting };
+    const job: RunJob = { phase, model: config, trainer: runSettings, selection, judged: row.judged.map((t) => t.name), progress: jobs === 1 && (trainer.progress ?? false) };
+    return { phase, row, setting, seed, key, job, weighting: applied.weighting };
   };
 
-  // Every search first: the test set is read only once every setting has been selected.
-  const trials = new Map<Row, SearchTrial[]>();
-  const selected = new Map<Row, SearchSetting>();
-  for (const row of rows) {
-    const tried: SearchTrial[] = [];
-    if (row.grid.length > 1) {
-      for (const setting of row.grid) {
-        const r = await runOne('search', row, setting, seeds[0]);
-        tried.push({ setting, weighting: r.weighting, score: r.score, validation: r.validation, epoch: r.epoch, epochs: r.epochs, seconds: r.seconds, history: r.history });
+  let pool: RunPool<RunJob, RunRecord> | null = null;
+  const onAbort = (): void => pool?.close();
+  signal?.addEventListener('abort', onAbort);
+  const stopped = (): TrainingAbortedError =>
+    new TrainingAbortedError(`compare stopped before run ${index + 1} of ${total}${store ? `; rerun with the same outDir (${store.dir}) to continue` : ''}`, 0);
+  /**
+   * Trains (or reads back) every run of a phase, `jobs` at a time; each record is written as
+   * its run finishes. With jobs 1, in order in this process, as compare() always did.
+   */
+  const runPhase = async (runs: PlannedRun[]): Promise<Map<PlannedRun, RunRecord>> => {
+    const records = new Map<PlannedRun, RunRecord>();
+    for (const r of runs) {
+      const rec = store?.get<RunRecord>(r.key);
+      if (rec !== undefined) records.set(r, rec);
+    }
+    // Times of runs read back count towards the estimate (a resumed comparison gets one before it trains anything).
+    for (const [r, rec] of records) note(r.row, rec.seconds);
+    queued = runs.filter((r) => !records.has(r));
+    let failure: Error | undefined;
+    const running = new Set<Promise<void>>();
+    for (const r of runs) {
+      const known = records.get(r);
+      if (jobs === 1 && signal?.aborted) throw stopped();
+      if (known !== undefined) {
+        finish(r, known, true);
+        continue;
+      }
+      while (running.size >= jobs) await Promise.race(running);
+      if (failure !== undefined || signal?.aborted) break;
+      if (!trainingStarted) {
+        trainingStarted = true;
+        const e = estimateLeft();
+        if (e) {
+          estimateShown = true;
+          log(estimateLine(e, `from the times of ${e.known} recorded runs`));
+        }
+      }
+      queued.splice(queued.indexOf(r), 1);
+      inProgress.set(r, performance.now());
+      let trained: Promise<RunRecord>;
+      if (jobs === 1) {
+        trained = trainRun(backend, r.job, { train, validation: validation!, ...(r.phase === 'seed' && { test }) }, signal);
+      } else {
+        if (pool === null) {
+          pool = new RunPool<RunJob, RunRecord>(jobs, backend.name, threads!, { train, validation: validation! });
+          if (signal?.aborted) pool.close();
+        }
+        if (r.phase === 'seed') pool.setTest(test);
+        trained = pool.run(r.job, `run ${describeRun(r)}${searchSeeds.length > 1 || r.phase === 'seed' ? '' : ` (seed ${r.seed})`}`, r.phase === 'seed');
+      }
+      const p: Promise<void> = trained
+        .then(
+          (fresh) => {
+            // Through JSON, so that a run read back from outDir and one just trained are the same values.
+            const record = JSON.parse(JSON.stringify(fresh)) as RunRecord;
+            inProgress.delete(r);
+            store?.put(r.key, record);
+            records.set(r, record);
+            finish(r, record, false);
+          },
+          (e: unknown) => {
+            inProgress.delete(r);
+            if (jobs === 1 && signal?.aborted && e instanceof TrainingAbortedError) {
+              // fit()'s own message speaks of its trainer; the comparison drops the run and continues from its folder.
+              e = new TrainingAbortedError(
+                `compare stopped during run ${index + 1} of ${total} (${describeRun(r)}; not recorded)${store ? `; rerun with the same outDir (${store.dir}) to continue` : ''}`,
+                e.step,
+              );
+            }
+            if (failure === undefined && !signal?.aborted && jobs > 1) {
+              log(`${(e as Error).message}${running.size > 1 ? `; waiting for the ${running.size - 1} runs in progress to finish and be recorded` : ''}`);
+            }
+            failure ??= e as Error;
+          },
+        )
+        .finally(() => running.delete(p));
+      running.add(p);
+      if (jobs === 1) {
+        await p;
+        if (failure !== undefined) throw failure;
       }
     }
-    trials.set(row, tried);
-    let best = 0;
-    tried.forEach((t, i) => {
-      if (t.score > tried[best].score || (Number.isNaN(tried[best].score) && !Number.isNaN(t.score))) best = i;
-    });
-    selected.set(row, row.grid.length > 1 ? tried[best].setting : row.grid[0]);
-  }
-
-  const seedRuns = new Map<Row, (SeedRun & { weighting: string })[]>();
-  if (store) data.test = datasetFingerprint(test);
-  for (const row of rows) {
-    const runs: (SeedRun & { weighting: string })[] = [];
-    for (const seed of seeds) {
-      const r = await runOne('seed', row, selected.get(row)!, seed);
-      runs.push({ seed, weighting: r.weighting, score: r.score, validation: r.validation, test: r.test!, epoch: r.epoch, epochs: r.epochs, seconds: r.seconds, history: r.history });
+    await Promise.all(running);
+    if (jobs > 1 && signal?.aborted) {
+      const left = runs.filter((r) => !records.has(r)).length;
+      throw new TrainingAbortedError(
+        `compare stopped with ${index} of ${total} runs finished (${left} of this phase not)${store ? `; rerun with the same outDir (${store.dir}) to continue` : ''}`,
+        0,
+      );
     }
-    seedRuns.set(row, runs);
+    if (failure !== undefined) throw failure;
+    return records;
+  };
+
+  const trials = new Map<Row, SearchTrial[]>();
+  const selected = new Map<Row, SearchSetting>();
+  const seedRuns = new Map<Row, (SeedRun & { weighting: string })[]>();
+  try {
+    // Every search first: the test set is read only once every setting has been selected.
+    const searchRuns = rows.flatMap((row) =>
+      row.grid.length > 1 ? row.grid.flatMap((setting) => searchSeeds.map((seed) => plan('search', row, setting, seed))) : [],
+    );
+    const searched = await runPhase(searchRuns);
+    for (const row of rows) {
+      const tried: SearchTrial[] = [];
+      if (row.grid.length > 1) {
+        for (const setting of row.grid) {
+          const runs = searchRuns.filter((r) => r.row === row && r.setting === setting);
+          const recs = runs.map((r) => searched.get(r)!);
+          const first = recs[0];
+          const trial: SearchTrial = {
+            setting,
+            weighting: runs[0].weighting,
+            score: first.score,
+            validation: first.validation,
+            epoch: first.epoch,
+            epochs: first.epochs,
+            seconds: first.seconds,
+            history: first.history,
+          };
+          if (recs.length > 1) {
+            trial.score = recs.reduce((a, x) => a + x.score, 0) / recs.length;
+            trial.seconds = recs.reduce((a, x) => a + x.seconds, 0);
+            trial.seeds = recs.map((x, i) => ({ seed: runs[i].seed, score: x.score, validation: x.validation, epoch: x.epoch, epochs: x.epochs, seconds: x.seconds, history: x.history }));
+          }
+          tried.push(trial);
+        }
+      }
+      trials.set(row, tried);
+      let best = 0;
+      tried.forEach((t, i) => {
+        if (t.score > tried[best].score || (Number.isNaN(tried[best].score) && !Number.isNaN(t.score))) best = i;
+      });
+      selected.set(row, row.grid.length > 1 ? tried[best].setting : row.grid[0]);
+    }
+
+    if (store) data.test = datasetFingerprint(test);
+    const seedPlan = rows.flatMap((row) => seeds.map((seed) => plan('seed', row, selected.get(row)!, seed)));
+    seedPhasePlanned = true;
+    const seeded = await runPhase(seedPlan);
+    for (const row of rows) {
+      seedRuns.set(
+        row,
+        seedPlan
+          .filter((r) => r.row === row)
+          .map((r) => {
+            const x = seeded.get(r)!;
+            return { seed: r.seed, weighting: r.weighting, score: x.score, validation: x.validation, test: x.test!, epoch: x.epoch, epochs: x.epochs, seconds: x.seconds, history: x.history };
+          }),
+      );
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    (pool as RunPool<RunJob, RunRecord> | null)?.close();
   }
 
   const tunedRow = (row: Row, judged: readonly Task[]): TunedRow => {
@@ -718,6 +1013,7 @@ async function tunedCompare(opts: CompareOptions, tasks: readonly Task[], main: 
       testRows: test.length,
       search: space,
       ...(opts.searchBudget !== undefined && { searchBudget: opts.searchBudget }),
+      ...(selectSeeds > 1 && { selectSeeds }),
       seeds,
       baselines: baselineTuned,
       runs: runsTuned,
@@ -730,12 +1026,12 @@ function metricsOfEvaluation(ev: Record<string, Record<string, number | undefine
   return Object.fromEntries(tasks.map((t) => [t.name, Object.fromEntries(t.metrics.map((m) => [m, ev[t.name]?.[m] ?? NaN]))]));
 }
 
-/** "3 min 20 s", "1 h 5 min", "12 s". */
+/** "12 s", "3 min", "1 h 5 min" (to the minute from a minute on). */
 function formatDuration(seconds: number): string {
   const s = Math.round(seconds);
   if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
-  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+  const minutes = Math.round(s / 60);
+  return minutes < 60 ? `${minutes} min` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
 }
 
 function formatMetric(metric: string, v: number): string {

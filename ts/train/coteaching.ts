@@ -300,7 +300,7 @@ export class CoTeaching {
     for (let p = 0; p < 2; p++) {
       const m = this.peers[p];
       m.loadBatch(n, this.stager.inputs, this.stager.targets, masked ? this.stager.mask : null);
-      be.fill(m.params.grads, 0);
+      m.zeroGradients();
       const logits = (this.logits[p] = m.forward(n, this.contexts[p]));
       be.perSampleLosses(logits, m.batchTargets(n), masked ? this.columnRows.rows(n) : null, this.selection, this.lossRows[p].rows(n));
     }

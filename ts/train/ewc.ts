@@ -16,10 +16,15 @@
  * - 'batched': squared gradients of mini-batch mean losses, averaged over the batches (what
  *   Avalanche computes): cheap, but not the Fisher (a batch mean's square is not a mean of
  *   squares) and smaller by about the batch size.
- * The per-sample variants run batches of 1 on the backend; the squares are summed on the device
- * (mul, add) and the sum is read back once. 'exact' and 'sampled' need the model's likelihood:
- * classification tasks with softmax-ce and binary ones with bce; 'empirical' and 'batched' take
- * any loss (the squared gradients of the task's loss as it is).
+ * The per-sample variants run whole batches when every parameter is in a dense map (MLP trunks,
+ * MMoE / CGC / OMoE with dense experts, the heads): sample i's gradient of a dense W is
+ * dz_iᵀ·x_i, so Σ_i (∇_W ℓ_i)² = (dz∘dz)ᵀ(x∘x), one GEMM per layer and backward pass
+ * (SquaredGradientSource, ts/nn/dense.ts); other models (conv, cross-stitch, soft towers, PLE,
+ * embeddings) run one sample per backward pass and square its gradient ({@link fisherEstimate}
+ * says which ran). The squares are summed on the device and the sum is read back once. 'exact'
+ * and 'sampled' need the model's likelihood: classification tasks with softmax-ce and binary ones
+ * with bce; 'empirical' and 'batched' take any loss (the squared gradients of the task's loss as
+ * it is).
  *
  * More than one old stage: separate penalties Σ_k λ/2·F_k(θ − θ*_k)² (EWC) have the gradient
  * λ·F(θ − θ̄) with F = Σ_k F_k and θ̄ = Σ_k F_kθ*_k / F (θ̄ = the newest θ* where F = 0), so
@@ -38,6 +43,8 @@ import { ConfigError, ShapeError, ValueError, describe, expectInt } from '../err
 import type { CheckpointContents, StoredTensor } from '../io/checkpoint.js';
 import type { MultiTaskModel } from '../mtl/model.js';
 import type { Task } from '../mtl/task.js';
+import { TrunkBody } from '../mtl/sharing/hard.js';
+import { type SquaredGradientSource, isSquaredGradientSource } from '../nn/dense.js';
 
 /** How {@link fisherDiagonal} estimates the Fisher information (see the module comment). */
 export type FisherVariant = 'exact' | 'sampled' | 'empirical' | 'batched';
@@ -57,6 +64,13 @@ export interface FisherOptions {
   batchSize?: number;
   /** Seed of the subset and of the 'sampled' labels (default 0). */
   seed?: number;
+  /**
+   * How the per-sample variants run (see {@link fisherEstimate}): 'batch-squares' (whole
+   * batches; ConfigError unless every parameter is in a dense map), 'single' (one sample per
+   * backward pass) or 'auto' (default: 'batch-squares' where the model allows it, else 'single').
+   * Both give the same Fisher (up to float rounding). Ignored by 'batched'.
+   */
+  path?: 'auto' | 'batch-squares' | 'single';
 }
 
 /** An EWC anchor: the diagonal Fisher F and the parameters θ* it is taken at, each one value per element of the model's parameter arena. */
@@ -121,20 +135,75 @@ function chooseSamples(length: number, count: number, seed: number): Int32Array 
   return order.subarray(0, count);
 }
 
+/** How {@link fisherEstimate} runs a per-sample variant (FisherOptions.path). */
+export type FisherPath = 'batch-squares' | 'single';
+
+/** What {@link fisherEstimate} returns: the Fisher and how it was computed. */
+export interface FisherEstimate {
+  /** F, one value per element of the parameter arena (what {@link fisherDiagonal} returns). */
+  readonly fisher: Float32Array;
+  /**
+   * How it ran: 'batch-squares' (the per-sample squares of whole batches, every parameter in a
+   * dense map), 'single' (one sample per backward pass, any model) or 'batch-means' (the
+   * 'batched' variant).
+   */
+  readonly path: FisherPath | 'batch-means';
+  /** Why a per-sample variant ran 'single': the first parameter outside a dense map, or that it was asked for. Absent otherwise. */
+  readonly reason?: string;
+  /** Samples the Fisher averages over. */
+  readonly samples: number;
+  /** Backward passes run (for 'exact', at most one per batch, task and class). */
+  readonly backwardPasses: number;
+}
+
+/**
+ * The parts of `model` whose backward can accumulate squared per-sample gradients (the heads,
+ * the trunk's dense layers, MMoE / CGC / OMoE gates and dense experts), and the first parameter
+ * none of them covers (conv, cross-stitch units, soft towers, PLE, embeddings): null when the
+ * batch path is exact for every parameter.
+ */
+function squaredSources(model: MultiTaskModel): { sources: SquaredGradientSource[]; uncovered: string | null } {
+  const sources: SquaredGradientSource[] = [model.heads];
+  const body = model.body;
+  if (body instanceof TrunkBody) sources.push(...body.trunk.layers.filter(isSquaredGradientSource));
+  else if (isSquaredGradientSource(body)) sources.push(body);
+  const covered = new Set(sources.flatMap((s) => s.squaredParameters));
+  return { sources, uncovered: model.params.parameters.find((p) => !covered.has(p))?.name ?? null };
+}
+
 /**
  * The diagonal Fisher information of `tasks` (default all) at the model's current parameters,
  * estimated on `data` (see the module comment for the variants; default 'exact'). Returns one
  * value per element of the parameter arena (0 on padding and on parameters the tasks do not
  * reach). Runs in evaluation mode (no dropout). The model's loss weights are restored after.
- * @throws ConfigError on an unknown option or task, a variant other than those of
- *   FISHER_VARIANTS, or a task without a likelihood for 'exact' / 'sampled'; ShapeError when the
- *   data's features or label widths differ from the model's; ValueError on a bad sample count
- *   or batch size.
+ * {@link fisherEstimate} also says how it ran.
+ * @throws what fisherEstimate throws.
  */
 export async function fisherDiagonal(model: MultiTaskModel, data: MultiTaskDataset, options: FisherOptions = {}): Promise<Float32Array> {
-  checkKeys(options, ['variant', 'tasks', 'samples', 'batchSize', 'seed'], 'fisherDiagonal options');
+  return (await fisherEstimate(model, data, options)).fisher;
+}
+
+/**
+ * {@link fisherDiagonal}'s Fisher, with how it ran. The per-sample variants ('exact', 'sampled',
+ * 'empirical') take the 'batch-squares' path when every parameter of the model is in a dense map
+ * (hard-sharing MLP trunks, MMoE / CGC / OMoE with dense experts, the heads): a batch of up to
+ * maxBatch samples runs one forward and one backward per pass ('exact': per task and class) in
+ * which the rows of dL/dlogits are the samples' own gradients ('exact': row i scaled by
+ * √p(c|x_i)), and every dense map adds Σ_i (∂ℓ_i/∂W)² = (dz∘dz)ᵀ(x∘x) and Σ_i dz_i∘dz_i to the
+ * Fisher arena (SquaredGradientSource). Otherwise, or with `path: 'single'`, they run one sample
+ * per backward pass and square its gradient (the same values, slower by about the batch size).
+ * @throws ConfigError on an unknown option or task, a variant other than those of
+ *   FISHER_VARIANTS, a task without a likelihood for 'exact' / 'sampled', or path
+ *   'batch-squares' on a model with a parameter outside a dense map; ShapeError when the data's
+ *   features or label widths differ from the model's; ValueError on a bad sample count or batch
+ *   size, or a NaN prediction ('exact').
+ */
+export async function fisherEstimate(model: MultiTaskModel, data: MultiTaskDataset, options: FisherOptions = {}): Promise<FisherEstimate> {
+  checkKeys(options, ['variant', 'tasks', 'samples', 'batchSize', 'seed', 'path'], 'fisherDiagonal options');
   const variant = options.variant ?? 'exact';
   if (!FISHER_VARIANTS.includes(variant)) throw new ConfigError(`Expected a Fisher variant (${FISHER_VARIANTS.join(', ')}) but received ${describe(variant)}`);
+  const asked = options.path ?? 'auto';
+  if (!['auto', 'batch-squares', 'single'].includes(asked)) throw new ConfigError(`Expected 'auto', 'batch-squares' or 'single' for path but received ${describe(asked)}`);
   const chosen = fisherTasks(model, options.tasks, variant);
   if (typeof data?.gatherInputs !== 'function') throw new ConfigError(`Expected a MultiTaskDataset for data but received ${describe(data)}`);
   if (data.featureSize !== model.featureSize) throw new ShapeError(`fisherDiagonal: samples have ${data.featureSize} features, the model expects ${model.featureSize}`);
@@ -147,42 +216,55 @@ export async function fisherDiagonal(model: MultiTaskModel, data: MultiTaskDatas
   }
   const N = options.samples === undefined ? data.length : expectInt('samples', options.samples, 1);
   if (N > data.length) throw new ValueError(`Expected at most ${data.length} samples (the data's) for samples but received ${N}`);
-  const batch = variant === 'batched' ? expectInt('batchSize', options.batchSize ?? Math.min(128, model.maxBatch), 1) : 1;
-  if (batch > model.maxBatch) throw new ValueError(`Expected batchSize at most ${model.maxBatch} (the model's maxBatch) but received ${batch}`);
   const seed = expectInt('seed', options.seed ?? 0, 0);
+  let path: FisherEstimate['path'] = 'batch-means';
+  let reason: string | undefined;
+  let sources: SquaredGradientSource[] = [];
+  if (variant !== 'batched') {
+    const plan = squaredSources(model);
+    if (asked === 'batch-squares' && plan.uncovered) {
+      throw new ConfigError(`path 'batch-squares' needs every parameter in a hard trunk's dense layers, MMoE / CGC / OMoE gates or dense experts, or the heads; ${plan.uncovered} is not (use path 'auto' or 'single')`);
+    }
+    reason = asked === 'single' ? "path 'single' was asked for" : plan.uncovered ? `parameter ${plan.uncovered} is not in a hard trunk's dense layers, MMoE / CGC / OMoE gates or dense experts, or the heads` : undefined;
+    path = reason ? 'single' : 'batch-squares';
+    if (path === 'batch-squares') sources = plan.sources;
+  }
+  const batch = path === 'batch-means' ? expectInt('batchSize', options.batchSize ?? Math.min(128, model.maxBatch), 1) : path === 'single' ? 1 : model.maxBatch;
+  if (batch > model.maxBatch) throw new ValueError(`Expected batchSize at most ${model.maxBatch} (the model's maxBatch) but received ${batch}`);
   const order = chooseSamples(data.length, N, seed);
   const F = model.featureSize;
   const T = model.tasks.length;
   const layout = packedOf(model.lossLayout);
   const tgtWidth = model.lossLayout.totalTgt;
+  const W = model.logitWidth;
   const inputs = new Float32Array(N * F);
   data.gatherInputs(order, 0, N, inputs);
   // 'exact' and 'sampled' need p(·|x) of every chosen task: one batched prediction, before the model is claimed.
   const probs = labelled ? null : await model.predict(inputs);
+  // 'sampled': every sample's labels drawn up front, sample by sample and task by task within one.
+  const drawn = variant === 'sampled' ? drawLabels(chosen, probs!, N, tgtWidth, layout, seed) : null;
 
   const be = model.backend;
   const release = model.claim('fisherDiagonal()');
   const savedWeights = await be.read(model.lossWeights);
   const sum = be.alloc([model.params.arenaSize]);
-  const square = be.alloc([model.params.arenaSize]);
-  let passes = 0;
+  const square = path === 'batch-squares' ? null : be.alloc([model.params.arenaSize]);
+  // 'exact': the per-sample scale √p(c|x_i) of the class pass's dL/dlogits rows.
+  const scale = variant === 'exact' ? be.alloc([batch, W]) : null;
+  let backwardPasses = 0;
+  let batches = 0;
   try {
+    for (const s of sources) s.squaredGradients(sum);
     const weights = new Float32Array(T);
     const targets = new Float32Array(batch * tgtWidth);
     const mask = new Float32Array(batch * T);
+    const hostScale = new Float32Array(batch * W);
     const step = { training: false, seed: 0 };
-    const accumulate = (n: number): void => {
-      model.forwardBackward(n, step);
-      be.mul(model.params.grads, model.params.grads, square);
-      be.add(sum, square, sum);
-    };
-    if (labelled) {
-      for (const { index } of chosen) weights[index] = 1;
-      model.setTaskWeights(weights);
-      for (let from = 0; from < N; from += batch) {
-        const n = Math.min(batch, N - from);
-        targets.fill(0);
-        mask.fill(0);
+    for (let from = 0; from < N; from += batch) {
+      const n = Math.min(batch, N - from);
+      targets.fill(0);
+      mask.fill(0);
+      if (labelled) {
         for (const { task, index } of chosen) {
           const labels = data.labels(task.name);
           const m = data.mask(task.name);
@@ -194,74 +276,111 @@ export async function fisherDiagonal(model: MultiTaskModel, data: MultiTaskDatas
             mask[i * T + index] = m ? m[src] : 1;
           }
         }
-        model.loadBatch(n, inputs.subarray(from * F, (from + n) * F), targets, mask);
-        accumulate(n);
-        passes++; // a sample (batch) unlabelled for every chosen task adds a zero gradient, but counts
+      } else if (drawn) targets.set(drawn.subarray(from * tgtWidth, (from + n) * tgtWidth));
+      model.loadBatch(n, inputs.subarray(from * F, (from + n) * F), targets, labelled ? mask : null);
+      const logits = model.forward(n, step);
+      // One backward pass from the loss at the weights; the loss's mean over the batch is undone
+      // by a task weight of the batch's count (the multi-loss divides by it), so that the rows of
+      // dL/dlogits are the samples' own gradients ('batched' keeps the mean, weight 1).
+      const pass = (rowScale: Tensor | null): void => {
+        if (path !== 'batch-squares') model.zeroGradients();
+        model.setTaskWeights(weights);
+        const dl = model.computeLoss(n, logits);
+        if (rowScale) be.mul(dl, rowScale, dl);
+        model.backward(dl, n);
+        if (square) {
+          be.mul(model.params.grads, model.params.grads, square);
+          be.add(sum, square, sum);
+        }
+        backwardPasses++;
+      };
+      batches++;
+      weights.fill(0);
+      if (variant !== 'exact') {
+        for (const { index } of chosen) {
+          let count = n;
+          if (labelled) {
+            count = 0;
+            for (let i = 0; i < n; i++) count += mask[i * T + index];
+          }
+          weights[index] = variant === 'batched' ? 1 : Math.max(1, count);
+        }
+        pass(null); // a sample (batch) unlabelled for every chosen task adds a zero gradient, but counts
+        continue;
       }
-    } else {
-      const rng = new Rng(seed ^ 0x5a17);
-      for (let i = 0; i < N; i++) {
-        const x = inputs.subarray(i * F, (i + 1) * F);
-        if (variant === 'sampled') {
+      // exact: Σ_t Σ_c p_t(c|x)·(∇ log p_t(c|x))² (cross-task terms vanish in expectation): one pass
+      // per task and class, every row's gradient scaled by √p so that its square carries p.
+      const rows = n === batch ? scale! : be.view(scale!, 0, [n, W]); // a view for the last, shorter batch
+      for (const { task, index } of chosen) {
+        const p = probs![task.name];
+        const classes = task.kind === 'binary' ? 2 : task.outputs;
+        const off = layout[5 * index + 1];
+        const width = layout[5 * index + 2];
+        const toff = layout[5 * index + 3];
+        for (let c = 0; c < classes; c++) {
+          hostScale.fill(0, 0, n * W);
+          let any = false;
+          for (let i = 0; i < n; i++) {
+            const s = from + i;
+            const pc = task.kind === 'binary' ? (c === 1 ? p[s] : 1 - p[s]) : p[s * task.outputs + c];
+            if (Number.isNaN(pc)) throw new ValueError(`fisherDiagonal: the model predicts NaN for task ${task.name} on sample ${order[s]} (non-finite parameters?)`);
+            hostScale.fill(Math.sqrt(pc), i * W + off, i * W + off + width);
+            any ||= pc > 0;
+          }
+          if (!any) continue; // a class of probability 0 adds nothing
+          for (let i = 0; i < n; i++) targets[i * tgtWidth + toff] = c;
+          be.write(model.batchTargets(n), targets.subarray(0, n * tgtWidth));
+          be.write(scale!, hostScale.subarray(0, n * W));
           weights.fill(0);
-          targets.fill(0);
-          for (const { task, index } of chosen) {
-            const p = probs![task.name];
-            const k = task.outputs;
-            let c: number;
-            if (task.kind === 'binary') c = rng.uniform() < p[i] ? 1 : 0;
-            else {
-              const u = rng.uniform();
-              let acc = 0;
-              c = k - 1;
-              for (let j = 0; j < k; j++) {
-                acc += p[i * k + j];
-                if (u < acc) {
-                  c = j;
-                  break;
-                }
-              }
-            }
-            targets[layout[5 * index + 3]] = c;
-            weights[index] = 1;
-          }
-          model.setTaskWeights(weights);
-          model.loadBatch(1, x, targets, null);
-          accumulate(1);
-          passes++;
-          continue;
+          weights[index] = n;
+          pass(rows);
         }
-        // exact: Σ_t Σ_c p_t(c|x)·(∇ log p_t(c|x))² (cross-task terms vanish in expectation):
-        // one pass per task and class, the task's weight √p so that the square carries p.
-        for (const { task, index } of chosen) {
-          const p = probs![task.name];
-          const classes = task.kind === 'binary' ? 2 : task.outputs;
-          for (let c = 0; c < classes; c++) {
-            const pc = task.kind === 'binary' ? (c === 1 ? p[i] : 1 - p[i]) : p[i * task.outputs + c];
-            if (Number.isNaN(pc)) throw new ValueError(`fisherDiagonal: the model predicts NaN for task ${task.name} on sample ${order[i]} (non-finite parameters?)`);
-            if (pc === 0) continue; // a class of probability 0 adds nothing
-            weights.fill(0);
-            weights[index] = Math.sqrt(pc);
-            targets.fill(0);
-            targets[layout[5 * index + 3]] = c;
-            model.setTaskWeights(weights);
-            model.loadBatch(1, x, targets, null);
-            accumulate(1);
-          }
-        }
-        passes++;
       }
     }
     const fisher = await be.read(sum);
-    const scale = 1 / Math.max(1, passes);
-    for (let i = 0; i < fisher.length; i++) fisher[i] *= scale;
-    return fisher;
+    const scaleBy = 1 / Math.max(1, variant === 'batched' ? batches : N);
+    for (let i = 0; i < fisher.length; i++) fisher[i] *= scaleBy;
+    return { fisher, path, ...(reason && { reason }), samples: N, backwardPasses };
   } finally {
+    for (const s of sources) s.squaredGradients(null);
+    model.zeroGradients();
     be.free(sum);
-    be.free(square);
+    if (square) be.free(square);
+    if (scale) be.free(scale);
     model.setTaskWeights(savedWeights);
     release();
   }
+}
+
+/**
+ * 'sampled': one label per sample and chosen task drawn from the model's p(·|x) (seeded), in
+ * targets rows [N, tgtWidth] (the task's target column), drawn sample by sample.
+ */
+function drawLabels(chosen: readonly { task: Task; index: number }[], probs: Record<string, Float32Array>, N: number, tgtWidth: number, layout: Int32Array, seed: number): Float32Array {
+  const out = new Float32Array(N * tgtWidth);
+  const rng = new Rng(seed ^ 0x5a17);
+  for (let i = 0; i < N; i++) {
+    for (const { task, index } of chosen) {
+      const p = probs[task.name];
+      const k = task.outputs;
+      let c: number;
+      if (task.kind === 'binary') c = rng.uniform() < p[i] ? 1 : 0;
+      else {
+        const u = rng.uniform();
+        let acc = 0;
+        c = k - 1;
+        for (let j = 0; j < k; j++) {
+          acc += p[i * k + j];
+          if (u < acc) {
+            c = j;
+            break;
+          }
+        }
+      }
+      out[i * tgtWidth + layout[5 * index + 3]] = c;
+    }
+  }
+  return out;
 }
 
 /**

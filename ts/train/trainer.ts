@@ -117,8 +117,10 @@ export interface TrainerConfig {
    * Data-parallel training over MPI (ts/distributed): the same Trainer in every process that
    * mpirun starts, each with DataParallel.init(). batchSize is then per rank; rank 0's parameters
    * are broadcast at the start, each rank trains on its slice of every global batch, gradients
-   * (and what the weighting reads) are averaged over the ranks, and rank 0 alone logs and writes
-   * the run folder. Off by default.
+   * (and what the weighting reads) are averaged over the ranks (their all-reduces overlapping the
+   * backward pass where that is exact), the validation set's batches are shared out among the
+   * ranks (the metrics are one process's, bit for bit), a stop asked on any rank stops every rank
+   * after the same step, and rank 0 alone logs and writes the run folder. Off by default.
    */
   distributed?: DataParallel | null;
   /**
@@ -603,7 +605,7 @@ export class Trainer {
       control: new RunControl(),
     };
     await this.parallel?.start(model, config, train, opts.validation);
-    if (signal?.aborted) await this.stop(run, null);
+    if (this.agreeOnStop(run, 'now') === 2) await this.stop(run, null);
     return run;
   }
 
@@ -634,8 +636,11 @@ export class Trainer {
     let done = at?.steps ?? 0;
     this.probe?.resetEpoch();
     this.progress.start();
-    for (let s = at?.steps ?? 0; s < steps && !run.control.stopRequested; s++) {
-      if (run.signal?.aborted) {
+    const stopEvery = this.parallel?.stopEvery ?? 1;
+    for (let s = at?.steps ?? 0; s < steps; s++) {
+      const stop = this.agreeOnStop(run, this.step % stopEvery === 0 ? 'pipelined' : null);
+      if (stop === 1) break;
+      if (stop === 2) {
         const seconds = (performance.now() - t0) / 1000;
         await this.stop(run, { epoch, steps: s, rngState, sums: Array.from(sums), weightSums: Array.from(weightSums), reads, seconds });
       }
@@ -648,6 +653,8 @@ export class Trainer {
       if (this.probe?.due(this.step + 1)) await this.probe.run(rows, context);
       this.step++;
       run.dirty = true;
+      // Gradient buckets start during the backward pass unless something changes the gradients after it or the body runs per task.
+      this.parallel?.beginStep(model, this.weighting.mode !== 'parameters' && !this.penalty);
       const fresh = await this.weightedStep.run(rows, context, () =>
         this.checkFinite(run.runDir),
       );
@@ -699,7 +706,7 @@ export class Trainer {
     if (affinity) record.affinity = affinity;
     if (model.body.penalty) record.penalty = await model.body.penalty();
     if (this.penalty) record.ewcPenalty = this.penalty.value(params);
-    if (run.validation) record.validation = await this.evaluateOn(run.validation);
+    if (run.validation) record.validation = await this.evaluateOn(run.validation, null, true);
     const score = selectionScore(record, model.tasks.filter((t) => !t.auxiliary));
     if (this.early) {
       record.score = score;
@@ -716,11 +723,34 @@ export class Trainer {
     if (this.stopper && record.validation) this.stopAuxiliaryTasks(record);
     if (run.runDir) await this.writeRun(run.runDir, record, params, score);
     run.dirty = false;
-    if (this.callbacks?.onEpochEnd) {
-      await this.callbacks.onEpochEnd(record, run.control);
-      if (run.control.stopRequested && !record.stoppedBy) record.stoppedBy = 'callback';
-    }
+    if (this.callbacks?.onEpochEnd) await this.callbacks.onEpochEnd(record, run.control);
+    // A rank's stop ends every rank's run after this epoch; its signal too, unless the run ends here anyway.
+    if (this.parallel && this.agreeOnStop(run, 'now') === 2 && epoch < run.target) await this.stop(run, null);
+    if (run.control.stopRequested && !record.stoppedBy) record.stoppedBy = 'callback';
   }
+
+  /**
+   * Whether to stop before the next step: 1 to end the run (a callback or early stopping asked,
+   * run.control), 2 to stop on the signal, else 0. Data-parallel, the ranks decide together
+   * (DataParallel.agreeStop), only at places every rank reaches: `due` 'now' (before the first
+   * step, each epoch end: at once) or 'pipelined' (every stopEvery steps: the answer comes one
+   * such place later, so no step waits for it); null elsewhere (0). Any rank's request then
+   * stops every rank after the same step. One process: the requests as they are.
+   */
+  private agreeOnStop(run: Run, due: 'now' | 'pipelined' | null): 0 | 1 | 2 {
+    const aborted = run.signal?.aborted === true;
+    if (!this.parallel) return run.control.stopRequested ? 1 : aborted ? 2 : 0;
+    if (due === null) return 0;
+    const f = this.stopFlags;
+    f[0] = run.control.stopRequested ? 1 : 0;
+    f[1] = aborted ? 1 : 0;
+    this.parallel.agreeStop(f, due === 'now');
+    if (f[0] === 1) run.control.stop();
+    return f[0] === 1 ? 1 : f[1] === 1 ? 2 : 0;
+  }
+
+  /** The stop flags the ranks all-reduce ({@link agreeOnStop}). */
+  private readonly stopFlags = new Float64Array(2);
 
   /**
    * With TrainerConfig.affinity: the run's affinity (every epoch's mean matrices and the mean
@@ -870,8 +900,13 @@ export class Trainer {
     }
   }
 
-  /** Metrics over `ds`; with `outputs`, also every sample's outputs (as model.predict gives them). */
-  private async evaluateOn(ds: MultiTaskDataset, outputs: Predictions | null = null): Promise<Record<string, TaskMetrics>> {
+  /**
+   * Metrics over `ds`; with `outputs`, also every sample's outputs (as model.predict gives them).
+   * With `shard` (fit's validation) a data-parallel rank runs only its share of the batches and
+   * the ranks all-gather the outputs (DataParallel.gatherBatches: the same metrics, bit for bit);
+   * not with self-supervised tasks (their staged inputs stay on the rank that staged them).
+   */
+  private async evaluateOn(ds: MultiTaskDataset, outputs: Predictions | null = null, shard = false): Promise<Record<string, TaskMetrics>> {
     this.checkDataset(ds, 'evaluation set');
     const model = this.model;
     const B = model.maxBatch;
@@ -880,6 +915,32 @@ export class Trainer {
     const order = Int32Array.from({ length: ds.length }, (_, i) => i);
     const accs = model.tasks.map((t, i) => new MetricAccumulator(t, packedOf(model.lossLayout)[5 * i + 1], width));
     const chunk = Math.floor(B / this.stager.rowsPerSample);
+    const labelledTask = (t: number, from: number, n: number, z: Float32Array, losses: Float32Array): void => {
+      const task = model.tasks[t];
+      const mask = ds.mask(task.name);
+      let labelled = n;
+      if (mask) {
+        labelled = 0;
+        for (let i = 0; i < n; i++) labelled += mask[from + i];
+      }
+      accs[t].add(z, n, ds.labels(task.name), mask, from);
+      if (labelled > 0) accs[t].addLoss(losses[t], labelled);
+      if (outputs) activate(task, z, width, packedOf(model.lossLayout)[5 * t + 1], n, outputs[task.name], from);
+    };
+    const parallel = shard && this.parallel && this.parallel.size > 1 && !model.tasks.some((t) => t.selfSupervised) ? this.parallel : null;
+    if (parallel) {
+      const compute = async (from: number, n: number, z: Float32Array, losses: Float32Array): Promise<void> => {
+        const logits = model.forward(this.stager.load(ds, order, from, n));
+        model.computeLoss(n, logits);
+        await model.backend.read(logits, n === B ? z : z.subarray(0, n * width));
+        await model.backend.read(model.losses, losses);
+        if (this.yielder.due()) await this.yielder.yield();
+      };
+      await parallel.gatherBatches(ds.length, chunk, width, model.tasks.length, compute, (from, n, z, losses) => {
+        for (let t = 0; t < model.tasks.length; t++) labelledTask(t, from, n, z, losses);
+      });
+      return Object.fromEntries(model.tasks.map((t, i) => [t.name, accs[i].result()]));
+    }
     for (let from = 0; from < ds.length; from += chunk) {
       const n = Math.min(chunk, ds.length - from);
       const rows = this.stager.load(ds, order, from, n);
@@ -898,15 +959,7 @@ export class Trainer {
           if (outputs) activate(task, z, width, packedOf(model.lossLayout)[5 * t + 1], n, outputs[task.name], from);
           return;
         }
-        const mask = ds.mask(task.name);
-        let labelled = n;
-        if (mask) {
-          labelled = 0;
-          for (let i = 0; i < n; i++) labelled += mask[from + i];
-        }
-        accs[t].add(z, n, ds.labels(task.name), mask, from);
-        if (labelled > 0) accs[t].addLoss(this.hostLosses[t], labelled);
-        if (outputs) activate(task, z, width, packedOf(model.lossLayout)[5 * t + 1], n, outputs[task.name], from);
+        labelledTask(t, from, n, z, this.hostLosses);
       });
       if (this.yielder.due()) await this.yielder.yield();
     }

@@ -40,6 +40,7 @@ await describeParity('conv', ({ name, b, mm, it }) => {
       const plans: [Activation, boolean][] = [
         ['none', true],
         ['relu', true],
+        ['relu', false],
         ['tanh', false],
       ];
       for (const [activation, withBias] of plans) {
@@ -56,9 +57,10 @@ await describeParity('conv', ({ name, b, mm, it }) => {
       }
       const dy = randomArray(rng, ySize);
       const sums = n * geo.outH * geo.outW;
-      for (const full of [true, false]) {
+      // dx and db, neither, and db without dx (a first layer, as MultiLeNet's conv1 trains).
+      for (const [withDx, withDb] of [[true, true], [false, false], [false, true]]) {
         await compareOp(b(), {
-          what: `conv2dBackward${full ? '' : ' (no dx, no db)'}`,
+          what: `conv2dBackward${withDx ? '' : ' (no dx)'}${withDb ? '' : ' (no db)'}`,
           inputs: {
             x: { data: x, shape: xShape },
             w: { data: w, shape: [outC, C, k, k] },
@@ -69,7 +71,7 @@ await describeParity('conv', ({ name, b, mm, it }) => {
             dw: { data: randomArray(rng, outC * C * k * k), shape: [outC, C, k, k], tol: mm(sums) },
             db: { data: randomArray(rng, outC), shape: [outC], tol: gemmTol(sums) }, // a plain sum: no TF32
           },
-          op: (be, t) => be.conv2dBackward(t.x, t.w, t.dy, full ? t.dx : null, t.dw, full ? t.db : null, geo),
+          op: (be, t) => be.conv2dBackward(t.x, t.w, t.dy, withDx ? t.dx : null, t.dw, withDb ? t.db : null, geo),
         });
       }
     });
@@ -85,31 +87,39 @@ await describeParity('conv', ({ name, b, mm, it }) => {
     assert.throws(() => be.conv2dBackward(x, w, be.alloc([2, 10, 7, 9]), be.alloc([2, 3, 7, 8]), be.alloc([10, 3, 3, 3]), null, geo), ShapeError);
   });
   if (name === 'cpu') {
-    it('conv2d gives the same bits with 1, 2 and 3 threads (forward, dx, dw, db)', async () => {
-      const geo = new Conv2dGeometry(10, 12, 12, 20, 5, 5, 1, 0);
+    it('conv2d gives the same bits with 1, 2 and 3 threads (forward, dx, dw, db; a first layer without dx)', async () => {
+      // [label, C, H, outC, n, dx]: 37 samples are threaded over samples; 2 (fewer than threads)
+      // take the threaded GEMM; MultiLeNet's conv1 (1 channel) trains without dx, as a first layer.
+      const cases: [string, number, number, number, number, boolean][] = [
+        ['conv2, batch 37', 10, 12, 20, 37, true],
+        ['conv2, batch 2', 10, 12, 20, 2, true],
+        ['conv1 without dx, batch 45', 1, 28, 10, 45, false],
+      ];
       const rng = new Rng(99);
-      // 37 samples: threaded over samples; 2 samples (fewer than threads): the threaded GEMM.
-      for (const n of [37, 2]) {
-        const x = randomArray(rng, n * 10 * 144);
-        const w = randomArray(rng, 20 * 250, -0.5, 0.5);
-        const bias = randomArray(rng, 20);
-        const dy = randomArray(rng, n * 20 * 64);
+      for (const [label, C, H, outC, n, withDx] of cases) {
+        const geo = new Conv2dGeometry(C, H, H, outC, 5, 5, 1, 0);
+        const xShape = [n, C, H, H];
+        const yShape = [n, outC, geo.outH, geo.outW];
+        const x = randomArray(rng, n * C * H * H);
+        const w = randomArray(rng, outC * C * 25, -0.5, 0.5);
+        const bias = randomArray(rng, outC);
+        const dy = randomArray(rng, n * outC * geo.outH * geo.outW);
         const runs: number[][] = [];
         for (const threads of [1, 2, 3]) {
           const be = new CpuBackend({ threads });
-          const xt = be.upload(x, [n, 10, 12, 12]);
-          const wt = be.upload(w, [20, 10, 5, 5]);
-          const y = be.alloc([n, 20, 8, 8]);
-          const dx = be.alloc([n, 10, 12, 12]);
-          const dw = be.upload(new Float32Array(5000).fill(0.25), [20, 10, 5, 5]);
-          const db = be.alloc([20]);
-          be.conv2dForward(xt, wt, be.upload(bias, [20]), y, geo, 'relu');
-          be.conv2dBackward(xt, wt, be.upload(dy, [n, 20, 8, 8]), dx, dw, db, geo);
-          runs.push([...(await be.read(y)), ...(await be.read(dx)), ...(await be.read(dw)), ...(await be.read(db))]);
+          const xt = be.upload(x, xShape);
+          const wt = be.upload(w, [outC, C, 5, 5]);
+          const y = be.alloc(yShape);
+          const dx = withDx ? be.alloc(xShape) : null;
+          const dw = be.upload(new Float32Array(outC * C * 25).fill(0.25), [outC, C, 5, 5]);
+          const db = be.alloc([outC]);
+          be.conv2dForward(xt, wt, be.upload(bias, [outC]), y, geo, 'relu');
+          be.conv2dBackward(xt, wt, be.upload(dy, yShape), dx, dw, db, geo);
+          runs.push([...(await be.read(y)), ...(dx ? await be.read(dx) : []), ...(await be.read(dw)), ...(await be.read(db))]);
           be.dispose();
         }
-        assert.deepEqual(runs[1], runs[0], `batch ${n}, 2 threads`);
-        assert.deepEqual(runs[2], runs[0], `batch ${n}, 3 threads`);
+        assert.deepEqual(runs[1], runs[0], `${label}, 2 threads`);
+        assert.deepEqual(runs[2], runs[0], `${label}, 3 threads`);
       }
     });
     it('the native entry points reject an inconsistent packed geometry', () => {

@@ -59,6 +59,7 @@ await describeParity('elementwise', ({ b, it }) => {
     [1000, 3],
     [255, 1000],
     [17, 255],
+    [256, 512], // W1's first layer: two column strips
   ]) {
     it(`biasGrad accumulates over ${rows}×${cols}`, async () => {
       const rng = new Rng(rows * cols);

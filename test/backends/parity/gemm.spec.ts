@@ -3,10 +3,12 @@
  * 3, 17, 255, 1000 in every position and tiny outputs over a long k, every transpose, the fused
  * epilogue (alpha, beta, bias, every activation), ShapeError before work, and a NaN in A, the
  * bias or C reaching its row, column or element. f32 sums of k products carry rounding that
- * grows with k: atol = 2e-6·k (TF32 on cuda, see tf32Tol).
+ * grows with k: atol = 2e-6·k (TF32 on cuda, see tf32Tol). On cpu, a tiny output over a long k
+ * (the Gram of MGDA-UB and friends) gives the same bits on 1 and 2 threads.
  */
 import assert from 'node:assert/strict';
 import { ACTIVATIONS } from '../../../ts/backends/backend.js';
+import { CpuBackend } from '../../../ts/backends/cpu.js';
 import { Rng } from '../../../ts/core/random.js';
 import { ShapeError } from '../../../ts/errors.js';
 import { compareOp, describeParity, nanAt, randomArray, withNaN } from '../harness.js';
@@ -107,5 +109,27 @@ await describeParity('gemm', ({ b, mm, it }) => {
         });
       }
     }
+  });
+});
+
+describe('gemm on cpu: a tiny output over a long k gives the same bits on 1 and 2 threads', () => {
+  it('[2, 2] from k = 70,001 (split into parts by k alone, summed in a fixed order)', async () => {
+    const rng = new Rng(31);
+    const k = 70001;
+    const a = randomArray(rng, 2 * k, -1, 1);
+    const b = randomArray(rng, 2 * k, -1, 1);
+    const results: Float32Array[] = [];
+    for (const threads of [1, 2]) {
+      const be = new CpuBackend({ threads });
+      try {
+        const c = be.alloc([2, 2]);
+        be.gemm(be.upload(a, [2, k]), be.upload(b, [2, k]), c, { transB: true });
+        results.push(await be.read(c));
+      } finally {
+        be.dispose();
+      }
+    }
+    assert.deepEqual(results[1], results[0]);
+    assert.ok(results[0].every(Number.isFinite) && results[0].some((x) => x !== 0));
   });
 });

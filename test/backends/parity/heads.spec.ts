@@ -1,7 +1,9 @@
 /**
  * The fused task heads (headsForward, headsBackward with per-task dx) on every backend present
  * against the reference: shared, segmented and stacked layouts of 1 to 8 tasks, batches 1, 17,
- * 255, GEMM tolerances (mm: TF32 on cuda); and a NaN in a row of x reaching that row of every head.
+ * 255, GEMM tolerances (mm: TF32 on cuda); W1's heads (shared 256→(10, 10), batch 256) backward
+ * without per-task dx (the cpu runs its dW and dx GEMMs as one hand-off); and a NaN in a row of x
+ * reaching that row of every head.
  */
 import { type Activation, HeadLayout } from '../../../ts/backends/backend.js';
 import { Rng } from '../../../ts/core/random.js';
@@ -64,6 +66,26 @@ await describeParity('heads', ({ b, mm, it }) => {
       });
     }
   }
+
+  it('shared 256→(10, 10), batch 256, backward without per-task dx (W1\'s heads; on cpu dW and dx run as one hand-off)', async () => {
+    const layout = new HeadLayout('shared', [256, 256], [10, 10]);
+    const n = 256;
+    const rng = new Rng(2560);
+    await compareOp(b(), {
+      what: 'headsBackward',
+      inputs: {
+        x: { data: randomArray(rng, n * 256), shape: [n, 256] },
+        w: { data: randomArray(rng, layout.weightSize, -0.5, 0.5), shape: [layout.weightSize] },
+        dy: { data: randomArray(rng, n * 20), shape: [n, 20] },
+      },
+      outputs: {
+        dx: { data: randomArray(rng, n * 256), shape: [n, 256], tol: mm(20) },
+        dw: { data: randomArray(rng, layout.weightSize), shape: [layout.weightSize], tol: mm(n) },
+        db: { data: randomArray(rng, 20), shape: [20], tol: gemmTol(n) },
+      },
+      op: (be, t) => be.headsBackward(t.x, t.w, t.dy, t.dx, t.dw, t.db, layout, null),
+    });
+  });
 
   describe('NaN in, NaN out', () => {
     it('fused heads forward (relu, tanh): a NaN in a row of x gives NaN in that row of every head', async () => {

@@ -8,9 +8,11 @@
  * a NaN soft target giving NaN. perSampleLosses
  * (each sample's loss per task, no gradient) over the same mixes on every backend, its masked
  * column means equal to multiLoss's losses, NaN confined to its row and task, and LabelError.
+ * On cpu, multiLoss gives the same bits on 1 and 2 threads (its rows are summed in fixed chunks).
  */
 import assert from 'node:assert/strict';
 import { LossLayout, type LossSegment, isClassLoss, isSoftTargetLoss, parseLoss } from '../../../ts/backends/backend.js';
+import { CpuBackend } from '../../../ts/backends/cpu.js';
 import { Rng } from '../../../ts/core/random.js';
 import { LabelError, ShapeError } from '../../../ts/errors.js';
 import { ELEMENTWISE, compareOp, describeParity, nanAt, randomArray, withNaN } from '../harness.js';
@@ -322,5 +324,33 @@ await describeParity('loss', ({ name, b, it }) => {
         nanAt(dlogits, [3 * layout.totalOut + column], 'multiLoss dlogits');
       }
     });
+  });
+});
+
+describe('multiLoss on cpu: the same bits on 1 and 2 threads', () => {
+  it('W1\'s two 10-class heads over 256 rows (split across threads) give bit-identical losses and gradients', async () => {
+    const rng = new Rng(23);
+    const n = 256;
+    const layout = new LossLayout([
+      { kind: 'softmax-ce', outOffset: 0, outWidth: 10, tgtOffset: 0 },
+      { kind: 'gce', outOffset: 10, outWidth: 10, tgtOffset: 1 },
+    ]);
+    const logits = randomArray(rng, n * 20, -3, 3);
+    const targets = Float32Array.from({ length: n * 2 }, () => rng.int(10));
+    const results = [];
+    for (const threads of [1, 2]) {
+      const be = new CpuBackend({ threads });
+      try {
+        const losses = be.alloc([2]);
+        const dlogits = be.alloc([n, 20]);
+        be.multiLoss(be.upload(logits, [n, 20]), be.upload(targets, [n, 2]), null, be.upload(Float32Array.from([1, 0.5]), [2]), layout, losses, dlogits);
+        results.push({ losses: await be.read(losses), dlogits: await be.read(dlogits) });
+      } finally {
+        be.dispose();
+      }
+    }
+    assert.deepEqual(results[1].losses, results[0].losses);
+    assert.deepEqual(results[1].dlogits, results[0].dlogits);
+    assert.ok(results[0].losses.every(Number.isFinite) && results[0].losses[0] > 0);
   });
 });

@@ -1,7 +1,10 @@
 /**
  * maxPool2d forward and backward on every backend present against the reference, bit-exact:
  * windows with leftovers, overlaps and ties (the first maximum wins), NaN winning its window;
- * on cpu, an argmax outside the plane refused without writing through it.
+ * on cpu, a backward whose argmax points outside its own window (but inside the plane: the
+ * reference adds it there, which the cpu's 2×2 stride-2 vector loop hands to its general loop;
+ * webgpu's gather adds only argmaxes inside their window, all a forward produces), and an argmax
+ * outside the plane refused without writing through it.
  */
 import assert from 'node:assert/strict';
 import { Pool2dGeometry } from '../../../ts/backends/backend.js';
@@ -56,6 +59,34 @@ await describeParity('pool', ({ name, b, it }) => {
         });
       });
     }
+  }
+  for (const [label, n, C, H, W] of name === 'cpu' ? ([
+    ['on 24×24 (LeNet pool1)', 3, 2, 24, 24],
+    ['on 7×41 (leftover row and column, a 20-wide output row)', 2, 3, 7, 41],
+  ] as const) : []) {
+    it(`maxPool2dBackward 2×2 stride 2 ${label}: argmax anywhere in the plane (other windows, shared targets), and −0 in dy`, async () => {
+      const geo = new Pool2dGeometry(C, H, W, 2, 2);
+      const rng = new Rng(H * 1000 + W);
+      const yShape = [n, C, geo.outH, geo.outW];
+      const ySize = n * C * geo.outH * geo.outW;
+      const outPlane = geo.outH * geo.outW;
+      // Each argmax in its own window's top-left corner, except one output per plane (in the
+      // second plane only: the first keeps every argmax at home) sent elsewhere in the plane,
+      // onto an element another window also targets.
+      const argmax = new Float32Array(ySize).map((_, k) => {
+        const o = k % outPlane;
+        return 2 * Math.floor(o / geo.outW) * W + 2 * (o % geo.outW);
+      });
+      for (let p = 1; p < n * C; p += 2) argmax[p * outPlane + outPlane - 1] = 0;
+      const dy = randomArray(rng, ySize);
+      for (let k = 0; k < ySize; k += 7) dy[k] = -0;
+      await compareOp(b(), {
+        what: 'maxPool2dBackward',
+        inputs: { dy: { data: dy, shape: yShape }, argmax: { data: argmax, shape: yShape } },
+        outputs: { dx: { data: randomArray(rng, n * C * H * W), shape: [n, C, H, W], tol: EXACT } },
+        op: (be, t) => be.maxPool2dBackward(t.dy, t.argmax, t.dx, geo),
+      });
+    });
   }
   it('maxPool2d: NaN wins its window, as on the reference', async () => {
     const geo = new Pool2dGeometry(1, 4, 4, 2, 2);

@@ -51,6 +51,12 @@ export interface Body {
    * body (the embedding) needs. Without it no input gradient is computed.
    */
   backward(dRepresentation: Tensor, n: number, dx?: Tensor | null): void;
+  /**
+   * Makes backward tell `ready` (null: nobody) after each block whose gradients are final, the
+   * arena offset from which every gradient is (MultiTaskModel.setGradientsReady). Absent for
+   * kinds that only finish as a whole: the model then tells once, after the body's backward.
+   */
+  setGradientsReady?(ready: ((from: number) => void) | null): void;
   /** A penalty the body adds to the objective, at the current parameters (soft sharing's L2); absent when it has none. */
   penalty?(): Promise<number>;
   /** One line for model summaries. */

@@ -39,6 +39,11 @@ export class TrunkBody implements Body {
     if (dx && g) this.backend.copy(g, dx);
   }
 
+  /** The trunk's layers tell `ready` one by one (the heads' parameters, after the trunk's, are final before it runs). */
+  setGradientsReady(ready: ((from: number) => void) | null): void {
+    this.trunk.gradientsReady = ready;
+  }
+
   describe(): string {
     return `trunk: ${this.trunk.describe()}`;
   }
