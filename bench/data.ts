@@ -5,9 +5,10 @@
  * categorical with 10–50 levels, a few missing; two label columns: a 4-class `kind` and a
  * binary `flag`) into a temp folder, then, `--reps` times (median reported):
  *  (a) reads it into a dataset: readTable, fitSchema, applySchema (seconds each, rows/s), and,
- *      for scale, papaparse alone on the same file, streamed as readTable reads it (every chunk
- *      of rows handed over and dropped; readTable splits text without quotes itself, as
- *      papaparse's own path for such text does, and hands a file to papaparse from its first quote);
+ *      for scale, papaparse alone on the same file, decoded and streamed 1 MiB at a time (every
+ *      chunk of rows handed over and dropped; readTable cuts text without quotes itself, from
+ *      its bytes, as papaparse's own path for such text cuts the decoded text, and hands a file
+ *      to papaparse from its first quote);
  *  (b) predicts on it with the cpu backend: an MLP, trunk 64-32 ReLU, 2 tasks, batch 256;
  *  (c) beside them, the peer (bench/peers/pandas_torch.py under Debian's /usr/bin/python3):
  *      pandas read_csv + the same preprocessing into float32 numpy, and PyTorch CPU

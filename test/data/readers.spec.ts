@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { cellNumber, columnCell, csvTable, parseCsv, pickRows, readCellNumbers, readCsv, tableColumn, tableFromRows } from '../../ts/data/csv.js';
+import { cellNumber, columnCell, columnCodes, columnNumbers, csvTable, parseCsv, pickRows, readCsv, tableColumn, tableFromRows } from '../../ts/data/csv.js';
 import type { Table } from '../../ts/data/csv.js';
 import { jsonErrorOffset, locateJsonError, parseJsonl, readJsonl } from '../../ts/data/jsonl.js';
 import { parseNpy, readNpy } from '../../ts/data/npy.js';
@@ -58,8 +58,9 @@ describe('data/csv: line numbers, chunks and parsed numbers', () => {
   it('reads a file of several chunks: characters split across reads, a quoted newline only after the first chunk', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hydranet-csv-'));
     try {
-      // 3 MiB of 'é' rows (two bytes each, so reads split characters), then a quoted newline, then a row.
-      const rows = 150_000;
+      // 2.5 MB of 'é' rows (two bytes each, so reads split characters; three reads of 1 MiB, so a read
+      // reuses the memory of the one before the last), then a quoted newline, then a row.
+      const rows = 200_000;
       const body = Array.from({ length: rows }, (_, i) => `${i},é${i % 7}é`).join('\n');
       const file = join(dir, 'big.csv');
       writeFileSync(file, `n,s\n${body}\n${rows},"two\nlines"\n${rows + 1},end\n`);
@@ -68,7 +69,7 @@ describe('data/csv: line numbers, chunks and parsed numbers', () => {
       assert.ok(tableColumn(t, 's').slice(0, rows).every((s, i) => s === `é${i % 7}é`), 'every é decoded whole');
       assert.deepEqual(t.lines.slice(-3), [rows + 1, rows + 3, rows + 4]);
       assert.deepEqual(tableColumn(t, 's').slice(-2), ['two\nlines', 'end']);
-      assert.equal(readCellNumbers(tableColumn(t, 'n'))?.[rows + 1], rows + 1);
+      assert.equal(columnNumbers(t, 0)?.[rows + 1], rows + 1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -103,15 +104,15 @@ describe('data/csv: line numbers, chunks and parsed numbers', () => {
     const text = `x,c,y\n${[' 1.5 ', '', 'NA', '-999', '0x10', '1e400', ...Array.from({ length: 6 }, (_, i) => String(i))].map((x, i) => `"${x}",${categories[i]},${'ab'[i % 2]}`).join('\n')}\n`;
     const t = await parseCsv(text);
     const x = tableColumn(t, 'x');
-    assert.deepEqual([...readCellNumbers(x)!], x.map(cellNumber));
-    assert.deepEqual([...readCellNumbers(x)!].slice(0, 6), [1.5, NaN, NaN, -999, 16, NaN]);
-    assert.equal(readCellNumbers(tableColumn(t, 'c')), undefined, '12 distinct texts: categorical');
-    assert.equal(readCellNumbers(['1', '2']), undefined, 'cells no CSV reader made');
+    assert.deepEqual([...columnNumbers(t, 0)!], x.map(cellNumber));
+    assert.deepEqual([...columnNumbers(t, 0)!].slice(0, 6), [1.5, NaN, NaN, -999, 16, NaN]);
+    assert.equal(columnNumbers(t, 1), undefined, '12 distinct texts: categorical');
+    assert.equal(columnNumbers(tableFromRows([{ a: '1' }, { a: '2' }]), 0), undefined, 'cells no CSV reader made');
     const picked = pickRows(t, [8, 0, 3]);
     assert.deepEqual(picked.values, [['2', ' 1.5 ', '-999'], ['c8', 'c0', 'c3'], ['a', 'a', 'b']]);
     assert.deepEqual(picked.lines, [10, 2, 5]);
-    assert.deepEqual([...readCellNumbers(tableColumn(picked, 'x'))!], [2, 1.5, -999], 'the read numbers come along');
-    assert.equal(readCellNumbers(tableColumn(picked, 'c')), undefined);
+    assert.deepEqual([...columnNumbers(picked, 0)!], [2, 1.5, -999], 'the read numbers come along');
+    assert.equal(columnNumbers(picked, 1), undefined);
     // '-999' as a missing text: the read numbers say -999, the schema must still see a missing value.
     const fitted = fitSchema(t, { inputs: { numeric: ['x'] }, tasks: [{ name: 'y', kind: 'classification' }], missing: ['', 'NA', '-999', '1e400'] });
     const kept = [1.5, 16, 0, 1, 2, 3, 4, 5];
@@ -123,10 +124,10 @@ describe('data/csv: line numbers, chunks and parsed numbers', () => {
 });
 
 /** What a CSV read gives, comparable: the table's parts (every cell made), or the error's class and message. */
-async function outcome(chunks: string[], fast: boolean, delimiter?: string): Promise<unknown> {
+async function outcome(chunks: (string | Buffer)[], fast: boolean, delimiter?: string): Promise<unknown> {
   try {
     const t = await csvTable(Readable.from(chunks), 'c.csv', delimiter === undefined ? {} : { delimiter }, fast);
-    return { columns: t.columns, values: t.values.map((cells) => [...cells]), lines: t.lines, numbers: t.values.map((cells) => readCellNumbers(cells)) };
+    return { columns: t.columns, values: t.values.map((cells) => [...cells]), lines: t.lines, numbers: t.columns.map((_, c) => columnNumbers(t, c)) };
   } catch (e) {
     return { error: (e as Error).constructor.name, message: (e as Error).message };
   }
@@ -172,6 +173,57 @@ describe('data/csv: the quote-free path and columns kept as numbers', () => {
     assert.match(JSON.stringify(await outcome([text], true, '::')), /c\.csv:3: expected 2 fields/);
   });
 
+  it('cuts the bytes of a file as papaparse cuts its decoded text, chunks split anywhere (inside a character, a CRLF, a delimiter)', async () => {
+    const texts = [
+      'é,ü\n€,1.50\n-0,007\n€,2\n', // characters of 2 and 3 bytes
+      'a;;b\r\nx;;1\r\n\r\ny;;2;;3\r\n', // CRLF, a delimiter of two characters, a ragged row
+      'a§b\n1§2\n3§😀\n', // a delimiter of two bytes, a character of four
+      '\ufeffa,b\r1,2\r3,4', // a byte-order mark, CR alone, no final line break
+      'a,b\n1,2\n3,"x\ny"\n', // a quote after quote-free lines
+    ];
+    for (const text of texts) {
+      const delimiter = text.includes(';;') ? ';;' : text.includes('§') ? '§' : undefined;
+      const bytes = Buffer.from(text);
+      // Papaparse reads the same chunks, decoded by Node's StringDecoder (it finds the line break in its first chunk, as this path does).
+      const same = async (chunks: Buffer[], what: string): Promise<void> => assert.deepEqual(await outcome(chunks, true, delimiter), await outcome(chunks, false, delimiter), what);
+      assert.deepEqual(await outcome([bytes], true, delimiter), await outcome([text], false, delimiter), JSON.stringify(text));
+      const lineBreak = bytes.findIndex((b) => b === 10 || b === 13);
+      for (let cut = lineBreak + 2; cut < bytes.length; cut++) {
+        await same([bytes.subarray(0, cut), bytes.subarray(cut)], `${JSON.stringify(text)} cut at byte ${cut}`);
+        const third = Math.min(bytes.length, cut + 2);
+        await same([bytes.subarray(0, cut), bytes.subarray(cut, third), bytes.subarray(third)], `${JSON.stringify(text)} cut at bytes ${cut}, ${third}`);
+      }
+    }
+    // Invalid UTF-8: two byte strings that both decode as U+FFFD are one text of the column, as in papaparse's decoded text.
+    const invalid = Buffer.concat([Buffer.from('a,b\n'), Buffer.from([0xff]), Buffer.from(',1\n'), Buffer.from([0xfe]), Buffer.from(',2\n'), Buffer.from([0xe2, 0x82]), Buffer.from(',3\n')]);
+    const decoded = await outcome([invalid], false);
+    assert.deepEqual(await outcome([invalid], true), decoded);
+    assert.deepEqual((decoded as { values: string[][] }).values[0], ['\ufffd', '\ufffd', '\ufffd']);
+    // Texts whose bytes hash alike (FNV-1a): of one length, and one the other plus a byte. Each stays its own text.
+    const alike = ['k4uzla', 'kf2apa', 'pkrcbu', 'pkrcbuD'];
+    const hashed = `a,b\n${Array.from({ length: 40 }, (_, i) => `${alike[(i * 3) % 4]},${alike[i % 4]}`).join('\n')}\n`;
+    assert.deepEqual(await outcome([Buffer.from(hashed)], true), await outcome([hashed], false));
+    assert.deepEqual(columnCodes(await parseCsv(hashed), 1)?.texts, alike);
+    // Strings: a surrogate pair cut between chunks, and a lone surrogate (no UTF-8 bytes: papaparse takes that text).
+    for (const chunks of [['a,b\n1,\ud83d', '\ude00\n'], ['a,b\n1,\ud83d\n2,3\n'], ['a,b\n1,2\n', '3,\udc00\n'], ['a,b\n1,\ud83d']]) {
+      assert.deepEqual(await outcome(chunks, true), await outcome([chunks.join('')], false), JSON.stringify(chunks));
+    }
+  });
+
+  it('leaves the dictionary of a numeric column of mostly distinct values early, and keeps every text and number', async () => {
+    // p: 3000 distinct decimals, then 9 non-numeric texts (not numeric after all); q: 1500 distinct, then few repeated.
+    const ps = [...Array.from({ length: 3000 }, (_, i) => (i * 1.25 - 7).toFixed(2)), ...Array.from({ length: 9 }, (_, i) => `p${i}`)];
+    const qs = ps.map((_, i) => (i < 1500 ? String(i * 3) : String(i % 5)));
+    const text = `p,q\n${ps.map((p, i) => `${p},${qs[i]}`).join('\n')}\n`;
+    const cuts = [text.slice(0, 5000), text.slice(5000, 20000), text.slice(20000)];
+    assert.deepEqual(await outcome(cuts, true), await outcome([text], false));
+    const t = await parseCsv(text);
+    assert.equal(columnNumbers(t, 0), undefined, 'p: categorical after all');
+    assert.deepEqual([...columnNumbers(t, 1)!], qs.map(Number));
+    assert.deepEqual(tableColumn(t, 'p'), ps);
+    assert.deepEqual(tableColumn(t, 'q'), qs);
+  });
+
   it('keeps a numeric column of many values as numbers and makes its cells, each the exact text, when asked for', async () => {
     // 5000 distinct numbers (past the 4096 a dictionary keeps), then texts that toFixed does not give back.
     const odd = ['007', '-0', '-0.000', '1.50', '.5', '5.', '1e3', ' 3 ', '+2', 'NA', '', '0.000001', '0.0000001', '123456789012345', '1234567890123456', '-12.0100'];
@@ -185,9 +237,9 @@ describe('data/csv: the quote-free path and columns kept as numbers', () => {
     const x = tableColumn(t, 'x');
     assert.deepEqual(x, xs, 'every cell as written');
     assert.ok(x === tableColumn(t, 'x') && x === t.values[0], 'made once');
-    assert.deepEqual([...readCellNumbers(x)!], xs.map(cellNumber));
+    assert.deepEqual([...columnNumbers(t, 0)!], xs.map(cellNumber));
     assert.deepEqual(tableColumn(t, 'w'), ws);
-    assert.equal(readCellNumbers(tableColumn(t, 'w')), undefined);
+    assert.equal(columnNumbers(t, 1), undefined);
     assert.deepEqual(tableColumn(t, 'k'), xs.map((_, i) => `k${i % 3}`));
     // pickRows on a table whose x cells were never made keeps them as numbers, texts exact.
     const fresh = await parseCsv(text, {}, 'n.csv');
@@ -195,7 +247,7 @@ describe('data/csv: the quote-free path and columns kept as numbers', () => {
     const picked = pickRows(fresh, picks);
     assert.equal(columnCell(picked, 0, 0), '1.50');
     assert.deepEqual(tableColumn(picked, 'x'), picks.map((i) => xs[i]));
-    assert.deepEqual([...readCellNumbers(tableColumn(picked, 'x'))!], picks.map((i) => cellNumber(xs[i])));
+    assert.deepEqual([...columnNumbers(picked, 0)!], picks.map((i) => cellNumber(xs[i])));
     assert.deepEqual(picked.lines, picks.map((i) => i + 2));
     // And a table of cells made the same way as the reader's compares equal, cell for cell.
     const same: Table = tableFromRows(xs.map((v, i) => ({ x: v, w: ws[i], k: `k${i % 3}` })));

@@ -23,6 +23,17 @@ function withCell(table: Table, r: number, column: string, value: Cell): Table {
   return { ...table, values: table.values.map((cells, j) => (j === c ? cells.map((v, i) => (i === r ? value : v)) : cells)) };
 }
 
+/** The message of the DatasetError `f` throws; 'no error' when it throws none. */
+function message(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    assert.ok(e instanceof DatasetError);
+    return e.message;
+  }
+  return 'no error';
+}
+
 describe('data/schema', () => {
   it('infers inputs, standardises numeric columns, one-hots categorical ones, and handles missing values', async () => {
     const table = await readCsv(fixture('people.csv'));
@@ -243,6 +254,154 @@ describe('data/schema', () => {
     const bad = await parseCsv(text.replace(`\n${rows[1].n},`, '\nx1,'), {}, 'bad.csv');
     assert.throws(() => applySchema(fitted, bad), (e: Error) => e instanceof DatasetError && /^bad\.csv:3: column "n": expected a number .* "x1"/.test(e.message));
     assert.equal(tableColumn(bad, 'n')[1], 'x1');
+    // Inferred, such a column is categorical; with only missing texts beside its numbers, numeric.
+    const infer = { tasks: [{ name: 'y', kind: 'classification' as const }], inputs: { exclude: ['c', 'z'] } };
+    assert.equal(fitSchema(await parseCsv(text.replace(`\n${rows[1].n},`, '\nx1,'), {}, 'bad.csv'), infer).inputs[0].kind, 'categorical');
+    assert.equal(fitSchema(await parseCsv(text.replace(`\n${rows[1].n},`, '\n?,'), {}, 'bad.csv'), infer).inputs[0].kind, 'numeric');
+  });
+
+  it('reads every kind of label, and numbers with a numeric missing text, from dictionary codes as from the same cells given in code', async () => {
+    // Labels of every kind, read one distinct text at a time from the reader's codes; g: a numeric
+    // input of few values whose missing text is a number (-999); h: inferred categorical.
+    const n = 300;
+    const rows = Array.from({ length: n }, (_, i) => ({
+      g: i % 17 === 0 ? '-999' : i % 23 === 0 ? '' : String(i % 6),
+      h: `k${i % 4}`,
+      cls: i % 29 === 0 ? 'NA' : ['a', 'b', ' c '][i % 3],
+      bin: i % 31 === 0 ? '?' : ['1', 'true', '0', 'FALSE'][i % 4],
+      pos: i % 47 === 0 ? '' : ['yes', 'no', 'maybe'][i % 3],
+      reg: i % 37 === 0 ? '' : String((i % 9) * 1.5),
+      m1: String(i % 2),
+      m2: i % 41 === 0 ? '' : String((i >> 1) % 2),
+      tags: i % 43 === 0 ? '' : ['x|y', 'y', ' z | x '][i % 3],
+    }));
+    const columns = Object.keys(rows[0]) as (keyof (typeof rows)[0])[];
+    const csv = (rs: typeof rows): string => `${columns.join(',')}\n${rs.map((r) => columns.map((k) => r[k]).join(',')).join('\n')}\n`;
+    const inCode = (rs: typeof rows): Table => ({ source: 'l.csv', columns, values: columns.map((k) => rs.map((r) => r[k])), lines: rs.map((_, i) => i + 2) });
+    const spec = {
+      inputs: { numeric: ['g'], exclude: [] as string[] },
+      tasks: [
+        { name: 'cls', kind: 'classification' as const },
+        { name: 'bin', kind: 'binary' as const },
+        { name: 'pos', kind: 'binary' as const, positive: 'yes' },
+        { name: 'reg', kind: 'regression' as const, standardize: true },
+        { name: 'm', kind: 'multi-label' as const, columns: ['m1', 'm2'] },
+        { name: 'tags', kind: 'multi-label' as const },
+      ],
+      missing: ['', '?', 'NA', '-999'],
+    };
+    const read = await parseCsv(csv(rows), {}, 'l.csv');
+    const fitted = fitSchema(read, spec);
+    assert.deepEqual(fitted, fitSchema(inCode(rows), spec));
+    assert.deepEqual(fitted.tasks.map((t) => t.vocabulary ?? t.width), [['a', 'b', 'c'], 1, 1, 1, 2, ['x', 'y', 'z']]);
+    assert.equal((fitted.inputs[0] as { indicator: boolean }).indicator, true, '-999 is missing');
+    const inferred = fitSchema(read, { tasks: spec.tasks, missing: spec.missing, inputs: { exclude: ['g'] } });
+    assert.deepEqual(inferred, fitSchema(inCode(rows), { tasks: spec.tasks, missing: spec.missing, inputs: { exclude: ['g'] } }));
+    assert.equal(inferred.inputs[0].kind, 'categorical');
+    const fast = applySchema(fitted, read);
+    const plain = applySchema(fitted, inCode(rows));
+    assert.deepEqual(fast.report, plain.report);
+    assert.deepEqual(fast.dataset.inputs, plain.dataset.inputs);
+    for (const t of fitted.tasks) {
+      assert.deepEqual(fast.dataset.labels(t.name), plain.dataset.labels(t.name), t.name);
+      assert.deepEqual(fast.dataset.mask(t.name), plain.dataset.mask(t.name), t.name);
+    }
+    assert.ok(Object.values(fast.report.masked).every((m) => m > 0), JSON.stringify(fast.report.masked));
+    // A bad value of each kind on rows 150 and 250: the same error, naming the first one's line.
+    for (const [column, value] of [['cls', 'd'], ['bin', '2'], ['reg', 'x'], ['m2', 'yes'], ['tags', 'x|w'], ['g', 'seven']] as const) {
+      const bad = rows.map((r, i) => (i === 150 || i === 250 ? { ...r, [column]: value } : r));
+      const want = message(() => applySchema(fitted, inCode(bad)));
+      assert.match(want, new RegExp(`^l\\.csv:152: column "${column}": `));
+      const badRead = await parseCsv(csv(bad), {}, 'l.csv');
+      assert.equal(message(() => applySchema(fitted, badRead)), want, column);
+    }
+  });
+
+  it('agrees with a row-by-row reading of labels and inputs: kept rows, masks, counts, and which bad label is named', async () => {
+    // Row by row, as applySchema read rows before it read labels a column at a time: per row, per
+    // task, a missing cell in any of its columns masks the task, else a cell that cannot be read
+    // is an error (the first row, then the first task and column, is named).
+    const n = 400;
+    const rows = Array.from({ length: n }, (_, i) => ({
+      x: i % 11 === 0 ? '' : String(((i * 37) % 101) / 4),
+      c: i % 13 === 0 ? 'NA' : `c${(i * 7) % 5}`,
+      e: `e${i % 23}`,
+      a: i % 5 === 0 ? '' : ['p', 'q', 'r'][i % 3],
+      b: i % 7 === 0 ? '?' : String(i % 2),
+      m1: i % 9 === 0 ? '' : String((i >> 2) % 2),
+      m2: String((i >> 3) % 2),
+    }));
+    const columns = Object.keys(rows[0]) as (keyof (typeof rows)[0])[];
+    const csv = (rs: readonly Record<string, string>[]): string => `${columns.join(',')}\n${rs.map((r) => columns.map((k) => r[k]).join(',')).join('\n')}\n`;
+    const spec = {
+      inputs: { numeric: ['x'], categorical: ['c', 'e'], encoding: { e: 'embedding:3' as const } },
+      tasks: [{ name: 'a', kind: 'classification' as const }, { name: 'b', kind: 'binary' as const }, { name: 'm', kind: 'multi-label' as const, columns: ['m1', 'm2'] }],
+    };
+    const fitted = fitSchema(await parseCsv(csv(rows), {}, 'r.csv'), spec);
+    const missing = new Set(['', '?', 'NA']);
+    const reference = (rs: readonly Record<string, string>[], mode: 'required' | 'optional'): { inputs: number[]; labels: number[][]; masks: number[][]; dropped: number; counts?: number[]; error?: string } => {
+      const kept: number[] = [];
+      const labels: number[][] = [[], [], []];
+      const masks: number[][] = [[], [], []];
+      for (let r = 0; r < rs.length; r++) {
+        const row = rs[r];
+        const read: (number[] | null)[] = [];
+        for (const t of fitted.tasks) {
+          if (t.columns.some((c) => missing.has(row[c]))) { read.push(null); continue; }
+          const values = t.columns.map((c) => (t.kind === 'classification' ? t.vocabulary!.indexOf(row[c]) : ['0', '1'].indexOf(row[c])));
+          const j = values.indexOf(-1);
+          if (j >= 0) return { inputs: [], labels, masks, dropped: 0, error: `r.csv:${r + 2}: column "${t.columns[j]}": ` };
+          read.push(values);
+        }
+        if (mode === 'required' && read.every((v) => v === null)) continue;
+        kept.push(r);
+        read.forEach((v, ti) => { labels[ti].push(...(v ?? fitted.tasks[ti].columns.map(() => 0))); masks[ti].push(v === null ? 0 : 1); });
+      }
+      const inputs: number[] = [];
+      const [xi, ci, ei] = fitted.inputs as unknown as [{ mean: number; std: number }, { vocabulary: string[] }, { vocabulary: string[] }];
+      for (const r of kept) {
+        const row = rs[r];
+        inputs.push(row.x === '' ? 0 : Math.fround((Number(row.x) - xi.mean) / xi.std), row.x === '' ? 1 : 0);
+        const onehot = new Array<number>(ci.vocabulary.length + 2).fill(0);
+        onehot[missing.has(row.c) ? ci.vocabulary.length : ci.vocabulary.includes(row.c) ? ci.vocabulary.indexOf(row.c) : ci.vocabulary.length + 1] = 1;
+        inputs.push(...onehot, ei.vocabulary.includes(row.e) ? ei.vocabulary.indexOf(row.e) : ei.vocabulary.length + 1);
+      }
+      const count = (test: (row: Record<string, string>) => boolean): number => kept.filter((r) => test(rs[r])).length;
+      const counts = [count((row) => row.x === ''), count((row) => missing.has(row.c)), count((row) => !missing.has(row.c) && !ci.vocabulary.includes(row.c)), count((row) => !ei.vocabulary.includes(row.e))];
+      return { inputs, labels, masks, dropped: rs.length - kept.length, counts };
+    };
+    const unseen = rows.map((r, i) => (i % 17 === 0 ? { ...r, c: 'c9', e: 'e99' } : r));
+    const noLabels = unseen.map((r, i) => (i % 3 === 0 ? { ...r, a: '', b: 'NA', m2: '' } : r));
+    // Bad labels: in a row whose task also has a missing cell (not an error), in a later task before an earlier one, in the second column.
+    const bad = (cells: [number, string, string][]): Record<string, string>[] => noLabels.map((r, i) => cells.reduce((row, [at, k, v]) => (at === i ? { ...row, [k]: v } : row), r));
+    const cases = [
+      unseen, noLabels,
+      bad([[9, 'm1', '5'], [20, 'b', 'yes'], [30, 'a', 'z']]),
+      bad([[20, 'a', 'z'], [20, 'b', 'yes']]),
+      bad([[21, 'm2', '3'], [21, 'm1', '4'], [40, 'a', 'z']]),
+      bad([[21, 'm2', '3'], [250, 'a', 'z']]),
+    ];
+    for (const [i, rs] of cases.entries()) {
+      for (const mode of ['required', 'optional'] as const) {
+        const want = reference(rs, mode);
+        for (const table of [await parseCsv(csv(rs), {}, 'r.csv'), { source: 'r.csv', columns, values: columns.map((k) => rs.map((r) => r[k])), lines: rs.map((_, r) => r + 2) }]) {
+          if (want.error !== undefined) {
+            assert.ok(message(() => applySchema(fitted, table, { labels: mode })).startsWith(want.error), `case ${i} ${mode}: ${want.error}`);
+            continue;
+          }
+          const { dataset, report } = applySchema(fitted, table, { labels: mode });
+          assert.deepEqual([...dataset.inputs], want.inputs, `case ${i} ${mode}`);
+          fitted.tasks.forEach((t, ti) => {
+            assert.deepEqual([...dataset.labels(t.name)], want.labels[ti], `case ${i} ${mode} ${t.name}`);
+            assert.deepEqual([...(dataset.mask(t.name) ?? new Uint8Array(dataset.length).fill(1))], want.masks[ti], `case ${i} ${mode} ${t.name} mask`);
+            assert.equal(report.masked[t.name], want.masks[ti].filter((m) => m === 0).length);
+          });
+          assert.equal(report.rowsRead - report.rowsKept, want.dropped);
+          assert.deepEqual([report.missingInputs.x, report.missingInputs.c, report.unseen.c ?? 0, report.unseen.e ?? 0], want.counts);
+        }
+      }
+      if (i === 1) assert.ok(reference(rs, 'required').dropped > 0);
+    }
   });
 
   it('rejects a standardised input that float32 cannot hold, though the dataset trusts applySchema\'s inputs to be finite', () => {

@@ -1,15 +1,16 @@
 /**
  * CSV and TSV tables, read through papaparse (an RFC 4180 parser: quoted fields, embedded
  * delimiters and newlines; a byte-order mark is stripped here), streaming, so a file is never
- * held in memory as text. Text without any quote character is split on line breaks and
- * delimiters here, as papaparse itself does with such text (see {@link csvTable}). The table is
- * kept column by column; every row keeps the line it came from, so later errors can name file,
- * line and column. Columns of few distinct texts are kept with dictionary codes beside their
- * cells, and numeric columns of many values as numbers whose cells (the file's exact texts) are
- * made only when asked for, so neither costs a string per cell.
+ * held in memory as text. Text without any quote character is cut into rows and cells here,
+ * from its bytes, as papaparse itself cuts such text (see {@link csvTable}). The table is kept
+ * column by column; every row keeps the line it came from, so later errors can name file, line
+ * and column. Columns of few distinct texts are kept as dictionary codes, and numeric columns
+ * of many values as numbers; the cells of either (the file's exact texts) are made only when
+ * asked for, so neither costs a string per cell.
  */
-import { createReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import Papa from 'papaparse';
 import { checkKeys } from '../core/options.js';
 import { DatasetError, describe } from '../errors.js';
@@ -33,8 +34,9 @@ export interface Table {
    * The cells, column by column: `values[c][r]` is row r's cell of `columns[c]` (null when
    * missing). Treat them as read-only: the schema keeps a column's parsed numbers by its array,
    * so a changed cell is a new array (as `{ ...table, values: ... }` makes). A CSV reader keeps
-   * a numeric column of many distinct values as numbers and makes its cells, each the exact text
-   * of the file, the first time `values[c]` is read (see {@link readCsv}).
+   * a column of few distinct texts as dictionary codes and a numeric column of many distinct
+   * values as numbers, and makes its cells, each the exact text of the file, the first time
+   * `values[c]` is read (see {@link readCsv}).
    */
   readonly values: readonly (readonly Cell[])[];
   /** Per row, the 1-based line of the file it ends on; its length is the number of rows. */
@@ -62,22 +64,26 @@ export function tableColumn(table: Table, name: string): readonly Cell[] {
 
 /**
  * The rows of `table` at `indices` (0-based, in the order given), as a new table with the same
- * source and columns and each row's line. What a CSV reader kept beside a column while reading
- * it (its numbers, its dictionary codes) comes along, and a column kept as numbers stays so, so
- * the schema does not parse the picked cells again.
+ * source and columns and each row's line. What a CSV reader kept of a column (its numbers, its
+ * dictionary codes) comes along for the rows picked, still without a string per cell, so the
+ * schema does not parse the picked cells again.
  */
 export function pickRows(table: Table, indices: readonly number[]): Table {
-  const lazy = numberColumns.get(table.values);
-  const columns = table.columns.map((_, c): Cell[] | NumberColumn => {
-    const col = lazy?.[c];
-    if (col !== undefined && col.cells === null) {
-      const others = new Map<number, string>();
+  const kept = keptColumns.get(table.values);
+  const columns = table.columns.map((_, c): Cell[] | KeptColumn => {
+    const col = kept?.[c];
+    if (col?.kind === 'numbers') {
+      const others = new RowTexts();
       const formats = Uint8Array.from(indices, (i, k) => {
         const f = col.formats[i];
-        if (f === FORMAT_OTHER) others.set(k, col.others.get(i)!);
+        if (f === FORMAT_OTHER) others.add(k, col.others.get(i));
         return f;
       });
-      return { numbers: Float64Array.from(indices, (i) => col.numbers[i]), formats, others, cells: null };
+      return { kind: 'numbers', numbers: Float64Array.from(indices, (i) => col.numbers[i]), formats, others, cells: null };
+    }
+    if (col?.kind === 'codes') {
+      const numbers = col.numbers === null ? null : Float64Array.from(indices, (i) => col.numbers![i]);
+      return { kind: 'codes', codes: Int32Array.from(indices, (i) => col.codes[i]), texts: col.texts, textNumbers: col.textNumbers, numbers, cells: null };
     }
     const cells = table.values[c];
     const picked = indices.map((i) => cells[i]);
@@ -94,20 +100,63 @@ export function pickRows(table: Table, indices: readonly number[]): Table {
 const FORMAT_OTHER = 255;
 
 /**
- * A numeric column a CSV reader keeps as numbers rather than as one string per cell (which the
- * garbage collector would copy and trace): row r's text is `numbers[r].toFixed(formats[r])`
- * exactly, or `others.get(r)` where formats[r] is FORMAT_OTHER (a missing text, '007', '-0',
- * anything not a plain decimal). Its cells are made when first asked for.
+ * A column a CSV reader keeps without a string per cell (which the garbage collector would copy
+ * and trace); its cells are made the first time `values[c]` is read.
+ */
+type KeptColumn = NumberColumn | DictionaryColumn;
+
+/**
+ * A numeric column of many distinct values, kept as numbers: row r's text is
+ * `numbers[r].toFixed(formats[r])` exactly, or `others.get(r)` where formats[r] is FORMAT_OTHER
+ * (a missing text, '007', '-0', anything not a plain decimal).
  */
 interface NumberColumn {
+  readonly kind: 'numbers';
   /** cellNumber of each cell. */
   readonly numbers: Float64Array;
   /** Per row, the digits after the point of its text, or FORMAT_OTHER. */
   readonly formats: Uint8Array;
   /** The texts of the rows whose format is FORMAT_OTHER. */
-  readonly others: ReadonlyMap<number, string>;
+  readonly others: RowTexts;
   /** The cells, once made. */
   cells: Cell[] | null;
+}
+
+/** A column of few distinct texts, kept as dictionary codes: row r's text is `texts[codes[r]]`. */
+interface DictionaryColumn extends CodedColumn {
+  readonly kind: 'codes';
+  /** cellNumber of each text; null when the column showed more than NON_NUMERIC_TEXTS texts that are not numbers. */
+  readonly textNumbers: Float64Array | null;
+  /** cellNumber of each row's text, made when first asked for. */
+  numbers: Float64Array | null;
+  /** The cells, once made. */
+  cells: Cell[] | null;
+}
+
+/** Texts of some rows of a column, the rows added in increasing order (see NumberColumn.others). */
+class RowTexts {
+  /** The rows added, increasing. */
+  readonly rows: number[] = [];
+  /** Their texts. */
+  readonly texts: string[] = [];
+
+  /** Adds row r's text; r is above every row added before. */
+  add(r: number, text: string): void {
+    this.rows.push(r);
+    this.texts.push(text);
+  }
+
+  /** Row r's text (r was added). */
+  get(r: number): string {
+    let lo = 0;
+    let hi = this.rows.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.rows[mid] < r) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.texts[lo];
+  }
 }
 
 /** A column's distinct texts and, per row, its text's index among them: what a CSV reader knew while pooling the column's strings. */
@@ -118,71 +167,104 @@ export interface CodedColumn {
   readonly texts: readonly string[];
 }
 
-/** Per table (by its values array), the columns kept as numbers until asked for. */
-const numberColumns = new WeakMap<readonly (readonly Cell[])[], readonly (NumberColumn | undefined)[]>();
+/** Per table (by its values array), the columns a CSV reader kept (see KeptColumn). */
+const keptColumns = new WeakMap<readonly (readonly Cell[])[], readonly (KeptColumn | undefined)[]>();
 
-/** Columns read from CSV text with few distinct values: their dictionary codes, by the column's cell array. */
+/** Columns with dictionary codes, by the column's cell array: for cells made from a DictionaryColumn, which a table of the same cells (`{ ...table, values }`) keeps. */
 const codedColumns = new WeakMap<readonly Cell[], CodedColumn>();
 
-/** Row r's text of a column kept as numbers. */
-function numberText(col: NumberColumn, r: number): string {
+/** Row r's text of a kept column. */
+function keptText(col: KeptColumn, r: number): string {
+  if (col.kind === 'codes') return col.texts[col.codes[r]];
   const f = col.formats[r];
-  return f === FORMAT_OTHER ? col.others.get(r)! : col.numbers[r].toFixed(f);
+  return f === FORMAT_OTHER ? col.others.get(r) : col.numbers[r].toFixed(f);
 }
 
-/** Makes (once) the cells of a column kept as numbers, and puts them in `values` at c. */
-function materialize(values: Cell[][], c: number, col: NumberColumn): Cell[] {
+/** The numbers of a kept column's rows, cellNumber of each; undefined for a dictionary column that is not numeric. */
+function keptNumbers(col: KeptColumn): Float64Array | undefined {
+  if (col.kind === 'numbers') return col.numbers;
+  const { textNumbers, codes } = col;
+  if (textNumbers === null) return undefined;
+  if (col.numbers === null) {
+    const numbers = new Float64Array(codes.length);
+    for (let r = 0; r < codes.length; r++) numbers[r] = textNumbers[codes[r]];
+    col.numbers = numbers;
+  }
+  return col.numbers;
+}
+
+/** Makes (once) the cells of a kept column, and puts them in `values` at c. */
+function materialize(values: Cell[][], c: number, col: KeptColumn): Cell[] {
   if (col.cells === null) {
-    const n = col.numbers.length;
+    const n = col.kind === 'codes' ? col.codes.length : col.numbers.length;
     const cells = new Array<Cell>(n);
-    for (let r = 0; r < n; r++) cells[r] = numberText(col, r);
-    readNumbers.set(cells, col.numbers);
+    for (let r = 0; r < n; r++) cells[r] = keptText(col, r);
+    const numbers = keptNumbers(col);
+    if (numbers !== undefined) readNumbers.set(cells, numbers);
+    if (col.kind === 'codes') codedColumns.set(cells, col);
     col.cells = cells;
   }
   Object.defineProperty(values, c, { value: col.cells, writable: true, enumerable: true, configurable: true });
   return col.cells;
 }
 
-/** A table whose columns are cell arrays, or columns kept as numbers whose cells `values[c]` makes on first reading. */
-function makeTable(source: string, columns: readonly string[], data: readonly (Cell[] | NumberColumn)[], lines: readonly number[]): Table {
+/** A table whose columns are cell arrays, or kept columns whose cells `values[c]` makes on first reading. */
+function makeTable(source: string, columns: readonly string[], data: readonly (Cell[] | KeptColumn)[], lines: readonly number[]): Table {
   const values = new Array<Cell[]>(data.length);
-  const lazy: (NumberColumn | undefined)[] = new Array<NumberColumn | undefined>(data.length).fill(undefined);
+  const kept: (KeptColumn | undefined)[] = new Array<KeptColumn | undefined>(data.length).fill(undefined);
   let any = false;
   data.forEach((col, c) => {
     if (Array.isArray(col)) values[c] = col;
     else {
       any = true;
-      lazy[c] = col;
+      kept[c] = col;
       Object.defineProperty(values, c, { get: () => materialize(values, c, col), enumerable: true, configurable: true });
     }
   });
-  if (any) numberColumns.set(values, lazy);
+  if (any) keptColumns.set(values, kept);
   return { source, columns, values, lines };
 }
 
-/** Column c's numbers as a CSV reader parsed them (see {@link readCellNumbers}), without making the cells of a column kept as numbers. */
+/**
+ * Column c's numbers as a CSV reader ({@link readCsv}, {@link parseCsv}) parsed them while it
+ * read the cells: `cellNumber` of each cell, without making the cells of a kept column; kept by
+ * {@link pickRows} for the rows it picks. Undefined for a column that showed more than a few
+ * distinct non-numeric texts (categorical), or one no CSV reader made.
+ */
 export function columnNumbers(table: Table, c: number): Float64Array | undefined {
-  const col = numberColumns.get(table.values)?.[c];
-  return col !== undefined ? col.numbers : readNumbers.get(table.values[c]);
+  const col = keptColumns.get(table.values)?.[c];
+  return col !== undefined ? keptNumbers(col) : readNumbers.get(table.values[c]);
 }
 
-/** Row r's cell of column c, without making the cells of a column kept as numbers. */
+/**
+ * The rows of column c whose text is not a plain decimal (a missing text, '007', '-0', anything
+ * not a number), increasing, with their texts, when a CSV reader kept the column as numbers
+ * ({@link columnNumbers}); undefined otherwise. Each other row's cell is a plain decimal: its
+ * number is not NaN.
+ */
+export function columnOtherTexts(table: Table, c: number): { readonly rows: readonly number[]; readonly texts: readonly string[] } | undefined {
+  const col = keptColumns.get(table.values)?.[c];
+  return col?.kind === 'numbers' ? col.others : undefined;
+}
+
+/** Row r's cell of column c, without making the cells of a column a CSV reader kept. */
 export function columnCell(table: Table, c: number, r: number): Cell {
-  const col = numberColumns.get(table.values)?.[c];
-  return col !== undefined && col.cells === null ? numberText(col, r) : table.values[c][r];
+  const col = keptColumns.get(table.values)?.[c];
+  return col !== undefined && col.cells === null ? keptText(col, r) : table.values[c][r];
 }
 
-/** The number of cells of column c, without making the cells of a column kept as numbers; -1 when it is not an array. */
+/** The number of cells of column c, without making the cells of a column a CSV reader kept; -1 when it is not an array. */
 export function columnLength(table: Table, c: number): number {
-  const col = numberColumns.get(table.values)?.[c];
-  if (col !== undefined) return col.numbers.length;
+  const col = keptColumns.get(table.values)?.[c];
+  if (col !== undefined) return col.kind === 'codes' ? col.codes.length : col.numbers.length;
   const cells = table.values[c];
   return Array.isArray(cells) ? cells.length : -1;
 }
 
-/** Column c's dictionary codes, when a CSV reader kept them (a column of at most 4,096 distinct texts); undefined otherwise. */
+/** Column c's dictionary codes, when a CSV reader kept them (a column of few distinct texts); undefined otherwise. */
 export function columnCodes(table: Table, c: number): CodedColumn | undefined {
-  if (numberColumns.get(table.values)?.[c] !== undefined) return undefined;
+  const col = keptColumns.get(table.values)?.[c];
+  if (col !== undefined) return col.kind === 'codes' ? col : undefined;
   return codedColumns.get(table.values[c]);
 }
 
@@ -247,28 +329,134 @@ function decimal(v: string, from = 0, to = v.length): number {
 /** Columns read from CSV text that look numeric: their cells through {@link cellNumber}, by the column's cell array. */
 const readNumbers = new WeakMap<readonly Cell[], Float64Array>();
 
-/**
- * The numbers of a column read by {@link readCsv} or {@link parseCsv}, `cellNumber` of each
- * cell, parsed while the cells were read (and hot in the cache); undefined for a column that
- * showed more than a few distinct non-numeric texts (categorical) or that no CSV reader made.
- */
-export function readCellNumbers(cells: readonly Cell[]): Float64Array | undefined {
-  return readNumbers.get(cells);
-}
-
 /** A growable typed array's next capacity. */
 const grown = (n: number): number => Math.max(1024, n * 2);
 
 /**
+ * How the bytes of text without quotes are cut: the delimiter's UTF-8 bytes and the line
+ * break's (one or two bytes). Neither holds a byte of the other (a delimiter has no CR or LF),
+ * and UTF-8 never puts an ASCII byte inside a longer character, so a match of these bytes is a
+ * match of the characters.
+ */
+interface Cuts {
+  /** The delimiter's bytes. */
+  readonly delimiter: Uint8Array;
+  /** Its first byte. */
+  readonly d0: number;
+  /** The line break's first byte, and its second (-1 when it has none). */
+  readonly n0: number;
+  readonly n1: number;
+  /** A delimiter and a line break of one byte each: a cell ends at the first of the two. */
+  readonly simple: boolean;
+}
+
+/** Whether `cuts.delimiter` starts at i (before end). */
+function delimiterAt(buf: Uint8Array, i: number, end: number, cuts: Cuts): boolean {
+  const d = cuts.delimiter;
+  if (buf[i] !== d[0] || i + d.length > end) return false;
+  for (let j = 1; j < d.length; j++) if (buf[i + j] !== d[j]) return false;
+  return true;
+}
+
+/** Whether the line break starts at i (before end). */
+function lineBreakAt(buf: Uint8Array, i: number, end: number, cuts: Cuts): boolean {
+  return buf[i] === cuts.n0 && (cuts.n1 < 0 || (i + 1 < end && buf[i + 1] === cuts.n1));
+}
+
+/** Where the field that starts at i ends: the first delimiter or line break from i, else end. */
+function fieldEnd(buf: Uint8Array, i: number, end: number, cuts: Cuts): number {
+  const { d0, n0 } = cuts;
+  if (cuts.simple) {
+    for (; i < end; i++) if (buf[i] === d0 || buf[i] === n0) return i;
+    return end;
+  }
+  for (; i < end; i++) {
+    const b = buf[i];
+    if ((b === d0 && delimiterAt(buf, i, end, cuts)) || (b === n0 && lineBreakAt(buf, i, end, cuts))) return i;
+  }
+  return end;
+}
+
+/**
+ * A column's distinct cell texts by their bytes: an open-addressing table of (hash, bytes) →
+ * code, so a cell already seen is found without making its string. Two byte strings that
+ * decode to the same text (invalid UTF-8 both decodes as U+FFFD) are two entries with one code.
+ */
+class ByteDictionary {
+  /** Per slot, an entry + 1 (0: empty); a power of two, at most 3/4 full. */
+  private slots = new Int32Array(64);
+  private hashes = new Int32Array(32);
+  private starts = new Int32Array(32);
+  private lengths = new Int32Array(32);
+  private codes = new Int32Array(32);
+  /** Every entry's bytes, one after the other. */
+  private bytes = new Uint8Array(512);
+  private used = 0;
+  /** Entries. */
+  size = 0;
+
+  /** The code of buf[from, to) (hash h), or -1 when it has no entry. */
+  find(buf: Uint8Array, from: number, to: number, h: number): number {
+    const mask = this.slots.length - 1;
+    const len = to - from;
+    for (let s = h & mask; ; s = (s + 1) & mask) {
+      const e = this.slots[s] - 1;
+      if (e < 0) return -1;
+      if (this.hashes[e] !== h || this.lengths[e] !== len) continue;
+      const start = this.starts[e];
+      let j = 0;
+      while (j < len && this.bytes[start + j] === buf[from + j]) j++;
+      if (j === len) return this.codes[e];
+    }
+  }
+
+  /** Adds buf[from, to) (hash h) with `code`. */
+  add(buf: Uint8Array, from: number, to: number, h: number, code: number): void {
+    const e = this.size++;
+    if (e === this.hashes.length) {
+      this.hashes = grow(this.hashes, Int32Array);
+      this.starts = grow(this.starts, Int32Array);
+      this.lengths = grow(this.lengths, Int32Array);
+      this.codes = grow(this.codes, Int32Array);
+    }
+    const len = to - from;
+    while (this.used + len > this.bytes.length) this.bytes = grow(this.bytes, Uint8Array);
+    this.bytes.set(buf.subarray(from, to), this.used);
+    this.hashes[e] = h;
+    this.starts[e] = this.used;
+    this.lengths[e] = len;
+    this.codes[e] = code;
+    this.used += len;
+    if (4 * this.size > 3 * this.slots.length) {
+      this.slots = new Int32Array(this.slots.length * 2);
+      for (let k = 0; k < this.size; k++) this.insert(k);
+    } else this.insert(e);
+  }
+
+  private insert(e: number): void {
+    const mask = this.slots.length - 1;
+    let s = this.hashes[e] & mask;
+    while (this.slots[s] !== 0) s = (s + 1) & mask;
+    this.slots[s] = e + 1;
+  }
+}
+
+/**
  * One column as a CSV reader takes its cells in: while it has at most POOL_SIZE distinct texts,
- * as dictionary codes (each distinct text kept once and parsed once); past that, as numbers
- * while it looks numeric (a {@link NumberColumn}: no string kept per cell), else as its cells.
+ * as dictionary codes (each distinct text kept once and parsed once); past that (or earlier, for
+ * a numeric column of mostly distinct values: EARLY_NUMBERS), as numbers while it looks numeric
+ * (a {@link NumberColumn}: no string kept per cell), else as its cells.
+ * Cells come as strings ({@link add}) or, from text without quotes, as bytes ({@link addBytes}),
+ * which make a string only for a text the column has not shown before or one that is not a
+ * plain decimal.
  */
 class ColumnReader {
   /** Rows taken. */
   n = 0;
   /** Distinct text → code, while the column has at most POOL_SIZE of them. */
   private dict: Map<string, number> | null = new Map();
+  /** The same codes by the texts' bytes (cells taken as bytes). */
+  private byteDict: ByteDictionary | null = new ByteDictionary();
   private texts: string[] = [];
   private textNumbers: number[] = [];
   private textFormats: number[] = [];
@@ -278,67 +466,150 @@ class ColumnReader {
   /** Kept as numbers (after the dictionary filled up while the column looked numeric). */
   private numbers: Float64Array | null = null;
   private formats: Uint8Array | null = null;
-  private others: Map<number, string> | null = null;
+  private others: RowTexts | null = null;
   /** Kept as cells (after the dictionary filled up otherwise). */
   private cells: string[] | null = null;
 
+  constructor(private readonly cuts: Cuts | null) {}
+
+  /** Takes the next cell, `v`. */
   add(v: string): void {
+    if (this.dict !== null) {
+      const k = this.code(v);
+      if (k >= 0) return this.addCode(k);
+    }
     const r = this.n++;
-    const dict = this.dict;
-    if (dict !== null) {
-      let k = dict.get(v);
-      if (k === undefined) {
-        if (this.texts.length === POOL_SIZE) {
-          this.n = r;
-          this.leaveDictionary();
-          return this.add(v);
-        }
-        k = this.texts.length;
-        dict.set(v, k);
-        this.texts.push(v);
-        const x = parseCell(v);
-        this.textNumbers.push(x);
-        this.textFormats.push(decimalFormat);
-        if (x !== x) this.nonNumeric.add(v);
-      }
-      if (r === this.codes!.length) this.codes = grow(this.codes!, Int32Array);
-      this.codes![r] = k;
-    } else if (this.numbers !== null) {
+    if (this.numbers !== null) {
       if (r === this.numbers.length) {
         this.numbers = grow(this.numbers, Float64Array);
         this.formats = grow(this.formats!, Uint8Array);
       }
-      const x = parseCell(v);
+      // An empty cell (a missing number, often) is no number: no need to parse it.
+      const x = v === '' ? NaN : parseCell(v);
       this.numbers[r] = x;
-      this.formats![r] = decimalFormat;
-      if (decimalFormat === FORMAT_OTHER) this.others!.set(r, v);
+      const format = v === '' ? FORMAT_OTHER : decimalFormat;
+      this.formats![r] = format;
+      if (format === FORMAT_OTHER) this.others!.add(r, v);
       if (x !== x && this.nonNumeric.add(v).size > NON_NUMERIC_TEXTS) {
         // Not numeric after all: every cell so far as its text.
-        const col: NumberColumn = { numbers: this.numbers, formats: this.formats!, others: this.others!, cells: null };
-        this.cells = Array.from({ length: r + 1 }, (_, i) => numberText(col, i));
+        const col: NumberColumn = { kind: 'numbers', numbers: this.numbers, formats: this.formats!, others: this.others!, cells: null };
+        this.cells = Array.from({ length: r + 1 }, (_, i) => keptText(col, i));
         this.numbers = this.formats = this.others = null;
       }
     } else this.cells!.push(v);
   }
 
   /**
-   * Takes the cell row[from, to): a plain decimal is read in place by a column kept as numbers,
-   * with no string made for it; anything else is cut out and taken by {@link add}.
+   * Takes the next cell from the bytes of text without quotes: the field that starts at `from`,
+   * up to the first delimiter or line break (or `end`). Returns where the field ends.
    */
-  addRange(row: string, from: number, to: number): void {
-    if (this.numbers !== null) {
-      const r = this.n;
-      if (r < this.numbers.length) {
-        const x = decimal(row, from, to);
-        if (decimalFormat !== FORMAT_OTHER) {
-          this.numbers[r] = x;
-          this.formats![r] = decimalFormat;
-          this.n++;
-          return;
+  addBytes(buf: Buffer, from: number, end: number): number {
+    const cuts = this.cuts!;
+    const { d0, n0 } = cuts;
+    if (this.byteDict !== null) {
+      let h = 0x811c9dc5 | 0; // FNV-1a
+      let i = from;
+      if (cuts.simple) {
+        for (; i < end; i++) {
+          const b = buf[i];
+          if (b === d0 || b === n0) break;
+          h = Math.imul(h ^ b, 0x01000193);
+        }
+      } else {
+        for (; i < end; i++) {
+          const b = buf[i];
+          if ((b === d0 && delimiterAt(buf, i, end, cuts)) || (b === n0 && lineBreakAt(buf, i, end, cuts))) break;
+          h = Math.imul(h ^ b, 0x01000193);
         }
       }
+      let k = this.byteDict.find(buf, from, i, h);
+      if (k < 0) {
+        const v = utf8(buf, from, i);
+        k = this.code(v);
+        if (k < 0) {
+          this.add(v);
+          return i;
+        }
+        // A table of at most 3/4 · 2 · POOL_SIZE slots: past that, a new byte string goes by its text (invalid UTF-8 only).
+        if (this.byteDict.size < POOL_SIZE * 2) this.byteDict.add(buf, from, i, h, k);
+      }
+      this.addCode(k);
+      return i;
     }
-    this.add(row.slice(from, to));
+    if (this.numbers !== null) {
+      // A plain decimal, read in place (the rules of `decimal`); anything else by its text.
+      const negative = from < end && buf[from] === 45; // '-'
+      const lead = negative ? from + 1 : from;
+      let i = lead;
+      let m = 0;
+      let digits = 0;
+      let point = -1;
+      for (; i < end; i++) {
+        const b = buf[i];
+        if (b >= 48 && b <= 57) {
+          m = m * 10 + (b - 48);
+          digits++;
+        } else if (b === 46 && point < 0) point = i;
+        else break;
+      }
+      const r = this.n;
+      const b = buf[i];
+      if (i === end || (cuts.simple ? b === d0 || b === n0 : (b === d0 && delimiterAt(buf, i, end, cuts)) || (b === n0 && lineBreakAt(buf, i, end, cuts)))) {
+        const whole = (point < 0 ? i : point) - lead;
+        if (digits > 0 && digits <= 15 && whole > 0 && point !== i - 1 && !(whole > 1 && buf[lead] === 48) && !(negative && m === 0) && r < this.numbers.length) {
+          const x = point < 0 ? m : m / POWERS_OF_TEN[i - 1 - point];
+          this.numbers[r] = negative ? -x : x;
+          this.formats![r] = point < 0 ? 0 : i - 1 - point;
+          this.n = r + 1;
+          return i;
+        }
+      } else i = fieldEnd(buf, i, end, cuts);
+      this.add(utf8(buf, from, i));
+      return i;
+    }
+    const i = fieldEnd(buf, from, end, cuts);
+    this.add(utf8(buf, from, i));
+    return i;
+  }
+
+  private addCode(k: number): void {
+    const r = this.n++;
+    if (r === this.codes!.length) this.codes = grow(this.codes!, Int32Array);
+    this.codes![r] = k;
+  }
+
+  /** Text v's code, a new one for a new text; -1 when the dictionary is full (the column has then left it). */
+  private code(v: string): number {
+    const dict = this.dict!;
+    let k = dict.get(v);
+    if (k !== undefined) return k;
+    const size = this.texts.length;
+    // Full; or numeric with (so far) mostly distinct values: kept as numbers, not looked up.
+    if (size === POOL_SIZE || (size >= EARLY_NUMBERS && 2 * size > this.n && this.nonNumeric.size <= NON_NUMERIC_TEXTS)) {
+      this.leaveDictionary();
+      return -1;
+    }
+    k = this.texts.length;
+    dict.set(v, k);
+    this.texts.push(v);
+    const x = parseCell(v);
+    this.textNumbers.push(x);
+    this.textFormats.push(decimalFormat);
+    if (x !== x) this.nonNumeric.add(v);
+    return k;
+  }
+
+  /** Rows the column expects in all (see reserve). */
+  private expected = 0;
+
+  /** Makes room for `rows` rows in all: the arrays grow once instead of doubling. */
+  reserve(rows: number): void {
+    this.expected = rows;
+    if (this.codes !== null && this.codes.length < rows) this.codes = resized(this.codes, rows, Int32Array);
+    if (this.numbers !== null && this.numbers.length < rows) {
+      this.numbers = resized(this.numbers, rows, Float64Array);
+      this.formats = resized(this.formats!, rows, Uint8Array);
+    }
   }
 
   /** The dictionary is full: the column goes on as numbers when it looks numeric, else as cells. */
@@ -346,47 +617,54 @@ class ColumnReader {
     const { texts, textNumbers, textFormats } = this;
     const codes = this.codes!.subarray(0, this.n);
     if (this.nonNumeric.size <= NON_NUMERIC_TEXTS) {
-      const numbers = new Float64Array(grown(this.n));
+      const numbers = new Float64Array(Math.max(grown(this.n), this.expected));
       const formats = new Uint8Array(numbers.length);
-      const others = new Map<number, string>();
+      const others = new RowTexts();
       for (let r = 0; r < codes.length; r++) {
         const k = codes[r];
         numbers[r] = textNumbers[k];
         formats[r] = textFormats[k];
-        if (textFormats[k] === FORMAT_OTHER) others.set(r, texts[k]);
+        if (textFormats[k] === FORMAT_OTHER) others.add(r, texts[k]);
       }
       this.numbers = numbers;
       this.formats = formats;
       this.others = others;
     } else this.cells = Array.from(codes, (k) => texts[k]);
     this.dict = this.codes = null;
+    this.byteDict = null;
     this.texts = [];
   }
 
-  /** The column read: its cells, with their numbers and codes beside them, or a column kept as numbers. */
-  finish(): Cell[] | NumberColumn {
+  /** The column read: as dictionary codes, as numbers, or as its cells. */
+  finish(): Cell[] | KeptColumn {
     const n = this.n;
     if (this.dict !== null) {
-      const codes = this.codes!.slice(0, n);
-      const { texts, textNumbers } = this;
-      const cells = new Array<Cell>(n);
-      for (let r = 0; r < n; r++) cells[r] = texts[codes[r]];
-      codedColumns.set(cells, { codes, texts });
-      if (this.nonNumeric.size <= NON_NUMERIC_TEXTS) {
-        const numbers = new Float64Array(n);
-        for (let r = 0; r < n; r++) numbers[r] = textNumbers[codes[r]];
-        readNumbers.set(cells, numbers);
-      }
-      return cells;
+      const textNumbers = this.nonNumeric.size <= NON_NUMERIC_TEXTS ? Float64Array.from(this.textNumbers) : null;
+      return { kind: 'codes', codes: trimmed(this.codes!, n), texts: this.texts, textNumbers, numbers: null, cells: null };
     }
-    if (this.numbers !== null) return { numbers: this.numbers.slice(0, n), formats: this.formats!.slice(0, n), others: this.others!, cells: null };
+    if (this.numbers !== null) return { kind: 'numbers', numbers: trimmed(this.numbers, n), formats: trimmed(this.formats!, n), others: this.others!, cells: null };
     return this.cells!;
   }
 }
 
+/** The text of UTF-8 bytes buf[from, to) (U+FFFD for each invalid sequence, as a stream decoding the file gives). */
+function utf8(buf: Buffer, from: number, to: number): string {
+  return buf.toString('utf8', from, to);
+}
+
 /** A typed array twice as long (at least 1024), holding `a`'s values. */
 function grow<T extends Int32Array | Float64Array | Uint8Array>(a: T, Type: { new (n: number): T }): T {
-  const b = new Type(grown(a.length));
+  return resized(a, grown(a.length), Type);
+}
+
+/** The first n values of `a`: a view when `a` is at most a quarter longer (sized by reserve, say), else a copy. */
+function trimmed<T extends Int32Array | Float64Array | Uint8Array>(a: T, n: number): T {
+  return (4 * a.length <= 5 * n ? a.subarray(0, n) : a.slice(0, n)) as T;
+}
+
+/** A typed array of length n (at least a's), holding `a`'s values. */
+function resized<T extends Int32Array | Float64Array | Uint8Array>(a: T, n: number, Type: { new (n: number): T }): T {
+  const b = new Type(n);
   b.set(a);
   return b;
 }
@@ -413,7 +691,30 @@ const CSV_KEYS = ['delimiter'] as const;
  *   name, or a ragged row (naming the file and line); ConfigError on an unknown option.
  */
 export async function readCsv(file: string, options: CsvOptions = {}): Promise<Table> {
-  return csvTable(createReadStream(file, { highWaterMark: CHUNK_BYTES, encoding: 'utf8' }), file, options);
+  // The file's size, to size the columns once (see csvTable); an unreadable file fails in fileChunks.
+  const bytes = await stat(file).then((st) => st.size, () => undefined);
+  return csvTable(fileChunks(file), file, options, true, bytes);
+}
+
+/**
+ * The bytes of `file`, CHUNK_BYTES at a time, read into two buffers in turn: a chunk stays
+ * intact until the one after the next is read, which is all csvTable keeps of it (the bytes
+ * after its last line break, until the next chunk comes). No new memory per chunk, so reading a
+ * large file does not make the garbage collector run for memory outside the heap.
+ */
+async function* fileChunks(file: string): AsyncGenerator<Buffer> {
+  const handle = await open(file, 'r');
+  try {
+    const buffers = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
+    for (let k = 0; ; k++) {
+      const buffer = buffers[k & 1];
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) return;
+      yield buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Like {@link readCsv}, on text in memory; `source` names it in error messages. */
@@ -423,11 +724,18 @@ export async function parseCsv(text: string, options: CsvOptions = {}, source = 
 
 /**
  * Distinct values a column keeps as a dictionary (see ColumnReader) before it stops looking: a
- * categorical column's cells (or a numeric column with few values) then share a few strings
- * instead of holding one each, which the garbage collector would otherwise copy and trace, and
- * each distinct text is parsed as a number once.
+ * categorical column (or a numeric column with few values) then holds a code per row instead of
+ * a string, which the garbage collector would otherwise copy and trace, and each distinct text
+ * is parsed as a number once.
  */
 const POOL_SIZE = 4096;
+
+/**
+ * Distinct texts after which a numeric-looking column that has shown a new text in more than
+ * half of its rows so far leaves its dictionary for numbers (see ColumnReader): a numeric column
+ * of mostly distinct values, each of which would otherwise be made a string and looked up.
+ */
+const EARLY_NUMBERS = 256;
 
 /** Distinct non-numeric texts (missing markers, say) a column may show and still have its numbers parsed as it is read. */
 const NON_NUMERIC_TEXTS = 8;
@@ -436,24 +744,26 @@ const NON_NUMERIC_TEXTS = 8;
 const BAD_DELIMITERS = ['\r', '\n', '"', '\ufeff'];
 
 /**
- * Bytes read from the file at a time, decoded as UTF-8 by the stream (a character split across
- * two reads is decoded whole): larger than a stream's 64 KiB, so papaparse parses fewer, larger chunks.
+ * Bytes read from the file at a time (a character split across two reads is decoded whole: a
+ * row is cut from the bytes once its line break has come): larger than a stream's 64 KiB, so
+ * fewer, larger chunks.
  */
 const CHUNK_BYTES = 1 << 20;
 
 /**
- * Reads CSV text from `input` into a table. While the input has shown no quote character, its
- * chunks are split here: on the line break papaparse finds in the first chunk, then on the
- * delimiter, exactly as papaparse's own path for text without quotes does, without papaparse's
- * streaming machinery (a third of the reading time). From the first chunk that holds a quote
- * on, papaparse parses the rest (quoted fields, embedded delimiters and line breaks, malformed
- * quotes). `fast` false gives papaparse the whole input (the tests compare the two). Papaparse
- * does not number lines: a row ends on the line after the previous row's, plus the line breaks
- * inside its quoted fields. Each column's cells go to its ColumnReader: dictionary codes while
- * it has at most POOL_SIZE distinct texts, then numbers (a column that looks numeric: its cells
- * are made only when asked for) or plain cells.
+ * Reads CSV text from `input` (chunks of UTF-8 bytes, or strings; a chunk is not kept past the
+ * one after it) into a table. While the input
+ * has shown no quote character, its bytes are cut here: on the line break papaparse finds in the
+ * first chunk, then on the delimiter, exactly as papaparse's own path for text without quotes
+ * cuts the decoded text, and each cell goes to its column's ColumnReader as bytes (a string is
+ * made only for a text the column has not shown before, or one that is not a plain decimal).
+ * From the first chunk that holds a quote on, papaparse parses the rest, decoded (quoted fields,
+ * embedded delimiters and line breaks, malformed quotes). `fast` false gives papaparse the
+ * whole input (the tests compare the two). Papaparse does not number lines: a row ends on the
+ * line after the previous row's, plus the line breaks inside its quoted fields. `bytes`, the
+ * input's size when known, sizes the columns after the first chunk (by its bytes per row).
  */
-export async function csvTable(input: Readable, source: string, options: CsvOptions, fast = true): Promise<Table> {
+export async function csvTable(input: AsyncIterable<string | Buffer>, source: string, options: CsvOptions, fast = true, bytes?: number): Promise<Table> {
   checkKeys(options, CSV_KEYS, 'CSV options');
   const delimiter = options.delimiter ?? (/\.(tsv|tab)$/i.test(source) ? '\t' : ',');
   if (typeof delimiter !== 'string' || delimiter.length === 0 || BAD_DELIMITERS.some((b) => delimiter.includes(b))) {
@@ -461,6 +771,7 @@ export async function csvTable(input: Readable, source: string, options: CsvOpti
   }
   let columns: string[] | null = null;
   let readers: ColumnReader[] = [];
+  let cuts: Cuts | null = null;
   const lines: number[] = [];
   let line = 0; // the line the last row seen ended on
   const ragged = (received: number): DatasetError => new DatasetError(`${source}:${line}: expected ${columns!.length} fields (as in the header) but received ${received}`);
@@ -469,54 +780,111 @@ export async function csvTable(input: Readable, source: string, options: CsvOpti
     if (record.length === 1 && record[0] === '') return; // an empty line
     if (columns === null) {
       columns = header(record, source, line);
-      readers = columns.map(() => new ColumnReader());
+      readers = columns.map(() => new ColumnReader(cuts));
     } else {
       if (record.length !== columns.length) throw ragged(record.length);
       for (let c = 0; c < record.length; c++) readers[c].add(record[c]);
       lines.push(line);
     }
   };
-  /** Takes a row of text without quotes after the header: its cells cut at each delimiter, as papaparse would (see ColumnReader.addRange). */
-  const takeRow = (row: string): void => {
-    const last = readers.length - 1;
-    for (let c = 0, from = 0; c <= last; c++) {
-      let to = row.indexOf(delimiter, from);
-      if ((to < 0) !== (c === last)) throw ragged(row.split(delimiter).length);
-      if (to < 0) to = row.length;
-      readers[c].addRange(row, from, to);
-      from = to + delimiter.length;
+  /**
+   * Takes the rows of the bytes buf[start, end) of text without quotes: each ends on a line break,
+   * except the last when `end` is the end of the input. A row's cells go to the readers as bytes
+   * (see ColumnReader.addBytes), each reader finding where its cell ends.
+   */
+  const takeRows = (buf: Buffer, start: number, end: number): void => {
+    const c = cuts!;
+    const breakLength = c.n1 < 0 ? 1 : 2;
+    const skip = c.delimiter.length;
+    for (let p = start; p < end;) {
+      line++;
+      if (lineBreakAt(buf, p, end, c)) p += breakLength; // an empty line
+      else if (columns === null) {
+        const e = rowEnd(buf, p, end, c);
+        take(buf.toString('utf8', p, e).split(delimiter));
+        p = e + breakLength;
+      } else {
+        const last = readers.length - 1;
+        for (let k = 0, at = p; ; k++) {
+          const to = readers[k].addBytes(buf, at, end);
+          // A cell ends at a delimiter, a line break or the end (a delimiter holds no CR or LF).
+          const rowDone = to === end || buf[to] === c.n0;
+          if (rowDone !== (k === last)) throw ragged(buf.toString('utf8', p, rowEnd(buf, p, end, c)).split(delimiter).length);
+          if (rowDone) {
+            p = to + breakLength;
+            break;
+          }
+          at = to + skip;
+        }
+        lines.push(line);
+      }
     }
-    lines.push(line);
   };
   const finish = (): Table => {
     if (columns === null) throw new DatasetError(`${source}: expected a header row but the file is empty`);
     return makeTable(source, columns, readers.map((r) => r.finish()), lines);
   };
-  const chunks = input[Symbol.asyncIterator]() as AsyncIterator<string>;
+  const chunks = input[Symbol.asyncIterator]() as AsyncIterator<string | Buffer>;
   let newline: '\n' | '\r' | '\r\n' | undefined;
-  let rest = ''; // the text after the last line break
+  let rest: Buffer = Buffer.alloc(0); // the bytes after the last line break
+  let held = ''; // a string chunk's last character when it is the first half of a surrogate pair
   let first = true;
+  let sized = false; // whether the columns were sized from `bytes`
+  const decoder = new StringDecoder('utf8');
   try {
     for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
-      let chunk = next.value;
-      if (first && chunk.charCodeAt(0) === 0xfeff) chunk = chunk.slice(1);
-      if (!fast || chunk.includes('"')) return await papaparsed(rest + chunk);
+      let value = next.value;
+      if (value.length === 0) continue;
+      if (typeof value === 'string') {
+        if (first && value.charCodeAt(0) === 0xfeff) value = value.slice(1);
+        value = held + value;
+        held = '';
+        if (value.length > 0 && value.charCodeAt(value.length - 1) >> 10 === 0xd800 >> 10) {
+          held = value.slice(-1);
+          value = value.slice(0, -1);
+        }
+        // A lone surrogate has no UTF-8 bytes: papaparse takes such text as it is.
+        if (!fast || value.includes('"') || !wellFormed(value)) return await papaparsed(decoder.write(rest) + value + held);
+      } else if (first && value[0] === 0xef && value[1] === 0xbb && value[2] === 0xbf) value = value.subarray(3);
       first = false;
-      const text = rest + chunk;
-      newline ??= Papa.parse(text, { delimiter, preview: 1 }).meta.linebreak as '\n' | '\r' | '\r\n';
-      const rows = text.split(newline);
-      rest = rows.pop()!;
-      for (const row of rows) {
-        line++;
-        if (columns === null || row === '') take(row.split(delimiter));
-        else takeRow(row);
+      if (typeof value !== 'string' && (!fast || value.includes(QUOTE))) return await papaparsed(decoder.write(Buffer.concat([rest, value])));
+      if (cuts === null) {
+        const text = typeof value === 'string' ? value : value.toString('utf8', 0, Math.min(value.length, 4 << 20));
+        newline = Papa.parse(text, { delimiter, preview: 1 }).meta.linebreak as '\n' | '\r' | '\r\n';
+        const d = Buffer.from(delimiter, 'utf8');
+        cuts = { delimiter: d, d0: d[0], n0: newline.charCodeAt(0), n1: newline.length > 1 ? newline.charCodeAt(1) : -1, simple: d.length === 1 && newline.length === 1 };
       }
+      const chunk = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+      const breakLength = cuts.n1 < 0 ? 1 : 2;
+      let start = 0;
+      if (rest.length > 0) {
+        // The row begun in the chunks before ends at this chunk's first line break (a CRLF may
+        // begin in them: its CR is then the last byte before the first CRLF found here).
+        const firstBreak = breakLength === 1 ? chunk.indexOf(cuts.n0) : chunk.indexOf(CRLF);
+        if (firstBreak < 0) {
+          rest = Buffer.concat([rest, chunk]);
+          continue;
+        }
+        start = firstBreak + breakLength;
+        const rows = Buffer.concat([rest, chunk.subarray(0, start)]);
+        takeRows(rows, 0, rows.length);
+      }
+      // Whole rows up to the last line break; the bytes after it wait for the next chunk.
+      const last = breakLength === 1 ? chunk.lastIndexOf(cuts.n0) : chunk.lastIndexOf(CRLF);
+      const end = Math.max(start, last < 0 ? 0 : last + breakLength);
+      takeRows(chunk, start, end);
+      if (bytes !== undefined && !sized && lines.length > 0) {
+        sized = true;
+        const rows = Math.ceil((1.05 * bytes * lines.length) / end) + 16;
+        if (rows < 1 << 26) for (const r of readers) r.reserve(rows);
+      }
+      rest = chunk.subarray(end);
     }
-    line++;
-    take(rest.split(delimiter));
+    if (held !== '') return await papaparsed(decoder.write(rest) + held);
+    if (cuts !== null) takeRows(rest, 0, rest.length);
     return finish();
   } catch (e) {
-    input.destroy();
+    await chunks.return?.();
     if (e instanceof DatasetError) throw e;
     throw new DatasetError(`${source}: cannot read as CSV: ${(e as { message?: string }).message ?? String(e)}`);
   }
@@ -525,7 +893,9 @@ export async function csvTable(input: Readable, source: string, options: CsvOpti
   function papaparsed(head: string): Promise<Table> {
     const text = Readable.from((async function* () {
       yield head;
-      for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+      for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield typeof next.value === 'string' ? next.value : decoder.write(next.value);
+      const tail = decoder.end();
+      if (tail !== '') yield tail;
     })());
     return new Promise<Table>((resolve, reject) => {
       let settled = false;
@@ -572,6 +942,21 @@ export async function csvTable(input: Readable, source: string, options: CsvOpti
       });
     });
   }
+}
+
+/** Whether `s` has no lone surrogate (String.prototype.isWellFormed, Node 20). */
+const wellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
+
+/** A quote character's byte. */
+const QUOTE = 0x22;
+
+/** The one line break of two bytes papaparse finds. */
+const CRLF = Buffer.from('\r\n');
+
+/** Where the row that starts at p ends: its line break, else end. */
+function rowEnd(buf: Uint8Array, p: number, end: number, cuts: Cuts): number {
+  for (let i = p; i < end; i++) if (buf[i] === cuts.n0 && lineBreakAt(buf, i, end, cuts)) return i;
+  return end;
 }
 
 /** How many times `newline` occurs in `text`. */

@@ -47,7 +47,7 @@ import type { EmbeddingConfig, EmbeddingFieldConfig } from '../nn/embedding.js';
 import type { PredictOptions } from '../mtl/predict.js';
 import type { Cell, Row, Table } from './csv.js';
 import type { CodedColumn } from './csv.js';
-import { cellNumber, columnCell, columnCodes, columnLength, columnNumbers, readCsv, tableFromRows } from './csv.js';
+import { cellNumber, columnCell, columnCodes, columnLength, columnNumbers, columnOtherTexts, readCsv, tableFromRows } from './csv.js';
 import { MultiTaskDataset, markFiniteInputs } from './dataset.js';
 import { ImageReader, fitImageInput } from './images.js';
 import type { FittedImage, ImageInputSpec } from './images.js';
@@ -304,7 +304,10 @@ function asTable(rows: Table | readonly Row[]): Table {
 /** A column's cells parsed as numbers (see Cells.numbers), by the column's cell array; with the missing texts they were parsed under. */
 const parsedColumns = new WeakMap<readonly Cell[], { missing: string; numbers: Float64Array }>();
 
-/** A reader's numbers of a column (see Cells.numbers) checked to hold no text that is neither missing nor a number, with the missing texts it was checked under. */
+/** A column's numbers by its dictionary codes (see Cells.numbers), with the missing texts they were parsed under. */
+const parsedCodes = new WeakMap<Int32Array, { missing: string; numbers: Float64Array }>();
+
+/** Numbers of a column (see Cells.numbers) whose every NaN is a missing cell, with the missing texts that was checked under. */
 const checkedNumbers = new WeakMap<Float64Array, string>();
 
 /** Reads cells of a table's columns, telling missing values apart and naming file:line:column in errors. */
@@ -345,15 +348,28 @@ class Cells {
   /**
    * Column `name` as numbers, NaN where a cell is missing. At the first cell that is neither
    * missing nor a number: null when `stopAtBad`, else NaN there too (tell the two apart with
-   * isMissing on the cell). Parsed once per column array and missing texts: fitSchema parses a
-   * column, applySchema on the same table reuses it.
+   * isMissing on the cell, or skip that when {@link Cells.onlyMissing} says there is none).
+   * Parsed once per column and missing texts: fitSchema parses a column, applySchema on the
+   * same table reuses it. A column with dictionary codes is parsed one distinct text at a time.
    */
   numbers(name: string, stopAtBad: boolean): Float64Array | null {
-    const read = this.numericMissing ? undefined : columnNumbers(this.table, this.index.get(name)!);
+    const c = this.index.get(name)!;
+    const read = this.numericMissing ? undefined : columnNumbers(this.table, c);
     if (read !== undefined) {
       // Parsed by the CSV reader; no missing text is a number, so a number is never missing:
       // the reader's numbers are the column's, once its non-numbers are seen to be missing.
       if (checkedNumbers.get(read) === this.key) return read;
+      const coded = this.codes(name);
+      if (coded !== undefined) return this.fromCodes(coded, stopAtBad, read);
+      const others = columnOtherTexts(this.table, c);
+      // Kept as numbers: only a row whose text is not a plain decimal can be NaN, and its text is at hand.
+      if (others !== undefined) {
+        for (let i = 0; i < others.rows.length; i++) {
+          if (Number.isNaN(read[others.rows[i]]) && !this.isMissing(others.texts[i])) return stopAtBad ? null : read;
+        }
+        checkedNumbers.set(read, this.key);
+        return read;
+      }
       for (let r = 0; r < read.length; r++) {
         if (Number.isNaN(read[r]) && !this.isMissing(this.cell(r, name))) {
           return stopAtBad ? null : read;
@@ -362,7 +378,42 @@ class Cells {
       checkedNumbers.set(read, this.key);
       return read;
     }
-    return this.parse(name, stopAtBad);
+    const coded = this.codes(name);
+    return coded !== undefined ? this.fromCodes(coded, stopAtBad) : this.parse(name, stopAtBad);
+  }
+  /**
+   * Numbers of a column with dictionary codes, each distinct text parsed (or found missing) once;
+   * `read`, the reader's numbers of the column, when given, checked instead of made.
+   */
+  private fromCodes({ codes, texts }: CodedColumn, stopAtBad: boolean, read?: Float64Array): Float64Array | null {
+    const cached = parsedCodes.get(codes);
+    if (cached !== undefined && cached.missing === this.key) return cached.numbers;
+    const textNumbers = new Float64Array(texts.length);
+    const bad = new Uint8Array(texts.length);
+    texts.forEach((v, k) => {
+      textNumbers[k] = this.isMissing(v) ? NaN : cellNumber(v);
+      bad[k] = Number.isNaN(textNumbers[k]) && !this.isMissing(v) ? 1 : 0;
+    });
+    // A column with a text that is neither a number nor missing is not made, when a row has one.
+    if (stopAtBad && bad.includes(1)) for (let r = 0; r < codes.length; r++) if (bad[codes[r]] === 1) return null;
+    // The reader's numbers are already these (no missing text is a number then): only checked.
+    const x = read ?? new Float64Array(codes.length);
+    let clean = true;
+    for (let r = 0; r < codes.length; r++) {
+      const k = codes[r];
+      if (bad[k] === 1) {
+        if (stopAtBad) return null;
+        clean = false;
+      }
+      if (read === undefined) x[r] = textNumbers[k];
+    }
+    if (clean) checkedNumbers.set(x, this.key);
+    if (read === undefined) parsedCodes.set(codes, { missing: this.key, numbers: x });
+    return x;
+  }
+  /** Whether every NaN of `x` (from {@link Cells.numbers}) is known to be a missing cell, so none needs checking. */
+  onlyMissing(x: Float64Array): boolean {
+    return checkedNumbers.get(x) === this.key;
   }
   /** Column `name` parsed cell by cell, as {@link Cells.numbers} returns it. */
   private parse(name: string, stopAtBad: boolean): Float64Array | null {
@@ -370,17 +421,45 @@ class Cells {
     const cached = parsedColumns.get(cells);
     if (cached !== undefined && cached.missing === this.key) return cached.numbers;
     const x = new Float64Array(cells.length);
+    let clean = true;
     for (let r = 0; r < cells.length; r++) {
       const v = cells[r];
       if (this.isMissing(v)) x[r] = NaN;
       else {
         const y = Cells.number(v);
-        if (Number.isNaN(y) && stopAtBad) return null;
+        if (Number.isNaN(y)) {
+          if (stopAtBad) return null;
+          clean = false;
+        }
         x[r] = y;
       }
     }
+    if (clean) checkedNumbers.set(x, this.key);
     parsedColumns.set(cells, { missing: this.key, numbers: x });
     return x;
+  }
+  /**
+   * The distinct texts of column `name` that are not missing, trimmed, in the order the rows
+   * first show them (a text may come twice when two cells differ only in blanks); each distinct
+   * cell once when the column has dictionary codes, else every cell.
+   */
+  present(name: string): string[] {
+    const out: string[] = [];
+    const coded = this.codes(name);
+    if (coded !== undefined) {
+      const { codes } = coded;
+      const seen = new Uint8Array(coded.texts.length);
+      for (let r = 0; r < codes.length; r++) {
+        const k = codes[r];
+        if (seen[k] === 1) continue;
+        seen[k] = 1;
+        const v = coded.texts[k];
+        if (!this.isMissing(v)) out.push(v.trim());
+      }
+      return out;
+    }
+    for (const v of this.column(name)) if (!this.isMissing(v)) out.push(typeof v === 'string' ? v.trim() : String(v));
+    return out;
   }
   /** A number, or NaN when the cell does not hold one ({@link cellNumber}). */
   static readonly number = cellNumber;
@@ -392,20 +471,14 @@ class Cells {
     const v = this.cell(r, column);
     if (!this.isMissing(v)) throw this.notANumber(r, column, v);
   }
-  numeric(r: number, column: string, v: Cell): number {
-    const x = Cells.number(v);
-    if (Number.isNaN(x)) throw this.notANumber(r, column, v);
-    return x;
-  }
   private notANumber(r: number, column: string, v: Cell): DatasetError {
-    return this.error(r, column, `expected a number (or a missing value) but received ${describe(v)}`);
+    return this.error(r, column, notANumber(v));
   }
-  flag(r: number, column: string, v: Cell): number {
-    const s = typeof v === 'string' ? v.trim().toLowerCase() : v;
-    if (s === true || s === 1 || s === '1' || s === 'true') return 1;
-    if (s === false || s === 0 || s === '0' || s === 'false') return 0;
-    throw this.error(r, column, `expected 0/1 or true/false but received ${describe(v)}`);
-  }
+}
+
+/** The error message of a cell `v` that a number column holds and that is neither a number nor missing. */
+function notANumber(v: Cell): string {
+  return `expected a number (or a missing value) but received ${describe(v)}`;
 }
 
 function requireColumn(table: Table, column: string, what: string): void {
@@ -428,20 +501,43 @@ interface NumericSums {
 function numericSums(cells: Cells, n: number, column: string, inferring: boolean): NumericSums | null {
   const x = cells.numbers(column, inferring);
   if (x === null) return null;
-  const s: NumericSums = { sum: 0, sqDev: 0, count: 0 };
+  if (!cells.onlyMissing(x)) checkNaNs(cells, x, n, column);
+  // One loop per function: V8 compiles each with the feedback of its own loop (a function of
+  // three loops was compiled while running the first, and sent back to the interpreter at the
+  // next, column after column).
+  const { sum, count } = presentSum(x, n);
+  // Two passes: the squared deviations lose nothing to cancellation when the mean is far from 0.
+  const mean = count > 0 ? sum / count : 0;
+  return { sum, sqDev: squaredDeviations(x, n, mean), count };
+}
+
+/** Throws the error of the first NaN of x[0, n) whose cell of `column` is not missing. */
+function checkNaNs(cells: Cells, x: Float64Array, n: number, column: string): void {
+  for (let r = 0; r < n; r++) if (x[r] !== x[r]) cells.checkMissing(r, column);
+}
+
+/** The sum of x[0, n) that are not NaN, in order, and how many they are. */
+function presentSum(x: Float64Array, n: number): { sum: number; count: number } {
+  let sum = 0;
+  let count = 0;
   for (let r = 0; r < n; r++) {
     const v = x[r];
-    if (Number.isNaN(v)) {
-      cells.checkMissing(r, column);
-      continue;
+    if (v === v) {
+      sum += v;
+      count++;
     }
-    s.sum += v;
-    s.count++;
   }
-  // Two passes: the squared deviations lose nothing to cancellation when the mean is far from 0.
-  const mean = s.count > 0 ? s.sum / s.count : 0;
-  for (let r = 0; r < n; r++) if (!Number.isNaN(x[r])) s.sqDev += (x[r] - mean) * (x[r] - mean);
-  return s;
+  return { sum, count };
+}
+
+/** The sum of (v − mean)² over x[0, n) that are not NaN, in order. */
+function squaredDeviations(x: Float64Array, n: number, mean: number): number {
+  let sqDev = 0;
+  for (let r = 0; r < n; r++) {
+    const v = x[r];
+    if (v === v) sqDev += (v - mean) * (v - mean);
+  }
+  return sqDev;
 }
 
 /** The mean and population std of a column's values; std 1 when the column is constant (or empty). */
@@ -573,15 +669,7 @@ export function fitSchema(rows: Table | readonly Row[], spec: SchemaSpec): Fitte
     }
     const task: FittedTask = { name: t.name, kind: t.kind, columns, width: 1 };
     const col = columns[0];
-    const present = (): string[] => {
-      const out: string[] = [];
-      const cellsOf = cells.column(col);
-      for (let r = 0; r < n; r++) {
-        const v = cellsOf[r];
-        if (!cells.isMissing(v)) out.push(String(v).trim());
-      }
-      return out;
-    };
+    const present = (): string[] => cells.present(col);
     if (t.kind === 'classification') {
       task.vocabulary = vocabulary(present());
       if (task.vocabulary.length < 2) throw new DatasetError(`${table.source}: column ${JSON.stringify(col)}: task ${JSON.stringify(t.name)} needs at least 2 classes in the training rows but found ${task.vocabulary.length}`);
@@ -643,25 +731,8 @@ export function fitSchema(rows: Table | readonly Row[], spec: SchemaSpec): Fitte
   const featureNames: string[] = [];
   const inputs = chosen.map(({ column, kind, sums }): FittedNumeric | FittedCategorical => {
     if (kind === 'categorical') {
-      const values = new Set<string>();
-      const coded = cells.codes(column);
-      if (coded !== undefined) {
-        // Each distinct text once, in the order the rows show them (as cell by cell: equal numbers keep that order).
-        const seen = new Uint8Array(coded.texts.length);
-        for (let r = 0; r < n; r++) {
-          const k = coded.codes[r];
-          if (seen[k] === 1) continue;
-          seen[k] = 1;
-          const v = coded.texts[k];
-          if (!cells.isMissing(v)) values.add(v.trim());
-        }
-      } else {
-        const cellsOf = cells.column(column);
-        for (let r = 0; r < n; r++) {
-          const v = cellsOf[r];
-          if (!cells.isMissing(v)) values.add(typeof v === 'string' ? v.trim() : String(v));
-        }
-      }
+      // Each distinct text once, in the order the rows show them (equal numbers keep that order in the vocabulary).
+      const values = cells.present(column);
       const vocab = vocabulary(values);
       const encoding = encodings.get(column) ?? defaultEncoding(vocab.length);
       if (encoding !== 'onehot') {
@@ -680,6 +751,157 @@ export function fitSchema(rows: Table | readonly Row[], spec: SchemaSpec): Fitte
     return { column, kind, mean, std, indicator };
   });
   return { version: 1, missing: [...missing], inputs, tasks, featureNames };
+}
+
+/** Why a label cell cannot be read: the message of the error that names its row and column. */
+class LabelProblem {
+  constructor(readonly message: string) {}
+}
+
+/**
+ * What a label cell means for its task: null when missing; the label value (a class index, 0/1,
+ * a number; for multi-label `columns`, that column's 0/1); for a multi-label column with a
+ * separator, the indices of the labels it lists; or why it cannot be read.
+ */
+type LabelRead = number | readonly number[] | null | LabelProblem;
+
+/** What a label cell `v` of task `t` means (see LabelRead). */
+function readLabel(cells: Cells, t: FittedTask, classIndex: ReadonlyMap<string, number> | null, v: Cell): LabelRead {
+  if (cells.isMissing(v)) return null;
+  if (t.kind === 'classification') {
+    const c = classIndex!.get(String(v).trim());
+    return c ?? new LabelProblem(`label ${describe(v)} of task ${JSON.stringify(t.name)} is not one of its training classes (${t.vocabulary!.join(', ')})`);
+  }
+  if (t.kind === 'binary' && t.positive !== undefined) return String(v).trim() === String(t.positive) ? 1 : 0;
+  if (t.kind === 'regression') {
+    const value = cellNumber(v);
+    if (Number.isNaN(value)) return new LabelProblem(notANumber(v));
+    return t.standardize ? (value - t.standardize.mean) / t.standardize.std : value;
+  }
+  if (t.kind === 'binary' || t.vocabulary === undefined) {
+    const s = typeof v === 'string' ? v.trim().toLowerCase() : v;
+    if (s === true || s === 1 || s === '1' || s === 'true') return 1;
+    if (s === false || s === 0 || s === '0' || s === 'false') return 0;
+    return new LabelProblem(`expected 0/1 or true/false but received ${describe(v)}`);
+  }
+  const out: number[] = [];
+  for (const label of splitLabels(v, t.separator!)) {
+    const c = classIndex!.get(label);
+    if (c === undefined) return new LabelProblem(`label ${JSON.stringify(label)} of task ${JSON.stringify(t.name)} is not one of its training labels (${t.vocabulary.join(', ')})`);
+    out.push(c);
+  }
+  return out;
+}
+
+/**
+ * Where a task's label column is read from: each distinct text's label read once (`reads`, by
+ * code) when the column has dictionary codes; else each row's (`reads`, by row, `codes` null).
+ */
+interface LabelSource {
+  readonly codes: Int32Array | null;
+  readonly reads: readonly LabelRead[];
+}
+
+/** Task t's label column `column` as a LabelSource. */
+function labelSource(cells: Cells, t: FittedTask, column: string): LabelSource {
+  const classIndex = t.vocabulary ? new Map(t.vocabulary.map((v, i) => [v, i])) : null;
+  const coded = cells.codes(column);
+  // Every text's label, a problem too: it is an error only when a row has that text (and no missing label for that task).
+  if (coded === undefined) return { codes: null, reads: cells.column(column).map((v) => readLabel(cells, t, classIndex, v)) };
+  return { codes: coded.codes, reads: coded.texts.map((v) => readLabel(cells, t, classIndex, v)) };
+}
+
+/** A label read's state: 0 a label, 1 a cell that cannot be read, 2 missing (which masks the task, and wins over a problem). */
+const readState = (m: LabelRead): number => (m === null ? 2 : m instanceof LabelProblem ? 1 : 0);
+
+/** Each row's state for a task read from `sources` (its columns): the largest of its cells' states (see readState). */
+function labelStates(sources: readonly LabelSource[], n: number): Uint8Array {
+  const state = new Uint8Array(n);
+  for (const { codes, reads } of sources) {
+    const byRead = Uint8Array.from(reads, readState);
+    for (let r = 0; r < n; r++) {
+      const v = byRead[codes !== null ? codes[r] : r];
+      if (v > state[r]) state[r] = v;
+    }
+  }
+  return state;
+}
+
+/**
+ * Writes label column j of a task (width w) for the kept samples whose row has state 0: the
+ * label's value, or a 1 at each label index a multi-label cell lists; sets their mask.
+ */
+function writeLabels(y: Float32Array, mask: Uint8Array, w: number, j: number, { codes, reads }: LabelSource, state: Uint8Array, keep: Int32Array | null, kept: number): void {
+  if (reads.every((m) => typeof m !== 'object' || m === null || m instanceof LabelProblem)) {
+    // Plain values: a typed lookup per row (NaN for a read no labelled row has).
+    const values = Float32Array.from(reads, (m) => (typeof m === 'number' ? m : NaN));
+    for (let k = 0; k < kept; k++) {
+      const r = keep === null ? k : keep[k];
+      if (state[r] !== 0) continue;
+      y[k * w + j] = values[codes !== null ? codes[r] : r];
+      mask[k] = 1;
+    }
+    return;
+  }
+  for (let k = 0; k < kept; k++) {
+    const r = keep === null ? k : keep[k];
+    if (state[r] !== 0) continue;
+    const m = reads[codes !== null ? codes[r] : r];
+    if (typeof m === 'number') y[k * w + j] = m;
+    else for (const c of m as number[]) y[k * w + c] = 1;
+    mask[k] = 1;
+  }
+}
+
+/** Per numeric input column, what applySchema learns as it writes: missing cells; whether a value was beyond float32's range. */
+class InputCounts {
+  missing = 0;
+  finite = true;
+}
+
+/**
+ * Writes samples k0 .. k1 − 1 of a numeric input, standardised, at feature `first` of each
+ * sample (and a 1 in the next feature for a missing cell when `indicator`): sample k is row
+ * keep[k] (row k when keep is null). A NaN is checked to be a missing cell unless `checked`.
+ */
+function writeNumeric(
+  x: Float32Array, f: number, first: number, numbers: Float64Array, keep: Int32Array | null, k0: number, k1: number,
+  mean: number, std: number, indicator: boolean, checked: boolean, cells: Cells, column: string, counts: InputCounts,
+): void {
+  let missing = 0;
+  let finite = true;
+  for (let k = k0, at = k0 * f + first; k < k1; k++, at += f) {
+    const r = keep === null ? k : keep[k];
+    const v = numbers[r];
+    if (v !== v) {
+      if (!checked) cells.checkMissing(r, column);
+      missing++;
+      if (indicator) x[at + 1] = 1;
+    } else {
+      const z = (v - mean) / std;
+      if (!(Math.abs(z) <= FLOAT32_MAX)) finite = false;
+      x[at] = z;
+    }
+  }
+  counts.missing += missing;
+  if (!finite) counts.finite = false;
+}
+
+/**
+ * Writes samples k0 .. k1 − 1 of a categorical input: row r's slot is slots[codes[r]] (sample k
+ * is row keep[k], or row k), written as the feature's value (embedded) or a 1 at feature first
+ * + slot (one-hot); each slot's samples counted in `slotCounts`.
+ */
+function writeSlots(
+  x: Float32Array, f: number, first: number, slots: Int32Array, codes: Int32Array, keep: Int32Array | null, k0: number, k1: number,
+  embedded: boolean, slotCounts: Int32Array,
+): void {
+  for (let k = k0, at = k0 * f + first; k < k1; k++, at += f) {
+    const slot = slots[codes[keep === null ? k : keep[k]]];
+    slotCounts[slot]++;
+    if (embedded) x[at] = slot;
+    else x[at + slot] = 1;
+  }
 }
 
 /**
@@ -707,54 +929,44 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
   const counts = (): Record<string, number> => Object.create(null) as Record<string, number>;
   const report: SchemaReport = { rowsRead: n, rowsKept: 0, dropped: [], missingInputs: counts(), unseen: counts(), masked: counts() };
 
-  // Labels, row by row: they decide which rows are kept (with labels 'required', a row needs one).
-  const labels = fitted.tasks.map((t) => new Float32Array(n * t.width));
-  const masks = fitted.tasks.map(() => new Uint8Array(n));
-  const labelCells = fitted.tasks.map((t, ti) => (taskRead[ti] ? t.columns.map((c) => cells.column(c)) : []));
-  const classIndex = fitted.tasks.map((t) => (t.vocabulary ? new Map(t.vocabulary.map((v, i) => [v, i])) : null));
-  const keep: number[] = [];
-  const noLabels: number[] = [];
-  const values: Cell[] = []; // one task's label cells, reused row after row
-  for (let r = 0; r < n; r++) {
-    const k = keep.length;
-    let labelled = false;
-    for (let ti = 0; ti < fitted.tasks.length; ti++) {
-      if (!taskRead[ti]) continue;
-      const t = fitted.tasks[ti];
-      const y = labels[ti];
-      let absentLabel = false;
-      for (let j = 0; j < t.columns.length; j++) {
-        values[j] = labelCells[ti][j][r];
-        if (cells.isMissing(values[j])) absentLabel = true;
-      }
-      if (absentLabel) continue;
-      const col = t.columns[0];
-      const v = values[0];
-      if (t.kind === 'classification') {
-        const c = classIndex[ti]!.get(String(v).trim());
-        if (c === undefined) throw cells.error(r, col, `label ${describe(v)} of task ${JSON.stringify(t.name)} is not one of its training classes (${t.vocabulary!.join(', ')})`);
-        y[k] = c;
-      } else if (t.kind === 'binary') {
-        y[k] = t.positive !== undefined ? (String(v).trim() === String(t.positive) ? 1 : 0) : cells.flag(r, col, v);
-      } else if (t.kind === 'regression') {
-        const value = cells.numeric(r, col, v);
-        y[k] = t.standardize ? (value - t.standardize.mean) / t.standardize.std : value;
-      } else if (t.vocabulary === undefined) {
-        for (let j = 0; j < t.columns.length; j++) y[k * t.width + j] = cells.flag(r, t.columns[j], values[j]);
-      } else {
-        for (const label of splitLabels(v, t.separator!)) {
-          const c = classIndex[ti]!.get(label);
-          if (c === undefined) throw cells.error(r, col, `label ${JSON.stringify(label)} of task ${JSON.stringify(t.name)} is not one of its training labels (${t.vocabulary.join(', ')})`);
-          y[k * t.width + c] = 1;
-        }
-      }
-      masks[ti][k] = 1;
-      labelled = true;
-    }
-    if (mode === 'required' && !labelled) noLabels.push(table.lines[r]);
-    else keep.push(r);
+  // Labels: they decide which rows are kept (with labels 'required', a row needs one). A label
+  // cell's meaning depends on its text only, so a column with dictionary codes reads each
+  // distinct text once (see labelSource); rows are then typed-array lookups.
+  const tasks = fitted.tasks;
+  const labels = tasks.map((t) => new Float32Array(n * t.width));
+  const masks = tasks.map(() => new Uint8Array(n));
+  const sources = tasks.map((t, ti) => (taskRead[ti] ? t.columns.map((c) => labelSource(cells, t, c)) : []));
+  const states = sources.map((s) => (s.length > 0 ? labelStates(s, n) : null));
+  // The first row with a label that cannot be read (and no missing label in that task) is an error: its first such task and column.
+  let bad = n;
+  for (const state of states) {
+    const r = state === null ? -1 : state.indexOf(1);
+    if (r >= 0 && r < bad) bad = r;
   }
-  const kept = keep.length;
+  if (bad < n) {
+    const ti = states.findIndex((state) => state !== null && state[bad] === 1);
+    const at = ({ codes }: LabelSource): number => (codes !== null ? codes[bad] : bad);
+    const j = sources[ti].findIndex((source) => source.reads[at(source)] instanceof LabelProblem);
+    throw cells.error(bad, tasks[ti].columns[j], (sources[ti][j].reads[at(sources[ti][j])] as LabelProblem).message);
+  }
+  // keep[k]: the row of sample k; null when every row is kept, in order.
+  let keep: Int32Array | null = null;
+  const noLabels: number[] = [];
+  if (mode === 'required') {
+    const labelled = new Uint8Array(n);
+    for (const state of states) if (state !== null) for (let r = 0; r < n; r++) if (state[r] === 0) labelled[r] = 1;
+    let count = 0;
+    for (let r = 0; r < n; r++) count += labelled[r];
+    if (count < n) {
+      keep = new Int32Array(count);
+      for (let r = 0, k = 0; r < n; r++) {
+        if (labelled[r] === 1) keep[k++] = r;
+        else noLabels.push(table.lines[r]);
+      }
+    }
+  }
+  const kept = keep === null ? n : keep.length;
+  tasks.forEach((t, ti) => sources[ti].forEach((source, j) => writeLabels(labels[ti], masks[ti], t.width, j, source, states[ti]!, keep, kept)));
 
   // Inputs straight into the dataset's array (sample k is row keep[k]), a block of samples at a
   // time, every column of the block before the next: the block's part of the array stays in the cache.
@@ -765,6 +977,7 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
   let finite = true;
   /** Per input column, what writes samples k0 .. k1 − 1 of it; then its counts go to the report. */
   const writers: { write: (k0: number, k1: number) => void; done: () => void }[] = [];
+  const rowOf = (k: number): number => (keep === null ? k : keep[k]);
   let o = 0; // the column's first feature in a sample
   for (const c of fitted.inputs) {
     const first = o;
@@ -772,55 +985,35 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
       const column = cells.column(c.column);
       const images = new ImageFiles(table, cells, c);
       finite = false;
-      writers.push({ write: (k0, k1) => { for (let k = k0; k < k1; k++) images.read(keep[k], column[keep[k]], x, k * f + first); }, done: () => {} });
+      writers.push({ write: (k0, k1) => { for (let k = k0; k < k1; k++) images.read(rowOf(k), column[rowOf(k)], x, k * f + first); }, done: () => {} });
       o += images.featureSize;
       continue;
     }
-    let missing = 0;
-    const done = (): void => {
-      if (missing > 0) report.missingInputs[c.column] = missing;
-    };
+    const counts = new InputCounts();
     if (c.kind === 'numeric') {
       const numbers = cells.numbers(c.column, false)!;
+      const checked = cells.onlyMissing(numbers);
       const { mean, std, indicator } = c;
-      writers.push({ write: (k0, k1) => {
-        for (let k = k0, at = k0 * f + first; k < k1; k++, at += f) {
-          const v = numbers[keep[k]];
-          if (Number.isNaN(v)) {
-            cells.checkMissing(keep[k], c.column);
-            missing++;
-            if (indicator) x[at + 1] = 1;
-          } else {
-            const z = (v - mean) / std;
-            if (!(Math.abs(z) <= FLOAT32_MAX)) finite = false;
-            x[at] = z;
-          }
-        }
-      }, done });
+      writers.push({ write: (k0, k1) => writeNumeric(x, f, first, numbers, keep, k0, k1, mean, std, indicator, checked, cells, c.column, counts), done: () => {
+        if (!counts.finite) finite = false;
+        if (counts.missing > 0) report.missingInputs[c.column] = counts.missing;
+      } });
       o += indicator ? 2 : 1;
     } else {
       const size = c.vocabulary.length;
-      const slots = new Map(c.vocabulary.map((v, i) => [v, i]));
+      const index = new Map(c.vocabulary.map((v, i) => [v, i]));
       // A cell's slot: its value's index, size when missing, size + 1 when unseen.
-      const slotOf = (v: Cell): number => (cells.isMissing(v) ? size : slots.get(typeof v === 'string' ? v.trim() : String(v)) ?? size + 1);
+      const slotOf = (v: Cell): number => (cells.isMissing(v) ? size : index.get(typeof v === 'string' ? v.trim() : String(v)) ?? size + 1);
       const coded = cells.codes(c.column);
-      // With the reader's dictionary codes, each distinct text is looked up once.
-      const codeSlots = coded === undefined ? null : Int32Array.from(coded.texts, slotOf);
-      const codes = coded === undefined ? null : coded.codes;
-      const column = coded === undefined ? cells.column(c.column) : null;
-      let unseen = 0;
+      // With the reader's dictionary codes, each distinct text is looked up once; else each row's
+      // slot is found once, and is its own code.
+      const codes = coded !== undefined ? coded.codes : Int32Array.from(cells.column(c.column), slotOf);
+      const slots = coded !== undefined ? Int32Array.from(coded.texts, slotOf) : Int32Array.from({ length: size + 2 }, (_, i) => i);
+      const slotCounts = new Int32Array(size + 2);
       const embedded = c.embedding !== undefined;
-      writers.push({ write: (k0, k1) => {
-        for (let k = k0, at = k0 * f + first; k < k1; k++, at += f) {
-          const slot = codeSlots !== null ? codeSlots[codes![keep[k]]] : slotOf(column![keep[k]]);
-          if (slot === size) missing++;
-          else if (slot === size + 1) unseen++;
-          if (embedded) x[at] = slot;
-          else x[at + slot] = 1;
-        }
-      }, done: () => {
-        done();
-        if (unseen > 0) report.unseen[c.column] = unseen;
+      writers.push({ write: (k0, k1) => writeSlots(x, f, first, slots, codes, keep, k0, k1, embedded, slotCounts), done: () => {
+        if (slotCounts[size] > 0) report.missingInputs[c.column] = slotCounts[size];
+        if (slotCounts[size + 1] > 0) report.unseen[c.column] = slotCounts[size + 1];
       } });
       o += embedded ? 1 : size + 2;
     }
@@ -838,7 +1031,8 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
     datasetLabels[t.name] = kept === n ? labels[ti] : labels[ti].slice(0, kept * t.width);
     labelWidths[t.name] = t.width;
     const m = kept === n ? masks[ti] : masks[ti].slice(0, kept);
-    const masked = kept - m.reduce((a, b) => a + b, 0);
+    let masked = kept;
+    for (let k = 0; k < kept; k++) masked -= m[k];
     report.masked[t.name] = masked;
     if (masked > 0) datasetMasks[t.name] = m;
   });
