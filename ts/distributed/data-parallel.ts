@@ -48,7 +48,7 @@ import type { Backend, Tensor } from '../backends/backend.js';
 import { HostTensor } from '../backends/host.js';
 import { checkKeys } from '../core/options.js';
 import type { MultiTaskDataset } from '../data/dataset.js';
-import { ConfigError, CheckpointError, describe } from '../errors.js';
+import { ConfigError, CheckpointError, HydranetError, describe } from '../errors.js';
 import type { MultiTaskModel } from '../mtl/model.js';
 import type { StepReduction } from '../mtl/weighting/step.js';
 import { MpiWorld, type PendingSum } from './mpi.js';
@@ -260,7 +260,7 @@ export class DataParallel {
       model.setGradientsReady(null);
       first = this.started;
       this.armed = null;
-      if (this.sharedReduced !== 0) throw new Error('DataParallel: the gradient buckets started during a backward pass whose shared rows were averaged separately (beginStep must say exact: false)');
+      if (this.sharedReduced !== 0) throw new HydranetError('DataParallel (internal): the gradient buckets started during a backward pass whose shared rows were averaged separately (beginStep must say exact: false)');
     }
     const skip = this.sharedReduced;
     this.sharedReduced = 0;
