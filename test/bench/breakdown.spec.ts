@@ -2,7 +2,7 @@
  * The step breakdown (bench/breakdown.ts): the backend's kernel hook sees every kernel call and
  * is gone once removed; a W1 breakdown finds every kernel of the step, and its GEMM list is
  * exactly the step's GEMMs (their FLOPs are the bench's stepFlops); the bench's sections show it.
- * The fastest single step is never slower than the windows' median. The worker pool's hand-off
+ * The fastest single step takes at least about what its GEMMs take alone. The worker pool's hand-off
  * counters count each parallel kernel call once, none for a serial one, and the breakdown
  * reports them per step.
  */
@@ -52,9 +52,12 @@ describe('bench: step breakdown', function () {
     }
     assert.equal(b.gemmFlops, stepFlops(WORKLOADS[0]));
     assert.ok(b.gemmLimitMs > 0 && b.stepMs > 0 && Number.isFinite(b.jsMs));
-    // The fastest single plain step is one of the windows' steps: never slower than their median.
-    assert.ok(b.fastestStepMs > 0 && b.fastestStepMs <= b.stepMs, `fastest ${b.fastestStepMs}, median ${b.stepMs}`);
+    // A whole step runs every one of its GEMMs, so its fastest single run cannot take much less
+    // than those GEMMs' fastest calls alone (inside a step they measured 0.97–1.05× their time
+    // alone; 0.8 leaves room for cache effects). A fastest step timed around less than a whole
+    // step, or a GEMM sum that counts a GEMM twice, fails this.
     assert.ok(b.gemmLimitFastestMs > 0 && Number.isFinite(b.gemmLimitFastestMs));
+    assert.ok(b.fastestStepMs >= 0.8 * b.gemmLimitFastestMs, `fastest step ${b.fastestStepMs} ms, its GEMMs alone ${b.gemmLimitFastestMs} ms`);
     const rec = breakdownRecord(b);
     assert.equal(rec.metric, 'gemm_only_limit_fraction');
     const text = breakdownSection([rec]).join('\n');
