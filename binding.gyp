@@ -9,6 +9,7 @@
         "native/addon.cc",
         "native/cpu/channels.cc",
         "native/cpu/conv.cc",
+        "native/cpu/csv.cc",
         "native/cpu/cpu_features.cc",
         "native/cpu/elementwise.cc",
         "native/cpu/embedding.cc",

@@ -1,7 +1,14 @@
 /**
  * The hydranet backends a bench run measures: each opened once, with what the tables say
  * about it (threads, ISA, the webgpu adapter, the cuda device), or the reason it cannot run here.
+ *
+ * Only the cpu backend is opened in the bench's own process. Every other one (reference,
+ * webgpu, cuda) is described by a child process (`bench.js --describe-backends`) and each of its
+ * phases runs in a child of its own (`bench.js --phase LABEL`, context.ts: phaseRun), as the
+ * peers do: a webgpu device (lavapipe's threads, Dawn's instance and their memory), a CUDA
+ * context or the reference backend's garbage never share a process with a cpu measurement.
  */
+import { type ChildResult, runJsonChild } from './child.js';
 import { createBackend } from '../ts/index.js';
 import type { Backend } from '../ts/backends/backend.js';
 import type { AdapterDescription } from '../ts/backends/webgpu/device.js';
@@ -18,6 +25,35 @@ export interface BackendSlot {
   isa?: string;
   /** webgpu: the adapter the kernels run on. */
   adapter?: AdapterDescription;
+  /** Opened in child processes only (described by one, each phase run in its own): `backend` stays null. */
+  isolated?: boolean;
+}
+
+/** Whether `slot` can run: opened here, or opened (and described) by a child process. */
+export function slotOpen(slot: BackendSlot | undefined): boolean {
+  return !!slot && (slot.backend !== null || (slot.isolated === true && slot.reason === undefined));
+}
+
+/** Whether the bench opens backend `name` in its own process (the cpu backend) or in child processes (every other one). */
+export function opensInProcess(name: BenchBackend): boolean {
+  return name === 'cpu';
+}
+
+/** A slot as a child prints it: everything but the backend handle. */
+export type SlotDescription = Omit<BackendSlot, 'backend' | 'isolated'>;
+
+/**
+ * The slots of `names`, described by one child process (`script` with `args`, which opens them,
+ * prints their descriptions and exits): isolated slots, or each with the reason the child failed.
+ */
+export function describeInChild(names: readonly BenchBackend[], script: string, args: readonly string[], timeoutS = 180): BackendSlot[] {
+  if (names.length === 0) return [];
+  const r: ChildResult<{ slots: SlotDescription[] }> = runJsonChild(script, [...args, '--describe-backends'], timeoutS);
+  return names.map((name) => {
+    const d = r.ok ? r.value.slots.find((s) => s.name === name) : undefined;
+    if (!d) return { name, backend: null, isolated: true, reason: r.ok ? 'the child process did not describe it' : r.reason };
+    return { ...d, name, backend: null, isolated: true };
+  });
 }
 
 /** "mesa software llvmpipe-… (llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)), CPU adapter" */

@@ -4,9 +4,9 @@
  * MultiLeNet on hydranet's backends (cpu, reference, webgpu, cuda), on TensorFlow.js webgpu
  * (same Dawn adapter as hydranet webgpu), cpu, wasm (and tfjs-node where installed; where not,
  * the output says why), each in its own process, and on PyTorch CPU; GEMM GFLOP/s against
- * OpenBLAS; where a cpu step's time goes, kernel by kernel, beside its GEMM-only limit
- * (bench/breakdown.ts); MultiMNIST time to a target accuracy, accuracy parity and peak memory
- * (bench/multimnist.ts). Medians with min and max over several windows after warm-up; ratios
+ * OpenBLAS; where a cpu step's time goes, kernel by kernel, beside its GEMM-only limit (for a
+ * conv trunk, its compute limit) (bench/breakdown.ts); MultiMNIST time to a target accuracy,
+ * accuracy parity and peak memory (bench/multimnist.ts). Medians with min and max over several windows after warm-up; ratios
  * to every peer. The phases are planned first: the total estimate is printed before the
  * first one runs, then each phase as it starts (bench/progress.ts). Each phase family, with
  * its estimates, is one file of bench/phases/; this file plans them in order and runs them.
@@ -18,10 +18,19 @@
  *   --markdown FILE       also write the Markdown report to FILE
  *   --update-readme FILE  regenerate FILE's <!-- bench:begin/end --> section from this run
  *   --workload W1|W2|W3   one workload (default W1 and W2, plus W3 when cuda runs)
- *   --backend cpu|reference|webgpu|cuda   one hydranet backend (default all four; one that
+ *   --backend cpu|reference|webgpu|cuda[,…]   hydranet backends (default all four; one that
  *                         cannot run here is reported as skipped, with the reason)
  *   --no-peers            skip PyTorch, OpenBLAS and TensorFlow.js
  *   --threads N           threads for the cpu backend and the peers (default: every core)
+ *   --describe-backends, --phase LABEL   child mode, used by the bench itself (backends.ts): print
+ *                         the backends' descriptions, or run one phase and print its records
+ *
+ * Processes: the cpu backend's phases run in this process, which opens no other backend; every
+ * other hydranet backend is opened only in child processes (one describes them all at the start,
+ * then one per phase), as the peers are: nothing of a webgpu device (Dawn's instance, lavapipe's
+ * threads and memory), a CUDA context or the reference backend's garbage shares a process with a
+ * cpu measurement, and every system is measured alone with the same windows and warm-up. (With
+ * every backend in one process, W1 on cpu measured 489 steps/s in the bench against 610 alone.)
  *
  * webgpu: `isa` names the adapter (vendor, architecture, device, description; "CPU adapter"
  * for software adapters such as lavapipe); threads are n/a (a CPU adapter uses its own thread pool).
@@ -36,11 +45,11 @@
  * that fixes it, and gets no ratio (report.ts: ratioRecord, peerKernelLines).
  */
 import * as fs from 'node:fs';
-import { type BackendSlot, openBackend } from './backends.js';
-import type { BenchContext } from './context.js';
+import { type BackendSlot, describeInChild, openBackend, opensInProcess, slotOpen } from './backends.js';
+import { BENCH_SCRIPT, type BenchContext } from './context.js';
 import { printHuman } from './human.js';
 import { mnistMarkdown, mnistPlan, mnistText } from './multimnist.js';
-import { type Options, USAGE, parseOptions, plans } from './options.js';
+import { type Options, USAGE, childArgs, parseOptions, plans } from './options.js';
 import { type Machine, machineInfo, peerEnv } from './peers.js';
 import { tfjsNodeAvailable } from './peers/tfjs_common.js';
 import { breakdownPhases } from './phases/breakdown.js';
@@ -79,15 +88,26 @@ async function main(): Promise<void> {
   const p = plans(opts.quick);
   const mp = mnistPlan(opts.quick);
 
+  // Only the cpu backend opens in this process; the others are described by one child process
+  // and each of their phases runs in its own (backends.ts). A child (--phase,
+  // --describe-backends) opens what it was given.
+  const child = opts.phase !== undefined || opts.describeBackends;
   const slots: BackendSlot[] = [];
-  for (const name of opts.backends) slots.push(await openBackend(name, opts.threads));
+  const elsewhere = opts.backends.filter((name) => !child && !opensInProcess(name));
+  const described = describeInChild(elsewhere, BENCH_SCRIPT, childArgs(opts, elsewhere));
+  for (const name of opts.backends) slots.push(described.find((d) => d.name === name) ?? (await openBackend(name, opts.threads)));
+  if (opts.describeBackends) {
+    process.stdout.write(`${JSON.stringify({ slots: slots.map(({ backend, isolated, ...d }) => d) })}\n`);
+    for (const s of slots) s.backend?.dispose();
+    return;
+  }
   // The GPU-sized W3 joins the default workloads when a cuda backend is open (cuda only).
   const w3Explicit = opts.workloads.some((w) => w.name === 'W3');
-  const cudaOpen = slots.some((sl) => sl.name === 'cuda' && sl.backend);
+  const cudaOpen = slots.some((sl) => sl.name === 'cuda' && slotOpen(sl));
   if (cudaOpen && !w3Explicit && opts.workloads.length > 1) opts.workloads.push(WORKLOADS.find((w) => w.name === 'W3')!);
   const header = runHeader(opts, machine, slots, p, shown);
   // Human mode: the header goes to stdout now, the tables at the end; progress goes to stderr.
-  if (!opts.json) console.log(header.join('\n'));
+  if (!opts.json && !child) console.log(header.join('\n'));
   records.push(machineRecord(opts, machine, slots, shown));
 
   // TensorFlow.js backends: webgpu on the same Dawn adapter as hydranet webgpu, cpu, wasm, and
@@ -125,6 +145,15 @@ async function main(): Promise<void> {
     ...gemmPhases(ctx),
     ...mnistPhases(ctx),
   ];
+  if (opts.phase !== undefined) {
+    // Child mode: the one phase asked for, its records as one JSON line (bench/child.ts).
+    const phase = phases.find((ph) => ph.label === opts.phase);
+    const before = records.length;
+    if (phase) await phase.run();
+    for (const s of slots) s.backend?.dispose();
+    process.stdout.write(`${JSON.stringify(phase ? { records: records.slice(before) } : { error: `no phase ${JSON.stringify(opts.phase)} in this plan` })}\n`);
+    return;
+  }
   const timings = await runPhases(phases, log);
   tfjsRatios(ctx);
   torchRatios(ctx);

@@ -15,12 +15,20 @@
  * and the op table's JavaScript, argument checks, N-API crossings); the hook's own cost is the
  * hooked step minus the plain one (reported, not hidden).
  *
- * The GEMM-only limit: every GEMM of the step (the dense layers' own, the heads' as one GEMM per
- * pass over a shared input, and each convolution's as the batched GEMM of its im2col form: fwd
- * outC×(N·OH·OW)×(C·KH·KW), dW outC×(C·KH·KW)×(N·OH·OW), dX (C·KH·KW)×(N·OH·OW)×outC) is timed
- * alone with the bench's GEMM operands (workloads.ts GemmOperands, same transposes and β) at its
- * median rate over a few windows; the limit is the sum of those times, the step as fast as it
- * could be if only its GEMMs ran. `limit / plain step` is the fraction the issue asks for.
+ * The GEMM-only limit: every GEMM of the step (the dense layers' own, and the heads' as one GEMM
+ * per pass over a shared input) is timed alone with the bench's GEMM operands (workloads.ts
+ * GemmOperands, same transposes and β) at its median rate over a few windows; the limit is the
+ * sum of those times, the step as fast as it could be if only its GEMMs ran. `limit / plain
+ * step` is the fraction the issue asks for.
+ *
+ * A conv trunk (LeNet) gets a compute limit instead: its convolutions run on direct kernels
+ * (native/cpu/conv.cc), not on the GEMM, so the GEMM of their im2col form timed alone is no
+ * bound on them (a direct kernel beat it: the step ran at 121 % of such a "limit"). Each
+ * convolution's FLOPs (fwd 2·outC·(N·OH·OW)·(C·KH·KW); dW the same; dX the same when asked
+ * for) count at the best GEMM rate the machine reaches here: the fastest of the 1024³ GEMM and
+ * the step's own GEMMs alone, median windows (for the median limit) and fastest single calls
+ * (for the fastest one). The limit is the step's GEMMs alone plus its convolutions at that rate;
+ * the records, text and table say which limit they give (`limitKind`).
  *
  * Thread hand-offs: the plain windows also count, through the cpu addon's pool counters
  * (CpuBackend.threadPoolStats, native/cpu/threadpool.h), every kernel call that handed work to
@@ -50,7 +58,7 @@ import { createBackend } from '../ts/index.js';
 import { lenetStep } from './lenet.js';
 import { markdownTable } from './report.js';
 import { measure } from './stats.js';
-import { type GemmCase, GemmOperands, TrainingStep, WORKLOADS, gemmShape } from './workloads.js';
+import { type GemmCase, GemmOperands, SQUARE_GEMM, TrainingStep, WORKLOADS, gemmShape } from './workloads.js';
 
 /** The workloads the breakdown knows. */
 export const BREAKDOWN_WORKLOADS = ['W1', 'W2', 'LeNet'] as const;
@@ -96,12 +104,25 @@ export interface Breakdown {
   rows: BreakdownRow[];
   /** The hooked step's time outside every kernel, ms per step. */
   jsMs: number;
-  /** Every GEMM of the step alone at its measured rate, ms per step. */
+  /**
+   * Which limit gemmLimitMs is: 'gemm-only' (every GEMM of the step alone) or 'gemm+conv-at-peak'
+   * (that, plus the convolutions' FLOPs at the best GEMM rate: a conv trunk).
+   */
+  limitKind: 'gemm-only' | 'gemm+conv-at-peak';
+  /** The step's limit (see limitKind): its GEMMs alone at their measured rates (+ convolutions at peakGflops), ms per step. */
   gemmLimitMs: number;
-  /** The same from each GEMM's fastest single call alone, ms per step. */
+  /** The same from each GEMM's fastest single call alone (+ convolutions at peakFastestGflops), ms per step. */
   gemmLimitFastestMs: number;
-  /** GEMM FLOPs per step, and their rate at the limit (GFLOP/s). */
+  /** GEMM FLOPs per step (the convolutions' not included). */
   gemmFlops: number;
+  /** The convolutions' FLOPs per step (direct kernels; 0 without convolutions). */
+  convFlops: number;
+  /** The convolutions' part of gemmLimitMs: convFlops at peakGflops, ms per step. */
+  convLimitMs: number;
+  /** The best GEMM rate measured (1024³ and the step's GEMMs alone, median windows), GFLOP/s; 0 when not measured (no convolutions). */
+  peakGflops: number;
+  /** The same from fastest single calls, GFLOP/s (the convolutions' part of gemmLimitFastestMs). */
+  peakFastestGflops: number;
   /** Each distinct GEMM shape: its calls per step and its rate alone, GFLOP/s. */
   gemms: { shape: string; role: string; calls: number; gflops: number }[];
   /** The plain step's thread hand-offs; null when the backend cannot count them. */
@@ -150,15 +171,19 @@ function gemmsOf(op: KernelMethod, args: readonly unknown[]): GemmCase[] {
         : [g('heads dW', out, k, n, true, false, 1), ...(hasDx ? [g('heads dX', n, k, out, false, false, 0)] : [])],
     );
   }
-  if (op === 'conv2dForward' || op === 'conv2dBackward') {
-    const geo = args[op === 'conv2dForward' ? 4 : 6] as Conv2dGeometry;
-    const n = args[op === 'conv2dForward' ? 5 : 7] as number;
-    const patch = geo.c * geo.kh * geo.kw;
-    const cols = n * geo.outH * geo.outW;
-    if (op === 'conv2dForward') return [g(`conv${geo.outC} fwd`, geo.outC, cols, patch, false, false, 0)];
-    return [g(`conv${geo.outC} dW`, geo.outC, patch, cols, false, true, 1), ...(args[3] !== null ? [g(`conv${geo.outC} dX`, patch, cols, geo.outC, true, false, 0)] : [])];
-  }
   return [];
+}
+
+/**
+ * The FLOPs of a convolution kernel call (0 for any other kernel): 2·outC·(N·OH·OW)·(C·KH·KW)
+ * for the forward, the same for dW and again for dX when the call computes it.
+ */
+export function convFlopsOf(op: KernelMethod, args: readonly unknown[]): number {
+  if (op !== 'conv2dForward' && op !== 'conv2dBackward') return 0;
+  const geo = args[op === 'conv2dForward' ? 4 : 6] as Conv2dGeometry;
+  const n = args[op === 'conv2dForward' ? 5 : 7] as number;
+  const one = 2 * geo.outC * n * geo.outH * geo.outW * geo.c * geo.kh * geo.kw;
+  return op === 'conv2dForward' ? one : one * (args[3] !== null ? 2 : 1);
 }
 
 /** Each of the counters `h` over `steps` steps, per step. */
@@ -220,6 +245,9 @@ function gemmFastest(be: Backend, c: GemmCase, ms: number): number {
   }
 }
 
+/** The key of the 1024³ GEMM among the GEMMs timed alone (never a step's own GEMM's key). */
+const PEAK_KEY = 'peak 1024³';
+
 /** Breaks down `w`'s step on the cpu backend `be` (see the file's comment). */
 export async function breakdown(be: Backend, w: BreakdownWorkload, rounds = 5, seconds = 0.5): Promise<Breakdown> {
   const hb = be as Hooked;
@@ -247,6 +275,7 @@ export async function breakdown(be: Backend, w: BreakdownWorkload, rounds = 5, s
     acc.set(part, r);
   };
   const gemms = new Map<string, StepGemm>();
+  let convFlops = 0;
   let recordGemms = false;
   const hook = (op: KernelMethod, args: readonly unknown[], kernel: () => void): void => {
     const t0 = performance.now();
@@ -254,6 +283,7 @@ export async function breakdown(be: Backend, w: BreakdownWorkload, rounds = 5, s
     const ms = performance.now() - t0;
     add(op === 'gemm' ? gemmRole(args[4] as GemmDims) : op, ms);
     if (recordGemms) {
+      convFlops += convFlopsOf(op, args);
       for (const c of gemmsOf(op, args)) {
         const key = `${c.label} ${gemmShape(c)} β${c.beta}`;
         const e = gemms.get(key);
@@ -281,6 +311,9 @@ export async function breakdown(be: Backend, w: BreakdownWorkload, rounds = 5, s
   const hooked: { wall: number; cpu: number }[] = [];
   let hookedSteps = 0;
   const fastestGemm = new Map<string, number>();
+  // With convolutions, the 1024³ GEMM too: the best rate their FLOPs count at.
+  const alone = new Map<string, StepGemm>(gemms);
+  if (convFlops > 0) alone.set(PEAK_KEY, { ...SQUARE_GEMM, calls: 0 });
   const pool = typeof hb.threadPoolStats === 'function' ? hb.threadPoolStats.bind(hb) : null;
   const handoffs: BreakdownHandoffs = { handoffs: 0, wakes: 0, withdrawn: 0, joinMs: 0, claimMs: 0, parallelMs: 0 };
   for (let r = 0; r < rounds; r++) {
@@ -309,26 +342,34 @@ export async function breakdown(be: Backend, w: BreakdownWorkload, rounds = 5, s
     hookedSteps += k;
     // Each GEMM's single calls alone, in every round beside the step's windows, so that the
     // fastest step and the fastest GEMM calls are sampled under the same load.
-    for (const [key, c] of gemms) fastestGemm.set(key, Math.min(fastestGemm.get(key) ?? Infinity, gemmFastest(be, c, (250 * seconds) / gemms.size)));
+    for (const [key, c] of alone) fastestGemm.set(key, Math.min(fastestGemm.get(key) ?? Infinity, gemmFastest(be, c, (250 * seconds) / alone.size)));
   }
   const hookedWall = hooked.reduce((a, h) => a + h.wall, 0);
   const rows = [...acc.values()].map((r) => ({ part: r.part, ms: r.ms / hookedSteps, calls: r.calls / hookedSteps })).sort((a, b) => b.ms - a.ms);
   const kernelMs = rows.reduce((a, r) => a + r.ms, 0);
   const jsMs = hookedWall / hookedSteps - kernelMs;
 
-  // The GEMM-only limit: each distinct GEMM alone.
+  // The GEMM-only limit: each distinct GEMM alone; the convolutions at the best GEMM rate.
   let gemmLimitMs = 0;
   let gemmLimitFastestMs = 0;
   let gemmFlops = 0;
+  let peakGflops = 0;
+  let peakFastestGflops = 0;
   const shapes: Breakdown['gemms'] = [];
-  for (const [key, c] of gemms) {
+  for (const [key, c] of alone) {
     const ms = await gemmAlone(be, c, Math.min(0.1, seconds / 3));
     const flops = 2 * c.m * c.n * c.k;
     gemmLimitMs += ms * c.calls;
     gemmLimitFastestMs += fastestGemm.get(key)! * c.calls;
     gemmFlops += flops * c.calls;
-    shapes.push({ shape: gemmShape(c) + (c.beta ? ' β1' : ''), role: c.label, calls: c.calls, gflops: flops / ms / 1e6 });
+    peakGflops = Math.max(peakGflops, flops / ms / 1e6);
+    peakFastestGflops = Math.max(peakFastestGflops, flops / fastestGemm.get(key)! / 1e6);
+    if (key !== PEAK_KEY) shapes.push({ shape: gemmShape(c) + (c.beta ? ' β1' : ''), role: c.label, calls: c.calls, gflops: flops / ms / 1e6 });
   }
+  if (convFlops === 0) peakGflops = peakFastestGflops = 0;
+  const convLimitMs = convFlops > 0 ? convFlops / peakGflops / 1e6 : 0;
+  gemmLimitMs += convLimitMs;
+  if (convFlops > 0) gemmLimitFastestMs += convFlops / peakFastestGflops / 1e6;
   const extra = be as unknown as { threads?: number; isa?: string };
   return {
     workload: w,
@@ -341,9 +382,14 @@ export async function breakdown(be: Backend, w: BreakdownWorkload, rounds = 5, s
     hookedCpuMs: median(hooked.map((p) => p.cpu / k)),
     rows: [...rows, { part: 'JS side (outside every kernel)', ms: jsMs, calls: 0 }],
     jsMs,
+    limitKind: convFlops > 0 ? 'gemm+conv-at-peak' : 'gemm-only',
     gemmLimitMs,
     gemmLimitFastestMs,
     gemmFlops,
+    convFlops,
+    convLimitMs,
+    peakGflops,
+    peakFastestGflops,
     gemms: shapes,
     handoffs: pool ? handoffsPerStep(handoffs, rounds * k) : null,
   };
@@ -355,8 +401,10 @@ const f = (x: number, d = 3): string => x.toFixed(d);
 export function breakdownText(b: Breakdown): string[] {
   const lines = [
     `${b.workload} (cpu ${b.isa}, ${b.threads} threads): step ${f(b.stepMs)} ms wall, ${f(b.stepCpuMs)} ms CPU (plain); ${f(b.hookedMs)} ms hooked (hook's own cost ${f(b.hookedMs - b.stepMs)} ms)`,
-    `  GEMM-only limit ${f(b.gemmLimitMs)} ms (${f(b.gemmFlops / 1e9, 3)} GFLOP at ${f(b.gemmFlops / b.gemmLimitMs / 1e6, 1)} GFLOP/s) = ${f((100 * b.gemmLimitMs) / b.stepMs, 1)} % of the plain step`,
-    `  fastest single plain step ${f(b.fastestStepMs)} ms; each GEMM's fastest single call alone, summed, ${f(b.gemmLimitFastestMs)} ms = ${f((100 * b.gemmLimitFastestMs) / b.fastestStepMs, 1)} % of it (preemption only adds time: the figure to compare on a loaded machine)`,
+    b.limitKind === 'gemm-only'
+      ? `  GEMM-only limit ${f(b.gemmLimitMs)} ms (${f(b.gemmFlops / 1e9, 3)} GFLOP at ${f(b.gemmFlops / b.gemmLimitMs / 1e6, 1)} GFLOP/s) = ${f((100 * b.gemmLimitMs) / b.stepMs, 1)} % of the plain step`
+      : `  compute limit ${f(b.gemmLimitMs)} ms = ${f((100 * b.gemmLimitMs) / b.stepMs, 1)} % of the plain step: its GEMMs alone ${f(b.gemmLimitMs - b.convLimitMs)} ms (${f(b.gemmFlops / 1e9, 3)} GFLOP) + its convolutions (direct kernels, no GEMM) ${f(b.convFlops / 1e9, 3)} GFLOP at the best GEMM rate measured, ${f(b.peakGflops, 1)} GFLOP/s, ${f(b.convLimitMs)} ms`,
+    `  fastest single plain step ${f(b.fastestStepMs)} ms; each GEMM's fastest single call alone, summed${b.limitKind === 'gemm-only' ? '' : `, + the convolutions at the fastest calls' best rate (${f(b.peakFastestGflops, 1)} GFLOP/s)`}, ${f(b.gemmLimitFastestMs)} ms = ${f((100 * b.gemmLimitFastestMs) / b.fastestStepMs, 1)} % of it (preemption only adds time: the figure to compare on a loaded machine)`,
     `  ${'part'.padEnd(34)} ${'ms/step'.padStart(8)} ${'% hooked'.padStart(8)} ${'calls'.padStart(6)}`,
   ];
   for (const r of b.rows) {
@@ -371,18 +419,27 @@ export function breakdownText(b: Breakdown): string[] {
   }
   lines.push('  GEMMs alone:');
   for (const g of b.gemms) lines.push(`    ${g.role.padEnd(12)} ${g.shape.padEnd(24)} ×${g.calls}  ${f(g.gflops, 1)} GFLOP/s`);
+  if (b.convFlops > 0) lines.push(`  convolutions: ${f(b.convFlops / 1e9, 3)} GFLOP per step on direct kernels, ${f(b.convFlops / b.stepMs / 1e6, 1)} GFLOP/s over the whole plain step`);
   return lines;
 }
 
+/** The metric of a breakdown's record: the fraction of its limit (limitKind) the plain step reaches. */
+export function limitMetric(kind: Breakdown['limitKind']): string {
+  return kind === 'gemm-only' ? 'gemm_only_limit_fraction' : 'compute_limit_fraction';
+}
+
+/** Both limit metrics (records of breakdowns). */
+export const LIMIT_METRICS: readonly string[] = [limitMetric('gemm-only'), limitMetric('gemm+conv-at-peak')];
+
 /** The breakdowns among a run's records (bench/phases/breakdown.ts makes them). */
 function breakdownsOf(records: readonly { metric: string; breakdown?: unknown; workload: string; skipped?: string }[]): Breakdown[] {
-  return records.filter((r) => r.metric === 'gemm_only_limit_fraction' && r.breakdown).map((r) => r.breakdown as Breakdown);
+  return records.filter((r) => LIMIT_METRICS.includes(r.metric) && r.breakdown).map((r) => r.breakdown as Breakdown);
 }
 
 /** The text section of a bench run: every breakdown, or nothing. */
 export function breakdownSection(records: readonly { metric: string; breakdown?: unknown; workload: string; skipped?: string }[]): string[] {
   const bs = breakdownsOf(records);
-  const skips = records.filter((r) => r.metric === 'gemm_only_limit_fraction' && r.skipped).map((r) => `  ${r.workload}: ${r.skipped}`);
+  const skips = records.filter((r) => LIMIT_METRICS.includes(r.metric) && r.skipped).map((r) => `  ${r.workload}: ${r.skipped}`);
   if (!bs.length && !skips.length) return [];
   return ['', 'Where a cpu training step goes (bench/breakdown.ts: each kernel timed through the backend\'s kernel hook; plain and hooked windows interleaved):', ...bs.flatMap(breakdownText), ...skips];
 }
@@ -403,7 +460,7 @@ export function breakdownMarkdown(records: readonly { metric: string; breakdown?
       String(b.threads),
       f(b.stepMs, 2),
       f(b.stepCpuMs, 2),
-      `${f(b.gemmLimitMs, 2)} (${f((100 * b.gemmLimitMs) / b.stepMs, 0)} %)`,
+      `${f(b.gemmLimitMs, 2)} (${f((100 * b.gemmLimitMs) / b.stepMs, 0)} %)${b.limitKind === 'gemm-only' ? '' : `, convolutions at ${f(b.peakGflops, 0)} GFLOP/s`}`,
       top,
       h ? `${f(h.handoffs, 1)} (join ${f(h.joinMs, 3)}, ${f(h.wakes, 1)} wake-ups)` : '–',
       f(b.jsMs, 2),
@@ -411,9 +468,9 @@ export function breakdownMarkdown(records: readonly { metric: string; breakdown?
   });
   return [
     '',
-    'Where a cpu training step goes (ms per step; the GEMM-only limit is every GEMM of the step timed alone at its own shape; `node dist/bench/breakdown.js` prints every kernel):',
+    'Where a cpu training step goes (ms per step; the limit is every GEMM of the step timed alone at its own shape, plus, for a conv trunk, its convolutions\' FLOPs at the best GEMM rate measured (1024³ or the step\'s own GEMMs alone), since they run on direct kernels and not on the GEMM; `node dist/bench/breakdown.js` prints every kernel):',
     '',
-    markdownTable(['workload', 'threads', 'step, wall', 'step, CPU', 'GEMM-only limit (of the step)', 'largest kernels (hooked)', 'thread hand-offs per step (ms)', 'JS side'], rows),
+    markdownTable(['workload', 'threads', 'step, wall', 'step, CPU', 'limit: GEMMs alone (+ convolutions at the best GEMM rate), of the step', 'largest kernels (hooked)', 'thread hand-offs per step (ms)', 'JS side'], rows),
   ];
 }
 

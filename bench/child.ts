@@ -8,9 +8,18 @@ import { spawnSync } from 'node:child_process';
 
 export type ChildResult<T> = { ok: true; value: T } | { ok: false; reason: string };
 
-/** Runs `node script args…` and parses the JSON line it prints; a reason when there is none or it holds {error}. */
-export function runJsonChild<T>(script: string, args: readonly string[], timeoutS: number, env: NodeJS.ProcessEnv = process.env): ChildResult<T> {
-  const r = spawnSync(process.execPath, [script, ...args], { env, encoding: 'utf8', timeout: timeoutS * 1000, maxBuffer: 1 << 24 });
+/**
+ * Runs `node script args…` and parses the JSON line it prints; a reason when there is none or it
+ * holds {error}. With `inheritStderr` the child's stderr (its progress) goes straight to ours.
+ */
+export function runJsonChild<T>(script: string, args: readonly string[], timeoutS: number, env: NodeJS.ProcessEnv = process.env, inheritStderr = false): ChildResult<T> {
+  const r = spawnSync(process.execPath, [script, ...args], {
+    env,
+    encoding: 'utf8',
+    timeout: timeoutS * 1000,
+    maxBuffer: 1 << 24,
+    stdio: ['ignore', 'pipe', inheritStderr ? 'inherit' : 'pipe'],
+  });
   const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('{'));
   if (!line) {
     const why = r.error?.message ?? (r.signal ? `killed by ${r.signal}` : `exit ${r.status}`);

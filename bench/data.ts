@@ -4,7 +4,8 @@
  * Writes a CSV of `rows` × 40 columns (24 numeric, some with ~5% missing values; 14
  * categorical with 10–50 levels, a few missing; two label columns: a 4-class `kind` and a
  * binary `flag`) into a temp folder, then, `--reps` times (median reported):
- *  (a) reads it into a dataset: readTable, fitSchema, applySchema (seconds each, rows/s), and,
+ *  (a) reads it into a dataset: readTable, fitSchema, applySchema (seconds and CPU seconds
+ *      each, rows/s), and,
  *      for scale, papaparse alone on the same file, decoded and streamed 1 MiB at a time (every
  *      chunk of rows handed over and dropped; readTable cuts text without quotes itself, from
  *      its bytes, as papaparse's own path for such text cuts the decoded text, and hands a file
@@ -24,6 +25,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createBackend } from '../ts/backends/create.js';
+import { nativeCsvAvailable } from '../ts/data/csv.js';
 import { applySchema, fitSchema, readTable, type SchemaSpec } from '../ts/data/schema.js';
 import { MultiTaskModel } from '../ts/mtl/model.js';
 import { Trainer } from '../ts/train/trainer.js';
@@ -200,7 +202,7 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRec
   try {
     const file = writeBenchCsv(dir, opts.rows);
     const n = opts.rows;
-    const t = { loadCpu: [] as number[], parser: [] as number[], read: [] as number[], fit: [] as number[], apply: [] as number[], load: [] as number[], predict: [] as number[], epoch: [] as number[] };
+    const t = { readCpu: [] as number[], fitCpu: [] as number[], applyCpu: [] as number[], loadCpu: [] as number[], parser: [] as number[], read: [] as number[], fit: [] as number[], apply: [] as number[], load: [] as number[], predict: [] as number[], epoch: [] as number[] };
     const backend = await createBackend('cpu', { threads });
     let model: MultiTaskModel | null = null;
     let features = 0;
@@ -210,14 +212,20 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRec
       let t0 = performance.now();
       const table = await readTable(file);
       t.read.push(seconds(t0));
+      const c1 = cpuSeconds();
       t0 = performance.now();
       const fitted = fitSchema(table, BENCH_SCHEMA);
       t.fit.push(seconds(t0));
+      const c2 = cpuSeconds();
       t0 = performance.now();
       const { dataset } = applySchema(fitted, table);
       features = fitted.featureNames.length;
       t.apply.push(seconds(t0));
-      t.loadCpu.push(cpuSeconds() - c0);
+      const c3 = cpuSeconds();
+      t.readCpu.push(c1 - c0);
+      t.fitCpu.push(c2 - c1);
+      t.applyCpu.push(c3 - c2);
+      t.loadCpu.push(c3 - c0);
       t.load.push(t.read[rep] + t.fit[rep] + t.apply[rep]);
       model ??= new MultiTaskModel(backend, {
         inputShape: [fitted.featureNames.length],
@@ -241,11 +249,15 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRec
       await trainer.fit(dataset);
       t.epoch.push(seconds(t0));
     }
+    const readPath = nativeCsvAvailable() ? 'rows without quotes cut by the cpu addon (native/cpu/csv.cc)' : 'cpu addon not built: rows cut in JavaScript';
     const records: DataBenchRecord[] = [
       record('papaparse alone', 'hydranet', 'seconds', t.parser, n, 'parse, keep nothing (readTable parses quoted text with it)'),
-      record('readTable', 'hydranet', 'seconds', t.read, n),
+      record('readTable', 'hydranet', 'seconds', t.read, n, readPath),
+      record('readTable', 'hydranet', 'cpu-s', t.readCpu, n),
       record('fitSchema', 'hydranet', 'seconds', t.fit, n),
+      record('fitSchema', 'hydranet', 'cpu-s', t.fitCpu, n),
       record('applySchema', 'hydranet', 'seconds', t.apply, n, `${features} features`),
+      record('applySchema', 'hydranet', 'cpu-s', t.applyCpu, n),
       record('load', 'hydranet', 'seconds', t.load, n),
       record('load', 'hydranet', 'cpu-s', t.loadCpu, n, 'readTable + fitSchema + applySchema, CPU of every thread'),
       record('load', 'hydranet', 'rows/s', t.load.map((s) => n / s), n),

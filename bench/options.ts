@@ -27,11 +27,17 @@ export interface Options {
   jsonOut?: string;
   /** Regenerate the <!-- bench:begin/end --> section of this Markdown file (README.md). */
   updateReadme?: string;
+  /** --workload as given (a child process gets the same). */
+  workloadFlag?: string;
+  /** Child mode (bench/backends.ts): run only the phase with this label and print its records. */
+  phase?: string;
+  /** Child mode: open the backends, print their descriptions and exit. */
+  describeBackends: boolean;
 }
 
 /** The one-line usage text (--help, and after a bad flag). */
 export const USAGE =
-  'usage: npm run bench -- [--quick] [--json] [--json-out FILE] [--markdown FILE] [--update-readme README.md] [--workload W1|W2|W3] [--backend cpu|reference|webgpu|cuda] [--no-peers] [--threads N]';
+  'usage: npm run bench -- [--quick] [--json] [--json-out FILE] [--markdown FILE] [--update-readme README.md] [--workload W1|W2|W3] [--backend cpu|reference|webgpu|cuda[,…]] [--no-peers] [--threads N]';
 
 /** Parses the command line (exits 0 after printing USAGE for --help; throws on a bad value). */
 export function parseOptions(argv: string[]): Options {
@@ -47,6 +53,8 @@ export function parseOptions(argv: string[]): Options {
       backend: { type: 'string' },
       'no-peers': { type: 'boolean', default: false },
       threads: { type: 'string' },
+      phase: { type: 'string' },
+      'describe-backends': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -62,9 +70,10 @@ export function parseOptions(argv: string[]): Options {
   if (workloads.length === 0) throw new Error(`Expected W1, W2 or W3 for --workload but received ${JSON.stringify(values.workload)}`);
   let backends: Options['backends'] = [...BENCH_BACKENDS];
   if (values.backend !== undefined) {
-    const b = BENCH_BACKENDS.find((x) => x === values.backend);
-    if (!b) throw new Error(`Expected cpu, reference, webgpu or cuda for --backend but received ${JSON.stringify(values.backend)}`);
-    backends = [b];
+    const asked = values.backend.split(',');
+    const bad = asked.find((a) => !BENCH_BACKENDS.includes(a as BenchBackend));
+    if (bad !== undefined || asked.length === 0) throw new Error(`Expected cpu, reference, webgpu or cuda (or several, comma-separated) for --backend but received ${JSON.stringify(values.backend)}`);
+    backends = BENCH_BACKENDS.filter((b) => asked.includes(b));
   }
   let threads: number | undefined;
   if (values.threads !== undefined) {
@@ -81,7 +90,26 @@ export function parseOptions(argv: string[]): Options {
     markdown: values.markdown,
     jsonOut: values['json-out'],
     updateReadme: values['update-readme'],
+    workloadFlag: values.workload,
+    phase: values.phase,
+    describeBackends: values['describe-backends']!,
   };
+}
+
+/**
+ * The command line of a child bench process for `backends` (bench/backends.ts): the same plans
+ * (--quick), workloads and threads as this run, no peers; the caller adds --phase or
+ * --describe-backends.
+ */
+export function childArgs(opts: Options, backends: readonly BenchBackend[]): string[] {
+  return [
+    ...(opts.quick ? ['--quick'] : []),
+    ...(opts.workloadFlag !== undefined ? ['--workload', opts.workloadFlag] : []),
+    ...(opts.threads !== undefined ? ['--threads', String(opts.threads)] : []),
+    '--backend',
+    backends.join(','),
+    '--no-peers',
+  ];
 }
 
 /** The window plans of one run: training steps, GEMMs, and the PyTorch / OpenBLAS peers. */

@@ -3,7 +3,7 @@
  * environment), the machine record, the record of each phase's seconds against its estimate,
  * and the Markdown report's first line.
  */
-import type { BackendSlot } from './backends.js';
+import { type BackendSlot, slotOpen } from './backends.js';
 import type { Options, Plans } from './options.js';
 import type { Machine } from './peers.js';
 import { WEBGPU_GEMM_NOTE, webgpuGemmPlan } from './phases/gemm.js';
@@ -15,14 +15,14 @@ export function runHeader(opts: Options, machine: Machine, slots: readonly Backe
     `hydranet bench${opts.quick ? ' (--quick)' : ''}`,
     `machine   ${machine.model} (${[machine.vendor, machine.family].filter(Boolean).join(' ')}), ${machine.cores} cores${machine.avx512f ? ', AVX-512F' : ''}, ${machine.memoryGiB.toFixed(0)} GiB; ${machine.os}; Node ${machine.node}`,
     ...slots.map((s) =>
-      s.backend
+      slotOpen(s)
         ? s.name === 'webgpu'
           ? `backend   webgpu: adapter ${s.isa ?? '?'}, threads n/a`
           : `backend   ${s.name}: isa ${s.isa ?? '?'}, threads ${s.threads ?? '?'}`
         : `backend   ${s.name}: UNAVAILABLE: ${s.reason}`,
     ),
     `windows   steps: ${p.step.windows} × ≥ ${p.step.minSeconds} s after ≥ ${p.step.warmupSeconds} s warm-up; GEMM: ${p.gemm.windows} × ≥ ${p.gemm.minSeconds} s; reference: reduced budget (see notes)` +
-      (slots.some((s) => s.name === 'webgpu' && s.backend) ? `; webgpu GEMM: ${webgpuGemmPlan(opts.quick).note.replace(`${WEBGPU_GEMM_NOTE}: `, '')}` : ''),
+      (slots.some((s) => s.name === 'webgpu' && slotOpen(s)) ? `; webgpu GEMM: ${webgpuGemmPlan(opts.quick).note.replace(`${WEBGPU_GEMM_NOTE}: `, '')}` : ''),
   ];
   if (opts.peers) header.push(`peer env  ${Object.entries(shown).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   return header;
@@ -47,7 +47,7 @@ export function machineRecord(opts: Options, machine: Machine, slots: readonly B
     node: machine.node,
     quick: opts.quick,
     backends: Object.fromEntries(
-      slots.map((s) => [s.name, s.backend ? { isa: s.isa, threads: s.name === 'webgpu' ? 'n/a' : s.threads, adapter: s.adapter } : { unavailable: s.reason }]),
+      slots.map((s) => [s.name, slotOpen(s) ? { isa: s.isa, threads: s.name === 'webgpu' ? 'n/a' : s.threads, adapter: s.adapter } : { unavailable: s.reason }]),
     ),
     peer_env: opts.peers ? shown : undefined,
   };
@@ -74,6 +74,6 @@ export function markdownHeader(machine: Machine, slots: readonly BackendSlot[]):
   const args = process.argv.slice(2).filter((a, i, all) => !fileFlags.includes(a) && !fileFlags.includes(all[i - 1] ?? ''));
   return (
     `Measured by \`npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}\` on ${new Date().toISOString().slice(0, 10)}: ` +
-    `${machine.model} (${machine.cores} cores), Node ${machine.node}${slots.map((sl) => (sl.backend ? `; ${sl.name}: ${sl.isa ?? ''}` : '')).join('')}.`
+    `${machine.model} (${machine.cores} cores), Node ${machine.node}${slots.map((sl) => (slotOpen(sl) ? `; ${sl.name}: ${sl.isa ?? ''}` : '')).join('')}.`
   );
 }

@@ -33,6 +33,7 @@ import { describeEnvironment } from './report/run-folder.js';
 import { finishReport } from './report/write.js';
 import { type SharingConfig, parseSharingSpec, sharingHelp } from './mtl/sharing/index.js';
 import { WEIGHTINGS, parseWeightingSpec } from './mtl/weighting/index.js';
+import { GRADIENT_STRATEGIES } from './mtl/weighting/gradient-based.js';
 import type { MultiTaskDataset } from './data/dataset.js';
 import type { OptimizerConfig } from './train/optimizer.js';
 import { type SearchSpace, checkSearchSpace, parseSearchSpec } from './train/search.js';
@@ -356,6 +357,30 @@ export function sharingLabel(config: SharingConfig | undefined): string {
   return `${kind ?? 'hard'}${parts.length > 0 ? `:${parts.join(',')}` : ''}`;
 }
 
+/**
+ * Every sharing crossed with every weighting, labelled "sharing weighting" when there are
+ * several sharings. With the default weightings (`defaults`), the gradient-based ones are
+ * left out for the sharing kinds that have no one shared representation (every kind but hard:
+ * the trainer refuses those pairs), with a line saying so; weightings the user names are all
+ * kept, and such a pair is then the trainer's ConfigError.
+ */
+export function crossConfigurations(
+  sharings: readonly { label: string; sharing: SharingConfig }[],
+  weightings: readonly string[],
+  defaults: boolean,
+  log: (line: string) => void = (line) => console.log(line),
+): CompareConfiguration[] {
+  return sharings.flatMap((s) => {
+    const hard = (s.sharing.kind ?? 'hard') === 'hard';
+    const kept = defaults && !hard ? weightings.filter((w) => !ownEntry(GRADIENT_STRATEGIES, parseWeightingSpec(w).name)) : weightings;
+    if (kept.length < weightings.length) {
+      const left = weightings.filter((w) => !kept.includes(w));
+      log(`note: ${s.label} sharing has no one shared representation, so the default gradient-based weightings (${left.join(', ')}) are not run with it`);
+    }
+    return kept.map((w) => ({ label: sharings.length > 1 ? `${s.label} ${w}` : w, weighting: w, sharing: s.sharing }));
+  });
+}
+
 /** --sharings as labelled sharing configs (each checked as the model checks it), or the defaults for the file's sharing. */
 function sharingsFlag(v: string | undefined, fileSharing: SharingConfig | undefined): { label: string; sharing: SharingConfig }[] {
   if (v === undefined) {
@@ -462,7 +487,7 @@ export async function compareCommand(argv: string[]): Promise<void> {
   const sharings =
     values.sharings !== undefined ? sharingsFlag(values.sharings, undefined) : preset.sharing ? [{ label: sharingLabel(preset.sharing), sharing: preset.sharing }] : undefined;
   const configurations: CompareConfiguration[] = sharings
-    ? sharings.flatMap((s) => weightings.map((w) => ({ label: sharings.length > 1 ? `${s.label} ${w}` : w, weighting: w, sharing: s.sharing })))
+    ? crossConfigurations(sharings, weightings, values.weightings === undefined)
     : weightings.map((w) => ({ label: w, weighting: w }));
   checkWeightings(TASKS, weightings.map((w) => ({ label: w, weighting: w })), optimizer.lr);
   const fair = fairFlags(values, optimizer);
@@ -515,9 +540,7 @@ async function compareConfig(file: string, values: CompareFlagValues): Promise<v
   // The file's weighting is the thing compared: --weightings replaces it.
   const { weighting: _fileWeighting, progress: fileProgress, ...trainer } = run.trainer;
   const sharings = sharingsFlag(values.sharings, fileSharing);
-  const configurations: CompareConfiguration[] = sharings.flatMap((s) =>
-    weightings.map((w) => ({ label: sharings.length > 1 ? `${s.label} ${w}` : w, weighting: w, sharing: s.sharing })),
-  );
+  const configurations = crossConfigurations(sharings, weightings, values.weightings === undefined);
   checkWeightings(model.tasks, weightings.map((w) => ({ label: w, weighting: w })), trainer.optimizer.lr);
   const fair = fairFlags(values, trainer.optimizer);
   const { maxBatch: _maxBatch, ...judgedModel } = model;

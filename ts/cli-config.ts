@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { UsageError, int, num, optimizerFlags, parseWeights, readJsonFile } from './cli-args.js';
 import { checkKeys } from './core/options.js';
 import { Rng } from './core/random.js';
-import { type Table, pickRows } from './data/csv.js';
+import { type Table, pickRows, tableColumn } from './data/csv.js';
 import type { MultiTaskDataset } from './data/dataset.js';
 import {
   type FittedSchema,
@@ -25,12 +25,12 @@ import {
   imageAloneMessage,
   readTable,
 } from './data/schema.js';
-import { ConfigError, ShapeError, ValueError, describe } from './errors.js';
+import { ConfigError, DatasetError, ShapeError, ValueError, describe } from './errors.js';
 import type { ModelConfig } from './mtl/model.js';
 import { parseSharingSpec } from './mtl/sharing/index.js';
-import type { TaskSpec } from './mtl/task.js';
+import type { Task, TaskSpec } from './mtl/task.js';
 import type { OptimizerConfig } from './train/optimizer.js';
-import type { TrainerConfig } from './train/trainer.js';
+import { type EpochRecord, type TrainerConfig, selectionScore } from './train/trainer.js';
 
 /** The `data` section: where the rows are. */
 export interface RunDataConfig {
@@ -227,8 +227,9 @@ export async function loadRunData(config: RunConfig, file: string, seed: number)
   const tables = await readRunTables(config, file, seed);
   const tasks = config.tasks.map((t) => pickKeys(t, SCHEMA_TASK_KEYS) as unknown as TaskColumnSpec);
   const fitted = inSection(file, 'inputs/tasks', () => fitSchema(tables.train, { inputs: config.inputs, tasks, missing: config.missing }));
+  checkDecimalCommas(config, tables.train, fitted);
   const trainPart = applySchema(fitted, tables.train);
-  const summary = [describeRows(tables.trainSource, trainPart.report)];
+  const summary = [describeRows(tables.trainSource, trainPart.report), ...dataWarnings(tables.train, fitted, trainPart.report, trainPart.dataset)];
   let validationSet: MultiTaskDataset | undefined;
   if (tables.validation) {
     const part = applySchema(fitted, tables.validation);
@@ -304,6 +305,90 @@ export async function loadExtendData(config: RunConfig, file: string, old: Fitte
   const previousTrain = await readPrevious('train');
   const previousValidation = await readPrevious('validation');
   return { fitted, tasks: modelTasks(config, { ...old, tasks: newTasks }), train: trainPart.dataset, validation, previousTrain, previousValidation, summary };
+}
+
+/** A number written with a decimal comma ("5,1", "-0,25", "1.234,5"), as European spreadsheets export them. */
+const DECIMAL_COMMA = /^[+-]?(\d+|\d{1,3}(\.\d{3})+),\d+$/;
+
+/**
+ * Refuses input columns the schema took as categorical, from the data alone (not named in
+ * inputs.categorical or inputs.encoding), whose every training value is a number written with a
+ * decimal comma (or an integer): a European CSV read as it is would train them one-hot or as
+ * embeddings of their texts, silently. DatasetError naming the file, the line of the first such
+ * value and the column, and what to do.
+ */
+export function checkDecimalCommas(config: RunConfig, table: Table, fitted: FittedSchema): void {
+  const named = new Set([...(config.inputs?.categorical ?? []), ...Object.keys(config.inputs?.encoding ?? {})]);
+  for (const input of fitted.inputs) {
+    if (input.kind !== 'categorical' || named.has(input.column)) continue;
+    const values = input.vocabulary;
+    if (!values.some((v) => DECIMAL_COMMA.test(v)) || !values.every((v) => DECIMAL_COMMA.test(v) || /^[+-]?\d+$/.test(v))) continue;
+    const cells = tableColumn(table, input.column);
+    const row = cells.findIndex((c) => typeof c === 'string' && DECIMAL_COMMA.test(c.trim()));
+    throw new DatasetError(
+      `${table.source}:${table.lines[row]}: column ${JSON.stringify(input.column)}: ${JSON.stringify(cells[row])} looks like a number with a decimal comma, as are all ` +
+        `${values.length} values of the column; hydranet reads numbers with a decimal point only, and would take the column as categorical. ` +
+        'Write the file with "." as the decimal separator (pandas: to_csv(decimal="."); LibreOffice: save as CSV with the language English), ' +
+        'or name the column in inputs.categorical if its values are names',
+    );
+  }
+}
+
+/**
+ * Warnings about training rows that read without error but are likely not what the user meant
+ * (lines starting "warning: "): column names that are numbers (a first line of data taken for
+ * the header, as in scikit-learn's iris.csv), an input column with no value in any training row
+ * (it carries nothing), a binary task whose training labels are all one value (nothing to learn;
+ * its AUC is undefined).
+ */
+export function dataWarnings(table: Table, fitted: FittedSchema, report: SchemaReport, dataset: MultiTaskDataset): string[] {
+  const warnings: string[] = [];
+  const numeric = table.columns.filter((c) => c.trim() !== '' && Number.isFinite(Number(c)));
+  // pandas writes an unnamed frame's columns as 0, 1, 2, ...: consecutive integers are names.
+  const consecutive = numeric.every((c, i) => Number(c) === Number(numeric[0]) + i && Number.isInteger(Number(c)));
+  if (numeric.length > 0 && !consecutive) {
+    warnings.push(`warning: ${table.source}: the header (its first line) has column names that are numbers (${numeric.slice(0, 5).join(', ')}${numeric.length > 5 ? ', ...' : ''}); is that line data? The first line must name the columns`);
+  }
+  for (const input of fitted.inputs) {
+    if (input.kind !== 'image' && report.rowsKept > 0 && (report.missingInputs[input.column] ?? 0) >= report.rowsKept) {
+      warnings.push(`warning: ${table.source}: input column ${JSON.stringify(input.column)} has no value in any of the ${report.rowsKept} training rows; it carries nothing (leave it out with inputs.exclude)`);
+    }
+  }
+  for (const task of fitted.tasks) {
+    if (task.kind !== 'binary') continue;
+    const labels = dataset.labels(task.name);
+    const mask = dataset.mask(task.name);
+    let ones = 0;
+    let labelled = 0;
+    for (let i = 0; i < labels.length; i++) {
+      if (mask !== null && mask[i] === 0) continue;
+      labelled++;
+      if (labels[i] >= 0.5) ones++;
+    }
+    if (labelled > 0 && (ones === 0 || ones === labelled)) {
+      warnings.push(`warning: ${table.source}: every training label of the binary task ${JSON.stringify(task.name)} is ${ones === 0 ? 0 : 1}${task.positive !== undefined ? ` (positive: ${JSON.stringify(task.positive)})` : ''}; it has nothing to learn and its AUC is undefined`);
+    }
+  }
+  return warnings;
+}
+
+/**
+ * The epoch whose parameters a run folder's best.safetensors holds: the first of `history` with
+ * the highest selection score over the main tasks of `tasks` (the Trainer's rule); undefined when
+ * no epoch scores (an empty history, or NaN scores only).
+ */
+export function bestRecord(history: readonly EpochRecord[], tasks: readonly Task[]): EpochRecord | undefined {
+  const main = tasks.filter((t) => !t.auxiliary);
+  let best: EpochRecord | undefined;
+  let bestScore = -Infinity;
+  for (const record of history) {
+    const score = selectionScore(record, main);
+    if (score > bestScore) {
+      bestScore = score;
+      best = record;
+    }
+  }
+  return best;
 }
 
 /** "file: N rows read, K kept, D dropped (reason)" for a schema report. */

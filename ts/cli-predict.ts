@@ -8,7 +8,9 @@ import type { Backend } from './backends/backend.js';
 import { BACKEND_NAMES, createBackend } from './backends/create.js';
 import { UsageError, int, parseFlags } from './cli-args.js';
 import { describeRows } from './cli-config.js';
-import { type FittedSchema, type FittedTask, applySchema, fittedSchemaOf, metricsInOriginalUnits, predictRows, readTable } from './data/schema.js';
+import { type Cell, type Table, tableColumn } from './data/csv.js';
+import { type FittedSchema, type FittedTask, type ReadTableOptions, applySchema, fittedSchemaOf, metricsInOriginalUnits, predictRows, readTable } from './data/schema.js';
+import { DatasetError } from './errors.js';
 import { writeFileAtomic } from './io/files.js';
 import { MultiTaskModel } from './mtl/model.js';
 import type { Predictions } from './mtl/predict.js';
@@ -18,6 +20,9 @@ import { Trainer } from './train/trainer.js';
 const MODEL_FLAGS = `  --model PATH          a run folder (its best.safetensors, else checkpoint.safetensors) or a
                         checkpoint file written by \`hydranet train --config\`
   --data FILE           rows to read: .csv, .tsv/.tab or .jsonl/.ndjson, the training columns
+  --format FORMAT       csv | tsv | jsonl, when the file's extension does not say it
+  --delimiter CHAR      the CSV field delimiter, e.g. ';' (default ',', a tab for .tsv/.tab;
+                        as the training run's data.delimiter)
   --checkpoint WHICH    in a run folder: best (default) or last
   --batch-size N        samples per forward pass (default: the model's maxBatch)
   --backend NAME        ${BACKEND_NAMES.join(' | ')} (default cpu)
@@ -41,6 +46,8 @@ Prints a summary: rows read, rows dropped, missing inputs, unseen categories.
 
 Options:
   --out FILE            the CSV to write
+  --keep COLUMNS        columns of the input file copied first into each row of FILE, as
+                        they are (comma-separated, e.g. --keep id: to join the predictions back)
 ${MODEL_FLAGS}
 `;
 
@@ -61,6 +68,8 @@ ${MODEL_FLAGS}
 const FLAGS = {
   model: { type: 'string' },
   data: { type: 'string' },
+  format: { type: 'string' },
+  delimiter: { type: 'string' },
   checkpoint: { type: 'string' },
   'batch-size': { type: 'string' },
   backend: { type: 'string' },
@@ -70,12 +79,17 @@ const FLAGS = {
 
 /** What the two commands share: the flags checked, the model loaded, the rows read. */
 async function withModel<T>(
-  values: { model?: string; data?: string; checkpoint?: string; 'batch-size'?: string; backend?: string; threads?: string },
+  values: { model?: string; data?: string; format?: string; delimiter?: string; checkpoint?: string; 'batch-size'?: string; backend?: string; threads?: string },
   command: string,
-  body: (model: MultiTaskModel, fitted: FittedSchema, data: string) => Promise<T>,
+  body: (model: MultiTaskModel, fitted: FittedSchema, data: () => Promise<Table>) => Promise<T>,
 ): Promise<T> {
   if (values.model === undefined) throw new UsageError(`${command} needs --model RUN_FOLDER_OR_CHECKPOINT`);
-  if (values.data === undefined) throw new UsageError(`${command} needs --data FILE`);
+  const file = values.data;
+  if (file === undefined) throw new UsageError(`${command} needs --data FILE`);
+  const format = values.format;
+  if (format !== undefined && format !== 'csv' && format !== 'tsv' && format !== 'jsonl') throw new UsageError(`--format expects csv, tsv or jsonl, got ${JSON.stringify(format)}`);
+  if (values.delimiter === '') throw new UsageError('--delimiter expects a character, e.g. ";" (quote it in the shell)');
+  const options: ReadTableOptions = { ...(format !== undefined && { format: format as ReadTableOptions['format'] }), ...(values.delimiter !== undefined && { delimiter: values.delimiter }) };
   const which = values.checkpoint ?? 'best';
   if (which !== 'best' && which !== 'last') throw new UsageError(`--checkpoint expects best or last, got ${JSON.stringify(which)}`);
   const batch = values['batch-size'] === undefined ? undefined : int('batch-size', values['batch-size'], 1);
@@ -84,7 +98,7 @@ async function withModel<T>(
   try {
     backend = await createBackend(values.backend ?? 'cpu', { threads });
     const model = await MultiTaskModel.load(backend, values.model, { checkpoint: which, ...(batch !== undefined && { maxBatch: batch }) });
-    return await body(model, fittedSchemaOf(model, values.model), values.data);
+    return await body(model, fittedSchemaOf(model, values.model), () => readTable(file, options));
   } finally {
     backend?.dispose();
   }
@@ -92,17 +106,21 @@ async function withModel<T>(
 
 /** Runs `hydranet predict`; returns the exit status. */
 export async function predictCommand(argv: readonly string[]): Promise<number> {
-  const values = parseFlags(argv, { ...FLAGS, out: { type: 'string' } });
+  const values = parseFlags(argv, { ...FLAGS, out: { type: 'string' }, keep: { type: 'string' } });
   if (values.help) {
     process.stdout.write(PREDICT_HELP);
     return 0;
   }
   if (values.out === undefined) throw new UsageError('predict needs --out FILE (the CSV to write)');
   const out = path.resolve(values.out);
-  return withModel(values, 'predict', async (model, fitted, file) => {
-    const table = await readTable(file);
+  const keep = values.keep === undefined ? [] : values.keep.split(',');
+  if (keep.some((c) => c === '')) throw new UsageError(`--keep expects column names separated by commas, got ${JSON.stringify(values.keep)}`);
+  return withModel(values, 'predict', async (model, fitted, read) => {
+    const table = await read();
+    const kept = keep.map((name) => ({ name, cells: tableColumn(table, name) }));
     const { predictions, report, length } = await predictRows(model, table);
-    writeFileAtomic(out, predictionsCsv(fitted.tasks, predictions, length));
+    if (length !== table.lines.length) throw new DatasetError(`${table.source}: ${table.lines.length - length} rows were dropped, so --keep cannot line the predictions up with the rows`);
+    writeFileAtomic(out, predictionsCsv(fitted.tasks, predictions, length, kept));
     // Every label is masked at prediction: not worth a word.
     console.log(`${describeRows(table.source, { ...report, masked: {} })}; ${length} predictions written to ${out}`);
     return 0;
@@ -117,8 +135,8 @@ export async function evaluateCommand(argv: readonly string[]): Promise<number> 
     return 0;
   }
   const json = values.json === undefined ? undefined : path.resolve(values.json);
-  return withModel(values, 'evaluate', async (model, fitted, file) => {
-    const table = await readTable(file);
+  return withModel(values, 'evaluate', async (model, fitted, read) => {
+    const table = await read();
     const { dataset, report } = applySchema(fitted, table, { labels: 'required' });
     console.log(describeRows(table.source, report));
     // evaluate() lives on the Trainer; these options are never used to train.
@@ -183,14 +201,21 @@ function binaryLabels(task: FittedTask): [string, string] {
   return [String(task.positive), task.negative ?? `not-${String(task.positive)}`];
 }
 
-/** The predictions as CSV text: a header, then one line per sample. */
-export function predictionsCsv(tasks: readonly FittedTask[], predictions: Predictions, n: number): string {
+/**
+ * The predictions as CSV text: a header, then one line per sample; the `kept` columns (cells of
+ * the input rows, one per sample: `--keep`) first, as they are (a missing cell empty). A kept
+ * column named as an output column is a UsageError.
+ */
+export function predictionsCsv(tasks: readonly FittedTask[], predictions: Predictions, n: number, kept: readonly { name: string; cells: readonly Cell[] }[] = []): string {
   const columns = tasks.map((t) => {
     const p = predictions[t.name];
     return { p, ...taskColumns(t, n > 0 ? p.length / n : 1) };
   });
-  const lines = [columns.flatMap((c) => c.header).map(csvField).join(',')];
-  for (let i = 0; i < n; i++) lines.push(columns.flatMap((c) => c.cells(c.p, i)).map(csvField).join(','));
+  const header = [...kept.map((k) => k.name), ...columns.flatMap((c) => c.header)];
+  const clash = header.find((h, i) => header.indexOf(h) !== i);
+  if (clash !== undefined) throw new UsageError(`--keep ${JSON.stringify(clash)}: the predictions have a column of that name (or it is kept twice)`);
+  const lines = [header.map(csvField).join(',')];
+  for (let i = 0; i < n; i++) lines.push([...kept.map((k) => String(k.cells[i] ?? '')), ...columns.flatMap((c) => c.cells(c.p, i))].map(csvField).join(','));
   return `${lines.join('\n')}\n`;
 }
 

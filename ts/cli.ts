@@ -9,7 +9,7 @@ import type { Backend } from './backends/backend.js';
 import { BACKEND_NAMES, createBackend } from './backends/create.js';
 import { UsageError, commandFlags, int, modelFlags, optimizerFlags, parseWeights } from './cli-args.js';
 import { metricsInOriginalUnits } from './data/schema.js';
-import { inSection, prepareConfigRun } from './cli-config.js';
+import { bestRecord, inSection, prepareConfigRun } from './cli-config.js';
 import { evaluateCommand, formatMetrics, predictCommand } from './cli-predict.js';
 import { compareCommand } from './cli-compare.js';
 import { affinityCommand } from './cli-affinity.js';
@@ -196,8 +196,8 @@ interface TrainPlan {
   build(backend: Backend, runDir: string, distributed: DataParallel | null): { model: MultiTaskModel; trainer: Trainer };
   /** The training and validation sets, and lines saying what was read. */
   data(): Promise<{ train: MultiTaskDataset; validation?: MultiTaskDataset; lines: string[] }>;
-  /** The closing line, from the last epoch's record. */
-  final(last: EpochRecord | undefined): string | null;
+  /** The closing lines, from the run's epoch records. */
+  final(history: readonly EpochRecord[], model: MultiTaskModel): string | null;
 }
 
 type TrainFlags = NonNullable<ReturnType<typeof commandFlags<typeof TRAIN_FLAGS>>>;
@@ -243,7 +243,8 @@ function presetPlan(values: TrainFlags): TrainPlan {
       const { train, validation, line } = presetData(preset, { seed, trainSize, testSize });
       return { train, validation, lines: [line] };
     },
-    final: (last) => {
+    final: (history) => {
+      const last = history.at(-1);
       if (!last?.validation) return null;
       if (preset.data === 'mmoe-synthetic') return `final validation:\n${formatMetrics(last.validation).map((l) => `  ${l}`).join('\n')}`;
       const acc = Object.entries(last.validation).map(([task, m]) => `${task} ${(100 * (m.accuracy ?? NaN)).toFixed(2)}%`).join(', ');
@@ -264,7 +265,17 @@ async function configPlan(file: string, values: TrainFlags): Promise<TrainPlan> 
       return { model, trainer };
     },
     data: () => Promise.resolve({ train: run.data.train, validation: run.data.validation, lines: run.data.summary }),
-    final: (last) => (last?.validation ? `final validation:\n${formatMetrics(metricsInOriginalUnits(run.data.fitted, last.validation)).map((l) => `  ${l}`).join('\n')}` : null),
+    final: (history, model) => {
+      const last = history.at(-1);
+      if (!last?.validation) return null;
+      const lines = (r: EpochRecord): string => formatMetrics(metricsInOriginalUnits(run.data.fitted, r.validation!)).map((l) => `  ${l}`).join('\n');
+      const final = `final validation:\n${lines(last)}`;
+      // best.safetensors, which predict and evaluate read by default, may hold an earlier epoch.
+      const best = bestRecord(history, model.tasks);
+      if (best === undefined || best === last || !best.validation) return final;
+      const restored = run.trainer.earlyStopping?.restoreBest ? '; the parameters the run ended with (restoreBest)' : '';
+      return `${final}\nbest validation, epoch ${best.epoch} of ${last.epoch} (best.safetensors: what predict and evaluate use by default${restored}):\n${lines(best)}`;
+    },
   };
 }
 
@@ -295,7 +306,7 @@ async function train(argv: string[]): Promise<number> {
     training = true;
     if (!parallel?.rank) writeEnvironment(out, describeEnvironment(backend, ['hydranet', 'train', ...argv]));
     const history = await trainer.fit(data.train, { validation: data.validation, resumeFrom: values.resume, signal: stop.signal });
-    const final = plan.final(history.at(-1));
+    const final = plan.final(history, model);
     if (final !== null) console.log(final);
     const report = parallel?.rank ? null : await finishReport(out, { backend, validation: data.validation });
     if (report) console.log(`report: ${report.file}`);

@@ -35,6 +35,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "peers"))
+from torch_common import add_window_args, import_torch, set_threads  # noqa: E402
 
 
 def ints(text):
@@ -56,20 +57,12 @@ def main():
     ap.add_argument("--sparse", default="0,1")
     ap.add_argument("--experts-impl", default="loop,fused")
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--windows", type=int, default=5)
-    ap.add_argument("--min-seconds", type=float, default=1.0)
-    ap.add_argument("--warmup-seconds", type=float, default=1.0)
+    add_window_args(ap, windows=5, min_seconds=1.0)
     ap.add_argument("--cpu-steps", type=int, default=3)
     args = ap.parse_args()
 
-    try:
-        import torch
-        import torch.nn as nn
-        import torch.nn.functional as F
-        from torch_mlp import blas_in_use, steps_per_second
-    except ImportError as e:
-        sys.stderr.write(f"{sys.executable} cannot import torch ({e})\n")
-        sys.exit(3)
+    torch, nn, F = import_torch()
+    from torch_mlp import blas_in_use, steps_per_second
 
     N, T, D = args.batch, args.tasks, args.dim
     vocabs = args.vocabs
@@ -128,7 +121,7 @@ def main():
     records = []
     for emb, sparse, impl, threads in itertools.product(
             args.embeddings.split(","), ints(args.sparse), args.experts_impl.split(","), ints(args.threads)):
-        torch.set_num_threads(threads)
+        set_threads(torch, threads)  # OpenBLAS's own count stays at OPENBLAS_NUM_THREADS, as before
         torch.manual_seed(1)
         model = Model(emb, bool(sparse), impl)
         opt = torch.optim.SGD(model.parameters(), lr=args.lr)

@@ -41,6 +41,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_common import add_window_args, import_torch, set_threads  # noqa: E402
 from torch_mlp import blas_in_use, steps_per_second  # noqa: E402
 
 BATCH = 256
@@ -135,46 +136,23 @@ class Variant:
         return t1 - t0, t2 - t1
 
 
-def set_blas_threads(library, n):
-    """OpenBLAS's own thread count (torch.set_num_threads does not reach it on this build)."""
-    import ctypes
-    if not library:
-        return None
-    try:
-        h = ctypes.CDLL(library)
-        h.openblas_set_num_threads(ctypes.c_int(n))
-        return int(h.openblas_get_num_threads())
-    except (AttributeError, OSError):
-        return None
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads-list", default="1,2")
-    ap.add_argument("--windows", type=int, default=7)
-    ap.add_argument("--min-seconds", type=float, default=0.3)
-    ap.add_argument("--warmup-seconds", type=float, default=1.0)
+    add_window_args(ap, windows=7, min_seconds=0.3)
     ap.add_argument("--probe-seconds", type=float, default=0.25, help="seconds of each probe window (two rounds over the variants); 0: the default variant only")
     ap.add_argument("--epoch-train", type=int, default=60000)
     ap.add_argument("--epoch-test", type=int, default=10000)
     args = ap.parse_args()
 
-    try:
-        import torch
-        import torch.nn as nn
-        import torch.nn.functional as F
-    except ImportError as e:
-        sys.stderr.write(f"{sys.executable} cannot import torch ({e})\n")
-        sys.exit(3)
-
+    torch, nn, F = import_torch()
     blas = blas_in_use(torch)
     g = torch.Generator().manual_seed(1)
     x = torch.rand(BATCH, 1, 28, 28, generator=g)
     y = torch.randint(0, CLASSES, (BATCH, TASKS), generator=g)
     records = []
     for threads in [int(t) for t in args.threads_list.split(",") if t]:
-        torch.set_num_threads(threads)
-        blas_threads = set_blas_threads(blas.get("library"), threads)
+        _, blas_threads = set_threads(torch, threads, blas.get("library"))
         combos = list(itertools.product([True, False], [False, True], ["separate", "concat"])) if args.probe_seconds > 0 else [(True, False, "separate")]
         variants = [Variant(torch, nn, F, mk, cl, hm) for mk, cl, hm in combos]
         probes = []

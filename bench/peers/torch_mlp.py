@@ -32,6 +32,8 @@ import statistics
 import sys
 import time
 
+from torch_common import add_window_args, import_torch, set_threads
+
 WORKLOADS = {
     "W1": dict(input=784, trunk=[512, 256], heads=2, classes=10, batch=256),
     "W2": dict(input=784, trunk=[2048, 2048], heads=8, classes=10, batch=1024),
@@ -205,23 +207,15 @@ def steps_per_second(step, warmup_seconds, windows, min_seconds, sync=lambda: No
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--workloads", default="W1,W2")
-    ap.add_argument("--windows", type=int, default=7)
-    ap.add_argument("--min-seconds", type=float, default=0.3)
-    ap.add_argument("--warmup-seconds", type=float, default=1.0)
+    add_window_args(ap, windows=7, min_seconds=0.3)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--heads", choices=["concat", "separate"], default="concat")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = ap.parse_args()
 
-    try:
-        import torch
-        import torch.nn as nn
-        import torch.nn.functional as F
-    except ImportError as e:
-        sys.stderr.write(f"{sys.executable} cannot import torch ({e})\n")
-        sys.exit(3)
-
-    torch.set_num_threads(args.threads)
+    torch, nn, F = import_torch()
+    # OpenBLAS's own count stays at OPENBLAS_NUM_THREADS (the bench sets it to --threads).
+    threads, _ = set_threads(torch, args.threads)
     torch.manual_seed(0)
     dev = torch.device(args.device)
     if args.device == "cuda":
@@ -230,7 +224,6 @@ def main():
     def sync():
         if args.device == "cuda":
             torch.cuda.synchronize()
-    threads = torch.get_num_threads()
     records = []
 
     for name in [w for w in args.workloads.split(",") if w]:

@@ -4,15 +4,19 @@
  * and MultiLeNet (with W1), on the cpu backend. Estimate: each workload's interleaved plain and
  * hooked windows, plus its GEMMs timed alone (about 0.4 s per distinct shape).
  */
-import { type Breakdown, type BreakdownWorkload, breakdown } from '../breakdown.js';
+import { type Breakdown, type BreakdownWorkload, breakdown, limitMetric } from '../breakdown.js';
 import type { BenchContext } from '../context.js';
 import type { Phase } from '../progress.js';
 import { type BenchRecord, errText, skipped } from '../report.js';
 
-/** The record of a breakdown: median = the GEMM-only limit / the measured step. */
+/**
+ * The record of a breakdown: median = its limit / the measured step; metric and limit_kind say
+ * which limit (gemm_only_limit_fraction: the GEMMs alone; compute_limit_fraction: a conv trunk's
+ * GEMMs alone plus its convolutions' FLOPs at the best GEMM rate).
+ */
 export function breakdownRecord(b: Breakdown): BenchRecord {
   const r = b.gemmLimitMs / b.stepMs;
-  return { workload: b.workload, system: 'hydranet', backend: 'cpu', metric: 'gemm_only_limit_fraction', unit: 'fraction', median: r, min: null, max: null, threads: b.threads, isa: b.isa, breakdown: b };
+  return { workload: b.workload, system: 'hydranet', backend: 'cpu', metric: limitMetric(b.limitKind), unit: 'fraction', median: r, min: null, max: null, threads: b.threads, isa: b.isa, limit_kind: b.limitKind, breakdown: b };
 }
 
 /** The breakdown phases: none when the cpu backend did not open. */
@@ -27,12 +31,12 @@ export function breakdownPhases(ctx: BenchContext): Phase[] {
   const seconds = opts.quick ? 0.15 : 0.4;
   return names.map((w) => ({
     label: `step breakdown of ${w} on hydranet cpu`,
-    estimate: rounds * 2 * seconds * 1.3 + (w === 'LeNet' ? 6 : 4) + (w === 'W2' ? 6 : 0),
+    estimate: rounds * 2 * seconds * 1.3 + (w === 'LeNet' ? 7 : 4) + (w === 'W2' ? 6 : 0),
     run: async () => {
       try {
         records.push(breakdownRecord(await breakdown(be, w, rounds, seconds)));
       } catch (e) {
-        records.push(skipped({ workload: w, system: 'hydranet', backend: 'cpu', metric: 'gemm_only_limit_fraction' }, `failed: ${errText(e)}`));
+        records.push(skipped({ workload: w, system: 'hydranet', backend: 'cpu', metric: limitMetric(w === 'LeNet' ? 'gemm+conv-at-peak' : 'gemm-only') }, `failed: ${errText(e)}`));
       }
     },
   }));

@@ -5,8 +5,8 @@
  * (webgpu: its reduced plan); OpenBLAS: the plan without its budget, per distinct shape.
  */
 import type { Backend } from '../../ts/backends/backend.js';
-import type { BackendSlot } from '../backends.js';
-import type { BenchContext } from '../context.js';
+import { type BackendSlot, slotOpen } from '../backends.js';
+import { type BenchContext, phaseRun } from '../context.js';
 import { type Options, planSeconds, plans } from '../options.js';
 import { runOpenBlas } from '../peers.js';
 import { type Phase, log } from '../progress.js';
@@ -97,20 +97,21 @@ export function gemmPhases(ctx: BenchContext): Phase[] {
   const gemmSlots = slots.filter((s) => s.name === 'cpu' || s.name === 'webgpu' || s.name === 'cuda');
   for (const slot of gemmSlots) {
     const mine = cases.filter((c) => c.workload !== 'W3' || slot.name === 'cuda' || w3Explicit);
-    if (!slot.backend) {
+    if (!slotOpen(slot)) {
       for (const c of mine) records.push(skipped(gemmRecordBase(c, 'hydranet', slot.name), `backend unavailable: ${slot.reason}`));
       continue;
     }
     const per = slot.name === 'webgpu' ? planSeconds(webgpuGemmPlan(opts.quick).plan) + 0.5 : planSeconds(p.gemm);
+    const label = `GEMM on hydranet ${slot.name} (${mine.length} shapes)`;
     phases.push({
-      label: `GEMM on hydranet ${slot.name} (${mine.length} shapes)`,
+      label,
       estimate: mine.length * per,
-      run: async () => {
+      run: phaseRun(ctx, slot, label, { workload: 'gemm', metric: 'gemm_gflops' }, async () => {
         for (const c of mine) {
           log(`  ${slot.name} ${c.workload} ${c.label} (${gemmShape(c)}) …`);
           await benchGemm(slot.backend!, slot, c, opts, records);
         }
-      },
+      }),
     });
   }
   if (cpu && opts.peers) {

@@ -9,7 +9,8 @@
  * The PyTorch phase adds the hydranet/PyTorch ratios, and the epoch and CPU-time lines to the
  * peers' notes.
  */
-import { type BenchContext, stepRate } from '../context.js';
+import { slotOpen } from '../backends.js';
+import { type BenchContext, phaseRun, stepRate } from '../context.js';
 import { benchLenet, benchLenetEpoch, benchTfjsLenet, benchTorchLenet, epochSizes, lenetCpuLines, lenetEpochLines, lenetTorchRatios, torchLenetThreads } from '../lenet.js';
 import { planSeconds } from '../options.js';
 import type { Phase } from '../progress.js';
@@ -19,14 +20,15 @@ export function lenetPhases(ctx: BenchContext): Phase[] {
   const { opts, records, slots, plans: p, w1, gpuSlot, tfjsBackends, cpuSlot, env, peerNotes } = ctx;
   const phases: Phase[] = [];
   if (w1) {
-    for (const slot of slots.filter((sl) => sl.backend && sl.name !== 'reference')) {
+    for (const slot of slots.filter((sl) => slotOpen(sl) && sl.name !== 'reference')) {
+      const label = `MultiLeNet (batch 256) on hydranet ${slot.name}`;
       phases.push({
-        label: `MultiLeNet (batch 256) on hydranet ${slot.name}`,
+        label,
         // cpu: + the CPU-time window (as long as the timed windows together).
         estimate: planSeconds(p.step) + (slot.name === 'webgpu' ? 6 : 1) + (slot.name === 'cpu' ? p.step.windows * p.step.minSeconds : 0),
-        run: async () => {
+        run: phaseRun(ctx, slot, label, { workload: 'LeNet', metric: 'train_steps_per_s' }, async () => {
           records.push(await benchLenet(slot.backend!, p.step));
-        },
+        }),
       });
     }
     const sizes = epochSizes(opts.quick);
@@ -60,7 +62,7 @@ export function lenetPhases(ctx: BenchContext): Phase[] {
         },
       });
       for (const be of tfjsBackends) {
-        if (be === 'webgpu' && !gpuSlot?.backend) continue;
+        if (be === 'webgpu' && !slotOpen(gpuSlot)) continue;
         if (be === 'cpu' && opts.quick) {
           records.push({ workload: 'LeNet', system: 'tfjs', backend: 'cpu', metric: 'train_steps_per_s', unit: 'steps/s', median: null, min: null, max: null, skipped: 'skipped with --quick (about 25 s a step)' });
           continue;

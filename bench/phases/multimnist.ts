@@ -4,6 +4,7 @@
  * Runs when W1 (the same model shape) is among the workloads. Estimate: start-up, the run's
  * steps at the W1 steps/s measured earlier in the same run (a guess before), and validation.
  */
+import { slotOpen } from '../backends.js';
 import { type BenchContext, stepRate } from '../context.js';
 import { initFile, mnistComparisons, mnistRecords, mnistSteps, runHydranetMnist, runTfjsMnist } from '../multimnist.js';
 import type { Phase } from '../progress.js';
@@ -15,13 +16,13 @@ export function mnistPhases(ctx: BenchContext): Phase[] {
   const { opts, records, mnistNotes, slots, mnist: mp, w1, cpuSlot, gpuSlot, tfjsNode, tfjsBackends } = ctx;
   const phases: Phase[] = [];
   const mnistSlots = slots.filter((s) => s.name !== 'reference');
-  if (w1 && mnistSlots.some((s) => s.backend)) {
+  if (w1 && mnistSlots.some(slotOpen)) {
     const steps = mnistSteps(mp);
     const init = initFile();
     let initWritten = false;
     const runEstimate = (rate: number | undefined, guess: number, startup: number): number => startup + (steps / (rate ?? guess)) * 1.1 + mp.epochs;
     for (const slot of mnistSlots) {
-      if (!slot.backend) continue;
+      if (!slotOpen(slot)) continue;
       phases.push({
         label: `MultiMNIST on hydranet ${slot.name} (${steps} steps)`,
         estimate: runEstimate(undefined, slot.name === 'cpu' ? 150 : 12, slot.name === 'cpu' ? 2 : 8),
@@ -53,7 +54,7 @@ export function mnistPhases(ctx: BenchContext): Phase[] {
     }
     if (opts.peers) {
       for (const tb of tfjsBackends) {
-        if (tb === 'webgpu' && !gpuSlot?.backend) continue;
+        if (tb === 'webgpu' && !slotOpen(gpuSlot)) continue;
         if (tb === 'cpu' && opts.quick) {
           records.push(skipped({ workload: 'MultiMNIST', system: 'tfjs', backend: 'cpu', metric: 'time_to_target_s' }, `skipped with --quick (${steps} steps at about 1 step/s)`));
           continue;

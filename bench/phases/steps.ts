@@ -1,11 +1,11 @@
 /**
  * Phase family 1: training steps per second of each workload on each hydranet backend (a real
  * step: forward, multi-loss, backward, SGD momentum), with the reference backend's reduced
- * budget. Estimate: the step window plan's length; the reference's own plan (about 70 s for one
+ * budget; every backend but cpu in a process of its own (context.ts: phaseRun). Estimate: the step window plan's length; the reference's own plan (about 70 s for one
  * full W2 step); webgpu adds its pipeline compilation.
  */
-import type { BackendSlot } from '../backends.js';
-import type { BenchContext } from '../context.js';
+import { type BackendSlot, slotOpen } from '../backends.js';
+import { type BenchContext, phaseRun } from '../context.js';
 import { type Options, planSeconds, plans } from '../options.js';
 import { type Phase, log } from '../progress.js';
 import { type BenchRecord, errText, skipped, summaryFields } from '../report.js';
@@ -35,7 +35,7 @@ function referencePlan(w: Workload, quick: boolean): { plan: WindowPlan; warmRow
 async function benchSteps(slot: BackendSlot, w: Workload, opts: Options, records: BenchRecord[]): Promise<void> {
   const base = { workload: w.name, system: 'hydranet', backend: slot.name, metric: 'train_steps_per_s', unit: 'steps/s' };
   if (!slot.backend) {
-    records.push(skipped(base, `backend unavailable: ${slot.reason}`));
+    records.push(skipped(base, slot.reason === undefined ? 'not opened in this process' : `backend unavailable: ${slot.reason}`));
     return;
   }
   let plan = plans(opts.quick).step;
@@ -81,7 +81,7 @@ export async function stepPhases(ctx: BenchContext): Promise<Phase[]> {
   for (const w of opts.workloads) {
     for (const slot of slots) {
       if (w.name === 'W3' && slot.name !== 'cuda' && !w3Explicit) continue;
-      if (!slot.backend) {
+      if (!slotOpen(slot)) {
         await benchSteps(slot, w, opts, records); // records the reason; no phase
         continue;
       }
@@ -92,7 +92,8 @@ export async function stepPhases(ctx: BenchContext): Promise<Phase[]> {
       } else if (slot.name === 'webgpu') {
         estimate += 5; // pipelines (cached by Mesa after the first run)
       }
-      phases.push({ label: `hydranet ${slot.name} ${w.name} training steps`, estimate, run: () => benchSteps(slot, w, opts, records) });
+      const label = `hydranet ${slot.name} ${w.name} training steps`;
+      phases.push({ label, estimate, run: phaseRun(ctx, slot, label, { workload: w.name, metric: 'train_steps_per_s' }, () => benchSteps(slot, w, opts, records)) });
     }
   }
   return phases;

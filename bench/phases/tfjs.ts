@@ -5,7 +5,7 @@
  * not run on tfjs. Estimate: start-up, then the longer of the warm-up and one window, and of
  * the time cap and one window, a window's length from TFJS_RATE_GUESS.
  */
-import { describeAdapter } from '../backends.js';
+import { describeAdapter, slotOpen } from '../backends.js';
 import type { BenchContext } from '../context.js';
 import { type TfjsMlpPlan, runTfjsMlp, tfjsKernels, tfjsWasmSimd } from '../peers.js';
 import type { Phase } from '../progress.js';
@@ -50,7 +50,7 @@ export function tfjsPhases(ctx: BenchContext): Phase[] {
       for (const w of opts.workloads) {
         if (w.name === 'W3') continue;
         const base = { workload: w.name, system: 'tfjs', backend: tb, metric: 'train_steps_per_s', unit: 'steps/s' };
-        if (tb === 'webgpu' && !gpuSlot!.backend) {
+        if (tb === 'webgpu' && !slotOpen(gpuSlot)) {
           records.push(skipped(base, 'not run: hydranet webgpu is unavailable here (reason above), nothing to compare with'));
           continue;
         }

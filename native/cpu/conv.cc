@@ -16,11 +16,14 @@
 // AVX-512 paths for LeNet-like shapes (stride 1, no padding; the ISA chosen at load, see
 // cpu_features.h): the forward without im2col (rows of 17–32 pixels, or of 8 with two rows per
 // vector), conv2's dx without the dcol matrix (8-pixel rows, 20 channels), both with the GEMM
-// path's arithmetic and so its bits; and dW by kernels of their own for a 1-channel 5×5 first
-// layer (no dx: conv1) and for 5-column kernels over 8-pixel rows (conv2), summed in another
-// order (the paths whose bits differ, within the parity tolerance; still the same bits for any
-// thread count, the chunks being those below). The stride-1 im2col and the bias gradient's sums run on AVX-512 or AVX2 vectors,
-// with the same bits.
+// path's arithmetic and so its bits; and dW by a kernel of its own for 5-column kernels over
+// 8-pixel rows (conv2), summed in another order (the paths whose bits differ, within the parity
+// tolerance; still the same bits for any thread count, the chunks being those below). AVX2
+// paths (8-lane copies of the same structure, for any stride-1 unpadded shape in their range):
+// the forward for rows of up to 32 pixels and dx for rows of up to 8 (at most 5 kernel
+// columns), both with the GEMM path's bits, and dW for at most 5 kernel columns (LeNet's conv1
+// and conv2; on AVX-512 machines too for a 1-channel 5×5 layer: conv1), in its own order. The
+// stride-1 im2col and the bias gradient's sums run on AVX-512 or AVX2 vectors, with the same bits.
 //
 // Threads: tasks are samples (forward) or fixed chunks of samples (backward), each running
 // serial GEMMs on its own thread's workspace [GEMM packing | col | dcol], grow-only and reserved
@@ -238,42 +241,6 @@ HYDRANET_AVX512 void conv_forward_direct_avx512(const ConvShape& s, const float*
   if (o + 2 <= s.out_c) conv_block_avx512<2, kPair>(s, x, w + o * K, b ? b + o : nullptr, y + o * P, relu), o += 2;
   if (o < s.out_c) conv_block_avx512<1, kPair>(s, x, w + o * K, b ? b + o : nullptr, y + o * P, relu);
 }
-// dW of a one-channel 5×5 convolution (LeNet's conv1: a 10×25 output with a long k) without
-// im2col on AVX-512, for samples [i0, i1) and filter o: out[k] = Σ_i Σ_oy Σ_ox dy_i[o, oy, ox] ·
-// x_i[oy + ky, ox + kx], k = ky·5 + kx, for rows of 17 to 32 pixels (two vectors, the second
-// masked). One kernel row ky per pass: its five sums per vector in ten registers (ten
-// independent FMA chains) over every sample of the range, reduced once at the end.
-HYDRANET_AVX512 void conv1_dw_avx512(const ConvShape& s, const float* x, const float* dy, int i0, int i1, int o, float* out) {
-  const int64_t P = s.pixels();
-  const __mmask16 m = static_cast<__mmask16>((1u << (s.out_w - 16)) - 1);
-  for (int ky = 0; ky < 5; ++ky) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0;
-    __m512 b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0;
-    for (int i = i0; i < i1; ++i) {
-      const float* xr = x + i * s.in_size() + int64_t{ky} * s.w;
-      const float* g = dy + i * s.out_size() + o * P;
-      for (int oy = 0; oy < s.out_h; ++oy, xr += s.w, g += s.out_w) {
-        const __m512 g0 = _mm512_loadu_ps(g), g1 = _mm512_maskz_loadu_ps(m, g + 16);
-        a0 = _mm512_fmadd_ps(g0, _mm512_loadu_ps(xr), a0);
-        a1 = _mm512_fmadd_ps(g0, _mm512_loadu_ps(xr + 1), a1);
-        a2 = _mm512_fmadd_ps(g0, _mm512_loadu_ps(xr + 2), a2);
-        a3 = _mm512_fmadd_ps(g0, _mm512_loadu_ps(xr + 3), a3);
-        a4 = _mm512_fmadd_ps(g0, _mm512_loadu_ps(xr + 4), a4);
-        b0 = _mm512_fmadd_ps(g1, _mm512_maskz_loadu_ps(m, xr + 16), b0);
-        b1 = _mm512_fmadd_ps(g1, _mm512_maskz_loadu_ps(m, xr + 17), b1);
-        b2 = _mm512_fmadd_ps(g1, _mm512_maskz_loadu_ps(m, xr + 18), b2);
-        b3 = _mm512_fmadd_ps(g1, _mm512_maskz_loadu_ps(m, xr + 19), b3);
-        b4 = _mm512_fmadd_ps(g1, _mm512_maskz_loadu_ps(m, xr + 20), b4);
-      }
-    }
-    float* r = out + ky * 5;
-    r[0] = _mm512_reduce_add_ps(_mm512_add_ps(a0, b0));
-    r[1] = _mm512_reduce_add_ps(_mm512_add_ps(a1, b1));
-    r[2] = _mm512_reduce_add_ps(_mm512_add_ps(a2, b2));
-    r[3] = _mm512_reduce_add_ps(_mm512_add_ps(a3, b3));
-    r[4] = _mm512_reduce_add_ps(_mm512_add_ps(a4, b4));
-  }
-}
 // dx of one sample without the dcol matrix on AVX-512, for 8-pixel output rows (LeNet's conv2),
 // stride 1, no padding, an even out_h and OC output channels: dx = col2im(Wᵀ·dy_i) with the same
 // arithmetic, so the same bits: each dcol value one FMA chain over o = 0..OC−1 from 0 (the GEMM's
@@ -373,6 +340,228 @@ HYDRANET_AVX512 void conv_dw_pairs_avx512(const ConvShape& s, const float* x, co
     }
   }
 }
+// ---- AVX2 + FMA copies of the direct kernels (8-lane vectors, 16 registers) ----------------
+
+// Lanes [0, count) of an AVX2 mask vector.
+HYDRANET_AVX2 inline __m256i lanes_below_avx2(int count) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+// The 8 floats at p, or the first `tail` of them (the rest 0, nothing past them read) when tail < 8.
+HYDRANET_AVX2 inline __m256 load_tail_avx2(const float* p, int tail, __m256i m) {
+  return tail == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m);
+}
+// Σ of the eight lanes, in a fixed order.
+HYDRANET_AVX2 inline float hsum_avx2(__m256 v) {
+  const __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+  return _mm_cvtss_f32(_mm_add_ss(d, _mm_movehdup_ps(d)));
+}
+
+// The forward without im2col on AVX2 (stride 1, no padding, K ≤ the GEMM's k block, rows of at
+// most 32 pixels): the arithmetic of conv_block_avx512, so the GEMM path's bits. A row is NV
+// vectors (the last one masked when out_w is not a multiple of 8), R rows a pass (the second one
+// of a pass past the last row re-reads the first and is not stored), OB filters a block, the
+// OB·R·NV accumulators in registers (at most 12 of the 16).
+template <int OB, int NV, int R>
+HYDRANET_AVX2 void conv_block_avx2(const ConvShape& s, const float* x, const float* w, const float* b, float* y, bool relu) {
+  const int64_t K = s.patch(), P = s.pixels();
+  const int ow = s.out_w, tail = ow - 8 * (NV - 1);
+  const __m256i mt = lanes_below_avx2(tail);
+  for (int oy = 0; oy < s.out_h; oy += R) {
+    const int rows = std::min(R, s.out_h - oy);
+    __m256 acc[OB][R][NV];
+#pragma GCC unroll 8
+    for (int o = 0; o < OB; ++o)
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[o][r][v] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (int c = 0; c < s.c; ++c) {
+      for (int ky = 0; ky < s.kh; ++ky) {
+        const float* xr = x + (int64_t{c} * s.h + oy + ky) * s.w;
+        for (int kx = 0; kx < s.kw; ++kx, ++k) {
+          __m256 xv[R][NV];
+#pragma GCC unroll 4
+          for (int r = 0; r < R; ++r) {
+            const float* p = xr + (r < rows ? r : 0) * s.w + kx;
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) xv[r][v] = v + 1 < NV ? _mm256_loadu_ps(p + 8 * v) : load_tail_avx2(p + 8 * v, tail, mt);
+          }
+#pragma GCC unroll 8
+          for (int o = 0; o < OB; ++o) {
+            const __m256 wv = _mm256_set1_ps(w[o * K + k]);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+              for (int v = 0; v < NV; ++v) acc[o][r][v] = _mm256_fmadd_ps(wv, xv[r][v], acc[o][r][v]);
+          }
+        }
+      }
+    }
+    // Loops over constants only (unrolled), so the accumulators never leave their registers.
+#pragma GCC unroll 8
+    for (int o = 0; o < OB; ++o) {
+      const __m256 bv = _mm256_set1_ps(b ? b[o] : 0.0f);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        if (r >= rows) break;
+        float* yr = y + o * P + int64_t{oy + r} * ow;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+          __m256 t = acc[o][r][v];
+          if (b) t = _mm256_add_ps(t, bv);
+          if (relu) t = _mm256_max_ps(_mm256_setzero_ps(), t);  // NaN (the second operand) passes through
+          if (v + 1 < NV || tail == 8) {
+            _mm256_storeu_ps(yr + 8 * v, t);
+          } else {
+            _mm256_maskstore_ps(yr + 8 * v, mt, t);
+          }
+        }
+      }
+    }
+  }
+}
+
+// The last `rest` (< M + 1) filters in one block of that many.
+template <int NV, int R, int M>
+HYDRANET_AVX2 void conv_rest_avx2(int rest, const ConvShape& s, const float* x, const float* w, const float* b, float* y, bool relu) {
+  if constexpr (M > 0) {
+    if (rest == M) return conv_block_avx2<M, NV, R>(s, x, w, b, y, relu);
+    conv_rest_avx2<NV, R, M - 1>(rest, s, x, w, b, y, relu);
+  }
+}
+
+template <int NV, int R, int OB>
+HYDRANET_AVX2 void conv_forward_direct_avx2(const ConvShape& s, const float* x, const float* w, const float* b, float* y, bool relu) {
+  const int64_t K = s.patch(), P = s.pixels();
+  int o = 0;
+  for (; o + OB <= s.out_c; o += OB) conv_block_avx2<OB, NV, R>(s, x, w + o * K, b ? b + o : nullptr, y + o * P, relu);
+  conv_rest_avx2<NV, R, OB - 1>(s.out_c - o, s, x, w + o * K, b ? b + o : nullptr, y + o * P, relu);
+}
+
+// dx of one sample without the dcol matrix on AVX2, for output rows of at most 8 pixels, stride
+// 1, no padding and KW ≤ 5 kernel columns: conv_dx_pairs_avx512's arithmetic, so the GEMM path's
+// bits (each dcol value one FMA chain over the filters from 0, added to dx, zeroed, in col2im's
+// (ky, kx) order). Two output rows a pass: their KW dcol vectors in 2·KW registers, each then
+// shifted kx lanes into its image row (at most 12 pixels: two vectors) and added.
+template <int KW>
+HYDRANET_AVX2 void conv_dx_rows_avx2(const ConvShape& s, const float* w, const float* dy, float* dx) {
+  const int64_t P = s.pixels(), K = s.patch();
+  const int W = s.w, ow = s.out_w;
+  const __m256i mo = lanes_below_avx2(ow);
+  __m256i idx_lo[KW], idx_hi[KW], m_lo[KW], m_hi[KW];
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int kx = 0; kx < KW; ++kx) {
+    // Image pixel j (lo) or 8 + j (hi) takes dcol lane j − kx (8 + j − kx) when it lies in [0, ow).
+    const __m256i src_lo = _mm256_sub_epi32(lane, _mm256_set1_epi32(kx));
+    const __m256i src_hi = _mm256_add_epi32(src_lo, _mm256_set1_epi32(8));
+    idx_lo[kx] = _mm256_and_si256(src_lo, _mm256_set1_epi32(7));
+    idx_hi[kx] = _mm256_and_si256(src_hi, _mm256_set1_epi32(7));
+    m_lo[kx] = _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), src_lo), _mm256_cmpgt_epi32(_mm256_set1_epi32(ow), src_lo));
+    m_hi[kx] = _mm256_cmpgt_epi32(_mm256_set1_epi32(ow), src_hi);
+  }
+  const __m256i w_lo = lanes_below_avx2(W), w_hi = lanes_below_avx2(W - 8);
+  std::fill(dx, dx + s.in_size(), 0.0f);
+  for (int c = 0; c < s.c; ++c) {
+    for (int ky = 0; ky < s.kh; ++ky) {
+      const float* wk = w + (int64_t{c} * s.kh + ky) * KW;
+      for (int oy = 0; oy < s.out_h; oy += 2) {
+        const int rows = std::min(2, s.out_h - oy);
+        const float* g0 = dy + int64_t{oy} * ow;
+        const float* g1 = g0 + (rows == 2 ? ow : 0);
+        __m256 d[2][KW];
+#pragma GCC unroll 5
+        for (int kx = 0; kx < KW; ++kx) d[0][kx] = d[1][kx] = _mm256_setzero_ps();
+        for (int o = 0; o < s.out_c; ++o) {
+          const __m256 a0 = load_tail_avx2(g0 + o * P, ow, mo), a1 = load_tail_avx2(g1 + o * P, ow, mo);
+#pragma GCC unroll 5
+          for (int kx = 0; kx < KW; ++kx) {
+            const __m256 wv = _mm256_set1_ps(wk[o * K + kx]);
+            d[0][kx] = _mm256_fmadd_ps(wv, a0, d[0][kx]);
+            d[1][kx] = _mm256_fmadd_ps(wv, a1, d[1][kx]);
+          }
+        }
+#pragma GCC unroll 2
+        for (int r = 0; r < 2; ++r) {
+          if (r >= rows) break;  // a constant index: d stays in registers
+          float* img = dx + (int64_t{c} * s.h + oy + r + ky) * W;
+          __m256 lo = load_tail_avx2(img, W >= 8 ? 8 : W, w_lo), hi = _mm256_maskload_ps(img + 8, w_hi);
+#pragma GCC unroll 5
+          for (int kx = 0; kx < KW; ++kx) {
+            // + 0 where no dcol value lands: exact, a sum from +0 is never −0.
+            lo = _mm256_add_ps(lo, _mm256_and_ps(_mm256_castsi256_ps(m_lo[kx]), _mm256_permutevar8x32_ps(d[r][kx], idx_lo[kx])));
+            hi = _mm256_add_ps(hi, _mm256_and_ps(_mm256_castsi256_ps(m_hi[kx]), _mm256_permutevar8x32_ps(d[r][kx], idx_hi[kx])));
+          }
+          if (W >= 8) {
+            _mm256_storeu_ps(img, lo);
+          } else {
+            _mm256_maskstore_ps(img, w_lo, lo);
+          }
+          _mm256_maskstore_ps(img + 8, w_hi, hi);
+        }
+      }
+    }
+  }
+}
+// dW of a convolution with KW ≤ 5 kernel columns without im2col on AVX2, for samples [i0, i1)
+// and filters [o0, o0 + OB): pdw[o, k] = (accumulate ? pdw[o, k] : 0) + Σ_i Σ_oy Σ_ox
+// dy_i[o, oy, ox]·x_i[c, oy + ky, ox + kx], k = (c·kh + ky)·KW + kx. An output row is read 8
+// pixels a vector (the last one masked: nothing past the row is read); for OB filters and one
+// (c, ky) the OB·KW sums live in registers over every row vector of every sample of the range,
+// and are reduced once at the end (a fixed order, its own bits). The KW shifted image vectors
+// are loaded once for the OB filters.
+template <int KW, int OB>
+HYDRANET_AVX2 void conv_dw_rows_avx2(const ConvShape& s, const float* x, const float* dy, int i0, int i1, int o0, float* pdw,
+                                     bool accumulate) {
+  const int64_t P = s.pixels(), K = s.patch();
+  const int W = s.w, ow = s.out_w, nv = (ow + 7) / 8, tail = ow - 8 * (nv - 1);
+  const __m256i m = lanes_below_avx2(tail);
+  for (int c = 0; c < s.c; ++c) {
+    for (int ky = 0; ky < s.kh; ++ky) {
+      __m256 acc[OB][KW];
+#pragma GCC unroll 2
+      for (int oo = 0; oo < OB; ++oo)
+#pragma GCC unroll 5
+        for (int kx = 0; kx < KW; ++kx) acc[oo][kx] = _mm256_setzero_ps();
+      for (int i = i0; i < i1; ++i) {
+        const float* xr = x + i * s.in_size() + (int64_t{c} * s.h + ky) * W;
+        const float* g0 = dy + i * s.out_size() + int64_t{o0} * P;
+        for (int oy = 0; oy < s.out_h; ++oy, xr += W, g0 += ow) {
+          for (int v = 0; v < nv; ++v) {
+            const int t = v + 1 < nv ? 8 : tail;
+            __m256 g[OB];
+#pragma GCC unroll 2
+            for (int oo = 0; oo < OB; ++oo) g[oo] = load_tail_avx2(g0 + oo * P + 8 * v, t, m);
+#pragma GCC unroll 5
+            for (int kx = 0; kx < KW; ++kx) {
+              __m256 xv = load_tail_avx2(xr + 8 * v + kx, t, m);
+              __asm__("" : "+x"(xv));  // one load for the OB filters (GCC would fold it into each FMA)
+#pragma GCC unroll 2
+              for (int oo = 0; oo < OB; ++oo) acc[oo][kx] = _mm256_fmadd_ps(g[oo], xv, acc[oo][kx]);
+            }
+          }
+        }
+      }
+#pragma GCC unroll 2
+      for (int oo = 0; oo < OB; ++oo) {
+        float* r = pdw + (o0 + oo) * K + (int64_t{c} * s.kh + ky) * KW;
+#pragma GCC unroll 5
+        for (int kx = 0; kx < KW; ++kx) {
+          const float v = hsum_avx2(acc[oo][kx]);
+          r[kx] = accumulate ? r[kx] + v : v;
+        }
+      }
+    }
+  }
+}
+
+template <int KW>
+HYDRANET_AVX2 void conv_dw_direct_avx2(const ConvShape& s, const float* x, const float* dy, int i0, int i1, float* pdw, bool accumulate) {
+  int o = 0;
+  for (; o + 2 <= s.out_c; o += 2) conv_dw_rows_avx2<KW, 2>(s, x, dy, i0, i1, o, pdw, accumulate);
+  if (o < s.out_c) conv_dw_rows_avx2<KW, 1>(s, x, dy, i0, i1, o, pdw, accumulate);
+}
 #undef HYDRANET_AVX512
 #undef HYDRANET_AVX2
 #pragma GCC diagnostic pop
@@ -399,55 +588,41 @@ bool col2im_s1_vec(const ConvShape& s, const float* dcol, float* dx) {
   return false;
 }
 
-// One sample's forward without im2col on AVX-512 (see conv_block_avx512); false: not this shape,
-// ISA or activation (the im2col + GEMM path runs).
+// One sample's forward without im2col on AVX-512 (see conv_block_avx512) or AVX2 (rows of at
+// most 32 pixels, conv_block_avx2); false: not this shape, ISA or activation (the im2col + GEMM
+// path runs).
 bool forward_direct_vec(const ConvShape& s, const float* x, const float* w, const float* b, float* y, Activation act) {
 #if HYDRANET_X86
   static const VecIsa isa = vec_isa();
-  if (isa != VecIsa::avx512 || s.stride != 1 || s.padding != 0 || s.patch() > isa_kernels().kc) return false;
+  if (isa == VecIsa::none || s.stride != 1 || s.padding != 0 || s.patch() > isa_kernels().kc) return false;
   if (act != Activation::none && act != Activation::relu) return false;
   const bool relu = act == Activation::relu;
-  if (s.out_w > 16 && s.out_w <= 32) return conv_forward_direct_avx512<false>(s, x, w, b, y, relu), true;
-  if (s.out_w == 8) return conv_forward_direct_avx512<true>(s, x, w, b, y, relu), true;
+  if (isa == VecIsa::avx512) {
+    if (s.out_w > 16 && s.out_w <= 32) return conv_forward_direct_avx512<false>(s, x, w, b, y, relu), true;
+    if (s.out_w == 8) return conv_forward_direct_avx512<true>(s, x, w, b, y, relu), true;
+    return false;
+  }
+  // AVX2: NV vectors a row, R rows a pass, OB filters a block (OB·R·NV ≤ 12 accumulators).
+  if (s.out_w <= 8 && s.out_c % 6 != 0 && s.out_c % 5 == 0) return conv_forward_direct_avx2<1, 2, 5>(s, x, w, b, y, relu), true;
+  if (s.out_w <= 8) return conv_forward_direct_avx2<1, 2, 6>(s, x, w, b, y, relu), true;
+  if (s.out_w <= 16) return conv_forward_direct_avx2<2, 1, 5>(s, x, w, b, y, relu), true;
+  if (s.out_w <= 24) return conv_forward_direct_avx2<3, 1, 4>(s, x, w, b, y, relu), true;
+  if (s.out_w <= 32) return conv_forward_direct_avx2<4, 1, 2>(s, x, w, b, y, relu), true;
 #endif
   (void)s, (void)x, (void)w, (void)b, (void)y, (void)act;
   return false;
 }
 
-// Whether conv1_dw_avx512 takes this backward: AVX-512, one channel, 5×5, stride 1, no
-// padding, rows of 17 to 32 pixels, and no dx asked for (a first layer).
-bool conv1_dw_direct(const ConvShape& s, bool want_dx) {
-#if HYDRANET_X86
-  static const VecIsa isa = vec_isa();
-  return isa == VecIsa::avx512 && !want_dx && s.c == 1 && s.kh == 5 && s.kw == 5 && s.stride == 1 && s.padding == 0 &&
-         s.out_w > 16 && s.out_w <= 32;
-#else
-  (void)s, (void)want_dx;
-  return false;
-#endif
-}
-
-// pdw [outC, 25] = (accumulate ? pdw : 0) + the dW of samples [i0, i1) (conv1_dw_direct shapes).
-void conv1_dw_vec(const ConvShape& s, const float* x, const float* dy, int i0, int i1, float* pdw, bool accumulate) {
-#if HYDRANET_X86
-  float sums[25];
-  for (int o = 0; o < s.out_c; ++o) {
-    conv1_dw_avx512(s, x, dy, i0, i1, o, sums);
-    float* r = pdw + o * 25;
-    for (int k = 0; k < 25; ++k) r[k] = accumulate ? r[k] + sums[k] : sums[k];
-  }
-#else
-  (void)s, (void)x, (void)dy, (void)i0, (void)i1, (void)pdw, (void)accumulate;
-#endif
-}
-
 // Whether conv_dx_pairs_avx512 computes dx: AVX-512, stride 1, no padding, 8-pixel output rows,
-// an even out_h, at most 8 kernel columns, 20 output channels (the one instantiation: LeNet's conv2).
+// an even out_h, at most 8 kernel columns, 20 output channels (the one instantiation: LeNet's
+// conv2); or conv_dx_rows_avx2: AVX2, stride 1, no padding, output rows of at most 8 pixels, at
+// most 5 kernel columns, at most the GEMM's k block of output channels (its bits).
 bool dx_pairs_direct(const ConvShape& s) {
 #if HYDRANET_X86
   static const VecIsa isa = vec_isa();
-  return isa == VecIsa::avx512 && s.stride == 1 && s.padding == 0 && s.out_w == 8 && s.out_h % 2 == 0 && s.kw <= 8 &&
-         s.out_c == 20 && s.out_c <= isa_kernels().kc;
+  if (s.stride != 1 || s.padding != 0 || s.out_c > isa_kernels().kc) return false;
+  if (isa == VecIsa::avx2) return s.out_w <= 8 && s.kw <= 5;
+  return isa == VecIsa::avx512 && s.out_w == 8 && s.out_h % 2 == 0 && s.kw <= 8 && s.out_c == 20;
 #else
   (void)s;
   return false;
@@ -457,7 +632,15 @@ bool dx_pairs_direct(const ConvShape& s) {
 // dx_i = ∂L/∂x_i on the dx_pairs_direct shapes.
 void dx_pairs_vec(const ConvShape& s, const float* w, const float* dy, float* dx) {
 #if HYDRANET_X86
-  conv_dx_pairs_avx512<20>(s, w, dy, dx);
+  static const VecIsa isa = vec_isa();
+  if (isa == VecIsa::avx512) return conv_dx_pairs_avx512<20>(s, w, dy, dx);
+  switch (s.kw) {
+    case 1: return conv_dx_rows_avx2<1>(s, w, dy, dx);
+    case 2: return conv_dx_rows_avx2<2>(s, w, dy, dx);
+    case 3: return conv_dx_rows_avx2<3>(s, w, dy, dx);
+    case 4: return conv_dx_rows_avx2<4>(s, w, dy, dx);
+    default: return conv_dx_rows_avx2<5>(s, w, dy, dx);
+  }
 #else
   (void)s, (void)w, (void)dy, (void)dx;
 #endif
@@ -465,21 +648,41 @@ void dx_pairs_vec(const ConvShape& s, const float* w, const float* dy, float* dx
 
 // Whether conv_dw_pairs_avx512 computes dW: AVX-512, stride 1, no padding, 8-pixel output rows,
 // an even out_h, 5 kernel columns and a multiple of 4 filters (LeNet's conv2).
-bool dw_pairs_direct(const ConvShape& s) {
+#if HYDRANET_X86
+bool dw_pairs_avx512(const ConvShape& s) {
+  return s.out_w == 8 && s.out_h % 2 == 0 && s.kw == 5 && s.out_c % 4 == 0;
+}
+#endif
+
+// Whether dW runs without im2col (dw_direct_vec): stride 1, no padding, and on AVX2 at most 5
+// kernel columns (conv_dw_direct_avx2: LeNet's conv1 and conv2); on AVX-512 the dw_pairs_avx512
+// shapes, or a one-channel 5×5 layer with rows of 17 to 32 pixels (LeNet's conv1), which the
+// AVX2 kernel takes there too (faster than a 16-lane kernel on 24-pixel rows, and than the GEMM).
+bool dw_direct(const ConvShape& s) {
 #if HYDRANET_X86
   static const VecIsa isa = vec_isa();
-  return isa == VecIsa::avx512 && s.stride == 1 && s.padding == 0 && s.out_w == 8 && s.out_h % 2 == 0 && s.kw == 5 &&
-         s.out_c % 4 == 0;
+  if (s.stride != 1 || s.padding != 0) return false;
+  if (isa == VecIsa::avx2) return s.kw <= 5;
+  return isa == VecIsa::avx512 &&
+         (dw_pairs_avx512(s) || (s.c == 1 && s.kh == 5 && s.kw == 5 && s.out_w > 16 && s.out_w <= 32));
 #else
   (void)s;
   return false;
 #endif
 }
 
-// pdw (+)= the dW of samples [i0, i1) on the dw_pairs_direct shapes.
-void dw_pairs_vec(const ConvShape& s, const float* x, const float* dy, int i0, int i1, float* pdw, bool accumulate) {
+// pdw (+)= the dW of samples [i0, i1) on the dw_direct shapes.
+void dw_direct_vec(const ConvShape& s, const float* x, const float* dy, int i0, int i1, float* pdw, bool accumulate) {
 #if HYDRANET_X86
-  conv_dw_pairs_avx512(s, x, dy, i0, i1, pdw, accumulate);
+  static const VecIsa isa = vec_isa();
+  if (isa == VecIsa::avx512 && dw_pairs_avx512(s)) return conv_dw_pairs_avx512(s, x, dy, i0, i1, pdw, accumulate);
+  switch (s.kw) {
+    case 1: return conv_dw_direct_avx2<1>(s, x, dy, i0, i1, pdw, accumulate);
+    case 2: return conv_dw_direct_avx2<2>(s, x, dy, i0, i1, pdw, accumulate);
+    case 3: return conv_dw_direct_avx2<3>(s, x, dy, i0, i1, pdw, accumulate);
+    case 4: return conv_dw_direct_avx2<4>(s, x, dy, i0, i1, pdw, accumulate);
+    default: return conv_dw_direct_avx2<5>(s, x, dy, i0, i1, pdw, accumulate);
+  }
 #else
   (void)s, (void)x, (void)dy, (void)i0, (void)i1, (void)pdw, (void)accumulate;
 #endif
@@ -643,9 +846,8 @@ void conv2d_backward(const ConvShape& s, const float* x, const float* w, const f
   double* partial_db = caller_doubles.data();
 
   const size_t gemm_ws = gemm_workspace_floats();
-  const bool dw_direct = conv1_dw_direct(s, dx != nullptr);
-  const bool dw_pairs = !direct && !dw_direct && dw_pairs_direct(s);
-  const size_t col_floats = direct || dw_direct || dw_pairs ? 0 : static_cast<size_t>(K * P);
+  const bool dw_own = !direct && dw_direct(s);
+  const size_t col_floats = direct || dw_own ? 0 : static_cast<size_t>(K * P);
   const bool dx_direct = dx && !direct && dx_pairs_direct(s);
   const size_t dcol_floats = direct || !dx || dx_direct ? 0 : static_cast<size_t>(K * P);
   auto task = [&](int c, float* ws) {
@@ -655,18 +857,11 @@ void conv2d_backward(const ConvShape& s, const float* x, const float* w, const f
     float* pdw = chunks > 1 ? partial_dw + c * wsize : dw;
     double* pdb = partial_db + int64_t{c} * s.out_c;
     std::fill(pdb, pdb + s.out_c, 0.0);
-    if (dw_direct) {
-      conv1_dw_vec(s, x, dy, i0, i1, pdw, chunks == 1);
-      for (int i = i0; db && i < i1; ++i) {
-        for (int o = 0; o < s.out_c; ++o) pdb[o] += sum_run_vec(dy + i * s.out_size() + o * P, P);
-      }
-      return;
-    }
-    if (dw_pairs) dw_pairs_vec(s, x, dy, i0, i1, pdw, chunks == 1);
+    if (dw_own) dw_direct_vec(s, x, dy, i0, i1, pdw, chunks == 1);
     for (int i = i0; i < i1; ++i) {
       const float* xi = x + i * s.in_size();
       const float* dyi = dy + i * s.out_size();
-      if (!dw_pairs) {
+      if (!dw_own) {
         const float* cols = xi;
         if (!direct) {
           im2col(s, xi, col);

@@ -1,10 +1,15 @@
 /**
  * The bench's own logic: the MultiMNIST runners of hydranet and TensorFlow.js train the same
  * run (same weights, batches and weighted loss: their losses agree to float rounding), time to
- * target and parity are computed as documented, the plan's progress estimates, and the
- * tfjs-node check.
+ * target and parity are computed as documented, the plan's progress estimates, the tfjs-node
+ * check, and the processes: only the cpu backend opens in the bench's own process; the others
+ * are described by a child and each of their phases runs in a child of its own, whose records
+ * join the run's.
  */
 import assert from 'node:assert/strict';
+import { describeInChild, opensInProcess, slotOpen } from '../../bench/backends.js';
+import { BENCH_SCRIPT, type BenchContext, phaseRun } from '../../bench/context.js';
+import { childArgs, parseOptions } from '../../bench/options.js';
 import { initFile, mnistComparisons, mnistRecords, runHydranetMnist, runTfjsMnist, type MnistPlan } from '../../bench/multimnist.js';
 import { tfjsNodeAvailable } from '../../bench/peers/tfjs_common.js';
 import { clock, runPhases } from '../../bench/progress.js';
@@ -99,6 +104,58 @@ describe('bench', function () {
       assert.ok(Math.abs(right.median! - 10) < 1e-9);
       assert.equal(right.within_noise, false, '10 points is far outside a 1-point seed spread and a 0.9-point binomial SE');
       assert.equal(right.seeds, 3);
+    });
+  });
+
+  describe('processes', () => {
+    it('opens only the cpu backend in its own process; a child command line keeps the plans, workloads and threads', () => {
+      assert.deepEqual((['cpu', 'reference', 'webgpu', 'cuda'] as const).filter(opensInProcess), ['cpu']);
+      const opts = parseOptions(['--quick', '--workload', 'w1', '--threads', '2']);
+      assert.deepEqual(opts.backends, ['cpu', 'reference', 'webgpu', 'cuda']);
+      const child = parseOptions([...childArgs(opts, ['reference', 'webgpu']), '--phase', 'x']);
+      assert.equal(child.quick, true);
+      assert.deepEqual(child.workloads.map((w) => w.name), ['W1']);
+      assert.equal(child.threads, 2);
+      assert.deepEqual(child.backends, ['reference', 'webgpu']);
+      assert.equal(child.peers, false);
+      assert.equal(child.phase, 'x');
+      assert.deepEqual(parseOptions([]).workloads.map((w) => w.name), ['W1', 'W2']);
+      assert.deepEqual(parseOptions(childArgs(parseOptions([]), ['cuda'])).workloads.map((w) => w.name), ['W1', 'W2']);
+      assert.throws(() => parseOptions(['--backend', 'cpu,tpu']), /Expected cpu, reference, webgpu or cuda .* but received "cpu,tpu"/);
+    });
+
+    it('a child process describes the backends the bench does not open itself', () => {
+      const opts = parseOptions(['--quick', '--workload', 'W1']);
+      const [ref] = describeInChild(['reference'], BENCH_SCRIPT, childArgs(opts, ['reference']));
+      assert.equal(ref.name, 'reference');
+      assert.equal(ref.backend, null, 'not opened in this process');
+      assert.equal(ref.isolated, true);
+      assert.equal(ref.reason, undefined);
+      assert.equal(ref.isa, 'js');
+      assert.equal(ref.threads, 1);
+      assert.ok(slotOpen(ref));
+      assert.ok(!slotOpen({ name: 'cuda', backend: null, isolated: true, reason: 'no GPU' }));
+    });
+
+    it('an isolated backend’s phase runs in a child process, and its records join the run’s', async () => {
+      const opts = parseOptions(['--quick', '--workload', 'W1', '--threads', '1']);
+      const ctx = { opts, records: [] } as unknown as BenchContext;
+      const slot = { name: 'cpu' as const, backend: null, isolated: true };
+      let here = 0;
+      await phaseRun(ctx, slot, 'hydranet cpu W1 training steps', { workload: 'W1', metric: 'train_steps_per_s' }, async () => void here++)();
+      assert.equal(here, 0, 'not run in this process');
+      assert.equal(ctx.records.length, 1);
+      const r = ctx.records[0];
+      assert.equal(r.skipped, undefined, String(r.skipped));
+      assert.deepEqual([r.workload, r.system, r.backend, r.metric, r.windows, r.threads], ['W1', 'hydranet', 'cpu', 'train_steps_per_s', 3, 1]);
+      assert.ok(Number(r.median) > 0 && Number.isFinite(Number(r.final_loss)));
+      // A phase the child's plan does not have: a skipped record with the reason.
+      await phaseRun(ctx, slot, 'no such phase', { workload: 'W1', metric: 'train_steps_per_s' }, async () => void here++)();
+      assert.equal(here, 0);
+      assert.match(String(ctx.records[1].skipped), /failed in its own process: no phase "no such phase" in this plan/);
+      // Opened here: the phase runs here.
+      await phaseRun(ctx, { name: 'cpu', backend: null }, 'any', { workload: 'W1', metric: 'm' }, async () => void here++)();
+      assert.equal(here, 1);
     });
   });
 

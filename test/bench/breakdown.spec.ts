@@ -2,9 +2,10 @@
  * The step breakdown (bench/breakdown.ts): the backend's kernel hook sees every kernel call and
  * is gone once removed; a W1 breakdown finds every kernel of the step, and its GEMM list is
  * exactly the step's GEMMs (their FLOPs are the bench's stepFlops); the bench's sections show it.
- * The fastest single step takes at least about what its GEMMs take alone. The worker pool's hand-off
- * counters count each parallel kernel call once, none for a serial one, and the breakdown
- * reports them per step.
+ * The fastest single step takes at least about what its GEMMs take alone. A conv trunk's limit
+ * counts its convolutions' FLOPs at the best GEMM rate (they run on direct kernels, not on the
+ * GEMM), says so, and is below the step. The worker pool's hand-off counters count each parallel
+ * kernel call once, none for a serial one, and the breakdown reports them per step.
  */
 import assert from 'node:assert/strict';
 import { breakdown, breakdownMarkdown, breakdownSection } from '../../bench/breakdown.js';
@@ -51,6 +52,11 @@ describe('bench: step breakdown', function () {
       assert.equal(part(p)?.calls, 1 + Number(p === 'biasGrad' || p === 'activationBackward'), p);
     }
     assert.equal(b.gemmFlops, stepFlops(WORKLOADS[0]));
+    // No convolutions: the GEMM-only limit, and no peak GEMM was timed for them.
+    assert.equal(b.limitKind, 'gemm-only');
+    assert.equal(b.convFlops, 0);
+    assert.equal(b.convLimitMs, 0);
+    assert.equal(b.peakGflops, 0);
     assert.ok(b.gemmLimitMs > 0 && b.stepMs > 0 && Number.isFinite(b.jsMs));
     // A whole step runs every one of its GEMMs, so its fastest single run cannot take much less
     // than those GEMMs' fastest calls alone (inside a step they measured 0.97–1.05× their time
@@ -68,6 +74,37 @@ describe('bench: step breakdown', function () {
     // One thread: the pool never hands off.
     assert.equal(b.handoffs?.handoffs, 0);
     assert.match(text, /thread hand-offs \(plain step\): 0\.0 per step/);
+  });
+
+  it('a conv trunk’s limit counts its convolutions at the best GEMM rate, says so, and is below the step', async () => {
+    const b = await breakdown(be, 'LeNet', 1, 0.01);
+    assert.equal(b.limitKind, 'gemm+conv-at-peak');
+    // The convolutions' FLOPs, batch 256: conv1 1→10 5×5 on 28×28 (24×24 out; forward and dW,
+    // no dX for the input), conv2 10→20 5×5 on 12×12 (8×8 out; forward, dW and dX).
+    const conv1 = 2 * 10 * 256 * 24 * 24 * (1 * 5 * 5);
+    const conv2 = 2 * 20 * 256 * 8 * 8 * (10 * 5 * 5);
+    assert.equal(b.convFlops, 2 * conv1 + 3 * conv2);
+    // They are not timed as im2col GEMMs (the direct kernels run none): only the dense layers'
+    // and the heads' GEMMs are listed, and the best rate is at least each of theirs.
+    assert.ok(b.gemms.length > 0);
+    for (const g of b.gemms) {
+      assert.doesNotMatch(g.role, /conv/);
+      assert.ok(b.peakGflops >= g.gflops, `${g.role}: ${g.gflops} GFLOP/s above the peak ${b.peakGflops}`);
+    }
+    assert.ok(b.peakGflops > 0 && b.peakFastestGflops > 0);
+    assert.ok(Math.abs(b.convLimitMs - b.convFlops / b.peakGflops / 1e6) <= 1e-9 * b.convLimitMs);
+    assert.ok(b.gemmLimitMs > b.convLimitMs);
+    // A limit: the fastest whole step takes at least its fastest-calls limit (2–4× it at one
+    // thread on the loaded test machine; a limit that counted the convolutions twice, or at a
+    // rate far below the GEMM's, fails this). The im2col GEMMs the breakdown timed before (a
+    // step ran at 121 % of them at two threads) are caught above: no conv GEMM may be listed.
+    assert.ok(b.fastestStepMs >= b.gemmLimitFastestMs, `fastest step ${b.fastestStepMs} ms, its limit ${b.gemmLimitFastestMs} ms`);
+    const rec = breakdownRecord(b);
+    assert.equal(rec.metric, 'compute_limit_fraction');
+    assert.equal(rec.limit_kind, 'gemm+conv-at-peak');
+    const text = breakdownSection([rec]).join('\n');
+    assert.match(text, /compute limit [0-9.]+ ms = [0-9.]+ % of the plain step: its GEMMs alone [0-9.]+ ms \([0-9.]+ GFLOP\) \+ its convolutions \(direct kernels, no GEMM\) 0\.639 GFLOP at the best GEMM rate measured/);
+    assert.match(breakdownMarkdown([rec]).join('\n'), /^\| LeNet \| 1 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \([0-9]+ %\), convolutions at [0-9]+ GFLOP\/s \|/m);
   });
 
   it('the pool counts one hand-off per parallel kernel call and none for a serial one', async () => {

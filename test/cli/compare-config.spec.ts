@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { sharingLabel } from '../../ts/cli-compare.js';
+import { crossConfigurations, sharingLabel } from '../../ts/cli-compare.js';
 import { ConfigError } from '../../ts/errors.js';
 import { resolveTask } from '../../ts/mtl/task.js';
 import { type CompareConfiguration, checkConfigurations } from '../../ts/train/compare.js';
@@ -119,6 +119,37 @@ describe('hydranet compare --config', function () {
     const bad = [{ label: 'mmoe equal', weighting: 'equal', sharing: { kind: 'mmoe', expert: 3 } }] as unknown as CompareConfiguration[];
     assert.throws(() => checkConfigurations(tasks, bad), (e: unknown) => e instanceof ConfigError && /configuration "mmoe equal": Unknown key "expert" in sharing \(mmoe\)/.test(e.message));
     assert.doesNotThrow(() => checkConfigurations(tasks, [{ label: 'mmoe equal', weighting: 'equal', sharing: { kind: 'mmoe', experts: 3 } }]));
+  });
+
+  it('leaves the default gradient-based weightings out of the sharing kinds without one shared representation, and says so', () => {
+    const sharings = [
+      { label: 'hard', sharing: { kind: 'hard' } },
+      { label: 'mmoe:experts=2', sharing: { kind: 'mmoe', experts: 2 } },
+    ] as const;
+    const lines: string[] = [];
+    const defaults = crossConfigurations(sharings, ['equal', 'mgda-ub', 'pcgrad:space=representation'], true, (l) => lines.push(l));
+    assert.deepEqual(
+      defaults.map((c) => c.label),
+      ['hard equal', 'hard mgda-ub', 'hard pcgrad:space=representation', 'mmoe:experts=2 equal'],
+    );
+    assert.equal(lines.length, 1);
+    assert.match(lines[0], /mmoe:experts=2 sharing .*\(mgda-ub, pcgrad:space=representation\) are not run with it/);
+    // Named by the user: every pair is kept (the trainer then refuses the one it cannot train).
+    const named = crossConfigurations(sharings, ['equal', 'mgda-ub'], false, (l) => lines.push(l));
+    assert.equal(named.length, 4);
+    assert.equal(lines.length, 1);
+  });
+
+  it('runs the default weightings on a run file whose sharing is MMoE (the gradient-based ones with hard sharing only)', () => {
+    const dir = tmpDir();
+    const config = runConfig();
+    config.model = { ...(config.model as object), sharing: { kind: 'mmoe', experts: 2 } };
+    const r = runCli('compare', '--config', writeRunFile(dir, config), '--epochs', '1', '--backend', backend, '--no-progress');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /note: mmoe:experts=2 sharing has no one shared representation/);
+    assert.match(r.stdout, /^hard pcgrad +/m);
+    assert.match(r.stdout, /^mmoe:experts=2 dwa +/m);
+    assert.doesNotMatch(r.stdout, /^mmoe:experts=2 pcgrad/m);
   });
 
   it('names a sharing config as the --sharings spec writes it', () => {

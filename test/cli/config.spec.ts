@@ -7,9 +7,14 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { splitTable } from '../../ts/cli-config.js';
+import { bestRecord, checkDecimalCommas, dataWarnings, readRunConfig, splitTable } from '../../ts/cli-config.js';
+import { tableFromRows } from '../../ts/data/csv.js';
+import { applySchema, fitSchema } from '../../ts/data/schema.js';
+import { DatasetError } from '../../ts/errors.js';
+import { resolveTask } from '../../ts/mtl/task.js';
+import type { EpochRecord } from '../../ts/train/trainer.js';
 import { readCheckpointFile } from '../../ts/io/checkpoint.js';
-import { backend, runCli, runConfig, tmpDir, trainRun, writeRunFile } from './fixtures/cli.js';
+import { backend, fixture, runCli, runConfig, tmpDir, trainRun, writeRunFile } from './fixtures/cli.js';
 
 describe('hydranet train --config', function () {
   this.timeout(120_000);
@@ -89,5 +94,94 @@ describe('hydranet train --config', function () {
     const data = runCli('train', '--config', writeRunFile(dir, { ...runConfig(), data: { train: 'nothere.csv' } }), '--out', path.join(dir, 'run'));
     assert.equal(data.status, 5, data.stderr);
     assert.match(data.stderr, /nothere\.csv/);
+  });
+  // Real data a newcomer brings (scikit-learn's bundled files, a European spreadsheet's export).
+  it('refuses numbers written with a decimal comma that the schema would take as categories, naming file, line and column', () => {
+    const rows = [['1,5', 'a', '0'], ['2,25', 'b', '1'], ['3', 'a', '1'], ['1.234,5', 'c', '0']].map(([x, c, y]) => ({ x, c, y }));
+    const table = { ...tableFromRows(rows, 'euro.csv'), lines: [2, 3, 4, 5] };
+    const config = { data: { train: 'euro.csv' }, tasks: [{ name: 'y', kind: 'binary' as const }] };
+    const fitted = fitSchema(table, { tasks: config.tasks });
+    assert.deepEqual(fitted.inputs.map((i) => [i.column, i.kind]), [['x', 'categorical'], ['c', 'categorical']], 'what the schema alone does with them');
+    assert.throws(() => checkDecimalCommas(config, table, fitted), (e: Error) => e instanceof DatasetError && /^euro\.csv:2: column "x": "1,5" looks like a number with a decimal comma, as are all 4 values of the column; .*decimal point.*inputs\.categorical/.test(e.message));
+    // Named as categorical by the user: their choice, not an accident.
+    checkDecimalCommas({ ...config, inputs: { categorical: ['x'] } }, table, fitSchema(table, { inputs: { categorical: ['x', 'c'] }, tasks: config.tasks }));
+    checkDecimalCommas({ ...config, inputs: { encoding: { x: 'onehot' } } }, table, fitted);
+    // Codes like "A,1" or mixed texts are not numbers.
+    const codes = tableFromRows([{ x: '1,5', y: '0' }, { x: 'x,2', y: '1' }]);
+    checkDecimalCommas(config, codes, fitSchema(codes, { tasks: config.tasks }));
+  });
+
+  it('warns about a header of numbers, an input with no value, a binary label of one value; not about a plain table', () => {
+    const warn = (rows: Record<string, string>[], tasks: { name: string; kind: 'binary' | 'classification' }[]): string[] => {
+      const table = tableFromRows(rows, 'data.csv');
+      const fitted = fitSchema(table, { tasks });
+      const { dataset, report } = applySchema(fitted, table);
+      return dataWarnings(table, fitted, report, dataset);
+    };
+    // scikit-learn's iris.csv: its first line is "150,4,setosa,versicolor,virginica".
+    const iris = warn([{ 150: '5.1', 4: '3.5', setosa: '1.4', versicolor: '0.2', virginica: '0' }, { 150: '7.0', 4: '3.2', setosa: '4.7', versicolor: '1.4', virginica: '1' }], [{ name: 'virginica', kind: 'classification' }]);
+    assert.equal(iris.length, 1);
+    assert.match(iris[0], /^warning: data\.csv: the header \(its first line\) has column names that are numbers \(4, 150\); is that line data\?/);
+    // pandas' unnamed columns 0, 1, 2, ... are names.
+    assert.deepEqual(warn([{ 0: '1', 1: '2', 2: '0' }, { 0: '3', 1: '1', 2: '1' }], [{ name: '2', kind: 'binary' }]), []);
+    assert.deepEqual(warn([{ 0: '1', 1: '2', y: '0' }, { 0: '3', 1: '1', y: '1' }], [{ name: 'y', kind: 'binary' }]), [], 'and a named label column beside them');
+    const empty = warn([{ a: '1', e: '', y: '0' }, { a: '2', e: 'NA', y: '1' }], [{ name: 'y', kind: 'binary' }]);
+    assert.deepEqual(empty, ['warning: data.csv: input column "e" has no value in any of the 2 training rows; it carries nothing (leave it out with inputs.exclude)']);
+    const one = warn([{ a: '1', y: '1' }, { a: '2', y: '1' }, { a: '3', y: '' }], [{ name: 'y', kind: 'binary' }]);
+    assert.deepEqual(one, ['warning: data.csv: every training label of the binary task "y" is 1; it has nothing to learn and its AUC is undefined']);
+    assert.deepEqual(warn([{ a: '1', e: '', y: '0' }, { a: '2', e: '5', y: '1' }], [{ name: 'y', kind: 'binary' }]), []);
+  });
+
+  it('prints the warnings with the rows read, and refuses a European CSV with exit status 5', () => {
+    const dir = tmpDir();
+    fs.writeFileSync(path.join(dir, 'raw.csv'), '150,4,virginica\n5.1,3.5,0\n7.0,3.2,1\n6.3,3.3,2\n5.0,3.6,0\n');
+    const raw = runCli('train', '--config', writeRunFile(dir, { data: { train: 'raw.csv' }, tasks: [{ name: 'virginica', kind: 'classification' }], training: { epochs: 1 } }), '--out', path.join(dir, 'run'), '--backend', backend, '--no-progress');
+    assert.equal(raw.status, 0, raw.stderr);
+    assert.match(raw.stdout, /raw\.csv: 4 rows read, 4 kept, 0 dropped\nwarning: .*raw\.csv: the header \(its first line\) has column names that are numbers \(150, 4\)/);
+    fs.writeFileSync(path.join(dir, 'euro.csv'), 'x;y\n1,5;0\n2,5;1\n0,5;1\n');
+    const euro = runCli('train', '--config', writeRunFile(dir, { data: { train: 'euro.csv', delimiter: ';' }, tasks: [{ name: 'y', kind: 'binary' }] }), '--out', path.join(dir, 'never'));
+    assert.equal(euro.status, 5, euro.stderr);
+    assert.match(euro.stderr, /euro\.csv:2: column "x": "1,5" looks like a number with a decimal comma/);
+    assert.ok(!fs.existsSync(path.join(dir, 'never')));
+  });
+  it('finds the epoch best.safetensors holds: the first best score of the main tasks, NaN never best', () => {
+    const tasks = [resolveTask({ name: 'b', kind: 'binary', metrics: ['auc'] }, 0), resolveTask({ name: 'r', kind: 'regression', metrics: ['mae'] }, 1), resolveTask({ name: 'x', kind: 'binary', auxiliary: true }, 2)];
+    const record = (epoch: number, auc: number, mae: number, x: number): EpochRecord => ({
+      epoch, step: epoch, seconds: 0, stepsPerSecond: 0, train: { b: 0, r: 0, x: 0 },
+      validation: { b: { auc, count: 5 }, r: { mae, count: 5 }, x: { accuracy: x, count: 5 } },
+    } as unknown as EpochRecord);
+    // Scores (auc − mae) / 2, exact in binary: 0.125, 0.25, NaN, 0.25 (a tie: the first wins), 0; the auxiliary task's metric does not count.
+    const history = [record(1, 0.5, 0.25, 0), record(2, 0.75, 0.25, 1), record(3, NaN, 0.125, 1), record(4, 0.625, 0.125, 0), record(5, 0.5, 0.5, 1)];
+    assert.equal(bestRecord(history, tasks)?.epoch, 2);
+    assert.equal(bestRecord([], tasks), undefined);
+  });
+
+  it('prints the best epoch\'s validation, the one predict and evaluate use, when it is not the last', () => {
+    const dir = tmpDir();
+    const config = runConfig();
+    config.training = { epochs: 12, batchSize: 16, optimizer: { kind: 'adamw', lr: 0.05 } };
+    const r = runCli('train', '--config', writeRunFile(dir, config), '--backend', backend, '--out', path.join(dir, 'run'), '--no-progress');
+    assert.equal(r.status, 0, r.stderr);
+    const history = JSON.parse(fs.readFileSync(path.join(dir, 'run', 'metrics.json'), 'utf8')) as { epoch: number; validation: Record<string, Record<string, number>> }[];
+    // The first metric of each main task scores: churned accuracy (higher), spend mse (lower).
+    const scores = history.map((h) => (h.validation.churned.accuracy - h.validation.spend.mse) / 2);
+    const best = scores.indexOf(Math.max(...scores)) + 1;
+    assert.notEqual(best, 12, 'this run overfits: its best epoch is not its last');
+    const m = /best validation, epoch (\d+) of 12 \(best\.safetensors: what predict and evaluate use by default\):\n {2}churned: loss [\d.]+, accuracy ([\d.]+)/.exec(r.stdout);
+    assert.ok(m, r.stdout);
+    assert.equal(Number(m[1]), best);
+    assert.equal(Number(m[2]), Number(history[best - 1].validation.churned.accuracy.toFixed(4)));
+    assert.match(r.stdout, /final validation:\n {2}churned: /);
+  });
+
+  it('examples/sklearn-data: every run file is one hydranet train --config accepts', () => {
+    const root = fixture('../../../examples/sklearn-data');
+    const runs = fs.readdirSync(root).filter((d) => fs.existsSync(path.join(root, d, 'run.json')));
+    assert.deepEqual(runs.sort(), ['breast_cancer', 'diabetes', 'digits', 'iris', 'linnerud', 'wine']);
+    for (const d of runs) {
+      const config = readRunConfig(path.join(root, d, 'run.json'));
+      assert.equal(config.data.train, 'train.csv', d);
+      assert.ok(config.tasks.length >= 2, `${d}: a multi-task problem`);
+    }
   });
 });

@@ -67,6 +67,45 @@ describe('hydranet predict and evaluate', function () {
     assert.ok(Math.abs(metrics.spend.mse - mse) < 1e-4 * mse, `evaluate's mse ${metrics.spend.mse} vs ${mse} from the predictions`);
   });
 
+  it('reads a semicolon-delimited file, or one whose extension does not say its format, with --delimiter and --format', () => {
+    const out = path.join(dir, 'preds-comma.csv');
+    assert.equal(runCli('predict', '--model', run, '--data', fixture('customers-new.csv'), '--out', out, '--backend', backend).status, 0);
+    const semicolons = path.join(dir, 'customers-new-semicolons.csv');
+    fs.writeFileSync(semicolons, fs.readFileSync(fixture('customers-new.csv'), 'utf8').replace(/,/g, ';'));
+    const outSemi = path.join(dir, 'preds-semi.csv');
+    const r = runCli('predict', '--model', run, '--data', semicolons, '--delimiter', ';', '--out', outSemi, '--backend', backend);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(fs.readFileSync(outSemi, 'utf8'), fs.readFileSync(out, 'utf8'), 'the same rows, the same predictions');
+    const noExtension = path.join(dir, 'customers.txt');
+    fs.copyFileSync(fixture('customers.csv'), noExtension);
+    const e = runCli('evaluate', '--model', run, '--data', noExtension, '--format', 'csv', '--backend', backend);
+    assert.equal(e.status, 0, e.stderr);
+    assert.match(e.stdout, /customers\.txt: 240 rows read, 240 kept, 0 dropped/);
+    for (const [flag, value, pattern] of [['--format', 'xls', /--format expects csv, tsv or jsonl, got "xls"/], ['--delimiter', '', /--delimiter expects a character/]] as const) {
+      const bad = runCli('evaluate', '--model', run, '--data', noExtension, flag, value);
+      assert.equal(bad.status, 2, bad.stderr);
+      assert.match(bad.stderr, pattern);
+    }
+  });
+
+  it('copies the --keep columns (an id to join on) first into each row, as they are', () => {
+    const out = path.join(dir, 'preds-keep.csv');
+    const r = runCli('predict', '--model', run, '--data', fixture('customers-new.csv'), '--keep', 'id,city', '--out', out, '--backend', backend);
+    assert.equal(r.status, 0, r.stderr);
+    const lines = fs.readFileSync(out, 'utf8').trimEnd().split('\n');
+    assert.equal(lines[0], 'id,city,churned,churned:label,spend');
+    const rows = fs.readFileSync(fixture('customers-new.csv'), 'utf8').trimEnd().split('\n').slice(1).map((l) => l.split(','));
+    assert.deepEqual(lines.slice(1).map((l) => l.split(',').slice(0, 2)), rows.map((c) => [c[0], c[3]]));
+    const plain = fs.readFileSync(path.join(dir, 'preds-comma.csv'), 'utf8').trimEnd().split('\n');
+    assert.deepEqual(lines.slice(1).map((l) => l.split(',').slice(2).join(',')), plain.slice(1), 'the same predictions');
+    for (const [keep, status, pattern] of [['nope', 5, /customers-new\.csv: column "nope" is not in the file/], ['id,', 2, /--keep expects column names separated by commas/], ['id,id', 2, /--keep "id": the predictions have a column of that name \(or it is kept twice\)/]] as const) {
+      const bad = runCli('predict', '--model', run, '--data', fixture('customers-new.csv'), '--keep', keep, '--out', path.join(dir, 'never.csv'));
+      assert.equal(bad.status, status, bad.stderr);
+      assert.match(bad.stderr, pattern);
+      assert.ok(!fs.existsSync(path.join(dir, 'never.csv')));
+    }
+  });
+
   it('evaluates labelled rows: per-task metrics printed and as JSON, from a checkpoint file too', () => {
     const json = path.join(dir, 'metrics.json');
     const r = runCli('evaluate', '--model', path.join(run, 'checkpoint.safetensors'), '--data', fixture('customers.csv'), '--json', json, '--backend', backend);

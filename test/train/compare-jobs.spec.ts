@@ -14,48 +14,10 @@ import { createBackend } from '../../ts/backends/create.js';
 import { ReferenceBackend } from '../../ts/backends/reference.js';
 import { MultiTaskDataset } from '../../ts/data/dataset.js';
 import { ConfigError, HydranetError, NonFiniteLossError, TrainingAbortedError, ValueError } from '../../ts/errors.js';
-import type { ModelConfig } from '../../ts/mtl/model.js';
 import { type CompareOptions, type CompareRunEvent, type ComparisonResult, compare, formatComparison } from '../../ts/train/compare.js';
 import { readDatasetFile, rebuildError, writeDatasetFile } from '../../ts/train/compare-jobs.js';
+import { pinned, synthetic, workersOf } from './compare-jobs-fixtures.js';
 import { backendsUnderTest } from '../backends/harness.js';
-
-/** A fixed synthetic dataset: n rows of 4 inputs, tasks a (3 classes) and b (2). */
-function synthetic(n: number, off: number): MultiTaskDataset {
-  return new MultiTaskDataset({
-    inputs: Float32Array.from({ length: n * 4 }, (_, i) => Math.sin(0.37 * (i + off))),
-    inputShape: [4],
-    labels: {
-      a: Float32Array.from({ length: n }, (_, i) => (i * 7 + off) % 3),
-      b: Float32Array.from({ length: n }, (_, i) => (i * 5 + off) % 2),
-    },
-  });
-}
-
-const MODEL: ModelConfig = {
-  inputShape: [4],
-  trunk: [{ type: 'dense', units: 6, activation: 'relu' }],
-  tasks: [
-    { name: 'a', kind: 'classification', classes: 3 },
-    { name: 'b', kind: 'classification', classes: 2 },
-  ],
-  maxBatch: 8,
-  seed: 3,
-};
-
-/** The fixed configuration whose run records are pinned: 2 baselines + equal, lr ∈ {0.05, 0.1}, 1 seed: 9 runs. */
-const pinned = (backend: Backend, outDir: string, extra: Partial<CompareOptions> = {}): CompareOptions => ({
-  backend,
-  train: synthetic(40, 0),
-  test: synthetic(12, 1000),
-  model: MODEL,
-  trainer: { optimizer: { kind: 'sgd', lr: 0.05, momentum: 0.9 }, batchSize: 8, epochs: 2, seed: 4 },
-  configurations: [{ label: 'equal', weighting: 'equal' }],
-  search: { lr: [0.05, 0.1] },
-  seeds: 1,
-  validationFraction: 0.25,
-  outDir,
-  ...extra,
-});
 
 /**
  * The run files the fixed configuration wrote before `jobs` and `selectSeeds` existed
@@ -102,20 +64,7 @@ const timeless = (r: ComparisonResult): unknown =>
 const noTime = (t: string): string => t.replace(/\d+\.\d s/g, 'T');
 
 /** The compare-worker child processes of this process that are alive. */
-function workers(): number[] {
-  const pids: number[] = [];
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === process.pid && fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('compare-worker')) pids.push(Number(d));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
-}
+const workers = (): number[] => workersOf(process.pid);
 
 async function noWorkersLeft(): Promise<void> {
   for (let i = 0; i < 100 && workers().length > 0; i++) await new Promise((r) => setTimeout(r, 20));

@@ -48,10 +48,11 @@ describe('metrics', () => {
     assert.equal(r.f1, 0.8);
   });
 
-  it('accepts auc and f1 only for binary and multi-label tasks', () => {
+  it('accepts auc only for binary and multi-label tasks, f1 for every classifying task, neither for regression', () => {
     assert.throws(() => resolveTask({ name: 'c', kind: 'classification', classes: 3, metrics: ['auc'] }, 0), ConfigError);
     assert.throws(() => resolveTask({ name: 'r', kind: 'regression', metrics: ['f1'] }, 0), ConfigError);
     assert.throws(() => resolveTask({ name: 'r', kind: 'regression', metrics: ['accuracy'] }, 0), ConfigError);
     assert.deepEqual(resolveTask({ name: 'b', kind: 'binary', metrics: ['f1'] }, 0).metrics, ['f1']);
+    assert.deepEqual(resolveTask({ name: 'c', kind: 'classification', classes: 3, metrics: ['f1'] }, 0).metrics, ['f1']);
   });
 });

@@ -12,6 +12,7 @@ import { open, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import Papa from 'papaparse';
+import { addonLocations, tryLoadAddon } from '../backends/native.js';
 import { checkKeys } from '../core/options.js';
 import { DatasetError, describe } from '../errors.js';
 
@@ -58,8 +59,20 @@ export function tableFromRows(rows: readonly Row[], source = '<rows>'): Table {
 /** The cells of column `name` of `table`, top to bottom; DatasetError naming the file when it has no such column. */
 export function tableColumn(table: Table, name: string): readonly Cell[] {
   const c = table.columns.indexOf(name);
-  if (c < 0) throw new DatasetError(`${table.source}: column ${JSON.stringify(name)} is not in the file (columns: ${table.columns.join(', ')})`);
+  if (c < 0) throw new DatasetError(notInFile(table, name, 'column'));
   return table.values[c];
+}
+
+/**
+ * The message for a column `name` that `table` lacks (`what`: how to call it, e.g. 'column'):
+ * the file's columns, a name with a blank at either end quoted (a header cell " age" shows as
+ * such), and the column that matches but for case or such blanks, if one does.
+ */
+export function notInFile(table: Table, name: string, what: string): string {
+  const key = (s: string): string => s.trim().toLowerCase();
+  const near = table.columns.find((c) => key(c) === key(name));
+  const list = table.columns.map((c) => (c.trim() === c ? c : JSON.stringify(c))).join(', ');
+  return `${table.source}: ${what} ${JSON.stringify(name)} is not in the file (columns: ${list})${near === undefined ? '' : `; did you mean ${JSON.stringify(near)}?`}`;
 }
 
 /**
@@ -599,6 +612,39 @@ class ColumnReader {
     return k;
   }
 
+  /**
+   * Takes the state of the native scan's column (csvExport of native/cpu/csv.cc) as this
+   * column's, as if it had read the same cells: the same dictionary (by text and by bytes) or
+   * numbers, the same texts that are not numbers.
+   */
+  restore(s: NativeColumnState): void {
+    this.n = s.n;
+    this.nonNumeric = new Set(nativeTexts(s.nonNumericBytes, s.nonNumericEnds));
+    if (s.dictionary) {
+      const ends = s.textEnds!;
+      const texts = nativeTexts(s.textBytes!, ends);
+      this.texts = texts;
+      this.dict = new Map(texts.map((t, k) => [t, k]));
+      const byteDict = new ByteDictionary();
+      for (let k = 0; k < texts.length; k++) byteDict.add(s.textBytes!, k === 0 ? 0 : ends[k - 1], ends[k], s.textHashes![k], k);
+      this.byteDict = byteDict;
+      this.textNumbers = Array.from(s.textNumbers!);
+      this.textFormats = Array.from(s.textFormats!);
+      this.codes = s.codes!;
+    } else {
+      this.dict = this.codes = this.byteDict = null;
+      this.texts = [];
+      this.numbers = s.numbers!;
+      this.formats = s.formats!;
+      const texts = nativeTexts(s.otherBytes!, s.otherEnds!);
+      const others = new RowTexts();
+      const rows = s.otherRows!;
+      const ids = s.otherIds!;
+      for (let k = 0; k < rows.length; k++) others.add(rows[k], texts[ids[k]]);
+      this.others = others;
+    }
+  }
+
   /** Rows the column expects in all (see reserve). */
   private expected = 0;
 
@@ -759,11 +805,15 @@ const CHUNK_BYTES = 1 << 20;
  * made only for a text the column has not shown before, or one that is not a plain decimal).
  * From the first chunk that holds a quote on, papaparse parses the rest, decoded (quoted fields,
  * embedded delimiters and line breaks, malformed quotes). `fast` false gives papaparse the
- * whole input (the tests compare the two). Papaparse does not number lines: a row ends on the
+ * whole input (the tests compare the two). Rows without quotes after the header go to the cpu
+ * addon's csvScan (native/cpu/csv.cc) when it is built, which keeps the same columns by the
+ * same rules and hands its state back ({@link ColumnReader.restore}) at the end, at a quote, or
+ * at a cell it leaves to this file (see csv.cc); `fast` 'bytes' keeps them here, as when the
+ * addon is not built. Papaparse does not number lines: a row ends on the
  * line after the previous row's, plus the line breaks inside its quoted fields. `bytes`, the
  * input's size when known, sizes the columns after the first chunk (by its bytes per row).
  */
-export async function csvTable(input: AsyncIterable<string | Buffer>, source: string, options: CsvOptions, fast = true, bytes?: number): Promise<Table> {
+export async function csvTable(input: AsyncIterable<string | Buffer>, source: string, options: CsvOptions, fast: boolean | 'bytes' = true, bytes?: number): Promise<Table> {
   checkKeys(options, CSV_KEYS, 'CSV options');
   const delimiter = options.delimiter ?? (/\.(tsv|tab)$/i.test(source) ? '\t' : ',');
   if (typeof delimiter !== 'string' || delimiter.length === 0 || BAD_DELIMITERS.some((b) => delimiter.includes(b))) {
@@ -772,15 +822,21 @@ export async function csvTable(input: AsyncIterable<string | Buffer>, source: st
   let columns: string[] | null = null;
   let readers: ColumnReader[] = [];
   let cuts: Cuts | null = null;
-  const lines: number[] = [];
+  let lines: number[] = [];
+  /** The native scan while it reads the rows (see NativeCsv), else null. */
+  let scan: { readonly addon: NativeCsv; readonly reader: unknown; readonly out: Int32Array } | null = null;
+  let expected = 0; // the rows the file's size suggests (0: not known yet)
+  let reserve = 0; // that, for the native scan's next call
   let line = 0; // the line the last row seen ended on
-  const ragged = (received: number): DatasetError => new DatasetError(`${source}:${line}: expected ${columns!.length} fields (as in the header) but received ${received}`);
+  const ragged = (received: number): DatasetError => new DatasetError(`${source}:${line}: expected ${columns!.length} fields (as in the header) but received ${received}${delimiterHint(columns!, delimiter)}`);
   /** Takes one record that ends on `line`: the header, or a row (a ragged one is an error). */
   const take = (record: string[]): void => {
     if (record.length === 1 && record[0] === '') return; // an empty line
     if (columns === null) {
       columns = header(record, source, line);
       readers = columns.map(() => new ColumnReader(cuts));
+      const addon = fast === true && cuts !== null ? nativeCsv() : null;
+      if (addon !== null) scan = { addon, reader: addon.csvReader(columns.length, cuts!.delimiter, cuts!.n0, cuts!.n1), out: new Int32Array(4) };
     } else {
       if (record.length !== columns.length) throw ragged(record.length);
       for (let c = 0; c < record.length; c++) readers[c].add(record[c]);
@@ -795,33 +851,66 @@ export async function csvTable(input: AsyncIterable<string | Buffer>, source: st
   const takeRows = (buf: Buffer, start: number, end: number): void => {
     const c = cuts!;
     const breakLength = c.n1 < 0 ? 1 : 2;
-    const skip = c.delimiter.length;
     for (let p = start; p < end;) {
+      if (scan !== null) {
+        const status = scan.addon.csvScan(scan.reader, buf, p, end, line, reserve, scan.out);
+        reserve = 0;
+        const [last, row, column, cell] = scan.out;
+        line = last;
+        if (status === SCAN_DONE) return;
+        if (status === SCAN_RAGGED) throw ragged(buf.toString('utf8', row, rowEnd(buf, row, end, c)).split(delimiter).length);
+        // A cell the native scan leaves to this file: the rest of the file is read here.
+        handOver();
+        p = takeRow(buf, row, end, column, cell);
+        continue;
+      }
       line++;
       if (lineBreakAt(buf, p, end, c)) p += breakLength; // an empty line
       else if (columns === null) {
         const e = rowEnd(buf, p, end, c);
         take(buf.toString('utf8', p, e).split(delimiter));
         p = e + breakLength;
-      } else {
-        const last = readers.length - 1;
-        for (let k = 0, at = p; ; k++) {
-          const to = readers[k].addBytes(buf, at, end);
-          // A cell ends at a delimiter, a line break or the end (a delimiter holds no CR or LF).
-          const rowDone = to === end || buf[to] === c.n0;
-          if (rowDone !== (k === last)) throw ragged(buf.toString('utf8', p, rowEnd(buf, p, end, c)).split(delimiter).length);
-          if (rowDone) {
-            p = to + breakLength;
-            break;
-          }
-          at = to + skip;
-        }
-        lines.push(line);
-      }
+      } else p = takeRow(buf, p, end, 0, p);
     }
+  };
+  /**
+   * Takes the cells of the row that starts at p (and ends on `line`) from column k0, whose cell
+   * starts at `at` (0 and p but for a row the native scan stopped in), as bytes (see
+   * ColumnReader.addBytes), each reader finding where its cell ends. Returns where the next row
+   * starts.
+   */
+  const takeRow = (buf: Buffer, p: number, end: number, k0: number, at: number): number => {
+    const c = cuts!;
+    const last = readers.length - 1;
+    for (let k = k0; ; k++) {
+      const to = readers[k].addBytes(buf, at, end);
+      // A cell ends at a delimiter, a line break or the end (a delimiter holds no CR or LF).
+      const rowDone = to === end || buf[to] === c.n0;
+      if (rowDone !== (k === last)) throw ragged(buf.toString('utf8', p, rowEnd(buf, p, end, c)).split(delimiter).length);
+      if (rowDone) {
+        lines.push(line);
+        return to + (c.n1 < 0 ? 1 : 2);
+      }
+      at = to + c.delimiter.length;
+    }
+  };
+  /**
+   * The native scan's state becomes the readers' (and its rows' lines, lines'); the scan ends.
+   * `more`: rows will follow (the readers' arrays are then sized for the rows expected).
+   */
+  const handOver = (more = true): void => {
+    if (scan === null) return;
+    const state = scan.addon.csvExport(scan.reader);
+    scan = null;
+    lines = Array.from(state.lines);
+    readers.forEach((r, c) => {
+      r.restore(state.columns[c]);
+      if (more && expected > 0) r.reserve(expected);
+    });
   };
   const finish = (): Table => {
     if (columns === null) throw new DatasetError(`${source}: expected a header row but the file is empty`);
+    handOver(false);
     return makeTable(source, columns, readers.map((r) => r.finish()), lines);
   };
   const chunks = input[Symbol.asyncIterator]() as AsyncIterator<string | Buffer>;
@@ -873,10 +962,15 @@ export async function csvTable(input: AsyncIterable<string | Buffer>, source: st
       const last = breakLength === 1 ? chunk.lastIndexOf(cuts.n0) : chunk.lastIndexOf(CRLF);
       const end = Math.max(start, last < 0 ? 0 : last + breakLength);
       takeRows(chunk, start, end);
-      if (bytes !== undefined && !sized && lines.length > 0) {
+      // Rows so far: the native scan counts lines, the header's and any empty ones included.
+      const taken = scan !== null ? line - 1 : lines.length;
+      if (bytes !== undefined && !sized && taken > 0) {
         sized = true;
-        const rows = Math.ceil((1.05 * bytes * lines.length) / end) + 16;
-        if (rows < 1 << 26) for (const r of readers) r.reserve(rows);
+        const rows = Math.ceil((1.05 * bytes * taken) / end) + 16;
+        if (rows < 1 << 26) {
+          expected = reserve = rows;
+          for (const r of readers) r.reserve(rows);
+        }
       }
       rest = chunk.subarray(end);
     }
@@ -891,6 +985,7 @@ export async function csvTable(input: AsyncIterable<string | Buffer>, source: st
 
   /** Papaparse parses `head` (its byte-order mark stripped) and the chunks after it. */
   function papaparsed(head: string): Promise<Table> {
+    handOver();
     const text = Readable.from((async function* () {
       yield head;
       for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield typeof next.value === 'string' ? next.value : decoder.write(next.value);
@@ -944,6 +1039,93 @@ export async function csvTable(input: AsyncIterable<string | Buffer>, source: st
   }
 }
 
+/** What native/cpu/csv.cc's csvExport gives of one column (see ColumnReader.restore). */
+interface NativeColumnState {
+  /** Still a dictionary (else kept as numbers). */
+  readonly dictionary: boolean;
+  /** Rows taken. */
+  readonly n: number;
+  /** Dictionary: per row its text's code; the texts' bytes one after the other, each text's end, FNV-1a hash (as ByteDictionary's), cellNumber and format. */
+  readonly codes?: Int32Array;
+  readonly textBytes?: Uint8Array;
+  readonly textEnds?: Int32Array;
+  readonly textHashes?: Int32Array;
+  readonly textNumbers?: Float64Array;
+  readonly textFormats?: Uint8Array;
+  /** Numbers: per row its number and format; the rows of format FORMAT_OTHER and the index of their text among otherBytes / otherEnds. */
+  readonly numbers?: Float64Array;
+  readonly formats?: Uint8Array;
+  readonly otherRows?: Int32Array;
+  readonly otherIds?: Int32Array;
+  readonly otherBytes?: Uint8Array;
+  readonly otherEnds?: Int32Array;
+  /** The distinct texts seen that are not numbers. */
+  readonly nonNumericBytes: Uint8Array;
+  readonly nonNumericEnds: Int32Array;
+}
+
+/** The cpu addon's CSV entries (native/cpu/csv.cc). */
+interface NativeCsv {
+  /** A reader of rows of `columns` cells, cut at the delimiter's bytes and the line break's (n1 -1: one byte). */
+  csvReader(columns: number, delimiter: Uint8Array, n0: number, n1: number): unknown;
+  /** Takes the rows of buf[start, end): SCAN_DONE; 1, stopped before a cell it leaves to csvTable; or SCAN_RAGGED; out: [line, row start, column, cell start]. */
+  csvScan(reader: unknown, buf: Uint8Array, start: number, end: number, line: number, reserve: number, out: Int32Array): number;
+  /** The reader's state, its rows' lines and every column (the reader is empty after it). */
+  csvExport(reader: unknown): { readonly lines: Int32Array; readonly columns: readonly NativeColumnState[] };
+  /** applySchema's inputs (see native/cpu/csv.cc and ts/data/schema.ts), absent from an older build. */
+  schemaInputs?: NativeSchemaInputs;
+}
+
+/**
+ * The cpu addon's writing of applySchema's inputs (native/cpu/csv.cc: schemaInputs): sample k
+ * from row keep[k] (k when null) of n rows into x [kept, f] (zero-filled); numeric column j:
+ * numbers[j], numericParams[4j ..] = first feature, mean, std, indicator (0/1), numericOut[2j ..]
+ * ← missing rows, 1 when every value was within float32's range (else 0); categorical column j:
+ * codes[j], slots[j] (slot per code), slotParams[2j ..] = first feature, embedded (0/1),
+ * slotCounts[j][slot] += rows.
+ */
+export type NativeSchemaInputs = (
+  x: Float32Array, f: number, keep: Int32Array | null, n: number,
+  numbers: Float64Array[], numericParams: Float64Array, numericOut: Float64Array,
+  codes: Int32Array[], slots: Int32Array[], slotParams: Int32Array, slotCounts: Int32Array[],
+) => void;
+
+/** csvScan's results: every row taken; a ragged row (1: stopped before a cell it leaves to csvTable). */
+const SCAN_DONE = 0;
+const SCAN_RAGGED = 2;
+
+let nativeLoaded: NativeCsv | null | undefined;
+
+/** The cpu addon's CSV entries, when it is built (loaded once); null otherwise: the reading is then all in this file. */
+function nativeCsv(): NativeCsv | null {
+  if (nativeLoaded === undefined) {
+    try {
+      const load = tryLoadAddon<NativeCsv>(addonLocations('cpu'), ['csvReader', 'csvScan', 'csvExport']);
+      nativeLoaded = load.ok ? load.addon : null;
+    } catch {
+      nativeLoaded = null; // no package root to look in
+    }
+  }
+  return nativeLoaded;
+}
+
+/** Whether {@link csvTable} cuts text without quotes in the cpu addon (built, with its CSV entries). */
+export function nativeCsvAvailable(): boolean {
+  return nativeCsv() !== null;
+}
+
+/** The cpu addon's schemaInputs (for applySchema), when it is built; undefined otherwise. */
+export function nativeSchemaInputs(): NativeSchemaInputs | undefined {
+  const addon = nativeCsv();
+  return typeof addon?.schemaInputs === 'function' ? addon.schemaInputs.bind(addon) : undefined;
+}
+
+/** The texts bytes[ends[k-1], ends[k]) of a native state, decoded. */
+function nativeTexts(bytes: Uint8Array, ends: Int32Array): string[] {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  return Array.from(ends, (e, k) => b.toString('utf8', k === 0 ? 0 : ends[k - 1], e));
+}
+
 /** Whether `s` has no lone surrogate (String.prototype.isWellFormed, Node 20). */
 const wellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
 
@@ -964,6 +1146,16 @@ function newlines(text: string, newline: string): number {
   let n = 0;
   for (let at = text.indexOf(newline); at >= 0; at = text.indexOf(newline, at + 1)) n++;
   return n;
+}
+
+/**
+ * After a ragged row under a header of one field that holds another usual delimiter (';' of a
+ * European spreadsheet's export, a tab, '|', ','): a hint that the file uses that one.
+ */
+function delimiterHint(columns: readonly string[], delimiter: string): string {
+  const other = columns.length === 1 ? [';', '\t', '|', ','].find((d) => d !== delimiter && columns[0].includes(d)) : undefined;
+  if (other === undefined) return '';
+  return `; the header is one field that holds ${JSON.stringify(other)}: if that is the file's delimiter, say so (data.delimiter in a run file, --delimiter for hydranet predict and evaluate, { delimiter } for readTable)`;
 }
 
 function header(record: string[], source: string, line: number): string[] {

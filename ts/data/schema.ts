@@ -39,7 +39,9 @@
  *   with tabular features (a ConfigError says so, see {@link imageAloneMessage}). A missing cell or a
  *   file that cannot be read or decoded is a DatasetError naming file, line, column and path.
  */
+import { createReadStream } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { createGunzip } from 'node:zlib';
 import { checkKeys } from '../core/options.js';
 import { CheckpointError, ConfigError, DatasetError, describe } from '../errors.js';
 import type { MultiTaskModel } from '../mtl/model.js';
@@ -47,11 +49,11 @@ import type { EmbeddingConfig, EmbeddingFieldConfig } from '../nn/embedding.js';
 import type { PredictOptions } from '../mtl/predict.js';
 import type { Cell, Row, Table } from './csv.js';
 import type { CodedColumn } from './csv.js';
-import { cellNumber, columnCell, columnCodes, columnLength, columnNumbers, columnOtherTexts, readCsv, tableFromRows } from './csv.js';
+import { cellNumber, columnCell, columnCodes, columnLength, columnNumbers, columnOtherTexts, csvTable, nativeSchemaInputs, notInFile, readCsv, tableFromRows } from './csv.js';
 import { MultiTaskDataset, markFiniteInputs } from './dataset.js';
 import { ImageReader, fitImageInput } from './images.js';
 import type { FittedImage, ImageInputSpec } from './images.js';
-import { readJsonl } from './jsonl.js';
+import { parseJsonl, readJsonl } from './jsonl.js';
 
 /** How a task's labels are read from the rows. */
 export interface TaskColumnSpec {
@@ -264,26 +266,51 @@ const KINDS = ['classification', 'binary', 'regression', 'multi-label'] as const
 
 /** Options of {@link readTable}. */
 export interface ReadTableOptions {
-  /** The file's format; default from its extension (.csv; .tsv or .tab; .jsonl or .ndjson). */
+  /** The file's format; default from its extension (.csv; .tsv or .tab; .jsonl or .ndjson; each optionally followed by .gz). */
   format?: 'csv' | 'tsv' | 'jsonl';
   /** CSV/TSV only: the field delimiter (default ',' for csv, a tab for tsv). */
   delimiter?: string;
 }
 
 /**
- * Reads a table: CSV/TSV through {@link readCsv}, JSON Lines through {@link readJsonl}.
- * @throws ConfigError on an unknown format or option; DatasetError as the reader does.
+ * Reads a table: CSV/TSV through {@link readCsv}, JSON Lines through {@link readJsonl}. A file
+ * whose name ends in .gz is gzip, decompressed as it is read; its format is its name's without
+ * the .gz (data.csv.gz is CSV).
+ * @throws ConfigError on an unknown format or option; DatasetError as the reader does, and on
+ *   a .gz file that is not valid gzip.
  */
 export async function readTable(file: string, options: ReadTableOptions = {}): Promise<Table> {
   checkKeys(options, ['format', 'delimiter'], 'readTable options');
-  const ext = /\.([^./\\]+)$/.exec(file)?.[1].toLowerCase();
+  const gzip = /\.gz$/i.test(file);
+  const ext = /\.([^./\\]+)$/.exec(gzip ? file.slice(0, -3) : file)?.[1].toLowerCase();
   const format = options.format ?? (ext === 'tsv' || ext === 'tab' ? 'tsv' : ext === 'jsonl' || ext === 'ndjson' ? 'jsonl' : ext === 'csv' ? 'csv' : undefined);
   if (format === 'jsonl') {
     if (options.delimiter !== undefined) throw new ConfigError('Expected no delimiter for a JSON Lines file');
-    return readJsonl(file);
+    if (!gzip) return readJsonl(file);
+    const chunks: Buffer[] = [];
+    for await (const chunk of gunzipped(file)) chunks.push(chunk);
+    return parseJsonl(Buffer.concat(chunks).toString('utf8'), file);
   }
-  if (format === 'csv' || format === 'tsv') return readCsv(file, { delimiter: options.delimiter ?? (format === 'tsv' ? '\t' : ',') });
-  throw new ConfigError(`Expected format 'csv', 'tsv' or 'jsonl' (or a file ending in .csv, .tsv, .jsonl) for ${file} but received ${describe(options.format ?? ext)}`);
+  if (format === 'csv' || format === 'tsv') {
+    const csv = { delimiter: options.delimiter ?? (format === 'tsv' ? '\t' : ',') };
+    return gzip ? csvTable(gunzipped(file), file, csv) : readCsv(file, csv);
+  }
+  throw new ConfigError(`Expected format 'csv', 'tsv' or 'jsonl' (or a file ending in .csv, .tsv, .jsonl, or one of these and .gz) for ${file} but received ${describe(options.format ?? ext)}`);
+}
+
+/** The bytes of the gzip file `file`, decompressed as they are read; DatasetError naming the file when it cannot be read or is not gzip. */
+async function* gunzipped(file: string): AsyncGenerator<Buffer> {
+  const source = createReadStream(file);
+  const gunzip = createGunzip();
+  source.on('error', (e) => gunzip.destroy(e));
+  try {
+    for await (const chunk of source.pipe(gunzip)) yield chunk as Buffer;
+  } catch (e) {
+    const { code, message } = e as { code?: string; message?: string };
+    throw new DatasetError(`${file}: cannot read as gzip: ${code?.startsWith('Z_') ? `not gzip data (${message ?? code}); a file ending in .gz must be gzip-compressed` : message ?? String(e)}`);
+  } finally {
+    source.destroy();
+  }
 }
 
 /**
@@ -483,7 +510,7 @@ function notANumber(v: Cell): string {
 
 function requireColumn(table: Table, column: string, what: string): void {
   if (!table.columns.includes(column)) {
-    throw new DatasetError(`${table.source}: ${what} column ${JSON.stringify(column)} is not in the file (columns: ${table.columns.join(', ')})`);
+    throw new DatasetError(notInFile(table, column, `${what} column`));
   }
 }
 
@@ -912,6 +939,15 @@ function writeSlots(
  *   another version.
  */
 export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], options: ApplyOptions = {}): SchemaResult {
+  return applySchemaBy(fitted, rows, options, true);
+}
+
+/**
+ * {@link applySchema}, its inputs written by the cpu addon (native/cpu/csv.cc: schemaInputs)
+ * when `nativeInputs` and the addon is built, else here (the reference; the tests compare the
+ * two). Not exported from the package.
+ */
+export function applySchemaBy(fitted: FittedSchema, rows: Table | readonly Row[], options: ApplyOptions, nativeInputs: boolean): SchemaResult {
   checkKeys(options, ['labels'], 'applySchema options');
   const mode = options.labels ?? 'required';
   if (!['required', 'optional', 'none'].includes(mode)) throw new ConfigError(`Expected 'required', 'optional' or 'none' for labels but received ${describe(mode)}`);
@@ -977,6 +1013,11 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
   let finite = true;
   /** Per input column, what writes samples k0 .. k1 − 1 of it; then its counts go to the report. */
   const writers: { write: (k0: number, k1: number) => void; done: () => void }[] = [];
+  /** The same columns for the cpu addon's schemaInputs: usable without image inputs and numeric columns whose every NaN is a missing value. */
+  const scatter = {
+    usable: true, numbers: [] as Float64Array[], numericParams: [] as number[], numericCounts: [] as InputCounts[],
+    codes: [] as Int32Array[], slots: [] as Int32Array[], slotParams: [] as number[], slotCounts: [] as Int32Array[],
+  };
   const rowOf = (k: number): number => (keep === null ? k : keep[k]);
   let o = 0; // the column's first feature in a sample
   for (const c of fitted.inputs) {
@@ -985,6 +1026,7 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
       const column = cells.column(c.column);
       const images = new ImageFiles(table, cells, c);
       finite = false;
+      scatter.usable = false;
       writers.push({ write: (k0, k1) => { for (let k = k0; k < k1; k++) images.read(rowOf(k), column[rowOf(k)], x, k * f + first); }, done: () => {} });
       o += images.featureSize;
       continue;
@@ -994,6 +1036,10 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
       const numbers = cells.numbers(c.column, false)!;
       const checked = cells.onlyMissing(numbers);
       const { mean, std, indicator } = c;
+      if (!checked) scatter.usable = false;
+      scatter.numbers.push(numbers);
+      scatter.numericParams.push(first, mean, std, indicator ? 1 : 0);
+      scatter.numericCounts.push(counts);
       writers.push({ write: (k0, k1) => writeNumeric(x, f, first, numbers, keep, k0, k1, mean, std, indicator, checked, cells, c.column, counts), done: () => {
         if (!counts.finite) finite = false;
         if (counts.missing > 0) report.missingInputs[c.column] = counts.missing;
@@ -1011,6 +1057,10 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
       const slots = coded !== undefined ? Int32Array.from(coded.texts, slotOf) : Int32Array.from({ length: size + 2 }, (_, i) => i);
       const slotCounts = new Int32Array(size + 2);
       const embedded = c.embedding !== undefined;
+      scatter.codes.push(codes);
+      scatter.slots.push(slots);
+      scatter.slotParams.push(first, embedded ? 1 : 0);
+      scatter.slotCounts.push(slotCounts);
       writers.push({ write: (k0, k1) => writeSlots(x, f, first, slots, codes, keep, k0, k1, embedded, slotCounts), done: () => {
         if (slotCounts[size] > 0) report.missingInputs[c.column] = slotCounts[size];
         if (slotCounts[size + 1] > 0) report.unseen[c.column] = slotCounts[size + 1];
@@ -1018,8 +1068,20 @@ export function applySchema(fitted: FittedSchema, rows: Table | readonly Row[], 
       o += embedded ? 1 : size + 2;
     }
   }
-  const block = Math.max(1, Math.floor(BLOCK_BYTES / (4 * f)));
-  for (let k0 = 0; k0 < kept; k0 += block) for (const w of writers) w.write(k0, Math.min(kept, k0 + block));
+  const native = nativeInputs ? nativeSchemaInputs() : undefined;
+  if (native !== undefined && scatter.usable) {
+    // The same writes in the cpu addon (native/cpu/csv.cc: schemaInputs), counts into the writers'.
+    const m = scatter.numbers.length;
+    const out = new Float64Array(2 * m);
+    native(x, f, keep, n, scatter.numbers, Float64Array.from(scatter.numericParams), out, scatter.codes, scatter.slots, Int32Array.from(scatter.slotParams), scatter.slotCounts);
+    scatter.numericCounts.forEach((counts, j) => {
+      counts.missing = out[2 * j];
+      counts.finite = out[2 * j + 1] === 1;
+    });
+  } else {
+    const block = Math.max(1, Math.floor(BLOCK_BYTES / (4 * f)));
+    for (let k0 = 0; k0 < kept; k0 += block) for (const w of writers) w.write(k0, Math.min(kept, k0 + block));
+  }
   for (const w of writers) w.done();
 
   if (noLabels.length > 0) report.dropped.push({ reason: 'no label for any task', count: noLabels.length, lines: noLabels.slice(0, 10) });

@@ -29,8 +29,9 @@ export const SELF_SUPERVISED_KINDS: readonly SelfSupervisedKind[] = ['reconstruc
 /**
  * A per-task metric: 'accuracy' (fraction correct, higher is better), 'mse' and 'mae' (mean
  * squared / absolute error, lower is better), 'auc' (ROC-AUC, ties at the average rank; macro over
- * a multi-label task's labels) and 'f1' (binary: of the positive class; multi-label: micro), both
- * higher is better.
+ * a multi-label task's labels) and 'f1' (binary: of the positive class; multi-label: micro;
+ * classification: macro, the mean over the classes present of each class's F1), both higher is
+ * better.
  */
 export type MetricName = 'accuracy' | 'mse' | 'mae' | 'auc' | 'f1';
 /** Every {@link MetricName}. */
@@ -41,7 +42,7 @@ export const METRIC_KINDS: Record<MetricName, readonly TaskKind[]> = nameTable({
   mse: ['regression'],
   mae: ['regression'],
   auc: ['binary', 'multi-label'],
-  f1: ['binary', 'multi-label'],
+  f1: ['classification', 'binary', 'multi-label'],
 });
 
 /** Whether a larger value of the metric is better (a table without a prototype). */

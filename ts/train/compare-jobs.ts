@@ -19,6 +19,12 @@
  * A child exits when its IPC channel closes (the parent died, however), ignores SIGINT (a
  * Ctrl-C on the terminal reaches the whole process group; the parent decides, and kills its
  * children), and is killed when the parent's signal aborts.
+ *
+ * The dataset files live in a folder `hydranet-compare-jobs-*` of os.tmpdir(), removed by
+ * {@link RunPool.close} or, on a process exit that skipped it, by an exit handler. A parent
+ * killed outright (SIGKILL, out of memory) runs neither, so the folder holds an `owner` file
+ * (the parent's pid, its start time and the host): the next pool made on that host removes
+ * every such folder whose owner is gone ({@link removeStaleJobDirs}).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -86,6 +92,80 @@ export function checkJobs(jobs: number, backend: string, sent: { model?: unknown
 }
 
 const MAGIC = 'hydranet-dataset-1';
+
+/** The name prefix of a pool's folder of dataset files in os.tmpdir(). */
+export const JOB_DIR_PREFIX = 'hydranet-compare-jobs-';
+/** The file in a pool's folder naming the process that made it. */
+const OWNER_FILE = 'owner';
+
+/** Who made a pool's folder: the process (pid and start time) on which host. */
+interface JobDirOwner {
+  pid: number;
+  /** Field 22 of /proc/<pid>/stat (clock ticks after boot), null where there is no /proc: tells a reused pid from the owner. */
+  start: string | null;
+  host: string;
+}
+
+/** The start time of process `pid` (field 22 of /proc/<pid>/stat), or null when it cannot be read. */
+function processStart(pid: number): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may hold spaces: count from the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether the process that wrote `owner` still runs (a live process with its pid and another start time is not it). */
+function ownerAlive(owner: JobDirOwner): boolean {
+  try {
+    process.kill(owner.pid, 0);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  if (owner.start === null) return true;
+  const now = processStart(owner.pid);
+  return now === null || now === owner.start;
+}
+
+/**
+ * Removes the folders of dataset files that pools of dead processes left in `root` (a parent
+ * killed before it could close its pool): every `hydranet-compare-jobs-*` folder whose
+ * `owner` file names a process of this host that no longer runs. A folder without a readable
+ * owner (one being made, or one of a hydranet that wrote none) or of another host is left
+ * alone, and so is a live process's. Called by every new {@link RunPool}.
+ * @returns The folders removed.
+ */
+export function removeStaleJobDirs(root: string = os.tmpdir()): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(root);
+  } catch {
+    return removed;
+  }
+  const host = os.hostname();
+  for (const name of names) {
+    if (!name.startsWith(JOB_DIR_PREFIX)) continue;
+    const dir = path.join(root, name);
+    let owner: JobDirOwner;
+    try {
+      owner = JSON.parse(fs.readFileSync(path.join(dir, OWNER_FILE), 'utf8')) as JobDirOwner;
+    } catch {
+      continue;
+    }
+    if (!Number.isInteger(owner?.pid) || owner.pid <= 0 || owner.host !== host || (owner.start !== null && typeof owner.start !== 'string')) continue;
+    if (ownerAlive(owner)) continue;
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+      removed.push(dir);
+    } catch {
+      // Not ours to fight over (permissions): left as it is.
+    }
+  }
+  return removed;
+}
 
 /**
  * Writes `ds` to `file` for a child process: a JSON header line (rows, input shape, each
@@ -221,12 +301,18 @@ export class RunPool<J, R> {
   private testFile: string | null = null;
   private nextId = 0;
   private closed = false;
+  /** Removes the folder on a process exit that did not close the pool first (process.exit, an uncaught error). */
+  private readonly onExit = (): void => {
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  };
 
   /**
    * @param jobs Children at most.
    * @param backend 'cpu' or 'reference'.
    * @param threads Threads of each child's cpu backend.
-   * @param data The training and validation sets, written to temporary files now.
+   * @param data The training and validation sets, written to temporary files now, in a folder
+   *   of os.tmpdir() marked with this process as its owner (after the folders of dead owners
+   *   there are removed: {@link removeStaleJobDirs}).
    */
   constructor(
     readonly jobs: number,
@@ -234,9 +320,12 @@ export class RunPool<J, R> {
     threads: number,
     data: { train: MultiTaskDataset; validation: MultiTaskDataset },
   ) {
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hydranet-compare-jobs-'));
+    removeStaleJobDirs();
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), JOB_DIR_PREFIX));
     const files: Record<string, string> = {};
     try {
+      const owner: JobDirOwner = { pid: process.pid, start: processStart(process.pid), host: os.hostname() };
+      fs.writeFileSync(path.join(this.dir, OWNER_FILE), JSON.stringify(owner));
       for (const [role, ds] of Object.entries(data)) {
         files[role] = path.join(this.dir, `${role}.bin`);
         writeDatasetFile(files[role], ds);
@@ -246,6 +335,7 @@ export class RunPool<J, R> {
       throw e;
     }
     this.init = { backend, threads, data: files };
+    process.once('exit', this.onExit);
   }
 
   /** Makes the test set available to the runs from now on (written once, sent to each child before its first run that needs it). */
@@ -314,7 +404,7 @@ export class RunPool<J, R> {
     return child;
   }
 
-  /** Kills every child (a run in progress rejects) and removes the dataset files. Idempotent. */
+  /** Kills every child (a run in progress rejects) and removes the folder of dataset files. Idempotent. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -327,6 +417,7 @@ export class RunPool<J, R> {
       c.proc.kill('SIGKILL');
     }
     this.children.length = 0;
+    process.off('exit', this.onExit);
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

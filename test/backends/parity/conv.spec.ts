@@ -2,15 +2,44 @@
  * conv2d forward and backward on every backend present against the reference: awkward batches,
  * channels, kernels, strides and paddings (GEMM tolerances: mm, TF32 on cuda; db a plain sum),
  * ShapeError before work, NaN reaching everything it touches; on cpu, the same bits for any
- * thread count and the native entry points refusing an inconsistent packed geometry.
+ * thread count, the native entry points refusing an inconsistent packed geometry, and every SIMD
+ * path the CPU supports (child processes with HYDRANET_CPU_ISA forced) against the reference on
+ * the direct kernels' shapes, AVX2 and AVX-512 giving the same forward and dx bits.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Activation, Conv2dGeometry, Pool2dGeometry } from '../../../ts/backends/backend.js';
 import { CpuBackend } from '../../../ts/backends/cpu.js';
 import { loadCpuAddon } from '../../../ts/backends/native.js';
 import { Rng } from '../../../ts/core/random.js';
 import { ShapeError } from '../../../ts/errors.js';
-import { compareOp, describeParity, gemmTol, nanAt, randomArray, withNaN } from '../harness.js';
+import { assertClose, compareOp, describeParity, gemmTol, nanAt, randomArray, referenceBackend, withNaN } from '../harness.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const backendsDir = path.resolve(here, '../../../ts/backends');
+/** One conv2d case for a child process: geometry [C, H, W, outC, k], batch and inputs. */
+type IsaCase = { geo: number[]; n: number; x: number[]; w: number[]; b: number[]; dy: number[] };
+/** Runs relu + bias forward and backward (dx =, dw and db from 0) on a fresh CpuBackend, per case. */
+const ISA_SCRIPT = `
+import { CpuBackend } from '${pathToFileURL(path.join(backendsDir, 'cpu.js')).href}';
+import { Conv2dGeometry } from '${pathToFileURL(path.join(backendsDir, 'backend.js')).href}';
+let input = '';
+for await (const chunk of process.stdin) input += chunk;
+const be = new CpuBackend({ threads: 2 });
+const out = [];
+for (const { geo: [C, H, W, oc, k], n, x, w, b, dy } of JSON.parse(input)) {
+  const g = new Conv2dGeometry(C, H, W, oc, k, k, 1, 0);
+  const ys = [n, oc, g.outH, g.outW];
+  const [xt, wt] = [be.upload(Float32Array.from(x), [n, C, H, W]), be.upload(Float32Array.from(w), [oc, C, k, k])];
+  const [y, dx, dw, db] = [be.alloc(ys), be.alloc([n, C, H, W]), be.alloc([oc, C, k, k]), be.alloc([oc])];
+  be.conv2dForward(xt, wt, be.upload(Float32Array.from(b), [oc]), y, g, 'relu');
+  be.conv2dBackward(xt, wt, be.upload(Float32Array.from(dy), ys), dx, dw, db, g);
+  out.push({ y: [...(await be.read(y))], dx: [...(await be.read(dx))], dw: [...(await be.read(dw))], db: [...(await be.read(db))] });
+}
+console.log(JSON.stringify({ isa: be.isa, out }));
+`;
 
 await describeParity('conv', ({ name, b, mm, it }) => {
   /** [label, n, C, H, W, outC, k, stride, padding]: awkward batches, channels, kernels, strides, paddings. */
@@ -26,6 +55,19 @@ await describeParity('conv', ({ name, b, mm, it }) => {
     ['5×5, 1→10, padding 2 on 28×28', 3, 1, 28, 28, 10, 5, 1, 2],
     ['LeNet conv1: 28×28×1 → 24×24×10', 64, 1, 28, 28, 10, 5, 1, 0],
     ['LeNet conv2: 12×12×10 → 8×8×20', 40, 10, 12, 12, 20, 5, 1, 0],
+    // The edges of the cpu's direct (im2col-free) kernels, stride 1 and no padding: output rows
+    // of 1, 3, 4, 7, 9, 16, 17 and 28 pixels (whole and partial vectors of 8 and 16 lanes), odd
+    // output heights, filter counts that are no multiple of a kernel's block, one sample; on
+    // AVX2 and AVX-512 (HYDRANET_CPU_ISA) and the portable path alike.
+    ['5×5, 1→7 on 5×5 (1-pixel output)', 1, 1, 5, 5, 7, 5, 1, 0],
+    ['3×3, 2→5 on 5×5 (3-pixel rows)', 2, 2, 5, 5, 5, 3, 1, 0],
+    ['2×2, 4→11 on 5×5 (4-pixel rows, 5-pixel image rows)', 3, 4, 5, 5, 11, 2, 1, 0],
+    ['5×5, 10→20 on 11×11 (7-pixel rows, odd height)', 2, 10, 11, 11, 20, 5, 1, 0],
+    ['5×5, 2→8 on 13×13 (9-pixel rows)', 2, 2, 13, 13, 8, 5, 1, 0],
+    ['3×3, 2→6 on 18×18 (16-pixel rows)', 1, 2, 18, 18, 6, 3, 1, 0],
+    ['5×5, 1→9 on 21×21 (17-pixel rows)', 3, 1, 21, 21, 9, 5, 1, 0],
+    ['5×5, 1→10 on 32×32 (28-pixel rows)', 2, 1, 32, 32, 10, 5, 1, 0],
+    ['5×5, 3→13 on 32×32 (28-pixel rows)', 1, 3, 32, 32, 13, 5, 1, 0],
   ];
   for (const [label, n, C, H, W, outC, k, stride, padding] of convCases) {
     it(`conv2d ${label}, batch ${n}: forward (bias, activations) and backward (dx =, dw and db +=)`, async () => {
@@ -87,6 +129,11 @@ await describeParity('conv', ({ name, b, mm, it }) => {
     assert.throws(() => be.conv2dBackward(x, w, be.alloc([2, 10, 7, 9]), be.alloc([2, 3, 7, 8]), be.alloc([10, 3, 3, 3]), null, geo), ShapeError);
   });
   if (name === 'cpu') {
+    it('the cpu backend runs the ISA HYDRANET_CPU_ISA forces (so these cases cover that path)', function () {
+      const forced = process.env.HYDRANET_CPU_ISA;
+      if (!forced) this.skip();
+      assert.equal(new CpuBackend().isa, forced);
+    });
     it('conv2d gives the same bits with 1, 2 and 3 threads (forward, dx, dw, db; a first layer without dx)', async () => {
       // [label, C, H, outC, n, dx]: 37 samples are threaded over samples; 2 (fewer than threads)
       // take the threaded GEMM; MultiLeNet's conv1 (1 channel) trains without dx, as a first layer.
@@ -120,6 +167,53 @@ await describeParity('conv', ({ name, b, mm, it }) => {
         }
         assert.deepEqual(runs[1], runs[0], `${label}, 2 threads`);
         assert.deepEqual(runs[2], runs[0], `${label}, 3 threads`);
+      }
+    });
+    it('every SIMD path this CPU supports matches the reference on the direct kernels\' shapes; AVX2 and AVX-512 give the same forward and dx bits', async function () {
+      const info = loadCpuAddon().info();
+      const isas = (['scalar', 'avx2', 'avx512'] as const).filter((isa) => info.supported[isa]);
+      // Stride 1, no padding, kernels wider than 1: the shapes of the AVX2 and AVX-512 direct kernels.
+      const rng = new Rng(4242);
+      const cases: IsaCase[] = convCases
+        .filter(([, , , , , , k, stride, padding]) => stride === 1 && padding === 0 && k > 1)
+        .map(([, n0, C, H, W, oc, k]) => {
+          const n = Math.min(n0, 3);
+          const [oh, ow] = [H - k + 1, W - k + 1];
+          const arr = (len: number, lo?: number, hi?: number) => Array.from(randomArray(rng, len, lo, hi));
+          return { geo: [C, H, W, oc, k], n, x: arr(n * C * H * W), w: arr(oc * C * k * k, -0.5, 0.5), b: arr(oc), dy: arr(n * oc * oh * ow) };
+        });
+      const runs = isas.map((isa) => {
+        const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', ISA_SCRIPT], {
+          env: { ...process.env, HYDRANET_CPU_ISA: isa },
+          input: JSON.stringify(cases),
+          encoding: 'utf8',
+          maxBuffer: 1 << 26,
+        });
+        return JSON.parse(stdout) as { isa: string; out: Record<'y' | 'dx' | 'dw' | 'db', number[]>[] };
+      });
+      runs.forEach((r, i) => assert.equal(r.isa, isas[i], 'HYDRANET_CPU_ISA was not honoured'));
+      const ref = referenceBackend;
+      for (const [j, { geo: [C, H, W, oc, k], n, x, w, b, dy }] of cases.entries()) {
+        const g = new Conv2dGeometry(C, H, W, oc, k, k, 1, 0);
+        const ys = [n, oc, g.outH, g.outW];
+        const [xt, wt] = [ref.upload(Float32Array.from(x), [n, C, H, W]), ref.upload(Float32Array.from(w), [oc, C, k, k])];
+        const [y, dx, dw, db] = [ref.alloc(ys), ref.alloc([n, C, H, W]), ref.alloc([oc, C, k, k]), ref.alloc([oc])];
+        ref.conv2dForward(xt, wt, ref.upload(Float32Array.from(b), [oc]), y, g, 'relu');
+        ref.conv2dBackward(xt, wt, ref.upload(Float32Array.from(dy), ys), dx, dw, db, g);
+        const sums = n * g.outH * g.outW;
+        const want = { y: await ref.read(y), dx: await ref.read(dx), dw: await ref.read(dw), db: await ref.read(db) };
+        const tol = { y: mm(C * k * k), dx: mm(oc * k * k), dw: mm(sums), db: gemmTol(sums) };
+        const label = `${C}×${H}×${W} → ${oc}, ${k}×${k}, batch ${n}`;
+        for (const r of runs) {
+          for (const key of ['y', 'dx', 'dw', 'db'] as const) {
+            assertClose(Float32Array.from(r.out[j][key]), want[key], tol[key], `${r.isa} ${label}: ${key}`);
+          }
+        }
+        const [avx2, avx512] = [runs.find((r) => r.isa === 'avx2'), runs.find((r) => r.isa === 'avx512')];
+        if (avx2 && avx512) {
+          assert.deepEqual(avx2.out[j].y, avx512.out[j].y, `${label}: y, avx2 vs avx512`);
+          assert.deepEqual(avx2.out[j].dx, avx512.out[j].dx, `${label}: dx, avx2 vs avx512`);
+        }
       }
     });
     it('the native entry points reject an inconsistent packed geometry', () => {

@@ -4,14 +4,16 @@
  * epilogue (alpha, beta, bias, every activation), ShapeError before work, and a NaN in A, the
  * bias or C reaching its row, column or element. f32 sums of k products carry rounding that
  * grows with k: atol = 2e-6·k (TF32 on cuda, see tf32Tol). On cpu, a tiny output over a long k
- * (the Gram of MGDA-UB and friends) gives the same bits on 1 and 2 threads.
+ * (the Gram of MGDA-UB and friends) gives the same bits on 1 and 2 threads, and so do the six
+ * training GEMMs of bench workload W2 (too big for the reference backend: 500 sampled entries of
+ * each are checked against dot products in double instead).
  */
 import assert from 'node:assert/strict';
 import { ACTIVATIONS } from '../../../ts/backends/backend.js';
 import { CpuBackend } from '../../../ts/backends/cpu.js';
 import { Rng } from '../../../ts/core/random.js';
 import { ShapeError } from '../../../ts/errors.js';
-import { compareOp, describeParity, nanAt, randomArray, withNaN } from '../harness.js';
+import { assertClose, compareOp, describeParity, gemmTol, nanAt, randomArray, withNaN } from '../harness.js';
 
 /** [m, n, k] triples covering the awkward sizes in every position. */
 const GEMM_SHAPES: [number, number, number][] = [
@@ -29,6 +31,8 @@ const GEMM_SHAPES: [number, number, number][] = [
   [1000, 255, 17],
   [64, 1000, 255],
   [256, 20, 256],
+  // columns over two of the cpu GEMM's packed blocks of B (2048) and k over two slices (256)
+  [33, 2100, 300],
   // tiny outputs over a long k (Gram matrices of per-task gradients): the dot-product path
   [1, 1, 4096],
   [2, 2, 50000],
@@ -132,4 +136,48 @@ describe('gemm on cpu: a tiny output over a long k gives the same bits on 1 and 
     assert.deepEqual(results[1], results[0]);
     assert.ok(results[0].every(Number.isFinite) && results[0].some((x) => x !== 0));
   });
+});
+
+describe('gemm on cpu: the W2 training shapes (batch 1024, 784→2048→2048)', () => {
+  // [m, n, k, transA, transB, beta]: each trunk layer's forward x·Wᵀ, dX = dY·W and dW += dYᵀ·X.
+  const shapes: [number, number, number, boolean, boolean, number][] = [
+    [1024, 2048, 784, false, true, 0],
+    [1024, 784, 2048, false, false, 0],
+    [2048, 784, 1024, true, false, 1],
+    [1024, 2048, 2048, false, true, 0],
+    [1024, 2048, 2048, false, false, 0],
+    [2048, 2048, 1024, true, false, 1],
+  ];
+  for (const [m, n, k, transA, transB, beta] of shapes) {
+    it(`${m}×${n}×${k} transA=${transA} transB=${transB} beta=${beta}: sampled entries right, the same bits on 1 and 2 threads`, async () => {
+      const rng = new Rng(m + 7 * n + 13 * k);
+      const a = randomArray(rng, m * k);
+      const b = randomArray(rng, k * n);
+      const c0 = randomArray(rng, m * n);
+      const results: Float32Array[] = [];
+      for (const threads of [1, 2]) {
+        const be = new CpuBackend({ threads });
+        try {
+          const c = be.upload(c0, [m, n]);
+          be.gemm(be.upload(a, transA ? [k, m] : [m, k]), be.upload(b, transB ? [n, k] : [k, n]), c, { transA, transB, beta });
+          results.push(await be.read(c));
+        } finally {
+          be.dispose();
+        }
+      }
+      assert.ok(results[0].every((x, i) => Object.is(x, results[1][i])), '1 and 2 threads give the same bits');
+      // 500 entries (the corners among them) against dot products in double.
+      const at = [0, n - 1, (m - 1) * n, m * n - 1, ...Array.from({ length: 496 }, () => rng.int(m * n))];
+      const want = new Float32Array(at.length);
+      const got = new Float32Array(at.length);
+      at.forEach((e, q) => {
+        const i = Math.floor(e / n), j = e % n;
+        let sum = beta * c0[e];
+        for (let p = 0; p < k; p++) sum += a[transA ? p * m + i : i * k + p] * b[transB ? j * k + p : p * n + j];
+        want[q] = sum;
+        got[q] = results[0][e];
+      });
+      assertClose(got, want, gemmTol(k), `gemm ${m}×${n}×${k}`);
+    });
+  }
 });

@@ -23,6 +23,13 @@ await describeParity('pool', ({ name, b, it }) => {
     // Output rows longer than the cpu forward's block of 64 outputs (and a leftover block).
     ['2×2 stride 2 on 3×151 (a 75-wide output row)', 2, 2, 3, 151, 2, 2],
     ['3×3 stride 1 on 4×140 (a 138-wide output row)', 2, 1, 4, 140, 3, 1],
+    // 2×2 stride 2 output rows of 1, 3, 8, 9 and 17 windows (the cpu's 8- and 16-window vector
+    // steps, whole and partial), one sample.
+    ['2×2 stride 2 on 3×3 (1-wide output row)', 1, 2, 3, 3, 2, 2],
+    ['2×2 stride 2 on 6×7 (3-wide output rows)', 2, 3, 6, 7, 2, 2],
+    ['2×2 stride 2 on 4×17 (8-wide output rows)', 1, 2, 4, 17, 2, 2],
+    ['2×2 stride 2 on 5×18 (9-wide output rows)', 2, 1, 5, 18, 2, 2],
+    ['2×2 stride 2 on 4×35 (17-wide output rows)', 1, 3, 4, 35, 2, 2],
     ['LeNet pool1: 24×24×10', 17, 10, 24, 24, 2, 2],
     ['LeNet pool2: 8×8×20', 256, 20, 8, 8, 2, 2],
   ];
