@@ -15,28 +15,22 @@ import { CpuBackend } from '../../../ts/backends/cpu.js';
 import { loadCpuAddon } from '../../../ts/backends/native.js';
 import { Rng } from '../../../ts/core/random.js';
 import { ShapeError } from '../../../ts/errors.js';
+import { type IsaCase, runIsaCase } from './conv-isa-case.js';
 import { assertClose, compareOp, describeParity, gemmTol, nanAt, randomArray, referenceBackend, withNaN } from '../harness.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const backendsDir = path.resolve(here, '../../../ts/backends');
-/** One conv2d case for a child process: geometry [C, H, W, outC, k], batch and inputs. */
-type IsaCase = { geo: number[]; n: number; x: number[]; w: number[]; b: number[]; dy: number[] };
-/** Runs relu + bias forward and backward (dx =, dw and db from 0) on a fresh CpuBackend, per case. */
+/** Runs each case (runIsaCase) on a fresh CpuBackend: the child process of the SIMD-path test. */
 const ISA_SCRIPT = `
 import { CpuBackend } from '${pathToFileURL(path.join(backendsDir, 'cpu.js')).href}';
-import { Conv2dGeometry } from '${pathToFileURL(path.join(backendsDir, 'backend.js')).href}';
+import { runIsaCase } from '${pathToFileURL(path.join(here, 'conv-isa-case.js')).href}';
 let input = '';
 for await (const chunk of process.stdin) input += chunk;
 const be = new CpuBackend({ threads: 2 });
 const out = [];
-for (const { geo: [C, H, W, oc, k], n, x, w, b, dy } of JSON.parse(input)) {
-  const g = new Conv2dGeometry(C, H, W, oc, k, k, 1, 0);
-  const ys = [n, oc, g.outH, g.outW];
-  const [xt, wt] = [be.upload(Float32Array.from(x), [n, C, H, W]), be.upload(Float32Array.from(w), [oc, C, k, k])];
-  const [y, dx, dw, db] = [be.alloc(ys), be.alloc([n, C, H, W]), be.alloc([oc, C, k, k]), be.alloc([oc])];
-  be.conv2dForward(xt, wt, be.upload(Float32Array.from(b), [oc]), y, g, 'relu');
-  be.conv2dBackward(xt, wt, be.upload(Float32Array.from(dy), ys), dx, dw, db, g);
-  out.push({ y: [...(await be.read(y))], dx: [...(await be.read(dx))], dw: [...(await be.read(dw))], db: [...(await be.read(db))] });
+for (const c of JSON.parse(input)) {
+  const r = await runIsaCase(be, c);
+  out.push(Object.fromEntries(Object.entries(r).map(([key, v]) => [key, [...v]])));
 }
 console.log(JSON.stringify({ isa: be.isa, out }));
 `;
@@ -193,15 +187,10 @@ await describeParity('conv', ({ name, b, mm, it }) => {
       });
       runs.forEach((r, i) => assert.equal(r.isa, isas[i], 'HYDRANET_CPU_ISA was not honoured'));
       const ref = referenceBackend;
-      for (const [j, { geo: [C, H, W, oc, k], n, x, w, b, dy }] of cases.entries()) {
-        const g = new Conv2dGeometry(C, H, W, oc, k, k, 1, 0);
-        const ys = [n, oc, g.outH, g.outW];
-        const [xt, wt] = [ref.upload(Float32Array.from(x), [n, C, H, W]), ref.upload(Float32Array.from(w), [oc, C, k, k])];
-        const [y, dx, dw, db] = [ref.alloc(ys), ref.alloc([n, C, H, W]), ref.alloc([oc, C, k, k]), ref.alloc([oc])];
-        ref.conv2dForward(xt, wt, ref.upload(Float32Array.from(b), [oc]), y, g, 'relu');
-        ref.conv2dBackward(xt, wt, ref.upload(Float32Array.from(dy), ys), dx, dw, db, g);
-        const sums = n * g.outH * g.outW;
-        const want = { y: await ref.read(y), dx: await ref.read(dx), dw: await ref.read(dw), db: await ref.read(db) };
+      for (const [j, c] of cases.entries()) {
+        const { geo: [C, H, W, oc, k], n } = c;
+        const sums = n * (H - k + 1) * (W - k + 1);
+        const want = await runIsaCase(ref, c);
         const tol = { y: mm(C * k * k), dx: mm(oc * k * k), dw: mm(sums), db: gemmTol(sums) };
         const label = `${C}×${H}×${W} → ${oc}, ${k}×${k}, batch ${n}`;
         for (const r of runs) {
