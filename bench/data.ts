@@ -13,7 +13,7 @@
  *  (b) predicts on it with the cpu backend: an MLP, trunk 64-32 ReLU, 2 tasks, batch 256;
  *  (c) beside them, the peer (bench/peers/pandas_torch.py under Debian's /usr/bin/python3):
  *      pandas read_csv + the same preprocessing into float32 numpy, and PyTorch CPU
- *      inference of the same MLP (no_grad, batch 256, threads = cores, OMP_WAIT_POLICY=passive);
+ *      inference of the same MLP (no_grad, batch 256, threads = cores, under peers.ts's peerEnv);
  *  (d) the goal check: one epoch of Trainer.fit (cpu, SGD, batch 256) on the dataset, to say
  *      whether loading is the bottleneck (load seconds / epoch seconds).
  * `--json` prints the records (one JSON array) instead of the table; `--no-peers` skips (c).
@@ -30,6 +30,7 @@ import { applySchema, fitSchema, readTable, type SchemaSpec } from '../ts/data/s
 import { MultiTaskModel } from '../ts/mtl/model.js';
 import { Trainer } from '../ts/train/trainer.js';
 import { ConfigError, describe } from '../ts/errors.js';
+import { machineInfo, peerEnv } from './peers.js';
 import { summarize, type Summary } from './stats.js';
 
 /** The script's command-line options. */
@@ -167,7 +168,8 @@ function runPeer(file: string, reps: number, threads: number): { ok: true; value
   const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'peers', 'pandas_torch.py');
   if (!existsSync(script)) return { ok: false, reason: `${script} not found` };
   if (!existsSync(PYTHON)) return { ok: false, reason: `${PYTHON} does not exist` };
-  const env = { ...process.env, OMP_WAIT_POLICY: 'passive', OMP_NUM_THREADS: String(threads) };
+  // peerEnv: passive OpenMP and OpenBLAS's best core (over an OPENBLAS_CORETYPE the environment sets), at `threads`.
+  const env = { ...peerEnv(machineInfo()).env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) };
   const r = spawnSync(PYTHON, [script, '--csv', file, '--reps', String(reps), '--threads', String(threads)], { env, encoding: 'utf8', timeout: 600_000, maxBuffer: 1 << 24 });
   const last = (s: string | null): string => String(s ?? '').trim().split('\n').slice(-2).join(' | ');
   if (r.status === 3) return { ok: false, reason: `${last(r.stderr)} (install python3-pandas / python3-torch for ${PYTHON})` };

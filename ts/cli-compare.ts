@@ -424,11 +424,10 @@ async function runComparison(
   };
   if (fair) process.on('SIGINT', onSigint);
   try {
-    const { outDir: _outDir, ...fairSettings } = fair?.flags ?? {};
     const protocol: Partial<CompareOptions> = fair ? { ...fair.flags, test: fair.test, validation: undefined, signal: controller.signal } : {};
     // The settings of the results file: what determines them (not --jobs, --threads or --out).
     if (fair) {
-      const { jobs: _jobs, threads: _threads, ...determining } = fairSettings as FairFlags;
+      const { outDir: _outDir, jobs: _jobs, threads: _threads, ...determining } = fair.flags;
       settings = { ...settings, ...determining };
     }
     const result = await compare({ ...options, ...protocol, backend, log: (line) => console.log(line) });

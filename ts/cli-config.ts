@@ -31,6 +31,7 @@ import { parseSharingSpec } from './mtl/sharing/index.js';
 import type { Task, TaskSpec } from './mtl/task.js';
 import type { OptimizerConfig } from './train/optimizer.js';
 import { type EpochRecord, type TrainerConfig, selectionScore } from './train/trainer.js';
+import { selectEpoch } from './train/compare.js';
 
 /** The `data` section: where the rows are. */
 export interface RunDataConfig {
@@ -378,17 +379,11 @@ export function dataWarnings(table: Table, fitted: FittedSchema, report: SchemaR
  * no epoch scores (an empty history, or NaN scores only).
  */
 export function bestRecord(history: readonly EpochRecord[], tasks: readonly Task[]): EpochRecord | undefined {
+  if (history.length === 0) return undefined;
   const main = tasks.filter((t) => !t.auxiliary);
-  let best: EpochRecord | undefined;
-  let bestScore = -Infinity;
-  for (const record of history) {
-    const score = selectionScore(record, main);
-    if (score > bestScore) {
-      bestScore = score;
-      best = record;
-    }
-  }
-  return best;
+  // selectEpoch falls back to the first epoch when none scores above -Infinity: none is best then.
+  const best = history[selectEpoch(history, main, 'best')];
+  return selectionScore(best, main) > -Infinity ? best : undefined;
 }
 
 /** "file: N rows read, K kept, D dropped (reason)" for a schema report. */

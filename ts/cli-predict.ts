@@ -10,7 +10,6 @@ import { UsageError, int, parseFlags } from './cli-args.js';
 import { describeRows } from './cli-config.js';
 import { type Cell, type Table, tableColumn } from './data/csv.js';
 import { type FittedSchema, type FittedTask, type ReadTableOptions, applySchema, fittedSchemaOf, metricsInOriginalUnits, predictRows, readTable } from './data/schema.js';
-import { DatasetError } from './errors.js';
 import { writeFileAtomic } from './io/files.js';
 import { MultiTaskModel } from './mtl/model.js';
 import type { Predictions } from './mtl/predict.js';
@@ -118,8 +117,8 @@ export async function predictCommand(argv: readonly string[]): Promise<number> {
   return withModel(values, 'predict', async (model, fitted, read) => {
     const table = await read();
     const kept = keep.map((name) => ({ name, cells: tableColumn(table, name) }));
+    // predictRows reads no labels and drops no row: prediction i is row i, as --keep's cells are.
     const { predictions, report, length } = await predictRows(model, table);
-    if (length !== table.lines.length) throw new DatasetError(`${table.source}: ${table.lines.length - length} rows were dropped, so --keep cannot line the predictions up with the rows`);
     writeFileAtomic(out, predictionsCsv(fitted.tasks, predictions, length, kept));
     // Every label is masked at prediction: not worth a word.
     console.log(`${describeRows(table.source, { ...report, masked: {} })}; ${length} predictions written to ${out}`);

@@ -1,8 +1,10 @@
 /**
- * What the continual-learning benchmarks (split-mnist.ts, permuted-mnist.ts) share: their
- * command-line flags, the retain strategy they name, MNIST as [0, 1] pixels, and the summary
- * over seeds.
+ * What the continual-learning benchmarks (split-mnist.ts, permuted-mnist.ts, fisher-speed.ts)
+ * share: their command-line flags, the backend and the retain strategy they name, MNIST as
+ * [0, 1] pixels, and the summary over seeds.
  */
+import type { Backend } from '../../ts/backends/backend.js';
+import { createBackend } from '../../ts/backends/create.js';
 import type { ContinualMetrics, RetainConfig } from '../../ts/train/continual.js';
 import type { FisherVariant } from '../../ts/train/ewc.js';
 
@@ -10,6 +12,13 @@ import type { FisherVariant } from '../../ts/train/ewc.js';
 export function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+/** The backend of `--backend` (default cpu) at `--threads` (default: the backend's own), opened; both flags as given. */
+export async function backendFromArgs(): Promise<{ backend: Backend; name: string; threads: string }> {
+  const name = arg('backend', 'cpu');
+  const threads = arg('threads', '');
+  return { backend: await createBackend(name, threads ? { threads: Number(threads) } : {}), name, threads };
 }
 
 /**

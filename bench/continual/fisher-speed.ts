@@ -13,23 +13,20 @@
  *       [--max-batch 1024] [--units 1000] [--backend cpu] [--threads N] [--json out.json]
  */
 import * as fs from 'node:fs';
-import { createBackend } from '../../ts/backends/create.js';
 import { MultiTaskDataset } from '../../ts/data/dataset.js';
 import { loadMnist } from '../../ts/data/mnist.js';
 import { MultiTaskModel } from '../../ts/mtl/model.js';
 import { type FisherEstimate, type FisherPath, type FisherVariant, fisherEstimate } from '../../ts/train/ewc.js';
-import { arg } from './common.js';
+import { arg, backendFromArgs } from './common.js';
 
 const variant = arg('fisher', 'exact') as FisherVariant;
 const samples = Number(arg('samples', '60000'));
 const singleSamples = Number(arg('single-samples', '300'));
 const maxBatch = Number(arg('max-batch', '1024'));
 const units = Number(arg('units', '1000'));
-const backendName = arg('backend', 'cpu');
-const threads = arg('threads', '');
 const jsonOut = arg('json', '');
 
-const backend = await createBackend(backendName, threads ? { threads: Number(threads) } : {});
+const { backend, name: backendName, threads } = await backendFromArgs();
 const m = loadMnist('train');
 const count = Math.min(samples, m.count);
 const data = new MultiTaskDataset({

@@ -17,12 +17,11 @@
  * Prints R and ACC / BWT / forgetting per seed, and the mean over seeds.
  */
 import * as fs from 'node:fs';
-import { createBackend } from '../../ts/backends/create.js';
 import { Rng } from '../../ts/core/random.js';
 import { MultiTaskDataset } from '../../ts/data/dataset.js';
 import { loadMnist } from '../../ts/data/mnist.js';
 import { type ContinualMetrics, type StageConfig, trainStages } from '../../ts/train/continual.js';
-import { arg, meanLine, retainFromArgs } from './common.js';
+import { arg, backendFromArgs, meanLine, retainFromArgs } from './common.js';
 
 const BATCH = 128;
 const seeds = arg('seeds', '1').split(',').map(Number);
@@ -31,8 +30,6 @@ const units = Number(arg('units', '1000'));
 const iterations = Number(arg('iterations', '5000'));
 const lr = Number(arg('lr', '1e-4'));
 const trainSamples = Number(arg('train-samples', '60000'));
-const backendName = arg('backend', 'cpu');
-const threads = arg('threads', '');
 const jsonOut = arg('json', '');
 const { retain, text: retainText } = retainFromArgs('100');
 
@@ -54,7 +51,7 @@ function permuted(d: ReturnType<typeof mnist>, perm: Int32Array, name: string): 
   return new MultiTaskDataset({ inputs, inputShape: [28, 28], labels: { [name]: d.y } });
 }
 
-const backend = await createBackend(backendName, threads ? { threads: Number(threads) } : {});
+const { backend, name: backendName } = await backendFromArgs();
 const train = mnist('train', trainSamples);
 const test = mnist('test', 10000);
 const results: { seed: number; steps: number[]; seconds: number; accuracy: number[][]; metrics: ContinualMetrics }[] = [];

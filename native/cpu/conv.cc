@@ -77,17 +77,6 @@ inline double sum_run(const float* r, int64_t n) {
 // ISA chosen at load (cpu_features.h; HYDRANET_CPU_ISA forces a lower one): the same copies,
 // the same additions in the same order (sum_run's eight partial sums are the eight lanes of one
 // vector of doubles), so the same bits as the portable loops above, which the scalar path runs.
-enum class VecIsa { none, avx2, avx512 };
-
-VecIsa vec_isa() {
-#if HYDRANET_X86
-  const char* isa = isa_kernels().name;
-  if (std::strcmp(isa, "avx512") == 0) return VecIsa::avx512;
-  if (std::strcmp(isa, "avx2") == 0) return VecIsa::avx2;
-#endif
-  return VecIsa::none;
-}
-
 #if HYDRANET_X86
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's own _mm512_undefined_* idiom
@@ -570,9 +559,9 @@ HYDRANET_AVX2 void conv_dw_direct_avx2(const ConvShape& s, const float* x, const
 // The stride-1 unpadded im2col on the chosen ISA's vectors; false: none (the portable loop runs).
 bool im2col_s1_vec(const ConvShape& s, const float* x, float* col) {
 #if HYDRANET_X86
-  static const VecIsa isa = vec_isa();
-  if (isa == VecIsa::avx512) return im2col_s1_avx512(s, x, col), true;
-  if (isa == VecIsa::avx2) return im2col_s1_avx2(s, x, col), true;
+  const Isa isa = isa_chosen();
+  if (isa == Isa::avx512) return im2col_s1_avx512(s, x, col), true;
+  if (isa == Isa::avx2) return im2col_s1_avx2(s, x, col), true;
 #endif
   (void)s, (void)x, (void)col;
   return false;
@@ -581,8 +570,8 @@ bool im2col_s1_vec(const ConvShape& s, const float* x, float* col) {
 // The stride-1 unpadded col2im (dx zeroed) on AVX-512 for rows of at most 16 pixels; false: none.
 bool col2im_s1_vec(const ConvShape& s, const float* dcol, float* dx) {
 #if HYDRANET_X86
-  static const VecIsa isa = vec_isa();
-  if (isa == VecIsa::avx512 && s.w <= 16) return col2im_s1_avx512(s, dcol, dx), true;
+  const Isa isa = isa_chosen();
+  if (isa == Isa::avx512 && s.w <= 16) return col2im_s1_avx512(s, dcol, dx), true;
 #endif
   (void)s, (void)dcol, (void)dx;
   return false;
@@ -593,11 +582,11 @@ bool col2im_s1_vec(const ConvShape& s, const float* dcol, float* dx) {
 // path runs).
 bool forward_direct_vec(const ConvShape& s, const float* x, const float* w, const float* b, float* y, Activation act) {
 #if HYDRANET_X86
-  static const VecIsa isa = vec_isa();
-  if (isa == VecIsa::none || s.stride != 1 || s.padding != 0 || s.patch() > isa_kernels().kc) return false;
+  const Isa isa = isa_chosen();
+  if (isa == Isa::scalar || s.stride != 1 || s.padding != 0 || s.patch() > isa_kernels().kc) return false;
   if (act != Activation::none && act != Activation::relu) return false;
   const bool relu = act == Activation::relu;
-  if (isa == VecIsa::avx512) {
+  if (isa == Isa::avx512) {
     if (s.out_w > 16 && s.out_w <= 32) return conv_forward_direct_avx512<false>(s, x, w, b, y, relu), true;
     if (s.out_w == 8) return conv_forward_direct_avx512<true>(s, x, w, b, y, relu), true;
     return false;
@@ -619,10 +608,10 @@ bool forward_direct_vec(const ConvShape& s, const float* x, const float* w, cons
 // most 5 kernel columns, at most the GEMM's k block of output channels (its bits).
 bool dx_pairs_direct(const ConvShape& s) {
 #if HYDRANET_X86
-  static const VecIsa isa = vec_isa();
+  const Isa isa = isa_chosen();
   if (s.stride != 1 || s.padding != 0 || s.out_c > isa_kernels().kc) return false;
-  if (isa == VecIsa::avx2) return s.out_w <= 8 && s.kw <= 5;
-  return isa == VecIsa::avx512 && s.out_w == 8 && s.out_h % 2 == 0 && s.kw <= 8 && s.out_c == 20;
+  if (isa == Isa::avx2) return s.out_w <= 8 && s.kw <= 5;
+  return isa == Isa::avx512 && s.out_w == 8 && s.out_h % 2 == 0 && s.kw <= 8 && s.out_c == 20;
 #else
   (void)s;
   return false;
@@ -632,8 +621,8 @@ bool dx_pairs_direct(const ConvShape& s) {
 // dx_i = ∂L/∂x_i on the dx_pairs_direct shapes.
 void dx_pairs_vec(const ConvShape& s, const float* w, const float* dy, float* dx) {
 #if HYDRANET_X86
-  static const VecIsa isa = vec_isa();
-  if (isa == VecIsa::avx512) return conv_dx_pairs_avx512<20>(s, w, dy, dx);
+  const Isa isa = isa_chosen();
+  if (isa == Isa::avx512) return conv_dx_pairs_avx512<20>(s, w, dy, dx);
   switch (s.kw) {
     case 1: return conv_dx_rows_avx2<1>(s, w, dy, dx);
     case 2: return conv_dx_rows_avx2<2>(s, w, dy, dx);
@@ -660,10 +649,10 @@ bool dw_pairs_avx512(const ConvShape& s) {
 // AVX2 kernel takes there too (faster than a 16-lane kernel on 24-pixel rows, and than the GEMM).
 bool dw_direct(const ConvShape& s) {
 #if HYDRANET_X86
-  static const VecIsa isa = vec_isa();
+  const Isa isa = isa_chosen();
   if (s.stride != 1 || s.padding != 0) return false;
-  if (isa == VecIsa::avx2) return s.kw <= 5;
-  return isa == VecIsa::avx512 &&
+  if (isa == Isa::avx2) return s.kw <= 5;
+  return isa == Isa::avx512 &&
          (dw_pairs_avx512(s) || (s.c == 1 && s.kh == 5 && s.kw == 5 && s.out_w > 16 && s.out_w <= 32));
 #else
   (void)s;
@@ -674,8 +663,8 @@ bool dw_direct(const ConvShape& s) {
 // pdw (+)= the dW of samples [i0, i1) on the dw_direct shapes.
 void dw_direct_vec(const ConvShape& s, const float* x, const float* dy, int i0, int i1, float* pdw, bool accumulate) {
 #if HYDRANET_X86
-  static const VecIsa isa = vec_isa();
-  if (isa == VecIsa::avx512 && dw_pairs_avx512(s)) return conv_dw_pairs_avx512(s, x, dy, i0, i1, pdw, accumulate);
+  const Isa isa = isa_chosen();
+  if (isa == Isa::avx512 && dw_pairs_avx512(s)) return conv_dw_pairs_avx512(s, x, dy, i0, i1, pdw, accumulate);
   switch (s.kw) {
     case 1: return conv_dw_direct_avx2<1>(s, x, dy, i0, i1, pdw, accumulate);
     case 2: return conv_dw_direct_avx2<2>(s, x, dy, i0, i1, pdw, accumulate);
@@ -691,9 +680,9 @@ void dw_direct_vec(const ConvShape& s, const float* x, const float* dy, int i0, 
 // sum_run on the chosen ISA's vectors.
 double sum_run_vec(const float* r, int64_t n) {
 #if HYDRANET_X86
-  static const VecIsa isa = vec_isa();
-  if (isa == VecIsa::avx512) return sum_run_avx512(r, n);
-  if (isa == VecIsa::avx2) return sum_run_avx2(r, n);
+  const Isa isa = isa_chosen();
+  if (isa == Isa::avx512) return sum_run_avx512(r, n);
+  if (isa == Isa::avx2) return sum_run_avx2(r, n);
 #endif
   return sum_run(r, n);
 }

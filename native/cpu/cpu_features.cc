@@ -35,6 +35,7 @@ const IsaKernels& table_for(Isa isa) {
 }
 
 struct Choice {
+  Isa isa;
   const IsaKernels* kernels;
   std::string env_error;
 };
@@ -44,12 +45,13 @@ Choice choose() {
   for (Isa isa : {Isa::avx2, Isa::avx512}) {
     if (cpu_has(isa)) best = isa;
   }
-  Choice choice{&table_for(best), ""};
+  Choice choice{best, &table_for(best), ""};
   const char* env = std::getenv("HYDRANET_CPU_ISA");
   if (env == nullptr || *env == '\0') return choice;
   for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
     if (std::strcmp(env, table_for(isa).name) != 0) continue;
     if (cpu_has(isa)) {
+      choice.isa = isa;
       choice.kernels = &table_for(isa);
     } else {
       choice.env_error = std::string("HYDRANET_CPU_ISA=") + env + " but this CPU does not support " + env +
@@ -70,6 +72,8 @@ const Choice& chosen() {
 }  // namespace
 
 const IsaKernels& isa_kernels() { return *chosen().kernels; }
+
+Isa isa_chosen() { return chosen().isa; }
 
 bool isa_supported(Isa isa) { return cpu_has(isa); }
 

@@ -57,6 +57,9 @@ enum class Isa : int { scalar = 0, avx2 = 1, avx512 = 2 };
 
 // The kernels chosen at load (best supported, or HYDRANET_CPU_ISA).
 const IsaKernels& isa_kernels();
+// The ISA of isa_kernels(): the one the hand-vectorized loops beside the table (conv.cc,
+// pool.cc, isa_extras) must run, so that HYDRANET_CPU_ISA forces them too.
+Isa isa_chosen();
 // Whether this CPU (and this build) can run `isa`.
 bool isa_supported(Isa isa);
 // The problem with HYDRANET_CPU_ISA, or "" when it is unset or valid.

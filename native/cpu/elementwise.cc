@@ -41,8 +41,8 @@ void activation_backward(Activation kind, const float* y, const float* dy, float
 const IsaExtras& isa_extras() {
   static const IsaExtras* const chosen = [] {
 #if HYDRANET_X86
-    if (&isa_kernels() == &isa_avx512_kernels()) return &isa_avx512_extras();
-    if (&isa_kernels() == &isa_avx2_kernels()) return &isa_avx2_extras();
+    if (isa_chosen() == Isa::avx512) return &isa_avx512_extras();
+    if (isa_chosen() == Isa::avx2) return &isa_avx2_extras();
 #endif
     return &isa_scalar_extras();
   }();

@@ -14,7 +14,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstring>
 #include <limits>
 
 #include "addon_args.h"
@@ -210,18 +209,14 @@ bool pool2x2_backward_avx2(const float* dy, const float* am, float* d0, float* d
   return ok;
 }
 
-// The copies of the ISA chosen at load (isa_kernels().name), or null on the portable path.
+// The copies of the ISA chosen at load (isa_chosen()), or null on the portable path.
 Pool2x2Forward pool2x2_forward_for_isa() {
-  const char* isa = isa_kernels().name;
-  if (std::strcmp(isa, "avx512") == 0) return pool2x2_forward_avx512;
-  if (std::strcmp(isa, "avx2") == 0) return pool2x2_forward_avx2;
-  return nullptr;
+  const Isa isa = isa_chosen();
+  return isa == Isa::avx512 ? pool2x2_forward_avx512 : isa == Isa::avx2 ? pool2x2_forward_avx2 : nullptr;
 }
 Pool2x2Backward pool2x2_backward_for_isa() {
-  const char* isa = isa_kernels().name;
-  if (std::strcmp(isa, "avx512") == 0) return pool2x2_backward_avx512;
-  if (std::strcmp(isa, "avx2") == 0) return pool2x2_backward_avx2;
-  return nullptr;
+  const Isa isa = isa_chosen();
+  return isa == Isa::avx512 ? pool2x2_backward_avx512 : isa == Isa::avx2 ? pool2x2_backward_avx2 : nullptr;
 }
 
 // One plane of a 2×2, stride-2 forward through `f`.

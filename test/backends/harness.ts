@@ -17,6 +17,7 @@
  * family's `it` ({@link ParityContext.it}) reports the case as skipped with the reason.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { type Backend, type Tensor } from '../../ts/backends/backend.js';
 import { createBackend } from '../../ts/backends/create.js';
 import { CapabilityError } from '../../ts/errors.js';
@@ -93,6 +94,24 @@ export function assertClose(got: Float32Array, want: Float32Array, tol: Tol, wha
         `(tolerance ${tol.atol} + ${tol.rtol}·|ref|)`,
     );
   }
+}
+
+/**
+ * Runs `script` (an ES module's text) in a child node process with HYDRANET_CPU_ISA = `isa`,
+ * `input` on its stdin, and returns what it printed, parsed as JSON: an object whose `isa` (the
+ * backend's, as it reports it) must be `isa`. The cpu backend's SIMD-path tests run each path so.
+ */
+export function runWithIsa<T extends { isa: string }>(script: string, isa: string, input = ''): T {
+  const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, HYDRANET_CPU_ISA: isa },
+    input,
+    encoding: 'utf8',
+    stdio: 'pipe',
+    maxBuffer: 1 << 26,
+  });
+  const result = JSON.parse(stdout) as T;
+  assert.equal(result.isa, isa, 'HYDRANET_CPU_ISA was not honoured');
+  return result;
 }
 
 /** One tensor of a case: its contents before the op, and its shape. */

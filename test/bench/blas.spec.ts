@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { type TorchBlas, blasKindOfPath, classifyBlas, runTorch, tfjsKernels } from '../../bench/peers.js';
+import { type Machine, type TorchBlas, blasKindOfPath, classifyBlas, machineInfo, peerEnv, runTorch, tfjsKernels } from '../../bench/peers.js';
 import { type BenchRecord, markdownReport, peerKernelLines, ratioRecord, stepRatioLines } from '../../bench/report.js';
 
 const LIB = '/usr/lib/x86_64-linux-gnu';
@@ -170,6 +170,24 @@ describe('bench: which BLAS each peer ran on', function () {
     });
   });
 
+  it('the peers run with passive OpenMP on every core, and OpenBLAS’s SkylakeX kernels on AVX-512 AMD over the environment’s core type', () => {
+    const m: Machine = { ...machineInfo(), cores: 4, vendor: 'AuthenticAMD', avx512f: true };
+    const saved = process.env.OPENBLAS_CORETYPE;
+    process.env.OPENBLAS_CORETYPE = 'Haswell';
+    try {
+      const amd = peerEnv(m);
+      assert.deepEqual(amd.shown, { OMP_WAIT_POLICY: 'passive', OMP_NUM_THREADS: '4', OPENBLAS_NUM_THREADS: '4', OPENBLAS_CORETYPE: 'SkylakeX' });
+      assert.equal(amd.env.OPENBLAS_CORETYPE, 'SkylakeX');
+      assert.equal(amd.env.PATH, process.env.PATH, 'the rest of the environment is kept');
+      // Elsewhere OpenBLAS's own detection stands: the environment's setting is left as it is.
+      assert.equal(peerEnv({ ...m, avx512f: false }).env.OPENBLAS_CORETYPE, 'Haswell');
+      assert.equal(peerEnv({ ...m, vendor: 'GenuineIntel' }).shown.OPENBLAS_CORETYPE, undefined);
+    } finally {
+      if (saved === undefined) delete process.env.OPENBLAS_CORETYPE;
+      else process.env.OPENBLAS_CORETYPE = saved;
+    }
+  });
+
   describe('detection in a real torch process (bench/peers/torch_mlp.py)', () => {
     const plan = { windows: 1, minSeconds: 0, warmupSeconds: 0 };
     const probe = (env: NodeJS.ProcessEnv = process.env): TorchBlas | string => {
@@ -199,6 +217,17 @@ describe('bench: which BLAS each peer ran on', function () {
         assert.ok(b.openblas && b.openblas.core && b.openblas.threads >= 1, JSON.stringify(b.openblas));
         assert.equal(v.representative, true);
       }
+    });
+
+    it('under peerEnv, the OpenBLAS torch calls runs the core peerEnv asks for, over the environment’s', function () {
+      const pe = peerEnv(machineInfo());
+      const b = probe({ ...pe.env });
+      assert.ok(typeof b !== 'string', String(b));
+      if (!b.openblas || !pe.shown.OPENBLAS_CORETYPE) {
+        console.log(`      skipped: ${b.openblas ? 'peerEnv sets no core type on this CPU' : 'torch does not call OpenBLAS here'}`);
+        this.skip();
+      }
+      assert.equal(b.openblas.core.toLowerCase(), pe.shown.OPENBLAS_CORETYPE.toLowerCase(), JSON.stringify(b.openblas));
     });
 
     it('sees the reference BLAS when the loader picks it, although OpenBLAS is mapped too', function () {

@@ -29,6 +29,10 @@ describe('bench/data', function () {
       // CPU seconds of a stage on 500 rows may round to 0 (the clock's tick).
       assert.ok(Number.isFinite(x.median) && (x.unit === 'cpu-s' ? x.median >= 0 : x.median > 0), `${x.stage}: ${x.median}`);
     }
+    // The whole load does take CPU time, and its stages' CPU seconds (one rep) add up to it.
+    const cpu = (stage: string): number => records.find((x) => x.stage === stage && x.unit === 'cpu-s')!.median;
+    assert.ok(cpu('load') > 0, `load: ${cpu('load')} CPU seconds`);
+    assert.ok(Math.abs(cpu('readTable') + cpu('fitSchema') + cpu('applySchema') - cpu('load')) <= 1e-9, 'the stages add up to the load');
   });
 
   it('prints the table with the goal check', () => {

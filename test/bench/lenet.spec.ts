@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { benchLenet, benchLenetEpoch, benchTorchLenet, lenetCpuLines, lenetEpochLines, lenetTorchRatios, torchLenetThreads } from '../../bench/lenet.js';
-import { runTorch } from '../../bench/peers.js';
+import { machineInfo, peerEnv, runTorch } from '../../bench/peers.js';
 import type { BenchRecord } from '../../bench/report.js';
 import { stepRatioLines } from '../../bench/report.js';
 import { type Backend, createBackend } from '../../ts/index.js';
@@ -96,7 +96,7 @@ describe('bench: MultiLeNet', function () {
 
     it('trains MultiLeNet at each thread count in its fastest variant, and times an epoch with validation', () => {
       const notes: string[] = [];
-      const recs = benchTorchLenet([1, 2], { windows: 2, minSeconds: 0.02, warmupSeconds: 0 }, { train: 256, test: 256 }, { ...process.env, OMP_WAIT_POLICY: 'passive' }, notes);
+      const recs = benchTorchLenet([1, 2], { windows: 2, minSeconds: 0.02, warmupSeconds: 0 }, { train: 256, test: 256 }, peerEnv(machineInfo()).env, notes);
       const steps = recs.find((r) => r.metric === 'train_steps_per_s')!;
       assert.ok(steps.median !== null && steps.median > 0, JSON.stringify(steps));
       const by = steps.by_threads as { threads: number; median: number; variant: string; blas_threads: number | null }[];

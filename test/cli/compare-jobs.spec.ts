@@ -80,8 +80,11 @@ describe('hydranet compare --jobs / --select-seeds', function () {
     const one = run(dir, ...TABLE2, '--out', 'one');
     assert.equal(one.status, 0, one.stderr);
     assert.deepEqual(runFiles(path.join(dir, 'one')), PINNED, 'the hash of some run key changed: a recorded comparison would train again');
-    const two = run(dir, ...TABLE2, '--out', 'two', '--jobs', '2');
+    const two = run(dir, ...TABLE2, '--out', 'two', '--jobs', '2', '--json', 'two.json');
     assert.equal(two.status, 0, two.stderr);
+    const { settings } = JSON.parse(fs.readFileSync(path.join(dir, 'two.json'), 'utf8')) as { settings: Record<string, unknown> };
+    assert.deepEqual(['jobs', 'threads', 'outDir'].filter((k) => k in settings), [], 'the results file holds what determines the results, not --jobs, --threads or --out');
+    assert.ok('seeds' in settings && 'search' in settings);
     assert.match(two.stdout, /backend cpu; 2 runs at a time in child processes, 1 thread each;/);
     assert.match(two.stdout, /= 12 runs, 2 at a time;/);
     assert.match(two.stdout, /^time estimate: about \d+ s for the \d+ runs left \(\d+\.\d s per run, 2 at a time, measured on this one\)$/m);

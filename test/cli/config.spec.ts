@@ -154,6 +154,7 @@ describe('hydranet train --config', function () {
     const history = [record(1, 0.5, 0.25, 0), record(2, 0.75, 0.25, 1), record(3, NaN, 0.125, 1), record(4, 0.625, 0.125, 0), record(5, 0.5, 0.5, 1)];
     assert.equal(bestRecord(history, tasks)?.epoch, 2);
     assert.equal(bestRecord([], tasks), undefined);
+    assert.equal(bestRecord([record(1, NaN, 0, 0), record(2, NaN, 0.5, 1)], tasks), undefined, 'NaN scores only: no epoch is best');
   });
 
   it('prints the best epoch\'s validation, the one predict and evaluate use, when it is not the last', () => {

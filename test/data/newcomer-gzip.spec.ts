@@ -3,7 +3,6 @@
  * diabetes_data_raw.csv.gz): gzip tables read by readTable as they are decompressed, and the
  * hints a ragged row under a one-field header gives about the delimiter, and a column the file
  * lacks about the one that matches but for blanks at either end or case (" age", "Species").
-
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -24,7 +23,6 @@ describe('newcomer: gzip tables, the delimiter and column-name hints', () => {
   // Spaces in names, a quoted field, CRLF line ends, a byte-order mark: the quirks of a real export.
   const csv = '\ufeff"sepal length (cm)",species,note\r\n5.1,setosa,"a, b"\r\n4.9,setosa,\r\n7.0,versicolor,x\r\n';
 
-  // needs the csv.ts/schema.ts change in the report
   it('reads .csv.gz, .tsv.gz and .jsonl.gz as the uncompressed files, format from the name before .gz', async () => {
     writeFileSync(join(dir, 'iris.csv'), csv);
     writeFileSync(join(dir, 'iris.csv.gz'), gzipSync(csv));
@@ -47,14 +45,12 @@ describe('newcomer: gzip tables, the delimiter and column-name hints', () => {
     assert.deepEqual(cells(j), [[1, 1, 'x'], [2, null, null]]);
   });
 
-  // needs the csv.ts/schema.ts change in the report
   it('names the file of a .gz that is not gzip or is not there (DatasetError)', async () => {
     writeFileSync(join(dir, 'plain.csv.gz'), csv);
     await assert.rejects(readTable(join(dir, 'plain.csv.gz')), (e: Error) => e instanceof DatasetError && /plain\.csv\.gz: cannot read as gzip: not gzip data .*must be gzip-compressed/.test(e.message));
     await assert.rejects(readTable(join(dir, 'absent.csv.gz')), (e: Error) => e instanceof DatasetError && /absent\.csv\.gz: .*ENOENT/.test(e.message));
   });
 
-  // needs the csv.ts/schema.ts change in the report
   it('names a column the file lacks with the one that matches but for blanks or case, quoting names with blanks', async () => {
     writeFileSync(join(dir, 'spaces.csv'), '" sepal length (cm)",Species,x\n5.1,setosa,1\n4.9,virginica,2\n');
     const t = await readTable(join(dir, 'spaces.csv'));
@@ -63,7 +59,6 @@ describe('newcomer: gzip tables, the delimiter and column-name hints', () => {
     assert.throws(() => tableColumn(t, 'y'), (e: Error) => /spaces\.csv: column "y" is not in the file \(columns: " sepal length \(cm\)", Species, x\)$/.test(e.message));
   });
 
-  // needs the csv.ts/schema.ts change in the report
   it('a ragged row under a one-field header that holds ";" suggests that delimiter', async () => {
     // A European spreadsheet's export read with the default ','.
     await assert.rejects(parseCsv('x;y\n1,5;0\n', {}, 'euro.csv'), (e: Error) => e instanceof DatasetError && /^euro\.csv:2: expected 1 fields \(as in the header\) but received 2; the header is one field that holds ";": if that is the file's delimiter, say so \(data\.delimiter/.test(e.message));

@@ -17,8 +17,7 @@ describe('newcomer: macro F1 of a classification task', function () {
   this.timeout(60_000);
 
   it('is the mean F1 over the classes present in the labels or the predictions (hand-computed), masked samples skipped', () => {
-    // resolveTask refuses f1 on classification until task.ts allows it; the accumulator is told directly.
-    const task = { ...resolveTask({ name: 'c', kind: 'classification', classes: 4, metrics: ['accuracy'] }, 0), metrics: ['accuracy', 'f1'] as const };
+    const task = resolveTask({ name: 'c', kind: 'classification', classes: 4, metrics: ['accuracy', 'f1'] }, 0);
     const acc = new MetricAccumulator(task, 0, 4);
     // Labels 0 0 1 1 2 2 (and a masked 3); argmax predictions 0 1 1 1 0 2 (and 1).
     const labels = Float32Array.from([0, 0, 1, 1, 2, 2, 3]);
@@ -38,7 +37,6 @@ describe('newcomer: macro F1 of a classification task', function () {
     assert.ok(Number.isNaN(none.result().f1!), 'no labelled sample');
   });
 
-  // needs the task.ts change in the report
   it('a run file may ask for f1 on a classification task; train prints it and evaluate writes it', () => {
     const dir = tmpDir();
     const rows = ['x,y,k', ...Array.from({ length: 60 }, (_, i) => `${(i % 3) + 0.1 * (i % 7)},${i % 5},${['a', 'b', 'c'][i % 3]}`)];

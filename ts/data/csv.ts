@@ -308,16 +308,16 @@ const POWERS_OF_TEN = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e1
 let decimalFormat = FORMAT_OTHER;
 
 /**
- * The text v[from, to) as a plain decimal, [-]digits[.digits] with at most 15 digits, as Number
- * would read it; NaN for anything else (Number decides those). Exact: the digits make an integer
+ * The text v as a plain decimal, [-]digits[.digits] with at most 15 digits, as Number would
+ * read it; NaN for anything else (Number decides those). Exact: the digits make an integer
  * below 2^53 and 10^e is exact, so the one division rounds correctly, as Number does (Clinger's
- * fast path). Sets {@link decimalFormat}.
+ * fast path). Sets {@link decimalFormat}. ColumnReader.addBytes reads the same rules from bytes.
  */
-function decimal(v: string, from = 0, to = v.length): number {
+function decimal(v: string): number {
   decimalFormat = FORMAT_OTHER;
-  const n = to;
-  const negative = from < to && v.charCodeAt(from) === 45; // '-'
-  const lead = negative ? from + 1 : from; // the first digit
+  const n = v.length;
+  const negative = n > 0 && v.charCodeAt(0) === 45; // '-'
+  const lead = negative ? 1 : 0; // the first digit
   let i = lead;
   let m = 0;
   let digits = 0;
@@ -537,7 +537,7 @@ class ColumnReader {
       }
       let k = this.byteDict.find(buf, from, i, h);
       if (k < 0) {
-        const v = utf8(buf, from, i);
+        const v = buf.toString('utf8', from, i);
         k = this.code(v);
         if (k < 0) {
           this.add(v);
@@ -577,11 +577,11 @@ class ColumnReader {
           return i;
         }
       } else i = fieldEnd(buf, i, end, cuts);
-      this.add(utf8(buf, from, i));
+      this.add(buf.toString('utf8', from, i));
       return i;
     }
     const i = fieldEnd(buf, from, end, cuts);
-    this.add(utf8(buf, from, i));
+    this.add(buf.toString('utf8', from, i));
     return i;
   }
 
@@ -691,11 +691,6 @@ class ColumnReader {
     if (this.numbers !== null) return { kind: 'numbers', numbers: trimmed(this.numbers, n), formats: trimmed(this.formats!, n), others: this.others!, cells: null };
     return this.cells!;
   }
-}
-
-/** The text of UTF-8 bytes buf[from, to) (U+FFFD for each invalid sequence, as a stream decoding the file gives). */
-function utf8(buf: Buffer, from: number, to: number): string {
-  return buf.toString('utf8', from, to);
 }
 
 /** A typed array twice as long (at least 1024), holding `a`'s values. */

@@ -363,6 +363,7 @@ export class DataParallel {
     }
     if (now) {
       this.world.sum(flags, 'the stop flags');
+      this.stats.bytes += 16;
       flags[0] = flags[0] > 0 || asked0 ? 1 : 0;
       flags[1] = flags[1] > 0 || asked1 ? 1 : 0;
     } else if (asked0 || asked1) {
@@ -371,10 +372,10 @@ export class DataParallel {
     } else {
       sent.set(flags);
       this.stopPending = this.world.startSum(sent, 'the stop flags');
+      this.stats.bytes += 16;
       flags.fill(0);
     }
     this.stats.seconds += (performance.now() - t0) / 1000;
-    this.stats.bytes += 16;
   }
 
   /** The stop flags in flight between steps ({@link agreeStop}), and their all-reduce. */

@@ -49,7 +49,7 @@ export function temporaryPath(file: string, pid: number = process.pid): string {
 }
 
 /** Whether a process with this id exists (on this machine, in this pid namespace). */
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -14,7 +14,7 @@
 import { type Backend, MixtureLayout, type Tensor } from '../backends/backend.js';
 import { ConfigError, ValueError } from '../errors.js';
 import { BatchBuffer, type StepContext, tensorSize } from '../nn/layer.js';
-import { DenseSquares, type SquaredGradientSource, isSquaredGradientSource } from '../nn/dense.js';
+import { DenseSquares, type SquaredGradientSource } from '../nn/dense.js';
 import type { Parameter } from '../nn/parameters.js';
 import type { Sequential } from '../nn/sequential.js';
 import type { Body, BodyContext } from './sharing/body.js';
@@ -178,17 +178,13 @@ export class ExpertBody implements Body, SquaredGradientSource {
 
   /** The gates' parameters and those of the experts' layers that are squared-gradient sources (dense). */
   get squaredParameters(): readonly Parameter[] {
-    return [this.gateWeight, this.gateBias, ...this.expertSources().flatMap((l) => l.squaredParameters)];
+    return [this.gateWeight, this.gateBias, ...this.experts.flatMap((e) => e.squaredParameters)];
   }
 
   squaredGradients(arena: Tensor | null): void {
     this.gateSquares?.free();
     this.gateSquares = arena && new DenseSquares(this.backend, this.maxBatch, this.gateWeight, this.gateBias, arena);
-    for (const l of this.expertSources()) l.squaredGradients(arena);
-  }
-
-  private expertSources(): SquaredGradientSource[] {
-    return this.experts.flatMap((e) => e.layers.filter(isSquaredGradientSource));
+    for (const e of this.experts) e.squaredGradients(arena);
   }
 
   describe(): string {

@@ -1,6 +1,8 @@
 /** A chain of layers run in order; backward runs them in reverse. */
 import type { Backend, Tensor } from '../backends/backend.js';
+import { type SquaredGradientSource, isSquaredGradientSource } from './dense.js';
 import { type BuildContext, type Layer, type StepContext, tensorSize } from './layer.js';
+import type { Parameter } from './parameters.js';
 
 /**
  * A backward-pass listener: told that every gradient at parameter-arena offsets ≥ `from` is
@@ -9,7 +11,7 @@ import { type BuildContext, type Layer, type StepContext, tensorSize } from './l
  */
 export type GradientsReady = (from: number) => void;
 
-export class Sequential implements Layer {
+export class Sequential implements Layer, SquaredGradientSource {
   /** Per-sample output shape of every layer, known after build. */
   readonly shapes: (readonly number[])[] = [];
   /**
@@ -58,6 +60,16 @@ export class Sequential implements Layer {
     let h = x;
     for (const l of this.layers) h = l.forward(h, n, step);
     return h;
+  }
+
+  /** The parameters of the layers that are squared-gradient sources (dense; see SquaredGradientSource): the others' are not covered. */
+  get squaredParameters(): readonly Parameter[] {
+    return this.layers.filter(isSquaredGradientSource).flatMap((l) => l.squaredParameters);
+  }
+
+  /** Turns the squared per-sample gradients of every squared-gradient-source layer on (into `arena`) or off (null). */
+  squaredGradients(arena: Tensor | null): void {
+    for (const l of this.layers) if (isSquaredGradientSource(l)) l.squaredGradients(arena);
   }
 
   backward(dy: Tensor, n: number, needDx: boolean): Tensor | null {

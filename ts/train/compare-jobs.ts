@@ -32,6 +32,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MultiTaskDataset } from '../data/dataset.js';
+import { processAlive } from '../io/files.js';
 import {
   BackendUnavailableError,
   BusyError,
@@ -119,11 +120,7 @@ function processStart(pid: number): string | null {
 
 /** Whether the process that wrote `owner` still runs (a live process with its pid and another start time is not it). */
 function ownerAlive(owner: JobDirOwner): boolean {
-  try {
-    process.kill(owner.pid, 0);
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  if (!processAlive(owner.pid)) return false;
   if (owner.start === null) return true;
   const now = processStart(owner.pid);
   return now === null || now === owner.start;

@@ -910,21 +910,12 @@ async function tunedCompare(opts: CompareOptions, tasks: readonly Task[], main: 
         for (const setting of row.grid) {
           const runs = searchRuns.filter((r) => r.row === row && r.setting === setting);
           const recs = runs.map((r) => searched.get(r)!);
-          const first = recs[0];
-          const trial: SearchTrial = {
-            setting,
-            weighting: runs[0].weighting,
-            score: first.score,
-            validation: first.validation,
-            epoch: first.epoch,
-            epochs: first.epochs,
-            seconds: first.seconds,
-            history: first.history,
-          };
+          // A search run's record is a SearchSeedRun but the seed (a search run has no test metrics).
+          const trial: SearchTrial = { setting, weighting: runs[0].weighting, ...recs[0] };
           if (recs.length > 1) {
             trial.score = recs.reduce((a, x) => a + x.score, 0) / recs.length;
             trial.seconds = recs.reduce((a, x) => a + x.seconds, 0);
-            trial.seeds = recs.map((x, i) => ({ seed: runs[i].seed, score: x.score, validation: x.validation, epoch: x.epoch, epochs: x.epochs, seconds: x.seconds, history: x.history }));
+            trial.seeds = recs.map((x, i) => ({ seed: runs[i].seed, ...x }));
           }
           tried.push(trial);
         }

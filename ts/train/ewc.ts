@@ -43,8 +43,8 @@ import { ConfigError, ShapeError, ValueError, describe, expectInt } from '../err
 import type { CheckpointContents, StoredTensor } from '../io/checkpoint.js';
 import type { MultiTaskModel } from '../mtl/model.js';
 import type { Task } from '../mtl/task.js';
-import { TrunkBody } from '../mtl/sharing/hard.js';
 import { type SquaredGradientSource, isSquaredGradientSource } from '../nn/dense.js';
+import { BatchBuffer } from '../nn/layer.js';
 
 /** How {@link fisherDiagonal} estimates the Fisher information (see the module comment). */
 export type FisherVariant = 'exact' | 'sampled' | 'empirical' | 'batched';
@@ -164,9 +164,7 @@ export interface FisherEstimate {
  */
 function squaredSources(model: MultiTaskModel): { sources: SquaredGradientSource[]; uncovered: string | null } {
   const sources: SquaredGradientSource[] = [model.heads];
-  const body = model.body;
-  if (body instanceof TrunkBody) sources.push(...body.trunk.layers.filter(isSquaredGradientSource));
-  else if (isSquaredGradientSource(body)) sources.push(body);
+  if (isSquaredGradientSource(model.body)) sources.push(model.body);
   const covered = new Set(sources.flatMap((s) => s.squaredParameters));
   return { sources, uncovered: model.params.parameters.find((p) => !covered.has(p))?.name ?? null };
 }
@@ -250,7 +248,7 @@ export async function fisherEstimate(model: MultiTaskModel, data: MultiTaskDatas
   const sum = be.alloc([model.params.arenaSize]);
   const square = path === 'batch-squares' ? null : be.alloc([model.params.arenaSize]);
   // 'exact': the per-sample scale √p(c|x_i) of the class pass's dL/dlogits rows.
-  const scale = variant === 'exact' ? be.alloc([batch, W]) : null;
+  const scale = variant === 'exact' ? new BatchBuffer(be, batch, [W]) : null;
   let backwardPasses = 0;
   let batches = 0;
   try {
@@ -310,7 +308,7 @@ export async function fisherEstimate(model: MultiTaskModel, data: MultiTaskDatas
       }
       // exact: Σ_t Σ_c p_t(c|x)·(∇ log p_t(c|x))² (cross-task terms vanish in expectation): one pass
       // per task and class, every row's gradient scaled by √p so that its square carries p.
-      const rows = n === batch ? scale! : be.view(scale!, 0, [n, W]); // a view for the last, shorter batch
+      const rows = scale!.rows(n);
       for (const { task, index } of chosen) {
         const p = probs![task.name];
         const classes = task.kind === 'binary' ? 2 : task.outputs;
@@ -330,7 +328,7 @@ export async function fisherEstimate(model: MultiTaskModel, data: MultiTaskDatas
           if (!any) continue; // a class of probability 0 adds nothing
           for (let i = 0; i < n; i++) targets[i * tgtWidth + toff] = c;
           be.write(model.batchTargets(n), targets.subarray(0, n * tgtWidth));
-          be.write(scale!, hostScale.subarray(0, n * W));
+          be.write(rows, hostScale.subarray(0, n * W));
           weights.fill(0);
           weights[index] = n;
           pass(rows);
@@ -346,7 +344,7 @@ export async function fisherEstimate(model: MultiTaskModel, data: MultiTaskDatas
     model.zeroGradients();
     be.free(sum);
     if (square) be.free(square);
-    if (scale) be.free(scale);
+    if (scale) be.free(scale.base);
     model.setTaskWeights(savedWeights);
     release();
   }

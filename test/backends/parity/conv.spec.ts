@@ -7,7 +7,6 @@
  * the direct kernels' shapes, AVX2 and AVX-512 giving the same forward and dx bits.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Activation, Conv2dGeometry, Pool2dGeometry } from '../../../ts/backends/backend.js';
@@ -16,7 +15,7 @@ import { loadCpuAddon } from '../../../ts/backends/native.js';
 import { Rng } from '../../../ts/core/random.js';
 import { ShapeError } from '../../../ts/errors.js';
 import { type IsaCase, runIsaCase } from './conv-isa-case.js';
-import { assertClose, compareOp, describeParity, gemmTol, nanAt, randomArray, referenceBackend, withNaN } from '../harness.js';
+import { assertClose, compareOp, describeParity, gemmTol, nanAt, randomArray, referenceBackend, runWithIsa, withNaN } from '../harness.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const backendsDir = path.resolve(here, '../../../ts/backends');
@@ -176,16 +175,8 @@ await describeParity('conv', ({ name, b, mm, it }) => {
           const arr = (len: number, lo?: number, hi?: number) => Array.from(randomArray(rng, len, lo, hi));
           return { geo: [C, H, W, oc, k], n, x: arr(n * C * H * W), w: arr(oc * C * k * k, -0.5, 0.5), b: arr(oc), dy: arr(n * oc * oh * ow) };
         });
-      const runs = isas.map((isa) => {
-        const stdout = execFileSync(process.execPath, ['--input-type=module', '-e', ISA_SCRIPT], {
-          env: { ...process.env, HYDRANET_CPU_ISA: isa },
-          input: JSON.stringify(cases),
-          encoding: 'utf8',
-          maxBuffer: 1 << 26,
-        });
-        return JSON.parse(stdout) as { isa: string; out: Record<'y' | 'dx' | 'dw' | 'db', number[]>[] };
-      });
-      runs.forEach((r, i) => assert.equal(r.isa, isas[i], 'HYDRANET_CPU_ISA was not honoured'));
+      const input = JSON.stringify(cases);
+      const runs = isas.map((isa) => runWithIsa<{ isa: string; out: Record<'y' | 'dx' | 'dw' | 'db', number[]>[] }>(ISA_SCRIPT, isa, input));
       const ref = referenceBackend;
       for (const [j, c] of cases.entries()) {
         const { geo: [C, H, W, oc, k], n } = c;

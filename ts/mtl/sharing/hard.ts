@@ -1,8 +1,10 @@
 /** Hard sharing (the default): one trunk shared by every task; all first head layers are ONE GEMM. */
 import type { Backend, Tensor } from '../../backends/backend.js';
 import { ConfigError } from '../../errors.js';
+import type { SquaredGradientSource } from '../../nn/dense.js';
 import type { StepContext } from '../../nn/layer.js';
-import type { Sequential } from '../../nn/sequential.js';
+import type { Parameter } from '../../nn/parameters.js';
+import type { GradientsReady, Sequential } from '../../nn/sequential.js';
 import type { Body, BodyContext, SharingEntry } from './body.js';
 
 /** Hard sharing's config. */
@@ -12,7 +14,7 @@ export interface HardSharing {
 }
 
 /** The trunk every task shares; its parameters come first in the arena. */
-export class TrunkBody implements Body {
+export class TrunkBody implements Body, SquaredGradientSource {
   readonly trunk: Sequential;
   readonly width: number;
   readonly stackStride = 0;
@@ -40,8 +42,18 @@ export class TrunkBody implements Body {
   }
 
   /** The trunk's layers tell `ready` one by one (the heads' parameters, after the trunk's, are final before it runs). */
-  setGradientsReady(ready: ((from: number) => void) | null): void {
+  setGradientsReady(ready: GradientsReady | null): void {
     this.trunk.gradientsReady = ready;
+  }
+
+  /** The trunk's dense layers' parameters (the diagonal Fisher's batch path; see SquaredGradientSource). */
+  get squaredParameters(): readonly Parameter[] {
+    return this.trunk.squaredParameters;
+  }
+
+  /** Turns the trunk's dense layers' squared per-sample gradients on (into `arena`) or off (null). */
+  squaredGradients(arena: Tensor | null): void {
+    this.trunk.squaredGradients(arena);
   }
 
   describe(): string {
