@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- flags]`: hydranet side by side with TensorFlow.js and PyTorch, all measured
  * in the same run: training steps per second of the W1/W2 (and, with cuda, W3) workloads and
- * MultiLeNet on hydranet's backends (cpu, reference, webgpu, cuda), on TensorFlow.js webgpu
+ * MultiLeNet on hydranet's backends (cpu, reference, webgpu, cuda), and of the embedding
+ * workload E1 on cpu beside PyTorch (bench/phases/embedding.ts); on TensorFlow.js webgpu
  * (same Dawn adapter as hydranet webgpu), cpu, wasm (and tfjs-node where installed; where not,
  * the output says why), each in its own process, and on PyTorch CPU; GEMM GFLOP/s against
  * OpenBLAS; where a cpu step's time goes, kernel by kernel, beside its GEMM-only limit (for a
@@ -17,7 +18,9 @@
  *   --json-out FILE       also write the records to FILE
  *   --markdown FILE       also write the Markdown report to FILE
  *   --update-readme FILE  regenerate FILE's <!-- bench:begin/end --> section from this run
- *   --workload W1|W2|W3   one workload (default W1 and W2, plus W3 when cuda runs)
+ *   --workload W1|W2|W3|E1[,…]   the workloads (default W1, W2 and E1, plus W3 when cuda runs);
+ *                         E1 is the embedding workload (bench/embedding/workload.ts, cpu only:
+ *                         bench/phases/embedding.ts); with E1 alone, --backend defaults to cpu
  *   --backend cpu|reference|webgpu|cuda[,…]   hydranet backends (default all four; one that
  *                         cannot run here is reported as skipped, with the reason)
  *   --no-peers            skip PyTorch, OpenBLAS and TensorFlow.js
@@ -56,6 +59,7 @@ import { breakdownPhases } from './phases/breakdown.js';
 import { gemmPhases } from './phases/gemm.js';
 import { lenetPhases } from './phases/lenet.js';
 import { breakdownMarkdown, breakdownSection } from './breakdown.js';
+import { embeddingPhases } from './phases/embedding.js';
 import { mnistPhases } from './phases/multimnist.js';
 import { torchPhases, torchRatios } from './phases/pytorch.js';
 import { stepPhases } from './phases/steps.js';
@@ -104,7 +108,7 @@ async function main(): Promise<void> {
   // The GPU-sized W3 joins the default workloads when a cuda backend is open (cuda only).
   const w3Explicit = opts.workloads.some((w) => w.name === 'W3');
   const cudaOpen = slots.some((sl) => sl.name === 'cuda' && slotOpen(sl));
-  if (cudaOpen && !w3Explicit && opts.workloads.length > 1) opts.workloads.push(WORKLOADS.find((w) => w.name === 'W3')!);
+  if (cudaOpen && !w3Explicit && opts.workloadFlag === undefined) opts.workloads.push(WORKLOADS.find((w) => w.name === 'W3')!);
   const header = runHeader(opts, machine, slots, p, shown);
   // Human mode: the header goes to stdout now, the tables at the end; progress goes to stderr.
   if (!opts.json && !child) console.log(header.join('\n'));
@@ -134,15 +138,18 @@ async function main(): Promise<void> {
     tfjsBackends,
   };
   // The plan, in the order the phases run; planning adds the skipped records of what cannot run.
+  // The dense workloads' peers and GEMMs only when a dense workload runs (not for E1 alone).
+  const dense = opts.workloads.length > 0;
   const phases = [
     ...(await stepPhases(ctx)),
     ...breakdownPhases(ctx),
+    ...embeddingPhases(ctx),
     ...weightingPhases(ctx),
     ...affinityPhases(ctx),
     ...lenetPhases(ctx),
-    ...torchPhases(ctx),
-    ...tfjsPhases(ctx),
-    ...gemmPhases(ctx),
+    ...(dense ? torchPhases(ctx) : []),
+    ...(dense ? tfjsPhases(ctx) : []),
+    ...(dense ? gemmPhases(ctx) : []),
     ...mnistPhases(ctx),
   ];
   if (opts.phase !== undefined) {

@@ -1,9 +1,12 @@
 /**
  * Where a training step's time goes, kernel by kernel, on the cpu backend:
  *
- *   node dist/bench/breakdown.js [--workload W1,W2,LeNet] [--threads N] [--rounds R] [--seconds S] [--json]
+ *   node dist/bench/breakdown.js [--workload W1,W2,LeNet,E1] [--threads N] [--rounds R] [--seconds S] [--json]
  *
- * For each workload (W1, W2 of workloads.ts; LeNet, the MultiLeNet step of lenet.ts) the real
+ * For each workload (W1, W2 of workloads.ts; LeNet, the MultiLeNet step of lenet.ts; E1, the
+ * embedding workload of embedding/workload.ts, its parts named as the issue names them:
+ * embedding gather / scatter-add, experts' and gates' GEMMs, the gates' softmax mixture, towers,
+ * loss, optimizer with the tables' row-sparse step) the real
  * step (model.forwardBackward + optimizer.step, as the Trainer calls them) runs in R rounds of
  * two interleaved windows of at least S seconds each: a plain window (the step as the bench times
  * it) and a hooked one, where every kernel call passes through the backend's profiler hook
@@ -55,13 +58,14 @@ import type { ThreadPoolStats } from '../ts/backends/native.js';
 import type { KernelBackend, KernelMethod } from '../ts/backends/ops.js';
 import type { GemmDims } from '../ts/backends/validate.js';
 import { createBackend } from '../ts/index.js';
+import { EmbeddingStep } from './embedding/workload.js';
 import { lenetStep } from './lenet.js';
 import { markdownTable } from './report.js';
 import { measure } from './stats.js';
 import { type GemmCase, GemmOperands, SQUARE_GEMM, TrainingStep, WORKLOADS, gemmShape } from './workloads.js';
 
-/** The workloads the breakdown knows. */
-export const BREAKDOWN_WORKLOADS = ['W1', 'W2', 'LeNet'] as const;
+/** The workloads the breakdown knows (E1: the embedding workload, bench/embedding/workload.ts). */
+export const BREAKDOWN_WORKLOADS = ['W1', 'W2', 'LeNet', 'E1'] as const;
 export type BreakdownWorkload = (typeof BREAKDOWN_WORKLOADS)[number];
 
 /** One row of a breakdown: a kernel (or a GEMM's role), its time and calls per step. */
@@ -192,11 +196,44 @@ function handoffsPerStep(h: BreakdownHandoffs, steps: number): BreakdownHandoffs
   return { handoffs: handoffs / steps, wakes: wakes / steps, withdrawn: withdrawn / steps, joinMs: joinMs / steps, claimMs: claimMs / steps, parallelMs: parallelMs / steps };
 }
 
-/** A step function for `w` on `be`: k real training steps. */
-function stepOf(be: Backend, w: BreakdownWorkload): (k: number) => void {
-  if (w === 'LeNet') return lenetStep(be).run;
+/**
+ * How a workload names a kernel call's part of the step: a dense GEMM by its role (gemmRole),
+ * any other kernel by its name, unless the workload says otherwise (undefined).
+ */
+type PartNamer = (op: KernelMethod, args: readonly unknown[]) => string | undefined;
+
+/** E1's parts in the issue's words: embedding gather / scatter, gates, towers, loss, optimizer. */
+const EMBEDDING_PARTS: Partial<Record<KernelMethod, string>> = {
+  embeddingForward: 'embedding gather (fwd)',
+  embeddingBackward: 'embedding scatter-add (bwd)',
+  embeddingSgdStep: 'optimizer: row-sparse SGD (tables)',
+  sgdStep: 'optimizer: SGD (dense params)',
+  mixtureForward: 'gates: softmax + mixture fwd',
+  mixtureBackward: 'gates: softmax + mixture bwd',
+  headsForward: 'towers fwd (headsForward)',
+  headsBackward: 'towers bwd (headsBackward)',
+  multiLoss: 'loss (multiLoss)',
+};
+
+/** E1's GEMMs: the gates' (their output is one logit per expert and task) apart from the experts'. */
+function embeddingPart(gateWidth: number): PartNamer {
+  return (op, args) => {
+    if (op !== 'gemm') return EMBEDDING_PARTS[op];
+    const d = args[4] as GemmDims;
+    const out = d.transA ? d.m : d.transB ? d.n : d.k;
+    return `${out === gateWidth ? 'gates' : 'experts'} ${gemmRole(d)}`;
+  };
+}
+
+/** A step function for `w` on `be` (k real training steps), and how its parts are named. */
+function stepOf(be: Backend, w: BreakdownWorkload): { run: (k: number) => void; part?: PartNamer } {
+  if (w === 'LeNet') return lenetStep(be);
+  if (w === 'E1') {
+    const s = new EmbeddingStep(be);
+    return { run: (k) => s.run(k), part: embeddingPart(s.workload.experts * s.workload.tasks) };
+  }
   const s = new TrainingStep(be, WORKLOADS.find((x) => x.name === w)!);
-  return (k) => s.run(k);
+  return { run: (k) => s.run(k) };
 }
 
 /** Wall and CPU milliseconds of `k` steps. */
@@ -252,7 +289,8 @@ const PEAK_KEY = 'peak 1024³';
 export async function breakdown(be: Backend, w: BreakdownWorkload, rounds = 5, seconds = 0.5): Promise<Breakdown> {
   const hb = be as Hooked;
   if (typeof hb.hookKernels !== 'function') throw new TypeError(`the ${be.name} backend has no kernel hook`);
-  const run = stepOf(be, w);
+  const { run, part } = stepOf(be, w);
+  const partOf = (op: KernelMethod, args: readonly unknown[]): string => part?.(op, args) ?? (op === 'gemm' ? gemmRole(args[4] as GemmDims) : op);
   // The plain windows' steps one by one, for the fastest single step.
   let fastestStepMs = Infinity;
   const runTimed = (k: number): void => {
@@ -281,10 +319,13 @@ export async function breakdown(be: Backend, w: BreakdownWorkload, rounds = 5, s
     const t0 = performance.now();
     kernel();
     const ms = performance.now() - t0;
-    add(op === 'gemm' ? gemmRole(args[4] as GemmDims) : op, ms);
+    const name = partOf(op, args);
+    add(name, ms);
     if (recordGemms) {
       convFlops += convFlopsOf(op, args);
-      for (const c of gemmsOf(op, args)) {
+      for (const g of gemmsOf(op, args)) {
+        // A workload's own name for a dense GEMM (E1: gates or experts); heads are E1's towers.
+        const c = { ...g, label: op === 'gemm' ? name : part ? g.label.replace(/^heads/, 'towers') : g.label };
         const key = `${c.label} ${gemmShape(c)} β${c.beta}`;
         const e = gemms.get(key);
         if (e) e.calls++;
@@ -418,7 +459,8 @@ export function breakdownText(b: Breakdown): string[] {
     );
   }
   lines.push('  GEMMs alone:');
-  for (const g of b.gemms) lines.push(`    ${g.role.padEnd(12)} ${g.shape.padEnd(24)} ×${g.calls}  ${f(g.gflops, 1)} GFLOP/s`);
+  const roleWidth = Math.max(12, ...b.gemms.map((g) => g.role.length));
+  for (const g of b.gemms) lines.push(`    ${g.role.padEnd(roleWidth)} ${g.shape.padEnd(24)} ×${g.calls}  ${f(g.gflops, 1)} GFLOP/s`);
   if (b.convFlops > 0) lines.push(`  convolutions: ${f(b.convFlops / 1e9, 3)} GFLOP per step on direct kernels, ${f(b.convFlops / b.stepMs / 1e6, 1)} GFLOP/s over the whole plain step`);
   return lines;
 }
@@ -477,7 +519,7 @@ export function breakdownMarkdown(records: readonly { metric: string; breakdown?
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      workload: { type: 'string', default: 'W1,W2,LeNet' },
+      workload: { type: 'string', default: 'W1,W2,LeNet,E1' },
       threads: { type: 'string' },
       rounds: { type: 'string', default: '5' },
       seconds: { type: 'string', default: '0.5' },

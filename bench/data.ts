@@ -16,7 +16,9 @@
  *      inference of the same MLP (no_grad, batch 256, threads = cores, under peers.ts's peerEnv);
  *  (d) the goal check: one epoch of Trainer.fit (cpu, SGD, batch 256) on the dataset, to say
  *      whether loading is the bottleneck (load seconds / epoch seconds).
- * `--json` prints the records (one JSON array) instead of the table; `--no-peers` skips (c).
+ * `--json` prints the records (one JSON array) instead of the table; `--no-peers` skips (c);
+ * `--data-threads N` sets the threads of the cpu addon's data path (setDataThreads: the scan's
+ * split, schemaInputs; default 2, 1 on one core).
  */
 import { spawnSync } from 'node:child_process';
 import { createReadStream, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
@@ -25,7 +27,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createBackend } from '../ts/backends/create.js';
-import { nativeCsvAvailable } from '../ts/data/csv.js';
+import { nativeCsvAvailable, setDataThreads } from '../ts/data/csv.js';
 import { applySchema, fitSchema, readTable, type SchemaSpec } from '../ts/data/schema.js';
 import { MultiTaskModel } from '../ts/mtl/model.js';
 import { Trainer } from '../ts/train/trainer.js';
@@ -43,6 +45,8 @@ export interface DataBenchOptions {
   json: boolean;
   /** Skip the pandas + PyTorch peer. */
   peers: boolean;
+  /** Threads of the cpu addon's data path (see setDataThreads); undefined: its default. */
+  dataThreads?: number;
 }
 
 /** One measured figure: `metric` in `unit`, median/min/max over the repetitions. */
@@ -65,7 +69,7 @@ export interface DataBenchRecord {
   note?: string;
 }
 
-const USAGE = 'usage: node dist/bench/data.js [--rows N] [--reps R] [--json] [--no-peers]';
+const USAGE = 'usage: node dist/bench/data.js [--rows N] [--reps R] [--json] [--no-peers] [--data-threads N]';
 const NUMERIC = 24;
 const CATEGORICAL = 14;
 const PYTHON = process.env.HYDRANET_BENCH_PYTHON || '/usr/bin/python3';
@@ -77,13 +81,15 @@ export function parseDataBenchOptions(argv: readonly string[]): DataBenchOptions
     const a = argv[i];
     if (a === '--json') o.json = true;
     else if (a === '--no-peers') o.peers = false;
-    else if (a === '--rows' || a === '--reps') {
+    else if (a === '--rows' || a === '--reps' || a === '--data-threads') {
       const v = Number(argv[++i]);
-      if (!Number.isInteger(v) || v < (a === '--rows' ? 100 : 1)) {
-        throw new ConfigError(`Expected an integer ≥ ${a === '--rows' ? 100 : 1} for ${a} but received ${describe(argv[i])}; ${USAGE}`);
+      const least = a === '--rows' ? 100 : 1;
+      if (!Number.isInteger(v) || v < least || (a === '--data-threads' && v > 256)) {
+        throw new ConfigError(`Expected an integer ≥ ${least}${a === '--data-threads' ? ' and ≤ 256' : ''} for ${a} but received ${describe(argv[i])}; ${USAGE}`);
       }
       if (a === '--rows') o.rows = v;
-      else o.reps = v;
+      else if (a === '--reps') o.reps = v;
+      else o.dataThreads = v;
     } else throw new ConfigError(`Unknown option ${describe(a)}; ${USAGE}`);
   }
   return o;
@@ -204,6 +210,10 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRec
   try {
     const file = writeBenchCsv(dir, opts.rows);
     const n = opts.rows;
+    // setDataThreads returns the setting it replaces: the default unless --data-threads.
+    const defaults = setDataThreads(1);
+    const dataThreads = opts.dataThreads ?? defaults.threads;
+    setDataThreads(dataThreads, defaults.minBytes);
     const t = { readCpu: [] as number[], fitCpu: [] as number[], applyCpu: [] as number[], loadCpu: [] as number[], parser: [] as number[], read: [] as number[], fit: [] as number[], apply: [] as number[], load: [] as number[], predict: [] as number[], epoch: [] as number[] };
     const backend = await createBackend('cpu', { threads });
     let model: MultiTaskModel | null = null;
@@ -251,14 +261,16 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRec
       await trainer.fit(dataset);
       t.epoch.push(seconds(t0));
     }
-    const readPath = nativeCsvAvailable() ? 'rows without quotes cut by the cpu addon (native/cpu/csv.cc)' : 'cpu addon not built: rows cut in JavaScript';
+    const readPath = nativeCsvAvailable()
+      ? `rows without quotes cut by the cpu addon (native/cpu/csv.cc), ${dataThreads > 1 ? 'split between 2 threads' : '1 thread'}`
+      : 'cpu addon not built: rows cut in JavaScript';
     const records: DataBenchRecord[] = [
       record('papaparse alone', 'hydranet', 'seconds', t.parser, n, 'parse, keep nothing (readTable parses quoted text with it)'),
       record('readTable', 'hydranet', 'seconds', t.read, n, readPath),
       record('readTable', 'hydranet', 'cpu-s', t.readCpu, n),
       record('fitSchema', 'hydranet', 'seconds', t.fit, n),
       record('fitSchema', 'hydranet', 'cpu-s', t.fitCpu, n),
-      record('applySchema', 'hydranet', 'seconds', t.apply, n, `${features} features`),
+      record('applySchema', 'hydranet', 'seconds', t.apply, n, `${features} features${nativeCsvAvailable() ? `, inputs written on up to ${dataThreads} threads` : ''}`),
       record('applySchema', 'hydranet', 'cpu-s', t.applyCpu, n),
       record('load', 'hydranet', 'seconds', t.load, n),
       record('load', 'hydranet', 'cpu-s', t.loadCpu, n, 'readTable + fitSchema + applySchema, CPU of every thread'),

@@ -1,6 +1,6 @@
 /**
- * The bench's human output: the tables of training steps, GEMM GFLOP/s, weighting strategies
- * and MultiLeNet built from the records, with the ratios, what was skipped and why, and the
+ * The bench's human output: the tables of training steps (the embedding workload E1's apart),
+ * GEMM GFLOP/s, weighting strategies and MultiLeNet built from the records, with the ratios, what was skipped and why, and the
  * peers' notes (MultiMNIST's tables are bench/multimnist.ts's mnistText).
  */
 import { BENCH_BACKENDS, type BenchBackend, type Options } from './options.js';
@@ -16,6 +16,7 @@ import {
   systemName,
   table,
 } from './report.js';
+import { EMBEDDING_NAME, describeEmbedding, embeddingStepFlops } from './embedding/workload.js';
 import { describeWorkload, gemmShape, stepFlops } from './workloads.js';
 
 /** Prints the tables of `records` to stdout. */
@@ -23,8 +24,8 @@ export function printHuman(records: BenchRecord[], opts: Options, peerNotes: str
   const out: string[] = [''];
   const find = (p: (r: BenchRecord) => boolean): BenchRecord | undefined => records.find(p);
 
-  // Training steps.
-  out.push(`Training steps per second (forward + multi-loss + backward + SGD momentum 0.9, lr 0.01; median [min … max] over windows)`);
+  // Training steps of the dense workloads (none with --workload E1 alone).
+  if (opts.workloads.length) out.push(`Training steps per second (forward + multi-loss + backward + SGD momentum 0.9, lr 0.01; median [min … max] over windows)`);
   const rows: string[][] = [];
   const skips: string[] = [];
   for (const w of opts.workloads) {
@@ -51,11 +52,14 @@ export function printHuman(records: BenchRecord[], opts: Options, peerNotes: str
       ]);
     }
   }
-  out.push(
-    table(['workload', 'system', 'threads', 'steps/s', 'min', 'max', 'windows', 'ms/step', 'GFLOP/s*', 'note'], rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l']),
-  );
-  out.push('  * effective: GEMM FLOPs of one step (forward, dW, dX except the first layer) × steps/s');
-  for (const w of opts.workloads) out.push(`  ${w.name}: ${describeWorkload(w)}`);
+  if (opts.workloads.length) {
+    out.push(
+      table(['workload', 'system', 'threads', 'steps/s', 'min', 'max', 'windows', 'ms/step', 'GFLOP/s*', 'note'], rows, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l']),
+    );
+    out.push('  * effective: GEMM FLOPs of one step (forward, dW, dX except the first layer) × steps/s');
+    for (const w of opts.workloads) out.push(`  ${w.name}: ${describeWorkload(w)}`);
+  }
+  out.push(...embeddingText(records));
   const ratios = stepRatioLines(records);
   if (ratios.length) out.push('', 'Ratios measured in this run (median/median [worst … best window pairing]):', ...ratios.map((l) => `  ${l}`));
   if (skips.length) out.push('', 'Skipped:', ...skips);
@@ -135,4 +139,38 @@ export function printHuman(records: BenchRecord[], opts: Options, peerNotes: str
   const kernels = peerKernelLines(records);
   if (peerNotes.length || kernels.length) out.push('', 'Peers:', ...kernels.map((n) => `  ${n}`), ...peerNotes.map((n) => `  ${n}`));
   console.log(out.join('\n'));
+}
+
+/**
+ * The embedding workload E1's lines: each system and thread count (PyTorch's in the fastest of
+ * its variants there), steps/s, ms and effective GFLOP/s per step, CPU ms per step; none when E1
+ * did not run. Its ratios are among the run's ratio lines.
+ */
+export function embeddingText(records: readonly BenchRecord[]): string[] {
+  const recs = records.filter((r) => r.workload === EMBEDDING_NAME && r.metric === 'train_steps_per_s').sort((a, b) => bySystem(a, b) || Number(a.threads) - Number(b.threads));
+  if (!recs.length) return [];
+  const flops = embeddingStepFlops();
+  const rows = recs.map((r) => {
+    const who = systemName(r);
+    const threads = r.threads !== undefined ? String(r.threads) : '';
+    if (r.median === null) return [who, threads, '—', '', '', '', `skipped: ${r.skipped ?? ''}`];
+    return [
+      who,
+      threads,
+      `${fmt(r.median)} [${fmt(r.min)} … ${fmt(r.max)}]`,
+      fmt(1000 / r.median),
+      fmt((r.median * flops) / 1e9),
+      typeof r.cpu_ms_per_step === 'number' ? fmt(r.cpu_ms_per_step) : '',
+      [representativeFlag(r), r.variant ? String(r.variant) : '', r.note].filter(Boolean).join('; '),
+    ];
+  });
+  const cpu = records.find((r) => r.workload === EMBEDDING_NAME && r.metric === 'cpu_time_per_step_ratio');
+  return [
+    '',
+    `${EMBEDDING_NAME}, the embedding workload: training steps per second (median [min … max] over windows)`,
+    table(['system', 'threads', 'steps/s', 'ms/step', 'GFLOP/s*', 'CPU ms/step', 'note'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'l']),
+    `  ${EMBEDDING_NAME}: ${describeEmbedding()}`,
+    `  * effective: GEMM FLOPs of one step (experts, gates, towers: forward, dW, dX) × steps/s; CPU ms/step: every thread of the process, over a few steps after the windows`,
+    ...(cpu ? [`  at 1 thread, by CPU time per step (every thread's; PyTorch's OpenBLAS GEMMs keep their own threads): PyTorch cpu / hydranet cpu = ${ratio(cpu.median)}`] : []),
+  ];
 }

@@ -4,6 +4,7 @@
  * plan takes at most, which every phase's estimate starts from.
  */
 import { parseArgs } from 'node:util';
+import { EMBEDDING_NAME } from './embedding/workload.js';
 import type { PeerPlan } from './peers.js';
 import type { WindowPlan } from './stats.js';
 import { WORKLOADS, type Workload } from './workloads.js';
@@ -17,7 +18,13 @@ export const BENCH_BACKENDS: readonly BenchBackend[] = ['cpu', 'reference', 'web
 export interface Options {
   quick: boolean;
   json: boolean;
+  /** The dense workloads (W1, W2, W3) asked for. */
   workloads: Workload[];
+  /**
+   * Whether the embedding workload E1 (bench/embedding/workload.ts) runs: asked for with
+   * --workload, or by default when the cpu backend is measured (it runs on cpu only).
+   */
+  embedding: boolean;
   backends: BenchBackend[];
   peers: boolean;
   threads: number | undefined;
@@ -37,7 +44,7 @@ export interface Options {
 
 /** The one-line usage text (--help, and after a bad flag). */
 export const USAGE =
-  'usage: npm run bench -- [--quick] [--json] [--json-out FILE] [--markdown FILE] [--update-readme README.md] [--workload W1|W2|W3] [--backend cpu|reference|webgpu|cuda[,…]] [--no-peers] [--threads N]';
+  'usage: npm run bench -- [--quick] [--json] [--json-out FILE] [--markdown FILE] [--update-readme README.md] [--workload W1|W2|W3|E1[,…]] [--backend cpu|reference|webgpu|cuda[,…]] [--no-peers] [--threads N]';
 
 /** Parses the command line (exits 0 after printing USAGE for --help; throws on a bad value). */
 export function parseOptions(argv: string[]): Options {
@@ -65,10 +72,15 @@ export function parseOptions(argv: string[]): Options {
     process.exit(0);
   }
   // W3 is GPU-sized: by default it runs on the cuda backend only (main adds it when cuda opens).
-  const workloads =
-    values.workload === undefined ? WORKLOADS.filter((w) => w.name !== 'W3') : WORKLOADS.filter((w) => w.name === values.workload!.toUpperCase());
-  if (workloads.length === 0) throw new Error(`Expected W1, W2 or W3 for --workload but received ${JSON.stringify(values.workload)}`);
-  let backends: Options['backends'] = [...BENCH_BACKENDS];
+  // E1 (the embedding workload) runs on the cpu backend only.
+  const named = values.workload?.split(',').map((n) => n.trim().toUpperCase());
+  const known = [...WORKLOADS.map((w) => w.name as string), EMBEDDING_NAME];
+  if (named && named.some((n) => !known.includes(n))) {
+    throw new Error(`Expected W1, W2, W3 or ${EMBEDDING_NAME} (or several, comma-separated) for --workload but received ${JSON.stringify(values.workload)}`);
+  }
+  const workloads = named === undefined ? WORKLOADS.filter((w) => w.name !== 'W3') : WORKLOADS.filter((w) => named.includes(w.name));
+  // Only E1 asked for: only the cpu backend, unless --backend says otherwise.
+  let backends: Options['backends'] = workloads.length === 0 && values.backend === undefined ? ['cpu'] : [...BENCH_BACKENDS];
   if (values.backend !== undefined) {
     const asked = values.backend.split(',');
     const bad = asked.find((a) => !BENCH_BACKENDS.includes(a as BenchBackend));
@@ -84,6 +96,7 @@ export function parseOptions(argv: string[]): Options {
     quick: values.quick!,
     json: values.json!,
     workloads,
+    embedding: (named === undefined || named.includes(EMBEDDING_NAME)) && backends.includes('cpu'),
     backends,
     peers: !values['no-peers'],
     threads,
@@ -112,11 +125,15 @@ export function childArgs(opts: Options, backends: readonly BenchBackend[]): str
   ];
 }
 
-/** The window plans of one run: training steps, GEMMs, and the PyTorch / OpenBLAS peers. */
-export type Plans = { step: WindowPlan; gemm: WindowPlan; peer: PeerPlan };
+/**
+ * The window plans of one run: training steps, GEMMs, the PyTorch / OpenBLAS peers, and the
+ * embedding workload E1 (hydranet and PyTorch alike: its steps take 0.1–0.3 s, so its windows
+ * are longer than `step`'s).
+ */
+export type Plans = { step: WindowPlan; gemm: WindowPlan; peer: PeerPlan; embedding: WindowPlan };
 
 /**
- * Window plans: full (7 windows of ≥ 0.3 s) or --quick (3 of ≥ 0.1 s). The budgets only bind
+ * Window plans: full (7 windows of ≥ 0.3 s; E1 ≥ 0.8 s) or --quick (3 of ≥ 0.1 s; E1 ≥ 0.5 s). The budgets only bind
  * for a very slow backend (they cap one measurement's time; the record then says so).
  */
 export function plans(quick: boolean): Plans {
@@ -125,11 +142,13 @@ export function plans(quick: boolean): Plans {
         step: { windows: 3, minSeconds: 0.1, warmupSeconds: 0.2, warmupIters: 2, budgetSeconds: 3 },
         gemm: { windows: 3, minSeconds: 0.1, warmupSeconds: 0.1, warmupIters: 2, budgetSeconds: 1.5 },
         peer: { windows: 3, minSeconds: 0.1, warmupSeconds: 0.2 },
+        embedding: { windows: 3, minSeconds: 0.5, warmupSeconds: 0.5, warmupIters: 2 },
       }
     : {
         step: { windows: 7, minSeconds: 0.3, warmupSeconds: 1, warmupIters: 3, budgetSeconds: 15 },
         gemm: { windows: 7, minSeconds: 0.3, warmupSeconds: 0.3, warmupIters: 2, budgetSeconds: 6 },
         peer: { windows: 7, minSeconds: 0.3, warmupSeconds: 1 },
+        embedding: { windows: 7, minSeconds: 0.8, warmupSeconds: 1, warmupIters: 2 },
       };
 }
 

@@ -1,7 +1,8 @@
 /**
  * Peers measured in the same run: TensorFlow.js on W1/W2 (bench/peers/tfjs_mlp.ts, its
- * webgpu backend beside hydranet webgpu), PyTorch CPU (bench/peers/torch_mlp.py, and
- * bench/peers/torch_lenet.py for MultiLeNet, run with Debian's /usr/bin/python3 where
+ * webgpu backend beside hydranet webgpu), PyTorch CPU (bench/peers/torch_mlp.py,
+ * bench/peers/torch_lenet.py for MultiLeNet and bench/embedding/torch_embedding.py for the
+ * embedding workload, run with Debian's /usr/bin/python3 where
  * python3-torch lives) and OpenBLAS cblas_sgemm
  * (bench/peers/openblas_sgemm.c, compiled at bench time into a temp folder). A missing peer
  * is reported as skipped, with how to install it; it never fails the bench. Each peer says which
@@ -249,11 +250,11 @@ function peerSummary(x: Record<string, unknown>): Summary {
  * Runs a PyTorch peer script of bench/peers with Debian's python: its stdout, or why it could not
  * run (exit 3: torch cannot be imported, and the reason says how to install it).
  */
-function runTorchScript(script: string, args: readonly string[], env: NodeJS.ProcessEnv): PeerResult<string> {
+function runTorchScript(script: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutSeconds = 600): PeerResult<string> {
   const dir = peersDir();
-  if (!dir) return { ok: false, reason: `bench/peers/${script} was not found next to the bench` };
+  if (!dir || !fs.existsSync(path.join(dir, script))) return { ok: false, reason: `bench/peers/${script} was not found next to the bench` };
   if (!fs.existsSync(PYTHON)) return { ok: false, reason: `${PYTHON} does not exist; ${TORCH_INSTALL}` };
-  const r = spawnSync(PYTHON, [path.join(dir, script), ...args], { env, encoding: 'utf8', timeout: 600_000, maxBuffer: 1 << 24 });
+  const r = spawnSync(PYTHON, [path.join(dir, script), ...args], { env, encoding: 'utf8', timeout: timeoutSeconds * 1000, maxBuffer: 1 << 24 });
   if (r.status === 3) return { ok: false, reason: `${firstLines(r.stderr, 1)}; ${TORCH_INSTALL}` };
   if (r.status !== 0) return { ok: false, reason: `${script} failed (exit ${r.status ?? r.signal ?? r.error?.message}): ${firstLines(r.stderr)}` };
   return { ok: true, value: r.stdout };
@@ -363,6 +364,57 @@ export function runTorchLenet(
     return { ok: true, value: { runs, info: torchInfo(recs.find((x) => x.workload === 'info'), threadCounts[threadCounts.length - 1] ?? 1) } };
   } catch (e) {
     return { ok: false, reason: `torch_lenet.py printed no valid JSON (${(e as Error).message})` };
+  }
+}
+
+/** One variant at one thread count of the PyTorch embedding peer (bench/embedding/torch_embedding.py). */
+export interface TorchEmbeddingRun extends Summary {
+  /** torch.get_num_threads() during the run (OpenBLAS's own count stays at its start-up value). */
+  threads: number;
+  /** The variant as torch_embedding.py's --variants names it: EMB/SPARSE/IMPL, e.g. concat/sparse/fused. */
+  variant: string;
+  /** The variant in words: "one table + offsets, sparse, experts fused". */
+  description: string;
+  loss: number;
+  /** Process CPU seconds (every thread's) per step over a few steps after the windows. */
+  cpuSecondsPerStep: number;
+}
+
+/**
+ * Runs bench/embedding/torch_embedding.py on the workload given as its flags (`workloadArgs`:
+ * bench/embedding/workload.ts's torchEmbeddingArgs): `variants` (EMB/SPARSE/IMPL each; empty:
+ * all 16 combinations) at each of `threadCounts`, each timed with `plan`, then `cpuSteps` more
+ * steps for its CPU time per step.
+ */
+export function runTorchEmbedding(
+  workloadArgs: readonly string[],
+  variants: readonly string[],
+  threadCounts: readonly number[],
+  plan: PeerPlan,
+  cpuSteps: number,
+  env: NodeJS.ProcessEnv,
+  timeoutSeconds = 600,
+): PeerResult<{ runs: TorchEmbeddingRun[]; info: TorchInfo & { parameters?: number } }> {
+  const args = [...workloadArgs, '--threads', threadCounts.join(','), ...(variants.length ? ['--variants', variants.join(',')] : []), ...planFlags(plan), '--cpu-steps', String(cpuSteps)];
+  const r = runTorchScript(path.join('..', 'embedding', 'torch_embedding.py'), args, env, timeoutSeconds);
+  if (!r.ok) return { ok: false, reason: r.reason };
+  try {
+    const recs = JSON.parse(r.value!) as Array<Record<string, unknown>>;
+    const runs = recs
+      .filter((x) => x.metric === 'train_steps_per_s')
+      .map((x): TorchEmbeddingRun => ({
+        ...peerSummary(x),
+        samples: Array.isArray(x.samples) ? (x.samples as number[]) : [],
+        threads: Number(x.threads),
+        variant: `${String(x.embeddings)}/${x.sparse ? 'sparse' : 'dense'}/${String(x.experts_impl)}`,
+        description: `${x.embeddings === 'concat' ? 'one table + offsets' : 'per-field tables'}, ${x.sparse ? 'sparse' : 'dense'}, experts ${String(x.experts_impl)}`,
+        loss: Number(x.loss),
+        cpuSecondsPerStep: Number(x.cpu_seconds_per_step),
+      }));
+    const info = recs.find((x) => x.metric === 'info');
+    return { ok: true, value: { runs, info: { ...torchInfo(info, threadCounts[threadCounts.length - 1] ?? 1), parameters: typeof info?.parameters === 'number' ? info.parameters : undefined } } };
+  } catch (e) {
+    return { ok: false, reason: `torch_embedding.py printed no valid JSON (${(e as Error).message})` };
   }
 }
 

@@ -2,6 +2,7 @@
  * What the bench prints: the records (the JSON form, one per measurement, peer, ratio or
  * skip) and the aligned text tables built from them.
  */
+import { EMBEDDING_NAME, describeEmbedding } from './embedding/workload.js';
 import type { Summary } from './stats.js';
 
 /** What identifies a record, and its optional fields, without the numbers. */
@@ -181,7 +182,7 @@ export function markdownTable(headers: readonly string[], rows: readonly (readon
  */
 export function markdownReport(records: readonly BenchRecord[], header: string): string {
   const order = (r: BenchRecord): number => {
-    const i = ['W1', 'W2', 'W3', 'LeNet'].indexOf(r.workload);
+    const i = ['W1', 'W2', 'W3', 'LeNet', EMBEDDING_NAME].indexOf(r.workload);
     return i < 0 ? 99 : i;
   };
   const steps = records.filter((r) => r.metric === 'train_steps_per_s').sort((a, b) => order(a) - order(b) || bySystem(a, b));
@@ -195,10 +196,20 @@ export function markdownReport(records: readonly BenchRecord[], header: string):
     .filter((r) => r.metric === 'train_steps_per_s_ratio')
     .map((r) => [r.workload, `hydranet ${r.backend}`, `${r.system.split('/')[1]} ${String(r.peer_backend ?? '')}`.trim(), `${ratio(r.median)} [${ratio(r.min)} … ${ratio(r.max)}]`]);
   const peers = peerKernelLines(records);
+  const emb = steps.filter((r) => r.workload === EMBEDDING_NAME);
+  const torchEmb = emb.filter((r) => r.system === 'pytorch' && r.variant);
   return [
     header,
     '',
     markdownTable(['workload', 'system', 'threads', 'training steps/s, median [min … max]'], rows),
+    ...(emb.length
+      ? [
+          '',
+          `${EMBEDDING_NAME}: ${describeEmbedding()}` +
+            (torchEmb.length ? `; PyTorch at each thread count in the fastest of its variants there (${torchEmb.map((r) => `${String(r.threads)}: ${String(r.variant)}`).join('; ')})` : '') +
+            '.',
+        ]
+      : []),
     '',
     'Ratios, measured in the same run (median/median [worst … best window pairing]):',
     '',

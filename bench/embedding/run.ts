@@ -16,7 +16,8 @@
  * in its own process per backend, beside hydranet's webgpu. One batch (N(0, 1) numeric values, uniform random indices, random
  * labels) is made once and every step trains on it; nothing is read back inside the windows.
  * hydranet: the flat input rows hold the indices as f32 in the categorical columns
- * (ModelConfig.embedding). PyTorch: every variant of torch_embedding.py (per-field
+ * (ModelConfig.embedding), the tables stepped row-sparsely as the Trainer steps them
+ * (workload.ts's EmbeddingStep, which the main bench's workload E1 runs too). PyTorch: every variant of torch_embedding.py (per-field
  * nn.Embedding or one table with offsets, sparse gradients or not, experts looped or fused,
  * threads 1 and 2), under bench/peers.ts's peerEnv (OMP_WAIT_POLICY=passive, OpenBLAS's core
  * type on AVX-512 AMD CPUs); its best median is the peer. hydranet's best median over --threads
@@ -25,19 +26,14 @@
  * process CPU seconds per step over 3 more steps: with one thread, what a quiet machine's step
  * would take even when other work shares the cores (a second figure for busy machines).
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type BackendName, createBackend } from '../../ts/backends/create.js';
-import { Rng } from '../../ts/core/random.js';
-import { MultiTaskModel } from '../../ts/mtl/model.js';
-import { Optimizer } from '../../ts/train/optimizer.js';
 import { runJsonChild } from '../child.js';
-import { type TorchBlas, classifyBlas, machineInfo, peerEnv } from '../peers.js';
+import { type TorchInfo, classifyBlas, machineInfo, peerEnv, runTorchEmbedding } from '../peers.js';
 import { type Summary, measure } from '../stats.js';
-import { EMBEDDING_WORKLOAD } from './workload.js';
+import { EMBEDDING_WORKLOAD, EmbeddingStep, describeEmbedding, torchEmbeddingArgs } from './workload.js';
 
 const { values } = parseArgs({
   options: {
@@ -57,7 +53,6 @@ const { values } = parseArgs({
 
 const w = { ...EMBEDDING_WORKLOAD, batch: values.batch === undefined ? EMBEDDING_WORKLOAD.batch : Number(values.batch) };
 const plan = { windows: Number(values.windows), minSeconds: Number(values['min-seconds']), warmupSeconds: Number(values['warmup-seconds']) };
-const width = w.numeric + w.vocabs.length;
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 interface Row {
@@ -80,51 +75,15 @@ interface Row {
  */
 const CPU_STEPS = 3;
 
-/** One hydranet training step's model, optimizer and batch on `backend`. */
+/** hydranet's steps/s on `backendName` (the workload's EmbeddingStep). */
 async function hydranetRow(backendName: BackendName, threads: number | undefined): Promise<Row> {
   const backend = await createBackend(backendName, threads === undefined ? {} : { threads });
   try {
-    const model = new MultiTaskModel(backend, {
-      inputShape: [width],
-      embedding: { fields: w.vocabs.map((vocab, f) => ({ column: w.numeric + f, vocab, dim: w.dim })) },
-      trunk: w.expertUnits.map((units) => ({ type: 'dense' as const, units, activation: 'relu' as const })),
-      sharing: { kind: 'mmoe', experts: w.experts },
-      heads: { hidden: [w.tower], activation: 'relu' },
-      tasks: Array.from({ length: w.tasks }, (_, t) => ({ name: `task${t}`, kind: 'binary' as const })),
-      maxBatch: w.batch,
-      seed: 1,
-    });
-    const optimizer = new Optimizer(backend, model.params, { kind: 'sgd', lr: w.lr, momentum: 0 });
-    const rng = new Rng(2);
-    const inputs = new Float32Array(w.batch * width);
-    for (let i = 0; i < w.batch; i++) {
-      for (let c = 0; c < w.numeric; c++) inputs[i * width + c] = rng.normal();
-      w.vocabs.forEach((vocab, f) => (inputs[i * width + w.numeric + f] = rng.int(vocab)));
-    }
-    const targets = Float32Array.from({ length: w.batch * w.tasks }, () => rng.int(2));
-    model.loadBatch(w.batch, inputs, targets);
-    let step = 0;
-    const summary: Summary = await measure(
-      (k) => {
-        for (let i = 0; i < k; i++) {
-          model.forwardBackward(w.batch, { training: true, seed: ++step });
-          optimizer.step();
-        }
-      },
-      () => backend.sync(),
-      plan,
-    );
-    const c0 = process.cpuUsage();
-    for (let i = 0; i < CPU_STEPS; i++) {
-      model.forwardBackward(w.batch, { training: true, seed: ++step });
-      optimizer.step();
-    }
-    await backend.sync();
-    const c = process.cpuUsage(c0);
-    const cpuSecondsPerStep = (c.user + c.system) / 1e6 / CPU_STEPS;
-    const losses = await backend.read(model.losses);
+    const step = new EmbeddingStep(backend, w);
+    const summary: Summary = await measure((k) => step.run(k), () => backend.sync(), plan);
+    const cpuSecondsPerStep = await step.cpuSecondsPerStep(CPU_STEPS);
     const used = 'threads' in backend ? Number((backend as { threads: number }).threads) : undefined;
-    const row: Row = { system: 'hydranet', backend: backend.name, variant: `${model.params.count} parameters`, threads: used, ...summary, loss: losses.reduce((a, b) => a + b, 0), cpuSecondsPerStep };
+    const row: Row = { system: 'hydranet', backend: backend.name, variant: `${step.model.params.count} parameters`, threads: used, ...summary, loss: await step.loss(), cpuSecondsPerStep };
     log(`hydranet ${backend.name}${used ? ` threads=${used}` : ''}: ${row.median.toFixed(3)} steps/s`);
     return row;
   } finally {
@@ -133,36 +92,23 @@ async function hydranetRow(backendName: BackendName, threads: number | undefined
 }
 
 /** Every PyTorch variant of torch_embedding.py, and what it says about itself; a reason when it cannot run. */
-function torchRows(): { rows: Row[]; info?: Record<string, unknown>; reason?: string } {
-  const python = process.env.HYDRANET_BENCH_PYTHON || '/usr/bin/python3';
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const script = [path.join(here, 'torch_embedding.py'), path.join(here, '..', '..', '..', 'bench', 'embedding', 'torch_embedding.py')].find((p) => fs.existsSync(p));
-  if (!script) return { rows: [], reason: 'bench/embedding/torch_embedding.py not found' };
-  const args = [
-    script,
-    ...['--numeric', w.numeric, '--vocabs', w.vocabs.join(','), '--dim', w.dim, '--experts', w.experts, '--expert-units', w.expertUnits.join(',')],
-    ...['--tower', w.tower, '--tasks', w.tasks, '--batch', w.batch, '--lr', w.lr, '--threads', values['torch-threads']],
-    ...['--windows', plan.windows, '--min-seconds', plan.minSeconds, '--warmup-seconds', plan.warmupSeconds, '--cpu-steps', CPU_STEPS],
-  ].map(String);
-  const r = spawnSync(python, args, { env: peerEnv(machineInfo()).env, encoding: 'utf8', timeout: 3_600_000, maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'inherit'] });
-  if (r.status !== 0) return { rows: [], reason: `${python} torch_embedding.py exited ${r.status ?? r.signal}${r.status === 3 ? ' (no torch: apt-get install python3-torch)' : ''}` };
-  const recs = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
-  const info = recs.find((x) => x.metric === 'info');
-  const rows = recs
-    .filter((x) => x.metric === 'train_steps_per_s')
-    .map((x) => ({
-      system: 'pytorch',
-      backend: 'cpu',
-      variant: `${String(x.embeddings)} embeddings${x.sparse ? ', sparse' : ''}, experts ${String(x.experts_impl)}`,
-      threads: Number(x.threads),
-      median: Number(x.median),
-      min: Number(x.min),
-      max: Number(x.max),
-      samples: x.samples as number[],
-      loss: Number(x.loss),
-      cpuSecondsPerStep: Number(x.cpu_seconds_per_step),
-    }));
-  return { rows, info };
+function torchRows(): { rows: Row[]; info?: TorchInfo; reason?: string } {
+  const threads = values['torch-threads'].split(',').map(Number);
+  const r = runTorchEmbedding(torchEmbeddingArgs(w), [], threads, plan, CPU_STEPS, peerEnv(machineInfo()).env, 3600);
+  if (!r.ok || !r.value) return { rows: [], reason: r.reason };
+  const rows = r.value.runs.map((x) => ({
+    system: 'pytorch',
+    backend: 'cpu',
+    variant: x.description,
+    threads: x.threads,
+    median: x.median,
+    min: x.min,
+    max: x.max,
+    samples: x.samples,
+    loss: x.loss,
+    cpuSecondsPerStep: x.cpuSecondsPerStep,
+  }));
+  return { rows, info: r.value.info };
 }
 
 const started = performance.now();
@@ -191,7 +137,7 @@ const best = (system: string, backend: string): Row | undefined =>
   rows.filter((r) => r.system === system && r.backend === backend).reduce<Row | undefined>((b, r) => (b && b.median >= r.median ? b : r), undefined);
 const ours = best('hydranet', 'cpu');
 const peer = best('pytorch', 'cpu');
-const blas = torch.info?.blas ? classifyBlas(torch.info.blas as TorchBlas) : undefined;
+const blas = torch.info ? classifyBlas(torch.info.blas) : undefined;
 const m = machineInfo();
 const lines = [
   `| system | variant | threads | steps/s (median) | min – max | CPU s/step |`,
@@ -203,8 +149,7 @@ const lines = [
 ];
 console.log(lines.join('\n'));
 console.log(
-  `\nbatch ${w.batch}, ${w.numeric} numeric + ${w.vocabs.length} categorical fields (vocab ${w.vocabs[0]}…${w.vocabs.at(-1)}, ${w.vocabs.reduce((a, b) => a + b, 0)} rows, dim ${w.dim}), ` +
-    `MMoE ${w.experts} experts of ${w.expertUnits.join('×')}, towers [${w.tower}], ${w.tasks} binary tasks, SGD lr ${w.lr}; ` +
+  `\n${describeEmbedding(w)}; ` +
     `${plan.windows} windows of ≥ ${plan.minSeconds} s after ${plan.warmupSeconds} s warm-up; ${m.model}, ${m.cores} cores; ` +
     `PyTorch ${String(torch.info?.version ?? `not run: ${torch.reason}`)}${blas ? ` on ${blas.summary}` : ''}`,
 );

@@ -17,7 +17,10 @@ Variants, every combination of the lists measured (the caller takes PyTorch's be
   --experts-impl loop | fused: each expert its own nn.Sequential (as MMoE code usually is),
       or the experts' first layers as ONE nn.Linear (they read the same input) and later
       layers as one batched matmul (torch.baddbmm) over the experts;
-  --threads: torch.set_num_threads values.
+  --threads: torch.set_num_threads values;
+  --variants EMB/SPARSE/IMPL[,...] (e.g. concat/sparse/fused,fields/dense/loop): only these
+      combinations (SPARSE is sparse or dense), each at every --threads value, instead of every
+      combination of the three lists above (the main bench runs the ones that can win).
 
 Timing as bench/peers/torch_mlp.py: warm-up (excluded), then windows of >= min-seconds (and
 >= 1 step); a window's rate is steps / seconds; the record has the median, min and max, and the
@@ -57,6 +60,7 @@ def main():
     ap.add_argument("--sparse", default="0,1")
     ap.add_argument("--experts-impl", default="loop,fused")
     ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--variants", default="")
     add_window_args(ap, windows=5, min_seconds=1.0)
     ap.add_argument("--cpu-steps", type=int, default=3)
     args = ap.parse_args()
@@ -118,9 +122,18 @@ def main():
             mixed = torch.bmm(g, e)  # [N, T, U]
             return torch.cat([tower(mixed[:, t]) for t, tower in enumerate(self.towers)], dim=1)
 
+    if args.variants:
+        variants = []
+        for v in args.variants.split(","):
+            parts = v.split("/")
+            emb, sparse, impl = parts if len(parts) == 3 else ("", "", "")
+            if emb not in ("fields", "concat") or sparse not in ("sparse", "dense") or impl not in ("loop", "fused"):
+                ap.error(f"--variants: {v!r} is not EMB/SPARSE/IMPL with EMB fields|concat, SPARSE sparse|dense, IMPL loop|fused")
+            variants.append((emb, int(sparse == "sparse"), impl))
+    else:
+        variants = list(itertools.product(args.embeddings.split(","), ints(args.sparse), args.experts_impl.split(",")))
     records = []
-    for emb, sparse, impl, threads in itertools.product(
-            args.embeddings.split(","), ints(args.sparse), args.experts_impl.split(","), ints(args.threads)):
+    for (emb, sparse, impl), threads in itertools.product(variants, ints(args.threads)):
         set_threads(torch, threads)  # OpenBLAS's own count stays at OPENBLAS_NUM_THREADS, as before
         torch.manual_seed(1)
         model = Model(emb, bool(sparse), impl)

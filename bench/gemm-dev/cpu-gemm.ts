@@ -10,7 +10,8 @@
  * timed by the wall clock and by the process's CPU time: on a shared, loaded machine the rate per
  * CPU-second (flops / CPU seconds, i.e. per busy core) still says how close a kernel gets to the
  * core's peak, where the wall-clock rate mostly says how busy the machine was. Figures are the
- * best over rounds.
+ * best over rounds; a second table per thread count gives each addon's fastest and median single
+ * call by the wall clock (the fastest is a call no other process interrupted).
  * Not part of `npm run bench`; run after `npm run build:ts`:
  *   node dist/bench/gemm-dev/cpu-gemm.js [--rounds 3] [--seconds 0.4] [--threads 1,2]
  *     [--addon build/Release/hydranet_cpu.node] [--addon /tmp/old.node] [--no-openblas]
@@ -65,6 +66,7 @@ function rand(n: number, seed: number): Float32Array {
 interface Rate {
   wall: number; // GFLOP/s by the wall clock
   cpu: number; // GFLOP/s per CPU-second of the process
+  calls?: number[]; // each call's GFLOP/s by the wall clock (addons only)
 }
 
 /** One window of calls lasting at least `seconds`. */
@@ -72,17 +74,20 @@ function window(gemm: GemmFn, c: Case, a: Float32Array, b: Float32Array, out: Fl
   const call = (): void => gemm(a, b, out, null, c.m, c.n, c.k, c.transA, c.transB, 1, c.beta, 0, threads);
   call();
   let reps = 0;
+  const calls: number[] = [];
   const u0 = process.cpuUsage();
   const t0 = performance.now();
   let t = t0;
   while (t - t0 < seconds * 1000) {
     call();
     reps++;
-    t = performance.now();
+    const t1 = performance.now();
+    calls.push((2 * c.m * c.n * c.k) / ((t1 - t) / 1000) / 1e9);
+    t = t1;
   }
   const u = process.cpuUsage(u0);
   const flops = 2 * c.m * c.n * c.k * reps;
-  return { wall: flops / ((t - t0) / 1000) / 1e9, cpu: flops / ((u.user + u.system) / 1e6) / 1e9 };
+  return { wall: flops / ((t - t0) / 1000) / 1e9, cpu: flops / ((u.user + u.system) / 1e6) / 1e9, calls };
 }
 
 /** OpenBLAS's rates per case at `threads` (one child process, one window per case). */
@@ -157,5 +162,16 @@ for (const [ti, t] of threadCounts.entries()) {
       return `${cpu.toFixed(0)} (${((100 * cpu) / peak).toFixed(0)} %) / ${wall.toFixed(0)} (${((100 * wall) / (peak * t)).toFixed(0)} %)`;
     });
     console.log([c.label, shape, ...cells].join(' | '));
+  }
+  // Single calls: on a shared machine the fastest call is the one no other process interrupted
+  // (every thread on a core of its own), the median what a call typically got.
+  console.log(`\n${t} thread${t === 1 ? '' : 's'}: single calls, wall-clock GFLOP/s: fastest / median over all rounds`);
+  console.log(['case', 'm×n×k', ...addons.map((a) => path.basename(a.path))].join(' | '));
+  for (const [ci, c] of cases.entries()) {
+    const cells = addons.map((a) => {
+      const x = results.get(a.path)![ti][ci].flatMap((r) => r.calls ?? []).sort((p, q) => p - q);
+      return `${x[x.length - 1].toFixed(0)} / ${x[x.length >> 1].toFixed(0)}`;
+    });
+    console.log([c.label, `${c.m}×${c.n}×${c.k}`, ...cells].join(' | '));
   }
 }

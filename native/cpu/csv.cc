@@ -17,12 +17,14 @@
 // numbers past the dictionary) stop the scan BEFORE the cell is taken (status kHandover): the
 // JavaScript reader takes the state (csvExport) and reads the rest of the file itself.
 //
-// Entries: csvReader(columns, delimiter, n0, n1) → handle; csvScan(handle, buf, start, end,
+// Entries: csvReader(columns, delimiter, n0, n1, split) → handle; csvScan(handle, buf, start, end,
 // line, reserve, out) → status; csvExport(handle) → the state as typed arrays. And the other
 // native piece of the data path: schemaInputs, applySchema's writing of a dataset's inputs.
 #include <napi.h>
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -31,6 +33,7 @@
 #include <locale.h>
 #include <memory>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -39,6 +42,7 @@
 #endif
 
 #include "addon_args.h"
+#include "threadpool.h"
 
 namespace hydranet::cpu_addon {
 namespace {
@@ -55,6 +59,11 @@ constexpr double kPowersOfTen[16] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 
 constexpr int kDone = 0;      // every row of [start, end) taken
 constexpr int kHandover = 1;  // stopped before a cell this file does not decide: out = [line, rowStart, column, cellStart]
 constexpr int kRagged = 2;    // a row with the wrong number of fields: out = [line, rowStart]
+constexpr int kOverflow = 3;  // more lines than an Int32Array holds (scan_rows only; csvScan throws)
+constexpr int kHalted = 4;    // scan_rows only: asked to stop (take.halt()) before the row at stop.row
+
+// The texts that are not plain decimals the second thread of a split scan looks up (csv_scan).
+constexpr size_t kFrozenOthers = 64;
 
 // A text's number: what it is, or that this file cannot tell exactly.
 enum class Num { kNumber, kNaN, kUnknown };
@@ -238,26 +247,13 @@ uint32_t fnv1a(const uint8_t* s, size_t n) {
   return h;
 }
 
-// One column (ColumnReader of ts/data/csv.ts, without its cells form).
-struct Column {
-  bool dictionary = true;
-  int64_t n = 0;
-  // The dictionary: entry k is text k (its bytes at starts[k], lengths[k]).
+// A column's dictionary: entry k is text k (its bytes at starts[k], lengths[k]), found by its
+// FNV-1a hash in an open-addressing table.
+struct Dict {
   std::vector<int32_t> slots = std::vector<int32_t>(64, 0);  // entry + 1, 0 empty
   std::vector<uint32_t> hashes;
   std::vector<int32_t> starts, lengths;
   std::vector<uint8_t> bytes;
-  std::vector<double> text_numbers;
-  std::vector<uint8_t> text_formats;
-  std::vector<int32_t> codes;
-  // Numbers.
-  std::vector<double> numbers;
-  std::vector<uint8_t> formats;
-  std::vector<int32_t> other_rows, other_ids;  // rows whose format is kFormatOther, and their text
-  std::vector<std::string> other_texts;
-  std::unordered_map<std::string, int32_t> other_index;
-  // The distinct texts seen that are not numbers.
-  std::vector<std::string> non_numeric;
 
   int64_t texts() const { return static_cast<int64_t>(hashes.size()); }
 
@@ -273,6 +269,23 @@ struct Column {
       if (j == len) return e;
     }
   }
+};
+
+// One column (ColumnReader of ts/data/csv.ts, without its cells form).
+struct Column : Dict {
+  bool dictionary = true;
+  int64_t n = 0;
+  std::vector<double> text_numbers;
+  std::vector<uint8_t> text_formats;
+  std::vector<int32_t> codes;
+  // Numbers.
+  std::vector<double> numbers;
+  std::vector<uint8_t> formats;
+  std::vector<int32_t> other_rows, other_ids;  // rows whose format is kFormatOther, and their text
+  std::vector<std::string> other_texts;
+  std::unordered_map<std::string, int32_t> other_index;
+  // The distinct texts seen that are not numbers.
+  std::vector<std::string> non_numeric;
 
   void insert(int32_t e) {
     const size_t mask = slots.size() - 1;
@@ -339,6 +352,9 @@ struct Column {
   }
 };
 
+struct Frozen;
+struct Shadow;
+
 struct Reader {
   std::vector<uint8_t> delimiter;
   int n0 = '\n', n1 = -1;
@@ -346,6 +362,14 @@ struct Reader {
   std::vector<Column> columns;
   std::vector<int32_t> lines;
   int64_t reserve = 0;
+  // A range of at least `split` bytes is scanned by two threads (0: never; see csv_scan).
+  int64_t split = 0;
+  int64_t split_rows = 0;  // rows the second thread of a split scan took (csvExport's splitRows)
+  bool shadow_always = false;  // the second half scanned as a second thread would, even on the caller (tests)
+  int split_misses = 0;        // split scans in a row whose second thread took under a quarter of its half
+  std::vector<Frozen> frozen;
+  std::vector<Shadow> shadows;
+  std::vector<int32_t> shadow_lines;
 
   bool delimiter_at(const uint8_t* buf, size_t i, size_t end) const {
     const size_t d = delimiter.size();
@@ -428,6 +452,337 @@ bool take_cell(Column& c, const uint8_t* s, size_t len, int64_t reserve) {
     c.other_ids.push_back(c.other_id(s, len));
   }
   return true;
+}
+
+// take_cell for the columns themselves.
+struct TakeLive {
+  int64_t reserve;
+  bool operator()(Column& c, const uint8_t* s, size_t len) const { return take_cell(c, s, len, reserve); }
+  static constexpr bool halt() { return false; }
+};
+
+// A split scan (csv_scan): the first thread takes the first half of a range's rows into the
+// columns as always; the second takes the rest into shadows, reading each column as it was when
+// the call began (a copy: the first thread changes the columns meanwhile) and changing nothing:
+// a cell the dictionary held then, a plain decimal, or a text of a numeric column that is not a
+// plain decimal but was seen before (a missing value, say). At the first cell that could change
+// a column (a new text, a new missing marker, anything take_cell decides) or a ragged row, the
+// second thread stops at the row's start; it also stops at its next row once the first thread
+// is done with its half (a second thread that the machine runs late is not waited for). Its rows
+// are then appended in order, and the first thread goes on from where it stopped: the columns,
+// lines and errors are exactly a single thread's. Its rows are dropped (and scanned again) when
+// the first half stopped, or changed a column from dictionary codes to numbers.
+
+// A column as it was when a split scan began, for its second thread (read only).
+struct Frozen {
+  bool dictionary = true;
+  int64_t texts = -1;  // the dictionary's size when copied (-1: not copied)
+  Dict dict;
+  // A numeric column: its first kFrozenOthers texts that are not plain decimals (id = index),
+  // their numbers, and whether take_cell would take them without a change (a text that is not a
+  // number: already among the column's non-numeric texts).
+  std::vector<std::string> others;
+  std::vector<double> other_x;
+  std::vector<char> other_ok;
+
+  // Brings the copy up to date with c (a dictionary grows and other texts are added, in order).
+  void update(const Column& c) {
+    if (dictionary != c.dictionary) *this = Frozen(), dictionary = c.dictionary;
+    if (dictionary) {
+      if (texts != c.texts()) dict = static_cast<const Dict&>(c), texts = c.texts();
+      return;
+    }
+    const size_t want = std::min(c.other_texts.size(), kFrozenOthers);
+    for (size_t k = others.size(); k < want; ++k) {
+      const std::string& t = c.other_texts[k];
+      const auto* s = reinterpret_cast<const uint8_t*>(t.data());
+      double x = std::nan("");
+      uint8_t format = kFormatOther;
+      const bool known = t.empty() || parse_cell(s, t.size(), &x, &format) != Num::kUnknown;
+      others.push_back(t);
+      other_x.push_back(x);
+      other_ok.push_back(known && (x == x || c.is_non_numeric(s, t.size())));
+    }
+  }
+};
+
+// The rows a split scan's second thread took for one column (room reserved beforehand: it never
+// allocates), appended to the column's once the first thread is done.
+struct Shadow {
+  const Frozen* frozen = nullptr;
+  bool dictionary = true;
+  int64_t n = 0;
+  std::vector<int32_t> codes;
+  std::vector<double> numbers;
+  std::vector<uint8_t> formats;
+  std::vector<int32_t> other_rows, other_ids;
+
+  int32_t find(const uint8_t* s, size_t len, uint32_t h) const { return frozen->dict.find(s, len, h); }
+
+  // Starts over for up to `rows` rows of column `f`.
+  void reset(const Frozen& f, size_t rows) {
+    frozen = &f;
+    dictionary = f.dictionary;
+    n = 0;
+    codes.clear(), numbers.clear(), formats.clear(), other_rows.clear(), other_ids.clear();
+    if (dictionary) {
+      codes.reserve(rows);
+    } else {
+      numbers.reserve(rows), formats.reserve(rows), other_rows.reserve(rows), other_ids.reserve(rows);
+    }
+  }
+
+  // Keeps the first `rows` rows (the cells of a row begun after them dropped).
+  void keep(int64_t rows) {
+    if (dictionary) {
+      codes.resize(static_cast<size_t>(rows));
+    } else {
+      numbers.resize(static_cast<size_t>(rows)), formats.resize(static_cast<size_t>(rows));
+      while (!other_rows.empty() && other_rows.back() >= rows) other_rows.pop_back(), other_ids.pop_back();
+    }
+    n = rows;
+  }
+};
+
+// take_cell for a shadow: the cells the column takes without a change (see Frozen); false
+// otherwise (the second thread stops).
+bool take_shadow(Shadow& c, const uint8_t* s, size_t len);
+
+// The second thread's take: take_shadow, and a flag the first thread raises when it is done, so
+// that the second stops at its next row instead of being waited for.
+struct TakeShadow {
+  const std::atomic<bool>* halted;
+  bool operator()(Shadow& c, const uint8_t* s, size_t len) const { return take_shadow(c, s, len); }
+  bool halt() const { return halted->load(std::memory_order_relaxed); }
+};
+
+bool take_shadow(Shadow& c, const uint8_t* s, size_t len) {
+  if (c.dictionary) return false;  // a text the dictionary did not hold
+  const Frozen& f = *c.frozen;
+  for (size_t k = 0; k < f.others.size(); ++k) {
+    const std::string& t = f.others[k];
+    if (t.size() != len || (len > 0 && std::memcmp(t.data(), s, len) != 0)) continue;
+    if (!f.other_ok[k]) return false;
+    c.other_rows.push_back(static_cast<int32_t>(c.n++));
+    c.other_ids.push_back(static_cast<int32_t>(k));
+    c.numbers.push_back(f.other_x[k]);
+    c.formats.push_back(kFormatOther);
+    return true;
+  }
+  return false;
+}
+
+// Where scan_rows stopped: its status, the start of the row it stopped in, the column and the
+// cell's start (kHandover).
+struct Stop {
+  int status = kDone;
+  size_t row = 0, column = 0, cell = 0;
+};
+
+// Takes the rows of buf[p, e) into `columns` (Column or Shadow) and their lines into `lines`,
+// `line` the line of the row before (updated: the line of the last row begun). take(col, s, len)
+// takes a cell the common paths below do not; take.halt() true stops the scan before a row.
+// The cells' hot loop: appending a value is inlined (push_back is not, by itself).
+template <class Col, class Take>
+[[gnu::flatten]] Stop scan_rows(const Reader& r, std::vector<Col>& columns, std::vector<int32_t>& lines, const uint8_t* b, size_t p, size_t e,
+               int64_t& line, Take take) {
+  const size_t skip = r.delimiter.size();
+  const size_t break_length = r.n1 < 0 ? 1 : 2;
+  const size_t last = columns.size() - 1;
+  const int d0 = r.delimiter[0];
+  Stop stop;
+  stop.row = stop.cell = p;
+  while (p < e) {
+    if (take.halt()) {
+      stop.status = kHalted;
+      stop.row = p;
+      return stop;
+    }
+    if (line >= std::numeric_limits<int32_t>::max()) {
+      stop.status = kOverflow;
+      return stop;
+    }
+    ++line;
+    if (r.line_break_at(b, p, e)) {
+      p += break_length;
+      continue;
+    }
+    stop.row = p;
+    for (size_t k = 0, at = p;; ++k) {
+      Col& col = columns[k];
+      // The common cells in one pass over their bytes: a text the dictionary holds, or a plain
+      // decimal that toFixed gives back; anything else through take.
+      size_t to = at;
+      bool taken = false;
+      if (col.dictionary) {
+        uint32_t h = 0x811c9dc5u;
+        if (r.simple) {
+          for (; to < e; ++to) {
+            const uint8_t c = b[to];
+            if (c == d0 || c == r.n0) break;
+            h = (h ^ c) * 0x01000193u;
+          }
+        } else {
+          to = r.field_end(b, at, e);
+          h = fnv1a(b + at, to - at);
+        }
+        const int32_t code = col.find(b + at, to - at, h);
+        if (code >= 0) {
+          col.codes.push_back(code);
+          ++col.n;
+          taken = true;
+        }
+      } else {
+        const bool negative = to < e && b[to] == '-';
+        if (negative) ++to;
+        const size_t lead = to;
+        uint64_t m = 0;
+        int digits = 0;
+        size_t point = SIZE_MAX;
+        for (; to < e; ++to) {
+          const uint8_t c = b[to];
+          if (c >= '0' && c <= '9') {
+            m = m * 10 + (c - '0');
+            ++digits;
+          } else if (c == '.' && point == SIZE_MAX) {
+            point = to;
+          } else {
+            break;
+          }
+        }
+        const bool at_end = to == e || (r.simple ? b[to] == d0 || b[to] == r.n0
+                                                  : (b[to] == d0 && r.delimiter_at(b, to, e)) || (b[to] == r.n0 && r.line_break_at(b, to, e)));
+        if (at_end) {
+          const size_t whole = (point == SIZE_MAX ? to : point) - lead;
+          if (digits > 0 && digits <= 15 && whole > 0 && point != to - 1 && !(whole > 1 && b[lead] == '0') && !(negative && m == 0)) {
+            const double v = point == SIZE_MAX ? static_cast<double>(m) : static_cast<double>(m) / kPowersOfTen[to - 1 - point];
+            col.numbers.push_back(negative ? -v : v);
+            col.formats.push_back(point == SIZE_MAX ? 0 : static_cast<uint8_t>(to - 1 - point));
+            ++col.n;
+            taken = true;
+          }
+        } else {
+          to = r.field_end(b, to, e);
+        }
+      }
+      if (!taken && !take(col, b + at, to - at)) {
+        stop.status = kHandover;
+        stop.column = k;
+        stop.cell = at;
+        return stop;
+      }
+      const bool row_done = to == e || b[to] == r.n0;
+      if (row_done != (k == last)) {
+        stop.status = kRagged;
+        return stop;
+      }
+      if (row_done) {
+        p = to + break_length;
+        break;
+      }
+      at = to + skip;
+    }
+    lines.push_back(static_cast<int32_t>(line));
+  }
+  return stop;
+}
+
+// The split point of buf[start, end) for a split scan: just after the first line break from the
+// middle, when rows follow it; 0 otherwise.
+size_t split_point(const Reader& r, const uint8_t* b, size_t start, size_t end) {
+  const size_t break_length = r.n1 < 0 ? 1 : 2;
+  for (size_t i = start + (end - start) / 2; i < end; ++i) {
+    if (r.line_break_at(b, i, end)) return i + break_length < end ? i + break_length : 0;
+  }
+  return 0;
+}
+
+// Scans buf[start, end) (see csv_scan) in two threads, split at mid (see Frozen): the result is
+// the single-threaded scan's. Throws only on the calling thread.
+Stop scan_split(Reader& r, const uint8_t* b, size_t start, size_t mid, size_t end, int64_t& line) {
+  const size_t columns = r.columns.size();
+  r.frozen.resize(columns);
+  r.shadows.resize(columns);
+  // Room for every row the second half can hold: a row of c cells has at least c - 1 delimiters.
+  const size_t min_row = std::max<size_t>(1, (columns - 1) * r.delimiter.size());
+  const size_t rows = (end - mid) / min_row + 1;
+  for (size_t k = 0; k < columns; ++k) {
+    r.frozen[k].update(r.columns[k]);
+    r.shadows[k].reset(r.frozen[k], rows);
+  }
+  r.shadow_lines.clear();
+  r.shadow_lines.reserve(rows);
+  const TakeLive live{r.reserve};
+  int64_t line_a = line, line_b = 0;
+  Stop stop_a, stop_b;
+  std::exception_ptr failed;
+  bool a_done = false;
+  std::atomic<bool> b_claimed{false};
+  const std::thread::id caller = std::this_thread::get_id();
+  std::atomic<bool> halted{false};
+  const auto run_b = [&] { stop_b = scan_rows(r, r.shadows, r.shadow_lines, b, mid, end, line_b, TakeShadow{&halted}); };
+  const auto run_a = [&] {
+    a_done = true;
+    try {
+      stop_a = scan_rows(r, r.columns, r.lines, b, start, mid, line_a, live);
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    // The second thread stops at its next row: the caller goes on from there (unless shadow_always).
+    if (!r.shadow_always) halted.store(true, std::memory_order_relaxed);
+  };
+  // The first half on the calling thread (it may allocate); the second on a worker. When no
+  // worker has taken it by the time the first half is done, the caller claims it and goes on
+  // with its rows itself, as one thread would (no shadow, no copy), unless shadow_always.
+  bool b_ran = false;
+  auto task = [&](int, float*) {
+    const bool on_caller = std::this_thread::get_id() == caller;
+    if (on_caller && !a_done) return run_a();
+    if (b_claimed.exchange(true)) return;
+    if (!on_caller || r.shadow_always) run_b(), b_ran = true;
+  };
+  ThreadPool::instance().parallel_for(2, 2, 0, task);
+  if (!a_done) run_a();
+  if (!b_claimed.exchange(true) && r.shadow_always) run_b(), b_ran = true;
+  if (failed) std::rethrow_exception(failed);
+  line = line_a;
+  if (stop_a.status != kDone) return stop_a;
+  size_t p = mid;
+  bool same = b_ran;
+  for (size_t k = 0; k < columns; ++k) same = same && r.columns[k].dictionary == r.frozen[k].dictionary;
+  if (same) {
+    const int64_t taken = static_cast<int64_t>(r.shadow_lines.size());
+    for (size_t k = 0; k < columns; ++k) {
+      Column& c = r.columns[k];
+      Shadow& s = r.shadows[k];
+      s.keep(taken);
+      if (c.dictionary) {
+        c.codes.insert(c.codes.end(), s.codes.begin(), s.codes.end());
+      } else {
+        for (const int32_t row : s.other_rows) c.other_rows.push_back(static_cast<int32_t>(c.n + row));
+        c.other_ids.insert(c.other_ids.end(), s.other_ids.begin(), s.other_ids.end());
+        c.numbers.insert(c.numbers.end(), s.numbers.begin(), s.numbers.end());
+        c.formats.insert(c.formats.end(), s.formats.begin(), s.formats.end());
+      }
+      c.n += taken;
+    }
+    for (const int32_t l : r.shadow_lines) r.lines.push_back(static_cast<int32_t>(line_a + l));
+    r.split_rows += taken;
+    // The lines the second thread went through: all, or up to the row it stopped in or before.
+    line = line_a + (stop_b.status == kDone || stop_b.status == kHalted ? line_b : line_b - 1);
+    p = stop_b.status == kDone ? end : stop_b.row;
+  }
+  // A second thread that takes little (no core free for it, or new texts all along) costs more
+  // than it gives: after two such splits in a row, this reader scans on one thread.
+  if (!r.shadow_always) {
+    if (4 * (p - mid) < end - mid) {
+      if (++r.split_misses >= 2) r.split = 0;
+    } else {
+      r.split_misses = 0;
+    }
+  }
+  if (p >= end) return Stop();
+  return scan_rows(r, r.columns, r.lines, b, p, end, line, live);
 }
 
 // The CSV entries' arguments: the cpu addon's, with the values themselves.
@@ -522,9 +877,11 @@ namespace csv_entries {
 template <auto F>
 using Export = hydranet::napi::Registrar<kAddon, CsvArgs, F>;
 
-// csvReader(columns, delimiter, n0, n1) → a reader (an external) for rows of `columns` cells:
+// csvReader(columns, delimiter, n0, n1, split) → a reader (an external) for rows of `columns` cells:
 // the delimiter's UTF-8 bytes (no CR, LF or quote), the line break's first byte and its second
-// (-1: none).
+// (-1: none); csvScan splits a range of at least `split` bytes between two threads of the cpu
+// addon's pool (0: never; the result is the same, see scan_split); -split: the same, the second
+// half scanned as the second thread does even when no worker took it (to test the merge).
 Napi::Value csv_reader(const CsvArgs& a) {
   const int64_t columns = a.integer(0, "columns", 1, 1 << 24);
   Napi::Uint8Array d = a.u8(1, "delimiter");
@@ -539,12 +896,15 @@ Napi::Value csv_reader(const CsvArgs& a) {
   if ((r->n0 != '\r' && r->n0 != '\n') || (r->n1 >= 0 && !(r->n0 == '\r' && r->n1 == '\n'))) {
     a.range_error("expected a line break of \\n, \\r or \\r\\n");
   }
+  const int64_t split = a.integer(4, "split", -std::numeric_limits<int32_t>::max(), std::numeric_limits<int32_t>::max());
+  r->split = split < 0 ? -split : split;
+  r->shadow_always = split < 0;
   r->simple = r->delimiter.size() == 1 && r->n1 < 0;
   r->columns.resize(static_cast<size_t>(columns));
   Reader* p = r.release();
   return Napi::External<Reader>::New(a.env(), p, [](Napi::Env, Reader* q) { delete q; });
 }
-const Export<csv_reader> export_csv_reader("csvReader", 4);
+const Export<csv_reader> export_csv_reader("csvReader", 5);
 
 // csvScan(reader, buf, start, end, line, reserve, out) → kDone, kHandover or kRagged: takes the
 // rows of buf[start, end) (text without quotes, after the header; each row ends on a line break
@@ -571,102 +931,16 @@ Napi::Value csv_scan(const CsvArgs& a) {
     }
   }
   const uint8_t* b = buf.Data();
-  const size_t e = static_cast<size_t>(end);
-  const size_t skip = r.delimiter.size();
-  const size_t break_length = r.n1 < 0 ? 1 : 2;
-  const size_t last = r.columns.size() - 1;
-  const int d0 = r.delimiter[0];
-  int status = kDone;
-  size_t p = static_cast<size_t>(start);
-  size_t row = p, column = 0, cell = p;
-  while (p < e) {
-    if (line >= std::numeric_limits<int32_t>::max()) a.range_error("more lines than an Int32Array holds");
-    ++line;
-    if (r.line_break_at(b, p, e)) {
-      p += break_length;
-      continue;
-    }
-    row = p;
-    bool stopped = false;
-    for (size_t k = 0, at = p;; ++k) {
-      Column& col = r.columns[k];
-      // The common cells in one pass over their bytes: a text the dictionary holds, or a plain
-      // decimal that toFixed gives back; anything else through take_cell.
-      size_t to = at;
-      bool taken = false;
-      if (col.dictionary) {
-        uint32_t h = 0x811c9dc5u;
-        if (r.simple) {
-          for (; to < e; ++to) {
-            const uint8_t c = b[to];
-            if (c == d0 || c == r.n0) break;
-            h = (h ^ c) * 0x01000193u;
-          }
-        } else {
-          to = r.field_end(b, at, e);
-          h = fnv1a(b + at, to - at);
-        }
-        const int32_t code = col.find(b + at, to - at, h);
-        if (code >= 0) {
-          col.codes.push_back(code);
-          ++col.n;
-          taken = true;
-        }
-      } else {
-        const bool negative = to < e && b[to] == '-';
-        if (negative) ++to;
-        const size_t lead = to;
-        uint64_t m = 0;
-        int digits = 0;
-        size_t point = SIZE_MAX;
-        for (; to < e; ++to) {
-          const uint8_t c = b[to];
-          if (c >= '0' && c <= '9') {
-            m = m * 10 + (c - '0');
-            ++digits;
-          } else if (c == '.' && point == SIZE_MAX) {
-            point = to;
-          } else {
-            break;
-          }
-        }
-        const bool at_end = to == e || (r.simple ? b[to] == d0 || b[to] == r.n0
-                                                  : (b[to] == d0 && r.delimiter_at(b, to, e)) || (b[to] == r.n0 && r.line_break_at(b, to, e)));
-        if (at_end) {
-          const size_t whole = (point == SIZE_MAX ? to : point) - lead;
-          if (digits > 0 && digits <= 15 && whole > 0 && point != to - 1 && !(whole > 1 && b[lead] == '0') && !(negative && m == 0)) {
-            const double v = point == SIZE_MAX ? static_cast<double>(m) : static_cast<double>(m) / kPowersOfTen[to - 1 - point];
-            col.numbers.push_back(negative ? -v : v);
-            col.formats.push_back(point == SIZE_MAX ? 0 : static_cast<uint8_t>(to - 1 - point));
-            ++col.n;
-            taken = true;
-          }
-        } else {
-          to = r.field_end(b, to, e);
-        }
-      }
-      if (!taken && !take_cell(col, b + at, to - at, r.reserve)) {
-        status = kHandover;
-        column = k;
-        cell = at;
-        stopped = true;
-        break;
-      }
-      const bool row_done = to == e || b[to] == r.n0;
-      if (row_done != (k == last)) {
-        status = kRagged;
-        stopped = true;
-        break;
-      }
-      if (row_done) {
-        p = to + break_length;
-        break;
-      }
-      at = to + skip;
-    }
-    if (stopped) break;
-    r.lines.push_back(static_cast<int32_t>(line));
-  }
+  const size_t from = static_cast<size_t>(start), e = static_cast<size_t>(end);
+  // Split in two when long enough, and when every line it may hold still fits an Int32.
+  const size_t mid = r.split > 0 && end - start >= r.split && line + (end - start) < std::numeric_limits<int32_t>::max() - 1
+                         ? split_point(r, b, from, e)
+                         : 0;
+  const Stop stop = mid > 0 ? scan_split(r, b, from, mid, e, line)
+                            : scan_rows(r, r.columns, r.lines, b, from, e, line, TakeLive{r.reserve});
+  if (stop.status == kOverflow) a.range_error("more lines than an Int32Array holds");
+  const int status = stop.status;
+  const size_t row = stop.row, column = stop.column, cell = stop.cell;
   out[0] = static_cast<int32_t>(line);
   out[1] = static_cast<int32_t>(row);
   out[2] = static_cast<int32_t>(column);
@@ -675,7 +949,8 @@ Napi::Value csv_scan(const CsvArgs& a) {
 }
 const Export<csv_scan> export_csv_scan("csvScan", 7);
 
-// csvExport(reader) → { lines, columns }: the lines of the rows taken (Int32Array) and per column
+// csvExport(reader) → { lines, splitRows, columns }: the lines of the rows taken (Int32Array), how
+// many of them a split scan's second thread took (see scan_split), and per column
 // its state: { dictionary: true, n, codes, textBytes, textEnds, textHashes, textNumbers,
 // textFormats } or { dictionary: false, n, numbers, formats, otherRows, otherIds, otherBytes,
 // otherEnds }, both with nonNumericBytes, nonNumericEnds (the texts that are not numbers, in the
@@ -685,6 +960,7 @@ Napi::Value csv_export(const CsvArgs& a) {
   Napi::Env env = a.env();
   Napi::Object o = Napi::Object::New(env);
   o.Set("lines", typed<int32_t, Napi::Int32Array>(env, std::move(r.lines)));
+  o.Set("splitRows", Napi::Number::New(env, static_cast<double>(r.split_rows)));
   r.lines.clear();
   Napi::Array columns = Napi::Array::New(env, r.columns.size());
   for (size_t k = 0; k < r.columns.size(); ++k) {
@@ -719,7 +995,7 @@ Napi::Value csv_export(const CsvArgs& a) {
 const Export<csv_export> export_csv_export("csvExport", 1);
 
 // schemaInputs(x, f, keep, n, numbers, numericParams, numericOut, codes, slots, slotParams,
-// slotCounts): applySchema's inputs (ts/data/schema.ts: writeNumeric, writeSlots; that file is
+// slotCounts, threads): applySchema's inputs (ts/data/schema.ts: writeNumeric, writeSlots; that file is
 // the reference and runs when this addon is absent), sample k from row keep[k] (row k when keep
 // is null), x [kept, f] row-major, zero-filled before. Numeric column j (numbers[j], n rows;
 // numericParams[4j ..]: first feature, mean, std, indicator 0/1): x[k, first] = f32((v − mean) /
@@ -728,7 +1004,8 @@ const Export<csv_export> export_csv_export("csvExport", 1);
 // Categorical column j (codes[j], n rows; slots[j] per code; slotParams[2j ..]: first feature,
 // embedded 0/1): slot = slots[j][codes[j][r]], x[k, first] = slot (embedded) or x[k, first +
 // slot] = 1, slotCounts[j][slot]++. Blocks of about 256 KiB of x, every column of a block before
-// the next, as the reference writes them. Every index is checked before anything is written.
+// the next, as the reference writes them; the rows split between up to `threads` threads of the
+// cpu addon's pool. Every index is checked before anything is written.
 void schema_inputs(const CsvArgs& a) {
   const int64_t f = a.integer(1, "f", 1, std::numeric_limits<int32_t>::max());
   const int64_t n = a.integer(3, "n", 0, std::numeric_limits<int32_t>::max());
@@ -782,55 +1059,89 @@ void schema_inputs(const CsvArgs& a) {
     }
   }
 
+  const int64_t threads = a.integer(11, "threads", 1, 256);
+
+  // The rows [k0, k1) (a thread's share) into x, counting into the thread's own missing values,
+  // float32 range flags and slot counts (added up afterwards: integers, in any order).
+  struct Tally {
+    std::vector<int64_t> missing;
+    std::vector<char> finite;
+    std::vector<std::vector<int32_t>> counts;
+  };
   constexpr double kFloat32Max = 3.4028234663852886e38;
-  std::vector<int64_t> missing(m, 0);
-  std::vector<char> finite(m, 1);
   const int64_t block = std::max<int64_t>(1, (256 * 1024) / (4 * f));
-  for (int64_t k0 = 0; k0 < kept; k0 += block) {
-    const int64_t k1 = std::min(kept, k0 + block);
-    for (size_t j = 0; j < m; ++j) {
-      const double* v = numbers[j].Data();
-      const int64_t first = static_cast<int64_t>(np[4 * j]);
-      const double mean = np[4 * j + 1], sd = np[4 * j + 2];
-      const bool indicator = np[4 * j + 3] != 0;
-      int64_t miss = 0;
-      bool fin = true;
-      for (int64_t k = k0; k < k1; ++k) {
-        const double value = v[keep == nullptr ? k : keep[k]];
-        float* at = x + k * f + first;
-        if (value != value) {
-          ++miss;
-          if (indicator) at[1] = 1;
-        } else {
-          const double z = (value - mean) / sd;
-          if (!(std::fabs(z) <= kFloat32Max)) fin = false;
-          at[0] = static_cast<float>(z);
+  const auto write = [&](int64_t from, int64_t to, Tally& tally) {
+    for (int64_t k0 = from; k0 < to; k0 += block) {
+      const int64_t k1 = std::min(to, k0 + block);
+      for (size_t j = 0; j < m; ++j) {
+        const double* v = numbers[j].Data();
+        const int64_t first = static_cast<int64_t>(np[4 * j]);
+        const double mean = np[4 * j + 1], sd = np[4 * j + 2];
+        const bool indicator = np[4 * j + 3] != 0;
+        int64_t miss = 0;
+        bool fin = true;
+        for (int64_t k = k0; k < k1; ++k) {
+          const double value = v[keep == nullptr ? k : keep[k]];
+          float* at = x + k * f + first;
+          if (value != value) {
+            ++miss;
+            if (indicator) at[1] = 1;
+          } else {
+            const double z = (value - mean) / sd;
+            if (!(std::fabs(z) <= kFloat32Max)) fin = false;
+            at[0] = static_cast<float>(z);
+          }
+        }
+        tally.missing[j] += miss;
+        if (!fin) tally.finite[j] = 0;
+      }
+      for (size_t j = 0; j < s; ++j) {
+        const int32_t* c = codes[j].Data();
+        const int32_t* t = slots[j].Data();
+        int32_t* count = tally.counts[j].data();
+        const int64_t first = sp[2 * j];
+        const bool embedded = sp[2 * j + 1] != 0;
+        for (int64_t k = k0; k < k1; ++k) {
+          const int32_t slot = t[c[keep == nullptr ? k : keep[k]]];
+          ++count[slot];
+          float* at = x + k * f + first;
+          if (embedded) at[0] = static_cast<float>(slot);
+          else at[slot] = 1;
         }
       }
-      missing[j] += miss;
-      if (!fin) finite[j] = 0;
     }
-    for (size_t j = 0; j < s; ++j) {
-      const int32_t* c = codes[j].Data();
-      const int32_t* t = slots[j].Data();
-      int32_t* count = counts[j].Data();
-      const int64_t first = sp[2 * j];
-      const bool embedded = sp[2 * j + 1] != 0;
-      for (int64_t k = k0; k < k1; ++k) {
-        const int32_t slot = t[c[keep == nullptr ? k : keep[k]]];
-        ++count[slot];
-        float* at = x + k * f + first;
-        if (embedded) at[0] = static_cast<float>(slot);
-        else at[slot] = 1;
-      }
-    }
+  };
+  // Shares of the rows (each written by one thread: the same values in any order), 4 per thread,
+  // taken by whichever thread is free (a thread the machine runs late holds up one share at
+  // most); every tally made here, on the calling thread.
+  const int parts = static_cast<int>(std::max<int64_t>(1, std::min(threads == 1 ? 1 : 4 * threads, kept)));
+  std::vector<Tally> tallies(static_cast<size_t>(parts));
+  for (Tally& t : tallies) {
+    t.missing.assign(m, 0);
+    t.finite.assign(m, 1);
+    t.counts.resize(s);
+    for (size_t j = 0; j < s; ++j) t.counts[j].assign(counts[j].ElementLength(), 0);
   }
+  auto task = [&](int part, float*) {
+    const int64_t from = kept * part / parts, to = kept * (part + 1) / parts;
+    write(from, to, tallies[static_cast<size_t>(part)]);
+  };
+  ThreadPool::instance().parallel_for(parts, static_cast<int>(threads), 0, task);
   for (size_t j = 0; j < m; ++j) {
-    nout[2 * j] = static_cast<double>(missing[j]);
-    nout[2 * j + 1] = finite[j] ? 1 : 0;
+    int64_t missing = 0;
+    bool finite = true;
+    for (const Tally& t : tallies) missing += t.missing[j], finite = finite && t.finite[j] != 0;
+    nout[2 * j] = static_cast<double>(missing);
+    nout[2 * j + 1] = finite ? 1 : 0;
+  }
+  for (size_t j = 0; j < s; ++j) {
+    int32_t* count = counts[j].Data();
+    for (const Tally& t : tallies) {
+      for (size_t k = 0; k < t.counts[j].size(); ++k) count[k] += t.counts[j][k];
+    }
   }
 }
-const Export<schema_inputs> export_schema_inputs("schemaInputs", 11);
+const Export<schema_inputs> export_schema_inputs("schemaInputs", 12);
 
 }  // namespace csv_entries
 }  // namespace hydranet::cpu_addon

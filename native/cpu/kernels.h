@@ -61,6 +61,10 @@ struct IsaExtras {
   // out[j] = e^(z[j] − shift), j in [0, n), by simd.h's vexp (a few ulp; NaN stays NaN; below
   // e^−103 it gives about 1e-45, not 0): the loss's softmax numerators.
   void (*exp_shifted)(const float* z, int n, float shift, float* out);
+  // Returns Σ_d x[d]·g[d] in double (per-lane partial sums, then added in lane order) and sets
+  // y[d] = (assign ? 0 : y[d]) + w·g[d], d in [0, n), in the same pass: the mixture backward's
+  // dG and dx of one (row, expert).
+  double (*dot_axpy)(const float* x, const float* g, float w, float* y, int n, bool assign);
 };
 const IsaExtras& isa_extras();
 const IsaExtras& isa_scalar_extras();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "addon_args.h"
+#include "kernels.h"
 #include "threadpool.h"
 
 namespace hydranet {
@@ -66,29 +67,41 @@ void mixture_backward(const int32_t* layout, const float* x, const float* g, con
                       int n, int threads) {
   const Mixture m = read_mixture(layout);
   const int D = m.width;
-  for (int e = 0; e < m.experts; ++e) std::fill(dx + e * m.sx, dx + e * m.sx + int64_t(n) * D, 0.0f);
+  // The gate columns that read each expert, in (task, j) order: one pass over an expert's row
+  // then writes its dx row once and computes every dG that reads it, instead of one pass per
+  // (task, j) over x and over dx (zeroed first).
+  struct Use {
+    int task, column;
+  };
+  std::vector<std::vector<Use>> uses(m.experts);
+  for (int t = 0; t < m.tasks; ++t) {
+    for (int j = 0; j < m.count(t); ++j) uses[m.expert(t, j)].push_back({t, m.offset(t) + j});
+  }
+  const auto dot_axpy = isa_extras().dot_axpy;
   parallel_range(n, threads, kRowGrain, [&](int64_t r0, int64_t r1) {
-    std::vector<double> dg;
+    std::vector<double> dg(m.gate_width);
     for (int64_t i = r0; i < r1; ++i) {
-      for (int t = 0; t < m.tasks; ++t) {
-        const int k = m.count(t);
-        const float* gr = g + i * m.gate_width + m.offset(t);
-        const float* go = dout + t * m.so + i * D;
-        dg.assign(k, 0.0);
-        for (int j = 0; j < k; ++j) {
-          const int64_t base = m.expert(t, j) * m.sx + i * D;
-          const float w = gr[j];
-          double s = 0;
-          for (int d = 0; d < D; ++d) {
-            s += double(go[d]) * x[base + d];
-            dx[base + d] += w * go[d];
-          }
-          dg[j] = s;
+      const float* gr = g + i * m.gate_width;
+      for (int e = 0; e < m.experts; ++e) {
+        const float* xr = x + e * m.sx + i * D;
+        float* dxr = dx + e * m.sx + i * D;
+        if (uses[e].empty()) {
+          std::fill(dxr, dxr + D, 0.0f);
+          continue;
         }
+        bool first = true;
+        for (const Use& u : uses[e]) {
+          // dx accumulates in (task, j) order from 0, as the reference's sum does.
+          dg[u.column] = dot_axpy(xr, dout + u.task * m.so + i * D, gr[u.column], dxr, D, first);
+          first = false;
+        }
+      }
+      for (int t = 0; t < m.tasks; ++t) {
+        const int k = m.count(t), off = m.offset(t);
         double dot = 0;
-        for (int j = 0; j < k; ++j) dot += gr[j] * dg[j];
-        float* dzr = dz + i * m.gate_width + m.offset(t);
-        for (int j = 0; j < k; ++j) dzr[j] = static_cast<float>(gr[j] * (dg[j] - dot));
+        for (int j = 0; j < k; ++j) dot += gr[off + j] * dg[off + j];
+        float* dzr = dz + i * m.gate_width + off;
+        for (int j = 0; j < k; ++j) dzr[j] = static_cast<float>(gr[off + j] * (dg[off + j] - dot));
       }
     }
   });

@@ -91,6 +91,12 @@ inline void vd_store(double* p, vd v) {
   _mm512_storeu_pd(p, v.lo);
   _mm512_storeu_pd(p + 8, v.hi);
 }
+// acc += double(a)·double(b), lane for lane (the product of two floats is exact in double, so
+// an FMA gives the bits of a multiply then an add).
+inline void vd_fma_widened(vd& acc, vf a, vf b) {
+  acc.lo = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(a)), _mm512_cvtps_pd(_mm512_castps512_ps256(b)), acc.lo);
+  acc.hi = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1)), _mm512_cvtps_pd(_mm512_extractf32x8_ps(b, 1)), acc.hi);
+}
 
 #elif HYDRANET_SIMD == 256
 
@@ -172,6 +178,10 @@ inline void vd_store(double* p, vd v) {
   _mm256_storeu_pd(p, v.lo);
   _mm256_storeu_pd(p + 4, v.hi);
 }
+inline void vd_fma_widened(vd& acc, vf a, vf b) {
+  acc.lo = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(a)), _mm256_cvtps_pd(_mm256_castps256_ps128(b)), acc.lo);
+  acc.hi = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(a, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1)), acc.hi);
+}
 
 #else
 
@@ -215,6 +225,7 @@ using vd = double;
 inline vd vd_zero() { return 0.0; }
 inline void vd_add_widened(vd& acc, vf x) { acc += static_cast<double>(x); }
 inline void vd_store(double* p, vd v) { *p = v; }
+inline void vd_fma_widened(vd& acc, vf a, vf b) { acc += static_cast<double>(a) * static_cast<double>(b); }
 
 #endif
 

@@ -70,5 +70,9 @@ describe('bench/data', function () {
     assert.throws(() => parseDataBenchOptions(['--rowz', '5']), (e: Error) => e instanceof ConfigError && /--rowz/.test(e.message));
     assert.throws(() => parseDataBenchOptions(['--rows', 'x']), (e: Error) => e instanceof ConfigError && /--rows/.test(e.message));
     assert.deepEqual(parseDataBenchOptions(['--rows', '500', '--no-peers']), { rows: 500, reps: 3, json: false, peers: false });
+    assert.deepEqual(parseDataBenchOptions(['--data-threads', '1']), { rows: 100_000, reps: 3, json: false, peers: true, dataThreads: 1 });
+    for (const bad of ['0', '1.5', '257', 'two']) {
+      assert.throws(() => parseDataBenchOptions(['--data-threads', bad]), (e: Error) => e instanceof ConfigError && /--data-threads/.test(e.message), bad);
+    }
   });
 });

@@ -4,13 +4,15 @@
  * papaparse on the decoded text. Random tables with awkward cells, line breaks, delimiters and
  * chunk cuts must give the same table (cells, lines, numbers, dictionary texts and codes, the
  * rows kept as other texts) or the same error; and a dataset loaded through each is bit-identical.
+ * The same with the scan and schemaInputs split between two threads (setDataThreads).
  */
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { columnCodes, columnNumbers, columnOtherTexts, csvTable, nativeCsvAvailable } from '../../ts/data/csv.js';
+import { columnCodes, columnNumbers, columnOtherTexts, csvTable, nativeCsvAvailable, setDataThreads } from '../../ts/data/csv.js';
 import { Rng } from '../../ts/core/random.js';
 import { applySchema, applySchemaBy, fitSchema } from '../../ts/data/schema.js';
 import { nativeSchemaInputs } from '../../ts/data/csv.js';
+import { ConfigError } from '../../ts/errors.js';
 
 /** A seeded uniform generator on [0, 1) (the library's Rng). */
 function rng(seed: number): () => number {
@@ -92,6 +94,28 @@ async function outcome(chunks: Buffer[] | string[], path: boolean | 'bytes', del
   }
 }
 
+/**
+ * Runs `f` with the cpu addon's data path on `threads` threads, splitting work from `minBytes`
+ * bytes (1: every range of rows and every applySchema), a split scan's second half always scanned
+ * apart and merged (also when no worker thread is free: the caller then scans it apart itself);
+ * `apart` false: as by default (the worker's rows up to where it is when the caller is done).
+ */
+async function withThreads<T>(threads: number, minBytes: number, f: () => Promise<T>, apart = true): Promise<T> {
+  const before = setDataThreads(threads, minBytes, apart);
+  try {
+    return await f();
+  } finally {
+    setDataThreads(before.threads, before.minBytes, before.apart);
+  }
+}
+
+/** The bytes cut into chunks of `size` bytes (the first ends after the header). */
+function chunked(bytes: Buffer, size: number): Buffer[] {
+  const chunks = [bytes.subarray(0, bytes.indexOf(10) + 1)];
+  for (let at = chunks[0].length; at < bytes.length; at += size) chunks.push(bytes.subarray(at, at + size));
+  return chunks;
+}
+
 describe('data/csv: the native quote-free scan against the JavaScript byte path and papaparse', () => {
   it(`random tables, cut into small chunks, read alike by every path (native scan ${nativeCsvAvailable() ? 'built' : 'NOT built: the byte path against papaparse only'})`, async () => {
     let errors = 0;
@@ -155,12 +179,16 @@ describe('data/csv: the native quote-free scan against the JavaScript byte path 
     };
     const reference = await load('bytes', [bytes.subarray(0, 5000), bytes.subarray(5000)]);
     assert.equal(reference.inputs.length, n * 4 * 5, 'a, b, b:missing, c and d as embedding indices');
-    const paths: [boolean, Buffer[] | string[]][] = [[true, [bytes.subarray(0, 777), bytes.subarray(777)]], [true, [bytes]], [false, [text]]];
-    for (const [path, chunks] of paths) {
-      const got = await load(path, chunks);
-      assert.equal(got.fitted, reference.fitted);
-      assert.ok(got.inputs.equals(reference.inputs), `inputs (${String(path)})`);
-      got.labels.forEach((l, t) => assert.ok(l.equals(reference.labels[t]), `labels of task ${t} (${String(path)})`));
+    const paths: [boolean, Buffer[] | string[]][] = [[true, [bytes.subarray(0, 777), bytes.subarray(777)]], [true, [bytes]], [true, chunked(bytes, 4096)], [false, [text]]];
+    // One thread, and two splitting every range of rows and every applySchema (its inputs too).
+    for (const [threads, minBytes] of [[1, 1 << 16], [2, 1]]) {
+      for (const [path, chunks] of paths) {
+        const got = await withThreads(threads, minBytes, () => load(path, chunks));
+        const what = `${String(path)}, ${chunks.length} chunks, ${threads} threads`;
+        assert.equal(got.fitted, reference.fitted, what);
+        assert.ok(got.inputs.equals(reference.inputs), `inputs (${what})`);
+        got.labels.forEach((l, t) => assert.ok(l.equals(reference.labels[t]), `labels of task ${t} (${what})`));
+      }
     }
   });
 
@@ -186,20 +214,101 @@ describe('data/csv: the native quote-free scan against the JavaScript byte path 
     // With 1e300 (not in training), that row's b is past float32 once standardised: the dataset's check throws, on both paths.
     for (const source of [unseen.replace(',1e300,', ',0.5,'), unseen]) {
       const table = await csvTable(Readable.from([source]), 'd.csv', {});
-      const both = [true, false].map((nativeInputs) => {
-        try {
-          const { dataset, report } = applySchemaBy(fitted, table, {}, nativeInputs);
-          return { inputs: bits(dataset.inputs), labels: dataset.taskNames.map((t) => bits(dataset.labels(t))), report };
-        } catch (e) {
-          return { error: `${(e as Error).name}: ${(e as Error).message}` };
-        }
-      });
-      assert.deepEqual(both[0], both[1]);
-      outcomes.push(both[0]);
+      // JavaScript; the addon on one thread; the addon with the rows split between two threads.
+      const all: unknown[] = [];
+      for (const [nativeInputs, threads] of [[false, 1], [true, 1], [true, 2]] as const) {
+        all.push(await withThreads(threads, 1, async () => {
+          try {
+            const { dataset, report } = applySchemaBy(fitted, table, {}, nativeInputs);
+            return { inputs: bits(dataset.inputs), labels: dataset.taskNames.map((t) => bits(dataset.labels(t))), report };
+          } catch (e) {
+            return { error: `${(e as Error).name}: ${(e as Error).message}` };
+          }
+        }));
+      }
+      assert.deepEqual(all[1], all[0], 'one thread');
+      assert.deepEqual(all[2], all[0], 'two threads');
+      outcomes.push(all[0]);
     }
     const ok = outcomes[0] as { report: { rowsKept: number; missingInputs: Record<string, number>; unseen: Record<string, number> } };
     assert.ok(ok.report.rowsKept < n && ok.report.missingInputs.a > 0 && ok.report.missingInputs.c > 0 && ok.report.unseen.c > 0, JSON.stringify(ok.report).slice(0, 300));
     assert.match((outcomes[1] as { error: string }).error, /^ValueError: .*Infinity at sample/);
+  });
+
+  it('random tables read alike with the scan split between two threads (every range of rows split; the second half merged whole, or up to where the worker got) as by the byte path', async function () {
+    if (!nativeCsvAvailable()) this.skip();
+    for (let seed = 1; seed <= 260; seed++) {
+      const { bytes, delimiter } = randomCsv(seed);
+      const what = `seed ${seed}: ${JSON.stringify(bytes.toString('utf8', 0, 120))}…`;
+      const reference = await outcome(cut(bytes, rng(seed * 7)), 'bytes', delimiter);
+      // Chunks of 1–64 bytes, of 300 (so that later chunks' second halves find the columns' texts), and the whole file.
+      for (const chunks of [cut(bytes, rng(seed * 7)), chunked(bytes, 300), [bytes]]) {
+        for (const apart of [true, false]) {
+          assert.deepEqual(await withThreads(2, 1, () => outcome(chunks, true, delimiter), apart), reference, `${what} (${chunks.length} chunks, apart ${apart})`);
+        }
+      }
+    }
+  });
+
+  it('the split scan\'s second thread takes most rows of a long file, with the same state as one thread; the first bad line is the one named', async function () {
+    if (!nativeCsvAvailable()) this.skip();
+    const { addonLocations, tryLoadAddon } = await import('../../ts/backends/native.js');
+    const load = tryLoadAddon<Record<string, (...a: unknown[]) => unknown>>(addonLocations('cpu'), ['csvScan']);
+    assert.ok(load.ok);
+    const addon = load.addon;
+    const rand = rng(21);
+    const n = 4000;
+    for (const newline of ['\n', '\r\n', '\r']) {
+      // 17 columns: numbers with missing values and NA, categories (some UTF-8), few integers, ids past the dictionary.
+      const rows = Array.from({ length: n }, (_, i) => Array.from({ length: 17 }, (_, c) => {
+        const u = rand();
+        if (c % 4 === 0) return u < 0.05 ? '' : u < 0.07 ? 'NA' : ((rand() - 0.5) * 50).toFixed(c % 3);
+        if (c % 4 === 1) return u < 0.02 ? '' : ['a', 'bé', '日本', 'x'][Math.floor(rand() * 4)];
+        if (c % 4 === 2) return String(i % 5);
+        return `${i}`;
+      }).join(','));
+      const body = Buffer.from(rows.join(newline) + newline);
+      // Scans every row in chunks of 4 KiB (whole rows each): the exported state, the second thread's rows, the last status and out.
+      const scan = (split: number, bytes: Buffer): { state: Record<string, unknown>; splitRows: number; status: unknown; out: number[] } => {
+        const reader = addon.csvReader(17, Buffer.from(','), newline.charCodeAt(0), newline.length > 1 ? 10 : -1, split);
+        const out = new Int32Array(4);
+        let line = 1;
+        let status: unknown = 0;
+        for (let p = 0; p < bytes.length && status === 0;) {
+          let end = Math.min(bytes.length, p + 4096);
+          if (end < bytes.length) end = bytes.lastIndexOf(newline, end - newline.length) + newline.length;
+          status = addon.csvScan(reader, bytes, p, end, line, 0, out);
+          line = out[0];
+          p = end;
+        }
+        const state = addon.csvExport(reader) as { lines: Int32Array; splitRows: number; columns: Record<string, unknown>[] };
+        const plain = (o: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, ArrayBuffer.isView(v) ? Array.from(v as Uint8Array) : v]));
+        return { state: { lines: Array.from(state.lines), columns: state.columns.map(plain) }, splitRows: state.splitRows, status, out: Array.from(out) };
+      };
+      const one = scan(0, body);
+      // Split as the pool allows (a worker may not come: the caller then goes on alone), and split
+      // with the second half always scanned as the second thread does (-1: on the caller if need be).
+      const two = scan(1, body);
+      const forced = scan(-1, body);
+      assert.deepEqual(two.state, one.state, `state (${JSON.stringify(newline)})`);
+      assert.deepEqual(forced.state, one.state, `state, second half always apart (${JSON.stringify(newline)})`);
+      assert.equal(one.splitRows, 0);
+      assert.ok(forced.splitRows > n / 3, `the second half took ${forced.splitRows} of ${n} rows (${JSON.stringify(newline)})`);
+      // A ragged row in the second half of a chunk, then one in the first half too: the scan stops at the first, alike.
+      const lines = body.toString('utf8').split(newline);
+      for (const bad of [[3001], [2950, 3001]]) {
+        const broken = lines.map((l, i) => (bad.includes(i) ? l.slice(0, l.lastIndexOf(',')) : l)).join(newline);
+        const a = scan(0, Buffer.from(broken));
+        const b = scan(-1, Buffer.from(broken));
+        assert.equal(a.status, 2, 'ragged');
+        // out: the line and the start of the ragged row (the rest of out is not read after a ragged row).
+        assert.deepEqual({ ...b, out: b.out.slice(0, 2) }, { ...a, out: a.out.slice(0, 2), splitRows: b.splitRows }, `the row on line ${bad[0] + 2} (${JSON.stringify(newline)})`);
+        const text = Buffer.concat([Buffer.from(`${Array.from({ length: 17 }, (_, c) => `c${c}`).join(',')}${newline}`), Buffer.from(broken)]);
+        const error = await withThreads(2, 1, () => outcome(chunked(text, 65536), true, ','));
+        assert.deepEqual(error, await outcome(chunked(text, 65536), 'bytes', ','));
+        assert.match((error as { message: string }).message, new RegExp(`^r\\.csv:${bad[0] + 2}: expected 17 fields`), JSON.stringify(newline));
+      }
+    }
   });
 
   it('the native entries check every argument at the boundary: a TypeError or RangeError, nothing read or written out of bounds', async function () {
@@ -208,11 +317,11 @@ describe('data/csv: the native quote-free scan against the JavaScript byte path 
     const load = tryLoadAddon<Record<string, (...a: unknown[]) => unknown>>(addonLocations('cpu'), ['csvScan']);
     assert.ok(load.ok);
     const addon = load.addon;
-    const reader = addon.csvReader(2, Buffer.from(','), 10, -1);
+    const reader = addon.csvReader(2, Buffer.from(','), 10, -1, 0);
     const buf = Buffer.from('1,2\n3,4\n');
     const out = new Int32Array(4);
-    assert.throws(() => addon.csvReader(2, Buffer.from('"'), 10, -1), RangeError, 'a quote as delimiter');
-    assert.throws(() => addon.csvReader(2, Buffer.from(','), 13, 13), RangeError, 'CR CR is no line break');
+    assert.throws(() => addon.csvReader(2, Buffer.from('"'), 10, -1, 0), RangeError, 'a quote as delimiter');
+    assert.throws(() => addon.csvReader(2, Buffer.from(','), 13, 13, 0), RangeError, 'CR CR is no line break');
     assert.throws(() => addon.csvScan({}, buf, 0, buf.length, 1, 0, out), TypeError, 'not a reader');
     assert.throws(() => addon.csvScan(reader, buf, 0, buf.length + 1, 1, 0, out), RangeError, 'end past the buffer');
     assert.throws(() => addon.csvScan(reader, buf, 5, 4, 1, 0, out), RangeError, 'end before start');
@@ -222,6 +331,9 @@ describe('data/csv: the native quote-free scan against the JavaScript byte path 
     const state = addon.csvExport(reader) as { lines: Int32Array; columns: { codes: Int32Array }[] };
     assert.deepEqual([...state.lines], [2, 3]);
     assert.deepEqual([...state.columns[1].codes], [0, 1]);
+    for (const bad of [[0, 1], [1.5, 1], [257, 1], [2, 0], [2, 2 ** 31]] as const) {
+      assert.throws(() => setDataThreads(bad[0], bad[1]), (e: Error) => e instanceof ConfigError && /threads/.test(e.message), String(bad));
+    }
     const schemaInputs = nativeSchemaInputs()!;
     const x = new Float32Array(2 * 3);
     const call = (keep: Int32Array | null, codes: Int32Array, slots: Int32Array, first: number): void =>

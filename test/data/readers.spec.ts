@@ -58,9 +58,10 @@ describe('data/csv: line numbers, chunks and parsed numbers', () => {
   it('reads a file of several chunks: characters split across reads, a quoted newline only after the first chunk', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hydranet-csv-'));
     try {
-      // 2.5 MB of 'é' rows (two bytes each, so reads split characters; three reads of 1 MiB, so a read
-      // reuses the memory of the one before the last), then a quoted newline, then a row.
-      const rows = 200_000;
+      // 5 MB of 'é' rows (two bytes each, so reads split characters; five reads of 1 MiB into three
+      // buffers, each read begun while the chunk before is cut, so reads reuse the memory of
+      // chunks no longer held), then a quoted newline, then a row.
+      const rows = 400_000;
       const body = Array.from({ length: rows }, (_, i) => `${i},é${i % 7}é`).join('\n');
       const file = join(dir, 'big.csv');
       writeFileSync(file, `n,s\n${body}\n${rows},"two\nlines"\n${rows + 1},end\n`);

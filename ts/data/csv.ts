@@ -9,12 +9,13 @@
  * asked for, so neither costs a string per cell.
  */
 import { open, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import Papa from 'papaparse';
 import { addonLocations, tryLoadAddon } from '../backends/native.js';
 import { checkKeys } from '../core/options.js';
-import { DatasetError, describe } from '../errors.js';
+import { ConfigError, DatasetError, describe } from '../errors.js';
 
 /** One value of a table: a CSV field is always a string; JSON Lines keeps numbers, booleans and null. */
 export type Cell = string | number | boolean | null;
@@ -738,22 +739,30 @@ export async function readCsv(file: string, options: CsvOptions = {}): Promise<T
 }
 
 /**
- * The bytes of `file`, CHUNK_BYTES at a time, read into two buffers in turn: a chunk stays
- * intact until the one after the next is read, which is all csvTable keeps of it (the bytes
- * after its last line break, until the next chunk comes). No new memory per chunk, so reading a
- * large file does not make the garbage collector run for memory outside the heap.
+ * The bytes of `file`, CHUNK_BYTES at a time, read into three buffers in turn, each chunk's read
+ * begun as the chunk before is handed out (the read runs while that chunk is cut). A chunk stays
+ * intact until the one after the next is handed out, which is all csvTable keeps of it (the
+ * bytes after its last line break, until the next chunk comes). No new memory per chunk, so
+ * reading a large file does not make the garbage collector run for memory outside the heap.
  */
 async function* fileChunks(file: string): AsyncGenerator<Buffer> {
   const handle = await open(file, 'r');
+  const buffers = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
+  const read = (k: number): Promise<{ bytesRead: number }> => {
+    const p = handle.read(buffers[k % 3], 0, CHUNK_BYTES, null);
+    p.catch(() => undefined); // handled where it is awaited (or dropped when the reader stops early)
+    return p;
+  };
+  let next = read(0);
   try {
-    const buffers = [Buffer.allocUnsafe(CHUNK_BYTES), Buffer.allocUnsafe(CHUNK_BYTES)];
     for (let k = 0; ; k++) {
-      const buffer = buffers[k & 1];
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      const { bytesRead } = await next;
       if (bytesRead === 0) return;
-      yield buffer.subarray(0, bytesRead);
+      next = read(k + 1); // into the buffer of the chunk before the last, no longer held
+      yield buffers[k % 3].subarray(0, bytesRead);
     }
   } finally {
+    await next.catch(() => undefined); // the read in flight ends before the file is closed
     await handle.close();
   }
 }
@@ -801,10 +810,10 @@ const CHUNK_BYTES = 1 << 20;
  * From the first chunk that holds a quote on, papaparse parses the rest, decoded (quoted fields,
  * embedded delimiters and line breaks, malformed quotes). `fast` false gives papaparse the
  * whole input (the tests compare the two). Rows without quotes after the header go to the cpu
- * addon's csvScan (native/cpu/csv.cc) when it is built, which keeps the same columns by the
- * same rules and hands its state back ({@link ColumnReader.restore}) at the end, at a quote, or
- * at a cell it leaves to this file (see csv.cc); `fast` 'bytes' keeps them here, as when the
- * addon is not built. Papaparse does not number lines: a row ends on the
+ * addon's csvScan (native/cpu/csv.cc) when it is built (a chunk split between two threads, see
+ * {@link setDataThreads}), which keeps the same columns by the same rules and hands its state
+ * back ({@link ColumnReader.restore}) at the end, at a quote, or at a cell it leaves to this
+ * file (see csv.cc); `fast` 'bytes' keeps them here, as when the addon is not built. Papaparse does not number lines: a row ends on the
  * line after the previous row's, plus the line breaks inside its quoted fields. `bytes`, the
  * input's size when known, sizes the columns after the first chunk (by its bytes per row).
  */
@@ -831,7 +840,7 @@ export async function csvTable(input: AsyncIterable<string | Buffer>, source: st
       columns = header(record, source, line);
       readers = columns.map(() => new ColumnReader(cuts));
       const addon = fast === true && cuts !== null ? nativeCsv() : null;
-      if (addon !== null) scan = { addon, reader: addon.csvReader(columns.length, cuts!.delimiter, cuts!.n0, cuts!.n1), out: new Int32Array(4) };
+      if (addon !== null) scan = { addon, reader: addon.csvReader(columns.length, cuts!.delimiter, cuts!.n0, cuts!.n1, dataThreads.threads < 2 ? 0 : dataThreads.apart ? -dataThreads.minBytes : dataThreads.minBytes), out: new Int32Array(4) };
     } else {
       if (record.length !== columns.length) throw ragged(record.length);
       for (let c = 0; c < record.length; c++) readers[c].add(record[c]);
@@ -897,7 +906,9 @@ export async function csvTable(input: AsyncIterable<string | Buffer>, source: st
     if (scan === null) return;
     const state = scan.addon.csvExport(scan.reader);
     scan = null;
-    lines = Array.from(state.lines);
+    const from = state.lines;
+    lines = new Array<number>(from.length); // filled in a plain loop: Array.from over a typed array is several times slower
+    for (let i = 0; i < from.length; i++) lines[i] = from[i];
     readers.forEach((r, c) => {
       r.restore(state.columns[c]);
       if (more && expected > 0) r.reserve(expected);
@@ -964,7 +975,8 @@ export async function csvTable(input: AsyncIterable<string | Buffer>, source: st
         const rows = Math.ceil((1.05 * bytes * taken) / end) + 16;
         if (rows < 1 << 26) {
           expected = reserve = rows;
-          for (const r of readers) r.reserve(rows);
+          // The native scan sizes its own columns (reserve); the readers, when it hands over.
+          if (scan === null) for (const r of readers) r.reserve(rows);
         }
       }
       rest = chunk.subarray(end);
@@ -1061,14 +1073,47 @@ interface NativeColumnState {
 
 /** The cpu addon's CSV entries (native/cpu/csv.cc). */
 interface NativeCsv {
-  /** A reader of rows of `columns` cells, cut at the delimiter's bytes and the line break's (n1 -1: one byte). */
-  csvReader(columns: number, delimiter: Uint8Array, n0: number, n1: number): unknown;
+  /** A reader of rows of `columns` cells, cut at the delimiter's bytes and the line break's (n1 -1: one byte); csvScan splits a range of at least `split` bytes between two threads (0: never). */
+  csvReader(columns: number, delimiter: Uint8Array, n0: number, n1: number, split: number): unknown;
   /** Takes the rows of buf[start, end): SCAN_DONE; 1, stopped before a cell it leaves to csvTable; or SCAN_RAGGED; out: [line, row start, column, cell start]. */
   csvScan(reader: unknown, buf: Uint8Array, start: number, end: number, line: number, reserve: number, out: Int32Array): number;
   /** The reader's state, its rows' lines and every column (the reader is empty after it). */
-  csvExport(reader: unknown): { readonly lines: Int32Array; readonly columns: readonly NativeColumnState[] };
-  /** applySchema's inputs (see native/cpu/csv.cc and ts/data/schema.ts), absent from an older build. */
-  schemaInputs?: NativeSchemaInputs;
+  csvExport(reader: unknown): { readonly lines: Int32Array; readonly splitRows: number; readonly columns: readonly NativeColumnState[] };
+  /** applySchema's inputs (see native/cpu/csv.cc and ts/data/schema.ts) on up to `threads` threads, absent from an older build. */
+  schemaInputs?: (...args: [...Parameters<NativeSchemaInputs>, threads: number]) => void;
+}
+
+/** How the cpu addon shares the data path's work (see {@link setDataThreads}). */
+export interface DataThreads {
+  /** Threads of the scan and of schemaInputs (1: the calling thread alone). */
+  threads: number;
+  /** The fewest bytes of rows (or of inputs) worth splitting between threads. */
+  minBytes: number;
+  /** Tests: scan the second half apart and merge it even when the calling thread could go on. */
+  apart: boolean;
+}
+
+/** The data path's threads in the cpu addon (see {@link setDataThreads}). */
+const dataThreads: DataThreads = { threads: Math.min(2, availableParallelism()), minBytes: 1 << 16, apart: false };
+
+/**
+ * Sets how the cpu addon shares the data path's work: csvScan splits a range of at least
+ * `minBytes` bytes of rows between two threads when `threads` > 1, and schemaInputs splits
+ * inputs of at least `minBytes` bytes between up to `threads` threads. The default: 2 threads
+ * (1 on a single core), 64 KiB. When no worker thread is free, the calling thread goes on with
+ * the second half itself; `apart` (tests) makes it scan the second half as the worker would, and
+ * merge it. The results are the same for any setting (tests compare them); returns the previous
+ * setting.
+ */
+export function setDataThreads(threads: number, minBytes = 1 << 16, apart = false): DataThreads {
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256 || !Number.isInteger(minBytes) || minBytes < 1 || minBytes > 0x7fffffff || typeof apart !== 'boolean') {
+    throw new ConfigError(`Expected an integer in [1, 256] for threads, an integer in [1, 2^31 - 1] for minBytes and a boolean for apart but received ${describe(threads)}, ${describe(minBytes)}, ${describe(apart)}`);
+  }
+  const before = { ...dataThreads };
+  dataThreads.threads = threads;
+  dataThreads.minBytes = minBytes;
+  dataThreads.apart = apart;
+  return before;
 }
 
 /**
@@ -1112,7 +1157,9 @@ export function nativeCsvAvailable(): boolean {
 /** The cpu addon's schemaInputs (for applySchema), when it is built; undefined otherwise. */
 export function nativeSchemaInputs(): NativeSchemaInputs | undefined {
   const addon = nativeCsv();
-  return typeof addon?.schemaInputs === 'function' ? addon.schemaInputs.bind(addon) : undefined;
+  if (typeof addon?.schemaInputs !== 'function') return undefined;
+  const schemaInputs = addon.schemaInputs.bind(addon);
+  return (...args) => schemaInputs(...args, 4 * args[0].length >= dataThreads.minBytes ? dataThreads.threads : 1);
 }
 
 /** The texts bytes[ends[k-1], ends[k]) of a native state, decoded. */

@@ -21,8 +21,8 @@ export {
   MULTI_MNIST_SIZE,
 } from './multimnist.js';
 export type { MultiMnistOptions, MultiMnistTask, Resample, ResampleTaps } from './multimnist.js';
-export { parseCsv, pickRows, readCsv, tableColumn, tableFromRows } from './csv.js';
-export type { Cell, CsvOptions, Row, Table } from './csv.js';
+export { parseCsv, pickRows, readCsv, setDataThreads, tableColumn, tableFromRows } from './csv.js';
+export type { Cell, CsvOptions, DataThreads, Row, Table } from './csv.js';
 export { parseJsonl, readJsonl } from './jsonl.js';
 export { parseNpy, readNpy } from './npy.js';
 export type { NpyArray } from './npy.js';

@@ -6,10 +6,11 @@
  * grows with k: atol = 2e-6·k (TF32 on cuda, see tf32Tol). On cpu, a tiny output over a long k
  * (the Gram of MGDA-UB and friends) gives the same bits on 1 and 2 threads, and so do the six
  * training GEMMs of bench workload W2 (too big for the reference backend: 500 sampled entries of
- * each are checked against dot products in double instead).
+ * each are checked against dot products in double instead). Threaded shapes with the awkward
+ * sizes give the same bits on 1, 2 and 3 threads and on a repeated 2-thread call.
  */
 import assert from 'node:assert/strict';
-import { ACTIVATIONS } from '../../../ts/backends/backend.js';
+import { ACTIVATIONS, type GemmOptions } from '../../../ts/backends/backend.js';
 import { CpuBackend } from '../../../ts/backends/cpu.js';
 import { Rng } from '../../../ts/core/random.js';
 import { ShapeError } from '../../../ts/errors.js';
@@ -40,14 +41,17 @@ const GEMM_SHAPES: [number, number, number][] = [
   [8, 8, 8193],
 ];
 
+/** [transA, transB]: every combination. */
+const TRANSPOSES = [
+  [false, false],
+  [false, true],
+  [true, false],
+  [true, true],
+] as const;
+
 await describeParity('gemm', ({ b, mm, it }) => {
   GEMM_SHAPES.forEach(([m, n, k], idx) => {
-    for (const [transA, transB] of [
-      [false, false],
-      [false, true],
-      [true, false],
-      [true, true],
-    ] as const) {
+    for (const [transA, transB] of TRANSPOSES) {
       it(`${m}×${n}×${k} transA=${transA} transB=${transB}`, async () => {
         const rng = new Rng(1000 + idx);
         await compareOp(b(), {
@@ -138,6 +142,98 @@ describe('gemm on cpu: a tiny output over a long k gives the same bits on 1 and 
   });
 });
 
+/** One cpu gemm per entry of `threadCounts`, each on its own CpuBackend of that many threads, from the same C. */
+async function cpuGemms(
+  threadCounts: number[],
+  [m, n, k]: [number, number, number],
+  a: Float32Array,
+  b: Float32Array,
+  c0: Float32Array,
+  opts: Omit<GemmOptions, 'bias'> & { bias?: Float32Array },
+): Promise<Float32Array[]> {
+  const results: Float32Array[] = [];
+  for (const threads of threadCounts) {
+    const be = new CpuBackend({ threads });
+    try {
+      const c = be.upload(c0, [m, n]);
+      const bias = opts.bias ? be.upload(opts.bias, [n]) : null;
+      be.gemm(be.upload(a, opts.transA ? [k, m] : [m, k]), be.upload(b, opts.transB ? [n, k] : [k, n]), c, { ...opts, bias });
+      results.push(await be.read(c));
+    } finally {
+      be.dispose();
+    }
+  }
+  return results;
+}
+
+/**
+ * `count` entries of C (its corners among them) against op(A)·op(B) summed in double, then
+ * `epilogue(sum, element, column)`, within gemmTol(k).
+ */
+function checkSampled(
+  got: Float32Array,
+  [m, n, k]: [number, number, number],
+  a: Float32Array,
+  b: Float32Array,
+  { transA, transB }: { transA?: boolean; transB?: boolean },
+  rng: Rng,
+  count: number,
+  epilogue: (sum: number, e: number, j: number) => number,
+): void {
+  const at = [0, n - 1, (m - 1) * n, m * n - 1, ...Array.from({ length: count - 4 }, () => rng.int(m * n))];
+  const want = new Float32Array(at.length);
+  const picked = new Float32Array(at.length);
+  at.forEach((e, q) => {
+    const i = Math.floor(e / n), j = e % n;
+    let sum = 0;
+    for (let p = 0; p < k; p++) sum += a[transA ? p * m + i : i * k + p] * b[transB ? j * k + p : p * n + j];
+    want[q] = epilogue(sum, e, j);
+    picked[q] = got[e];
+  });
+  assertClose(picked, want, gemmTol(k), `gemm ${m}×${n}×${k}`);
+}
+
+const sameBits = (x: Float32Array, y: Float32Array): boolean => x.every((v, i) => Object.is(v, y[i]));
+
+describe('gemm on cpu: 1, 2 and 3 threads give the same bits, and so do repeated calls', () => {
+  // Each big enough to be threaded (2·m·n·k ≥ 2²¹). The cpu GEMM runs these as a team sharing
+  // packed B and splitting C's rows (m ≥ threads·mr), as a team sharing packed A and splitting
+  // columns (m ≤ mc), or as a grid with its own packing per thread ([17, 4200, 40] at 2
+  // threads): [400, 2100, 300] and [60, 2100, 1100] (rows at 3 threads) cross two column blocks
+  // of B (2048), [100, 100, 1300] and [60, 2100, 1100] take k in 3 to 5 slices (the shared
+  // double buffer reused), n = 3 and m = 3 leave a part nearly empty.
+  const shapes: [number, number, number][] = [
+    [1000, 255, 17],
+    [255, 1000, 17],
+    [17, 1000, 255],
+    [1000, 3, 1000],
+    [3, 1000, 1000],
+    [33, 2100, 300],
+    [400, 2100, 300],
+    [100, 100, 1300],
+    [60, 2100, 1100],
+    [17, 4200, 40],
+  ];
+  for (const shape of shapes) {
+    const [m, n, k] = shape;
+    for (const [transA, transB] of TRANSPOSES) {
+      it(`${m}×${n}×${k} transA=${transA} transB=${transB} with alpha, beta, bias, tanh: sampled entries right`, async () => {
+        const rng = new Rng(m + 3 * n + 5 * k);
+        const a = randomArray(rng, m * k);
+        const b = randomArray(rng, k * n);
+        const bias = randomArray(rng, n);
+        const c0 = randomArray(rng, m * n);
+        const opts = { transA, transB, alpha: 0.75, beta: 0.5, bias, activation: 'tanh' as const };
+        const results = await cpuGemms([1, 2, 3, 2], shape, a, b, c0, opts);
+        assert.ok(sameBits(results[0], results[1]), '1 and 2 threads give the same bits');
+        assert.ok(sameBits(results[0], results[2]), '1 and 3 threads give the same bits');
+        assert.ok(sameBits(results[1], results[3]), 'a second call on 2 threads gives the same bits');
+        checkSampled(results[0], shape, a, b, opts, rng, 200, (sum, e, j) => Math.tanh(0.75 * sum + 0.5 * c0[e] + bias[j]));
+      });
+    }
+  }
+});
+
 describe('gemm on cpu: the W2 training shapes (batch 1024, 784→2048→2048)', () => {
   // [m, n, k, transA, transB, beta]: each trunk layer's forward x·Wᵀ, dX = dY·W and dW += dYᵀ·X.
   const shapes: [number, number, number, boolean, boolean, number][] = [
@@ -154,30 +250,10 @@ describe('gemm on cpu: the W2 training shapes (batch 1024, 784→2048→2048)', 
       const a = randomArray(rng, m * k);
       const b = randomArray(rng, k * n);
       const c0 = randomArray(rng, m * n);
-      const results: Float32Array[] = [];
-      for (const threads of [1, 2]) {
-        const be = new CpuBackend({ threads });
-        try {
-          const c = be.upload(c0, [m, n]);
-          be.gemm(be.upload(a, transA ? [k, m] : [m, k]), be.upload(b, transB ? [n, k] : [k, n]), c, { transA, transB, beta });
-          results.push(await be.read(c));
-        } finally {
-          be.dispose();
-        }
-      }
-      assert.ok(results[0].every((x, i) => Object.is(x, results[1][i])), '1 and 2 threads give the same bits');
+      const results = await cpuGemms([1, 2], [m, n, k], a, b, c0, { transA, transB, beta });
+      assert.ok(sameBits(results[0], results[1]), '1 and 2 threads give the same bits');
       // 500 entries (the corners among them) against dot products in double.
-      const at = [0, n - 1, (m - 1) * n, m * n - 1, ...Array.from({ length: 496 }, () => rng.int(m * n))];
-      const want = new Float32Array(at.length);
-      const got = new Float32Array(at.length);
-      at.forEach((e, q) => {
-        const i = Math.floor(e / n), j = e % n;
-        let sum = beta * c0[e];
-        for (let p = 0; p < k; p++) sum += a[transA ? p * m + i : i * k + p] * b[transB ? j * k + p : p * n + j];
-        want[q] = sum;
-        got[q] = results[0][e];
-      });
-      assertClose(got, want, gemmTol(k), `gemm ${m}×${n}×${k}`);
+      checkSampled(results[0], [m, n, k], a, b, { transA, transB }, rng, 500, (sum, e) => beta * c0[e] + sum);
     });
   }
 });

@@ -14,6 +14,8 @@ await describeParity('mixture', ({ b, it }) => {
     ['1 task, 1 expert, width 1', [[0]], 1, 1],
     ['MMoE: 2 tasks over 3 experts, width 17', [[0, 1, 2], [0, 1, 2]], 3, 17],
     ['CGC: 3 tasks, 2 shared + 1 own expert each, width 3', [[0, 1, 2], [0, 1, 3], [0, 1, 4]], 5, 3],
+    // Expert 1 is read by no task (its dx rows are zero); 255 spans whole vectors and a tail.
+    ['2 tasks over 3 experts, one unused, width 255', [[0, 2], [2, 0]], 3, 255],
     ['8 tasks over 8 experts in scrambled orders, width 10', Array.from({ length: 8 }, (_, t) => [t, (t + 3) % 8, (t + 5) % 8]), 8, 10],
     // Beyond the cuda kernels' limits (32 tasks, 64 experts): skipped there, with the reason.
     ['33 tasks over 65 experts, 2 each, width 3', Array.from({ length: 33 }, (_, t) => [t, t + 32]), 65, 3],
