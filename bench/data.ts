@@ -207,13 +207,13 @@ async function parserAlone(file: string): Promise<number> {
 export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRecord[]> {
   const dir = mkdtempSync(join(tmpdir(), 'hydranet-data-bench-'));
   const threads = availableParallelism();
+  // The data path's setting in force (setDataThreads returns it), restored at the end.
+  const before = setDataThreads(1);
+  const dataThreads = opts.dataThreads ?? before.threads;
+  setDataThreads(dataThreads, before.minBytes);
   try {
     const file = writeBenchCsv(dir, opts.rows);
     const n = opts.rows;
-    // setDataThreads returns the setting it replaces: the default unless --data-threads.
-    const defaults = setDataThreads(1);
-    const dataThreads = opts.dataThreads ?? defaults.threads;
-    setDataThreads(dataThreads, defaults.minBytes);
     const t = { readCpu: [] as number[], fitCpu: [] as number[], applyCpu: [] as number[], loadCpu: [] as number[], parser: [] as number[], read: [] as number[], fit: [] as number[], apply: [] as number[], load: [] as number[], predict: [] as number[], epoch: [] as number[] };
     const backend = await createBackend('cpu', { threads });
     let model: MultiTaskModel | null = null;
@@ -299,6 +299,7 @@ export async function runDataBench(opts: DataBenchOptions): Promise<DataBenchRec
     );
     return records;
   } finally {
+    setDataThreads(before.threads, before.minBytes, before.apart);
     rmSync(dir, { recursive: true, force: true });
   }
 }

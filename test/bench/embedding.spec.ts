@@ -150,10 +150,10 @@ describe('bench: the embedding workload E1', function () {
       assert.equal(b.gemmFlops, embeddingStepFlops());
       assert.ok(b.gemms.some((g) => g.role === 'gates gemm fwd') && b.gemms.some((g) => g.role.startsWith('towers')));
       assert.equal(b.limitKind, 'gemm-only');
-      // The parts (kernels and the JS side) are the hooked step's time, per step.
-      const sum = b.rows.reduce((a, r) => a + r.ms, 0);
-      assert.ok(Math.abs(sum - b.hookedMs) <= 0.05 * b.hookedMs, `parts ${sum} ms, hooked step ${b.hookedMs} ms`);
-      assert.ok(b.rows.every((r) => r.ms >= 0 || r.part.startsWith('JS side')));
+      // The JS side is the hooked step's time less its kernels' (so the parts add up by
+      // construction): the kernels, each timed inside the window, never exceed it (none counted twice).
+      assert.ok(b.jsMs >= 0, `kernels ${b.hookedMs - b.jsMs} ms of a hooked step of ${b.hookedMs} ms`);
+      assert.ok(b.rows.every((r) => r.ms >= 0));
       // The GEMMs take most of the step, and the whole step no less than they do alone.
       const gemmMs = b.rows.filter((r) => / gemm /.test(r.part)).reduce((a, r) => a + r.ms, 0);
       assert.ok(gemmMs > 0.3 * b.hookedMs, `GEMMs ${gemmMs} of ${b.hookedMs} ms`);
