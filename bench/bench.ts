@@ -69,6 +69,7 @@ import { weightingPhases } from './phases/weighting.js';
 import { clock, log, runPhases } from './progress.js';
 import { type BenchRecord, markdownReport, replaceBenchSection } from './report.js';
 import { machineRecord, markdownHeader, phaseRecord, runHeader } from './run-info.js';
+import { writeFileAtomic } from '../ts/io/files.js';
 import { WORKLOADS } from './workloads.js';
 
 async function main(): Promise<void> {
@@ -170,10 +171,11 @@ async function main(): Promise<void> {
   records.push(phaseRecord(seconds, timings));
   if (opts.markdown || opts.updateReadme) {
     const md = [markdownReport(records, markdownHeader(machine, slots)), ...breakdownMarkdown(records), ...mnistMarkdown(records, mp)].join('\n');
-    if (opts.markdown) fs.writeFileSync(opts.markdown, `${md}\n`);
-    if (opts.updateReadme) fs.writeFileSync(opts.updateReadme, replaceBenchSection(fs.readFileSync(opts.updateReadme, 'utf8'), md));
+    // Written whole or not at all (fsynced, renamed): a failed write never leaves half a README.
+    if (opts.markdown) writeFileAtomic(opts.markdown, `${md}\n`);
+    if (opts.updateReadme) writeFileAtomic(opts.updateReadme, replaceBenchSection(fs.readFileSync(opts.updateReadme, 'utf8'), md));
   }
-  if (opts.jsonOut) fs.writeFileSync(opts.jsonOut, `${JSON.stringify(records, null, 1)}\n`);
+  if (opts.jsonOut) writeFileAtomic(opts.jsonOut, `${JSON.stringify(records, null, 1)}\n`);
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(records, null, 1)}\n`);
   } else {

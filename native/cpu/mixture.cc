@@ -67,15 +67,24 @@ void mixture_backward(const int32_t* layout, const float* x, const float* g, con
                       int n, int threads) {
   const Mixture m = read_mixture(layout);
   const int D = m.width;
-  // The gate columns that read each expert, in (task, j) order: one pass over an expert's row
-  // then writes its dx row once and computes every dG that reads it, instead of one pass per
+  // The gate columns that read each expert, in (task, j) order, grouped by expert (a counting
+  // sort: uses[first[e] .. first[e + 1]) are expert e's): one pass over an expert's row then
+  // writes its dx row once and computes every dG that reads it, instead of one pass per
   // (task, j) over x and over dx (zeroed first).
   struct Use {
     int task, column;
   };
-  std::vector<std::vector<Use>> uses(m.experts);
+  std::vector<int> first(m.experts + 1, 0);
   for (int t = 0; t < m.tasks; ++t) {
-    for (int j = 0; j < m.count(t); ++j) uses[m.expert(t, j)].push_back({t, m.offset(t) + j});
+    for (int j = 0; j < m.count(t); ++j) ++first[m.expert(t, j) + 1];
+  }
+  for (int e = 0; e < m.experts; ++e) first[e + 1] += first[e];
+  std::vector<Use> uses(first[m.experts]);
+  {
+    std::vector<int> next(first.begin(), first.end() - 1);
+    for (int t = 0; t < m.tasks; ++t) {
+      for (int j = 0; j < m.count(t); ++j) uses[next[m.expert(t, j)]++] = {t, m.offset(t) + j};
+    }
   }
   const auto dot_axpy = isa_extras().dot_axpy;
   parallel_range(n, threads, kRowGrain, [&](int64_t r0, int64_t r1) {
@@ -85,15 +94,13 @@ void mixture_backward(const int32_t* layout, const float* x, const float* g, con
       for (int e = 0; e < m.experts; ++e) {
         const float* xr = x + e * m.sx + i * D;
         float* dxr = dx + e * m.sx + i * D;
-        if (uses[e].empty()) {
+        if (first[e] == first[e + 1]) {
           std::fill(dxr, dxr + D, 0.0f);
           continue;
         }
-        bool first = true;
-        for (const Use& u : uses[e]) {
+        for (int u = first[e]; u < first[e + 1]; ++u) {
           // dx accumulates in (task, j) order from 0, as the reference's sum does.
-          dg[u.column] = dot_axpy(xr, dout + u.task * m.so + i * D, gr[u.column], dxr, D, first);
-          first = false;
+          dg[uses[u].column] = dot_axpy(xr, dout + uses[u].task * m.so + i * D, gr[uses[u].column], dxr, D, u == first[e]);
         }
       }
       for (int t = 0; t < m.tasks; ++t) {
