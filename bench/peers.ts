@@ -60,16 +60,25 @@ export function machineInfo(): Machine {
  * The environment the peers run with: passive OpenMP waiting (no spinning threads stealing
  * the other cores between calls), every core, and on AMD CPUs with AVX-512 (Zen 4/5) the
  * SkylakeX kernels of OpenBLAS, which its DYNAMIC_ARCH detection does not pick there.
+ *
+ * With `HYDRANET_CPU_ISA=avx2` on an AVX-512 machine (hydranet's cpu backend forced onto its
+ * AVX2 kernels: an AVX2 machine emulated), the peers are held to AVX2 as well: OpenBLAS's
+ * Haswell kernels, oneDNN (PyTorch's convolutions) capped at AVX2 and ATen's kernels at AVX2,
+ * so both sides run the same instruction set and the ratio stands for an AVX2 machine's.
  */
-export function peerEnv(m: Machine): { env: NodeJS.ProcessEnv; shown: Record<string, string> } {
+export function peerEnv(m: Machine, isa: string | undefined = process.env.HYDRANET_CPU_ISA): { env: NodeJS.ProcessEnv; shown: Record<string, string> } {
   const shown: Record<string, string> = {
     OMP_WAIT_POLICY: 'passive',
     OMP_NUM_THREADS: String(m.cores),
     OPENBLAS_NUM_THREADS: String(m.cores),
   };
-  // Over any OPENBLAS_CORETYPE the environment sets (this machine's sets Haswell, which halves
-  // OpenBLAS's GEMM rate here): the peer runs at its best.
-  if (m.vendor === 'AuthenticAMD' && m.avx512f) shown.OPENBLAS_CORETYPE = 'SkylakeX';
+  if (isa === 'avx2' && m.avx512f) {
+    Object.assign(shown, { OPENBLAS_CORETYPE: 'Haswell', DNNL_MAX_CPU_ISA: 'AVX2', ONEDNN_MAX_CPU_ISA: 'AVX2', ATEN_CPU_CAPABILITY: 'avx2' });
+  } else if (m.vendor === 'AuthenticAMD' && m.avx512f) {
+    // Over any OPENBLAS_CORETYPE the environment sets (this machine's sets Haswell, which halves
+    // OpenBLAS's GEMM rate here): the peer runs at its best.
+    shown.OPENBLAS_CORETYPE = 'SkylakeX';
+  }
   return { env: { ...process.env, ...shown }, shown };
 }
 

@@ -15,16 +15,22 @@
  * Not part of `npm run bench`; run after `npm run build:ts`:
  *   node dist/bench/gemm-dev/cpu-gemm.js [--rounds 3] [--seconds 0.4] [--threads 1,2]
  *     [--addon build/Release/hydranet_cpu.node] [--addon /tmp/old.node] [--no-openblas]
- *     [--peak GFLOPS_PER_THREAD] [--only W2]
+ *     [--peak GFLOPS_PER_THREAD] [--only W1|W2|E1]
+ * (`--only E1`: one expert's GEMMs of the embedding workload E1, bench/embedding/workload.ts,
+ * and the forward, dX and dW of its first layer with the 8 experts side by side, ×8)
  * (without --peak, peak.cc is compiled with g++ and run on one thread first).
+ * `--contend BUSY,SLEEP` (e.g. 10,10) times everything while a competing child process steals
+ * part of a core: it spins BUSY ms, sleeps SLEEP ms, and so on, until the bench ends (on this
+ * 2-core machine 10,10 takes half of one core, as another tenant might).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineInfo, peerEnv } from '../peers.js';
+import { EMBEDDING_NAME, EMBEDDING_WORKLOAD } from '../embedding/workload.js';
 import { type GemmCase as Case, SQUARE_GEMM, WORKLOADS, gemmCases } from '../workloads.js';
 
 type GemmFn = (...args: unknown[]) => void;
@@ -38,6 +44,7 @@ const { values } = parseArgs({
     'no-openblas': { type: 'boolean', default: false },
     peak: { type: 'string' },
     only: { type: 'string' },
+    contend: { type: 'string' },
   },
 });
 const rounds = Number(values.rounds);
@@ -48,10 +55,23 @@ const addonPaths = values.addon ?? [path.join(root, 'build/Release/hydranet_cpu.
 const require = createRequire(import.meta.url);
 const addons = addonPaths.map((p) => ({ path: p, gemm: (require(path.resolve(p)) as { gemm: GemmFn }).gemm }));
 
+/** E1's expert GEMMs: one expert (a Dense trunk of expertUnits over the embedded width), then its first layer's for all experts side by side. */
+function embeddingCases(): Case[] {
+  const w = EMBEDDING_WORKLOAD;
+  const width = w.numeric + w.vocabs.length * w.dim;
+  const expert = { name: 'W1' as const, input: width, trunk: w.expertUnits, heads: w.tasks, classes: 2, batch: w.batch };
+  const wide = { ...expert, trunk: [w.experts * w.expertUnits[0]] };
+  return [
+    ...gemmCases(expert).map((c) => ({ ...c, workload: EMBEDDING_NAME, label: `${EMBEDDING_NAME} expert ${c.label}` })),
+    ...gemmCases(wide).map((c) => ({ ...c, workload: EMBEDDING_NAME, label: `${EMBEDDING_NAME} ×${w.experts} ${c.label}` })),
+  ];
+}
+
 const cases: Case[] = [SQUARE_GEMM];
 for (const w of WORKLOADS.filter((x) => x.name !== 'W3' && (!values.only || x.name === values.only))) {
   for (const c of gemmCases(w)) cases.push({ ...c, label: `${w.name} ${c.label}` });
 }
+if (values.only === EMBEDDING_NAME) cases.push(...embeddingCases());
 
 function rand(n: number, seed: number): Float32Array {
   const x = new Float32Array(n);
@@ -125,6 +145,19 @@ if (!values.peak) {
     peak = (JSON.parse(r.stdout) as { peak_gflops: number }).peak_gflops;
     fs.rmSync(exe, { force: true });
   }
+}
+// The competing process of --contend: busy BUSY ms, asleep SLEEP ms, until this process exits.
+if (values.contend) {
+  const [busy, sleep] = values.contend.split(',').map(Number);
+  if (!(busy > 0 && sleep >= 0)) throw new Error(`--contend: expected BUSY,SLEEP in ms (e.g. 10,10), got '${values.contend}'`);
+  // The child also exits when its IPC channel closes: when this process dies in any way (a
+  // plain kill included), not only when it exits normally.
+  const loop = `process.on('disconnect',()=>process.exit(0));(function f(){const t=Date.now();while(Date.now()-t<${busy}){}setTimeout(f,${sleep})})()`;
+  const child = spawn(process.execPath, ['-e', loop], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+  child.unref(); // this process still exits when the bench ends, killing the child then
+  child.channel?.unref();
+  process.on('exit', () => child.kill());
+  console.log(`contended: a child process (pid ${child.pid}) spins ${busy} ms, sleeps ${sleep} ms, until the bench ends`);
 }
 console.log(`load: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; FMA peak per thread ${peak.toFixed(1)} GFLOP/s`);
 

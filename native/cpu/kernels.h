@@ -61,10 +61,16 @@ struct IsaExtras {
   // out[j] = e^(z[j] − shift), j in [0, n), by simd.h's vexp (a few ulp; NaN stays NaN; below
   // e^−103 it gives about 1e-45, not 0): the loss's softmax numerators.
   void (*exp_shifted)(const float* z, int n, float shift, float* out);
-  // Returns Σ_d x[d]·g[d] in double (per-lane partial sums, then added in lane order) and sets
-  // y[d] = (assign ? 0 : y[d]) + w·g[d], d in [0, n), in the same pass: the mixture backward's
-  // dG and dx of one (row, expert).
-  double (*dot_axpy)(const float* x, const float* g, float w, float* y, int n, bool assign);
+  // One expert row x [n] of the mixture backward and the `uses` gate columns that read it (task
+  // rows g[u], gates w[u]), in one pass over x: dot[u] = Σ_d x[d]·g[u][d] in double (per-lane
+  // partial sums, then added in lane order): each column's dG; and y[d] = Σ_u w[u]·g[u][d] in u
+  // order from 0 (a multiply-add each): the expert's dx row.
+  void (*expert_grads)(const float* x, const float* const* g, const float* w, int uses, float* y, double* dot, int n);
+  // For every task t < tasks, its gate block the next counts[t] columns c (from column 0):
+  // out[t][d] = Σ_c w[c]·rows[c][d], d in [0, n), f32 FMAs in column order from 0; blocks of d
+  // held in registers across a task's columns, so a row several tasks read leaves memory once:
+  // the mixture forward's gated sums of one batch row.
+  void (*gated_sums)(const float* const* rows, const float* w, const int* counts, int tasks, float* const* out, int n);
 };
 const IsaExtras& isa_extras();
 const IsaExtras& isa_scalar_extras();

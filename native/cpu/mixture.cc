@@ -4,7 +4,10 @@
 //   forward:  g = softmax(z) per task block (=);  out_t[i] = Σ_j g[i, zoff_t + j]·x_{e_j}[i]  (=)
 //   backward: dG[i, j] = dout_t[i]·x_{e_j}[i];  dz = g ⊙ (dG − Σ_j g·dG) per block           (=)
 //             dx_e[i] = Σ_{t, j: e_j = e} g[i, zoff_t + j]·dout_t[i]  (=, zero for unused experts)
-// Rows are independent, so threads split the batch; sums over D accumulate in double.
+// Rows are independent, so threads split the batch (every row's arithmetic is the same at any
+// thread count). The hot loops are the ISA's (isa_extras()): the forward's softmax takes one
+// vector exp per logit and sums in double, its gated sums are f32 FMAs in gate-column order; the
+// backward's sums over D accumulate in double.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -23,8 +26,9 @@ struct Mixture {
   const int32_t* packed;
   int count(int t) const { return packed[6 + 2 * t]; }
   int offset(int t) const { return packed[7 + 2 * t]; }
-  // The j-th expert of task t.
-  int expert(int t, int j) const { return packed[6 + 2 * tasks + offset(t) + j]; }
+  // The expert of gate column c, and the j-th expert of task t.
+  int expert_of(int c) const { return packed[6 + 2 * tasks + c]; }
+  int expert(int t, int j) const { return expert_of(offset(t) + j); }
 };
 
 Mixture read_mixture(const int32_t* p) {
@@ -40,25 +44,34 @@ constexpr int64_t kRowGrain = 8;
 void mixture_forward(const int32_t* layout, const float* x, const float* z, float* g, float* out, int n, int threads) {
   const Mixture m = read_mixture(layout);
   const int D = m.width;
-  parallel_range(n, threads, kRowGrain, [&](int64_t r0, int64_t r1) {
+  std::vector<int> counts(m.tasks);
+  for (int t = 0; t < m.tasks; ++t) counts[t] = m.count(t);
+  const IsaExtras& isa = isa_extras();
+  // Each chunk's row and output pointers, made here (workers never allocate: threadpool.h).
+  const int chunks = range_chunks(n, threads, kRowGrain);
+  std::vector<const float*> row_ptrs(static_cast<size_t>(chunks) * m.gate_width);
+  std::vector<float*> out_ptrs(static_cast<size_t>(chunks) * m.tasks);
+  parallel_chunks(n, threads, kRowGrain, [&](int chunk, int64_t r0, int64_t r1) {
+    const float** rows = row_ptrs.data() + static_cast<size_t>(chunk) * m.gate_width;
+    float** outs = out_ptrs.data() + static_cast<size_t>(chunk) * m.tasks;
     for (int64_t i = r0; i < r1; ++i) {
+      const float* zr = z + i * m.gate_width;
+      float* gr = g + i * m.gate_width;
       for (int t = 0; t < m.tasks; ++t) {
-        const int k = m.count(t);
-        const float* zr = z + i * m.gate_width + m.offset(t);
-        float* gr = g + i * m.gate_width + m.offset(t);
-        float max = zr[0];
-        for (int j = 1; j < k; ++j) max = std::max(max, zr[j]);
+        // Softmax of the block: the max in f32 (a NaN first logit makes it NaN, a later NaN
+        // logit its own e; either way the sum and every gate of the block are NaN), one
+        // e^(z − max) per logit by the ISA's vector exp (a few ulp) into g, summed in double.
+        const int k = m.count(t), off = m.offset(t);
+        float max = zr[off];
+        for (int j = 1; j < k; ++j) max = std::max(max, zr[off + j]);
+        isa.exp_shifted(zr + off, k, max, gr + off);
         double sum = 0;
-        for (int j = 0; j < k; ++j) sum += std::exp(double(zr[j]) - max);
-        for (int j = 0; j < k; ++j) gr[j] = static_cast<float>(std::exp(double(zr[j]) - max) / sum);
-        float* o = out + t * m.so + i * D;
-        std::fill(o, o + D, 0.0f);
-        for (int j = 0; j < k; ++j) {
-          const float w = gr[j];
-          const float* xe = x + m.expert(t, j) * m.sx + i * D;
-          for (int d = 0; d < D; ++d) o[d] += w * xe[d];
-        }
+        for (int j = 0; j < k; ++j) sum += gr[off + j];
+        for (int j = 0; j < k; ++j) gr[off + j] = static_cast<float>(gr[off + j] / sum);
+        outs[t] = out + t * m.so + i * D;
       }
+      for (int c = 0; c < m.gate_width; ++c) rows[c] = x + m.expert_of(c) * m.sx + i * D;
+      isa.gated_sums(rows, gr, counts.data(), m.tasks, outs, D);
     }
   });
 }
@@ -68,9 +81,9 @@ void mixture_backward(const int32_t* layout, const float* x, const float* g, con
   const Mixture m = read_mixture(layout);
   const int D = m.width;
   // The gate columns that read each expert, in (task, j) order, grouped by expert (a counting
-  // sort: uses[first[e] .. first[e + 1]) are expert e's): one pass over an expert's row then
-  // writes its dx row once and computes every dG that reads it, instead of one pass per
-  // (task, j) over x and over dx (zeroed first).
+  // sort: uses[first[e] .. first[e + 1]) are expert e's): one pass over an expert's row
+  // (isa_extras().expert_grads, up to 4 uses a pass) then writes its dx row once and computes
+  // every dG that reads it, instead of one pass per (task, j) over x and over dx (zeroed first).
   struct Use {
     int task, column;
   };
@@ -86,23 +99,34 @@ void mixture_backward(const int32_t* layout, const float* x, const float* g, con
       for (int j = 0; j < m.count(t); ++j) uses[next[m.expert(t, j)]++] = {t, m.offset(t) + j};
     }
   }
-  const auto dot_axpy = isa_extras().dot_axpy;
-  parallel_range(n, threads, kRowGrain, [&](int64_t r0, int64_t r1) {
-    std::vector<double> dg(m.gate_width);
+  const auto expert_grads = isa_extras().expert_grads;
+  // Per chunk and use, in `uses` order: the task's dOut row, its gate, its dG; and per chunk the
+  // dG by gate column. Made here: workers never allocate (threadpool.h).
+  const int chunks = range_chunks(n, threads, kRowGrain);
+  const size_t U = uses.size(), Z = static_cast<size_t>(m.gate_width);
+  std::vector<const float*> row_ptrs(chunks * U);
+  std::vector<float> gates(chunks * U);
+  std::vector<double> use_dots(chunks * U), column_dots(chunks * Z);
+  parallel_chunks(n, threads, kRowGrain, [&](int chunk, int64_t r0, int64_t r1) {
+    const float** rows = row_ptrs.data() + chunk * U;
+    float* w = gates.data() + chunk * U;
+    double* dots = use_dots.data() + chunk * U;
+    double* dg = column_dots.data() + chunk * Z;
     for (int64_t i = r0; i < r1; ++i) {
       const float* gr = g + i * m.gate_width;
+      for (size_t u = 0; u < uses.size(); ++u) rows[u] = dout + uses[u].task * m.so + i * D, w[u] = gr[uses[u].column];
       for (int e = 0; e < m.experts; ++e) {
-        const float* xr = x + e * m.sx + i * D;
         float* dxr = dx + e * m.sx + i * D;
-        if (first[e] == first[e + 1]) {
+        const int k = first[e + 1] - first[e];
+        if (k == 0) {
           std::fill(dxr, dxr + D, 0.0f);
           continue;
         }
-        for (int u = first[e]; u < first[e + 1]; ++u) {
-          // dx accumulates in (task, j) order from 0, as the reference's sum does.
-          dg[uses[u].column] = dot_axpy(xr, dout + uses[u].task * m.so + i * D, gr[uses[u].column], dxr, D, u == first[e]);
-        }
+        // dx accumulates in (task, j) order from 0, as the reference's sum does.
+        const int u = first[e];
+        expert_grads(x + e * m.sx + i * D, rows + u, w + u, k, dxr, dots + u, D);
       }
+      for (size_t u = 0; u < uses.size(); ++u) dg[uses[u].column] = dots[u];
       for (int t = 0; t < m.tasks; ++t) {
         const int k = m.count(t), off = m.offset(t);
         double dot = 0;

@@ -105,18 +105,32 @@ class ThreadPool {
   std::atomic<int> sleepers_{0};
 };
 
-// Splits [0, n) into at most `threads` chunks of at least `grain` elements and runs
-// body(begin, end) for each, in parallel when there is more than one.
-template <class F>
-void parallel_range(int64_t n, int threads, int64_t grain, F body) {
+// How many chunks parallel_chunks (and parallel_range) cut [0, n) into: at most `threads`, each
+// of at least `grain` elements, at least 1. A kernel that needs scratch per chunk makes it for
+// this many on the calling thread (workers never allocate).
+inline int range_chunks(int64_t n, int threads, int64_t grain) {
   int64_t chunks = grain > 0 ? n / grain : n;
   if (chunks > threads) chunks = threads;
-  if (chunks <= 1) {
-    if (n > 0) body(int64_t{0}, n);
+  return chunks < 1 ? 1 : static_cast<int>(chunks);
+}
+
+// Splits [0, n) into range_chunks(n, threads, grain) chunks and runs body(chunk, begin, end) for
+// each, in parallel when there is more than one.
+template <class F>
+void parallel_chunks(int64_t n, int threads, int64_t grain, F body) {
+  const int chunks = range_chunks(n, threads, grain);
+  if (chunks == 1) {
+    if (n > 0) body(0, int64_t{0}, n);
     return;
   }
-  auto task = [&](int t, float*) { body(n * t / chunks, n * (t + 1) / chunks); };
-  ThreadPool::instance().parallel_for(static_cast<int>(chunks), static_cast<int>(chunks), 0, task);
+  auto task = [&](int t, float*) { body(t, n * t / chunks, n * (t + 1) / chunks); };
+  ThreadPool::instance().parallel_for(chunks, chunks, 0, task);
+}
+
+// parallel_chunks without the chunk's index: body(begin, end).
+template <class F>
+void parallel_range(int64_t n, int threads, int64_t grain, F body) {
+  parallel_chunks(n, threads, grain, [&](int, int64_t begin, int64_t end) { body(begin, end); });
 }
 
 }  // namespace hydranet

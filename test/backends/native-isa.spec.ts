@@ -1,7 +1,8 @@
 /**
  * The cpu backend's SIMD paths agree: the same ops run in child processes with
  * HYDRANET_CPU_ISA forced to every path this CPU supports, and each result is compared with the
- * best path's (the parity spec compares the best path with the reference). Results travel as
+ * best path's (the parity spec compares the best path with the reference), the mixture's NaN
+ * rows included (NaN exactly where the best path has it). Results travel as
  * their bits (NaN and −0 survive the JSON). Dropout masks, bias gradients and 2×2 stride-2 max
  * pooling (each ISA's own vector loops) must be bit-identical. A bad HYDRANET_CPU_ISA is a
  * ConfigError naming the variable.
@@ -20,7 +21,7 @@ const randomModule = cpuModule.replace(/backends\/cpu\.js$/, 'core/random.js');
 /** Runs the ops on a fresh backend in a child process and returns every output by name. */
 const SCRIPT = `
 import { CpuBackend } from '${cpuModule}';
-import { ACTIVATIONS, LossLayout, Pool2dGeometry } from '${backendModule}';
+import { ACTIVATIONS, LossLayout, MixtureLayout, Pool2dGeometry } from '${backendModule}';
 import { Rng } from '${randomModule}';
 const be = new CpuBackend();
 const rng = new Rng(5);
@@ -85,6 +86,30 @@ for (const [rows, cols] of [[256, 512], [17, 255], [3, 1]]) {
   be.multiLoss(be.upload(rand(37 * 20).map((v) => 3 * v), [37, 20]), be.upload(tg, [37, 2]), null, be.upload(Float32Array.from([1, 0.5]), [2]), layout, losses, dlogits);
   await put('multiLoss losses', losses);
   await put('multiLoss dlogits', dlogits);
+}
+// mixtureForward / mixtureBackward: each ISA's softmax exps, gated sums (width 83: whole blocks
+// of vectors, a lone vector, a tail; width 3: a tail alone) and expert passes (experts 0 and 1
+// each read by 6 gate columns: two passes of up to 4), with a NaN first logit (row 2, task 0)
+// and a NaN later logit (row 5, task 1).
+for (const D of [83, 3]) {
+  const lists = [[0, 1, 2], [1, 0], [0, 2, 1], [2, 0, 1], [1, 0], [0, 1]];
+  const n = 9, stride = Math.ceil((n * D) / 64) * 64;
+  const layout = new MixtureLayout(lists, 3, D, stride, stride);
+  const zw = layout.gateWidth;
+  const xs = be.upload(rand(3 * stride), [3 * stride]);
+  const z = rand(n * zw).map((v) => 3 * v);
+  z[2 * zw] = NaN;
+  z[5 * zw + layout.gateOffsets[1] + 1] = NaN;
+  const g = be.alloc([n, zw]);
+  const mo = be.alloc([lists.length * stride]);
+  be.mixtureForward(xs, be.upload(z, [n, zw]), g, mo, layout);
+  await put('mixture g, width ' + D, g);
+  await put('mixture out, width ' + D, mo);
+  const mdx = be.alloc([3 * stride]);
+  const mdz = be.alloc([n, zw]);
+  be.mixtureBackward(xs, g, be.upload(rand(lists.length * stride), [lists.length * stride]), mdx, mdz, layout);
+  await put('mixture dx, width ' + D, mdx);
+  await put('mixture dz, width ' + D, mdz);
 }
 const y = be.alloc([1001]);
 const mask = be.alloc([1001]);

@@ -175,13 +175,23 @@ describe('bench: which BLAS each peer ran on', function () {
     const saved = process.env.OPENBLAS_CORETYPE;
     process.env.OPENBLAS_CORETYPE = 'Haswell';
     try {
-      const amd = peerEnv(m);
+      const amd = peerEnv(m, undefined);
       assert.deepEqual(amd.shown, { OMP_WAIT_POLICY: 'passive', OMP_NUM_THREADS: '4', OPENBLAS_NUM_THREADS: '4', OPENBLAS_CORETYPE: 'SkylakeX' });
       assert.equal(amd.env.OPENBLAS_CORETYPE, 'SkylakeX');
       assert.equal(amd.env.PATH, process.env.PATH, 'the rest of the environment is kept');
       // Elsewhere OpenBLAS's own detection stands: the environment's setting is left as it is.
-      assert.equal(peerEnv({ ...m, avx512f: false }).env.OPENBLAS_CORETYPE, 'Haswell');
-      assert.equal(peerEnv({ ...m, vendor: 'GenuineIntel' }).shown.OPENBLAS_CORETYPE, undefined);
+      assert.equal(peerEnv({ ...m, avx512f: false }, undefined).env.OPENBLAS_CORETYPE, 'Haswell');
+      assert.equal(peerEnv({ ...m, vendor: 'GenuineIntel' }, undefined).shown.OPENBLAS_CORETYPE, undefined);
+      // hydranet forced onto AVX2 on an AVX-512 machine: the peers are held to AVX2 too (any vendor).
+      for (const vendor of ['AuthenticAMD', 'GenuineIntel']) {
+        const held = peerEnv({ ...m, vendor }, 'avx2').shown;
+        assert.equal(held.OPENBLAS_CORETYPE, 'Haswell');
+        assert.equal(held.DNNL_MAX_CPU_ISA, 'AVX2');
+        assert.equal(held.ATEN_CPU_CAPABILITY, 'avx2');
+      }
+      // On an AVX2 machine there is nothing to hold back; the scalar path has no peer equivalent.
+      assert.equal(peerEnv({ ...m, avx512f: false }, 'avx2').shown.DNNL_MAX_CPU_ISA, undefined);
+      assert.equal(peerEnv(m, 'scalar').shown.OPENBLAS_CORETYPE, 'SkylakeX');
     } finally {
       if (saved === undefined) delete process.env.OPENBLAS_CORETYPE;
       else process.env.OPENBLAS_CORETYPE = saved;

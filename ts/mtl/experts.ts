@@ -150,7 +150,9 @@ export class ExpertBody implements Body, SquaredGradientSource {
     const be = this.backend;
     this.input = x;
     const s = this.blocks(this.stacked, n);
-    this.experts.forEach((e, i) => be.copy(e.forward(x, n, step), s[i]));
+    // Each expert writes its block of the stacked outputs itself (a dense last layer: no copy);
+    // the mixture only reads them, so they stay what the experts' backward reads.
+    for (let i = 0; i < this.E; i++) this.experts[i].forwardInto(x, n, step, s[i]);
     const z = this.z.rows(n);
     be.gemm(x, this.gateWeight.value, z, { transB: true, bias: this.gateBias.value });
     be.mixtureForward(this.stacked, z, this.g.rows(n), this.out, this.layout);
@@ -170,10 +172,11 @@ export class ExpertBody implements Body, SquaredGradientSource {
     }
     if (dx) be.gemm(dz, this.gateWeight.value, dx); // dL/dx through the gates (=), then each expert's part (+)
     const ds = this.blocks(this.dStacked, n);
-    this.experts.forEach((e, i) => {
-      const g = e.backward(ds[i], n, dx !== null);
-      if (dx && g) be.add(dx, g, dx);
-    });
+    for (let i = 0; i < this.E; i++) {
+      // A dense first layer adds its part into dx in its GEMM (beta 1): no buffer, no add.
+      if (dx) this.experts[i].backwardAccumulate(ds[i], n, dx);
+      else this.experts[i].backward(ds[i], n, false);
+    }
   }
 
   /** The gates' parameters and those of the experts' layers that are squared-gradient sources (dense). */

@@ -176,7 +176,7 @@ export class PleBody implements Body {
       const m = lv.mixture;
       const inputs = this.expertInputs(l, x, n);
       const s = this.blocks(lv.stacked, m.experts, m.expertStride, m.width, n);
-      lv.experts.forEach((e, i) => be.copy(e.forward(inputs[i], n, step), s[i]));
+      for (let i = 0; i < lv.experts.length; i++) lv.experts[i].forwardInto(inputs[i], n, step, s[i]); // each expert writes its block (dense: no copy)
       lv.input = l === 0 ? x : lv.gateIn!;
       const z = lv.z.rows(n);
       be.headsForward(lv.input, lv.gateWeight.value, lv.gateBias.value, z, lv.gates);
@@ -201,11 +201,12 @@ export class PleBody implements Body {
       be.headsBackward(lv.input!, lv.gateWeight.value, dz, below ? lv.gateDx : dx, lv.gateWeight.grad, lv.gateBias.grad, lv.gates);
       const ds = this.blocks(lv.dStacked, m.experts, m.expertStride, m.width, n);
       const into = below ? this.blocks(below.dOut, below.mixture.tasks, below.mixture.outStride, below.mixture.width, n) : null;
-      lv.experts.forEach((e, i) => {
-        const g = e.backward(ds[i], n, into !== null || dx !== null);
-        if (g && into) be.add(into[lv.reads[i]], g, into[lv.reads[i]]);
-        else if (g && dx) be.add(dx, g, dx); // level 0: every expert reads x
-      });
+      for (let i = 0; i < lv.experts.length; i++) {
+        // Added into the block it read (level 0: x's gradient), by a dense first layer's GEMM itself.
+        const target = into ? into[lv.reads[i]] : dx;
+        if (target) lv.experts[i].backwardAccumulate(ds[i], n, target);
+        else lv.experts[i].backward(ds[i], n, false);
+      }
       if (below) d = below.dOut;
     }
   }

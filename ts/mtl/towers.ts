@@ -15,7 +15,7 @@
  */
 import type { Backend, Tensor } from '../backends/backend.js';
 import { ConfigError } from '../errors.js';
-import type { StepContext } from '../nn/layer.js';
+import type { Layer, StepContext } from '../nn/layer.js';
 import type { Parameter, ParameterStore } from '../nn/parameters.js';
 import type { Sequential } from '../nn/sequential.js';
 import type { Body, BodyContext } from './sharing/body.js';
@@ -144,29 +144,44 @@ export class TowerBody implements Body {
     return m;
   }
 
-  /** Runs every tower on x [n, F]; returns the stacked representation [T·stride]. */
+  /**
+   * Runs every tower on x [n, F]; returns the stacked representation [T·stride]. A layer whose
+   * output is stacked (before a cross-stitch unit, or the last) writes its block itself where it
+   * has forwardInto (dense: its GEMM), else its output is copied there; the blocks stay unchanged
+   * until backward, which reads them.
+   */
   forward(x: Tensor, n: number, step: StepContext): Tensor {
     const be = this.backend;
     const h = this.hs.fill(x);
     let si = 0;
     for (let l = 0; l < this.layers; l++) {
-      for (let t = 0; t < this.T; t++) h[t] = this.towers[t].layers[l].forward(h[t], n, step);
       const stitch = this.stitches[si]?.layer === l ? this.stitches[si++] : null;
+      const into = stitch
+        ? this.blocks(stitch.stacked, n, stitch.width, stitch.stride)
+        : l === this.layers - 1 && this.output
+          ? this.blocks(this.output, n)
+          : null;
+      for (let t = 0; t < this.T; t++) {
+        const layer = this.towers[t].layers[l];
+        if (!into) h[t] = layer.forward(h[t], n, step);
+        else if (layer.forwardInto) layer.forwardInto(h[t], n, step, into[t]);
+        else be.copy(layer.forward(h[t], n, step), into[t]);
+      }
       if (stitch) {
-        const s = this.blocks(stitch.stacked, n, stitch.width, stitch.stride);
-        for (let t = 0; t < this.T; t++) be.copy(h[t], s[t]);
         be.gemm(stitch.mix.value, this.matrix(stitch.stacked, stitch.stride), this.matrix(stitch.mixed, stitch.stride));
         const m = this.blocks(stitch.mixed, n, stitch.width, stitch.stride);
         for (let t = 0; t < this.T; t++) h[t] = m[t];
       }
     }
-    if (!this.output) return this.stitches.at(-1)!.mixed;
-    const out = this.blocks(this.output, n);
-    for (let t = 0; t < this.T; t++) be.copy(h[t], out[t]);
-    return this.output;
+    return this.output ?? this.stitches.at(-1)!.mixed;
   }
 
-  /** Backward from the stacked dL/d(representation) (rows beyond n may hold anything); with dx, Σ_t dL/dx through every tower (=). */
+  /**
+   * Backward from the stacked dL/d(representation) (rows beyond n may hold anything); with dx,
+   * Σ_t dL/dx through every tower (=). A layer under a cross-stitch unit adds its input gradient
+   * into the unit's zeroed dM blocks itself where it has backwardAccumulate (dense: its GEMM,
+   * beta 1), and the first layers add theirs into dx (zeroed once); else they are copied / added.
+   */
   backward(dStacked: Tensor, n: number, dx: Tensor | null = null): void {
     const be = this.backend;
     const g = this.hs;
@@ -176,24 +191,54 @@ export class TowerBody implements Body {
     for (let l = this.layers - 1; l >= 0; l--) {
       const stitch = this.stitches[si]?.layer === l ? this.stitches[si--] : null;
       if (stitch) {
-        be.fill(stitch.dMixed, 0);
-        const dm = this.blocks(stitch.dMixed, n, stitch.width, stitch.stride);
-        for (let t = 0; t < this.T; t++) be.copy(g[t], dm[t]);
+        if (l === this.layers - 1) {
+          // From the caller's gradient: into the zeroed dM (its stale rows must not reach dA).
+          be.fill(stitch.dMixed, 0);
+          const dm = this.blocks(stitch.dMixed, n, stitch.width, stitch.stride);
+          for (let t = 0; t < this.T; t++) be.copy(g[t], dm[t]);
+        } // else the layer above wrote its blocks (below)
         const dM = this.matrix(stitch.dMixed, stitch.stride);
         be.gemm(dM, this.matrix(stitch.stacked, stitch.stride), stitch.mix.grad, { transB: true, beta: 1 });
         be.gemm(stitch.mix.value, dM, this.matrix(stitch.dStacked, stitch.stride), { transA: true });
         const ds = this.blocks(stitch.dStacked, n, stitch.width, stitch.stride);
         for (let t = 0; t < this.T; t++) g[t] = ds[t];
       }
-      for (let t = 0; t < this.T; t++) {
-        const d = this.towers[t].layers[l].backward(g[t], n, l > 0 || dx !== null);
-        if (d && l === 0 && dx) {
-          if (t === 0) be.copy(d, dx);
-          else be.add(dx, d, dx);
-        } else if (d) g[t] = d;
+      // Where this layer's input gradient goes: the zeroed dM blocks of the unit below, dx, or on down the tower.
+      const below = l > 0 && this.stitches[si]?.layer === l - 1 ? this.stitches[si] : null;
+      if (below) {
+        be.fill(below.dMixed, 0);
+        const dm = this.blocks(below.dMixed, n, below.width, below.stride);
+        for (let t = 0; t < this.T; t++) this.backwardInto(this.towers[t].layers[l], g[t], n, dm[t], 'zero');
+      } else if (l > 0) {
+        for (let t = 0; t < this.T; t++) g[t] = this.towers[t].layers[l].backward(g[t], n, true) ?? g[t];
+      } else if (dx) {
+        let holds: 'stale' | 'zero' | 'sum' = 'stale'; // zeroed (or copied to) by the first tower, then added to
+        for (let t = 0; t < this.T; t++) holds = this.backwardInto(this.towers[t].layers[0], g[t], n, dx, holds);
+      } else {
+        for (let t = 0; t < this.T; t++) this.towers[t].layers[0].backward(g[t], n, false);
       }
     }
     if (this.penaltyState) be.gemm(this.penaltyState.matrix, this.penaltyState.params, this.penaltyState.grads, { beta: 1 });
+  }
+
+  /**
+   * `layer`'s backward with its input gradient put into `target`, which holds: 'stale' (anything:
+   * the gradient written, =), 'zero' (written, =) or 'sum' (a gradient: added, +=). By the
+   * layer's backwardAccumulate (after a fill when stale) where it has one, else from its own
+   * buffer by a copy (stale, zero) or an add (sum). Returns what target holds afterwards.
+   */
+  private backwardInto(layer: Layer, dy: Tensor, n: number, target: Tensor, holds: 'stale' | 'zero' | 'sum'): 'stale' | 'zero' | 'sum' {
+    const be = this.backend;
+    if (layer.backwardAccumulate) {
+      if (holds === 'stale') be.fill(target, 0);
+      layer.backwardAccumulate(dy, n, target);
+      return 'sum';
+    }
+    const d = layer.backward(dy, n, true);
+    if (!d) return holds;
+    if (holds === 'sum') be.add(target, d, target);
+    else be.copy(d, target);
+    return 'sum';
   }
 
   /** λ·Σ_{i<j}‖θ_i − θ_j‖² = λ(T·tr K − 1ᵀK1), K = ΘΘᵀ; 0 without a penalty. */

@@ -10,7 +10,7 @@
 import type { Activation, Backend, Tensor } from '../backends/backend.js';
 import { checkActivation } from '../backends/validate.js';
 import { ShapeError } from '../errors.js';
-import { BatchBuffer, type BuildContext, type Layer, expectDim, volume } from './layer.js';
+import { BatchBuffer, type BuildContext, type Layer, type StepContext, expectDim, volume } from './layer.js';
 import type { Parameter } from './parameters.js';
 
 /**
@@ -80,10 +80,13 @@ export class Dense implements Layer, SquaredGradientSource {
   private weight!: Parameter;
   private bias!: Parameter;
   private backend!: Backend;
-  private out!: BatchBuffer;
+  /** The layer's own output and input-gradient buffers, made on first need (a caller that always passes its own tensors, forwardInto / backwardAccumulate, never holds them). */
+  private out: BatchBuffer | null = null;
   private pre: BatchBuffer | null = null;
-  private dx!: BatchBuffer;
+  private dx: BatchBuffer | null = null;
   private input: Tensor | null = null;
+  /** The last forward's output (this.out's rows, or the caller's tensor with forwardInto): what backward's activation derivative reads. */
+  private output: Tensor | null = null;
   private maxBatch = 0;
   private squares: DenseSquares | null = null;
 
@@ -113,17 +116,31 @@ export class Dense implements Layer, SquaredGradientSource {
   allocate(backend: Backend, maxBatch: number): void {
     this.backend = backend;
     this.maxBatch = maxBatch;
-    this.out = new BatchBuffer(backend, maxBatch, [this.units]);
-    this.dx = new BatchBuffer(backend, maxBatch, [this.inSize]);
+    this.out = null; // made by the first forward (not forwardInto)
+    this.dx = null; // made by the first backward that returns dL/dx
     if (this.activation === 'gelu') this.pre = new BatchBuffer(backend, maxBatch, [this.units]);
   }
 
   forward(x: Tensor, n: number): Tensor {
+    return this.run(x, n, null);
+  }
+
+  /** forward, the output written into `out` [n, units] (=), which backward then reads in place of the layer's own buffer. */
+  forwardInto(x: Tensor, n: number, _step: StepContext, out: Tensor): void {
+    if (out.shape.length !== 2 || out.shape[0] !== n || out.shape[1] !== this.units) {
+      throw new ShapeError(`${this.describe()}: expected an output [${n}, ${this.units}], got [${out.shape.join(', ')}]`);
+    }
+    this.run(x, n, out);
+  }
+
+  /** The forward into `into`, or (null) into the layer's own output buffer, made here the first time. */
+  private run(x: Tensor, n: number, into: Tensor | null): Tensor {
     if (x.shape.length !== 2 || x.shape[1] !== this.inSize || x.shape[0] !== n) {
       throw new ShapeError(`${this.describe()}: expected input [${n}, ${this.inSize}], got [${x.shape.join(', ')}]`);
     }
+    const y = into ?? (this.out ??= new BatchBuffer(this.backend, this.maxBatch, [this.units])).rows(n);
     this.input = x;
-    const y = this.out.rows(n);
+    this.output = y;
     if (this.pre) {
       const z = this.pre.rows(n);
       this.backend.gemm(x, this.weight.value, z, { transB: true, bias: this.bias.value });
@@ -135,21 +152,34 @@ export class Dense implements Layer, SquaredGradientSource {
   }
 
   backward(dy: Tensor, n: number, needDx: boolean): Tensor | null {
+    this.parameterGradients(dy, n);
+    if (!needDx) return null;
+    const dx = (this.dx ??= new BatchBuffer(this.backend, this.maxBatch, [this.inSize])).rows(n);
+    this.backend.gemm(dy, this.weight.value, dx);
+    return dx;
+  }
+
+  /** backward, dL/dx = dz·W added into `dx` [n, in] (+=) by the GEMM itself (beta 1): no buffer of its own, no separate add. */
+  backwardAccumulate(dy: Tensor, n: number, dx: Tensor): void {
+    if (dx.shape.length !== 2 || dx.shape[0] !== n || dx.shape[1] !== this.inSize) {
+      throw new ShapeError(`${this.describe()}: expected an input gradient [${n}, ${this.inSize}], got [${dx.shape.join(', ')}]`);
+    }
+    this.parameterGradients(dy, n);
+    this.backend.gemm(dy, this.weight.value, dx, { beta: 1 });
+  }
+
+  /** dz = dy ⊙ act'(·) in place over dy, then W's and b's gradients (+=) or, while on, their squared per-sample gradients. */
+  private parameterGradients(dy: Tensor, n: number): void {
     const x = this.input;
     if (!x) throw new ShapeError(`${this.describe()}: backward before forward`);
-    // dz = dy ⊙ act'(·), in place over dy.
     if (this.activation !== 'none') {
-      this.backend.activationBackward(this.activation, this.out.rows(n), dy, dy, this.pre?.rows(n) ?? null);
+      this.backend.activationBackward(this.activation, this.output!, dy, dy, this.pre?.rows(n) ?? null);
     }
     if (this.squares) this.squares.accumulate(x, dy, n);
     else {
       this.backend.gemm(dy, x, this.weight.grad, { transA: true, beta: 1 });
       this.backend.biasGrad(dy, this.bias.grad);
     }
-    if (!needDx) return null;
-    const dx = this.dx.rows(n);
-    this.backend.gemm(dy, this.weight.value, dx);
-    return dx;
   }
 
   get squaredParameters(): readonly Parameter[] {

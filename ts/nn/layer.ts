@@ -6,7 +6,11 @@
  *
  * Rules: forward writes its output (=); backward accumulates parameter gradients (+=) and
  * writes the input gradient (=). A backward may overwrite the `dy` it was given (it belongs to
- * the layer above, which no longer needs it).
+ * the layer above, which no longer needs it). A layer may also offer `forwardInto` (its output
+ * written into a tensor the caller owns) and `backwardAccumulate` (its input gradient added
+ * (+=) into one): a caller that stacks outputs or sums input gradients (the experts of
+ * ts/mtl/experts.ts) then saves a copy or an add; Sequential offers both for any chain, falling
+ * back to the copy / add where its last / first layer does not.
  */
 import type { Backend, Tensor } from '../backends/backend.js';
 import { MAX_HOST_TENSOR } from '../backends/host.js';
@@ -52,6 +56,17 @@ export interface Layer {
   forward(x: Tensor, n: number, step: StepContext): Tensor;
   /** Accumulates parameter gradients; returns dL/dx when needDx (else null). */
   backward(dy: Tensor, n: number, needDx: boolean): Tensor | null;
+  /**
+   * Optional: forward writing the output for the first n rows of x into `out` ([n, ...output
+   * shape], =) instead of the layer's own buffer. The caller owns `out` and leaves it unchanged
+   * until this layer's backward, which may read it (an activation's derivative).
+   */
+  forwardInto?(x: Tensor, n: number, step: StepContext, out: Tensor): void;
+  /**
+   * Optional: backward that adds dL/dx into `dx` ([n, ...input shape], +=) instead of returning
+   * it in the layer's own buffer; parameter gradients as backward (+=).
+   */
+  backwardAccumulate?(dy: Tensor, n: number, dx: Tensor): void;
 }
 
 /** A [maxBatch, ...shape] buffer with cached views of its first n rows. */

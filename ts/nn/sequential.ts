@@ -23,6 +23,7 @@ export class Sequential implements Layer, SquaredGradientSource {
   gradientsReady: GradientsReady | null = null;
   /** Arena offset of each layer's first parameter, −1 for layers without any (set by build). */
   private readyAt: number[] = [];
+  private backend!: Backend;
 
   constructor(
     readonly layers: readonly Layer[],
@@ -53,6 +54,7 @@ export class Sequential implements Layer, SquaredGradientSource {
   }
 
   allocate(backend: Backend, maxBatch: number): void {
+    this.backend = backend;
     for (const l of this.layers) l.allocate(backend, maxBatch);
   }
 
@@ -60,6 +62,20 @@ export class Sequential implements Layer, SquaredGradientSource {
     let h = x;
     for (const l of this.layers) h = l.forward(h, n, step);
     return h;
+  }
+
+  /**
+   * The chain's output written into `out` [n, ...output shape] (=): by the last layer itself
+   * where it has forwardInto (dense), else copied from its own buffer. The caller leaves `out`
+   * unchanged until backward (the last layer may read it there).
+   */
+  forwardInto(x: Tensor, n: number, step: StepContext, out: Tensor): void {
+    const last = this.layers.length - 1;
+    let h = x;
+    for (let i = 0; i < last; i++) h = this.layers[i].forward(h, n, step);
+    const l = last >= 0 ? this.layers[last] : null;
+    if (l?.forwardInto) l.forwardInto(h, n, step, out);
+    else this.backend.copy(l ? l.forward(h, n, step) : h, out);
   }
 
   /** The parameters of the layers that are squared-gradient sources (dense; see SquaredGradientSource): the others' are not covered. */
@@ -73,9 +89,31 @@ export class Sequential implements Layer, SquaredGradientSource {
   }
 
   backward(dy: Tensor, n: number, needDx: boolean): Tensor | null {
+    return this.backThrough(dy, n, 0, needDx);
+  }
+
+  /**
+   * backward, dL/dx added into `dx` [n, ...input shape] (+=): by the first layer itself where
+   * it has backwardAccumulate (dense: one GEMM with beta 1), else added from its own buffer.
+   */
+  backwardAccumulate(dy: Tensor, n: number, dx: Tensor): void {
+    const g = this.backThrough(dy, n, 1, true);
+    const first = this.layers.length > 0 ? this.layers[0] : null;
+    if (!g) return;
+    if (!first) this.backend.add(dx, g, dx);
+    else if (first.backwardAccumulate) first.backwardAccumulate(g, n, dx);
+    else {
+      const d = first.backward(g, n, true);
+      if (d) this.backend.add(dx, d, dx);
+    }
+    if (first && this.gradientsReady !== null && this.readyAt[0] >= 0) this.gradientsReady(this.readyAt[0]);
+  }
+
+  /** Backward through layers L−1 down to `stop`, telling gradientsReady after each; the gradient below layer `stop`. */
+  private backThrough(dy: Tensor, n: number, stop: number, needDx: boolean): Tensor | null {
     let g: Tensor | null = dy;
     const ready = this.gradientsReady;
-    for (let i = this.layers.length - 1; i >= 0 && g; i--) {
+    for (let i = this.layers.length - 1; i >= stop && g; i--) {
       g = this.layers[i].backward(g, n, i > 0 || needDx);
       if (ready !== null && this.readyAt[i] >= 0) ready(this.readyAt[i]);
     }

@@ -7,14 +7,19 @@
  * (the Gram of MGDA-UB and friends) gives the same bits on 1 and 2 threads, and so do the six
  * training GEMMs of bench workload W2 (too big for the reference backend: 500 sampled entries of
  * each are checked against dot products in double instead). Threaded shapes with the awkward
- * sizes give the same bits on 1, 2 and 3 threads and on a repeated 2-thread call.
+ * sizes give the same bits on 1, 2 and 3 threads and on a repeated 2-thread call, and shapes the
+ * cpu GEMM splits into dynamically claimed row blocks give the same bits on oversubscribed 4
+ * and 7 threads too, on every SIMD path this CPU has (HYDRANET_CPU_ISA in a child process).
  */
 import assert from 'node:assert/strict';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ACTIVATIONS, type GemmOptions } from '../../../ts/backends/backend.js';
 import { CpuBackend } from '../../../ts/backends/cpu.js';
 import { Rng } from '../../../ts/core/random.js';
 import { ShapeError } from '../../../ts/errors.js';
-import { assertClose, compareOp, describeParity, gemmTol, nanAt, randomArray, withNaN } from '../harness.js';
+import { loadCpuAddon } from '../../../ts/backends/native.js';
+import { assertClose, compareOp, describeParity, gemmTol, nanAt, randomArray, runWithIsa, withNaN } from '../harness.js';
 
 /** [m, n, k] triples covering the awkward sizes in every position. */
 const GEMM_SHAPES: [number, number, number][] = [
@@ -186,12 +191,14 @@ function checkSampled(
 const sameBits = (x: Float32Array, y: Float32Array): boolean => x.every((v, i) => Object.is(v, y[i]));
 
 describe('gemm on cpu: 1, 2 and 3 threads give the same bits, and so do repeated calls', () => {
-  // Each big enough to be threaded (2·m·n·k ≥ 2²¹). The cpu GEMM runs these as a team sharing
-  // packed B and splitting C's rows (m ≥ threads·mr), as a team sharing packed A and splitting
-  // columns (m ≤ mc), or as a grid with its own packing per thread ([17, 4200, 40] at 2
-  // threads): [400, 2100, 300] and [60, 2100, 1100] (rows at 3 threads) cross two column blocks
-  // of B (2048), [100, 100, 1300] and [60, 2100, 1100] take k in 3 to 5 slices (the shared
-  // double buffer reused), n = 3 and m = 3 leave a part nearly empty.
+  // Each big enough to be threaded (2·m·n·k ≥ 2²¹). The cpu GEMM runs [400, 2100, 300] and
+  // [300, 2100, 1100] as dynamic row blocks (one packed B shared by the threads, (row block, k
+  // slice) tasks taken as threads come free: from 2²⁸ flops and, on AVX-512, 12 row tiles at 2
+  // threads, 18 at 3) and the others as a grid with its own packing per thread:
+  // [400, 2100, 300], [300, 2100, 1100], [33, 2100, 300] and [60, 2100, 1100] cross two column
+  // blocks of B (2048; the shared B's second block is narrower), [100, 100, 1300],
+  // [300, 2100, 1100] and [60, 2100, 1100] take k in 3 to 5 slices, n = 3 and m = 3 leave a
+  // part nearly empty.
   const shapes: [number, number, number][] = [
     [1000, 255, 17],
     [255, 1000, 17],
@@ -200,6 +207,7 @@ describe('gemm on cpu: 1, 2 and 3 threads give the same bits, and so do repeated
     [3, 1000, 1000],
     [33, 2100, 300],
     [400, 2100, 300],
+    [300, 2100, 1100],
     [100, 100, 1300],
     [60, 2100, 1100],
     [17, 4200, 40],
@@ -244,6 +252,71 @@ describe('gemm on cpu: the W2 training shapes (batch 1024, 784→2048→2048)', 
       assert.ok(sameBits(results[0], results[1]), '1 and 2 threads give the same bits');
       // 500 entries (the corners among them) against dot products in double.
       checkSampled(results[0], [m, n, k], a, b, { transA, transB }, rng, 500, (sum, e) => beta * c0[e] + sum);
+    });
+  }
+});
+
+describe('gemm on cpu: dynamic row blocks give the same bits however the threads claim them', () => {
+  // 4 and 7 threads on this 2-core machine are oversubscribed: workers start late or are
+  // descheduled mid-task, so each run hands the tasks to the threads in a different order, and
+  // some find a panel of the shared B still being packed by another thread (and pack their own
+  // copy) or their row block still busy with the slice before (and leave the task to that
+  // thread). [1000, 255, 1100] (3 k slices, the bias and activation on the last) runs as dynamic
+  // row blocks at 2, 4 and 7 threads; [256, 429, 4096] Aᵀ with beta = 1, E1's long-k dW (8 k
+  // slices), at 2 threads (6 row blocks on AVX-512), and as a grid at 4 and 7 (too few row
+  // tiles), so the two ways must agree too.
+  const cases: [[number, number, number], Omit<GemmOptions, 'bias'> & { bias?: Float32Array }][] = [
+    [[256, 429, 4096], { transA: true, beta: 1 }],
+    [[1000, 255, 1100], { transB: true, alpha: 0.75, beta: 0.5, activation: 'tanh' }],
+  ];
+  for (const [shape, opts] of cases) {
+    const [m, n, k] = shape;
+    it(`${m}×${n}×${k} ${JSON.stringify(opts)}: 1, 2, 4, 7 and again 2 threads, sampled entries right`, async () => {
+      const rng = new Rng(m + n + k);
+      const a = randomArray(rng, m * k);
+      const b = randomArray(rng, k * n);
+      const c0 = randomArray(rng, m * n);
+      const bias = randomArray(rng, n);
+      const results = await cpuGemms([1, 2, 4, 7, 2], shape, a, b, c0, { ...opts, bias });
+      for (const [i, threads] of [2, 4, 7, 2].entries()) {
+        assert.ok(sameBits(results[0], results[i + 1]), `1 and ${threads} threads give the same bits (run ${i + 2})`);
+      }
+      const act = opts.activation === 'tanh' ? Math.tanh : (x: number) => x;
+      const [alpha, beta] = [opts.alpha ?? 1, opts.beta ?? 0];
+      checkSampled(results[0], shape, a, b, opts, rng, 200, (sum, e, j) => act(alpha * sum + beta * c0[e] + bias[j]));
+    });
+  }
+});
+
+describe('gemm on cpu: the dynamic row blocks of every SIMD path give the same bits on 1, 2 and 4 threads', () => {
+  // [400, 700, 500] Bᵀ (2.8·10⁸ flops, over the 2²⁸ where the dynamic schedule starts) with
+  // alpha, beta, bias and tanh, in a child process per path (HYDRANET_CPU_ISA): on AVX2 and the
+  // scalar path (mr 6 and 4, nr 16 and 4, kc 256: 2 k slices) it runs 67 and 100 row tiles as
+  // dynamic row blocks at 2 and 4 threads, with other tiles and panels than on AVX-512.
+  const cpuModule = pathToFileURL(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../ts/backends/cpu.js')).href;
+  const SCRIPT = `
+import { CpuBackend } from '${cpuModule}';
+const [m, n, k] = [400, 700, 500];
+const fill = (len, seed) => Float32Array.from({ length: len }, (_, i) => Math.sin(seed * 1000 + i * 0.37));
+const out = { runs: [] };
+for (const threads of [1, 2, 4]) {
+  const be = new CpuBackend({ threads });
+  out.isa = be.isa;
+  const c = be.upload(fill(m * n, 3), [m, n]);
+  be.gemm(be.upload(fill(m * k, 1), [m, k]), be.upload(fill(n * k, 2), [n, k]), c,
+    { transB: true, alpha: 0.75, beta: 0.5, bias: be.upload(fill(n, 4), [n]), activation: 'tanh' });
+  out.runs.push(Array.from(new Uint32Array((await be.read(c)).buffer)));
+  be.dispose();
+}
+console.log(JSON.stringify(out));
+`;
+  for (const isa of ['scalar', 'avx2', 'avx512'] as const) {
+    it(`${isa}: 1, 2 and 4 threads`, function () {
+      if (!loadCpuAddon().info().supported[isa]) this.skip();
+      const { runs } = runWithIsa<{ isa: string; runs: number[][] }>(SCRIPT, isa);
+      assert.ok(runs[0].some((x) => x !== 0), 'a nonzero result');
+      assert.deepEqual(runs[1], runs[0], `${isa}: 1 and 2 threads give the same bits`);
+      assert.deepEqual(runs[2], runs[0], `${isa}: 1 and 4 threads give the same bits`);
     });
   }
 });
