@@ -285,6 +285,7 @@ async function main(): Promise<void> {
   });
   const plan = plans(values.quick!);
   const be = await createBackend('cpu', values.threads ? { threads: Number(values.threads) } : {});
+  const isa = (be as { isa?: string }).isa ?? '?';
   const m = machineInfo();
   const sizes = values['no-epoch'] ? null : epochSizes(values.quick!);
   const load0 = os.loadavg()[0];
@@ -300,7 +301,8 @@ async function main(): Promise<void> {
     return;
   }
   const steps = records.filter((r) => r.metric === 'train_steps_per_s');
-  console.log(`MultiLeNet (multimnist-lenet preset, batch 256) on ${m.model}, ${m.cores} cores`);
+  const held = Object.entries(peerEnv(m).shown).map(([k, v]) => `${k}=${v}`).join(' ');
+  console.log(`MultiLeNet (multimnist-lenet preset, batch 256) on ${m.model}, ${m.cores} cores; hydranet cpu isa ${isa}; peer env ${held}`);
   for (const r of steps) {
     const who = `${r.system === 'pytorch' ? 'PyTorch' : r.system} ${r.backend}${r.threads !== undefined ? `, ${String(r.threads)} thread${r.threads === 1 ? '' : 's'}` : ''}`;
     console.log(r.median === null ? `${who}: skipped (${r.skipped ?? ''})` : `${who}: ${fmt(r.median)} steps/s [${fmt(r.min)} … ${fmt(r.max)}]${r.variant ? `, ${String(r.variant)}` : ''}`);

@@ -715,13 +715,13 @@ Stop scan_split(Reader& r, const uint8_t* b, size_t start, size_t mid, size_t en
   const TakeLive live{r.reserve};
   int64_t line_a = line, line_b = 0;
   Stop stop_a, stop_b;
-  std::exception_ptr failed, failed_b;  // each half's exception, rethrown on the calling thread
+  std::exception_ptr failed, failed_b;  // each half's exception, caught where it ran
   bool a_done = false;
   std::atomic<bool> b_claimed{false};
   const std::thread::id caller = std::this_thread::get_id();
   std::atomic<bool> halted{false};
   // The second half may run on a worker, where nothing may throw (threadpool.h): its appends'
-  // std::bad_alloc is caught here and rethrown by the caller.
+  // std::bad_alloc is caught here, and the caller then scans those rows itself.
   const auto run_b = [&] {
     try {
       stop_b = scan_rows(r, r.shadows, r.shadow_lines, b, mid, end, line_b, TakeShadow{&halted});
@@ -753,7 +753,9 @@ Stop scan_split(Reader& r, const uint8_t* b, size_t start, size_t mid, size_t en
   if (!a_done) run_a();
   if (!b_claimed.exchange(true) && r.shadow_always) run_b(), b_ran = true;
   if (failed) std::rethrow_exception(failed);
-  if (failed_b) std::rethrow_exception(failed_b);
+  // A second half that failed (out of memory in its speculative appends) is dropped: the caller
+  // scans those rows itself, as when no worker took them (and fails there if memory is short).
+  if (failed_b) b_ran = false;
   line = line_a;
   if (stop_a.status != kDone) return stop_a;
   size_t p = mid;

@@ -175,13 +175,15 @@ describe('bench: which BLAS each peer ran on', function () {
     const saved = process.env.OPENBLAS_CORETYPE;
     process.env.OPENBLAS_CORETYPE = 'Haswell';
     try {
-      const amd = peerEnv(m, undefined);
+      // '' for no ISA forced (HYDRANET_CPU_ISA unset or empty, as cpu_features.cc reads it): an explicit
+      // undefined would take the default, process.env.HYDRANET_CPU_ISA, and fail under HYDRANET_CPU_ISA=avx2.
+      const amd = peerEnv(m, '');
       assert.deepEqual(amd.shown, { OMP_WAIT_POLICY: 'passive', OMP_NUM_THREADS: '4', OPENBLAS_NUM_THREADS: '4', OPENBLAS_CORETYPE: 'SkylakeX' });
       assert.equal(amd.env.OPENBLAS_CORETYPE, 'SkylakeX');
       assert.equal(amd.env.PATH, process.env.PATH, 'the rest of the environment is kept');
       // Elsewhere OpenBLAS's own detection stands: the environment's setting is left as it is.
-      assert.equal(peerEnv({ ...m, avx512f: false }, undefined).env.OPENBLAS_CORETYPE, 'Haswell');
-      assert.equal(peerEnv({ ...m, vendor: 'GenuineIntel' }, undefined).shown.OPENBLAS_CORETYPE, undefined);
+      assert.equal(peerEnv({ ...m, avx512f: false }, '').env.OPENBLAS_CORETYPE, 'Haswell');
+      assert.equal(peerEnv({ ...m, vendor: 'GenuineIntel' }, '').shown.OPENBLAS_CORETYPE, undefined);
       // hydranet forced onto AVX2 on an AVX-512 machine: the peers are held to AVX2 too (any vendor).
       for (const vendor of ['AuthenticAMD', 'GenuineIntel']) {
         const held = peerEnv({ ...m, vendor }, 'avx2').shown;
