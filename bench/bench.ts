@@ -106,10 +106,10 @@ async function main(): Promise<void> {
     for (const s of slots) s.backend?.dispose();
     return;
   }
-  // The GPU-sized W3 joins the default workloads when a cuda backend is open (cuda only).
+  // The GPU-sized W3 joins the default workloads (no --workload given) when a cuda backend is open (cuda only).
   const w3Explicit = opts.workloads.some((w) => w.name === 'W3');
   const cudaOpen = slots.some((sl) => sl.name === 'cuda' && slotOpen(sl));
-  if (cudaOpen && !w3Explicit && opts.workloadFlag === undefined) opts.workloads.push(WORKLOADS.find((w) => w.name === 'W3')!);
+  if (cudaOpen && opts.workloadFlag === undefined) opts.workloads.push(WORKLOADS.find((w) => w.name === 'W3')!);
   const header = runHeader(opts, machine, slots, p, shown);
   // Human mode: the header goes to stdout now, the tables at the end; progress goes to stderr.
   if (!opts.json && !child) console.log(header.join('\n'));

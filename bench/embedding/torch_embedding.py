@@ -64,6 +64,17 @@ def main():
     add_window_args(ap, windows=5, min_seconds=1.0)
     ap.add_argument("--cpu-steps", type=int, default=3)
     args = ap.parse_args()
+    # The variants are checked before torch is imported: a malformed one fails at once.
+    if args.variants:
+        variants = []
+        for v in args.variants.split(","):
+            parts = v.split("/")
+            emb, sparse, impl = parts if len(parts) == 3 else ("", "", "")
+            if emb not in ("fields", "concat") or sparse not in ("sparse", "dense") or impl not in ("loop", "fused"):
+                ap.error(f"--variants: {v!r} is not EMB/SPARSE/IMPL with EMB fields|concat, SPARSE sparse|dense, IMPL loop|fused")
+            variants.append((emb, int(sparse == "sparse"), impl))
+    else:
+        variants = list(itertools.product(args.embeddings.split(","), ints(args.sparse), args.experts_impl.split(",")))
 
     torch, nn, F = import_torch()
     from torch_mlp import blas_in_use, steps_per_second
@@ -122,16 +133,6 @@ def main():
             mixed = torch.bmm(g, e)  # [N, T, U]
             return torch.cat([tower(mixed[:, t]) for t, tower in enumerate(self.towers)], dim=1)
 
-    if args.variants:
-        variants = []
-        for v in args.variants.split(","):
-            parts = v.split("/")
-            emb, sparse, impl = parts if len(parts) == 3 else ("", "", "")
-            if emb not in ("fields", "concat") or sparse not in ("sparse", "dense") or impl not in ("loop", "fused"):
-                ap.error(f"--variants: {v!r} is not EMB/SPARSE/IMPL with EMB fields|concat, SPARSE sparse|dense, IMPL loop|fused")
-            variants.append((emb, int(sparse == "sparse"), impl))
-    else:
-        variants = list(itertools.product(args.embeddings.split(","), ints(args.sparse), args.experts_impl.split(",")))
     records = []
     for (emb, sparse, impl), threads in itertools.product(variants, ints(args.threads)):
         set_threads(torch, threads)  # OpenBLAS's own count stays at OPENBLAS_NUM_THREADS, as before

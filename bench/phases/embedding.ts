@@ -15,7 +15,6 @@
  */
 import type { Backend } from '../../ts/backends/backend.js';
 import { createBackend } from '../../ts/backends/create.js';
-import { breakdown, limitMetric } from '../breakdown.js';
 import type { BenchContext } from '../context.js';
 import { EMBEDDING_NAME, EmbeddingStep, embeddingStepFlops, torchEmbeddingArgs } from '../embedding/workload.js';
 import { torchLenetThreads } from '../lenet.js';
@@ -24,7 +23,7 @@ import { type TorchEmbeddingRun, classifyBlas, runTorchEmbedding } from '../peer
 import { type Phase, log } from '../progress.js';
 import { type BenchRecord, errText, fmt, ratioRecord, skipped, summaryFields } from '../report.js';
 import { type WindowPlan, measure } from '../stats.js';
-import { breakdownRecord } from './breakdown.js';
+import { breakdownPhase } from './breakdown.js';
 
 /**
  * The PyTorch variants (torch_embedding.py's --variants) the bench runs at each thread count:
@@ -173,17 +172,7 @@ export function embeddingPhases(ctx: BenchContext): Phase[] {
   }
   const rounds = opts.quick ? 2 : 5;
   const seconds = opts.quick ? 0.3 : 0.5;
-  phases.push({
-    label: `step breakdown of ${EMBEDDING_NAME} on hydranet cpu`,
-    // Interleaved windows of at least 2 steps (up to 0.3 s each) and the GEMMs' bursts; 15 shapes alone.
-    estimate: 3 + rounds * (2 * Math.max(seconds, 0.6) * 1.2 + 0.3) + 15 * 0.6,
-    run: async () => {
-      try {
-        records.push(breakdownRecord(await breakdown(cpuSlot.backend!, 'E1', rounds, seconds)));
-      } catch (e) {
-        records.push(skipped({ workload: EMBEDDING_NAME, system: 'hydranet', backend: 'cpu', metric: limitMetric('gemm-only') }, `failed: ${errText(e)}`));
-      }
-    },
-  });
+  // Interleaved windows of at least 2 steps (up to 0.3 s each) and the GEMMs' bursts; 15 shapes alone.
+  phases.push(breakdownPhase(cpuSlot.backend!, records, EMBEDDING_NAME, rounds, seconds, 3 + rounds * (2 * Math.max(seconds, 0.6) * 1.2 + 0.3) + 15 * 0.6));
   return phases;
 }

@@ -476,8 +476,7 @@ struct TakeLive {
 // A column as it was when a split scan began, for its second thread (read only).
 struct Frozen {
   bool dictionary = true;
-  int64_t texts = -1;  // the dictionary's size when copied (-1: not copied)
-  Dict dict;
+  Dict dict;  // a copy of the column's (which only grows: its size tells whether it is current)
   // A numeric column: its first kFrozenOthers texts that are not plain decimals (id = index),
   // their numbers, and whether take_cell would take them without a change (a text that is not a
   // number: already among the column's non-numeric texts).
@@ -489,7 +488,7 @@ struct Frozen {
   void update(const Column& c) {
     if (dictionary != c.dictionary) *this = Frozen(), dictionary = c.dictionary;
     if (dictionary) {
-      if (texts != c.texts()) dict = static_cast<const Dict&>(c), texts = c.texts();
+      if (dict.texts() != c.texts()) dict = static_cast<const Dict&>(c);
       return;
     }
     const size_t want = std::min(c.other_texts.size(), kFrozenOthers);

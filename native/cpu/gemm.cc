@@ -218,9 +218,9 @@ thread_local std::unique_ptr<std::atomic<int>[]> counters;
 thread_local int counters_size = 0;
 
 // Cuts C's rows into guided blocks for `threads` (block r is rows [row_bounds[r],
-// row_bounds[r + 1])); false where the grid is used instead: under kDynamicFlops, fewer than
-// two blocks of kMinBlockTiles per thread, a shared B over kMaxSharedB floats, or more tasks
-// than an int counts.
+// row_bounds[r + 1]), read by gemm_dynamic_rows, its only caller); false where the grid is used
+// instead: under kDynamicFlops, fewer than two blocks of kMinBlockTiles per thread, a shared B
+// over kMaxSharedB floats, or more tasks than an int counts.
 bool cut_rows(const GemmArgs& g, const IsaKernels& K, int threads) {
   const int tiles = (g.m + K.mr - 1) / K.mr;
   if (2.0 * g.m * g.n * g.k < kDynamicFlops) return false;
@@ -242,7 +242,10 @@ bool cut_rows(const GemmArgs& g, const IsaKernels& K, int threads) {
 // A packed panel's state in the shared buffer.
 enum PanelState : int { kUnclaimed = 0, kPacking = 1, kReady = 2 };
 
-void gemm_dynamic_rows(const GemmArgs& g, const IsaKernels& K, int threads) {
+// Runs the product as dynamic row blocks and returns true, or returns false (nothing done) where
+// cut_rows says the grid is to be used.
+bool gemm_dynamic_rows(const GemmArgs& g, const IsaKernels& K, int threads) {
+  if (!cut_rows(g, K, threads)) return false;
   const int width = (g.n + K.nr - 1) / K.nr * K.nr;  // B's columns, padded to whole panels
   const int slices = (g.k + K.kc - 1) / K.kc;
   const int phases = (g.n + K.nc - 1) / K.nc * slices;
@@ -257,7 +260,7 @@ void gemm_dynamic_rows(const GemmArgs& g, const IsaKernels& K, int threads) {
   std::atomic<int>* const pending = counters.get();      // per row block: phases claimed, not yet run
   std::atomic<int>* const done = pending + blocks;       // per row block: phases run
   std::atomic<int>* const state = done + blocks;         // per phase and panel: a PanelState
-  for (int i = 0; i < count; ++i) pending[i].store(0, std::memory_order_relaxed);
+  for (int i = 0; i < count; ++i) counters[i].store(0, std::memory_order_relaxed);  // all three
   const int* const bounds = row_bounds.data();
   float* const packed_b = shared_b.data();
   const size_t a_floats = static_cast<size_t>(K.mc) * K.kc;
@@ -311,6 +314,7 @@ void gemm_dynamic_rows(const GemmArgs& g, const IsaKernels& K, int threads) {
     } while (pending[r].fetch_sub(1, std::memory_order_acq_rel) > 1);
   };
   ThreadPool::instance().parallel_for(phases * blocks, threads, a_floats + static_cast<size_t>(K.kc) * K.nr, task);
+  return true;
 }
 
 }  // namespace
@@ -332,9 +336,7 @@ void gemm(const GemmArgs& g, int threads) {
   const int mp = (g.m + K.mr - 1) / K.mr;  // row panels
   const int np = (g.n + K.nr - 1) / K.nr;  // column panels
   if (2.0 * g.m * g.n * g.k < kParallelFlops) threads = 1;
-  if (threads > 1) {
-    if (cut_rows(g, K, threads)) return gemm_dynamic_rows(g, K, threads);
-  }
+  if (threads > 1 && gemm_dynamic_rows(g, K, threads)) return;
   // The grid tm × tn of threads with the least work on the busiest thread.
   int tm = 1, tn = 1;
   double best = INFINITY;

@@ -15,7 +15,7 @@
  */
 import type { Backend, Tensor } from '../backends/backend.js';
 import { ConfigError } from '../errors.js';
-import type { Layer, StepContext } from '../nn/layer.js';
+import { type GradientTarget, type StepContext, backwardInto } from '../nn/layer.js';
 import type { Parameter, ParameterStore } from '../nn/parameters.js';
 import type { Sequential } from '../nn/sequential.js';
 import type { Body, BodyContext } from './sharing/body.js';
@@ -208,37 +208,17 @@ export class TowerBody implements Body {
       if (below) {
         be.fill(below.dMixed, 0);
         const dm = this.blocks(below.dMixed, n, below.width, below.stride);
-        for (let t = 0; t < this.T; t++) this.backwardInto(this.towers[t].layers[l], g[t], n, dm[t], 'zero');
+        for (let t = 0; t < this.T; t++) backwardInto(be, this.towers[t].layers[l], g[t], n, dm[t], 'zero');
       } else if (l > 0) {
         for (let t = 0; t < this.T; t++) g[t] = this.towers[t].layers[l].backward(g[t], n, true) ?? g[t];
       } else if (dx) {
-        let holds: 'stale' | 'zero' | 'sum' = 'stale'; // zeroed (or copied to) by the first tower, then added to
-        for (let t = 0; t < this.T; t++) holds = this.backwardInto(this.towers[t].layers[0], g[t], n, dx, holds);
+        let holds: GradientTarget = 'stale'; // zeroed (or copied to) by the first tower, then added to
+        for (let t = 0; t < this.T; t++) holds = backwardInto(be, this.towers[t].layers[0], g[t], n, dx, holds);
       } else {
         for (let t = 0; t < this.T; t++) this.towers[t].layers[0].backward(g[t], n, false);
       }
     }
     if (this.penaltyState) be.gemm(this.penaltyState.matrix, this.penaltyState.params, this.penaltyState.grads, { beta: 1 });
-  }
-
-  /**
-   * `layer`'s backward with its input gradient put into `target`, which holds: 'stale' (anything:
-   * the gradient written, =), 'zero' (written, =) or 'sum' (a gradient: added, +=). By the
-   * layer's backwardAccumulate (after a fill when stale) where it has one, else from its own
-   * buffer by a copy (stale, zero) or an add (sum). Returns what target holds afterwards.
-   */
-  private backwardInto(layer: Layer, dy: Tensor, n: number, target: Tensor, holds: 'stale' | 'zero' | 'sum'): 'stale' | 'zero' | 'sum' {
-    const be = this.backend;
-    if (layer.backwardAccumulate) {
-      if (holds === 'stale') be.fill(target, 0);
-      layer.backwardAccumulate(dy, n, target);
-      return 'sum';
-    }
-    const d = layer.backward(dy, n, true);
-    if (!d) return holds;
-    if (holds === 'sum') be.add(target, d, target);
-    else be.copy(d, target);
-    return 'sum';
   }
 
   /** λ·Σ_{i<j}‖θ_i − θ_j‖² = λ(T·tr K − 1ᵀK1), K = ΘΘᵀ; 0 without a penalty. */

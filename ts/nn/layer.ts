@@ -69,6 +69,28 @@ export interface Layer {
   backwardAccumulate?(dy: Tensor, n: number, dx: Tensor): void;
 }
 
+/** What a tensor that input gradients are put into holds: anything, zeros, or a gradient to add to. */
+export type GradientTarget = 'stale' | 'zero' | 'sum';
+
+/**
+ * `layer`'s backward with its input gradient put into `target` [n, ...input shape], which holds
+ * `holds`: written (=) when stale or zero, added (+=) when a sum. By the layer's
+ * backwardAccumulate (after a fill when stale) where it has one, else from its own buffer by a
+ * copy or an add. Returns what target holds afterwards (a layer that gives no gradient leaves it).
+ */
+export function backwardInto(backend: Backend, layer: Layer, dy: Tensor, n: number, target: Tensor, holds: GradientTarget): GradientTarget {
+  if (layer.backwardAccumulate) {
+    if (holds === 'stale') backend.fill(target, 0);
+    layer.backwardAccumulate(dy, n, target);
+    return 'sum';
+  }
+  const d = layer.backward(dy, n, true);
+  if (!d) return holds;
+  if (holds === 'sum') backend.add(target, d, target);
+  else backend.copy(d, target);
+  return 'sum';
+}
+
 /** A [maxBatch, ...shape] buffer with cached views of its first n rows. */
 export class BatchBuffer {
   private readonly views = new Map<number, Tensor>();

@@ -1,7 +1,7 @@
 /** A chain of layers run in order; backward runs them in reverse. */
 import type { Backend, Tensor } from '../backends/backend.js';
 import { type SquaredGradientSource, isSquaredGradientSource } from './dense.js';
-import { type BuildContext, type Layer, type StepContext, tensorSize } from './layer.js';
+import { type BuildContext, type Layer, type StepContext, backwardInto, tensorSize } from './layer.js';
 import type { Parameter } from './parameters.js';
 
 /**
@@ -101,11 +101,7 @@ export class Sequential implements Layer, SquaredGradientSource {
     const first = this.layers.length > 0 ? this.layers[0] : null;
     if (!g) return;
     if (!first) this.backend.add(dx, g, dx);
-    else if (first.backwardAccumulate) first.backwardAccumulate(g, n, dx);
-    else {
-      const d = first.backward(g, n, true);
-      if (d) this.backend.add(dx, d, dx);
-    }
+    else backwardInto(this.backend, first, g, n, dx, 'sum');
     if (first && this.gradientsReady !== null && this.readyAt[0] >= 0) this.gradientsReady(this.readyAt[0]);
   }
 
